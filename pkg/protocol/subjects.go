@@ -1,0 +1,223 @@
+package protocol
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// PrefixDefault is the name prefix used when [Names] is built with an empty
+// prefix. Two deployments sharing one NATS account use different prefixes.
+const PrefixDefault = "cano"
+
+// Names builds every subject, stream name and KV bucket name Cano uses, from
+// one configurable prefix. No other code builds subjects by concatenation.
+//
+// With the default prefix "cano":
+//
+//	cano.trigger.<workflow>                 triggers (stream CANO_TRIGGERS)
+//	cano.task.<queue>.<kind>                task commands (stream CANO_TASKS)
+//	cano.result.<run>                       task results (stream CANO_RESULTS)
+//	cano.control.cancel.<run>               cancel requests (stream CANO_CONTROL)
+//	cano.timer.at.<run>.<name>              scheduled timers (stream CANO_TIMERS)
+//	cano.timer.fire.<run>.<name>            timer fires (stream CANO_TIMERS)
+//	cano.event.<workflow>.<run>.<type>      events (stream CANO_EVENTS)
+//	cano.dlq.<source>                       dead letters (stream CANO_DLQ)
+//	cano.notice.cancel.<run>                cancel notices to workers (core NATS)
+//
+// The zero value is not useful; use [NewNames].
+type Names struct {
+	prefix string // e.g. "cano"
+	upper  string // e.g. "CANO", for stream names
+	bucket string // e.g. "cano", for bucket names (dots not allowed)
+}
+
+// NewNames returns the names for prefix. An empty prefix means [PrefixDefault].
+// A prefix must be a single subject token of letters, digits, '-' and '_'.
+func NewNames(prefix string) (Names, error) {
+	if prefix == "" {
+		prefix = PrefixDefault
+	}
+	if err := ValidToken(prefix); err != nil {
+		return Names{}, fmt.Errorf("protocol: prefix: %w", err)
+	}
+	return Names{
+		prefix: prefix,
+		upper:  strings.ToUpper(strings.ReplaceAll(prefix, "-", "_")),
+		bucket: strings.ReplaceAll(prefix, "-", "_"),
+	}, nil
+}
+
+// MustNames is [NewNames] that panics on an invalid prefix.
+func MustNames(prefix string) Names {
+	n, err := NewNames(prefix)
+	if err != nil {
+		panic(err)
+	}
+	return n
+}
+
+// Prefix returns the configured prefix.
+func (n Names) Prefix() string { return n.prefix }
+
+// Stream names.
+func (n Names) TriggersStream() string { return n.upper + "_TRIGGERS" }
+func (n Names) TasksStream() string    { return n.upper + "_TASKS" }
+func (n Names) ResultsStream() string  { return n.upper + "_RESULTS" }
+func (n Names) ControlStream() string  { return n.upper + "_CONTROL" }
+func (n Names) TimersStream() string   { return n.upper + "_TIMERS" }
+func (n Names) EventsStream() string   { return n.upper + "_EVENTS" }
+func (n Names) DLQStream() string      { return n.upper + "_DLQ" }
+
+// KV bucket names.
+func (n Names) RunsBucket() string        { return n.bucket + "_runs" }
+func (n Names) BranchesBucket() string    { return n.bucket + "_branches" }
+func (n Names) DefinitionsBucket() string { return n.bucket + "_definitions" }
+func (n Names) SchedulesBucket() string   { return n.bucket + "_schedules" }
+func (n Names) BreakersBucket() string    { return n.bucket + "_breakers" }
+func (n Names) StoreBucket() string       { return n.bucket + "_store" }
+func (n Names) WorkersBucket() string     { return n.bucket + "_workers" }
+func (n Names) LeaderBucket() string      { return n.bucket + "_leader" }
+
+// Trigger subjects.
+func (n Names) TriggerSubject(workflow string) string { return n.prefix + ".trigger." + workflow }
+func (n Names) TriggerWildcard() string               { return n.prefix + ".trigger.>" }
+
+// WorkflowFromTriggerSubject returns the workflow token of a trigger subject,
+// or "" when subj is not one.
+func (n Names) WorkflowFromTriggerSubject(subj string) string {
+	p := n.prefix + ".trigger."
+	if !strings.HasPrefix(subj, p) {
+		return ""
+	}
+	return subj[len(p):]
+}
+
+// Task subjects. Queue and kind are single tokens.
+func (n Names) TaskSubject(queue, kind string) string {
+	return n.prefix + ".task." + queue + "." + kind
+}
+func (n Names) TaskWildcard() string { return n.prefix + ".task.>" }
+
+// TaskConsumer is the durable consumer shared by every worker of kind on queue.
+func (n Names) TaskConsumer(queue, kind string) string { return "task_" + queue + "_" + kind }
+
+// Result subjects.
+func (n Names) ResultSubject(runID string) string { return n.prefix + ".result." + runID }
+func (n Names) ResultWildcard() string            { return n.prefix + ".result.>" }
+
+// Control subjects (cancel requests, durable).
+func (n Names) CancelSubject(runID string) string { return n.prefix + ".control.cancel." + runID }
+func (n Names) ControlWildcard() string           { return n.prefix + ".control.>" }
+
+// Timer subjects. The schedule message is published on TimerAtSubject with a
+// Nats-Schedule header targeting TimerFireSubject.
+func (n Names) TimerAtSubject(runID, name string) string {
+	return n.prefix + ".timer.at." + runID + "." + name
+}
+func (n Names) TimerFireSubject(runID, name string) string {
+	return n.prefix + ".timer.fire." + runID + "." + name
+}
+func (n Names) TimerWildcard() string     { return n.prefix + ".timer.>" }
+func (n Names) TimerFireWildcard() string { return n.prefix + ".timer.fire.>" }
+
+// Event subjects.
+func (n Names) EventSubject(workflow, runID string, typ EventType) string {
+	return n.prefix + ".event." + workflow + "." + runID + "." + string(typ)
+}
+func (n Names) EventWildcard() string { return n.prefix + ".event.>" }
+
+// RunEventsWildcard matches every event of one run.
+func (n Names) RunEventsWildcard(runID string) string {
+	return n.prefix + ".event.*." + runID + ".>"
+}
+
+// Dead-letter subjects. Source names where the message came from
+// ("trigger", "result", "control", "timer", "task").
+func (n Names) DLQSubject(source string) string { return n.prefix + ".dlq." + source }
+func (n Names) DLQWildcard() string             { return n.prefix + ".dlq.>" }
+
+// NoticeCancelSubject carries cancel notices to workers over core NATS.
+func (n Names) NoticeCancelSubject(runID string) string {
+	return n.prefix + ".notice.cancel." + runID
+}
+func (n Names) NoticeCancelWildcard() string { return n.prefix + ".notice.cancel.>" }
+
+// Message ids (Nats-Msg-Id) for de-duplicated publishes.
+
+// CommandMsgID identifies the command for step/branch of run at attempt 0.
+func CommandMsgID(runID string, step uint32, branch int32) string {
+	b := make([]byte, 0, len(runID)+24)
+	b = append(b, runID...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(step), 10)
+	b = append(b, '/')
+	b = strconv.AppendInt(b, int64(branch), 10)
+	return string(b)
+}
+
+// ResultMsgID identifies the result of step/branch of run.
+func ResultMsgID(runID string, step uint32, branch int32) string {
+	return "r:" + CommandMsgID(runID, step, branch)
+}
+
+// ValidToken reports whether s is a usable subject token or name part:
+// non-empty, at most 128 bytes, of letters, digits, '-' and '_'.
+func ValidToken(s string) error {
+	if s == "" {
+		return fmt.Errorf("%w: empty", ErrInvalidName)
+	}
+	if len(s) > MaxNameLen {
+		return fmt.Errorf("%w: %q longer than %d bytes", ErrInvalidName, s[:16]+"…", MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return fmt.Errorf("%w: %q has %q (allowed: letters, digits, '-', '_')", ErrInvalidName, s, c)
+		}
+	}
+	return nil
+}
+
+// MaxNameLen is the longest workflow, state, kind, queue or run id accepted.
+const MaxNameLen = 128
+
+// KV keys.
+
+// RunKey is a run record's key in the runs bucket.
+func RunKey(runID string) string { return runID }
+
+// BranchKey is a branch outcome's key in the branches bucket.
+func BranchKey(runID string, step uint32, branch int32) string {
+	b := make([]byte, 0, len(runID)+24)
+	b = append(b, runID...)
+	b = append(b, '.')
+	b = strconv.AppendUint(b, uint64(step), 10)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(branch), 10)
+	return string(b)
+}
+
+// SplitSpecKey holds a dynamic split's spec in the branches bucket.
+func SplitSpecKey(runID string, step uint32) string {
+	return runID + "." + strconv.FormatUint(uint64(step), 10) + ".spec"
+}
+
+// RunBranchesWildcard matches every branches-bucket key of a run.
+func RunBranchesWildcard(runID string) string { return runID + ".>" }
+
+// DefinitionKey is a definition version's key in the definitions bucket.
+func DefinitionKey(name, version string) string { return "def." + name + "." + version }
+
+// LatestDefinitionKey names the latest registered version of a workflow.
+func LatestDefinitionKey(name string) string { return "latest." + name }
+
+// ScheduleKey and FlowStatusKey are a flow's keys in the schedules bucket.
+func ScheduleKey(id string) string   { return "flow." + id }
+func FlowStatusKey(id string) string { return "status." + id }
+
+// BreakerKey is a shared breaker's key in the breakers bucket.
+func BreakerKey(name string) string { return name }
+
+// LeaderKey is the scheduler lease key in the leader bucket.
+const LeaderKey = "scheduler"

@@ -1,0 +1,296 @@
+// Package provision creates or updates every stream and KV bucket Cano uses.
+//
+// [Ensure] is idempotent: running it twice, or from several processes at
+// once, is safe. Every process calls it on start.
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// Defaults for [Config].
+const (
+	ReplicasDefault        = 1
+	DuplicateWindowDefault = 2 * time.Minute
+	EventsMaxAgeDefault    = time.Hour
+	EventsMaxBytesDefault  = 1 << 30
+	DLQMaxAgeDefault       = 7 * 24 * time.Hour
+	RunsMaxAgeDefault      = 7 * 24 * time.Hour
+	LeaderTTLDefault       = 10 * time.Second
+	WorkersTTLDefault      = 30 * time.Second
+	MaxMsgSizeDefault      = 4 << 20
+	TimeoutDefault         = 10 * time.Second
+)
+
+// Config says how streams and buckets are created. The zero value uses the
+// defaults.
+type Config struct {
+	// Prefix of every name. Defaults to protocol.PrefixDefault.
+	Prefix string
+	// Replicas is 1 or 3. Defaults to ReplicasDefault.
+	Replicas int
+	// Storage defaults to file storage.
+	Memory bool
+	// DuplicateWindow for de-duplicated publishes. Defaults to DuplicateWindowDefault.
+	DuplicateWindow time.Duration
+	// EventsMaxAge bounds how long events are kept. Defaults to EventsMaxAgeDefault.
+	EventsMaxAge time.Duration
+	// RunsMaxAge bounds how long run records and branch outcomes are kept.
+	// Defaults to RunsMaxAgeDefault; -1 keeps them forever.
+	RunsMaxAge time.Duration
+	// LeaderTTL is the scheduler lease TTL. Defaults to LeaderTTLDefault.
+	LeaderTTL time.Duration
+	// MaxMsgSize is the largest message or value stored. Defaults to
+	// MaxMsgSizeDefault; must not exceed the server's max_payload.
+	MaxMsgSize int32
+}
+
+func (c Config) withDefaults() Config {
+	if c.Prefix == "" {
+		c.Prefix = protocol.PrefixDefault
+	}
+	if c.Replicas == 0 {
+		c.Replicas = ReplicasDefault
+	}
+	if c.DuplicateWindow == 0 {
+		c.DuplicateWindow = DuplicateWindowDefault
+	}
+	if c.EventsMaxAge == 0 {
+		c.EventsMaxAge = EventsMaxAgeDefault
+	}
+	if c.RunsMaxAge == 0 {
+		c.RunsMaxAge = RunsMaxAgeDefault
+	}
+	if c.RunsMaxAge < 0 {
+		c.RunsMaxAge = 0
+	}
+	if c.LeaderTTL == 0 {
+		c.LeaderTTL = LeaderTTLDefault
+	}
+	if c.MaxMsgSize == 0 {
+		c.MaxMsgSize = MaxMsgSizeDefault
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Replicas != 1 && c.Replicas != 3 {
+		return fmt.Errorf("provision: Replicas must be 1 or 3, got %d", c.Replicas)
+	}
+	if c.LeaderTTL < time.Second {
+		return fmt.Errorf("provision: LeaderTTL must be at least 1s, got %s", c.LeaderTTL)
+	}
+	if _, err := protocol.NewNames(c.Prefix); err != nil {
+		return fmt.Errorf("provision: Prefix: %w", err)
+	}
+	return nil
+}
+
+// Streams returns the stream configurations Ensure applies.
+func Streams(cfg Config) []jetstream.StreamConfig {
+	cfg = cfg.withDefaults()
+	n := protocol.MustNames(cfg.Prefix)
+	st := jetstream.FileStorage
+	if cfg.Memory {
+		st = jetstream.MemoryStorage
+	}
+	work := func(name, desc, subj string) jetstream.StreamConfig {
+		return jetstream.StreamConfig{
+			Name:        name,
+			Description: desc,
+			Subjects:    []string{subj},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     st,
+			Replicas:    cfg.Replicas,
+			Duplicates:  cfg.DuplicateWindow,
+			MaxMsgSize:  cfg.MaxMsgSize,
+			Discard:     jetstream.DiscardOld,
+		}
+	}
+	timers := work(n.TimersStream(), "durable timers: schedule messages and their fires", n.TimerWildcard())
+	timers.AllowMsgSchedules = true
+	return []jetstream.StreamConfig{
+		work(n.TriggersStream(), "run triggers, consumed by coordinators", n.TriggerWildcard()),
+		work(n.TasksStream(), "task commands, one consumer per task kind", n.TaskWildcard()),
+		work(n.ResultsStream(), "task results, consumed by coordinators", n.ResultWildcard()),
+		work(n.ControlStream(), "cancel requests, consumed by coordinators", n.ControlWildcard()),
+		timers,
+		{
+			Name:        n.EventsStream(),
+			Description: "run lifecycle events, for observers",
+			Subjects:    []string{n.EventWildcard()},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     st,
+			Replicas:    cfg.Replicas,
+			MaxAge:      cfg.EventsMaxAge,
+			MaxBytes:    EventsMaxBytesDefault,
+			MaxMsgSize:  cfg.MaxMsgSize,
+			Duplicates:  cfg.DuplicateWindow,
+			Discard:     jetstream.DiscardOld,
+		},
+		{
+			Name:        n.DLQStream(),
+			Description: "dead letters: refused messages with their reason",
+			Subjects:    []string{n.DLQWildcard()},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     st,
+			Replicas:    cfg.Replicas,
+			MaxAge:      DLQMaxAgeDefault,
+			MaxMsgSize:  cfg.MaxMsgSize,
+			Discard:     jetstream.DiscardOld,
+		},
+	}
+}
+
+// Buckets returns the KV bucket configurations Ensure applies.
+func Buckets(cfg Config) []jetstream.KeyValueConfig {
+	cfg = cfg.withDefaults()
+	n := protocol.MustNames(cfg.Prefix)
+	st := jetstream.FileStorage
+	if cfg.Memory {
+		st = jetstream.MemoryStorage
+	}
+	kv := func(name, desc string, history uint8, ttl time.Duration) jetstream.KeyValueConfig {
+		return jetstream.KeyValueConfig{
+			Bucket:       name,
+			Description:  desc,
+			History:      history,
+			TTL:          ttl,
+			Storage:      st,
+			Replicas:     cfg.Replicas,
+			MaxValueSize: cfg.MaxMsgSize,
+		}
+	}
+	store := kv(n.StoreBucket(), "shared store for tasks (global, workflow and run scopes)", 1, 0)
+	store.LimitMarkerTTL = time.Minute
+	leader := kv(n.LeaderBucket(), "scheduler leader lease", 1, cfg.LeaderTTL)
+	leader.LimitMarkerTTL = cfg.LeaderTTL
+	return []jetstream.KeyValueConfig{
+		kv(n.RunsBucket(), "run records, one key per run", 1, cfg.RunsMaxAge),
+		kv(n.BranchesBucket(), "split branch outcomes and dynamic split specs", 1, cfg.RunsMaxAge),
+		kv(n.DefinitionsBucket(), "workflow definitions: name and version", 5, 0),
+		kv(n.SchedulesBucket(), "scheduler flows and their status", 1, 0),
+		kv(n.BreakersBucket(), "shared circuit breaker state", 1, 0),
+		store,
+		kv(n.WorkersBucket(), "live workers and their health", 1, WorkersTTLDefault),
+		leader,
+	}
+}
+
+// Ensure creates or updates every stream and bucket. It is idempotent and
+// safe to run concurrently from several processes. A setting that cannot be
+// changed in place gives a [*SettingError] naming it and what to do.
+func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return err
+	}
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, TimeoutDefault)
+		defer cancel()
+	}
+	for _, sc := range Streams(cfg) {
+		if err := ensureStream(ctx, js, sc); err != nil {
+			return err
+		}
+	}
+	for _, bc := range Buckets(cfg) {
+		if err := ensureBucket(ctx, js, bc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SettingError reports a setting of an existing stream or bucket that
+// differs from the wanted one and cannot be changed in place.
+type SettingError struct {
+	Stream  string
+	Setting string
+	Have    string
+	Want    string
+	Cause   error
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("provision: stream %s: %s is %s, want %s; it cannot be changed in place: "+
+		"delete the stream (nats stream rm %s) after draining it, or use another prefix (%v)",
+		e.Stream, e.Setting, e.Have, e.Want, e.Stream, e.Cause)
+}
+
+func (e *SettingError) Unwrap() error { return e.Cause }
+
+// ErrImmutableSetting is matched by every [*SettingError].
+var ErrImmutableSetting = errors.New("provision: setting cannot be changed in place")
+
+// Is makes errors.Is(err, ErrImmutableSetting) true.
+func (e *SettingError) Is(target error) bool { return target == ErrImmutableSetting }
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	for attempt := 0; ; attempt++ {
+		_, err := js.CreateOrUpdateStream(ctx, want)
+		if err == nil {
+			return nil
+		}
+		// Concurrent creators race: one creates, another's create fails with
+		// "already exists"/"in use"; the retry then updates.
+		if attempt < 3 && (errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || isStreamExists(err)) {
+			continue
+		}
+		return explainStreamError(ctx, js, want, err)
+	}
+}
+
+func isStreamExists(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamNameInUse
+}
+
+func explainStreamError(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig, cause error) error {
+	s, err := js.Stream(ctx, want.Name)
+	if err != nil {
+		return fmt.Errorf("provision: stream %s: %w", want.Name, cause)
+	}
+	have := s.CachedInfo().Config
+	diff := func(setting string, h, w any) error {
+		return &SettingError{Stream: want.Name, Setting: setting,
+			Have: fmt.Sprint(h), Want: fmt.Sprint(w), Cause: cause}
+	}
+	switch {
+	case have.Retention != want.Retention:
+		return diff("retention", have.Retention, want.Retention)
+	case have.Storage != want.Storage:
+		return diff("storage", have.Storage, want.Storage)
+	case have.Replicas != want.Replicas:
+		return diff("replicas", have.Replicas, want.Replicas)
+	case have.AllowMsgSchedules != want.AllowMsgSchedules:
+		return diff("allow_msg_schedules", have.AllowMsgSchedules, want.AllowMsgSchedules)
+	}
+	return fmt.Errorf("provision: stream %s: %w", want.Name, cause)
+}
+
+func ensureBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) error {
+	for attempt := 0; ; attempt++ {
+		_, err := js.CreateOrUpdateKeyValue(ctx, want)
+		if err == nil {
+			return nil
+		}
+		if attempt < 3 && (errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || isStreamExists(err) ||
+			errors.Is(err, jetstream.ErrBucketExists)) {
+			continue
+		}
+		return explainStreamError(ctx, js, jetstream.StreamConfig{
+			Name:     "KV_" + want.Bucket,
+			Storage:  want.Storage,
+			Replicas: want.Replicas,
+		}, err)
+	}
+}

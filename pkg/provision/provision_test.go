@@ -1,0 +1,114 @@
+package provision_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+)
+
+func TestEnsureIdempotentAndConcurrent(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for i := 0; i < 4; i++ {
+		_, js := s.Connect(t)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- provision.Ensure(ctx, js, provision.Config{})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	_, js := s.Connect(t)
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}), "second run")
+
+	n := protocol.MustNames("")
+	for _, sc := range provision.Streams(provision.Config{}) {
+		st, err := js.Stream(ctx, sc.Name)
+		require.NoError(t, err, sc.Name)
+		require.Equal(t, sc.Retention, st.CachedInfo().Config.Retention)
+	}
+	for _, bc := range provision.Buckets(provision.Config{}) {
+		_, err := js.KeyValue(ctx, bc.Bucket)
+		require.NoError(t, err, bc.Bucket)
+	}
+	_, err := js.Stream(ctx, n.TasksStream())
+	require.NoError(t, err)
+}
+
+func TestEnsureImmutableSettingNamed(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, js := s.Connect(t)
+	n := protocol.MustNames("")
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{
+		Name: n.TasksStream(), Subjects: []string{n.TaskWildcard()}, Retention: jetstream.LimitsPolicy,
+	})
+	require.NoError(t, err)
+	err = provision.Ensure(ctx, js, provision.Config{})
+	require.Error(t, err)
+	require.True(t, errors.Is(err, provision.ErrImmutableSetting), err.Error())
+	var se *provision.SettingError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, "retention", se.Setting)
+	require.Contains(t, err.Error(), "nats stream rm "+n.TasksStream())
+}
+
+func TestTwoPrefixesShareOneServer(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, js := s.Connect(t)
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{Prefix: "alpha"}))
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{Prefix: "beta"}))
+	_, err := js.Stream(ctx, "ALPHA_TASKS")
+	require.NoError(t, err)
+	_, err = js.Stream(ctx, "BETA_TASKS")
+	require.NoError(t, err)
+}
+
+func TestTimersStreamAcceptsSchedules(t *testing.T) {
+	t.Parallel()
+	s := natstest.StartProvisioned(t, provision.Config{})
+	_, js := s.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := protocol.MustNames("")
+	// Fires are stored by the server itself (no core publish): read them
+	// through a consumer, as the coordinator does.
+	cons, err := js.CreateConsumer(ctx, n.TimersStream(), jetstream.ConsumerConfig{
+		FilterSubject: n.TimerFireWildcard(), AckPolicy: jetstream.AckExplicitPolicy,
+	})
+	require.NoError(t, err)
+	msg := nats.NewMsg(n.TimerAtSubject("r1", "deadline"))
+	msg.Data = []byte("fire")
+	msg.Header.Set("Nats-Schedule", "@at "+time.Now().Add(200*time.Millisecond).UTC().Format(time.RFC3339Nano))
+	msg.Header.Set("Nats-Schedule-Target", n.TimerFireSubject("r1", "deadline"))
+	_, err = js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+	got, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
+	require.NoError(t, err)
+	require.Equal(t, "fire", string(got.Data()))
+	require.Equal(t, n.TimerFireSubject("r1", "deadline"), got.Subject())
+}
