@@ -1,0 +1,162 @@
+package fsm
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"sync"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// Registry maps task kinds to the code that rebuilds and runs them. A
+// worker has one; it hosts exactly the kinds registered. The zero value is
+// ready to use; it is safe for concurrent use.
+type Registry struct {
+	mu    sync.RWMutex
+	kinds map[string]func(params []byte) (Task, error) // guarded by mu
+}
+
+// Register adds task kind T: the worker rebuilds a T from the definition's
+// msgpack parameters for each command. It panics if the kind is already
+// registered or invalid; see [RegisterSafely].
+func Register[T Task](r *Registry) {
+	if err := RegisterSafely[T](r); err != nil {
+		panic(err)
+	}
+}
+
+// RegisterSafely is [Register] that returns the error.
+func RegisterSafely[T Task](r *Registry) error {
+	var zero T
+	return r.add(zero.Kind(), func(params []byte) (Task, error) {
+		var t T
+		if len(params) > 0 {
+			if err := msgpack.Unmarshal(params, &t); err != nil {
+				return nil, err
+			}
+		}
+		return t, nil
+	})
+}
+
+// RegisterFunc adds a kind whose tasks are built by build (for TaskFunc
+// values and tasks that need wiring).
+func (r *Registry) RegisterFunc(kind string, build func(params []byte) (Task, error)) error {
+	return r.add(kind, build)
+}
+
+// RegisterNode adds node kind N (cano's prep → exec → post lifecycle).
+// The type arguments name the node's prep and exec result types:
+//
+//	fsm.RegisterNode[FetchNode, string, []byte](reg)
+func RegisterNode[N Node[P, E], P, E any](r *Registry) {
+	var zero N
+	err := r.add(zero.Kind(), func(params []byte) (Task, error) {
+		var n N
+		if len(params) > 0 {
+			if err := msgpack.Unmarshal(params, &n); err != nil {
+				return nil, err
+			}
+		}
+		return NodeTask[N, P, E](n), nil
+	})
+	if err != nil {
+		panic(err)
+	}
+}
+
+func (r *Registry) add(kind string, build func([]byte) (Task, error)) error {
+	if err := protocol.ValidToken(kind); err != nil {
+		return fmt.Errorf("fsm: register kind: %w", err)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.kinds == nil {
+		r.kinds = make(map[string]func([]byte) (Task, error))
+	}
+	if _, dup := r.kinds[kind]; dup {
+		return fmt.Errorf("fsm: task kind %q registered twice", kind)
+	}
+	r.kinds[kind] = build
+	return nil
+}
+
+// Has reports whether kind is registered.
+func (r *Registry) Has(kind string) bool {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	_, ok := r.kinds[kind]
+	return ok
+}
+
+// Kinds lists the registered kinds, sorted.
+func (r *Registry) Kinds() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]string, 0, len(r.kinds))
+	for k := range r.kinds {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ErrUnknownKind is returned by [Registry.Build] for an unregistered kind.
+var ErrUnknownKind = fmt.Errorf("%w: unknown task kind", ErrConfiguration)
+
+// Build rebuilds the task of a spec.
+func (r *Registry) Build(spec *protocol.TaskSpec) (Task, error) {
+	r.mu.RLock()
+	build, ok := r.kinds[spec.Kind]
+	r.mu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w %q", ErrUnknownKind, spec.Kind)
+	}
+	t, err := build(spec.Params)
+	if err != nil {
+		return nil, fmt.Errorf("%w: task %q parameters: %v", ErrConfiguration, spec.Kind, err)
+	}
+	return t, nil
+}
+
+// Node is cano's structured lifecycle: Prep may read resources and fail;
+// Exec does the work without resource access and cannot fail; Post decides
+// the next state. A retry re-runs the whole pipeline from Prep, so all
+// three must be idempotent. Register with [RegisterNode]; use in a workflow
+// through [NodeTask].
+type Node[P, E any] interface {
+	Kind() string
+	Prep(ctx context.Context, tc *TaskContext) (P, error)
+	Exec(ctx context.Context, prep P) E
+	Post(ctx context.Context, tc *TaskContext, exec E) (Result, error)
+}
+
+// NodeTask adapts a Node to a Task. Its parameters are the node's own.
+func NodeTask[N Node[P, E], P, E any](n N) Task { return nodeTask[N, P, E]{n: n} }
+
+type nodeTask[N Node[P, E], P, E any] struct{ n N }
+
+func (t nodeTask[N, P, E]) Kind() string { return t.n.Kind() }
+
+func (t nodeTask[N, P, E]) Run(ctx context.Context, tc *TaskContext) (Result, error) {
+	p, err := t.n.Prep(ctx, tc)
+	if err != nil {
+		return Result{}, err
+	}
+	e := t.n.Exec(ctx, p)
+	return t.n.Post(ctx, tc, e)
+}
+
+// EncodeMsgpack encodes the node itself, so a NodeTask's parameters are the node's.
+func (t nodeTask[N, P, E]) EncodeMsgpack(enc *msgpack.Encoder) error { return enc.Encode(t.n) }
+
+// Config forwards a node's own config when it has one.
+func (t nodeTask[N, P, E]) Config() TaskConfig {
+	if c, ok := any(t.n).(interface{ Config() TaskConfig }); ok {
+		return c.Config()
+	}
+	return TaskConfig{}
+}

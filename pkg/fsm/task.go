@@ -1,0 +1,297 @@
+package fsm
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/cano-nats/cano/pkg/join"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// Task is one unit of work. Its Kind is a stable name put on the wire (never
+// rename it in place); its exported fields are its parameters, encoded with
+// msgpack into the workflow definition so that any worker that knows the
+// kind can rebuild the value and run it.
+//
+// Run returns the next state through [Next] (or [NextWith] to hand an
+// output on, or [SplitInto] for a dynamic split). The error steers the
+// worker: nil → done; an ordinary error → retried per the task's
+// [RetryMode]; [Permanent](err) → failed without retrying. A panic fails the
+// task with a task-execution error and is not retried, as in cano.
+type Task interface {
+	Kind() string
+	Run(ctx context.Context, tc *TaskContext) (Result, error)
+}
+
+// TaskWithConfig is implemented by tasks that carry their own default
+// [TaskConfig] (cano's Task::config). A config given at registration wins.
+type TaskWithConfig interface {
+	Task
+	Config() TaskConfig
+}
+
+// TaskFunc adapts a function to a Task of the given kind. Its parameters
+// cannot travel, so it suits tasks whose behaviour needs none.
+type TaskFunc struct {
+	KindName string                                                 `msgpack:"-"`
+	Func     func(ctx context.Context, tc *TaskContext) (Result, error) `msgpack:"-"`
+}
+
+// Kind returns f.KindName.
+func (f TaskFunc) Kind() string { return f.KindName }
+
+// Run calls f.Func.
+func (f TaskFunc) Run(ctx context.Context, tc *TaskContext) (Result, error) { return f.Func(ctx, tc) }
+
+// TaskConfig is a task's attempt policy. The zero value is cano's default:
+// exponential retry (4 attempts), no attempt timeout, no breaker.
+type TaskConfig struct {
+	// Retry is the retry mode. Zero means RetryExponential(3).
+	Retry RetryMode
+	// AttemptTimeout bounds each attempt; 0 means none.
+	AttemptTimeout time.Duration
+	// Breaker names a circuit breaker shared by every worker; "" means none.
+	Breaker string
+	// BreakerPolicy configures the named breaker when first created; nil
+	// means the breaker defaults.
+	BreakerPolicy *protocol.BreakerPolicy
+}
+
+// Minimal is cano's TaskConfig::minimal(): one attempt, nothing else.
+func Minimal() TaskConfig { return TaskConfig{Retry: RetryNone()} }
+
+// Result is what a task returns: the next state, an optional output, or a
+// dynamic split. Build it with [Next], [NextWith] or [SplitInto].
+type Result struct {
+	next   string
+	output any
+	split  *dynamicSplit
+}
+
+type dynamicSplit struct {
+	tasks []Task
+	join  protocol.JoinSpec
+}
+
+// Next moves the run to state.
+func Next[S ~string](state S) Result { return Result{next: string(state)} }
+
+// NextWith moves the run to state and hands output on: it becomes the run's
+// output when state is an exit state, and a split branch's output for the
+// join state to read. output is encoded with msgpack.
+func NextWith[S ~string](state S, output any) Result {
+	return Result{next: string(state), output: output}
+}
+
+// SplitInto ends the task with a dynamic split: the branch tasks (decided at
+// run time) run in parallel on any workers and are joined by cfg, exactly
+// like a static split. Each branch task's config comes from its
+// [TaskWithConfig] method, or the default.
+func SplitInto[S ~string](cfg JoinConfig[S], tasks ...Task) Result {
+	return Result{split: &dynamicSplit{tasks: tasks, join: cfg.spec()}}
+}
+
+// NextState is the state the result names ("" for a split).
+func (r Result) NextState() string { return r.next }
+
+// Output is the value handed on, if any.
+func (r Result) Output() any { return r.output }
+
+// IsSplit reports whether the result is a dynamic split.
+func (r Result) IsSplit() bool { return r.split != nil }
+
+// SplitSpec encodes a dynamic split's branches and join for the wire.
+func (r Result) SplitSpec() (*protocol.SplitSpec, error) {
+	if r.split == nil {
+		return nil, nil
+	}
+	spec := &protocol.SplitSpec{Join: r.split.join, Tasks: make([]protocol.TaskSpec, len(r.split.tasks))}
+	for i, t := range r.split.tasks {
+		ts, err := taskSpec(t, nil)
+		if err != nil {
+			return nil, fmt.Errorf("fsm: split branch %d: %w", i, err)
+		}
+		spec.Tasks[i] = ts
+	}
+	return spec, nil
+}
+
+// JoinConfig configures how a split's branches are joined.
+type JoinConfig[S ~string] struct {
+	// Strategy decides the join; the zero value is join.All().
+	Strategy join.Strategy
+	// JoinState is entered when the join succeeds.
+	JoinState S
+	// Timeout bounds the split (bulkhead queueing included); 0 means none.
+	// It is a durable timer: it survives every process restart.
+	Timeout time.Duration
+	// Bulkhead is the most branches in flight at once across all workers;
+	// 0 means no limit.
+	Bulkhead int
+}
+
+func (c JoinConfig[S]) spec() protocol.JoinSpec {
+	s := c.Strategy.Spec()
+	s.JoinState = string(c.JoinState)
+	s.Timeout = int64(c.Timeout)
+	if c.Bulkhead > 0 {
+		s.Bulkhead = uint32(c.Bulkhead)
+	}
+	return s
+}
+
+// TaskContext is what a running task sees of its run. It is valid only
+// during Run.
+type TaskContext struct {
+	RunID    string
+	Workflow string
+	State    string
+	Step     uint32
+	// Branch is the split branch index, or -1 outside a split.
+	Branch int
+	// Attempt counts from 1; MaxAttempts is the policy's limit.
+	Attempt     int
+	MaxAttempts int
+	// Logger carries run attributes (run_id, workflow, state, attempt).
+	Logger *slog.Logger
+	// Resources are the worker's resources; Store is the shared store
+	// scoped to this run. Both may be nil in unit tests.
+	Resources ResourceLookup
+	Store     Store
+
+	input       []byte
+	inputFormat protocol.InputFormat
+	branches    func(ctx context.Context) ([]BranchOutcome, error)
+}
+
+// ResourceLookup finds a worker resource by key (see kvstore.Resources).
+type ResourceLookup interface {
+	Lookup(key string) (any, error)
+}
+
+// Store is the shared key/value store a task sees, scoped to its run (see
+// kvstore.Store).
+type Store interface {
+	Put(ctx context.Context, key string, value []byte) error
+	Get(ctx context.Context, key string) ([]byte, error)
+	Append(ctx context.Context, key string, item []byte) error
+	Delete(ctx context.Context, key string) error
+}
+
+// NewTaskContext builds a context (the worker does this; tests may too).
+func NewTaskContext(cmd *protocol.TaskCommand, attempt, maxAttempts int, logger *slog.Logger,
+	branches func(ctx context.Context) ([]BranchOutcome, error)) *TaskContext {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &TaskContext{
+		RunID: cmd.RunID, Workflow: cmd.Workflow, State: cmd.State, Step: cmd.Step,
+		Branch: int(cmd.Branch), Attempt: attempt, MaxAttempts: maxAttempts, Logger: logger,
+		input: cmd.Input, inputFormat: cmd.InputFormat, branches: branches,
+	}
+}
+
+// Input decodes the run's input into v (msgpack, or JSON for triggers sent
+// as JSON). With no input, v is left unchanged and nil is returned.
+func (tc *TaskContext) Input(v any) error {
+	if len(tc.input) == 0 {
+		return nil
+	}
+	if tc.inputFormat == protocol.InputJSON {
+		if err := json.Unmarshal(tc.input, v); err != nil {
+			return Permanent(fmt.Errorf("fsm: decode json input: %w", err))
+		}
+		return nil
+	}
+	if err := msgpack.Unmarshal(tc.input, v); err != nil {
+		return Permanent(fmt.Errorf("fsm: decode input: %w", err))
+	}
+	return nil
+}
+
+// RawInput returns the run input's bytes and format.
+func (tc *TaskContext) RawInput() ([]byte, protocol.InputFormat) { return tc.input, tc.inputFormat }
+
+// BranchOutcome is one split branch's outcome as the join state sees it.
+type BranchOutcome struct {
+	Index  int
+	Status protocol.BranchStatus
+	// Output is the msgpack bytes the branch returned with NextWith.
+	Output []byte
+	Err    error
+}
+
+// ErrNotJoin is returned by [TaskContext.Branches] outside a join state.
+var ErrNotJoin = errors.New("fsm: not a join state: no branch outcomes")
+
+// Branches returns every branch outcome of the split this join state
+// follows, in branch order: succeeded and failed branches as reported,
+// the rest cancelled (or timed out when the join timed out).
+func (tc *TaskContext) Branches(ctx context.Context) ([]BranchOutcome, error) {
+	if tc.branches == nil {
+		return nil, ErrNotJoin
+	}
+	return tc.branches(ctx)
+}
+
+// BranchOutput decodes a branch's output into a T.
+func BranchOutput[T any](b BranchOutcome) (T, error) {
+	var v T
+	if len(b.Output) == 0 {
+		return v, fmt.Errorf("fsm: branch %d has no output (status %s)", b.Index, b.Status)
+	}
+	if err := msgpack.Unmarshal(b.Output, &v); err != nil {
+		return v, fmt.Errorf("fsm: branch %d output: %w", b.Index, err)
+	}
+	return v, nil
+}
+
+// EncodeOutput encodes a task output for the wire (nil stays nil).
+func EncodeOutput(v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if b, ok := v.([]byte); ok {
+		return msgpack.Marshal(b)
+	}
+	return msgpack.Marshal(v)
+}
+
+// DecodeOutput decodes a run's output (msgpack) into v.
+func DecodeOutput(data []byte, v any) error {
+	if len(data) == 0 {
+		return errors.New("fsm: no output")
+	}
+	return msgpack.Unmarshal(data, v)
+}
+
+func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
+	if t == nil {
+		return protocol.TaskSpec{}, errors.New("nil task")
+	}
+	var c TaskConfig
+	if cfg != nil {
+		c = *cfg
+	} else if tc, ok := t.(TaskWithConfig); ok {
+		c = tc.Config()
+	}
+	params, err := msgpack.Marshal(t)
+	if err != nil {
+		return protocol.TaskSpec{}, fmt.Errorf("encode task %q: %w", t.Kind(), err)
+	}
+	spec := protocol.TaskSpec{
+		Kind:           t.Kind(),
+		Params:         params,
+		Retry:          c.Retry.Policy(),
+		AttemptTimeout: int64(c.AttemptTimeout),
+		Breaker:        c.Breaker,
+		BreakerPolicy:  c.BreakerPolicy,
+	}
+	return spec, nil
+}
