@@ -27,6 +27,9 @@ var encPool = sync.Pool{New: func() any {
 	e := &encoder{}
 	e.enc = msgpack.NewEncoder(&e.buf)
 	e.enc.UseCompactInts(true)
+	// Sorted map keys make the encoding of a value deterministic (golden
+	// files, de-duplication by content).
+	e.enc.SetSortMapKeys(true)
 	return e
 }}
 
@@ -80,6 +83,9 @@ func Decode(data []byte, m Message, maxPayload int) (err error) {
 	}
 	if len(data) == 0 {
 		return fmt.Errorf("%w: empty", ErrMalformed)
+	}
+	if err := scanStructure(data); err != nil {
+		return fmt.Errorf("%w: %T: %v", ErrMalformed, m, err)
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -1,0 +1,320 @@
+package protocol_test
+
+import (
+	"math"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// mutate returns a copy of the named fixture changed by f.
+func mutate[T any](t *testing.T, name string, f func(*T)) protocol.Message {
+	t.Helper()
+	var msg any = caseNamed(t, name).msg
+	m, ok := msg.(*T)
+	require.True(t, ok)
+	f(m)
+	return any(m).(protocol.Message)
+}
+
+func TestValidate(t *testing.T) {
+	t.Parallel()
+	long := strings.Repeat("a", protocol.MaxNameLen+1)
+	tests := []struct {
+		name string
+		msg  func(t *testing.T) protocol.Message
+		want error // nil means valid
+	}{
+		{"trigger ok", func(t *testing.T) protocol.Message {
+			return &protocol.Trigger{V: 1, Workflow: "wf"}
+		}, nil},
+		{"trigger missing workflow", func(t *testing.T) protocol.Message {
+			return mutate(t, "trigger", func(m *protocol.Trigger) { m.Workflow = "" })
+		}, protocol.ErrMissingField},
+		{"trigger workflow with dot", func(t *testing.T) protocol.Message {
+			return mutate(t, "trigger", func(m *protocol.Trigger) { m.Workflow = "a.b" })
+		}, protocol.ErrInvalidName},
+		{"trigger workflow with wildcard", func(t *testing.T) protocol.Message {
+			return mutate(t, "trigger", func(m *protocol.Trigger) { m.Workflow = "*" })
+		}, protocol.ErrInvalidName},
+		{"trigger workflow too long", func(t *testing.T) protocol.Message {
+			return mutate(t, "trigger", func(m *protocol.Trigger) { m.Workflow = long })
+		}, protocol.ErrInvalidName},
+		{"trigger run id with space", func(t *testing.T) protocol.Message {
+			return mutate(t, "trigger", func(m *protocol.Trigger) { m.RunID = "run 1" })
+		}, protocol.ErrInvalidName},
+		{"trigger initial state too long", func(t *testing.T) protocol.Message {
+			return mutate(t, "trigger", func(m *protocol.Trigger) { m.InitialState = long })
+		}, protocol.ErrInvalidField},
+		{"trigger idempotency key too long", func(t *testing.T) protocol.Message {
+			return mutate(t, "trigger", func(m *protocol.Trigger) { m.IdempotencyKey = strings.Repeat("k", 1025) })
+		}, protocol.ErrInvalidField},
+		{"trigger unknown input format", func(t *testing.T) protocol.Message {
+			return mutate(t, "trigger", func(m *protocol.Trigger) { m.InputFormat = "xml" })
+		}, protocol.ErrInvalidField},
+		{"trigger reply neither run id nor error", func(t *testing.T) protocol.Message {
+			return &protocol.TriggerReply{V: 1}
+		}, protocol.ErrMissingField},
+		{"trigger reply error only", func(t *testing.T) protocol.Message {
+			return &protocol.TriggerReply{V: 1, Error: &protocol.ErrorInfo{Message: "no such workflow"}}
+		}, nil},
+		{"task command missing run id", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.RunID = "" })
+		}, protocol.ErrInvalidName},
+		{"task command bad workflow", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.Workflow = "a>b" })
+		}, protocol.ErrInvalidName},
+		{"task command missing state", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.State = "" })
+		}, protocol.ErrMissingField},
+		{"task command branch below -1", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.Branch = -2 })
+		}, protocol.ErrInvalidField},
+		{"task command single-task branch", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.Branch = -1 })
+		}, nil},
+		{"task command missing kind", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.Task.Kind = "" })
+		}, protocol.ErrInvalidName},
+		{"task command negative attempt timeout", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.Task.AttemptTimeout = -1 })
+		}, protocol.ErrInvalidField},
+		{"task command unknown retry mode", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.Task.Retry.Mode = "" })
+		}, protocol.ErrInvalidField},
+		{"task command negative retry delay", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.Task.Retry.MaxDelay = -1 })
+		}, protocol.ErrInvalidField},
+		{"task command jitter NaN", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.Task.Retry.Jitter = math.NaN() })
+		}, protocol.ErrInvalidField},
+		{"task command jitter above 1", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_command", func(m *protocol.TaskCommand) { m.Task.Retry.Jitter = 1.5 })
+		}, protocol.ErrInvalidField},
+		{"task result unknown status", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_result", func(m *protocol.TaskResult) { m.Status = "maybe" })
+		}, protocol.ErrInvalidField},
+		{"task result failed without error", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_result", func(m *protocol.TaskResult) { m.Error = nil })
+		}, protocol.ErrMissingField},
+		{"task result ok single task without next", func(t *testing.T) protocol.Message {
+			return &protocol.TaskResult{V: 1, RunID: "r", Branch: -1, Status: protocol.ResultOK}
+		}, protocol.ErrMissingField},
+		{"task result ok branch without next", func(t *testing.T) protocol.Message {
+			return &protocol.TaskResult{V: 1, RunID: "r", Branch: 0, Status: protocol.ResultOK}
+		}, nil},
+		{"task result split with bad join strategy", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_result", func(m *protocol.TaskResult) { m.Split.Join.Strategy = "most" })
+		}, protocol.ErrInvalidField},
+		{"task result split percentage out of range", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_result", func(m *protocol.TaskResult) { m.Split.Join.P = 1.5 })
+		}, protocol.ErrInvalidField},
+		{"task result split partial timeout without timeout", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_result", func(m *protocol.TaskResult) {
+				m.Split.Join.Strategy = protocol.JoinPartialTimeout
+				m.Split.Join.Timeout = 0
+			})
+		}, protocol.ErrInvalidField},
+		{"task result split missing join state", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_result", func(m *protocol.TaskResult) { m.Split.Join.JoinState = "" })
+		}, protocol.ErrMissingField},
+		{"task result split task bad kind", func(t *testing.T) protocol.Message {
+			return mutate(t, "task_result", func(m *protocol.TaskResult) { m.Split.Tasks[1].Kind = "x.y" })
+		}, protocol.ErrInvalidName},
+		{"run record unknown status", func(t *testing.T) protocol.Message {
+			return mutate(t, "run_record", func(m *protocol.RunRecord) { m.Status = "paused" })
+		}, protocol.ErrInvalidField},
+		{"run record missing state", func(t *testing.T) protocol.Message {
+			return mutate(t, "run_record", func(m *protocol.RunRecord) { m.State = "" })
+		}, protocol.ErrMissingField},
+		{"run record bad id", func(t *testing.T) protocol.Message {
+			return mutate(t, "run_record", func(m *protocol.RunRecord) { m.ID = "" })
+		}, protocol.ErrInvalidName},
+		{"branch outcome negative index", func(t *testing.T) protocol.Message {
+			return mutate(t, "branch_outcome", func(m *protocol.BranchOutcome) { m.Index = -1 })
+		}, protocol.ErrInvalidField},
+		{"branch outcome unknown status", func(t *testing.T) protocol.Message {
+			return mutate(t, "branch_outcome", func(m *protocol.BranchOutcome) { m.Status = "" })
+		}, protocol.ErrInvalidField},
+		{"event missing type", func(t *testing.T) protocol.Message {
+			return mutate(t, "event", func(m *protocol.Event) { m.Type = "" })
+		}, protocol.ErrMissingField},
+		{"event missing run id", func(t *testing.T) protocol.Message {
+			return mutate(t, "event", func(m *protocol.Event) { m.RunID = "" })
+		}, protocol.ErrMissingField},
+		{"cancel request bad run id", func(t *testing.T) protocol.Message {
+			return mutate(t, "cancel_request", func(m *protocol.CancelRequest) { m.RunID = "r/1" })
+		}, protocol.ErrInvalidName},
+		{"cancel notice missing run id", func(t *testing.T) protocol.Message {
+			return mutate(t, "cancel_notice", func(m *protocol.CancelNotice) { m.RunID = "" })
+		}, protocol.ErrInvalidName},
+		{"timer fire unknown kind", func(t *testing.T) protocol.Message {
+			return mutate(t, "timer_fire", func(m *protocol.TimerFire) { m.Kind = "alarm" })
+		}, protocol.ErrInvalidField},
+		{"definition bad name", func(t *testing.T) protocol.Message {
+			return mutate(t, "definition", func(m *protocol.Definition) { m.Name = "" })
+		}, protocol.ErrInvalidName},
+		{"definition bad version", func(t *testing.T) protocol.Message {
+			return mutate(t, "definition", func(m *protocol.Definition) { m.Version = "1.2" })
+		}, protocol.ErrInvalidName},
+		{"definition bad queue", func(t *testing.T) protocol.Message {
+			return mutate(t, "definition", func(m *protocol.Definition) { m.Queue = "" })
+		}, protocol.ErrInvalidName},
+		{"definition state without name", func(t *testing.T) protocol.Message {
+			return mutate(t, "definition", func(m *protocol.Definition) { m.States[0].Name = "" })
+		}, protocol.ErrMissingField},
+		{"definition single state without task", func(t *testing.T) protocol.Message {
+			return mutate(t, "definition", func(m *protocol.Definition) { m.States[0].Task = nil })
+		}, protocol.ErrMissingField},
+		{"definition split state without split", func(t *testing.T) protocol.Message {
+			return mutate(t, "definition", func(m *protocol.Definition) { m.States[1].Split = nil })
+		}, protocol.ErrMissingField},
+		{"definition unknown state kind", func(t *testing.T) protocol.Message {
+			return mutate(t, "definition", func(m *protocol.Definition) { m.States[1].Kind = "loop" })
+		}, protocol.ErrInvalidField},
+		{"breaker state missing name", func(t *testing.T) protocol.Message {
+			return mutate(t, "breaker_state", func(m *protocol.BreakerState) { m.Name = "" })
+		}, protocol.ErrMissingField},
+		{"breaker state unknown phase", func(t *testing.T) protocol.Message {
+			return mutate(t, "breaker_state", func(m *protocol.BreakerState) { m.Phase = "ajar" })
+		}, protocol.ErrInvalidField},
+		{"schedule bad id", func(t *testing.T) protocol.Message {
+			return mutate(t, "schedule", func(m *protocol.Schedule) { m.ID = "a b" })
+		}, protocol.ErrInvalidName},
+		{"schedule bad workflow", func(t *testing.T) protocol.Message {
+			return mutate(t, "schedule", func(m *protocol.Schedule) { m.Workflow = "" })
+		}, protocol.ErrInvalidName},
+		{"schedule cron without expression", func(t *testing.T) protocol.Message {
+			return mutate(t, "schedule", func(m *protocol.Schedule) { m.Cron = "" })
+		}, protocol.ErrMissingField},
+		{"schedule every not positive", func(t *testing.T) protocol.Message {
+			return mutate(t, "schedule", func(m *protocol.Schedule) { m.Kind = protocol.FlowEvery; m.Every = 0 })
+		}, protocol.ErrInvalidField},
+		{"schedule manual", func(t *testing.T) protocol.Message {
+			return mutate(t, "schedule", func(m *protocol.Schedule) { m.Kind = protocol.FlowManual; m.Cron = "" })
+		}, nil},
+		{"schedule unknown kind", func(t *testing.T) protocol.Message {
+			return mutate(t, "schedule", func(m *protocol.Schedule) { m.Kind = "yearly" })
+		}, protocol.ErrInvalidField},
+		{"schedule unknown misfire", func(t *testing.T) protocol.Message {
+			return mutate(t, "schedule", func(m *protocol.Schedule) { m.Misfire = "retry" })
+		}, protocol.ErrInvalidField},
+		{"flow status missing id", func(t *testing.T) protocol.Message {
+			return mutate(t, "flow_status", func(m *protocol.FlowStatus) { m.ID = "" })
+		}, protocol.ErrMissingField},
+		{"flow status unknown phase", func(t *testing.T) protocol.Message {
+			return mutate(t, "flow_status", func(m *protocol.FlowStatus) { m.Phase = "" })
+		}, protocol.ErrInvalidField},
+		{"dead letter missing reason", func(t *testing.T) protocol.Message {
+			return mutate(t, "dead_letter", func(m *protocol.DeadLetter) { m.Reason = "" })
+		}, protocol.ErrMissingField},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			msg := tc.msg(t)
+			err := msg.Validate()
+			if tc.want == nil {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, tc.want)
+			require.Contains(t, err.Error(), "protocol: ", "the error names the package")
+
+			// The decoder reports the same error for the same bytes.
+			data, encErr := protocol.Encode(msg)
+			require.NoError(t, encErr)
+			back := caseFor(t, msg).zero()
+			require.ErrorIs(t, protocol.Decode(data, back, 0), tc.want)
+		})
+	}
+}
+
+// caseFor returns the wire case of msg's type.
+func caseFor(t *testing.T, msg protocol.Message) wireCase {
+	t.Helper()
+	for _, c := range wireCases() {
+		if reflect.TypeOf(c.msg) == reflect.TypeOf(msg) {
+			return c
+		}
+	}
+	t.Fatalf("no wire case for %T", msg)
+	return wireCase{}
+}
+
+func TestDecodeTriggerJSON(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		body     string
+		workflow string // from the subject
+		want     *protocol.Trigger
+		wantErr  error
+	}{
+		{
+			name: "nats pub body", body: `{"input": {"urls": ["https://a", "https://b"]}}`, workflow: "parallel_fetch",
+			want: &protocol.Trigger{V: 1, Workflow: "parallel_fetch",
+				Input: []byte(`{"urls": ["https://a", "https://b"]}`), InputFormat: protocol.InputJSON},
+		},
+		{
+			name: "all fields", workflow: "from_subject",
+			body: `{"v": 1, "workflow": "wf", "initial_state": "s", "input": 42, "idempotency_key": "k", "run_id": "r1"}`,
+			want: &protocol.Trigger{V: 1, Workflow: "wf", InitialState: "s", Input: []byte("42"),
+				InputFormat: protocol.InputJSON, IdempotencyKey: "k", RunID: "r1"},
+		},
+		{name: "empty body", body: "", workflow: "wf", want: &protocol.Trigger{V: 1, Workflow: "wf"}},
+		{name: "whitespace body", body: " \n", workflow: "wf", want: &protocol.Trigger{V: 1, Workflow: "wf"}},
+		{name: "empty object", body: "{}", workflow: "wf", want: &protocol.Trigger{V: 1, Workflow: "wf"}},
+		{name: "null input", body: `{"input": null}`, workflow: "wf", want: &protocol.Trigger{V: 1, Workflow: "wf"}},
+		{name: "no workflow anywhere", body: `{"input": {}}`, wantErr: protocol.ErrMissingField},
+		{name: "subject workflow not a token", body: `{"input": {}}`, workflow: "a.b", wantErr: protocol.ErrInvalidName},
+		{name: "bad run id", body: `{"run_id": "r 1"}`, workflow: "wf", wantErr: protocol.ErrInvalidName},
+		{name: "not JSON", body: `input=1`, workflow: "wf", wantErr: protocol.ErrMalformed},
+		{name: "truncated", body: `{"input": {"a": 1`, workflow: "wf", wantErr: protocol.ErrMalformed},
+		{name: "array body", body: `[1]`, workflow: "wf", wantErr: protocol.ErrMalformed},
+		{name: "wrong field type", body: `{"run_id": 5}`, workflow: "wf", wantErr: protocol.ErrMalformed},
+		{name: "schema version 2", body: `{"v": 2}`, workflow: "wf", wantErr: protocol.ErrSchemaVersion},
+		{name: "too large", body: `{"input": "` + strings.Repeat("a", protocol.MaxPayloadDefault) + `"}`, workflow: "wf", wantErr: protocol.ErrTooLarge},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := protocol.DecodeTriggerJSON([]byte(tc.body), tc.workflow, 0)
+			if tc.wantErr != nil {
+				require.ErrorIs(t, err, tc.wantErr)
+				require.Nil(t, got)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestDecodeTriggerJSONMaxPayload(t *testing.T) {
+	t.Parallel()
+	body := []byte(`{"input": {}}`)
+	_, err := protocol.DecodeTriggerJSON(body, "wf", len(body)-1)
+	require.ErrorIs(t, err, protocol.ErrTooLarge)
+	_, err = protocol.DecodeTriggerJSON(body, "wf", len(body))
+	require.NoError(t, err)
+}
+
+func TestTerminal(t *testing.T) {
+	t.Parallel()
+	for _, s := range protocol.RunStatuses() {
+		require.Equal(t, s != protocol.RunRunning, s.Terminal(), s)
+	}
+	require.True(t, protocol.EventCompleted.Terminal())
+	require.True(t, protocol.EventFailed.Terminal())
+	require.True(t, protocol.EventCancelled.Terminal())
+	require.False(t, protocol.EventState.Terminal())
+	// RunStatuses returns a fresh slice.
+	s := protocol.RunStatuses()
+	s[0] = "changed"
+	require.Equal(t, protocol.RunRunning, protocol.RunStatuses()[0])
+}

@@ -1,0 +1,181 @@
+package protocol_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+func TestNames(t *testing.T) {
+	t.Parallel()
+
+	type nameCase struct {
+		got, want string
+	}
+	// names lists every name under prefix p.
+	names := func(n protocol.Names) map[string]nameCase {
+		return map[string]nameCase{
+			"Prefix":               {n.Prefix(), "{p}"},
+			"TriggersStream":       {n.TriggersStream(), "{P}_TRIGGERS"},
+			"TasksStream":          {n.TasksStream(), "{P}_TASKS"},
+			"ResultsStream":        {n.ResultsStream(), "{P}_RESULTS"},
+			"ControlStream":        {n.ControlStream(), "{P}_CONTROL"},
+			"TimersStream":         {n.TimersStream(), "{P}_TIMERS"},
+			"EventsStream":         {n.EventsStream(), "{P}_EVENTS"},
+			"DLQStream":            {n.DLQStream(), "{P}_DLQ"},
+			"RunsBucket":           {n.RunsBucket(), "{b}_runs"},
+			"BranchesBucket":       {n.BranchesBucket(), "{b}_branches"},
+			"DefinitionsBucket":    {n.DefinitionsBucket(), "{b}_definitions"},
+			"SchedulesBucket":      {n.SchedulesBucket(), "{b}_schedules"},
+			"BreakersBucket":       {n.BreakersBucket(), "{b}_breakers"},
+			"StoreBucket":          {n.StoreBucket(), "{b}_store"},
+			"WorkersBucket":        {n.WorkersBucket(), "{b}_workers"},
+			"LeaderBucket":         {n.LeaderBucket(), "{b}_leader"},
+			"TriggerSubject":       {n.TriggerSubject("wf"), "{p}.trigger.wf"},
+			"TriggerWildcard":      {n.TriggerWildcard(), "{p}.trigger.>"},
+			"TaskSubject":          {n.TaskSubject("q", "fetch"), "{p}.task.q.fetch"},
+			"TaskWildcard":         {n.TaskWildcard(), "{p}.task.>"},
+			"TaskConsumer":         {n.TaskConsumer("q", "fetch"), "task_q_fetch"},
+			"ResultSubject":        {n.ResultSubject("r1"), "{p}.result.r1"},
+			"ResultWildcard":       {n.ResultWildcard(), "{p}.result.>"},
+			"CancelSubject":        {n.CancelSubject("r1"), "{p}.control.cancel.r1"},
+			"ControlWildcard":      {n.ControlWildcard(), "{p}.control.>"},
+			"TimerAtSubject":       {n.TimerAtSubject("r1", "join-3"), "{p}.timer.at.r1.join-3"},
+			"TimerFireSubject":     {n.TimerFireSubject("r1", "join-3"), "{p}.timer.fire.r1.join-3"},
+			"TimerWildcard":        {n.TimerWildcard(), "{p}.timer.>"},
+			"TimerFireWildcard":    {n.TimerFireWildcard(), "{p}.timer.fire.>"},
+			"EventSubject":         {n.EventSubject("wf", "r1", protocol.EventCompleted), "{p}.event.wf.r1.completed"},
+			"EventWildcard":        {n.EventWildcard(), "{p}.event.>"},
+			"RunEventsWildcard":    {n.RunEventsWildcard("r1"), "{p}.event.*.r1.>"},
+			"DLQSubject":           {n.DLQSubject("result"), "{p}.dlq.result"},
+			"DLQWildcard":          {n.DLQWildcard(), "{p}.dlq.>"},
+			"NoticeCancelSubject":  {n.NoticeCancelSubject("r1"), "{p}.notice.cancel.r1"},
+			"NoticeCancelWildcard": {n.NoticeCancelWildcard(), "{p}.notice.cancel.>"},
+		}
+	}
+	tests := []struct {
+		prefix        string
+		p, upper, bkt string // expected prefix, stream prefix, bucket prefix
+	}{
+		{"", "cano", "CANO", "cano"},
+		{"cano", "cano", "CANO", "cano"},
+		{"staging", "staging", "STAGING", "staging"},
+		{"team-a", "team-a", "TEAM_A", "team_a"},
+		{"Blue_2", "Blue_2", "BLUE_2", "Blue_2"},
+	}
+	for _, tc := range tests {
+		t.Run("prefix="+tc.prefix, func(t *testing.T) {
+			t.Parallel()
+			n, err := protocol.NewNames(tc.prefix)
+			require.NoError(t, err)
+			r := strings.NewReplacer("{p}", tc.p, "{P}", tc.upper, "{b}", tc.bkt)
+			for fn, c := range names(n) {
+				require.Equal(t, r.Replace(c.want), c.got, fn)
+			}
+			require.Equal(t, n, protocol.MustNames(tc.prefix))
+		})
+	}
+}
+
+// TestNamesDisjoint checks that two deployments with different prefixes
+// share no subject space, stream or bucket.
+func TestNamesDisjoint(t *testing.T) {
+	t.Parallel()
+	a, b := protocol.MustNames("alpha"), protocol.MustNames("beta")
+	require.NotEqual(t, a.TriggersStream(), b.TriggersStream())
+	require.NotEqual(t, a.RunsBucket(), b.RunsBucket())
+	for _, w := range []string{a.TriggerWildcard(), a.TaskWildcard(), a.ResultWildcard(),
+		a.ControlWildcard(), a.TimerWildcard(), a.EventWildcard(), a.DLQWildcard()} {
+		require.True(t, strings.HasPrefix(w, "alpha."), w)
+	}
+	require.False(t, strings.HasPrefix(b.TriggerSubject("wf"), "alpha."))
+}
+
+func TestNewNamesInvalidPrefix(t *testing.T) {
+	t.Parallel()
+	for _, p := range []string{"a.b", "a b", "*", ">", "a>", strings.Repeat("p", protocol.MaxNameLen+1), "ünï"} {
+		t.Run(p, func(t *testing.T) {
+			t.Parallel()
+			_, err := protocol.NewNames(p)
+			require.ErrorIs(t, err, protocol.ErrInvalidName)
+			require.Panics(t, func() { protocol.MustNames(p) })
+		})
+	}
+}
+
+func TestWorkflowFromTriggerSubject(t *testing.T) {
+	t.Parallel()
+	n := protocol.MustNames("team-a")
+	tests := []struct {
+		subj, want string
+	}{
+		{"team-a.trigger.parallel_fetch", "parallel_fetch"},
+		{n.TriggerSubject("wf"), "wf"},
+		{"cano.trigger.wf", ""},
+		{"team-a.result.r1", ""},
+		{"team-a.trigger", ""},
+		{"", ""},
+	}
+	for _, tc := range tests {
+		require.Equal(t, tc.want, n.WorkflowFromTriggerSubject(tc.subj), tc.subj)
+	}
+}
+
+func TestValidToken(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		in   string
+		ok   bool
+	}{
+		{"letters", "parallelFetch", true},
+		{"digits", "0123", true},
+		{"dash and underscore", "run-01_HZX", true},
+		{"max length", strings.Repeat("a", protocol.MaxNameLen), true},
+		{"one byte", "x", true},
+		{"empty", "", false},
+		{"too long", strings.Repeat("a", protocol.MaxNameLen+1), false},
+		{"dot", "a.b", false},
+		{"star", "*", false},
+		{"gt", ">", false},
+		{"space", "a b", false},
+		{"tab", "a\tb", false},
+		{"slash", "a/b", false},
+		{"colon", "a:b", false},
+		{"non-ASCII", "café", false},
+		{"NUL", "a\x00", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := protocol.ValidToken(tc.in)
+			if tc.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, protocol.ErrInvalidName)
+		})
+	}
+}
+
+func TestMessageIDsAndKeys(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "r1/3/-1", protocol.CommandMsgID("r1", 3, -1))
+	require.Equal(t, "r1/4294967295/2147483647", protocol.CommandMsgID("r1", 1<<32-1, 1<<31-1))
+	require.Equal(t, "r:r1/3/2", protocol.ResultMsgID("r1", 3, 2))
+	require.Equal(t, "r1", protocol.RunKey("r1"))
+	require.Equal(t, "r1.3.2", protocol.BranchKey("r1", 3, 2))
+	require.Equal(t, "r1.3.spec", protocol.SplitSpecKey("r1", 3))
+	require.Equal(t, "r1.>", protocol.RunBranchesWildcard("r1"))
+	require.Equal(t, "def.wf.v3", protocol.DefinitionKey("wf", "v3"))
+	require.Equal(t, "latest.wf", protocol.LatestDefinitionKey("wf"))
+	require.Equal(t, "flow.nightly", protocol.ScheduleKey("nightly"))
+	require.Equal(t, "status.nightly", protocol.FlowStatusKey("nightly"))
+	require.Equal(t, "payments", protocol.BreakerKey("payments"))
+	require.Equal(t, "scheduler", protocol.LeaderKey)
+	// Branch keys of one run stay under the run's wildcard.
+	require.True(t, strings.HasPrefix(protocol.BranchKey("r1", 0, 0), "r1."))
+}
