@@ -11,6 +11,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/cano-nats/cano/pkg/join"
+	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -39,7 +40,7 @@ type TaskWithConfig interface {
 // TaskFunc adapts a function to a Task of the given kind. Its parameters
 // cannot travel, so it suits tasks whose behaviour needs none.
 type TaskFunc struct {
-	KindName string                                                 `msgpack:"-"`
+	KindName string                                                     `msgpack:"-"`
 	Func     func(ctx context.Context, tc *TaskContext) (Result, error) `msgpack:"-"`
 }
 
@@ -162,26 +163,12 @@ type TaskContext struct {
 	Logger *slog.Logger
 	// Resources are the worker's resources; Store is the shared store
 	// scoped to this run. Both may be nil in unit tests.
-	Resources ResourceLookup
-	Store     Store
+	Resources *kvstore.Resources
+	Store     kvstore.Store
 
 	input       []byte
 	inputFormat protocol.InputFormat
 	branches    func(ctx context.Context) ([]BranchOutcome, error)
-}
-
-// ResourceLookup finds a worker resource by key (see kvstore.Resources).
-type ResourceLookup interface {
-	Lookup(key string) (any, error)
-}
-
-// Store is the shared key/value store a task sees, scoped to its run (see
-// kvstore.Store).
-type Store interface {
-	Put(ctx context.Context, key string, value []byte) error
-	Get(ctx context.Context, key string) ([]byte, error)
-	Append(ctx context.Context, key string, item []byte) error
-	Delete(ctx context.Context, key string) error
 }
 
 // NewTaskContext builds a context (the worker does this; tests may too).

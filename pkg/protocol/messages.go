@@ -881,3 +881,15 @@ func (m *DeadLetter) Validate() error {
 	}
 	return nil
 }
+
+// SplitSpecRecord stores a dynamic split's spec in the branches bucket
+// under [SplitSpecKey].
+type SplitSpecRecord struct {
+	V    uint16    `msgpack:"v"`
+	Spec SplitSpec `msgpack:"spec"`
+}
+
+func (m *SplitSpecRecord) schemaVersion() uint16 { return m.V }
+
+// Validate implements [Message].
+func (m *SplitSpecRecord) Validate() error { return m.Spec.validate("split_spec_record.spec") }

@@ -1,9 +1,12 @@
 package protocol
 
 import (
+	"encoding/hex"
 	"fmt"
+	"hash/fnv"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // PrefixDefault is the name prefix used when [Names] is built with an empty
@@ -221,3 +224,62 @@ func BreakerKey(name string) string { return name }
 
 // LeaderKey is the scheduler lease key in the leader bucket.
 const LeaderKey = "scheduler"
+
+// HeaderReplyTo carries the subject a coordinator answers a trigger on (the
+// JetStream reply subject is taken by the publish acknowledgement).
+const HeaderReplyTo = "Cano-Reply-To"
+
+// IdempotentRunID derives the run id of a trigger with an idempotency key,
+// so a second trigger with the same key names the same run.
+func IdempotentRunID(workflow, key string) string {
+	h := fnv.New128a()
+	h.Write([]byte(workflow))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	return "idem-" + hex.EncodeToString(h.Sum(nil))
+}
+
+// StreamRunID derives the run id of a trigger that names none from its
+// stream sequence and timestamp, stable across redeliveries.
+func StreamRunID(streamSeq uint64, ts time.Time) string {
+	return "t" + strconv.FormatUint(streamSeq, 36) + "-" + strconv.FormatInt(ts.UnixNano(), 36)
+}
+
+// TimerName names a durable timer of a run (a subject token).
+func TimerName(kind TimerKind, step uint32) string {
+	if kind == TimerRunDeadline {
+		return string(kind)
+	}
+	return string(kind) + "-" + strconv.FormatUint(uint64(step), 10)
+}
+
+// ---- Scheduler (issue 6): manual trigger requests and run ids of flow fires. ----
+
+// FlowTriggerKey is a pending manual trigger request of flow id in the
+// schedules bucket; the scheduler leader acts on it, then deletes it.
+func FlowTriggerKey(id string) string { return "trigger." + id }
+
+// Schedules-bucket key kinds, as returned by [ParseSchedulesKey].
+const (
+	SchedulesKeyFlow    = "flow"    // [ScheduleKey]
+	SchedulesKeyStatus  = "status"  // [FlowStatusKey]
+	SchedulesKeyTrigger = "trigger" // [FlowTriggerKey]
+)
+
+// ParseSchedulesKey splits a schedules-bucket key into its kind (one of the
+// SchedulesKey constants) and flow id; ok is false for any other key.
+func ParseSchedulesKey(key string) (kind, id string, ok bool) {
+	kind, id, ok = strings.Cut(key, ".")
+	switch kind {
+	case SchedulesKeyFlow, SchedulesKeyStatus, SchedulesKeyTrigger:
+		return kind, id, ok && id != ""
+	}
+	return "", "", false
+}
+
+// FlowRunID is the run id (and Nats-Msg-Id) of flow's fire for slot (unix
+// nanoseconds): the same slot always gives the same run id, so two leaders
+// cannot start it twice.
+func FlowRunID(flow string, slot int64) string {
+	return "flow-" + flow + "-" + strconv.FormatInt(slot, 10)
+}

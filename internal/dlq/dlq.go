@@ -1,0 +1,56 @@
+// Package dlq copies refused messages to the dead-letter stream with their
+// reason. Coordinator and worker share it.
+package dlq
+
+import (
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// Letter builds the dead-letter message for msg refused because of reason.
+// The category is the protocol or cano category the reason matches.
+func Letter(names protocol.Names, source string, msg jetstream.Msg, reason error, now time.Time) *nats.Msg {
+	dl := &protocol.DeadLetter{V: protocol.SchemaVersion, Source: source, Subject: msg.Subject(),
+		Reason: reason.Error(), Category: Category(reason), Data: msg.Data(), Time: now.UnixNano()}
+	if h := msg.Headers(); len(h) > 0 {
+		dl.Headers = make(map[string]string, len(h))
+		for k := range h {
+			dl.Headers[k] = h.Get(k)
+		}
+	}
+	data, err := protocol.Encode(dl)
+	if err != nil { // only if the original is absurdly large: keep the reason
+		dl.Data = nil
+		data, _ = protocol.Encode(dl)
+	}
+	return &nats.Msg{Subject: names.DLQSubject(source), Data: data}
+}
+
+// Category names the error class of reason for the dead-letter entry.
+func Category(reason error) string {
+	for _, c := range []struct {
+		err  error
+		name string
+	}{
+		{protocol.ErrTooLarge, "too_large"},
+		{protocol.ErrSchemaVersion, "schema_version"},
+		{protocol.ErrMalformed, "malformed"},
+		{protocol.ErrMissingField, "missing_field"},
+		{protocol.ErrInvalidField, "invalid_field"},
+		{protocol.ErrInvalidName, "invalid_name"},
+	} {
+		if errors.Is(reason, c.err) {
+			return c.name
+		}
+	}
+	var cat interface{ Is(error) bool }
+	if errors.As(reason, &cat) {
+		return "rejected"
+	}
+	return "rejected"
+}

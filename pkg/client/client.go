@@ -1,0 +1,339 @@
+// Package client triggers runs, awaits them, queries and cancels them.
+//
+// Await is woken by the run's terminal event (core NATS subscription on the
+// events subjects), not by polling: it subscribes first, then reads the run
+// record once, so a run that ended before the call is seen too.
+//
+// Run failures come back as typed errors: every one matches one of fsm's
+// category sentinels (fsm.ErrWorkflow, fsm.ErrRetryExhausted,
+// fsm.ErrCancelled, …) with errors.Is, and carries its state context as an
+// *fsm.StateError (state, attempt, path).
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// Defaults for [Config].
+const (
+	TimeoutDefault = 10 * time.Second
+)
+
+// Config configures a Client. The zero value uses the defaults.
+type Config struct {
+	// Prefix of every subject, stream and bucket. Defaults to "cano".
+	Prefix string
+	// Timeout applies to calls whose context has no deadline (not Await).
+	// Defaults to TimeoutDefault.
+	Timeout time.Duration
+}
+
+// ErrClosed is returned after Close.
+var ErrClosed = errors.New("client: closed")
+
+// ErrNotFound is returned for an unknown run id.
+var ErrNotFound = errors.New("client: run not found")
+
+// Client talks to a Cano deployment. It does not close the connection it
+// is given. Safe for concurrent use.
+type Client struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	names protocol.Names
+	cfg   Config
+	runs  jetstream.KeyValue
+}
+
+// New returns a client on nc.
+func New(nc *nats.Conn, cfg Config) (*Client, error) {
+	if cfg.Timeout == 0 {
+		cfg.Timeout = TimeoutDefault
+	}
+	names, err := protocol.NewNames(cfg.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	return &Client{nc: nc, js: js, names: names, cfg: cfg}, nil
+}
+
+func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, c.cfg.Timeout)
+}
+
+func (c *Client) runsKV(ctx context.Context) (jetstream.KeyValue, error) {
+	if c.runs != nil {
+		return c.runs, nil
+	}
+	kv, err := c.js.KeyValue(ctx, c.names.RunsBucket())
+	if err != nil {
+		return nil, fmt.Errorf("client: runs bucket: %w", err)
+	}
+	c.runs = kv
+	return kv, nil
+}
+
+// TriggerOpts are the optional parameters of [Client.Trigger]; nil means defaults.
+type TriggerOpts struct {
+	// InitialState overrides the definition's initial state.
+	InitialState string
+	// Input is the run input, msgpack-encoded ([]byte is sent as is).
+	Input any
+	// IdempotencyKey makes a second trigger with the same key return the
+	// first run's id and start nothing.
+	IdempotencyKey string
+	// RunID chooses the run id; default a fresh unique id.
+	RunID string
+	// DefVersion pins a definition version; default the latest.
+	DefVersion string
+	// NoWait returns once the broker has stored the trigger, without
+	// waiting for a coordinator to accept it (errors then surface in Await).
+	NoWait bool
+}
+
+// Trigger starts a run of workflow and returns its id. Unless opts.NoWait,
+// it waits for a coordinator's answer: an unknown workflow or initial state
+// comes back as an error matching fsm.ErrConfiguration (and the trigger is
+// dead-lettered with the reason).
+func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts) (string, error) {
+	if opts == nil {
+		opts = &TriggerOpts{}
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	trig := &protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, InitialState: opts.InitialState,
+		IdempotencyKey: opts.IdempotencyKey, RunID: opts.RunID, DefVersion: opts.DefVersion}
+	switch v := opts.Input.(type) {
+	case nil:
+	case []byte:
+		trig.Input = v
+	default:
+		b, err := msgpack.Marshal(v)
+		if err != nil {
+			return "", fmt.Errorf("client: encode input: %w", err)
+		}
+		trig.Input = b
+	}
+	runID := trig.RunID
+	switch {
+	case trig.IdempotencyKey != "":
+		runID = protocol.IdempotentRunID(workflow, trig.IdempotencyKey)
+	case runID == "":
+		runID = "r" + nuid.Next()
+		trig.RunID = runID
+	}
+	if err := trig.Validate(); err != nil {
+		return "", fmt.Errorf("client: %w", err)
+	}
+	data, err := protocol.Encode(trig)
+	if err != nil {
+		return "", fmt.Errorf("client: %w", err)
+	}
+	msg := &nats.Msg{Subject: c.names.TriggerSubject(workflow), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, "trig:"+runID)
+	var sub *nats.Subscription
+	if !opts.NoWait {
+		inbox := c.nc.NewRespInbox()
+		if sub, err = c.nc.SubscribeSync(inbox); err != nil {
+			return "", fmt.Errorf("client: %w", err)
+		}
+		defer sub.Unsubscribe()
+		msg.Header.Set(protocol.HeaderReplyTo, inbox)
+	}
+	ack, err := c.js.PublishMsg(ctx, msg)
+	if err != nil {
+		return "", fmt.Errorf("client: publish trigger: %w", err)
+	}
+	if opts.NoWait || ack.Duplicate {
+		// A duplicate was de-duplicated by the broker: the first trigger
+		// with this id (or idempotency key) is the one that counts.
+		return runID, nil
+	}
+	reply, err := sub.NextMsgWithContext(ctx)
+	if err != nil {
+		return runID, fmt.Errorf("client: no answer from a coordinator for run %s: %w", runID, err)
+	}
+	var tr protocol.TriggerReply
+	if err := protocol.Decode(reply.Data, &tr, 0); err != nil {
+		return runID, fmt.Errorf("client: trigger reply: %w", err)
+	}
+	if tr.Error != nil {
+		return "", fsm.FromErrorInfo(tr.Error)
+	}
+	return tr.RunID, nil
+}
+
+// Outcome is how a run ended.
+type Outcome struct {
+	RunID    string
+	Workflow string
+	Status   protocol.RunStatus
+	// State is the final state (an exit state when completed).
+	State string
+	// Path is every state entered, in order.
+	Path []string
+	// Output is the msgpack output of the task that chose the exit state.
+	Output []byte
+	// Err is the run's typed error (nil when completed).
+	Err error
+}
+
+// Decode decodes the run's output into v.
+func (o *Outcome) Decode(v any) error { return fsm.DecodeOutput(o.Output, v) }
+
+// Await blocks until run runID ends (or ctx ends) and returns its outcome.
+// For a failed or cancelled run it returns the outcome and the run's typed
+// error. It does not poll: it is woken by the run's terminal event.
+func (c *Client) Await(ctx context.Context, runID string) (*Outcome, error) {
+	ch := make(chan *nats.Msg, 16)
+	sub, err := c.nc.ChanSubscribe(c.names.RunEventsWildcard(runID), ch)
+	if err != nil {
+		return nil, fmt.Errorf("client: %w", err)
+	}
+	defer sub.Unsubscribe()
+	if rec, err := c.Get(ctx, runID); err == nil && rec.Status.Terminal() {
+		return outcomeOf(rec)
+	} else if err != nil && !errors.Is(err, ErrNotFound) {
+		return nil, err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("client: await %s: %w", runID, ctx.Err())
+		case m := <-ch:
+			var ev protocol.Event
+			if protocol.Decode(m.Data, &ev, 0) != nil {
+				continue
+			}
+			if ev.Type == protocol.EventRejected {
+				return nil, fsm.FromErrorInfo(ev.Error)
+			}
+			if !ev.Type.Terminal() {
+				continue
+			}
+			o := &Outcome{RunID: ev.RunID, Workflow: ev.Workflow, Status: ev.Status, State: ev.State,
+				Path: ev.Path, Output: ev.Output, Err: fsm.FromErrorInfo(ev.Error)}
+			return o, o.Err
+		}
+	}
+}
+
+func outcomeOf(rec *protocol.RunRecord) (*Outcome, error) {
+	o := &Outcome{RunID: rec.ID, Workflow: rec.Workflow, Status: rec.Status, State: rec.State,
+		Path: rec.Path, Output: rec.Output, Err: fsm.FromErrorInfo(rec.Error)}
+	return o, o.Err
+}
+
+// Run triggers a run and awaits it.
+func (c *Client) Run(ctx context.Context, workflow string, opts *TriggerOpts) (*Outcome, error) {
+	id, err := c.Trigger(ctx, workflow, opts)
+	if err != nil {
+		return nil, err
+	}
+	return c.Await(ctx, id)
+}
+
+// Get returns the run record of runID, or an error matching ErrNotFound.
+func (c *Client) Get(ctx context.Context, runID string) (*protocol.RunRecord, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	kv, err := c.runsKV(ctx)
+	if err != nil {
+		return nil, err
+	}
+	e, err := kv.Get(ctx, protocol.RunKey(runID))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, runID)
+		}
+		return nil, fmt.Errorf("client: get %s: %w", runID, err)
+	}
+	var rec protocol.RunRecord
+	if err := protocol.Decode(e.Value(), &rec, 0); err != nil {
+		return nil, fmt.Errorf("client: run %s: %w", runID, err)
+	}
+	return &rec, nil
+}
+
+// ListOpts filter [Client.List]; nil lists every run.
+type ListOpts struct {
+	Workflow string
+	Status   protocol.RunStatus
+	// Limit caps the result; 0 means no cap.
+	Limit int
+}
+
+// List returns run records matching opts, newest first. It reads every
+// record in the runs bucket: meant for tools, not hot paths.
+func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*protocol.RunRecord, error) {
+	if opts == nil {
+		opts = &ListOpts{}
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	kv, err := c.runsKV(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("client: list: %w", err)
+	}
+	defer w.Stop()
+	var out []*protocol.RunRecord
+	for e := range w.Updates() {
+		if e == nil {
+			break
+		}
+		var rec protocol.RunRecord
+		if protocol.Decode(e.Value(), &rec, 0) != nil {
+			continue
+		}
+		if opts.Workflow != "" && rec.Workflow != opts.Workflow {
+			continue
+		}
+		if opts.Status != "" && rec.Status != opts.Status {
+			continue
+		}
+		out = append(out, &rec)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	if opts.Limit > 0 && len(out) > opts.Limit {
+		out = out[:opts.Limit]
+	}
+	return out, nil
+}
+
+// Cancel asks the coordinators to cancel run runID: dispatching stops, a
+// running task's context is cancelled, and the run ends Cancelled. Cancel
+// of an ended run changes nothing.
+func (c *Client) Cancel(ctx context.Context, runID, reason string) error {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	data, err := protocol.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: runID, Reason: reason})
+	if err != nil {
+		return fmt.Errorf("client: %w", err)
+	}
+	if _, err := c.js.Publish(ctx, c.names.CancelSubject(runID), data); err != nil {
+		return fmt.Errorf("client: cancel %s: %w", runID, err)
+	}
+	return nil
+}

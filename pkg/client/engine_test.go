@@ -1,0 +1,352 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/coordinator"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/join"
+	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+	"github.com/cano-nats/cano/pkg/worker"
+)
+
+type S string
+
+const (
+	SA, SB, SC, SDone, SRejected, SGhost, SSplit S = "a", "b", "c", "done", "rejected", "ghost", "split"
+)
+
+// step moves to Next (or, for the negotiation, counts rounds in the store).
+type step struct {
+	Next S `msgpack:"next"`
+}
+
+func (step) Kind() string { return "step" }
+func (s step) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.NextWith(s.Next, tc.State), nil
+}
+
+// offer is cano's negotiation: seller and buyer alternate through the store
+// until the price meets the budget.
+type offer struct {
+	Role string `msgpack:"role"`
+}
+
+func (offer) Kind() string { return "offer" }
+func (o offer) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	price, err := kvstore.GetAs[int](ctx, tc.Store, "price")
+	if errors.Is(err, kvstore.ErrNotFound) {
+		price, err = 100, nil
+	}
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	if o.Role == "seller" {
+		if err := kvstore.PutValue(ctx, tc.Store, "price", price-15); err != nil {
+			return fsm.Result{}, err
+		}
+		return fsm.Next(SB), nil
+	}
+	if price <= 60 {
+		return fsm.NextWith(SDone, price), nil
+	}
+	return fsm.Next(SA), nil
+}
+
+type sleeper struct {
+	D    time.Duration `msgpack:"d"`
+	Fail bool          `msgpack:"fail"`
+}
+
+func (sleeper) Kind() string { return "sleeper" }
+func (s sleeper) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	select {
+	case <-time.After(s.D):
+	case <-ctx.Done():
+		return fsm.Result{}, ctx.Err()
+	}
+	if s.Fail {
+		return fsm.Result{}, fsm.Permanent(errors.New("sleeper failed"))
+	}
+	return fsm.NextWith(SDone, int(s.D/time.Millisecond)), nil
+}
+
+type collect struct{}
+
+func (collect) Kind() string { return "collect" }
+func (collect) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	bs, err := tc.Branches(ctx)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	var got []string
+	for _, b := range bs {
+		if b.Status == protocol.BranchSucceeded {
+			v, err := fsm.BranchOutput[int](b)
+			if err != nil {
+				return fsm.Result{}, err
+			}
+			got = append(got, fmt.Sprintf("%d:%d", b.Index, v))
+		} else {
+			got = append(got, fmt.Sprintf("%d:%s", b.Index, b.Status))
+		}
+	}
+	return fsm.NextWith(SDone, got), nil
+}
+
+type fanout struct {
+	N int `msgpack:"n"`
+}
+
+func (fanout) Kind() string { return "fanout" }
+func (f fanout) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	tasks := make([]fsm.Task, f.N)
+	for i := range tasks {
+		tasks[i] = sleeper{D: time.Duration(i) * time.Millisecond}
+	}
+	return fsm.SplitInto(fsm.JoinConfig[S]{Strategy: join.All(), JoinState: SC}, tasks...), nil
+}
+
+type bundle struct {
+	srv    *natstest.Server
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	client *client.Client
+}
+
+func workflows() []worker.Definer {
+	return []worker.Definer{
+		fsm.New[S]("chain", SA).Register(SA, step{SB}).Register(SB, step{SC}).Register(SC, step{SDone}).Exit(SDone),
+		fsm.New[S]("ghostly", SA).Register(SA, step{SB}).Register(SB, step{SGhost}).Exit(SDone),
+		fsm.New[S]("negotiation", SA).Register(SA, offer{"seller"}, fsm.Minimal()).Register(SB, offer{"buyer"}, fsm.Minimal()).Exit(SDone, SRejected),
+		fsm.New[S]("slow", SA).Register(SA, sleeper{D: time.Minute}).Exit(SDone),
+		fsm.New[S]("quorum", SSplit).RegisterSplit(SSplit, []fsm.Task{
+			sleeper{D: 50 * time.Millisecond}, sleeper{D: 150 * time.Millisecond},
+			sleeper{D: 5 * time.Second}, sleeper{D: 10 * time.Second}},
+			fsm.JoinConfig[S]{Strategy: join.Quorum(2), JoinState: SC}).Register(SC, collect{}).Exit(SDone),
+		fsm.New[S]("dynamic", SA).Register(SA, fanout{N: 20}).Register(SC, collect{}).Exit(SDone),
+		demo.Workflow(),
+	}
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reg := &fsm.Registry{}
+	fsm.Register[step](reg)
+	fsm.Register[offer](reg)
+	fsm.Register[sleeper](reg)
+	fsm.Register[collect](reg)
+	fsm.Register[fanout](reg)
+	demo.Register(reg)
+	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: workflows(), AckWait: 5 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	co, err := coordinator.New(nc, coordinator.Config{Shards: 8})
+	require.NoError(t, err)
+	require.NoError(t, co.Start(ctx))
+	t.Cleanup(func() { _ = co.Stop(context.Background()) })
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+	return &bundle{srv: srv, nc: nc, js: js, client: cl}
+}
+
+func awaitCtx(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestEngine(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	t.Run("three-state chain", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		out, err := b.client.Run(ctx, "chain", nil)
+		require.NoError(t, err)
+		require.Equal(t, protocol.RunCompleted, out.Status)
+		require.Equal(t, []string{"a", "b", "c", "done"}, out.Path)
+		var last string
+		require.NoError(t, out.Decode(&last))
+		require.Equal(t, "c", last)
+	})
+
+	t.Run("negotiation cycle through the store", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		out, err := b.client.Run(ctx, "negotiation", nil)
+		require.NoError(t, err)
+		require.Equal(t, "done", out.State)
+		require.Equal(t, []string{"a", "b", "a", "b", "a", "b", "done"}, out.Path)
+		var price int
+		require.NoError(t, out.Decode(&price))
+		require.Equal(t, 55, price)
+	})
+
+	t.Run("unregistered state fails with its name and the path", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		out, err := b.client.Run(ctx, "ghostly", nil)
+		require.ErrorIs(t, err, fsm.ErrWorkflow)
+		require.Contains(t, err.Error(), "no task registered for state: ghost")
+		var se *fsm.StateError
+		require.ErrorAs(t, err, &se)
+		require.Equal(t, []string{"a", "b", "ghost"}, se.Path)
+		require.Equal(t, protocol.RunFailed, out.Status)
+	})
+
+	t.Run("unknown workflow and initial state are refused and dead-lettered", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		_, err := b.client.Trigger(ctx, "nope", nil)
+		require.ErrorIs(t, err, fsm.ErrConfiguration)
+		require.Contains(t, err.Error(), `unknown workflow "nope"`)
+		_, err = b.client.Trigger(ctx, "chain", &client.TriggerOpts{InitialState: "zzz"})
+		require.ErrorIs(t, err, fsm.ErrConfiguration)
+		require.Contains(t, err.Error(), `initial state "zzz"`)
+		n := protocol.MustNames("")
+		natstest.WaitFor(t, 10*time.Second, "two dead letters", func() bool {
+			st, err := b.js.Stream(ctx, n.DLQStream())
+			return err == nil && st.CachedInfo().State.Msgs >= 2
+		})
+	})
+
+	t.Run("idempotency key starts one run", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		id1, err := b.client.Trigger(ctx, "chain", &client.TriggerOpts{IdempotencyKey: "order-42"})
+		require.NoError(t, err)
+		id2, err := b.client.Trigger(ctx, "chain", &client.TriggerOpts{IdempotencyKey: "order-42"})
+		require.NoError(t, err)
+		require.Equal(t, id1, id2)
+		_, err = b.client.Await(ctx, id1)
+		require.NoError(t, err)
+	})
+
+	t.Run("cancel ends a running run", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		id, err := b.client.Trigger(ctx, "slow", nil)
+		require.NoError(t, err)
+		require.NoError(t, b.client.Cancel(ctx, id, "test"))
+		out, err := b.client.Await(ctx, id)
+		require.ErrorIs(t, err, fsm.ErrCancelled)
+		require.Equal(t, protocol.RunCancelled, out.Status)
+	})
+
+	t.Run("json trigger from the nats CLI", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		sub, err := b.nc.SubscribeSync("cano.event.chain.*.completed")
+		require.NoError(t, err)
+		msg := nats.NewMsg("cano.trigger.chain")
+		msg.Header.Set("Content-Type", "application/json")
+		msg.Data = []byte(`{"input": {"customer": "ada"}}`)
+		_, err = b.js.PublishMsg(ctx, msg)
+		require.NoError(t, err)
+		m, err := sub.NextMsg(20 * time.Second)
+		require.NoError(t, err)
+		var ev protocol.Event
+		require.NoError(t, protocol.Decode(m.Data, &ev, 0))
+		rec, err := b.client.Get(ctx, ev.RunID)
+		require.NoError(t, err)
+		require.Equal(t, protocol.InputJSON, rec.InputFormat)
+		require.JSONEq(t, `{"customer": "ada"}`, string(rec.Input))
+	})
+
+	t.Run("quorum joins after the threshold branch and hands outputs on", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		out, err := b.client.Run(ctx, "quorum", nil)
+		require.NoError(t, err)
+		var got []string
+		require.NoError(t, out.Decode(&got))
+		require.Equal(t, []string{"0:50", "1:150", "2:cancelled", "3:cancelled"}, got)
+	})
+
+	t.Run("dynamic split over a runtime list", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		out, err := b.client.Run(ctx, "dynamic", nil)
+		require.NoError(t, err)
+		var got []string
+		require.NoError(t, out.Decode(&got))
+		require.Len(t, got, 20)
+		require.Equal(t, "19:19", got[19])
+	})
+
+	t.Run("the seed example: parallel fetch through the store", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		out, err := b.client.Run(ctx, demo.WorkflowName, nil)
+		require.NoError(t, err)
+		var joined string
+		require.NoError(t, out.Decode(&joined))
+		require.Equal(t, "data_from_1,data_from_2,data_from_3", joined)
+	})
+
+	t.Run("garbage on triggers and results is dead-lettered; work goes on", func(t *testing.T) {
+		ctx := awaitCtx(t)
+		n := protocol.MustNames("")
+		st, err := b.js.Stream(ctx, n.DLQStream())
+		require.NoError(t, err)
+		info, err := st.Info(ctx)
+		require.NoError(t, err)
+		before := info.State.Msgs
+		_, err = b.js.Publish(ctx, "cano.trigger.chain", []byte("\xc1garbage"))
+		require.NoError(t, err)
+		_, err = b.js.Publish(ctx, "cano.result.r1", []byte{0x93, 0x01})
+		require.NoError(t, err)
+		natstest.WaitFor(t, 10*time.Second, "two more dead letters", func() bool {
+			info, err := st.Info(ctx)
+			return err == nil && info.State.Msgs >= before+2
+		})
+		out, err := b.client.Run(ctx, "chain", nil)
+		require.NoError(t, err)
+		require.Equal(t, protocol.RunCompleted, out.Status)
+	})
+}
+
+func TestThousandConcurrentRuns(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := awaitCtx(t)
+	const n = 1000
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	var failed atomic.Int32
+	for i := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			id, err := b.client.Trigger(ctx, "chain", &client.TriggerOpts{NoWait: true})
+			if err != nil {
+				failed.Add(1)
+				return
+			}
+			ids[i] = id
+		}()
+	}
+	wg.Wait()
+	require.Zero(t, failed.Load())
+	for _, id := range ids {
+		out, err := b.client.Await(ctx, id)
+		if err != nil {
+			rec, gerr := b.client.Get(context.Background(), id)
+			t.Logf("run %s: %+v %v", id, rec, gerr)
+		}
+		require.NoError(t, err)
+		require.Equal(t, []string{"a", "b", "c", "done"}, out.Path)
+	}
+}

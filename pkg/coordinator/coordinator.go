@@ -1,0 +1,266 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+)
+
+// Defaults for [Config].
+const (
+	ShardsDefault     = 32
+	AckWaitDefault    = 30 * time.Second
+	BatchSizeDefault  = 512
+	ConsumerDefault   = "coordinator"
+	ShardQueueDefault = 1024
+)
+
+// Config configures a Coordinator. The zero value uses the defaults.
+type Config struct {
+	// Prefix of every subject, stream and bucket. Defaults to "cano".
+	Prefix string
+	// Shards is the number of goroutines that apply transitions; a run is
+	// always handled by the same shard. Defaults to ShardsDefault.
+	Shards int
+	// MaxPayload is the largest input accepted. Defaults to protocol.MaxPayloadDefault.
+	MaxPayload int
+	// AckWait is the redelivery deadline of un-acked inputs. Defaults to AckWaitDefault.
+	AckWait time.Duration
+	// BatchSize is how many messages each consumer pulls at once. Defaults to BatchSizeDefault.
+	BatchSize int
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Provision, when non-nil, is applied with provision.Ensure on Start.
+	Provision *provision.Config
+	// OnEnded, when set, is called after a run reached a terminal status
+	// (used by the scheduler and tests). It must not block.
+	OnEnded func(rec *protocol.RunRecord)
+}
+
+func (c Config) withDefaults() Config {
+	if c.Shards == 0 {
+		c.Shards = ShardsDefault
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = protocol.MaxPayloadDefault
+	}
+	if c.AckWait == 0 {
+		c.AckWait = AckWaitDefault
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = BatchSizeDefault
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Shards < 1 {
+		return fmt.Errorf("coordinator: Shards must be at least 1, got %d", c.Shards)
+	}
+	if c.AckWait < time.Second {
+		return fmt.Errorf("coordinator: AckWait must be at least 1s, got %s", c.AckWait)
+	}
+	if c.BatchSize < 1 {
+		return fmt.Errorf("coordinator: BatchSize must be at least 1, got %d", c.BatchSize)
+	}
+	return nil
+}
+
+// ErrClosed is returned by Start after Stop.
+var ErrClosed = errors.New("coordinator: closed")
+
+// Coordinator drives runs. It does not close the connection it is given.
+// Safe for concurrent use.
+type Coordinator struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	cfg   Config
+	names protocol.Names
+	log   *slog.Logger
+
+	runs     jetstream.KeyValue
+	branches jetstream.KeyValue
+	defs     *definitions
+
+	shards []*shard
+	seed   maphash.Seed
+
+	mu      sync.Mutex
+	started bool                       // guarded by mu
+	stopped bool                       // guarded by mu
+	consume []jetstream.ConsumeContext // guarded by mu
+	cancel  context.CancelFunc         // guarded by mu
+	quit    <-chan struct{}            // set in Start before consuming
+	runCtx  context.Context            // guarded by mu
+	wg      sync.WaitGroup
+}
+
+// New returns a coordinator on nc.
+func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	names, err := protocol.NewNames(cfg.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, fmt.Errorf("coordinator: %w", err)
+	}
+	return &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
+		seed: maphash.MakeSeed()}, nil
+}
+
+// Start provisions (if configured), loads definitions and starts consuming.
+// It returns once consuming has begun.
+func (c *Coordinator) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.stopped {
+		return ErrClosed
+	}
+	if c.started {
+		return nil
+	}
+	if c.cfg.Provision != nil {
+		p := *c.cfg.Provision
+		p.Prefix = c.cfg.Prefix
+		if err := provision.Ensure(ctx, c.js, p); err != nil {
+			return err
+		}
+	}
+	var err error
+	if c.runs, err = c.js.KeyValue(ctx, c.names.RunsBucket()); err != nil {
+		return fmt.Errorf("coordinator: runs bucket: %w", err)
+	}
+	if c.branches, err = c.js.KeyValue(ctx, c.names.BranchesBucket()); err != nil {
+		return fmt.Errorf("coordinator: branches bucket: %w", err)
+	}
+	defsKV, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
+	if err != nil {
+		return fmt.Errorf("coordinator: definitions bucket: %w", err)
+	}
+	runCtx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.quit = runCtx.Done()
+	c.defs = newDefinitions(defsKV, c.log)
+	if err := c.defs.start(ctx, runCtx); err != nil {
+		cancel()
+		return err
+	}
+	c.shards = make([]*shard, c.cfg.Shards)
+	for i := range c.shards {
+		s := newShard(c, i)
+		c.shards[i] = s
+		c.wg.Add(2)
+		go s.loop(runCtx)
+		go s.ackLoop()
+	}
+	inputs := []struct {
+		stream, filter string
+		handle         func(jetstream.Msg)
+	}{
+		{c.names.TriggersStream(), c.names.TriggerWildcard(), c.onTrigger},
+		{c.names.ResultsStream(), c.names.ResultWildcard(), c.onResult},
+		{c.names.ControlStream(), c.names.ControlWildcard(), c.onControl},
+		{c.names.TimersStream(), c.names.TimerFireWildcard(), c.onTimer},
+	}
+	for _, in := range inputs {
+		cons, err := c.js.CreateOrUpdateConsumer(ctx, in.stream, jetstream.ConsumerConfig{
+			Durable:       ConsumerDefault,
+			FilterSubject: in.filter,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       c.cfg.AckWait,
+			MaxDeliver:    -1,
+			MaxAckPending: 64 * 1024,
+		})
+		if err != nil {
+			c.stopLocked(ctx)
+			return fmt.Errorf("coordinator: consumer on %s: %w", in.stream, err)
+		}
+		cc, err := cons.Consume(in.handle, jetstream.PullMaxMessages(c.cfg.BatchSize),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+					c.log.Debug("consume", "stream", in.stream, "err", err)
+				}
+			}))
+		if err != nil {
+			c.stopLocked(ctx)
+			return fmt.Errorf("coordinator: consume %s: %w", in.stream, err)
+		}
+		c.consume = append(c.consume, cc)
+	}
+	c.started = true
+	c.log.Info("coordinator started", "prefix", c.names.Prefix(), "shards", c.cfg.Shards)
+	return nil
+}
+
+// Stop stops consuming, finishes the inputs in hand within ctx, and
+// returns. Inputs not acknowledged are redelivered to another replica.
+// Calling Stop twice, or without Start, is safe.
+func (c *Coordinator) Stop(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stopLocked(ctx)
+}
+
+func (c *Coordinator) stopLocked(ctx context.Context) error {
+	if c.stopped {
+		return nil
+	}
+	c.stopped = true
+	for _, cc := range c.consume {
+		cc.Drain()
+	}
+	for _, cc := range c.consume {
+		select {
+		case <-cc.Closed():
+		case <-ctx.Done():
+		}
+	}
+	for _, s := range c.shards {
+		select {
+		case s.in <- job{stop: true}:
+		case <-ctx.Done():
+		}
+	}
+	done := make(chan struct{})
+	go func() { c.wg.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("coordinator: stop: %w", ctx.Err())
+	}
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if err == nil {
+		c.log.Info("coordinator stopped")
+	}
+	return err
+}
+
+func (c *Coordinator) shardFor(runID string) *shard {
+	return c.shards[maphash.String(c.seed, runID)%uint64(len(c.shards))]
+}

@@ -1,0 +1,144 @@
+package coordinator
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/internal/dlq"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// The consume callbacks decode and route; shards do the rest.
+
+func (c *Coordinator) onTrigger(msg jetstream.Msg) {
+	md, _ := msg.Metadata()
+	j := job{msg: msg, replyTo: msg.Headers().Get(protocol.HeaderReplyTo)}
+	if md != nil {
+		j.redelivered = md.NumDelivered > 1
+	}
+	var trig *protocol.Trigger
+	var err error
+	if msg.Headers().Get(protocol.HeaderContentType) == protocol.ContentTypeJSON {
+		trig, err = protocol.DecodeTriggerJSON(msg.Data(), c.names.WorkflowFromTriggerSubject(msg.Subject()), c.cfg.MaxPayload)
+	} else {
+		trig = new(protocol.Trigger)
+		err = protocol.Decode(msg.Data(), trig, c.cfg.MaxPayload)
+	}
+	if err == nil {
+		if sw := c.names.WorkflowFromTriggerSubject(msg.Subject()); sw != trig.Workflow {
+			err = fmt.Errorf("%w: trigger for workflow %q published on %s", protocol.ErrInvalidField, trig.Workflow, msg.Subject())
+		}
+	}
+	if err != nil {
+		c.rejectEarly("trigger", j, fmt.Errorf("%w: %w", fsm.ErrConfiguration, err))
+		return
+	}
+	j.trig = trig
+	switch {
+	case trig.IdempotencyKey != "":
+		j.runID = protocol.IdempotentRunID(trig.Workflow, trig.IdempotencyKey)
+	case trig.RunID != "":
+		j.runID = trig.RunID
+	case md != nil:
+		j.runID = protocol.StreamRunID(md.Sequence.Stream, md.Timestamp)
+	default:
+		c.rejectEarly("trigger", j, errors.New("coordinator: trigger without metadata"))
+		return
+	}
+	c.route(j)
+}
+
+func (c *Coordinator) onResult(msg jetstream.Msg) {
+	j := c.base(msg)
+	r := new(protocol.TaskResult)
+	if err := protocol.Decode(msg.Data(), r, c.cfg.MaxPayload); err != nil {
+		c.rejectEarly("result", j, err)
+		return
+	}
+	j.res, j.runID = r, r.RunID
+	c.route(j)
+}
+
+func (c *Coordinator) onControl(msg jetstream.Msg) {
+	j := c.base(msg)
+	r := new(protocol.CancelRequest)
+	if err := protocol.Decode(msg.Data(), r, c.cfg.MaxPayload); err != nil {
+		c.rejectEarly("control", j, err)
+		return
+	}
+	j.cancel, j.runID = r, r.RunID
+	c.route(j)
+}
+
+func (c *Coordinator) onTimer(msg jetstream.Msg) {
+	j := c.base(msg)
+	r := new(protocol.TimerFire)
+	if err := protocol.Decode(msg.Data(), r, c.cfg.MaxPayload); err != nil {
+		c.rejectEarly("timer", j, err)
+		return
+	}
+	j.timer, j.runID = r, r.RunID
+	c.route(j)
+}
+
+func (c *Coordinator) base(msg jetstream.Msg) job {
+	j := job{msg: msg}
+	if md, err := msg.Metadata(); err == nil {
+		j.redelivered = md.NumDelivered > 1
+	}
+	return j
+}
+
+func (c *Coordinator) route(j job) {
+	s := c.shardFor(j.runID)
+	select {
+	case s.in <- j:
+	case <-c.done():
+	}
+}
+
+// done is closed when the coordinator stops for good. Set in Start before
+// any consumer runs; read without the lock (Stop holds it while draining).
+func (c *Coordinator) done() <-chan struct{} { return c.quit }
+
+// rejectEarly refuses an input that could not be decoded: it is answered
+// (when the sender asked), dead-lettered with its reason, logged once, and
+// terminated. Nothing else is blocked.
+func (c *Coordinator) rejectEarly(source string, j job, err error) {
+	c.log.Warn("refused input", "source", source, "subject", j.msg.Subject(), "err", err)
+	if j.replyTo != "" {
+		if data, e := protocol.Encode(&protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)}); e == nil {
+			_ = c.nc.Publish(j.replyTo, data)
+		}
+	}
+	p := c.deadLetter(source, j.msg, err)
+	// Not routed through a shard: wait here (rare path).
+	for _, f := range p.futures {
+		select {
+		case <-f.Ok():
+		case <-f.Err():
+			_ = j.msg.NakWithDelay(retryNakDelay)
+			return
+		}
+	}
+	_ = j.msg.TermWithReason(p.term)
+}
+
+func (c *Coordinator) deadLetter(source string, msg jetstream.Msg, reason error) pendingAck {
+	letter := dlq.Letter(c.names, source, msg, reason, c.cfg.Now())
+	f, err := c.js.PublishMsgAsync(letter)
+	if err != nil {
+		return pendingAck{msg: msg, futures: []jetstream.PubAckFuture{failedFuture{msg: letter, err: err}}}
+	}
+	return pendingAck{msg: msg, futures: []jetstream.PubAckFuture{f}, term: truncate(reason.Error(), 200)}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

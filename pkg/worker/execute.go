@@ -1,0 +1,371 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"runtime/debug"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/internal/dlq"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+const publishTimeout = 10 * time.Second
+
+// errCancelledByRun marks a task context cancelled by a cancel notice.
+var errCancelledByRun = errors.New("worker: run or branch cancelled")
+
+func (w *Worker) onCommand(msg jetstream.Msg) {
+	select {
+	case w.slots <- struct{}{}:
+	case <-w.stopCtx.Done():
+		_ = msg.Nak()
+		return
+	}
+	w.tasks.Add(1)
+	go func() {
+		defer func() { <-w.slots; w.tasks.Done() }()
+		w.execute(msg)
+	}()
+}
+
+type outcome struct {
+	res fsm.Result
+	err error
+}
+
+func (w *Worker) execute(msg jetstream.Msg) {
+	cmd := new(protocol.TaskCommand)
+	if err := protocol.Decode(msg.Data(), cmd, w.cfg.MaxPayload); err != nil {
+		w.deadLetter(msg, err)
+		return
+	}
+	attempt := 1
+	if md, err := msg.Metadata(); err == nil {
+		attempt = int(md.NumDelivered)
+	}
+	if w.isCancelled(cmd.RunID, cmd.Step) {
+		_ = msg.Ack() // a queued branch of a decided join, or a cancelled run
+		return
+	}
+	if cmd.Deadline > 0 && time.Now().UnixNano() >= cmd.Deadline {
+		_ = msg.Ack() // the run has timed out; the coordinator ends it
+		return
+	}
+	policy := cmd.Task.Retry
+	maxAttempts := int(fsm.MaxAttempts(policy))
+	if attempt > maxAttempts {
+		// Deliveries beyond the policy (a worker died mid-attempt): give up.
+		w.finish(msg, cmd, attempt-1, fsm.Result{}, &fsm.RetryExhaustedError{Attempts: uint32(maxAttempts),
+			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")})
+		return
+	}
+	task, err := w.cfg.Registry.Build(&cmd.Task)
+	if err != nil {
+		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err))
+		return
+	}
+	var permit Permit
+	if cmd.Task.Breaker != "" && w.cfg.Breakers != nil {
+		permit, err = w.cfg.Breakers.Acquire(w.stopCtx, cmd.Task.Breaker, cmd.Task.BreakerPolicy)
+		if err != nil {
+			// Open: the attempt is not made and no attempt is consumed; the
+			// raw CircuitOpen error fails the task at once (cano §2.3).
+			w.finish(msg, cmd, attempt, fsm.Result{}, circuitOpen{err})
+			return
+		}
+	}
+
+	ctx, cancel := context.WithCancelCause(w.stopCtx)
+	defer cancel(nil)
+	reg := w.track(cmd, cancel)
+	defer w.untrack(cmd.RunID, reg)
+	attemptCtx := ctx
+	if cmd.Task.AttemptTimeout > 0 {
+		var c context.CancelFunc
+		attemptCtx, c = context.WithTimeoutCause(ctx, time.Duration(cmd.Task.AttemptTimeout), errAttemptTimeout)
+		defer c()
+	}
+	tc := fsm.NewTaskContext(cmd, attempt, maxAttempts, w.log.With("run_id", cmd.RunID, "workflow", cmd.Workflow,
+		"state", cmd.State, "attempt", attempt), w.branchOutcomes(cmd))
+	tc.Resources = w.cfg.Resources
+	tc.Store = kvstore.Scoped(w.store, kvstore.RunScope(cmd.RunID))
+
+	stopBeat := w.heartbeat(msg)
+	if h := w.cfg.Hooks.AttemptStarted; h != nil {
+		h(cmd, attempt)
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		defer func() {
+			if p := recover(); p != nil {
+				w.log.Error("task panicked", "run_id", cmd.RunID, "kind", cmd.Task.Kind, "panic", p, "stack", string(debug.Stack()))
+				done <- outcome{err: fsm.Permanent(fsm.NewError(protocol.CategoryTaskExecution, "panic: %v", p))}
+			}
+		}()
+		r, err := task.Run(attemptCtx, tc)
+		done <- outcome{res: r, err: err}
+	}()
+	var out outcome
+	select {
+	case out = <-done:
+		if out.err != nil && attemptCtx.Err() != nil && context.Cause(attemptCtx) == errAttemptTimeout {
+			out.err = timeoutError(cmd)
+		}
+	case <-attemptCtx.Done():
+		// The task may ignore its context: stop waiting, discard its late result.
+		out.err = timeoutError(cmd)
+		if context.Cause(ctx) != nil {
+			out.err = context.Cause(ctx)
+		}
+	}
+	stopBeat()
+	if h := w.cfg.Hooks.AttemptEnded; h != nil {
+		h(cmd, attempt, out.err)
+	}
+	if permit != nil {
+		if out.err != nil {
+			permit.Failure(context.WithoutCancel(ctx))
+		} else {
+			permit.Success(context.WithoutCancel(ctx))
+		}
+	}
+	switch cause := context.Cause(ctx); {
+	case errors.Is(cause, errCancelledByRun):
+		_ = msg.Ack() // nobody waits for this result any more
+		return
+	case w.stopCtx.Err() != nil:
+		_ = msg.Nak() // shutting down: hand the command back
+		return
+	}
+	if out.err == nil {
+		w.finish(msg, cmd, attempt, out.res, nil)
+		return
+	}
+	if errors.Is(out.err, fsm.ErrPermanent) || attempt >= maxAttempts {
+		err := out.err
+		if maxAttempts > 1 && !errors.Is(err, fsm.ErrPermanent) {
+			err = &fsm.RetryExhaustedError{Attempts: uint32(attempt), Cause: err}
+		}
+		w.finish(msg, cmd, attempt, fsm.Result{}, err)
+		return
+	}
+	delay := fsm.RetryDelay(policy, uint32(attempt-1), rand.Float64()*2-1)
+	w.log.Debug("attempt failed; retrying", "run_id", cmd.RunID, "state", cmd.State, "attempt", attempt, "delay", delay, "err", out.err)
+	w.event(cmd, protocol.EventTaskRetried, fmt.Sprintf("attempt %d failed, next in %s: %v", attempt, delay, out.err))
+	_ = msg.NakWithDelay(delay)
+}
+
+var errAttemptTimeout = errors.New("worker: attempt timeout")
+
+func timeoutError(cmd *protocol.TaskCommand) error {
+	return fsm.NewError(protocol.CategoryTimeout, "task attempt exceeded attempt_timeout (%s)", time.Duration(cmd.Task.AttemptTimeout))
+}
+
+// circuitOpen carries a breaker rejection as a CircuitOpen error that is
+// never wrapped in RetryExhausted.
+type circuitOpen struct{ err error }
+
+func (c circuitOpen) Error() string { return "circuit_open: " + c.err.Error() }
+func (c circuitOpen) Is(t error) bool {
+	return t == fsm.ErrCircuitOpen || t == fsm.ErrPermanent
+}
+
+// finish reports the final outcome of a command: the branch outcome (for
+// split branches) goes to KV, then the result is published, then the
+// command is acknowledged.
+func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts int, res fsm.Result, taskErr error) {
+	r := &protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step, Branch: cmd.Branch,
+		Attempts: uint32(attempts), Worker: w.cfg.ID}
+	if taskErr == nil {
+		out, err := fsm.EncodeOutput(res.Output())
+		if err == nil && res.IsSplit() {
+			r.Split, err = res.SplitSpec()
+		}
+		if err != nil {
+			taskErr = fsm.Permanent(fsm.NewError(protocol.CategoryTaskExecution, "encode output: %v", err))
+		} else {
+			r.Status, r.Next, r.Output = protocol.ResultOK, res.NextState(), out
+			if r.Next == "" && r.Split == nil && cmd.Branch < 0 {
+				taskErr = fsm.NewError(protocol.CategoryTaskExecution, "task returned no next state")
+			}
+		}
+	}
+	if taskErr != nil {
+		r.Status = protocol.ResultFailed
+		r.Next, r.Output, r.Split = "", nil, nil
+		info := fsm.ErrorInfo(taskErr)
+		if errors.As(taskErr, new(circuitOpen)) {
+			info = &protocol.ErrorInfo{Category: protocol.CategoryCircuitOpen, Message: taskErr.Error()}
+		}
+		r.Error = info
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if cmd.Branch >= 0 {
+		bo := &protocol.BranchOutcome{V: protocol.SchemaVersion, Index: cmd.Branch, Status: protocol.BranchSucceeded, Output: r.Output}
+		if r.Status == protocol.ResultFailed {
+			bo.Status, bo.Error = protocol.BranchFailed, r.Error
+			if r.Error.Category == protocol.CategoryTimeout || (r.Error.Cause != nil && r.Error.Cause.Category == protocol.CategoryTimeout) {
+				bo.Status = protocol.BranchTimedOut
+			}
+		}
+		data, err := protocol.Encode(bo)
+		if err == nil {
+			_, err = w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), data)
+		}
+		if err != nil {
+			w.log.Warn("store branch outcome; command will be redelivered", "run_id", cmd.RunID, "err", err)
+			_ = msg.NakWithDelay(time.Second)
+			return
+		}
+	}
+	data, err := protocol.Encode(r)
+	if err != nil {
+		w.log.Error("encode result", "run_id", cmd.RunID, "err", err)
+		_ = msg.Term()
+		return
+	}
+	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data, Header: nats.Header{}}
+	out.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch))
+	if _, err := w.js.PublishMsg(ctx, out); err != nil {
+		w.log.Warn("publish result; command will be redelivered", "run_id", cmd.RunID, "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	_ = msg.Ack()
+}
+
+func (w *Worker) heartbeat(msg jetstream.Msg) (stop func()) {
+	t := time.NewTicker(w.cfg.AckWait / 3)
+	quit := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-quit:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { t.Stop(); close(quit) }
+}
+
+func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Context) ([]fsm.BranchOutcome, error) {
+	if cmd.JoinBranches == 0 {
+		return nil
+	}
+	return func(ctx context.Context) ([]fsm.BranchOutcome, error) {
+		out := make([]fsm.BranchOutcome, cmd.JoinBranches)
+		for i := range out {
+			out[i] = fsm.BranchOutcome{Index: i, Status: protocol.BranchCancelled}
+			e, err := w.branches.Get(ctx, protocol.BranchKey(cmd.RunID, cmd.JoinOf, int32(i)))
+			if err != nil {
+				if errors.Is(err, jetstream.ErrKeyNotFound) {
+					continue
+				}
+				return nil, fmt.Errorf("%w: branch %d outcome: %v", fsm.ErrStore, i, err)
+			}
+			var bo protocol.BranchOutcome
+			if err := protocol.Decode(e.Value(), &bo, 0); err != nil {
+				return nil, fmt.Errorf("%w: branch %d outcome: %v", fsm.ErrStore, i, err)
+			}
+			out[i].Status, out[i].Output = bo.Status, bo.Output
+			if bo.Error != nil {
+				out[i].Err = fsm.FromErrorInfo(bo.Error)
+			}
+		}
+		return out, nil
+	}
+}
+
+func (w *Worker) event(cmd *protocol.TaskCommand, typ protocol.EventType, detail string) {
+	ev := &protocol.Event{V: protocol.SchemaVersion, Type: typ, RunID: cmd.RunID, Workflow: cmd.Workflow,
+		State: cmd.State, Step: cmd.Step, Status: protocol.RunRunning, Time: time.Now().UnixNano(), Detail: detail}
+	if data, err := protocol.Encode(ev); err == nil {
+		_ = w.nc.Publish(w.names.EventSubject(cmd.Workflow, cmd.RunID, typ), data)
+	}
+}
+
+func (w *Worker) deadLetter(msg jetstream.Msg, reason error) {
+	w.log.Warn("refused task command", "subject", msg.Subject(), "err", reason)
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if _, err := w.js.PublishMsg(ctx, dlq.Letter(w.names, "task", msg, reason, time.Now())); err != nil {
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	_ = msg.TermWithReason(reason.Error())
+}
+
+// Cancellation.
+
+func (w *Worker) onNotice(m *nats.Msg) {
+	var n protocol.CancelNotice
+	if err := protocol.Decode(m.Data, &n, 0); err != nil {
+		return
+	}
+	now := time.Now()
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	mark := w.cancelled[n.RunID]
+	mark.at = now
+	if n.All {
+		mark.all = true
+	} else {
+		if mark.steps == nil {
+			mark.steps = map[uint32]bool{}
+		}
+		mark.steps[n.Step] = true
+	}
+	w.cancelled[n.RunID] = mark
+	for r := range w.running[n.RunID] {
+		if n.All || r.step == n.Step {
+			r.cancel(errCancelledByRun)
+		}
+	}
+	if len(w.cancelled) > 4096 {
+		for id, m := range w.cancelled {
+			if now.Sub(m.at) > CancelMemoryDefault {
+				delete(w.cancelled, id)
+			}
+		}
+	}
+}
+
+func (w *Worker) isCancelled(runID string, step uint32) bool {
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	m, ok := w.cancelled[runID]
+	return ok && (m.all || m.steps[step])
+}
+
+func (w *Worker) track(cmd *protocol.TaskCommand, cancel context.CancelCauseFunc) *running {
+	r := &running{step: cmd.Step, branch: cmd.Branch, cancel: cancel}
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	set := w.running[cmd.RunID]
+	if set == nil {
+		set = map[*running]struct{}{}
+		w.running[cmd.RunID] = set
+	}
+	set[r] = struct{}{}
+	return r
+}
+
+func (w *Worker) untrack(runID string, r *running) {
+	w.cmu.Lock()
+	defer w.cmu.Unlock()
+	delete(w.running[runID], r)
+	if len(w.running[runID]) == 0 {
+		delete(w.running, runID)
+	}
+}

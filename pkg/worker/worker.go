@@ -1,0 +1,391 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+)
+
+// Defaults for [Config].
+const (
+	ConcurrencyDefault     = 256
+	AckWaitDefault         = 30 * time.Second
+	ShutdownTimeoutDefault = 10 * time.Second
+	CancelMemoryDefault    = 10 * time.Minute
+)
+
+// Definer is a workflow the worker registers: *fsm.Workflow[S] for any S.
+type Definer interface {
+	Definition() (*protocol.Definition, error)
+}
+
+// Config configures a Worker. Registry is required.
+type Config struct {
+	// Prefix of every subject, stream and bucket. Defaults to "cano".
+	Prefix string
+	// ID names the worker in results and logs. Defaults to host-pid.
+	ID string
+	// Registry holds the task kinds this worker runs. Required.
+	Registry *fsm.Registry
+	// Workflows are registered in the definitions bucket on Start.
+	Workflows []Definer
+	// Queues are the task queues pulled. Defaults to the queues of
+	// Workflows, or "default".
+	Queues []string
+	// Concurrency bounds tasks running at once. Defaults to ConcurrencyDefault.
+	Concurrency int
+	// AckWait is the broker's redelivery deadline for a task in hand; live
+	// tasks heartbeat every AckWait/3, so only a dead worker's tasks are
+	// redelivered, about AckWait after it died. Defaults to AckWaitDefault.
+	AckWait time.Duration
+	// Resources are set up on Start (insertion order) and torn down on Stop.
+	Resources *kvstore.Resources
+	// Store backs TaskContext.Store (scoped per run). Defaults to the
+	// JetStream KV store bucket.
+	Store kvstore.Store
+	// Breakers checks shared circuit breakers before each attempt; nil
+	// disables breaker checks.
+	Breakers Breakers
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Provision, when non-nil, is applied with provision.Ensure on Start.
+	Provision *provision.Config
+	// MaxPayload is the largest command accepted. Defaults to protocol.MaxPayloadDefault.
+	MaxPayload int
+	// Hooks observe task execution (tests, metrics). Zero value does nothing.
+	Hooks Hooks
+}
+
+// Hooks observe a worker's task execution. Every field may be nil.
+type Hooks struct {
+	// AttemptStarted and AttemptEnded bracket each attempt.
+	AttemptStarted func(cmd *protocol.TaskCommand, attempt int)
+	AttemptEnded   func(cmd *protocol.TaskCommand, attempt int, err error)
+}
+
+// Breakers is how the worker consults shared circuit breakers.
+type Breakers interface {
+	// Acquire asks the named breaker for a permit; an error matching
+	// fsm.ErrCircuitOpen means the attempt must not be made.
+	Acquire(ctx context.Context, name string, policy *protocol.BreakerPolicy) (Permit, error)
+}
+
+// Permit is one admitted call; exactly one of Success or Failure is called.
+type Permit interface {
+	Success(ctx context.Context)
+	Failure(ctx context.Context)
+}
+
+func (c Config) withDefaults() Config {
+	if c.ID == "" {
+		host, _ := os.Hostname()
+		c.ID = fmt.Sprintf("%s-%d", host, os.Getpid())
+	}
+	if c.Concurrency == 0 {
+		c.Concurrency = ConcurrencyDefault
+	}
+	if c.AckWait == 0 {
+		c.AckWait = AckWaitDefault
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxPayload == 0 {
+		c.MaxPayload = protocol.MaxPayloadDefault
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	if c.Registry == nil {
+		return errors.New("worker: Registry is required")
+	}
+	if c.Concurrency < 1 {
+		return fmt.Errorf("worker: Concurrency must be at least 1, got %d", c.Concurrency)
+	}
+	if c.AckWait < time.Second {
+		return fmt.Errorf("worker: AckWait must be at least 1s, got %s", c.AckWait)
+	}
+	return nil
+}
+
+// ErrClosed is returned by Start after Stop.
+var ErrClosed = errors.New("worker: closed")
+
+// Worker runs tasks. It does not close the connection it is given. Safe for
+// concurrent use.
+type Worker struct {
+	nc    *nats.Conn
+	js    jetstream.JetStream
+	cfg   Config
+	names protocol.Names
+	log   *slog.Logger
+
+	branches jetstream.KeyValue
+	store    kvstore.Store
+	machines []*fsm.Machine
+
+	slots chan struct{}
+	tasks sync.WaitGroup
+
+	mu        sync.Mutex
+	started   bool                       // guarded by mu
+	stopped   bool                       // guarded by mu
+	consume   []jetstream.ConsumeContext // guarded by mu
+	noticeSub *nats.Subscription         // guarded by mu
+	resUp     bool                       // guarded by mu
+
+	cmu       sync.Mutex
+	running   map[string]map[*running]struct{} // guarded by cmu; run id → tasks
+	cancelled map[string]cancelMark            // guarded by cmu; run id → mark
+
+	stopCtx    context.Context // cancelled by Stop after the grace period
+	stopCancel context.CancelFunc
+}
+
+type running struct {
+	step   uint32
+	branch int32
+	cancel context.CancelCauseFunc
+}
+
+type cancelMark struct {
+	all   bool
+	steps map[uint32]bool
+	at    time.Time
+}
+
+// New returns a worker on nc.
+func New(nc *nats.Conn, cfg Config) (*Worker, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	names, err := protocol.NewNames(cfg.Prefix)
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	if err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
+	}
+	w := &Worker{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
+		slots: make(chan struct{}, cfg.Concurrency), running: map[string]map[*running]struct{}{},
+		cancelled: map[string]cancelMark{}}
+	w.stopCtx, w.stopCancel = context.WithCancel(context.Background())
+	for _, d := range cfg.Workflows {
+		def, err := d.Definition()
+		if err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+		m, err := fsm.Compile(def)
+		if err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+		if err := m.CheckKinds(cfg.Registry); err != nil {
+			return nil, fmt.Errorf("worker: %w", err)
+		}
+		w.machines = append(w.machines, m)
+	}
+	return w, nil
+}
+
+// Start sets up resources, registers the definitions, and starts pulling.
+// A resource setup failure tears down the ones already set up and is
+// returned; the worker does not start.
+func (w *Worker) Start(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.stopped {
+		return ErrClosed
+	}
+	if w.started {
+		return nil
+	}
+	if w.cfg.Provision != nil {
+		p := *w.cfg.Provision
+		p.Prefix = w.cfg.Prefix
+		if err := provision.Ensure(ctx, w.js, p); err != nil {
+			return err
+		}
+	}
+	if w.cfg.Resources != nil {
+		if err := w.cfg.Resources.SetupAll(ctx); err != nil {
+			return fmt.Errorf("worker: resources: %w", err)
+		}
+		w.resUp = true
+	}
+	var err error
+	if w.branches, err = w.js.KeyValue(ctx, w.names.BranchesBucket()); err != nil {
+		return fmt.Errorf("worker: branches bucket: %w", err)
+	}
+	w.store = w.cfg.Store
+	if w.store == nil {
+		kv, err := kvstore.NewKV(ctx, w.js, kvstore.Config{Bucket: w.names.StoreBucket()})
+		if err != nil {
+			return fmt.Errorf("worker: store: %w", err)
+		}
+		w.store = kv
+	}
+	if err := w.registerDefinitions(ctx); err != nil {
+		return err
+	}
+	sub, err := w.nc.Subscribe(w.names.NoticeCancelWildcard(), w.onNotice)
+	if err != nil {
+		return fmt.Errorf("worker: subscribe cancel notices: %w", err)
+	}
+	w.noticeSub = sub
+	for _, q := range w.queues() {
+		for _, kind := range w.cfg.Registry.Kinds() {
+			if err := w.consumeKind(ctx, q, kind); err != nil {
+				w.stopLocked(ctx)
+				return err
+			}
+		}
+	}
+	w.started = true
+	w.log.Info("worker started", "kinds", w.cfg.Registry.Kinds(), "queues", w.queues(), "concurrency", w.cfg.Concurrency)
+	return nil
+}
+
+func (w *Worker) queues() []string {
+	if len(w.cfg.Queues) > 0 {
+		return w.cfg.Queues
+	}
+	seen := map[string]bool{}
+	var out []string
+	for _, m := range w.machines {
+		q := m.Definition().Queue
+		if !seen[q] {
+			seen[q] = true
+			out = append(out, q)
+		}
+	}
+	if len(out) == 0 {
+		out = []string{fsm.QueueDefault}
+	}
+	return out
+}
+
+// ErrDefinitionConflict: a definition version is already registered with
+// different content. Bump the version.
+var ErrDefinitionConflict = errors.New("worker: definition version already registered with different content")
+
+func (w *Worker) registerDefinitions(ctx context.Context) error {
+	if len(w.machines) == 0 {
+		return nil
+	}
+	kv, err := w.js.KeyValue(ctx, w.names.DefinitionsBucket())
+	if err != nil {
+		return fmt.Errorf("worker: definitions bucket: %w", err)
+	}
+	for _, m := range w.machines {
+		def := m.Definition()
+		data, err := protocol.Encode(def)
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		key := protocol.DefinitionKey(def.Name, def.Version)
+		if _, err := kv.Create(ctx, key, data); err != nil {
+			if !errors.Is(err, jetstream.ErrKeyExists) {
+				return fmt.Errorf("worker: register %s: %w", key, err)
+			}
+			e, err := kv.Get(ctx, key)
+			if err != nil {
+				return fmt.Errorf("worker: register %s: %w", key, err)
+			}
+			if !bytes.Equal(e.Value(), data) {
+				return fmt.Errorf("%w: workflow %q version %q", ErrDefinitionConflict, def.Name, def.Version)
+			}
+		}
+		if _, err := kv.PutString(ctx, protocol.LatestDefinitionKey(def.Name), def.Version); err != nil {
+			return fmt.Errorf("worker: register latest %s: %w", def.Name, err)
+		}
+	}
+	return nil
+}
+
+func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.names.TasksStream(), jetstream.ConsumerConfig{
+		Durable:       w.names.TaskConsumer(queue, kind),
+		FilterSubject: w.names.TaskSubject(queue, kind),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       w.cfg.AckWait,
+		MaxDeliver:    -1,
+		MaxAckPending: 64 * 1024,
+	})
+	if err != nil {
+		return fmt.Errorf("worker: consumer for %s/%s: %w", queue, kind, err)
+	}
+	batch := w.cfg.Concurrency
+	cc, err := cons.Consume(w.onCommand, jetstream.PullMaxMessages(batch),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
+				w.log.Debug("consume", "kind", kind, "err", err)
+			}
+		}))
+	if err != nil {
+		return fmt.Errorf("worker: consume %s/%s: %w", queue, kind, err)
+	}
+	w.consume = append(w.consume, cc)
+	return nil
+}
+
+// Stop stops pulling, lets tasks in flight finish within ctx, cancels the
+// rest (their commands are handed back for redelivery), and tears down
+// resources. Safe to call twice or without Start.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.stopLocked(ctx)
+}
+
+func (w *Worker) stopLocked(ctx context.Context) error {
+	if w.stopped {
+		return nil
+	}
+	w.stopped = true
+	for _, cc := range w.consume {
+		cc.Stop()
+	}
+	if w.noticeSub != nil {
+		_ = w.noticeSub.Unsubscribe()
+	}
+	done := make(chan struct{})
+	go func() { w.tasks.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		w.stopCancel() // tasks still running are cancelled and handed back
+		<-done
+		err = fmt.Errorf("worker: stop: tasks cancelled after %w", ctx.Err())
+	}
+	w.stopCancel()
+	if w.resUp {
+		w.cfg.Resources.TeardownAll(context.WithoutCancel(ctx))
+	}
+	w.log.Info("worker stopped")
+	return err
+}
+
+// Health aggregates the health of the worker's resources (worst wins).
+func (w *Worker) Health(ctx context.Context) kvstore.HealthStatus {
+	if w.cfg.Resources == nil {
+		return kvstore.Healthy()
+	}
+	return w.cfg.Resources.Health(ctx)
+}
