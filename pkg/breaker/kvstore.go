@@ -56,6 +56,11 @@ type KVStore struct {
 	timeout time.Duration
 	closed  atomic.Bool
 	wg      sync.WaitGroup
+	// life bounds the watchers: nats.go unsubscribes a watcher when the
+	// context passed to Watch ends, so they get this store-lifetime context
+	// (cancelled by Stop), not a caller's.
+	life    context.Context
+	endLife context.CancelFunc
 
 	mu      sync.RWMutex
 	watches map[string]*keyWatch // guarded by mu
@@ -102,7 +107,11 @@ func NewKVStore(kv jetstream.KeyValue, cfg KVStoreConfig) (*KVStore, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = TimeoutDefault
 	}
-	return &KVStore{kv: kv, timeout: cfg.Timeout, watches: make(map[string]*keyWatch)}, nil
+	life, endLife := context.WithCancel(context.Background())
+	return &KVStore{
+		kv: kv, timeout: cfg.Timeout, watches: make(map[string]*keyWatch),
+		life: life, endLife: endLife,
+	}, nil
 }
 
 // Load implements [Store]. After the first use of a name it reads the
@@ -176,6 +185,7 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 // Calling it twice is safe. It does not close the connection.
 func (s *KVStore) Stop(ctx context.Context) error {
 	s.closed.Store(true)
+	s.endLife()
 	s.mu.Lock()
 	for _, kw := range s.watches {
 		if kw.w != nil {
@@ -266,8 +276,12 @@ func (s *KVStore) watch(ctx context.Context, name string) (*keyWatch, error) {
 	if kw == nil {
 		kw = &keyWatch{ready: make(chan struct{})}
 		s.watches[name] = kw
+		s.wg.Add(1)
 		s.mu.Unlock()
-		s.start(ctx, name, kw)
+		go func() {
+			defer s.wg.Done()
+			s.start(name, kw)
+		}()
 	} else {
 		s.mu.Unlock()
 	}
@@ -283,8 +297,10 @@ func (s *KVStore) watch(ctx context.Context, name string) (*keyWatch, error) {
 }
 
 // start opens the KV watcher for kw and runs its loop.
-func (s *KVStore) start(ctx context.Context, name string, kw *keyWatch) {
-	w, err := s.kv.Watch(ctx, protocol.BreakerKey(name))
+// Creating the watcher is bounded by the JetStream context's default
+// timeout; the caller waits for it with its own context.
+func (s *KVStore) start(name string, kw *keyWatch) {
+	w, err := s.kv.Watch(s.life, protocol.BreakerKey(name))
 	s.mu.Lock()
 	if err == nil && s.closed.Load() {
 		_ = w.Stop()
