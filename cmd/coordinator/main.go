@@ -1,0 +1,47 @@
+// Command coordinator runs a Cano coordinator. With -dev it also starts an
+// embedded NATS server with JetStream, a demo worker, and a demo run every
+// few seconds: go run ./cmd/coordinator -dev
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cano-nats/cano/internal/app"
+	"github.com/cano-nats/cano/internal/cli"
+)
+
+func main() {
+	var cfg app.CoordinatorConfig
+	var logCfg cli.LogConfig
+	fs := flag.NewFlagSet("coordinator", flag.ExitOnError)
+	cfg.NATS.RegisterFlags(fs)
+	logCfg.RegisterFlags(fs)
+	fs.BoolVar(&cfg.Dev, "dev", false, "dev mode: embedded NATS, coordinator, demo worker and demo runs in one process")
+	fs.StringVar(&cfg.DataDir, "data", "./data", "dev mode: JetStream data `directory`")
+	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:4222", "dev mode: embedded NATS listen `address`")
+	fs.DurationVar(&cfg.DemoEvery, "demo-every", 5*time.Second, "dev mode: run the demo workflow this often (0 disables)")
+	fs.StringVar(&cfg.Prefix, "prefix", "cano", "prefix of every subject, stream and bucket")
+	fs.IntVar(&cfg.Replicas, "replicas", 1, "stream and bucket replicas (1 or 3)")
+	fs.IntVar(&cfg.Shards, "shards", 0, "transition goroutines (0: default)")
+	shutdown := fs.Duration("shutdown-timeout", 5*time.Second, "graceful shutdown deadline")
+	_ = fs.Parse(os.Args[1:])
+	cfg.NATS.ApplyEnv(fs, nil)
+
+	log, err := cli.NewLogger(os.Stderr, logCfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "coordinator:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.RunCoordinator(ctx, log, cfg, *shutdown); err != nil {
+		fmt.Fprintln(os.Stderr, "coordinator:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,41 @@
+// Command worker runs a Cano worker hosting the demo workflow's tasks.
+// Users build their own worker binaries the same way with package worker.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cano-nats/cano/internal/app"
+	"github.com/cano-nats/cano/internal/cli"
+)
+
+func main() {
+	var cfg app.WorkerConfig
+	var logCfg cli.LogConfig
+	fs := flag.NewFlagSet("worker", flag.ExitOnError)
+	cfg.NATS.RegisterFlags(fs)
+	logCfg.RegisterFlags(fs)
+	fs.StringVar(&cfg.Prefix, "prefix", "cano", "prefix of every subject, stream and bucket")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "tasks run at once (0: default)")
+	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
+	_ = fs.Parse(os.Args[1:])
+	cfg.NATS.ApplyEnv(fs, nil)
+
+	log, err := cli.NewLogger(os.Stderr, logCfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := app.RunWorker(ctx, log, cfg, *shutdown); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(1)
+	}
+}
