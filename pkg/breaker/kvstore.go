@@ -48,6 +48,9 @@ type KVStoreConfig struct {
 // probe admission and every transition are exact, because they are writes
 // checked against the latest revision.
 //
+// Each breaker name in use costs one ordered consumer (the watcher) on the
+// bucket's stream.
+//
 // KVStore is safe for concurrent use. It does not own kv. Call
 // [KVStore.Stop] to stop its watchers; after that every method returns
 // [ErrClosed].
@@ -174,10 +177,11 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 			return cur.snap, fmt.Errorf("breaker: update %s: %w", name, err)
 		}
 		// Conflict: someone else wrote first. Re-read and try again.
-		cur, err = s.fetch(ctx, kw, name)
+		fresh, err := s.fetch(ctx, kw, name)
 		if err != nil {
 			return cur.snap, err
 		}
+		cur = fresh
 	}
 }
 

@@ -145,6 +145,9 @@ func TestSharedBreaker(t *testing.T) {
 		}
 		require.Equal(t, []string{"closed>open"}, tb.rec.edges(), "reported once, by the process that tripped it")
 		require.Equal(t, stored(t, tb).Epoch, tb.rec.transitions()[0].Epoch)
+		e, err := tb.admin.Get(ctx, protocol.BreakerKey(tb.name))
+		require.NoError(t, err)
+		require.Equal(t, e.Revision(), stored(t, tb).Epoch, "the epoch is the KV revision of the tripping write")
 	})
 
 	t.Run("ExactlyOneProbeClusterWideThenSuccessCloses", func(t *testing.T) {
