@@ -89,7 +89,9 @@ func Decode(data []byte, m Message, maxPayload int) (err error) {
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrMalformed, r)
+			// Recovered so a bad message never crashes a process; the
+			// fuzz targets fail on this text, as it means a decoder bug.
+			err = fmt.Errorf("%w: %T: decoder panic: %v", ErrMalformed, m, r)
 		}
 	}()
 	d := decPool.Get().(*decoder)

@@ -291,6 +291,10 @@ func wireCases() []wireCase {
 			LastError:     "fetch failed after 3 attempts",
 			SkippedFires:  1,
 		}, func() protocol.Message { return new(protocol.FlowStatus) }},
+		{"split_spec_record", "FuzzDecodeSplitSpecRecord", &protocol.SplitSpecRecord{
+			V:    protocol.SchemaVersion,
+			Spec: *splitSpec(),
+		}, func() protocol.Message { return new(protocol.SplitSpecRecord) }},
 		{"dead_letter", "FuzzDecodeDeadLetter", &protocol.DeadLetter{
 			V:        protocol.SchemaVersion,
 			Source:   "result",

@@ -46,7 +46,7 @@ func requireSentinel(t *testing.T, err error) {
 }
 
 // fuzzDecode is the body of every msgpack decoder target: Decode never
-// panics, fails only with a protocol sentinel, and whatever it accepts
+// panics (not even one it recovers from), fails only with a protocol sentinel, and whatever it accepts
 // re-encodes to bytes that decode again to the same encoding.
 func fuzzDecode(f *testing.F, name string) {
 	c := caseNamed(f, name)
@@ -55,6 +55,7 @@ func fuzzDecode(f *testing.F, name string) {
 		err := protocol.Decode(data, m, fuzzMaxPayload)
 		if err != nil {
 			requireSentinel(t, err)
+			require.NotContains(t, err.Error(), "decoder panic", "Decode recovered from a panic")
 			return
 		}
 		first, err := protocol.Encode(m)
@@ -77,21 +78,22 @@ func caseNamed(tb testing.TB, name string) wireCase {
 	return wireCase{}
 }
 
-func FuzzDecodeTrigger(f *testing.F)       { fuzzDecode(f, "trigger") }
-func FuzzDecodeTriggerReply(f *testing.F)  { fuzzDecode(f, "trigger_reply") }
-func FuzzDecodeTaskCommand(f *testing.F)   { fuzzDecode(f, "task_command") }
-func FuzzDecodeTaskResult(f *testing.F)    { fuzzDecode(f, "task_result") }
-func FuzzDecodeRunRecord(f *testing.F)     { fuzzDecode(f, "run_record") }
-func FuzzDecodeBranchOutcome(f *testing.F) { fuzzDecode(f, "branch_outcome") }
-func FuzzDecodeEvent(f *testing.F)         { fuzzDecode(f, "event") }
-func FuzzDecodeCancelRequest(f *testing.F) { fuzzDecode(f, "cancel_request") }
-func FuzzDecodeCancelNotice(f *testing.F)  { fuzzDecode(f, "cancel_notice") }
-func FuzzDecodeTimerFire(f *testing.F)     { fuzzDecode(f, "timer_fire") }
-func FuzzDecodeDefinition(f *testing.F)    { fuzzDecode(f, "definition") }
-func FuzzDecodeBreakerState(f *testing.F)  { fuzzDecode(f, "breaker_state") }
-func FuzzDecodeSchedule(f *testing.F)      { fuzzDecode(f, "schedule") }
-func FuzzDecodeFlowStatus(f *testing.F)    { fuzzDecode(f, "flow_status") }
-func FuzzDecodeDeadLetter(f *testing.F)    { fuzzDecode(f, "dead_letter") }
+func FuzzDecodeTrigger(f *testing.F)         { fuzzDecode(f, "trigger") }
+func FuzzDecodeTriggerReply(f *testing.F)    { fuzzDecode(f, "trigger_reply") }
+func FuzzDecodeTaskCommand(f *testing.F)     { fuzzDecode(f, "task_command") }
+func FuzzDecodeTaskResult(f *testing.F)      { fuzzDecode(f, "task_result") }
+func FuzzDecodeRunRecord(f *testing.F)       { fuzzDecode(f, "run_record") }
+func FuzzDecodeBranchOutcome(f *testing.F)   { fuzzDecode(f, "branch_outcome") }
+func FuzzDecodeEvent(f *testing.F)           { fuzzDecode(f, "event") }
+func FuzzDecodeCancelRequest(f *testing.F)   { fuzzDecode(f, "cancel_request") }
+func FuzzDecodeCancelNotice(f *testing.F)    { fuzzDecode(f, "cancel_notice") }
+func FuzzDecodeTimerFire(f *testing.F)       { fuzzDecode(f, "timer_fire") }
+func FuzzDecodeDefinition(f *testing.F)      { fuzzDecode(f, "definition") }
+func FuzzDecodeBreakerState(f *testing.F)    { fuzzDecode(f, "breaker_state") }
+func FuzzDecodeSchedule(f *testing.F)        { fuzzDecode(f, "schedule") }
+func FuzzDecodeFlowStatus(f *testing.F)      { fuzzDecode(f, "flow_status") }
+func FuzzDecodeDeadLetter(f *testing.F)      { fuzzDecode(f, "dead_letter") }
+func FuzzDecodeSplitSpecRecord(f *testing.F) { fuzzDecode(f, "split_spec_record") }
 
 // FuzzDecodeTriggerJSON fuzzes the JSON trigger decoder with the body and
 // the workflow token taken from the subject.

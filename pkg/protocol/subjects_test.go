@@ -3,6 +3,7 @@ package protocol_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -178,4 +179,31 @@ func TestMessageIDsAndKeys(t *testing.T) {
 	require.Equal(t, "scheduler", protocol.LeaderKey)
 	// Branch keys of one run stay under the run's wildcard.
 	require.True(t, strings.HasPrefix(protocol.BranchKey("r1", 0, 0), "r1."))
+}
+
+func TestDerivedRunIDs(t *testing.T) {
+	t.Parallel()
+	id := protocol.IdempotentRunID("wf", "order-1")
+	require.NoError(t, protocol.ValidToken(id))
+	require.Equal(t, id, protocol.IdempotentRunID("wf", "order-1"), "deterministic")
+	require.NotEqual(t, id, protocol.IdempotentRunID("wf", "order-2"))
+	require.NotEqual(t, id, protocol.IdempotentRunID("wf2", "order-1"))
+	require.NotEqual(t, protocol.IdempotentRunID("ab", "c"), protocol.IdempotentRunID("a", "bc"), "workflow and key are separated")
+	// Keys may hold any bytes; the run id is still a token.
+	require.NoError(t, protocol.ValidToken(protocol.IdempotentRunID("wf", "a.b *>\x00é")))
+
+	ts := time.Unix(1767225600, 123)
+	sid := protocol.StreamRunID(42, ts)
+	require.NoError(t, protocol.ValidToken(sid))
+	require.Equal(t, sid, protocol.StreamRunID(42, ts), "stable across redeliveries")
+	require.NotEqual(t, sid, protocol.StreamRunID(43, ts))
+}
+
+func TestTimerName(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "deadline", protocol.TimerName(protocol.TimerRunDeadline, 7))
+	require.Equal(t, "join-7", protocol.TimerName(protocol.TimerJoin, 7))
+	for _, k := range []protocol.TimerKind{protocol.TimerRunDeadline, protocol.TimerJoin} {
+		require.NoError(t, protocol.ValidToken(protocol.TimerName(k, 1<<32-1)))
+	}
 }
