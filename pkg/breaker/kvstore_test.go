@@ -329,6 +329,29 @@ func TestSharedBreaker(t *testing.T) {
 		}
 	})
 
+	t.Run("DeletedKeyIsRecreatedAsNewSession", func(t *testing.T) {
+		t.Parallel()
+		tb := setup(t, policy)
+		old, err := tb.bs[0].Acquire(ctx)
+		require.NoError(t, err)
+		for range 2 {
+			p, err := tb.bs[0].Acquire(ctx)
+			require.NoError(t, err)
+			require.NoError(t, p.Failure(ctx))
+		}
+		require.NoError(t, tb.admin.Delete(ctx, protocol.BreakerKey(tb.name)))
+		// Once the watcher sees the delete, the next use recreates the key.
+		natstest.WaitFor(t, waitTimeout, "recreated", func() bool {
+			s, err := tb.bs[0].Snapshot(ctx)
+			return err == nil && s.Epoch > old.Epoch()
+		})
+		st := stored(t, tb)
+		require.Equal(t, protocol.BreakerClosed, st.Phase)
+		require.Zero(t, st.ConsecutiveFailures)
+		require.NoError(t, old.Failure(ctx), "stale permit from before the delete")
+		require.Zero(t, stored(t, tb).ConsecutiveFailures)
+	})
+
 	t.Run("StopThenErrClosed", func(t *testing.T) {
 		t.Parallel()
 		st, _ := newKVStore(t, srv)
