@@ -83,6 +83,10 @@ type keyWatch struct {
 	err     error // set before ready is closed
 	cur     atomic.Pointer[kvEntry]
 	w       jetstream.KeyWatcher // guarded by KVStore.mu
+	// writing serializes this process's writes to the key (capacity 1), so
+	// goroutines of one process queue instead of racing each other's CAS;
+	// conflicts come only from other processes.
+	writing chan struct{}
 }
 
 // advance installs e unless the copy already has that revision or a later one.
@@ -141,9 +145,10 @@ func (s *KVStore) Load(ctx context.Context, name string) (Snapshot, error) {
 	return e.snap, nil
 }
 
-// Update implements [Store]. fn first sees the local copy; on a revision
-// conflict the store re-reads the key and calls fn again, until the write
-// succeeds, fn declines, or ctx ends.
+// Update implements [Store]. Writes to one key from this process are
+// serialized; fn first sees the local copy, and on a revision conflict (a
+// write from another process) the store re-reads the key and calls fn
+// again, until the write succeeds, fn declines, or ctx ends.
 func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snapshot, error) {
 	if s.closed.Load() {
 		return Snapshot{}, ErrClosed
@@ -153,6 +158,16 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 	kw, cur, err := s.entry(ctx, name)
 	if err != nil {
 		return Snapshot{}, err
+	}
+	select {
+	case kw.writing <- struct{}{}:
+		defer func() { <-kw.writing }()
+	case <-ctx.Done():
+		return cur.snap, fmt.Errorf("breaker: update %s: %w", name, ctx.Err())
+	}
+	// The previous writer may have advanced the copy while we queued.
+	if e := kw.cur.Load(); e != nil && e.exists && e.rev > cur.rev {
+		cur = e
 	}
 	key := protocol.BreakerKey(name)
 	for {
@@ -278,7 +293,7 @@ func (s *KVStore) watch(ctx context.Context, name string) (*keyWatch, error) {
 	}
 	kw := s.watches[name]
 	if kw == nil {
-		kw = &keyWatch{ready: make(chan struct{})}
+		kw = &keyWatch{ready: make(chan struct{}), writing: make(chan struct{}, 1)}
 		s.watches[name] = kw
 		s.wg.Add(1)
 		s.mu.Unlock()
