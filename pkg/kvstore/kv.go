@@ -401,6 +401,7 @@ type appendQueue struct {
 // runAppends writes the queued items of key, batch after batch, until the
 // queue is empty.
 func (s *KV) runAppends(ctx context.Context, key string, q *appendQueue) {
+	var last lastWrite
 	for {
 		s.mu.Lock()
 		batch := q.pending
@@ -411,17 +412,24 @@ func (s *KV) runAppends(ctx context.Context, key string, q *appendQueue) {
 			return
 		}
 		s.mu.Unlock()
-		batch, errs := s.commitAppends(ctx, key, q, batch)
+		batch, errs := s.commitAppends(ctx, key, q, batch, &last)
 		for i, r := range batch {
 			r.done <- errs[i]
 		}
 	}
 }
 
+// lastWrite is what this process last wrote to a key, so the next batch can
+// try its compare-and-set without reading the key first.
+type lastWrite struct {
+	value []byte
+	rev   uint64 // 0: unknown
+}
+
 // commitAppends appends the batch's items with a compare-and-set loop. On a
 // conflict it also takes the items queued meanwhile. It returns the final
 // batch and one error per request.
-func (s *KV) commitAppends(ctx context.Context, key string, q *appendQueue, batch []*appendReq) ([]*appendReq, []error) {
+func (s *KV) commitAppends(ctx context.Context, key string, q *appendQueue, batch []*appendReq, last *lastWrite) ([]*appendReq, []error) {
 	deadline := batch[0].deadline
 	for _, r := range batch[1:] {
 		if r.deadline.After(deadline) {
@@ -442,19 +450,21 @@ func (s *KV) commitAppends(ctx context.Context, key string, q *appendQueue, batc
 		for i, r := range batch {
 			items[i] = r.item
 		}
-		var cur []byte
-		var rev uint64
-		e, err := s.kv.Get(ctx, key)
-		switch {
-		case errors.Is(err, jetstream.ErrKeyNotFound):
-		case err != nil:
-			return batch, all(mapErr("append", key, err))
-		default:
-			cur, rev = e.Value(), e.Revision()
-			if cur == nil {
-				cur = []byte{}
+		cur, rev := last.value, last.rev
+		if rev == 0 {
+			e, err := s.kv.Get(ctx, key)
+			switch {
+			case errors.Is(err, jetstream.ErrKeyNotFound):
+			case err != nil:
+				return batch, all(mapErr("append", key, err))
+			default:
+				cur, rev = e.Value(), e.Revision()
+				if cur == nil {
+					cur = []byte{}
+				}
 			}
 		}
+		*last = lastWrite{}
 		out, errs, err := appendItems(cur, items, s.maxValueSize)
 		if err != nil {
 			return batch, all(fmt.Errorf("kvstore: append %q: %w", key, err))
@@ -467,12 +477,14 @@ func (s *KV) commitAppends(ctx context.Context, key string, q *appendQueue, batc
 		if !slices.ContainsFunc(errs, func(e error) bool { return e == nil }) {
 			return batch, errs
 		}
+		var newRev uint64
 		if rev == 0 {
-			_, err = s.kv.Create(ctx, key, out)
+			newRev, err = s.kv.Create(ctx, key, out)
 		} else {
-			_, err = s.kv.Update(ctx, key, out, rev)
+			newRev, err = s.kv.Update(ctx, key, out, rev)
 		}
 		if err == nil {
+			*last = lastWrite{value: out, rev: newRev}
 			return batch, errs
 		}
 		if !isConflict(err) {
