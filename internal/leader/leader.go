@@ -57,10 +57,10 @@ type Config struct {
 	// differs from the bucket's TTL is refused by Start (the bucket's TTL is
 	// what expires the lease). At least TTLMin.
 	TTL time.Duration
-	// RenewInterval is how often the leader renews, and the longest a
-	// renewal may take before the leader steps down. Defaults to TTL/3; must
-	// be positive and at most TTL/3 so a leader always steps down before its
-	// lease can expire.
+	// RenewInterval is how often the leader renews. A leader whose renewal
+	// has not succeeded by TTL − RenewInterval/2 after the previous
+	// successful one steps down, before its lease can expire. Defaults to
+	// TTL/3; must be positive and at most TTL/3.
 	RenewInterval time.Duration
 	// RetryDelay is the pause after an unexpected campaign error. Defaults
 	// to RetryDelayDefault.
@@ -232,19 +232,26 @@ func (e *Elector) run(ctx context.Context, kv jetstream.KeyValue, w jetstream.Ke
 	defer close(e.done)
 	defer func() { _ = w.Stop() }()
 	value := []byte(e.cfg.ID)
+	ws := &watch{updates: w.Updates()}
+	var lastErr string
 	for ctx.Err() == nil {
 		sent := time.Now()
 		rev, err := e.campaign(ctx, kv, value)
 		switch {
 		case err == nil:
-			e.lead(ctx, kv, w, value, rev, sent)
+			lastErr = ""
+			e.lead(ctx, kv, ws, value, rev, sent)
 		case errors.Is(err, jetstream.ErrKeyExists):
-			e.follow(ctx, w)
+			lastErr = ""
+			e.follow(ctx, ws)
 		case ctx.Err() != nil:
 			return
 		default:
-			e.log.Warn("campaign failed", "err", err)
-			e.pause(ctx, w, e.cfg.RetryDelay)
+			if err.Error() != lastErr { // log each new failure once
+				lastErr = err.Error()
+				e.log.Warn("campaign failed; retrying", "err", err)
+			}
+			e.pause(ctx, ws, e.cfg.RetryDelay)
 		}
 	}
 }
@@ -255,13 +262,19 @@ func (e *Elector) campaign(ctx context.Context, kv jetstream.KeyValue, value []b
 	return kv.Create(cctx, e.cfg.Key, value)
 }
 
+// watch holds the lease watcher's channel; nil once the watcher closed
+// (connection closed), so a closed channel is not read in a busy loop.
+type watch struct {
+	updates <-chan jetstream.KeyValueEntry
+}
+
 // follow waits until the lease is deleted or expires (seen by the watcher)
 // or one renewal interval passes, whichever comes first.
-func (e *Elector) follow(ctx context.Context, w jetstream.KeyWatcher) {
+func (e *Elector) follow(ctx context.Context, w *watch) {
 	e.pause(ctx, w, e.cfg.RenewInterval)
 }
 
-func (e *Elector) pause(ctx context.Context, w jetstream.KeyWatcher, d time.Duration) {
+func (e *Elector) pause(ctx context.Context, w *watch, d time.Duration) {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	for {
@@ -270,8 +283,9 @@ func (e *Elector) pause(ctx context.Context, w jetstream.KeyWatcher, d time.Dura
 			return
 		case <-t.C:
 			return
-		case ent, ok := <-w.Updates():
+		case ent, ok := <-w.updates:
 			if !ok {
+				w.updates = nil
 				return
 			}
 			if ent != nil && ent.Operation() != jetstream.KeyValuePut {
@@ -282,7 +296,7 @@ func (e *Elector) pause(ctx context.Context, w jetstream.KeyWatcher, d time.Dura
 }
 
 // lead holds the lease won at revision rev until it is lost or ctx is done.
-func (e *Elector) lead(ctx context.Context, kv jetstream.KeyValue, w jetstream.KeyWatcher, value []byte, rev uint64, sent time.Time) {
+func (e *Elector) lead(ctx context.Context, kv jetstream.KeyValue, w *watch, value []byte, rev uint64, sent time.Time) {
 	term := Term{Epoch: rev, ID: e.cfg.ID}
 	e.mu.Lock()
 	e.term, e.leading = term, true
@@ -317,9 +331,10 @@ loop:
 			e.release(kv, rev)
 			return
 		case <-ticker.C:
-			// Give the renewal at most one interval, and never past the
-			// point where the lease could lapse.
-			budget := min(e.cfg.RenewInterval, time.Until(expires)-e.cfg.RenewInterval/2)
+			// The renewal may take until half an interval before the
+			// lease could lapse (TTL − RenewInterval/2 after the last
+			// successful send), never longer.
+			budget := time.Until(expires) - e.cfg.RenewInterval/2
 			if budget <= 0 {
 				cause = errors.New("leader: renewal overdue")
 				break loop
@@ -336,8 +351,9 @@ loop:
 				break loop
 			}
 			rev, expires = newRev, sent.Add(e.cfg.TTL)
-		case ent, ok := <-w.Updates():
+		case ent, ok := <-w.updates:
 			if !ok {
+				w.updates = nil
 				cause = errors.New("leader: watcher closed")
 				break loop
 			}
