@@ -2,6 +2,7 @@ package kvstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -23,6 +24,7 @@ const (
 	helperURLEnv    = "KVSTORE_HELPER_URL"
 	helperBucketEnv = "KVSTORE_HELPER_BUCKET"
 	helperIDEnv     = "KVSTORE_HELPER_ID"
+	helperModeEnv   = "KVSTORE_HELPER_MODE" // "append" or "fetch"
 )
 
 const (
@@ -50,6 +52,7 @@ func TestAppendAcrossProcesses(t *testing.T) {
 		helperURLEnv+"="+env.srv.URL,
 		helperBucketEnv+"="+bucket,
 		helperIDEnv+"=1",
+		helperModeEnv+"=append",
 	)
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -102,6 +105,10 @@ func TestHelperProcess(t *testing.T) {
 	defer cancel()
 	s, err := kvstore.NewKV(ctx, js, kvstore.Config{Bucket: os.Getenv(helperBucketEnv)})
 	require.NoError(t, err)
+	if os.Getenv(helperModeEnv) == "fetch" {
+		require.NoError(t, fetchBranch(ctx, s, id))
+		return
+	}
 	require.NoError(t, s.Put(ctx, readyKey, nil))
 	start := time.Now()
 	require.NoError(t, appendMany(ctx, s, id))
@@ -154,4 +161,75 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return string(b.buf)
+}
+
+// TestSplitBranchesAcrossProcesses is the seed README's example: three
+// parallel fetch branches of one run, two in this process and one in
+// another OS process, each write source_N in the run's scope; the next
+// state reads all three through a new store.
+func TestSplitBranchesAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	env := newKVEnv(t)
+	s := env.newStore(t, kvstore.Config{})
+	bucket := "store_" + strconv.FormatInt(env.n.Load(), 10)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(),
+		helperURLEnv+"="+env.srv.URL,
+		helperBucketEnv+"="+bucket,
+		helperIDEnv+"=2",
+		helperModeEnv+"=fetch",
+	)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	require.NoError(t, cmd.Start())
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, n := range []int{1, 3} {
+		wg.Go(func() { errs[i] = fetchBranch(ctx, s, n) })
+	}
+	wg.Wait()
+	require.NoError(t, errors.Join(errs...))
+	require.NoError(t, cmd.Wait(), "helper process:\n%s", out.String())
+	require.Contains(t, out.String(), "--- PASS: TestHelperProcess", "the helper ran:\n%s", out.String())
+
+	// The next state, possibly on another worker, reads through its own store.
+	next, err := kvstore.NewKV(ctx, env.js, kvstore.Config{Bucket: bucket})
+	require.NoError(t, err)
+	run := kvstore.Scoped(next, kvstore.RunScope("fetch-run"))
+	keys, err := run.Keys(ctx, "source_")
+	require.NoError(t, err)
+	require.Equal(t, []string{"source_1", "source_2", "source_3"}, keys)
+	for n := 1; n <= 3; n++ {
+		got, err := kvstore.GetAs[fetched](ctx, run, fmt.Sprintf("source_%d", n))
+		require.NoError(t, err)
+		require.Equal(t, fetched{Source: n, Body: fmt.Sprintf("body of source %d", n)}, got)
+	}
+	done, err := kvstore.GetAs[[]int](ctx, run, "branches_done")
+	require.NoError(t, err)
+	slices.Sort(done)
+	require.Equal(t, []int{1, 2, 3}, done)
+
+	require.NoError(t, kvstore.PurgeRun(ctx, next, "fetch-run"))
+	keys, err = run.Keys(ctx, "")
+	require.NoError(t, err)
+	require.Empty(t, keys)
+}
+
+type fetched struct {
+	Source int    `msgpack:"source"`
+	Body   string `msgpack:"body"`
+}
+
+// fetchBranch is one fetch branch's task: it writes its result in the run
+// scope and records that it is done.
+func fetchBranch(ctx context.Context, s kvstore.Store, n int) error {
+	run := kvstore.Scoped(s, kvstore.RunScope("fetch-run"))
+	v := fetched{Source: n, Body: fmt.Sprintf("body of source %d", n)}
+	if err := kvstore.PutValue(ctx, run, fmt.Sprintf("source_%d", n), v); err != nil {
+		return err
+	}
+	return kvstore.AppendValue(ctx, run, "branches_done", n)
 }
