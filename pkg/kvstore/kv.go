@@ -69,12 +69,8 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
-	names, err := protocol.NewNames(c.Prefix)
-	if err != nil {
+	if _, err := protocol.NewNames(c.Prefix); err != nil {
 		return fmt.Errorf("kvstore: Config.Prefix: %w", err)
-	}
-	if c.Bucket == "" {
-		c.Bucket = names.StoreBucket()
 	}
 	if c.Timeout < 0 {
 		return fmt.Errorf("kvstore: Config.Timeout must be positive, got %s", c.Timeout)
