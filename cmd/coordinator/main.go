@@ -29,6 +29,7 @@ func main() {
 	fs.StringVar(&cfg.Prefix, "prefix", "cano", "prefix of every subject, stream and bucket")
 	fs.IntVar(&cfg.Replicas, "replicas", 1, "stream and bucket replicas (1 or 3)")
 	fs.IntVar(&cfg.Shards, "shards", 0, "transition goroutines (0: default)")
+	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "redelivery deadline of an input a dead coordinator held (0: default 30s)")
 	shutdown := fs.Duration("shutdown-timeout", 5*time.Second, "graceful shutdown deadline")
 	_ = fs.Parse(os.Args[1:])
 	cfg.NATS.ApplyEnv(fs, nil)

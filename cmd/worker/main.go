@@ -23,6 +23,8 @@ func main() {
 	logCfg.RegisterFlags(fs)
 	fs.StringVar(&cfg.Prefix, "prefix", "cano", "prefix of every subject, stream and bucket")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "tasks run at once (0: default)")
+	fs.StringVar(&cfg.ID, "id", "", "worker id in results and logs (default host-pid)")
+	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "redelivery deadline of a dead worker's task (0: default 30s)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
 	_ = fs.Parse(os.Args[1:])
 	cfg.NATS.ApplyEnv(fs, nil)

@@ -30,6 +30,7 @@ type CoordinatorConfig struct {
 	Prefix    string
 	Replicas  int
 	Shards    int
+	AckWait   time.Duration
 	Dev       bool
 	DataDir   string
 	Listen    string
@@ -65,7 +66,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	defer nc.Close()
 
 	prov := &provision.Config{Prefix: cfg.Prefix, Replicas: cfg.Replicas}
-	co, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, Logger: log, Provision: prov})
+	co, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log, Provision: prov})
 	if err != nil {
 		return err
 	}
@@ -74,10 +75,8 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	}
 	var w *worker.Worker
 	if cfg.Dev {
-		reg := &fsm.Registry{}
-		demo.Register(reg)
-		w, err = worker.New(nc, worker.Config{Prefix: cfg.Prefix, Registry: reg, Logger: log,
-			Workflows: []worker.Definer{demo.Workflow()}})
+		w, err = worker.New(nc, worker.Config{Prefix: cfg.Prefix, Registry: demoRegistry(), Logger: log,
+			Workflows: demoWorkflows()})
 		if err != nil {
 			return err
 		}
@@ -144,7 +143,22 @@ func runDemo(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg Coordinat
 type WorkerConfig struct {
 	NATS        cli.NATSConfig
 	Prefix      string
+	ID          string
 	Concurrency int
+	AckWait     time.Duration
+}
+
+// SleepyTaskDuration is how long the demo "sleepy" workflow's task sleeps.
+const SleepyTaskDuration = 300 * time.Millisecond
+
+func demoRegistry() *fsm.Registry {
+	reg := &fsm.Registry{}
+	demo.RegisterAll(reg)
+	return reg
+}
+
+func demoWorkflows() []worker.Definer {
+	return []worker.Definer{demo.Workflow(), demo.OneTask(), demo.Chain(), demo.Sleepy(SleepyTaskDuration)}
 }
 
 // RunWorker runs the demo worker until ctx ends. Users' own binaries build
@@ -155,10 +169,8 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 		return err
 	}
 	defer nc.Close()
-	reg := &fsm.Registry{}
-	demo.Register(reg)
-	w, err := worker.New(nc, worker.Config{Prefix: cfg.Prefix, Registry: reg, Logger: log, Concurrency: cfg.Concurrency,
-		Workflows: []worker.Definer{demo.Workflow()}, Provision: &provision.Config{}})
+	w, err := worker.New(nc, worker.Config{Prefix: cfg.Prefix, ID: cfg.ID, Registry: demoRegistry(), Logger: log,
+		Concurrency: cfg.Concurrency, AckWait: cfg.AckWait, Workflows: demoWorkflows(), Provision: &provision.Config{}})
 	if err != nil {
 		return err
 	}

@@ -144,7 +144,9 @@ func workflows() []worker.Definer {
 	}
 }
 
-func setup(t *testing.T) *bundle {
+func setup(t *testing.T) *bundle { return setupB(t) }
+
+func setupB(t testing.TB) *bundle {
 	t.Helper()
 	srv := natstest.StartProvisioned(t, provision.Config{})
 	nc, js := srv.Connect(t)

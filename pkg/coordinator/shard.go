@@ -168,7 +168,7 @@ func (s *shard) apply(ctx context.Context, j job) {
 	c := s.c
 	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 	defer cancel()
-	e, err := s.load(kctx, j.runID)
+	e, fresh, err := s.loadFresh(kctx, j.runID)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			if j.res != nil {
@@ -198,6 +198,17 @@ func (s *shard) apply(ctx context.Context, j job) {
 		if err != nil {
 			s.nak(j, err)
 			return
+		}
+		if !fx.Changed && !fresh {
+			// The cached record may be stale (another coordinator moved the
+			// run on): re-read it before calling the input a duplicate.
+			delete(s.cache, j.runID)
+			if e, err = s.load(kctx, j.runID); err != nil {
+				s.nak(j, err)
+				return
+			}
+			fresh = true
+			continue
 		}
 		if !fx.Changed {
 			if j.redelivered {
@@ -235,6 +246,7 @@ func (s *shard) apply(ctx context.Context, j job) {
 					s.nak(j, err)
 					return
 				}
+				fresh = true
 				continue
 			}
 			s.nak(j, err)
@@ -281,6 +293,16 @@ func (s *shard) owed(ctx context.Context, j job, e *entry) {
 	}
 	futures := s.publish(m, e.rec, &fx)
 	s.acks <- pendingAck{msg: j.msg, futures: futures}
+}
+
+// loadFresh is load that also says whether the record was read from KV
+// (fresh) rather than the cache.
+func (s *shard) loadFresh(ctx context.Context, runID string) (*entry, bool, error) {
+	if e, ok := s.cache[runID]; ok {
+		return e, false, nil
+	}
+	e, err := s.load(ctx, runID)
+	return e, true, err
 }
 
 func (s *shard) load(ctx context.Context, runID string) (*entry, error) {

@@ -1,0 +1,232 @@
+// Package fault holds the fault suite: real OS processes built from cmd/,
+// a real JetStream server, processes killed with SIGKILL mid-load. Each
+// test logs what it did and what it checked.
+package fault
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/proctest"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	proctest.Cleanup()
+	os.Exit(code)
+}
+
+type bundle struct {
+	srv    *natstest.Server
+	nc     *nats.Conn
+	client *client.Client
+	coord  string
+	worker string
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, _ := srv.Connect(t)
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+	return &bundle{srv: srv, nc: nc, client: cl,
+		coord: proctest.Build(t, "./cmd/coordinator"), worker: proctest.Build(t, "./cmd/worker")}
+}
+
+func (b *bundle) startCoordinator(t *testing.T, name string) *proctest.Proc {
+	return proctest.Start(t, name, b.coord, "-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8")
+}
+
+func (b *bundle) startWorker(t *testing.T, name string) *proctest.Proc {
+	return proctest.Start(t, name, b.worker, "-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-id", name)
+}
+
+// waitRegistered waits until a worker has registered the demo definitions.
+func (b *bundle) waitRegistered(t *testing.T) {
+	ctx := context.Background()
+	natstest.WaitFor(t, 30*time.Second, "demo definitions registered", func() bool {
+		_, err := b.client.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{NoWait: false})
+		return err == nil
+	})
+}
+
+func (b *bundle) trigger(t *testing.T, workflow string, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < n; i += 8 {
+				id, err := b.client.Trigger(context.Background(), workflow, &client.TriggerOpts{NoWait: true})
+				if err != nil {
+					errs <- err
+					return
+				}
+				ids[i] = id
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	return ids
+}
+
+// awaitAll waits for every run and checks each completed with exactly the
+// expected path (each transition once).
+func (b *bundle) awaitAll(t *testing.T, ids []string, wantPath []string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var wg sync.WaitGroup
+	var bad atomic.Int32
+	var mu sync.Mutex
+	var firstErr error
+	for g := 0; g < 16; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := g; i < len(ids); i += 16 {
+				out, err := b.client.Await(ctx, ids[i])
+				if err == nil && !slices.Equal(out.Path, wantPath) {
+					err = fmt.Errorf("run %s path %v, want %v", ids[i], out.Path, wantPath)
+				}
+				if err != nil {
+					rec, gerr := b.client.Get(context.Background(), ids[i])
+					t.Logf("run %s: %+v %v", ids[i], rec, gerr)
+					bad.Add(1)
+					mu.Lock()
+					if firstErr == nil {
+						firstErr = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	require.NoError(t, firstErr, "%d of %d runs did not complete as expected", bad.Load(), len(ids))
+}
+
+// completedEvents counts completed events per run on the events stream.
+func (b *bundle) completedEvents(t *testing.T, workflow string, want int) map[string]int {
+	t.Helper()
+	counts := map[string]int{}
+	_, js := b.srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := protocol.MustNames("")
+	cons, err := js.OrderedConsumer(ctx, n.EventsStream(), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
+	require.NoError(t, err)
+	info, err := cons.Info(ctx)
+	require.NoError(t, err)
+	pending := int(info.NumPending)
+	for i := 0; i < pending; i++ {
+		m, err := cons.Next()
+		require.NoError(t, err)
+		var ev protocol.Event
+		require.NoError(t, protocol.Decode(m.Data(), &ev, 0))
+		counts[ev.RunID]++
+	}
+	return counts
+}
+
+func requireEachOnce(t *testing.T, ids []string, counts map[string]int) {
+	t.Helper()
+	dups := 0
+	for _, id := range ids {
+		require.NotZero(t, counts[id], "no completed event for %s", id)
+		if counts[id] > 1 {
+			dups++
+		}
+	}
+	require.Zero(t, dups, "runs completed more than once")
+}
+
+func chainPath() []string {
+	p := make([]string, 0, 11)
+	for i := 0; i < 10; i++ {
+		p = append(p, fmt.Sprintf("s%d", i))
+	}
+	return append(p, "done")
+}
+
+func TestTwoCoordinatorsTwoWorkersAsProcesses(t *testing.T) {
+	b := setup(t)
+	b.startCoordinator(t, "coordinator-1")
+	b.startCoordinator(t, "coordinator-2")
+	b.startWorker(t, "worker-1")
+	b.startWorker(t, "worker-2")
+	b.waitRegistered(t)
+	const n = 2000
+	ids := b.trigger(t, demo.ChainName, n)
+	b.awaitAll(t, ids, chainPath(), 3*time.Minute)
+	requireEachOnce(t, ids, b.completedEvents(t, demo.ChainName, n))
+	t.Logf("2 coordinators + 2 workers (OS processes): started %d runs of %s, %d completed, each path %d transitions once, 0 duplicates",
+		n, demo.ChainName, n, len(chainPath()))
+}
+
+func TestKillWorkerMidTask(t *testing.T) {
+	b := setup(t)
+	b.startCoordinator(t, "coordinator-1")
+	w1 := b.startWorker(t, "worker-1")
+	b.startWorker(t, "worker-2")
+	b.waitRegistered(t)
+	const n = 500
+	started := make(chan struct{}, n)
+	sub, err := b.nc.Subscribe("cano.event."+demo.SleepyName+".*.started", func(*nats.Msg) { started <- struct{}{} })
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	ids := b.trigger(t, demo.SleepyName, n)
+	for i := 0; i < 50; i++ {
+		natstest.Recv(t, started, 30*time.Second)
+	}
+	w1.Kill()
+	t.Logf("killed worker-1 (SIGKILL) with runs in flight")
+	b.awaitAll(t, ids, []string{"sleep", "after", "done"}, 3*time.Minute)
+	requireEachOnce(t, ids, b.completedEvents(t, demo.SleepyName, n))
+	t.Logf("kill a worker mid-task: started %d runs, %d completed, 0 completed twice", n, n)
+}
+
+func TestKillCoordinatorMidLoad(t *testing.T) {
+	b := setup(t)
+	c1 := b.startCoordinator(t, "coordinator-1")
+	b.startCoordinator(t, "coordinator-2")
+	b.startWorker(t, "worker-1")
+	b.startWorker(t, "worker-2")
+	b.waitRegistered(t)
+	const n = 500
+	completed := make(chan struct{}, n)
+	sub, err := b.nc.Subscribe("cano.event."+demo.ChainName+".*.completed", func(*nats.Msg) { completed <- struct{}{} })
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	ids := b.trigger(t, demo.ChainName, n)
+	for i := 0; i < 50; i++ {
+		natstest.Recv(t, completed, 60*time.Second)
+	}
+	c1.Kill()
+	t.Logf("killed coordinator-1 (SIGKILL) with runs in flight")
+	b.awaitAll(t, ids, chainPath(), 3*time.Minute)
+	requireEachOnce(t, ids, b.completedEvents(t, demo.ChainName, n))
+	t.Logf("kill a coordinator mid-load: started %d runs, %d completed, each transition once, 0 completed twice", n, n)
+}
