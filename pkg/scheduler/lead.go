@@ -403,6 +403,11 @@ func (l *leaderRun) mutate(ctx context.Context, id string, fn func(protocol.Flow
 			return err
 		}
 		box.st, box.rev = st, rev
+		if rev == 0 {
+			// The status vanished under us: the flow is being removed.
+			// Do not resurrect it.
+			return fmt.Errorf("%w: %q (removed)", ErrFlowNotFound, id)
+		}
 	}
 	return ErrConflict
 }

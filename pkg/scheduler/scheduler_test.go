@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -106,6 +107,8 @@ func TestCronExactlyOncePerSlotAcrossFailover(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "tick", Workflow: "wf", Schedule: scheduler.Cron("* * * * * *")}))
+	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "tock", Workflow: "wf", Schedule: scheduler.Cron("* * * * * *"),
+		Misfire: scheduler.MisfireCatchUp}))
 
 	s1, nc1 := b.newScheduler(t, scheduler.Config{ID: "s1"})
 	s2, nc2 := b.newScheduler(t, scheduler.Config{ID: "s2"})
@@ -155,6 +158,56 @@ func TestCronExactlyOncePerSlotAcrossFailover(t *testing.T) {
 	info, err := b.client.Status(ctx, "tick")
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, info.RunCount, uint64(len(runs)))
+
+	// The catch-up flow: every slot at most once too, slots increasing.
+	tock := b.coord.runsOf("tock")
+	require.NotEmpty(t, tock)
+	for i := 1; i < len(tock); i++ {
+		require.Greater(t, tock[i].Trigger.Slot, tock[i-1].Trigger.Slot)
+	}
+}
+
+// TestConcurrentClients updates one flow from many goroutines: every
+// successful update bumps the version exactly once, none is lost.
+func TestConcurrentClients(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "f", Workflow: "wf", Schedule: scheduler.Manual()}))
+	kv, err := b.js.KeyValue(ctx, b.names.SchedulesBucket())
+	require.NoError(t, err)
+
+	const workers, each = 6, 5
+	var ok, conflicts atomic.Int64
+	done := make(chan struct{})
+	for w := range workers {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				err := b.client.Update(ctx, scheduler.Flow{ID: "f", Workflow: fmt.Sprintf("wf%d_%d", w, i), Schedule: scheduler.Manual()})
+				switch {
+				case err == nil:
+					ok.Add(1)
+				case errors.Is(err, scheduler.ErrConflict):
+					conflicts.Add(1)
+				default:
+					t.Error(err)
+				}
+				if err := b.client.Reset(ctx, "f"); err != nil && !errors.Is(err, scheduler.ErrConflict) {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	for range workers {
+		natstest.Recv(t, done, 30*time.Second)
+	}
+	require.EqualValues(t, workers*each, ok.Load()+conflicts.Load())
+	e, err := kv.Get(ctx, protocol.ScheduleKey("f"))
+	require.NoError(t, err)
+	var stored protocol.Schedule
+	require.NoError(t, protocol.Decode(e.Value(), &stored, 0))
+	require.EqualValues(t, 1+ok.Load(), stored.Version)
 }
 
 func TestGracefulStopHandsOverAndDrains(t *testing.T) {
