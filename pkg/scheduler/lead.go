@@ -491,7 +491,7 @@ func (l *leaderRun) end(ctx context.Context, id, runID string, out outcome, errM
 	delete(l.runs, runID)
 	lf.needPublish = false
 	st := l.box(id).st
-	l.log.Info("run ended", "flow", id, "run", runID, "phase", st.Phase, "streak", st.FailureStreak)
+	l.log.Debug("run ended", "flow", id, "run", runID, "phase", st.Phase, "streak", st.FailureStreak)
 }
 
 // reconcile reads the run record of every running flow: a terminal record

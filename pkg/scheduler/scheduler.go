@@ -184,7 +184,8 @@ func New(js jetstream.JetStream, cfg Config) (*Scheduler, error) {
 }
 
 // Client returns the flow management API bound to this scheduler's
-// connection and prefix.
+// connection and prefix. It only needs the connection, so it keeps working
+// after Stop.
 func (s *Scheduler) Client() *Client { return s.client }
 
 // ID returns this instance's identity in the leader election.
