@@ -1,0 +1,52 @@
+// Command canobench measures Cano on a server (embedded by default) beside
+// a raw JetStream baseline taken in the same run:
+//
+//	go run ./cmd/canobench                       # all scenarios
+//	go run ./cmd/canobench -scenarios onetask,latency -n 20000 -json
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+
+	"github.com/cano-nats/cano/internal/bench"
+)
+
+func main() {
+	var cfg bench.Config
+	fs := flag.NewFlagSet("canobench", flag.ExitOnError)
+	fs.StringVar(&cfg.URL, "s", "", "external NATS `url` (default: embedded server, R1 file storage, temp dir)")
+	fs.IntVar(&cfg.Runs, "n", 20000, "runs for the one-task scenarios")
+	fs.IntVar(&cfg.Concurrency, "concurrency", 2000, "runs in flight at once")
+	fs.IntVar(&cfg.LatencyRuns, "latency-n", 2000, "sequential runs for the latency scenario")
+	fs.IntVar(&cfg.MemoryRuns, "memory-n", 200000, "runs for the memory scenario")
+	scenarios := fs.String("scenarios", "onetask,chain,split,latency,breaker", "comma-separated: onetask, chain, split, latency, breaker, memory")
+	splits := fs.String("splits", "100,1000,10000", "split sizes")
+	asJSON := fs.Bool("json", false, "machine-readable output")
+	_ = fs.Parse(os.Args[1:])
+	cfg.Scenarios = strings.Split(*scenarios, ",")
+	for _, s := range strings.Split(*splits, ",") {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "canobench: -splits:", err)
+			os.Exit(2)
+		}
+		cfg.Splits = append(cfg.Splits, n)
+	}
+	cfg.Progress = os.Stderr
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	rep, err := bench.Run(ctx, cfg)
+	if rep != nil {
+		_ = bench.Print(os.Stdout, rep, *asJSON)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "canobench:", err)
+		os.Exit(1)
+	}
+}
