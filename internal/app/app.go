@@ -154,11 +154,13 @@ const SleepyTaskDuration = 300 * time.Millisecond
 func demoRegistry() *fsm.Registry {
 	reg := &fsm.Registry{}
 	demo.RegisterAll(reg)
+	demo.RegisterFaults(reg)
 	return reg
 }
 
 func demoWorkflows() []worker.Definer {
-	return []worker.Definer{demo.Workflow(), demo.OneTask(), demo.Chain(), demo.Sleepy(SleepyTaskDuration)}
+	return []worker.Definer{demo.Workflow(), demo.OneTask(), demo.Chain(), demo.Sleepy(SleepyTaskDuration),
+		demo.Flaky(), demo.Guarded()}
 }
 
 // RunWorker runs the demo worker until ctx ends. Users' own binaries build

@@ -81,6 +81,11 @@ func (w *Worker) execute(msg jetstream.Msg) {
 			w.finish(msg, cmd, attempt, fsm.Result{}, circuitOpen{err})
 			return
 		}
+		if r, ok := permit.(permitReleaser); ok {
+			// A permit never reported (a panic below) still frees its
+			// half-open trial slot, as a failure; after a report it is a no-op.
+			defer r.Release()
+		}
 	}
 
 	ctx, cancel := context.WithCancelCause(w.stopCtx)

@@ -56,9 +56,14 @@ type Config struct {
 	// Store backs TaskContext.Store (scoped per run). Defaults to the
 	// JetStream KV store bucket.
 	Store kvstore.Store
-	// Breakers checks shared circuit breakers before each attempt; nil
-	// disables breaker checks.
+	// Breakers checks the circuit breaker a task names before each attempt.
+	// Defaults to a [BreakerSet] on the shared breakers bucket
+	// ([NewSharedBreakers]), created on Start and stopped on Stop, unless
+	// DisableBreakers is set.
 	Breakers Breakers
+	// DisableBreakers, when Breakers is nil, turns breaker checks off: tasks
+	// naming a breaker run as if they named none.
+	DisableBreakers bool
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Provision, when non-nil, is applied with provision.Ensure on Start.
@@ -136,6 +141,7 @@ type Worker struct {
 
 	branches jetstream.KeyValue
 	store    kvstore.Store
+	breakers *BreakerSet // the default breakers, owned by the worker
 	machines []*fsm.Machine
 
 	slots chan struct{}
@@ -239,6 +245,16 @@ func (w *Worker) Start(ctx context.Context) error {
 			return fmt.Errorf("worker: store: %w", err)
 		}
 		w.store = kv
+	}
+	if w.cfg.Breakers == nil && !w.cfg.DisableBreakers {
+		kv, err := w.js.KeyValue(ctx, w.names.BreakersBucket())
+		if err != nil {
+			return fmt.Errorf("worker: breakers bucket: %w", err)
+		}
+		if w.breakers, err = NewSharedBreakers(w.nc, kv, BreakersConfig{Prefix: w.cfg.Prefix, Logger: w.log}); err != nil {
+			return err
+		}
+		w.cfg.Breakers = w.breakers
 	}
 	if err := w.registerDefinitions(ctx); err != nil {
 		return err
@@ -375,6 +391,9 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 		err = fmt.Errorf("worker: stop: tasks cancelled after %w", ctx.Err())
 	}
 	w.stopCancel()
+	if w.breakers != nil {
+		_ = w.breakers.Stop(context.WithoutCancel(ctx))
+	}
 	if w.resUp {
 		w.cfg.Resources.TeardownAll(context.WithoutCancel(ctx))
 	}
