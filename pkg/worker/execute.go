@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -39,6 +40,9 @@ func (w *Worker) onCommand(msg jetstream.Msg) {
 type outcome struct {
 	res fsm.Result
 	err error
+	// final: not retried although err is not Permanent (a panic keeps its
+	// task-execution category on the wire, as the fsm.Task doc promises).
+	final bool
 }
 
 func (w *Worker) execute(msg jetstream.Msg) {
@@ -112,7 +116,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		defer func() {
 			if p := recover(); p != nil {
 				w.log.Error("task panicked", "run_id", cmd.RunID, "kind", cmd.Task.Kind, "panic", p, "stack", string(debug.Stack()))
-				done <- outcome{err: fsm.Permanent(fsm.NewError(protocol.CategoryTaskExecution, "panic: %v", p))}
+				done <- outcome{err: fsm.NewError(protocol.CategoryTaskExecution, "panic: %v", p), final: true}
 			}
 		}()
 		r, err := task.Run(attemptCtx, tc)
@@ -131,7 +135,12 @@ func (w *Worker) execute(msg jetstream.Msg) {
 			out.err = context.Cause(ctx)
 		}
 	}
-	stopBeat()
+	if out.err != nil {
+		stopBeat()
+	}
+	// A successful attempt keeps its lease alive while its result (a large
+	// dynamic split, say) is encoded, stored and published.
+	defer stopBeat()
 	if h := w.cfg.Hooks.AttemptEnded; h != nil {
 		h(cmd, attempt, out.err)
 	}
@@ -154,9 +163,9 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		w.finish(msg, cmd, attempt, out.res, nil)
 		return
 	}
-	if errors.Is(out.err, fsm.ErrPermanent) || attempt >= maxAttempts {
+	if out.final || errors.Is(out.err, fsm.ErrPermanent) || attempt >= maxAttempts {
 		err := out.err
-		if maxAttempts > 1 && !errors.Is(err, fsm.ErrPermanent) {
+		if maxAttempts > 1 && !out.final && !errors.Is(err, fsm.ErrPermanent) {
 			err = &fsm.RetryExhaustedError{Attempts: uint32(attempt), Cause: err}
 		}
 		w.finish(msg, cmd, attempt, fsm.Result{}, err)
@@ -194,7 +203,10 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 		if err == nil && res.IsSplit() {
 			r.Split, err = res.SplitSpec()
 		}
-		if err != nil {
+		if err == nil && r.Split != nil && len(r.Split.Tasks) > fsm.MaxDynamicBranchesDefault {
+			taskErr = fsm.NewError(protocol.CategoryConfiguration,
+				"dynamic split of %d branches exceeds the maximum of %d", len(r.Split.Tasks), fsm.MaxDynamicBranchesDefault)
+		} else if err != nil {
 			taskErr = fsm.Permanent(fsm.NewError(protocol.CategoryTaskExecution, "encode output: %v", err))
 		} else {
 			r.Status, r.Next, r.Output = protocol.ResultOK, res.NextState(), out
@@ -203,7 +215,7 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 			}
 		}
 	}
-	if taskErr != nil {
+	fail := func(taskErr error) {
 		r.Status = protocol.ResultFailed
 		r.Next, r.Output, r.Split = "", nil, nil
 		info := fsm.ErrorInfo(taskErr)
@@ -211,6 +223,22 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 			info = &protocol.ErrorInfo{Category: protocol.CategoryCircuitOpen, Message: taskErr.Error()}
 		}
 		r.Error = info
+	}
+	if taskErr != nil {
+		fail(taskErr)
+	}
+	data, err := protocol.Encode(r)
+	if err == nil && len(data) > w.cfg.MaxPayload {
+		// No coordinator would accept it (nor the broker, past its
+		// max_payload): fail the task rather than redeliver it for ever.
+		fail(fsm.NewError(protocol.CategoryTaskExecution,
+			"task result of %d bytes exceeds the maximum payload of %d bytes", len(data), w.cfg.MaxPayload))
+		data, err = protocol.Encode(r)
+	}
+	if err != nil {
+		w.log.Error("encode result", "run_id", cmd.RunID, "err", err)
+		_ = msg.Term()
+		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
@@ -231,12 +259,6 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 			_ = msg.NakWithDelay(time.Second)
 			return
 		}
-	}
-	data, err := protocol.Encode(r)
-	if err != nil {
-		w.log.Error("encode result", "run_id", cmd.RunID, "err", err)
-		_ = msg.Term()
-		return
 	}
 	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data, Header: nats.Header{}}
 	out.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch))
@@ -261,7 +283,8 @@ func (w *Worker) heartbeat(msg jetstream.Msg) (stop func()) {
 			}
 		}
 	}()
-	return func() { t.Stop(); close(quit) }
+	var once sync.Once
+	return func() { once.Do(func() { t.Stop(); close(quit) }) }
 }
 
 func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Context) ([]fsm.BranchOutcome, error) {
