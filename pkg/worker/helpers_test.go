@@ -121,8 +121,15 @@ type testBundle struct {
 // filled in.
 func setup(t testing.TB, cfg worker.Config, workflows ...worker.Definer) *testBundle {
 	t.Helper()
+	return setupFunc(t, func(*nats.Conn, jetstream.JetStream) worker.Config { return cfg }, workflows...)
+}
+
+// setupFunc is setup with a worker config built on the test's connection.
+func setupFunc(t testing.TB, config func(*nats.Conn, jetstream.JetStream) worker.Config, workflows ...worker.Definer) *testBundle {
+	t.Helper()
 	srv := natstest.StartProvisioned(t, provision.Config{})
 	nc, js := srv.Connect(t)
+	cfg := config(nc, js)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	reg := &fsm.Registry{}
