@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 
@@ -28,7 +29,17 @@ func main() {
 	scenarios := fs.String("scenarios", "onetask,chain,split,latency,breaker", "comma-separated: onetask, chain, split, latency, breaker, memory")
 	splits := fs.String("splits", "100,1000,10000", "split sizes")
 	asJSON := fs.Bool("json", false, "machine-readable output")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
 	_ = fs.Parse(os.Args[1:])
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "canobench:", err)
+			os.Exit(2)
+		}
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	cfg.Scenarios = strings.Split(*scenarios, ",")
 	for _, s := range strings.Split(*splits, ",") {
 		n, err := strconv.Atoi(s)
@@ -46,6 +57,7 @@ func main() {
 		_ = bench.Print(os.Stdout, rep, *asJSON)
 	}
 	if err != nil {
+		pprof.StopCPUProfile()
 		fmt.Fprintln(os.Stderr, "canobench:", err)
 		os.Exit(1)
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/cli"
 	"github.com/cano-nats/cano/internal/demo"
@@ -21,6 +22,7 @@ import (
 	"github.com/cano-nats/cano/pkg/embedded"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/provision"
+	"github.com/cano-nats/cano/pkg/scheduler"
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
@@ -35,6 +37,12 @@ type CoordinatorConfig struct {
 	DataDir   string
 	Listen    string
 	DemoEvery time.Duration
+	// FlowFile seeds scheduler flows (JSON, see scheduler.LoadFlowFile).
+	FlowFile string
+	// LeaderTTL is the scheduler lease TTL (0: provision default, 10s).
+	LeaderTTL time.Duration
+	// DrainTimeout bounds how long shutdown waits for running flows.
+	DrainTimeout time.Duration
 	// Ready, when set, is called once everything runs (tests).
 	Ready func(url string)
 }
@@ -65,12 +73,26 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	}
 	defer nc.Close()
 
-	prov := &provision.Config{Prefix: cfg.Prefix, Replicas: cfg.Replicas}
+	prov := &provision.Config{Prefix: cfg.Prefix, Replicas: cfg.Replicas, LeaderTTL: cfg.LeaderTTL}
 	co, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log, Provision: prov})
 	if err != nil {
 		return err
 	}
 	if err := co.Start(ctx); err != nil {
+		return err
+	}
+	// The scheduler: every coordinator campaigns; the elected leader fires
+	// cron, interval and manual flows.
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	sch, err := scheduler.New(js, scheduler.Config{Prefix: cfg.Prefix, FlowFile: cfg.FlowFile,
+		DrainTimeout: cfg.DrainTimeout, Logger: log})
+	if err != nil {
+		return err
+	}
+	if err := sch.Start(ctx); err != nil {
 		return err
 	}
 	var w *worker.Worker
@@ -101,7 +123,9 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	sctx, cancel := context.WithTimeout(context.Background(), shutdown)
 	defer cancel()
 	<-demoDone
-	var errs []error
+	// The scheduler stops first: it lets running flows finish (which needs
+	// the coordinator and workers) and then releases leadership.
+	errs := []error{sch.Stop(sctx)}
 	if w != nil {
 		errs = append(errs, w.Stop(sctx))
 	}

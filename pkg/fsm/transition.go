@@ -69,7 +69,7 @@ func Start(m *Machine, trig *protocol.Trigger, runID string, now time.Time) (*pr
 		t.fx.Timers = append(t.fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion,
 			Kind: protocol.TimerRunDeadline, RunID: runID, At: rec.Deadline})
 	}
-	t.dispatchState(nil)
+	t.dispatchState()
 	return rec, t.fx, nil
 }
 
@@ -193,12 +193,14 @@ func (t *tx) enter(state string, output []byte, joined *protocol.SplitProgress) 
 	if output != nil {
 		rec.Output = output
 	}
-	t.event(protocol.EventState, "")
-	t.dispatchState(output)
+	if !t.m.IsExit(state) {
+		t.event(protocol.EventState, "") // an exit is announced by the terminal event
+	}
+	t.dispatchState()
 }
 
 // dispatchState runs the current state: exit, single task, split, or failure.
-func (t *tx) dispatchState(output []byte) {
+func (t *tx) dispatchState() {
 	rec := t.rec
 	if t.m.IsExit(rec.State) {
 		rec.Status = protocol.RunCompleted

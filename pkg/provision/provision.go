@@ -20,7 +20,7 @@ const (
 	ReplicasDefault        = 1
 	DuplicateWindowDefault = 2 * time.Minute
 	EventsMaxAgeDefault    = time.Hour
-	EventsMaxBytesDefault  = 1 << 30
+	EventsMaxBytesDefault  = 256 << 20
 	DLQMaxAgeDefault       = 7 * 24 * time.Hour
 	RunsMaxAgeDefault      = 7 * 24 * time.Hour
 	LeaderTTLDefault       = 10 * time.Second
@@ -45,6 +45,10 @@ type Config struct {
 	// RunsMaxAge bounds how long run records and branch outcomes are kept.
 	// Defaults to RunsMaxAgeDefault; -1 keeps them forever.
 	RunsMaxAge time.Duration
+	// EventsFile stores events on disk. By default the events stream uses
+	// memory storage: events are for observers (the run records are the
+	// truth), and memory keeps them off the hot path's disk writes.
+	EventsFile bool
 	// LeaderTTL is the scheduler lease TTL. Defaults to LeaderTTLDefault.
 	LeaderTTL time.Duration
 	// MaxMsgSize is the largest message or value stored. Defaults to
@@ -114,6 +118,10 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Discard:     jetstream.DiscardOld,
 		}
 	}
+	evStorage := jetstream.MemoryStorage
+	if cfg.EventsFile && !cfg.Memory {
+		evStorage = jetstream.FileStorage
+	}
 	timers := work(n.TimersStream(), "durable timers: schedule messages and their fires", n.TimerWildcard())
 	timers.AllowMsgSchedules = true
 	return []jetstream.StreamConfig{
@@ -127,7 +135,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Description: "run lifecycle events, for observers",
 			Subjects:    []string{n.EventWildcard()},
 			Retention:   jetstream.LimitsPolicy,
-			Storage:     st,
+			Storage:     evStorage,
 			Replicas:    cfg.Replicas,
 			MaxAge:      cfg.EventsMaxAge,
 			MaxBytes:    EventsMaxBytesDefault,
