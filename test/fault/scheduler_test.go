@@ -102,4 +102,3 @@ func TestCronAcrossCoordinatorProcessesWithLeaderKill(t *testing.T) {
 	t.Logf("cron every second across 2 coordinator processes: %d slots ran, each once; leader killed, takeover after %s; %d slots missed (widest gap %d s, bound %d s)",
 		len(keys), takeover.Round(100*time.Millisecond), missed, widest, bound)
 }
-
