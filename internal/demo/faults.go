@@ -30,7 +30,7 @@ const (
 	// GuardedFailureThreshold and GuardedResetTimeout are the breaker
 	// policy of GuardedCall (one probe at a time).
 	GuardedFailureThreshold = 3
-	GuardedResetTimeout     = 3 * time.Second
+	GuardedResetTimeout     = 5 * time.Second
 )
 
 // Store keys (in the run's scope) the fault tasks use.
@@ -135,28 +135,22 @@ func (g GuardedCall) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, 
 	return fsm.Next(g.Next), nil
 }
 
-// waitKey returns once key exists in s, or ctx's error.
+// waitKey returns once key exists in s, or ctx's error. It polls: the
+// store's Watch ends early on the KV store today (its watcher is bound to a
+// start-up timeout), and a demo can afford a 20 ms tick.
 func waitKey(ctx context.Context, s kvstore.Store, key string) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	ch, err := s.Watch(ctx, key)
-	if err != nil {
-		return err
-	}
-	if _, err := s.Get(ctx, key); err == nil {
-		return nil
-	} else if !errors.Is(err, kvstore.ErrNotFound) {
-		return err
-	}
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
 	for {
+		_, err := s.Get(ctx, key)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, kvstore.ErrNotFound) {
+			return err
+		}
 		select {
-		case c, ok := <-ch:
-			if !ok {
-				return fmt.Errorf("demo: watch %s ended: %w", key, context.Cause(ctx))
-			}
-			if c.Key == key {
-				return nil
-			}
+		case <-t.C:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
