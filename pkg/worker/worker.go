@@ -392,7 +392,9 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 	}
 	w.stopCancel()
 	if w.breakers != nil {
-		_ = w.breakers.Stop(context.WithoutCancel(ctx))
+		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		_ = w.breakers.Stop(bctx)
+		cancel()
 	}
 	if w.resUp {
 		w.cfg.Resources.TeardownAll(context.WithoutCancel(ctx))
