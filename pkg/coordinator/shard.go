@@ -17,6 +17,11 @@ const (
 	kvTimeout     = 5 * time.Second
 	retryNakDelay = 250 * time.Millisecond
 	maxCASRetries = 16
+	// maxGroup bounds the inputs a shard takes from its queue at once. The
+	// inputs of one run among them are applied together and written with
+	// one compare-and-set: a split's results arriving together cost one
+	// record write, not one each.
+	maxGroup = 256
 )
 
 // job is one decoded input, handled by the shard that owns its run.
@@ -44,6 +49,7 @@ type entry struct {
 type pendingAck struct {
 	stop    bool
 	msg     jetstream.Msg
+	more    []jetstream.Msg // acknowledged like msg (inputs applied together)
 	futures []jetstream.PubAckFuture
 	term    string
 }
@@ -69,12 +75,53 @@ func (s *shard) loop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case j := <-s.in:
-			if j.stop {
+			batch := []job{j}
+		drain:
+			for len(batch) < maxGroup && !j.stop {
+				select {
+				case j = <-s.in:
+					batch = append(batch, j)
+				default:
+					break drain
+				}
+			}
+			if s.handleBatch(ctx, batch) {
 				return
 			}
-			s.handle(ctx, j)
 		}
 	}
+}
+
+// handleBatch handles inputs taken from the queue together, in order per
+// run: consecutive non-trigger inputs of one run are applied as one group.
+// It reports whether a stop job was met.
+func (s *shard) handleBatch(ctx context.Context, batch []job) (stop bool) {
+	done := make([]bool, len(batch))
+	for i, j := range batch {
+		if done[i] {
+			continue
+		}
+		if j.stop {
+			return true
+		}
+		if j.trig != nil {
+			s.trigger(ctx, j)
+			continue
+		}
+		group := []job{j}
+		for k := i + 1; k < len(batch); k++ {
+			if done[k] || batch[k].stop || batch[k].runID != j.runID {
+				continue
+			}
+			if batch[k].trig != nil {
+				break // keep the run's order: the trigger comes after
+			}
+			group = append(group, batch[k])
+			done[k] = true
+		}
+		s.apply(ctx, group)
+	}
+	return false
 }
 
 func (s *shard) ackLoop() {
@@ -92,23 +139,21 @@ func (s *shard) ackLoop() {
 				failed = true
 			}
 		}
-		switch {
-		case failed:
-			_ = p.msg.NakWithDelay(retryNakDelay)
-		case p.term != "":
-			_ = p.msg.TermWithReason(p.term)
-		default:
-			_ = p.msg.Ack()
+		for i := -1; i < len(p.more); i++ {
+			msg := p.msg
+			if i >= 0 {
+				msg = p.more[i]
+			}
+			switch {
+			case failed:
+				_ = msg.NakWithDelay(retryNakDelay)
+			case p.term != "":
+				_ = msg.TermWithReason(p.term)
+			default:
+				_ = msg.Ack()
+			}
 		}
 	}
-}
-
-func (s *shard) handle(ctx context.Context, j job) {
-	if j.trig != nil {
-		s.trigger(ctx, j)
-		return
-	}
-	s.apply(ctx, j)
 }
 
 func (s *shard) trigger(ctx context.Context, j job) {
@@ -145,7 +190,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		return
 	}
 	s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID})
-	s.commit(j, m, rec, rev, nil, &fx)
+	s.commit([]job{j}, m, rec, rev, nil, &fx)
 }
 
 // existing answers a trigger whose run already exists (same run id or
@@ -164,113 +209,170 @@ func (s *shard) existing(ctx context.Context, j job, m *fsm.Machine) {
 	s.owed(ctx, j, e)
 }
 
-func (s *shard) apply(ctx context.Context, j job) {
+// apply applies the inputs of one run, in order, to its record and writes
+// the result with one compare-and-set. Inputs that change nothing
+// (duplicates, late results) are acknowledged, or, when redelivered, answered
+// with what the record owes.
+func (s *shard) apply(ctx context.Context, jobs []job) {
 	c := s.c
+	runID := jobs[0].runID
 	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 	defer cancel()
-	e, fresh, err := s.loadFresh(kctx, j.runID)
+	e, fresh, err := s.loadFresh(kctx, runID)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			if j.res != nil {
+		for _, j := range jobs {
+			switch {
+			case !errors.Is(err, jetstream.ErrKeyNotFound):
+				s.nak(j, err)
+			case j.res != nil:
 				s.reject(j, "result", fmt.Errorf("%w: result for unknown run %q", fsm.ErrWorkflow, j.runID))
-			} else if j.cancel != nil {
+			case j.cancel != nil:
 				s.reject(j, "control", fmt.Errorf("%w: cancel for unknown run %q", fsm.ErrWorkflow, j.runID))
-			} else {
+			default:
 				s.acks <- pendingAck{msg: j.msg} // a timer of a run that has been purged
 			}
-			return
 		}
-		s.nak(j, err)
 		return
 	}
 	for attempt := 0; ; attempt++ {
 		m, err := c.defs.machine(kctx, e.rec.Workflow, e.rec.DefVersion)
+		if err == nil {
+			err = s.loadSplitSpec(kctx, e)
+		}
 		if err != nil {
-			s.nak(j, err)
+			s.nakAll(jobs, err)
 			return
 		}
-		if err := s.loadSplitSpec(kctx, e); err != nil {
-			s.nak(j, err)
-			return
-		}
-		in := fsm.Input{Result: j.res, Timer: j.timer, Cancel: j.cancel, DynamicSplit: e.dyn}
-		rec, fx, err := fsm.Apply(m, e.rec, in, c.cfg.Now())
-		if err != nil {
-			s.nak(j, err)
-			return
-		}
-		if !fx.Changed && !fresh {
-			// The cached record may be stale (another coordinator moved the
-			// run on): re-read it before calling the input a duplicate.
-			delete(s.cache, j.runID)
-			if e, err = s.load(kctx, j.runID); err != nil {
+		rec, dyn, now := e.rec, e.dyn, c.cfg.Now()
+		var fx fsm.Effects
+		var specs []splitSpecPut
+		var applied, unchanged, kept []job
+		for _, j := range jobs {
+			in := fsm.Input{Result: j.res, Timer: j.timer, Cancel: j.cancel, DynamicSplit: dyn}
+			next, jfx, err := fsm.Apply(m, rec, in, now)
+			if err != nil {
 				s.nak(j, err)
+				continue
+			}
+			kept = append(kept, j)
+			if !jfx.Changed {
+				unchanged = append(unchanged, j)
+				continue
+			}
+			rec = next
+			applied = append(applied, j)
+			if jfx.PutSplitSpec != nil {
+				dyn = jfx.PutSplitSpec
+				specs = append(specs, splitSpecPut{step: rec.Step, spec: jfx.PutSplitSpec})
+			}
+			mergeEffects(&fx, &jfx)
+		}
+		jobs = kept
+		if len(unchanged) > 0 && !fresh {
+			// The cached record may be stale (another coordinator moved the
+			// run on): re-read it before calling an input a duplicate.
+			delete(s.cache, runID)
+			if e, err = s.load(kctx, runID); err != nil {
+				s.nakAll(jobs, err)
 				return
 			}
 			fresh = true
 			continue
 		}
-		if !fx.Changed {
-			if j.redelivered {
-				s.owed(kctx, j, e)
-				return
-			}
-			s.acks <- pendingAck{msg: j.msg}
+		if len(applied) == 0 {
+			s.settleUnchanged(kctx, unchanged, e)
 			return
 		}
-		if fx.PutSplitSpec != nil {
-			spec := &protocol.SplitSpec{Tasks: fx.PutSplitSpec.Tasks, Join: fx.PutSplitSpec.Join}
+		for _, p := range specs {
+			spec := &protocol.SplitSpec{Tasks: p.spec.Tasks, Join: p.spec.Join}
 			data, err := encodeSpec(spec)
 			if err == nil {
-				_, err = c.branches.Put(kctx, protocol.SplitSpecKey(rec.ID, rec.Step), data)
+				_, err = c.branches.Put(kctx, protocol.SplitSpecKey(rec.ID, p.step), data)
 			}
 			if err != nil {
-				s.nak(j, err)
+				s.nakAll(jobs, err)
 				return
 			}
 		}
 		data, err := protocol.Encode(rec)
 		if err != nil {
-			s.reject(j, "result", err)
+			for _, j := range jobs {
+				s.reject(j, "result", err)
+			}
 			return
 		}
 		rev, err := c.runs.Update(kctx, protocol.RunKey(rec.ID), data, e.rev)
 		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 				if attempt >= maxCASRetries {
-					s.nak(j, err)
+					s.nakAll(jobs, err)
 					return
 				}
-				delete(s.cache, j.runID)
-				if e, err = s.load(kctx, j.runID); err != nil {
-					s.nak(j, err)
+				delete(s.cache, runID)
+				if e, err = s.load(kctx, runID); err != nil {
+					s.nakAll(jobs, err)
 					return
 				}
 				fresh = true
 				continue
 			}
-			s.nak(j, err)
+			s.nakAll(jobs, err)
 			return
 		}
-		dyn := e.dyn
-		if fx.PutSplitSpec != nil {
-			dyn = fx.PutSplitSpec
-		}
-		s.commit(j, m, rec, rev, dyn, &fx)
+		s.commit(applied, m, rec, rev, dyn, &fx)
+		s.settleUnchanged(kctx, unchanged, &entry{rec: rec, rev: rev, dyn: dyn})
 		return
+	}
+}
+
+type splitSpecPut struct {
+	step uint32
+	spec *protocol.SplitSpec
+}
+
+// mergeEffects appends the effects of a later input to those of earlier
+// ones applied in the same write.
+func mergeEffects(dst, src *fsm.Effects) {
+	dst.Changed = true
+	dst.Commands = append(dst.Commands, src.Commands...)
+	dst.Timers = append(dst.Timers, src.Timers...)
+	dst.Notices = append(dst.Notices, src.Notices...)
+	dst.Events = append(dst.Events, src.Events...)
+	dst.Ended = dst.Ended || src.Ended
+}
+
+// settleUnchanged acknowledges inputs that changed nothing; a redelivered
+// one re-publishes what the record owes (crash rule).
+func (s *shard) settleUnchanged(ctx context.Context, jobs []job, e *entry) {
+	for _, j := range jobs {
+		if j.redelivered {
+			s.owed(ctx, j, e)
+			continue
+		}
+		s.acks <- pendingAck{msg: j.msg}
+	}
+}
+
+func (s *shard) nakAll(jobs []job, err error) {
+	for _, j := range jobs {
+		s.nak(j, err)
 	}
 }
 
 // commit caches the written record and publishes its effects; the input is
 // acknowledged once the publishes are.
-func (s *shard) commit(j job, m *fsm.Machine, rec *protocol.RunRecord, rev uint64, dyn *protocol.SplitSpec, fx *fsm.Effects) {
+func (s *shard) commit(jobs []job, m *fsm.Machine, rec *protocol.RunRecord, rev uint64, dyn *protocol.SplitSpec, fx *fsm.Effects) {
 	if rec.Status.Terminal() {
 		delete(s.cache, rec.ID)
 	} else {
 		s.cache[rec.ID] = &entry{rec: rec, rev: rev, dyn: dyn}
 	}
 	futures := s.publish(m, rec, fx)
-	s.acks <- pendingAck{msg: j.msg, futures: futures}
+	p := pendingAck{msg: jobs[0].msg, futures: futures}
+	for _, j := range jobs[1:] {
+		p.more = append(p.more, j.msg)
+	}
+	s.acks <- p
 	if fx.Ended && s.c.cfg.OnEnded != nil {
 		s.c.cfg.OnEnded(rec)
 	}
@@ -388,7 +490,18 @@ func (s *shard) publish(m *fsm.Machine, rec *protocol.RunRecord, fx *fsm.Effects
 		}
 		msg := &nats.Msg{Subject: c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("ev:%s:%d:%s", ev.RunID, ev.Step, ev.Type))
-		_ = c.nc.PublishMsg(msg)
+		if !ev.Type.Terminal() {
+			_ = c.nc.PublishMsg(msg)
+			continue
+		}
+		// The terminal event wakes awaiting clients: the input is acked only
+		// once it is stored, so a crash (or a server stop) right after the
+		// record was written redelivers the input and Owed re-publishes it.
+		if f, err := c.js.PublishMsgAsync(msg); err == nil {
+			futures = append(futures, f)
+		} else {
+			futures = append(futures, failedFuture{msg: msg, err: err})
+		}
 	}
 	return futures
 }
