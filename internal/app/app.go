@@ -175,16 +175,21 @@ type WorkerConfig struct {
 // SleepyTaskDuration is how long the demo "sleepy" workflow's task sleeps.
 const SleepyTaskDuration = 300 * time.Millisecond
 
+// SleepySplitBranchDuration is how long each branch of the demo
+// "sleepy_split" workflow sleeps.
+const SleepySplitBranchDuration = 1500 * time.Millisecond
+
 func demoRegistry() *fsm.Registry {
 	reg := &fsm.Registry{}
 	demo.RegisterAll(reg)
 	demo.RegisterFaults(reg)
+	demo.RegisterSplits(reg)
 	return reg
 }
 
 func demoWorkflows() []worker.Definer {
 	return []worker.Definer{demo.Workflow(), demo.OneTask(), demo.Chain(), demo.Sleepy(SleepyTaskDuration),
-		demo.Flaky(), demo.Guarded()}
+		demo.Flaky(), demo.Guarded(), demo.SleepySplit(SleepySplitBranchDuration)}
 }
 
 // RunWorker runs the demo worker until ctx ends. Users' own binaries build
