@@ -11,6 +11,7 @@ import (
 
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/worker"
 )
 
 // BenchmarkSplit runs no-op splits of 100, 1,000 and 10,000 branches joined
@@ -21,9 +22,14 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkSplit -benchtime 3x ./pkg/client/
 func BenchmarkSplit(b *testing.B) {
-	bd := setupSplit(b)
+	sizes := []int{100, 1000, 10_000}
+	wfs := make([]worker.Definer, len(sizes))
+	for i, n := range sizes {
+		wfs[i] = noopSplit(n)
+	}
+	bd := setupSplit(b, wfs...)
 	ctx := context.Background()
-	for _, n := range []int{100, 1000, 10_000} {
+	for _, n := range sizes {
 		b.Run(fmt.Sprintf("split/branches=%d", n), func(b *testing.B) {
 			wf := noopSplitName(n)
 			// One warm-up run loads the definition into the coordinator.

@@ -308,7 +308,6 @@ func splitWorkflows() []worker.Definer {
 			RegisterSplit(JSplit, bulk, fsm.JoinConfig[J]{Strategy: join.All(), JoinState: JJoin, Bulkhead: 2}).
 			Register(JJoin, gather{}).Exit(JDone),
 		fsm.New[J]("sj_dynamic", JFan).Register(JFan, fanWords{}).Register(JConcat, concat{}).Exit(JDone),
-		noopSplit(100), noopSplit(1000), noopSplit(10_000),
 	}
 	for _, tc := range strategyCases() {
 		wfs = append(wfs, timedSplit(tc.name, tc.strategy, 0, ms(50, 150, 300, 500)...))
@@ -325,8 +324,9 @@ type splitBundle struct {
 }
 
 // setupSplit starts one coordinator and two workers, each on its own
-// connection, and a client on a fourth.
-func setupSplit(tb testing.TB) *splitBundle {
+// connection, and a client on a fourth. The workers register the split
+// workflows and extra.
+func setupSplit(tb testing.TB, extra ...worker.Definer) *splitBundle {
 	tb.Helper()
 	srv := natstest.StartProvisioned(tb, provision.Config{})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -340,7 +340,7 @@ func setupSplit(tb testing.TB) *splitBundle {
 	fsm.Register[concat](reg)
 	fsm.Register[fromOutputs](reg)
 	fsm.Register[nop](reg)
-	wfs := splitWorkflows()
+	wfs := append(splitWorkflows(), extra...)
 	for i := range 2 {
 		id := fmt.Sprintf("worker-%d", i+1)
 		wnc, _ := srv.Connect(tb)
@@ -647,7 +647,8 @@ func TestSplitDynamicOverRuntimeList(t *testing.T) {
 
 func TestSplitTenThousandBranches(t *testing.T) {
 	t.Parallel()
-	b := setupSplit(t)
+	const n = 10_000
+	b := setupSplit(t, noopSplit(n))
 	ctx := awaitCtx(t)
 	kv, err := b.js.KeyValue(ctx, b.names.RunsBucket())
 	require.NoError(t, err)
@@ -656,7 +657,6 @@ func TestSplitTenThousandBranches(t *testing.T) {
 	bucketMax := st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.MaxMsgSize
 	require.Positive(t, bucketMax)
 
-	const n = 10_000
 	id := "r" + nuid.Next()
 	watch, err := kv.Watch(ctx, protocol.RunKey(id), jetstream.UpdatesOnly())
 	require.NoError(t, err)
