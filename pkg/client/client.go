@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,7 +54,9 @@ type Client struct {
 	js    jetstream.JetStream
 	names protocol.Names
 	cfg   Config
-	runs  jetstream.KeyValue
+
+	mu   sync.Mutex
+	runs jetstream.KeyValue // guarded by mu; opened on first use
 }
 
 // New returns a client on nc.
@@ -80,6 +83,8 @@ func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) 
 }
 
 func (c *Client) runsKV(ctx context.Context) (jetstream.KeyValue, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.runs != nil {
 		return c.runs, nil
 	}

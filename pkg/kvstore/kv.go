@@ -247,9 +247,9 @@ func (s *KV) Watch(ctx context.Context, prefix string) (<-chan Change, error) {
 	if err := validatePrefix(prefix, true); err != nil {
 		return nil, err
 	}
-	startCtx, cancel := s.withTimeout(ctx)
-	defer cancel()
-	w, err := s.kv.Watch(startCtx, subjectFilter(prefix), jetstream.UpdatesOnly())
+	// The watcher lives as long as ctx: nats.go stops it when the context
+	// given here ends, so no setup timeout may be derived from it.
+	w, err := s.kv.Watch(ctx, subjectFilter(prefix), jetstream.UpdatesOnly())
 	if err != nil {
 		return nil, mapErr("watch", prefix, err)
 	}
