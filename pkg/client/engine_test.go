@@ -163,7 +163,7 @@ func setupB(t testing.TB) *bundle {
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
-	co, err := coordinator.New(nc, coordinator.Config{Shards: 8})
+	co, err := coordinator.New(nc, coordinator.Config{Shards: 8, RunStoreRetention: 3 * time.Second})
 	require.NoError(t, err)
 	require.NoError(t, co.Start(ctx))
 	t.Cleanup(func() { _ = co.Stop(context.Background()) })

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -23,6 +24,8 @@ const (
 	BatchSizeDefault  = 512
 	ConsumerDefault   = "coordinator"
 	ShardQueueDefault = 1024
+	// RunStoreRetentionDefault keeps an ended run's store keys for an hour.
+	RunStoreRetentionDefault = time.Hour
 )
 
 // Config configures a Coordinator. The zero value uses the defaults.
@@ -32,7 +35,8 @@ type Config struct {
 	// Shards is the number of goroutines that apply transitions; a run is
 	// always handled by the same shard. Defaults to ShardsDefault.
 	Shards int
-	// MaxPayload is the largest input accepted. Defaults to protocol.MaxPayloadDefault.
+	// MaxPayload is the largest input accepted. Defaults to
+	// provision.MaxMsgSizeDefault, the streams' maximum message size.
 	MaxPayload int
 	// AckWait is the redelivery deadline of un-acked inputs. Defaults to AckWaitDefault.
 	AckWait time.Duration
@@ -44,6 +48,10 @@ type Config struct {
 	Now func() time.Time
 	// Provision, when non-nil, is applied with provision.Ensure on Start.
 	Provision *provision.Config
+	// RunStoreRetention is how long an ended run's store scope
+	// (kvstore.RunScope) is kept before a durable timer removes it.
+	// Defaults to RunStoreRetentionDefault; -1 keeps it.
+	RunStoreRetention time.Duration
 	// OnEnded, when set, is called after a run reached a terminal status
 	// (used by the scheduler and tests). It must not block.
 	OnEnded func(rec *protocol.RunRecord)
@@ -54,7 +62,7 @@ func (c Config) withDefaults() Config {
 		c.Shards = ShardsDefault
 	}
 	if c.MaxPayload == 0 {
-		c.MaxPayload = protocol.MaxPayloadDefault
+		c.MaxPayload = provision.MaxMsgSizeDefault
 	}
 	if c.AckWait == 0 {
 		c.AckWait = AckWaitDefault
@@ -67,6 +75,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.RunStoreRetention == 0 {
+		c.RunStoreRetention = RunStoreRetentionDefault
 	}
 	return c
 }
@@ -98,6 +109,7 @@ type Coordinator struct {
 
 	runs     jetstream.KeyValue
 	branches jetstream.KeyValue
+	store    *kvstore.KV
 	defs     *definitions
 
 	shards []*shard
@@ -155,6 +167,9 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	}
 	if c.branches, err = c.js.KeyValue(ctx, c.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("coordinator: branches bucket: %w", err)
+	}
+	if c.store, err = kvstore.NewKV(ctx, c.js, kvstore.Config{Bucket: c.names.StoreBucket()}); err != nil {
+		return fmt.Errorf("coordinator: store bucket: %w", err)
 	}
 	defsKV, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
 	if err != nil {

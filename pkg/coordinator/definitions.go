@@ -83,7 +83,9 @@ func (d *definitions) apply(key string, value []byte) {
 
 func (d *definitions) compile(value []byte) (*fsm.Machine, error) {
 	var def protocol.Definition
-	if err := protocol.Decode(value, &def, 0); err != nil {
+	// Definitions are values of our own bucket (bounded by its maximum
+	// value size), not untrusted input: allow large static splits.
+	if err := protocol.Decode(value, &def, maxDefinitionSize); err != nil {
 		return nil, err
 	}
 	m, err := fsm.Compile(&def)
@@ -95,6 +97,8 @@ func (d *definitions) compile(value []byte) (*fsm.Machine, error) {
 	d.mu.Unlock()
 	return m, nil
 }
+
+const maxDefinitionSize = 64 << 20
 
 var errUnknownWorkflow = errors.New("unknown workflow")
 

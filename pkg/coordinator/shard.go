@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -108,9 +109,14 @@ func (s *shard) handleBatch(ctx context.Context, batch []job) (stop bool) {
 			s.trigger(ctx, j)
 			continue
 		}
+		if j.timer != nil && j.timer.Kind == protocol.TimerPurge {
+			s.purge(ctx, j)
+			continue
+		}
 		group := []job{j}
 		for k := i + 1; k < len(batch); k++ {
-			if done[k] || batch[k].stop || batch[k].runID != j.runID {
+			if done[k] || batch[k].stop || batch[k].runID != j.runID ||
+				batch[k].timer != nil && batch[k].timer.Kind == protocol.TimerPurge {
 				continue
 			}
 			if batch[k].trig != nil {
@@ -367,6 +373,10 @@ func (s *shard) commit(jobs []job, m *fsm.Machine, rec *protocol.RunRecord, rev 
 	} else {
 		s.cache[rec.ID] = &entry{rec: rec, rev: rev, dyn: dyn}
 	}
+	if fx.Ended && rec.StoreUsed && s.c.cfg.RunStoreRetention > 0 {
+		fx.Timers = append(fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerPurge,
+			RunID: rec.ID, At: rec.UpdatedAt + int64(s.c.cfg.RunStoreRetention)})
+	}
 	futures := s.publish(m, rec, fx)
 	p := pendingAck{msg: jobs[0].msg, futures: futures}
 	for _, j := range jobs[1:] {
@@ -490,18 +500,7 @@ func (s *shard) publish(m *fsm.Machine, rec *protocol.RunRecord, fx *fsm.Effects
 		}
 		msg := &nats.Msg{Subject: c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("ev:%s:%d:%s", ev.RunID, ev.Step, ev.Type))
-		if !ev.Type.Terminal() {
-			_ = c.nc.PublishMsg(msg)
-			continue
-		}
-		// The terminal event wakes awaiting clients: the input is acked only
-		// once it is stored, so a crash (or a server stop) right after the
-		// record was written redelivers the input and Owed re-publishes it.
-		if f, err := c.js.PublishMsgAsync(msg); err == nil {
-			futures = append(futures, f)
-		} else {
-			futures = append(futures, failedFuture{msg: msg, err: err})
-		}
+		_ = c.nc.PublishMsg(msg)
 	}
 	return futures
 }
@@ -565,4 +564,16 @@ func decodeSpec(data []byte) (*protocol.SplitSpec, error) {
 		return nil, err
 	}
 	return &r.Spec, nil
+}
+
+// purge removes an ended run's store scope once its retention has passed
+// (a durable timer set when the run ended).
+func (s *shard) purge(ctx context.Context, j job) {
+	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
+	defer cancel()
+	if err := kvstore.PurgeRun(kctx, s.c.store, j.runID); err != nil {
+		s.nak(j, err)
+		return
+	}
+	s.acks <- pendingAck{msg: j.msg}
 }

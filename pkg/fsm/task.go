@@ -218,8 +218,9 @@ type BranchOutcome struct {
 var ErrNotJoin = errors.New("fsm: not a join state: no branch outcomes")
 
 // Branches returns every branch outcome of the split this join state
-// follows, in branch order: succeeded and failed branches as reported,
-// the rest cancelled (or timed out when the join timed out).
+// follows, in branch order: succeeded and failed branches as reported (a
+// branch whose last attempt timed out is BranchTimedOut), and the branches
+// the join did not wait for as BranchCancelled.
 func (tc *TaskContext) Branches(ctx context.Context) ([]BranchOutcome, error) {
 	if tc.branches == nil {
 		return nil, ErrNotJoin

@@ -153,6 +153,9 @@ func (t *tx) result(r *protocol.TaskResult) error {
 	if r.Step != rec.Step {
 		return nil // late or duplicate
 	}
+	if r.StoreUsed {
+		rec.StoreUsed = true // kept only if the result changes the record
+	}
 	if r.Branch >= 0 {
 		return t.branchResult(r)
 	}

@@ -214,6 +214,9 @@ type TaskResult struct {
 	// Split is set when the task returned a dynamic split.
 	Split  *SplitSpec `msgpack:"split,omitempty"`
 	Worker string     `msgpack:"worker,omitempty"`
+	// StoreUsed says the task may have written to its run's store scope
+	// (so the scope is purged after the run ends).
+	StoreUsed bool `msgpack:"store_used,omitempty"`
 }
 
 func (m *TaskResult) schemaVersion() uint16 { return m.V }
@@ -325,6 +328,9 @@ type RunRecord struct {
 	// whose branch outcomes it may read.
 	JoinOf       uint32 `msgpack:"join_of,omitempty"`
 	JoinBranches uint32 `msgpack:"join_branches,omitempty"`
+	// StoreUsed is set once a task may have written to the run's store
+	// scope; the coordinator then purges the scope after the run ends.
+	StoreUsed bool `msgpack:"store_used,omitempty"`
 }
 
 func (m *RunRecord) schemaVersion() uint16 { return m.V }
@@ -580,6 +586,7 @@ type TimerKind string
 const (
 	TimerRunDeadline TimerKind = "deadline" // workflow total timeout
 	TimerJoin        TimerKind = "join"     // split join timeout
+	TimerPurge       TimerKind = "purge"    // remove an ended run's store scope
 )
 
 // TimerFire is the body of a durable timer; the server delivers it on
@@ -601,7 +608,7 @@ func (m *TimerFire) Validate() error {
 		return badName("timer_fire", "run_id", err)
 	}
 	switch m.Kind {
-	case TimerRunDeadline, TimerJoin:
+	case TimerRunDeadline, TimerJoin, TimerPurge:
 	default:
 		return invalid("timer_fire", "kind", fmt.Sprintf("%q", m.Kind))
 	}

@@ -68,12 +68,12 @@ func (w *Worker) execute(msg jetstream.Msg) {
 	if attempt > maxAttempts {
 		// Deliveries beyond the policy (a worker died mid-attempt): give up.
 		w.finish(msg, cmd, attempt-1, fsm.Result{}, &fsm.RetryExhaustedError{Attempts: uint32(maxAttempts),
-			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")})
+			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")}, true)
 		return
 	}
 	task, err := w.cfg.Registry.Build(&cmd.Task)
 	if err != nil {
-		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err))
+		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err), attempt > 1)
 		return
 	}
 	var permit Permit
@@ -82,7 +82,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		if err != nil {
 			// Open: the attempt is not made and no attempt is consumed; the
 			// raw CircuitOpen error fails the task at once (cano §2.3).
-			w.finish(msg, cmd, attempt, fsm.Result{}, circuitOpen{err})
+			w.finish(msg, cmd, attempt, fsm.Result{}, circuitOpen{err}, attempt > 1)
 			return
 		}
 		if r, ok := permit.(permitReleaser); ok {
@@ -105,7 +105,8 @@ func (w *Worker) execute(msg jetstream.Msg) {
 	tc := fsm.NewTaskContext(cmd, attempt, maxAttempts, w.log.With("run_id", cmd.RunID, "workflow", cmd.Workflow,
 		"state", cmd.State, "attempt", attempt), w.branchOutcomes(cmd))
 	tc.Resources = w.cfg.Resources
-	tc.Store = kvstore.Scoped(w.store, kvstore.RunScope(cmd.RunID))
+	store := &trackedStore{Store: kvstore.Scoped(w.store, kvstore.RunScope(cmd.RunID))}
+	tc.Store = store
 
 	stopBeat := w.heartbeat(msg)
 	if h := w.cfg.Hooks.AttemptStarted; h != nil {
@@ -160,7 +161,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		return
 	}
 	if out.err == nil {
-		w.finish(msg, cmd, attempt, out.res, nil)
+		w.finish(msg, cmd, attempt, out.res, nil, store.usedBy(attempt))
 		return
 	}
 	if out.final || errors.Is(out.err, fsm.ErrPermanent) || attempt >= maxAttempts {
@@ -168,7 +169,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		if maxAttempts > 1 && !out.final && !errors.Is(err, fsm.ErrPermanent) {
 			err = &fsm.RetryExhaustedError{Attempts: uint32(attempt), Cause: err}
 		}
-		w.finish(msg, cmd, attempt, fsm.Result{}, err)
+		w.finish(msg, cmd, attempt, fsm.Result{}, err, store.usedBy(attempt))
 		return
 	}
 	delay := fsm.RetryDelay(policy, uint32(attempt-1), rand.Float64()*2-1)
@@ -195,9 +196,11 @@ func (c circuitOpen) Is(t error) bool {
 // finish reports the final outcome of a command: the branch outcome (for
 // split branches) goes to KV, then the result is published, then the
 // command is acknowledged.
-func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts int, res fsm.Result, taskErr error) {
+//
+// storeUsed says the task may have written to the run's store scope.
+func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts int, res fsm.Result, taskErr error, storeUsed bool) {
 	r := &protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step, Branch: cmd.Branch,
-		Attempts: uint32(attempts), Worker: w.cfg.ID}
+		Attempts: uint32(attempts), Worker: w.cfg.ID, StoreUsed: storeUsed}
 	if taskErr == nil {
 		out, err := fsm.EncodeOutput(res.Output())
 		if err == nil && res.IsSplit() {
