@@ -68,8 +68,10 @@ func Chain() *fsm.Workflow[string] {
 
 // Sleepy runs one task that sleeps d, then a no-op.
 func Sleepy(d time.Duration) *fsm.Workflow[string] {
+	// Both states retry (the default policy): a worker killed mid-task
+	// costs the task an attempt, as the broker counts it.
 	return fsm.New[string](SleepyName, "sleep").Register("sleep", Sleep{D: d, Next: "after"}).
-		Register("after", Noop{Next: "done"}, fsm.Minimal()).Exit("done")
+		Register("after", Noop{Next: "done"}).Exit("done")
 }
 
 // RegisterAll adds every demo kind to reg.

@@ -23,20 +23,6 @@ const publishTimeout = 10 * time.Second
 // errCancelledByRun marks a task context cancelled by a cancel notice.
 var errCancelledByRun = errors.New("worker: run or branch cancelled")
 
-func (w *Worker) onCommand(msg jetstream.Msg) {
-	select {
-	case w.slots <- struct{}{}:
-	case <-w.stopCtx.Done():
-		_ = msg.Nak()
-		return
-	}
-	w.tasks.Add(1)
-	go func() {
-		defer func() { <-w.slots; w.tasks.Done() }()
-		w.execute(msg)
-	}()
-}
-
 type outcome struct {
 	res fsm.Result
 	err error

@@ -148,11 +148,14 @@ type Worker struct {
 	tasks sync.WaitGroup
 
 	mu        sync.Mutex
-	started   bool                       // guarded by mu
-	stopped   bool                       // guarded by mu
-	consume   []jetstream.ConsumeContext // guarded by mu
-	noticeSub *nats.Subscription         // guarded by mu
-	resUp     bool                       // guarded by mu
+	started   bool               // guarded by mu
+	stopped   bool               // guarded by mu
+	consumers int                // set in Start before pulling: consumers in all
+	pullCtx   context.Context    // ends the pull loops
+	pullStop  context.CancelFunc // guarded by mu
+	pulls     sync.WaitGroup
+	noticeSub *nats.Subscription // guarded by mu
+	resUp     bool               // guarded by mu
 
 	cmu       sync.Mutex
 	running   map[string]map[*running]struct{} // guarded by cmu; run id → tasks
@@ -264,6 +267,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("worker: subscribe cancel notices: %w", err)
 	}
 	w.noticeSub = sub
+	w.consumers = len(w.queues()) * len(w.cfg.Registry.Kinds())
+	w.pullCtx, w.pullStop = context.WithCancel(context.Background())
 	for _, q := range w.queues() {
 		for _, kind := range w.cfg.Registry.Kinds() {
 			if err := w.consumeKind(ctx, q, kind); err != nil {
@@ -346,17 +351,11 @@ func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
 	if err != nil {
 		return fmt.Errorf("worker: consumer for %s/%s: %w", queue, kind, err)
 	}
-	batch := w.cfg.Concurrency
-	cc, err := cons.Consume(w.onCommand, jetstream.PullMaxMessages(batch),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if !errors.Is(err, jetstream.ErrNoHeartbeat) {
-				w.log.Debug("consume", "kind", kind, "err", err)
-			}
-		}))
-	if err != nil {
-		return fmt.Errorf("worker: consume %s/%s: %w", queue, kind, err)
-	}
-	w.consume = append(w.consume, cc)
+	// Each consumer may hold at most its share of the slots in an open
+	// fetch, so idle kinds never starve busy ones.
+	share := max(1, w.cfg.Concurrency/(2*max(1, w.consumers)))
+	w.pulls.Add(1)
+	go w.pull(w.pullCtx, cons, kind, share)
 	return nil
 }
 
@@ -374,8 +373,16 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 		return nil
 	}
 	w.stopped = true
-	for _, cc := range w.consume {
-		cc.Stop()
+	if w.pullStop != nil {
+		// Open fetches end within pullWaitDefault; commands they still
+		// bring are run (their slots are reserved), not handed back.
+		w.pullStop()
+		pulled := make(chan struct{})
+		go func() { w.pulls.Wait(); close(pulled) }()
+		select {
+		case <-pulled:
+		case <-ctx.Done():
+		}
 	}
 	if w.noticeSub != nil {
 		_ = w.noticeSub.Unsubscribe()

@@ -1,0 +1,76 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// pullWaitDefault is how long one fetch request stays open waiting for
+// commands (commands are pushed to the open request as they arrive); it
+// also bounds how long Stop waits for the pull loops.
+const pullWaitDefault = time.Second
+
+// pull fetches commands for one consumer, never more than there are free
+// task slots: every command the broker delivers is started at once. So the
+// broker's delivery count is the number of attempts started — a command is
+// never delivered and left waiting in a buffer, where a crash or a shutdown
+// would cost it an attempt it never made.
+func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, kind string, share int) {
+	defer w.pulls.Done()
+	for {
+		// Reserve at least one slot (blocking), then up to share more.
+		select {
+		case w.slots <- struct{}{}:
+		case <-ctx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < share {
+			select {
+			case w.slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(pullWaitDefault))
+		if err != nil {
+			w.release(n)
+			if ctx.Err() != nil {
+				return
+			}
+			if !errors.Is(err, jetstream.ErrNoMessages) {
+				w.log.Debug("fetch", "kind", kind, "err", err)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			continue
+		}
+		used := 0
+		for msg := range batch.Messages() {
+			used++
+			w.tasks.Add(1)
+			go func() {
+				defer func() { <-w.slots; w.tasks.Done() }()
+				w.execute(msg)
+			}()
+		}
+		w.release(n - used)
+		if ctx.Err() != nil {
+			return
+		}
+	}
+}
+
+func (w *Worker) release(n int) {
+	for i := 0; i < n; i++ {
+		<-w.slots
+	}
+}
