@@ -230,3 +230,25 @@ func TestKillCoordinatorMidLoad(t *testing.T) {
 	requireEachOnce(t, ids, b.completedEvents(t, demo.ChainName, n))
 	t.Logf("kill a coordinator mid-load: started %d runs, %d completed, each transition once, 0 completed twice", n, n)
 }
+
+// The seed README's example across two worker processes: three parallel
+// fetch branches write source_N to the run's store scope (per-run), the
+// next state — on whichever worker — reads them back.
+func TestSeedExampleAcrossTwoWorkerProcesses(t *testing.T) {
+	b := setup(t)
+	b.startCoordinator(t, "coordinator-1")
+	b.startWorker(t, "worker-1")
+	b.startWorker(t, "worker-2")
+	b.waitRegistered(t)
+	const n = 20
+	ids := b.trigger(t, demo.WorkflowName, n)
+	b.awaitAll(t, ids, []string{"start", "aggregate", "complete"}, time.Minute)
+	for _, id := range ids {
+		out, err := b.client.Await(context.Background(), id)
+		require.NoError(t, err)
+		var joined string
+		require.NoError(t, out.Decode(&joined))
+		require.Equal(t, "data_from_1,data_from_2,data_from_3", joined)
+	}
+	t.Logf("seed example across 2 worker processes: %d runs, each aggregated source_1..3 from its run scope", n)
+}
