@@ -30,6 +30,7 @@ func main() {
 	splits := fs.String("splits", "100,1000,10000", "split sizes")
 	asJSON := fs.Bool("json", false, "machine-readable output")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
+	soak := fs.Duration("soak", 0, "run a mixed load for this `duration` and report throughput over time and RSS (by hand, not in CI)")
 	_ = fs.Parse(os.Args[1:])
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -52,6 +53,13 @@ func main() {
 	cfg.Progress = os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *soak > 0 {
+		if err := bench.Soak(ctx, cfg, *soak, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "canobench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil {
 		_ = bench.Print(os.Stdout, rep, *asJSON)

@@ -453,9 +453,12 @@ func (e *env) memory(ctx context.Context) (Result, error) {
 		}
 		done = target
 		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
 		r.Figures[fmt.Sprintf("rss_mb_after_%d", target)] = rssMB()
+		r.Figures[fmt.Sprintf("heap_inuse_mb_after_%d", target)] = float64(ms.HeapInuse) / (1 << 20)
 	}
-	r.Note = "RSS of the whole process: embedded server, coordinator and worker"
+	r.Note = "RSS and Go heap of the whole process: embedded server (with its 64 MiB in-memory events stream), coordinator and worker"
 	return r, nil
 }
 
@@ -518,5 +521,37 @@ func Print(w io.Writer, rep *Report, asJSON bool) error {
 			fmt.Fprintf(w, "%-10s %-28s %12.2f%s\n", r.Scenario, k, v, ratio)
 		}
 	}
+	return nil
+}
+
+// Soak runs a mixed load (one-task runs and 10-state chains, in batches)
+// for d and writes throughput over time and RSS at the start and the end.
+func Soak(ctx context.Context, cfg Config, d time.Duration, w io.Writer) error {
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 2_000
+	}
+	cfg.Progress = io.Discard
+	e, err := start(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer e.stop()
+	runtime.GC()
+	fmt.Fprintf(w, "soak %s on %s; RSS at start %.1f MB\n", d, machine(), rssMB())
+	fmt.Fprintf(w, "%8s %12s %12s %10s\n", "elapsed", "workflow", "runs/s", "rss_mb")
+	begin := time.Now()
+	for i := 0; time.Since(begin) < d; i++ {
+		wf, n := demo.OneTaskName, 5_000
+		if i%2 == 1 {
+			wf, n = demo.ChainName, 500
+		}
+		took, err := e.drive(ctx, wf, wf, n)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "%8s %12s %12.0f %10.1f\n", time.Since(begin).Round(time.Second), wf, float64(n)/took.Seconds(), rssMB())
+	}
+	runtime.GC()
+	fmt.Fprintf(w, "RSS at end %.1f MB\n", rssMB())
 	return nil
 }

@@ -20,7 +20,7 @@ const (
 	ReplicasDefault        = 1
 	DuplicateWindowDefault = 2 * time.Minute
 	EventsMaxAgeDefault    = time.Hour
-	EventsMaxBytesDefault  = 256 << 20
+	EventsMaxBytesDefault  = 64 << 20
 	DLQMaxAgeDefault       = 7 * 24 * time.Hour
 	RunsMaxAgeDefault      = 7 * 24 * time.Hour
 	LeaderTTLDefault       = 10 * time.Second
