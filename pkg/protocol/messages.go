@@ -280,7 +280,7 @@ type ErrorInfo struct {
 // RunStatus is the lifecycle status of a run.
 type RunStatus string
 
-// Run statuses. See the diagram in doc.go.
+// Run statuses. The lifecycle diagram is in package fsm (doc.go).
 const (
 	RunRunning   RunStatus = "running"
 	RunCompleted RunStatus = "completed"

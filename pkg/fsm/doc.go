@@ -1,0 +1,55 @@
+// Package fsm defines workflows — finite state machines whose states run
+// tasks — and the pure transition function the coordinators apply.
+//
+// # Defining
+//
+// States are the user's own string type; the builder is typed on it, so a
+// state of another type does not compile. A [Task] is a value with a stable
+// kind name whose fields are its parameters (msgpack-encoded into the
+// definition). [Node] gives cano's prep → exec → post lifecycle.
+//
+//	wf := fsm.New[OrderState]("order", Validate).
+//		Register(Validate, ValidateOrder{}).
+//		Register(Charge, ChargeCard{Gateway: "stripe"}, fsm.TaskConfig{Retry: fsm.RetryExponential(5)}).
+//		RegisterSplit(Ship, []fsm.Task{Pack{}, Label{}}, fsm.JoinConfig[OrderState]{
+//			Strategy: join.All(), JoinState: Done, Timeout: time.Minute}).
+//		Exit(Done, Rejected).
+//		TotalTimeout(10 * time.Minute)
+//
+// [Workflow.Validate] applies cano's validate() rules (handlers, exit
+// states, join states, join configuration) plus ours: a valid initial
+// state, Quorum/PartialResults not above the branch count, valid names.
+//
+// # Running
+//
+// The transition function is pure: [Start] and [Apply] take a compiled
+// [Machine], the run record, one input (a task result, a timer fire or a
+// cancel request) and the time, and return the next record and the
+// [Effects] to publish. [Owed] re-derives what a record owes after a crash.
+// Duplicate and late inputs change nothing. Runs are capped at
+// MaxTransitions state entries (default 10,000).
+//
+// # Run lifecycle
+//
+//	```mermaid
+//	stateDiagram-v2
+//	    [*] --> running: trigger (initial state registered)
+//	    [*] --> completed: trigger (initial state is an exit)
+//	    running --> running: task result names a registered state / split joined
+//	    running --> completed: exit state reached
+//	    running --> failed: task failed · unregistered state · join failed · workflow timeout · transition cap
+//	    running --> cancelled: cancel request (wins over a later timeout)
+//	    completed --> [*]
+//	    failed --> [*]
+//	    cancelled --> [*]
+//	```
+//
+// # Errors
+//
+// Every run failure matches one of cano's categories ([ErrTaskExecution],
+// [ErrWorkflow], [ErrConfiguration], [ErrRetryExhausted], [ErrTimeout],
+// [ErrWorkflowTimeout], [ErrCancelled], [ErrCircuitOpen], [ErrStore]) with
+// errors.Is, and carries its state context as a [*StateError]. [ErrorInfo]
+// and [FromErrorInfo] carry them over the wire. A task returns
+// [Permanent](err) to skip its remaining attempts.
+package fsm

@@ -1,0 +1,17 @@
+// Package protocol is Cano's wire: every message type (msgpack with
+// explicit snake_case tags and a schema version), one validating
+// [Encode]/[Decode] pair, and, in subjects.go, every subject, stream, bucket
+// and key name built from a configurable prefix.
+//
+// Decoders never panic: bytes that are not a valid encoding give
+// [ErrMalformed], a payload over the configured maximum [ErrTooLarge], an
+// unknown schema version [ErrSchemaVersion], and missing or invalid fields
+// [ErrMissingField], [ErrInvalidField] or [ErrInvalidName]. Triggers also
+// decode from JSON ([DecodeTriggerJSON]) when published with
+// Content-Type: application/json, so the stock nats CLI can start runs.
+//
+// Golden files in testdata/golden pin the byte encoding of every type: a
+// change of wire format must be deliberate (go test -update, then review).
+//
+// The run status lifecycle (RunRecord.Status) is drawn in package fsm.
+package protocol
