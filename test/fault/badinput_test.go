@@ -186,7 +186,7 @@ func setupBadInput(t *testing.T) *badBundle {
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
-	co, err := coordinator.New(nc, coordinator.Config{Shards: 8, AckWait: 5 * time.Second, Logger: quiet})
+	co, err := coordinator.New(nc, coordinator.Config{Shards: 8, AckWait: 5 * time.Second, Logger: quiet, MaxPayload: protocol.MaxPayloadDefault})
 	require.NoError(t, err)
 	require.NoError(t, co.Start(ctx))
 	t.Cleanup(func() { _ = co.Stop(context.Background()) })
@@ -299,8 +299,8 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("oversized payload", func(t *testing.T) {
 		b.dlq.reset()
-		// Over the coordinator's MaxPayload (1 MiB), under the stream's
-		// MaxMsgSize (4 MiB) and the server's max_payload (8 MiB).
+		// Over the coordinator's MaxPayload (set to 1 MiB here), under the
+		// stream's MaxMsgSize (4 MiB) and the server's max_payload (8 MiB).
 		input := make([]byte, 2<<20)
 		_, err := b.client.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{Input: input, RunID: "roversized"})
 		require.ErrorIs(t, err, fsm.ErrConfiguration)

@@ -1,0 +1,164 @@
+package fault
+
+import (
+	"context"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/proctest"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+)
+
+// TestClusterLoseTaskStreamLeader is fault item 3: a three-node JetStream
+// cluster on loopback, every stream and bucket at three replicas; the node
+// leading the tasks stream is stopped under load (all runs complete), then
+// started again on its data (it catches up).
+//
+// Skipped unless CANO_FAULT_CLUSTER=1: it finds two open problems (see the
+// report of the commit adding it). (1) A command redelivered after the tasks
+// stream's leader changes counts as a new attempt, so a task without retries
+// (fsm.Minimal) fails as "attempt abandoned: the worker running it stopped"
+// though no worker stopped. (2) With that tolerated, some runs did not
+// complete within 90s after the failover (results published during the
+// election time out and are redelivered; not yet diagnosed).
+func TestClusterLoseTaskStreamLeader(t *testing.T) {
+	if os.Getenv("CANO_FAULT_CLUSTER") != "1" {
+		t.Skip("known failures after a tasks-stream leader failover (see the doc comment); set CANO_FAULT_CLUSTER=1 to run")
+	}
+	c := natstest.StartCluster(t, 3)
+	nc, js := c.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	natstest.WaitFor(t, 30*time.Second, "streams and buckets provisioned at R3", func() bool {
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+		defer pcancel()
+		return provision.Ensure(pctx, js, provision.Config{Replicas: 3}) == nil
+	})
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+	b := &bundle{nc: nc, client: cl, coord: proctest.Build(t, "./cmd/coordinator"), worker: proctest.Build(t, "./cmd/worker")}
+	proctest.Start(t, "coordinator-1", b.coord, "-s", c.URLs(), "-replicas", "3", "-log-format", "json", "-ack-wait", "2s", "-shards", "8")
+	proctest.Start(t, "worker-1", b.worker, "-s", c.URLs(), "-log-format", "json", "-ack-wait", "2s", "-id", "worker-1")
+	b.waitRegistered(t)
+
+	const n = 300
+	completed := make(chan struct{}, 2*n)
+	sub, err := nc.Subscribe("cano.event."+demo.ChainName+".*.completed", func(*nats.Msg) { completed <- struct{}{} })
+	require.NoError(t, err)
+	defer sub.Unsubscribe()
+	ids := b.trigger(t, demo.ChainName, n)
+	for i := 0; i < 30; i++ {
+		natstest.Recv(t, completed, 60*time.Second)
+	}
+	names := protocol.MustNames("")
+	tasks, err := js.Stream(ctx, names.TasksStream())
+	require.NoError(t, err)
+	info, err := tasks.Info(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, info.Cluster)
+	leader := c.Index(info.Cluster.Leader)
+	require.NotEqual(t, -1, leader, "tasks stream leader %q", info.Cluster.Leader)
+	c.Stop(leader)
+	t.Logf("3-node cluster, R3: stopped %s, the leader of %s, with %d runs in flight", c.Name(leader), names.TasksStream(), n)
+
+	awaitThroughFailover(t, cl, ids, 90*time.Second)
+	requireEachOnce(t, ids, completedEventsJS(t, js, demo.ChainName))
+	info, err = tasks.Info(ctx)
+	require.NoError(t, err)
+	t.Logf("all %d runs completed with the exact path, each once, with %s down; %s now led by %s", n, c.Name(leader), names.TasksStream(), info.Cluster.Leader)
+
+	c.Restart(leader)
+	// The restarted node catches up: every stream and bucket lists it as a
+	// current replica again, and it answers for them itself.
+	var streams []string
+	for _, sc := range provision.Streams(provision.Config{Replicas: 3}) {
+		streams = append(streams, sc.Name)
+	}
+	for _, kc := range provision.Buckets(provision.Config{Replicas: 3}) {
+		streams = append(streams, "KV_"+kc.Bucket)
+	}
+	natstest.WaitFor(t, 60*time.Second, c.Name(leader)+" current on every stream", func() bool {
+		for _, name := range streams {
+			if !replicaCurrent(ctx, js, name, c.Name(leader)) {
+				return false
+			}
+		}
+		return true
+	})
+	direct, err := nats.Connect(c.URL(leader))
+	require.NoError(t, err)
+	defer direct.Close()
+	dcl, err := client.New(direct, client.Config{})
+	require.NoError(t, err)
+	out, err := dcl.Run(ctx, demo.ChainName, nil)
+	require.NoError(t, err)
+	require.Equal(t, chainPath(), out.Path)
+	t.Logf("restarted %s on its store, ports and routes: current again on %d streams and buckets; a run triggered through it completed", c.Name(leader), len(streams))
+}
+
+// awaitThroughFailover awaits every run, retrying calls that fail while the
+// cluster elects new leaders ("stream is offline"), and checks each run
+// completed with the exact path.
+func awaitThroughFailover(t *testing.T, cl *client.Client, ids []string, timeout time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	retried, abandoned := 0, 0
+	defer func() {
+		require.Zero(t, abandoned, "runs failed by a redelivery after the failover (attempt > max attempts)")
+	}()
+	for _, id := range ids {
+		for {
+			actx, acancel := context.WithTimeout(ctx, 10*time.Second)
+			out, err := cl.Await(actx, id)
+			acancel()
+			if out != nil && errors.Is(err, fsm.ErrRetryExhausted) && strings.Contains(err.Error(), "attempt abandoned") {
+				abandoned++
+				break
+			}
+			if out != nil || ctx.Err() != nil {
+				require.NoError(t, err, "run %s", id)
+				require.Equal(t, chainPath(), out.Path, "run %s", id)
+				break
+			}
+			retried++
+		}
+	}
+	t.Logf("awaited %d runs (%d calls retried during the failover, %d runs failed as abandoned attempts)", len(ids), retried, abandoned)
+}
+
+// replicaCurrent reports whether server is the leader of stream or one of
+// its current replicas.
+func replicaCurrent(ctx context.Context, js jetstream.JetStream, stream, server string) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return false
+	}
+	ci := s.CachedInfo().Cluster
+	if ci == nil {
+		return false
+	}
+	if ci.Leader == server {
+		return true
+	}
+	for _, r := range ci.Replicas {
+		if r.Name == server {
+			return r.Current && !r.Offline
+		}
+	}
+	return false
+}
