@@ -26,13 +26,15 @@ import (
 // leading the tasks stream is stopped under load (all runs complete), then
 // started again on its data (it catches up).
 //
-// Skipped unless CANO_FAULT_CLUSTER=1: it finds two open problems (see the
-// report of the commit adding it). (1) A command redelivered after the tasks
-// stream's leader changes counts as a new attempt, so a task without retries
-// (fsm.Minimal) fails as "attempt abandoned: the worker running it stopped"
-// though no worker stopped. (2) With that tolerated, some runs did not
-// complete within 90s after the failover (results published during the
-// election time out and are redelivered; not yet diagnosed).
+// Skipped unless CANO_FAULT_CLUSTER=1: in about 2 of 5 runs (with -race) a
+// run is left running after the failover: its record is at some state sN,
+// and the command for sN is never applied (nothing moves it on within 90s).
+// The coordinator logs "duplicate message id is in process" (409) for
+// command publishes during the election and naks the input; the result
+// publishes of the worker time out ("no response from stream"). Not yet
+// diagnosed. Runs can also fail as "attempt abandoned" if a command is
+// redelivered after the failover to a task without retries; the test counts
+// that separately.
 func TestClusterLoseTaskStreamLeader(t *testing.T) {
 	if os.Getenv("CANO_FAULT_CLUSTER") != "1" {
 		t.Skip("known failures after a tasks-stream leader failover (see the doc comment); set CANO_FAULT_CLUSTER=1 to run")
@@ -74,7 +76,13 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 	t.Logf("3-node cluster, R3: stopped %s, the leader of %s, with %d runs in flight", c.Name(leader), names.TasksStream(), n)
 
 	awaitThroughFailover(t, cl, ids, 90*time.Second)
-	requireEachOnce(t, ids, completedEventsJS(t, js, demo.ChainName))
+	var counts map[string]int
+	natstest.WaitFor(t, 30*time.Second, "the completed events read after the failover", func() bool {
+		var err error
+		counts, err = countCompleted(ctx, js, demo.ChainName)
+		return err == nil
+	})
+	requireEachOnce(t, ids, counts)
 	info, err = tasks.Info(ctx)
 	require.NoError(t, err)
 	t.Logf("all %d runs completed with the exact path, each once, with %s down; %s now led by %s", n, c.Name(leader), names.TasksStream(), info.Cluster.Leader)
@@ -128,6 +136,10 @@ func awaitThroughFailover(t *testing.T, cl *client.Client, ids []string, timeout
 				abandoned++
 				break
 			}
+			if out == nil && ctx.Err() != nil {
+				rec, gerr := cl.Get(context.Background(), id)
+				t.Logf("run %s never ended: %+v %v", id, rec, gerr)
+			}
 			if out != nil || ctx.Err() != nil {
 				require.NoError(t, err, "run %s", id)
 				require.Equal(t, chainPath(), out.Path, "run %s", id)
@@ -161,4 +173,33 @@ func replicaCurrent(ctx context.Context, js jetstream.JetStream, stream, server 
 		}
 	}
 	return false
+}
+
+// countCompleted counts completed events per run of workflow on the events
+// stream, or fails (for the caller to retry while leaders move).
+func countCompleted(ctx context.Context, js jetstream.JetStream, workflow string) (map[string]int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	n := protocol.MustNames("")
+	cons, err := js.OrderedConsumer(ctx, n.EventsStream(), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
+	if err != nil {
+		return nil, err
+	}
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	counts := map[string]int{}
+	for i := 0; i < int(info.NumPending); i++ {
+		m, err := cons.Next(jetstream.FetchMaxWait(5 * time.Second))
+		if err != nil {
+			return nil, err
+		}
+		var ev protocol.Event
+		if err := protocol.Decode(m.Data(), &ev, 0); err != nil {
+			return nil, err
+		}
+		counts[ev.RunID]++
+	}
+	return counts, nil
 }
