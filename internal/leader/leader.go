@@ -244,6 +244,7 @@ func (e *Elector) run(ctx context.Context, kv jetstream.KeyValue, w jetstream.Ke
 		case errors.Is(err, jetstream.ErrKeyExists):
 			lastErr = ""
 			e.follow(ctx, ws)
+			e.clearExpired(ctx, kv)
 		case ctx.Err() != nil:
 			return
 		default:
@@ -272,6 +273,27 @@ type watch struct {
 // or one renewal interval passes, whichever comes first.
 func (e *Elector) follow(ctx context.Context, w *watch) {
 	e.pause(ctx, w, e.cfg.RenewInterval)
+}
+
+// clearExpired removes a lease that has outlived TTL plus one renewal
+// interval, judged by the server's timestamp of its last renewal, with a
+// compare-and-set delete on that revision (a renewal in between makes the
+// delete fail). The bucket's own expiry does the same, but the server may
+// run it late under load; this keeps the hand-over within TTL plus one
+// renewal interval (plus this candidate's clock skew from the server).
+func (e *Elector) clearExpired(ctx context.Context, kv jetstream.KeyValue) {
+	cctx, cancel := context.WithTimeout(ctx, e.cfg.RenewInterval)
+	defer cancel()
+	ent, err := kv.Get(cctx, e.cfg.Key)
+	if err != nil {
+		return
+	}
+	if time.Since(ent.Created()) <= e.cfg.TTL+e.cfg.RenewInterval {
+		return
+	}
+	if err := kv.Delete(cctx, e.cfg.Key, jetstream.LastRevision(ent.Revision())); err == nil {
+		e.log.Info("removed an expired lease", "holder", string(ent.Value()), "revision", ent.Revision())
+	}
 }
 
 func (e *Elector) pause(ctx context.Context, w *watch, d time.Duration) {
