@@ -30,6 +30,7 @@ func main() {
 	splits := fs.String("splits", "100,1000,10000", "split sizes")
 	asJSON := fs.Bool("json", false, "machine-readable output")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
+	memProfile := fs.String("memprofile", "", "write a heap profile to `file` at the end")
 	soak := fs.Duration("soak", 0, "run a mixed load for this `duration` and report throughput over time and RSS (by hand, not in CI)")
 	_ = fs.Parse(os.Args[1:])
 	if *cpuProfile != "" {
@@ -59,6 +60,14 @@ func main() {
 			os.Exit(1)
 		}
 		return
+	}
+	if *memProfile != "" {
+		defer func() {
+			if f, err := os.Create(*memProfile); err == nil {
+				_ = pprof.WriteHeapProfile(f)
+				f.Close()
+			}
+		}()
 	}
 	rep, err := bench.Run(ctx, cfg)
 	if rep != nil {
