@@ -27,7 +27,7 @@ func main() {
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:4222", "dev mode: embedded NATS listen `address`")
 	fs.DurationVar(&cfg.DemoEvery, "demo-every", 5*time.Second, "dev mode: run the demo workflow this often (0 disables)")
 	fs.StringVar(&cfg.Prefix, "prefix", "cano", "prefix of every subject, stream and bucket")
-	fs.IntVar(&cfg.Replicas, "replicas", 1, "stream and bucket replicas (1 or 3)")
+	fs.IntVar(&cfg.Replicas, "replicas", 0, "stream and bucket replicas, 1 or 3 (0: 1 for new ones, keep existing ones as they are)")
 	fs.IntVar(&cfg.Shards, "shards", 0, "transition goroutines (0: default)")
 	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "redelivery deadline of an input a dead coordinator held (0: default 30s)")
 	fs.StringVar(&cfg.FlowFile, "flows", "", "scheduler flow `file` (JSON) to seed flows from")

@@ -50,7 +50,9 @@ const (
 
 // OneTask is a one-task no-op workflow.
 func OneTask() *fsm.Workflow[string] {
-	return fsm.New[string](OneTaskName, "work").Register("work", Noop{Next: "done"}, fsm.Minimal()).Exit("done")
+	// The default retry policy: a redelivery after a crash or a stream
+	// leader failover costs an attempt, and there are attempts to spare.
+	return fsm.New[string](OneTaskName, "work").Register("work", Noop{Next: "done"}).Exit("done")
 }
 
 // Chain is a 10-state no-op chain.
@@ -61,7 +63,7 @@ func Chain() *fsm.Workflow[string] {
 		if i == 9 {
 			next = "done"
 		}
-		wf.Register(fmt.Sprintf("s%d", i), Noop{Next: next}, fsm.Minimal())
+		wf.Register(fmt.Sprintf("s%d", i), Noop{Next: next})
 	}
 	return wf.Exit("done")
 }

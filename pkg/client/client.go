@@ -30,6 +30,9 @@ import (
 // Defaults for [Config].
 const (
 	TimeoutDefault = 10 * time.Second
+	// AwaitRecheckDefault is how often Await re-reads a run's record in
+	// case its terminal event was lost.
+	AwaitRecheckDefault = 2 * time.Second
 )
 
 // Config configures a Client. The zero value uses the defaults.
@@ -206,7 +209,8 @@ func (o *Outcome) Decode(v any) error { return fsm.DecodeOutput(o.Output, v) }
 
 // Await blocks until run runID ends (or ctx ends) and returns its outcome.
 // For a failed or cancelled run it returns the outcome and the run's typed
-// error. It does not poll: it is woken by the run's terminal event.
+// error. It is woken by the run's terminal event; only if that event is
+// lost does a re-read of the record every AwaitRecheckDefault find the end.
 func (c *Client) Await(ctx context.Context, runID string) (*Outcome, error) {
 	ch := make(chan *nats.Msg, 16)
 	sub, err := c.nc.ChanSubscribe(c.names.RunEventsWildcard(runID), ch)
@@ -219,10 +223,19 @@ func (c *Client) Await(ctx context.Context, runID string) (*Outcome, error) {
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
+	// Events are published fire-and-forget: one may be lost (a stream
+	// leader failover, a reconnect). A slow re-read of the record is the
+	// safety net; the terminal event is what wakes Await normally.
+	recheck := time.NewTicker(AwaitRecheckDefault)
+	defer recheck.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("client: await %s: %w", runID, ctx.Err())
+		case <-recheck.C:
+			if rec, err := c.Get(ctx, runID); err == nil && rec.Status.Terminal() {
+				return outcomeOf(rec)
+			}
 		case m := <-ch:
 			var ev protocol.Event
 			if protocol.Decode(m.Data, &ev, 0) != nil {

@@ -34,7 +34,10 @@ const (
 type Config struct {
 	// Prefix of every name. Defaults to protocol.PrefixDefault.
 	Prefix string
-	// Replicas is 1 or 3. Defaults to ReplicasDefault.
+	// Replicas is 1 or 3. Zero creates new streams and buckets with
+	// ReplicasDefault and keeps the replica count of existing ones, so a
+	// process that does not know the deployment's replica count (a worker)
+	// never scales a cluster's streams down.
 	Replicas int
 	// Storage defaults to file storage.
 	Memory bool
@@ -196,6 +199,7 @@ func Buckets(cfg Config) []jetstream.KeyValueConfig {
 // safe to run concurrently from several processes. A setting that cannot be
 // changed in place gives a [*SettingError] naming it and what to do.
 func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
+	keepReplicas := cfg.Replicas == 0
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return err
@@ -206,16 +210,35 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		defer cancel()
 	}
 	for _, sc := range Streams(cfg) {
+		if keepReplicas {
+			sc.Replicas = existingReplicas(ctx, js, sc.Name, sc.Replicas)
+		}
 		if err := ensureStream(ctx, js, sc); err != nil {
 			return err
 		}
 	}
 	for _, bc := range Buckets(cfg) {
+		if keepReplicas {
+			bc.Replicas = existingReplicas(ctx, js, "KV_"+bc.Bucket, bc.Replicas)
+		}
 		if err := ensureBucket(ctx, js, bc); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// existingReplicas is the replica count of stream name, or def when it
+// does not exist (yet).
+func existingReplicas(ctx context.Context, js jetstream.JetStream, name string, def int) int {
+	st, err := js.Stream(ctx, name)
+	if err != nil {
+		return def
+	}
+	if r := st.CachedInfo().Config.Replicas; r > 0 {
+		return r
+	}
+	return def
 }
 
 // SettingError reports a setting of an existing stream or bucket that
