@@ -514,8 +514,10 @@ func (s *shard) reply(to string, r *protocol.TriggerReply) {
 	}
 }
 
-// reject answers (when asked), dead-letters and terminates an input.
+// reject answers (when asked), dead-letters and terminates an input, and
+// logs it once.
 func (s *shard) reject(j job, source string, err error) {
+	s.c.log.Warn("refused input", "source", source, "run_id", j.runID, "err", err)
 	if j.trig != nil {
 		s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)})
 		s.rejectedEvent(j, err)

@@ -65,8 +65,25 @@ func (b *bundle) waitRegistered(t *testing.T) {
 	})
 }
 
+// waitDefined waits until a worker has registered workflow: a trigger that
+// arrives before its definition is refused (and dead-lettered) as unknown.
+func (b *bundle) waitDefined(t *testing.T, workflow string) {
+	t.Helper()
+	_, js := b.srv.Connect(t)
+	ctx := context.Background()
+	natstest.WaitFor(t, 30*time.Second, "workflow "+workflow+" registered", func() bool {
+		kv, err := js.KeyValue(ctx, protocol.MustNames("").DefinitionsBucket())
+		if err != nil {
+			return false
+		}
+		_, err = kv.Get(ctx, protocol.LatestDefinitionKey(workflow))
+		return err == nil
+	})
+}
+
 func (b *bundle) trigger(t *testing.T, workflow string, n int) []string {
 	t.Helper()
+	b.waitDefined(t, workflow)
 	ids := make([]string, n)
 	var wg sync.WaitGroup
 	errs := make(chan error, n)
