@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/demo"
@@ -69,7 +70,8 @@ func (b *bundle) waitRegistered(t *testing.T) {
 // arrives before its definition is refused (and dead-lettered) as unknown.
 func (b *bundle) waitDefined(t *testing.T, workflow string) {
 	t.Helper()
-	_, js := b.srv.Connect(t)
+	js, err := jetstream.New(b.nc)
+	require.NoError(t, err)
 	ctx := context.Background()
 	natstest.WaitFor(t, 30*time.Second, "workflow "+workflow+" registered", func() bool {
 		kv, err := js.KeyValue(ctx, protocol.MustNames("").DefinitionsBucket())
