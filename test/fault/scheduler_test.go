@@ -100,7 +100,7 @@ func TestCronAcrossCoordinatorProcessesWithLeaderKill(t *testing.T) {
 	// with TTL 3 s on an idle machine); CI runs this beside other packages
 	// on two cores, where a takeover of 8 s has been seen, so the assertion
 	// allows that much slack and the log shows the figure measured.
-	bound := int64((ttl+ttl/3).Seconds()) + 8
+	bound := int64((ttl + ttl/3).Seconds()) + 8
 	require.LessOrEqual(t, widest, bound, "gap of %d s between slots", widest)
 	t.Logf("cron every second across 2 coordinator processes: %d slots ran, each once; leader killed, takeover after %s; %d slots missed (widest gap %d s, bound %d s)",
 		len(keys), takeover.Round(100*time.Millisecond), missed, widest, bound)
