@@ -24,6 +24,13 @@ const (
 	BatchSizeDefault  = 512
 	ConsumerDefault   = "coordinator"
 	ShardQueueDefault = 1024
+	// PublishAckTimeout bounds the wait for the server's acknowledgement of
+	// an asynchronous publish (a command, a timer, a dead letter). Without
+	// it a publish lost in a leader change would never resolve, and the
+	// shard waiting on it would stop acknowledging its inputs for good.
+	// A timed-out publish naks its input, whose redelivery publishes again
+	// (with the same message id, so a publish that did land is not doubled).
+	PublishAckTimeout = 5 * time.Second
 	// RunStoreRetentionDefault keeps an ended run's store keys for an hour.
 	RunStoreRetentionDefault = time.Hour
 )
@@ -135,7 +142,8 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096),
+		jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}

@@ -72,7 +72,7 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 	c.Stop(leader)
 	t.Logf("3-node cluster, R3: stopped %s, the leader of %s, with %d runs in flight", c.Name(leader), names.TasksStream(), n)
 
-	awaitThroughFailover(t, cl, ids, 90*time.Second)
+	awaitThroughFailover(t, cl, js, ids, 90*time.Second)
 	// Events are published fire-and-forget for observers (the run records,
 	// checked above with their exact paths, are the truth): during the
 	// failover some may be lost, and the in-memory events stream may take a
@@ -126,7 +126,7 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 // awaitThroughFailover awaits every run, retrying calls that fail while the
 // cluster elects new leaders ("stream is offline"), and checks each run
 // completed with the exact path.
-func awaitThroughFailover(t *testing.T, cl *client.Client, ids []string, timeout time.Duration) {
+func awaitThroughFailover(t *testing.T, cl *client.Client, js jetstream.JetStream, ids []string, timeout time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -146,6 +146,7 @@ func awaitThroughFailover(t *testing.T, cl *client.Client, ids []string, timeout
 			if out == nil && ctx.Err() != nil {
 				rec, gerr := cl.Get(context.Background(), id)
 				t.Logf("run %s never ended: %+v %v", id, rec, gerr)
+				logConsumers(t, js)
 			}
 			if out != nil || ctx.Err() != nil {
 				require.NoError(t, err, "run %s", id)
@@ -209,4 +210,27 @@ func countCompleted(ctx context.Context, js jetstream.JetStream, workflow string
 		counts[ev.RunID]++
 	}
 	return counts, nil
+}
+
+// logConsumers logs the state of every consumer of the tasks and results
+// streams, for a run that never ended.
+func logConsumers(t *testing.T, js jetstream.JetStream) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	n := protocol.MustNames("")
+	for _, stream := range []string{n.TasksStream(), n.ResultsStream(), n.TriggersStream()} {
+		s, err := js.Stream(ctx, stream)
+		if err != nil {
+			t.Logf("stream %s: %v", stream, err)
+			continue
+		}
+		si := s.CachedInfo()
+		t.Logf("stream %s: msgs %d first %d last %d cluster %+v", stream, si.State.Msgs, si.State.FirstSeq, si.State.LastSeq, si.Cluster)
+		for ci := range s.ListConsumers(ctx).Info() {
+			t.Logf("  consumer %s: delivered %d/%d ack floor %d/%d pending %d ack pending %d redelivered %d waiting %d cluster %+v",
+				ci.Name, ci.Delivered.Consumer, ci.Delivered.Stream, ci.AckFloor.Consumer, ci.AckFloor.Stream,
+				ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Cluster)
+		}
+	}
 }

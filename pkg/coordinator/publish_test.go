@@ -1,0 +1,95 @@
+package coordinator_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/coordinator"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+	"github.com/cano-nats/cano/pkg/worker"
+)
+
+// TestLostPublishAckDoesNotWedgeShard: a command whose publish is never
+// acknowledged (a stream leader stopped mid-publish loses it so) must not
+// stop the shard from acknowledging its inputs. The tasks stream is made to
+// swallow commands — a plain subscriber takes them and never answers — for
+// one run; then the stream is restored. The run must complete (its trigger,
+// redelivered, publishes the command again) and every input of the
+// coordinator must end acknowledged. Before publish acks had a timeout, the
+// shard's ack loop waited for the lost ack for ever: its inputs were
+// redelivered again and again and, once its queue filled, its runs stopped.
+func TestLostPublishAckDoesNotWedgeShard(t *testing.T) {
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	names := protocol.MustNames("")
+
+	reg := &fsm.Registry{}
+	demo.RegisterAll(reg)
+	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.OneTask()}, AckWait: 5 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	co, err := coordinator.New(nc, coordinator.Config{Shards: 1, AckWait: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, co.Start(ctx))
+	t.Cleanup(func() { _ = co.Stop(context.Background()) })
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+
+	// One run first, so the definition is known and the path is warm.
+	_, err = cl.Run(ctx, demo.OneTaskName, nil)
+	require.NoError(t, err)
+
+	tasks, err := js.Stream(ctx, names.TasksStream())
+	require.NoError(t, err)
+	orig := tasks.CachedInfo().Config
+	swallow := orig
+	swallow.Subjects = []string{names.Prefix() + ".nothing.>"}
+	_, err = js.UpdateStream(ctx, swallow)
+	require.NoError(t, err)
+	taken := make(chan string, 16)
+	sub, err := nc.Subscribe(names.Prefix()+".task.>", func(m *nats.Msg) { taken <- m.Subject })
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+
+	id, err := cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{})
+	require.NoError(t, err)
+	natstest.Recv(t, taken, 30*time.Second) // the command went out and was never acknowledged
+
+	require.NoError(t, sub.Unsubscribe())
+	_, err = js.UpdateStream(ctx, orig)
+	require.NoError(t, err)
+
+	out, err := cl.Await(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, protocol.RunCompleted, out.Status)
+	// More runs through the same (only) shard, then nothing left unacknowledged.
+	for i := 0; i < 20; i++ {
+		_, err := cl.Run(ctx, demo.OneTaskName, nil)
+		require.NoError(t, err)
+	}
+	natstest.WaitFor(t, 30*time.Second, "every coordinator input acknowledged", func() bool {
+		for _, stream := range []string{names.TriggersStream(), names.ResultsStream()} {
+			c, err := js.Consumer(ctx, stream, coordinator.ConsumerDefault)
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(ctx)
+			if err != nil || info.NumAckPending != 0 || info.NumPending != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
