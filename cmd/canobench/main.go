@@ -3,6 +3,7 @@
 //
 //	go run ./cmd/canobench                       # all scenarios
 //	go run ./cmd/canobench -scenarios onetask,latency -n 20000 -json
+//	go run ./cmd/canobench -procs -scenarios onetask,memory   # per-process CPU and RSS
 package main
 
 import (
@@ -31,6 +32,8 @@ func main() {
 	asJSON := fs.Bool("json", false, "machine-readable output")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
 	memProfile := fs.String("memprofile", "", "write a heap profile to `file` at the end")
+	fs.BoolVar(&cfg.Processes, "procs", false, "run the worker and the coordinator as child processes: per-process RSS and CPU per run")
+	childRole := fs.String("child", "", "internal: run as an engine child process (`worker` or `coordinator`) of canobench -procs")
 	soak := fs.Duration("soak", 0, "run a mixed load for this `duration` and report throughput over time and RSS (by hand, not in CI)")
 	_ = fs.Parse(os.Args[1:])
 	if *cpuProfile != "" {
@@ -54,6 +57,13 @@ func main() {
 	cfg.Progress = os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if *childRole != "" {
+		if err := bench.RunChild(ctx, *childRole, cfg.URL, cfg.Splits, os.Stdin, os.Stdout); err != nil {
+			fmt.Fprintln(os.Stderr, "canobench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *soak > 0 {
 		if err := bench.Soak(ctx, cfg, *soak, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "canobench:", err)

@@ -55,6 +55,10 @@ type Config struct {
 	MemoryRuns int
 	// Progress receives a progress line while a scenario runs.
 	Progress io.Writer
+	// Processes runs the worker and the coordinator as child processes
+	// (this binary re-executed with -child), so each one's RSS and CPU
+	// time is its own and the server's is this process's.
+	Processes bool
 }
 
 // Result is one scenario's figures.
@@ -78,6 +82,7 @@ type env struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
 	client *client.Client
+	procs  []*child // with Config.Processes: the worker and the coordinator
 	stop   func()
 }
 
@@ -156,7 +161,6 @@ func splitWorkflow(n int) *fsm.Workflow[string] {
 }
 
 func start(ctx context.Context, cfg Config) (*env, error) {
-	log := slog.New(slog.DiscardHandler)
 	e := &env{cfg: cfg}
 	var stops []func()
 	e.stop = func() {
@@ -190,53 +194,81 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 		e.stop()
 		return nil, err
 	}
-	reg := &fsm.Registry{}
-	demo.RegisterAll(reg)
-	wfs := []worker.Definer{demo.OneTask(), demo.Chain(),
-		fsm.New[string](breakerWorkflow, "work").Register("work", demo.Noop{Next: "done"},
-			fsm.TaskConfig{Retry: fsm.RetryNone(), Breaker: "bench"}).Exit("done")}
-	for _, n := range cfg.Splits {
-		wfs = append(wfs, splitWorkflow(n))
+	if cfg.Processes {
+		for _, role := range []string{RoleWorker, RoleCoordinator} {
+			p, err := startChild(ctx, role, url, cfg.Splits)
+			if err != nil {
+				e.stop()
+				return nil, err
+			}
+			stops = append(stops, p.stop)
+			e.procs = append(e.procs, p)
+		}
+	} else {
+		for _, role := range []string{RoleWorker, RoleCoordinator} {
+			stop, err := startEngine(ctx, role, url, cfg.Splits)
+			if err != nil {
+				e.stop()
+				return nil, err
+			}
+			stops = append(stops, stop)
+		}
 	}
-	// Engine connections apart from the client's, as separate processes would be.
-	wnc, err := nats.Connect(url)
-	if err != nil {
-		e.stop()
-		return nil, err
-	}
-	stops = append(stops, wnc.Close)
-	w, err := worker.New(wnc, worker.Config{Registry: reg, Workflows: wfs, Logger: log, Concurrency: 512})
-	if err != nil {
-		e.stop()
-		return nil, err
-	}
-	if err := w.Start(ctx); err != nil {
-		e.stop()
-		return nil, err
-	}
-	stops = append(stops, func() { _ = w.Stop(context.Background()) })
-	cnc, err := nats.Connect(url)
-	if err != nil {
-		e.stop()
-		return nil, err
-	}
-	stops = append(stops, cnc.Close)
-	co, err := coordinator.New(cnc, coordinator.Config{Logger: log})
-	if err != nil {
-		e.stop()
-		return nil, err
-	}
-	if err := co.Start(ctx); err != nil {
-		e.stop()
-		return nil, err
-	}
-	stops = append(stops, func() { _ = co.Stop(context.Background()) })
 	e.client, err = client.New(nc, client.Config{})
 	if err != nil {
 		e.stop()
 		return nil, err
 	}
 	return e, nil
+}
+
+// Engine roles, in this process or (with Config.Processes) in a child.
+const (
+	RoleWorker      = "worker"
+	RoleCoordinator = "coordinator"
+)
+
+// startEngine starts a worker (with every bench workflow) or a coordinator
+// on its own connection to url, as a separate process would, and returns
+// what stops it.
+func startEngine(ctx context.Context, role, url string, splits []int) (stop func(), err error) {
+	log := slog.New(slog.DiscardHandler)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return nil, err
+	}
+	switch role {
+	case RoleWorker:
+		reg := &fsm.Registry{}
+		demo.RegisterAll(reg)
+		wfs := []worker.Definer{demo.OneTask(), demo.Chain(),
+			fsm.New[string](breakerWorkflow, "work").Register("work", demo.Noop{Next: "done"},
+				fsm.TaskConfig{Retry: fsm.RetryNone(), Breaker: "bench"}).Exit("done")}
+		for _, n := range splits {
+			wfs = append(wfs, splitWorkflow(n))
+		}
+		w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: wfs, Logger: log, Concurrency: 512})
+		if err == nil {
+			err = w.Start(ctx)
+		}
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return func() { _ = w.Stop(context.Background()); nc.Close() }, nil
+	case RoleCoordinator:
+		co, err := coordinator.New(nc, coordinator.Config{Logger: log})
+		if err == nil {
+			err = co.Start(ctx)
+		}
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return func() { _ = co.Stop(context.Background()); nc.Close() }, nil
+	}
+	nc.Close()
+	return nil, fmt.Errorf("unknown role %q", role)
 }
 
 // baseline publishes n messages the size of a task command to a scratch
@@ -347,18 +379,33 @@ func (e *env) progress(label string, n int, completed *atomic.Int64) func() {
 
 func (e *env) throughput(ctx context.Context, label, workflow string, n, transitionsPerRun int) (Result, error) {
 	cpu0 := cpuTime()
+	child0 := make([]time.Duration, len(e.procs))
+	for i, p := range e.procs {
+		child0[i] = p.cpu()
+	}
 	d, err := e.drive(ctx, label, workflow, n)
 	if err != nil {
 		return Result{}, err
 	}
 	cpu := cpuTime() - cpu0
 	runs := float64(n) / d.Seconds()
+	perRun := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 	r := Result{Scenario: label, Figures: map[string]float64{
 		"runs":              float64(n),
 		"runs_per_s":        runs,
 		"transitions_per_s": runs * float64(transitionsPerRun),
-		"cpu_us_per_run":    float64(cpu.Microseconds()) / float64(n),
 	}}
+	total := cpu
+	if len(e.procs) > 0 {
+		r.Figures["cpu_us_per_run_server"] = perRun(cpu)
+		for i, p := range e.procs {
+			c := p.cpu() - child0[i]
+			r.Figures["cpu_us_per_run_"+p.role] = perRun(c)
+			total += c
+		}
+		r.Note = "CPU: server = the harness process (embedded server and the load's client), worker and coordinator = their own processes (10 ms resolution)"
+	}
+	r.Figures["cpu_us_per_run"] = perRun(total)
 	return r, nil
 }
 
@@ -457,8 +504,14 @@ func (e *env) memory(ctx context.Context) (Result, error) {
 		runtime.ReadMemStats(&ms)
 		r.Figures[fmt.Sprintf("rss_mb_after_%d", target)] = rssMB()
 		r.Figures[fmt.Sprintf("heap_inuse_mb_after_%d", target)] = float64(ms.HeapInuse) / (1 << 20)
+		for _, p := range e.procs {
+			r.Figures[fmt.Sprintf("%s_rss_mb_after_%d", p.role, target)] = p.rssMB()
+		}
 	}
 	r.Note = "RSS and Go heap of the whole process: embedded server (with its 64 MiB in-memory events stream), coordinator and worker"
+	if len(e.procs) > 0 {
+		r.Note = "rss/heap: the harness process (embedded server, with its 64 MiB in-memory events stream, and the load's client); worker and coordinator: their own processes"
+	}
 	return r, nil
 }
 
@@ -468,8 +521,11 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-func rssMB() float64 {
-	data, err := os.ReadFile("/proc/self/status")
+func rssMB() float64 { return procRSSMB("self") }
+
+// procRSSMB reads the VmRSS of process pid ("self" for this one).
+func procRSSMB(pid string) float64 {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0
 	}

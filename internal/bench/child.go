@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// child is an engine process (a worker or a coordinator) started by the
+// harness: this binary re-executed with -child.
+type child struct {
+	role  string
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	done  chan struct{}
+}
+
+// ChildArg is the flag that turns canobench into an engine child process.
+const ChildArg = "-child"
+
+// startChild re-executes this binary as an engine child for role and waits
+// until it reports that it has started.
+func startChild(ctx context.Context, role, url string, splits []int) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	var sizes []string
+	for _, n := range splits {
+		sizes = append(sizes, strconv.Itoa(n))
+	}
+	cmd := exec.Command(exe, ChildArg, role, "-s", url, "-splits", strings.Join(sizes, ","))
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	c := &child{role: role, cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	ready := make(chan error, 1)
+	go func() {
+		line, err := bufio.NewReader(stdout).ReadString('\n')
+		if err == nil && strings.TrimSpace(line) != "ready" {
+			err = fmt.Errorf("%s child: %s", role, strings.TrimSpace(line))
+		}
+		ready <- err
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() { _ = cmd.Wait(); close(c.done) }()
+	select {
+	case err = <-ready:
+	case <-ctx.Done():
+		err = ctx.Err()
+	case <-time.After(30 * time.Second):
+		err = fmt.Errorf("%s child did not start within 30 s", role)
+	}
+	if err != nil {
+		c.stop()
+		return nil, err
+	}
+	return c, nil
+}
+
+// stop closes the child's stdin (it stops its engine and exits) and waits
+// for it, killing it after 10 s.
+func (c *child) stop() {
+	_ = c.stdin.Close()
+	select {
+	case <-c.done:
+	case <-time.After(10 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
+}
+
+// rssMB is the child's resident set size.
+func (c *child) rssMB() float64 { return procRSSMB(strconv.Itoa(c.cmd.Process.Pid)) }
+
+// cpu is the child's CPU time (user and system) so far.
+func (c *child) cpu() time.Duration {
+	data, err := os.ReadFile("/proc/" + strconv.Itoa(c.cmd.Process.Pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start at
+	// field 3; utime and stime are fields 14 and 15, in clock ticks
+	// (USER_HZ, 100 on Linux).
+	s := string(data)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * (time.Second / 100)
+}
+
+// RunChild is the child side: it starts role's engine on url, prints
+// "ready", and runs until its stdin is closed (or ctx ends).
+func RunChild(ctx context.Context, role, url string, splits []int, stdin io.Reader, stdout io.Writer) error {
+	stop, err := startEngine(ctx, role, url, splits)
+	if err != nil {
+		fmt.Fprintln(stdout, err)
+		return err
+	}
+	defer stop()
+	fmt.Fprintln(stdout, "ready")
+	closed := make(chan struct{})
+	go func() { _, _ = io.Copy(io.Discard, stdin); close(closed) }()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+	}
+	return nil
+}
