@@ -30,7 +30,7 @@ func main() {
 	scenarios := fs.String("scenarios", "onetask,chain,split,latency,breaker", "comma-separated: onetask, chain, split, latency, breaker, memory")
 	splits := fs.String("splits", "100,1000,10000", "split sizes")
 	asJSON := fs.Bool("json", false, "machine-readable output")
-	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` (with -procs, each child also writes file.worker and file.coordinator)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to `file` at the end")
 	fs.BoolVar(&cfg.Processes, "procs", false, "run the worker and the coordinator as child processes: per-process RSS and CPU per run")
 	childRole := fs.String("child", "", "internal: run as an engine child process (`worker` or `coordinator`) of canobench -procs")
@@ -45,6 +45,7 @@ func main() {
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
+	cfg.CPUProfile = *cpuProfile
 	cfg.Scenarios = strings.Split(*scenarios, ",")
 	for _, s := range strings.Split(*splits, ",") {
 		n, err := strconv.Atoi(s)

@@ -59,6 +59,9 @@ type Config struct {
 	// (this binary re-executed with -child), so each one's RSS and CPU
 	// time is its own and the server's is this process's.
 	Processes bool
+	// CPUProfile, with Processes, makes each child write a CPU profile to
+	// CPUProfile.<role>.
+	CPUProfile string
 }
 
 // Result is one scenario's figures.
@@ -196,7 +199,7 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 	}
 	if cfg.Processes {
 		for _, role := range []string{RoleWorker, RoleCoordinator} {
-			p, err := startChild(ctx, role, url, cfg.Splits)
+			p, err := startChild(ctx, role, url, cfg.Splits, cfg.CPUProfile)
 			if err != nil {
 				e.stop()
 				return nil, err

@@ -26,7 +26,7 @@ const ChildArg = "-child"
 
 // startChild re-executes this binary as an engine child for role and waits
 // until it reports that it has started.
-func startChild(ctx context.Context, role, url string, splits []int) (*child, error) {
+func startChild(ctx context.Context, role, url string, splits []int, cpuProfile string) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -35,7 +35,11 @@ func startChild(ctx context.Context, role, url string, splits []int) (*child, er
 	for _, n := range splits {
 		sizes = append(sizes, strconv.Itoa(n))
 	}
-	cmd := exec.Command(exe, ChildArg, role, "-s", url, "-splits", strings.Join(sizes, ","))
+	args := []string{ChildArg, role, "-s", url, "-splits", strings.Join(sizes, ",")}
+	if cpuProfile != "" {
+		args = append(args, "-cpuprofile", cpuProfile+"."+role)
+	}
+	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
