@@ -311,6 +311,23 @@ func wireCases() []wireCase {
 			Data: []byte{0x81, 0xa1, 'v', 0x09},
 			Time: t1,
 		}, func() protocol.Message { return new(protocol.DeadLetter) }},
+		{"worker_info", "FuzzDecodeWorkerInfo", &protocol.WorkerInfo{
+			V:                 protocol.SchemaVersion,
+			ID:                "ip-10-0-0-7.ec2.internal-4242",
+			Hostname:          "ip-10-0-0-7.ec2.internal",
+			PID:               4242,
+			Version:           "v0.4.0",
+			StartedAt:         t0,
+			HeartbeatAt:       t1,
+			HeartbeatInterval: 10000000000,
+			Kinds:             []string{"collect", "fetch_url"},
+			Queues:            []string{"default", "bulk"},
+			Concurrency:       256,
+			InFlight:          17,
+			Health:            protocol.WorkerDegraded,
+			HealthReason:      "db: slow",
+			Stopping:          true,
+		}, func() protocol.Message { return new(protocol.WorkerInfo) }},
 	}
 }
 

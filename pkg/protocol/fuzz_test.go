@@ -94,6 +94,7 @@ func FuzzDecodeSchedule(f *testing.F)        { fuzzDecode(f, "schedule") }
 func FuzzDecodeFlowStatus(f *testing.F)      { fuzzDecode(f, "flow_status") }
 func FuzzDecodeDeadLetter(f *testing.F)      { fuzzDecode(f, "dead_letter") }
 func FuzzDecodeSplitSpecRecord(f *testing.F) { fuzzDecode(f, "split_spec_record") }
+func FuzzDecodeWorkerInfo(f *testing.F)      { fuzzDecode(f, "worker_info") }
 
 // FuzzDecodeTriggerJSON fuzzes the JSON trigger decoder with the body and
 // the workflow token taken from the subject.

@@ -212,6 +212,24 @@ func TestValidate(t *testing.T) {
 		{"dead letter missing reason", func(t *testing.T) protocol.Message {
 			return mutate(t, "dead_letter", func(m *protocol.DeadLetter) { m.Reason = "" })
 		}, protocol.ErrMissingField},
+		{"worker info missing id", func(t *testing.T) protocol.Message {
+			return mutate(t, "worker_info", func(m *protocol.WorkerInfo) { m.ID = "" })
+		}, protocol.ErrMissingField},
+		{"worker info id too long", func(t *testing.T) protocol.Message {
+			return mutate(t, "worker_info", func(m *protocol.WorkerInfo) { m.ID = strings.Repeat("w", protocol.MaxWorkerIDLen+1) })
+		}, protocol.ErrInvalidField},
+		{"worker info any id", func(t *testing.T) protocol.Message {
+			return mutate(t, "worker_info", func(m *protocol.WorkerInfo) { m.ID = "host.example.com/7 é" })
+		}, nil},
+		{"worker info bad kind", func(t *testing.T) protocol.Message {
+			return mutate(t, "worker_info", func(m *protocol.WorkerInfo) { m.Kinds = []string{"a.b"} })
+		}, protocol.ErrInvalidName},
+		{"worker info bad queue", func(t *testing.T) protocol.Message {
+			return mutate(t, "worker_info", func(m *protocol.WorkerInfo) { m.Queues = []string{""} })
+		}, protocol.ErrInvalidName},
+		{"worker info unknown health", func(t *testing.T) protocol.Message {
+			return mutate(t, "worker_info", func(m *protocol.WorkerInfo) { m.Health = "" })
+		}, protocol.ErrInvalidField},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package protocol
 
 import (
+	"encoding/base64"
 	"encoding/hex"
 	"fmt"
 	"hash/fnv"
@@ -221,6 +222,21 @@ func FlowStatusKey(id string) string { return "status." + id }
 
 // BreakerKey is a shared breaker's key in the breakers bucket.
 func BreakerKey(name string) string { return name }
+
+// WorkerKey is a worker's presence key in the workers bucket: the id itself
+// when it is a valid token ([ValidToken]), else "b64." and the id in
+// unpadded base64url, so any id (a host name with dots, say) gives a valid
+// key and no two ids share one.
+func WorkerKey(id string) string {
+	if ValidToken(id) == nil {
+		return id
+	}
+	return workerKeyEncoded + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// workerKeyEncoded prefixes an encoded worker key; a token has no '.', so
+// no plain key starts with it.
+const workerKeyEncoded = "b64."
 
 // LeaderKey is the scheduler lease key in the leader bucket.
 const LeaderKey = "scheduler"

@@ -1,6 +1,7 @@
 package protocol_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -179,6 +180,33 @@ func TestMessageIDsAndKeys(t *testing.T) {
 	require.Equal(t, "scheduler", protocol.LeaderKey)
 	// Branch keys of one run stay under the run's wildcard.
 	require.True(t, strings.HasPrefix(protocol.BranchKey("r1", 0, 0), "r1."))
+}
+
+func TestWorkerKey(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, id, want string
+	}{
+		{"token kept", "worker-7_a", "worker-7_a"},
+		{"dots encoded", "ip-10-0-0-7.ec2.internal-4242", "b64.aXAtMTAtMC0wLTcuZWMyLmludGVybmFsLTQyNDI"},
+		{"wildcards encoded", "a.*.>", "b64.YS4qLj4"},
+		{"non-ASCII encoded", "café", "b64.Y2Fmw6k"},
+		{"over a token's length encoded", strings.Repeat("a", protocol.MaxNameLen+1), "b64." + strings.Repeat("YWFh", 43)},
+	}
+	keyRe := regexp.MustCompile(`^[-/_=.a-zA-Z0-9]+$`) // jetstream's rule for KV keys
+	seen := map[string]string{}
+	for _, tc := range tests {
+		key := protocol.WorkerKey(tc.id)
+		require.Equal(t, tc.want, key, tc.name)
+		require.Regexp(t, keyRe, key, tc.name)
+		require.NotContains(t, key, "..", tc.name)
+		require.False(t, strings.HasSuffix(key, "."), tc.name)
+		require.NotContains(t, seen, key, "%s and %s share a key", tc.name, seen[key])
+		seen[key] = tc.name
+	}
+	// An id that looks like an encoded key is itself encoded: no collision.
+	require.NotEqual(t, protocol.WorkerKey("b64.YQ"), protocol.WorkerKey("a"))
+	require.NotEqual(t, protocol.WorkerKey("b64.YQ"), "b64.YQ")
 }
 
 func TestDerivedRunIDs(t *testing.T) {

@@ -12,4 +12,10 @@
 // delivery count, so a worker crash mid-retry neither resets nor skips
 // attempts and the next attempt may run on any worker. Panics become
 // task-execution errors and are not retried, as in cano.
+//
+// A started worker keeps a presence entry (protocol.WorkerInfo: id, host,
+// kinds, queues, concurrency, tasks in flight, health) in the workers
+// bucket, refreshed every Config.HeartbeatInterval and deleted on Stop; the
+// bucket's TTL removes the entry of a worker that died. client.Client.Workers
+// lists them.
 package worker

@@ -57,8 +57,9 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, kind string,
 		for msg := range batch.Messages() {
 			used++
 			w.tasks.Add(1)
+			w.inFlight.Add(1)
 			go func() {
-				defer func() { <-w.slots; w.tasks.Done() }()
+				defer func() { <-w.slots; w.inFlight.Add(-1); w.tasks.Done() }()
 				w.execute(msg)
 			}()
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -25,6 +26,18 @@ const (
 	AckWaitDefault         = 30 * time.Second
 	ShutdownTimeoutDefault = 10 * time.Second
 	CancelMemoryDefault    = 10 * time.Minute
+	// HeartbeatIntervalDefault is how often a worker refreshes its
+	// presence entry: a third of the workers bucket's TTL, so one failed
+	// heartbeat never makes a live worker disappear.
+	HeartbeatIntervalDefault = provision.WorkersTTLDefault / 3
+)
+
+// Limits of [Config].HeartbeatInterval. The maximum is half the workers
+// bucket's TTL (provision.WorkersTTLDefault), so a live worker's entry
+// outlives one failed heartbeat.
+const (
+	HeartbeatIntervalMin = 10 * time.Millisecond
+	HeartbeatIntervalMax = provision.WorkersTTLDefault / 2
 )
 
 // Definer is a workflow the worker registers: *fsm.Workflow[S] for any S.
@@ -72,6 +85,18 @@ type Config struct {
 	MaxPayload int
 	// Hooks observe task execution (tests, metrics). Zero value does nothing.
 	Hooks Hooks
+	// HeartbeatInterval is how often the worker refreshes its presence
+	// entry (a protocol.WorkerInfo under protocol.WorkerKey(ID)) in the
+	// workers bucket, which client.Client.Workers lists. The entry is put
+	// on Start, marked stopping when Stop begins and deleted when it ends;
+	// the bucket's TTL (provision.WorkersTTLDefault, 30 s) removes the
+	// entry of a worker that died, so the interval must stay well below
+	// it: between HeartbeatIntervalMin and HeartbeatIntervalMax. A failed
+	// heartbeat is logged at Warn and retried at the next tick. This is
+	// not the in-progress heartbeat of running tasks (see AckWait).
+	// Defaults to HeartbeatIntervalDefault; -1 disables presence. IDs must
+	// be unique: two workers with one ID share one entry.
+	HeartbeatInterval time.Duration
 }
 
 // Hooks observe a worker's task execution. Every field may be nil.
@@ -111,6 +136,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxPayload == 0 {
 		c.MaxPayload = protocol.MaxPayloadDefault
 	}
+	if c.HeartbeatInterval == 0 {
+		c.HeartbeatInterval = HeartbeatIntervalDefault
+	}
 	return c
 }
 
@@ -123,6 +151,13 @@ func (c Config) validate() error {
 	}
 	if c.AckWait < time.Second {
 		return fmt.Errorf("worker: AckWait must be at least 1s, got %s", c.AckWait)
+	}
+	if c.HeartbeatInterval != -1 && (c.HeartbeatInterval < HeartbeatIntervalMin || c.HeartbeatInterval > HeartbeatIntervalMax) {
+		return fmt.Errorf("worker: HeartbeatInterval must be -1 or between %s and %s, got %s",
+			HeartbeatIntervalMin, HeartbeatIntervalMax, c.HeartbeatInterval)
+	}
+	if len(c.ID) > protocol.MaxWorkerIDLen {
+		return fmt.Errorf("worker: ID must be at most %d bytes, got %d", protocol.MaxWorkerIDLen, len(c.ID))
 	}
 	return nil
 }
@@ -144,8 +179,9 @@ type Worker struct {
 	breakers *BreakerSet // the default breakers, owned by the worker
 	machines []*fsm.Machine
 
-	slots chan struct{}
-	tasks sync.WaitGroup
+	slots    chan struct{}
+	tasks    sync.WaitGroup
+	inFlight atomic.Int64 // tasks executing, reported by presence
 
 	mu        sync.Mutex
 	started   bool               // guarded by mu
@@ -156,6 +192,7 @@ type Worker struct {
 	pulls     sync.WaitGroup
 	noticeSub *nats.Subscription // guarded by mu
 	resUp     bool               // guarded by mu
+	presence  *presence          // guarded by mu; nil if disabled or before Start
 
 	cmu       sync.Mutex
 	running   map[string]map[*running]struct{} // guarded by cmu; run id → tasks
@@ -212,8 +249,9 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 	return w, nil
 }
 
-// Start sets up resources, registers the definitions, and starts pulling.
-// A resource setup failure tears down the ones already set up and is
+// Start sets up resources, registers the definitions, starts pulling, and
+// puts the worker's presence entry (see Config.HeartbeatInterval; a failed
+// put is logged, not returned). A resource setup failure tears down the ones already set up and is
 // returned; the worker does not start.
 func (w *Worker) Start(ctx context.Context) error {
 	w.mu.Lock()
@@ -240,6 +278,13 @@ func (w *Worker) Start(ctx context.Context) error {
 	var err error
 	if w.branches, err = w.js.KeyValue(ctx, w.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("worker: branches bucket: %w", err)
+	}
+	if w.cfg.HeartbeatInterval > 0 {
+		kv, err := w.js.KeyValue(ctx, w.names.WorkersBucket())
+		if err != nil {
+			return fmt.Errorf("worker: workers bucket: %w", err)
+		}
+		w.presence = newPresence(w, kv)
 	}
 	w.store = w.cfg.Store
 	if w.store == nil {
@@ -276,6 +321,9 @@ func (w *Worker) Start(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	if w.presence != nil {
+		w.presence.start(ctx)
 	}
 	w.started = true
 	w.log.Info("worker started", "kinds", w.cfg.Registry.Kinds(), "queues", w.queues(), "concurrency", w.cfg.Concurrency)
@@ -359,9 +407,11 @@ func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
 	return nil
 }
 
-// Stop stops pulling, lets tasks in flight finish within ctx, cancels the
-// rest (their commands are handed back for redelivery), and tears down
-// resources. Safe to call twice or without Start.
+// Stop marks the worker's presence entry stopping, stops pulling, lets
+// tasks in flight finish within ctx, cancels the rest (their commands are
+// handed back for redelivery), tears down resources, and deletes the
+// presence entry (each presence write is best effort, bounded by a second).
+// Safe to call twice or without Start.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -373,6 +423,9 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 		return nil
 	}
 	w.stopped = true
+	if w.presence != nil {
+		w.presence.stopping(ctx)
+	}
 	if w.pullStop != nil {
 		// Open fetches end within pullWaitDefault; commands they still
 		// bring are run (their slots are reserved), not handed back.
@@ -405,6 +458,9 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 	}
 	if w.resUp {
 		w.cfg.Resources.TeardownAll(context.WithoutCancel(ctx))
+	}
+	if w.presence != nil {
+		w.presence.remove(ctx)
 	}
 	w.log.Info("worker stopped")
 	return err

@@ -1,0 +1,185 @@
+package worker
+
+import (
+	"context"
+	"errors"
+	"os"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// presenceStopTimeout bounds each of the two best-effort writes Stop makes
+// to the workers bucket: marking the entry stopping, then deleting it.
+const presenceStopTimeout = time.Second
+
+// presence keeps the worker's [protocol.WorkerInfo] in the workers bucket:
+// put on Start, refreshed every HeartbeatInterval by one goroutine, marked
+// stopping when Stop begins and deleted when it ends. A failed write is
+// logged and retried at the next tick; it never stops the worker. The
+// bucket's TTL removes the entry of a worker that died without stopping.
+type presence struct {
+	w    *Worker
+	kv   jetstream.KeyValue
+	key  string
+	info protocol.WorkerInfo // the fields that never change, set by newPresence
+
+	// Set by start, under the worker's mu.
+	cancel context.CancelFunc // ends the loop; nil until start
+	done   chan struct{}      // closed when the loop has returned
+
+	// failing is owned by the loop, and by Stop once the loop has returned.
+	failing bool
+}
+
+func newPresence(w *Worker, kv jetstream.KeyValue) *presence {
+	host, _ := os.Hostname()
+	return &presence{w: w, kv: kv, key: protocol.WorkerKey(w.cfg.ID), info: protocol.WorkerInfo{
+		V:                 protocol.SchemaVersion,
+		ID:                w.cfg.ID,
+		Hostname:          host,
+		PID:               int64(os.Getpid()),
+		Version:           moduleVersion(),
+		StartedAt:         time.Now().UnixNano(),
+		HeartbeatInterval: int64(w.cfg.HeartbeatInterval),
+		Kinds:             w.cfg.Registry.Kinds(),
+		Queues:            w.queues(),
+		Concurrency:       uint32(w.cfg.Concurrency),
+	}}
+}
+
+// start writes the first entry (bounded by ctx; a failure is only logged)
+// and starts the refresh loop.
+func (p *presence) start(ctx context.Context) {
+	p.refresh(ctx, false)
+	loop, cancel := context.WithCancel(context.Background())
+	p.cancel, p.done = cancel, make(chan struct{})
+	go p.run(loop)
+}
+
+func (p *presence) run(ctx context.Context) {
+	defer close(p.done)
+	t := time.NewTicker(p.w.cfg.HeartbeatInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.refresh(ctx, false)
+		}
+	}
+}
+
+// refresh writes the entry within one interval (at least a second), and
+// logs a failure at Warn and the first success after failures at Info. It
+// says nothing when ctx was cancelled (the worker is stopping).
+func (p *presence) refresh(ctx context.Context, stopping bool) {
+	bctx, cancel := context.WithTimeout(ctx, max(p.w.cfg.HeartbeatInterval, time.Second))
+	defer cancel()
+	err := p.put(bctx, stopping)
+	switch {
+	case err != nil && errors.Is(ctx.Err(), context.Canceled):
+	case err != nil:
+		p.failing = true
+		p.w.log.Warn("worker heartbeat failed; retrying at the next one", "bucket", p.w.names.WorkersBucket(),
+			"key", p.key, "err", err)
+	case p.failing:
+		p.failing = false
+		p.w.log.Info("worker heartbeat restored", "bucket", p.w.names.WorkersBucket(), "key", p.key)
+	}
+}
+
+// put writes the entry with the current time, tasks in flight and health.
+// The health check gets half of ctx's time, so a slow check still leaves
+// time for the write.
+func (p *presence) put(ctx context.Context, stopping bool) error {
+	info := p.info
+	hctx := ctx
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, time.Until(dl)/2)
+		defer cancel()
+	}
+	h := p.w.Health(hctx)
+	info.Health, info.HealthReason = workerHealth(h.State), h.Reason
+	info.InFlight = uint32(max(0, p.w.inFlight.Load()))
+	info.Stopping = stopping
+	info.HeartbeatAt = time.Now().UnixNano()
+	data, err := protocol.Encode(&info)
+	if err != nil {
+		return err
+	}
+	_, err = p.kv.Put(ctx, p.key, data)
+	return err
+}
+
+// stopping ends the refresh loop and marks the entry stopping (best
+// effort). Safe to call before start.
+func (p *presence) stopping(ctx context.Context) {
+	if p.cancel == nil {
+		return
+	}
+	p.cancel()
+	<-p.done
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceStopTimeout)
+	defer cancel()
+	p.refresh(sctx, true)
+}
+
+// remove deletes the entry (best effort). Safe to call before start.
+func (p *presence) remove(ctx context.Context) {
+	if p.cancel == nil {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceStopTimeout)
+	defer cancel()
+	if err := p.kv.Delete(dctx, p.key); err != nil {
+		p.w.log.Warn("worker presence not deleted; it expires with the bucket's TTL", "bucket", p.w.names.WorkersBucket(),
+			"key", p.key, "err", err)
+	}
+}
+
+func workerHealth(s kvstore.HealthState) protocol.WorkerHealth {
+	switch s {
+	case kvstore.StateHealthy:
+		return protocol.WorkerHealthy
+	case kvstore.StateDegraded:
+		return protocol.WorkerDegraded
+	default:
+		return protocol.WorkerUnhealthy
+	}
+}
+
+// modulePath is the path of the module this package belongs to.
+const modulePath = "github.com/cano-nats/cano"
+
+// moduleVersion is the version of this module in the binary's build info:
+// "(devel)" for a local build or a directory replacement, "" if unknown.
+var moduleVersion = sync.OnceValue(func() string {
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return ""
+	}
+	if bi.Main.Path == modulePath {
+		return bi.Main.Version
+	}
+	for _, d := range bi.Deps {
+		if d.Path != modulePath {
+			continue
+		}
+		if d.Replace != nil {
+			if d.Replace.Version == "" {
+				return "(devel)"
+			}
+			return d.Replace.Version
+		}
+		return d.Version
+	}
+	return ""
+})
