@@ -1,0 +1,210 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// ErrStreamStopped is returned by [EventStream.Next] after [EventStream.Stop].
+var ErrStreamStopped = errors.New("client: event stream stopped")
+
+// BreakerEventWorkflow is the workflow token of breaker events (their run
+// id is the breaker's name); filter on it to watch breakers. It equals
+// worker.BreakerEventWorkflow.
+const BreakerEventWorkflow = breakerEventWorkflow
+
+// maxStoredSize bounds what Events, DeadLetters and Workflows decode. These
+// are values of Cano's own streams and buckets, already bounded by their
+// maximum message size (provision.Config.MaxMsgSize), not untrusted input:
+// a dead letter of a too-large message is itself larger than the default
+// decode limit.
+const maxStoredSize = 64 << 20
+
+// EventFilter selects the events of [Client.Events]; nil selects every event,
+// live only.
+//
+// The events stream (see package provision) is an in-memory stream with a
+// bounded retention (EventsMaxAgeDefault, EventsMaxBytesDefault): replay
+// with Since or FromStart is best-effort recent history, not an audit log,
+// and events are published fire-and-forget, so one may be missing. The run
+// records ([Client.Get], [Client.List]) are the truth.
+type EventFilter struct {
+	// Workflow selects one workflow's events; "" selects all. Breaker
+	// events have the workflow [BreakerEventWorkflow]; rejected triggers
+	// whose workflow is not a valid name have the workflow "_".
+	Workflow string
+	// RunID selects one run's events; "" selects all.
+	RunID string
+	// Types selects these event types; empty selects all.
+	Types []protocol.EventType
+	// Since replays the retained events stored at or after this time, then
+	// continues live. The zero value means live only: events stored after
+	// Events returns.
+	Since time.Time
+	// FromStart replays every event the stream still retains, then
+	// continues live. It may not be combined with Since.
+	FromStart bool
+}
+
+func (f *EventFilter) validate() error {
+	if f.Workflow != "" {
+		if err := protocol.ValidToken(f.Workflow); err != nil {
+			return fmt.Errorf("client: EventFilter.Workflow: %w", err)
+		}
+	}
+	if f.RunID != "" {
+		if err := protocol.ValidToken(f.RunID); err != nil {
+			return fmt.Errorf("client: EventFilter.RunID: %w", err)
+		}
+	}
+	for _, t := range f.Types {
+		if err := protocol.ValidToken(string(t)); err != nil {
+			return fmt.Errorf("client: EventFilter.Types: %w", err)
+		}
+	}
+	if f.FromStart && !f.Since.IsZero() {
+		return errors.New("client: EventFilter: FromStart and Since are exclusive")
+	}
+	return nil
+}
+
+// subjects returns the filter subjects, one per distinct type.
+func (f *EventFilter) subjects(names protocol.Names) []string {
+	wf, run := f.Workflow, f.RunID
+	if wf == "" {
+		wf = "*"
+	}
+	if run == "" {
+		run = "*"
+	}
+	if len(f.Types) == 0 {
+		return []string{names.EventSubject(wf, run, "*")}
+	}
+	types := slices.Clone(f.Types)
+	slices.Sort(types)
+	types = slices.Compact(types) // overlapping filter subjects are refused
+	out := make([]string, len(types))
+	for i, t := range types {
+		out[i] = names.EventSubject(wf, run, t)
+	}
+	return out
+}
+
+// Events starts watching the events stream and returns the stream of
+// decoded events matching f (nil: every event, live only). The watch starts
+// before Events returns, so an event published after that (of a run
+// triggered after the call, say) is delivered. Call [EventStream.Stop] when
+// done.
+//
+// It uses an ephemeral ordered consumer: events arrive in stream order,
+// without gaps or duplicates, and the consumer is recreated transparently
+// after a reconnect. Read the package limits on history in [EventFilter].
+//
+// An invalid filter gives an error wrapping protocol.ErrInvalidName (or
+// naming the conflicting fields). If ctx has no deadline, Config.Timeout
+// applies to setting up the consumer; ctx does not bound the stream.
+//
+// Example:
+//
+//	st, err := cl.Events(ctx, &client.EventFilter{Workflow: "order",
+//		Types: []protocol.EventType{protocol.EventFailed}})
+//	if err != nil {
+//		return err
+//	}
+//	defer st.Stop()
+//	for {
+//		ev, err := st.Next(ctx)
+//		if err != nil {
+//			return err // ctx ended, or the stream failed
+//		}
+//		log.Printf("run %s failed in %s: %v", ev.RunID, ev.State, ev.Error)
+//	}
+func (c *Client) Events(ctx context.Context, f *EventFilter) (*EventStream, error) {
+	if f == nil {
+		f = &EventFilter{}
+	}
+	if err := f.validate(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.subjects(c.names), DeliverPolicy: jetstream.DeliverNewPolicy}
+	switch {
+	case f.FromStart:
+		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
+	case !f.Since.IsZero():
+		since := f.Since
+		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
+		cfg.OptStartTime = &since
+	}
+	cons, err := c.js.OrderedConsumer(ctx, c.names.EventsStream(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("client: events: %w", err)
+	}
+	// Messages creates the server consumer now, which fixes the start
+	// point of a live-only stream.
+	it, err := cons.Messages()
+	if err != nil {
+		return nil, fmt.Errorf("client: events: %w", err)
+	}
+	return &EventStream{it: it}, nil
+}
+
+// EventStream is a stream of decoded events, returned by [Client.Events].
+// Next may not be called concurrently; Stop and Skipped may be called from
+// any goroutine.
+type EventStream struct {
+	it      jetstream.MessagesContext
+	skipped atomic.Int64
+	stopped atomic.Bool
+}
+
+// Next blocks until the next matching event arrives and returns it. It
+// returns ctx's error (wrapped) when ctx ends, [ErrStreamStopped] after
+// Stop, and the consumer's error if the stream fails for good (the events
+// stream was deleted, the connection closed). A message that does not
+// decode as a [protocol.Event] is skipped and counted in Skipped; it never
+// ends the stream.
+func (s *EventStream) Next(ctx context.Context) (protocol.Event, error) {
+	for {
+		if s.stopped.Load() {
+			return protocol.Event{}, ErrStreamStopped
+		}
+		msg, err := s.it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			switch {
+			case s.stopped.Load():
+				return protocol.Event{}, ErrStreamStopped
+			case ctx.Err() != nil:
+				return protocol.Event{}, fmt.Errorf("client: events: %w", ctx.Err())
+			}
+			return protocol.Event{}, fmt.Errorf("client: events: %w", err)
+		}
+		var ev protocol.Event
+		if protocol.Decode(msg.Data(), &ev, maxStoredSize) != nil {
+			s.skipped.Add(1)
+			continue
+		}
+		return ev, nil
+	}
+}
+
+// Skipped returns how many messages on the event subjects did not decode
+// as events and were skipped so far.
+func (s *EventStream) Skipped() int64 { return s.skipped.Load() }
+
+// Stop ends the stream and releases its consumer. Safe to call more than
+// once and concurrently with Next, which then returns [ErrStreamStopped].
+func (s *EventStream) Stop() {
+	if s.stopped.CompareAndSwap(false, true) {
+		s.it.Stop()
+	}
+}

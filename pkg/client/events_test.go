@@ -1,0 +1,195 @@
+package client_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nuid"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// nextEvents reads n events from st, failing the test if they do not come
+// within the context of awaitCtx.
+func nextEvents(t *testing.T, st *client.EventStream, n int) []protocol.Event {
+	t.Helper()
+	ctx := awaitCtx(t)
+	out := make([]protocol.Event, 0, n)
+	for range n {
+		ev, err := st.Next(ctx)
+		require.NoError(t, err)
+		out = append(out, ev)
+	}
+	return out
+}
+
+func events(t *testing.T, cl *client.Client, f *client.EventFilter) *client.EventStream {
+	t.Helper()
+	st, err := cl.Events(context.Background(), f)
+	require.NoError(t, err)
+	t.Cleanup(st.Stop)
+	return st
+}
+
+func typesAndStates(evs []protocol.Event) (types []protocol.EventType, states []string) {
+	for _, ev := range evs {
+		types = append(types, ev.Type)
+		states = append(states, ev.State)
+	}
+	return types, states
+}
+
+// A chain run's events: started in a, entered b and c, completed in done.
+var (
+	chainTypes  = []protocol.EventType{protocol.EventStarted, protocol.EventState, protocol.EventState, protocol.EventCompleted}
+	chainStates = []string{"a", "b", "c", "done"}
+)
+
+func TestEvents(t *testing.T) {
+	t.Parallel()
+	b := setupB(t)
+
+	t.Run("live events of a run arrive in order", func(t *testing.T) {
+		t.Parallel()
+		runID := "rev" + nuid.Next()
+		st := events(t, b.client, &client.EventFilter{Workflow: "chain", RunID: runID})
+		_, err := b.client.Trigger(awaitCtx(t), "chain", &client.TriggerOpts{RunID: runID})
+		require.NoError(t, err)
+
+		evs := nextEvents(t, st, 4)
+		types, states := typesAndStates(evs)
+		require.Equal(t, chainTypes, types)
+		require.Equal(t, chainStates, states)
+		for _, ev := range evs {
+			require.Equal(t, runID, ev.RunID)
+			require.Equal(t, "chain", ev.Workflow)
+		}
+		require.Equal(t, []string{"a", "b", "c", "done"}, evs[3].Path)
+		require.Zero(t, st.Skipped())
+	})
+
+	t.Run("live only is the default: an ended run's events are not delivered", func(t *testing.T) {
+		t.Parallel()
+		// An earlier run, watched until its last event is stored.
+		done := "rev" + nuid.Next()
+		st := events(t, b.client, &client.EventFilter{RunID: done})
+		_, err := b.client.Trigger(awaitCtx(t), "chain", &client.TriggerOpts{RunID: done})
+		require.NoError(t, err)
+		nextEvents(t, st, 4)
+
+		st = events(t, b.client, &client.EventFilter{Workflow: "chain"})
+		next, err := b.client.Trigger(awaitCtx(t), "chain", nil)
+		require.NoError(t, err)
+		for {
+			ev := nextEvents(t, st, 1)[0]
+			require.NotEqual(t, done, ev.RunID, "an event from before the call")
+			if ev.RunID == next && ev.Type == protocol.EventCompleted {
+				return
+			}
+		}
+	})
+
+	t.Run("replay since a time before the run, and from the start", func(t *testing.T) {
+		t.Parallel()
+		before := time.Now()
+		out, err := b.client.Run(awaitCtx(t), "chain", nil)
+		require.NoError(t, err)
+
+		for _, f := range []*client.EventFilter{
+			{RunID: out.RunID, Since: before},
+			{RunID: out.RunID, FromStart: true},
+		} {
+			types, states := typesAndStates(nextEvents(t, events(t, b.client, f), 4))
+			require.Equal(t, chainTypes, types)
+			require.Equal(t, chainStates, states)
+		}
+
+		// Since after the run: nothing of it is replayed; the stream
+		// then continues live.
+		st := events(t, b.client, &client.EventFilter{RunID: out.RunID, Since: time.Now().Add(time.Hour)})
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		_, err = st.Next(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+
+	t.Run("filter by type", func(t *testing.T) {
+		t.Parallel()
+		runID := "rev" + nuid.Next()
+		st := events(t, b.client, &client.EventFilter{RunID: runID,
+			Types: []protocol.EventType{protocol.EventCompleted, protocol.EventStarted, protocol.EventCompleted}})
+		_, err := b.client.Run(awaitCtx(t), "chain", &client.TriggerOpts{RunID: runID})
+		require.NoError(t, err)
+		types, _ := typesAndStates(nextEvents(t, st, 2))
+		require.Equal(t, []protocol.EventType{protocol.EventStarted, protocol.EventCompleted}, types)
+
+		// Completed events of the workflow only, replayed from the start.
+		st = events(t, b.client, &client.EventFilter{Workflow: "chain", FromStart: true,
+			Types: []protocol.EventType{protocol.EventCompleted}})
+		for {
+			ev := nextEvents(t, st, 1)[0]
+			require.Equal(t, protocol.EventCompleted, ev.Type)
+			require.Equal(t, "chain", ev.Workflow)
+			if ev.RunID == runID {
+				return
+			}
+		}
+	})
+
+	t.Run("a garbage message on the events subject is skipped and counted", func(t *testing.T) {
+		t.Parallel()
+		runID := "rev" + nuid.Next()
+		st := events(t, b.client, &client.EventFilter{RunID: runID})
+		subj := protocol.MustNames("").EventSubject("chain", runID, protocol.EventState)
+		require.NoError(t, b.nc.Publish(subj, []byte("\xc1\xff garbage")))
+		require.NoError(t, b.nc.Publish(subj, []byte{}))
+		ev := protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventState, RunID: runID, Workflow: "chain", State: "b"}
+		data, err := protocol.Encode(&ev)
+		require.NoError(t, err)
+		require.NoError(t, b.nc.Publish(subj, data))
+
+		got := nextEvents(t, st, 1)[0]
+		require.Equal(t, ev, got)
+		require.Equal(t, int64(2), st.Skipped())
+	})
+
+	t.Run("Next ends with ctx, and after Stop", func(t *testing.T) {
+		t.Parallel()
+		st, err := b.client.Events(context.Background(), &client.EventFilter{RunID: "rnothing"})
+		require.NoError(t, err)
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		_, err = st.Next(ctx)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+
+		nextErr := make(chan error, 1)
+		go func() {
+			_, err := st.Next(context.Background())
+			nextErr <- err
+		}()
+		st.Stop()
+		require.ErrorIs(t, natstest.Recv(t, nextErr, 10*time.Second), client.ErrStreamStopped)
+		st.Stop()
+		_, err = st.Next(context.Background())
+		require.ErrorIs(t, err, client.ErrStreamStopped)
+	})
+
+	t.Run("an invalid filter is refused", func(t *testing.T) {
+		t.Parallel()
+		for _, f := range []*client.EventFilter{
+			{Workflow: "a.b"},
+			{RunID: "*"},
+			{Types: []protocol.EventType{">"}},
+			{FromStart: true, Since: time.Now()},
+		} {
+			_, err := b.client.Events(context.Background(), f)
+			require.Error(t, err, "%+v", f)
+		}
+		_, err := b.client.Events(context.Background(), &client.EventFilter{Workflow: "a.b"})
+		require.ErrorIs(t, err, protocol.ErrInvalidName)
+	})
+}

@@ -1,0 +1,160 @@
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// ErrWorkflowNotFound is returned by [Client.Workflow] for a workflow, or a
+// version of it, that no worker has registered.
+var ErrWorkflowNotFound = errors.New("client: workflow not found")
+
+// WorkflowInfo describes a registered workflow: its versions and the
+// definition a trigger runs by default.
+type WorkflowInfo struct {
+	Name string
+	// Latest is the version a trigger without TriggerOpts.DefVersion runs:
+	// the one the most recently started worker registered. "" if the
+	// bucket holds versions but no latest pointer.
+	Latest string
+	// Versions lists every registered version, oldest registration first.
+	Versions []WorkflowVersion
+	// Definition is the Latest version's definition: initial state, states
+	// (each single, with its task kind, or a split, with its branch tasks
+	// and join strategy and join state), exit states, queue and timeouts.
+	// Transitions between states are chosen by tasks at run time, so the
+	// static edges are the initial state, the join states and the exits.
+	// Nil if Latest is "" or its definition does not decode.
+	Definition *protocol.Definition
+}
+
+// WorkflowVersion is one registered version of a workflow.
+type WorkflowVersion struct {
+	Version string
+	// Registered is when a worker first registered it.
+	Registered time.Time
+}
+
+// Workflows lists every workflow registered in the definitions bucket,
+// sorted by name. A version whose definition does not decode is listed
+// without its definition ([Client.Workflow] returns the decode error). It
+// reads the whole bucket: meant for tools, not hot paths. If ctx has no
+// deadline, Config.Timeout applies.
+func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
+	if err != nil {
+		return nil, fmt.Errorf("client: definitions bucket: %w", err)
+	}
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return nil, fmt.Errorf("client: workflows: %w", err)
+	}
+	defer w.Stop()
+	type version struct {
+		WorkflowVersion
+		rev   uint64
+		value []byte
+	}
+	byName := map[string]*WorkflowInfo{}
+	versions := map[string][]version{}
+	info := func(name string) *WorkflowInfo {
+		if byName[name] == nil {
+			byName[name] = &WorkflowInfo{Name: name}
+		}
+		return byName[name]
+	}
+	complete := false
+	for e := range w.Updates() {
+		if e == nil {
+			complete = true
+			break
+		}
+		kind, name, ver, ok := protocol.ParseDefinitionsKey(e.Key())
+		switch {
+		case !ok:
+		case kind == protocol.DefinitionsKeyLatest:
+			info(name).Latest = string(e.Value())
+		default:
+			info(name)
+			// A version key is created once and never changed, so its
+			// creation time is when it was first registered.
+			versions[name] = append(versions[name], version{WorkflowVersion{ver, e.Created()}, e.Revision(), e.Value()})
+		}
+	}
+	if !complete {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("client: workflows: %w", err)
+		}
+		return nil, errors.New("client: workflows: the bucket watch ended early")
+	}
+	out := make([]WorkflowInfo, 0, len(byName))
+	for name, wi := range byName {
+		vs := versions[name]
+		sort.Slice(vs, func(i, j int) bool { return vs[i].rev < vs[j].rev })
+		for _, v := range vs {
+			wi.Versions = append(wi.Versions, v.WorkflowVersion)
+			if v.Version == wi.Latest {
+				var def protocol.Definition
+				if protocol.Decode(v.value, &def, maxStoredSize) == nil {
+					wi.Definition = &def
+				}
+			}
+		}
+		out = append(out, *wi)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Workflow returns the definition of workflow name at version ("" means the
+// latest registered version). It returns an error matching
+// [ErrWorkflowNotFound] when no worker has registered it, and the decode
+// error (wrapping a protocol sentinel) for a definition that does not
+// decode. If ctx has no deadline, Config.Timeout applies.
+func (c *Client) Workflow(ctx context.Context, name, version string) (*protocol.Definition, error) {
+	if err := protocol.ValidToken(name); err != nil {
+		return nil, fmt.Errorf("client: workflow name: %w", err)
+	}
+	if version != "" {
+		if err := protocol.ValidToken(version); err != nil {
+			return nil, fmt.Errorf("client: workflow version: %w", err)
+		}
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
+	if err != nil {
+		return nil, fmt.Errorf("client: definitions bucket: %w", err)
+	}
+	if version == "" {
+		e, err := kv.Get(ctx, protocol.LatestDefinitionKey(name))
+		if err != nil {
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil, fmt.Errorf("%w: %q", ErrWorkflowNotFound, name)
+			}
+			return nil, fmt.Errorf("client: workflow %s: %w", name, err)
+		}
+		version = string(e.Value())
+	}
+	e, err := kv.Get(ctx, protocol.DefinitionKey(name, version))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, fmt.Errorf("%w: %q version %q", ErrWorkflowNotFound, name, version)
+		}
+		return nil, fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
+	}
+	var def protocol.Definition
+	if err := protocol.Decode(e.Value(), &def, maxStoredSize); err != nil {
+		return nil, fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
+	}
+	return &def, nil
+}
