@@ -34,7 +34,7 @@ func (c *Client) Breakers(ctx context.Context) ([]protocol.BreakerState, error) 
 // ResetBreaker closes the named shared breaker and starts a new session:
 // calls are admitted again at once, in every worker within its watcher
 // latency, and outcomes of calls admitted before are ignored. It publishes a
-// breaker event (see worker.BreakerEventWorkflow) with Detail "reset". It
+// breaker event (see protocol.BreakerEventWorkflow) with Detail "reset". It
 // returns an error matching [ErrBreakerNotFound] (and breaker.ErrNotFound)
 // for an unknown name. If ctx has no deadline, Config.Timeout applies.
 func (c *Client) ResetBreaker(ctx context.Context, name string) error {
@@ -51,13 +51,9 @@ func (c *Client) ResetBreaker(ctx context.Context, name string) error {
 		return fmt.Errorf("client: %w", err)
 	}
 	ev := &protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventBreaker, RunID: name,
-		Workflow: breakerEventWorkflow, State: string(protocol.BreakerClosed), Time: time.Now().UnixNano(), Detail: "reset"}
+		Workflow: protocol.BreakerEventWorkflow, State: string(protocol.BreakerClosed), Time: time.Now().UnixNano(), Detail: "reset"}
 	if data, err := protocol.Encode(ev); err == nil {
-		_ = c.nc.Publish(c.names.EventSubject(breakerEventWorkflow, name, protocol.EventBreaker), data)
+		_ = c.nc.Publish(c.names.EventSubject(protocol.BreakerEventWorkflow, name, protocol.EventBreaker), data)
 	}
 	return nil
 }
-
-// breakerEventWorkflow is worker.BreakerEventWorkflow (the client does not
-// import the worker package).
-const breakerEventWorkflow = "_breaker"

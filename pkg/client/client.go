@@ -1,4 +1,10 @@
-// Package client triggers runs, awaits them, queries and cancels them.
+// Package client is the public API of a Cano deployment: it triggers runs,
+// awaits, queries and cancels them, and reads everything an operator tool
+// (canoctl, exporters, a dashboard) needs — the events stream ([Client.Events]),
+// dead letters ([Client.DeadLetters], [Client.Replay]), registered workflow
+// definitions ([Client.Workflows]), live workers ([Client.Workers]) and shared
+// circuit breakers ([Client.Breakers], [Client.ResetBreaker]). Flows
+// (schedules) have their own client in package scheduler.
 //
 // Await is woken by the run's terminal event (core NATS subscription on the
 // events subjects), not by polling: it subscribes first, then reads the run

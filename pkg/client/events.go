@@ -16,11 +16,6 @@ import (
 // ErrStreamStopped is returned by [EventStream.Next] after [EventStream.Stop].
 var ErrStreamStopped = errors.New("client: event stream stopped")
 
-// BreakerEventWorkflow is the workflow token of breaker events (their run
-// id is the breaker's name); filter on it to watch breakers. It equals
-// worker.BreakerEventWorkflow.
-const BreakerEventWorkflow = breakerEventWorkflow
-
 // maxStoredSize bounds what Events, DeadLetters and Workflows decode. These
 // are values of Cano's own streams and buckets, already bounded by their
 // maximum message size (provision.Config.MaxMsgSize), not untrusted input:
@@ -38,7 +33,7 @@ const maxStoredSize = 64 << 20
 // records ([Client.Get], [Client.List]) are the truth.
 type EventFilter struct {
 	// Workflow selects one workflow's events; "" selects all. Breaker
-	// events have the workflow [BreakerEventWorkflow]; rejected triggers
+	// events have the workflow [protocol.BreakerEventWorkflow]; rejected triggers
 	// whose workflow is not a valid name have the workflow "_".
 	Workflow string
 	// RunID selects one run's events; "" selects all.

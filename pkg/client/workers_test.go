@@ -110,7 +110,7 @@ func TestWorkers(t *testing.T) {
 
 		// The worker has its own connection, so it can die alone.
 		wnc, _ := srv.Connect(t)
-		startWorker(t, wnc, worker.Config{Prefix: "short", ID: "mortal", HeartbeatInterval: 100 * time.Millisecond})
+		startWorker(t, wnc, worker.Config{Prefix: "short", ID: "mortal", PresenceInterval: 100 * time.Millisecond})
 
 		// Heartbeats keep the entry alive past the TTL.
 		natstest.WaitFor(t, 10*time.Second, "the entry to outlive the TTL", func() bool {

@@ -125,6 +125,17 @@ func (n Names) TimerFireSubject(runID, name string) string {
 func (n Names) TimerWildcard() string     { return n.prefix + ".timer.>" }
 func (n Names) TimerFireWildcard() string { return n.prefix + ".timer.fire.>" }
 
+// BreakerEventWorkflow is the workflow token of breaker transition events.
+// A transition of breaker name is published (core NATS, so the events stream
+// keeps it) as an [Event] of type [EventBreaker] with RunID = name and
+// State = the new state, on
+//
+//	Names.EventSubject(BreakerEventWorkflow, name, EventBreaker)
+//
+// that is "cano.event._breaker.<name>.breaker"; `nats sub
+// 'cano.event._breaker.>'` shows every breaker moving.
+const BreakerEventWorkflow = "_breaker"
+
 // Event subjects.
 func (n Names) EventSubject(workflow, runID string, typ EventType) string {
 	return n.prefix + ".event." + workflow + "." + runID + "." + string(typ)

@@ -16,17 +16,6 @@ import (
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
-// BreakerEventWorkflow is the workflow token of breaker transition events.
-// A transition of breaker name is published (core NATS, so the events stream
-// keeps it) as a [protocol.Event] of type [protocol.EventBreaker] with
-// RunID = name and State = the new state, on
-//
-//	Names.EventSubject(BreakerEventWorkflow, name, protocol.EventBreaker)
-//
-// that is "cano.event._breaker.<name>.breaker"; `nats sub
-// 'cano.event._breaker.>'` shows every breaker moving.
-const BreakerEventWorkflow = "_breaker"
-
 // BreakersConfig configures a [BreakerSet]. The zero value is valid.
 type BreakersConfig struct {
 	// Prefix of the event subjects. Defaults to "cano".
@@ -52,7 +41,7 @@ type BreakersConfig struct {
 // [NewSharedBreakers] keeps the states in the breakers KV bucket, shared by
 // every worker process; [NewLocalBreakers] keeps them in this process.
 // Transitions are logged and, when a connection is given, published as
-// events (see [BreakerEventWorkflow]).
+// events (see [protocol.BreakerEventWorkflow]).
 //
 // While a breaker is closed, Acquire and Permit.Success do no I/O (the
 // shared store reads its watched local copy). A store error (the bucket is
@@ -215,9 +204,9 @@ func (s *BreakerSet) onTransition(t breaker.Transition) {
 	}
 	if s.nc != nil {
 		ev := &protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventBreaker, RunID: t.Name,
-			Workflow: BreakerEventWorkflow, State: string(t.To), Time: t.At.UnixNano(), Detail: detail}
+			Workflow: protocol.BreakerEventWorkflow, State: string(t.To), Time: t.At.UnixNano(), Detail: detail}
 		if data, err := protocol.Encode(ev); err == nil {
-			if err := s.nc.Publish(s.names.EventSubject(BreakerEventWorkflow, t.Name, protocol.EventBreaker), data); err != nil {
+			if err := s.nc.Publish(s.names.EventSubject(protocol.BreakerEventWorkflow, t.Name, protocol.EventBreaker), data); err != nil {
 				s.log.Debug("publish breaker event", "breaker", t.Name, "err", err)
 			}
 		}

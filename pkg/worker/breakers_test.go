@@ -45,7 +45,7 @@ func TestSharedBreakerInWorker(t *testing.T) {
 		return worker.Config{Breakers: set}
 	}, oneTask("guarded", script, fsm.TaskConfig{Retry: fsm.RetryFixed(3, 10*time.Millisecond), Breaker: "dep", BreakerPolicy: policy}))
 	events := make(chan *nats.Msg, 16)
-	sub, err := b.nc.ChanSubscribe(protocol.MustNames("").EventSubject(worker.BreakerEventWorkflow, "dep", protocol.EventBreaker), events)
+	sub, err := b.nc.ChanSubscribe(protocol.MustNames("").EventSubject(protocol.BreakerEventWorkflow, "dep", protocol.EventBreaker), events)
 	require.NoError(t, err)
 	defer sub.Unsubscribe()
 	require.NoError(t, b.nc.Flush())

@@ -15,7 +15,7 @@
 //
 // A started worker keeps a presence entry (protocol.WorkerInfo: id, host,
 // kinds, queues, concurrency, tasks in flight, health) in the workers
-// bucket, refreshed every Config.HeartbeatInterval and deleted on Stop; the
+// bucket, refreshed every Config.PresenceInterval and deleted on Stop; the
 // bucket's TTL removes the entry of a worker that died. client.Client.Workers
 // lists them.
 package worker

@@ -19,7 +19,7 @@ import (
 const presenceStopTimeout = time.Second
 
 // presence keeps the worker's [protocol.WorkerInfo] in the workers bucket:
-// put on Start, refreshed every HeartbeatInterval by one goroutine, marked
+// put on Start, refreshed every PresenceInterval by one goroutine, marked
 // stopping when Stop begins and deleted when it ends. A failed write is
 // logged and retried at the next tick; it never stops the worker. The
 // bucket's TTL removes the entry of a worker that died without stopping.
@@ -46,7 +46,7 @@ func newPresence(w *Worker, kv jetstream.KeyValue) *presence {
 		PID:               int64(os.Getpid()),
 		Version:           moduleVersion(),
 		StartedAt:         time.Now().UnixNano(),
-		HeartbeatInterval: int64(w.cfg.HeartbeatInterval),
+		HeartbeatInterval: int64(w.cfg.PresenceInterval),
 		Kinds:             w.cfg.Registry.Kinds(),
 		Queues:            w.queues(),
 		Concurrency:       uint32(w.cfg.Concurrency),
@@ -64,7 +64,7 @@ func (p *presence) start(ctx context.Context) {
 
 func (p *presence) run(ctx context.Context) {
 	defer close(p.done)
-	t := time.NewTicker(p.w.cfg.HeartbeatInterval)
+	t := time.NewTicker(p.w.cfg.PresenceInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -80,7 +80,7 @@ func (p *presence) run(ctx context.Context) {
 // logs a failure at Warn and the first success after failures at Info. It
 // says nothing when ctx was cancelled (the worker is stopping).
 func (p *presence) refresh(ctx context.Context, stopping bool) {
-	bctx, cancel := context.WithTimeout(ctx, max(p.w.cfg.HeartbeatInterval, time.Second))
+	bctx, cancel := context.WithTimeout(ctx, max(p.w.cfg.PresenceInterval, time.Second))
 	defer cancel()
 	err := p.put(bctx, stopping)
 	switch {

@@ -49,7 +49,7 @@ func TestPresence(t *testing.T) {
 		// The id is not a subject token, so its key is encoded.
 		const id = "host.example.com/presence"
 		b := setup(t, worker.Config{ID: id, Concurrency: 8, Queues: []string{"default", "bulk"},
-			HeartbeatInterval: 100 * time.Millisecond}, oneTask("block", block, fsm.TaskConfig{}))
+			PresenceInterval: 100 * time.Millisecond}, oneTask("block", block, fsm.TaskConfig{}))
 
 		// Start put the entry before returning.
 		list, err := b.client.Workers(context.Background())
@@ -110,12 +110,12 @@ func TestPresence(t *testing.T) {
 		require.NotNil(t, info)
 		require.Equal(t, protocol.WorkerDegraded, info.Health)
 		require.Equal(t, "db: slow disk", info.HealthReason)
-		require.Equal(t, int64(worker.HeartbeatIntervalDefault), info.HeartbeatInterval)
+		require.Equal(t, int64(worker.PresenceIntervalDefault), info.HeartbeatInterval)
 	})
 
-	t.Run("HeartbeatInterval -1 disables presence", func(t *testing.T) {
+	t.Run("PresenceInterval -1 disables presence", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t, worker.Config{ID: "hidden", HeartbeatInterval: -1})
+		b := setup(t, worker.Config{ID: "hidden", PresenceInterval: -1})
 		list, err := b.client.Workers(context.Background())
 		require.NoError(t, err)
 		require.Empty(t, list)
@@ -134,12 +134,12 @@ func TestPresenceConfig(t *testing.T) {
 		wantErr string // "" means valid
 	}{
 		{"default", worker.Config{}, ""},
-		{"disabled", worker.Config{HeartbeatInterval: -1}, ""},
-		{"minimum", worker.Config{HeartbeatInterval: worker.HeartbeatIntervalMin}, ""},
-		{"maximum", worker.Config{HeartbeatInterval: worker.HeartbeatIntervalMax}, ""},
-		{"below the minimum", worker.Config{HeartbeatInterval: time.Millisecond}, "HeartbeatInterval"},
-		{"above the maximum", worker.Config{HeartbeatInterval: worker.HeartbeatIntervalMax + 1}, "HeartbeatInterval"},
-		{"negative", worker.Config{HeartbeatInterval: -2}, "HeartbeatInterval"},
+		{"disabled", worker.Config{PresenceInterval: -1}, ""},
+		{"minimum", worker.Config{PresenceInterval: worker.PresenceIntervalMin}, ""},
+		{"maximum", worker.Config{PresenceInterval: worker.PresenceIntervalMax}, ""},
+		{"below the minimum", worker.Config{PresenceInterval: time.Millisecond}, "PresenceInterval"},
+		{"above the maximum", worker.Config{PresenceInterval: worker.PresenceIntervalMax + 1}, "PresenceInterval"},
+		{"negative", worker.Config{PresenceInterval: -2}, "PresenceInterval"},
 		{"id too long", worker.Config{ID: long}, "ID"},
 	}
 	for _, tc := range tests {

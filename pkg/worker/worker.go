@@ -26,18 +26,18 @@ const (
 	AckWaitDefault         = 30 * time.Second
 	ShutdownTimeoutDefault = 10 * time.Second
 	CancelMemoryDefault    = 10 * time.Minute
-	// HeartbeatIntervalDefault is how often a worker refreshes its
+	// PresenceIntervalDefault is how often a worker refreshes its
 	// presence entry: a third of the workers bucket's TTL, so one failed
 	// heartbeat never makes a live worker disappear.
-	HeartbeatIntervalDefault = provision.WorkersTTLDefault / 3
+	PresenceIntervalDefault = provision.WorkersTTLDefault / 3
 )
 
-// Limits of [Config].HeartbeatInterval. The maximum is half the workers
+// Limits of [Config].PresenceInterval. The maximum is half the workers
 // bucket's TTL (provision.WorkersTTLDefault), so a live worker's entry
 // outlives one failed heartbeat.
 const (
-	HeartbeatIntervalMin = 10 * time.Millisecond
-	HeartbeatIntervalMax = provision.WorkersTTLDefault / 2
+	PresenceIntervalMin = 10 * time.Millisecond
+	PresenceIntervalMax = provision.WorkersTTLDefault / 2
 )
 
 // Definer is a workflow the worker registers: *fsm.Workflow[S] for any S.
@@ -85,18 +85,18 @@ type Config struct {
 	MaxPayload int
 	// Hooks observe task execution (tests, metrics). Zero value does nothing.
 	Hooks Hooks
-	// HeartbeatInterval is how often the worker refreshes its presence
+	// PresenceInterval is how often the worker refreshes its presence
 	// entry (a protocol.WorkerInfo under protocol.WorkerKey(ID)) in the
 	// workers bucket, which client.Client.Workers lists. The entry is put
 	// on Start, marked stopping when Stop begins and deleted when it ends;
 	// the bucket's TTL (provision.WorkersTTLDefault, 30 s) removes the
 	// entry of a worker that died, so the interval must stay well below
-	// it: between HeartbeatIntervalMin and HeartbeatIntervalMax. A failed
+	// it: between PresenceIntervalMin and PresenceIntervalMax. A failed
 	// heartbeat is logged at Warn and retried at the next tick. This is
 	// not the in-progress heartbeat of running tasks (see AckWait).
-	// Defaults to HeartbeatIntervalDefault; -1 disables presence. IDs must
+	// Defaults to PresenceIntervalDefault; -1 disables presence. IDs must
 	// be unique: two workers with one ID share one entry.
-	HeartbeatInterval time.Duration
+	PresenceInterval time.Duration
 }
 
 // Hooks observe a worker's task execution. Every field may be nil.
@@ -136,8 +136,8 @@ func (c Config) withDefaults() Config {
 	if c.MaxPayload == 0 {
 		c.MaxPayload = protocol.MaxPayloadDefault
 	}
-	if c.HeartbeatInterval == 0 {
-		c.HeartbeatInterval = HeartbeatIntervalDefault
+	if c.PresenceInterval == 0 {
+		c.PresenceInterval = PresenceIntervalDefault
 	}
 	return c
 }
@@ -152,9 +152,9 @@ func (c Config) validate() error {
 	if c.AckWait < time.Second {
 		return fmt.Errorf("worker: AckWait must be at least 1s, got %s", c.AckWait)
 	}
-	if c.HeartbeatInterval != -1 && (c.HeartbeatInterval < HeartbeatIntervalMin || c.HeartbeatInterval > HeartbeatIntervalMax) {
-		return fmt.Errorf("worker: HeartbeatInterval must be -1 or between %s and %s, got %s",
-			HeartbeatIntervalMin, HeartbeatIntervalMax, c.HeartbeatInterval)
+	if c.PresenceInterval != -1 && (c.PresenceInterval < PresenceIntervalMin || c.PresenceInterval > PresenceIntervalMax) {
+		return fmt.Errorf("worker: PresenceInterval must be -1 or between %s and %s, got %s",
+			PresenceIntervalMin, PresenceIntervalMax, c.PresenceInterval)
 	}
 	if len(c.ID) > protocol.MaxWorkerIDLen {
 		return fmt.Errorf("worker: ID must be at most %d bytes, got %d", protocol.MaxWorkerIDLen, len(c.ID))
@@ -250,7 +250,7 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 }
 
 // Start sets up resources, registers the definitions, starts pulling, and
-// puts the worker's presence entry (see Config.HeartbeatInterval; a failed
+// puts the worker's presence entry (see Config.PresenceInterval; a failed
 // put is logged, not returned). A resource setup failure tears down the ones already set up and is
 // returned; the worker does not start.
 func (w *Worker) Start(ctx context.Context) error {
@@ -279,7 +279,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.branches, err = w.js.KeyValue(ctx, w.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("worker: branches bucket: %w", err)
 	}
-	if w.cfg.HeartbeatInterval > 0 {
+	if w.cfg.PresenceInterval > 0 {
 		kv, err := w.js.KeyValue(ctx, w.names.WorkersBucket())
 		if err != nil {
 			return fmt.Errorf("worker: workers bucket: %w", err)
