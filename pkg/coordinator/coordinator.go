@@ -19,11 +19,18 @@ import (
 
 // Defaults for [Config].
 const (
-	ShardsDefault     = 32
-	AckWaitDefault    = 30 * time.Second
-	BatchSizeDefault  = 512
-	ConsumerDefault   = "coordinator"
-	ShardQueueDefault = 1024
+	// ShardsDefault: each shard waits for one run-record write at a time,
+	// so the shard count is the number of record writes in flight. 256
+	// measured 20 % more one-task runs/s and 18 % more chain transitions/s
+	// than 32 on a 2-core machine, the same as 512 or 1,024 (the server's
+	// CPU bounds it from there).
+	ShardsDefault    = 256
+	AckWaitDefault   = 30 * time.Second
+	BatchSizeDefault = 512
+	ConsumerDefault  = "coordinator"
+	// ShardQueueDefault is each shard's input (and pending-ack) queue:
+	// 256 × 128 inputs queued in all.
+	ShardQueueDefault = 128
 	// PublishAckTimeout bounds the wait for the server's acknowledgement of
 	// an asynchronous publish (a command, a timer, a dead letter). Without
 	// it a publish lost in a leader change would never resolve, and the
