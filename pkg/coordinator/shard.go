@@ -290,7 +290,7 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			return
 		}
 		for _, p := range specs {
-			spec := &protocol.SplitSpec{Tasks: p.spec.Tasks, Join: p.spec.Join}
+			spec := &protocol.SplitSpec{Tasks: p.spec.Tasks, Join: p.spec.Join, Common: p.spec.Common, Params: p.spec.Params}
 			data, err := encodeSpec(spec)
 			if err == nil {
 				_, err = c.branches.Put(kctx, protocol.SplitSpecKey(rec.ID, p.step), data)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -120,6 +121,7 @@ func (r Result) SplitSpec() (*protocol.SplitSpec, error) {
 		}
 		spec.Tasks[i] = ts
 	}
+	spec.Compact()
 	return spec, nil
 }
 
@@ -169,6 +171,39 @@ type TaskContext struct {
 	input       []byte
 	inputFormat protocol.InputFormat
 	branches    func(ctx context.Context) ([]BranchOutcome, error)
+	// loadInput reads an input the command left in the run record, once,
+	// on first use (see protocol.TaskCommand.InputInRecord).
+	loadInput func(ctx context.Context) ([]byte, protocol.InputFormat, error)
+	inputOnce sync.Once
+	inputErr  error
+}
+
+// SetInputLoader makes Input and RawInput read the run's input with load,
+// once, on first use: the worker sets it for a command whose input was
+// left in the run record, so tasks that never read the input never pay
+// for it.
+func (tc *TaskContext) SetInputLoader(load func(ctx context.Context) ([]byte, protocol.InputFormat, error)) {
+	tc.loadInput = load
+}
+
+// inputLoadTimeout bounds reading an input left in the run record.
+const inputLoadTimeout = 10 * time.Second
+
+func (tc *TaskContext) ensureInput() error {
+	if tc.loadInput == nil {
+		return nil
+	}
+	tc.inputOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), inputLoadTimeout)
+		defer cancel()
+		in, f, err := tc.loadInput(ctx)
+		if err != nil {
+			tc.inputErr = NewError(protocol.CategoryStore, "read the run input from its record: %v", err)
+			return
+		}
+		tc.input, tc.inputFormat = in, f
+	})
+	return tc.inputErr
 }
 
 // NewTaskContext builds a context (the worker does this; tests may too).
@@ -187,6 +222,9 @@ func NewTaskContext(cmd *protocol.TaskCommand, attempt, maxAttempts int, logger 
 // Input decodes the run's input into v (msgpack, or JSON for triggers sent
 // as JSON). With no input, v is left unchanged and nil is returned.
 func (tc *TaskContext) Input(v any) error {
+	if err := tc.ensureInput(); err != nil {
+		return err
+	}
 	if len(tc.input) == 0 {
 		return nil
 	}
@@ -202,8 +240,14 @@ func (tc *TaskContext) Input(v any) error {
 	return nil
 }
 
-// RawInput returns the run input's bytes and format.
-func (tc *TaskContext) RawInput() ([]byte, protocol.InputFormat) { return tc.input, tc.inputFormat }
+// RawInput returns the run input's bytes and format (an error only when an
+// input left in the run record could not be read).
+func (tc *TaskContext) RawInput() ([]byte, protocol.InputFormat, error) {
+	if err := tc.ensureInput(); err != nil {
+		return nil, "", err
+	}
+	return tc.input, tc.inputFormat, nil
+}
 
 // BranchOutcome is one split branch's outcome as the join state sees it.
 type BranchOutcome struct {

@@ -125,7 +125,8 @@ func Owed(m *Machine, rec *protocol.RunRecord, dyn *protocol.SplitSpec) (Effects
 		}
 		for i := uint32(0); i < sp.Dispatched; i++ {
 			if !bit(sp.Done, i) {
-				t.command(&tasks[i], int32(i))
+				ts := tasks.Task(int(i))
+				t.command(&ts, int32(i))
 			}
 		}
 		if sp.Join.Timeout > 0 {
@@ -231,7 +232,7 @@ func (t *tx) dispatchState() {
 
 func (t *tx) startDynamicSplit(spec *protocol.SplitSpec) error {
 	rec := t.rec
-	n := len(spec.Tasks)
+	n := spec.Len()
 	bad := ""
 	switch {
 	case n > MaxDynamicBranchesDefault:
@@ -258,7 +259,7 @@ func (t *tx) startDynamicSplit(spec *protocol.SplitSpec) error {
 
 func (t *tx) startSplit(spec *protocol.SplitSpec, dynamic bool) {
 	rec := t.rec
-	n := uint32(len(spec.Tasks))
+	n := uint32(spec.Len())
 	sp := &protocol.SplitProgress{Total: n, Done: make([]byte, (n+7)/8), Join: spec.Join,
 		StartedAt: t.now.UnixNano(), Dynamic: dynamic}
 	rec.Split = sp
@@ -273,7 +274,8 @@ func (t *tx) startSplit(spec *protocol.SplitSpec, dynamic bool) {
 	}
 	t.fx.Commands = make([]protocol.TaskCommand, 0, first)
 	for i := uint32(0); i < first; i++ {
-		t.command(&spec.Tasks[i], int32(i))
+		ts := spec.Task(int(i))
+		t.command(&ts, int32(i))
 	}
 	sp.Dispatched = first
 	if spec.Join.Timeout > 0 {
@@ -282,18 +284,18 @@ func (t *tx) startSplit(spec *protocol.SplitSpec, dynamic bool) {
 	}
 }
 
-func (t *tx) splitTasks() ([]protocol.TaskSpec, error) {
+func (t *tx) splitTasks() (*protocol.SplitSpec, error) {
 	if t.rec.Split.Dynamic {
 		if t.dyn == nil {
 			return nil, ErrNeedSplitSpec
 		}
-		return t.dyn.Tasks, nil
+		return t.dyn, nil
 	}
 	s := t.m.State(t.rec.State)
 	if s == nil || s.Split == nil {
 		return nil, fmt.Errorf("%w: state %q is not a split", ErrWorkflow, t.rec.State)
 	}
-	return s.Split.Tasks, nil
+	return s.Split, nil
 }
 
 func (t *tx) branchResult(r *protocol.TaskResult) error {
@@ -322,7 +324,8 @@ func (t *tx) branchResult(r *protocol.TaskResult) error {
 	d := join.Decide(sp.Join, counts(&sp))
 	if d == join.Pending {
 		if sp.Dispatched < sp.Total {
-			t.command(&tasks[sp.Dispatched], int32(sp.Dispatched))
+			ts := tasks.Task(int(sp.Dispatched))
+			t.command(&ts, int32(sp.Dispatched))
 			sp.Dispatched++
 		}
 		return nil
@@ -433,6 +436,9 @@ func (t *tx) command(spec *protocol.TaskSpec, branch int32) {
 		Input: rec.Input, InputFormat: rec.InputFormat,
 		JoinOf: rec.JoinOf, JoinBranches: rec.JoinBranches,
 	})
+	if c := &t.fx.Commands[len(t.fx.Commands)-1]; len(c.Input) > protocol.InlineInputMax {
+		c.Input, c.InputInRecord = nil, true
+	}
 }
 
 func bit(b []byte, i uint32) bool { return int(i/8) < len(b) && b[i/8]&(1<<(i%8)) != 0 }

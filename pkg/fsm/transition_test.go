@@ -381,3 +381,33 @@ func BenchmarkApply(b *testing.B) {
 		}
 	}
 }
+
+// A run input larger than protocol.InlineInputMax stays in the run record:
+// commands carry a flag instead of the bytes; a small input travels inline.
+func TestLargeInputStaysInRecord(t *testing.T) {
+	m := machine(t, fsm.New[St]("chain", "a").Register("a", noop{}).Exit("done"))
+	for _, tc := range []struct {
+		name     string
+		size     int
+		inRecord bool
+	}{
+		{"small input inline", 100, false},
+		{"input at the limit inline", protocol.InlineInputMax, false},
+		{"large input in the record", protocol.InlineInputMax + 1, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := make([]byte, tc.size)
+			rec, fx, err := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: "chain", Input: in}, "run1", t0)
+			require.NoError(t, err)
+			require.Len(t, rec.Input, tc.size, "the record keeps the input")
+			require.Len(t, fx.Commands, 1)
+			cmd := fx.Commands[0]
+			require.Equal(t, tc.inRecord, cmd.InputInRecord)
+			if tc.inRecord {
+				require.Empty(t, cmd.Input)
+			} else {
+				require.Len(t, cmd.Input, tc.size)
+			}
+		})
+	}
+}

@@ -2,6 +2,7 @@ package protocol_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -101,6 +102,15 @@ func splitSpec() *protocol.SplitSpec {
 	}
 }
 
+// compactSplitSpec is a split in the compact form (see protocol.SplitSpec).
+func compactSplitSpec() *protocol.SplitSpec {
+	a, b := taskSpec("fetch"), taskSpec("fetch")
+	b.Params = []byte{0x81, 0xa1, 'u', 0xa1, 'b'}
+	s := &protocol.SplitSpec{Tasks: []protocol.TaskSpec{a, b}, Join: joinSpec()}
+	s.Compact()
+	return s
+}
+
 // wireCases returns every wire message type, fully populated. Add a case
 // here for each new message type; TestWireCasesCoverEveryType checks that
 // none is missing from the list of names below.
@@ -126,19 +136,20 @@ func wireCases() []wireCase {
 			Existing: true,
 		}, func() protocol.Message { return new(protocol.TriggerReply) }},
 		{"task_command", "FuzzDecodeTaskCommand", &protocol.TaskCommand{
-			V:            protocol.SchemaVersion,
-			RunID:        "run-01HZX",
-			Workflow:     "parallel_fetch",
-			State:        "fetch",
-			Step:         3,
-			Branch:       1,
-			Task:         taskSpec("fetch_url"),
-			Deadline:     t1,
-			Input:        []byte{0x92, 0x01, 0x02},
-			InputFormat:  protocol.InputJSON,
-			Path:         []string{"start", "plan", "fetch"},
-			JoinOf:       2,
-			JoinBranches: 3,
+			V:             protocol.SchemaVersion,
+			RunID:         "run-01HZX",
+			Workflow:      "parallel_fetch",
+			State:         "fetch",
+			Step:          3,
+			Branch:        1,
+			Task:          taskSpec("fetch_url"),
+			Deadline:      t1,
+			Input:         []byte{0x92, 0x01, 0x02},
+			InputFormat:   protocol.InputJSON,
+			InputInRecord: true,
+			Path:          []string{"start", "plan", "fetch"},
+			JoinOf:        2,
+			JoinBranches:  3,
 		}, func() protocol.Message { return new(protocol.TaskCommand) }},
 		{"task_result", "FuzzDecodeTaskResult", &protocol.TaskResult{
 			V:         protocol.SchemaVersion,
@@ -295,7 +306,7 @@ func wireCases() []wireCase {
 		}, func() protocol.Message { return new(protocol.FlowStatus) }},
 		{"split_spec_record", "FuzzDecodeSplitSpecRecord", &protocol.SplitSpecRecord{
 			V:    protocol.SchemaVersion,
-			Spec: *splitSpec(),
+			Spec: *compactSplitSpec(),
 		}, func() protocol.Message { return new(protocol.SplitSpecRecord) }},
 		{"dead_letter", "FuzzDecodeDeadLetter", &protocol.DeadLetter{
 			V:        protocol.SchemaVersion,
@@ -345,12 +356,20 @@ func requireFullyPopulated(t *testing.T, v reflect.Value, path string) {
 		}
 		requireFullyPopulated(t, v.Elem(), path)
 	case reflect.Struct:
+		// A split spec has two forms: Tasks, or Common with Params.
+		split := v.Type() == reflect.TypeOf(protocol.SplitSpec{})
+		if split {
+			full, compact := !v.FieldByName("Tasks").IsZero(), !v.FieldByName("Common").IsZero() && !v.FieldByName("Params").IsZero()
+			require.Truef(t, full != compact, "fixture %s must use exactly one form (Tasks, or Common and Params)", path)
+		}
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Type().Field(i)
 			fv := v.Field(i)
 			p := path + "." + f.Name
 			isLeafCause := f.Name == "Cause" && fv.IsNil()
-			require.Truef(t, !fv.IsZero() || isLeafCause, "fixture field %s is zero", p)
+			isOtherForm := split && (f.Name == "Tasks" || f.Name == "Common" || f.Name == "Params")
+			isCommonParams := f.Name == "Params" && strings.HasSuffix(path, ".Common") // in SplitSpec.Params
+			require.Truef(t, !fv.IsZero() || isLeafCause || isOtherForm || isCommonParams, "fixture field %s is zero", p)
 			requireFullyPopulated(t, fv, p)
 		}
 	case reflect.Slice:

@@ -3,6 +3,7 @@ package protocol_test
 import (
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -335,4 +336,59 @@ func TestTerminal(t *testing.T) {
 	s := protocol.RunStatuses()
 	s[0] = "changed"
 	require.Equal(t, protocol.RunRunning, protocol.RunStatuses()[0])
+}
+
+// A split whose branches differ only in parameters travels compact; Len and
+// Task read both forms the same; mixed or inconsistent forms are refused.
+func TestSplitSpecCompact(t *testing.T) {
+	task := func(kind string, params string, retries uint32) protocol.TaskSpec {
+		return protocol.TaskSpec{Kind: kind, Params: []byte(params),
+			Retry: protocol.RetryPolicy{Mode: protocol.RetryExponential, MaxRetries: retries}}
+	}
+	for _, tc := range []struct {
+		name    string
+		tasks   []protocol.TaskSpec
+		compact bool
+	}{
+		{"same kind and config", []protocol.TaskSpec{task("a", "1", 3), task("a", "2", 3), task("a", "", 3)}, true},
+		{"kinds differ", []protocol.TaskSpec{task("a", "1", 3), task("b", "2", 3)}, false},
+		{"retry differs", []protocol.TaskSpec{task("a", "1", 3), task("a", "2", 4)}, false},
+		{"one branch", []protocol.TaskSpec{task("a", "1", 3)}, false},
+		{"no branch", nil, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := &protocol.SplitSpec{Tasks: slices.Clone(tc.tasks), Join: protocol.JoinSpec{Strategy: protocol.JoinAll, JoinState: "j"}}
+			s.Compact()
+			require.Equal(t, tc.compact, s.Common != nil)
+			require.Equal(t, len(tc.tasks), s.Len())
+			for i, want := range tc.tasks {
+				got := s.Task(i)
+				if len(want.Params) == 0 {
+					want.Params = nil
+				}
+				if len(got.Params) == 0 {
+					got.Params = nil
+				}
+				require.Equal(t, want, got, "branch %d", i)
+			}
+			rec := &protocol.SplitSpecRecord{V: protocol.SchemaVersion, Spec: *s}
+			data, err := protocol.Encode(rec)
+			require.NoError(t, err)
+			var back protocol.SplitSpecRecord
+			require.NoError(t, protocol.Decode(data, &back, 0))
+			require.Equal(t, s.Len(), back.Spec.Len())
+		})
+	}
+	t.Run("mixed forms refused", func(t *testing.T) {
+		join := protocol.JoinSpec{Strategy: protocol.JoinAll, JoinState: "j"}
+		for _, s := range []protocol.SplitSpec{
+			{Tasks: []protocol.TaskSpec{task("a", "1", 3)}, Common: &protocol.TaskSpec{Kind: "a"}, Params: [][]byte{nil}, Join: join},
+			{Params: [][]byte{nil}, Join: join},
+		} {
+			data, err := protocol.Encode(&protocol.SplitSpecRecord{V: protocol.SchemaVersion, Spec: s})
+			require.NoError(t, err)
+			err = protocol.Decode(data, new(protocol.SplitSpecRecord), 0)
+			require.ErrorIs(t, err, protocol.ErrInvalidField)
+		}
+	})
 }

@@ -218,6 +218,13 @@ func SplitSpecKey(runID string, step uint32) string {
 	return runID + "." + strconv.FormatUint(uint64(step), 10) + ".spec"
 }
 
+// StepBranchesWildcard matches the branches-bucket keys of one step of a
+// run: its branch outcomes ([BranchKey]) and, for a dynamic split, its spec
+// ([SplitSpecKey]).
+func StepBranchesWildcard(runID string, step uint32) string {
+	return runID + "." + strconv.FormatUint(uint64(step), 10) + ".*"
+}
+
 // RunBranchesWildcard matches every branches-bucket key of a run.
 func RunBranchesWildcard(runID string) string { return runID + ".>" }
 

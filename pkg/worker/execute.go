@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime/debug"
+	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -62,6 +64,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err), attempt > 1)
 		return
 	}
+
 	var permit Permit
 	if cmd.Task.Breaker != "" && w.cfg.Breakers != nil {
 		permit, err = w.cfg.Breakers.Acquire(w.stopCtx, cmd.Task.Breaker, cmd.Task.BreakerPolicy)
@@ -90,6 +93,9 @@ func (w *Worker) execute(msg jetstream.Msg) {
 	}
 	tc := fsm.NewTaskContext(cmd, attempt, maxAttempts, w.log.With("run_id", cmd.RunID, "workflow", cmd.Workflow,
 		"state", cmd.State, "attempt", attempt), w.branchOutcomes(cmd))
+	if cmd.InputInRecord {
+		tc.SetInputLoader(w.loadInput(cmd.RunID))
+	}
 	tc.Resources = w.cfg.Resources
 	store := &trackedStore{Store: kvstore.Scoped(w.store, kvstore.RunScope(cmd.RunID))}
 	tc.Store = store
@@ -166,6 +172,22 @@ func (w *Worker) execute(msg jetstream.Msg) {
 
 var errAttemptTimeout = errors.New("worker: attempt timeout")
 
+// loadInput reads the run input a command left in the run record (see
+// protocol.TaskCommand.InputInRecord).
+func (w *Worker) loadInput(runID string) func(ctx context.Context) ([]byte, protocol.InputFormat, error) {
+	return func(ctx context.Context) ([]byte, protocol.InputFormat, error) {
+		e, err := w.runs.Get(ctx, protocol.RunKey(runID))
+		if err != nil {
+			return nil, "", err
+		}
+		var rec protocol.RunRecord
+		if err := protocol.Decode(e.Value(), &rec, 0); err != nil {
+			return nil, "", err
+		}
+		return rec.Input, rec.InputFormat, nil
+	}
+}
+
 func timeoutError(cmd *protocol.TaskCommand) error {
 	return fsm.NewError(protocol.CategoryTimeout, "task attempt exceeded attempt_timeout (%s)", time.Duration(cmd.Task.AttemptTimeout))
 }
@@ -192,9 +214,9 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 		if err == nil && res.IsSplit() {
 			r.Split, err = res.SplitSpec()
 		}
-		if err == nil && r.Split != nil && len(r.Split.Tasks) > fsm.MaxDynamicBranchesDefault {
+		if err == nil && r.Split != nil && r.Split.Len() > fsm.MaxDynamicBranchesDefault {
 			taskErr = fsm.NewError(protocol.CategoryConfiguration,
-				"dynamic split of %d branches exceeds the maximum of %d", len(r.Split.Tasks), fsm.MaxDynamicBranchesDefault)
+				"dynamic split of %d branches exceeds the maximum of %d", r.Split.Len(), fsm.MaxDynamicBranchesDefault)
 		} else if err != nil {
 			taskErr = fsm.Permanent(fsm.NewError(protocol.CategoryTaskExecution, "encode output: %v", err))
 		} else {
@@ -284,6 +306,11 @@ func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Cont
 		out := make([]fsm.BranchOutcome, cmd.JoinBranches)
 		for i := range out {
 			out[i] = fsm.BranchOutcome{Index: i, Status: protocol.BranchCancelled}
+		}
+		if cmd.JoinBranches > branchWatchMin {
+			return out, w.watchBranchOutcomes(ctx, cmd, out)
+		}
+		for i := range out {
 			e, err := w.branches.Get(ctx, protocol.BranchKey(cmd.RunID, cmd.JoinOf, int32(i)))
 			if err != nil {
 				if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -291,17 +318,60 @@ func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Cont
 				}
 				return nil, fmt.Errorf("%w: branch %d outcome: %v", fsm.ErrStore, i, err)
 			}
-			var bo protocol.BranchOutcome
-			if err := protocol.Decode(e.Value(), &bo, 0); err != nil {
+			if err := setBranchOutcome(&out[i], e.Value()); err != nil {
 				return nil, fmt.Errorf("%w: branch %d outcome: %v", fsm.ErrStore, i, err)
-			}
-			out[i].Status, out[i].Output = bo.Status, bo.Output
-			if bo.Error != nil {
-				out[i].Err = fsm.FromErrorInfo(bo.Error)
 			}
 		}
 		return out, nil
 	}
+}
+
+// branchWatchMin: a join over more branches reads their outcomes with one
+// watch over the step's keys (a stream of every value) instead of one KV
+// get per branch — 10,000 gets in sequence take seconds.
+const branchWatchMin = 32
+
+// watchBranchOutcomes fills out from the current values under the join's
+// step; branches without an outcome stay cancelled.
+func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskCommand, out []fsm.BranchOutcome) error {
+	kw, err := w.branches.Watch(ctx, protocol.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, err)
+	}
+	defer func() { _ = kw.Stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, ctx.Err())
+		case e, ok := <-kw.Updates():
+			if !ok {
+				return fmt.Errorf("%w: branch outcomes: watch ended", fsm.ErrStore)
+			}
+			if e == nil {
+				return nil // every current value has been read
+			}
+			key := e.Key()
+			i, err := strconv.Atoi(key[strings.LastIndexByte(key, '.')+1:])
+			if err != nil || i < 0 || i >= len(out) {
+				continue // the dynamic split's spec, or not a branch of this join
+			}
+			if err := setBranchOutcome(&out[i], e.Value()); err != nil {
+				return fmt.Errorf("%w: branch %d outcome: %v", fsm.ErrStore, i, err)
+			}
+		}
+	}
+}
+
+func setBranchOutcome(o *fsm.BranchOutcome, data []byte) error {
+	var bo protocol.BranchOutcome
+	if err := protocol.Decode(data, &bo, 0); err != nil {
+		return err
+	}
+	o.Status, o.Output = bo.Status, bo.Output
+	if bo.Error != nil {
+		o.Err = fsm.FromErrorInfo(bo.Error)
+	}
+	return nil
 }
 
 func (w *Worker) event(cmd *protocol.TaskCommand, typ protocol.EventType, detail string) {

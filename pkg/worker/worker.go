@@ -175,6 +175,7 @@ type Worker struct {
 	log   *slog.Logger
 
 	branches jetstream.KeyValue
+	runs     jetstream.KeyValue // read for inputs left out of commands
 	store    kvstore.Store
 	breakers *BreakerSet // the default breakers, owned by the worker
 	machines []*fsm.Machine
@@ -278,6 +279,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	var err error
 	if w.branches, err = w.js.KeyValue(ctx, w.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("worker: branches bucket: %w", err)
+	}
+	if w.runs, err = w.js.KeyValue(ctx, w.names.RunsBucket()); err != nil {
+		return fmt.Errorf("worker: runs bucket: %w", err)
 	}
 	if w.cfg.PresenceInterval > 0 {
 		kv, err := w.js.KeyValue(ctx, w.names.WorkersBucket())
