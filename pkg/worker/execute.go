@@ -64,7 +64,6 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err), attempt > 1)
 		return
 	}
-
 	var permit Permit
 	if cmd.Task.Breaker != "" && w.cfg.Breakers != nil {
 		permit, err = w.cfg.Breakers.Acquire(w.stopCtx, cmd.Task.Breaker, cmd.Task.BreakerPolicy)
