@@ -4,6 +4,7 @@ package dlq
 
 import (
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -28,7 +29,14 @@ func Letter(names protocol.Names, source string, msg jetstream.Msg, reason error
 		dl.Data = nil
 		data, _ = protocol.Encode(dl)
 	}
-	return &nats.Msg{Subject: names.DLQSubject(source), Data: data}
+	out := &nats.Msg{Subject: names.DLQSubject(source), Data: data}
+	if md, err := msg.Metadata(); err == nil {
+		// A letter re-published after its input was redelivered (its first
+		// publish timed out but landed) is de-duplicated.
+		out.Header = nats.Header{}
+		out.Header.Set(jetstream.MsgIDHeader, "dlq:"+md.Stream+":"+strconv.FormatUint(md.Sequence.Stream, 10))
+	}
+	return out
 }
 
 // Category names the error class of reason for the dead-letter entry.

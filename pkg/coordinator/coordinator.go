@@ -28,9 +28,10 @@ const (
 	AckWaitDefault   = 30 * time.Second
 	BatchSizeDefault = 512
 	ConsumerDefault  = "coordinator"
-	// ShardQueueDefault is each shard's input (and pending-ack) queue:
-	// 256 × 128 inputs queued in all.
-	ShardQueueDefault = 128
+	// ShardQueueDefault is each shard's input (and pending-ack) queue; at
+	// least maxGroup, so a split's results arriving together are folded
+	// into writes of up to maxGroup inputs.
+	ShardQueueDefault = 256
 	// PublishAckTimeout bounds the wait for the server's acknowledgement of
 	// an asynchronous publish (a command, a timer, a dead letter). Without
 	// it a publish lost in a leader change would never resolve, and the

@@ -43,7 +43,11 @@ func TestLostPublishAckDoesNotWedgeShard(t *testing.T) {
 	co, err := coordinator.New(nc, coordinator.Config{Shards: 1, AckWait: time.Second})
 	require.NoError(t, err)
 	require.NoError(t, co.Start(ctx))
-	t.Cleanup(func() { _ = co.Stop(context.Background()) })
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		require.NoError(t, co.Stop(sctx), "the coordinator stops (a wedged ack loop would not)")
+	})
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
 

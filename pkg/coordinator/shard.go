@@ -373,9 +373,8 @@ func (s *shard) commit(jobs []job, m *fsm.Machine, rec *protocol.RunRecord, rev 
 	} else {
 		s.cache[rec.ID] = &entry{rec: rec, rev: rev, dyn: dyn}
 	}
-	if fx.Ended && rec.StoreUsed && s.c.cfg.RunStoreRetention > 0 {
-		fx.Timers = append(fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerPurge,
-			RunID: rec.ID, At: rec.UpdatedAt + int64(s.c.cfg.RunStoreRetention)})
+	if fx.Ended {
+		s.purgeTimer(rec, fx)
 	}
 	futures := s.publish(m, rec, fx)
 	p := pendingAck{msg: jobs[0].msg, futures: futures}
@@ -385,6 +384,16 @@ func (s *shard) commit(jobs []job, m *fsm.Machine, rec *protocol.RunRecord, rev 
 	s.acks <- p
 	if fx.Ended && s.c.cfg.OnEnded != nil {
 		s.c.cfg.OnEnded(rec)
+	}
+}
+
+// purgeTimer adds the timer that purges an ended run's store scope once
+// its retention has passed, if the run used its store. Re-publishing it is
+// harmless: a schedule replaces the one on its subject.
+func (s *shard) purgeTimer(rec *protocol.RunRecord, fx *fsm.Effects) {
+	if rec.StoreUsed && s.c.cfg.RunStoreRetention > 0 {
+		fx.Timers = append(fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerPurge,
+			RunID: rec.ID, At: rec.UpdatedAt + int64(s.c.cfg.RunStoreRetention)})
 	}
 }
 
@@ -402,6 +411,10 @@ func (s *shard) owed(ctx context.Context, j job, e *entry) {
 	if err != nil {
 		s.nak(j, err)
 		return
+	}
+	if e.rec.Status.Terminal() {
+		// The purge timer commit set may be what a lost publish lost.
+		s.purgeTimer(e.rec, &fx)
 	}
 	futures := s.publish(m, e.rec, &fx)
 	s.acks <- pendingAck{msg: j.msg, futures: futures}
@@ -557,7 +570,11 @@ func (f failedFuture) Err() <-chan error {
 func (f failedFuture) Msg() *nats.Msg { return f.msg }
 
 func encodeSpec(spec *protocol.SplitSpec) ([]byte, error) {
-	return protocol.Encode(&protocol.SplitSpecRecord{V: protocol.SchemaVersion, Spec: *spec})
+	r := &protocol.SplitSpecRecord{V: protocol.SchemaVersion, Spec: *spec}
+	if spec.Common != nil {
+		r.V = protocol.SchemaVersion2
+	}
+	return protocol.Encode(r)
 }
 
 func decodeSpec(data []byte) (*protocol.SplitSpec, error) {

@@ -186,8 +186,9 @@ func (tc *TaskContext) SetInputLoader(load func(ctx context.Context) ([]byte, pr
 	tc.loadInput = load
 }
 
-// inputLoadTimeout bounds reading an input left in the run record.
-const inputLoadTimeout = 10 * time.Second
+// inputLoadTimeout bounds reading an input left in the run record,
+// retries included: a KV leader change takes a few seconds.
+const inputLoadTimeout = 30 * time.Second
 
 func (tc *TaskContext) ensureInput() error {
 	if tc.loadInput == nil {
@@ -196,12 +197,25 @@ func (tc *TaskContext) ensureInput() error {
 	tc.inputOnce.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), inputLoadTimeout)
 		defer cancel()
-		in, f, err := tc.loadInput(ctx)
-		if err != nil {
-			tc.inputErr = NewError(protocol.CategoryStore, "read the run input from its record: %v", err)
-			return
+		delay := 100 * time.Millisecond
+		for {
+			in, f, err := tc.loadInput(ctx)
+			if err == nil {
+				tc.input, tc.inputFormat = in, f
+				return
+			}
+			if errors.Is(err, ErrPermanent) {
+				tc.inputErr = err
+				return
+			}
+			select {
+			case <-ctx.Done():
+				tc.inputErr = NewError(protocol.CategoryStore, "read the run input from its record: %v", err)
+				return
+			case <-time.After(delay):
+			}
+			delay = min(2*delay, 2*time.Second)
 		}
-		tc.input, tc.inputFormat = in, f
 	})
 	return tc.inputErr
 }

@@ -437,7 +437,7 @@ func (t *tx) command(spec *protocol.TaskSpec, branch int32) {
 		JoinOf: rec.JoinOf, JoinBranches: rec.JoinBranches,
 	})
 	if c := &t.fx.Commands[len(t.fx.Commands)-1]; len(c.Input) > protocol.InlineInputMax {
-		c.Input, c.InputInRecord = nil, true
+		c.Input, c.InputInRecord, c.V = nil, true, protocol.SchemaVersion2
 	}
 }
 

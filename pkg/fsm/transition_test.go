@@ -405,7 +405,9 @@ func TestLargeInputStaysInRecord(t *testing.T) {
 			require.Equal(t, tc.inRecord, cmd.InputInRecord)
 			if tc.inRecord {
 				require.Empty(t, cmd.Input)
+				require.EqualValues(t, protocol.SchemaVersion2, cmd.V, "older workers must refuse it, not run without input")
 			} else {
+				require.EqualValues(t, protocol.SchemaVersion, cmd.V)
 				require.Len(t, cmd.Input, tc.size)
 			}
 		})

@@ -241,6 +241,11 @@ func Compile(d *protocol.Definition) (*Machine, error) {
 			if s.Split == nil {
 				return nil, cfgErr("state %q: no split", s.Name)
 			}
+			if s.Split.Common != nil || len(s.Split.Params) > 0 {
+				// Only dynamic splits travel compact; a definition lists its
+				// branches (kinds are checked against the registry below).
+				return nil, cfgErr("split state %q: compact branch list in a definition", s.Name)
+			}
 			j := s.Split.Join
 			if err := join.Validate(j, len(s.Split.Tasks), true); err != nil {
 				return nil, cfgErr("split state %q: %v", s.Name, err)

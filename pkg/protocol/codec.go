@@ -12,6 +12,20 @@ import (
 // SchemaVersion is the wire schema version this build writes and accepts.
 const SchemaVersion = 1
 
+// SchemaVersion2 marks a message in a form that builds before it would
+// misread rather than refuse: a compact split spec ([SplitSpec.Compact], in
+// a TaskResult or a SplitSpecRecord) or a task command whose input stayed
+// in the run record ([TaskCommand.InputInRecord]). Those messages are
+// written with V = 2 and only then; this build accepts 1 and 2 for their
+// types, and an older build refuses 2 with [ErrSchemaVersion] and
+// dead-letters the message instead of running a split with no branches or
+// a task without its input.
+const SchemaVersion2 = 2
+
+// versioned is implemented by the message types that may carry
+// [SchemaVersion2] forms.
+type versioned interface{ maxSchemaVersion() uint16 }
+
 // MaxPayloadDefault is the largest message a decoder accepts when no other
 // maximum is configured: 1 MiB, the NATS server's default max_payload.
 const MaxPayloadDefault = 1 << 20
@@ -106,8 +120,12 @@ func Decode(data []byte, m Message, maxPayload int) (err error) {
 	if remaining != 0 {
 		return fmt.Errorf("%w: %T: %d trailing bytes", ErrMalformed, m, remaining)
 	}
-	if v := m.schemaVersion(); v != SchemaVersion {
-		return fmt.Errorf("%w: %d (this build knows %d)", ErrSchemaVersion, v, SchemaVersion)
+	most := uint16(SchemaVersion)
+	if vm, ok := m.(versioned); ok {
+		most = vm.maxSchemaVersion()
+	}
+	if v := m.schemaVersion(); v < SchemaVersion || v > most {
+		return fmt.Errorf("%w: %d (this build knows %d to %d)", ErrSchemaVersion, v, SchemaVersion, most)
 	}
 	return m.Validate()
 }

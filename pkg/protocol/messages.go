@@ -144,13 +144,13 @@ func (t *TaskSpec) validate(msg string) error {
 	return t.Retry.validate(msg)
 }
 
-// TaskCommand tells a worker to run one task attempt sequence for one step
-// (and branch) of a run. Published on [Names.TaskSubject] with
-// Nats-Msg-Id = [CommandMsgID].
 // InlineInputMax is the largest run input a task command carries itself;
 // a larger one stays in the run record (see TaskCommand.InputInRecord).
 const InlineInputMax = 16 << 10
 
+// TaskCommand tells a worker to run one task attempt sequence for one step
+// (and branch) of a run. Published on [Names.TaskSubject] with
+// Nats-Msg-Id = [CommandMsgID].
 type TaskCommand struct {
 	V        uint16 `msgpack:"v"`
 	RunID    string `msgpack:"run_id"`
@@ -177,7 +177,8 @@ type TaskCommand struct {
 	JoinBranches uint32 `msgpack:"join_branches,omitempty"`
 }
 
-func (m *TaskCommand) schemaVersion() uint16 { return m.V }
+func (m *TaskCommand) schemaVersion() uint16    { return m.V }
+func (m *TaskCommand) maxSchemaVersion() uint16 { return SchemaVersion2 }
 
 // Validate implements [Message].
 func (m *TaskCommand) Validate() error {
@@ -228,7 +229,8 @@ type TaskResult struct {
 	StoreUsed bool `msgpack:"store_used,omitempty"`
 }
 
-func (m *TaskResult) schemaVersion() uint16 { return m.V }
+func (m *TaskResult) schemaVersion() uint16    { return m.V }
+func (m *TaskResult) maxSchemaVersion() uint16 { return SchemaVersion2 }
 
 // Validate implements [Message].
 func (m *TaskResult) Validate() error {
@@ -431,6 +433,9 @@ func (s *SplitSpec) validate(msg string) error {
 	if s.Common != nil {
 		if len(s.Tasks) > 0 {
 			return invalid(msg, "tasks", "set together with common")
+		}
+		if len(s.Params) < 2 {
+			return invalid(msg, "params", "a compact split has at least two branches")
 		}
 		if err := s.Common.validate(msg + ".common"); err != nil {
 			return err
@@ -972,7 +977,8 @@ type SplitSpecRecord struct {
 	Spec SplitSpec `msgpack:"spec"`
 }
 
-func (m *SplitSpecRecord) schemaVersion() uint16 { return m.V }
+func (m *SplitSpecRecord) schemaVersion() uint16    { return m.V }
+func (m *SplitSpecRecord) maxSchemaVersion() uint16 { return SchemaVersion2 }
 
 // Validate implements [Message].
 func (m *SplitSpecRecord) Validate() error { return m.Spec.validate("split_spec_record.spec") }

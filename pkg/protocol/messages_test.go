@@ -341,6 +341,11 @@ func TestTerminal(t *testing.T) {
 // A split whose branches differ only in parameters travels compact; Len and
 // Task read both forms the same; mixed or inconsistent forms are refused.
 func TestSplitSpecCompact(t *testing.T) {
+	withTimeout := func(s protocol.TaskSpec) protocol.TaskSpec { s.AttemptTimeout = 1e9; return s }
+	withBreaker := func(s protocol.TaskSpec, threshold uint32) protocol.TaskSpec {
+		s.Breaker, s.BreakerPolicy = "dep", &protocol.BreakerPolicy{FailureThreshold: threshold, ResetTimeout: 1e9, HalfOpenMaxCalls: 1}
+		return s
+	}
 	task := func(kind string, params string, retries uint32) protocol.TaskSpec {
 		return protocol.TaskSpec{Kind: kind, Params: []byte(params),
 			Retry: protocol.RetryPolicy{Mode: protocol.RetryExponential, MaxRetries: retries}}
@@ -353,6 +358,10 @@ func TestSplitSpecCompact(t *testing.T) {
 		{"same kind and config", []protocol.TaskSpec{task("a", "1", 3), task("a", "2", 3), task("a", "", 3)}, true},
 		{"kinds differ", []protocol.TaskSpec{task("a", "1", 3), task("b", "2", 3)}, false},
 		{"retry differs", []protocol.TaskSpec{task("a", "1", 3), task("a", "2", 4)}, false},
+		{"attempt timeout differs", []protocol.TaskSpec{task("a", "1", 3), withTimeout(task("a", "2", 3))}, false},
+		{"breaker differs", []protocol.TaskSpec{task("a", "1", 3), withBreaker(task("a", "2", 3), 5)}, false},
+		{"breaker policy differs", []protocol.TaskSpec{withBreaker(task("a", "1", 3), 5), withBreaker(task("a", "2", 3), 6)}, false},
+		{"same breaker policy", []protocol.TaskSpec{withBreaker(task("a", "1", 3), 5), withBreaker(task("a", "2", 3), 5)}, true},
 		{"one branch", []protocol.TaskSpec{task("a", "1", 3)}, false},
 		{"no branch", nil, false},
 	} {
@@ -377,6 +386,13 @@ func TestSplitSpecCompact(t *testing.T) {
 			var back protocol.SplitSpecRecord
 			require.NoError(t, protocol.Decode(data, &back, 0))
 			require.Equal(t, s.Len(), back.Spec.Len())
+			for i := range tc.tasks {
+				a, b := s.Task(i), back.Spec.Task(i)
+				if len(a.Params) == 0 && len(b.Params) == 0 {
+					a.Params, b.Params = nil, nil
+				}
+				require.Equal(t, a, b, "branch %d after a round trip", i)
+			}
 		})
 	}
 	t.Run("mixed forms refused", func(t *testing.T) {
@@ -384,6 +400,8 @@ func TestSplitSpecCompact(t *testing.T) {
 		for _, s := range []protocol.SplitSpec{
 			{Tasks: []protocol.TaskSpec{task("a", "1", 3)}, Common: &protocol.TaskSpec{Kind: "a"}, Params: [][]byte{nil}, Join: join},
 			{Params: [][]byte{nil}, Join: join},
+			{Common: &protocol.TaskSpec{Kind: "a"}, Join: join},
+			{Common: &protocol.TaskSpec{Kind: "a"}, Params: [][]byte{nil}, Join: join},
 		} {
 			data, err := protocol.Encode(&protocol.SplitSpecRecord{V: protocol.SchemaVersion, Spec: s})
 			require.NoError(t, err)
@@ -391,4 +409,22 @@ func TestSplitSpecCompact(t *testing.T) {
 			require.ErrorIs(t, err, protocol.ErrInvalidField)
 		}
 	})
+}
+
+// Messages that may carry a SchemaVersion2 form accept versions 1 and 2;
+// every other type, and version 3, is refused, so an older build refuses a
+// form it would misread.
+func TestSchemaVersion2(t *testing.T) {
+	cmd := func(v uint16) []byte {
+		b, err := protocol.Encode(&protocol.TaskCommand{V: v, RunID: "r1", Workflow: "wf", State: "s", Branch: -1,
+			Task: protocol.TaskSpec{Kind: "k", Retry: protocol.RetryPolicy{Mode: protocol.RetryNone}}, InputInRecord: true})
+		require.NoError(t, err)
+		return b
+	}
+	require.NoError(t, protocol.Decode(cmd(1), new(protocol.TaskCommand), 0))
+	require.NoError(t, protocol.Decode(cmd(2), new(protocol.TaskCommand), 0))
+	require.ErrorIs(t, protocol.Decode(cmd(3), new(protocol.TaskCommand), 0), protocol.ErrSchemaVersion)
+	cancel, err := protocol.Encode(&protocol.CancelRequest{V: 2, RunID: "r1"})
+	require.NoError(t, err)
+	require.ErrorIs(t, protocol.Decode(cancel, new(protocol.CancelRequest), 0), protocol.ErrSchemaVersion)
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
 )
 
 const publishTimeout = 10 * time.Second
@@ -176,12 +177,17 @@ var errAttemptTimeout = errors.New("worker: attempt timeout")
 func (w *Worker) loadInput(runID string) func(ctx context.Context) ([]byte, protocol.InputFormat, error) {
 	return func(ctx context.Context) ([]byte, protocol.InputFormat, error) {
 		e, err := w.runs.Get(ctx, protocol.RunKey(runID))
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, "", fsm.Permanent(fsm.NewError(protocol.CategoryStore, "run record %s is gone: its input cannot be read", runID))
+		}
 		if err != nil {
-			return nil, "", err
+			return nil, "", err // retried by TaskContext.Input
 		}
 		var rec protocol.RunRecord
-		if err := protocol.Decode(e.Value(), &rec, 0); err != nil {
-			return nil, "", err
+		// The bucket's own values: bounded by its maximum message size,
+		// which may exceed this worker's MaxPayload.
+		if err := protocol.Decode(e.Value(), &rec, max(w.cfg.MaxPayload, provision.MaxMsgSizeDefault)); err != nil {
+			return nil, "", fsm.Permanent(fmt.Errorf("run record %s: %w", runID, err))
 		}
 		return rec.Input, rec.InputFormat, nil
 	}
@@ -212,6 +218,9 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 		out, err := fsm.EncodeOutput(res.Output())
 		if err == nil && res.IsSplit() {
 			r.Split, err = res.SplitSpec()
+			if err == nil && r.Split.Common != nil {
+				r.V = protocol.SchemaVersion2
+			}
 		}
 		if err == nil && r.Split != nil && r.Split.Len() > fsm.MaxDynamicBranchesDefault {
 			taskErr = fsm.NewError(protocol.CategoryConfiguration,
@@ -330,14 +339,31 @@ func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Cont
 // get per branch — 10,000 gets in sequence take seconds.
 const branchWatchMin = 32
 
+// branchWatchTimeout bounds reading a join's outcomes when the task's
+// context has no deadline (no attempt timeout).
+const branchWatchTimeout = time.Minute
+
 // watchBranchOutcomes fills out from the current values under the join's
 // step; branches without an outcome stay cancelled.
 func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskCommand, out []fsm.BranchOutcome) error {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, branchWatchTimeout)
+		defer cancel()
+	}
 	kw, err := w.branches.Watch(ctx, protocol.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, err)
 	}
-	defer func() { _ = kw.Stop() }()
+	defer func() {
+		_ = kw.Stop()
+		// The watcher's callback blocks on a full updates channel; drain
+		// it so an early return leaves no goroutine behind.
+		go func() {
+			for range kw.Updates() {
+			}
+		}()
+	}()
 	for {
 		select {
 		case <-ctx.Done():
