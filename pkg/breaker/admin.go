@@ -16,6 +16,12 @@ import (
 // name, with Epoch resolved to the KV revision that started each one's
 // session. Deleted keys are skipped; a value that does not decode gives an
 // error naming its key. If ctx has no deadline, TimeoutDefault applies.
+//
+// The key listing is a snapshot taken by a KV watcher: while other
+// breakers change state it may end before every key is seen (nats.go
+// counts a newer value of a key already listed toward the initial values),
+// so a breaker that exists can be missing from one call; the next call
+// lists it.
 func List(ctx context.Context, kv jetstream.KeyValue) ([]protocol.BreakerState, error) {
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()

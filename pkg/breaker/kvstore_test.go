@@ -97,17 +97,26 @@ func TestSharedBreaker(t *testing.T) {
 			})
 		}
 	}
+	// stored reads tb's breaker through List. The subtests share one bucket
+	// and write to it in parallel; a key listing taken while other keys
+	// change can end before every key is seen (nats.go's watcher counts the
+	// newer values of keys it has already delivered toward the initial
+	// values), so a missing name is looked for again, within a deadline.
 	stored := func(t *testing.T, tb *testBundle) protocol.BreakerState {
 		t.Helper()
-		all, err := breaker.List(ctx, tb.admin)
-		require.NoError(t, err)
-		for _, st := range all {
-			if st.Name == tb.name {
-				return st
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			all, err := breaker.List(ctx, tb.admin)
+			require.NoError(t, err)
+			for _, st := range all {
+				if st.Name == tb.name {
+					return st
+				}
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("breaker %s not listed", tb.name)
 			}
 		}
-		t.Fatalf("breaker %s not listed", tb.name)
-		return protocol.BreakerState{}
 	}
 	trip := func(t *testing.T, tb *testBundle) {
 		t.Helper()

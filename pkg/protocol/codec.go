@@ -125,6 +125,9 @@ func Decode(data []byte, m Message, maxPayload int) (err error) {
 		most = vm.maxSchemaVersion()
 	}
 	if v := m.schemaVersion(); v < SchemaVersion || v > most {
+		if most == SchemaVersion {
+			return fmt.Errorf("%w: %d (this build knows %d)", ErrSchemaVersion, v, SchemaVersion)
+		}
 		return fmt.Errorf("%w: %d (this build knows %d to %d)", ErrSchemaVersion, v, SchemaVersion, most)
 	}
 	return m.Validate()

@@ -283,18 +283,24 @@ func TestBadInput(t *testing.T) {
 	t.Run("wrong schema version", func(t *testing.T) {
 		b.dlq.reset()
 		trig := encode(t, &protocol.Trigger{V: protocol.SchemaVersion + 1, Workflow: demo.OneTaskName, RunID: "rschema"})
-		cmd := encode(t, &protocol.TaskCommand{V: protocol.SchemaVersion + 1, RunID: "rschema", Workflow: demo.OneTaskName,
+		// Task commands may carry SchemaVersion2 forms: the first unknown
+		// version for them is 3.
+		cmd := encode(t, &protocol.TaskCommand{V: protocol.SchemaVersion2 + 1, RunID: "rschema", Workflow: demo.OneTaskName,
 			State: "work", Step: 1, Branch: -1, Task: protocol.TaskSpec{Kind: "noop"}})
 		b.publish(t, b.names.TriggerSubject(demo.OneTaskName), trig)
 		b.publish(t, b.names.TaskSubject(fsm.QueueDefault, "noop"), cmd)
-		for _, source := range []string{"trigger", "task"} {
+		for source, want := range map[string]string{
+			"trigger": fmt.Sprintf("%d (this build knows %d)", protocol.SchemaVersion+1, protocol.SchemaVersion),
+			"task":    fmt.Sprintf("%d (this build knows %d to %d)", protocol.SchemaVersion2+1, protocol.SchemaVersion, protocol.SchemaVersion2),
+		} {
 			dl := b.dlq.await(t, source, func(dl *protocol.DeadLetter) bool { return dl.Category == "schema_version" })
-			require.Contains(t, dl.Reason, fmt.Sprintf("%d (this build knows %d)", protocol.SchemaVersion+1, protocol.SchemaVersion))
+			require.Contains(t, dl.Reason, want)
 		}
 		_, err := b.client.Get(ctx, "rschema")
 		require.ErrorIs(t, err, client.ErrNotFound)
 		b.stillWorks(t)
-		t.Logf("schema version %d on a trigger and a task command: 2 dead letters, category schema_version; a normal run completed", protocol.SchemaVersion+1)
+		t.Logf("unknown schema versions on a trigger (%d) and a task command (%d): 2 dead letters, category schema_version; a normal run completed",
+			protocol.SchemaVersion+1, protocol.SchemaVersion2+1)
 	})
 
 	t.Run("oversized payload", func(t *testing.T) {
