@@ -105,18 +105,18 @@ func (res *Resources) SetupAll(ctx context.Context) error {
 		r   Resource
 	}
 	res.mu.RLock()
-	var todo []entry
+	var pending []entry
 	for _, k := range res.order {
 		if !res.setUp[k] {
-			todo = append(todo, entry{k, res.byKey[k]})
+			pending = append(pending, entry{k, res.byKey[k]})
 		}
 	}
 	res.mu.RUnlock()
 
-	for i, e := range todo {
+	for i, e := range pending {
 		if err := e.r.Setup(ctx); err != nil {
 			for j := i - 1; j >= 0; j-- {
-				res.teardown(ctx, todo[j].key, todo[j].r)
+				res.teardown(ctx, pending[j].key, pending[j].r)
 			}
 			return &SetupError{Key: e.key, Err: err}
 		}
