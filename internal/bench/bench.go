@@ -225,6 +225,11 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 	return e, nil
 }
 
+// redelivered counts task attempts after the first in this process's
+// worker: no-op tasks never fail, so each one is a command delivered again
+// (a lost delivery or acknowledgement costs an AckWait of delay).
+var redelivered atomic.Int64
+
 // Engine roles, in this process or (with Config.Processes) in a child.
 const (
 	RoleWorker      = "worker"
@@ -250,7 +255,12 @@ func startEngine(ctx context.Context, role, url string, splits []int) (stop func
 		for _, n := range splits {
 			wfs = append(wfs, splitWorkflow(n))
 		}
-		w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: wfs, Logger: log, Concurrency: 512})
+		w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: wfs, Logger: log, Concurrency: 512,
+			Hooks: worker.Hooks{AttemptStarted: func(_ *protocol.TaskCommand, attempt int) {
+				if attempt > 1 {
+					redelivered.Add(1)
+				}
+			}}})
 		if err == nil {
 			err = w.Start(ctx)
 		}
@@ -381,7 +391,7 @@ func (e *env) progress(label string, n int, completed *atomic.Int64) func() {
 }
 
 func (e *env) throughput(ctx context.Context, label, workflow string, n, transitionsPerRun int) (Result, error) {
-	cpu0 := cpuTime()
+	cpu0, redelivered0 := cpuTime(), redelivered.Load()
 	child0 := make([]time.Duration, len(e.procs))
 	for i, p := range e.procs {
 		child0[i] = p.cpu()
@@ -398,6 +408,9 @@ func (e *env) throughput(ctx context.Context, label, workflow string, n, transit
 		"runs_per_s":        runs,
 		"transitions_per_s": runs * float64(transitionsPerRun),
 	}}
+	if len(e.procs) == 0 {
+		r.Figures["redelivered_attempts"] = float64(redelivered.Load() - redelivered0)
+	}
 	total := cpu
 	if len(e.procs) > 0 {
 		r.Figures["cpu_us_per_run_server"] = perRun(cpu)
