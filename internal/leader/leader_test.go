@@ -15,7 +15,10 @@ import (
 	"github.com/cano-nats/cano/pkg/provision"
 )
 
-const ttl = 2 * time.Second // generous: CI runs this beside other packages on two cores
+// ttl is generous: CI runs this beside other packages on two cores, and a
+// renewal slower than RenewInterval (ttl/3) deposes the leader by design.
+// 2 s saw a renewal time out under CI load.
+const ttl = 4 * time.Second
 
 // candidate records the terms one elector goes through.
 type candidate struct {
