@@ -77,6 +77,63 @@ func (b *testBundle) newCandidate(t *testing.T, id string) *candidate {
 	return c
 }
 
+// leadThenHandOver checks that one of two candidates leads, keeps its lease
+// across several renewals, and on Stop hands over to the other without
+// waiting for the TTL. It returns the cause if the leader was deposed by
+// something other than the test (a store error under load) instead.
+func leadThenHandOver(t *testing.T) (deposedBy error) {
+	t.Helper()
+	b := setup(t)
+	a, c := b.newCandidate(t, "a"), b.newCandidate(t, "c")
+	lead, term := waitLeader(t, 3*time.Second, a, c)
+	require.NotZero(t, term.Epoch)
+	other := a
+	if lead == a {
+		other = c
+	}
+	// The leader keeps its lease across several renewals: the follower is
+	// not elected for two TTLs.
+	select {
+	case cause := <-lead.deposed:
+		return cause
+	case <-other.elected:
+		select {
+		case cause := <-lead.deposed:
+			return cause
+		case <-time.After(time.Second):
+		}
+		t.Fatal("follower elected while the leader renews")
+	case <-time.After(2 * ttl):
+	}
+	tm, ok := lead.e.Leading()
+	if !ok {
+		select {
+		case cause := <-lead.deposed:
+			return cause
+		case <-time.After(time.Second):
+		}
+	}
+	require.True(t, ok)
+	require.Equal(t, term, tm)
+	got := natstest.Recv(t, lead.elected, time.Second)
+	require.Equal(t, term, got)
+
+	start := time.Now()
+	require.NoError(t, lead.e.Stop(context.Background()))
+	require.False(t, lead.isActive(), "OnElected returned before Stop returned")
+	select {
+	case cause := <-lead.deposed:
+		return cause // deposed before Stop: its release had nothing to release
+	default:
+	}
+	next := natstest.Recv(t, other.elected, ttl)
+	require.Less(t, time.Since(start), ttl/2, "release hands over without waiting for the TTL")
+	require.Greater(t, next.Epoch, term.Epoch, "epochs grow")
+	_, ok = lead.e.Leading()
+	require.False(t, ok)
+	return nil
+}
+
 // waitLeader waits until exactly one of cs leads and returns it.
 func waitLeader(t *testing.T, timeout time.Duration, cs ...*candidate) (*candidate, leader.Term) {
 	t.Helper()
@@ -126,35 +183,18 @@ func TestElection(t *testing.T) {
 
 	t.Run("OneLeadsThenHandsOverOnStop", func(t *testing.T) {
 		t.Parallel()
-		b := setup(t)
-		a, c := b.newCandidate(t, "a"), b.newCandidate(t, "c")
-		lead, term := waitLeader(t, 3*time.Second, a, c)
-		require.NotZero(t, term.Epoch)
-		other := a
-		if lead == a {
-			other = c
+		// A renewal the store does not answer in time deposes the leader by
+		// design (it must stop before its lease could expire anywhere). Under
+		// CI load that happens now and then, and is not what this test is
+		// about: such a try is logged and run again on a fresh server.
+		for try := 1; ; try++ {
+			cause := leadThenHandOver(t)
+			if cause == nil {
+				return
+			}
+			require.Less(t, try, 3, "the leader was deposed by the store in every try: %v", cause)
+			t.Logf("try %d: the leader stepped down on a store error (%v); again on a fresh server", try, cause)
 		}
-		// The leader keeps its lease across several renewals: the follower
-		// is not elected for two TTLs.
-		select {
-		case <-other.elected:
-			t.Fatal("follower elected while the leader renews")
-		case <-time.After(2 * ttl):
-		}
-		tm, ok := lead.e.Leading()
-		require.True(t, ok)
-		require.Equal(t, term, tm)
-		got := natstest.Recv(t, lead.elected, time.Second)
-		require.Equal(t, term, got)
-
-		start := time.Now()
-		require.NoError(t, lead.e.Stop(context.Background()))
-		require.False(t, lead.isActive(), "OnElected returned before Stop returned")
-		next := natstest.Recv(t, other.elected, ttl)
-		require.Less(t, time.Since(start), ttl/2, "release hands over without waiting for the TTL")
-		require.Greater(t, next.Epoch, term.Epoch, "epochs grow")
-		_, ok = lead.e.Leading()
-		require.False(t, ok)
 	})
 
 	t.Run("AbandonedLeaseTakenOverWithinBound", func(t *testing.T) {
