@@ -350,7 +350,7 @@ loop:
 		select {
 		case <-ctx.Done():
 			endTerm()
-			e.release(kv, rev)
+			e.release(kv, value, rev)
 			return
 		case <-ticker.C:
 			// The renewal may take until half an interval before the
@@ -397,10 +397,24 @@ loop:
 
 // release deletes the lease if it is still ours, so a follower takes over
 // without waiting for the TTL.
-func (e *Elector) release(kv jetstream.KeyValue, rev uint64) {
+func (e *Elector) release(kv jetstream.KeyValue, value []byte, rev uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RenewInterval)
 	defer cancel()
-	if err := kv.Delete(ctx, e.cfg.Key, jetstream.LastRevision(rev)); err != nil {
+	err := kv.Delete(ctx, e.cfg.Key, jetstream.LastRevision(rev))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+		// A renewal cut short by Stop may still have landed, moving the
+		// revision on: if the lease is still ours, release that revision.
+		var ent jetstream.KeyValueEntry
+		if ent, err = kv.Get(ctx, e.cfg.Key); err == nil {
+			if ent.Operation() != jetstream.KeyValuePut || !bytes.Equal(ent.Value(), value) {
+				e.log.Info("lease already passed on; nothing to release", "revision", ent.Revision())
+				return
+			}
+			rev = ent.Revision()
+			err = kv.Delete(ctx, e.cfg.Key, jetstream.LastRevision(rev))
+		}
+	}
+	if err != nil {
 		e.log.Warn("release failed; the lease will expire", "err", err)
 		return
 	}

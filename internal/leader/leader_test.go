@@ -257,3 +257,27 @@ func TestElection(t *testing.T) {
 		require.ErrorContains(t, e.Start(context.Background()), "differs")
 	})
 }
+
+// A renewal cut short by Stop can still land on the server, moving the
+// lease's revision past the one the leader knows. Release must still hand
+// over at once (the lease holds the leader's value), not leave the lease
+// to expire. The landed renewal is simulated by writing the leader's own
+// value under the lease key.
+func TestReleaseAfterUnseenRenewal(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	a, c := b.newCandidate(t, "a"), b.newCandidate(t, "c")
+	lead, term := waitLeader(t, 3*time.Second, a, c)
+	other, id := a, "c"
+	if lead == a {
+		other, id = c, "a"
+	}
+	_, err := b.kv.Put(context.Background(), protocol.LeaderKey, []byte(id))
+	require.NoError(t, err)
+
+	start := time.Now()
+	require.NoError(t, lead.e.Stop(context.Background()))
+	next := natstest.Recv(t, other.elected, ttl)
+	require.Less(t, time.Since(start), ttl/2, "released at once, not left to expire")
+	require.Greater(t, next.Epoch, term.Epoch)
+}
