@@ -405,7 +405,12 @@ func (e *Elector) release(kv jetstream.KeyValue, value []byte, rev uint64) {
 		// A renewal cut short by Stop may still have landed, moving the
 		// revision on: if the lease is still ours, release that revision.
 		var ent jetstream.KeyValueEntry
-		if ent, err = kv.Get(ctx, e.cfg.Key); err == nil {
+		ent, err = kv.Get(ctx, e.cfg.Key)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			e.log.Info("lease already gone; nothing to release")
+			return
+		}
+		if err == nil {
 			if ent.Operation() != jetstream.KeyValuePut || !bytes.Equal(ent.Value(), value) {
 				e.log.Info("lease already passed on; nothing to release", "revision", ent.Revision())
 				return
