@@ -297,6 +297,39 @@ func (c *Client) Get(ctx context.Context, runID string) (*protocol.RunRecord, er
 	return &rec, nil
 }
 
+// eachEntry calls fn with every current entry of kv (deleted keys left
+// out) and returns once the watch has delivered them all. It fails when ctx
+// ends first or the watch closes early; what names the call in errors.
+func eachEntry(ctx context.Context, kv jetstream.KeyValue, what string, fn func(jetstream.KeyValueEntry)) error {
+	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err != nil {
+		return fmt.Errorf("client: %s: %w", what, err)
+	}
+	defer func() {
+		_ = w.Stop()
+		// The watcher's callback blocks on a full updates channel; drain
+		// it so an early return leaves no goroutine behind.
+		go func() {
+			for range w.Updates() {
+			}
+		}()
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("client: %s: %w", what, ctx.Err())
+		case e, ok := <-w.Updates():
+			switch {
+			case !ok:
+				return fmt.Errorf("client: %s: the bucket watch ended early", what)
+			case e == nil: // every current entry has been delivered
+				return nil
+			}
+			fn(e)
+		}
+	}
+}
+
 // ListOpts filter [Client.List]; nil lists every run.
 type ListOpts struct {
 	Workflow string
@@ -317,27 +350,22 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*protocol.RunRecor
 	if err != nil {
 		return nil, err
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("client: list: %w", err)
-	}
-	defer w.Stop()
 	var out []*protocol.RunRecord
-	for e := range w.Updates() {
-		if e == nil {
-			break
-		}
+	err = eachEntry(ctx, kv, "list", func(e jetstream.KeyValueEntry) {
 		var rec protocol.RunRecord
 		if protocol.Decode(e.Value(), &rec, 0) != nil {
-			continue
+			return
 		}
 		if opts.Workflow != "" && rec.Workflow != opts.Workflow {
-			continue
+			return
 		}
 		if opts.Status != "" && rec.Status != opts.Status {
-			continue
+			return
 		}
 		out = append(out, &rec)
+	})
+	if err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
 	if opts.Limit > 0 && len(out) > opts.Limit {

@@ -30,31 +30,18 @@ func (c *Client) Workers(ctx context.Context) ([]protocol.WorkerInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: workers bucket: %w", err)
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("client: workers: %w", err)
-	}
-	defer w.Stop()
 	out := []protocol.WorkerInfo{}
-	for {
-		select {
-		case <-ctx.Done():
-			return nil, fmt.Errorf("client: workers: %w", ctx.Err())
-		case e, ok := <-w.Updates():
-			if !ok {
-				return nil, errors.New("client: workers: watcher closed")
-			}
-			if e == nil { // every current entry has been delivered
-				slices.SortFunc(out, func(a, b protocol.WorkerInfo) int { return strings.Compare(a.ID, b.ID) })
-				return out, nil
-			}
-			var info protocol.WorkerInfo
-			if protocol.Decode(e.Value(), &info, 0) != nil {
-				continue
-			}
+	err = eachEntry(ctx, kv, "workers", func(e jetstream.KeyValueEntry) {
+		var info protocol.WorkerInfo
+		if protocol.Decode(e.Value(), &info, 0) == nil {
 			out = append(out, info)
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
+	slices.SortFunc(out, func(a, b protocol.WorkerInfo) int { return strings.Compare(a.ID, b.ID) })
+	return out, nil
 }
 
 // Worker returns the live worker id's entry (see [Client.Workers]), or an

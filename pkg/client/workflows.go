@@ -54,11 +54,6 @@ func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: definitions bucket: %w", err)
 	}
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err != nil {
-		return nil, fmt.Errorf("client: workflows: %w", err)
-	}
-	defer w.Stop()
 	type version struct {
 		WorkflowVersion
 		rev   uint64
@@ -72,12 +67,7 @@ func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
 		}
 		return byName[name]
 	}
-	complete := false
-	for e := range w.Updates() {
-		if e == nil {
-			complete = true
-			break
-		}
+	err = eachEntry(ctx, kv, "workflows", func(e jetstream.KeyValueEntry) {
 		kind, name, ver, ok := protocol.ParseDefinitionsKey(e.Key())
 		switch {
 		case !ok:
@@ -89,12 +79,9 @@ func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
 			// creation time is when it was first registered.
 			versions[name] = append(versions[name], version{WorkflowVersion{ver, e.Created()}, e.Revision(), e.Value()})
 		}
-	}
-	if !complete {
-		if err := ctx.Err(); err != nil {
-			return nil, fmt.Errorf("client: workflows: %w", err)
-		}
-		return nil, errors.New("client: workflows: the bucket watch ended early")
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]WorkflowInfo, 0, len(byName))
 	for name, wi := range byName {
