@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/cano-nats/cano/internal/kvwatch"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -298,36 +299,16 @@ func (c *Client) Get(ctx context.Context, runID string) (*protocol.RunRecord, er
 }
 
 // eachEntry calls fn with every current entry of kv (deleted keys left
-// out) and returns once the watch has delivered them all. It fails when ctx
-// ends first or the watch closes early; what names the call in errors.
+// out); what names the call in errors.
 func eachEntry(ctx context.Context, kv jetstream.KeyValue, what string, fn func(jetstream.KeyValueEntry)) error {
 	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
+	if err == nil {
+		err = kvwatch.Current(ctx, w, func(e jetstream.KeyValueEntry) error { fn(e); return nil })
+	}
 	if err != nil {
 		return fmt.Errorf("client: %s: %w", what, err)
 	}
-	defer func() {
-		_ = w.Stop()
-		// The watcher's callback blocks on a full updates channel; drain
-		// it so an early return leaves no goroutine behind.
-		go func() {
-			for range w.Updates() {
-			}
-		}()
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("client: %s: %w", what, ctx.Err())
-		case e, ok := <-w.Updates():
-			switch {
-			case !ok:
-				return fmt.Errorf("client: %s: the bucket watch ended early", what)
-			case e == nil: // every current entry has been delivered
-				return nil
-			}
-			fn(e)
-		}
-	}
+	return nil
 }
 
 // ListOpts filter [Client.List]; nil lists every run.

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/dlq"
+	"github.com/cano-nats/cano/internal/kvwatch"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -355,36 +356,21 @@ func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskComm
 	if err != nil {
 		return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, err)
 	}
-	defer func() {
-		_ = kw.Stop()
-		// The watcher's callback blocks on a full updates channel; drain
-		// it so an early return leaves no goroutine behind.
-		go func() {
-			for range kw.Updates() {
-			}
-		}()
-	}()
-	for {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, ctx.Err())
-		case e, ok := <-kw.Updates():
-			if !ok {
-				return fmt.Errorf("%w: branch outcomes: watch ended", fsm.ErrStore)
-			}
-			if e == nil {
-				return nil // every current value has been read
-			}
-			key := e.Key()
-			i, err := strconv.Atoi(key[strings.LastIndexByte(key, '.')+1:])
-			if err != nil || i < 0 || i >= len(out) {
-				continue // the dynamic split's spec, or not a branch of this join
-			}
-			if err := setBranchOutcome(&out[i], e.Value()); err != nil {
-				return fmt.Errorf("%w: branch %d outcome: %v", fsm.ErrStore, i, err)
-			}
+	err = kvwatch.Current(ctx, kw, func(e jetstream.KeyValueEntry) error {
+		key := e.Key()
+		i, err := strconv.Atoi(key[strings.LastIndexByte(key, '.')+1:])
+		if err != nil || i < 0 || i >= len(out) {
+			return nil // the dynamic split's spec, or not a branch of this join
 		}
+		if err := setBranchOutcome(&out[i], e.Value()); err != nil {
+			return fmt.Errorf("%w: branch %d outcome: %v", fsm.ErrStore, i, err)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, fsm.ErrStore) {
+		return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, err)
 	}
+	return err
 }
 
 func setBranchOutcome(o *fsm.BranchOutcome, data []byte) error {
