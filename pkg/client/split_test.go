@@ -718,11 +718,11 @@ func raiseMax64(maxv *atomic.Int64, n int64) {
 
 // TestSplitDynamicTenThousand: a split decided at run time over 10,000
 // items of the run's input completes, every branch's output handed to the
-// join state in branch order. The spec travels compact in the task's
-// result (one shared task spec and 10,000 parameter blobs, well within the
-// 1 MiB payload), the 70 KB input stays in the run record instead of
-// riding on 10,000 commands, and the join reads the outcomes with one
-// watch.
+// join state in branch order. It fails without the compact spec (the full
+// one is a 1.45 MB result, over the 1 MiB payload). It also exercises the
+// 70 KB input read lazily from the run record (asserted by the fsm test
+// TestLargeInputStaysInRecord) and the join's single watch over 10,000
+// outcomes; those make it fast, not pass.
 func TestSplitDynamicTenThousand(t *testing.T) {
 	b := setupSplit(t)
 	const n = 10_000
