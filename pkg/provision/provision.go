@@ -89,15 +89,35 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	if c.Replicas != 1 && c.Replicas != 3 {
-		return fmt.Errorf("provision: Replicas must be 1 or 3, got %d", c.Replicas)
+		return &configError{fmt.Errorf("provision: Replicas must be 1 or 3, got %d", c.Replicas)}
 	}
 	if c.LeaderTTL < time.Second {
-		return fmt.Errorf("provision: LeaderTTL must be at least 1s, got %s", c.LeaderTTL)
+		return &configError{fmt.Errorf("provision: LeaderTTL must be at least 1s, got %s", c.LeaderTTL)}
 	}
 	if _, err := protocol.NewNames(c.Prefix); err != nil {
-		return fmt.Errorf("provision: Prefix: %w", err)
+		return &configError{fmt.Errorf("provision: Prefix: %w", err)}
 	}
 	return nil
+}
+
+// ErrInvalidConfig is matched (with errors.Is) by the error [Ensure]
+// returns for a [Config] it cannot apply, such as an invalid prefix.
+var ErrInvalidConfig = errors.New("provision: invalid config")
+
+// configError is a Config validation failure; it reads as its cause.
+type configError struct{ err error }
+
+func (e *configError) Error() string        { return e.err.Error() }
+func (e *configError) Unwrap() error        { return e.err }
+func (e *configError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// Permanent reports whether err, from [Ensure], is one retrying cannot
+// fix: an invalid [Config] ([ErrInvalidConfig]) or a setting of an
+// existing stream that cannot change in place ([ErrImmutableSetting]).
+// Every other failure (no connection, no JetStream leader yet, a
+// timeout) may pass once the broker is back, and is worth retrying.
+func Permanent(err error) bool {
+	return errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrImmutableSetting)
 }
 
 // Streams returns the stream configurations Ensure applies.

@@ -3,6 +3,7 @@ package provision_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,59 @@ func TestTimersStreamAcceptsSchedules(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "fire", string(got.Data()))
 	require.Equal(t, n.TimerFireSubject("r1", "deadline"), got.Subject())
+}
+
+func TestPermanent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"immutable setting", &provision.SettingError{Stream: "S", Setting: "retention"}, true},
+		{"wrapped immutable setting", fmt.Errorf("start: %w", &provision.SettingError{}), true},
+		{"invalid config", provision.ErrInvalidConfig, true},
+		{"timeout", context.DeadlineExceeded, false},
+		{"no responders", nats.ErrNoResponders, false},
+		{"other", errors.New("provision: stream KV_cano_leader: context deadline exceeded"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, provision.Permanent(tc.err))
+		})
+	}
+}
+
+func TestEnsureInvalidConfigIsPermanent(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := s.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, cfg := range []provision.Config{{Prefix: "bad prefix"}, {Replicas: 2}, {LeaderTTL: time.Millisecond}} {
+		err := provision.Wait(ctx, nil, js, cfg)
+		require.ErrorIs(t, err, provision.ErrInvalidConfig)
+		require.True(t, provision.Permanent(err))
+	}
+}
+
+// TestWatchReprovisions deletes a stream under a watched connection and
+// forces a reconnect: the stream is back.
+func TestWatchReprovisions(t *testing.T) {
+	t.Parallel()
+	s := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := s.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stop := provision.Watch(nc, js, provision.Config{}, nil)
+	defer stop()
+	n := protocol.MustNames("")
+	require.NoError(t, js.DeleteStream(ctx, n.EventsStream()))
+	require.NoError(t, nc.ForceReconnect())
+	require.Eventually(t, func() bool {
+		_, err := js.Stream(ctx, n.EventsStream())
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond)
+	stop()
+	stop() // twice is safe
 }
