@@ -168,3 +168,48 @@ func TestWatchReprovisions(t *testing.T) {
 	stop()
 	stop() // twice is safe
 }
+
+// TestDuplicateWindows checks each stream's window, and that Ensure
+// shortens the window of a stream created with the old 2-minute one in
+// place.
+func TestDuplicateWindows(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := s.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{DuplicateWindow: 2 * time.Minute}))
+	n := protocol.MustNames("")
+	st, err := js.Stream(ctx, n.TasksStream())
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute, st.CachedInfo().Config.Duplicates)
+
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
+	want := map[string]time.Duration{
+		n.TriggersStream(): provision.TriggersDuplicateWindow,
+		n.TasksStream():    provision.CommandsDuplicateWindow,
+		n.ResultsStream():  provision.ResultsDuplicateWindow,
+		n.ControlStream():  provision.OtherDuplicateWindow,
+		n.TimersStream():   provision.OtherDuplicateWindow,
+		n.EventsStream():   provision.EventsDuplicateWindow,
+		n.DLQStream():      provision.DLQDuplicateWindow,
+	}
+	require.Len(t, provision.Streams(provision.Config{}), len(want))
+	for name, d := range want {
+		st, err := js.Stream(ctx, name)
+		require.NoError(t, err, name)
+		require.Equal(t, d, st.CachedInfo().Config.Duplicates, name)
+		require.Less(t, d, 2*time.Minute, name)
+	}
+	// An id re-published inside the window is still dropped.
+	msg := nats.NewMsg(n.TaskSubject("default", "k"))
+	msg.Header.Set(jetstream.MsgIDHeader, "r1/1/-1")
+	_, err = js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+	ack, err := js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+	require.True(t, ack.Duplicate)
+
+	err = provision.Ensure(ctx, js, provision.Config{DuplicateWindow: -time.Second})
+	require.ErrorIs(t, err, provision.ErrInvalidConfig)
+}
