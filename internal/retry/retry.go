@@ -83,10 +83,10 @@ type Loop struct {
 }
 
 // Do runs step until it returns nil, returns a permanent error (returned
-// as is), or ctx ends (the last failure wrapped with ctx's
-// error is returned, on one line). Between attempts it logs "waiting for NATS at URL: <reason>;
-// retrying in D" with what (a short name of the step) and waits
-// [Delay]. Do blocks; it is safe for concurrent use if Log, URL,
+// as is), or ctx ends (then it returns the last failure wrapped with
+// ctx's error, on one line). Between attempts it logs "waiting for NATS
+// at URL: <reason>; retrying in D" with what (a short name of the step)
+// and waits [Delay]. Do blocks; it is safe for concurrent use if Log, URL,
 // Permanent, Sleep and Rand are.
 func (l Loop) Do(ctx context.Context, what string, step func(ctx context.Context) error) error {
 	log := l.Log
