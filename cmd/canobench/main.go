@@ -4,6 +4,7 @@
 //	go run ./cmd/canobench                       # all scenarios
 //	go run ./cmd/canobench -scenarios onetask,latency -n 20000 -json
 //	go run ./cmd/canobench -procs -scenarios onetask,memory   # per-process CPU and RSS
+//	go run ./cmd/canobench -soak 30m -rate 2000                # steady load, a row a minute
 package main
 
 import (
@@ -34,7 +35,9 @@ func main() {
 	memProfile := fs.String("memprofile", "", "write a heap profile to `file` at the end")
 	fs.BoolVar(&cfg.Processes, "procs", false, "run the worker and the coordinator as child processes: per-process RSS and CPU per run")
 	childRole := fs.String("child", "", "internal: run as an engine child process (`worker` or `coordinator`) of canobench -procs")
-	soak := fs.Duration("soak", 0, "run a mixed load for this `duration` and report throughput over time and RSS (by hand, not in CI)")
+	soak := fs.Duration("soak", 0, "run one-task workflows at -rate for this `duration` and print, every -soak-every, runs/s, server RSS, the broker's stored bytes and messages, and the retained run records (by hand, not in CI)")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "soak: one-task runs triggered per second (0: half the peak, measured first)")
+	fs.DurationVar(&cfg.SoakEvery, "soak-every", bench.SoakEveryDefault, "soak: print a row this often")
 	_ = fs.Parse(os.Args[1:])
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/cli"
 	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/embedded"
@@ -48,6 +49,16 @@ type CoordinatorConfig struct {
 }
 
 // RunCoordinator runs until ctx ends, then shuts down within shutdown.
+//
+// It waits for the broker: connecting, provisioning, and starting the
+// coordinator and the scheduler are retried with a capped backoff and a
+// log line per attempt while the server is down, starting, or a cluster is
+// still electing leaders; after an outage the connection reconnects for
+// ever and every reconnect re-applies the streams and buckets (a restart
+// loses the in-memory events stream). It returns an error only for what
+// retrying cannot fix (a bad setting, rejected credentials, a stream
+// setting that cannot change in place); a signal while waiting is a clean
+// exit (nil).
 func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig, shutdown time.Duration) error {
 	var srv *embedded.Server
 	if cfg.Dev {
@@ -67,43 +78,71 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 		cfg.NATS.URL = srv.ClientURL()
 		log.Info("embedded NATS with JetStream", "url", srv.ClientURL(), "data", cfg.DataDir)
 	}
-	nc, err := cli.Connect(ctx, cfg.NATS, nats.Name("cano-coordinator"))
+	nc, err := cli.ConnectWait(ctx, log, cfg.NATS, nats.Name("cano-coordinator"))
 	if err != nil {
-		return err
+		return stopped(ctx, err)
 	}
 	defer nc.Close()
-
-	prov := &provision.Config{Prefix: cfg.Prefix, Replicas: cfg.Replicas, LeaderTTL: cfg.LeaderTTL}
-	co, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log, Provision: prov})
-	if err != nil {
-		return err
-	}
-	if err := co.Start(ctx); err != nil {
-		return err
-	}
-	// The scheduler: every coordinator campaigns; the elected leader fires
-	// cron, interval and manual flows.
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
-	sch, err := scheduler.New(js, scheduler.Config{Prefix: cfg.Prefix, FlowFile: cfg.FlowFile,
-		DrainTimeout: cfg.DrainTimeout, Logger: log})
-	if err != nil {
-		return err
+	// Provision and start with retries: a broker that is down, starting or
+	// still electing leaders is waited for; only a configuration error
+	// retrying cannot fix ends the process.
+	prov := provision.Config{Prefix: cfg.Prefix, Replicas: cfg.Replicas, LeaderTTL: cfg.LeaderTTL}
+	if err := provision.Wait(ctx, log, js, prov); err != nil {
+		return stopped(ctx, err)
 	}
-	if err := sch.Start(ctx); err != nil {
-		return err
+	wait := startLoop(log, nc)
+	var co *coordinator.Coordinator
+	err = wait.Do(ctx, "start coordinator", func(actx context.Context) error {
+		c, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log})
+		if err != nil {
+			return retry.Permanent(err)
+		}
+		if err := c.Start(actx); err != nil {
+			stopQuietly(c.Stop)
+			return err
+		}
+		co = c
+		return nil
+	})
+	if err != nil {
+		return stopped(ctx, err)
+	}
+	// Streams a server restart loses (the in-memory events stream) come
+	// back on every reconnect.
+	unwatch := provision.Watch(nc, js, prov, log)
+	defer unwatch()
+	// The scheduler: every coordinator campaigns; the elected leader fires
+	// cron, interval and manual flows.
+	var sch *scheduler.Scheduler
+	err = wait.Do(ctx, "start scheduler", func(actx context.Context) error {
+		s, err := scheduler.New(js, scheduler.Config{Prefix: cfg.Prefix, FlowFile: cfg.FlowFile,
+			DrainTimeout: cfg.DrainTimeout, Logger: log})
+		if err != nil {
+			return retry.Permanent(err)
+		}
+		if err := s.Start(actx); err != nil {
+			stopQuietly(s.Stop)
+			return err
+		}
+		sch = s
+		return nil
+	})
+	if err != nil {
+		stopQuietly(co.Stop)
+		return stopped(ctx, err)
 	}
 	var w *worker.Worker
 	if cfg.Dev {
-		w, err = worker.New(nc, worker.Config{Prefix: cfg.Prefix, Registry: demoRegistry(), Logger: log,
+		w, err = startWorker(ctx, wait, nc, worker.Config{Prefix: cfg.Prefix, Registry: demoRegistry(), Logger: log,
 			Workflows: demoWorkflows()})
 		if err != nil {
-			return err
-		}
-		if err := w.Start(ctx); err != nil {
-			return err
+			stopQuietly(sch.Stop)
+			stopQuietly(co.Stop)
+			return stopped(ctx, err)
 		}
 		log.Info("dev mode: connect other processes with -s "+srv.ClientURL(),
 			"watch", "nats sub 'cano.event.>' -s "+srv.ClientURL(),
@@ -193,23 +232,91 @@ func demoWorkflows() []worker.Definer {
 }
 
 // RunWorker runs the demo worker until ctx ends. Users' own binaries build
-// a worker.Worker the same way with their own registry and workflows.
+// a worker.Worker the same way with their own registry and workflows. It
+// waits for the broker, and re-provisions after a reconnect, as
+// [RunCoordinator] does.
 func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown time.Duration) error {
-	nc, err := cli.Connect(ctx, cfg.NATS, nats.Name("cano-worker"))
+	nc, err := cli.ConnectWait(ctx, log, cfg.NATS, nats.Name("cano-worker"))
 	if err != nil {
-		return err
+		return stopped(ctx, err)
 	}
 	defer nc.Close()
-	w, err := worker.New(nc, worker.Config{Prefix: cfg.Prefix, ID: cfg.ID, Registry: demoRegistry(), Logger: log,
-		Concurrency: cfg.Concurrency, AckWait: cfg.AckWait, Workflows: demoWorkflows(), Provision: &provision.Config{}})
+	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
 	}
-	if err := w.Start(ctx); err != nil {
-		return err
+	// A worker provisions what it needs (keeping the replica counts a
+	// coordinator chose), waiting for the broker like the coordinator.
+	prov := provision.Config{Prefix: cfg.Prefix}
+	if err := provision.Wait(ctx, log, js, prov); err != nil {
+		return stopped(ctx, err)
 	}
+	w, err := startWorker(ctx, startLoop(log, nc), nc, worker.Config{Prefix: cfg.Prefix, ID: cfg.ID,
+		Registry: demoRegistry(), Logger: log, Concurrency: cfg.Concurrency, AckWait: cfg.AckWait,
+		Workflows: demoWorkflows()})
+	if err != nil {
+		return stopped(ctx, err)
+	}
+	unwatch := provision.Watch(nc, js, prov, log)
+	defer unwatch()
 	<-ctx.Done()
 	sctx, cancel := context.WithTimeout(context.Background(), shutdown)
 	defer cancel()
 	return w.Stop(sctx)
+}
+
+// startLoop retries a start step while the broker is unreachable or not
+// ready. A step's configuration error is marked retry.Permanent; a
+// setting provision cannot change in place is permanent too.
+func startLoop(log *slog.Logger, nc *nats.Conn) retry.Loop {
+	return retry.Loop{
+		Log: log,
+		URL: func() string {
+			if u := nc.ConnectedUrlRedacted(); u != "" {
+				return u
+			}
+			return "the server (disconnected)"
+		},
+		Permanent:      provision.Permanent,
+		AttemptTimeout: startAttemptTimeout,
+	}
+}
+
+// startAttemptTimeout bounds one attempt at starting a component.
+const startAttemptTimeout = 30 * time.Second
+
+// startWorker builds and starts a worker, retrying the start while the
+// broker is not ready.
+func startWorker(ctx context.Context, wait retry.Loop, nc *nats.Conn, cfg worker.Config) (*worker.Worker, error) {
+	var w *worker.Worker
+	err := wait.Do(ctx, "start worker", func(actx context.Context) error {
+		x, err := worker.New(nc, cfg)
+		if err != nil {
+			return retry.Permanent(err)
+		}
+		if err := x.Start(actx); err != nil {
+			stopQuietly(x.Stop)
+			return err
+		}
+		w = x
+		return nil
+	})
+	return w, err
+}
+
+// stopQuietly stops a component that failed to start (or that a later
+// failure leaves unused), bounded by a short deadline.
+func stopQuietly(stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = stop(ctx)
+}
+
+// stopped is err, or nil when ctx ended: a signal during the wait for the
+// broker is a normal shutdown, not a failure.
+func stopped(ctx context.Context, err error) error {
+	if ctx.Err() != nil && !errors.Is(err, retry.ErrPermanent) && !provision.Permanent(err) {
+		return nil
+	}
+	return err
 }

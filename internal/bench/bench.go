@@ -62,6 +62,11 @@ type Config struct {
 	// CPUProfile, with Processes, makes each child write a CPU profile to
 	// CPUProfile.<role>.
 	CPUProfile string
+	// Rate is the soak's one-task runs triggered per second; 0 measures
+	// the peak first (SoakPeakRuns runs) and uses half of it.
+	Rate float64
+	// SoakEvery is how often the soak prints a row. Defaults to a minute.
+	SoakEvery time.Duration
 }
 
 // Result is one scenario's figures.
@@ -659,37 +664,5 @@ func Print(w io.Writer, rep *Report, asJSON bool) error {
 			fmt.Fprintf(w, "%-10s %-28s %12.2f%s\n", r.Scenario, k, v, ratio)
 		}
 	}
-	return nil
-}
-
-// Soak runs a mixed load (one-task runs and 10-state chains, in batches)
-// for d and writes throughput over time and RSS at the start and the end.
-func Soak(ctx context.Context, cfg Config, d time.Duration, w io.Writer) error {
-	if cfg.Concurrency == 0 {
-		cfg.Concurrency = 2_000
-	}
-	cfg.Progress = io.Discard
-	e, err := start(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer e.stop()
-	runtime.GC()
-	fmt.Fprintf(w, "soak %s on %s; RSS at start %.1f MB\n", d, machine(), rssMB())
-	fmt.Fprintf(w, "%8s %12s %12s %10s\n", "elapsed", "workflow", "runs/s", "rss_mb")
-	begin := time.Now()
-	for i := 0; time.Since(begin) < d; i++ {
-		wf, n := demo.OneTaskName, 5_000
-		if i%2 == 1 {
-			wf, n = demo.ChainName, 500
-		}
-		took, err := e.drive(ctx, wf, wf, n)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(w, "%8s %12s %12.0f %10.1f\n", time.Since(begin).Round(time.Second), wf, float64(n)/took.Seconds(), rssMB())
-	}
-	runtime.GC()
-	fmt.Fprintf(w, "RSS at end %.1f MB\n", rssMB())
 	return nil
 }

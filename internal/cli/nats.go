@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -14,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/cano-nats/cano/internal/retry"
 )
 
 // ConnectTimeoutDefault bounds [Connect] when its context has no deadline.
@@ -210,6 +213,73 @@ func Connect(ctx context.Context, cfg NATSConfig, extra ...nats.Option) (*nats.C
 	}
 	return nc, nil
 }
+
+// ConnectWait is [Connect] retried until the server answers: it waits
+// for a server that is down, starting or unreachable, with a capped
+// exponential backoff and one log line per attempt ("waiting for NATS at
+// URL: connection refused; retrying in 500ms"), each attempt bounded by
+// [ConnectTimeoutDefault]. It returns at once on errors retrying cannot fix,
+// marked with [retry.ErrPermanent]: a bad setting or missing file, and
+// credentials the server rejects. It returns ctx's error (joined with the
+// last failure) when ctx ends first.
+//
+// The connection reconnects for ever and logs each outage ("lost the
+// connection to NATS ...; reconnecting") and its end ("reconnected to
+// NATS at URL"); extra may override those handlers. The caller owns the
+// connection and closes it.
+func ConnectWait(ctx context.Context, log *slog.Logger, cfg NATSConfig, extra ...nats.Option) (*nats.Conn, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.URL == "" {
+		cfg.URL = nats.DefaultURL
+	}
+	u := redactURLs(cfg.URL)
+	opts := append([]nats.Option{
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			reason := "connection closed"
+			if err != nil {
+				reason = retry.Reason(err)
+			}
+			log.Warn("lost the connection to NATS at " + u + ": " + reason + "; reconnecting")
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			log.Info("reconnected to NATS at " + redactURLs(nc.ConnectedUrl()))
+		}),
+	}, extra...)
+	var nc *nats.Conn
+	loop := retry.Loop{
+		Log:            log,
+		URL:            func() string { return u },
+		AttemptTimeout: ConnectTimeoutDefault,
+	}
+	err := loop.Do(ctx, "connect", func(actx context.Context) error {
+		c, err := Connect(actx, cfg, opts...)
+		var ce *ConnectError
+		switch {
+		case err == nil:
+			nc = c
+			return nil
+		case !errors.As(err, &ce), ce.Auth:
+			return retry.Permanent(err)
+		}
+		return reasonError{ce} // the log line names the URL already
+	})
+	var re reasonError
+	if errors.As(err, &re) {
+		return nil, fmt.Errorf("%w (stopped waiting: %w)", re.ce, ctx.Err())
+	}
+	if err != nil {
+		return nil, err
+	}
+	return nc, nil
+}
+
+// reasonError shows only a ConnectError's reason.
+type reasonError struct{ ce *ConnectError }
+
+func (e reasonError) Error() string { return e.ce.Reason }
+func (e reasonError) Unwrap() error { return e.ce }
 
 // ConnectError is a failed [Connect], reduced to one line. It unwraps to
 // the underlying error.

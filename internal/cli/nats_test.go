@@ -1,15 +1,18 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/cli"
+	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/pkg/embedded"
 )
 
@@ -255,4 +259,91 @@ func TestConnectOutlivesContext(t *testing.T) {
 		t.Fatal("no reconnect within 10s")
 	}
 	require.NoError(t, nc.Flush())
+}
+
+// syncBuffer is a log sink safe for the logger's and the test's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestConnectWaitForServer starts ConnectWait before any server listens
+// on its port, then starts one there: it connects, having logged that it
+// waits.
+func TestConnectWaitForServer(t *testing.T) {
+	t.Parallel()
+	port := unusedPort(t)
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	type result struct {
+		nc  *nats.Conn
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		nc, err := cli.ConnectWait(ctx, log, cli.NATSConfig{URL: url})
+		done <- result{nc, err}
+	}()
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "waiting for NATS at "+url+": connection refused; retrying in")
+	}, 30*time.Second, 10*time.Millisecond)
+	s, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Port: port})
+	require.NoError(t, err)
+	t.Cleanup(s.Stop)
+	select {
+	case r := <-done:
+		require.NoError(t, r.err)
+		t.Cleanup(r.nc.Close)
+		require.True(t, r.nc.IsConnected())
+	case <-ctx.Done():
+		t.Fatal("ConnectWait did not connect within 60s of the server starting")
+	}
+}
+
+func TestConnectWaitPermanent(t *testing.T) {
+	t.Parallel()
+	userURL := startAuthServer(t, embedded.Config{User: "cano", Password: "right"})
+	tests := []struct {
+		name string
+		cfg  cli.NATSConfig
+		want string
+	}{
+		{"rejected credentials", cli.NATSConfig{URL: userURL, User: "cano", Password: "wrong"}, "authorization rejected by"},
+		{"missing file", cli.NATSConfig{URL: userURL, Creds: filepath.Join(t.TempDir(), "missing")}, "cannot read --creds file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := cli.ConnectWait(ctxTimeout(t), slog.New(slog.NewTextHandler(io.Discard, nil)), tc.cfg)
+			require.ErrorContains(t, err, tc.want)
+			require.ErrorIs(t, err, retry.ErrPermanent)
+		})
+	}
+}
+
+func TestConnectWaitCanceled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := cli.ConnectWait(ctx, slog.New(slog.NewTextHandler(io.Discard, nil)),
+		cli.NATSConfig{URL: "nats://127.0.0.1:" + strconv.Itoa(unusedPort(t))})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.ErrorContains(t, err, "cannot connect to nats://127.0.0.1:")
+	require.ErrorContains(t, err, ": connection refused (stopped waiting: context deadline exceeded)")
+	require.NotContains(t, err.Error(), "\n")
 }

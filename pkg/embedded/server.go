@@ -58,11 +58,17 @@ type ClusterConfig struct {
 
 // Server is a running embedded nats-server.
 type Server struct {
-	ns  *server.Server
-	cfg Config
+	ns   *server.Server
+	cfg  Config
+	lock *dirLock
 }
 
 // Start starts a server and waits until it accepts connections.
+//
+// The server holds a lock file ([LockFile]) in StoreDir until Stop: a
+// second server on the same directory, in this process or another, is
+// refused with a [*StoreDirInUseError] (matching [ErrStoreDirInUse]) that
+// names the directory and what to do, instead of both running on one store.
 func Start(cfg Config) (*Server, error) {
 	if cfg.StoreDir == "" {
 		return nil, errors.New("embedded: StoreDir is required")
@@ -113,8 +119,13 @@ func Start(cfg Config) (*Server, error) {
 			opts.Routes = append(opts.Routes, u)
 		}
 	}
+	lock, err := lockDir(cfg.StoreDir)
+	if err != nil {
+		return nil, err
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
+		lock.release()
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
 	if cfg.Logs {
@@ -123,10 +134,12 @@ func Start(cfg Config) (*Server, error) {
 	go ns.Start()
 	if !ns.ReadyForConnections(cfg.ReadyTimeout) {
 		ns.Shutdown()
+		ns.WaitForShutdown()
+		lock.release()
 		return nil, fmt.Errorf("embedded: server on %s:%d not ready within %s (port in use?)",
 			cfg.Host, cfg.Port, cfg.ReadyTimeout)
 	}
-	return &Server{ns: ns, cfg: cfg}, nil
+	return &Server{ns: ns, cfg: cfg, lock: lock}, nil
 }
 
 // ClientURL is the URL clients connect to (nats://127.0.0.1:port).
@@ -163,4 +176,5 @@ func (s *Server) Stop() {
 	}
 	s.ns.Shutdown()
 	s.ns.WaitForShutdown()
+	s.lock.release()
 }

@@ -17,16 +17,65 @@ import (
 
 // Defaults for [Config].
 const (
-	ReplicasDefault        = 1
-	DuplicateWindowDefault = 2 * time.Minute
-	EventsMaxAgeDefault    = time.Hour
-	EventsMaxBytesDefault  = 64 << 20
-	DLQMaxAgeDefault       = 7 * 24 * time.Hour
-	RunsMaxAgeDefault      = 7 * 24 * time.Hour
-	LeaderTTLDefault       = 10 * time.Second
-	WorkersTTLDefault      = 30 * time.Second
-	MaxMsgSizeDefault      = 4 << 20
-	TimeoutDefault         = 10 * time.Second
+	ReplicasDefault       = 1
+	EventsMaxAgeDefault   = time.Hour
+	EventsMaxBytesDefault = 64 << 20
+	DLQMaxAgeDefault      = 7 * 24 * time.Hour
+	RunsMaxAgeDefault     = 7 * 24 * time.Hour
+	LeaderTTLDefault      = 10 * time.Second
+	WorkersTTLDefault     = 30 * time.Second
+	MaxMsgSizeDefault     = 4 << 20
+	TimeoutDefault        = 10 * time.Second
+)
+
+// De-duplication windows, one per stream. A window must cover the longest
+// time between the first publish of a message id and a re-publish of the
+// same id that must be dropped; the server keeps every id it saw for the
+// window (ids only: a message without Nats-Msg-Id costs nothing), so the
+// memory it costs grows with id'd messages per second × window. The
+// figures below assume the default ack waits (coordinator.AckWaitDefault
+// and worker.AckWaitDefault, 30 s); give [Config.DuplicateWindow] a longer
+// window if the processes run with a longer -ack-wait. A re-publish that
+// falls outside its window is not an error: the run record decides, so a
+// late duplicate command runs its task once more (as a worker crash
+// would) and its result is ignored as already applied.
+const (
+	// CommandsDuplicateWindow (tasks stream, id run/step/branch). A
+	// coordinator re-publishes the commands a record owes when it handles
+	// an input again: the input it held when it died comes back after the
+	// coordinator's ack wait (30 s) and is re-applied after a record read
+	// (bounded by 5 s), so the re-publish comes at most ~35 s after the
+	// first; a publish-ack timeout (5 s) naks the input, which comes back
+	// at once (~10 s). 35 s + 10 s margin for queueing in the shards.
+	CommandsDuplicateWindow = 45 * time.Second
+	// ResultsDuplicateWindow (results stream, id r:run/step/branch). A
+	// worker re-publishes a result when the command comes back to it: after
+	// a failed publish (10 s timeout, then a 1 s nak delay) or, if it died
+	// before acking, after the worker's ack wait (30 s) — both plus the
+	// task's run time, which no window can bound. 30 s + 5 s publish +
+	// 10 s margin covers tasks of a few seconds; a later duplicate result
+	// is ignored by the coordinator as already applied.
+	ResultsDuplicateWindow = 45 * time.Second
+	// TriggersDuplicateWindow (triggers stream, id trig:run or the flow
+	// slot's run id). A client retries a trigger whose ack it lost within
+	// its 10 s timeout; a scheduler leader taking over re-publishes a fired
+	// slot without a record at the start of its term, at most the leader
+	// TTL (10 s) + one scheduler operation (5 s) after the old leader's
+	// publish. 15 s + 15 s margin. Past it the run record's create (keyed
+	// by run id) still makes a duplicate trigger a no-op.
+	TriggersDuplicateWindow = 30 * time.Second
+	// EventsDuplicateWindow (events stream, id ev:run:step:type). Events
+	// are re-published with the commands on the same redelivered input,
+	// so the same bound as commands: observers see each event once.
+	EventsDuplicateWindow = CommandsDuplicateWindow
+	// DLQDuplicateWindow (dead letters, id dlq:stream:seq). A letter is
+	// re-published when its input comes back after a publish timeout or a
+	// coordinator's death: the same bound as commands.
+	DLQDuplicateWindow = CommandsDuplicateWindow
+	// OtherDuplicateWindow (control and timers streams). Their messages
+	// carry no id today, so the window holds nothing; it is the commands'
+	// bound so that an id added later is covered.
+	OtherDuplicateWindow = CommandsDuplicateWindow
 )
 
 // Config says how streams and buckets are created. The zero value uses the
@@ -41,7 +90,9 @@ type Config struct {
 	Replicas int
 	// Storage defaults to file storage.
 	Memory bool
-	// DuplicateWindow for de-duplicated publishes. Defaults to DuplicateWindowDefault.
+	// DuplicateWindow, when set, is every stream's de-duplication window.
+	// By default each stream has its own (CommandsDuplicateWindow, ...);
+	// set it longer if the processes' ack waits are longer than 30 s.
 	DuplicateWindow time.Duration
 	// EventsMaxAge bounds how long events are kept. Defaults to EventsMaxAgeDefault.
 	EventsMaxAge time.Duration
@@ -66,9 +117,6 @@ func (c Config) withDefaults() Config {
 	if c.Replicas == 0 {
 		c.Replicas = ReplicasDefault
 	}
-	if c.DuplicateWindow == 0 {
-		c.DuplicateWindow = DuplicateWindowDefault
-	}
 	if c.EventsMaxAge == 0 {
 		c.EventsMaxAge = EventsMaxAgeDefault
 	}
@@ -89,15 +137,38 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	if c.Replicas != 1 && c.Replicas != 3 {
-		return fmt.Errorf("provision: Replicas must be 1 or 3, got %d", c.Replicas)
+		return &configError{fmt.Errorf("provision: Replicas must be 1 or 3, got %d", c.Replicas)}
+	}
+	if c.DuplicateWindow < 0 {
+		return &configError{fmt.Errorf("provision: DuplicateWindow must not be negative, got %s", c.DuplicateWindow)}
 	}
 	if c.LeaderTTL < time.Second {
-		return fmt.Errorf("provision: LeaderTTL must be at least 1s, got %s", c.LeaderTTL)
+		return &configError{fmt.Errorf("provision: LeaderTTL must be at least 1s, got %s", c.LeaderTTL)}
 	}
 	if _, err := protocol.NewNames(c.Prefix); err != nil {
-		return fmt.Errorf("provision: Prefix: %w", err)
+		return &configError{fmt.Errorf("provision: Prefix: %w", err)}
 	}
 	return nil
+}
+
+// ErrInvalidConfig is matched (with errors.Is) by the error [Ensure]
+// returns for a [Config] it cannot apply, such as an invalid prefix.
+var ErrInvalidConfig = errors.New("provision: invalid config")
+
+// configError is a Config validation failure; it reads as its cause.
+type configError struct{ err error }
+
+func (e *configError) Error() string        { return e.err.Error() }
+func (e *configError) Unwrap() error        { return e.err }
+func (e *configError) Is(target error) bool { return target == ErrInvalidConfig }
+
+// Permanent reports whether err, from [Ensure], is one retrying cannot
+// fix: an invalid [Config] ([ErrInvalidConfig]) or a setting of an
+// existing stream that cannot change in place ([ErrImmutableSetting]).
+// Every other failure (no connection, no JetStream leader yet, a
+// timeout) may pass once the broker is back, and is worth retrying.
+func Permanent(err error) bool {
+	return errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrImmutableSetting)
 }
 
 // Streams returns the stream configurations Ensure applies.
@@ -108,7 +179,13 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 	if cfg.Memory {
 		st = jetstream.MemoryStorage
 	}
-	work := func(name, desc, subj string) jetstream.StreamConfig {
+	window := func(def time.Duration) time.Duration {
+		if cfg.DuplicateWindow > 0 {
+			return cfg.DuplicateWindow
+		}
+		return def
+	}
+	work := func(name, desc, subj string, dup time.Duration) jetstream.StreamConfig {
 		return jetstream.StreamConfig{
 			Name:        name,
 			Description: desc,
@@ -116,7 +193,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Retention:   jetstream.WorkQueuePolicy,
 			Storage:     st,
 			Replicas:    cfg.Replicas,
-			Duplicates:  cfg.DuplicateWindow,
+			Duplicates:  window(dup),
 			MaxMsgSize:  cfg.MaxMsgSize,
 			Discard:     jetstream.DiscardOld,
 		}
@@ -125,13 +202,13 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 	if cfg.EventsFile && !cfg.Memory {
 		evStorage = jetstream.FileStorage
 	}
-	timers := work(n.TimersStream(), "durable timers: schedule messages and their fires", n.TimerWildcard())
+	timers := work(n.TimersStream(), "durable timers: schedule messages and their fires", n.TimerWildcard(), OtherDuplicateWindow)
 	timers.AllowMsgSchedules = true
 	return []jetstream.StreamConfig{
-		work(n.TriggersStream(), "run triggers, consumed by coordinators", n.TriggerWildcard()),
-		work(n.TasksStream(), "task commands, one consumer per task kind", n.TaskWildcard()),
-		work(n.ResultsStream(), "task results, consumed by coordinators", n.ResultWildcard()),
-		work(n.ControlStream(), "cancel requests, consumed by coordinators", n.ControlWildcard()),
+		work(n.TriggersStream(), "run triggers, consumed by coordinators", n.TriggerWildcard(), TriggersDuplicateWindow),
+		work(n.TasksStream(), "task commands, one consumer per task kind", n.TaskWildcard(), CommandsDuplicateWindow),
+		work(n.ResultsStream(), "task results, consumed by coordinators", n.ResultWildcard(), ResultsDuplicateWindow),
+		work(n.ControlStream(), "cancel requests, consumed by coordinators", n.ControlWildcard(), OtherDuplicateWindow),
 		timers,
 		{
 			Name:        n.EventsStream(),
@@ -143,7 +220,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			MaxAge:      cfg.EventsMaxAge,
 			MaxBytes:    EventsMaxBytesDefault,
 			MaxMsgSize:  cfg.MaxMsgSize,
-			Duplicates:  cfg.DuplicateWindow,
+			Duplicates:  window(EventsDuplicateWindow),
 			Discard:     jetstream.DiscardOld,
 		},
 		{
@@ -155,6 +232,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Replicas:    cfg.Replicas,
 			MaxAge:      DLQMaxAgeDefault,
 			MaxMsgSize:  cfg.MaxMsgSize,
+			Duplicates:  window(DLQDuplicateWindow),
 			Discard:     jetstream.DiscardOld,
 		},
 	}
@@ -168,6 +246,9 @@ func Buckets(cfg Config) []jetstream.KeyValueConfig {
 	if cfg.Memory {
 		st = jetstream.MemoryStorage
 	}
+	// KV writes carry no Nats-Msg-Id, so a bucket's de-duplication window
+	// (nats.go sets 2 min, or the TTL when shorter) holds no ids and costs
+	// no memory; it is left as nats.go sets it.
 	kv := func(name, desc string, history uint8, ttl time.Duration) jetstream.KeyValueConfig {
 		return jetstream.KeyValueConfig{
 			Bucket:       name,

@@ -3,6 +3,7 @@ package provision_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
@@ -111,4 +112,104 @@ func TestTimersStreamAcceptsSchedules(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "fire", string(got.Data()))
 	require.Equal(t, n.TimerFireSubject("r1", "deadline"), got.Subject())
+}
+
+func TestPermanent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"immutable setting", &provision.SettingError{Stream: "S", Setting: "retention"}, true},
+		{"wrapped immutable setting", fmt.Errorf("start: %w", &provision.SettingError{}), true},
+		{"invalid config", provision.ErrInvalidConfig, true},
+		{"timeout", context.DeadlineExceeded, false},
+		{"no responders", nats.ErrNoResponders, false},
+		{"other", errors.New("provision: stream KV_cano_leader: context deadline exceeded"), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, provision.Permanent(tc.err))
+		})
+	}
+}
+
+func TestEnsureInvalidConfigIsPermanent(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := s.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for _, cfg := range []provision.Config{{Prefix: "bad prefix"}, {Replicas: 2}, {LeaderTTL: time.Millisecond}} {
+		err := provision.Wait(ctx, nil, js, cfg)
+		require.ErrorIs(t, err, provision.ErrInvalidConfig)
+		require.True(t, provision.Permanent(err))
+	}
+}
+
+// TestWatchReprovisions deletes a stream under a watched connection and
+// forces a reconnect: the stream is back.
+func TestWatchReprovisions(t *testing.T) {
+	t.Parallel()
+	s := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := s.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	stop := provision.Watch(nc, js, provision.Config{}, nil)
+	defer stop()
+	n := protocol.MustNames("")
+	require.NoError(t, js.DeleteStream(ctx, n.EventsStream()))
+	require.NoError(t, nc.ForceReconnect())
+	require.Eventually(t, func() bool {
+		_, err := js.Stream(ctx, n.EventsStream())
+		return err == nil
+	}, 30*time.Second, 20*time.Millisecond)
+	stop()
+	stop() // twice is safe
+}
+
+// TestDuplicateWindows checks each stream's window, and that Ensure
+// shortens the window of a stream created with the old 2-minute one in
+// place.
+func TestDuplicateWindows(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := s.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{DuplicateWindow: 2 * time.Minute}))
+	n := protocol.MustNames("")
+	st, err := js.Stream(ctx, n.TasksStream())
+	require.NoError(t, err)
+	require.Equal(t, 2*time.Minute, st.CachedInfo().Config.Duplicates)
+
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
+	want := map[string]time.Duration{
+		n.TriggersStream(): provision.TriggersDuplicateWindow,
+		n.TasksStream():    provision.CommandsDuplicateWindow,
+		n.ResultsStream():  provision.ResultsDuplicateWindow,
+		n.ControlStream():  provision.OtherDuplicateWindow,
+		n.TimersStream():   provision.OtherDuplicateWindow,
+		n.EventsStream():   provision.EventsDuplicateWindow,
+		n.DLQStream():      provision.DLQDuplicateWindow,
+	}
+	require.Len(t, provision.Streams(provision.Config{}), len(want))
+	for name, d := range want {
+		st, err := js.Stream(ctx, name)
+		require.NoError(t, err, name)
+		require.Equal(t, d, st.CachedInfo().Config.Duplicates, name)
+		require.Less(t, d, 2*time.Minute, name)
+	}
+	// An id re-published inside the window is still dropped.
+	msg := nats.NewMsg(n.TaskSubject("default", "k"))
+	msg.Header.Set(jetstream.MsgIDHeader, "r1/1/-1")
+	_, err = js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+	ack, err := js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+	require.True(t, ack.Duplicate)
+
+	err = provision.Ensure(ctx, js, provision.Config{DuplicateWindow: -time.Second})
+	require.ErrorIs(t, err, provision.ErrInvalidConfig)
 }

@@ -1,0 +1,141 @@
+package retry
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestDelay(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		attempt int
+		r       float64
+		want    time.Duration
+	}{
+		{"first, no jitter", 0, 0.5, 250 * time.Millisecond},
+		{"second doubles", 1, 0.5, 500 * time.Millisecond},
+		{"fifth", 4, 0.5, 4 * time.Second},
+		{"sixth", 5, 0.5, 8 * time.Second},
+		{"seventh is capped", 6, 0.5, 10 * time.Second},
+		{"huge attempt stays capped", 1000, 0.5, 10 * time.Second},
+		{"shift overflow stays capped", 62, 0.5, 10 * time.Second},
+		{"negative attempt is the first", -3, 0.5, 250 * time.Millisecond},
+		{"jitter low", 0, 0, 200 * time.Millisecond},
+		{"jitter high", 0, 1, 300 * time.Millisecond},
+		{"jitter clamped below", 2, -5, 800 * time.Millisecond},
+		{"jitter clamped above", 6, 7, 12 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, Delay(tc.attempt, tc.r))
+		})
+	}
+}
+
+func TestLoop(t *testing.T) {
+	t.Parallel()
+	type testBundle struct {
+		loop   Loop
+		logs   *bytes.Buffer
+		slept  []time.Duration
+		cancel context.CancelFunc
+		ctx    context.Context
+	}
+	setup := func(t *testing.T) *testBundle {
+		t.Helper()
+		b := &testBundle{logs: &bytes.Buffer{}}
+		b.ctx, b.cancel = context.WithCancel(context.Background())
+		t.Cleanup(b.cancel)
+		b.loop = Loop{
+			Log:  slog.New(slog.NewTextHandler(b.logs, nil)),
+			URL:  func() string { return "nats://127.0.0.1:4222" },
+			Rand: func() float64 { return 0.5 },
+			Sleep: func(ctx context.Context, d time.Duration) error {
+				b.slept = append(b.slept, d)
+				return ctx.Err()
+			},
+		}
+		return b
+	}
+	transient := errors.New("nats: stream KV_cano_leader: context deadline exceeded")
+
+	t.Run("retries until the step succeeds", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		calls := 0
+		err := b.loop.Do(b.ctx, "provision", func(context.Context) error {
+			calls++
+			if calls < 4 {
+				return transient
+			}
+			return nil
+		})
+		require.NoError(t, err)
+		require.Equal(t, 4, calls)
+		require.Equal(t, []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}, b.slept)
+		require.Contains(t, b.logs.String(),
+			"waiting for NATS at nats://127.0.0.1:4222: stream KV_cano_leader: context deadline exceeded; retrying in 250ms")
+		require.Contains(t, b.logs.String(), "NATS is back")
+	})
+	t.Run("a permanent error returns at once", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		bad := errors.New("provision: Prefix: invalid")
+		err := b.loop.Do(b.ctx, "provision", func(context.Context) error { return Permanent(bad) })
+		require.ErrorIs(t, err, bad)
+		require.ErrorIs(t, err, ErrPermanent)
+		require.Equal(t, "provision: Prefix: invalid", err.Error())
+		require.Empty(t, b.slept)
+	})
+	t.Run("the Permanent classifier stops it", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		bad := errors.New("immutable")
+		b.loop.Permanent = func(err error) bool { return errors.Is(err, bad) }
+		err := b.loop.Do(b.ctx, "provision", func(context.Context) error { return bad })
+		require.ErrorIs(t, err, bad)
+		require.Empty(t, b.slept)
+	})
+	t.Run("a cancelled context ends it with the last failure", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		calls := 0
+		err := b.loop.Do(b.ctx, "connect", func(context.Context) error {
+			calls++
+			if calls == 3 {
+				b.cancel()
+			}
+			return transient
+		})
+		require.ErrorIs(t, err, context.Canceled)
+		require.ErrorIs(t, err, transient)
+		require.Equal(t, 3, calls)
+	})
+	t.Run("each attempt gets its own timeout", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.loop.AttemptTimeout = time.Hour
+		err := b.loop.Do(b.ctx, "start", func(ctx context.Context) error {
+			dl, ok := ctx.Deadline()
+			require.True(t, ok)
+			require.WithinDuration(t, time.Now().Add(time.Hour), dl, time.Minute)
+			return nil
+		})
+		require.NoError(t, err)
+	})
+}
+
+func TestReason(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "provision: stream X: context deadline exceeded",
+		Reason(errors.New("provision: stream X: nats: context\n deadline exceeded")))
+	require.False(t, strings.Contains(Reason(errors.New("nats: timeout")), "nats:"))
+}
