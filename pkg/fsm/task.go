@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -248,8 +246,8 @@ func (tc *TaskContext) Input(v any) error {
 		}
 		return nil
 	}
-	if err := msgpack.Unmarshal(tc.input, v); err != nil {
-		return Permanent(fmt.Errorf("fsm: decode input: %w", err))
+	if err := protocol.DecodeValue(tc.input, v); err != nil {
+		return Permanent(fmt.Errorf("fsm: decode the run input: %w (the trigger's input must be msgpack or JSON that fits %T)", err, v))
 	}
 	return nil
 }
@@ -292,7 +290,7 @@ func BranchOutput[T any](b BranchOutcome) (T, error) {
 	if len(b.Output) == 0 {
 		return v, fmt.Errorf("fsm: branch %d has no output (status %s)", b.Index, b.Status)
 	}
-	if err := msgpack.Unmarshal(b.Output, &v); err != nil {
+	if err := protocol.DecodeValue(b.Output, &v); err != nil {
 		return v, fmt.Errorf("fsm: branch %d output: %w", b.Index, err)
 	}
 	return v, nil
@@ -303,18 +301,19 @@ func EncodeOutput(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if b, ok := v.([]byte); ok {
-		return msgpack.Marshal(b)
-	}
-	return msgpack.Marshal(v)
+	return protocol.EncodeValue(v)
 }
 
-// DecodeOutput decodes a run's output (msgpack) into v.
+// DecodeOutput decodes a run's output (msgpack) into v. The bytes are
+// checked before decoding ([protocol.DecodeValue]).
 func DecodeOutput(data []byte, v any) error {
 	if len(data) == 0 {
 		return errors.New("fsm: no output")
 	}
-	return msgpack.Unmarshal(data, v)
+	if err := protocol.DecodeValue(data, v); err != nil {
+		return fmt.Errorf("fsm: decode output: %w", err)
+	}
+	return nil
 }
 
 func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
@@ -327,7 +326,7 @@ func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
 	} else if tc, ok := t.(TaskWithConfig); ok {
 		c = tc.Config()
 	}
-	params, err := msgpack.Marshal(t)
+	params, err := protocol.EncodeValue(t)
 	if err != nil {
 		return protocol.TaskSpec{}, fmt.Errorf("encode task %q: %w", t.Kind(), err)
 	}
