@@ -56,6 +56,7 @@ func startGateWorker(t *testing.T, nc *nats.Conn, wfs ...worker.Definer) (*worke
 	reg := &fsm.Registry{}
 	fsm.Register[gate](reg)
 	fsm.Register[step](reg)
+	fsm.Register[adder](reg)
 	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: wfs, Logger: slog.New(slog.DiscardHandler),
 		DisableBreakers: true, PresenceInterval: -1})
 	require.NoError(t, err)
