@@ -27,7 +27,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/cano-nats/cano/internal/kvwatch"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -141,7 +140,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	case []byte:
 		trig.Input = v
 	default:
-		b, err := msgpack.Marshal(v)
+		b, err := protocol.EncodeValue(v)
 		if err != nil {
 			return "", fmt.Errorf("client: encode input: %w", err)
 		}

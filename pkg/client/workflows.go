@@ -145,3 +145,94 @@ func (c *Client) Workflow(ctx context.Context, name, version string) (*protocol.
 	}
 	return &def, nil
 }
+
+// ErrLatestVersion is returned by [Client.DeleteWorkflowVersion] for the
+// version a trigger runs by default, unless
+// DeleteWorkflowVersionOpts.AllowLatest is set.
+var ErrLatestVersion = errors.New("client: the latest version of a workflow")
+
+// DeleteWorkflowVersionOpts are the options of
+// [Client.DeleteWorkflowVersion]; nil means the zero value.
+type DeleteWorkflowVersionOpts struct {
+	// AllowLatest allows deleting the latest version: the latest pointer
+	// moves to the most recently registered version left, or is removed
+	// when none is left (then triggers naming no version are refused until
+	// a worker registers the workflow again). False refuses with
+	// [ErrLatestVersion].
+	AllowLatest bool
+}
+
+// DeleteWorkflowVersion removes one registered version of workflow name from
+// the definitions bucket. Runs are pinned to the version they started with:
+// delete only versions no running run still uses (a run whose version is
+// gone cannot move on). A worker that still hosts the version registers it
+// again when it restarts.
+//
+// It returns an error matching [ErrWorkflowNotFound] when the version is
+// not registered, and [ErrLatestVersion] for the latest version unless
+// opts.AllowLatest is set. If ctx has no deadline, Config.Timeout applies.
+func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string, opts *DeleteWorkflowVersionOpts) error {
+	if opts == nil {
+		opts = &DeleteWorkflowVersionOpts{}
+	}
+	if err := protocol.ValidToken(name); err != nil {
+		return fmt.Errorf("client: workflow name: %w", err)
+	}
+	if err := protocol.ValidToken(version); err != nil {
+		return fmt.Errorf("client: workflow version: %w", err)
+	}
+	ctx, cancel := c.ctx(ctx)
+	defer cancel()
+	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
+	if err != nil {
+		return fmt.Errorf("client: definitions bucket: %w", err)
+	}
+	key := protocol.DefinitionKey(name, version)
+	if _, err := kv.Get(ctx, key); err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("%w: %q version %q", ErrWorkflowNotFound, name, version)
+		}
+		return fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
+	}
+	latestKey := protocol.LatestDefinitionKey(name)
+	latest, err := kv.Get(ctx, latestKey)
+	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("client: workflow %s: latest version: %w", name, err)
+	}
+	isLatest := err == nil && string(latest.Value()) == version
+	if isLatest && !opts.AllowLatest {
+		return fmt.Errorf("%w: %q version %q is the version new runs use; set DeleteWorkflowVersionOpts.AllowLatest to delete it anyway, "+
+			"or register a newer version first", ErrLatestVersion, name, version)
+	}
+	if err := kv.Purge(ctx, key); err != nil {
+		return fmt.Errorf("client: delete workflow %s version %s: %w", name, version, err)
+	}
+	if !isLatest {
+		return nil
+	}
+	// Move the latest pointer to the newest version left, with
+	// compare-and-set: a worker registering meanwhile wins.
+	list, err := c.Workflows(ctx)
+	if err != nil {
+		return err
+	}
+	next := ""
+	for _, wi := range list {
+		if wi.Name == name {
+			for _, v := range wi.Versions {
+				if v.Version != version {
+					next = v.Version
+				}
+			}
+		}
+	}
+	if next == "" {
+		err = kv.Purge(ctx, latestKey, jetstream.LastRevision(latest.Revision()))
+	} else {
+		_, err = kv.Update(ctx, latestKey, []byte(next), latest.Revision())
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return fmt.Errorf("client: workflow %s: move the latest version: %w", name, err)
+	}
+	return nil
+}

@@ -43,9 +43,12 @@ func TestWorkflows(t *testing.T) {
 		require.IsIncreasing(t, got, "sorted by name")
 
 		chain := workflowNamed(t, list, "chain")
-		require.Equal(t, fsm.VersionDefault, chain.Latest)
+		chainDef, err := workflows()[0].Definition()
+		require.NoError(t, err)
+		require.Len(t, chainDef.Version, fsm.ContentVersionLen, "derived from the content")
+		require.Equal(t, chainDef.Version, chain.Latest)
 		require.Len(t, chain.Versions, 1)
-		require.Equal(t, fsm.VersionDefault, chain.Versions[0].Version)
+		require.Equal(t, chainDef.Version, chain.Versions[0].Version)
 		require.False(t, chain.Versions[0].Registered.IsZero())
 		def := chain.Definition
 		require.NotNil(t, def)

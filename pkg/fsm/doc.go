@@ -20,6 +20,34 @@
 // states, join states, join configuration) plus ours: a valid initial
 // state, Quorum/PartialResults not above the branch count, valid names.
 //
+// # Versions
+//
+// A workflow with no [Workflow.Version] is versioned by its content
+// ([ContentVersion]: 12 hex digits of a hash of its canonical encoding).
+// Change it — a state, a task parameter, a timeout — and redeploy: workers
+// register the new version and new runs use it, while runs already
+// started finish on the version they were pinned to. An explicit version
+// must keep its content; bump it when the workflow changes. Old versions
+// are listed and deleted with the client (Workflows, DeleteWorkflowVersion).
+//
+// # Passing data between states
+//
+// A task hands a value to the next state with [NextWith]; the next state's
+// task reads it with [TaskContext.Previous] (and the run's input with
+// [TaskContext.Input]). The value is kept in the run record, so it survives
+// restarts; its encoding counts against the result's payload limit. A
+// split's branches each return their own output, which the join state
+// reads with [TaskContext.Branches] and [BranchOutput].
+//
+//	func (Price) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+//		var order Order
+//		if err := tc.Previous(&order); err != nil {
+//			return fsm.Result{}, err
+//		}
+//		order.Total = order.Qty * order.UnitPrice
+//		return fsm.NextWith(Charge, order), nil
+//	}
+//
 // # Running
 //
 // The transition function is pure: [Start] and [Apply] take a compiled

@@ -34,7 +34,7 @@ func RegisterSafely[T Task](r *Registry) error {
 	return r.add(zero.Kind(), func(params []byte) (Task, error) {
 		var t T
 		if len(params) > 0 {
-			if err := msgpack.Unmarshal(params, &t); err != nil {
+			if err := protocol.DecodeValue(params, &t); err != nil {
 				return nil, err
 			}
 		}
@@ -57,7 +57,7 @@ func RegisterNode[N Node[P, E], P, E any](r *Registry) {
 	err := r.add(zero.Kind(), func(params []byte) (Task, error) {
 		var n N
 		if len(params) > 0 {
-			if err := msgpack.Unmarshal(params, &n); err != nil {
+			if err := protocol.DecodeValue(params, &n); err != nil {
 				return nil, err
 			}
 		}

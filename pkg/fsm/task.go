@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -84,9 +82,13 @@ type dynamicSplit struct {
 // Next moves the run to state.
 func Next[S ~string](state S) Result { return Result{next: string(state)} }
 
-// NextWith moves the run to state and hands output on: it becomes the run's
-// output when state is an exit state, and a split branch's output for the
-// join state to read. output is encoded with msgpack.
+// NextWith moves the run to state and hands output on: the next state's task
+// reads it with [TaskContext.Previous]; it becomes the run's output when
+// state is an exit state, and a split branch's output for the join state
+// to read ([TaskContext.Branches]). output is encoded with the canonical
+// value codec ([protocol.EncodeValue]); its encoding counts against the
+// task result's payload limit (worker Config.MaxPayload): a larger one
+// fails the task with an error that says so.
 func NextWith[S ~string](state S, output any) Result {
 	return Result{next: string(state), output: output}
 }
@@ -176,6 +178,13 @@ type TaskContext struct {
 	loadInput func(ctx context.Context) ([]byte, protocol.InputFormat, error)
 	inputOnce sync.Once
 	inputErr  error
+
+	previous []byte
+	// loadPrevious reads a previous output the command left in the run
+	// record, once, on first use (protocol.TaskCommand.PreviousInRecord).
+	loadPrevious func(ctx context.Context) ([]byte, error)
+	previousOnce sync.Once
+	previousErr  error
 }
 
 // SetInputLoader makes Input and RawInput read the run's input with load,
@@ -190,34 +199,57 @@ func (tc *TaskContext) SetInputLoader(load func(ctx context.Context) ([]byte, pr
 // retries included: a KV leader change takes a few seconds.
 const inputLoadTimeout = 30 * time.Second
 
+// SetPreviousLoader makes Previous read the previous state's output with
+// load, once, on first use: the worker sets it for a command whose
+// previous output was left in the run record.
+func (tc *TaskContext) SetPreviousLoader(load func(ctx context.Context) ([]byte, error)) {
+	tc.loadPrevious = load
+}
+
 func (tc *TaskContext) ensureInput() error {
 	if tc.loadInput == nil {
 		return nil
 	}
 	tc.inputOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), inputLoadTimeout)
-		defer cancel()
-		delay := 100 * time.Millisecond
-		for {
-			in, f, err := tc.loadInput(ctx)
-			if err == nil {
-				tc.input, tc.inputFormat = in, f
-				return
-			}
-			if errors.Is(err, ErrPermanent) {
-				tc.inputErr = err
-				return
-			}
-			select {
-			case <-ctx.Done():
-				tc.inputErr = NewError(protocol.CategoryStore, "read the run input from its record: %v", err)
-				return
-			case <-time.After(delay):
-			}
-			delay = min(2*delay, 2*time.Second)
-		}
+		tc.inputErr = loadRetrying("the run input", func(ctx context.Context) (err error) {
+			tc.input, tc.inputFormat, err = tc.loadInput(ctx)
+			return err
+		})
 	})
 	return tc.inputErr
+}
+
+func (tc *TaskContext) ensurePrevious() error {
+	if tc.loadPrevious == nil {
+		return nil
+	}
+	tc.previousOnce.Do(func() {
+		tc.previousErr = loadRetrying("the previous state's output", func(ctx context.Context) (err error) {
+			tc.previous, err = tc.loadPrevious(ctx)
+			return err
+		})
+	})
+	return tc.previousErr
+}
+
+// loadRetrying calls load until it succeeds, fails permanently, or
+// inputLoadTimeout passes (a KV leader change takes a few seconds).
+func loadRetrying(what string, load func(ctx context.Context) error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), inputLoadTimeout)
+	defer cancel()
+	delay := 100 * time.Millisecond
+	for {
+		err := load(ctx)
+		if err == nil || errors.Is(err, ErrPermanent) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return NewError(protocol.CategoryStore, "read %s from the run record: %v", what, err)
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 2*time.Second)
+	}
 }
 
 // NewTaskContext builds a context (the worker does this; tests may too).
@@ -229,8 +261,34 @@ func NewTaskContext(cmd *protocol.TaskCommand, attempt, maxAttempts int, logger 
 	return &TaskContext{
 		RunID: cmd.RunID, Workflow: cmd.Workflow, State: cmd.State, Step: cmd.Step,
 		Branch: int(cmd.Branch), Attempt: attempt, MaxAttempts: maxAttempts, Logger: logger,
-		input: cmd.Input, inputFormat: cmd.InputFormat, branches: branches,
+		input: cmd.Input, inputFormat: cmd.InputFormat, branches: branches, previous: cmd.Previous,
 	}
+}
+
+// ErrNoPrevious is returned (wrapped, and [Permanent]) by
+// [TaskContext.Previous] when the task that moved the run into this state
+// handed nothing on: it returned [Next] rather than [NextWith], this is the
+// first state, or this is a join state (read [TaskContext.Branches]).
+var ErrNoPrevious = errors.New("fsm: no previous output")
+
+// Previous decodes into v the output the previous state's task handed on
+// with [NextWith]: the data one state passes to the next, kept in the run
+// record, so it survives restarts and reaches whichever worker runs this
+// state. With none it returns an error matching [ErrNoPrevious]; a value
+// that does not fit v gives a [Permanent] error naming both. The name pairs
+// with NextWith: one state hands on, the next reads what came before.
+func (tc *TaskContext) Previous(v any) error {
+	if err := tc.ensurePrevious(); err != nil {
+		return err
+	}
+	if len(tc.previous) == 0 {
+		return Permanent(fmt.Errorf("%w: state %q (step %d): the task that moved the run here returned no output with fsm.NextWith",
+			ErrNoPrevious, tc.State, tc.Step))
+	}
+	if err := protocol.DecodeValue(tc.previous, v); err != nil {
+		return Permanent(fmt.Errorf("fsm: decode the previous state's output into %T: %w", v, err))
+	}
+	return nil
 }
 
 // Input decodes the run's input into v (msgpack, or JSON for triggers sent
@@ -248,8 +306,8 @@ func (tc *TaskContext) Input(v any) error {
 		}
 		return nil
 	}
-	if err := msgpack.Unmarshal(tc.input, v); err != nil {
-		return Permanent(fmt.Errorf("fsm: decode input: %w", err))
+	if err := protocol.DecodeValue(tc.input, v); err != nil {
+		return Permanent(fmt.Errorf("fsm: decode the run input: %w (the trigger's input must be msgpack or JSON that fits %T)", err, v))
 	}
 	return nil
 }
@@ -292,7 +350,7 @@ func BranchOutput[T any](b BranchOutcome) (T, error) {
 	if len(b.Output) == 0 {
 		return v, fmt.Errorf("fsm: branch %d has no output (status %s)", b.Index, b.Status)
 	}
-	if err := msgpack.Unmarshal(b.Output, &v); err != nil {
+	if err := protocol.DecodeValue(b.Output, &v); err != nil {
 		return v, fmt.Errorf("fsm: branch %d output: %w", b.Index, err)
 	}
 	return v, nil
@@ -303,18 +361,19 @@ func EncodeOutput(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
-	if b, ok := v.([]byte); ok {
-		return msgpack.Marshal(b)
-	}
-	return msgpack.Marshal(v)
+	return protocol.EncodeValue(v)
 }
 
-// DecodeOutput decodes a run's output (msgpack) into v.
+// DecodeOutput decodes a run's output (msgpack) into v. The bytes are
+// checked before decoding ([protocol.DecodeValue]).
 func DecodeOutput(data []byte, v any) error {
 	if len(data) == 0 {
 		return errors.New("fsm: no output")
 	}
-	return msgpack.Unmarshal(data, v)
+	if err := protocol.DecodeValue(data, v); err != nil {
+		return fmt.Errorf("fsm: decode output: %w", err)
+	}
+	return nil
 }
 
 func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
@@ -327,7 +386,7 @@ func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
 	} else if tc, ok := t.(TaskWithConfig); ok {
 		c = tc.Config()
 	}
-	params, err := msgpack.Marshal(t)
+	params, err := protocol.EncodeValue(t)
 	if err != nil {
 		return protocol.TaskSpec{}, fmt.Errorf("encode task %q: %w", t.Kind(), err)
 	}

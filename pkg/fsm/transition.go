@@ -194,9 +194,10 @@ func (t *tx) enter(state string, output []byte, joined *protocol.SplitProgress) 
 	if joined != nil {
 		rec.JoinOf, rec.JoinBranches = rec.Step-1, joined.Total
 	}
-	if output != nil {
-		rec.Output = output
-	}
+	// The output the state's task reads with TaskContext.Previous (and the
+	// run's output when state is an exit): what this transition handed on,
+	// never an older state's.
+	rec.Output = output
 	if !t.m.IsExit(state) {
 		t.event(protocol.EventState, "") // an exit is announced by the terminal event
 	}
@@ -433,11 +434,18 @@ func (t *tx) command(spec *protocol.TaskSpec, branch int32) {
 	t.fx.Commands = append(t.fx.Commands, protocol.TaskCommand{
 		V: protocol.SchemaVersion, RunID: rec.ID, Workflow: rec.Workflow, State: rec.State,
 		Step: rec.Step, Branch: branch, Task: *spec, Deadline: rec.Deadline,
-		Input: rec.Input, InputFormat: rec.InputFormat,
+		Input: rec.Input, InputFormat: rec.InputFormat, Previous: rec.Output,
 		JoinOf: rec.JoinOf, JoinBranches: rec.JoinBranches,
 	})
-	if c := &t.fx.Commands[len(t.fx.Commands)-1]; len(c.Input) > protocol.InlineInputMax {
+	c := &t.fx.Commands[len(t.fx.Commands)-1]
+	if len(c.Input) > protocol.InlineInputMax {
 		c.Input, c.InputInRecord, c.V = nil, true, protocol.SchemaVersion2
+	}
+	// A large previous output stays in the record too (read on first use),
+	// so a command stays small and a split's branches do not each carry it.
+	// No schema bump: a build that predates Previous has no task reading it.
+	if len(c.Previous) > protocol.InlineInputMax {
+		c.Previous, c.PreviousInRecord = nil, true
 	}
 }
 

@@ -1,6 +1,8 @@
 package fsm
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"time"
 
@@ -10,8 +12,6 @@ import (
 
 // Defaults for a [Workflow].
 const (
-	// VersionDefault is the definition version when none is set.
-	VersionDefault = "v1"
 	// QueueDefault is the task queue when none is set.
 	QueueDefault = "default"
 	// MaxTransitionsDefault caps state entries per run (cano has no cap; a
@@ -107,8 +107,14 @@ func (w *Workflow[S]) TotalTimeout(d time.Duration) *Workflow[S] { w.totalTimeou
 // Queue sets the task queue (default "default"): workers pull per queue and kind.
 func (w *Workflow[S]) Queue(q string) *Workflow[S] { w.queue = q; return w }
 
-// Version sets the definition version (default "v1"). A run stays pinned to
-// the version it started with.
+// Version sets the definition version. Left unset, the version is derived
+// from the definition's content ([ContentVersion]): change the workflow
+// (its states, tasks, parameters, timeouts, anything) and redeploy, and
+// workers register it as a new version, the latest; runs already started
+// finish on the version they started with. An explicit version is a
+// promise that its content never changes: a worker registering different
+// content under a version already registered fails to start with
+// worker.ErrDefinitionConflict, and the fix is a new version.
 func (w *Workflow[S]) Version(v string) *Workflow[S] { w.version = v; return w }
 
 // MaxTransitions caps state entries per run (default 10,000).
@@ -152,9 +158,6 @@ func (w *Workflow[S]) Definition() (*protocol.Definition, error) {
 		Queue:          w.queue,
 		MaxTransitions: w.maxTransitions,
 	}
-	if d.Version == "" {
-		d.Version = VersionDefault
-	}
 	if d.Queue == "" {
 		d.Queue = QueueDefault
 	}
@@ -164,7 +167,33 @@ func (w *Workflow[S]) Definition() (*protocol.Definition, error) {
 	for _, e := range w.exits {
 		d.Exits = append(d.Exits, string(e))
 	}
+	if d.Version == "" {
+		v, err := ContentVersion(d)
+		if err != nil {
+			return nil, err
+		}
+		d.Version = v
+	}
 	return d, nil
+}
+
+// ContentVersionLen is the length of a version derived from content.
+const ContentVersionLen = 12
+
+// ContentVersion derives a definition's version from its content: the first
+// [ContentVersionLen] hex digits of the SHA-256 of its canonical encoding
+// with the version left out. Equal content gives the same version in every
+// process (task parameters are encoded canonically, map keys sorted); any
+// change gives another.
+func ContentVersion(d *protocol.Definition) (string, error) {
+	c := *d
+	c.Version = ""
+	b, err := protocol.Encode(&c)
+	if err != nil {
+		return "", fmt.Errorf("fsm: workflow %q: derive version: %w", d.Name, err)
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])[:ContentVersionLen], nil
 }
 
 // Machine is a compiled, validated definition: what the pure transition

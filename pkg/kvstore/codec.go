@@ -1,79 +1,41 @@
 package kvstore
 
 import (
-	"bytes"
 	"encoding/binary"
 	"fmt"
-	"sync"
 
-	"github.com/vmihailenco/msgpack/v5"
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
-// The store's value encoding: msgpack with compact integers and sorted map
-// keys, as pkg/protocol.
-
-var encPool = sync.Pool{New: func() any {
-	e := &encoder{}
-	e.enc = msgpack.NewEncoder(&e.buf)
-	e.enc.UseCompactInts(true)
-	e.enc.SetSortMapKeys(true)
-	return e
-}}
-
-type encoder struct {
-	buf bytes.Buffer
-	enc *msgpack.Encoder
-}
+// The store's value encoding is the wire contract's value codec
+// (protocol.EncodeValue, protocol.DecodeValue): msgpack with compact
+// integers and sorted map keys, decoded behind the structure check, since a
+// store value may have been written by any process.
 
 func encode(v any) ([]byte, error) {
-	e := encPool.Get().(*encoder)
-	e.buf.Reset()
-	if err := e.enc.Encode(v); err != nil {
-		encPool.Put(e)
+	b, err := protocol.EncodeValue(v)
+	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", v, err)
 	}
-	out := bytes.Clone(e.buf.Bytes())
-	if e.buf.Cap() <= 64<<10 {
-		encPool.Put(e)
-	}
-	return out, nil
+	return b, nil
 }
 
 // decode decodes exactly one msgpack value from b into ptr. Any failure,
 // including a panic inside the decoder, wraps ErrTypeMismatch.
-func decode(b []byte, ptr any) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: decode into %T: %v", ErrTypeMismatch, ptr, r)
-		}
-	}()
-	r := bytes.NewReader(b)
-	dec := msgpack.NewDecoder(r)
-	if err := dec.Decode(ptr); err != nil {
+func decode(b []byte, ptr any) error {
+	if err := protocol.DecodeValue(b, ptr); err != nil {
 		return fmt.Errorf("%w: decode into %T: %v", ErrTypeMismatch, ptr, err)
-	}
-	if r.Len() != 0 {
-		return fmt.Errorf("%w: decode into %T: %d trailing bytes", ErrTypeMismatch, ptr, r.Len())
 	}
 	return nil
 }
 
 // validateItem checks that b is exactly one msgpack value.
-func validateItem(b []byte) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: not a msgpack value: %v", ErrInvalidValue, r)
-		}
-	}()
+func validateItem(b []byte) error {
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty item", ErrInvalidValue)
 	}
-	r := bytes.NewReader(b)
-	if err := msgpack.NewDecoder(r).Skip(); err != nil {
-		return fmt.Errorf("%w: not a msgpack value: %v", ErrInvalidValue, err)
-	}
-	if r.Len() != 0 {
-		return fmt.Errorf("%w: %d bytes after the first msgpack value", ErrInvalidValue, r.Len())
+	if err := protocol.CheckValue(b); err != nil {
+		return fmt.Errorf("%w: not a single msgpack value: %v", ErrInvalidValue, err)
 	}
 	return nil
 }

@@ -169,6 +169,16 @@ type TaskCommand struct {
 	// record. (A 10,000-branch split over a large input would otherwise
 	// carry the whole input 10,000 times.)
 	InputInRecord bool `msgpack:"input_in_record,omitempty"`
+	// Previous is the output of the task that moved the run into this
+	// state (msgpack, from fsm.NextWith), for the task to read (the run
+	// record's Output). Empty when that task handed nothing on, in the
+	// first state and in a join state (which reads its branch outcomes).
+	Previous []byte `msgpack:"previous,omitempty"`
+	// PreviousInRecord says the previous output is larger than
+	// [InlineInputMax] and was left out of the command, as
+	// InputInRecord does for the input: the worker reads it from the run
+	// record's Output when the task asks for it.
+	PreviousInRecord bool `msgpack:"previous_in_record,omitempty"`
 	// Path is the states entered so far (for error context).
 	Path []string `msgpack:"path,omitempty"`
 	// JoinOf, for a join state's task, names the split step whose branch
@@ -321,7 +331,10 @@ type RunRecord struct {
 	Path        []string    `msgpack:"path"`
 	Input       []byte      `msgpack:"input,omitempty"`
 	InputFormat InputFormat `msgpack:"input_format,omitempty"`
-	// Output is the last task output (the output of the task that chose the exit state).
+	// Output is the output of the task that moved the run into its current
+	// state (fsm.NextWith; empty if it handed nothing on, and after a
+	// join): the next state's task reads it, and for a completed run it is
+	// the output of the task that chose the exit state.
 	Output []byte     `msgpack:"output,omitempty"`
 	Error  *ErrorInfo `msgpack:"error,omitempty"`
 	// Times in unix nanoseconds; Deadline 0 means no total timeout.

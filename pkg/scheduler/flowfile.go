@@ -10,8 +10,6 @@ import (
 	"os"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -129,7 +127,7 @@ func (ff *fileFlow) toFlow() (Flow, error) {
 		if err := json.Unmarshal(ff.Input, &v); err != nil {
 			return Flow{}, fmt.Errorf("input: %v", err)
 		}
-		in, err := msgpack.Marshal(intsFromJSON(v))
+		in, err := protocol.EncodeValue(intsFromJSON(v))
 		if err != nil {
 			return Flow{}, fmt.Errorf("input: %v", err)
 		}

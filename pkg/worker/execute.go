@@ -92,7 +92,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		attemptCtx, c = context.WithTimeoutCause(ctx, time.Duration(cmd.Task.AttemptTimeout), errAttemptTimeout)
 		defer c()
 	}
-	tc := fsm.NewTaskContext(cmd, attempt, maxAttempts, w.log.With("run_id", cmd.RunID, "workflow", cmd.Workflow,
+	tc := w.newTaskContext(cmd, attempt, maxAttempts, w.log.With("run_id", cmd.RunID, "workflow", cmd.Workflow,
 		"state", cmd.State, "attempt", attempt), w.branchOutcomes(cmd))
 	if cmd.InputInRecord {
 		tc.SetInputLoader(w.loadInput(cmd.RunID))

@@ -1,7 +1,6 @@
 package worker
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -351,44 +350,6 @@ func (w *Worker) queues() []string {
 		out = []string{fsm.QueueDefault}
 	}
 	return out
-}
-
-// ErrDefinitionConflict: a definition version is already registered with
-// different content. Bump the version.
-var ErrDefinitionConflict = errors.New("worker: definition version already registered with different content")
-
-func (w *Worker) registerDefinitions(ctx context.Context) error {
-	if len(w.machines) == 0 {
-		return nil
-	}
-	kv, err := w.js.KeyValue(ctx, w.names.DefinitionsBucket())
-	if err != nil {
-		return fmt.Errorf("worker: definitions bucket: %w", err)
-	}
-	for _, m := range w.machines {
-		def := m.Definition()
-		data, err := protocol.Encode(def)
-		if err != nil {
-			return fmt.Errorf("worker: %w", err)
-		}
-		key := protocol.DefinitionKey(def.Name, def.Version)
-		if _, err := kv.Create(ctx, key, data); err != nil {
-			if !errors.Is(err, jetstream.ErrKeyExists) {
-				return fmt.Errorf("worker: register %s: %w", key, err)
-			}
-			e, err := kv.Get(ctx, key)
-			if err != nil {
-				return fmt.Errorf("worker: register %s: %w", key, err)
-			}
-			if !bytes.Equal(e.Value(), data) {
-				return fmt.Errorf("%w: workflow %q version %q", ErrDefinitionConflict, def.Name, def.Version)
-			}
-		}
-		if _, err := kv.PutString(ctx, protocol.LatestDefinitionKey(def.Name), def.Version); err != nil {
-			return fmt.Errorf("worker: register latest %s: %w", def.Name, err)
-		}
-	}
-	return nil
 }
 
 func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {

@@ -1,0 +1,197 @@
+package client_test
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/worker"
+)
+
+// gates hold gate tasks until the test opens them.
+var gates sync.Map // name → *gateState
+
+type gateState struct {
+	entered chan struct{} // receives once per run entering the gate
+	open    chan struct{} // closed to let every run through
+}
+
+func newGate(name string) *gateState {
+	g := &gateState{entered: make(chan struct{}, 16), open: make(chan struct{})}
+	gates.Store(name, g)
+	return g
+}
+
+// gate waits for its gate to open, then moves to done.
+type gate struct {
+	Name string `msgpack:"name"`
+}
+
+func (gate) Kind() string { return "gate" }
+func (g gate) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	v, ok := gates.Load(g.Name)
+	if !ok {
+		return fsm.Result{}, fsm.Permanent(context.Canceled)
+	}
+	st := v.(*gateState)
+	st.entered <- struct{}{}
+	select {
+	case <-st.open:
+		return fsm.Next(SDone), nil
+	case <-ctx.Done():
+		return fsm.Result{}, ctx.Err()
+	}
+}
+
+func startGateWorker(t *testing.T, nc *nats.Conn, wfs ...worker.Definer) (*worker.Worker, error) {
+	t.Helper()
+	reg := &fsm.Registry{}
+	fsm.Register[gate](reg)
+	fsm.Register[step](reg)
+	fsm.Register[adder](reg)
+	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: wfs, Logger: slog.New(slog.DiscardHandler),
+		DisableBreakers: true, PresenceInterval: -1})
+	require.NoError(t, err)
+	if err := w.Start(awaitCtx(t)); err != nil {
+		return nil, err
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	return w, nil
+}
+
+// Changing a workflow (only its total timeout here) and starting a worker
+// with it registers a new version and moves latest to it; a run started
+// before finishes on the version it was pinned to. Old versions can then be
+// deleted.
+func TestWorkflowVersionFollowsTheCode(t *testing.T) {
+	t.Parallel()
+	b := setupB(t)
+	ctx := awaitCtx(t)
+	g := newGate(t.Name())
+	wf := func(total time.Duration) *fsm.Workflow[S] {
+		return fsm.New[S]("evolving", SA).Register(SA, gate{Name: t.Name()}).Exit(SDone).TotalTimeout(total)
+	}
+	oldDef, err := wf(time.Hour).Definition()
+	require.NoError(t, err)
+	newDef, err := wf(2 * time.Hour).Definition()
+	require.NoError(t, err)
+	require.NotEqual(t, oldDef.Version, newDef.Version, "a changed workflow has a new version")
+
+	first, err := startGateWorker(t, b.nc, wf(time.Hour))
+	require.NoError(t, err)
+	before, err := b.client.Trigger(ctx, "evolving", nil)
+	require.NoError(t, err)
+	select {
+	case <-g.entered:
+	case <-ctx.Done():
+		t.Fatal("the first run never reached its task")
+	}
+
+	// Redeploy: the changed workflow's worker starts; the old one stops
+	// once the new one is up (the old run's task keeps running on it).
+	_, err = startGateWorker(t, b.nc, wf(2*time.Hour))
+	require.NoError(t, err, "a changed workflow without an explicit version registers")
+	list, err := b.client.Workflows(ctx)
+	require.NoError(t, err)
+	wi := workflowNamed(t, list, "evolving")
+	require.Equal(t, newDef.Version, wi.Latest)
+	require.Len(t, wi.Versions, 2)
+	require.Equal(t, oldDef.Version, wi.Versions[0].Version)
+	require.Equal(t, newDef.Version, wi.Versions[1].Version)
+
+	after, err := b.client.Trigger(ctx, "evolving", nil)
+	require.NoError(t, err)
+	close(g.open)
+	for _, tc := range []struct {
+		run     string
+		version string
+		total   time.Duration
+	}{{before, oldDef.Version, time.Hour}, {after, newDef.Version, 2 * time.Hour}} {
+		out, err := b.client.Await(ctx, tc.run)
+		require.NoError(t, err)
+		require.Equal(t, protocol.RunCompleted, out.Status)
+		rec, err := b.client.Get(ctx, tc.run)
+		require.NoError(t, err)
+		require.Equal(t, tc.version, rec.DefVersion, "run %s", tc.run)
+		require.Equal(t, int64(tc.total), rec.Deadline-rec.CreatedAt, "run %s keeps its version's timeout", tc.run)
+	}
+	require.NoError(t, first.Stop(ctx))
+
+	// A restart with unchanged code registers nothing new.
+	_, err = startGateWorker(t, b.nc, wf(2*time.Hour))
+	require.NoError(t, err)
+
+	// The old version can be deleted; the latest only when told.
+	err = b.client.DeleteWorkflowVersion(ctx, "evolving", newDef.Version, nil)
+	require.ErrorIs(t, err, client.ErrLatestVersion)
+	require.ErrorContains(t, err, "AllowLatest")
+	require.NoError(t, b.client.DeleteWorkflowVersion(ctx, "evolving", oldDef.Version, nil))
+	err = b.client.DeleteWorkflowVersion(ctx, "evolving", oldDef.Version, nil)
+	require.ErrorIs(t, err, client.ErrWorkflowNotFound)
+	list, err = b.client.Workflows(ctx)
+	require.NoError(t, err)
+	wi = workflowNamed(t, list, "evolving")
+	require.Equal(t, []string{newDef.Version}, versionNames(wi))
+	require.Equal(t, newDef.Version, wi.Latest)
+	_, err = b.client.Workflow(ctx, "evolving", oldDef.Version)
+	require.ErrorIs(t, err, client.ErrWorkflowNotFound)
+
+	require.NoError(t, b.client.DeleteWorkflowVersion(ctx, "evolving", newDef.Version,
+		&client.DeleteWorkflowVersionOpts{AllowLatest: true}))
+	_, err = b.client.Workflow(ctx, "evolving", "")
+	require.ErrorIs(t, err, client.ErrWorkflowNotFound, "no version left: no latest either")
+}
+
+// Deleting the latest version when told moves latest to the newest one left.
+func TestDeleteLatestMovesLatest(t *testing.T) {
+	t.Parallel()
+	b := setupB(t)
+	ctx := awaitCtx(t)
+	wf := func(v string) *fsm.Workflow[S] {
+		return fsm.New[S]("moving", SA).Register(SA, step{SDone}).Exit(SDone).Version(v)
+	}
+	for _, v := range []string{"a1", "a2", "a3"} {
+		_, err := startGateWorker(t, b.nc, wf(v))
+		require.NoError(t, err)
+	}
+	require.NoError(t, b.client.DeleteWorkflowVersion(ctx, "moving", "a3", &client.DeleteWorkflowVersionOpts{AllowLatest: true}))
+	def, err := b.client.Workflow(ctx, "moving", "")
+	require.NoError(t, err)
+	require.Equal(t, "a2", def.Version)
+	_, err = b.client.Workflow(ctx, "moving", "a1")
+	require.NoError(t, err)
+	require.ErrorIs(t, b.client.DeleteWorkflowVersion(ctx, "moving", "a.b", nil), protocol.ErrInvalidName)
+}
+
+// An explicit version is a promise: different content under it refuses to
+// start, and the error says what to do.
+func TestExplicitVersionConflict(t *testing.T) {
+	t.Parallel()
+	b := setupB(t)
+	wf := func(total time.Duration) *fsm.Workflow[S] {
+		return fsm.New[S]("pinned", SA).Register(SA, step{SDone}).Exit(SDone).Version("v1").TotalTimeout(total)
+	}
+	_, err := startGateWorker(t, b.nc, wf(time.Hour))
+	require.NoError(t, err)
+	_, err = startGateWorker(t, b.nc, wf(time.Hour))
+	require.NoError(t, err, "the same content registers again")
+	_, err = startGateWorker(t, b.nc, wf(2*time.Hour))
+	require.ErrorIs(t, err, worker.ErrDefinitionConflict)
+	require.ErrorContains(t, err, "bump its version")
+}
+
+func versionNames(wi client.WorkflowInfo) []string {
+	var out []string
+	for _, v := range wi.Versions {
+		out = append(out, v.Version)
+	}
+	return out
+}

@@ -1,0 +1,65 @@
+package fsm_test
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/pkg/fsm"
+)
+
+type mapTask struct {
+	paramTask
+	M map[string]int `msgpack:"m"`
+}
+
+func TestContentVersion(t *testing.T) {
+	t.Parallel()
+	big := func() map[string]int {
+		m := map[string]int{}
+		for i := range 50 {
+			m[fmt.Sprintf("k%d", i)] = i
+		}
+		return m
+	}
+	base := func() *fsm.Workflow[St] {
+		return fsm.New[St]("wf", A).Register(A, mapTask{M: big()}).Exit(Done)
+	}
+	version := func(w *fsm.Workflow[St]) string {
+		d, err := w.Definition()
+		require.NoError(t, err)
+		return d.Version
+	}
+	v0 := version(base())
+	require.Len(t, v0, fsm.ContentVersionLen)
+	for _, tc := range []struct {
+		name string
+		wf   *fsm.Workflow[St]
+		same bool
+	}{
+		{"rebuilt, map iterated afresh", base(), true},
+		{"total timeout", base().TotalTimeout(time.Minute), false},
+		{"queue", base().Queue("other"), false},
+		{"max transitions", base().MaxTransitions(5), false},
+		{"another exit", base().Exit(Rejected), false},
+		{"task parameters", fsm.New[St]("wf", A).Register(A, mapTask{M: map[string]int{"k0": 1}}).Exit(Done), false},
+		{"task config", fsm.New[St]("wf", A).Register(A, mapTask{M: big()}, fsm.Minimal()).Exit(Done), false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			if tc.same {
+				require.Equal(t, v0, version(tc.wf))
+			} else {
+				require.NotEqual(t, v0, version(tc.wf))
+			}
+		})
+	}
+	require.Equal(t, "v7", version(base().Version("v7")), "an explicit version is kept")
+	d, err := base().Version("v7").Definition()
+	require.NoError(t, err)
+	derived, err := fsm.ContentVersion(d)
+	require.NoError(t, err)
+	require.Equal(t, v0, derived, "the version itself is not part of the content")
+}

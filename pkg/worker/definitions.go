@@ -1,0 +1,59 @@
+package worker
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// ErrDefinitionConflict is returned by [Worker.Start] when a workflow's
+// explicit version (fsm.Workflow.Version) is already registered with
+// different content. Give the changed workflow a new version, or leave the
+// version unset so that it is derived from the content.
+var ErrDefinitionConflict = errors.New("worker: definition version already registered with different content")
+
+// registerDefinitions puts each workflow's definition under its version
+// (created once, never overwritten) and points the workflow's latest
+// version at it. Runs are pinned to the version they started with, so a
+// new version never changes a run in flight.
+func (w *Worker) registerDefinitions(ctx context.Context) error {
+	if len(w.machines) == 0 {
+		return nil
+	}
+	kv, err := w.js.KeyValue(ctx, w.names.DefinitionsBucket())
+	if err != nil {
+		return fmt.Errorf("worker: definitions bucket: %w", err)
+	}
+	for _, m := range w.machines {
+		def := m.Definition()
+		data, err := protocol.Encode(def)
+		if err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
+		key := protocol.DefinitionKey(def.Name, def.Version)
+		if _, err := kv.Create(ctx, key, data); err != nil {
+			if !errors.Is(err, jetstream.ErrKeyExists) {
+				return fmt.Errorf("worker: register %s: %w", key, err)
+			}
+			e, err := kv.Get(ctx, key)
+			if err != nil {
+				return fmt.Errorf("worker: register %s: %w", key, err)
+			}
+			if !bytes.Equal(e.Value(), data) {
+				return fmt.Errorf("%w: workflow %q version %q: this worker's workflow differs from the registered one; "+
+					"bump its version (.Version) or leave the version unset so that it is derived from the content",
+					ErrDefinitionConflict, def.Name, def.Version)
+			}
+		}
+		if _, err := kv.PutString(ctx, protocol.LatestDefinitionKey(def.Name), def.Version); err != nil {
+			return fmt.Errorf("worker: register latest %s: %w", def.Name, err)
+		}
+		w.log.Info("workflow registered", "workflow", def.Name, "version", def.Version)
+	}
+	return nil
+}
