@@ -17,6 +17,8 @@
 //	                           publish notices/events (core NATS)
 //	                           ─▶ ack the input when the publishes are acknowledged
 //
-// A redelivered input (NumDelivered > 1) that finds the record already
-// applied re-publishes what the record owes ([fsm.Owed]).
+// An input that changes nothing (a duplicate, a late result) and meets a
+// run still going re-publishes what the record owes ([fsm.Owed]),
+// de-duplicated by the broker, whatever its delivery count: the count is
+// lost when a server is killed, and a run must not depend on it.
 package coordinator

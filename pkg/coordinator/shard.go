@@ -200,7 +200,8 @@ func (s *shard) trigger(ctx context.Context, j job) {
 }
 
 // existing answers a trigger whose run already exists (same run id or
-// idempotency key): nothing starts; a redelivery re-publishes what is owed.
+// idempotency key): nothing starts; what the record owes is re-published
+// (see redrives).
 func (s *shard) existing(ctx context.Context, j job, m *fsm.Machine) {
 	e, err := s.load(ctx, j.runID)
 	if err != nil {
@@ -208,11 +209,11 @@ func (s *shard) existing(ctx context.Context, j job, m *fsm.Machine) {
 		return
 	}
 	s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID, Existing: true})
-	if !j.redelivered {
+	if !redrives(j, e.rec) {
 		s.acks <- pendingAck{msg: j.msg}
 		return
 	}
-	s.owed(ctx, j, e)
+	s.owed(ctx, []job{j}, e)
 }
 
 // apply applies the inputs of one run, in order, to its record and writes
@@ -347,15 +348,19 @@ func mergeEffects(dst, src *fsm.Effects) {
 	dst.Ended = dst.Ended || src.Ended
 }
 
-// settleUnchanged acknowledges inputs that changed nothing; a redelivered
-// one re-publishes what the record owes (crash rule).
+// settleUnchanged acknowledges inputs that changed nothing, after
+// re-publishing what the record owes when redrives says so (crash rule).
 func (s *shard) settleUnchanged(ctx context.Context, jobs []job, e *entry) {
+	var redrive []job
 	for _, j := range jobs {
-		if j.redelivered {
-			s.owed(ctx, j, e)
+		if redrives(j, e.rec) {
+			redrive = append(redrive, j)
 			continue
 		}
 		s.acks <- pendingAck{msg: j.msg}
+	}
+	if len(redrive) > 0 {
+		s.owed(ctx, redrive, e) // once for all of them
 	}
 }
 
@@ -397,19 +402,21 @@ func (s *shard) purgeTimer(rec *protocol.RunRecord, fx *fsm.Effects) {
 	}
 }
 
-func (s *shard) owed(ctx context.Context, j job, e *entry) {
+// owed re-publishes what the record owes and acknowledges jobs once the
+// publishes are.
+func (s *shard) owed(ctx context.Context, jobs []job, e *entry) {
 	m, err := s.c.defs.machine(ctx, e.rec.Workflow, e.rec.DefVersion)
 	if err != nil {
-		s.nak(j, err)
+		s.nakAll(jobs, err)
 		return
 	}
 	if err := s.loadSplitSpec(ctx, e); err != nil {
-		s.nak(j, err)
+		s.nakAll(jobs, err)
 		return
 	}
 	fx, err := fsm.Owed(m, e.rec, e.dyn)
 	if err != nil {
-		s.nak(j, err)
+		s.nakAll(jobs, err)
 		return
 	}
 	if e.rec.Status.Terminal() {
@@ -417,7 +424,11 @@ func (s *shard) owed(ctx context.Context, j job, e *entry) {
 		s.purgeTimer(e.rec, &fx)
 	}
 	futures := s.publish(m, e.rec, &fx)
-	s.acks <- pendingAck{msg: j.msg, futures: futures}
+	p := pendingAck{msg: jobs[0].msg, futures: futures}
+	for _, j := range jobs[1:] {
+		p.more = append(p.more, j.msg)
+	}
+	s.acks <- p
 }
 
 // loadFresh is load that also says whether the record was read from KV
