@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,6 +68,16 @@ type Config struct {
 	// (kvstore.RunScope) is kept before a durable timer removes it.
 	// Defaults to RunStoreRetentionDefault; -1 keeps it.
 	RunStoreRetention time.Duration
+	// StallCheckInterval is how often each shard looks for stalled runs
+	// among those it caches (see Stats.Stalled). Defaults to
+	// StallCheckIntervalDefault; -1 disables the check.
+	StallCheckInterval time.Duration
+	// StallAfter is how long a run may stay at a step whose time has no
+	// bound (no attempt timeout, no join or total timeout) before it counts
+	// as stalled and what it owes is re-published. Steps with a bound use
+	// it instead (attempts × attempt timeout + backoffs + AckWait, or the
+	// join or total timeout). Defaults to StallAfterDefault.
+	StallAfter time.Duration
 	// OnEnded, when set, is called after a run reached a terminal status
 	// (used by the scheduler and tests). It must not block.
 	OnEnded func(rec *protocol.RunRecord)
@@ -91,6 +102,12 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.StallCheckInterval == 0 {
+		c.StallCheckInterval = StallCheckIntervalDefault
+	}
+	if c.StallAfter == 0 {
+		c.StallAfter = StallAfterDefault
+	}
 	if c.RunStoreRetention == 0 {
 		c.RunStoreRetention = RunStoreRetentionDefault
 	}
@@ -106,6 +123,12 @@ func (c Config) validate() error {
 	}
 	if c.BatchSize < 1 {
 		return fmt.Errorf("coordinator: BatchSize must be at least 1, got %d", c.BatchSize)
+	}
+	if c.StallCheckInterval < 0 && c.StallCheckInterval != -1 {
+		return fmt.Errorf("coordinator: StallCheckInterval must be positive or -1 (disabled), got %s", c.StallCheckInterval)
+	}
+	if c.StallAfter < 0 {
+		return fmt.Errorf("coordinator: StallAfter must be positive, got %s", c.StallAfter)
 	}
 	return nil
 }
@@ -129,6 +152,8 @@ type Coordinator struct {
 
 	shards []*shard
 	seed   maphash.Seed
+
+	stalled atomic.Uint64 // runs re-driven by the stall check
 
 	mu      sync.Mutex
 	started bool                       // guarded by mu

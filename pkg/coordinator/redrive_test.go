@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -102,11 +103,33 @@ func TestFirstDeliveryRedrivesRunWithLostCommand(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
-	b := setupRedrive(t, ctx, coordinator.Config{Shards: 2, AckWait: 5 * time.Second})
+	// No stall check: only the duplicate input may drive the run on.
+	b := setupRedrive(t, ctx, coordinator.Config{Shards: 2, AckWait: 5 * time.Second, StallCheckInterval: -1})
 
+	runID := "r-lost-command"
+	loseTriggeredCommand(t, ctx, b, runID)
+
+	// The same trigger again, as a new message: its first delivery.
+	trig := &protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: runID}
+	data, err := protocol.Encode(trig)
+	require.NoError(t, err)
+	msg := &nats.Msg{Subject: b.names.TriggerSubject(demo.OneTaskName), Data: data, Header: nats.Header{}}
+	msg.Header.Set(jetstream.MsgIDHeader, "trig:"+runID+":again")
+	_, err = b.js.PublishMsg(ctx, msg)
+	require.NoError(t, err)
+
+	out, err := b.cl.Await(ctx, runID)
+	require.NoError(t, err)
+	require.Equal(t, protocol.RunCompleted, out.Status)
+}
+
+// loseTriggeredCommand triggers a run whose command the broker loses after
+// acknowledging it, waits until the trigger is acknowledged, restores the
+// tasks stream and checks the run is stuck at its first state.
+func loseTriggeredCommand(t *testing.T, ctx context.Context, b *redriveBundle, runID string) {
+	t.Helper()
 	lost, restore := loseCommands(t, ctx, b)
 	defer restore()
-	runID := "r-lost-command"
 	_, err := b.cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{RunID: runID})
 	require.NoError(t, err)
 	natstest.Recv(t, lost, 30*time.Second)
@@ -122,17 +145,29 @@ func TestFirstDeliveryRedrivesRunWithLostCommand(t *testing.T) {
 	rec, err := b.cl.Get(ctx, runID)
 	require.NoError(t, err)
 	require.Equal(t, protocol.RunRunning, rec.Status, "the run is stuck: its command was lost")
+}
 
-	// The same trigger again, as a new message: its first delivery.
-	trig := &protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: runID}
-	data, err := protocol.Encode(trig)
-	require.NoError(t, err)
-	msg := &nats.Msg{Subject: b.names.TriggerSubject(demo.OneTaskName), Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.MsgIDHeader, "trig:"+runID+":again")
-	_, err = b.js.PublishMsg(ctx, msg)
-	require.NoError(t, err)
+// TestStallCheckRedrivesStalledRun: a run whose command was lost and which
+// no input will ever meet again is found by its shard's stall check once it
+// has not moved for StallAfter (its step has no time bound), re-driven, and
+// completes; the counter says so once. The coordinator's clock is moved on
+// by hand, so the check fires exactly when the test says.
+func TestStallCheckRedrivesStalledRun(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	b := setupRedrive(t, ctx, coordinator.Config{Shards: 2, AckWait: 5 * time.Second, Now: now,
+		StallCheckInterval: 20 * time.Millisecond})
 
+	runID := "r-stalled"
+	loseTriggeredCommand(t, ctx, b, runID)
+	require.Zero(t, b.co.Stats().Stalled, "nothing stalled yet (the clock has not moved)")
+
+	skew.Store(int64(coordinator.StallAfterDefault + time.Minute))
 	out, err := b.cl.Await(ctx, runID)
 	require.NoError(t, err)
 	require.Equal(t, protocol.RunCompleted, out.Status)
+	require.Equal(t, uint64(1), b.co.Stats().Stalled)
 }

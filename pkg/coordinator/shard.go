@@ -43,6 +43,10 @@ type entry struct {
 	rec *protocol.RunRecord
 	rev uint64
 	dyn *protocol.SplitSpec
+	// Kept by the stall check (sweep.go): when it last re-drove the run,
+	// and the step's bound once computed.
+	redrivenAt time.Time
+	bound      time.Duration
 }
 
 // pendingAck acknowledges (or terminates, or naks) an input once the
@@ -71,10 +75,14 @@ func newShard(c *Coordinator, id int) *shard {
 func (s *shard) loop(ctx context.Context) {
 	defer s.c.wg.Done()
 	defer func() { s.acks <- pendingAck{stop: true} }()
+	stall, stopStall := s.stallTicker()
+	defer stopStall()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-stall:
+			s.sweep(ctx)
 		case j := <-s.in:
 			batch := []job{j}
 		drain:
