@@ -162,6 +162,7 @@ type Coordinator struct {
 	cancel  context.CancelFunc         // guarded by mu
 	quit    <-chan struct{}            // set in Start before consuming
 	runCtx  context.Context            // guarded by mu
+	status  chan nats.Status           // guarded by mu; connection status for defs
 	wg      sync.WaitGroup
 }
 
@@ -219,9 +220,12 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.quit = runCtx.Done()
-	c.defs = newDefinitions(defsKV, c.log)
+	c.status = c.nc.StatusChanged(nats.CONNECTED)
+	c.defs = newDefinitions(defsKV, c.status, func() uint64 { return c.nc.Stats().Reconnects }, c.log)
 	if err := c.defs.start(ctx, runCtx); err != nil {
 		cancel()
+		c.nc.RemoveStatusListener(c.status)
+		_ = c.defs.wait(ctx)
 		return err
 	}
 	c.shards = make([]*shard, c.cfg.Shards)
@@ -310,6 +314,14 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 	}
 	if c.cancel != nil {
 		c.cancel()
+	}
+	if c.status != nil {
+		c.nc.RemoveStatusListener(c.status)
+	}
+	if c.defs != nil {
+		if derr := c.defs.wait(ctx); err == nil {
+			err = derr
+		}
 	}
 	if err == nil {
 		c.log.Info("coordinator stopped")
