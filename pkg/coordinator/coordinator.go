@@ -78,6 +78,13 @@ type Config struct {
 	// it instead (attempts × attempt timeout + backoffs + AckWait, or the
 	// join or total timeout). Defaults to StallAfterDefault.
 	StallAfter time.Duration
+	// MaxDeliveries is how many times an input (trigger, result, cancel
+	// request, timer) is handled before, still failing, it is given up:
+	// dead-lettered with its last error and terminated. Between deliveries
+	// the delay grows from NakDelayMin to NakDelayMax. Defaults to
+	// MaxDeliveriesDefault (about 16.5 minutes of failures in a row); at
+	// least 1.
+	MaxDeliveries int
 	// OnEnded, when set, is called after a run reached a terminal status
 	// (used by the scheduler and tests). It must not block.
 	OnEnded func(rec *protocol.RunRecord)
@@ -108,6 +115,9 @@ func (c Config) withDefaults() Config {
 	if c.StallAfter == 0 {
 		c.StallAfter = StallAfterDefault
 	}
+	if c.MaxDeliveries == 0 {
+		c.MaxDeliveries = MaxDeliveriesDefault
+	}
 	if c.RunStoreRetention == 0 {
 		c.RunStoreRetention = RunStoreRetentionDefault
 	}
@@ -126,6 +136,9 @@ func (c Config) validate() error {
 	}
 	if c.StallCheckInterval < 0 && c.StallCheckInterval != -1 {
 		return fmt.Errorf("coordinator: StallCheckInterval must be positive or -1 (disabled), got %s", c.StallCheckInterval)
+	}
+	if c.MaxDeliveries < 1 {
+		return fmt.Errorf("coordinator: MaxDeliveries must be at least 1, got %d", c.MaxDeliveries)
 	}
 	if c.StallAfter < 0 {
 		return fmt.Errorf("coordinator: StallAfter must be positive, got %s", c.StallAfter)
@@ -251,6 +264,8 @@ func (c *Coordinator) Start(ctx context.Context) error {
 			FilterSubject: in.filter,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       c.cfg.AckWait,
+			// The bound is ours (Config.MaxDeliveries): the server would
+			// stop delivering silently, we dead-letter with the reason.
 			MaxDeliver:    -1,
 			MaxAckPending: 64 * 1024,
 		})

@@ -164,7 +164,7 @@ func (d *definitions) watch(ctx context.Context, w jetstream.KeyWatcher, gen gen
 // ends (then it returns nil). It returns the generation the new watch's
 // initial values verify.
 func (d *definitions) rewatch(ctx context.Context) (jetstream.KeyWatcher, generation) {
-	delay := retryNakDelay
+	delay := NakDelayMin
 	for {
 		gen := d.current()
 		w, err := d.kv.WatchAll(ctx)

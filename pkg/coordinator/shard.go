@@ -16,7 +16,6 @@ import (
 
 const (
 	kvTimeout     = 5 * time.Second
-	retryNakDelay = 250 * time.Millisecond
 	maxCASRetries = 16
 	// maxGroup bounds the inputs a shard takes from its queue at once. The
 	// inputs of one run among them are applied together and written with
@@ -31,6 +30,7 @@ type job struct {
 	msg         jetstream.Msg
 	runID       string
 	redelivered bool
+	delivered   uint64 // the delivery count (0: unknown)
 	replyTo     string
 	trig        *protocol.Trigger
 	res         *protocol.TaskResult
@@ -144,13 +144,13 @@ func (s *shard) ackLoop() {
 		if p.stop {
 			return
 		}
-		failed := false
+		var failed error
 		for _, f := range p.futures {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
 				s.c.log.Warn("publish failed; input will be redelivered", "subject", f.Msg().Subject, "err", err)
-				failed = true
+				failed = fmt.Errorf("coordinator: publish on %s: %w", f.Msg().Subject, err)
 			}
 		}
 		for i := -1; i < len(p.more); i++ {
@@ -159,8 +159,8 @@ func (s *shard) ackLoop() {
 				msg = p.more[i]
 			}
 			switch {
-			case failed:
-				_ = msg.NakWithDelay(retryNakDelay)
+			case failed != nil:
+				s.c.nakOrGiveUp(msg, failed)
 			case p.term != "":
 				_ = msg.TermWithReason(p.term)
 			default:
@@ -569,9 +569,17 @@ func (s *shard) rejectedEvent(j job, err error) {
 	}
 }
 
+// nak hands an input back for a later delivery, with a delay growing with
+// its delivery count; once it has failed MaxDeliveries times it is
+// dead-lettered with the error instead.
 func (s *shard) nak(j job, err error) {
-	s.c.log.Warn("input will be retried", "run_id", j.runID, "err", err)
-	_ = j.msg.NakWithDelay(retryNakDelay)
+	if s.c.exhausted(j.delivered) {
+		s.reject(j, j.source(), givenUp(j.delivered, err))
+		return
+	}
+	delay := nakDelay(j.delivered)
+	s.c.log.Warn("input will be retried", "source", j.source(), "run_id", j.runID, "delivery", j.delivered, "retry_in", delay, "err", err)
+	_ = j.msg.NakWithDelay(delay)
 }
 
 // failedFuture stands in for a publish that failed before it was sent.
