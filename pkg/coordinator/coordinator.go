@@ -85,6 +85,11 @@ type Config struct {
 	// MaxDeliveriesDefault (about 16.5 minutes of failures in a row); at
 	// least 1.
 	MaxDeliveries int
+	// WarnInterval is the shortest interval between two logs of the same
+	// warning (same message and reason, about the same run or input
+	// kind); the next log after it says how many were held back
+	// ("suppressed"). Defaults to WarnIntervalDefault; -1 logs every one.
+	WarnInterval time.Duration
 	// OnEnded, when set, is called after a run reached a terminal status
 	// (used by the scheduler and tests). It must not block.
 	OnEnded func(rec *protocol.RunRecord)
@@ -115,6 +120,9 @@ func (c Config) withDefaults() Config {
 	if c.StallAfter == 0 {
 		c.StallAfter = StallAfterDefault
 	}
+	if c.WarnInterval == 0 {
+		c.WarnInterval = WarnIntervalDefault
+	}
 	if c.MaxDeliveries == 0 {
 		c.MaxDeliveries = MaxDeliveriesDefault
 	}
@@ -136,6 +144,9 @@ func (c Config) validate() error {
 	}
 	if c.StallCheckInterval < 0 && c.StallCheckInterval != -1 {
 		return fmt.Errorf("coordinator: StallCheckInterval must be positive or -1 (disabled), got %s", c.StallCheckInterval)
+	}
+	if c.WarnInterval < 0 && c.WarnInterval != -1 {
+		return fmt.Errorf("coordinator: WarnInterval must be positive or -1 (log every warning), got %s", c.WarnInterval)
 	}
 	if c.MaxDeliveries < 1 {
 		return fmt.Errorf("coordinator: MaxDeliveries must be at least 1, got %d", c.MaxDeliveries)
@@ -167,6 +178,7 @@ type Coordinator struct {
 	seed   maphash.Seed
 
 	stalled atomic.Uint64 // runs re-driven by the stall check
+	repeats *repeats      // rate-limits repeated warnings
 
 	mu      sync.Mutex
 	started bool                       // guarded by mu
@@ -195,7 +207,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	return &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
-		seed: maphash.MakeSeed()}, nil
+		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}}, nil
 }
 
 // Start provisions (if configured), loads definitions and starts consuming.
@@ -235,6 +247,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	c.quit = runCtx.Done()
 	c.status = c.nc.StatusChanged(nats.CONNECTED)
 	c.defs = newDefinitions(defsKV, c.status, func() uint64 { return c.nc.Stats().Reconnects }, c.log)
+	c.defs.warn = c.warn
 	if err := c.defs.start(ctx, runCtx); err != nil {
 		cancel()
 		c.nc.RemoveStatusListener(c.status)

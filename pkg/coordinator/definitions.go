@@ -35,7 +35,9 @@ type definitions struct {
 	log        *slog.Logger
 	status     <-chan nats.Status // connection status changes; nil for none
 	reconnects func() uint64      // the connection's reconnect count
-	wg         sync.WaitGroup     // the watch goroutine
+	// warn logs a rate-limited warning (Coordinator.warn); nil logs each.
+	warn func(key, msg string, args ...any)
+	wg   sync.WaitGroup // the watch goroutine
 
 	mu       sync.RWMutex
 	machines map[string]*fsm.Machine  // guarded by mu; key name "@" version
@@ -171,7 +173,7 @@ func (d *definitions) rewatch(ctx context.Context) (jetstream.KeyWatcher, genera
 		if err == nil {
 			return w, gen
 		}
-		d.log.Warn("cannot watch the definitions bucket; retrying", "retry_in", delay, "err", err)
+		d.warnf("watch", "cannot watch the definitions bucket; retrying", "retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
 			return nil, generation{}
@@ -179,6 +181,14 @@ func (d *definitions) rewatch(ctx context.Context) (jetstream.KeyWatcher, genera
 		}
 		delay = min(2*delay, rewatchBackoffMax)
 	}
+}
+
+func (d *definitions) warnf(key, msg string, args ...any) {
+	if d.warn != nil {
+		d.warn(key, msg, args...)
+		return
+	}
+	d.log.Warn(msg, args...)
 }
 
 // current is the current generation.
@@ -224,7 +234,7 @@ func (d *definitions) apply(key string, value []byte, rev uint64, synced bool, g
 		d.setLatest(strings.TrimPrefix(key, "latest."), string(value), rev, synced, gen)
 	case strings.HasPrefix(key, "def."):
 		if _, err := d.compile(value); err != nil {
-			d.log.Warn("ignoring invalid definition", "key", key, "err", err)
+			d.warnf(key, "ignoring invalid definition", "key", key, "err", err)
 		}
 	}
 }

@@ -108,7 +108,7 @@ func (c *Coordinator) done() <-chan struct{} { return c.quit }
 // (when the sender asked), dead-lettered with its reason, logged once, and
 // terminated. Nothing else is blocked.
 func (c *Coordinator) rejectEarly(source string, j job, err error) {
-	c.log.Warn("refused input", "source", source, "subject", j.msg.Subject(), "err", err)
+	c.warn(source+" "+err.Error(), "refused input", "source", source, "subject", j.msg.Subject(), "err", err)
 	if j.replyTo != "" {
 		if data, e := protocol.Encode(&protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)}); e == nil {
 			_ = c.nc.Publish(j.replyTo, data)

@@ -2,6 +2,8 @@ package coordinator_test
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,7 +20,7 @@ import (
 // whose record cannot be decoded fails every time it is handled. After
 // MaxDeliveries it ends in the dead-letter stream with its reason and is
 // terminated: it is not delivered again. Before, it was handed back every
-// 250 ms for ever.
+// 250 ms for ever. Its repeated warnings are rate-limited.
 func TestFailingInputIsDeadLetteredAfterMaxDeliveries(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
@@ -26,7 +28,9 @@ func TestFailingInputIsDeadLetteredAfterMaxDeliveries(t *testing.T) {
 	srv := natstest.StartProvisioned(t, provision.Config{})
 	nc, js := srv.Connect(t)
 	names := protocol.MustNames("")
-	co, err := coordinator.New(nc, coordinator.Config{Shards: 1, MaxDeliveries: 3, StallCheckInterval: -1})
+	logs := &countingHandler{counts: map[string]int{}}
+	co, err := coordinator.New(nc, coordinator.Config{Shards: 1, MaxDeliveries: 3, StallCheckInterval: -1,
+		Logger: slog.New(logs), WarnInterval: time.Hour})
 	require.NoError(t, err)
 	require.NoError(t, co.Start(ctx))
 	t.Cleanup(func() {
@@ -66,4 +70,28 @@ func TestFailingInputIsDeadLetteredAfterMaxDeliveries(t *testing.T) {
 	info, err := cons.Info(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(3), info.Delivered.Consumer, "delivered three times, then no more")
+	require.Equal(t, 1, logs.count("input will be retried"), "two retries, one warning (rate-limited)")
+	require.Equal(t, 1, logs.count("refused input"))
+}
+
+// countingHandler counts log records by message.
+type countingHandler struct {
+	mu     sync.Mutex
+	counts map[string]int // guarded by mu
+}
+
+func (h *countingHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countingHandler) Handle(_ context.Context, r slog.Record) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.counts[r.Message]++
+	return nil
+}
+func (h *countingHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countingHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *countingHandler) count(msg string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.counts[msg]
 }

@@ -149,7 +149,7 @@ func (s *shard) ackLoop() {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
-				s.c.log.Warn("publish failed; input will be redelivered", "subject", f.Msg().Subject, "err", err)
+				s.c.warn("publish "+err.Error(), "publish failed; input will be redelivered", "subject", f.Msg().Subject, "err", err)
 				failed = fmt.Errorf("coordinator: publish on %s: %w", f.Msg().Subject, err)
 			}
 		}
@@ -549,7 +549,7 @@ func (s *shard) reply(to string, r *protocol.TriggerReply) {
 // reject answers (when asked), dead-letters and terminates an input, and
 // logs it once.
 func (s *shard) reject(j job, source string, err error) {
-	s.c.log.Warn("refused input", "source", source, "run_id", j.runID, "err", err)
+	s.c.warn(source+" "+j.runID+" "+err.Error(), "refused input", "source", source, "run_id", j.runID, "err", err)
 	if j.trig != nil {
 		s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)})
 		s.rejectedEvent(j, err)
@@ -578,7 +578,8 @@ func (s *shard) nak(j job, err error) {
 		return
 	}
 	delay := nakDelay(j.delivered)
-	s.c.log.Warn("input will be retried", "source", j.source(), "run_id", j.runID, "delivery", j.delivered, "retry_in", delay, "err", err)
+	s.c.warn(j.source()+" "+j.runID+" "+err.Error(), "input will be retried",
+		"source", j.source(), "run_id", j.runID, "delivery", j.delivered, "retry_in", delay, "err", err)
 	_ = j.msg.NakWithDelay(delay)
 }
 
