@@ -186,6 +186,9 @@ func (s *shard) sweep(ctx context.Context) {
 		if idle < c.cfg.AckWait { // no step bound is shorter
 			continue
 		}
+		if e.bound != 0 && idle < e.bound {
+			continue
+		}
 		kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 		m, fx, err := s.owedOf(kctx, e)
 		if err != nil {
