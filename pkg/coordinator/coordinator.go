@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -67,6 +68,28 @@ type Config struct {
 	// (kvstore.RunScope) is kept before a durable timer removes it.
 	// Defaults to RunStoreRetentionDefault; -1 keeps it.
 	RunStoreRetention time.Duration
+	// StallCheckInterval is how often each shard looks for stalled runs
+	// among those it caches (see Stats.Stalled). Defaults to
+	// StallCheckIntervalDefault; -1 disables the check.
+	StallCheckInterval time.Duration
+	// StallAfter is how long a run may stay at a step whose time has no
+	// bound (no attempt timeout, no join or total timeout) before it counts
+	// as stalled and what it owes is re-published. Steps with a bound use
+	// it instead (attempts × attempt timeout + backoffs + AckWait, or the
+	// join or total timeout). Defaults to StallAfterDefault.
+	StallAfter time.Duration
+	// MaxDeliveries is how many times an input (trigger, result, cancel
+	// request, timer) is handled before, still failing, it is given up:
+	// dead-lettered with its last error and terminated. Between deliveries
+	// the delay grows from NakDelayMin to NakDelayMax. Defaults to
+	// MaxDeliveriesDefault (about 16.5 minutes of failures in a row); at
+	// least 1.
+	MaxDeliveries int
+	// WarnInterval is the shortest interval between two logs of the same
+	// warning (same message and reason, about the same run or input
+	// kind); the next log after it says how many were held back
+	// ("suppressed"). Defaults to WarnIntervalDefault; -1 logs every one.
+	WarnInterval time.Duration
 	// OnEnded, when set, is called after a run reached a terminal status
 	// (used by the scheduler and tests). It must not block.
 	OnEnded func(rec *protocol.RunRecord)
@@ -91,6 +114,18 @@ func (c Config) withDefaults() Config {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
+	if c.StallCheckInterval == 0 {
+		c.StallCheckInterval = StallCheckIntervalDefault
+	}
+	if c.StallAfter == 0 {
+		c.StallAfter = StallAfterDefault
+	}
+	if c.WarnInterval == 0 {
+		c.WarnInterval = WarnIntervalDefault
+	}
+	if c.MaxDeliveries == 0 {
+		c.MaxDeliveries = MaxDeliveriesDefault
+	}
 	if c.RunStoreRetention == 0 {
 		c.RunStoreRetention = RunStoreRetentionDefault
 	}
@@ -106,6 +141,18 @@ func (c Config) validate() error {
 	}
 	if c.BatchSize < 1 {
 		return fmt.Errorf("coordinator: BatchSize must be at least 1, got %d", c.BatchSize)
+	}
+	if c.StallCheckInterval < 0 && c.StallCheckInterval != -1 {
+		return fmt.Errorf("coordinator: StallCheckInterval must be positive or -1 (disabled), got %s", c.StallCheckInterval)
+	}
+	if c.WarnInterval < 0 && c.WarnInterval != -1 {
+		return fmt.Errorf("coordinator: WarnInterval must be positive or -1 (log every warning), got %s", c.WarnInterval)
+	}
+	if c.MaxDeliveries < 1 {
+		return fmt.Errorf("coordinator: MaxDeliveries must be at least 1, got %d", c.MaxDeliveries)
+	}
+	if c.StallAfter < 0 {
+		return fmt.Errorf("coordinator: StallAfter must be positive, got %s", c.StallAfter)
 	}
 	return nil
 }
@@ -130,6 +177,9 @@ type Coordinator struct {
 	shards []*shard
 	seed   maphash.Seed
 
+	stalled atomic.Uint64 // runs re-driven by the stall check
+	repeats *repeats      // rate-limits repeated warnings
+
 	mu      sync.Mutex
 	started bool                       // guarded by mu
 	stopped bool                       // guarded by mu
@@ -137,6 +187,7 @@ type Coordinator struct {
 	cancel  context.CancelFunc         // guarded by mu
 	quit    <-chan struct{}            // set in Start before consuming
 	runCtx  context.Context            // guarded by mu
+	status  chan nats.Status           // guarded by mu; connection status for defs
 	wg      sync.WaitGroup
 }
 
@@ -156,7 +207,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	return &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
-		seed: maphash.MakeSeed()}, nil
+		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}}, nil
 }
 
 // Start provisions (if configured), loads definitions and starts consuming.
@@ -194,9 +245,13 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	runCtx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.quit = runCtx.Done()
-	c.defs = newDefinitions(defsKV, c.log)
+	c.status = c.nc.StatusChanged(nats.CONNECTED)
+	c.defs = newDefinitions(defsKV, c.status, func() uint64 { return c.nc.Stats().Reconnects }, c.log)
+	c.defs.warn = c.warn
 	if err := c.defs.start(ctx, runCtx); err != nil {
 		cancel()
+		c.nc.RemoveStatusListener(c.status)
+		_ = c.defs.wait(ctx)
 		return err
 	}
 	c.shards = make([]*shard, c.cfg.Shards)
@@ -222,6 +277,8 @@ func (c *Coordinator) Start(ctx context.Context) error {
 			FilterSubject: in.filter,
 			AckPolicy:     jetstream.AckExplicitPolicy,
 			AckWait:       c.cfg.AckWait,
+			// The bound is ours (Config.MaxDeliveries): the server would
+			// stop delivering silently, we dead-letter with the reason.
 			MaxDeliver:    -1,
 			MaxAckPending: 64 * 1024,
 		})
@@ -285,6 +342,14 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 	}
 	if c.cancel != nil {
 		c.cancel()
+	}
+	if c.status != nil {
+		c.nc.RemoveStatusListener(c.status)
+	}
+	if c.defs != nil {
+		if derr := c.defs.wait(ctx); err == nil {
+			err = derr
+		}
 	}
 	if err == nil {
 		c.log.Info("coordinator stopped")

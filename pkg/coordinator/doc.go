@@ -17,6 +17,18 @@
 //	                           publish notices/events (core NATS)
 //	                           ─▶ ack the input when the publishes are acknowledged
 //
-// A redelivered input (NumDelivered > 1) that finds the record already
-// applied re-publishes what the record owes ([fsm.Owed]).
+// An input that changes nothing (a duplicate, a late result) and meets a
+// run still going re-publishes what the record owes ([fsm.Owed]),
+// de-duplicated by the broker, whatever its delivery count: the count is
+// lost when a server is killed, and a run must not depend on it.
+//
+// # Stalled runs and failing inputs
+//
+// Each shard checks the runs it caches every Config.StallCheckInterval: a
+// run whose record has not moved for longer than its step can take is
+// re-read and, if unchanged, what it owes is re-published ([Stats].Stalled
+// counts these). An input whose handling fails is handed back with a delay
+// that doubles from [NakDelayMin] to [NakDelayMax]; after
+// Config.MaxDeliveries failures it is dead-lettered with its last error.
+// The same warning is logged at most once per Config.WarnInterval.
 package coordinator

@@ -17,7 +17,7 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 	md, _ := msg.Metadata()
 	j := job{msg: msg, replyTo: msg.Headers().Get(protocol.HeaderReplyTo)}
 	if md != nil {
-		j.redelivered = md.NumDelivered > 1
+		j.redelivered, j.delivered = md.NumDelivered > 1, md.NumDelivered
 	}
 	var trig *protocol.Trigger
 	var err error
@@ -87,7 +87,7 @@ func (c *Coordinator) onTimer(msg jetstream.Msg) {
 func (c *Coordinator) base(msg jetstream.Msg) job {
 	j := job{msg: msg}
 	if md, err := msg.Metadata(); err == nil {
-		j.redelivered = md.NumDelivered > 1
+		j.redelivered, j.delivered = md.NumDelivered > 1, md.NumDelivered
 	}
 	return j
 }
@@ -108,7 +108,7 @@ func (c *Coordinator) done() <-chan struct{} { return c.quit }
 // (when the sender asked), dead-lettered with its reason, logged once, and
 // terminated. Nothing else is blocked.
 func (c *Coordinator) rejectEarly(source string, j job, err error) {
-	c.log.Warn("refused input", "source", source, "subject", j.msg.Subject(), "err", err)
+	c.warn(source+" "+err.Error(), "refused input", "source", source, "subject", j.msg.Subject(), "err", err)
 	if j.replyTo != "" {
 		if data, e := protocol.Encode(&protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)}); e == nil {
 			_ = c.nc.Publish(j.replyTo, data)
@@ -120,7 +120,7 @@ func (c *Coordinator) rejectEarly(source string, j job, err error) {
 		select {
 		case <-f.Ok():
 		case <-f.Err():
-			_ = j.msg.NakWithDelay(retryNakDelay)
+			_ = j.msg.NakWithDelay(nakDelay(numDelivered(j.msg)))
 			return
 		}
 	}

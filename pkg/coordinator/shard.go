@@ -16,7 +16,6 @@ import (
 
 const (
 	kvTimeout     = 5 * time.Second
-	retryNakDelay = 250 * time.Millisecond
 	maxCASRetries = 16
 	// maxGroup bounds the inputs a shard takes from its queue at once. The
 	// inputs of one run among them are applied together and written with
@@ -31,6 +30,7 @@ type job struct {
 	msg         jetstream.Msg
 	runID       string
 	redelivered bool
+	delivered   uint64 // the delivery count (0: unknown)
 	replyTo     string
 	trig        *protocol.Trigger
 	res         *protocol.TaskResult
@@ -43,6 +43,10 @@ type entry struct {
 	rec *protocol.RunRecord
 	rev uint64
 	dyn *protocol.SplitSpec
+	// Kept by the stall check (sweep.go): when it last re-drove the run,
+	// and the step's bound once computed.
+	redrivenAt time.Time
+	bound      time.Duration
 }
 
 // pendingAck acknowledges (or terminates, or naks) an input once the
@@ -71,10 +75,14 @@ func newShard(c *Coordinator, id int) *shard {
 func (s *shard) loop(ctx context.Context) {
 	defer s.c.wg.Done()
 	defer func() { s.acks <- pendingAck{stop: true} }()
+	stall, stopStall := s.stallTicker()
+	defer stopStall()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-stall:
+			s.sweep(ctx)
 		case j := <-s.in:
 			batch := []job{j}
 		drain:
@@ -136,13 +144,13 @@ func (s *shard) ackLoop() {
 		if p.stop {
 			return
 		}
-		failed := false
+		var failed error
 		for _, f := range p.futures {
 			select {
 			case <-f.Ok():
 			case err := <-f.Err():
-				s.c.log.Warn("publish failed; input will be redelivered", "subject", f.Msg().Subject, "err", err)
-				failed = true
+				s.c.warn("publish "+err.Error(), "publish failed; input will be redelivered", "subject", f.Msg().Subject, "err", err)
+				failed = fmt.Errorf("coordinator: publish on %s: %w", f.Msg().Subject, err)
 			}
 		}
 		for i := -1; i < len(p.more); i++ {
@@ -151,8 +159,8 @@ func (s *shard) ackLoop() {
 				msg = p.more[i]
 			}
 			switch {
-			case failed:
-				_ = msg.NakWithDelay(retryNakDelay)
+			case failed != nil:
+				s.c.nakOrGiveUp(msg, failed)
 			case p.term != "":
 				_ = msg.TermWithReason(p.term)
 			default:
@@ -200,7 +208,8 @@ func (s *shard) trigger(ctx context.Context, j job) {
 }
 
 // existing answers a trigger whose run already exists (same run id or
-// idempotency key): nothing starts; a redelivery re-publishes what is owed.
+// idempotency key): nothing starts; what the record owes is re-published
+// (see redrives).
 func (s *shard) existing(ctx context.Context, j job, m *fsm.Machine) {
 	e, err := s.load(ctx, j.runID)
 	if err != nil {
@@ -208,11 +217,11 @@ func (s *shard) existing(ctx context.Context, j job, m *fsm.Machine) {
 		return
 	}
 	s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID, Existing: true})
-	if !j.redelivered {
+	if !redrives(j, e.rec) {
 		s.acks <- pendingAck{msg: j.msg}
 		return
 	}
-	s.owed(ctx, j, e)
+	s.owed(ctx, []job{j}, e)
 }
 
 // apply applies the inputs of one run, in order, to its record and writes
@@ -347,15 +356,19 @@ func mergeEffects(dst, src *fsm.Effects) {
 	dst.Ended = dst.Ended || src.Ended
 }
 
-// settleUnchanged acknowledges inputs that changed nothing; a redelivered
-// one re-publishes what the record owes (crash rule).
+// settleUnchanged acknowledges inputs that changed nothing, after
+// re-publishing what the record owes when redrives says so (crash rule).
 func (s *shard) settleUnchanged(ctx context.Context, jobs []job, e *entry) {
+	var redrive []job
 	for _, j := range jobs {
-		if j.redelivered {
-			s.owed(ctx, j, e)
+		if redrives(j, e.rec) {
+			redrive = append(redrive, j)
 			continue
 		}
 		s.acks <- pendingAck{msg: j.msg}
+	}
+	if len(redrive) > 0 {
+		s.owed(ctx, redrive, e) // once for all of them
 	}
 }
 
@@ -397,19 +410,21 @@ func (s *shard) purgeTimer(rec *protocol.RunRecord, fx *fsm.Effects) {
 	}
 }
 
-func (s *shard) owed(ctx context.Context, j job, e *entry) {
+// owed re-publishes what the record owes and acknowledges jobs once the
+// publishes are.
+func (s *shard) owed(ctx context.Context, jobs []job, e *entry) {
 	m, err := s.c.defs.machine(ctx, e.rec.Workflow, e.rec.DefVersion)
 	if err != nil {
-		s.nak(j, err)
+		s.nakAll(jobs, err)
 		return
 	}
 	if err := s.loadSplitSpec(ctx, e); err != nil {
-		s.nak(j, err)
+		s.nakAll(jobs, err)
 		return
 	}
 	fx, err := fsm.Owed(m, e.rec, e.dyn)
 	if err != nil {
-		s.nak(j, err)
+		s.nakAll(jobs, err)
 		return
 	}
 	if e.rec.Status.Terminal() {
@@ -417,7 +432,11 @@ func (s *shard) owed(ctx context.Context, j job, e *entry) {
 		s.purgeTimer(e.rec, &fx)
 	}
 	futures := s.publish(m, e.rec, &fx)
-	s.acks <- pendingAck{msg: j.msg, futures: futures}
+	p := pendingAck{msg: jobs[0].msg, futures: futures}
+	for _, j := range jobs[1:] {
+		p.more = append(p.more, j.msg)
+	}
+	s.acks <- p
 }
 
 // loadFresh is load that also says whether the record was read from KV
@@ -530,7 +549,7 @@ func (s *shard) reply(to string, r *protocol.TriggerReply) {
 // reject answers (when asked), dead-letters and terminates an input, and
 // logs it once.
 func (s *shard) reject(j job, source string, err error) {
-	s.c.log.Warn("refused input", "source", source, "run_id", j.runID, "err", err)
+	s.c.warn(source+" "+j.runID+" "+err.Error(), "refused input", "source", source, "run_id", j.runID, "err", err)
 	if j.trig != nil {
 		s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)})
 		s.rejectedEvent(j, err)
@@ -550,9 +569,18 @@ func (s *shard) rejectedEvent(j job, err error) {
 	}
 }
 
+// nak hands an input back for a later delivery, with a delay growing with
+// its delivery count; once it has failed MaxDeliveries times it is
+// dead-lettered with the error instead.
 func (s *shard) nak(j job, err error) {
-	s.c.log.Warn("input will be retried", "run_id", j.runID, "err", err)
-	_ = j.msg.NakWithDelay(retryNakDelay)
+	if s.c.exhausted(j.delivered) {
+		s.reject(j, j.source(), givenUp(j.delivered, err))
+		return
+	}
+	delay := nakDelay(j.delivered)
+	s.c.warn(j.source()+" "+j.runID+" "+err.Error(), "input will be retried",
+		"source", j.source(), "run_id", j.runID, "delivery", j.delivered, "retry_in", delay, "err", err)
+	_ = j.msg.NakWithDelay(delay)
 }
 
 // failedFuture stands in for a publish that failed before it was sent.
