@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -123,6 +124,7 @@ type Coordinator struct {
 	log   *slog.Logger
 
 	runs     jetstream.KeyValue
+	runsRead *kvread.Reader // consistent reads of runs (consistent.go)
 	branches jetstream.KeyValue
 	store    *kvstore.KV
 	defs     *definitions
@@ -181,6 +183,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	if c.runs, err = c.js.KeyValue(ctx, c.names.RunsBucket()); err != nil {
 		return fmt.Errorf("coordinator: runs bucket: %w", err)
 	}
+	c.runsRead = kvread.New(c.js, c.runs)
 	if c.branches, err = c.js.KeyValue(ctx, c.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("coordinator: branches bucket: %w", err)
 	}
