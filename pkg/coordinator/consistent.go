@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -74,4 +75,25 @@ func (s *shard) decodeRecord(ctx context.Context, runID string, kve jetstream.Ke
 		s.cache[runID] = e
 	}
 	return e, nil
+}
+
+// recordHeadroom is the part of the runs bucket's value limit a new run
+// record may not use: kept for what the run adds as it goes (path, last
+// output, error), so a record accepted at the start can still be written
+// at its end.
+const recordHeadroom = 64 << 10
+
+// checkRecordSize refuses a trigger whose new run record (size bytes)
+// would not fit the runs bucket's limit less recordHeadroom: written, it
+// could not be moved on (or, before the limits agreed, read back).
+func (s *shard) checkRecordSize(ctx context.Context, j job, size int) error {
+	bucket := s.c.runsRead.Limit(ctx)
+	if size <= bucket-recordHeadroom {
+		return nil
+	}
+	return fmt.Errorf("%w: %w: the run record for this trigger would be %d bytes (its input is %d bytes); "+
+		"run records are limited to %d bytes (the runs bucket's max value size, %d, less %d kept for the run's "+
+		"progress): store large data elsewhere (an object store, a database, or the run's store) and pass a "+
+		"reference to it in the input", fsm.ErrConfiguration, protocol.ErrTooLarge,
+		size, len(j.trig.Input), bucket-recordHeadroom, bucket, recordHeadroom)
 }

@@ -182,6 +182,9 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		return
 	}
 	data, err := protocol.Encode(rec)
+	if err == nil {
+		err = s.checkRecordSize(kctx, j, len(data)) // consistent.go
+	}
 	if err != nil {
 		s.reject(j, "trigger", err)
 		return
