@@ -315,7 +315,7 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			}
 			return
 		}
-		rev, err := c.runs.Update(kctx, protocol.RunKey(rec.ID), data, e.rev)
+		rev, err := s.updateRecord(kctx, rec, data, e.rev) // retention.go: a final record expires
 		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 				if attempt >= maxCASRetries {

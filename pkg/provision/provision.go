@@ -185,6 +185,7 @@ func Buckets(cfg Config) []jetstream.KeyValueConfig {
 	leader.LimitMarkerTTL = cfg.LeaderTTL
 	runs := kv(n.RunsBucket(), "run records, one key per run", 1, cfg.RunsMaxAge)
 	runs.MaxValueSize = min(cfg.MaxMsgSize, RunRecordMax)
+	runs.LimitMarkerTTL = RunsMarkerTTL // per-record TTLs (runs.go)
 	return []jetstream.KeyValueConfig{
 		runs,
 		kv(n.BranchesBucket(), "split branch outcomes and dynamic split specs", 1, cfg.RunsMaxAge),
