@@ -28,6 +28,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/internal/kvwatch"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -53,7 +54,9 @@ type Config struct {
 // ErrClosed is returned after Close.
 var ErrClosed = errors.New("client: closed")
 
-// ErrNotFound is returned for an unknown run id.
+// ErrNotFound is returned for a run id the runs bucket does not hold: an
+// unknown run, or one that ended longer ago than the coordinators' run
+// retention (coordinator.Config.RunRetention) and whose record expired.
 var ErrNotFound = errors.New("client: run not found")
 
 // Client talks to a Cano deployment. It does not close the connection it
@@ -64,8 +67,9 @@ type Client struct {
 	names protocol.Names
 	cfg   Config
 
-	mu   sync.Mutex
-	runs jetstream.KeyValue // guarded by mu; opened on first use
+	mu       sync.Mutex
+	runs     jetstream.KeyValue // guarded by mu; opened on first use
+	runsRead *kvread.Reader     // guarded by mu; with runs
 }
 
 // New returns a client on nc.
@@ -92,17 +96,23 @@ func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) 
 }
 
 func (c *Client) runsKV(ctx context.Context) (jetstream.KeyValue, error) {
+	kv, _, err := c.runsReader(ctx)
+	return kv, err
+}
+
+// runsReader returns the runs bucket and its consistent reader (kvread).
+func (c *Client) runsReader(ctx context.Context) (jetstream.KeyValue, *kvread.Reader, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.runs != nil {
-		return c.runs, nil
+		return c.runs, c.runsRead, nil
 	}
 	kv, err := c.js.KeyValue(ctx, c.names.RunsBucket())
 	if err != nil {
-		return nil, fmt.Errorf("client: runs bucket: %w", err)
+		return nil, nil, fmt.Errorf("client: runs bucket: %w", err)
 	}
-	c.runs = kv
-	return kv, nil
+	c.runs, c.runsRead = kv, kvread.New(c.js, kv)
+	return c.runs, c.runsRead, nil
 }
 
 // TriggerOpts are the optional parameters of [Client.Trigger]; nil means defaults.
@@ -276,22 +286,25 @@ func (c *Client) Run(ctx context.Context, workflow string, opts *TriggerOpts) (*
 }
 
 // Get returns the run record of runID, or an error matching ErrNotFound.
+// "Not found" is confirmed by the runs stream's leader, so a run triggered
+// a moment ago is found even when the replica that answers first lags.
 func (c *Client) Get(ctx context.Context, runID string) (*protocol.RunRecord, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	kv, err := c.runsKV(ctx)
+	_, r, err := c.runsReader(ctx)
 	if err != nil {
 		return nil, err
 	}
-	e, err := kv.Get(ctx, protocol.RunKey(runID))
+	e, err := r.Get(ctx, protocol.RunKey(runID), 0)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, runID)
+			return nil, fmt.Errorf("%w: %s (an unknown run id, or a run that ended longer ago than the "+
+				"coordinators' run retention, whose record has expired)", ErrNotFound, runID)
 		}
 		return nil, fmt.Errorf("client: get %s: %w", runID, err)
 	}
 	var rec protocol.RunRecord
-	if err := protocol.Decode(e.Value(), &rec, 0); err != nil {
+	if err := protocol.Decode(e.Value(), &rec, r.Limit(ctx)); err != nil {
 		return nil, fmt.Errorf("client: run %s: %w", runID, err)
 	}
 	return &rec, nil

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -42,6 +43,16 @@ const (
 	PublishAckTimeout = 5 * time.Second
 	// RunStoreRetentionDefault keeps an ended run's store keys for an hour.
 	RunStoreRetentionDefault = time.Hour
+	// RunRetentionDefault keeps a finished run's record for an hour, like
+	// its store scope (RunStoreRetentionDefault). Sized for a laptop: a
+	// finished one-task run's record is about 300 bytes of stored data
+	// (measured: TestRunRecordBytes), so an hour at 100 runs/s is about
+	// 360,000 records and 110 MB on disk; the server's memory per retained
+	// record is several times that. Set it longer where runs are read
+	// long after they end.
+	RunRetentionDefault = time.Hour
+	// RunRetentionMin is the shortest run retention (the TTL's unit).
+	RunRetentionMin = time.Second
 )
 
 // Config configures a Coordinator. The zero value uses the defaults.
@@ -90,6 +101,14 @@ type Config struct {
 	// kind); the next log after it says how many were held back
 	// ("suppressed"). Defaults to WarnIntervalDefault; -1 logs every one.
 	WarnInterval time.Duration
+	// RunRetention is how long a finished (completed, failed or
+	// cancelled) run's record is kept: its final write carries this TTL,
+	// and once it passes the record is gone (client.Get then reports the
+	// run as not found). Idempotency keys and caller-chosen run ids are
+	// remembered as long as the record is. Defaults to RunRetentionDefault;
+	// -1 keeps records until the runs bucket's max age
+	// (provision.Config.RunsMaxAge); at least RunRetentionMin otherwise.
+	RunRetention time.Duration
 	// OnEnded, when set, is called after a run reached a terminal status
 	// (used by the scheduler and tests). It must not block.
 	OnEnded func(rec *protocol.RunRecord)
@@ -129,6 +148,9 @@ func (c Config) withDefaults() Config {
 	if c.RunStoreRetention == 0 {
 		c.RunStoreRetention = RunStoreRetentionDefault
 	}
+	if c.RunRetention == 0 {
+		c.RunRetention = RunRetentionDefault
+	}
 	return c
 }
 
@@ -138,6 +160,9 @@ func (c Config) validate() error {
 	}
 	if c.AckWait < time.Second {
 		return fmt.Errorf("coordinator: AckWait must be at least 1s, got %s", c.AckWait)
+	}
+	if c.RunRetention != -1 && c.RunRetention < RunRetentionMin {
+		return fmt.Errorf("coordinator: RunRetention must be -1 or at least %s, got %s", RunRetentionMin, c.RunRetention)
 	}
 	if c.BatchSize < 1 {
 		return fmt.Errorf("coordinator: BatchSize must be at least 1, got %d", c.BatchSize)
@@ -170,6 +195,7 @@ type Coordinator struct {
 	log   *slog.Logger
 
 	runs     jetstream.KeyValue
+	runsRead *kvread.Reader // consistent reads of runs (consistent.go)
 	branches jetstream.KeyValue
 	store    *kvstore.KV
 	defs     *definitions
@@ -232,6 +258,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	if c.runs, err = c.js.KeyValue(ctx, c.names.RunsBucket()); err != nil {
 		return fmt.Errorf("coordinator: runs bucket: %w", err)
 	}
+	c.runsRead = kvread.New(c.js, c.runs)
 	if c.branches, err = c.js.KeyValue(ctx, c.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("coordinator: branches bucket: %w", err)
 	}

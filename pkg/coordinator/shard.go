@@ -190,6 +190,9 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		return
 	}
 	data, err := protocol.Encode(rec)
+	if err == nil {
+		err = s.checkRecordSize(kctx, j, len(data)) // consistent.go
+	}
 	if err != nil {
 		s.reject(j, "trigger", err)
 		return
@@ -234,6 +237,12 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
 	defer cancel()
 	e, fresh, err := s.loadFresh(kctx, runID)
+	if err == nil && behind(e.rec, jobs) {
+		// Stale (a lagging replica, or a cache another coordinator moved
+		// past): the leader's record is final (consistent.go).
+		e, err = s.leaderRecord(kctx, runID)
+		fresh = true
+	}
 	if err != nil {
 		for _, j := range jobs {
 			switch {
@@ -286,8 +295,7 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		if len(unchanged) > 0 && !fresh {
 			// The cached record may be stale (another coordinator moved the
 			// run on): re-read it before calling an input a duplicate.
-			delete(s.cache, runID)
-			if e, err = s.load(kctx, runID); err != nil {
+			if e, err = s.readRecord(kctx, runID, e.rev); err != nil {
 				s.nakAll(jobs, err)
 				return
 			}
@@ -316,15 +324,15 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			}
 			return
 		}
-		rev, err := c.runs.Update(kctx, protocol.RunKey(rec.ID), data, e.rev)
+		rev, err := s.updateRecord(kctx, rec, data, e.rev) // retention.go: a final record expires
 		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
 				if attempt >= maxCASRetries {
 					s.nakAll(jobs, err)
 					return
 				}
-				delete(s.cache, runID)
-				if e, err = s.load(kctx, runID); err != nil {
+				// The conflict proves a later revision: a read must reach it.
+				if e, err = s.readRecord(kctx, runID, e.rev+1); err != nil {
 					s.nakAll(jobs, err)
 					return
 				}
@@ -453,19 +461,7 @@ func (s *shard) load(ctx context.Context, runID string) (*entry, error) {
 	if e, ok := s.cache[runID]; ok {
 		return e, nil
 	}
-	kve, err := s.c.runs.Get(ctx, protocol.RunKey(runID))
-	if err != nil {
-		return nil, err
-	}
-	var rec protocol.RunRecord
-	if err := protocol.Decode(kve.Value(), &rec, 0); err != nil {
-		return nil, fmt.Errorf("coordinator: run record %s: %w", runID, err)
-	}
-	e := &entry{rec: &rec, rev: kve.Revision()}
-	if !rec.Status.Terminal() {
-		s.cache[runID] = e
-	}
-	return e, nil
+	return s.readRecord(ctx, runID, 0) // consistent.go: "not found" is confirmed
 }
 
 func (s *shard) loadSplitSpec(ctx context.Context, e *entry) error {

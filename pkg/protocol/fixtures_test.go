@@ -117,17 +117,16 @@ func compactSplitSpec() *protocol.SplitSpec {
 func wireCases() []wireCase {
 	return []wireCase{
 		{"trigger", "FuzzDecodeTrigger", &protocol.Trigger{
-			V:              protocol.SchemaVersion,
-			Workflow:       "parallel_fetch",
-			InitialState:   "start",
-			DefVersion:     "v3",
-			Input:          []byte{0x81, 0xa1, 'n', 0x2a},
-			InputFormat:    protocol.InputJSON,
-			IdempotencyKey: "order-1234",
-			RunID:          "run-01HZX",
-			Flow:           "nightly",
-			Slot:           t0,
-			Epoch:          7,
+			V:            protocol.SchemaVersion,
+			Workflow:     "parallel_fetch",
+			InitialState: "start",
+			DefVersion:   "v3",
+			Input:        []byte{0x81, 0xa1, 'n', 0x2a},
+			InputFormat:  protocol.InputJSON,
+			RunID:        "run-01HZX", // not with IdempotencyKey: the pair is refused
+			Flow:         "nightly",
+			Slot:         t0,
+			Epoch:        7,
 		}, func() protocol.Message { return new(protocol.Trigger) }},
 		{"trigger_reply", "FuzzDecodeTriggerReply", &protocol.TriggerReply{
 			V:        protocol.SchemaVersion,
@@ -364,6 +363,12 @@ func requireFullyPopulated(t *testing.T, v reflect.Value, path string) {
 			full, compact := !v.FieldByName("Tasks").IsZero(), !v.FieldByName("Common").IsZero() && !v.FieldByName("Params").IsZero()
 			require.Truef(t, full != compact, "fixture %s must use exactly one form (Tasks, or Common and Params)", path)
 		}
+		// A trigger names its run by RunID or by IdempotencyKey, never both.
+		trig := v.Type() == reflect.TypeOf(protocol.Trigger{})
+		if trig {
+			byID, byKey := !v.FieldByName("RunID").IsZero(), !v.FieldByName("IdempotencyKey").IsZero()
+			require.Truef(t, byID != byKey, "fixture %s must set exactly one of RunID and IdempotencyKey", path)
+		}
 		for i := 0; i < v.NumField(); i++ {
 			f := v.Type().Field(i)
 			fv := v.Field(i)
@@ -371,7 +376,8 @@ func requireFullyPopulated(t *testing.T, v reflect.Value, path string) {
 			isLeafCause := f.Name == "Cause" && fv.IsNil()
 			isOtherForm := split && (f.Name == "Tasks" || f.Name == "Common" || f.Name == "Params")
 			isCommonParams := f.Name == "Params" && strings.HasSuffix(path, ".Common") // in SplitSpec.Params
-			require.Truef(t, !fv.IsZero() || isLeafCause || isOtherForm || isCommonParams, "fixture field %s is zero", p)
+			isRunName := trig && (f.Name == "RunID" || f.Name == "IdempotencyKey")
+			require.Truef(t, !fv.IsZero() || isLeafCause || isOtherForm || isCommonParams || isRunName, "fixture field %s is zero", p)
 			requireFullyPopulated(t, fv, p)
 		}
 	case reflect.Slice:

@@ -177,7 +177,7 @@ func jsonSeeds() []seed {
 	deep := bytes.Repeat([]byte{'['}, 20000)
 	return []seed{
 		{"valid-cli", []any{[]byte(`{"input": {"urls": ["https://a", "https://b"]}}`), "parallel_fetch"}},
-		{"valid-full", []any{[]byte(`{"v": 1, "workflow": "parallel_fetch", "initial_state": "start", "input": [1, 2, 3], "idempotency_key": "order-1", "run_id": "run-1"}`), "other"}},
+		{"valid-full", []any{[]byte(`{"v": 1, "workflow": "parallel_fetch", "initial_state": "start", "input": [1, 2, 3], "run_id": "run-1"}`), "other"}},
 		{"valid-no-input", []any{[]byte(`{}`), "parallel_fetch"}},
 		{"empty-body", []any{[]byte(""), "parallel_fetch"}},
 		{"null-input", []any{[]byte(`{"input": null}`), "parallel_fetch"}},

@@ -29,6 +29,8 @@ type Trigger struct {
 	// returns the first run's id.
 	IdempotencyKey string `msgpack:"idempotency_key,omitempty"`
 	// RunID is a caller-chosen run id; "" lets the coordinator derive one.
+	// It may not be set together with IdempotencyKey (which derives the
+	// run id): such a trigger is refused.
 	RunID string `msgpack:"run_id,omitempty"`
 	// Flow and Slot identify a scheduler fire (unix nanoseconds of the slot);
 	// Epoch is the leader's fencing epoch.
@@ -57,6 +59,13 @@ func (m *Trigger) Validate() error {
 	}
 	if len(m.IdempotencyKey) > 1024 {
 		return invalid("trigger", "idempotency_key", "longer than 1024 bytes")
+	}
+	if m.RunID != "" && m.IdempotencyKey != "" {
+		// The idempotency key derives the run id: a run_id beside it would
+		// be ignored, so the pair is refused rather than one half dropped.
+		return invalid("trigger", "run_id", "set together with idempotency_key: send one of them "+
+			"(run_id to choose the run's id, idempotency_key to make repeats start one run; "+
+			"its run id comes back in the reply)")
 	}
 	if m.InputFormat != InputMsgpack && m.InputFormat != InputJSON {
 		return invalid("trigger", "input_format", fmt.Sprintf("%q", m.InputFormat))

@@ -54,6 +54,9 @@ func TestValidate(t *testing.T) {
 		{"trigger idempotency key too long", func(t *testing.T) protocol.Message {
 			return mutate(t, "trigger", func(m *protocol.Trigger) { m.IdempotencyKey = strings.Repeat("k", 1025) })
 		}, protocol.ErrInvalidField},
+		{"trigger run id with idempotency key", func(t *testing.T) protocol.Message {
+			return mutate(t, "trigger", func(m *protocol.Trigger) { m.RunID, m.IdempotencyKey = "r1", "k1" })
+		}, protocol.ErrInvalidField},
 		{"trigger unknown input format", func(t *testing.T) protocol.Message {
 			return mutate(t, "trigger", func(m *protocol.Trigger) { m.InputFormat = "xml" })
 		}, protocol.ErrInvalidField},
@@ -281,9 +284,9 @@ func TestDecodeTriggerJSON(t *testing.T) {
 		},
 		{
 			name: "all fields", workflow: "from_subject",
-			body: `{"v": 1, "workflow": "wf", "initial_state": "s", "input": 42, "idempotency_key": "k", "run_id": "r1"}`,
+			body: `{"v": 1, "workflow": "wf", "initial_state": "s", "input": 42, "run_id": "r1"}`,
 			want: &protocol.Trigger{V: 1, Workflow: "wf", InitialState: "s", Input: []byte("42"),
-				InputFormat: protocol.InputJSON, IdempotencyKey: "k", RunID: "r1"},
+				InputFormat: protocol.InputJSON, RunID: "r1"},
 		},
 		{name: "empty body", body: "", workflow: "wf", want: &protocol.Trigger{V: 1, Workflow: "wf"}},
 		{name: "whitespace body", body: " \n", workflow: "wf", want: &protocol.Trigger{V: 1, Workflow: "wf"}},
@@ -292,6 +295,7 @@ func TestDecodeTriggerJSON(t *testing.T) {
 		{name: "no workflow anywhere", body: `{"input": {}}`, wantErr: protocol.ErrMissingField},
 		{name: "subject workflow not a token", body: `{"input": {}}`, workflow: "a.b", wantErr: protocol.ErrInvalidName},
 		{name: "bad run id", body: `{"run_id": "r 1"}`, workflow: "wf", wantErr: protocol.ErrInvalidName},
+		{name: "run id with idempotency key", body: `{"run_id": "r1", "idempotency_key": "k1"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
 		{name: "not JSON", body: `input=1`, workflow: "wf", wantErr: protocol.ErrMalformed},
 		{name: "truncated", body: `{"input": {"a": 1`, workflow: "wf", wantErr: protocol.ErrMalformed},
 		{name: "array body", body: `[1]`, workflow: "wf", wantErr: protocol.ErrMalformed},

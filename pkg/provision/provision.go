@@ -264,8 +264,11 @@ func Buckets(cfg Config) []jetstream.KeyValueConfig {
 	store.LimitMarkerTTL = time.Minute
 	leader := kv(n.LeaderBucket(), "scheduler leader lease", 1, cfg.LeaderTTL)
 	leader.LimitMarkerTTL = cfg.LeaderTTL
+	runs := kv(n.RunsBucket(), "run records, one key per run", 1, cfg.RunsMaxAge)
+	runs.MaxValueSize = min(cfg.MaxMsgSize, RunRecordMax)
+	runs.LimitMarkerTTL = RunsMarkerTTL // per-record TTLs (runs.go)
 	return []jetstream.KeyValueConfig{
-		kv(n.RunsBucket(), "run records, one key per run", 1, cfg.RunsMaxAge),
+		runs,
 		kv(n.BranchesBucket(), "split branch outcomes and dynamic split specs", 1, cfg.RunsMaxAge),
 		kv(n.DefinitionsBucket(), "workflow definitions: name and version", 5, 0),
 		kv(n.SchedulesBucket(), "scheduler flows and their status", 1, 0),

@@ -19,7 +19,6 @@ import (
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
-	"github.com/cano-nats/cano/pkg/provision"
 )
 
 const publishTimeout = 10 * time.Second
@@ -177,7 +176,9 @@ var errAttemptTimeout = errors.New("worker: attempt timeout")
 // protocol.TaskCommand.InputInRecord).
 func (w *Worker) loadInput(runID string) func(ctx context.Context) ([]byte, protocol.InputFormat, error) {
 	return func(ctx context.Context) ([]byte, protocol.InputFormat, error) {
-		e, err := w.runs.Get(ctx, protocol.RunKey(runID))
+		// "Gone" is permanent: a replica that lags may not have the record
+		// yet, so the stream leader confirms it first (kvread).
+		e, err := w.runsRead.Get(ctx, protocol.RunKey(runID), 0)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, "", fsm.Permanent(fsm.NewError(protocol.CategoryStore, "run record %s is gone: its input cannot be read", runID))
 		}
@@ -185,9 +186,9 @@ func (w *Worker) loadInput(runID string) func(ctx context.Context) ([]byte, prot
 			return nil, "", err // retried by TaskContext.Input
 		}
 		var rec protocol.RunRecord
-		// The bucket's own values: bounded by its maximum message size,
-		// which may exceed this worker's MaxPayload.
-		if err := protocol.Decode(e.Value(), &rec, max(w.cfg.MaxPayload, provision.MaxMsgSizeDefault)); err != nil {
+		// The bucket's own values: bounded by the bucket's limit, which
+		// may exceed this worker's MaxPayload.
+		if err := protocol.Decode(e.Value(), &rec, w.runsRead.Limit(ctx)); err != nil {
 			return nil, "", fsm.Permanent(fmt.Errorf("run record %s: %w", runID, err))
 		}
 		return rec.Input, rec.InputFormat, nil

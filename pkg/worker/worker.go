@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -175,6 +176,7 @@ type Worker struct {
 
 	branches jetstream.KeyValue
 	runs     jetstream.KeyValue // read for inputs left out of commands
+	runsRead *kvread.Reader     // consistent reads of runs (loadInput)
 	store    kvstore.Store
 	breakers *BreakerSet // the default breakers, owned by the worker
 	machines []*fsm.Machine
@@ -282,6 +284,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.runs, err = w.js.KeyValue(ctx, w.names.RunsBucket()); err != nil {
 		return fmt.Errorf("worker: runs bucket: %w", err)
 	}
+	w.runsRead = kvread.New(w.js, w.runs)
 	if w.cfg.PresenceInterval > 0 {
 		kv, err := w.js.KeyValue(ctx, w.names.WorkersBucket())
 		if err != nil {
