@@ -96,7 +96,10 @@ func (c *Client) runsKV(ctx context.Context) (jetstream.KeyValue, error) {
 type TriggerOpts struct {
 	// InitialState overrides the definition's initial state.
 	InitialState string
-	// Input is the run input, msgpack-encoded ([]byte is sent as is).
+	// Input is the run input: a value encoded with the engine's value codec
+	// (msgpack, map keys sorted; tasks read it with fsm.TaskContext.Input,
+	// clients with [Run.Input]), or a []byte sent as is (already msgpack).
+	// Nil means no input.
 	Input any
 	// IdempotencyKey makes a second trigger with the same key return the
 	// first run's id and start nothing.

@@ -19,8 +19,12 @@ type WorkerHealth string
 
 // Worker health values.
 const (
-	WorkerHealthy   WorkerHealth = "healthy"
-	WorkerDegraded  WorkerHealth = "degraded"
+	// WorkerHealthy: every resource of the worker is healthy.
+	WorkerHealthy WorkerHealth = "healthy"
+	// WorkerDegraded: a resource works with trouble (HealthReason says
+	// which); the worker still runs tasks.
+	WorkerDegraded WorkerHealth = "degraded"
+	// WorkerUnhealthy: a resource is down.
 	WorkerUnhealthy WorkerHealth = "unhealthy"
 )
 
