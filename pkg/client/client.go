@@ -198,9 +198,10 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 // Await is woken by the run's terminal event, so the Run it returns holds
 // what that event carries: ID, Workflow, Status, State, Step, Path, Err,
 // UpdatedAt (when it ended) and the output ([Run.Output]). The other fields
-// (Version, input, CreatedAt, ...) are zero unless the run had already
-// ended when Await was called; call [Client.Get] for the whole record. Only
-// if the event is lost does a re-read of the record every
+// (Version, input, CreatedAt, ...) are zero unless Await found the end in
+// the run's record instead (the run had already ended when Await was
+// called, or its event was lost); call [Client.Get] for the whole record.
+// Only if the event is lost does a re-read of the record every
 // AwaitRecheckDefault find the end. Safe for concurrent use.
 func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 	ch := make(chan *nats.Msg, 16)
