@@ -183,11 +183,11 @@ func runDemo(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg Coordinat
 	for {
 		id, err := cl.Trigger(ctx, demo.WorkflowName, nil)
 		if err == nil {
-			var out *client.Outcome
+			var out *client.Run
 			out, err = cl.Await(ctx, id)
 			if err == nil {
 				var joined string
-				_ = out.Decode(&joined)
+				_ = out.Output(&joined)
 				log.Info("demo run completed", "run_id", id, "path", out.Path, "output", joined)
 			}
 		}

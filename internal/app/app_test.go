@@ -148,7 +148,7 @@ func runOne(t *testing.T, url string) {
 	}, 60*time.Second, 100*time.Millisecond)
 	out, err := cl.Await(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, protocol.RunCompleted, out.Status)
+	require.Equal(t, client.RunCompleted, out.Status)
 }
 
 // TestProcessesWaitForServer starts a coordinator and a worker before any
@@ -240,7 +240,7 @@ func TestServerRestart(t *testing.T) {
 	for {
 		ev, err := st.Next(ctx)
 		require.NoError(t, err)
-		if ev.RunID == id && ev.Type == protocol.EventCompleted {
+		if ev.RunID == id && ev.Type == client.EventCompleted {
 			break
 		}
 	}

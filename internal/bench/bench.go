@@ -474,7 +474,7 @@ func (e *env) splits(ctx context.Context) (Result, error) {
 			if err != nil {
 				return r, err
 			}
-			if out.Status != protocol.RunCompleted {
+			if out.Status != client.RunCompleted {
 				return r, fmt.Errorf("split %d: %s", n, out.Status)
 			}
 			total += time.Since(start)

@@ -1,19 +1,3 @@
-// Package client is the public API of a Cano deployment: it triggers runs,
-// awaits, queries and cancels them, and reads everything an operator tool
-// (canoctl, exporters, a dashboard) needs — the events stream ([Client.Events]),
-// dead letters ([Client.DeadLetters], [Client.Replay]), registered workflow
-// definitions ([Client.Workflows]), live workers ([Client.Workers]) and shared
-// circuit breakers ([Client.Breakers], [Client.ResetBreaker]). Flows
-// (schedules) have their own client in package scheduler.
-//
-// Await is woken by the run's terminal event (core NATS subscription on the
-// events subjects), not by polling: it subscribes first, then reads the run
-// record once, so a run that ended before the call is seen too.
-//
-// Run failures come back as typed errors: every one matches one of fsm's
-// category sentinels (fsm.ErrWorkflow, fsm.ErrRetryExhausted,
-// fsm.ErrCancelled, …) with errors.Is, and carries its state context as an
-// *fsm.StateError (state, attempt, path).
 package client
 
 import (
@@ -36,6 +20,7 @@ import (
 
 // Defaults for [Config].
 const (
+	// TimeoutDefault bounds a call whose context has no deadline.
 	TimeoutDefault = 10 * time.Second
 	// AwaitRecheckDefault is how often Await re-reads a run's record in
 	// case its terminal event was lost.
@@ -51,16 +36,16 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// ErrClosed is returned after Close.
-var ErrClosed = errors.New("client: closed")
-
-// ErrNotFound is returned for a run id the runs bucket does not hold: an
-// unknown run, or one that ended longer ago than the coordinators' run
-// retention (coordinator.Config.RunRetention) and whose record expired.
+// ErrNotFound is returned by [Client.Get] for a run id the runs bucket does
+// not hold: an unknown run, or one that ended longer ago than the
+// coordinators' run retention (coordinator.Config.RunRetention) and whose
+// record expired.
 var ErrNotFound = errors.New("client: run not found")
 
-// Client talks to a Cano deployment. It does not close the connection it
-// is given. Safe for concurrent use.
+// Client talks to a Cano deployment: it triggers, awaits, reads and cancels
+// runs, and reads what operator tools show. It does not close the
+// connection it is given, and it has nothing to close itself. Safe for
+// concurrent use by multiple goroutines.
 type Client struct {
 	nc    *nats.Conn
 	js    jetstream.JetStream
@@ -72,7 +57,10 @@ type Client struct {
 	runsRead *kvread.Reader     // guarded by mu; with runs
 }
 
-// New returns a client on nc.
+// New returns a client on nc, whose owner keeps it open while the client is
+// used. It does no I/O: the streams and buckets are looked up on first use.
+// It returns an error wrapping protocol.ErrInvalidName for a bad
+// Config.Prefix.
 func New(nc *nats.Conn, cfg Config) (*Client, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = TimeoutDefault
@@ -119,7 +107,10 @@ func (c *Client) runsReader(ctx context.Context) (jetstream.KeyValue, *kvread.Re
 type TriggerOpts struct {
 	// InitialState overrides the definition's initial state.
 	InitialState string
-	// Input is the run input, msgpack-encoded ([]byte is sent as is).
+	// Input is the run input: a value encoded with the engine's value codec
+	// (msgpack, map keys sorted; tasks read it with fsm.TaskContext.Input,
+	// clients with [Run.Input]), or a []byte sent as is (already msgpack).
+	// Nil means no input.
 	Input any
 	// IdempotencyKey makes a second trigger with the same key return the
 	// first run's id and start nothing.
@@ -134,9 +125,12 @@ type TriggerOpts struct {
 }
 
 // Trigger starts a run of workflow and returns its id. Unless opts.NoWait,
-// it waits for a coordinator's answer: an unknown workflow or initial state
-// comes back as an error matching fsm.ErrConfiguration (and the trigger is
-// dead-lettered with the reason).
+// it blocks until a coordinator answers: an unknown workflow or initial
+// state comes back as an error matching fsm.ErrConfiguration (and the
+// trigger is dead-lettered with the reason). A trigger with the run id or
+// idempotency key of an existing run starts nothing and returns that run's
+// id. If ctx has no deadline, Config.Timeout applies. Safe for concurrent
+// use.
 func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts) (string, error) {
 	if opts == nil {
 		opts = &TriggerOpts{}
@@ -205,29 +199,22 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	return tr.RunID, nil
 }
 
-// Outcome is how a run ended.
-type Outcome struct {
-	RunID    string
-	Workflow string
-	Status   protocol.RunStatus
-	// State is the final state (an exit state when completed).
-	State string
-	// Path is every state entered, in order.
-	Path []string
-	// Output is the msgpack output of the task that chose the exit state.
-	Output []byte
-	// Err is the run's typed error (nil when completed).
-	Err error
-}
-
-// Decode decodes the run's output into v.
-func (o *Outcome) Decode(v any) error { return fsm.DecodeOutput(o.Output, v) }
-
-// Await blocks until run runID ends (or ctx ends) and returns its outcome.
-// For a failed or cancelled run it returns the outcome and the run's typed
-// error. It is woken by the run's terminal event; only if that event is
-// lost does a re-read of the record every AwaitRecheckDefault find the end.
-func (c *Client) Await(ctx context.Context, runID string) (*Outcome, error) {
+// Await blocks until run runID ends (or ctx ends) and returns it. For a
+// failed or cancelled run it returns the run and the run's typed error
+// (Run.Err, matching one of fsm's category sentinels with errors.Is). A
+// trigger the coordinators refused (an unknown workflow or state) returns a
+// nil Run and an error matching fsm.ErrConfiguration; ctx ending returns a
+// nil Run and an error wrapping ctx's.
+//
+// Await is woken by the run's terminal event, so the Run it returns holds
+// what that event carries: ID, Workflow, Status, State, Step, Path, Err,
+// UpdatedAt (when it ended) and the output ([Run.Output]). The other fields
+// (Version, input, CreatedAt, ...) are zero unless Await found the end in
+// the run's record instead (the run had already ended when Await was
+// called, or its event was lost); call [Client.Get] for the whole record.
+// Only if the event is lost does a re-read of the record every
+// AwaitRecheckDefault find the end. Safe for concurrent use.
+func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 	ch := make(chan *nats.Msg, 16)
 	sub, err := c.nc.ChanSubscribe(c.names.RunEventsWildcard(runID), ch)
 	if err != nil {
@@ -235,7 +222,7 @@ func (c *Client) Await(ctx context.Context, runID string) (*Outcome, error) {
 	}
 	defer sub.Unsubscribe()
 	if rec, err := c.Get(ctx, runID); err == nil && rec.Status.Terminal() {
-		return outcomeOf(rec)
+		return rec, rec.Err
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
@@ -250,7 +237,7 @@ func (c *Client) Await(ctx context.Context, runID string) (*Outcome, error) {
 			return nil, fmt.Errorf("client: await %s: %w", runID, ctx.Err())
 		case <-recheck.C:
 			if rec, err := c.Get(ctx, runID); err == nil && rec.Status.Terminal() {
-				return outcomeOf(rec)
+				return rec, rec.Err
 			}
 		case m := <-ch:
 			var ev protocol.Event
@@ -263,21 +250,17 @@ func (c *Client) Await(ctx context.Context, runID string) (*Outcome, error) {
 			if !ev.Type.Terminal() {
 				continue
 			}
-			o := &Outcome{RunID: ev.RunID, Workflow: ev.Workflow, Status: ev.Status, State: ev.State,
-				Path: ev.Path, Output: ev.Output, Err: fsm.FromErrorInfo(ev.Error)}
-			return o, o.Err
+			r := runFromEvent(&ev)
+			return r, r.Err
 		}
 	}
 }
 
-func outcomeOf(rec *protocol.RunRecord) (*Outcome, error) {
-	o := &Outcome{RunID: rec.ID, Workflow: rec.Workflow, Status: rec.Status, State: rec.State,
-		Path: rec.Path, Output: rec.Output, Err: fsm.FromErrorInfo(rec.Error)}
-	return o, o.Err
-}
-
-// Run triggers a run and awaits it.
-func (c *Client) Run(ctx context.Context, workflow string, opts *TriggerOpts) (*Outcome, error) {
+// Run triggers a run of workflow and awaits it: [Client.Trigger] then
+// [Client.Await], with their errors and blocking. It returns the ended run
+// (as Await returns it) and, for a failed or cancelled run, its typed
+// error. If ctx has no deadline, Config.Timeout bounds the trigger only.
+func (c *Client) Run(ctx context.Context, workflow string, opts *TriggerOpts) (*Run, error) {
 	id, err := c.Trigger(ctx, workflow, opts)
 	if err != nil {
 		return nil, err
@@ -285,10 +268,14 @@ func (c *Client) Run(ctx context.Context, workflow string, opts *TriggerOpts) (*
 	return c.Await(ctx, id)
 }
 
-// Get returns the run record of runID, or an error matching ErrNotFound.
-// "Not found" is confirmed by the runs stream's leader, so a run triggered
-// a moment ago is found even when the replica that answers first lags.
-func (c *Client) Get(ctx context.Context, runID string) (*protocol.RunRecord, error) {
+// Get returns run runID as its record stands, or an error matching
+// [ErrNotFound] when there is no such run (never triggered, or its record
+// expired; "not found" is confirmed by the runs stream's
+// leader, so a run triggered a moment ago is found even when the replica
+// that answers first lags), and one wrapping a protocol sentinel for a record that does not
+// decode. If ctx has no deadline, Config.Timeout applies. Safe for
+// concurrent use.
+func (c *Client) Get(ctx context.Context, runID string) (*Run, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
 	_, r, err := c.runsReader(ctx)
@@ -307,7 +294,7 @@ func (c *Client) Get(ctx context.Context, runID string) (*protocol.RunRecord, er
 	if err := protocol.Decode(e.Value(), &rec, r.Limit(ctx)); err != nil {
 		return nil, fmt.Errorf("client: run %s: %w", runID, err)
 	}
-	return &rec, nil
+	return runFromRecord(&rec), nil
 }
 
 // eachEntry calls fn with every current entry of kv (deleted keys left
@@ -325,15 +312,19 @@ func eachEntry(ctx context.Context, kv jetstream.KeyValue, what string, fn func(
 
 // ListOpts filter [Client.List]; nil lists every run.
 type ListOpts struct {
+	// Workflow selects one workflow's runs; "" selects all.
 	Workflow string
-	Status   protocol.RunStatus
-	// Limit caps the result; 0 means no cap.
+	// Status selects runs in this status; "" selects all.
+	Status RunStatus
+	// Limit caps the result to the newest Limit runs; 0 means no cap.
 	Limit int
 }
 
-// List returns run records matching opts, newest first. It reads every
-// record in the runs bucket: meant for tools, not hot paths.
-func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*protocol.RunRecord, error) {
+// List returns the runs matching opts (nil: every run), newest first
+// (by CreatedAt). A record that does not decode is left out. It reads every
+// record in the runs bucket: meant for tools, not hot paths. If ctx has no
+// deadline, Config.Timeout applies. Safe for concurrent use.
+func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Run, error) {
 	if opts == nil {
 		opts = &ListOpts{}
 	}
@@ -343,7 +334,7 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*protocol.RunRecor
 	if err != nil {
 		return nil, err
 	}
-	var out []*protocol.RunRecord
+	var out []*Run
 	err = eachEntry(ctx, kv, "list", func(e jetstream.KeyValueEntry) {
 		var rec protocol.RunRecord
 		if protocol.Decode(e.Value(), &rec, 0) != nil {
@@ -352,15 +343,15 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*protocol.RunRecor
 		if opts.Workflow != "" && rec.Workflow != opts.Workflow {
 			return
 		}
-		if opts.Status != "" && rec.Status != opts.Status {
+		if opts.Status != "" && RunStatus(rec.Status) != opts.Status {
 			return
 		}
-		out = append(out, &rec)
+		out = append(out, runFromRecord(&rec))
 	})
 	if err != nil {
 		return nil, err
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt > out[j].CreatedAt })
+	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.After(out[j].CreatedAt) })
 	if opts.Limit > 0 && len(out) > opts.Limit {
 		out = out[:opts.Limit]
 	}
@@ -368,8 +359,11 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*protocol.RunRecor
 }
 
 // Cancel asks the coordinators to cancel run runID: dispatching stops, a
-// running task's context is cancelled, and the run ends Cancelled. Cancel
-// of an ended run changes nothing.
+// running task's context is cancelled, and the run ends [RunCancelled] with
+// an error matching fsm.ErrCancelled. Cancel of an ended run changes
+// nothing. It returns once the request is stored, not when the run has
+// ended ([Client.Await] that). If ctx has no deadline, Config.Timeout
+// applies.
 func (c *Client) Cancel(ctx context.Context, runID, reason string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()

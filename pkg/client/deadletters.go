@@ -19,8 +19,8 @@ import (
 // already deleted, replayed or expired).
 var ErrDeadLetterNotFound = errors.New("client: dead letter not found")
 
-// DeadLetterEntry is one refused message in the dead-letter stream.
-type DeadLetterEntry struct {
+// DeadLetter is one refused message in the dead-letter stream.
+type DeadLetter struct {
 	// Seq is the entry's sequence in the dead-letter stream: pass it to
 	// [Client.Replay] or [Client.DeleteDeadLetter].
 	Seq uint64
@@ -63,7 +63,7 @@ type DeadLetterFilter struct {
 //
 // The stream keeps entries for provision.DLQMaxAgeDefault. If ctx has no
 // deadline, Config.Timeout applies.
-func (c *Client) DeadLetters(ctx context.Context, f *DeadLetterFilter) ([]DeadLetterEntry, error) {
+func (c *Client) DeadLetters(ctx context.Context, f *DeadLetterFilter) ([]DeadLetter, error) {
 	if f == nil {
 		f = &DeadLetterFilter{}
 	}
@@ -97,7 +97,7 @@ func (c *Client) DeadLetters(ctx context.Context, f *DeadLetterFilter) ([]DeadLe
 	}
 	pending := info.NumPending
 	// Oldest first from the stream; keep the newest Limit in a ring.
-	var out []DeadLetterEntry
+	var out []DeadLetter
 	next := 0
 	for pending > 0 {
 		msg, err := nextOrIdle(ctx, it)
@@ -159,15 +159,15 @@ func nextOrIdle(ctx context.Context, it jetstream.MessagesContext) (jetstream.Ms
 }
 
 // deadLetterEntry decodes a dead-letter message stored at seq.
-func deadLetterEntry(seq uint64, stored time.Time, subject string, data []byte) DeadLetterEntry {
+func deadLetterEntry(seq uint64, stored time.Time, subject string, data []byte) DeadLetter {
 	var dl protocol.DeadLetter
 	if err := protocol.Decode(data, &dl, maxStoredSize); err != nil {
 		// The source is the last token of the dead-letter subject.
-		return DeadLetterEntry{Seq: seq, Source: subject[strings.LastIndexByte(subject, '.')+1:],
+		return DeadLetter{Seq: seq, Source: subject[strings.LastIndexByte(subject, '.')+1:],
 			Reason: fmt.Sprintf("client: dead letter does not decode: %v", err), Category: "malformed",
 			Time: stored, Data: data}
 	}
-	e := DeadLetterEntry{Seq: seq, Source: dl.Source, Subject: dl.Subject, Reason: dl.Reason,
+	e := DeadLetter{Seq: seq, Source: dl.Source, Subject: dl.Subject, Reason: dl.Reason,
 		Category: dl.Category, Time: stored, Headers: dl.Headers, Data: dl.Data}
 	if dl.Time != 0 {
 		e.Time = time.Unix(0, dl.Time)

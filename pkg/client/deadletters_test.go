@@ -33,9 +33,9 @@ func startStepWorker(t *testing.T, nc *nats.Conn, id string, wfs ...worker.Defin
 }
 
 // waitDeadLetters polls DeadLetters(f) until ok accepts the list.
-func waitDeadLetters(t *testing.T, cl *client.Client, f *client.DeadLetterFilter, msg string, ok func([]client.DeadLetterEntry) bool) []client.DeadLetterEntry {
+func waitDeadLetters(t *testing.T, cl *client.Client, f *client.DeadLetterFilter, msg string, ok func([]client.DeadLetter) bool) []client.DeadLetter {
 	t.Helper()
-	var list []client.DeadLetterEntry
+	var list []client.DeadLetter
 	natstest.WaitFor(t, 10*time.Second, msg, func() bool {
 		var err error
 		list, err = cl.DeadLetters(context.Background(), f)
@@ -45,7 +45,7 @@ func waitDeadLetters(t *testing.T, cl *client.Client, f *client.DeadLetterFilter
 	return list
 }
 
-func seqs(list []client.DeadLetterEntry) []uint64 {
+func seqs(list []client.DeadLetter) []uint64 {
 	out := make([]uint64, len(list))
 	for i, e := range list {
 		out[i] = e.Seq
@@ -71,7 +71,7 @@ func TestDeadLetters(t *testing.T) {
 		require.NoError(t, err)
 
 		list := waitDeadLetters(t, b.client, nil, "the garbage trigger dead-lettered",
-			func(l []client.DeadLetterEntry) bool { return len(l) == 1 })
+			func(l []client.DeadLetter) bool { return len(l) == 1 })
 		e := list[0]
 		require.Equal(t, "trigger", e.Source)
 		require.Equal(t, names.TriggerSubject("chain"), e.Subject)
@@ -87,7 +87,7 @@ func TestDeadLetters(t *testing.T) {
 		// as a duplicate of the original's message id.
 		require.NoError(t, b.client.Replay(ctx, e.Seq))
 		list = waitDeadLetters(t, b.client, nil, "the replay dead-lettered again",
-			func(l []client.DeadLetterEntry) bool { return len(l) == 1 && l[0].Seq != e.Seq })
+			func(l []client.DeadLetter) bool { return len(l) == 1 && l[0].Seq != e.Seq })
 		again := list[0]
 		require.Equal(t, garbage, again.Data)
 		require.Equal(t, "kept", again.Headers["X-Trace"], "application headers are kept")
@@ -110,7 +110,7 @@ func TestDeadLetters(t *testing.T) {
 		_, err := b.client.Trigger(ctx, "late", &client.TriggerOpts{RunID: "rlate"})
 		require.ErrorIs(t, err, fsm.ErrConfiguration)
 		list := waitDeadLetters(t, b.client, &client.DeadLetterFilter{Source: "trigger"}, "the refused trigger",
-			func(l []client.DeadLetterEntry) bool { return len(l) == 1 })
+			func(l []client.DeadLetter) bool { return len(l) == 1 })
 		e := list[0]
 		require.Equal(t, "rejected", e.Category)
 		require.Contains(t, e.Reason, `"late"`)
@@ -138,8 +138,8 @@ func TestDeadLetters(t *testing.T) {
 		_, err := b.js.Publish(ctx, names.ResultSubject("rgarbage"), garbage)
 		require.NoError(t, err)
 		all := waitDeadLetters(t, b.client, nil, "four dead letters",
-			func(l []client.DeadLetterEntry) bool { return len(l) == 4 })
-		require.True(t, slices.IsSortedFunc(all, func(x, y client.DeadLetterEntry) int { return int(y.Seq) - int(x.Seq) }),
+			func(l []client.DeadLetter) bool { return len(l) == 4 })
+		require.True(t, slices.IsSortedFunc(all, func(x, y client.DeadLetter) int { return int(y.Seq) - int(x.Seq) }),
 			"newest first: %v", seqs(all))
 
 		triggers, err := b.client.DeadLetters(ctx, &client.DeadLetterFilter{Source: "trigger"})

@@ -186,10 +186,10 @@ func TestEngine(t *testing.T) {
 		ctx := awaitCtx(t)
 		out, err := b.client.Run(ctx, "chain", nil)
 		require.NoError(t, err)
-		require.Equal(t, protocol.RunCompleted, out.Status)
+		require.Equal(t, client.RunCompleted, out.Status)
 		require.Equal(t, []string{"a", "b", "c", "done"}, out.Path)
 		var last string
-		require.NoError(t, out.Decode(&last))
+		require.NoError(t, out.Output(&last))
 		require.Equal(t, "c", last)
 	})
 
@@ -200,7 +200,7 @@ func TestEngine(t *testing.T) {
 		require.Equal(t, "done", out.State)
 		require.Equal(t, []string{"a", "b", "a", "b", "a", "b", "done"}, out.Path)
 		var price int
-		require.NoError(t, out.Decode(&price))
+		require.NoError(t, out.Output(&price))
 		require.Equal(t, 55, price)
 	})
 
@@ -212,7 +212,7 @@ func TestEngine(t *testing.T) {
 		var se *fsm.StateError
 		require.ErrorAs(t, err, &se)
 		require.Equal(t, []string{"a", "b", "ghost"}, se.Path)
-		require.Equal(t, protocol.RunFailed, out.Status)
+		require.Equal(t, client.RunFailed, out.Status)
 	})
 
 	t.Run("unknown workflow and initial state are refused and dead-lettered", func(t *testing.T) {
@@ -248,7 +248,7 @@ func TestEngine(t *testing.T) {
 		require.NoError(t, b.client.Cancel(ctx, id, "test"))
 		out, err := b.client.Await(ctx, id)
 		require.ErrorIs(t, err, fsm.ErrCancelled)
-		require.Equal(t, protocol.RunCancelled, out.Status)
+		require.Equal(t, client.RunCancelled, out.Status)
 	})
 
 	t.Run("json trigger from the nats CLI", func(t *testing.T) {
@@ -266,8 +266,9 @@ func TestEngine(t *testing.T) {
 		require.NoError(t, protocol.Decode(m.Data, &ev, 0))
 		rec, err := b.client.Get(ctx, ev.RunID)
 		require.NoError(t, err)
-		require.Equal(t, protocol.InputJSON, rec.InputFormat)
-		require.JSONEq(t, `{"customer": "ada"}`, string(rec.Input))
+		var in map[string]string
+		require.NoError(t, rec.Input(&in), "a JSON input decodes with Run.Input")
+		require.Equal(t, map[string]string{"customer": "ada"}, in)
 	})
 
 	t.Run("quorum joins after the threshold branch and hands outputs on", func(t *testing.T) {
@@ -275,7 +276,7 @@ func TestEngine(t *testing.T) {
 		out, err := b.client.Run(ctx, "quorum", nil)
 		require.NoError(t, err)
 		var got []string
-		require.NoError(t, out.Decode(&got))
+		require.NoError(t, out.Output(&got))
 		require.Equal(t, []string{"0:50", "1:150", "2:cancelled", "3:cancelled"}, got)
 	})
 
@@ -284,7 +285,7 @@ func TestEngine(t *testing.T) {
 		out, err := b.client.Run(ctx, "dynamic", nil)
 		require.NoError(t, err)
 		var got []string
-		require.NoError(t, out.Decode(&got))
+		require.NoError(t, out.Output(&got))
 		require.Len(t, got, 20)
 		require.Equal(t, "19:19", got[19])
 	})
@@ -294,7 +295,7 @@ func TestEngine(t *testing.T) {
 		out, err := b.client.Run(ctx, demo.WorkflowName, nil)
 		require.NoError(t, err)
 		var joined string
-		require.NoError(t, out.Decode(&joined))
+		require.NoError(t, out.Output(&joined))
 		require.Equal(t, "data_from_1,data_from_2,data_from_3", joined)
 	})
 
@@ -316,7 +317,7 @@ func TestEngine(t *testing.T) {
 		})
 		out, err := b.client.Run(ctx, "chain", nil)
 		require.NoError(t, err)
-		require.Equal(t, protocol.RunCompleted, out.Status)
+		require.Equal(t, client.RunCompleted, out.Status)
 	})
 }
 

@@ -10,8 +10,107 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
+
+// EventType names a run lifecycle event. The values are the wire names (the
+// last token of an event subject).
+type EventType string
+
+// Event types.
+const (
+	// EventStarted: a run started.
+	EventStarted EventType = "started"
+	// EventState: a run entered a state.
+	EventState EventType = "state"
+	// EventSplit: a split began; Detail gives its branch count and join.
+	EventSplit EventType = "split"
+	// EventJoin: a join decided; Detail says how.
+	EventJoin EventType = "join"
+	// EventCompleted: a run completed (terminal; the event has Path and
+	// the output).
+	EventCompleted EventType = "completed"
+	// EventFailed: a run failed (terminal; the event has Path and Err).
+	EventFailed EventType = "failed"
+	// EventCancelled: a run was cancelled (terminal).
+	EventCancelled EventType = "cancelled"
+	// EventBreaker: a shared circuit breaker changed state. RunID is the
+	// breaker's name, Workflow is "_breaker", State the new [BreakerState]
+	// and Detail the transition.
+	EventBreaker EventType = "breaker"
+	// EventRejected: a trigger was refused (Err says why; it is
+	// dead-lettered). Workflow is "_" when the trigger's workflow was not a
+	// valid name.
+	EventRejected EventType = "rejected"
+	// EventTaskRetried: a task attempt failed and will be retried; Detail
+	// names the attempt, the delay and the attempt's error.
+	EventTaskRetried EventType = "retry"
+)
+
+// EventTypes returns every event type, in a fresh slice.
+func EventTypes() []EventType {
+	return []EventType{EventStarted, EventState, EventSplit, EventJoin, EventCompleted, EventFailed,
+		EventCancelled, EventBreaker, EventRejected, EventTaskRetried}
+}
+
+// Terminal reports whether events of type t end a run.
+func (t EventType) Terminal() bool {
+	return t == EventCompleted || t == EventFailed || t == EventCancelled
+}
+
+// Event is one event of the events stream, as [EventStream.Next] returns
+// it: a run (or a breaker) moved. Events are for observers; the run record
+// ([Client.Get]) stays the truth.
+type Event struct {
+	// Type says what happened.
+	Type EventType
+	// RunID, Workflow, State, Step and Status describe the run just after
+	// the event (see [EventBreaker] for breaker events).
+	RunID    string
+	Workflow string
+	State    string
+	Step     int
+	Status   RunStatus
+	// Time is when the coordinator (or worker) made the change.
+	Time time.Time
+	// Detail is type-specific text: the join decision, the split size, the
+	// breaker transition.
+	Detail string
+	// Err is the error of a failed, cancelled or rejected run, nil
+	// otherwise. It matches fsm's category sentinels
+	// with errors.Is, as [Run].Err does.
+	Err error
+	// Path is every state the run entered, on terminal events only.
+	Path []string
+
+	output []byte
+}
+
+// Output decodes the output of a completed run's event into v (a pointer),
+// as [Run.Output] does. It returns an error matching [ErrNoValue] for an
+// event without output (every type but [EventCompleted], and a completed
+// run whose last task handed nothing on).
+func (e *Event) Output(v any) error {
+	return decodeOutput(e.output, v, fmt.Sprintf("%s event of run %s", e.Type, e.RunID))
+}
+
+// eventFrom converts a wire event.
+func eventFrom(ev *protocol.Event) Event {
+	return Event{
+		Type:     EventType(ev.Type),
+		RunID:    ev.RunID,
+		Workflow: ev.Workflow,
+		State:    ev.State,
+		Step:     int(ev.Step),
+		Status:   RunStatus(ev.Status),
+		Time:     timeOf(ev.Time),
+		Detail:   ev.Detail,
+		Err:      fsm.FromErrorInfo(ev.Error),
+		Path:     ev.Path,
+		output:   ev.Output,
+	}
+}
 
 // ErrStreamStopped is returned by [EventStream.Next] after [EventStream.Stop].
 var ErrStreamStopped = errors.New("client: event stream stopped")
@@ -33,13 +132,14 @@ const maxStoredSize = 64 << 20
 // records ([Client.Get], [Client.List]) are the truth.
 type EventFilter struct {
 	// Workflow selects one workflow's events; "" selects all. Breaker
-	// events have the workflow [protocol.BreakerEventWorkflow]; rejected triggers
-	// whose workflow is not a valid name have the workflow "_".
+	// events have the workflow "_breaker"; rejected triggers whose
+	// workflow is not a valid name have the workflow "_".
 	Workflow string
-	// RunID selects one run's events; "" selects all.
+	// RunID selects one run's events (or one breaker's, by its name); ""
+	// selects all.
 	RunID string
 	// Types selects these event types; empty selects all.
-	Types []protocol.EventType
+	Types []EventType
 	// Since replays the retained events stored at or after this time, then
 	// continues live. The zero value means live only: events stored after
 	// Events returns.
@@ -88,7 +188,7 @@ func (f *EventFilter) subjects(names protocol.Names) []string {
 	types = slices.Compact(types) // overlapping filter subjects are refused
 	out := make([]string, len(types))
 	for i, t := range types {
-		out[i] = names.EventSubject(wf, run, t)
+		out[i] = names.EventSubject(wf, run, protocol.EventType(t))
 	}
 	return out
 }
@@ -110,7 +210,7 @@ func (f *EventFilter) subjects(names protocol.Names) []string {
 // Example:
 //
 //	st, err := cl.Events(ctx, &client.EventFilter{Workflow: "order",
-//		Types: []protocol.EventType{protocol.EventFailed}})
+//		Types: []client.EventType{client.EventFailed}})
 //	if err != nil {
 //		return err
 //	}
@@ -120,7 +220,7 @@ func (f *EventFilter) subjects(names protocol.Names) []string {
 //		if err != nil {
 //			return err // ctx ended, or the stream failed
 //		}
-//		log.Printf("run %s failed in %s: %v", ev.RunID, ev.State, ev.Error)
+//		log.Printf("run %s failed in %s: %v", ev.RunID, ev.State, ev.Err)
 //	}
 func (c *Client) Events(ctx context.Context, f *EventFilter) (*EventStream, error) {
 	if f == nil {
@@ -166,29 +266,29 @@ type EventStream struct {
 // returns ctx's error (wrapped) when ctx ends, [ErrStreamStopped] after
 // Stop, and the consumer's error if the stream fails for good (the events
 // stream was deleted, the connection closed). A message that does not
-// decode as a [protocol.Event] is skipped and counted in Skipped; it never
-// ends the stream.
-func (s *EventStream) Next(ctx context.Context) (protocol.Event, error) {
+// decode as an event is skipped and counted in Skipped; it never ends the
+// stream.
+func (s *EventStream) Next(ctx context.Context) (Event, error) {
 	for {
 		if s.stopped.Load() {
-			return protocol.Event{}, ErrStreamStopped
+			return Event{}, ErrStreamStopped
 		}
 		msg, err := s.it.Next(jetstream.NextContext(ctx))
 		if err != nil {
 			switch {
 			case s.stopped.Load():
-				return protocol.Event{}, ErrStreamStopped
+				return Event{}, ErrStreamStopped
 			case ctx.Err() != nil:
-				return protocol.Event{}, fmt.Errorf("client: events: %w", ctx.Err())
+				return Event{}, fmt.Errorf("client: events: %w", ctx.Err())
 			}
-			return protocol.Event{}, fmt.Errorf("client: events: %w", err)
+			return Event{}, fmt.Errorf("client: events: %w", err)
 		}
 		var ev protocol.Event
 		if protocol.Decode(msg.Data(), &ev, maxStoredSize) != nil {
 			s.skipped.Add(1)
 			continue
 		}
-		return ev, nil
+		return eventFrom(&ev), nil
 	}
 }
 

@@ -66,9 +66,9 @@ func TestDataFlowsFromStateToState(t *testing.T) {
 			t.Parallel()
 			out, err := b.client.Run(ctx, "adding", &client.TriggerOpts{Input: tally{Sum: 1000, Pad: make([]byte, tc.pad)}})
 			require.NoError(t, err)
-			require.Equal(t, protocol.RunCompleted, out.Status)
+			require.Equal(t, client.RunCompleted, out.Status)
 			var got tally
-			require.NoError(t, out.Decode(&got))
+			require.NoError(t, out.Output(&got))
 			require.Equal(t, 1111, got.Sum)
 			require.Equal(t, []string{"a", "b", "c"}, got.Trail)
 			require.Len(t, got.Pad, tc.pad)

@@ -10,7 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/pkg/client"
-	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
@@ -38,7 +37,7 @@ func BenchmarkSplit(b *testing.B) {
 			for b.Loop() {
 				out, err := bd.client.Run(ctx, wf, &client.TriggerOpts{})
 				require.NoError(b, err)
-				require.Equal(b, protocol.RunCompleted, out.Status)
+				require.Equal(b, client.RunCompleted, out.Status)
 			}
 			reportPer(b, n)
 		})

@@ -419,7 +419,7 @@ func (b *splitBundle) start(t *testing.T, workflow string, input any) *watchedRu
 }
 
 // await waits for the run's outcome and for its terminal event.
-func (b *splitBundle) await(t *testing.T, r *watchedRun) (*client.Outcome, error) {
+func (b *splitBundle) await(t *testing.T, r *watchedRun) (*client.Run, error) {
 	t.Helper()
 	out, err := b.client.Await(awaitCtx(t), r.id)
 	natstest.Recv(t, r.ended, 30*time.Second)
@@ -455,7 +455,7 @@ func TestSplitSeedExample(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{"start", "aggregate", "complete"}, out.Path)
 		var joined string
-		require.NoError(t, out.Decode(&joined))
+		require.NoError(t, out.Output(&joined))
 		require.Equal(t, "data_from_1,data_from_2,data_from_3", joined)
 		// The branches wrote their data into the run's scope of the store.
 		kv, err := kvstore.NewKV(awaitCtx(t), b.js, kvstore.Config{Bucket: b.names.StoreBucket()})
@@ -474,7 +474,7 @@ func TestSplitSeedExample(t *testing.T) {
 		out, err := b.await(t, r)
 		require.NoError(t, err)
 		var joined string
-		require.NoError(t, out.Decode(&joined))
+		require.NoError(t, out.Output(&joined))
 		// Branch 2 finishes first and branch 3 last; outputs come in branch order.
 		require.Equal(t, "data_from_1,data_from_2,data_from_3", joined)
 	})
@@ -517,7 +517,7 @@ func TestSplitJoinStrategies(t *testing.T) {
 
 			// The join state read every outcome; the losers are cancelled.
 			var got []string
-			require.NoError(t, out.Decode(&got))
+			require.NoError(t, out.Output(&got))
 			want := []string{"0:50", "1:150", "2:cancelled", "3:cancelled"}
 			if tc.threshold == 0 {
 				want[1] = "1:cancelled"
@@ -546,7 +546,7 @@ func TestSplitFailures(t *testing.T) {
 		r := b.start(t, "sj_all_fail", nil)
 		out, err := b.await(t, r)
 		require.ErrorIs(t, err, fsm.ErrWorkflow)
-		require.Equal(t, protocol.RunFailed, out.Status)
+		require.Equal(t, client.RunFailed, out.Status)
 		require.Contains(t, err.Error(), "join condition not met: 0 of 4 tasks completed successfully, strategy: all; errors: task 0: branch 0 failed")
 		log := r.p.snapshot()
 		require.Equal(t, []string{"started", "split", "join", "failed"}, eventTypes(log))
@@ -581,7 +581,7 @@ func TestSplitFailures(t *testing.T) {
 		out, err := b.await(t, r)
 		require.NoError(t, err)
 		var got []string
-		require.NoError(t, out.Decode(&got))
+		require.NoError(t, out.Output(&got))
 		require.Equal(t, "0:50", got[0])
 		require.Equal(t, "1:100", got[1])
 		require.NotContains(t, got[2], "succeeded")
@@ -596,7 +596,7 @@ func TestSplitFailures(t *testing.T) {
 		r := b.start(t, "sj_all_timeout", nil)
 		out, err := b.await(t, r)
 		require.ErrorIs(t, err, fsm.ErrWorkflow)
-		require.Equal(t, protocol.RunFailed, out.Status)
+		require.Equal(t, client.RunFailed, out.Status)
 		require.Contains(t, err.Error(), "split task timeout exceeded: 1 of 2 tasks completed successfully, strategy: all")
 		log := r.p.snapshot()
 		require.Less(t, indexOf(log, "done 0"), indexOf(log, "ev:join"))
@@ -614,7 +614,7 @@ func TestSplitBulkheadAcrossTwoWorkers(t *testing.T) {
 	out, err := b.await(t, r)
 	require.NoError(t, err)
 	var got []string
-	require.NoError(t, out.Decode(&got))
+	require.NoError(t, out.Output(&got))
 	require.Equal(t, []string{"0:0", "1:1", "2:2", "3:3", "4:4", "5:5", "6:6", "7:7"}, got)
 	r.p.mu.Lock()
 	byWorker := maps.Clone(r.p.byWorker)
@@ -638,7 +638,7 @@ func TestSplitDynamicOverRuntimeList(t *testing.T) {
 	out, err := b.await(t, r)
 	require.NoError(t, err)
 	var joined string
-	require.NoError(t, out.Decode(&joined))
+	require.NoError(t, out.Output(&joined))
 	require.Equal(t, "ADA,GRACE,EDSGER,BARBARA,KEN,ROB,NIKLAUS", joined)
 	require.Equal(t, []string{"fan", "concat", "done"}, out.Path)
 	require.Equal(t, []string{"started", "split", "join", "state:concat", "completed"}, eventTypes(r.p.snapshot()))
@@ -736,7 +736,7 @@ func TestSplitDynamicTenThousand(t *testing.T) {
 	out, err := b.client.Await(ctx, r.id)
 	require.NoError(t, err)
 	var joined string
-	require.NoError(t, out.Decode(&joined))
+	require.NoError(t, out.Output(&joined))
 	parts := strings.Split(joined, ",")
 	require.Len(t, parts, n)
 	for i, p := range parts {

@@ -117,11 +117,11 @@ func TestWorkflowVersionFollowsTheCode(t *testing.T) {
 	}{{before, oldDef.Version, time.Hour}, {after, newDef.Version, 2 * time.Hour}} {
 		out, err := b.client.Await(ctx, tc.run)
 		require.NoError(t, err)
-		require.Equal(t, protocol.RunCompleted, out.Status)
+		require.Equal(t, client.RunCompleted, out.Status)
 		rec, err := b.client.Get(ctx, tc.run)
 		require.NoError(t, err)
-		require.Equal(t, tc.version, rec.DefVersion, "run %s", tc.run)
-		require.Equal(t, int64(tc.total), rec.Deadline-rec.CreatedAt, "run %s keeps its version's timeout", tc.run)
+		require.Equal(t, tc.version, rec.Version, "run %s", tc.run)
+		require.Equal(t, tc.total, rec.Deadline.Sub(rec.CreatedAt), "run %s keeps its version's timeout", tc.run)
 	}
 	require.NoError(t, first.Stop(ctx))
 

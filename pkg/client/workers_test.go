@@ -64,8 +64,8 @@ func TestWorkers(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, []string{"step"}, info.Kinds)
 		require.Equal(t, []string{"bulk"}, info.Queues)
-		require.Equal(t, uint32(worker.ConcurrencyDefault), info.Concurrency)
-		require.Equal(t, protocol.WorkerHealthy, info.Health)
+		require.Equal(t, worker.ConcurrencyDefault, info.Concurrency)
+		require.Equal(t, client.WorkerHealthy, info.Health)
 
 		require.NoError(t, wc.Stop(awaitCtx(t)))
 		require.Equal(t, []string{"w-b", "w.a"}, workerIDs(t, cl))
@@ -116,7 +116,7 @@ func TestWorkers(t *testing.T) {
 		natstest.WaitFor(t, 10*time.Second, "the entry to outlive the TTL", func() bool {
 			info, err := cl.Worker(context.Background(), "mortal")
 			require.NoError(t, err)
-			return time.Duration(info.HeartbeatAt-info.StartedAt) > ttl+ttl/2
+			return info.HeartbeatAt.Sub(info.StartedAt) > ttl+ttl/2
 		})
 
 		// The worker's connection drops without a Stop: no delete, no more heartbeats.

@@ -16,36 +16,184 @@ import (
 // version of it, that no worker has registered.
 var ErrWorkflowNotFound = errors.New("client: workflow not found")
 
-// WorkflowInfo describes a registered workflow: its versions and the
-// definition a trigger runs by default.
+// WorkflowInfo describes a registered workflow: its versions, and the
+// states of one version (the latest, for [Client.Workflows]).
+//
+// Transitions out of a task state are chosen by its task at run time, so
+// the definition knows only these edges: the initial state, each split's
+// join state ([StateInfo].Next) and the exit states. A diagram tool draws
+// those, and may add the edges runs took (Run.Path).
 type WorkflowInfo struct {
+	// Name is the workflow's name.
 	Name string
+	// Version is the version the other fields below describe; "" when its
+	// definition could not be read (then Initial is "" and States nil).
+	Version string
 	// Latest is the version a trigger without TriggerOpts.DefVersion runs:
-	// the one the most recently started worker registered. "" if the
-	// bucket holds versions but no latest pointer.
+	// the one most recently registered. "" if the bucket holds versions
+	// but no latest pointer.
 	Latest string
 	// Versions lists every registered version, oldest registration first.
 	Versions []WorkflowVersion
-	// Definition is the Latest version's definition: initial state, states
-	// (each single, with its task kind, or a split, with its branch tasks
-	// and join strategy and join state), exit states, queue and timeouts.
-	// Transitions between states are chosen by tasks at run time, so the
-	// static edges are the initial state, the join states and the exits.
-	// Nil if Latest is "" or its definition does not decode.
-	Definition *protocol.Definition
+	// Initial is the state runs begin in unless a trigger names another.
+	Initial string
+	// States lists the states in registration order, then the exit states.
+	States []StateInfo
+	// Queue is the task queue its tasks are published on.
+	Queue string
+	// TotalTimeout bounds each run; 0 means none.
+	TotalTimeout time.Duration
+	// MaxTransitions caps state entries per run; 0 means the engine's
+	// default (fsm.MaxTransitionsDefault).
+	MaxTransitions int
 }
 
 // WorkflowVersion is one registered version of a workflow.
 type WorkflowVersion struct {
+	// Version is the version's name: the one set with
+	// fsm.Workflow.Version, or a hash of the definition's content.
 	Version string
 	// Registered is when a worker first registered it.
 	Registered time.Time
 }
 
+// StateKind says what a state of a workflow does.
+type StateKind string
+
+// State kinds.
+const (
+	// StateTask runs one task, which chooses the next state.
+	StateTask StateKind = "task"
+	// StateSplit runs its branches' tasks in parallel and joins them into
+	// its join state.
+	StateSplit StateKind = "split"
+	// StateExit completes the run when entered.
+	StateExit StateKind = "exit"
+)
+
+// StateInfo is one state of a [WorkflowInfo].
+type StateInfo struct {
+	// Name is the state's name.
+	Name string
+	// Kind says what the state does.
+	Kind StateKind
+	// Task is the task kind a [StateTask] runs; "" for other kinds.
+	Task string
+	// Branches lists the task kind of each branch of a [StateSplit], in
+	// branch order; nil for other kinds. (A task may also return a split
+	// at run time; its branches are not in the definition.)
+	Branches []string
+	// Join is how a [StateSplit] joins its branches; nil for other kinds.
+	Join *JoinInfo
+	// Next lists the states the definition says may follow: a split's
+	// join state. Nil for a task state, whose task chooses at run time,
+	// and for an exit.
+	Next []string
+}
+
+// JoinInfo is how a split joins its branches.
+type JoinInfo struct {
+	// Strategy is the join strategy's name: "all", "any", "quorum",
+	// "percentage", "partial_results" or "partial_timeout".
+	Strategy string
+	// N is the branch count a "quorum" or "partial_results" join needs.
+	N int
+	// Percentage is the share of branches a "percentage" join needs, in
+	// (0,1].
+	Percentage float64
+	// State is the join state the run enters once the join decides.
+	State string
+	// Timeout bounds the wait for the branches; 0 means none.
+	Timeout time.Duration
+	// Bulkhead is the most branches in flight at once; 0 means no limit.
+	Bulkhead int
+}
+
+// describe fills w's definition fields from def.
+func (w *WorkflowInfo) describe(def *protocol.Definition) {
+	w.Version = def.Version
+	w.Initial = def.Initial
+	w.Queue = def.Queue
+	w.TotalTimeout = time.Duration(def.TotalTimeout)
+	w.MaxTransitions = int(def.MaxTransitions)
+	w.States = make([]StateInfo, 0, len(def.States)+len(def.Exits))
+	for i := range def.States {
+		w.States = append(w.States, stateFrom(&def.States[i]))
+	}
+	for _, e := range def.Exits {
+		w.States = append(w.States, StateInfo{Name: e, Kind: StateExit})
+	}
+}
+
+// stateFrom converts a definition's state.
+func stateFrom(s *protocol.StateDef) StateInfo {
+	out := StateInfo{Name: s.Name}
+	switch {
+	case s.Kind == protocol.StateSplit && s.Split != nil:
+		out.Kind = StateSplit
+		n := s.Split.Len()
+		out.Branches = make([]string, n)
+		for i := range n {
+			out.Branches[i] = s.Split.Task(i).Kind
+		}
+		j := s.Split.Join
+		out.Join = &JoinInfo{Strategy: string(j.Strategy), N: int(j.N), Percentage: j.P, State: j.JoinState,
+			Timeout: time.Duration(j.Timeout), Bulkhead: int(j.Bulkhead)}
+		out.Next = []string{j.JoinState}
+	default:
+		out.Kind = StateTask
+		if s.Task != nil {
+			out.Task = s.Task.Kind
+		}
+	}
+	return out
+}
+
+// storedVersion is one version key of the definitions bucket.
+type storedVersion struct {
+	WorkflowVersion
+	rev   uint64
+	value []byte
+}
+
+// definitions reads the definitions bucket: the latest pointer and the
+// versions (oldest registration first) of every workflow.
+func definitions(ctx context.Context, kv jetstream.KeyValue) (latest map[string]string, versions map[string][]storedVersion, err error) {
+	latest, versions = map[string]string{}, map[string][]storedVersion{}
+	err = eachEntry(ctx, kv, "workflows", func(e jetstream.KeyValueEntry) {
+		kind, name, ver, ok := protocol.ParseDefinitionsKey(e.Key())
+		switch {
+		case !ok:
+		case kind == protocol.DefinitionsKeyLatest:
+			latest[name] = string(e.Value())
+		default:
+			// A version key is created once and never changed, so its
+			// creation time is when it was first registered.
+			versions[name] = append(versions[name], storedVersion{WorkflowVersion{ver, e.Created()}, e.Revision(), e.Value()})
+		}
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, vs := range versions {
+		sort.Slice(vs, func(i, j int) bool { return vs[i].rev < vs[j].rev })
+	}
+	return latest, versions, nil
+}
+
+func versionList(vs []storedVersion) []WorkflowVersion {
+	out := make([]WorkflowVersion, len(vs))
+	for i, v := range vs {
+		out[i] = v.WorkflowVersion
+	}
+	return out
+}
+
 // Workflows lists every workflow registered in the definitions bucket,
-// sorted by name. A version whose definition does not decode is listed
-// without its definition ([Client.Workflow] returns the decode error). It
-// reads the whole bucket: meant for tools, not hot paths. If ctx has no
+// sorted by name, each described at its latest version. A workflow whose
+// latest definition is missing or does not decode is listed with its
+// versions only (Version ""; [Client.Workflow] returns the decode error).
+// It reads the whole bucket: meant for tools, not hot paths. If ctx has no
 // deadline, Config.Timeout applies.
 func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
 	ctx, cancel := c.ctx(ctx)
@@ -54,60 +202,42 @@ func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: definitions bucket: %w", err)
 	}
-	type version struct {
-		WorkflowVersion
-		rev   uint64
-		value []byte
-	}
-	byName := map[string]*WorkflowInfo{}
-	versions := map[string][]version{}
-	info := func(name string) *WorkflowInfo {
-		if byName[name] == nil {
-			byName[name] = &WorkflowInfo{Name: name}
-		}
-		return byName[name]
-	}
-	err = eachEntry(ctx, kv, "workflows", func(e jetstream.KeyValueEntry) {
-		kind, name, ver, ok := protocol.ParseDefinitionsKey(e.Key())
-		switch {
-		case !ok:
-		case kind == protocol.DefinitionsKeyLatest:
-			info(name).Latest = string(e.Value())
-		default:
-			info(name)
-			// A version key is created once and never changed, so its
-			// creation time is when it was first registered.
-			versions[name] = append(versions[name], version{WorkflowVersion{ver, e.Created()}, e.Revision(), e.Value()})
-		}
-	})
+	latest, versions, err := definitions(ctx, kv)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]WorkflowInfo, 0, len(byName))
-	for name, wi := range byName {
-		vs := versions[name]
-		sort.Slice(vs, func(i, j int) bool { return vs[i].rev < vs[j].rev })
-		for _, v := range vs {
-			wi.Versions = append(wi.Versions, v.WorkflowVersion)
+	names := map[string]bool{}
+	for n := range latest {
+		names[n] = true
+	}
+	for n := range versions {
+		names[n] = true
+	}
+	out := make([]WorkflowInfo, 0, len(names))
+	for name := range names {
+		wi := WorkflowInfo{Name: name, Latest: latest[name], Versions: versionList(versions[name])}
+		for _, v := range versions[name] {
 			if v.Version == wi.Latest {
 				var def protocol.Definition
 				if protocol.Decode(v.value, &def, maxStoredSize) == nil {
-					wi.Definition = &def
+					wi.describe(&def)
 				}
 			}
 		}
-		out = append(out, *wi)
+		out = append(out, wi)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
 }
 
-// Workflow returns the definition of workflow name at version ("" means the
-// latest registered version). It returns an error matching
-// [ErrWorkflowNotFound] when no worker has registered it, and the decode
-// error (wrapping a protocol sentinel) for a definition that does not
-// decode. If ctx has no deadline, Config.Timeout applies.
-func (c *Client) Workflow(ctx context.Context, name, version string) (*protocol.Definition, error) {
+// Workflow describes workflow name at version ("" means the latest
+// registered version), with its list of versions. It returns an error
+// matching [ErrWorkflowNotFound] when no worker has registered it, one
+// wrapping protocol.ErrInvalidName for a name or version that is not a
+// valid token, and the decode error (wrapping a protocol sentinel) for a
+// definition that does not decode. It reads the whole definitions bucket
+// for the version list. If ctx has no deadline, Config.Timeout applies.
+func (c *Client) Workflow(ctx context.Context, name, version string) (*WorkflowInfo, error) {
 	if err := protocol.ValidToken(name); err != nil {
 		return nil, fmt.Errorf("client: workflow name: %w", err)
 	}
@@ -143,7 +273,13 @@ func (c *Client) Workflow(ctx context.Context, name, version string) (*protocol.
 	if err := protocol.Decode(e.Value(), &def, maxStoredSize); err != nil {
 		return nil, fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
 	}
-	return &def, nil
+	latest, versions, err := definitions(ctx, kv)
+	if err != nil {
+		return nil, err
+	}
+	wi := &WorkflowInfo{Name: name, Latest: latest[name], Versions: versionList(versions[name])}
+	wi.describe(&def)
+	return wi, nil
 }
 
 // ErrLatestVersion is returned by [Client.DeleteWorkflowVersion] for the
@@ -212,18 +348,14 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	}
 	// Move the latest pointer to the newest version left, with
 	// compare-and-set: a worker registering meanwhile wins.
-	list, err := c.Workflows(ctx)
+	_, versions, err := definitions(ctx, kv)
 	if err != nil {
 		return err
 	}
 	next := ""
-	for _, wi := range list {
-		if wi.Name == name {
-			for _, v := range wi.Versions {
-				if v.Version != version {
-					next = v.Version
-				}
-			}
+	for _, v := range versions[name] {
+		if v.Version != version {
+			next = v.Version
 		}
 	}
 	if next == "" {

@@ -50,33 +50,23 @@ func TestWorkflows(t *testing.T) {
 		require.Len(t, chain.Versions, 1)
 		require.Equal(t, chainDef.Version, chain.Versions[0].Version)
 		require.False(t, chain.Versions[0].Registered.IsZero())
-		def := chain.Definition
-		require.NotNil(t, def)
-		require.Equal(t, "a", def.Initial)
-		require.Equal(t, []string{"done"}, def.Exits)
-		var states []string
-		for _, s := range def.States {
-			states = append(states, s.Name)
-			require.Equal(t, protocol.StateSingle, s.Kind)
-			require.Equal(t, "step", s.Task.Kind)
-		}
-		require.ElementsMatch(t, []string{"a", "b", "c"}, states)
+		require.Equal(t, chainDef.Version, chain.Version, "described at its latest version")
+		require.Equal(t, "a", chain.Initial)
+		require.Equal(t, "default", chain.Queue)
+		require.Equal(t, []client.StateInfo{
+			{Name: "a", Kind: client.StateTask, Task: "step"},
+			{Name: "b", Kind: client.StateTask, Task: "step"},
+			{Name: "c", Kind: client.StateTask, Task: "step"},
+			{Name: "done", Kind: client.StateExit},
+		}, chain.States)
 
-		quorum := workflowNamed(t, list, "quorum").Definition
-		require.NotNil(t, quorum)
-		var split *protocol.StateDef
-		for i := range quorum.States {
-			if quorum.States[i].Name == "split" {
-				split = &quorum.States[i]
-			}
-		}
-		require.NotNil(t, split)
-		require.Equal(t, protocol.StateSplit, split.Kind)
-		require.Len(t, split.Split.Tasks, 4)
-		require.Equal(t, "sleeper", split.Split.Tasks[0].Kind)
-		require.Equal(t, protocol.JoinQuorum, split.Split.Join.Strategy)
-		require.Equal(t, uint32(2), split.Split.Join.N)
-		require.Equal(t, "c", split.Split.Join.JoinState)
+		quorum := workflowNamed(t, list, "quorum")
+		require.Equal(t, []client.StateInfo{
+			{Name: "split", Kind: client.StateSplit, Branches: []string{"sleeper", "sleeper", "sleeper", "sleeper"},
+				Join: &client.JoinInfo{Strategy: "quorum", N: 2, State: "c"}, Next: []string{"c"}},
+			{Name: "c", Kind: client.StateTask, Task: "collect"},
+			{Name: "done", Kind: client.StateExit},
+		}, quorum.States)
 	})
 
 	t.Run("versions oldest first; the latest is the default", func(t *testing.T) {
@@ -94,7 +84,7 @@ func TestWorkflows(t *testing.T) {
 		require.Len(t, wi.Versions, 2)
 		require.Equal(t, "v1", wi.Versions[0].Version)
 		require.Equal(t, "v2", wi.Versions[1].Version)
-		require.Equal(t, "v2", wi.Definition.Version)
+		require.Equal(t, "v2", wi.Version)
 
 		def, err := b.client.Workflow(ctx, "versioned", "")
 		require.NoError(t, err)
@@ -102,7 +92,9 @@ func TestWorkflows(t *testing.T) {
 		def, err = b.client.Workflow(ctx, "versioned", "v1")
 		require.NoError(t, err)
 		require.Equal(t, "v1", def.Version)
-		require.Equal(t, wi.Definition, mustWorkflow(t, b.client, "versioned", "v2"))
+		require.Equal(t, "v2", def.Latest, "one version described, every version listed")
+		require.Equal(t, wi.Versions, def.Versions)
+		require.Equal(t, wi, *mustWorkflow(t, b.client, "versioned", "v2"))
 	})
 
 	t.Run("an unknown workflow or version is not found", func(t *testing.T) {
@@ -116,7 +108,7 @@ func TestWorkflows(t *testing.T) {
 	})
 }
 
-func mustWorkflow(t *testing.T, cl *client.Client, name, version string) *protocol.Definition {
+func mustWorkflow(t *testing.T, cl *client.Client, name, version string) *client.WorkflowInfo {
 	t.Helper()
 	def, err := cl.Workflow(context.Background(), name, version)
 	require.NoError(t, err)

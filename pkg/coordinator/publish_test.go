@@ -77,7 +77,7 @@ func TestLostPublishAckDoesNotWedgeShard(t *testing.T) {
 
 	out, err := cl.Await(ctx, id)
 	require.NoError(t, err)
-	require.Equal(t, protocol.RunCompleted, out.Status)
+	require.Equal(t, client.RunCompleted, out.Status)
 	// More runs through the same (only) shard, then nothing left unacknowledged.
 	for i := 0; i < 20; i++ {
 		_, err := cl.Run(ctx, demo.OneTaskName, nil)

@@ -1,7 +1,18 @@
-// Package protocol is Cano's wire: every message type (msgpack with
-// explicit snake_case tags and a schema version), one validating
+// Package protocol is Cano's wire contract: every message type (msgpack
+// with explicit snake_case tags and a schema version), one validating
 // [Encode]/[Decode] pair, and, in subjects.go, every subject, stream, bucket
 // and key name built from a configurable prefix.
+//
+// # Who uses it
+//
+// It is public so that clients written in other languages can trigger,
+// await and read runs against the same subjects and buckets: the structs,
+// their tags and the golden files are the specification. Times on the wire
+// are Unix nanoseconds (0 means not set) and durations nanoseconds. Go
+// programs use package client instead, which returns its own types (Run,
+// Event, WorkerInfo, ...) with time.Time, time.Duration and typed errors,
+// and package fsm and worker to write and host workflows; they need not
+// import protocol.
 //
 // Decoders never panic: bytes that are not a valid encoding give
 // [ErrMalformed], a payload over the configured maximum [ErrTooLarge], an

@@ -14,7 +14,6 @@ import (
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
-	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 	"github.com/cano-nats/cano/pkg/scheduler"
 	"github.com/cano-nats/cano/pkg/worker"
@@ -83,7 +82,7 @@ func (b *engineBundle) runStarts(t *testing.T, flow, workflow string) []time.Tim
 	var out []time.Time
 	for _, r := range recs {
 		if r.Flow == flow {
-			out = append(out, time.Unix(0, r.CreatedAt))
+			out = append(out, r.CreatedAt)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
@@ -159,7 +158,7 @@ func TestEngineSchedulerMixedFlows(t *testing.T) {
 		require.Zero(t, fi.FailureStreak, fi.Flow.ID)
 		t.Logf("flow %-6s status %-9s runs %d", fi.Flow.ID, fi.Status, fi.RunCount)
 	}
-	recs, err := b.client.List(ctx, &client.ListOpts{Workflow: "report", Status: protocol.RunCompleted})
+	recs, err := b.client.List(ctx, &client.ListOpts{Workflow: "report", Status: client.RunCompleted})
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, len(recs), 6)
 	require.NoError(t, b.flows.Remove(ctx, "every"))

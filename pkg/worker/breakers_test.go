@@ -90,8 +90,8 @@ func TestSharedBreakerInWorker(t *testing.T) {
 	states, err := b.client.Breakers(awaitCtx(t))
 	require.NoError(t, err)
 	require.Len(t, states, 1)
-	require.Equal(t, protocol.BreakerOpen, states[0].Phase)
-	require.EqualValues(t, 2, states[0].Policy.FailureThreshold)
+	require.Equal(t, client.BreakerOpen, states[0].State)
+	require.Equal(t, 2, states[0].FailureThreshold)
 
 	// After the cool-down the next call is the probe; its success closes it.
 	clock.Advance(time.Minute + time.Second)
@@ -106,7 +106,7 @@ func TestSharedBreakerInWorker(t *testing.T) {
 	}
 	states, err = b.client.Breakers(awaitCtx(t))
 	require.NoError(t, err)
-	require.Equal(t, protocol.BreakerClosed, states[0].Phase)
+	require.Equal(t, client.BreakerClosed, states[0].State)
 
 	// Closed fast path: successes write nothing to the bucket.
 	before, err := kv.Get(context.Background(), protocol.BreakerKey("dep"))

@@ -25,7 +25,7 @@ func (sickResource) Health(context.Context) kvstore.HealthStatus {
 
 // workerInfo returns the live entry of worker id, failing the test on any
 // error but not-found (nil).
-func workerInfo(t *testing.T, cl *client.Client, id string) *protocol.WorkerInfo {
+func workerInfo(t *testing.T, cl *client.Client, id string) *client.WorkerInfo {
 	t.Helper()
 	info, err := cl.Worker(context.Background(), id)
 	if err != nil {
@@ -59,22 +59,22 @@ func TestPresence(t *testing.T) {
 		host, _ := os.Hostname()
 		require.Equal(t, id, first.ID)
 		require.Equal(t, host, first.Hostname)
-		require.Equal(t, int64(os.Getpid()), first.PID)
+		require.Equal(t, os.Getpid(), first.PID)
 		require.Equal(t, []string{"scripted"}, first.Kinds)
 		require.Equal(t, []string{"default", "bulk"}, first.Queues)
-		require.Equal(t, uint32(8), first.Concurrency)
-		require.Equal(t, uint32(0), first.InFlight)
-		require.Equal(t, protocol.WorkerHealthy, first.Health)
+		require.Equal(t, 8, first.Concurrency)
+		require.Equal(t, 0, first.InFlight)
+		require.Equal(t, client.WorkerHealthy, first.Health)
 		require.Empty(t, first.HealthReason)
-		require.Equal(t, int64(100*time.Millisecond), first.HeartbeatInterval)
+		require.Equal(t, 100*time.Millisecond, first.HeartbeatInterval)
 		require.False(t, first.Stopping)
 		require.NotZero(t, first.StartedAt)
-		require.GreaterOrEqual(t, first.HeartbeatAt, first.StartedAt)
+		require.False(t, first.HeartbeatAt.Before(first.StartedAt))
 
 		// The heartbeat refreshes the entry.
 		natstest.WaitFor(t, 5*time.Second, "a newer heartbeat", func() bool {
 			info := workerInfo(t, b.client, id)
-			return info != nil && info.HeartbeatAt > first.HeartbeatAt
+			return info != nil && info.HeartbeatAt.After(first.HeartbeatAt)
 		})
 
 		// A running task is counted in flight.
@@ -108,9 +108,9 @@ func TestPresence(t *testing.T) {
 		b := setup(t, worker.Config{ID: "sick", Resources: res})
 		info := workerInfo(t, b.client, "sick")
 		require.NotNil(t, info)
-		require.Equal(t, protocol.WorkerDegraded, info.Health)
+		require.Equal(t, client.WorkerDegraded, info.Health)
 		require.Equal(t, "db: slow disk", info.HealthReason)
-		require.Equal(t, int64(worker.PresenceIntervalDefault), info.HeartbeatInterval)
+		require.Equal(t, worker.PresenceIntervalDefault, info.HeartbeatInterval)
 	})
 
 	t.Run("PresenceInterval -1 disables presence", func(t *testing.T) {

@@ -88,9 +88,9 @@ func TestRetriesAndTimeouts(t *testing.T) {
 
 		out, err := b.client.Run(ctx, "flaky", &client.TriggerOpts{RunID: runID})
 		require.NoError(t, err)
-		require.Equal(t, protocol.RunCompleted, out.Status)
+		require.Equal(t, client.RunCompleted, out.Status)
 		var attempt int
-		require.NoError(t, out.Decode(&attempt))
+		require.NoError(t, out.Output(&attempt))
 		require.Equal(t, 3, attempt)
 
 		starts := b.log.starts(runID)
@@ -131,7 +131,7 @@ func TestRetriesAndTimeouts(t *testing.T) {
 		out, err := b.client.Run(ctx, "late_once", &client.TriggerOpts{RunID: runID})
 		require.NoError(t, err)
 		var got string
-		require.NoError(t, out.Decode(&got))
+		require.NoError(t, out.Output(&got))
 		require.Equal(t, "on-time", got)
 		ends := b.log.ends(runID)
 		require.Len(t, ends, 2)
@@ -144,10 +144,10 @@ func TestRetriesAndTimeouts(t *testing.T) {
 		require.NoError(t, b.nc.Flush())
 		rec, err := b.client.Get(ctx, runID)
 		require.NoError(t, err)
-		require.Equal(t, protocol.RunCompleted, rec.Status)
+		require.Equal(t, client.RunCompleted, rec.Status)
 		require.Equal(t, []string{"work", "done"}, rec.Path)
 		var recOut string
-		require.NoError(t, fsm.DecodeOutput(rec.Output, &recOut))
+		require.NoError(t, rec.Output(&recOut))
 		require.Equal(t, "on-time", recOut)
 		require.Len(t, b.log.ends(runID), 2, "the late return is not an attempt outcome")
 		require.Len(t, results, 1, "exactly one result published for the run")
@@ -159,7 +159,7 @@ func TestRetriesAndTimeouts(t *testing.T) {
 		runID := "r" + nuid.Next()
 		out, err := b.client.Run(ctx, "always_late", &client.TriggerOpts{RunID: runID})
 		require.Error(t, err)
-		require.Equal(t, protocol.RunFailed, out.Status)
+		require.Equal(t, client.RunFailed, out.Status)
 		require.ErrorIs(t, err, fsm.ErrRetryExhausted)
 		var re *fsm.RetryExhaustedError
 		require.ErrorAs(t, err, &re)

@@ -67,7 +67,7 @@ func (b *bundle) triggerWith(t *testing.T, workflow string, in demo.FaultInput, 
 
 type awaited struct {
 	id  string
-	out *client.Outcome
+	out *client.Run
 	err error
 }
 
@@ -123,7 +123,7 @@ func TestKillWorkerDuringSecondAttempt(t *testing.T) {
 		rec, err := b.client.Get(context.Background(), id)
 		require.NoError(t, err)
 		var attempt int
-		require.NoError(t, fsm.DecodeOutput(rec.Output, &attempt))
+		require.NoError(t, rec.Output(&attempt))
 		require.Equal(t, maxAttempts, attempt)
 	}
 	t.Logf("kill a worker during attempt 2: %d runs completed on attempt 3 in another process, %d attempts each (the maximum)", n, maxAttempts)
@@ -143,7 +143,7 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 	_, _ = b.client.Get(context.Background(), "warmup")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	breakerState := func() protocol.BreakerState {
+	breakerState := func() client.BreakerInfo {
 		t.Helper()
 		states, err := b.client.Breakers(ctx)
 		require.NoError(t, err)
@@ -153,7 +153,7 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 			}
 		}
 		t.Fatalf("breaker %s not listed in %+v", demo.GuardedBreaker, states)
-		return protocol.BreakerState{}
+		return client.BreakerInfo{}
 	}
 	var ran []string // runs whose task body ran
 
@@ -170,9 +170,9 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 		ran = append(ran, id)
 	}
 	open := breakerState()
-	require.Equal(t, protocol.BreakerOpen, open.Phase)
+	require.Equal(t, client.BreakerOpen, open.State)
 	t.Logf("%d failures (on %d worker processes) tripped %s: open until %s", demo.GuardedFailureThreshold, len(pids),
-		demo.GuardedBreaker, time.Unix(0, open.OpenUntil).Format(time.RFC3339Nano))
+		demo.GuardedBreaker, open.OpenUntil.Format(time.RFC3339Nano))
 
 	// 2. While open, calls fail fast with CircuitOpen on every worker: the task never runs.
 	fast := b.triggerWith(t, demo.GuardedName, demo.FaultInput{}, 9)
@@ -182,12 +182,12 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 		require.ErrorIs(t, a.err, fsm.ErrCircuitOpen, "run %s", a.id)
 		require.Empty(t, attempts(t, st, a.id), "run %s: no attempt while open", a.id)
 	}
-	require.Less(t, time.Now().UnixNano(), open.OpenUntil, "the fail-fast runs ended within the cool-down")
+	require.True(t, time.Now().Before(open.OpenUntil), "the fail-fast runs ended within the cool-down")
 	t.Logf("%d runs while open: all failed fast with CircuitOpen, none ran", len(fast))
 
 	// 3. After the cool-down exactly one probe runs cluster-wide.
 	natstest.WaitFor(t, demo.GuardedResetTimeout+30*time.Second, "the cool-down", func() bool {
-		return time.Now().UnixNano() > open.OpenUntil
+		return time.Now().After(open.OpenUntil)
 	})
 	const callers = 12
 	probeRuns := b.triggerWith(t, demo.GuardedName, demo.FaultInput{Hold: true}, callers)
@@ -209,8 +209,8 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 	}
 	natstest.WaitFor(t, 30*time.Second, "the probe running", func() bool { return len(attempts(t, st, probe)) == 1 })
 	half := breakerState()
-	require.Equal(t, protocol.BreakerHalfOpen, half.Phase)
-	require.EqualValues(t, 1, half.HalfOpenInFlight)
+	require.Equal(t, client.BreakerHalfOpen, half.State)
+	require.Equal(t, 1, half.HalfOpenInFlight)
 	select {
 	case a := <-ch:
 		t.Fatalf("the held probe %s ended early: %v", a.id, a.err)
@@ -222,7 +222,7 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 	a := natstest.Recv(t, ch, time.Minute)
 	require.Equal(t, probe, a.id)
 	require.NoError(t, a.err)
-	require.Equal(t, protocol.BreakerClosed, breakerState().Phase)
+	require.Equal(t, client.BreakerClosed, breakerState().State)
 	after := b.triggerWith(t, demo.GuardedName, demo.FaultInput{}, 3)
 	b.awaitAll(t, after, []string{"call", "done"}, time.Minute)
 	ran = append(ran, after...)

@@ -266,7 +266,7 @@ func TestSeedExampleAcrossTwoWorkerProcesses(t *testing.T) {
 		out, err := b.client.Await(context.Background(), id)
 		require.NoError(t, err)
 		var joined string
-		require.NoError(t, out.Decode(&joined))
+		require.NoError(t, out.Output(&joined))
 		require.Equal(t, "data_from_1,data_from_2,data_from_3", joined)
 	}
 	t.Logf("seed example across 2 worker processes: %d runs, each aggregated source_1..3 from its run scope", n)

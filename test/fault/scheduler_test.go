@@ -27,8 +27,8 @@ func flowSlots(t *testing.T, cl *client.Client, flow string) map[int64]int {
 	require.NoError(t, err)
 	slots := map[int64]int{}
 	for _, r := range recs {
-		if r.Flow == flow && r.Status == protocol.RunCompleted {
-			slots[time.Unix(0, r.Slot).Unix()]++
+		if r.Flow == flow && r.Status == client.RunCompleted {
+			slots[r.FlowSlot.Unix()]++
 		}
 	}
 	return slots

@@ -62,7 +62,7 @@ func TestKillWorkerMidBranch(t *testing.T) {
 		rec, err := b.client.Get(ctx, id)
 		require.NoError(t, err)
 		var tally demo.SplitTally
-		require.NoError(t, fsm.DecodeOutput(rec.Output, &tally))
+		require.NoError(t, rec.Output(&tally))
 		require.Equal(t, demo.SplitTally{Succeeded: branches, Redelivered: tally.Redelivered}, tally, "run %s", id)
 		redelivered += tally.Redelivered
 	}

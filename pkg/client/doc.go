@@ -1,0 +1,34 @@
+// Package client is the Go API of a Cano deployment: it triggers runs,
+// awaits, reads and cancels them, and reads everything an operator tool
+// (canoctl, exporters, a dashboard) needs — the events stream
+// ([Client.Events]), dead letters ([Client.DeadLetters], [Client.Replay]),
+// registered workflows ([Client.Workflows], [Client.Workflow]), live
+// workers ([Client.Workers]) and shared circuit breakers
+// ([Client.Breakers], [Client.ResetBreaker]). Flows (schedules) have their
+// own client in package scheduler.
+//
+// # Types
+//
+// The client returns its own types — [Run], [Event], [WorkerInfo],
+// [BreakerInfo], [DeadLetter], [WorkflowInfo] — with times as time.Time
+// (the zero time.Time when not set), intervals as time.Duration, errors as
+// Go errors and values decoded on demand ([Run.Input], [Run.Output]).
+// Package protocol holds the wire structs behind them; it is the contract
+// for clients written in other languages, and Go programs need not import
+// it.
+//
+// # Awaiting runs
+//
+// [Client.Await] is woken by the run's terminal event (a core NATS
+// subscription on the events subjects), not by polling: it subscribes
+// first, then reads the run record once, so a run that ended before the
+// call is seen too.
+//
+// # Errors
+//
+// Run failures come back as typed errors: every one matches one of fsm's
+// category sentinels (fsm.ErrWorkflow, fsm.ErrRetryExhausted,
+// fsm.ErrCancelled, …) with errors.Is, and carries its state context as an
+// *fsm.StateError (state, attempt, path). Lookups of something that does not
+// exist match this package's ErrXxxNotFound sentinels.
+package client
