@@ -75,9 +75,11 @@ func TestBrokerKilledAloneUnderLoad(t *testing.T) {
 	// Outages: restarted at once, after 3 s (nats.go clients wait 2 s
 	// between reconnects), at once again.
 	outages := []time.Duration{0, 3 * time.Second, 0}
+	var faults []time.Time
 	for r, outage := range outages {
 		triggered := triggerRound(ctx, e, l, r, 150, 15)
 		lag := writes.faultAfter(t, 200, 2*time.Minute, e.srv.Kill)
+		faults = append(faults, time.Now())
 		if outage > 0 {
 			time.Sleep(outage) // the fault: the broker stays down this long
 		}
@@ -87,7 +89,7 @@ func TestBrokerKilledAloneUnderLoad(t *testing.T) {
 		t.Logf("round %d: SIGKILLed nats-server %s after a record write (%d writes seen so far), down %s, restarted on the same store and port %d",
 			r+1, lag.Round(time.Microsecond), writes.n.Load(), outage, e.srv.Port)
 	}
-	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute)
+	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute, faults...)
 	requireAlive(t, procs)
 	requireCompletedAtMostOnce(t, e.js, demo.ChainName, demo.WorkflowName)
 	t.Logf("nats-server SIGKILLed %d times under load, engine left running: %d runs, every one completed exactly once with its exact path",
@@ -110,6 +112,7 @@ func TestKillEverythingRepeatedly(t *testing.T) {
 	defer cancel()
 
 	const rounds = 3
+	var faults []time.Time
 	for r := 0; r < rounds; r++ {
 		triggered := triggerRound(ctx, e, l, r, 150, 15)
 		requireAlive(t, procs)
@@ -121,6 +124,7 @@ func TestKillEverythingRepeatedly(t *testing.T) {
 			}
 			wg.Wait()
 		})
+		faults = append(faults, time.Now())
 		e.srv.Restart()
 		waitRecovered(t, e.js)
 		procs = e.startEngine(t, r+2)
@@ -128,7 +132,7 @@ func TestKillEverythingRepeatedly(t *testing.T) {
 		t.Logf("round %d: SIGKILLed nats-server, 2 coordinators and 2 workers together %s after a record write; all restarted on the same data",
 			r+1, lag.Round(time.Microsecond))
 	}
-	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute)
+	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute, faults...)
 	requireAlive(t, procs)
 	requireCompletedAtMostOnce(t, e.js, demo.ChainName, demo.WorkflowName)
 	t.Logf("everything SIGKILLed %d times under load: %d runs, every one completed exactly once with its exact path", rounds, len(l.snapshot()))
@@ -190,15 +194,17 @@ func TestPauseCoordinatorAndWorkerPastAckWait(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	const ackWait, pause = 2 * time.Second, 4 * time.Second
+	var faults []time.Time
 	for r, p := range []*proctest.Proc{procs[0], procs[2]} {
 		triggered := triggerRound(ctx, e, l, r, 150, 15)
 		lag := writes.faultAfter(t, 150, 2*time.Minute, p.Pause)
+		faults = append(faults, time.Now())
 		time.Sleep(pause) // the fault: paused for twice the ack wait
 		p.Resume()
 		require.NoError(t, <-triggered)
 		t.Logf("SIGSTOPped %s %s after a record write for %s (ack wait %s), then SIGCONT", p.Name, lag.Round(time.Microsecond), pause, ackWait)
 	}
-	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute)
+	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute, faults...)
 	requireAlive(t, procs)
 	requireCompletedAtMostOnce(t, e.js, demo.ChainName, demo.WorkflowName)
 	mu.Lock()

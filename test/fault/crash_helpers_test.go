@@ -153,8 +153,9 @@ func (w *recordWrites) faultAfter(t *testing.T, n int64, timeout time.Duration, 
 // awaitRuns polls every run's record until each has ended or timeout
 // passes, then checks each completed with exactly the path (and output) it
 // must have. Runs still unfinished are listed with their status, state,
-// step, age, and what the streams still hold for them.
-func awaitRuns(t *testing.T, cl *client.Client, js jetstream.JetStream, wants map[string]runWant, timeout time.Duration) {
+// step, when their record was last written relative to the faults (the
+// times in faults), and what the streams still hold for them.
+func awaitRuns(t *testing.T, cl *client.Client, js jetstream.JetStream, wants map[string]runWant, timeout time.Duration, faults ...time.Time) {
 	t.Helper()
 	start := time.Now()
 	deadline := start.Add(timeout)
@@ -206,7 +207,7 @@ func awaitRuns(t *testing.T, cl *client.Client, js jetstream.JetStream, wants ma
 	}
 	sort.Strings(wrong)
 	if len(open) > 0 {
-		t.Errorf("%d of %d runs did not end within %s:\n%s", len(open), len(wants), timeout, diagnoseStuck(cl, js, open, wants))
+		t.Errorf("%d of %d runs did not end within %s:\n%s", len(open), len(wants), timeout, diagnoseStuck(cl, js, open, wants, faults))
 	}
 	if len(wrong) > 0 {
 		t.Errorf("%d of %d ended runs did not complete exactly once with their exact path:\n%s", len(wrong), len(ended), head(wrong, 40))
@@ -227,7 +228,7 @@ func head(lines []string, n int) string {
 // diagnoseStuck says, for each unfinished run, where its record is and how
 // many messages for it each work stream still holds: a running record with
 // nothing in any stream is a run nothing will ever move again.
-func diagnoseStuck(cl *client.Client, js jetstream.JetStream, ids []string, wants map[string]runWant) string {
+func diagnoseStuck(cl *client.Client, js jetstream.JetStream, ids []string, wants map[string]runWant, faults []time.Time) string {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	n := protocol.MustNames("")
@@ -243,7 +244,7 @@ func diagnoseStuck(cl *client.Client, js jetstream.JetStream, ids []string, want
 		st := s.CachedInfo().State
 		notes = append(notes, fmt.Sprintf("stream %s: %d messages (seq %d–%d)", name, st.Msgs, st.FirstSeq, st.LastSeq))
 		for ci := range s.ListConsumers(ctx).Info() {
-			notes = append(notes, fmt.Sprintf("  consumer %s: pending %d, ack pending %d, redelivered %d, waiting pulls %d, delivered %d",
+			notes = append(notes, fmt.Sprintf("  consumer %s: pending %d, ack pending %d, redelivered %d, waiting pulls %d, last delivered stream seq %d",
 				ci.Name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream))
 		}
 		scanned := 0
@@ -286,7 +287,7 @@ func diagnoseStuck(cl *client.Client, js jetstream.JetStream, ids []string, want
 		groups[fmt.Sprintf("%s %s; %s", wants[id].workflow, where, owed)]++
 		age := ""
 		if err == nil {
-			age = fmt.Sprintf(", last written %s ago", time.Since(time.Unix(0, rec.UpdatedAt)).Round(time.Millisecond))
+			age = ", last written " + relativeTo(time.Unix(0, rec.UpdatedAt), faults)
 		}
 		lines = append(lines, fmt.Sprintf("run %s (%s): %s%s; %s", id, wants[id].workflow, where, age, owed))
 	}
@@ -296,6 +297,32 @@ func diagnoseStuck(cl *client.Client, js jetstream.JetStream, ids []string, want
 	}
 	sort.Strings(summary)
 	return "by place:\n" + head(summary, 60) + "\nruns:\n" + head(lines, 40) + "\nstreams:\n" + head(notes, 60)
+}
+
+// relativeTo says when at was: before or after the nearest fault, or how
+// long ago.
+func relativeTo(at time.Time, faults []time.Time) string {
+	best := -1
+	for i, f := range faults {
+		if best < 0 || absDur(at.Sub(f)) < absDur(at.Sub(faults[best])) {
+			best = i
+		}
+	}
+	if best < 0 {
+		return time.Since(at).Round(time.Millisecond).String() + " ago"
+	}
+	d := faults[best].Sub(at)
+	if d >= 0 {
+		return fmt.Sprintf("%s before fault %d", d.Round(100*time.Microsecond), best+1)
+	}
+	return fmt.Sprintf("%s after fault %d", (-d).Round(100*time.Microsecond), best+1)
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // requireAlive fails the test for each process that exited by itself (for
