@@ -91,8 +91,8 @@ func TestBrokerKilledAloneUnderLoad(t *testing.T) {
 		e.srv.Restart()
 		waitRecovered(t, e.js)
 		require.NoError(t, <-triggered)
-		t.Logf("round %d: SIGKILLed nats-server %s after a record write (%d writes seen so far), down %s, restarted on the same store and port %d",
-			r+1, lag.Round(time.Microsecond), writes.n.Load(), round.outage, e.srv.Port)
+		t.Logf("round %d: SIGKILLed nats-server at %s, %s after a record write (%d writes seen so far), down %s, restarted on the same store and port %d",
+			r+1, faults[r].UTC().Format(time.StampMicro), lag.Round(time.Microsecond), writes.n.Load(), round.outage, e.srv.Port)
 	}
 	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute, faults...)
 	requireAlive(t, procs)
@@ -142,8 +142,8 @@ func TestKillEverythingRepeatedly(t *testing.T) {
 		waitRecovered(t, e.js)
 		procs = e.startEngine(t, r+2)
 		require.NoError(t, <-triggered)
-		t.Logf("round %d: SIGKILLed nats-server, 2 coordinators and 2 workers together %s after a record write; all restarted on the same data",
-			r+1, lag.Round(time.Microsecond))
+		t.Logf("round %d: SIGKILLed nats-server, 2 coordinators and 2 workers together at %s, %s after a record write; all restarted on the same data",
+			r+1, faults[r].UTC().Format(time.StampMicro), lag.Round(time.Microsecond))
 	}
 	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute, faults...)
 	requireAlive(t, procs)
@@ -215,7 +215,8 @@ func TestPauseCoordinatorAndWorkerPastAckWait(t *testing.T) {
 		time.Sleep(pause) // the fault: paused for twice the ack wait
 		p.Resume()
 		require.NoError(t, <-triggered)
-		t.Logf("SIGSTOPped %s %s after a record write for %s (ack wait %s), then SIGCONT", p.Name, lag.Round(time.Microsecond), pause, ackWait)
+		t.Logf("SIGSTOPped %s at %s, %s after a record write, for %s (ack wait %s), then SIGCONT",
+			p.Name, faults[r].UTC().Format(time.StampMicro), lag.Round(time.Microsecond), pause, ackWait)
 	}
 	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute, faults...)
 	requireAlive(t, procs)
