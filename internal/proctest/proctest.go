@@ -26,6 +26,15 @@ var (
 // module root) once per test binary and returns the binary's path.
 func Build(tb testing.TB, pkg string) string {
 	tb.Helper()
+	return BuildAs(tb, pkg, filepath.Base(pkg))
+}
+
+// BuildAs is Build with the binary named name: for a main package whose
+// last path element says little, such as a module root
+// ("github.com/nats-io/nats-server/v2", a dependency in go.mod, as
+// "nats-server").
+func BuildAs(tb testing.TB, pkg, name string) string {
+	tb.Helper()
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if bin, ok := built[pkg]; ok {
@@ -39,7 +48,7 @@ func Build(tb testing.TB, pkg string) string {
 		buildDir = d
 	}
 	root := moduleRoot(tb)
-	bin := filepath.Join(buildDir, filepath.Base(pkg))
+	bin := filepath.Join(buildDir, name)
 	cmd := exec.Command("go", "build", "-o", bin, pkg)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -103,6 +112,17 @@ func (p *Proc) Kill() {
 	_ = p.cmd.Process.Signal(syscall.SIGKILL)
 	<-p.done
 }
+
+// Pause sends SIGSTOP: the process stays alive, holding its connections and
+// whatever it was given, but runs nothing until Resume. Kill works on a
+// paused process.
+func (p *Proc) Pause() { _ = p.cmd.Process.Signal(syscall.SIGSTOP) }
+
+// Resume sends SIGCONT to a paused process.
+func (p *Proc) Resume() { _ = p.cmd.Process.Signal(syscall.SIGCONT) }
+
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
 
 // Stop sends SIGINT and waits up to timeout for a clean exit.
 func (p *Proc) Stop(timeout time.Duration) error {
