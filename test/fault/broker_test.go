@@ -283,7 +283,7 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 		deadline := time.Now().Add(60 * time.Second)
 		for {
 			rec, err := e.cl.Get(ctx, runID)
-			if err == nil && rec.State == state && rec.Step == step {
+			if err == nil && rec.State == state && rec.Step == int(step) {
 				return
 			}
 			if time.Now().After(deadline) {
