@@ -217,6 +217,36 @@ func TestHistory(t *testing.T) {
 			totals: protocol.RunTotals{Steps: 2, Attempts: 2},
 		},
 		{
+			name: "cancelled during a split: counts without a decision",
+			wf:   split(join.All(), 0),
+			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+				rec = step(t, m, rec, branchResult(rec, 2, nil), 1)
+				return step(t, m, rec, fsm.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID}}, 2)
+			},
+			status: protocol.RunCancelled,
+			want: []protocol.Step{
+				{Seq: 0, State: "split", Kind: protocol.StepSplit, Entered: ns(0), Left: ns(2), Outcome: protocol.StepCancelled,
+					Split: &protocol.SplitSummary{Strategy: protocol.JoinAll, Required: 4, Total: 4, Succeeded: 1, Cancelled: 3},
+					Error: &protocol.ErrorInfo{Category: protocol.CategoryCancelled, Message: "cancelled: run cancelled"}},
+			},
+			totals: protocol.RunTotals{Steps: 1, Attempts: 1},
+		},
+		{
+			name: "workflow timeout",
+			wf:   fsm.New[St]("slow", A).Register(A, noop{}).Register(B, noop{}).Exit(Done).TotalTimeout(time.Minute),
+			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+				timer := &protocol.TimerFire{V: 1, Kind: protocol.TimerRunDeadline, RunID: rec.ID, At: rec.Deadline}
+				return step(t, m, rec, fsm.Input{Timer: timer}, 60)
+			},
+			status: protocol.RunFailed,
+			want: []protocol.Step{
+				{Seq: 0, State: "a", Kind: protocol.StepTask, Entered: ns(0), Left: ns(60), Outcome: protocol.StepFailed,
+					Error: &protocol.ErrorInfo{Category: protocol.CategoryWorkflowTimeout,
+						Message: "workflow_timeout: workflow exceeded its total timeout: elapsed 1m0s, limit 1m0s"}},
+			},
+			totals: protocol.RunTotals{Steps: 1},
+		},
+		{
 			name: "initial exit state",
 			wf:   chain,
 			run: func(t *testing.T, m *fsm.Machine, _ *protocol.RunRecord) *protocol.RunRecord {
@@ -358,4 +388,50 @@ func TestHistoryOnRecordWithoutHistory(t *testing.T) {
 	rec = step(t, m, rec, done(rec, B, "w1", 1, 1), 1)
 	require.Equal(t, []protocol.Step{{Seq: 1, State: "b", Kind: protocol.StepTask, Entered: ns(1)}}, rec.History)
 	require.Equal(t, protocol.RunTotals{Steps: 1, Attempts: 1}, rec.Totals)
+}
+
+// BenchmarkHistoryChain measures what the history costs a transition: a
+// ten-state chain applied and its record encoded after each transition (as
+// the coordinator writes it), with the history kept and with it cleared.
+func BenchmarkHistoryChain(b *testing.B) {
+	names := []St{"s0", "s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8", "s9"}
+	wf := fsm.New[St]("chain", names[0])
+	for _, n := range names {
+		wf.Register(n, noop{})
+	}
+	d, err := wf.Exit(Done).Definition()
+	require.NoError(b, err)
+	m, err := fsm.Compile(d)
+	require.NoError(b, err)
+	for _, keep := range []bool{true, false} {
+		name := "history"
+		if !keep {
+			name = "cleared"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			written := 0
+			for b.Loop() {
+				rec, _, _ := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: "chain"}, "run-01HZXABCDEFG", t0)
+				for i := 1; i <= len(names); i++ {
+					next := Done
+					if i < len(names) {
+						next = names[i]
+					}
+					in := fsm.Input{Result: &protocol.TaskResult{RunID: rec.ID, Step: rec.Step, Branch: -1, Status: protocol.ResultOK,
+						Next: string(next), Attempts: 1, Worker: "ip-10-0-0-7-4242", AttemptStarted: ns(i), AttemptDuration: 1234567}}
+					rec, _, _ = fsm.Apply(m, rec, in, at(i))
+					if !keep {
+						rec.History = nil
+					}
+					data, err := protocol.Encode(rec)
+					if err != nil {
+						b.Fatal(err)
+					}
+					written += len(data)
+				}
+			}
+			b.ReportMetric(float64(written)/float64(b.N*len(names)), "B/write")
+		})
+	}
 }
