@@ -106,7 +106,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		h(cmd, attempt)
 	}
 	done := make(chan outcome, 1)
-	begun := time.Now()
+	ran := attemptSpan{start: time.Now()}
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -120,17 +120,18 @@ func (w *Worker) execute(msg jetstream.Msg) {
 	var out outcome
 	select {
 	case out = <-done:
+		ran.took = time.Since(ran.start)
 		if out.err != nil && attemptCtx.Err() != nil && context.Cause(attemptCtx) == errAttemptTimeout {
 			out.err = timeoutError(cmd)
 		}
 	case <-attemptCtx.Done():
+		ran.took = time.Since(ran.start)
 		// The task may ignore its context: stop waiting, discard its late result.
 		out.err = timeoutError(cmd)
 		if context.Cause(ctx) != nil {
 			out.err = context.Cause(ctx)
 		}
 	}
-	ran := attemptSpan{start: begun, took: time.Since(begun)}
 	if out.err != nil {
 		stopBeat()
 	}
