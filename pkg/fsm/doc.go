@@ -57,6 +57,19 @@
 // Duplicate and late inputs change nothing. Runs are capped at
 // MaxTransitions state entries (default 10,000).
 //
+// # Run history
+//
+// The transitions keep the run record's History: one step per state
+// entered (or split begun), with the times it was entered and left (the
+// coordinator's clock, from the now given to Start and Apply), its kind,
+// outcome and error, the attempts its task used, the worker of the final
+// attempt and that attempt's start and duration (as the task result
+// reports them), and for a split the strategy, branch counts and the join's
+// decision. Only the last [HistoryMax] steps are kept; the record's Totals
+// count every step, attempt and failure, and how many steps were dropped.
+// The coordinator sees only a task's final result, so an earlier attempt's
+// error is not in the history: it was published as a "retry" event.
+//
 // # Run lifecycle
 //
 //	```mermaid

@@ -69,7 +69,7 @@ func Start(m *Machine, trig *protocol.Trigger, runID string, now time.Time) (*pr
 		t.fx.Timers = append(t.fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion,
 			Kind: protocol.TimerRunDeadline, RunID: runID, At: rec.Deadline})
 	}
-	t.dispatchState()
+	t.dispatchState(false)
 	return rec, t.fx, nil
 }
 
@@ -147,6 +147,8 @@ type tx struct {
 	now time.Time
 	dyn *protocol.SplitSpec
 	fx  Effects
+	// histOwned: rec.History is this transition's copy (see ownHistory).
+	histOwned bool
 }
 
 func (t *tx) result(r *protocol.TaskResult) error {
@@ -163,13 +165,16 @@ func (t *tx) result(r *protocol.TaskResult) error {
 	if rec.Split != nil {
 		return nil // a single result for a split step: stale
 	}
+	t.countResult(r)
 	if r.Status == protocol.ResultFailed {
+		t.leaveStep(protocol.StepFailed, r)
 		t.fail(withState(r.Error, rec.State, max(r.Attempts, 1), rec.Path))
 		return nil
 	}
 	if r.Split != nil {
-		return t.startDynamicSplit(r.Split)
+		return t.startDynamicSplit(r.Split, r)
 	}
+	t.leaveStep(protocol.StepOK, r)
 	t.enter(r.Next, r.Output, nil)
 	return nil
 }
@@ -201,18 +206,29 @@ func (t *tx) enter(state string, output []byte, joined *protocol.SplitProgress) 
 	if !t.m.IsExit(state) {
 		t.event(protocol.EventState, "") // an exit is announced by the terminal event
 	}
-	t.dispatchState()
+	t.dispatchState(joined != nil)
 }
 
-// dispatchState runs the current state: exit, single task, split, or failure.
-func (t *tx) dispatchState() {
+// dispatchState runs the current state: exit, single task, split, or
+// failure. joined says a join decision entered it.
+func (t *tx) dispatchState(joined bool) {
 	rec := t.rec
 	if t.m.IsExit(rec.State) {
+		t.openStep(protocol.StepExit)
+		t.leaveStep(protocol.StepOK, nil)
 		rec.Status = protocol.RunCompleted
 		t.terminalEvent()
 		return
 	}
 	s := t.m.State(rec.State)
+	kind := protocol.StepTask
+	switch {
+	case s != nil && s.Kind == protocol.StateSplit:
+		kind = protocol.StepSplit
+	case joined:
+		kind = protocol.StepJoin
+	}
+	t.openStep(kind)
 	if s == nil {
 		prev := rec.Path[:len(rec.Path)-1]
 		from := ""
@@ -231,7 +247,8 @@ func (t *tx) dispatchState() {
 	}
 }
 
-func (t *tx) startDynamicSplit(spec *protocol.SplitSpec) error {
+// startDynamicSplit starts the split a task returned (r, its result).
+func (t *tx) startDynamicSplit(spec *protocol.SplitSpec, r *protocol.TaskResult) error {
 	rec := t.rec
 	n := spec.Len()
 	bad := ""
@@ -246,12 +263,15 @@ func (t *tx) startDynamicSplit(spec *protocol.SplitSpec) error {
 		}
 	}
 	if bad != "" {
+		t.leaveStep(protocol.StepFailed, r)
 		t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryConfiguration, Message: "configuration: " + bad},
 			rec.State, 1, rec.Path))
 		return nil
 	}
 	t.fx.Changed = true
+	t.leaveStep(protocol.StepSplitReturned, r)
 	rec.Step++
+	t.openStep(protocol.StepSplit)
 	t.dyn = spec
 	t.fx.PutSplitSpec = spec
 	t.startSplit(spec, true)
@@ -310,6 +330,7 @@ func (t *tx) branchResult(r *protocol.TaskResult) error {
 		return err
 	}
 	t.fx.Changed = true
+	t.countResult(r)
 	sp := *old
 	sp.Done = append([]byte(nil), old.Done...)
 	setBit(sp.Done, uint32(r.Branch))
@@ -317,6 +338,9 @@ func (t *tx) branchResult(r *protocol.TaskResult) error {
 		sp.Succeeded++
 	} else {
 		sp.Failed++
+		if isTimeout(r.Error) {
+			sp.TimedOut++
+		}
 		if len(sp.Errors) < 3 {
 			sp.Errors = append(sp.Errors[:len(sp.Errors):len(sp.Errors)], protocol.BranchError{Index: r.Branch, Error: r.Error})
 		}
@@ -350,6 +374,14 @@ func (t *tx) decide(d join.Decision, timedOut bool) {
 			RunID: rec.ID, Step: rec.Step, Branch: -1, Reason: "join decided"})
 	}
 	t.event(protocol.EventJoin, fmt.Sprintf("%s: %s, %d/%d succeeded, %d failed", join.Describe(sp.Join), d, c.Succeeded, c.Total, c.Failed))
+	outcome := protocol.StepFailed
+	if d == join.Satisfied {
+		outcome = protocol.StepOK
+	}
+	t.leaveStep(outcome, nil)
+	if s := t.current(); s != nil && s.Split != nil {
+		s.Split.Decision, s.Split.JoinTimeout = d.String(), timedOut
+	}
 	if d == join.Satisfied {
 		t.enter(sp.Join.JoinState, nil, sp)
 		return
@@ -396,11 +428,13 @@ func (t *tx) cancel(reason string) {
 		msg += ": " + reason
 	}
 	rec.Error = withState(&protocol.ErrorInfo{Category: protocol.CategoryCancelled, Message: msg}, rec.State, 0, rec.Path)
+	t.endStep(protocol.StepCancelled, rec.Error)
 	t.fx.Notices = append(t.fx.Notices, protocol.CancelNotice{V: protocol.SchemaVersion, RunID: rec.ID, Branch: -1, All: true, Reason: "run cancelled"})
 	t.terminalEvent()
 }
 
 func (t *tx) fail(info *protocol.ErrorInfo) {
+	t.endStep(protocol.StepFailed, info)
 	t.fx.Changed = true
 	t.rec.Status = protocol.RunFailed
 	t.rec.Error = info

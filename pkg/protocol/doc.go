@@ -23,6 +23,8 @@
 //
 // Golden files in testdata/golden pin the byte encoding of every type: a
 // change of wire format must be deliberate (go test -update, then review).
+// An additive change keeps the bytes from before it in testdata/compat and
+// a test that they still decode (see the run history's fields).
 //
 // The run status lifecycle (RunRecord.Status) is drawn in package fsm.
 package protocol

@@ -246,6 +246,12 @@ type TaskResult struct {
 	// StoreUsed says the task may have written to its run's store scope
 	// (so the scope is purged after the run ends).
 	StoreUsed bool `msgpack:"store_used,omitempty"`
+	// AttemptStarted (unix ns, the worker's clock) is when the final
+	// attempt began and AttemptDuration (ns) how long the task ran in it;
+	// both 0 when no attempt ran (an open breaker, say). For the run
+	// history (see [Step]).
+	AttemptStarted  int64 `msgpack:"attempt_started,omitempty"`
+	AttemptDuration int64 `msgpack:"attempt_duration,omitempty"`
 }
 
 func (m *TaskResult) schemaVersion() uint16    { return m.V }
@@ -364,6 +370,12 @@ type RunRecord struct {
 	// StoreUsed is set once a task may have written to the run's store
 	// scope; the coordinator then purges the scope after the run ends.
 	StoreUsed bool `msgpack:"store_used,omitempty"`
+	// History is the run's most recent steps, oldest first, the current
+	// one last (at most fsm.HistoryMax; older ones are dropped and counted
+	// in Totals). Empty for a record written before history was kept.
+	History []Step `msgpack:"history,omitempty"`
+	// Totals are the run's counts over its whole life.
+	Totals RunTotals `msgpack:"totals"`
 }
 
 func (m *RunRecord) schemaVersion() uint16 { return m.V }
@@ -541,6 +553,9 @@ type SplitProgress struct {
 	Join JoinSpec `msgpack:"join"`
 	// StartedAt (unix ns) is when the split began, for the join timeout.
 	StartedAt int64 `msgpack:"started_at"`
+	// TimedOut counts the failed branches (of Failed) whose attempt timed
+	// out, for the run history.
+	TimedOut uint32 `msgpack:"timed_out,omitempty"`
 }
 
 // BranchError is one branch's failure, kept for error messages.

@@ -57,12 +57,12 @@ func (w *Worker) execute(msg jetstream.Msg) {
 	if attempt > maxAttempts {
 		// Deliveries beyond the policy (a worker died mid-attempt): give up.
 		w.finish(msg, cmd, attempt-1, fsm.Result{}, &fsm.RetryExhaustedError{Attempts: uint32(maxAttempts),
-			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")}, true)
+			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")}, true, attemptSpan{})
 		return
 	}
 	task, err := w.cfg.Registry.Build(&cmd.Task)
 	if err != nil {
-		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err), attempt > 1)
+		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err), attempt > 1, attemptSpan{})
 		return
 	}
 	var permit Permit
@@ -71,7 +71,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		if err != nil {
 			// Open: the attempt is not made and no attempt is consumed; the
 			// raw CircuitOpen error fails the task at once (cano §2.3).
-			w.finish(msg, cmd, attempt, fsm.Result{}, circuitOpen{err}, attempt > 1)
+			w.finish(msg, cmd, attempt, fsm.Result{}, circuitOpen{err}, attempt > 1, attemptSpan{})
 			return
 		}
 		if r, ok := permit.(permitReleaser); ok {
@@ -105,6 +105,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		h(cmd, attempt)
 	}
 	done := make(chan outcome, 1)
+	ran := attemptSpan{start: time.Now()}
 	go func() {
 		defer func() {
 			if p := recover(); p != nil {
@@ -118,10 +119,12 @@ func (w *Worker) execute(msg jetstream.Msg) {
 	var out outcome
 	select {
 	case out = <-done:
+		ran.took = time.Since(ran.start)
 		if out.err != nil && attemptCtx.Err() != nil && context.Cause(attemptCtx) == errAttemptTimeout {
 			out.err = timeoutError(cmd)
 		}
 	case <-attemptCtx.Done():
+		ran.took = time.Since(ran.start)
 		// The task may ignore its context: stop waiting, discard its late result.
 		out.err = timeoutError(cmd)
 		if context.Cause(ctx) != nil {
@@ -153,7 +156,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		return
 	}
 	if out.err == nil {
-		w.finish(msg, cmd, attempt, out.res, nil, store.usedBy(attempt))
+		w.finish(msg, cmd, attempt, out.res, nil, store.usedBy(attempt), ran)
 		return
 	}
 	if out.final || errors.Is(out.err, fsm.ErrPermanent) || attempt >= maxAttempts {
@@ -161,7 +164,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		if maxAttempts > 1 && !out.final && !errors.Is(err, fsm.ErrPermanent) {
 			err = &fsm.RetryExhaustedError{Attempts: uint32(attempt), Cause: err}
 		}
-		w.finish(msg, cmd, attempt, fsm.Result{}, err, store.usedBy(attempt))
+		w.finish(msg, cmd, attempt, fsm.Result{}, err, store.usedBy(attempt), ran)
 		return
 	}
 	delay := fsm.RetryDelay(policy, uint32(attempt-1), rand.Float64()*2-1)
@@ -171,6 +174,13 @@ func (w *Worker) execute(msg jetstream.Msg) {
 }
 
 var errAttemptTimeout = errors.New("worker: attempt timeout")
+
+// attemptSpan is when an attempt's task began and how long it ran, for the
+// run history (protocol.TaskResult.AttemptStarted).
+type attemptSpan struct {
+	start time.Time
+	took  time.Duration
+}
 
 // loadInput reads the run input a command left in the run record (see
 // protocol.TaskCommand.InputInRecord).
@@ -212,10 +222,14 @@ func (c circuitOpen) Is(t error) bool {
 // split branches) goes to KV, then the result is published, then the
 // command is acknowledged.
 //
-// storeUsed says the task may have written to the run's store scope.
-func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts int, res fsm.Result, taskErr error, storeUsed bool) {
+// storeUsed says the task may have written to the run's store scope; ran
+// is the final attempt's span (zero when no attempt ran).
+func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts int, res fsm.Result, taskErr error, storeUsed bool, ran attemptSpan) {
 	r := &protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step, Branch: cmd.Branch,
 		Attempts: uint32(attempts), Worker: w.cfg.ID, StoreUsed: storeUsed}
+	if !ran.start.IsZero() {
+		r.AttemptStarted, r.AttemptDuration = ran.start.UnixNano(), int64(ran.took)
+	}
 	if taskErr == nil {
 		out, err := fsm.EncodeOutput(res.Output())
 		if err == nil && res.IsSplit() {
