@@ -84,18 +84,18 @@ func TestRunHistory(t *testing.T) {
 	begun := time.Now()
 	out, err := cl.Run(ctx, "history", nil)
 	require.NoError(t, err)
-	require.Equal(t, protocol.RunCompleted, out.Status)
-	rec, err := cl.Get(ctx, out.RunID)
+	require.Equal(t, client.RunCompleted, out.Status)
+	rec, err := cl.Get(ctx, out.ID)
 	require.NoError(t, err)
 
 	h := rec.History
 	require.Len(t, h, 4, "steps: %+v", h)
 	for i, s := range h {
-		require.Equal(t, uint32(i), s.Seq)
-		require.GreaterOrEqual(t, s.Entered, begun.UnixNano())
-		require.GreaterOrEqual(t, s.Left, s.Entered)
-		require.Equal(t, protocol.StepOK, s.Outcome)
-		require.Nil(t, s.Error)
+		require.Equal(t, i, s.Seq)
+		require.False(t, s.Entered.Before(begun))
+		require.False(t, s.Left.Before(s.Entered))
+		require.Equal(t, client.StepOutcome("ok"), s.Outcome)
+		require.NoError(t, s.Err)
 		if i > 0 {
 			require.Equal(t, h[i-1].Left, s.Entered, "a step is left when the next is entered")
 		}
@@ -103,31 +103,31 @@ func TestRunHistory(t *testing.T) {
 
 	prep := h[0]
 	require.Equal(t, "prep", prep.State)
-	require.Equal(t, protocol.StepTask, prep.Kind)
-	require.Equal(t, uint32(3), prep.Attempts)
+	require.Equal(t, client.StepKind("task"), prep.Kind)
+	require.Equal(t, 3, prep.Attempts)
 	require.Equal(t, "hist-worker", prep.Worker)
-	require.Greater(t, prep.AttemptStarted, prep.Entered, "the final attempt began after the first")
-	require.Greater(t, prep.AttemptDuration, int64(0))
-	require.LessOrEqual(t, prep.AttemptStarted+prep.AttemptDuration, prep.Left)
+	require.True(t, prep.AttemptStarted.After(prep.Entered), "the final attempt began after the first")
+	require.Greater(t, prep.AttemptDuration, time.Duration(0))
+	require.False(t, prep.AttemptStarted.Add(prep.AttemptDuration).After(prep.Left))
 
 	fan := h[1]
 	require.Equal(t, "fan", fan.State)
-	require.Equal(t, protocol.StepSplit, fan.Kind)
-	require.Equal(t, &protocol.SplitSummary{Strategy: protocol.JoinQuorum, Required: 2, Total: 3, Succeeded: 2,
+	require.Equal(t, client.StepKind("split"), fan.Kind)
+	require.Equal(t, &client.SplitSummary{Strategy: string(protocol.JoinQuorum), Required: 2, Total: 3, Succeeded: 2,
 		Cancelled: 1, Decision: "satisfied"}, fan.Split)
 
 	sum := h[2]
 	require.Equal(t, "sum", sum.State)
-	require.Equal(t, protocol.StepJoin, sum.Kind)
-	require.Equal(t, uint32(1), sum.Attempts)
+	require.Equal(t, client.StepKind("join"), sum.Kind)
+	require.Equal(t, 1, sum.Attempts)
 	require.Equal(t, "hist-worker", sum.Worker)
 
 	require.Equal(t, "done", h[3].State)
-	require.Equal(t, protocol.StepExit, h[3].Kind)
+	require.Equal(t, client.StepKind("exit"), h[3].Kind)
 	require.Equal(t, h[3].Entered, h[3].Left)
 	require.Equal(t, rec.UpdatedAt, h[3].Left)
 
 	// prep: 3 attempts (2 failed); two branches and the join: 1 each; the
 	// hanging branch was cancelled and reported nothing.
-	require.Equal(t, protocol.RunTotals{Steps: 4, Attempts: 6, FailedAttempts: 2}, rec.Totals)
+	require.Equal(t, client.Totals{Steps: 4, Attempts: 6, FailedAttempts: 2}, rec.Totals)
 }

@@ -80,6 +80,12 @@ type Run struct {
 	// FlowSlot is the scheduled time of that fire.
 	Flow     string
 	FlowSlot time.Time
+	// History is the run's last steps (at most fsm.HistoryMax, oldest
+	// first, the current step last): state, times, attempts, worker, error
+	// and split decisions. Nil on a Run built from an event (see Await).
+	History []Step
+	// Totals count the whole run, including steps dropped from History.
+	Totals Totals
 
 	input       []byte
 	inputFormat protocol.InputFormat
@@ -158,6 +164,9 @@ func runFromRecord(rec *protocol.RunRecord) *Run {
 		input:           rec.Input,
 		inputFormat:     rec.InputFormat,
 		output:          rec.Output,
+		History:         stepsOf(rec.History),
+		Totals: Totals{Steps: int(rec.Totals.Steps), Dropped: int(rec.Totals.Dropped), Attempts: int(rec.Totals.Attempts),
+			FailedAttempts: int(rec.Totals.FailedAttempts), FailedTasks: int(rec.Totals.FailedTasks)},
 	}
 }
 
