@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,7 +34,10 @@ type outcome struct {
 	final bool
 }
 
-func (w *Worker) execute(msg jetstream.Msg) {
+func (w *Worker) execute(m jetstream.Msg) {
+	// The command's lease is kept (heartbeated) until it is settled.
+	msg := w.leases.hold(m)
+	defer w.leases.release(msg)
 	cmd := new(protocol.TaskCommand)
 	if err := protocol.Decode(msg.Data(), cmd, w.cfg.MaxPayload); err != nil {
 		w.deadLetter(msg, err)
@@ -101,7 +103,6 @@ func (w *Worker) execute(msg jetstream.Msg) {
 	store := &trackedStore{Store: kvstore.Scoped(w.store, kvstore.RunScope(cmd.RunID))}
 	tc.Store = store
 
-	stopBeat := w.heartbeat(msg)
 	if h := w.cfg.Hooks.AttemptStarted; h != nil {
 		h(cmd, attempt)
 	}
@@ -129,12 +130,6 @@ func (w *Worker) execute(msg jetstream.Msg) {
 			out.err = context.Cause(ctx)
 		}
 	}
-	if out.err != nil {
-		stopBeat()
-	}
-	// A successful attempt keeps its lease alive while its result (a large
-	// dynamic split, say) is encoded, stored and published.
-	defer stopBeat()
 	if h := w.cfg.Hooks.AttemptEnded; h != nil {
 		h(cmd, attempt, out.err)
 	}
@@ -150,7 +145,10 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		_ = msg.Ack() // nobody waits for this result any more
 		return
 	case w.stopCtx.Err() != nil:
-		_ = msg.Nak() // shutting down: hand the command back
+		// Shutting down: hand the command back at once, so another worker
+		// takes it; bounded, as each hand-back is a delivery the retry
+		// policy counts.
+		_ = msg.Nak()
 		return
 	}
 	if out.err == nil {
@@ -209,7 +207,9 @@ func (c circuitOpen) Is(t error) bool {
 
 // finish reports the final outcome of a command: the branch outcome (for
 // split branches) goes to KV, then the result is published, then the
-// command is acknowledged.
+// command is acknowledged. While the broker refuses the outcome, finish
+// keeps the command (its lease) and retries (see Config.ResultRetry), so a
+// broker outage costs no attempt; only then is the command handed back.
 //
 // storeUsed says the task may have written to the run's store scope.
 func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts int, res fsm.Result, taskErr error, storeUsed bool) {
@@ -260,8 +260,7 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 		_ = msg.Term()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
+	var branchData []byte
 	if cmd.Branch >= 0 {
 		bo := &protocol.BranchOutcome{V: protocol.SchemaVersion, Index: cmd.Branch, Status: protocol.BranchSucceeded, Output: r.Output}
 		if r.Status == protocol.ResultFailed {
@@ -270,41 +269,31 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 				bo.Status = protocol.BranchTimedOut
 			}
 		}
-		data, err := protocol.Encode(bo)
-		if err == nil {
-			_, err = w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), data)
-		}
-		if err != nil {
-			w.log.Warn("store branch outcome; command will be redelivered", "run_id", cmd.RunID, "err", err)
-			_ = msg.NakWithDelay(time.Second)
+		if branchData, err = protocol.Encode(bo); err != nil {
+			w.log.Error("encode branch outcome", "run_id", cmd.RunID, "err", err)
+			_ = msg.Term()
 			return
 		}
 	}
 	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data, Header: nats.Header{}}
 	out.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch))
-	if _, err := w.js.PublishMsg(ctx, out); err != nil {
-		w.log.Warn("publish result; command will be redelivered", "run_id", cmd.RunID, "err", err)
-		_ = msg.NakWithDelay(time.Second)
+	err = w.deliver("result of run "+cmd.RunID, func(ctx context.Context) error {
+		if branchData != nil {
+			if _, err := w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {
+				return fmt.Errorf("store branch outcome: %w", err)
+			}
+			branchData = nil // stored: a retry only publishes
+		}
+		if _, err := w.js.PublishMsg(ctx, out); err != nil {
+			return fmt.Errorf("publish result: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		w.handBack(msg, cmd, err)
 		return
 	}
 	_ = msg.Ack()
-}
-
-func (w *Worker) heartbeat(msg jetstream.Msg) (stop func()) {
-	t := time.NewTicker(w.cfg.AckWait / 3)
-	quit := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { t.Stop(); close(quit) }) }
 }
 
 func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Context) ([]fsm.BranchOutcome, error) {
@@ -395,10 +384,13 @@ func (w *Worker) event(cmd *protocol.TaskCommand, typ protocol.EventType, detail
 
 func (w *Worker) deadLetter(msg jetstream.Msg, reason error) {
 	w.log.Warn("refused task command", "subject", msg.Subject(), "err", reason)
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
-	if _, err := w.js.PublishMsg(ctx, dlq.Letter(w.names, "task", msg, reason, time.Now())); err != nil {
-		_ = msg.NakWithDelay(time.Second)
+	letter := dlq.Letter(w.names, "task", msg, reason, time.Now())
+	err := w.deliver("dead letter", func(ctx context.Context) error {
+		_, err := w.js.PublishMsg(ctx, letter)
+		return err
+	})
+	if err != nil {
+		w.handBack(msg, nil, fmt.Errorf("dead-letter: %w", err))
 		return
 	}
 	_ = msg.TermWithReason(reason.Error())
