@@ -170,3 +170,19 @@ func (w *Worker) handBack(msg jetstream.Msg, cmd *protocol.TaskCommand, err erro
 		"subject", msg.Subject(), "deliveries", delivered, "redelivery_in", delay, "err", err)
 	_ = msg.NakWithDelay(delay)
 }
+
+// abandonGrace waits, before a delivery beyond the retry policy is given
+// up as abandoned, for as long as a live holder of the previous delivery
+// may still take to deliver its own result once the broker is back: one
+// lease plus the longest backoff between two tries. It reports false if
+// the worker started stopping meanwhile.
+func (w *Worker) abandonGrace() bool {
+	t := time.NewTimer(w.cfg.AckWait + resultRetryMaxDelay)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-w.stopCtx.Done():
+		return false
+	}
+}

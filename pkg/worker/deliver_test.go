@@ -17,8 +17,10 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
@@ -145,26 +147,23 @@ func TestUndeliverableOutcomeIsDeadLettered(t *testing.T) {
 	b := setup(t, worker.Config{AckWait: time.Second, ResultRetry: 100 * time.Millisecond},
 		oneTask("undeliverable", ok, fsm.TaskConfig{Retry: fsm.RetryNone()}))
 	_ = refuseResults(t, b.js, b.nc)
-	ctx := awaitCtx(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
 	runID := "r" + nuid.Next()
 	_, err := b.client.Trigger(ctx, "undeliverable", &client.TriggerOpts{RunID: runID, NoWait: true})
 	require.NoError(t, err)
 	names := protocol.MustNames("")
 	subject := names.TaskSubject(fsm.QueueDefault, scripted{}.Kind())
-	var letter client.DeadLetterEntry
-	natstest.WaitFor(t, 60*time.Second, "the command dead-lettered", func() bool {
-		entries, err := b.client.DeadLetters(ctx, &client.DeadLetterFilter{Source: "task"})
-		if err != nil {
-			return false
-		}
-		for _, e := range entries {
-			if e.Subject == subject {
-				letter = e
-				return true
-			}
-		}
-		return false
-	})
+	// Deliveries 2 to 5 are beyond the policy: each waits out the abandon
+	// grace (AckWait + 5s) before it tries (and fails) to deliver.
+	dlq, err := b.js.OrderedConsumer(ctx, names.DLQStream(), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{names.DLQSubject("task")}})
+	require.NoError(t, err)
+	m, err := dlq.Next(jetstream.FetchMaxWait(2 * time.Minute))
+	require.NoError(t, err, "the command was not dead-lettered")
+	var letter protocol.DeadLetter
+	require.NoError(t, protocol.Decode(m.Data(), &letter, 0))
+	require.Equal(t, subject, letter.Subject)
 	require.Contains(t, letter.Reason, fmt.Sprintf("outcome not delivered on %d deliveries", 5))
 	require.Len(t, b.log.starts(runID), 1, "only the first delivery ran the task")
 	cons, err := b.js.Consumer(ctx, names.TasksStream(), names.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()))
@@ -174,4 +173,78 @@ func TestUndeliverableOutcomeIsDeadLettered(t *testing.T) {
 		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
 	})
 	t.Logf("dead-lettered after 5 deliveries: %s", letter.Reason)
+}
+
+// A delivery beyond the retry policy — its previous holder's lease lapsed
+// (as when a consumer's leader moves during an outage) while that holder
+// still had a result to deliver — waits before it gives the attempt up as
+// abandoned: the previous holder's late result lands first, and the run
+// completes instead of failing.
+func TestAbandonWaitsForALiveHolder(t *testing.T) {
+	t.Parallel()
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := srv.Connect(t)
+	ctx := awaitCtx(t)
+	names := protocol.MustNames("")
+	reg := &fsm.Registry{}
+	fsm.Register[scripted](reg)
+	rerun := newScript(func(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+		return fsm.NextWith("done", "rerun"), nil
+	})
+	wf := oneTask("lapsed", rerun, fsm.TaskConfig{Retry: fsm.RetryNone()})
+	start := func(cfg worker.Config) {
+		cfg.Registry, cfg.AckWait, cfg.PresenceInterval = reg, time.Second, -1
+		w, err := worker.New(nc, cfg)
+		require.NoError(t, err)
+		require.NoError(t, w.Start(ctx))
+		t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	}
+	// This worker registers the workflow but pulls another queue.
+	start(worker.Config{Workflows: []worker.Definer{wf}, Queues: []string{"elsewhere"}})
+	co, err := coordinator.New(nc, coordinator.Config{Shards: 1})
+	require.NoError(t, err)
+	require.NoError(t, co.Start(ctx))
+	t.Cleanup(func() { _ = co.Stop(context.Background()) })
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+
+	// The test takes the first delivery, as a worker whose lease lapses.
+	cons, err := js.CreateOrUpdateConsumer(ctx, names.TasksStream(), jetstream.ConsumerConfig{
+		Durable: names.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()), FilterSubject: names.TaskSubject(fsm.QueueDefault, scripted{}.Kind()),
+		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Second, MaxDeliver: -1, MaxAckPending: 64 * 1024,
+	})
+	require.NoError(t, err)
+	runID := "r" + nuid.Next()
+	_, err = cl.Trigger(ctx, "lapsed", &client.TriggerOpts{RunID: runID, NoWait: true})
+	require.NoError(t, err)
+	batch, err := cons.Fetch(1, jetstream.FetchMaxWait(30*time.Second))
+	require.NoError(t, err)
+	first := natstest.Recv(t, batch.Messages(), 30*time.Second)
+	require.NotNil(t, first, "no command delivered")
+	var cmd protocol.TaskCommand
+	require.NoError(t, protocol.Decode(first.Data(), &cmd, 0))
+
+	// A worker on the default queue gets the redelivery: attempt 2 of 1.
+	start(worker.Config{})
+	natstest.WaitFor(t, 30*time.Second, "the command redelivered to the worker", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumRedelivered > 0
+	})
+	// The first holder delivers its result late, then acknowledges.
+	output, err := fsm.EncodeOutput("late")
+	require.NoError(t, err)
+	data, err := protocol.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step,
+		Branch: cmd.Branch, Attempts: 1, Worker: "lapsed-holder", Status: protocol.ResultOK, Next: "done", Output: output})
+	require.NoError(t, err)
+	res := &nats.Msg{Subject: names.ResultSubject(runID), Data: data, Header: nats.Header{}}
+	res.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch))
+	_, err = js.PublishMsg(ctx, res)
+	require.NoError(t, err)
+	require.NoError(t, first.Ack())
+
+	out, err := cl.Await(ctx, runID)
+	require.NoError(t, err, "the redelivery gave the attempt up before the live holder's result")
+	var got string
+	require.NoError(t, out.Decode(&got))
+	require.Equal(t, "late", got)
 }

@@ -58,7 +58,15 @@ func (w *Worker) execute(m jetstream.Msg) {
 	policy := cmd.Task.Retry
 	maxAttempts := int(fsm.MaxAttempts(policy))
 	if attempt > maxAttempts {
-		// Deliveries beyond the policy (a worker died mid-attempt): give up.
+		// Deliveries beyond the policy: the worker of the last attempt
+		// died — or lost the lease while the broker was away (a consumer
+		// leader moving) and still holds a result it is retrying. Give up,
+		// but only after abandonGrace, holding the command: a live
+		// holder's result lands first and this one is de-duplicated.
+		if !w.abandonGrace() {
+			_ = msg.Nak() // shutting down: hand the command back at once
+			return
+		}
 		w.finish(msg, cmd, attempt-1, fsm.Result{}, &fsm.RetryExhaustedError{Attempts: uint32(maxAttempts),
 			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")}, true)
 		return
