@@ -213,6 +213,7 @@ type Worker struct {
 	machines []*fsm.Machine
 
 	slots    chan struct{}
+	idle     chan jetstream.Msg // idle runners receive commands (see dispatch)
 	tasks    sync.WaitGroup
 	inFlight atomic.Int64 // tasks executing, reported by presence
 	leases   leases       // commands in hand, heartbeated by one goroutine
@@ -266,7 +267,7 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w := &Worker{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
-		slots: make(chan struct{}, cfg.Concurrency), running: map[string]map[*running]struct{}{},
+		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]map[*running]struct{}{},
 		cancelled: map[string]cancelMark{}}
 	w.stopCtx, w.stopCancel = context.WithCancel(context.Background())
 	for _, d := range cfg.Workflows {
