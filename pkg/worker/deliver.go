@@ -31,6 +31,11 @@ const (
 	// a command handed back because its outcome could not be delivered.
 	handBackFirstDelay = 250 * time.Millisecond
 	handBackMaxDelay   = 30 * time.Second
+	// stopHandBackDelay delays the redelivery of a command a stopping
+	// worker hands back until the worker's open fetches have expired
+	// (pullWaitDefault): at once, the command could come straight back to
+	// the stopping worker and be handed back again, costing an attempt.
+	stopHandBackDelay = 2 * pullWaitDefault
 )
 
 // backoff is first·2ⁿ, at most limit (n counts from 0).
@@ -135,7 +140,8 @@ func (w *Worker) deliver(what string, send func(ctx context.Context) error) erro
 }
 
 // handBack returns a command whose outcome could not be delivered (err):
-// at once when the worker is stopping, so another worker takes it;
+// after stopHandBackDelay when the worker is stopping, so another worker
+// takes it;
 // otherwise after a delay that grows with its deliveries; and past
 // handBacksMax deliveries beyond its policy it is dead-lettered instead.
 // cmd is nil when the command could not be decoded.
@@ -146,7 +152,7 @@ func (w *Worker) handBack(msg jetstream.Msg, cmd *protocol.TaskCommand, err erro
 	}
 	if w.stopCtx.Err() != nil {
 		w.log.Info("worker stopping: command handed back", "subject", msg.Subject(), "err", err)
-		_ = msg.Nak()
+		_ = msg.NakWithDelay(stopHandBackDelay)
 		return
 	}
 	maxAttempts := 0

@@ -248,3 +248,81 @@ func TestAbandonWaitsForALiveHolder(t *testing.T) {
 	require.NoError(t, out.Decode(&got))
 	require.Equal(t, "late", got)
 }
+
+// A command that cannot be decoded while the dead-letter stream refuses
+// its letter is handed back with growing delays and, past the bound,
+// terminated (logged once): it is not redelivered for ever.
+func TestRefusedCommandWithoutDeadLetterStreamEnds(t *testing.T) {
+	t.Parallel()
+	sink := &logSink{}
+	b := setup(t, worker.Config{ResultRetry: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(sink, nil))})
+	ctx := awaitCtx(t)
+	names := protocol.MustNames("")
+	st, err := b.js.Stream(ctx, names.DLQStream())
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	blocked := info.Config
+	blocked.MaxMsgSize = 1
+	_, err = b.js.UpdateStream(ctx, blocked)
+	require.NoError(t, err)
+
+	_, err = b.js.Publish(ctx, names.TaskSubject(fsm.QueueDefault, scripted{}.Kind()), []byte("not a command"))
+	require.NoError(t, err)
+	cons, err := b.js.Consumer(ctx, names.TasksStream(), names.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()))
+	require.NoError(t, err)
+	natstest.WaitFor(t, 20*time.Second, "the refused command terminated", func() bool {
+		return sink.count("dropping a refused command") == 1
+	})
+	natstest.WaitFor(t, 10*time.Second, "nothing left to deliver", func() bool {
+		info, err := cons.Info(ctx)
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0 && info.NumRedelivered == 0
+	})
+	info2, err := cons.Info(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, info2.Delivered.Consumer, "deliveries of the refused command")
+	require.Equal(t, 3, sink.count("command handed back for redelivery"))
+}
+
+// A worker stopped while it retries a finished task's result hands the
+// command back; another worker runs it (its next attempt) once the broker
+// takes results again.
+func TestStopWhileRetryingHandsBack(t *testing.T) {
+	t.Parallel()
+	runs := map[string]int{}
+	var mu sync.Mutex
+	task := newScript(func(_ context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		runs[tc.RunID]++
+		return fsm.NextWith("done", tc.Attempt), nil
+	})
+	sink := &logSink{}
+	wf := oneTask("handback", task, fsm.TaskConfig{Retry: fsm.RetryFixed(1, 10*time.Millisecond)})
+	b := setup(t, worker.Config{AckWait: time.Second, Logger: slog.New(slog.NewTextHandler(sink, nil))}, wf)
+	restore := refuseResults(t, b.js, b.nc)
+	ctx := awaitCtx(t)
+	runID := "r" + nuid.Next()
+	_, err := b.client.Trigger(ctx, "handback", &client.TriggerOpts{RunID: runID, NoWait: true})
+	require.NoError(t, err)
+	natstest.WaitFor(t, 30*time.Second, "the result refused", func() bool {
+		return sink.count("the broker refuses finished tasks' outcomes") == 1
+	})
+	sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	require.Error(t, b.worker.Stop(sctx), "the retrying task outlived the grace period")
+	require.Equal(t, 1, sink.count("worker stopping: command handed back"))
+	restore()
+
+	reg := &fsm.Registry{}
+	fsm.Register[scripted](reg)
+	w2, err := worker.New(b.nc, worker.Config{Registry: reg, AckWait: time.Second, PresenceInterval: -1})
+	require.NoError(t, err)
+	require.NoError(t, w2.Start(ctx))
+	t.Cleanup(func() { _ = w2.Stop(context.Background()) })
+	out, err := b.client.Await(ctx, runID)
+	require.NoError(t, err)
+	var attempt int
+	require.NoError(t, out.Decode(&attempt))
+	require.Equal(t, 2, attempt, "the handed-back command ran again on the other worker")
+}

@@ -64,7 +64,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 		// but only after abandonGrace, holding the command: a live
 		// holder's result lands first and this one is de-duplicated.
 		if !w.abandonGrace() {
-			_ = msg.Nak() // shutting down: hand the command back at once
+			_ = msg.NakWithDelay(stopHandBackDelay) // shutting down: hand the command back
 			return
 		}
 		w.finish(msg, cmd, attempt-1, fsm.Result{}, &fsm.RetryExhaustedError{Attempts: uint32(maxAttempts),
@@ -153,10 +153,10 @@ func (w *Worker) execute(m jetstream.Msg) {
 		_ = msg.Ack() // nobody waits for this result any more
 		return
 	case w.stopCtx.Err() != nil:
-		// Shutting down: hand the command back at once, so another worker
-		// takes it; bounded, as each hand-back is a delivery the retry
-		// policy counts.
-		_ = msg.Nak()
+		// Shutting down: hand the command back, so another worker takes
+		// it (once this one's fetches are closed); bounded, as each
+		// hand-back is a delivery the retry policy counts.
+		_ = msg.NakWithDelay(stopHandBackDelay)
 		return
 	}
 	if out.err == nil {
