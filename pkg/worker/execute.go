@@ -102,8 +102,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 		attemptCtx, c = context.WithTimeoutCause(ctx, time.Duration(cmd.Task.AttemptTimeout), errAttemptTimeout)
 		defer c()
 	}
-	tc := fsm.NewTaskContext(cmd, attempt, maxAttempts, w.log.With("run_id", cmd.RunID, "workflow", cmd.Workflow,
-		"state", cmd.State, "attempt", attempt), w.branchOutcomes(cmd))
+	tc := fsm.NewTaskContext(cmd, attempt, maxAttempts, w.taskLog(cmd, attempt), w.branchOutcomes(cmd))
 	if cmd.InputInRecord {
 		tc.SetInputLoader(w.loadInput(cmd.RunID))
 	}
