@@ -99,7 +99,10 @@ func (o *outage) end(log *slog.Logger, ok bool) {
 // publishTimeout; while it fails it retries with backoff, for at most
 // Config.ResultRetry and until Stop's grace period ends. The caller holds
 // the command's lease meanwhile, so the command is not redelivered.
-func (w *Worker) deliver(what string, send func(ctx context.Context) error) error {
+//
+// what names the outcome in logs and errors; it is "<what> of run <runID>"
+// when runID is set (formatted only on failure: this is the hot path).
+func (w *Worker) deliver(what, runID string, send func(ctx context.Context) error) error {
 	deadline := time.Now().Add(w.cfg.ResultRetry)
 	failing := false
 	for n := 0; ; n++ {
@@ -121,6 +124,9 @@ func (w *Worker) deliver(what string, send func(ctx context.Context) error) erro
 		}
 		if !failing {
 			failing = true
+			if runID != "" {
+				what += " of run " + runID
+			}
 			w.outage.begin(w.log, what, err, w.cfg.ResultRetry)
 		}
 		wait := backoff(resultRetryFirstDelay, resultRetryMaxDelay, n)

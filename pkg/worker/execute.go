@@ -282,9 +282,11 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 			return
 		}
 	}
-	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data, Header: nats.Header{}}
-	out.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch))
-	err = w.deliver("result of run "+cmd.RunID, func(ctx context.Context) error {
+	// The header map is built directly: Header.Set would canonicalise the
+	// (already canonical) key on every result.
+	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data,
+		Header: nats.Header{jetstream.MsgIDHeader: {protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch)}}}
+	err = w.deliver("result", cmd.RunID, func(ctx context.Context) error {
 		if branchData != nil {
 			if _, err := w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {
 				return fmt.Errorf("store branch outcome: %w", err)
@@ -392,7 +394,7 @@ func (w *Worker) event(cmd *protocol.TaskCommand, typ protocol.EventType, detail
 func (w *Worker) deadLetter(msg jetstream.Msg, reason error) {
 	w.log.Warn("refused task command", "subject", msg.Subject(), "err", reason)
 	letter := dlq.Letter(w.names, "task", msg, reason, time.Now())
-	err := w.deliver("dead letter", func(ctx context.Context) error {
+	err := w.deliver("dead letter", "", func(ctx context.Context) error {
 		_, err := w.js.PublishMsg(ctx, letter)
 		return err
 	})
