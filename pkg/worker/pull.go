@@ -76,9 +76,11 @@ func (w *Worker) release(n int) {
 // dispatch hands msg to an idle runner, or starts one if none is idle.
 // Runners are long-lived goroutines that execute one command after another:
 // a command started on a fresh goroutine grows its stack (copying it) while
-// it decodes, which cost about a third of execute's CPU time. There are
-// never more runners than task slots (each holds a slot while it executes);
-// idle runners end with the pull loops (ctx).
+// it decodes, which cost about a third of execute's CPU time. A runner
+// holds a task slot while it executes, and one that has just freed its slot
+// may not be idle yet when the slot is reused, so there are at most twice
+// as many runners as slots (about as many in practice). Idle runners end
+// with the pull loops (ctx).
 func (w *Worker) dispatch(ctx context.Context, msg jetstream.Msg) {
 	select {
 	case w.idle <- msg:
