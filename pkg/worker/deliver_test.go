@@ -326,3 +326,62 @@ func TestStopWhileRetryingHandsBack(t *testing.T) {
 	require.NoError(t, out.Decode(&attempt))
 	require.Equal(t, 2, attempt, "the handed-back command ran again on the other worker")
 }
+
+// Split branches that finish while the branches bucket refuses their
+// outcomes keep their commands and retry: the join decides with every
+// branch run once.
+func TestBranchOutcomeOutageCostsNoAttempt(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	branch := newScript(func(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+		select {
+		case <-release:
+			return fsm.NextWith("", "branch"), nil
+		case <-ctx.Done():
+			return fsm.Result{}, ctx.Err()
+		}
+	})
+	after := newScript(func(context.Context, *fsm.TaskContext) (fsm.Result, error) { return fsm.Next("done"), nil })
+	wf := fsm.New[string]("branch_outage", "fan").
+		RegisterSplit("fan", []fsm.Task{scripted{Name: branch}, scripted{Name: branch}}, fsm.JoinConfig[string]{JoinState: "after"}).
+		Register("after", scripted{Name: after}, fsm.Minimal()).
+		Exit("done")
+	b := setup(t, worker.Config{AckWait: time.Second}, wf)
+	beats := heartbeats(t, b.nc)
+	ctx := awaitCtx(t)
+	runID := "r" + nuid.Next()
+	_, err := b.client.Trigger(ctx, "branch_outage", &client.TriggerOpts{RunID: runID, NoWait: true})
+	require.NoError(t, err)
+	natstest.WaitFor(t, 30*time.Second, "both branches started", func() bool { return len(b.log.starts(runID)) == 2 })
+
+	names := protocol.MustNames("")
+	st, err := b.js.Stream(ctx, "KV_"+names.BranchesBucket())
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	saved, blocked := info.Config, info.Config
+	blocked.MaxMsgSize = 1
+	_, err = b.js.UpdateStream(ctx, blocked)
+	require.NoError(t, err)
+	close(release)
+	natstest.WaitFor(t, 30*time.Second, "both branches ended", func() bool { return len(b.log.ends(runID)) == 2 })
+	// Two ack waits of heartbeats for the two held branch commands.
+	beaten, enough := 0, time.After(20*time.Second)
+wait:
+	for beaten < 12 {
+		select {
+		case <-beats:
+			beaten++
+		case <-enough:
+			break wait
+		}
+	}
+	_, err = b.js.UpdateStream(ctx, saved)
+	require.NoError(t, err)
+
+	out, err := b.client.Await(ctx, runID)
+	require.NoError(t, err)
+	require.Equal(t, []string{"fan", "after", "done"}, out.Path)
+	require.Len(t, b.log.starts(runID), 3, "two branches and the join state, each once")
+	require.Equal(t, 12, beaten, "the branch commands were not held through the outage")
+}
