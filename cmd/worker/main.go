@@ -13,6 +13,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/app"
 	"github.com/cano-nats/cano/internal/cli"
+	"github.com/cano-nats/cano/pkg/worker"
 )
 
 func main() {
@@ -24,7 +25,7 @@ func main() {
 	fs.StringVar(&cfg.Prefix, "prefix", "cano", "prefix of every subject, stream and bucket")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "tasks run at once (0: default)")
 	fs.StringVar(&cfg.ID, "id", "", "worker id in results and logs (default host-pid)")
-	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "redelivery deadline of a dead worker's task (0: default 30s)")
+	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "lease of a task in hand: a dead worker's task runs elsewhere within it; live tasks heartbeat (0: default "+worker.AckWaitDefault.String()+")")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
 	_ = fs.Parse(os.Args[1:])
 	cfg.NATS.ApplyEnv(fs, nil)

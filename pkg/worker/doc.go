@@ -13,6 +13,20 @@
 // attempts and the next attempt may run on any worker. Panics become
 // task-execution errors and are not retried, as in cano.
 //
+// # Leases, failover and broker outages
+//
+// A command in a worker's hands is leased for Config.AckWait (default 4 s):
+// one heartbeat goroutine per worker renews every held command each
+// AckWait/3, from delivery until the command is acknowledged or handed
+// back, so a long task keeps its command and a killed worker's commands
+// run on another worker within AckWait. A worker that finished a task
+// keeps its command while the broker refuses the outcome (a stream without
+// a leader, a server restarting) and retries with backoff for
+// Config.ResultRetry, so an outage costs no attempt; only then is the
+// command handed back (a delivery, hence an attempt), and after a bounded
+// number of such hand-backs it is dead-lettered. No path redelivers a
+// command without bound.
+//
 // A started worker keeps a presence entry (protocol.WorkerInfo: id, host,
 // kinds, queues, concurrency, tasks in flight, health) in the workers
 // bucket, refreshed every Config.PresenceInterval and deleted on Stop; the

@@ -8,7 +8,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -34,7 +33,10 @@ type outcome struct {
 	final bool
 }
 
-func (w *Worker) execute(msg jetstream.Msg) {
+func (w *Worker) execute(m jetstream.Msg) {
+	// The command's lease is kept (heartbeated) until it is settled.
+	msg := w.leases.hold(m)
+	defer w.leases.release(msg)
 	cmd := new(protocol.TaskCommand)
 	if err := protocol.Decode(msg.Data(), cmd, w.cfg.MaxPayload); err != nil {
 		w.deadLetter(msg, err)
@@ -55,7 +57,15 @@ func (w *Worker) execute(msg jetstream.Msg) {
 	policy := cmd.Task.Retry
 	maxAttempts := int(fsm.MaxAttempts(policy))
 	if attempt > maxAttempts {
-		// Deliveries beyond the policy (a worker died mid-attempt): give up.
+		// Deliveries beyond the policy: the worker of the last attempt
+		// died — or lost the lease while the broker was away (a consumer
+		// leader moving) and still holds a result it is retrying. Give up,
+		// but only after abandonGrace, holding the command: a live
+		// holder's result lands first and this one is de-duplicated.
+		if !w.abandonGrace() {
+			_ = msg.NakWithDelay(stopHandBackDelay) // shutting down: hand the command back
+			return
+		}
 		w.finish(msg, cmd, attempt-1, fsm.Result{}, &fsm.RetryExhaustedError{Attempts: uint32(maxAttempts),
 			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")}, true, attemptSpan{})
 		return
@@ -91,8 +101,7 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		attemptCtx, c = context.WithTimeoutCause(ctx, time.Duration(cmd.Task.AttemptTimeout), errAttemptTimeout)
 		defer c()
 	}
-	tc := w.newTaskContext(cmd, attempt, maxAttempts, w.log.With("run_id", cmd.RunID, "workflow", cmd.Workflow,
-		"state", cmd.State, "attempt", attempt), w.branchOutcomes(cmd))
+	tc := w.newTaskContext(cmd, attempt, maxAttempts, w.taskLog(cmd, attempt), w.branchOutcomes(cmd))
 	if cmd.InputInRecord {
 		tc.SetInputLoader(w.loadInput(cmd.RunID))
 	}
@@ -100,7 +109,6 @@ func (w *Worker) execute(msg jetstream.Msg) {
 	store := &trackedStore{Store: kvstore.Scoped(w.store, kvstore.RunScope(cmd.RunID))}
 	tc.Store = store
 
-	stopBeat := w.heartbeat(msg)
 	if h := w.cfg.Hooks.AttemptStarted; h != nil {
 		h(cmd, attempt)
 	}
@@ -131,12 +139,6 @@ func (w *Worker) execute(msg jetstream.Msg) {
 			out.err = context.Cause(ctx)
 		}
 	}
-	if out.err != nil {
-		stopBeat()
-	}
-	// A successful attempt keeps its lease alive while its result (a large
-	// dynamic split, say) is encoded, stored and published.
-	defer stopBeat()
 	if h := w.cfg.Hooks.AttemptEnded; h != nil {
 		h(cmd, attempt, out.err)
 	}
@@ -152,7 +154,10 @@ func (w *Worker) execute(msg jetstream.Msg) {
 		_ = msg.Ack() // nobody waits for this result any more
 		return
 	case w.stopCtx.Err() != nil:
-		_ = msg.Nak() // shutting down: hand the command back
+		// Shutting down: hand the command back, so another worker takes
+		// it (once this one's fetches are closed); bounded, as each
+		// hand-back is a delivery the retry policy counts.
+		_ = msg.NakWithDelay(stopHandBackDelay)
 		return
 	}
 	if out.err == nil {
@@ -220,7 +225,9 @@ func (c circuitOpen) Is(t error) bool {
 
 // finish reports the final outcome of a command: the branch outcome (for
 // split branches) goes to KV, then the result is published, then the
-// command is acknowledged.
+// command is acknowledged. While the broker refuses the outcome, finish
+// keeps the command (its lease) and retries (see Config.ResultRetry), so a
+// broker outage costs no attempt; only then is the command handed back.
 //
 // storeUsed says the task may have written to the run's store scope; ran
 // is the final attempt's span (zero when no attempt ran).
@@ -275,8 +282,7 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 		_ = msg.Term()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
+	var branchData []byte
 	if cmd.Branch >= 0 {
 		bo := &protocol.BranchOutcome{V: protocol.SchemaVersion, Index: cmd.Branch, Status: protocol.BranchSucceeded, Output: r.Output}
 		if r.Status == protocol.ResultFailed {
@@ -285,41 +291,33 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 				bo.Status = protocol.BranchTimedOut
 			}
 		}
-		data, err := protocol.Encode(bo)
-		if err == nil {
-			_, err = w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), data)
-		}
-		if err != nil {
-			w.log.Warn("store branch outcome; command will be redelivered", "run_id", cmd.RunID, "err", err)
-			_ = msg.NakWithDelay(time.Second)
+		if branchData, err = protocol.Encode(bo); err != nil {
+			w.log.Error("encode branch outcome", "run_id", cmd.RunID, "err", err)
+			_ = msg.Term()
 			return
 		}
 	}
-	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data, Header: nats.Header{}}
-	out.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch))
-	if _, err := w.js.PublishMsg(ctx, out); err != nil {
-		w.log.Warn("publish result; command will be redelivered", "run_id", cmd.RunID, "err", err)
-		_ = msg.NakWithDelay(time.Second)
+	// The header map is built directly: Header.Set would canonicalise the
+	// (already canonical) key on every result.
+	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data,
+		Header: nats.Header{jetstream.MsgIDHeader: {protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch)}}}
+	err = w.deliver("result", cmd.RunID, func(ctx context.Context) error {
+		if branchData != nil {
+			if _, err := w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {
+				return fmt.Errorf("store branch outcome: %w", err)
+			}
+			branchData = nil // stored: a retry only publishes
+		}
+		if _, err := w.js.PublishMsg(ctx, out); err != nil {
+			return fmt.Errorf("publish result: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		w.handBack(msg, cmd, err)
 		return
 	}
 	_ = msg.Ack()
-}
-
-func (w *Worker) heartbeat(msg jetstream.Msg) (stop func()) {
-	t := time.NewTicker(w.cfg.AckWait / 3)
-	quit := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-quit:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
-		}
-	}()
-	var once sync.Once
-	return func() { once.Do(func() { t.Stop(); close(quit) }) }
 }
 
 func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Context) ([]fsm.BranchOutcome, error) {
@@ -410,10 +408,13 @@ func (w *Worker) event(cmd *protocol.TaskCommand, typ protocol.EventType, detail
 
 func (w *Worker) deadLetter(msg jetstream.Msg, reason error) {
 	w.log.Warn("refused task command", "subject", msg.Subject(), "err", reason)
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
-	if _, err := w.js.PublishMsg(ctx, dlq.Letter(w.names, "task", msg, reason, time.Now())); err != nil {
-		_ = msg.NakWithDelay(time.Second)
+	letter := dlq.Letter(w.names, "task", msg, reason, time.Now())
+	err := w.deliver("dead letter", "", func(ctx context.Context) error {
+		_, err := w.js.PublishMsg(ctx, letter)
+		return err
+	})
+	if err != nil {
+		w.handBack(msg, nil, fmt.Errorf("dead-letter: %w", err))
 		return
 	}
 	_ = msg.TermWithReason(reason.Error())

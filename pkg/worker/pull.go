@@ -58,10 +58,7 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, kind string,
 			used++
 			w.tasks.Add(1)
 			w.inFlight.Add(1)
-			go func() {
-				defer func() { <-w.slots; w.inFlight.Add(-1); w.tasks.Done() }()
-				w.execute(msg)
-			}()
+			w.dispatch(ctx, msg)
 		}
 		w.release(n - used)
 		if ctx.Err() != nil {
@@ -74,4 +71,36 @@ func (w *Worker) release(n int) {
 	for i := 0; i < n; i++ {
 		<-w.slots
 	}
+}
+
+// dispatch hands msg to an idle runner, or starts one if none is idle.
+// Runners are long-lived goroutines that execute one command after another:
+// a command started on a fresh goroutine grows its stack (copying it) while
+// it decodes, which cost about a third of execute's CPU time. A runner
+// holds a task slot while it executes, and one that has just freed its slot
+// may not be idle yet when the slot is reused, so there are at most twice
+// as many runners as slots (about as many in practice). Idle runners end
+// with the pull loops (ctx).
+func (w *Worker) dispatch(ctx context.Context, msg jetstream.Msg) {
+	select {
+	case w.idle <- msg:
+	default:
+		go w.runner(ctx, msg)
+	}
+}
+
+func (w *Worker) runner(ctx context.Context, msg jetstream.Msg) {
+	for {
+		w.runTask(msg)
+		select {
+		case msg = <-w.idle:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+func (w *Worker) runTask(msg jetstream.Msg) {
+	defer func() { <-w.slots; w.inFlight.Add(-1); w.tasks.Done() }()
+	w.execute(msg)
 }

@@ -22,8 +22,15 @@ import (
 
 // Defaults for [Config].
 const (
-	ConcurrencyDefault     = 256
-	AckWaitDefault         = 30 * time.Second
+	ConcurrencyDefault = 256
+	// AckWaitDefault is short because live tasks heartbeat: a command whose
+	// worker was killed is redelivered to another worker within it (between
+	// two thirds of it and all of it after the kill), while a live task
+	// keeps its command however long it runs.
+	AckWaitDefault = 4 * time.Second
+	// ResultRetryDefault bounds how long a worker that finished a task
+	// retries handing its outcome to a broker that refuses it (an outage).
+	ResultRetryDefault     = 5 * time.Minute
 	ShutdownTimeoutDefault = 10 * time.Second
 	CancelMemoryDefault    = 10 * time.Minute
 	// PresenceIntervalDefault is how often a worker refreshes its
@@ -60,10 +67,29 @@ type Config struct {
 	Queues []string
 	// Concurrency bounds tasks running at once. Defaults to ConcurrencyDefault.
 	Concurrency int
-	// AckWait is the broker's redelivery deadline for a task in hand; live
-	// tasks heartbeat every AckWait/3, so only a dead worker's tasks are
-	// redelivered, about AckWait after it died. Defaults to AckWaitDefault.
+	// AckWait is the broker's redelivery deadline for a command in a
+	// worker's hands: the lease. A live worker keeps the lease of every
+	// command it holds by heartbeating (InProgress every AckWait/3, one
+	// ticker for all its commands) from delivery until it acknowledges or
+	// hands back the command — through the attempt however long it runs,
+	// and through storing and publishing the result — so only the commands
+	// of a worker that died (or stopped answering for longer than
+	// AckWait*2/3) are redelivered, to another worker, at most AckWait after
+	// the death. It is set on the task consumers on Start, also on existing
+	// ones (the last worker started wins: give every worker the same
+	// value). At least 1s. Defaults to AckWaitDefault (4s).
 	AckWait time.Duration
+	// ResultRetry bounds how long a worker that finished a task (success or
+	// final failure) retries storing its branch outcome and publishing its
+	// result while the broker refuses them (a stream without a leader, a
+	// server restarting). Meanwhile it keeps the command's lease, so an
+	// outage costs no attempt; retries back off up to resultRetryMaxDelay
+	// and the outage is logged once when it starts and once when it ends.
+	// After ResultRetry, or when Stop's grace period ends, the command is
+	// handed back for redelivery, which counts as an attempt (the attempt
+	// number is the broker's delivery count). Defaults to
+	// ResultRetryDefault (5 minutes).
+	ResultRetry time.Duration
 	// Resources are set up on Start (insertion order) and torn down on Stop.
 	Resources *kvstore.Resources
 	// Store backs TaskContext.Store (scoped per run). Defaults to the
@@ -130,6 +156,9 @@ func (c Config) withDefaults() Config {
 	if c.AckWait == 0 {
 		c.AckWait = AckWaitDefault
 	}
+	if c.ResultRetry == 0 {
+		c.ResultRetry = ResultRetryDefault
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -151,6 +180,9 @@ func (c Config) validate() error {
 	}
 	if c.AckWait < time.Second {
 		return fmt.Errorf("worker: AckWait must be at least 1s, got %s", c.AckWait)
+	}
+	if c.ResultRetry < 0 {
+		return fmt.Errorf("worker: ResultRetry must not be negative, got %s", c.ResultRetry)
 	}
 	if c.PresenceInterval != -1 && (c.PresenceInterval < PresenceIntervalMin || c.PresenceInterval > PresenceIntervalMax) {
 		return fmt.Errorf("worker: PresenceInterval must be -1 or between %s and %s, got %s",
@@ -182,8 +214,13 @@ type Worker struct {
 	machines []*fsm.Machine
 
 	slots    chan struct{}
+	idle     chan jetstream.Msg // idle runners receive commands (see dispatch)
 	tasks    sync.WaitGroup
 	inFlight atomic.Int64 // tasks executing, reported by presence
+	leases   leases       // commands in hand, heartbeated by one goroutine
+	outage   outage       // the broker refusing finished tasks' outcomes
+	beatStop context.CancelFunc
+	beats    sync.WaitGroup
 
 	mu        sync.Mutex
 	started   bool               // guarded by mu
@@ -231,7 +268,7 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w := &Worker{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
-		slots: make(chan struct{}, cfg.Concurrency), running: map[string]map[*running]struct{}{},
+		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]map[*running]struct{}{},
 		cancelled: map[string]cancelMark{}}
 	w.stopCtx, w.stopCancel = context.WithCancel(context.Background())
 	for _, d := range cfg.Workflows {
@@ -319,6 +356,10 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.noticeSub = sub
 	w.consumers = len(w.queues()) * len(w.cfg.Registry.Kinds())
+	var beatCtx context.Context
+	beatCtx, w.beatStop = context.WithCancel(context.Background())
+	w.beats.Add(1)
+	go func() { defer w.beats.Done(); w.leases.run(beatCtx, w.cfg.AckWait/3) }()
 	w.pullCtx, w.pullStop = context.WithCancel(context.Background())
 	for _, q := range w.queues() {
 		for _, kind := range w.cfg.Registry.Kinds() {
@@ -419,6 +460,10 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 		err = fmt.Errorf("worker: stop: tasks cancelled after %w", ctx.Err())
 	}
 	w.stopCancel()
+	if w.beatStop != nil {
+		w.beatStop()
+		w.beats.Wait()
+	}
 	if w.breakers != nil {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		_ = w.breakers.Stop(bctx)
