@@ -105,7 +105,7 @@ func TestResultForRunAFollowerLacks(t *testing.T) {
 		natstest.WaitFor(t, time.Minute, "run "+id+" to complete", func() bool {
 			rec, err := c.Get(ctx, id)
 			if err == nil && rec.Status.Terminal() {
-				require.Equal(t, protocol.RunCompleted, rec.Status)
+				require.Equal(t, client.RunCompleted, rec.Status)
 				return true
 			}
 			info, err := dlq.Info(ctx)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -196,6 +197,10 @@ type Coordinator struct {
 
 	runs     jetstream.KeyValue
 	runsRead *kvread.Reader // consistent reads of runs (consistent.go)
+	// conn ends the KV requests in flight when the connection is lost, so
+	// a shard retries right after the reconnect instead of waiting out
+	// kvTimeout for a reply a dead server will never send. Set in Start.
+	conn     *connwatch.Watch
 	branches jetstream.KeyValue
 	store    *kvstore.KV
 	defs     *definitions
@@ -259,6 +264,9 @@ func (c *Coordinator) Start(ctx context.Context) error {
 		return fmt.Errorf("coordinator: runs bucket: %w", err)
 	}
 	c.runsRead = kvread.New(c.js, c.runs)
+	if c.conn == nil {
+		c.conn = connwatch.New(c.nc)
+	}
 	if c.branches, err = c.js.KeyValue(ctx, c.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("coordinator: branches bucket: %w", err)
 	}
@@ -373,6 +381,7 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 	if c.status != nil {
 		c.nc.RemoveStatusListener(c.status)
 	}
+	c.conn.Stop()
 	if c.defs != nil {
 		if derr := c.defs.wait(ctx); err == nil {
 			err = derr

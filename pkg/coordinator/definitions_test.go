@@ -89,7 +89,7 @@ func TestLatestDefinitionAfterServerRestart(t *testing.T) {
 		require.NoError(t, err)
 		rec, err := cl.Get(ctx, runID)
 		require.NoError(t, err)
-		return rec.DefVersion
+		return rec.Version
 	}
 	require.Equal(t, "v1", version("r-before"))
 

@@ -74,9 +74,9 @@ func (b *refusalBundle) trigger(ctx context.Context, t *testing.T, data []byte, 
 
 // letters waits for n trigger dead letters (a letter is published after
 // the reply) and returns them.
-func (b *refusalBundle) letters(ctx context.Context, t *testing.T, n int) []client.DeadLetterEntry {
+func (b *refusalBundle) letters(ctx context.Context, t *testing.T, n int) []client.DeadLetter {
 	t.Helper()
-	var letters []client.DeadLetterEntry
+	var letters []client.DeadLetter
 	natstest.WaitFor(t, 30*time.Second, "dead letters", func() bool {
 		var err error
 		letters, err = b.cl.DeadLetters(ctx, &client.DeadLetterFilter{Source: "trigger"})

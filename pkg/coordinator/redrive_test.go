@@ -120,7 +120,7 @@ func TestFirstDeliveryRedrivesRunWithLostCommand(t *testing.T) {
 
 	out, err := b.cl.Await(ctx, runID)
 	require.NoError(t, err)
-	require.Equal(t, protocol.RunCompleted, out.Status)
+	require.Equal(t, client.RunCompleted, out.Status)
 }
 
 // loseTriggeredCommand triggers a run whose command the broker loses after
@@ -144,7 +144,7 @@ func loseTriggeredCommand(t *testing.T, ctx context.Context, b *redriveBundle, r
 	restore()
 	rec, err := b.cl.Get(ctx, runID)
 	require.NoError(t, err)
-	require.Equal(t, protocol.RunRunning, rec.Status, "the run is stuck: its command was lost")
+	require.Equal(t, client.RunRunning, rec.Status, "the run is stuck: its command was lost")
 }
 
 // TestStallCheckRedrivesStalledRun: a run whose command was lost and which
@@ -168,6 +168,6 @@ func TestStallCheckRedrivesStalledRun(t *testing.T) {
 	skew.Store(int64(coordinator.StallAfterDefault + time.Minute))
 	out, err := b.cl.Await(ctx, runID)
 	require.NoError(t, err)
-	require.Equal(t, protocol.RunCompleted, out.Status)
+	require.Equal(t, client.RunCompleted, out.Status)
 	require.Equal(t, uint64(1), b.co.Stats().Stalled)
 }

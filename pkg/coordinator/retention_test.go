@@ -61,11 +61,11 @@ func TestFinishedRunRecordExpires(t *testing.T) {
 	require.NoError(t, err)
 	out, err := b.cl.Run(b.ctx, demo.OneTaskName, nil)
 	require.NoError(t, err)
-	rec, err := b.cl.Get(b.ctx, out.RunID)
+	rec, err := b.cl.Get(b.ctx, out.ID)
 	require.NoError(t, err, "the record is there right after the run ended")
-	require.Equal(t, protocol.RunCompleted, rec.Status)
+	require.Equal(t, client.RunCompleted, rec.Status)
 	natstest.WaitFor(t, 30*time.Second, "the finished run's record to expire", func() bool {
-		_, err := b.cl.Get(b.ctx, out.RunID)
+		_, err := b.cl.Get(b.ctx, out.ID)
 		if err == nil {
 			return false
 		}
@@ -75,7 +75,7 @@ func TestFinishedRunRecordExpires(t *testing.T) {
 	})
 	rec, err = b.cl.Get(b.ctx, running)
 	require.NoError(t, err, "a running run's record stays")
-	require.Equal(t, protocol.RunRunning, rec.Status)
+	require.Equal(t, client.RunRunning, rec.Status)
 	list, err := b.cl.List(b.ctx, nil)
 	require.NoError(t, err)
 	require.Len(t, list, 1, "List leaves the expired record out")
@@ -88,7 +88,7 @@ func TestRunRetentionKeep(t *testing.T) {
 	b := setupRetention(t, -1)
 	out, err := b.cl.Run(b.ctx, demo.OneTaskName, nil)
 	require.NoError(t, err)
-	_, err = b.cl.Get(b.ctx, out.RunID)
+	_, err = b.cl.Get(b.ctx, out.ID)
 	require.NoError(t, err)
 }
 

@@ -52,7 +52,7 @@ func TestFailingInputIsDeadLetteredAfterMaxDeliveries(t *testing.T) {
 	_, err = js.Publish(ctx, names.ResultSubject("r-garbled"), data)
 	require.NoError(t, err)
 
-	var letters []client.DeadLetterEntry
+	var letters []client.DeadLetter
 	natstest.WaitFor(t, 60*time.Second, "the result dead-lettered", func() bool {
 		letters, err = cl.DeadLetters(ctx, &client.DeadLetterFilter{Source: "result"})
 		return err == nil && len(letters) > 0

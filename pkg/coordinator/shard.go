@@ -172,7 +172,7 @@ func (s *shard) ackLoop() {
 
 func (s *shard) trigger(ctx context.Context, j job) {
 	c := s.c
-	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
+	kctx, cancel := c.conn.Bind(ctx, kvTimeout)
 	defer cancel()
 	m, err := c.defs.machine(kctx, j.trig.Workflow, j.trig.DefVersion)
 	if err != nil {
@@ -234,7 +234,7 @@ func (s *shard) existing(ctx context.Context, j job, m *fsm.Machine) {
 func (s *shard) apply(ctx context.Context, jobs []job) {
 	c := s.c
 	runID := jobs[0].runID
-	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
+	kctx, cancel := c.conn.Bind(ctx, kvTimeout)
 	defer cancel()
 	e, fresh, err := s.loadFresh(kctx, runID)
 	if err == nil && behind(e.rec, jobs) {
@@ -612,7 +612,7 @@ func decodeSpec(data []byte) (*protocol.SplitSpec, error) {
 // purge removes an ended run's store scope once its retention has passed
 // (a durable timer set when the run ended).
 func (s *shard) purge(ctx context.Context, j job) {
-	kctx, cancel := context.WithTimeout(ctx, kvTimeout)
+	kctx, cancel := s.c.conn.Bind(ctx, kvTimeout)
 	defer cancel()
 	if err := kvstore.PurgeRun(kctx, s.c.store, j.runID); err != nil {
 		s.nak(j, err)

@@ -189,7 +189,7 @@ func (s *shard) sweep(ctx context.Context) {
 		if e.bound != 0 && idle < e.bound {
 			continue
 		}
-		kctx, cancel := context.WithTimeout(ctx, kvTimeout)
+		kctx, cancel := c.conn.Bind(ctx, kvTimeout)
 		m, fx, err := s.owedOf(kctx, e)
 		if err != nil {
 			cancel()

@@ -96,7 +96,8 @@ func (o *outage) end(log *slog.Logger, ok bool) {
 }
 
 // deliver calls send until it succeeds, each call bounded by
-// publishTimeout; while it fails it retries with backoff, for at most
+// publishTimeout and ended at once when the connection is lost (a publish
+// in flight to a server that died is never answered); while it fails it retries with backoff, for at most
 // Config.ResultRetry and until Stop's grace period ends. The caller holds
 // the command's lease meanwhile, so the command is not redelivered.
 //
@@ -110,7 +111,7 @@ func (w *Worker) deliver(what, runID string, send func(ctx context.Context) erro
 		if try.After(deadline) {
 			try = deadline
 		}
-		ctx, cancel := context.WithDeadline(context.Background(), try)
+		ctx, cancel := w.conn.Bind(context.Background(), time.Until(try))
 		err := send(ctx)
 		cancel()
 		if err == nil {

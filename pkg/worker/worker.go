@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
@@ -209,6 +210,10 @@ type Worker struct {
 	branches jetstream.KeyValue
 	runs     jetstream.KeyValue // read for inputs left out of commands
 	runsRead *kvread.Reader     // consistent reads of runs (loadInput)
+	// conn ends an outcome's publish in flight when the connection is
+	// lost, so it is sent again right after the reconnect rather than
+	// after publishTimeout (a join timeout may be shorter). Set in Start.
+	conn     *connwatch.Watch
 	store    kvstore.Store
 	breakers *BreakerSet // the default breakers, owned by the worker
 	machines []*fsm.Machine
@@ -322,6 +327,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("worker: runs bucket: %w", err)
 	}
 	w.runsRead = kvread.New(w.js, w.runs)
+	if w.conn == nil {
+		w.conn = connwatch.New(w.nc)
+	}
 	if w.cfg.PresenceInterval > 0 {
 		kv, err := w.js.KeyValue(ctx, w.names.WorkersBucket())
 		if err != nil {
@@ -475,6 +483,7 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 	if w.presence != nil {
 		w.presence.remove(ctx)
 	}
+	w.conn.Stop()
 	w.log.Info("worker stopped")
 	return err
 }
