@@ -60,9 +60,15 @@ func (b *bundle) startWorker(t *testing.T, name string) *proctest.Proc {
 // waitRegistered waits until a worker has registered the demo definitions.
 func (b *bundle) waitRegistered(t *testing.T) {
 	ctx := context.Background()
+	var last error
+	defer func() {
+		if t.Failed() && last != nil {
+			t.Logf("last trigger error: %v", last)
+		}
+	}()
 	natstest.WaitFor(t, 30*time.Second, "demo definitions registered", func() bool {
-		_, err := b.client.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{NoWait: false})
-		return err == nil
+		_, last = b.client.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{NoWait: false})
+		return last == nil
 	})
 }
 
