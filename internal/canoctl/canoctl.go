@@ -204,12 +204,16 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-func registerCommon(fs *flag.FlagSet, c *common) {
+// registerCommon registers the flags every command takes; --version only
+// without a command (some commands have their own --version).
+func registerCommon(fs *flag.FlagSet, c *common, top bool) {
 	c.nats.RegisterFlags(fs)
 	fs.StringVar(&c.prefix, "prefix", c.prefix, "prefix of every subject, stream and bucket")
 	fs.DurationVar(&c.timeout, "timeout", c.timeout, "bound on connecting and on each request")
 	fs.BoolVar(&c.json, "json", c.json, "print JSON (one document, or one line per event) instead of text")
-	fs.BoolVar(&c.version, "version", false, "print canoctl's version and exit")
+	if top {
+		fs.BoolVar(&c.version, "version", false, "print canoctl's version and exit")
+	}
 }
 
 func run(ctx context.Context, args []string, io IO) error {
@@ -228,7 +232,7 @@ func run(ctx context.Context, args []string, io IO) error {
 	if len(words) == 0 || (words[0] == "help" && len(words) == 1) {
 		fs := flag.NewFlagSet("canoctl", flag.ContinueOnError)
 		fs.SetOutput(io.Stderr)
-		registerCommon(fs, c)
+		registerCommon(fs, c, true)
 		fs.Usage = func() { printUsage(io.Stderr, cs, fs) }
 		if err := fs.Parse(rest); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
@@ -269,29 +273,26 @@ func run(ctx context.Context, args []string, io IO) error {
 
 	fs := flag.NewFlagSet("canoctl "+cmd.path, flag.ContinueOnError)
 	fs.SetOutput(io.Stderr)
-	registerCommon(fs, c)
+	registerCommon(fs, c, false)
 	var opts any
 	if cmd.flags != nil {
 		opts = cmd.flags(fs)
 	}
-	fs.Usage = func() {
-		fmt.Fprintf(io.Stderr, "Usage: canoctl %s %s [flags]\n\n%s\n\nFlags:\n", cmd.path, cmd.args, cmd.short)
+	usage := func() {
+		fmt.Fprintf(io.Stderr, "Usage: canoctl %s [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(cmd.path+" "+cmd.args), cmd.short)
+		fs.SetOutput(io.Stderr)
 		fs.PrintDefaults()
 	}
-	var silent strings.Builder
-	fs.SetOutput(&silent) // parse errors become one line below
+	// Parse errors become one line below, not the flag package's usage.
+	fs.Usage = func() {}
+	fs.SetOutput(discard)
 	pos, err := parseInterleaved(fs, rest)
-	fs.SetOutput(io.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
+		usage()
 		return err
 	}
 	if err != nil {
 		return usagef("%s: %v (see canoctl %s -h)", cmd.path, err, cmd.path)
-	}
-	if c.version {
-		fmt.Fprintln(io.Stdout, "canoctl", Version())
-		return nil
 	}
 	switch {
 	case cmd.nargs >= 0 && len(pos) != cmd.nargs:
@@ -349,3 +350,6 @@ func printUsage(w io.Writer, cs []command, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "\nFlags (accepted by every command; canoctl COMMAND -h for its own):")
 	fs.PrintDefaults()
 }
+
+// discard swallows the flag package's own error output.
+var discard = io.Discard

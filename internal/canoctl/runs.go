@@ -295,6 +295,7 @@ func printRun(w io.Writer, r *client.Run, now time.Time) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "History:")
+	var splits []string
 	ht := newTable(w, "STEP", "STATE", "KIND", "OUTCOME", "ENTERED", "LEFT", "DURATION", "ATTEMPTS", "WORKER", "TASK TIME", "ERROR")
 	for _, s := range r.History {
 		attempts := ""
@@ -308,10 +309,17 @@ func printRun(w io.Writer, r *client.Run, now time.Time) {
 		ht.row(s.Seq, s.State, s.Kind, outcome, fmtTime(s.Entered, now), fmtTime(s.Left, now),
 			fmtDur(since(s.Entered, s.Left)), attempts, s.Worker, fmtDur(s.AttemptDuration), truncate(errString(s.Err), 80))
 		if sp := s.Split; sp != nil {
-			ht.row("", "  "+splitText(sp), "", "", "", "", "", "", "", "", "")
+			splits = append(splits, fmt.Sprintf("  step %d (%s) %s", s.Seq, s.State, splitText(sp)))
 		}
 	}
 	_ = ht.flush()
+	if len(splits) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Splits:")
+		for _, s := range splits {
+			fmt.Fprintln(w, s)
+		}
+	}
 }
 
 // splitText summarises a split step in one line.
