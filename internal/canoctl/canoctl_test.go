@@ -296,6 +296,20 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, 0, b.canoctl(t, "flows", "rm", "nightly").code)
 	})
 
+	t.Run("nats CLI context", func(t *testing.T) {
+		home := t.TempDir()
+		dir := filepath.Join(home, ".config", "nats", "context")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "local.json"), []byte(`{"url":"`+b.url+`"}`), 0o600))
+		nb := &bundle{env: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config")}}
+		r := nb.canoctl(t, "workers", "list", "--context", "local")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "w1")
+		require.NoError(t, os.WriteFile(filepath.Join(home, ".config", "nats", "context.txt"), []byte("local"), 0o600))
+		require.Equal(t, 0, nb.canoctl(t, "workers", "list").code, "the selected context")
+		oneErrorLine(t, nb.canoctl(t, "workers", "list", "--context", "nope"), 1, `unknown nats context "nope"`)
+	})
+
 	t.Run("version", func(t *testing.T) {
 		r := b.canoctl(t, "--version")
 		require.Equal(t, 0, r.code)

@@ -34,7 +34,7 @@ var (
 		regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]* : [^:]+$`),
 		regexp.MustCompile(`^` + mmID + ` --> ` + mmID + `( : [^:]+)?$`),
 	}
-	mmEdge = regexp.MustCompile(`^(` + mmID + `) --> (` + mmID + `)`)
+	mmEdge   = regexp.MustCompile(`^(` + mmID + `) --> (` + mmID + `)`)
 	mmPseudo = regexp.MustCompile(`^state ([A-Za-z0-9_]+) <<(fork|join)>>$`)
 )
 
