@@ -257,6 +257,53 @@ func TestCanoctl(t *testing.T) {
 		golden(t, "parallel_fetch.mmd", versionless(r.stdout))
 	})
 
+	t.Run("runs watch an ended run replays its events", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		run, err := b.cl.Run(ctx, "echo", &client.TriggerOpts{Input: map[string]any{"who": "w"}})
+		require.NoError(t, err)
+		r := b.canoctl(t, "runs", "watch", run.ID)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "started")
+		require.Contains(t, r.stdout, "completed in done")
+	})
+
+	t.Run("dlq list and show a refused trigger", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := b.cl.Trigger(ctx, "unregistered", nil)
+		require.ErrorIs(t, err, fsm.ErrConfiguration)
+		var dls []map[string]any
+		natstest.WaitFor(t, 20*time.Second, "the dead letter", func() bool {
+			r := b.canoctl(t, "dlq", "list", "--source", "trigger", "--json")
+			return r.code == 0 && json.Unmarshal([]byte(r.stdout), &dls) == nil && len(dls) > 0
+		})
+		seq := fmt.Sprint(dls[0]["seq"])
+		r := b.canoctl(t, "dlq", "show", seq)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, `unknown workflow "unregistered"`)
+		require.Contains(t, r.stdout, "Payload (")
+		require.Equal(t, 0, b.canoctl(t, "dlq", "rm", seq).code)
+		oneErrorLine(t, b.canoctl(t, "dlq", "rm", seq), 1, "no dead letter at sequence")
+	})
+
+	t.Run("workflows show --json", func(t *testing.T) {
+		r := b.canoctl(t, "workflows", "show", demo.WorkflowName, "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var wf struct {
+			Name   string
+			States []struct {
+				Name, Kind string
+				Branches   []string
+				Join       *struct{ Strategy, State string }
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &wf))
+		require.Equal(t, "split", wf.States[0].Kind)
+		require.Len(t, wf.States[0].Branches, 3)
+		require.Equal(t, "aggregate", wf.States[0].Join.State)
+	})
+
 	t.Run("workflows and workers list", func(t *testing.T) {
 		r := b.canoctl(t, "workflows", "list")
 		require.Equal(t, 0, r.code)

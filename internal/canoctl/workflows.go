@@ -44,15 +44,15 @@ func workflowCommands() []command {
 }
 
 type workflowView struct {
-	Name           string             `json:"name"`
-	Version        string             `json:"version"`
-	Latest         string             `json:"latest"`
-	Versions       []wfVersionView    `json:"versions"`
-	Initial        string             `json:"initial,omitempty"`
-	States         []client.StateInfo `json:"states,omitempty"`
-	Queue          string             `json:"queue,omitempty"`
-	TotalTimeoutMS int64              `json:"total_timeout_ms,omitempty"`
-	MaxTransitions int                `json:"max_transitions,omitempty"`
+	Name           string          `json:"name"`
+	Version        string          `json:"version"`
+	Latest         string          `json:"latest"`
+	Versions       []wfVersionView `json:"versions"`
+	Initial        string          `json:"initial,omitempty"`
+	States         []stateView     `json:"states,omitempty"`
+	Queue          string          `json:"queue,omitempty"`
+	TotalTimeoutMS int64           `json:"total_timeout_ms,omitempty"`
+	MaxTransitions int             `json:"max_transitions,omitempty"`
 }
 
 type wfVersionView struct {
@@ -60,9 +60,34 @@ type wfVersionView struct {
 	Registered *time.Time `json:"registered,omitempty"`
 }
 
+type stateView struct {
+	Name     string    `json:"name"`
+	Kind     string    `json:"kind"`
+	Task     string    `json:"task,omitempty"`
+	Branches []string  `json:"branches,omitempty"`
+	Join     *joinView `json:"join,omitempty"`
+	Next     []string  `json:"next,omitempty"`
+}
+
+type joinView struct {
+	Strategy   string  `json:"strategy"`
+	N          int     `json:"n,omitempty"`
+	Percentage float64 `json:"percentage,omitempty"`
+	State      string  `json:"state"`
+	TimeoutMS  int64   `json:"timeout_ms,omitempty"`
+	Bulkhead   int     `json:"bulkhead,omitempty"`
+}
+
 func viewWorkflow(w *client.WorkflowInfo) workflowView {
-	v := workflowView{Name: w.Name, Version: w.Version, Latest: w.Latest, Initial: w.Initial, States: w.States,
+	v := workflowView{Name: w.Name, Version: w.Version, Latest: w.Latest, Initial: w.Initial,
 		Queue: w.Queue, TotalTimeoutMS: w.TotalTimeout.Milliseconds(), MaxTransitions: w.MaxTransitions}
+	for _, s := range w.States {
+		sv := stateView{Name: s.Name, Kind: string(s.Kind), Task: s.Task, Branches: s.Branches, Next: s.Next}
+		if j := s.Join; j != nil {
+			sv.Join = &joinView{j.Strategy, j.N, j.Percentage, j.State, j.Timeout.Milliseconds(), j.Bulkhead}
+		}
+		v.States = append(v.States, sv)
+	}
 	for _, x := range w.Versions {
 		v.Versions = append(v.Versions, wfVersionView{x.Version, timePtr(x.Registered)})
 	}
