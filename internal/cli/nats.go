@@ -47,6 +47,11 @@ type NATSConfig struct {
 	// Flags --tlscert, --tlskey, --tlsca; environment NATS_CERT, NATS_KEY,
 	// NATS_CA.
 	TLSCert, TLSKey, TLSCA string
+	// Context names a nats CLI context whose settings fill the fields no
+	// flag or variable set (see [NATSConfig.ApplyContext]); "" means the
+	// context selected with `nats context select`, if any.
+	// Flag --context; environment NATS_CONTEXT.
+	Context string
 	// Name is the connection name the server shows (not a flag).
 	Name string
 }
@@ -70,6 +75,7 @@ func (c *NATSConfig) settings() []natsSetting {
 		{&c.TLSCert, []string{"tlscert"}, "NATS_CERT", "TLS client certificate `file`"},
 		{&c.TLSKey, []string{"tlskey"}, "NATS_KEY", "TLS client key `file`"},
 		{&c.TLSCA, []string{"tlsca"}, "NATS_CA", "TLS CA certificate `file` to verify the server"},
+		{&c.Context, []string{"context"}, "NATS_CONTEXT", "nats CLI context `name` (default: the selected one)"},
 	}
 }
 
@@ -179,9 +185,13 @@ func (c *NATSConfig) options() ([]nats.Option, error) {
 // [*ConnectError] reading "cannot connect to <url>: <reason>"; credentials
 // the server rejects give one reading "authorization rejected by <url>",
 // which also matches nats.ErrAuthorization (or the expired/revoked
-// variants) with [errors.Is]. Missing credential or certificate files are
+// variants) with [errors.Is]. Settings no flag or variable gave come from the
+// nats CLI context ([NATSConfig.ApplyContext]). Missing credential or certificate files are
 // reported before any connection attempt.
 func Connect(ctx context.Context, cfg NATSConfig, extra ...nats.Option) (*nats.Conn, error) {
+	if err := cfg.ApplyContext(nil); err != nil {
+		return nil, err
+	}
 	if cfg.URL == "" {
 		cfg.URL = nats.DefaultURL
 	}

@@ -1,0 +1,411 @@
+package canoctl
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/cano-nats/cano/pkg/client"
+)
+
+func breakerCommands() []command {
+	return []command{
+		{path: "breakers list", short: "list shared circuit breakers", nargs: 0, run: breakersList},
+		{path: "breakers show", args: "NAME", short: "show one breaker", nargs: 1, run: breakersShow},
+		{path: "breakers reset", args: "NAME", short: "close a breaker and admit calls again", nargs: 1, run: breakersReset},
+	}
+}
+
+type breakerView struct {
+	Name              string     `json:"name"`
+	State             string     `json:"state"`
+	Failures          int        `json:"failures"`
+	OpenUntil         *time.Time `json:"open_until,omitempty"`
+	HalfOpenInFlight  int        `json:"half_open_in_flight"`
+	HalfOpenSuccesses int        `json:"half_open_successes"`
+	Epoch             uint64     `json:"epoch"`
+	UpdatedAt         *time.Time `json:"updated_at,omitempty"`
+	FailureThreshold  int        `json:"failure_threshold,omitempty"`
+	ResetTimeoutMS    int64      `json:"reset_timeout_ms,omitempty"`
+	HalfOpenMaxCalls  int        `json:"half_open_max_calls,omitempty"`
+}
+
+func viewBreaker(b client.BreakerInfo) breakerView {
+	return breakerView{b.Name, string(b.State), b.Failures, timePtr(b.OpenUntil), b.HalfOpenInFlight, b.HalfOpenSuccesses,
+		b.Epoch, timePtr(b.UpdatedAt), b.FailureThreshold, b.ResetTimeout.Milliseconds(), b.HalfOpenMaxCalls}
+}
+
+func listBreakers(ctx context.Context, e *env) ([]client.BreakerInfo, error) {
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	bs, err := e.cl.Breakers(rctx)
+	if err != nil {
+		return nil, fmt.Errorf("list breakers: %w", err)
+	}
+	return bs, nil
+}
+
+func breakersList(ctx context.Context, e *env, _ []string, _ any) error {
+	bs, err := listBreakers(ctx, e)
+	if err != nil {
+		return err
+	}
+	if e.c.json {
+		views := make([]breakerView, 0, len(bs))
+		for _, b := range bs {
+			views = append(views, viewBreaker(b))
+		}
+		return writeJSON(e.out, views)
+	}
+	if len(bs) == 0 {
+		fmt.Fprintln(e.out, "no breakers (a breaker appears once a worker has used it)")
+		return nil
+	}
+	now := e.now()
+	t := newTable(e.out, "NAME", "STATE", "FAILURES", "OPEN UNTIL", "PROBES", "EPOCH", "UPDATED")
+	for _, b := range bs {
+		t.row(b.Name, b.State, b.Failures, fmtTime(b.OpenUntil, now), fmt.Sprintf("%d/%d", b.HalfOpenInFlight, b.HalfOpenSuccesses), b.Epoch, fmtTime(b.UpdatedAt, now))
+	}
+	return t.flush()
+}
+
+func breakersShow(ctx context.Context, e *env, args []string, _ any) error {
+	bs, err := listBreakers(ctx, e)
+	if err != nil {
+		return err
+	}
+	for _, b := range bs {
+		if b.Name != args[0] {
+			continue
+		}
+		if e.c.json {
+			return writeJSON(e.out, viewBreaker(b))
+		}
+		now := e.now()
+		t := newTable(e.out)
+		t.row("Breaker:", b.Name)
+		t.row("State:", b.State)
+		t.row("Failures:", b.Failures)
+		t.row("Open until:", fmtTime(b.OpenUntil, now))
+		t.row("Half-open probes:", fmt.Sprintf("%d in flight, %d succeeded", b.HalfOpenInFlight, b.HalfOpenSuccesses))
+		t.row("Epoch:", b.Epoch)
+		t.row("Updated:", fmtTime(b.UpdatedAt, now))
+		t.row("Policy:", fmt.Sprintf("threshold %s, reset timeout %s, half-open max calls %s",
+			orDefault(b.FailureThreshold), durOrDefault(b.ResetTimeout), orDefault(b.HalfOpenMaxCalls)))
+		return t.flush()
+	}
+	return fmt.Errorf("breaker %q not found (list breakers with: canoctl breakers list)", args[0])
+}
+
+func orDefault(n int) string {
+	if n == 0 {
+		return "default"
+	}
+	return strconv.Itoa(n)
+}
+
+func durOrDefault(d time.Duration) string {
+	if d == 0 {
+		return "default"
+	}
+	return d.String()
+}
+
+func breakersReset(ctx context.Context, e *env, args []string, _ any) error {
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	err := e.cl.ResetBreaker(rctx, args[0])
+	if errors.Is(err, client.ErrBreakerNotFound) {
+		return fmt.Errorf("breaker %q not found (list breakers with: canoctl breakers list)", args[0])
+	}
+	if err != nil {
+		return fmt.Errorf("reset breaker %s: %w", args[0], err)
+	}
+	if e.c.json {
+		return writeJSON(e.out, map[string]any{"breaker": args[0], "reset": true})
+	}
+	fmt.Fprintf(e.out, "reset breaker %s: it admits calls again\n", args[0])
+	return nil
+}
+
+func workerCommands() []command {
+	return []command{
+		{path: "workers list", short: "list live workers", nargs: 0, run: workersList},
+		{path: "workers show", args: "ID", short: "show one live worker", nargs: 1, run: workersShow},
+	}
+}
+
+type workerView struct {
+	ID                  string     `json:"id"`
+	Hostname            string     `json:"hostname"`
+	PID                 int        `json:"pid"`
+	Version             string     `json:"version,omitempty"`
+	StartedAt           *time.Time `json:"started_at,omitempty"`
+	HeartbeatAt         *time.Time `json:"heartbeat_at,omitempty"`
+	HeartbeatIntervalMS int64      `json:"heartbeat_interval_ms"`
+	Kinds               []string   `json:"kinds"`
+	Queues              []string   `json:"queues"`
+	Concurrency         int        `json:"concurrency"`
+	InFlight            int        `json:"in_flight"`
+	Health              string     `json:"health"`
+	HealthReason        string     `json:"health_reason,omitempty"`
+	Stopping            bool       `json:"stopping,omitempty"`
+}
+
+func viewWorker(w client.WorkerInfo) workerView {
+	return workerView{w.ID, w.Hostname, w.PID, w.Version, timePtr(w.StartedAt), timePtr(w.HeartbeatAt),
+		w.HeartbeatInterval.Milliseconds(), w.Kinds, w.Queues, w.Concurrency, w.InFlight, string(w.Health), w.HealthReason, w.Stopping}
+}
+
+func workerHealth(w client.WorkerInfo) string {
+	s := string(w.Health)
+	if w.HealthReason != "" {
+		s += " (" + w.HealthReason + ")"
+	}
+	if w.Stopping {
+		s += ", stopping"
+	}
+	return s
+}
+
+func workersList(ctx context.Context, e *env, _ []string, _ any) error {
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	ws, err := e.cl.Workers(rctx)
+	if err != nil {
+		return fmt.Errorf("list workers: %w", err)
+	}
+	if e.c.json {
+		views := make([]workerView, 0, len(ws))
+		for _, w := range ws {
+			views = append(views, viewWorker(w))
+		}
+		return writeJSON(e.out, views)
+	}
+	if len(ws) == 0 {
+		fmt.Fprintln(e.out, "no live workers")
+		return nil
+	}
+	now := e.now()
+	t := newTable(e.out, "ID", "HOST", "PID", "VERSION", "UP", "HEARTBEAT", "IN FLIGHT", "QUEUES", "KINDS", "HEALTH")
+	for _, w := range ws {
+		t.row(w.ID, w.Hostname, w.PID, w.Version, fmtDur(since(w.StartedAt, now).Round(time.Second)),
+			fmtDur(since(w.HeartbeatAt, now).Round(time.Millisecond))+" ago", fmt.Sprintf("%d/%d", w.InFlight, w.Concurrency),
+			strings.Join(w.Queues, ","), truncate(strings.Join(w.Kinds, ","), 50), workerHealth(w))
+	}
+	return t.flush()
+}
+
+func workersShow(ctx context.Context, e *env, args []string, _ any) error {
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	w, err := e.cl.Worker(rctx, args[0])
+	if errors.Is(err, client.ErrWorkerNotFound) {
+		return fmt.Errorf("worker %q is not live (list live workers with: canoctl workers list)", args[0])
+	}
+	if err != nil {
+		return fmt.Errorf("read worker %s: %w", args[0], err)
+	}
+	if e.c.json {
+		return writeJSON(e.out, viewWorker(*w))
+	}
+	now := e.now()
+	t := newTable(e.out)
+	t.row("Worker:", w.ID)
+	t.row("Process:", fmt.Sprintf("%s pid %d", w.Hostname, w.PID))
+	t.row("Version:", w.Version)
+	t.row("Started:", fmtTime(w.StartedAt, now))
+	t.row("Heartbeat:", fmt.Sprintf("%s (every %s)", fmtTime(w.HeartbeatAt, now), w.HeartbeatInterval))
+	t.row("In flight:", fmt.Sprintf("%d of %d", w.InFlight, w.Concurrency))
+	t.row("Queues:", strings.Join(w.Queues, ", "))
+	t.row("Kinds:", strings.Join(w.Kinds, ", "))
+	t.row("Health:", workerHealth(*w))
+	return t.flush()
+}
+
+type dlqListOpts struct {
+	source string
+	limit  int
+}
+
+func dlqCommands() []command {
+	seqCmd := func(path, short string) command {
+		return command{path: path, args: "SEQ", short: short, nargs: 1}
+	}
+	list := command{path: "dlq list", short: "list dead letters, newest first", nargs: 0,
+		flags: func(fs *flag.FlagSet) any {
+			o := &dlqListOpts{}
+			fs.StringVar(&o.source, "source", "", "only this `source`: trigger, result, control, timer or task")
+			fs.IntVar(&o.limit, "limit", 50, "at most this many (0: all)")
+			return o
+		}, run: dlqList}
+	show := seqCmd("dlq show", "show a dead letter: reason, headers and payload")
+	show.run = dlqShow
+	replay := seqCmd("dlq replay", "republish a dead letter to its subject, then delete it")
+	replay.run = func(ctx context.Context, e *env, args []string, _ any) error {
+		return dlqAct(ctx, e, args[0], e.cl.Replay, "replayed")
+	}
+	rm := seqCmd("dlq rm", "delete a dead letter")
+	rm.run = func(ctx context.Context, e *env, args []string, _ any) error {
+		return dlqAct(ctx, e, args[0], e.cl.DeleteDeadLetter, "deleted")
+	}
+	return []command{list, show, replay, rm}
+}
+
+type deadLetterView struct {
+	Seq      uint64            `json:"seq"`
+	Source   string            `json:"source"`
+	Subject  string            `json:"subject,omitempty"`
+	Category string            `json:"category"`
+	Reason   string            `json:"reason"`
+	Time     *time.Time        `json:"time,omitempty"`
+	Headers  map[string]string `json:"headers,omitempty"`
+	Data     any               `json:"data,omitempty"`
+	DataForm string            `json:"data_form,omitempty"`
+}
+
+// payload shows a dead letter's bytes: as JSON when they are JSON or
+// decode as msgpack, as text when they are UTF-8, as bytes otherwise. It
+// is a pure function.
+func payload(b []byte) (v any, form string) {
+	if len(b) == 0 {
+		return nil, ""
+	}
+	if json.Valid(b) {
+		return json.RawMessage(b), "json"
+	}
+	var m any
+	if err := msgpack.Unmarshal(b, &m); err == nil {
+		if enc, err := json.Marshal(decodedValue(m)); err == nil {
+			return json.RawMessage(enc), "msgpack"
+		}
+	}
+	if utf8.Valid(b) {
+		return string(b), "text"
+	}
+	return b, "bytes"
+}
+
+func viewDeadLetter(d client.DeadLetter, withData bool) deadLetterView {
+	v := deadLetterView{Seq: d.Seq, Source: d.Source, Subject: d.Subject, Category: d.Category, Reason: d.Reason, Time: timePtr(d.Time)}
+	if withData {
+		v.Headers = d.Headers
+		v.Data, v.DataForm = payload(d.Data)
+	}
+	return v
+}
+
+func dlqList(ctx context.Context, e *env, _ []string, o any) error {
+	opts := o.(*dlqListOpts)
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	ds, err := e.cl.DeadLetters(rctx, &client.DeadLetterFilter{Source: opts.source, Limit: opts.limit})
+	if err != nil {
+		return fmt.Errorf("list dead letters: %w", err)
+	}
+	if e.c.json {
+		views := make([]deadLetterView, 0, len(ds))
+		for _, d := range ds {
+			views = append(views, viewDeadLetter(d, false))
+		}
+		return writeJSON(e.out, views)
+	}
+	if len(ds) == 0 {
+		fmt.Fprintln(e.out, "no dead letters")
+		return nil
+	}
+	now := e.now()
+	t := newTable(e.out, "SEQ", "TIME", "SOURCE", "CATEGORY", "SUBJECT", "REASON")
+	for _, d := range ds {
+		t.row(d.Seq, fmtTime(d.Time, now), d.Source, d.Category, d.Subject, truncate(oneLine(d.Reason), 80))
+	}
+	return t.flush()
+}
+
+func parseSeq(s string) (uint64, error) {
+	n, err := strconv.ParseUint(s, 10, 64)
+	if err != nil || n == 0 {
+		return 0, usagef("%q is not a dead-letter sequence: give the SEQ column of canoctl dlq list", s)
+	}
+	return n, nil
+}
+
+func dlqShow(ctx context.Context, e *env, args []string, _ any) error {
+	seq, err := parseSeq(args[0])
+	if err != nil {
+		return err
+	}
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	ds, err := e.cl.DeadLetters(rctx, nil)
+	if err != nil {
+		return fmt.Errorf("read dead letters: %w", err)
+	}
+	for _, d := range ds {
+		if d.Seq != seq {
+			continue
+		}
+		v := viewDeadLetter(d, true)
+		if e.c.json {
+			return writeJSON(e.out, v)
+		}
+		t := newTable(e.out)
+		t.row("Seq:", d.Seq)
+		t.row("Time:", fmtTime(d.Time, e.now()))
+		t.row("Source:", d.Source)
+		t.row("Subject:", d.Subject)
+		t.row("Category:", d.Category)
+		t.row("Reason:", oneLine(d.Reason))
+		keys := make([]string, 0, len(d.Headers))
+		for k := range d.Headers {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			t.row("Header "+k+":", d.Headers[k])
+		}
+		_ = t.flush()
+		if v.Data != nil {
+			var s string
+			switch x := v.Data.(type) {
+			case json.RawMessage:
+				s = string(x)
+			default:
+				s = fmt.Sprintf("%q", x)
+			}
+			fmt.Fprintf(e.out, "\nPayload (%s, %d bytes):\n%s\n", v.DataForm, len(d.Data), s)
+		}
+		return nil
+	}
+	return fmt.Errorf("no dead letter at sequence %d (list them with: canoctl dlq list)", seq)
+}
+
+func dlqAct(ctx context.Context, e *env, arg string, do func(context.Context, uint64) error, done string) error {
+	seq, err := parseSeq(arg)
+	if err != nil {
+		return err
+	}
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	err = do(rctx, seq)
+	if errors.Is(err, client.ErrDeadLetterNotFound) {
+		return fmt.Errorf("no dead letter at sequence %d (list them with: canoctl dlq list)", seq)
+	}
+	if err != nil {
+		return fmt.Errorf("dead letter %d: %w", seq, err)
+	}
+	if e.c.json {
+		return writeJSON(e.out, map[string]any{"seq": seq, done: true})
+	}
+	fmt.Fprintf(e.out, "%s dead letter %d\n", done, seq)
+	return nil
+}

@@ -1,0 +1,176 @@
+package canoctl
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/cano-nats/cano/pkg/fsm"
+)
+
+// table writes aligned columns.
+type table struct{ tw *tabwriter.Writer }
+
+func newTable(w io.Writer, header ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
+	t.row(anys(header)...)
+	return t
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+func (t *table) row(cells ...any) {
+	parts := make([]string, len(cells))
+	for i, c := range cells {
+		s := fmt.Sprint(c)
+		if s == "" {
+			s = "-"
+		}
+		parts[i] = strings.ReplaceAll(strings.ReplaceAll(s, "\t", " "), "\n", " ")
+	}
+	fmt.Fprintln(t.tw, strings.Join(parts, "\t"))
+}
+
+func (t *table) flush() error { return t.tw.Flush() }
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// writeJSONLine prints v as one line of JSON.
+func writeJSONLine(w io.Writer, v any) error {
+	return json.NewEncoder(w).Encode(v)
+}
+
+// fmtTime formats t for a table: "-" for the zero time, the clock time
+// with milliseconds for today, the date and time otherwise.
+func fmtTime(t, now time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	y1, m1, d1 := t.Date()
+	y2, m2, d2 := now.Date()
+	if y1 == y2 && m1 == m2 && d1 == d2 {
+		return t.Format("15:04:05.000")
+	}
+	return t.Format("2006-01-02 15:04:05")
+}
+
+// fmtDur formats d rounded for people: 1.234s, 15ms, 2m3s.
+func fmtDur(d time.Duration) string {
+	switch {
+	case d <= 0:
+		return "-"
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond).String()
+	case d < time.Second:
+		return d.Round(100 * time.Microsecond).String()
+	case d < time.Minute:
+		return d.Round(time.Millisecond).String()
+	default:
+		return d.Round(time.Second).String()
+	}
+}
+
+// since is the time from a to b, 0 when either is zero.
+func since(a, b time.Time) time.Duration {
+	if a.IsZero() || b.IsZero() {
+		return 0
+	}
+	return b.Sub(a)
+}
+
+// timePtr is nil for the zero time, so JSON leaves it out.
+func timePtr(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// errorView is an error for JSON: its message, and the state context when
+// it has one.
+type errorView struct {
+	Message string   `json:"message"`
+	State   string   `json:"state,omitempty"`
+	Attempt uint32   `json:"attempt,omitempty"`
+	Path    []string `json:"path,omitempty"`
+}
+
+func viewError(err error) *errorView {
+	if err == nil {
+		return nil
+	}
+	v := &errorView{Message: err.Error()}
+	var se *fsm.StateError
+	if errors.As(err, &se) {
+		v.State, v.Attempt, v.Path = se.State, se.Attempt, se.Path
+	}
+	return v
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// truncate cuts s to n runes with an ellipsis.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}
+
+// decodedValue turns a decoded value into something encoding/json takes:
+// msgpack may decode maps with non-string keys and raw bytes.
+func decodedValue(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			x[k] = decodedValue(e)
+		}
+		return x
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = decodedValue(e)
+		}
+		return m
+	case []any:
+		for i, e := range x {
+			x[i] = decodedValue(e)
+		}
+		return x
+	case []byte:
+		return string(x)
+	default:
+		return v
+	}
+}
+
+// jsonText renders a decoded value as compact JSON, falling back to Go
+// syntax when it does not marshal.
+func jsonText(v any) string {
+	b, err := json.Marshal(decodedValue(v))
+	if err != nil {
+		return fmt.Sprintf("%v", v)
+	}
+	return string(b)
+}

@@ -1,0 +1,102 @@
+package canoctl
+
+import (
+	"encoding/json"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/pkg/client"
+)
+
+func TestSplitWords(t *testing.T) {
+	groups := map[string]bool{"runs": true}
+	tests := []struct {
+		name        string
+		args        []string
+		words, rest []string
+	}{
+		{"group and sub", []string{"runs", "show", "X"}, []string{"runs", "show"}, []string{"X"}},
+		{"common value flag first", []string{"-s", "nats://h:1", "runs", "list"}, []string{"runs", "list"}, []string{"-s", "nats://h:1"}},
+		{"flag=value", []string{"--server=nats://h:1", "runs", "list", "--json"}, []string{"runs", "list"}, []string{"--server=nats://h:1", "--json"}},
+		{"leaf", []string{"trigger", "wf", "--wait"}, []string{"trigger"}, []string{"wf", "--wait"}},
+		{"flags after words keep their values", []string{"runs", "show", "--timeout", "5s", "X"}, []string{"runs", "show"}, []string{"--timeout", "5s", "X"}},
+		{"none", []string{"--version"}, nil, []string{"--version"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			w, r := splitWords(tc.args, groups)
+			require.Equal(t, tc.words, w)
+			require.Equal(t, tc.rest, r)
+		})
+	}
+}
+
+func TestParseInput(t *testing.T) {
+	tests := []struct {
+		in   string
+		want any
+		bad  bool
+	}{
+		{"", nil, false},
+		{`{"n": 3, "f": 1.5, "l": [1, "a"]}`, map[string]any{"n": int64(3), "f": 1.5, "l": []any{int64(1), "a"}}, false},
+		{`"x"`, "x", false},
+		{`{`, nil, true},
+		{`1 2`, nil, true},
+		{`@/nonexistent/file.json`, nil, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := parseInput(tc.in)
+			if tc.bad {
+				var ue usageError
+				require.True(t, errors.As(err, &ue), "%v", err)
+				return
+			}
+			require.NoError(t, err)
+			require.Equal(t, tc.want, got)
+		})
+	}
+}
+
+func TestFilterSince(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	runs := []*client.Run{{ID: "new", CreatedAt: now.Add(-time.Minute)}, {ID: "old", CreatedAt: now.Add(-2 * time.Hour)}}
+	ids := func(rs []*client.Run) (out []string) {
+		for _, r := range rs {
+			out = append(out, r.ID)
+		}
+		return out
+	}
+	require.Equal(t, []string{"new", "old"}, ids(filterSince(runs, now, 0)))
+	require.Equal(t, []string{"new"}, ids(filterSince(runs, now, time.Hour)))
+	require.Empty(t, filterSince(runs, now, time.Second))
+}
+
+func TestMermaidSeenEdgesAndIDs(t *testing.T) {
+	wf := &client.WorkflowInfo{Name: "w", Version: "v1", Initial: "a", States: []client.StateInfo{
+		{Name: "a", Kind: client.StateTask, Task: "t"},
+		{Name: "end", Kind: client.StateTask, Task: "t"},
+		{Name: "my-state", Kind: client.StateExit},
+	}}
+	d := mermaidDiagram(wf, seenEdges([][]string{{"a", "end", "my-state"}, {"a", "end", "a", "end", "my-state"}}), 2)
+	require.Contains(t, d, "state \"end\" as s_end\n")
+	require.Contains(t, d, "state \"my-state\" as s_my_state\n")
+	require.Contains(t, d, "a --> s_end : seen\n")
+	require.Contains(t, d, "s_end --> a : seen\n")
+	require.Contains(t, d, "s_end --> s_my_state : seen\n")
+	require.Contains(t, d, "s_my_state --> [*]\n")
+	require.Contains(t, d, "last 2 runs")
+}
+
+func TestPayload(t *testing.T) {
+	v, form := payload([]byte(`{"input":1}`))
+	require.Equal(t, "json", form)
+	require.JSONEq(t, `{"input":1}`, string(v.(json.RawMessage)))
+	_, form = payload([]byte{0x81, 0xa1, 'a', 0x01}) // msgpack {"a":1}
+	require.Equal(t, "msgpack", form)
+	_, form = payload(nil)
+	require.Equal(t, "", form)
+}

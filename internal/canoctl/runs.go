@@ -1,0 +1,490 @@
+package canoctl
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/cano-nats/cano/pkg/client"
+)
+
+type runsListOpts struct {
+	workflow, status string
+	since            time.Duration
+	limit            int
+}
+
+type runsWatchOpts struct {
+	workflow string
+	since    time.Duration
+	all      bool
+}
+
+type cancelOpts struct {
+	reason string
+	wait   bool
+}
+
+func runCommands() []command {
+	return []command{
+		{path: "runs list", short: "list runs, newest first", nargs: 0,
+			flags: func(fs *flag.FlagSet) any {
+				o := &runsListOpts{}
+				fs.StringVar(&o.workflow, "workflow", "", "only runs of this `workflow`")
+				fs.StringVar(&o.status, "status", "", "only runs in this `status`: running, completed, failed or cancelled")
+				fs.DurationVar(&o.since, "since", 0, "only runs started within this `duration` (e.g. 1h)")
+				fs.IntVar(&o.limit, "limit", 50, "at most this many runs (0: all)")
+				return o
+			}, run: runsList},
+		{path: "runs show", args: "ID", short: "show a run: status, history, error and output", nargs: 1, run: runsShow},
+		{path: "runs watch", args: "[ID]", short: "print events live (of one run, until it ends)", nargs: -2,
+			flags: func(fs *flag.FlagSet) any {
+				o := &runsWatchOpts{}
+				fs.StringVar(&o.workflow, "workflow", "", "only events of this `workflow`")
+				fs.DurationVar(&o.since, "since", 0, "first replay the retained events of this last `duration`")
+				fs.BoolVar(&o.all, "all", false, "include breaker and rejected-trigger events")
+				return o
+			}, run: runsWatch},
+		{path: "runs cancel", args: "ID", short: "cancel a run", nargs: 1,
+			flags: func(fs *flag.FlagSet) any {
+				o := &cancelOpts{}
+				fs.StringVar(&o.reason, "reason", "cancelled with canoctl", "why, recorded with the cancellation")
+				fs.BoolVar(&o.wait, "wait", false, "wait until the run has ended")
+				return o
+			}, run: runsCancel},
+	}
+}
+
+// runView is a run for JSON output.
+type runView struct {
+	ID              string      `json:"id"`
+	Workflow        string      `json:"workflow"`
+	Version         string      `json:"version,omitempty"`
+	Status          string      `json:"status"`
+	State           string      `json:"state"`
+	Step            int         `json:"step"`
+	Path            []string    `json:"path,omitempty"`
+	Error           *errorView  `json:"error,omitempty"`
+	CreatedAt       *time.Time  `json:"created_at,omitempty"`
+	UpdatedAt       *time.Time  `json:"updated_at,omitempty"`
+	Deadline        *time.Time  `json:"deadline,omitempty"`
+	DurationMS      int64       `json:"duration_ms,omitempty"`
+	CancelRequested bool        `json:"cancel_requested,omitempty"`
+	IdempotencyKey  string      `json:"idempotency_key,omitempty"`
+	Flow            string      `json:"flow,omitempty"`
+	Input           any         `json:"input,omitempty"`
+	Output          any         `json:"output,omitempty"`
+	History         []stepView  `json:"history,omitempty"`
+	Totals          *totalsView `json:"totals,omitempty"`
+}
+
+type stepView struct {
+	Seq               int                  `json:"seq"`
+	State             string               `json:"state"`
+	Kind              string               `json:"kind"`
+	Outcome           string               `json:"outcome,omitempty"`
+	Entered           *time.Time           `json:"entered,omitempty"`
+	Left              *time.Time           `json:"left,omitempty"`
+	DurationMS        int64                `json:"duration_ms,omitempty"`
+	Attempts          int                  `json:"attempts,omitempty"`
+	Worker            string               `json:"worker,omitempty"`
+	AttemptDurationMS int64                `json:"attempt_duration_ms,omitempty"`
+	Error             *errorView           `json:"error,omitempty"`
+	Split             *client.SplitSummary `json:"split,omitempty"`
+}
+
+type totalsView struct {
+	Steps          int `json:"steps"`
+	Dropped        int `json:"dropped"`
+	Attempts       int `json:"attempts"`
+	FailedAttempts int `json:"failed_attempts"`
+	FailedTasks    int `json:"failed_tasks"`
+}
+
+// runDuration is how long the run took (or has taken so far at now).
+func runDuration(r *client.Run, now time.Time) time.Duration {
+	end := r.UpdatedAt
+	if !r.Status.Terminal() {
+		end = now
+	}
+	return since(r.CreatedAt, end)
+}
+
+// decodeValue decodes a run value for display: JSON-ready, or nil.
+func decodeValue(decode func(any) error) any {
+	var v any
+	if err := decode(&v); err != nil {
+		if errors.Is(err, client.ErrNoValue) {
+			return nil
+		}
+		return "(cannot decode: " + err.Error() + ")"
+	}
+	return decodedValue(v)
+}
+
+func viewRun(r *client.Run, now time.Time, full bool) runView {
+	v := runView{
+		ID: r.ID, Workflow: r.Workflow, Version: r.Version, Status: string(r.Status),
+		State: r.State, Step: r.Step, Path: r.Path, Error: viewError(r.Err),
+		CreatedAt: timePtr(r.CreatedAt), UpdatedAt: timePtr(r.UpdatedAt), Deadline: timePtr(r.Deadline),
+		DurationMS: runDuration(r, now).Milliseconds(), CancelRequested: r.CancelRequested,
+		IdempotencyKey: r.IdempotencyKey, Flow: r.Flow,
+	}
+	if !full {
+		v.Path = nil
+		return v
+	}
+	v.Input = decodeValue(r.Input)
+	v.Output = decodeValue(r.Output)
+	for _, s := range r.History {
+		v.History = append(v.History, stepView{
+			Seq: s.Seq, State: s.State, Kind: string(s.Kind), Outcome: string(s.Outcome),
+			Entered: timePtr(s.Entered), Left: timePtr(s.Left), DurationMS: since(s.Entered, s.Left).Milliseconds(),
+			Attempts: s.Attempts, Worker: s.Worker, AttemptDurationMS: s.AttemptDuration.Milliseconds(),
+			Error: viewError(s.Err), Split: s.Split,
+		})
+	}
+	t := r.Totals
+	v.Totals = &totalsView{t.Steps, t.Dropped, t.Attempts, t.FailedAttempts, t.FailedTasks}
+	return v
+}
+
+// filterSince keeps the runs created at or after now-d (all when d is 0).
+func filterSince(runs []*client.Run, now time.Time, d time.Duration) []*client.Run {
+	if d <= 0 {
+		return runs
+	}
+	cut := now.Add(-d)
+	var out []*client.Run
+	for _, r := range runs {
+		if !r.CreatedAt.Before(cut) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func parseStatus(s string) (client.RunStatus, error) {
+	if s == "" {
+		return "", nil
+	}
+	var names []string
+	for _, st := range client.RunStatuses() {
+		if string(st) == s {
+			return st, nil
+		}
+		names = append(names, string(st))
+	}
+	return "", usagef("--status %q is not a run status: use %s", s, strings.Join(names, ", "))
+}
+
+func runsList(ctx context.Context, e *env, _ []string, o any) error {
+	opts := o.(*runsListOpts)
+	st, err := parseStatus(opts.status)
+	if err != nil {
+		return err
+	}
+	if opts.limit < 0 {
+		return usagef("--limit must be 0 or more")
+	}
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	runs, err := e.cl.List(rctx, &client.ListOpts{Workflow: opts.workflow, Status: st, Limit: opts.limit})
+	if err != nil {
+		return fmt.Errorf("list runs: %w", err)
+	}
+	now := e.now()
+	runs = filterSince(runs, now, opts.since)
+	if e.c.json {
+		views := make([]runView, 0, len(runs))
+		for _, r := range runs {
+			views = append(views, viewRun(r, now, false))
+		}
+		return writeJSON(e.out, views)
+	}
+	if len(runs) == 0 {
+		fmt.Fprintln(e.out, "no runs")
+		return nil
+	}
+	t := newTable(e.out, "ID", "WORKFLOW", "STATUS", "STATE", "STEP", "STARTED", "DURATION", "ERROR")
+	for _, r := range runs {
+		t.row(r.ID, r.Workflow, r.Status, r.State, r.Step, fmtTime(r.CreatedAt, now), fmtDur(runDuration(r, now)), truncate(errString(r.Err), 60))
+	}
+	return t.flush()
+}
+
+// getRun reads a run, turning "not found" into a message that says what to do.
+func getRun(ctx context.Context, e *env, id string) (*client.Run, error) {
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	r, err := e.cl.Get(rctx, id)
+	if errors.Is(err, client.ErrNotFound) {
+		return nil, fmt.Errorf("run %q not found: it was never triggered, or it ended longer ago than the run retention (list runs with: canoctl runs list)", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read run %s: %w", id, err)
+	}
+	return r, nil
+}
+
+func runsShow(ctx context.Context, e *env, args []string, _ any) error {
+	r, err := getRun(ctx, e, args[0])
+	if err != nil {
+		return err
+	}
+	now := e.now()
+	if e.c.json {
+		return writeJSON(e.out, viewRun(r, now, true))
+	}
+	printRun(e.out, r, now)
+	return nil
+}
+
+func printRun(w io.Writer, r *client.Run, now time.Time) {
+	kv := newTable(w)
+	line := func(k string, v any) {
+		if s := fmt.Sprint(v); s != "" && s != "-" {
+			kv.row(k+":", s)
+		}
+	}
+	line("Run", r.ID)
+	wf := r.Workflow
+	if r.Version != "" {
+		wf += " (version " + r.Version + ")"
+	}
+	line("Workflow", wf)
+	line("Status", r.Status)
+	line("State", fmt.Sprintf("%s (step %d)", r.State, r.Step))
+	line("Started", fmtTime(r.CreatedAt, now))
+	if r.Status.Terminal() {
+		line("Ended", fmtTime(r.UpdatedAt, now))
+	}
+	line("Duration", fmtDur(runDuration(r, now)))
+	line("Deadline", fmtTime(r.Deadline, now))
+	if r.CancelRequested {
+		line("Cancel", "requested")
+	}
+	line("Idempotency key", r.IdempotencyKey)
+	if r.Flow != "" {
+		line("Flow", r.Flow+" (slot "+fmtTime(r.FlowSlot, now)+")")
+	}
+	line("Path", strings.Join(r.Path, " → "))
+	t := r.Totals
+	line("Totals", fmt.Sprintf("%d steps (%d dropped from history), %d attempts, %d failed attempts, %d failed tasks",
+		t.Steps, t.Dropped, t.Attempts, t.FailedAttempts, t.FailedTasks))
+	if in := decodeValue(r.Input); in != nil {
+		line("Input", jsonText(in))
+	}
+	if out := decodeValue(r.Output); out != nil {
+		line("Output", jsonText(out))
+	}
+	_ = kv.flush()
+	if r.Err != nil {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Error:", oneLine(r.Err.Error()))
+		if ev := viewError(r.Err); ev.State != "" {
+			fmt.Fprintf(w, "  in state %s, attempt %d, after %s\n", ev.State, ev.Attempt, strings.Join(ev.Path, " → "))
+		}
+	}
+	if len(r.History) == 0 {
+		return
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "History:")
+	var splits []string
+	ht := newTable(w, "STEP", "STATE", "KIND", "OUTCOME", "ENTERED", "LEFT", "DURATION", "ATTEMPTS", "WORKER", "TASK TIME", "ERROR")
+	for _, s := range r.History {
+		attempts := ""
+		if s.Attempts > 0 {
+			attempts = fmt.Sprint(s.Attempts)
+		}
+		outcome := string(s.Outcome)
+		if outcome == "" {
+			outcome = "(current)"
+		}
+		ht.row(s.Seq, s.State, s.Kind, outcome, fmtTime(s.Entered, now), fmtTime(s.Left, now),
+			fmtDur(since(s.Entered, s.Left)), attempts, s.Worker, fmtDur(s.AttemptDuration), truncate(errString(s.Err), 80))
+		if sp := s.Split; sp != nil {
+			splits = append(splits, fmt.Sprintf("  step %d (%s) %s", s.Seq, s.State, splitText(sp)))
+		}
+	}
+	_ = ht.flush()
+	if len(splits) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Splits:")
+		for _, s := range splits {
+			fmt.Fprintln(w, s)
+		}
+	}
+}
+
+// splitText summarises a split step in one line.
+func splitText(sp *client.SplitSummary) string {
+	var b strings.Builder
+	b.WriteString("split: join ")
+	b.WriteString(sp.Strategy)
+	if sp.Required > 0 {
+		fmt.Fprintf(&b, " (needs %d)", sp.Required)
+	}
+	kind := "static"
+	if sp.Dynamic {
+		kind = "dynamic"
+	}
+	fmt.Fprintf(&b, ", %d %s branches: %d ok, %d failed, %d timed out, %d cancelled", sp.Total, kind, sp.Succeeded, sp.Failed, sp.TimedOut, sp.Cancelled)
+	if sp.Decision != "" {
+		b.WriteString("; decided " + sp.Decision)
+		if sp.JoinTimeout {
+			b.WriteString(" (join timeout)")
+		}
+	} else {
+		b.WriteString("; undecided")
+	}
+	return b.String()
+}
+
+// eventView is an event for JSON output (one line each).
+type eventView struct {
+	Type     string     `json:"type"`
+	RunID    string     `json:"run_id"`
+	Workflow string     `json:"workflow"`
+	State    string     `json:"state,omitempty"`
+	Step     int        `json:"step"`
+	Status   string     `json:"status,omitempty"`
+	Time     time.Time  `json:"time"`
+	Detail   string     `json:"detail,omitempty"`
+	Error    *errorView `json:"error,omitempty"`
+	Path     []string   `json:"path,omitempty"`
+}
+
+func viewEvent(ev client.Event) eventView {
+	return eventView{Type: string(ev.Type), RunID: ev.RunID, Workflow: ev.Workflow, State: ev.State,
+		Step: ev.Step, Status: string(ev.Status), Time: ev.Time, Detail: ev.Detail, Error: viewError(ev.Err), Path: ev.Path}
+}
+
+// eventText is one readable line for an event; withRun adds the run and
+// workflow (for streams of several runs).
+func eventText(ev client.Event, withRun bool) string {
+	var b strings.Builder
+	b.WriteString(ev.Time.Format("15:04:05.000"))
+	b.WriteString("  ")
+	if withRun {
+		fmt.Fprintf(&b, "%-22s %-16s ", ev.RunID, ev.Workflow)
+	}
+	fmt.Fprintf(&b, "%-9s", ev.Type)
+	switch ev.Type {
+	case client.EventBreaker:
+		fmt.Fprintf(&b, " breaker %s %s", ev.RunID, ev.State)
+	case client.EventCompleted:
+		fmt.Fprintf(&b, " in %s", ev.State)
+	default:
+		if ev.State != "" {
+			fmt.Fprintf(&b, " %s", ev.State)
+		}
+	}
+	if ev.Type != client.EventBreaker && ev.Type != client.EventRejected {
+		fmt.Fprintf(&b, " (step %d)", ev.Step)
+	}
+	if ev.Detail != "" {
+		b.WriteString(" " + oneLine(ev.Detail))
+	}
+	if ev.Err != nil {
+		b.WriteString(": " + oneLine(ev.Err.Error()))
+	}
+	if len(ev.Path) > 0 && ev.Type.Terminal() {
+		b.WriteString("  path " + strings.Join(ev.Path, " → "))
+	}
+	return b.String()
+}
+
+func printEvent(e *env, ev client.Event, withRun bool) {
+	if e.c.json {
+		_ = writeJSONLine(e.out, viewEvent(ev))
+		return
+	}
+	fmt.Fprintln(e.out, eventText(ev, withRun))
+}
+
+func runsWatch(ctx context.Context, e *env, args []string, o any) error {
+	opts := o.(*runsWatchOpts)
+	f := &client.EventFilter{Workflow: opts.workflow}
+	if opts.since > 0 {
+		f.Since = e.now().Add(-opts.since)
+	}
+	var runID string
+	if len(args) == 1 {
+		runID = args[0]
+		r, err := getRun(ctx, e, runID)
+		if err != nil {
+			return err
+		}
+		f.Workflow, f.RunID = r.Workflow, runID
+		if r.Status.Terminal() {
+			// The run has ended: replay what the stream still holds of it.
+			f.FromStart, f.Since = true, time.Time{}
+		}
+	}
+	sctx, cancel := e.reqCtx(ctx)
+	st, err := e.cl.Events(sctx, f)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("watch events: %w", err)
+	}
+	defer st.Stop()
+	if runID != "" && !e.c.json {
+		fmt.Fprintf(e.out, "watching run %s (Ctrl-C to stop)\n", runID)
+	}
+	for {
+		ev, err := st.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // interrupted: a normal end for a watch
+			}
+			return fmt.Errorf("watch events: %w", err)
+		}
+		if !opts.all && runID == "" && (ev.Type == client.EventBreaker || ev.Type == client.EventRejected) {
+			continue
+		}
+		printEvent(e, ev, runID == "")
+		if runID != "" && ev.Type.Terminal() {
+			return nil
+		}
+	}
+}
+
+func runsCancel(ctx context.Context, e *env, args []string, o any) error {
+	opts := o.(*cancelOpts)
+	id := args[0]
+	r, err := getRun(ctx, e, id)
+	if err != nil {
+		return err
+	}
+	if r.Status.Terminal() {
+		return fmt.Errorf("run %s has already ended (%s): nothing to cancel", id, r.Status)
+	}
+	rctx, cancel := e.reqCtx(ctx)
+	err = e.cl.Cancel(rctx, id, opts.reason)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("cancel run %s: %w", id, err)
+	}
+	if !opts.wait {
+		if e.c.json {
+			return writeJSON(e.out, map[string]any{"run_id": id, "cancel_requested": true})
+		}
+		fmt.Fprintf(e.out, "cancel requested for run %s (follow it with: canoctl runs watch %s)\n", id, id)
+		return nil
+	}
+	ended, err := e.cl.Await(ctx, id)
+	if ended == nil {
+		return fmt.Errorf("await run %s: %w", id, err)
+	}
+	if e.c.json {
+		return writeJSON(e.out, viewRun(ended, e.now(), false))
+	}
+	fmt.Fprintf(e.out, "run %s %s in state %s\n", id, ended.Status, ended.State)
+	return nil
+}

@@ -1,0 +1,239 @@
+package canoctl
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/cano-nats/cano/pkg/client"
+)
+
+// TailDefault is how long trigger --wait keeps reading events after the
+// run has ended, for the run's events still on their way (events are
+// published fire-and-forget, so one may never come).
+const TailDefault = 2 * time.Second
+
+type triggerOpts struct {
+	input, state, key, version, id string
+	wait                           bool
+}
+
+func triggerCommands() []command {
+	return []command{{path: "trigger", args: "WORKFLOW", short: "start a run (--wait: follow it to its end)", nargs: 1,
+		flags: func(fs *flag.FlagSet) any {
+			o := &triggerOpts{}
+			fs.StringVar(&o.input, "input", "", "run input: `JSON`, or @file to read it from a file")
+			fs.StringVar(&o.state, "state", "", "initial `state` instead of the workflow's")
+			fs.StringVar(&o.key, "key", "", "idempotency `key`: a second trigger with it starts nothing and returns the first run")
+			fs.StringVar(&o.version, "version", "", "workflow `version` to run (default: the latest)")
+			fs.StringVar(&o.id, "id", "", "run `id` (default: a fresh unique id)")
+			fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
+			return o
+		}, run: trigger}}
+}
+
+// parseInput reads --input: JSON text or @file. Whole JSON numbers become
+// int64 so tasks can decode them into integers.
+func parseInput(s string) (any, error) {
+	if s == "" {
+		return nil, nil
+	}
+	src := "--input"
+	b := []byte(s)
+	if strings.HasPrefix(s, "@") {
+		var err error
+		if b, err = os.ReadFile(s[1:]); err != nil {
+			return nil, usagef("cannot read --input file: %v", err)
+		}
+		src = "--input file " + s[1:]
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, usagef("%s is not valid JSON: %v (quote it for the shell: --input '{\"n\": 1}')", src, err)
+	}
+	if dec.More() {
+		return nil, usagef("%s holds more than one JSON value", src)
+	}
+	return numbers(v), nil
+}
+
+// numbers replaces json.Number with int64 (whole numbers) or float64.
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
+			return int64(f)
+		}
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	}
+	return v
+}
+
+// outcomeView is trigger --wait's last JSON line.
+type outcomeView struct {
+	Outcome string  `json:"outcome"`
+	Run     runView `json:"run"`
+}
+
+func trigger(ctx context.Context, e *env, args []string, o any) error {
+	opts := o.(*triggerOpts)
+	input, err := parseInput(opts.input)
+	if err != nil {
+		return err
+	}
+	wf := args[0]
+	topts := &client.TriggerOpts{InitialState: opts.state, IdempotencyKey: opts.key, DefVersion: opts.version, RunID: opts.id}
+	if input != nil {
+		topts.Input = input
+	}
+	var st *client.EventStream
+	if opts.wait {
+		// Watch before triggering, so no event of the run is missed.
+		sctx, cancel := e.reqCtx(ctx)
+		st, err = e.cl.Events(sctx, &client.EventFilter{Workflow: wf})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("watch events of %s: %w", wf, err)
+		}
+		defer st.Stop()
+	}
+	tctx, cancel := e.reqCtx(ctx)
+	id, err := e.cl.Trigger(tctx, wf, topts)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("trigger %s: %w", wf, err)
+	}
+	if !opts.wait {
+		if e.c.json {
+			return writeJSON(e.out, map[string]string{"run_id": id, "workflow": wf})
+		}
+		fmt.Fprintf(e.out, "started run %s of %s (follow it with: canoctl runs watch %s)\n", id, wf, id)
+		return nil
+	}
+	if !e.c.json {
+		fmt.Fprintf(e.out, "run %s of %s\n", id, wf)
+	}
+	return follow(ctx, e, st, id)
+}
+
+// follow prints run id's events until its terminal event, then the
+// outcome. Await runs alongside, so a run that ended before the watch
+// (an idempotent trigger of an ended run) or whose terminal event was lost
+// still ends the wait.
+func follow(ctx context.Context, e *env, st *client.EventStream, id string) error {
+	type next struct {
+		ev  client.Event
+		err error
+	}
+	evs := make(chan next)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for {
+			ev, err := st.Next(sctx)
+			select {
+			case evs <- next{ev, err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	awaited := make(chan error, 1)
+	go func() {
+		_, err := e.cl.Await(sctx, id)
+		awaited <- err
+	}()
+	var tail <-chan time.Time
+	awaitDone := false
+loop:
+	for {
+		select {
+		case n := <-evs:
+			if n.err != nil {
+				if ctx.Err() != nil {
+					return fmt.Errorf("stopped waiting for run %s: %w (it goes on; see canoctl runs show %s)", id, ctx.Err(), id)
+				}
+				if awaitDone {
+					break loop
+				}
+				return fmt.Errorf("watch run %s: %w", id, n.err)
+			}
+			if n.ev.RunID != id {
+				continue
+			}
+			printEvent(e, n.ev, false)
+			if n.ev.Type.Terminal() || n.ev.Type == client.EventRejected {
+				break loop
+			}
+		case err := <-awaited:
+			awaitDone = true
+			if err != nil && ctx.Err() != nil {
+				return fmt.Errorf("stopped waiting for run %s: %w (it goes on; see canoctl runs show %s)", id, ctx.Err(), id)
+			}
+			tail = time.After(TailDefault)
+		case <-tail:
+			break loop
+		}
+	}
+	stop()
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	r, err := e.cl.Get(rctx, id)
+	if err != nil {
+		return fmt.Errorf("read run %s: %w", id, err)
+	}
+	return printOutcome(e, r)
+}
+
+// printOutcome prints how a run ended and returns an error unless it
+// completed.
+func printOutcome(e *env, r *client.Run) error {
+	now := e.now()
+	if e.c.json {
+		if err := writeJSONLine(e.out, outcomeView{Outcome: string(r.Status), Run: viewRun(r, now, true)}); err != nil {
+			return err
+		}
+	} else if r.Status == client.RunCompleted {
+		fmt.Fprintf(e.out, "completed in %s after %s: %s\n", r.State, fmtDur(runDuration(r, now)), strings.Join(r.Path, " → "))
+		if out := decodeValue(r.Output); out != nil {
+			fmt.Fprintln(e.out, "output:", jsonText(out))
+		}
+	}
+	switch r.Status {
+	case client.RunCompleted:
+		return nil
+	case client.RunRunning:
+		return fmt.Errorf("run %s is still running in state %s (see canoctl runs show %s)", r.ID, r.State, r.ID)
+	default:
+		ev := viewError(r.Err)
+		msg := fmt.Sprintf("run %s %s in state %s", r.ID, r.Status, r.State)
+		if ev != nil {
+			msg += ": " + ev.Message
+		}
+		return errors.New(msg + " (details: canoctl runs show " + r.ID + ")")
+	}
+}
