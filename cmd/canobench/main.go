@@ -79,7 +79,7 @@ func main() {
 		defer func() {
 			if f, err := os.Create(*memProfile); err == nil {
 				_ = pprof.WriteHeapProfile(f)
-				f.Close()
+				_ = f.Close()
 			}
 		}()
 	}

@@ -182,7 +182,7 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 		if err != nil {
 			return nil, err
 		}
-		stops = append(stops, func() { os.RemoveAll(dir) })
+		stops = append(stops, func() { _ = os.RemoveAll(dir) })
 		srv, err := embedded.Start(embedded.Config{StoreDir: dir, Port: -1})
 		if err != nil {
 			return nil, err
@@ -300,7 +300,7 @@ func (e *env) baseline(ctx context.Context, n int) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer e.js.DeleteStream(context.Background(), name)
+	defer func() { _ = e.js.DeleteStream(context.Background(), name) }()
 	cmd, _ := protocol.Encode(&protocol.TaskCommand{V: 1, RunID: "r0123456789abcdefghijklm", Workflow: "one_task", State: "work",
 		Branch: -1, Task: protocol.TaskSpec{Kind: "noop", Params: []byte{0x81, 0xa4, 'n', 'e', 'x', 't', 0xa4, 'd', 'o', 'n', 'e'},
 			Retry: protocol.RetryPolicy{Mode: protocol.RetryNone}}})
@@ -352,7 +352,7 @@ func (e *env) drive(ctx context.Context, label, workflow string, n int) (time.Du
 	if err != nil {
 		return 0, err
 	}
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	stopProgress := e.progress(label, n, &completed)
 	defer stopProgress()
 	js, _ := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
@@ -501,7 +501,7 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	lat := make([]time.Duration, 0, n)
 	start0 := time.Now()
 	for i := 0; i < n; i++ {
@@ -549,7 +549,7 @@ func (e *env) hopLatency(ctx context.Context, n int) ([]time.Duration, error) {
 		Storage: jetstream.FileStorage, Retention: jetstream.WorkQueuePolicy}); err != nil {
 		return nil, err
 	}
-	defer e.js.DeleteStream(context.Background(), name)
+	defer func() { _ = e.js.DeleteStream(context.Background(), name) }()
 	cons, err := e.js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
 	if err != nil {
 		return nil, err

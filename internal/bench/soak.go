@@ -81,7 +81,7 @@ func Soak(ctx context.Context, cfg Config, d time.Duration, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 
 	sctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()

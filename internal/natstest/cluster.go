@@ -64,7 +64,7 @@ func freePorts(tb testing.TB, n int) []int {
 		if err != nil {
 			tb.Fatalf("natstest: free port: %v", err)
 		}
-		defer l.Close()
+		defer func() { _ = l.Close() }()
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return ports

@@ -63,7 +63,7 @@ func Cleanup() {
 	buildMu.Lock()
 	defer buildMu.Unlock()
 	if buildDir != "" {
-		os.RemoveAll(buildDir)
+		_ = os.RemoveAll(buildDir)
 	}
 }
 

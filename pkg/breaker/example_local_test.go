@@ -51,7 +51,7 @@ func Example_local() {
 			fmt.Println("rejected:", errors.Is(err, breaker.ErrOpen))
 			return
 		}
-		defer p.Release() // an unreported permit counts as a failure
+		defer func() { _ = p.Release() }() // an unreported permit counts as a failure
 		if fail {
 			_ = p.Failure(ctx)
 			fmt.Println("call failed")

@@ -18,7 +18,7 @@ func BenchmarkChainRuns(b *testing.B) {
 	done := make(chan struct{}, 1024)
 	sub, err := bd.nc.Subscribe("cano.event.chain.*.completed", func(*nats.Msg) { done <- struct{}{} })
 	require.NoError(b, err)
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	ctx := context.Background()
 	b.ResetTimer()
 	start := time.Now()

@@ -173,7 +173,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 		if sub, err = c.nc.SubscribeSync(inbox); err != nil {
 			return "", fmt.Errorf("client: %w", err)
 		}
-		defer sub.Unsubscribe()
+		defer func() { _ = sub.Unsubscribe() }()
 		msg.Header.Set(protocol.HeaderReplyTo, inbox)
 	}
 	ack, err := c.js.PublishMsg(ctx, msg)
@@ -220,7 +220,7 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	if rec, err := c.Get(ctx, runID); err == nil && rec.Status.Terminal() {
 		return rec, rec.Err
 	} else if err != nil && !errors.Is(err, ErrNotFound) {

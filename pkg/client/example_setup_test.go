@@ -83,7 +83,7 @@ func deployment() (*client.Client, func(), error) {
 	if err != nil {
 		return fail(err)
 	}
-	undo = append(undo, func() { os.RemoveAll(dir) })
+	undo = append(undo, func() { _ = os.RemoveAll(dir) })
 	srv, err := embedded.Start(embedded.Config{StoreDir: dir, Port: -1})
 	if err != nil {
 		return fail(err)

@@ -217,7 +217,6 @@ type Coordinator struct {
 	consume []jetstream.ConsumeContext // guarded by mu
 	cancel  context.CancelFunc         // guarded by mu
 	quit    <-chan struct{}            // set in Start before consuming
-	runCtx  context.Context            // guarded by mu
 	status  chan nats.Status           // guarded by mu; connection status for defs
 	wg      sync.WaitGroup
 }
@@ -318,7 +317,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 			MaxAckPending: 64 * 1024,
 		})
 		if err != nil {
-			c.stopLocked(ctx)
+			_ = c.stopLocked(ctx) // the start error is the one to report
 			return fmt.Errorf("coordinator: consumer on %s: %w", in.stream, err)
 		}
 		cc, err := cons.Consume(in.handle, jetstream.PullMaxMessages(c.cfg.BatchSize),
@@ -328,7 +327,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 				}
 			}))
 		if err != nil {
-			c.stopLocked(ctx)
+			_ = c.stopLocked(ctx) // the start error is the one to report
 			return fmt.Errorf("coordinator: consume %s: %w", in.stream, err)
 		}
 		c.consume = append(c.consume, cc)

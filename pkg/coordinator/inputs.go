@@ -119,7 +119,8 @@ func (c *Coordinator) rejectEarly(source string, j job, err error) {
 	for _, f := range p.futures {
 		select {
 		case <-f.Ok():
-		case <-f.Err():
+		case err := <-f.Err():
+			c.log.Debug("dead letter not stored; the input is handed back", "subject", j.msg.Subject(), "err", err)
 			_ = j.msg.NakWithDelay(nakDelay(numDelivered(j.msg)))
 			return
 		}

@@ -57,7 +57,7 @@ func (b *refusalBundle) trigger(ctx context.Context, t *testing.T, data []byte, 
 	inbox := b.nc.NewRespInbox()
 	sub, err := b.nc.SubscribeSync(inbox)
 	require.NoError(t, err)
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	msg := &nats.Msg{Subject: b.names.TriggerSubject(demo.OneTaskName), Data: data, Header: nats.Header{}}
 	msg.Header.Set(protocol.HeaderReplyTo, inbox)
 	if json {

@@ -59,13 +59,13 @@ func lockDir(dir string) (*dirLock, error) {
 	}
 	held, err := tryLock(f)
 	if err != nil {
-		f.Close()
+		_ = f.Close()
 		return nil, fmt.Errorf("embedded: lock file %s: %w", path, err)
 	}
 	if held {
 		b, _ := os.ReadFile(path)
 		pid, _ := strconv.Atoi(strings.TrimSpace(string(b)))
-		f.Close()
+		_ = f.Close()
 		return nil, &StoreDirInUseError{Dir: dir, LockFile: path, PID: pid}
 	}
 	// The pid is only for the message above; the lock itself is the flock.

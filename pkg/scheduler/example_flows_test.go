@@ -20,7 +20,7 @@ import (
 func Example_flows() {
 	ctx := context.Background()
 	dir, _ := os.MkdirTemp("", "cano-example")
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	srv, err := embedded.Start(embedded.Config{StoreDir: dir, Port: -1})
 	if err != nil {
 		fmt.Println(err)

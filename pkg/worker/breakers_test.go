@@ -47,7 +47,7 @@ func TestSharedBreakerInWorker(t *testing.T) {
 	events := make(chan *nats.Msg, 16)
 	sub, err := b.nc.ChanSubscribe(protocol.MustNames("").EventSubject(protocol.BreakerEventWorkflow, "dep", protocol.EventBreaker), events)
 	require.NoError(t, err)
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	require.NoError(t, b.nc.Flush())
 	nextEvent := func() protocol.Event {
 		t.Helper()

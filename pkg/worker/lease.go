@@ -67,7 +67,7 @@ func (l *leases) beat() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for le := range l.held {
-		_ = le.Msg.InProgress()
+		_ = le.InProgress()
 	}
 }
 

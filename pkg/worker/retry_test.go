@@ -84,7 +84,7 @@ func TestRetriesAndTimeouts(t *testing.T) {
 		retries := make(chan *nats.Msg, 8)
 		sub, err := b.nc.ChanSubscribe(protocol.MustNames("").EventSubject("flaky", runID, protocol.EventTaskRetried), retries)
 		require.NoError(t, err)
-		defer sub.Unsubscribe()
+		defer func() { _ = sub.Unsubscribe() }()
 
 		out, err := b.client.Run(ctx, "flaky", &client.TriggerOpts{RunID: runID})
 		require.NoError(t, err)
@@ -126,7 +126,7 @@ func TestRetriesAndTimeouts(t *testing.T) {
 		results := make(chan *nats.Msg, 8)
 		sub, err := b.nc.ChanSubscribe(protocol.MustNames("").ResultSubject(runID), results)
 		require.NoError(t, err)
-		defer sub.Unsubscribe()
+		defer func() { _ = sub.Unsubscribe() }()
 
 		out, err := b.client.Run(ctx, "late_once", &client.TriggerOpts{RunID: runID})
 		require.NoError(t, err)

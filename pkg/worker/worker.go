@@ -372,7 +372,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	for _, q := range w.queues() {
 		for _, kind := range w.cfg.Registry.Kinds() {
 			if err := w.consumeKind(ctx, q, kind); err != nil {
-				w.stopLocked(ctx)
+				_ = w.stopLocked(ctx) // the start error is the one to report
 				return err
 			}
 		}

@@ -185,7 +185,7 @@ func TestPauseCoordinatorAndWorkerPastAckWait(t *testing.T) {
 		}
 	})
 	require.NoError(t, err)
-	defer rsub.Unsubscribe()
+	defer func() { _ = rsub.Unsubscribe() }()
 	// Every result published, as a core subscriber sees it: a result of a
 	// successful task with attempts > 1 is a task run again because its
 	// holder was paused (the broker cannot tell a paused process from a
@@ -201,7 +201,7 @@ func TestPauseCoordinatorAndWorkerPastAckWait(t *testing.T) {
 		}
 	})
 	require.NoError(t, err)
-	defer ressub.Unsubscribe()
+	defer func() { _ = ressub.Unsubscribe() }()
 
 	l := newLoad()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)

@@ -56,7 +56,7 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 	completed := make(chan struct{}, 2*n)
 	sub, err := nc.Subscribe("cano.event."+demo.ChainName+".*.completed", func(*nats.Msg) { completed <- struct{}{} })
 	require.NoError(t, err)
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	ids := b.trigger(t, demo.ChainName, n)
 	for i := 0; i < 30; i++ {
 		natstest.Recv(t, completed, 60*time.Second)

@@ -221,7 +221,7 @@ func TestKillWorkerMidTask(t *testing.T) {
 	started := make(chan struct{}, n)
 	sub, err := b.nc.Subscribe("cano.event."+demo.SleepyName+".*.started", func(*nats.Msg) { started <- struct{}{} })
 	require.NoError(t, err)
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	ids := b.trigger(t, demo.SleepyName, n)
 	for i := 0; i < 50; i++ {
 		natstest.Recv(t, started, 30*time.Second)
@@ -244,7 +244,7 @@ func TestKillCoordinatorMidLoad(t *testing.T) {
 	completed := make(chan struct{}, n)
 	sub, err := b.nc.Subscribe("cano.event."+demo.ChainName+".*.completed", func(*nats.Msg) { completed <- struct{}{} })
 	require.NoError(t, err)
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	ids := b.trigger(t, demo.ChainName, n)
 	for i := 0; i < 50; i++ {
 		natstest.Recv(t, completed, 60*time.Second)

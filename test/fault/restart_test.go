@@ -65,7 +65,7 @@ func TestStopEverythingAndRestart(t *testing.T) {
 		completed <- struct{}{}
 	})
 	require.NoError(t, err)
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	ids := b.trigger(t, demo.ChainName, n)
 	for i := 0; i < 50; i++ {
 		natstest.Recv(t, completed, 60*time.Second)

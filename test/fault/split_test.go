@@ -29,7 +29,7 @@ func TestKillWorkerMidBranch(t *testing.T) {
 	splits := make(chan struct{}, n)
 	sub, err := b.nc.Subscribe(names.EventSubject(demo.SleepySplitName, "*", protocol.EventSplit), func(*nats.Msg) { splits <- struct{}{} })
 	require.NoError(t, err)
-	defer sub.Unsubscribe()
+	defer func() { _ = sub.Unsubscribe() }()
 	ids := b.trigger(t, demo.SleepySplitName, n)
 	for i := 0; i < n; i++ {
 		select {
