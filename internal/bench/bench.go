@@ -343,7 +343,7 @@ func (e *env) drive(ctx context.Context, label, workflow string, n int) (time.Du
 	window := make(chan struct{}, e.cfg.Concurrency)
 	var completed atomic.Int64
 	done := make(chan struct{})
-	sub, err := e.nc.Subscribe("cano.event."+workflow+".*.completed", func(*nats.Msg) {
+	sub, err := e.nc.Subscribe(protocol.MustNames("").EventSubject(workflow, "*", protocol.EventCompleted), func(*nats.Msg) {
 		<-window
 		if completed.Add(1) == int64(n) {
 			close(done)
@@ -361,7 +361,7 @@ func (e *env) drive(ctx context.Context, label, workflow string, n int) (time.Du
 		window <- struct{}{}
 		id := "b" + strconv.Itoa(i) + "x" + strconv.FormatInt(start.UnixNano(), 36)
 		data, _ := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, RunID: id})
-		msg := &nats.Msg{Subject: "cano.trigger." + workflow, Data: data, Header: nats.Header{}}
+		msg := &nats.Msg{Subject: protocol.MustNames("").TriggerSubject(workflow), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, "trig:"+id)
 		if _, err := js.PublishMsgAsync(msg); err != nil {
 			return 0, err
@@ -492,7 +492,7 @@ func (e *env) splits(ctx context.Context) (Result, error) {
 func (e *env) latency(ctx context.Context) (Result, error) {
 	n := e.cfg.LatencyRuns
 	ch := make(chan string, 16)
-	sub, err := e.nc.Subscribe("cano.event."+demo.OneTaskName+".*.completed", func(m *nats.Msg) {
+	sub, err := e.nc.Subscribe(protocol.MustNames("").EventSubject(demo.OneTaskName, "*", protocol.EventCompleted), func(m *nats.Msg) {
 		var ev protocol.Event
 		if protocol.Decode(m.Data, &ev, 0) == nil {
 			ch <- ev.RunID
@@ -508,7 +508,7 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 		id := "l" + strconv.Itoa(i) + "x" + strconv.FormatInt(start0.UnixNano(), 36)
 		data, _ := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
 		start := time.Now()
-		if err := e.nc.Publish("cano.trigger."+demo.OneTaskName, data); err != nil {
+		if err := e.nc.Publish(protocol.MustNames("").TriggerSubject(demo.OneTaskName), data); err != nil {
 			return Result{}, err
 		}
 		for got := ""; got != id; {

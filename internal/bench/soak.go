@@ -71,7 +71,7 @@ func Soak(ctx context.Context, cfg Config, d time.Duration, w io.Writer) error {
 
 	var completed, behind atomic.Int64
 	inFlight := make(chan struct{}, cfg.Concurrency)
-	sub, err := e.nc.Subscribe("cano.event."+demo.OneTaskName+".*.completed", func(*nats.Msg) {
+	sub, err := e.nc.Subscribe(protocol.MustNames("").EventSubject(demo.OneTaskName, "*", protocol.EventCompleted), func(*nats.Msg) {
 		select {
 		case <-inFlight:
 		default:
@@ -149,7 +149,7 @@ func (e *env) pace(ctx context.Context, rate float64, inFlight chan struct{}, be
 			id := base + strconv.Itoa(n)
 			n++
 			data, _ := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
-			msg := &nats.Msg{Subject: "cano.trigger." + demo.OneTaskName, Data: data, Header: nats.Header{}}
+			msg := &nats.Msg{Subject: protocol.MustNames("").TriggerSubject(demo.OneTaskName), Data: data, Header: nats.Header{}}
 			msg.Header.Set(jetstream.MsgIDHeader, "trig:"+id)
 			if _, err := js.PublishMsgAsync(msg); err != nil {
 				return err

@@ -23,12 +23,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // Reader reads the keys of one KV bucket. The zero value is not usable;
@@ -46,20 +47,11 @@ type Reader struct {
 // New returns a reader of kv through js. It does no I/O.
 func New(js jetstream.JetStream, kv jetstream.KeyValue) *Reader {
 	bucket := kv.Bucket()
-	return &Reader{kv: kv, nc: js.Conn(), subject: "$KV." + bucket + ".",
-		msgGet: apiPrefix(js.Options()) + "STREAM.MSG.GET.KV_" + bucket}
+	o := js.Options()
+	return &Reader{kv: kv, nc: js.Conn(), subject: protocol.KVSubject(bucket, ""),
+		msgGet: protocol.StreamMsgGetSubject(protocol.JSAPIPrefix(o.Domain, o.APIPrefix), protocol.KVStream(bucket))}
 }
 
-func apiPrefix(o jetstream.JetStreamOptions) string {
-	switch {
-	case o.Domain != "":
-		return "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		return strings.TrimSuffix(o.APIPrefix, ".") + "."
-	default:
-		return jetstream.DefaultAPIPrefix
-	}
-}
 
 // Get returns the current entry of key. It reads through the bucket (a
 // direct get, answered by any replica) and, when that read finds nothing

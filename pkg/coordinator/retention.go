@@ -33,7 +33,7 @@ func (s *shard) updateRecord(ctx context.Context, rec *protocol.RunRecord, data 
 	if !rec.Status.Terminal() || c.cfg.RunRetention < 0 {
 		return c.runs.Update(ctx, key, data, rev)
 	}
-	msg := &nats.Msg{Subject: "$KV." + c.runs.Bucket() + "." + key, Data: data, Header: nats.Header{}}
+	msg := &nats.Msg{Subject: protocol.KVSubject(c.runs.Bucket(), key), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
 	msg.Header.Set(jetstream.MsgTTLHeader, ttlValue(c.cfg.RunRetention.Seconds()))
 	ack, err := c.js.PublishMsg(ctx, msg)

@@ -317,3 +317,33 @@ func ParseSchedulesKey(key string) (kind, id string, ok bool) {
 func FlowRunID(flow string, slot int64) string {
 	return "flow-" + flow + "-" + strconv.FormatInt(slot, 10)
 }
+
+// JetStream's own subjects, used where nats.go's API has no call for what
+// the engine needs (a KV write carrying a per-message TTL, a read the
+// stream leader answers).
+
+// KVSubject is the subject a KV bucket stores key under.
+func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
+
+// KVStream is the name of the stream behind a KV bucket.
+func KVStream(bucket string) string { return "KV_" + bucket }
+
+// JSAPIPrefix is the JetStream API prefix for a JetStream domain ("" for
+// none), or apiPrefix when it is set (it is returned with one trailing dot).
+func JSAPIPrefix(domain, apiPrefix string) string {
+	switch {
+	case domain != "":
+		return "$JS." + domain + ".API."
+	case apiPrefix != "":
+		return strings.TrimSuffix(apiPrefix, ".") + "."
+	default:
+		return "$JS.API."
+	}
+}
+
+// StreamMsgGetSubject is the JetStream API subject of a stream's message
+// get, which the stream's leader answers (a direct get may be answered by a
+// lagging follower).
+func StreamMsgGetSubject(apiPrefix, stream string) string {
+	return apiPrefix + "STREAM.MSG.GET." + stream
+}
