@@ -79,8 +79,9 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	}
 	fmt.Fprintf(out, "%s in %s after %s: workflow timeout: %v\n", r.Status, r.State, strings.Join(r.Path, " → "), errors.Is(err, fsm.ErrWorkflowTimeout))
 	select {
-	case <-stopped:
+	case cause := <-stopped:
 		fmt.Fprintln(out, "the ship task's context was cancelled")
+		_ = cause // the engine's cause, which the example does not print
 	case <-ctx.Done():
 		return errors.New("the ship task was never told to stop")
 	}
