@@ -38,6 +38,7 @@ func main() {
 	soak := fs.Duration("soak", 0, "run one-task workflows at -rate for this `duration` and print, every -soak-every, runs/s, server RSS, the broker's stored bytes and messages, and the retained run records (by hand, not in CI)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "soak: one-task runs triggered per second (0: half the peak, measured first)")
 	fs.DurationVar(&cfg.SoakEvery, "soak-every", bench.SoakEveryDefault, "soak: print a row this often")
+	fs.DurationVar(&cfg.RunRetention, "retention", 0, "how long finished run records are kept (coordinator RunRetention; 0: its default, 1h)")
 	_ = fs.Parse(os.Args[1:])
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
@@ -62,7 +63,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if *childRole != "" {
-		if err := bench.RunChild(ctx, *childRole, cfg.URL, cfg.Splits, os.Stdin, os.Stdout); err != nil {
+		if err := bench.RunChild(ctx, *childRole, cfg.URL, cfg.Splits, cfg.RunRetention, os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "canobench:", err)
 			os.Exit(1)
 		}

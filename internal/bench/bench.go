@@ -67,6 +67,9 @@ type Config struct {
 	Rate float64
 	// SoakEvery is how often the soak prints a row. Defaults to a minute.
 	SoakEvery time.Duration
+	// RunRetention is the coordinator's run-record retention
+	// (coordinator.Config.RunRetention); 0 keeps its default.
+	RunRetention time.Duration
 }
 
 // Result is one scenario's figures.
@@ -204,7 +207,7 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 	}
 	if cfg.Processes {
 		for _, role := range []string{RoleWorker, RoleCoordinator} {
-			p, err := startChild(ctx, role, url, cfg.Splits, cfg.CPUProfile)
+			p, err := startChild(ctx, role, url, cfg.Splits, cfg.CPUProfile, cfg.RunRetention)
 			if err != nil {
 				e.stop()
 				return nil, err
@@ -214,7 +217,7 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 		}
 	} else {
 		for _, role := range []string{RoleWorker, RoleCoordinator} {
-			stop, err := startEngine(ctx, role, url, cfg.Splits)
+			stop, err := startEngine(ctx, role, url, cfg.Splits, cfg.RunRetention)
 			if err != nil {
 				e.stop()
 				return nil, err
@@ -244,7 +247,7 @@ const (
 // startEngine starts a worker (with every bench workflow) or a coordinator
 // on its own connection to url, as a separate process would, and returns
 // what stops it.
-func startEngine(ctx context.Context, role, url string, splits []int) (stop func(), err error) {
+func startEngine(ctx context.Context, role, url string, splits []int, retention time.Duration) (stop func(), err error) {
 	log := slog.New(slog.DiscardHandler)
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -275,7 +278,7 @@ func startEngine(ctx context.Context, role, url string, splits []int) (stop func
 		}
 		return func() { _ = w.Stop(context.Background()); nc.Close() }, nil
 	case RoleCoordinator:
-		co, err := coordinator.New(nc, coordinator.Config{Logger: log})
+		co, err := coordinator.New(nc, coordinator.Config{Logger: log, RunRetention: retention})
 		if err == nil {
 			err = co.Start(ctx)
 		}

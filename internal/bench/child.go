@@ -26,7 +26,7 @@ const ChildArg = "-child"
 
 // startChild re-executes this binary as an engine child for role and waits
 // until it reports that it has started.
-func startChild(ctx context.Context, role, url string, splits []int, cpuProfile string) (*child, error) {
+func startChild(ctx context.Context, role, url string, splits []int, cpuProfile string, retention time.Duration) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
@@ -38,6 +38,9 @@ func startChild(ctx context.Context, role, url string, splits []int, cpuProfile 
 	args := []string{ChildArg, role, "-s", url, "-splits", strings.Join(sizes, ",")}
 	if cpuProfile != "" {
 		args = append(args, "-cpuprofile", cpuProfile+"."+role)
+	}
+	if retention != 0 {
+		args = append(args, "-retention", retention.String())
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
@@ -113,8 +116,8 @@ func (c *child) cpu() time.Duration {
 
 // RunChild is the child side: it starts role's engine on url, prints
 // "ready", and runs until its stdin is closed (or ctx ends).
-func RunChild(ctx context.Context, role, url string, splits []int, stdin io.Reader, stdout io.Writer) error {
-	stop, err := startEngine(ctx, role, url, splits)
+func RunChild(ctx context.Context, role, url string, splits []int, retention time.Duration, stdin io.Reader, stdout io.Writer) error {
+	stop, err := startEngine(ctx, role, url, splits, retention)
 	if err != nil {
 		fmt.Fprintln(stdout, err)
 		return err

@@ -52,7 +52,6 @@ func New(js jetstream.JetStream, kv jetstream.KeyValue) *Reader {
 		msgGet: protocol.StreamMsgGetSubject(protocol.JSAPIPrefix(o.Domain, o.APIPrefix), protocol.KVStream(bucket))}
 }
 
-
 // Get returns the current entry of key. It reads through the bucket (a
 // direct get, answered by any replica) and, when that read finds nothing
 // (not found, deleted, expired) or an entry whose revision is below
