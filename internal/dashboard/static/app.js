@@ -67,7 +67,9 @@
     if (ev.type === "started") {
       if (row || (wf && wf !== ev.workflow)) return;
       count("total", 1); count("running", 1);
-      if (table.getAttribute("data-page") !== "1" || (st && st !== "running")) return;
+      if (st && st !== "running") return;
+      count("matching", 1);
+      if (table.getAttribute("data-page") !== "1") return;
       var body = document.getElementById("runs-body");
       var empty = body.querySelector("tr.empty");
       if (empty) empty.remove();
