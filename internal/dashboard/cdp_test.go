@@ -329,11 +329,28 @@ func (b *browser) waitTrue(what, expr string) {
 	}
 }
 
-// open navigates and waits for the page and its live connection.
+// open navigates and waits for the page and its live connection. A
+// navigation that ends on Chromium's error page (ERR_NETWORK_CHANGED when
+// something else on the machine adds or removes a network interface) is
+// retried, within one bounded deadline.
 func (b *browser) open(u string) {
 	b.t.Helper()
-	b.call("Page.navigate", map[string]any{"url": u}, nil)
-	b.waitTrue("load "+u, `document.readyState === "complete" && location.href === `+jsString(u))
+	deadline := time.Now().Add(90 * time.Second)
+	loaded := `document.readyState === "complete" && location.href === ` + jsString(u)
+	failed := `location.href.startsWith("chrome-error:")`
+	for {
+		b.call("Page.navigate", map[string]any{"url": u}, nil)
+		for !bytes.Equal(b.eval(loaded), []byte("true")) && !bytes.Equal(b.eval(failed), []byte("true")) {
+			if time.Now().After(deadline) {
+				b.t.Fatalf("load %s: not loaded within 90s: %s", u, b.eval("document.body ? document.body.innerText : ''"))
+			}
+			time.Sleep(50 * time.Millisecond) // polling the page, bounded above
+		}
+		if bytes.Equal(b.eval(loaded), []byte("true")) {
+			break
+		}
+		b.t.Logf("load %s: %s; retrying", u, b.eval("document.body ? document.body.innerText : ''"))
+	}
 	b.waitTrue("live "+u, `document.body.getAttribute("data-live-ready") === "1"`)
 }
 

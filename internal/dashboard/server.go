@@ -124,8 +124,8 @@ func New(nc *nats.Conn, cfg Config) (*Server, error) {
 func (s *Server) Handler() http.Handler { return access(s.cfg, s.routes()) }
 
 // StartEvents starts the events stream that feeds live updates, without
-// listening: for a caller that serves [Server.Handler] itself. It ends
-// with ctx or [Server.Stop].
+// listening: for a caller that serves [Server.Handler] itself. It runs
+// until [Server.Stop] (ctx's values are kept, its end is not).
 func (s *Server) StartEvents(ctx context.Context) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
