@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/cli"
+	"github.com/cano-nats/cano/internal/dashboard"
 	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/pkg/client"
@@ -46,7 +47,20 @@ type CoordinatorConfig struct {
 	DrainTimeout time.Duration
 	// Ready, when set, is called once everything runs (tests).
 	Ready func(url string)
+	// HTTP is the dashboard's listen address: "" means DashboardAddrDev
+	// in dev mode and no dashboard otherwise; "off" disables it.
+	HTTP string
+	// HTTPToken, or HTTPUser and HTTPPassword, are the dashboard's
+	// credentials; an address other than loopback needs them.
+	HTTPToken, HTTPUser, HTTPPassword string
+	// HTTPReady, when set, is called with the dashboard's address once it
+	// listens (tests).
+	HTTPReady func(addr string)
 }
+
+// DashboardAddrDev is the dashboard's address in dev mode unless -http
+// says otherwise.
+const DashboardAddrDev = dashboard.AddrDefault
 
 // RunCoordinator runs until ctx ends, then shuts down within shutdown.
 //
@@ -148,6 +162,18 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 			"watch", "nats sub 'cano.event.>' -s "+srv.ClientURL(),
 			"trigger", "nats pub cano.trigger."+demo.WorkflowName+" '{\"input\":{}}' -H Content-Type:application/json -s "+srv.ClientURL())
 	}
+	dash, err := startDashboard(ctx, log, nc, cfg)
+	if err != nil {
+		if w != nil {
+			stopQuietly(w.Stop)
+		}
+		stopQuietly(sch.Stop)
+		stopQuietly(co.Stop)
+		return err
+	}
+	if dash != nil {
+		defer stopQuietly(dash.Stop)
+	}
 	if cfg.Ready != nil {
 		cfg.Ready(nc.ConnectedUrl())
 	}
@@ -200,6 +226,37 @@ func runDemo(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg Coordinat
 		case <-t.C:
 		}
 	}
+}
+
+// startDashboard starts the dashboard when cfg asks for one (nil, nil
+// when not) and logs its address.
+func startDashboard(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg CoordinatorConfig) (*dashboard.Server, error) {
+	addr := cfg.HTTP
+	if addr == "" && cfg.Dev {
+		addr = DashboardAddrDev
+	}
+	if addr == "" || addr == "off" {
+		return nil, nil
+	}
+	d, err := dashboard.New(nc, dashboard.Config{Addr: addr, Token: cfg.HTTPToken, User: cfg.HTTPUser,
+		Password: cfg.HTTPPassword, Prefix: cfg.Prefix, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("-http: %w", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		if cfg.HTTP == "" {
+			// The dev-mode default address is busy (another dev
+			// coordinator, say): run without a dashboard.
+			log.Warn("dev mode: no dashboard; pass -http with a free address", "err", err)
+			return nil, nil
+		}
+		return nil, err
+	}
+	log.Info("dashboard: open http://" + d.Addr() + "/")
+	if cfg.HTTPReady != nil {
+		cfg.HTTPReady(d.Addr())
+	}
+	return d, nil
 }
 
 // WorkerConfig is what cmd/worker's flags fill in.

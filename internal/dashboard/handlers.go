@@ -1,0 +1,462 @@
+package dashboard
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"html/template"
+	"io/fs"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/scheduler"
+)
+
+func parseTemplates() (*template.Template, error) {
+	t, err := template.New("").Funcs(template.FuncMap{
+		"when":   fmtTime,
+		"dur":    fmtDur,
+		"join":   strings.Join,
+		"errstr": errString,
+		"query":  func(v url.Values) string { return v.Encode() },
+	}).ParseFS(templateFS, "templates/*.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: templates: %w", err)
+	}
+	return t, nil
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "—"
+	}
+	return t.Local().Format("2006-01-02 15:04:05.000")
+}
+
+func fmtDur(d time.Duration) string {
+	if d == 0 {
+		return "—"
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+func (s *Server) routes() http.Handler {
+	mux := http.NewServeMux()
+	static, _ := fs.Sub(staticFS, "static")
+	mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
+	mux.HandleFunc("GET /events", s.serveEvents)
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/runs", http.StatusSeeOther) })
+	mux.HandleFunc("GET /runs", s.runsPage)
+	mux.HandleFunc("GET /runs/{id}", s.runPage)
+	mux.HandleFunc("POST /runs/{id}/cancel", s.cancelRun)
+	mux.HandleFunc("POST /trigger", s.trigger)
+	mux.HandleFunc("GET /workflows", s.workflowsPage)
+	mux.HandleFunc("GET /workflows/{name}", s.workflowPage)
+	mux.HandleFunc("GET /flows", s.flowsPage)
+	mux.HandleFunc("POST /flows/{id}/trigger", s.flowAction)
+	mux.HandleFunc("POST /flows/{id}/reset", s.flowAction)
+	mux.HandleFunc("GET /breakers", s.breakersPage)
+	mux.HandleFunc("POST /breakers/{name}/reset", s.resetBreaker)
+	mux.HandleFunc("GET /workers", s.workersPage)
+	mux.HandleFunc("GET /deadletters", s.deadLettersPage)
+	mux.HandleFunc("POST /deadletters/{seq}/replay", s.deadLetterAction)
+	mux.HandleFunc("POST /deadletters/{seq}/delete", s.deadLetterAction)
+	return mux
+}
+
+// page is what every page template gets.
+type page struct {
+	Title string
+	Nav   string
+	// Live names the events that refresh the page's <main> ("run:<id>",
+	// "breaker", "rejected", "terminal"); "" for none. The runs page
+	// updates its rows itself.
+	Live string
+	Msg  string
+	Data any
+}
+
+func (s *Server) render(w http.ResponseWriter, status int, name string, p page) {
+	var buf bytes.Buffer
+	if err := s.tmpl.ExecuteTemplate(&buf, name, p); err != nil {
+		s.log.Error("dashboard: render", "page", name, "err", err)
+		http.Error(w, "dashboard: render "+name+": "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; style-src 'self'; script-src 'self'; img-src 'self' data:")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	_, _ = w.Write(buf.Bytes())
+}
+
+// fail renders an error page, or a JSON error for a script's request.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, status int, err error) {
+	if wantsJSON(r) {
+		writeJSON(w, status, map[string]string{"error": err.Error()})
+		return
+	}
+	s.render(w, status, "error", page{Title: "Error", Msg: err.Error()})
+}
+
+func wantsJSON(r *http.Request) bool {
+	return strings.Contains(r.Header.Get("Accept"), "application/json")
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+// done answers a successful action: JSON for a script, else a redirect.
+func done(w http.ResponseWriter, r *http.Request, to string, v map[string]string) {
+	if wantsJSON(r) {
+		writeJSON(w, http.StatusOK, v)
+		return
+	}
+	http.Redirect(w, r, to, http.StatusSeeOther)
+}
+
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrWorkflowNotFound),
+		errors.Is(err, client.ErrBreakerNotFound), errors.Is(err, client.ErrDeadLetterNotFound):
+		return http.StatusNotFound
+	}
+	return http.StatusBadGateway
+}
+
+// runsView is the runs page's data.
+type runsView struct {
+	Runs      []*client.Run
+	Workflows []string
+	Statuses  []client.RunStatus
+	Windows   []string
+	Filter    runsFilter
+	Counts    map[client.RunStatus]int
+	Total     int // runs in the window, every status
+	Matching  int // runs matching every filter
+	Page      int
+	Pages     int
+	Prev      string
+	Next      string
+	Query     url.Values
+}
+
+func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
+	f, err := parseRunsFilter(r.URL.Query(), s.cfg.PageSize)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	// client.List reads every record of the bucket and filters by
+	// workflow; status, time window and the page are cut here.
+	runs, err := s.cl.List(r.Context(), &client.ListOpts{Workflow: f.Workflow})
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	wfs, err := s.cl.Workflows(r.Context())
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	v := runsView{Workflows: make([]string, 0, len(wfs)), Statuses: client.RunStatuses(), Windows: windows, Filter: f}
+	for _, wf := range wfs {
+		v.Workflows = append(v.Workflows, wf.Name)
+	}
+	res := pageRuns(runs, f, time.Now())
+	v.Runs, v.Counts, v.Total, v.Matching, v.Pages = res.runs, res.counts, res.total, res.matching, res.pages
+	v.Page = f.Page
+	q := f.query()
+	v.Query = q
+	if f.Page > 1 {
+		q.Set("page", strconv.Itoa(f.Page-1))
+		v.Prev = "/runs?" + q.Encode()
+	}
+	if f.Page < res.pages {
+		q.Set("page", strconv.Itoa(f.Page+1))
+		v.Next = "/runs?" + q.Encode()
+	}
+	s.render(w, http.StatusOK, "runs", page{Title: "Runs", Nav: "runs", Data: v})
+}
+
+// runView is the run page's data.
+type runView struct {
+	Run     *client.Run
+	Input   string
+	Diagram *diagram
+	DiagErr string
+}
+
+func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
+	run, err := s.cl.Get(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	v := runView{Run: run, Input: inputText(run)}
+	wf, err := s.cl.Workflow(r.Context(), run.Workflow, run.Version)
+	if err != nil {
+		v.DiagErr = err.Error()
+	} else {
+		d := layoutDiagram(wf, nil, &runMarks{Path: run.Path, Status: run.Status})
+		v.Diagram = &d
+	}
+	s.render(w, http.StatusOK, "run", page{Title: "Run " + run.ID, Nav: "runs", Live: "run:" + run.ID, Data: v})
+}
+
+// inputText shows a run's input as JSON.
+func inputText(run *client.Run) string {
+	var v any
+	if err := run.Input(&v); err != nil {
+		if errors.Is(err, client.ErrNoValue) {
+			return ""
+		}
+		return "(" + err.Error() + ")"
+	}
+	b, err := json.Marshal(jsonable(v))
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
+
+// jsonable turns msgpack's map[any]any into maps JSON can encode.
+func jsonable(v any) any {
+	switch x := v.(type) {
+	case map[any]any:
+		m := make(map[string]any, len(x))
+		for k, e := range x {
+			m[fmt.Sprint(k)] = jsonable(e)
+		}
+		return m
+	case map[string]any:
+		for k, e := range x {
+			x[k] = jsonable(e)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = jsonable(e)
+		}
+		return x
+	case []byte:
+		return string(x)
+	}
+	return v
+}
+
+func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.cl.Cancel(r.Context(), id, "cancelled from the dashboard"); err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	done(w, r, "/runs/"+url.PathEscape(id), map[string]string{"run_id": id})
+}
+
+// maxInput bounds a trigger's input field.
+const maxInput = 1 << 20
+
+func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, maxInput+4096)
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: trigger: %w", err))
+		return
+	}
+	wf := strings.TrimSpace(r.PostForm.Get("workflow"))
+	if wf == "" {
+		s.fail(w, r, http.StatusBadRequest, errors.New("dashboard: trigger: choose a workflow"))
+		return
+	}
+	opts := &client.TriggerOpts{}
+	if in := strings.TrimSpace(r.PostForm.Get("input")); in != "" {
+		v, err := parseInput(in)
+		if err != nil {
+			s.fail(w, r, http.StatusBadRequest, err)
+			return
+		}
+		opts.Input = v
+	}
+	id, err := s.cl.Trigger(r.Context(), wf, opts)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	done(w, r, "/runs/"+url.PathEscape(id), map[string]string{"run_id": id})
+}
+
+// parseInput reads a trigger's JSON input; whole numbers become integers
+// so tasks can decode them into integer fields.
+func parseInput(in string) (any, error) {
+	dec := json.NewDecoder(strings.NewReader(in))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return nil, fmt.Errorf("dashboard: trigger: the input is not JSON: %w", err)
+	}
+	if dec.More() {
+		return nil, errors.New("dashboard: trigger: the input holds more than one JSON value")
+	}
+	return numbers(v), nil
+}
+
+func numbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return i
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = numbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = numbers(e)
+		}
+	}
+	return v
+}
+
+func (s *Server) workflowsPage(w http.ResponseWriter, r *http.Request) {
+	wfs, err := s.cl.Workflows(r.Context())
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	s.render(w, http.StatusOK, "workflows", page{Title: "Workflows", Nav: "workflows", Data: wfs})
+}
+
+// workflowView is the workflow page's data.
+type workflowView struct {
+	WF      *client.WorkflowInfo
+	Diagram diagram
+	Sampled int
+}
+
+// sampleRuns is how many recent runs a workflow page reads for the edges
+// the definition does not know.
+const sampleRuns = 20
+
+func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
+	wf, err := s.cl.Workflow(r.Context(), r.PathValue("name"), r.URL.Query().Get("version"))
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	runs, err := s.cl.List(r.Context(), &client.ListOpts{Workflow: wf.Name, Limit: sampleRuns})
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	var paths [][]string
+	for _, run := range runs {
+		if run.Version == wf.Version {
+			paths = append(paths, run.Path)
+		}
+	}
+	v := workflowView{WF: wf, Diagram: layoutDiagram(wf, paths, nil), Sampled: len(paths)}
+	s.render(w, http.StatusOK, "workflow", page{Title: "Workflow " + wf.Name, Nav: "workflows", Data: v})
+}
+
+func (s *Server) flowsPage(w http.ResponseWriter, r *http.Request) {
+	flows, err := s.flows.List(r.Context())
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	s.render(w, http.StatusOK, "flows", page{Title: "Flows", Nav: "flows", Live: "terminal", Data: flows})
+}
+
+func (s *Server) flowAction(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	var err error
+	if strings.HasSuffix(r.URL.Path, "/reset") {
+		err = s.flows.Reset(r.Context(), id)
+	} else {
+		err = s.flows.Trigger(r.Context(), id)
+	}
+	if err != nil {
+		status := http.StatusBadGateway
+		if errors.Is(err, scheduler.ErrInvalidFlow) {
+			status = http.StatusBadRequest
+		}
+		s.fail(w, r, status, err)
+		return
+	}
+	done(w, r, "/flows", map[string]string{"flow": id})
+}
+
+func (s *Server) breakersPage(w http.ResponseWriter, r *http.Request) {
+	bs, err := s.cl.Breakers(r.Context())
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	s.render(w, http.StatusOK, "breakers", page{Title: "Breakers", Nav: "breakers", Live: "breaker", Data: bs})
+}
+
+func (s *Server) resetBreaker(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if err := s.cl.ResetBreaker(r.Context(), name); err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	done(w, r, "/breakers", map[string]string{"breaker": name})
+}
+
+func (s *Server) workersPage(w http.ResponseWriter, r *http.Request) {
+	ws, err := s.cl.Workers(r.Context())
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	s.render(w, http.StatusOK, "workers", page{Title: "Workers", Nav: "workers", Data: ws})
+}
+
+// deadLetterLimit is how many dead letters the page lists.
+const deadLetterLimit = 200
+
+func (s *Server) deadLettersPage(w http.ResponseWriter, r *http.Request) {
+	dls, err := s.cl.DeadLetters(r.Context(), &client.DeadLetterFilter{Source: r.URL.Query().Get("source"), Limit: deadLetterLimit})
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	s.render(w, http.StatusOK, "deadletters", page{Title: "Dead letters", Nav: "deadletters", Live: "rejected", Data: dls})
+}
+
+func (s *Server) deadLetterAction(w http.ResponseWriter, r *http.Request) {
+	seq, err := strconv.ParseUint(r.PathValue("seq"), 10, 64)
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: dead letter %q: not a sequence number", r.PathValue("seq")))
+		return
+	}
+	if strings.HasSuffix(r.URL.Path, "/replay") {
+		err = s.cl.Replay(r.Context(), seq)
+	} else {
+		err = s.cl.DeleteDeadLetter(r.Context(), seq)
+	}
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	done(w, r, "/deadletters", map[string]string{"seq": strconv.FormatUint(seq, 10)})
+}

@@ -1,0 +1,90 @@
+package dashboard_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/worker"
+)
+
+// Pass is a test task that moves straight to "done".
+type Pass struct{}
+
+// Kind implements fsm.Task.
+func (Pass) Kind() string { return "dash_pass" }
+
+// Run implements fsm.Task.
+func (Pass) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) { return fsm.Next("done"), nil }
+
+// TestScale measures the pages at CANO_SCALE_RUNS runs spread over 50
+// workflows (skipped unless set, e.g. CANO_SCALE_RUNS=10000). It reports
+// figures; it asserts only that every page answers.
+func TestScale(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("CANO_SCALE_RUNS"))
+	if n <= 0 {
+		t.Skip("set CANO_SCALE_RUNS=10000 to measure the pages at that many runs")
+	}
+	s := startDev(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer cancel()
+	reg := &fsm.Registry{}
+	fsm.Register[Pass](reg)
+	var defs []worker.Definer
+	for i := range 50 {
+		defs = append(defs, fsm.New[string](fmt.Sprintf("wf_%02d", i), "go").Register("go", Pass{}).Exit("done"))
+	}
+	w, err := worker.New(s.nc, worker.Config{ID: "scale-worker", Registry: reg, Workflows: defs, Concurrency: 512})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	defer func() { _ = w.Stop(context.Background()) }()
+	start := time.Now()
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range 64 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range jobs {
+				_, err := s.cl.Trigger(ctx, fmt.Sprintf("wf_%02d", i%50), nil)
+				require.NoError(t, err)
+			}
+		}()
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+	t.Logf("triggered %d runs in %s", n, time.Since(start))
+	require.Eventually(t, func() bool {
+		runs, err := s.cl.List(ctx, &client.ListOpts{Status: client.RunRunning})
+		return err == nil && len(runs) == 0
+	}, 10*time.Minute, time.Second)
+	for _, p := range []string{"/runs", "/runs?workflow=wf_07", "/runs?status=completed&page=100", "/runs/" + "x", "/workflows", "/workflows/wf_07"} {
+		var best time.Duration
+		for range 3 {
+			t0 := time.Now()
+			resp, err := http.Get(s.base + p)
+			require.NoError(t, err)
+			resp.Body.Close()
+			if d := time.Since(t0); best == 0 || d < best {
+				best = d
+			}
+		}
+		t.Logf("GET %-35s best of 3: %s", p, best)
+	}
+	t0 := time.Now()
+	runs, err := s.cl.List(ctx, nil)
+	require.NoError(t, err)
+	t.Logf("client.List(nil): %d runs in %s", len(runs), time.Since(t0))
+}
