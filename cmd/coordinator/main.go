@@ -19,9 +19,11 @@ import (
 func main() {
 	var cfg app.CoordinatorConfig
 	var logCfg cli.LogConfig
+	var info app.InfoFlags
 	fs := flag.NewFlagSet("coordinator", flag.ExitOnError)
 	cfg.NATS.RegisterFlags(fs)
 	logCfg.RegisterFlags(fs)
+	info.RegisterFlags(fs, true)
 	fs.BoolVar(&cfg.Dev, "dev", false, "dev mode: embedded NATS, coordinator, demo worker and demo runs in one process")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "dev mode: JetStream data `directory`")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:4222", "dev mode: embedded NATS listen `address`")
@@ -33,9 +35,13 @@ func main() {
 	fs.StringVar(&cfg.FlowFile, "flows", "", "scheduler flow `file` (JSON) to seed flows from")
 	fs.DurationVar(&cfg.LeaderTTL, "leader-ttl", 0, "scheduler leader lease TTL (0: default 10s)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 3*time.Second, "how long shutdown waits for running scheduled flows")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz and /readyz on this host:`port` (default: none, dev mode: 127.0.0.1:9090; off: none)")
 	shutdown := fs.Duration("shutdown-timeout", 5*time.Second, "graceful shutdown deadline")
 	_ = fs.Parse(os.Args[1:])
 	cfg.NATS.ApplyEnv(fs, nil)
+	if exit, code := info.Run(context.Background(), os.Stdout, os.Stderr); exit {
+		os.Exit(code)
+	}
 
 	log, err := cli.NewLogger(os.Stderr, logCfg)
 	if err != nil {
