@@ -1,0 +1,5 @@
+// Package deploy_test checks what deploy/ ships: the NATS server config
+// with per-role permissions (loaded into an in-process nats-server), the
+// Kubernetes manifests, and, where a Docker engine answers, the compose
+// cluster brought up and broken (compose_test.go).
+package deploy_test
