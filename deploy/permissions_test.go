@@ -122,6 +122,28 @@ func connectAs(t *testing.T, url, user string) *roleConn {
 	return rc
 }
 
+// waitEnded polls run id until it ends and returns its status.
+func waitEnded(t *testing.T, cl *client.Client, id string) string {
+	t.Helper()
+	var status string
+	require.Eventually(t, func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		r, err := cl.Get(ctx, id)
+		if err != nil {
+			return false
+		}
+		status = string(r.Status)
+		return ended(status)
+	}, 90*time.Second, 50*time.Millisecond, "run %s did not end (status %q)", id, status)
+	return status
+}
+
+// ended reports whether a run status is terminal.
+func ended(status string) bool {
+	return status == "completed" || status == "failed" || status == "cancelled"
+}
+
 // requireRefused runs op (which must fail) and requires the server's
 // permission violation naming subject.
 func (rc *roleConn) requireRefused(t *testing.T, subject string, op func(ctx context.Context) error) {
@@ -199,19 +221,16 @@ func TestRolePermissions(t *testing.T) {
 	defer rcancel()
 	var runs []string
 	for _, wf := range []string{demo.OneTaskName, demo.WorkflowName, demo.ChainName} {
-		var out *client.Outcome
+		var id string
 		// The worker registers its definitions after start: retry the
 		// first trigger until the workflow is known.
 		require.Eventually(t, func() bool {
-			out, err = cl.client.Run(rctx, wf, nil)
+			id, err = cl.client.Trigger(rctx, wf, nil)
 			return err == nil
-		}, 60*time.Second, 100*time.Millisecond, "run of %s: %v\nviolations:\n%s", wf, err, srvLog)
-		require.Equal(t, protocol.RunCompleted, out.Status, "run of %s: %+v", wf, out)
-		runs = append(runs, out.RunID)
+		}, 60*time.Second, 100*time.Millisecond, "trigger %s: %v\nviolations:\n%s", wf, err, srvLog)
+		require.Equal(t, "completed", waitEnded(t, cl.client, id), "run of %s\nviolations:\n%s", wf, srvLog)
+		runs = append(runs, id)
 	}
-	rec, err := cl.client.Get(rctx, runs[0])
-	require.NoError(t, err)
-	require.Equal(t, protocol.RunCompleted, rec.Status)
 	require.Empty(t, srvLog.violations(), "the roles must be enough for a run")
 
 	names := protocol.MustNames("")
@@ -333,9 +352,9 @@ func TestRolePermissions(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
 		require.NoError(t, kvGet(a, names.RunsBucket(), runs[2]))
-		out, err := a.client.Run(ctx, demo.OneTaskName, nil)
+		id, err := a.client.Trigger(ctx, demo.OneTaskName, nil)
 		require.NoError(t, err)
-		require.Equal(t, protocol.RunCompleted, out.Status)
+		require.Equal(t, "completed", waitEnded(t, a.client, id))
 		require.NoError(t, kvPut(a, names.BreakersBucket(), "permprobe")(ctx))
 		a.requireRefused(t, "$KV."+names.RunsBucket(), kvPut(a, names.RunsBucket(), runs[2]))
 		a.requireRefused(t, "$JS.API.STREAM.DELETE.", func(ctx context.Context) error {
