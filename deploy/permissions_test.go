@@ -231,6 +231,20 @@ func TestRolePermissions(t *testing.T) {
 		require.Equal(t, "completed", waitEnded(t, cl.client, id), "run of %s\nviolations:\n%s", wf, srvLog)
 		runs = append(runs, id)
 	}
+	// A retried task (retry events, the run's store scope) and a shared
+	// breaker opening (breakers bucket, breaker events).
+	id, err := cl.client.Trigger(rctx, demo.FlakyName, &client.TriggerOpts{Input: demo.FaultInput{FailUntil: 2}})
+	require.NoError(t, err)
+	require.Equal(t, "completed", waitEnded(t, cl.client, id), "violations:\n%s", srvLog)
+	breakerEvents, err := cl.SubscribeSync(protocol.MustNames("").EventSubject(protocol.BreakerEventWorkflow, demo.GuardedBreaker, protocol.EventBreaker))
+	require.NoError(t, err)
+	for range demo.GuardedFailureThreshold {
+		id, err := cl.client.Trigger(rctx, demo.GuardedName, &client.TriggerOpts{Input: demo.FaultInput{Fail: true}})
+		require.NoError(t, err)
+		require.Equal(t, "failed", waitEnded(t, cl.client, id), "violations:\n%s", srvLog)
+	}
+	_, err = breakerEvents.NextMsg(30 * time.Second)
+	require.NoError(t, err, "no breaker event from the worker\nviolations:\n%s", srvLog)
 	require.Empty(t, srvLog.violations(), "the roles must be enough for a run")
 
 	names := protocol.MustNames("")
@@ -297,6 +311,8 @@ func TestRolePermissions(t *testing.T) {
 		w.requireRefused(t, names.TriggerSubject(demo.OneTaskName), pub(w, names.TriggerSubject(demo.OneTaskName)))
 		w.requireRefused(t, "$KV."+names.RunsBucket()+"."+runs[0], kvPut(w, names.RunsBucket(), runs[0]))
 		w.requireRefused(t, names.CancelSubject(runs[0]), pub(w, names.CancelSubject(runs[0])))
+		completed := names.EventSubject(demo.OneTaskName, runs[0], protocol.EventCompleted)
+		w.requireRefused(t, completed, func(context.Context) error { return w.Publish(completed, []byte("forged")) })
 		w.requireRefused(t, "def.other_workflow", kvPut(w, names.DefinitionsBucket(), protocol.DefinitionKey("other_workflow", "1")))
 		w.requireRefused(t, "$JS.API.CONSUMER.CREATE."+names.TriggersStream(), func(ctx context.Context) error {
 			_, err := w.js.CreateOrUpdateConsumer(ctx, names.TriggersStream(), jetstream.ConsumerConfig{
