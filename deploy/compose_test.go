@@ -110,10 +110,10 @@ func (c *cluster) waitReady(timeout time.Duration) {
 	for _, svc := range []string{"COORDINATOR_1", "COORDINATOR_2", "WORKER_1", "WORKER_2", "WORKER_3"} {
 		u := fmt.Sprintf("http://127.0.0.1:%d%s", c.ports[svc+"_METRICS_PORT"], health.ReadyPath)
 		var err error
-		require.Eventually(c.t, func() bool {
+		eventually(c.t, timeout, 250*time.Millisecond, func() bool {
 			err = health.Probe(context.Background(), u)
 			return err == nil
-		}, timeout, 250*time.Millisecond, "%s not ready: %v", svc, err)
+		}, func() string { return fmt.Sprintf("%s not ready: %v", svc, err) })
 	}
 }
 
@@ -419,7 +419,7 @@ func waitReplicasCurrent(t *testing.T, nc *nats.Conn, stream string, timeout tim
 	js, err := jetstream.New(nc)
 	require.NoError(t, err)
 	var last string
-	require.Eventually(t, func() bool {
+	eventually(t, timeout, 500*time.Millisecond, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s, err := js.Stream(ctx, stream)
@@ -439,5 +439,5 @@ func waitReplicasCurrent(t *testing.T, nc *nats.Conn, stream string, timeout tim
 			}
 		}
 		return true
-	}, timeout, 500*time.Millisecond, "%s replicas not current: %s", stream, last)
+	}, func() string { return fmt.Sprintf("%s replicas not current: %s", stream, last) })
 }

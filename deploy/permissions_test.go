@@ -126,7 +126,7 @@ func connectAs(t *testing.T, url, user string) *roleConn {
 func waitEnded(t *testing.T, cl *client.Client, id string) string {
 	t.Helper()
 	var status string
-	require.Eventually(t, func() bool {
+	eventually(t, 90*time.Second, 50*time.Millisecond, func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		r, err := cl.Get(ctx, id)
@@ -135,7 +135,7 @@ func waitEnded(t *testing.T, cl *client.Client, id string) string {
 		}
 		status = string(r.Status)
 		return ended(status)
-	}, 90*time.Second, 50*time.Millisecond, "run %s did not end (status %q)", id, status)
+	}, func() string { return fmt.Sprintf("run %s did not end (status %q)", id, status) })
 	return status
 }
 
@@ -224,10 +224,10 @@ func TestRolePermissions(t *testing.T) {
 		var id string
 		// The worker registers its definitions after start: retry the
 		// first trigger until the workflow is known.
-		require.Eventually(t, func() bool {
+		eventually(t, 60*time.Second, 100*time.Millisecond, func() bool {
 			id, err = cl.client.Trigger(rctx, wf, nil)
 			return err == nil
-		}, 60*time.Second, 100*time.Millisecond, "trigger %s: %v\nviolations:\n%s", wf, err, srvLog)
+		}, func() string { return fmt.Sprintf("trigger %s: %v\nviolations:\n%s", wf, err, srvLog) })
 		require.Equal(t, "completed", waitEnded(t, cl.client, id), "run of %s\nviolations:\n%s", wf, srvLog)
 		runs = append(runs, id)
 	}

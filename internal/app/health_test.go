@@ -31,12 +31,17 @@ func readyz(t *testing.T, base string) (int, string) {
 
 func waitReadyz(t *testing.T, base string, want int, wantBody string) {
 	t.Helper()
-	var code int
-	var body string
-	require.Eventually(t, func() bool {
-		code, body = readyz(t, base)
-		return code == want && strings.Contains(body, wantBody)
-	}, 90*time.Second, 20*time.Millisecond, "%s/readyz: want %d %q, last %d %q", base, want, wantBody, code, body)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		code, body := readyz(t, base)
+		if code == want && strings.Contains(body, wantBody) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s/readyz: want %d %q within 90s, last %d %q", base, want, wantBody, code, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // TestHealthEndpoints runs a coordinator and a worker with -metrics-addr:
