@@ -18,11 +18,13 @@ import (
 	"strings"
 
 	"github.com/cano-nats/cano/internal/bench"
+	"github.com/cano-nats/cano/internal/version"
 )
 
 func main() {
 	var cfg bench.Config
 	fs := flag.NewFlagSet("canobench", flag.ExitOnError)
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&cfg.URL, "s", "", "external NATS `url` (default: embedded server, R1 file storage, temp dir)")
 	fs.IntVar(&cfg.Runs, "n", 20000, "runs for the one-task scenarios")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 2000, "runs in flight at once")
@@ -40,6 +42,10 @@ func main() {
 	fs.DurationVar(&cfg.SoakEvery, "soak-every", bench.SoakEveryDefault, "soak: print a row this often")
 	fs.DurationVar(&cfg.RunRetention, "retention", 0, "how long finished run records are kept (coordinator RunRetention; 0: its default, 1h)")
 	_ = fs.Parse(os.Args[1:])
+	if *showVersion {
+		fmt.Println(version.String())
+		return
+	}
 	if *cpuProfile != "" {
 		f, err := os.Create(*cpuProfile)
 		if err != nil {

@@ -19,9 +19,11 @@ import (
 func main() {
 	var cfg app.CoordinatorConfig
 	var logCfg cli.LogConfig
+	var info app.InfoFlags
 	fs := flag.NewFlagSet("coordinator", flag.ExitOnError)
 	cfg.NATS.RegisterFlags(fs)
 	logCfg.RegisterFlags(fs)
+	info.RegisterFlags(fs, true)
 	fs.BoolVar(&cfg.Dev, "dev", false, "dev mode: embedded NATS, coordinator, demo worker and demo runs in one process")
 	fs.StringVar(&cfg.DataDir, "data", "./data", "dev mode: JetStream data `directory`")
 	fs.StringVar(&cfg.Listen, "listen", "127.0.0.1:4222", "dev mode: embedded NATS listen `address`")
@@ -37,9 +39,13 @@ func main() {
 	fs.StringVar(&cfg.HTTPToken, "http-token", os.Getenv("CANO_HTTP_TOKEN"), "dashboard access `token` (env CANO_HTTP_TOKEN)")
 	fs.StringVar(&cfg.HTTPUser, "http-user", "", "dashboard basic-auth `user`")
 	fs.StringVar(&cfg.HTTPPassword, "http-password", os.Getenv("CANO_HTTP_PASSWORD"), "dashboard basic-auth `password` (env CANO_HTTP_PASSWORD)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz and /readyz on this host:`port` (default: none, dev mode: 127.0.0.1:9090; off: none)")
 	shutdown := fs.Duration("shutdown-timeout", 5*time.Second, "graceful shutdown deadline")
 	_ = fs.Parse(os.Args[1:])
 	cfg.NATS.ApplyEnv(fs, nil)
+	if exit, code := info.Run(context.Background(), os.Stdout, os.Stderr); exit {
+		os.Exit(code)
+	}
 
 	log, err := cli.NewLogger(os.Stderr, logCfg)
 	if err != nil {

@@ -19,16 +19,24 @@ import (
 func main() {
 	var cfg app.WorkerConfig
 	var logCfg cli.LogConfig
+	var info app.InfoFlags
 	fs := flag.NewFlagSet("worker", flag.ExitOnError)
 	cfg.NATS.RegisterFlags(fs)
 	logCfg.RegisterFlags(fs)
+	info.RegisterFlags(fs, true)
 	fs.StringVar(&cfg.Prefix, "prefix", "cano", "prefix of every subject, stream and bucket")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "tasks run at once (0: default)")
 	fs.StringVar(&cfg.ID, "id", "", "worker id in results and logs (default host-pid)")
 	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "lease of a task in hand: a dead worker's task runs elsewhere within it; live tasks heartbeat (0: default "+worker.AckWaitDefault.String()+")")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz and /readyz on this host:`port` (default: none)")
+	provisionFlag := fs.Bool("provision", true, "create or update the streams and buckets (false: wait for a coordinator to create them, for a NATS user that may not manage streams)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
 	_ = fs.Parse(os.Args[1:])
 	cfg.NATS.ApplyEnv(fs, nil)
+	if exit, code := info.Run(context.Background(), os.Stdout, os.Stderr); exit {
+		os.Exit(code)
+	}
+	cfg.NoProvision = !*provisionFlag
 
 	log, err := cli.NewLogger(os.Stderr, logCfg)
 	if err != nil {

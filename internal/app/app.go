@@ -18,11 +18,13 @@ import (
 	"github.com/cano-nats/cano/internal/cli"
 	"github.com/cano-nats/cano/internal/dashboard"
 	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/health"
 	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/embedded"
 	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/provision"
 	"github.com/cano-nats/cano/pkg/scheduler"
 	"github.com/cano-nats/cano/pkg/worker"
@@ -56,6 +58,13 @@ type CoordinatorConfig struct {
 	// HTTPReady, when set, is called with the dashboard's address once it
 	// listens (tests).
 	HTTPReady func(addr string)
+	// MetricsAddr is the host:port serving /healthz and /readyz; empty
+	// serves none, except in dev mode, which serves DevMetricsAddrDefault
+	// (and goes on without it when that port is taken). "off" serves none
+	// in dev mode too.
+	MetricsAddr string
+	// Health, when set, receives the health server once it listens (tests).
+	Health func(*health.Server)
 }
 
 // DashboardAddrDev is the dashboard's address in dev mode unless -http
@@ -74,6 +83,14 @@ const DashboardAddrDev = dashboard.AddrDefault
 // setting that cannot change in place); a signal while waiting is a clean
 // exit (nil).
 func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig, shutdown time.Duration) error {
+	hs, err := startHealth(ctx, log, cfg.MetricsAddr, cfg.Dev)
+	if err != nil {
+		return err
+	}
+	defer stopHealth(hs)
+	if cfg.Health != nil && hs != nil {
+		cfg.Health(hs)
+	}
 	var srv *embedded.Server
 	if cfg.Dev {
 		host, portStr, err := net.SplitHostPort(cfg.Listen)
@@ -174,6 +191,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	if dash != nil {
 		defer stopQuietly(dash.Stop)
 	}
+	setReady(hs, nc, js, prov, nil)
 	if cfg.Ready != nil {
 		cfg.Ready(nc.ConnectedUrl())
 	}
@@ -184,6 +202,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 		close(demoDone)
 	}
 	<-ctx.Done()
+	notReady(hs)
 	log.Info("shutting down", "deadline", shutdown)
 	sctx, cancel := context.WithTimeout(context.Background(), shutdown)
 	defer cancel()
@@ -266,6 +285,15 @@ type WorkerConfig struct {
 	ID          string
 	Concurrency int
 	AckWait     time.Duration
+	// MetricsAddr is the host:port serving /healthz and /readyz; empty
+	// serves none.
+	MetricsAddr string
+	// NoProvision makes the worker wait for the streams and buckets a
+	// coordinator creates instead of creating or updating them itself, for
+	// a NATS user that may not manage streams (deploy/nats's worker role).
+	NoProvision bool
+	// Health, when set, receives the health server once it listens (tests).
+	Health func(*health.Server)
 }
 
 // SleepyTaskDuration is how long the demo "sleepy" workflow's task sleeps.
@@ -293,6 +321,14 @@ func demoWorkflows() []worker.Definer {
 // waits for the broker, and re-provisions after a reconnect, as
 // [RunCoordinator] does.
 func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown time.Duration) error {
+	hs, err := startHealth(ctx, log, cfg.MetricsAddr, false)
+	if err != nil {
+		return err
+	}
+	defer stopHealth(hs)
+	if cfg.Health != nil && hs != nil {
+		cfg.Health(hs)
+	}
 	nc, err := cli.ConnectWait(ctx, log, cfg.NATS, nats.Name("cano-worker"))
 	if err != nil {
 		return stopped(ctx, err)
@@ -305,7 +341,12 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 	// A worker provisions what it needs (keeping the replica counts a
 	// coordinator chose), waiting for the broker like the coordinator.
 	prov := provision.Config{Prefix: cfg.Prefix}
-	if err := provision.Wait(ctx, log, js, prov); err != nil {
+	if cfg.NoProvision {
+		err = waitProvisioned(ctx, log, js, prov)
+	} else {
+		err = provision.Wait(ctx, log, js, prov)
+	}
+	if err != nil {
 		return stopped(ctx, err)
 	}
 	w, err := startWorker(ctx, startLoop(log, nc), nc, worker.Config{Prefix: cfg.Prefix, ID: cfg.ID,
@@ -314,9 +355,18 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 	if err != nil {
 		return stopped(ctx, err)
 	}
-	unwatch := provision.Watch(nc, js, prov, log)
-	defer unwatch()
+	if !cfg.NoProvision {
+		unwatch := provision.Watch(nc, js, prov, log)
+		defer unwatch()
+	}
+	setReady(hs, nc, js, prov, func(ctx context.Context) error {
+		if st := w.Health(ctx); st.State == kvstore.StateUnhealthy {
+			return fmt.Errorf("worker resources %s", st)
+		}
+		return nil
+	})
 	<-ctx.Done()
+	notReady(hs) // draining: take no new traffic
 	sctx, cancel := context.WithTimeout(context.Background(), shutdown)
 	defer cancel()
 	return w.Stop(sctx)

@@ -1,0 +1,260 @@
+package deploy_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+
+	"github.com/cano-nats/cano/internal/health"
+	"github.com/cano-nats/cano/internal/proctest"
+)
+
+// doc is one parsed YAML document.
+type doc = map[string]any
+
+// readDocs parses every document of a YAML file.
+func readDocs(t *testing.T, path string) []doc {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	var out []doc
+	for {
+		var d doc
+		err := dec.Decode(&d)
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		require.NoError(t, err, path)
+		if d != nil {
+			out = append(out, d)
+		}
+	}
+}
+
+// at walks d along keys (map keys, or list indexes as numbers) and fails
+// when a step is missing.
+func at(t *testing.T, d any, keys ...string) any {
+	t.Helper()
+	cur := d
+	for i, k := range keys {
+		switch c := cur.(type) {
+		case map[string]any:
+			v, ok := c[k]
+			require.True(t, ok, "missing %s", strings.Join(keys[:i+1], "."))
+			cur = v
+		case []any:
+			n, err := strconv.Atoi(k)
+			require.NoError(t, err, "%s is a list", strings.Join(keys[:i], "."))
+			require.Less(t, n, len(c), "%s has no item %d", strings.Join(keys[:i], "."), n)
+			cur = c[n]
+		default:
+			t.Fatalf("%s is not a map or list", strings.Join(keys[:i], "."))
+		}
+	}
+	return cur
+}
+
+func str(t *testing.T, d any, keys ...string) string {
+	t.Helper()
+	s, ok := at(t, d, keys...).(string)
+	require.True(t, ok, "%s is not a string", strings.Join(keys, "."))
+	return s
+}
+
+func list(t *testing.T, d any, keys ...string) []any {
+	t.Helper()
+	l, ok := at(t, d, keys...).([]any)
+	require.True(t, ok, "%s is not a list", strings.Join(keys, "."))
+	return l
+}
+
+func strs(t *testing.T, l []any) []string {
+	t.Helper()
+	out := make([]string, len(l))
+	for i, v := range l {
+		s, ok := v.(string)
+		require.True(t, ok, "item %d is not a string", i)
+		out[i] = s
+	}
+	return out
+}
+
+// binaryFlags builds cmd/<name> and returns the flags its -h lists.
+func binaryFlags(t *testing.T, name string) map[string]bool {
+	t.Helper()
+	bin := proctest.Build(t, "./cmd/"+name)
+	out, _ := exec.Command(bin, "-h").CombinedOutput() // -h exits 0 or 2
+	flags := map[string]bool{}
+	for _, m := range regexp.MustCompile(`(?m)^  -([a-z][a-z-]*)`).FindAllStringSubmatch(string(out), -1) {
+		flags[m[1]] = true
+	}
+	require.NotEmpty(t, flags, "no flags in %s -h:\n%s", name, out)
+	return flags
+}
+
+// requireArgs checks a container's command line: the binary exists in the
+// image (coordinator or worker), every flag is one it has, and
+// -metrics-addr listens on wantPort.
+func requireArgs(t *testing.T, args []string, flags map[string]map[string]bool, wantPort string) {
+	t.Helper()
+	require.NotEmpty(t, args)
+	known, ok := flags[args[0]]
+	require.True(t, ok, "unknown binary %q", args[0])
+	metrics := ""
+	for i, a := range args[1:] {
+		if !strings.HasPrefix(a, "-") {
+			continue
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		require.True(t, known[name], "%s has no flag -%s", args[0], name)
+		if name == "metrics-addr" {
+			if !hasVal {
+				val = args[i+2]
+			}
+			metrics = val
+		}
+	}
+	_, port, _ := strings.Cut(metrics, ":")
+	require.Equal(t, wantPort, port, "-metrics-addr of %v", args)
+}
+
+func TestKubernetesManifests(t *testing.T) {
+	flags := map[string]map[string]bool{"coordinator": binaryFlags(t, "coordinator"), "worker": binaryFlags(t, "worker")}
+	files, err := filepath.Glob(filepath.Join("kubernetes", "*.yaml"))
+	require.NoError(t, err)
+	byKind := map[string][]doc{}
+	for _, f := range files {
+		for _, d := range readDocs(t, f) {
+			if filepath.Base(f) == "nats-values.yaml" {
+				byKind["values"] = append(byKind["values"], d)
+				continue
+			}
+			require.NotEmpty(t, str(t, d, "apiVersion"), f)
+			byKind[str(t, d, "kind")] = append(byKind[str(t, d, "kind")], d)
+			if str(t, d, "kind") != "Kustomization" {
+				require.NotEmpty(t, str(t, d, "metadata", "name"), f)
+			}
+		}
+	}
+	require.Len(t, byKind["Deployment"], 2)
+	require.Len(t, byKind["Secret"], 1)
+	secretKeys := at(t, byKind["Secret"][0], "stringData").(map[string]any)
+	secretName := str(t, byKind["Secret"][0], "metadata", "name")
+
+	deployLabels := map[string]map[string]any{}
+	for _, d := range byKind["Deployment"] {
+		name := str(t, d, "metadata", "name")
+		t.Run(name, func(t *testing.T) {
+			sel := at(t, d, "spec", "selector", "matchLabels").(map[string]any)
+			labels := at(t, d, "spec", "template", "metadata", "labels").(map[string]any)
+			for k, v := range sel {
+				require.Equal(t, v, labels[k], "selector %s does not match the pod labels", k)
+			}
+			deployLabels[name] = labels
+			c := at(t, d, "spec", "template", "spec", "containers", "0")
+			require.NotEmpty(t, str(t, c, "image"))
+			port := at(t, c, "ports", "0")
+			require.Equal(t, "metrics", str(t, port, "name"))
+			containerPort := strconv.Itoa(at(t, port, "containerPort").(int))
+			requireArgs(t, strs(t, list(t, c, "args")), flags, containerPort)
+			require.Equal(t, health.LivePath, str(t, c, "livenessProbe", "httpGet", "path"))
+			require.Equal(t, health.ReadyPath, str(t, c, "readinessProbe", "httpGet", "path"))
+			require.Equal(t, "metrics", str(t, c, "livenessProbe", "httpGet", "port"))
+			require.Equal(t, "metrics", str(t, c, "readinessProbe", "httpGet", "port"))
+			for _, e := range list(t, c, "env") {
+				em := e.(map[string]any)
+				if _, ok := em["valueFrom"]; !ok {
+					continue
+				}
+				require.Equal(t, secretName, str(t, em, "valueFrom", "secretKeyRef", "name"))
+				require.Contains(t, secretKeys, str(t, em, "valueFrom", "secretKeyRef", "key"))
+			}
+		})
+	}
+	require.Len(t, byKind["PodDisruptionBudget"], 2)
+	for _, p := range byKind["PodDisruptionBudget"] {
+		sel := at(t, p, "spec", "selector", "matchLabels").(map[string]any)
+		matched := false
+		for _, labels := range deployLabels {
+			ok := true
+			for k, v := range sel {
+				ok = ok && labels[k] == v
+			}
+			matched = matched || ok
+		}
+		require.True(t, matched, "PDB %s selects no Deployment", str(t, p, "metadata", "name"))
+	}
+	require.Len(t, byKind["HorizontalPodAutoscaler"], 1)
+	hpa := byKind["HorizontalPodAutoscaler"][0]
+	require.Equal(t, "Deployment", str(t, hpa, "spec", "scaleTargetRef", "kind"))
+	require.Contains(t, deployLabels, str(t, hpa, "spec", "scaleTargetRef", "name"))
+	require.Equal(t, "cano-worker", str(t, hpa, "spec", "scaleTargetRef", "name"))
+
+	// The kustomization lists every manifest.
+	res := strs(t, list(t, byKind["Kustomization"][0], "resources"))
+	for _, f := range files {
+		if b := filepath.Base(f); b != "kustomization.yaml" && b != "nats-values.yaml" {
+			require.True(t, slices.Contains(res, b), "kustomization.yaml misses %s", b)
+		}
+	}
+
+	// The Helm values: a three-node JetStream cluster, the accounts
+	// included, every password from the secret.
+	v := byKind["values"][0]
+	require.Equal(t, true, at(t, v, "config", "cluster", "enabled"))
+	require.Equal(t, 3, at(t, v, "config", "cluster", "replicas"))
+	require.Equal(t, true, at(t, v, "config", "jetstream", "enabled"))
+	require.Equal(t, "accounts.conf", str(t, v, "config", "merge", "00$include"))
+	env := at(t, v, "container", "env").(map[string]any)
+	for name := range rolePasswords {
+		require.Contains(t, env, name, "the NATS pods need %s for accounts.conf", name)
+		require.Equal(t, secretName, str(t, env[name], "valueFrom", "secretKeyRef", "name"))
+		require.Contains(t, secretKeys, str(t, env[name], "valueFrom", "secretKeyRef", "key"))
+	}
+}
+
+// TestComposeFile checks deploy/compose.yaml without running it: the
+// services, their flags, health checks and ports.
+func TestComposeFile(t *testing.T) {
+	flags := map[string]map[string]bool{"coordinator": binaryFlags(t, "coordinator"), "worker": binaryFlags(t, "worker")}
+	d := readDocs(t, "compose.yaml")[0]
+	services := at(t, d, "services").(map[string]any)
+	for _, name := range []string{"nats-1", "nats-2", "nats-3", "coordinator-1", "coordinator-2", "worker-1", "worker-2", "worker-3"} {
+		require.Contains(t, services, name)
+	}
+	for name, s := range services {
+		if strings.HasPrefix(name, "nats-") {
+			require.Equal(t, []string{"-c", "/etc/nats/cluster.conf"}, strs(t, list(t, s, "command")))
+			require.Equal(t, name, str(t, s, "environment", "NATS_SERVER_NAME"))
+			continue
+		}
+		t.Run(name, func(t *testing.T) {
+			args := strs(t, list(t, s, "command"))
+			requireArgs(t, args, flags, "9090")
+			if args[0] == "coordinator" {
+				require.Contains(t, args, "-replicas")
+				require.Equal(t, "3", args[slices.Index(args, "-replicas")+1])
+			} else {
+				require.Contains(t, args, "-provision=false")
+			}
+			hc := strs(t, list(t, s, "healthcheck", "test"))
+			require.Equal(t, []string{"CMD", args[0], "-healthcheck", "http://127.0.0.1:9090" + health.ReadyPath}, hc)
+			require.Equal(t, args[0], str(t, s, "environment", "NATS_USER"))
+			ports := strs(t, list(t, s, "ports"))
+			require.Len(t, ports, 1)
+			require.True(t, strings.HasPrefix(ports[0], "127.0.0.1:") && strings.HasSuffix(ports[0], ":9090"), ports[0])
+		})
+	}
+}
