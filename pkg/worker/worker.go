@@ -17,6 +17,7 @@ import (
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -339,7 +340,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.store = w.cfg.Store
 	if w.store == nil {
-		kv, err := kvstore.NewKV(ctx, w.js, kvstore.Config{Bucket: w.names.StoreBucket()})
+		kv, err := natskv.New(ctx, w.js, natskv.Config{Bucket: w.names.StoreBucket()})
 		if err != nil {
 			return fmt.Errorf("worker: store: %w", err)
 		}

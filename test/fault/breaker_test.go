@@ -16,6 +16,7 @@ import (
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -25,7 +26,7 @@ func (b *bundle) runStore(t *testing.T) kvstore.Store {
 	_, js := b.srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := kvstore.NewKV(ctx, js, kvstore.Config{Bucket: protocol.MustNames("").StoreBucket()})
+	st, err := natskv.New(ctx, js, natskv.Config{Bucket: protocol.MustNames("").StoreBucket()})
 	require.NoError(t, err)
 	return st
 }

@@ -1,10 +1,12 @@
-package kvstore
+package kvcore
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
+
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 func TestAppendItemsAcrossHeaderSizes(t *testing.T) {
@@ -27,7 +29,7 @@ func TestAppendItemsAcrossHeaderSizes(t *testing.T) {
 			if tc.existing >= 0 {
 				want = make([]int8, tc.existing)
 				var err error
-				cur, err = encode(want)
+				cur, err = protocol.EncodeValue(want)
 				require.NoError(t, err)
 			}
 			items := make([][]byte, tc.add)
@@ -35,7 +37,7 @@ func TestAppendItemsAcrossHeaderSizes(t *testing.T) {
 				items[i] = []byte{byte(i + 1)}
 				want = append(want, int8(i+1))
 			}
-			out, errs, err := appendItems(cur, items, 1<<20)
+			out, errs, err := AppendItems(cur, items, 1<<20)
 			require.NoError(t, err)
 			require.Equal(t, make([]error, tc.add), errs)
 			var got []int8
@@ -47,7 +49,7 @@ func TestAppendItemsAcrossHeaderSizes(t *testing.T) {
 
 func TestAppendItemsLimit(t *testing.T) {
 	t.Parallel()
-	out, errs, err := appendItems(nil, [][]byte{{0x01}, make([]byte, 8), {0x02}}, 4)
+	out, errs, err := AppendItems(nil, [][]byte{{0x01}, make([]byte, 8), {0x02}}, 4)
 	require.NoError(t, err)
 	require.NoError(t, errs[0])
 	require.ErrorIs(t, errs[1], ErrValueTooLarge)
@@ -80,26 +82,12 @@ func TestValidateItem(t *testing.T) {
 		{[]byte{0xdd, 0xff, 0xff, 0xff, 0xff}, false},
 		{[]byte{0xc6, 0xff, 0xff, 0xff, 0xff}, false},
 	} {
-		err := validateItem(tc.item)
+		err := ValidateItem(tc.item)
 		if tc.ok {
 			require.NoError(t, err, "% x", tc.item)
 		} else {
 			require.ErrorIs(t, err, ErrInvalidValue, "% x", tc.item)
 		}
-	}
-}
-
-func TestSubjectFilter(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct{ prefix, want string }{
-		{"", ">"},
-		{"a", ">"},
-		{"a.", "a.>"},
-		{"a.b", "a.>"},
-		{"run.r1.", "run.r1.>"},
-		{"run.r1.sou", "run.r1.>"},
-	} {
-		require.Equal(t, tc.want, subjectFilter(tc.prefix), tc.prefix)
 	}
 }
 

@@ -1,4 +1,4 @@
-package kvstore
+package natskv
 
 import (
 	"context"
@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvcore"
+	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -30,7 +32,7 @@ const (
 	HeaderRoom = 128
 )
 
-// Config configures a [KV] store. The zero value uses the defaults.
+// Config configures a [Store]. The zero value uses the defaults.
 type Config struct {
 	// Prefix selects the deployment: the bucket is
 	// protocol.Names.StoreBucket() of this prefix (created by
@@ -45,7 +47,7 @@ type Config struct {
 	Timeout time.Duration
 	// MaxValueSize is the largest value written, in bytes. Defaults to the
 	// smaller of the bucket's max value size and the connection's max
-	// payload, less HeaderRoom; a larger setting is refused by NewKV.
+	// payload, less HeaderRoom; a larger setting is refused by New.
 	MaxValueSize int
 	// DeleteMarkerTTL is how long the marker left by Delete stays in the
 	// bucket, so deleted keys do not accumulate markers forever. It applies
@@ -85,19 +87,19 @@ func (c Config) validate() error {
 	return nil
 }
 
-// KV is the [Store] on a JetStream KV bucket, shared by every process
+// Store is the [kvstore.Store] on a JetStream KV bucket, shared by every process
 // connected to the same NATS deployment. It is the default store.
 //
 // Values larger than the maximum value size are refused with
-// [ErrValueTooLarge]; they are never chunked. Append is a compare-and-set
+// [kvstore.ErrValueTooLarge]; they are never chunked. Append is a compare-and-set
 // loop on the key's revision; concurrent Appends to one key from goroutines
 // of the same process are batched into one write, so contention is between
 // processes only. Delete purges the key's history and leaves a marker that
 // expires after Config.DeleteMarkerTTL.
 //
-// A KV is safe for concurrent use. It does not own the JetStream context it
+// A Store is safe for concurrent use. It does not own the JetStream context it
 // was built from and never closes it.
-type KV struct {
+type Store struct {
 	kv           jetstream.KeyValue
 	timeout      time.Duration
 	maxValueSize int
@@ -109,14 +111,14 @@ type KV struct {
 }
 
 var (
-	_ Store              = (*KV)(nil)
-	_ ResourceWithHealth = (*KV)(nil)
+	_ kvstore.Store              = (*Store)(nil)
+	_ kvstore.ResourceWithHealth = (*Store)(nil)
 )
 
-// NewKV opens the store bucket (see [Config]) through js. The bucket must
+// New opens the store bucket (see [Config]) through js. The bucket must
 // exist: provision.Ensure creates it. NewKV reads the bucket's settings, so
 // it does I/O, bounded by ctx (or Config.Timeout). It does not close js.
-func NewKV(ctx context.Context, js jetstream.JetStream, cfg Config) (*KV, error) {
+func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -124,7 +126,7 @@ func NewKV(ctx context.Context, js jetstream.JetStream, cfg Config) (*KV, error)
 	if cfg.Bucket == "" {
 		cfg.Bucket = protocol.MustNames(cfg.Prefix).StoreBucket()
 	}
-	s := &KV{timeout: cfg.Timeout}
+	s := &Store{timeout: cfg.Timeout}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
@@ -156,18 +158,18 @@ func NewKV(ctx context.Context, js jetstream.JetStream, cfg Config) (*KV, error)
 }
 
 // MaxValueSize returns the largest value the store writes, in bytes.
-func (s *KV) MaxValueSize() int { return s.maxValueSize }
+func (s *Store) MaxValueSize() int { return s.maxValueSize }
 
-func (s *KV) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return ctx, func() {}
 	}
 	return context.WithTimeout(ctx, s.timeout)
 }
 
-// Get implements [Store.Get].
-func (s *KV) Get(ctx context.Context, key string) ([]byte, error) {
-	if err := ValidateKey(key); err != nil {
+// Get implements [kvstore.Store.Get].
+func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
+	if err := kvstore.ValidateKey(key); err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.withTimeout(ctx)
@@ -183,13 +185,13 @@ func (s *KV) Get(ctx context.Context, key string) ([]byte, error) {
 	return v, nil
 }
 
-// Put implements [Store.Put].
-func (s *KV) Put(ctx context.Context, key string, value []byte) error {
-	if err := ValidateKey(key); err != nil {
+// Put implements [kvstore.Store.Put].
+func (s *Store) Put(ctx context.Context, key string, value []byte) error {
+	if err := kvstore.ValidateKey(key); err != nil {
 		return err
 	}
 	if len(value) > s.maxValueSize {
-		return tooLarge(key, len(value), s.maxValueSize)
+		return kvcore.TooLarge(key, len(value), s.maxValueSize)
 	}
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
@@ -199,10 +201,10 @@ func (s *KV) Put(ctx context.Context, key string, value []byte) error {
 	return nil
 }
 
-// Delete implements [Store.Delete]. It purges the key's history; the
+// Delete implements [kvstore.Store.Delete]. It purges the key's history; the
 // marker it leaves expires after Config.DeleteMarkerTTL.
-func (s *KV) Delete(ctx context.Context, key string) error {
-	if err := ValidateKey(key); err != nil {
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := kvstore.ValidateKey(key); err != nil {
 		return err
 	}
 	ctx, cancel := s.withTimeout(ctx)
@@ -217,9 +219,9 @@ func (s *KV) Delete(ctx context.Context, key string) error {
 	return nil
 }
 
-// Keys implements [Store.Keys].
-func (s *KV) Keys(ctx context.Context, prefix string) ([]string, error) {
-	if err := validatePrefix(prefix, true); err != nil {
+// Keys implements [kvstore.Store.Keys].
+func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
+	if err := kvcore.ValidatePrefix(prefix, true); err != nil {
 		return nil, err
 	}
 	ctx, cancel := s.withTimeout(ctx)
@@ -242,9 +244,9 @@ func (s *KV) Keys(ctx context.Context, prefix string) ([]string, error) {
 	return slices.Compact(keys), nil
 }
 
-// Watch implements [Store.Watch].
-func (s *KV) Watch(ctx context.Context, prefix string) (<-chan Change, error) {
-	if err := validatePrefix(prefix, true); err != nil {
+// Watch implements [kvstore.Store.Watch].
+func (s *Store) Watch(ctx context.Context, prefix string) (<-chan kvstore.Change, error) {
+	if err := kvcore.ValidatePrefix(prefix, true); err != nil {
 		return nil, err
 	}
 	// The watcher lives as long as ctx: nats.go stops it when the context
@@ -253,7 +255,7 @@ func (s *KV) Watch(ctx context.Context, prefix string) (<-chan Change, error) {
 	if err != nil {
 		return nil, mapErr("watch", prefix, err)
 	}
-	out := make(chan Change)
+	out := make(chan kvstore.Change)
 	go func() {
 		defer close(out)
 		defer func() {
@@ -279,9 +281,9 @@ func (s *KV) Watch(ctx context.Context, prefix string) (<-chan Change, error) {
 			if e == nil || !strings.HasPrefix(e.Key(), prefix) {
 				continue
 			}
-			c := Change{Key: e.Key(), Op: OpPut, Value: e.Value()}
+			c := kvstore.Change{Key: e.Key(), Op: kvstore.OpPut, Value: e.Value()}
 			if e.Operation() != jetstream.KeyValuePut {
-				c.Op, c.Value = OpDelete, nil
+				c.Op, c.Value = kvstore.OpDelete, nil
 			} else if c.Value == nil {
 				c.Value = []byte{}
 			}
@@ -307,7 +309,7 @@ func subjectFilter(prefix string) string {
 }
 
 // Setup checks that the bucket is reachable.
-func (s *KV) Setup(ctx context.Context) error {
+func (s *Store) Setup(ctx context.Context) error {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if _, err := s.kv.Status(ctx); err != nil {
@@ -316,33 +318,33 @@ func (s *KV) Setup(ctx context.Context) error {
 	return nil
 }
 
-// Teardown does nothing: the KV does not own its connection.
-func (s *KV) Teardown(context.Context) error { return nil }
+// Teardown does nothing: the store does not own its connection.
+func (s *Store) Teardown(context.Context) error { return nil }
 
 // Health reports the bucket unhealthy when its status cannot be read.
-func (s *KV) Health(ctx context.Context) HealthStatus {
+func (s *Store) Health(ctx context.Context) kvstore.HealthStatus {
 	ctx, cancel := s.withTimeout(ctx)
 	defer cancel()
 	if _, err := s.kv.Status(ctx); err != nil {
-		return Unhealthy(fmt.Sprintf("bucket %s: %v", s.kv.Bucket(), err))
+		return kvstore.Unhealthy(fmt.Sprintf("bucket %s: %v", s.kv.Bucket(), err))
 	}
-	return Healthy()
+	return kvstore.Healthy()
 }
 
-// Append implements [Store.Append]. Concurrent Appends to one key from this
+// Append implements [kvstore.Store.Append]. Concurrent Appends to one key from this
 // process are written together in one compare-and-set; the loop re-reads
 // and retries on a conflict with another process until the latest deadline
 // of the waiting callers (or Config.Timeout) passes, then fails with
-// [ErrConflict].
-func (s *KV) Append(ctx context.Context, key string, item []byte) error {
-	if err := ValidateKey(key); err != nil {
+// [kvstore.ErrConflict].
+func (s *Store) Append(ctx context.Context, key string, item []byte) error {
+	if err := kvstore.ValidateKey(key); err != nil {
 		return err
 	}
 	if len(item)+1 > s.maxValueSize {
 		return fmt.Errorf("kvstore: append %q: %w: the item alone is %d bytes, the maximum value size is %d (values are refused, not chunked)",
-			key, ErrValueTooLarge, len(item), s.maxValueSize)
+			key, kvstore.ErrValueTooLarge, len(item), s.maxValueSize)
 	}
-	if err := validateItem(item); err != nil {
+	if err := kvcore.ValidateItem(item); err != nil {
 		return fmt.Errorf("kvstore: append %q: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -396,7 +398,7 @@ type appendQueue struct {
 
 // runAppends writes the queued items of key, batch after batch, until the
 // queue is empty.
-func (s *KV) runAppends(ctx context.Context, key string, q *appendQueue) {
+func (s *Store) runAppends(ctx context.Context, key string, q *appendQueue) {
 	var last lastWrite
 	for {
 		s.mu.Lock()
@@ -425,7 +427,7 @@ type lastWrite struct {
 // commitAppends appends the batch's items with a compare-and-set loop. On a
 // conflict it also takes the items queued meanwhile. It returns the final
 // batch and one error per request.
-func (s *KV) commitAppends(ctx context.Context, key string, q *appendQueue, batch []*appendReq, last *lastWrite) ([]*appendReq, []error) {
+func (s *Store) commitAppends(ctx context.Context, key string, q *appendQueue, batch []*appendReq, last *lastWrite) ([]*appendReq, []error) {
 	deadline := batch[0].deadline
 	for _, r := range batch[1:] {
 		if r.deadline.After(deadline) {
@@ -461,7 +463,7 @@ func (s *KV) commitAppends(ctx context.Context, key string, q *appendQueue, batc
 			}
 		}
 		*last = lastWrite{}
-		out, errs, err := appendItems(cur, items, s.maxValueSize)
+		out, errs, err := kvcore.AppendItems(cur, items, s.maxValueSize)
 		if err != nil {
 			return batch, all(fmt.Errorf("kvstore: append %q: %w", key, err))
 		}
@@ -488,7 +490,7 @@ func (s *KV) commitAppends(ctx context.Context, key string, q *appendQueue, batc
 		}
 		if ctx.Err() != nil {
 			return batch, all(fmt.Errorf("kvstore: append %q: gave up after %d conflicts: %w",
-				key, conflicts+1, errors.Join(ErrConflict, ctx.Err())))
+				key, conflicts+1, errors.Join(kvstore.ErrConflict, ctx.Err())))
 		}
 		// Lost to another process: take what queued up meanwhile, so the
 		// next attempt carries it too, and back off a little once the
@@ -525,14 +527,14 @@ func mapErr(op, key string, err error) error {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
-		return fmt.Errorf("kvstore: %s %q: %w", op, key, ErrNotFound)
+		return fmt.Errorf("kvstore: %s %q: %w", op, key, kvstore.ErrNotFound)
 	case isConflict(err):
-		return fmt.Errorf("kvstore: %s %q: %w: %w", op, key, ErrConflict, err)
+		return fmt.Errorf("kvstore: %s %q: %w: %w", op, key, kvstore.ErrConflict, err)
 	case errors.Is(err, nats.ErrMaxPayload),
 		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
-		return fmt.Errorf("kvstore: %s %q: %w: %w", op, key, ErrValueTooLarge, err)
+		return fmt.Errorf("kvstore: %s %q: %w: %w", op, key, kvstore.ErrValueTooLarge, err)
 	case errors.Is(err, jetstream.ErrInvalidKey):
-		return fmt.Errorf("kvstore: %s %q: %w: %w", op, key, ErrInvalidKey, err)
+		return fmt.Errorf("kvstore: %s %q: %w: %w", op, key, kvstore.ErrInvalidKey, err)
 	}
 	return fmt.Errorf("kvstore: %s %q: %w", op, key, err)
 }

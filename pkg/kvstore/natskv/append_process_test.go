@@ -1,4 +1,4 @@
-package kvstore_test
+package natskv_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 )
 
 // Environment of the helper process started by TestAppendAcrossProcesses.
@@ -42,7 +43,7 @@ const (
 func TestAppendAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	env := newKVEnv(t)
-	s := env.newStore(t, kvstore.Config{})
+	s := env.newStore(t, natskv.Config{})
 	bucket := "store_" + strconv.FormatInt(env.n.Load(), 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -103,7 +104,7 @@ func TestHelperProcess(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	s, err := kvstore.NewKV(ctx, js, kvstore.Config{Bucket: os.Getenv(helperBucketEnv)})
+	s, err := natskv.New(ctx, js, natskv.Config{Bucket: os.Getenv(helperBucketEnv)})
 	require.NoError(t, err)
 	if os.Getenv(helperModeEnv) == "fetch" {
 		require.NoError(t, fetchBranch(ctx, s, id))
@@ -170,7 +171,7 @@ func (b *syncBuffer) String() string {
 func TestSplitBranchesAcrossProcesses(t *testing.T) {
 	t.Parallel()
 	env := newKVEnv(t)
-	s := env.newStore(t, kvstore.Config{})
+	s := env.newStore(t, natskv.Config{})
 	bucket := "store_" + strconv.FormatInt(env.n.Load(), 10)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -196,7 +197,7 @@ func TestSplitBranchesAcrossProcesses(t *testing.T) {
 	require.Contains(t, out.String(), "--- PASS: TestHelperProcess", "the helper ran:\n%s", out.String())
 
 	// The next state, possibly on another worker, reads through its own store.
-	next, err := kvstore.NewKV(ctx, env.js, kvstore.Config{Bucket: bucket})
+	next, err := natskv.New(ctx, env.js, natskv.Config{Bucket: bucket})
 	require.NoError(t, err)
 	run := kvstore.Scoped(next, kvstore.RunScope("fetch-run"))
 	keys, err := run.Keys(ctx, "source_")

@@ -1,4 +1,4 @@
-package kvstore_test
+package natskv_test
 
 import (
 	"context"
@@ -13,25 +13,16 @@ import (
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/kvstore/kvstoretest"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
-
-func TestMemoryConformance(t *testing.T) {
-	t.Parallel()
-	kvstoretest.RunStoreTests(t, func(t *testing.T) kvstore.Store { return kvstore.NewMemory() })
-}
-
-func TestMemoryZeroValue(t *testing.T) {
-	t.Parallel()
-	kvstoretest.RunStoreTests(t, func(t *testing.T) kvstore.Store { return &kvstore.Memory{} })
-}
 
 func TestKVConformance(t *testing.T) {
 	t.Parallel()
 	env := newKVEnv(t)
 	kvstoretest.RunStoreTests(t, func(t *testing.T) kvstore.Store {
-		return env.newStore(t, kvstore.Config{})
+		return env.newStore(t, natskv.Config{})
 	})
 }
 
@@ -64,7 +55,7 @@ func bucketConfig(t testing.TB, name string) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{}
 }
 
-func (e *kvEnv) newStore(t testing.TB, cfg kvstore.Config) *kvstore.KV {
+func (e *kvEnv) newStore(t testing.TB, cfg natskv.Config) *natskv.Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -72,7 +63,7 @@ func (e *kvEnv) newStore(t testing.TB, cfg kvstore.Config) *kvstore.KV {
 	_, err := e.js.CreateKeyValue(ctx, bc)
 	require.NoError(t, err)
 	cfg.Bucket = bc.Bucket
-	s, err := kvstore.NewKV(ctx, e.js, cfg)
+	s, err := natskv.New(ctx, e.js, cfg)
 	require.NoError(t, err)
 	return s
 }
@@ -85,9 +76,9 @@ func TestNewKV(t *testing.T) {
 	t.Run("DefaultsOpenTheProvisionedBucket", func(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t)
-		s, err := kvstore.NewKV(ctx, js, kvstore.Config{})
+		s, err := natskv.New(ctx, js, natskv.Config{})
 		require.NoError(t, err)
-		require.Equal(t, int(provision.MaxMsgSizeDefault)-kvstore.HeaderRoom, s.MaxValueSize())
+		require.Equal(t, int(provision.MaxMsgSizeDefault)-natskv.HeaderRoom, s.MaxValueSize())
 		require.NoError(t, s.Setup(ctx))
 		require.True(t, s.Health(ctx).IsHealthy())
 		require.NoError(t, kvstore.PutValue(ctx, s, "g.defaults", 1))
@@ -99,7 +90,7 @@ func TestNewKV(t *testing.T) {
 	t.Run("MissingBucket", func(t *testing.T) {
 		t.Parallel()
 		ctx := testCtx(t)
-		_, err := kvstore.NewKV(ctx, js, kvstore.Config{Prefix: "other"})
+		_, err := natskv.New(ctx, js, natskv.Config{Prefix: "other"})
 		require.ErrorIs(t, err, jetstream.ErrBucketNotFound)
 		require.ErrorContains(t, err, "other_store")
 	})
@@ -108,16 +99,16 @@ func TestNewKV(t *testing.T) {
 		ctx := testCtx(t)
 		for _, tc := range []struct {
 			name  string
-			cfg   kvstore.Config
+			cfg   natskv.Config
 			field string
 		}{
-			{"prefix", kvstore.Config{Prefix: "a.b"}, "Config.Prefix"},
-			{"timeout", kvstore.Config{Timeout: -time.Second}, "Config.Timeout"},
-			{"max value size negative", kvstore.Config{MaxValueSize: -1}, "Config.MaxValueSize"},
-			{"max value size too big", kvstore.Config{MaxValueSize: 64 << 20}, "Config.MaxValueSize"},
-			{"marker ttl", kvstore.Config{DeleteMarkerTTL: time.Millisecond}, "Config.DeleteMarkerTTL"},
+			{"prefix", natskv.Config{Prefix: "a.b"}, "Config.Prefix"},
+			{"timeout", natskv.Config{Timeout: -time.Second}, "Config.Timeout"},
+			{"max value size negative", natskv.Config{MaxValueSize: -1}, "Config.MaxValueSize"},
+			{"max value size too big", natskv.Config{MaxValueSize: 64 << 20}, "Config.MaxValueSize"},
+			{"marker ttl", natskv.Config{DeleteMarkerTTL: time.Millisecond}, "Config.DeleteMarkerTTL"},
 		} {
-			_, err := kvstore.NewKV(ctx, js, tc.cfg)
+			_, err := natskv.New(ctx, js, tc.cfg)
 			require.ErrorContains(t, err, tc.field, tc.name)
 		}
 	})
@@ -128,7 +119,7 @@ func TestKVAppendPastMaxValueSize(t *testing.T) {
 	env := newKVEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)
-	s := env.newStore(t, kvstore.Config{MaxValueSize: 100})
+	s := env.newStore(t, natskv.Config{MaxValueSize: 100})
 
 	item := make([]byte, 40)
 	require.NoError(t, kvstore.AppendValue(ctx, s, "list", item)) // 1 + 42 bytes
@@ -150,7 +141,7 @@ func TestKVDeleteLeavesExpiringMarker(t *testing.T) {
 	env := newKVEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	t.Cleanup(cancel)
-	s := env.newStore(t, kvstore.Config{DeleteMarkerTTL: time.Second})
+	s := env.newStore(t, natskv.Config{DeleteMarkerTTL: time.Second})
 	require.NoError(t, s.Put(ctx, "k", []byte("v")))
 	require.NoError(t, s.Delete(ctx, "k"))
 

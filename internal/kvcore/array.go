@@ -1,4 +1,4 @@
-package kvstore
+package kvcore
 
 import (
 	"encoding/binary"
@@ -7,30 +7,8 @@ import (
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
-// The store's value encoding is the wire contract's value codec
-// (protocol.EncodeValue, protocol.DecodeValue): msgpack with compact
-// integers and sorted map keys, decoded behind the structure check, since a
-// store value may have been written by any process.
-
-func encode(v any) ([]byte, error) {
-	b, err := protocol.EncodeValue(v)
-	if err != nil {
-		return nil, fmt.Errorf("encode %T: %w", v, err)
-	}
-	return b, nil
-}
-
-// decode decodes exactly one msgpack value from b into ptr. Any failure,
-// including a panic inside the decoder, wraps ErrTypeMismatch.
-func decode(b []byte, ptr any) error {
-	if err := protocol.DecodeValue(b, ptr); err != nil {
-		return fmt.Errorf("%w: decode into %T: %v", ErrTypeMismatch, ptr, err)
-	}
-	return nil
-}
-
-// validateItem checks that b is exactly one msgpack value.
-func validateItem(b []byte) error {
+// ValidateItem checks that b is exactly one msgpack value.
+func ValidateItem(b []byte) error {
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty item", ErrInvalidValue)
 	}
@@ -78,11 +56,11 @@ func appendArrayHeader(dst []byte, n uint64) []byte {
 	}
 }
 
-// appendItems returns the array cur (nil: none yet) with items appended in
+// AppendItems returns the array cur (nil: none yet) with items appended in
 // order. An item that would make the array larger than maxSize bytes is
 // left out and its slot in errs (len(items)) is set; the others are kept.
 // A cur that is not an array gives a non-nil err and changes nothing.
-func appendItems(cur []byte, items [][]byte, maxSize int) (out []byte, errs []error, err error) {
+func AppendItems(cur []byte, items [][]byte, maxSize int) (out []byte, errs []error, err error) {
 	var n uint64
 	body := []byte(nil)
 	if cur != nil {
@@ -129,7 +107,9 @@ func headerLen(n uint64) int {
 	}
 }
 
-func tooLarge(key string, size, maxSize int) error {
+// TooLarge is the error for a value of size bytes under key, larger than
+// maxSize.
+func TooLarge(key string, size, maxSize int) error {
 	return fmt.Errorf("%w: %q: %d bytes, the maximum value size is %d (values are refused, not chunked)",
 		ErrValueTooLarge, key, size, maxSize)
 }

@@ -1,4 +1,4 @@
-package kvstore_test
+package natskv_test
 
 import (
 	"context"
@@ -10,20 +10,21 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 )
 
 // BenchmarkStore measures Put, Get and Append per second on the KV store
 // beside raw JetStream KV Put and Get on the same server in the same run,
 // and on the memory store.
 //
-//	go test -run '^$' -bench Store ./pkg/kvstore
+//	go test -run '^$' -bench Store ./pkg/kvstore/natskv
 func BenchmarkStore(b *testing.B) {
 	srv := natstest.Start(b)
 	env := &kvEnv{srv: srv}
 	_, env.js = srv.Connect(b)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	b.Cleanup(cancel)
-	s := env.newStore(b, kvstore.Config{})
+	s := env.newStore(b, natskv.Config{})
 	raw, err := env.js.KeyValue(ctx, "store_"+strconv.FormatInt(env.n.Load(), 10))
 	require.NoError(b, err)
 	value := make([]byte, 128)
