@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/connwatch"
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
@@ -217,7 +218,7 @@ type Worker struct {
 	conn     *connwatch.Watch
 	store    kvstore.Store
 	breakers *BreakerSet // the default breakers, owned by the worker
-	machines []*fsm.Machine
+	machines []*engine.Machine
 
 	slots    chan struct{}
 	idle     chan jetstream.Msg // idle runners receive commands (see dispatch)
@@ -282,7 +283,7 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
 		}
-		m, err := fsm.Compile(def)
+		m, err := engine.Compile(def)
 		if err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
 		}

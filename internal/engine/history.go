@@ -1,4 +1,4 @@
-package fsm
+package engine
 
 import (
 	"unicode/utf8"

@@ -1,4 +1,4 @@
-package fsm_test
+package engine_test
 
 import (
 	"strings"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -20,14 +22,14 @@ func ns(k int) int64 { return at(k).UnixNano() }
 // done is a task result for the record's current step, reported by worker
 // w after attempts, its final attempt having begun at second k-1 and run
 // for 300ms.
-func done(rec *protocol.RunRecord, next St, w string, attempts uint32, k int) fsm.Input {
-	return fsm.Input{Result: &protocol.TaskResult{V: 1, RunID: rec.ID, Step: rec.Step, Branch: -1, Status: protocol.ResultOK,
+func done(rec *protocol.RunRecord, next St, w string, attempts uint32, k int) engine.Input {
+	return engine.Input{Result: &protocol.TaskResult{V: 1, RunID: rec.ID, Step: rec.Step, Branch: -1, Status: protocol.ResultOK,
 		Next: string(next), Attempts: attempts, Worker: w, AttemptStarted: ns(k - 1), AttemptDuration: int64(300 * time.Millisecond)}}
 }
 
-func step(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord, in fsm.Input, k int) *protocol.RunRecord {
+func step(t *testing.T, m *engine.Machine, rec *protocol.RunRecord, in engine.Input, k int) *protocol.RunRecord {
 	t.Helper()
-	out, fx, err := fsm.Apply(m, rec, in, at(k))
+	out, fx, err := engine.Apply(m, rec, in, at(k))
 	require.NoError(t, err)
 	require.True(t, fx.Changed)
 	return out
@@ -44,19 +46,19 @@ func TestHistory(t *testing.T) {
 	ms := int64(300 * time.Millisecond)
 	boom := &protocol.ErrorInfo{Category: protocol.CategoryRetryExhausted, Message: "retry_exhausted: all 4 attempts failed: boom", Attempts: 4,
 		Cause: &protocol.ErrorInfo{Category: protocol.CategoryTaskExecution, Message: "boom"}}
-	branchResult := func(rec *protocol.RunRecord, i int32, err *protocol.ErrorInfo) fsm.Input {
+	branchResult := func(rec *protocol.RunRecord, i int32, err *protocol.ErrorInfo) engine.Input {
 		r := &protocol.TaskResult{V: 1, RunID: rec.ID, Step: rec.Step, Branch: i, Status: protocol.ResultOK, Attempts: 1, Worker: "w"}
 		if err != nil {
 			r.Status, r.Error, r.Attempts = protocol.ResultFailed, err, 2
 		}
-		return fsm.Input{Result: r}
+		return engine.Input{Result: r}
 	}
 	timeout := &protocol.ErrorInfo{Category: protocol.CategoryTimeout, Message: "timeout: task attempt exceeded attempt_timeout (1s)"}
 
 	tests := []struct {
 		name   string
 		wf     *fsm.Workflow[St]
-		run    func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord
+		run    func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord
 		status protocol.RunStatus
 		want   []protocol.Step
 		totals protocol.RunTotals
@@ -64,7 +66,7 @@ func TestHistory(t *testing.T) {
 		{
 			name: "task steps",
 			wf:   chain,
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
 				rec = step(t, m, rec, done(rec, B, "w1", 1, 1), 1)
 				return step(t, m, rec, done(rec, Done, "w2", 1, 3), 3)
 			},
@@ -81,7 +83,7 @@ func TestHistory(t *testing.T) {
 		{
 			name: "retried then succeeded",
 			wf:   chain,
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
 				return step(t, m, rec, done(rec, B, "w9", 3, 5), 5)
 			},
 			status: protocol.RunRunning,
@@ -95,8 +97,8 @@ func TestHistory(t *testing.T) {
 		{
 			name: "failed task",
 			wf:   chain,
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
-				in := fsm.Input{Result: &protocol.TaskResult{V: 1, RunID: rec.ID, Step: 0, Branch: -1, Status: protocol.ResultFailed,
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+				in := engine.Input{Result: &protocol.TaskResult{V: 1, RunID: rec.ID, Step: 0, Branch: -1, Status: protocol.ResultFailed,
 					Error: boom, Attempts: 4, Worker: "w3", AttemptStarted: ns(6), AttemptDuration: ms}}
 				return step(t, m, rec, in, 7)
 			},
@@ -111,7 +113,7 @@ func TestHistory(t *testing.T) {
 		{
 			name: "split with a quorum join decided early",
 			wf:   split(join.Quorum(2), 0),
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
 				rec = step(t, m, rec, branchResult(rec, 3, nil), 1)
 				rec = step(t, m, rec, branchResult(rec, 0, timeout), 2)
 				return step(t, m, rec, branchResult(rec, 1, nil), 3)
@@ -128,11 +130,11 @@ func TestHistory(t *testing.T) {
 		{
 			name: "join timeout fails the split",
 			wf:   split(join.Quorum(3), time.Second),
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
 				rec = step(t, m, rec, branchResult(rec, 1, nil), 1)
 				rec = step(t, m, rec, branchResult(rec, 2, boom), 1)
 				timer := &protocol.TimerFire{V: 1, Kind: protocol.TimerJoin, RunID: rec.ID, Step: 0, At: ns(1)}
-				return step(t, m, rec, fsm.Input{Timer: timer}, 1)
+				return step(t, m, rec, engine.Input{Timer: timer}, 1)
 			},
 			status: protocol.RunFailed,
 			want: []protocol.Step{
@@ -147,8 +149,8 @@ func TestHistory(t *testing.T) {
 		{
 			name: "dynamic split in the task's state",
 			wf:   chain,
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
-				spec, err := fsm.SplitInto(fsm.JoinConfig[St]{Strategy: join.All(), JoinState: B}, noop{"x"}, noop{"y"}).SplitSpec()
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+				spec, err := fsmbridge.SplitSpec(fsm.SplitInto(fsm.JoinConfig[St]{Strategy: join.All(), JoinState: B}, noop{"x"}, noop{"y"}))
 				require.NoError(t, err)
 				in := done(rec, "", "w1", 1, 1)
 				in.Result.Split = spec
@@ -173,8 +175,8 @@ func TestHistory(t *testing.T) {
 		{
 			name: "cancelled in a task",
 			wf:   chain,
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
-				return step(t, m, rec, fsm.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID, Reason: "operator"}}, 2)
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+				return step(t, m, rec, engine.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID, Reason: "operator"}}, 2)
 			},
 			status: protocol.RunCancelled,
 			want: []protocol.Step{
@@ -186,7 +188,7 @@ func TestHistory(t *testing.T) {
 		{
 			name: "a task names an unregistered state",
 			wf:   chain,
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
 				return step(t, m, rec, done(rec, Ghost, "w1", 1, 1), 1)
 			},
 			status: protocol.RunFailed,
@@ -201,7 +203,7 @@ func TestHistory(t *testing.T) {
 		{
 			name: "transition cap fails the step that asked for one more",
 			wf:   fsm.New[St]("capped", A).Register(A, noop{}).Register(B, noop{}).Exit(Done).MaxTransitions(2),
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
 				rec = step(t, m, rec, done(rec, B, "w1", 1, 1), 1)
 				return step(t, m, rec, done(rec, A, "w1", 1, 2), 2)
 			},
@@ -219,9 +221,9 @@ func TestHistory(t *testing.T) {
 		{
 			name: "cancelled during a split: counts without a decision",
 			wf:   split(join.All(), 0),
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
 				rec = step(t, m, rec, branchResult(rec, 2, nil), 1)
-				return step(t, m, rec, fsm.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID}}, 2)
+				return step(t, m, rec, engine.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID}}, 2)
 			},
 			status: protocol.RunCancelled,
 			want: []protocol.Step{
@@ -234,9 +236,9 @@ func TestHistory(t *testing.T) {
 		{
 			name: "workflow timeout",
 			wf:   fsm.New[St]("slow", A).Register(A, noop{}).Register(B, noop{}).Exit(Done).TotalTimeout(time.Minute),
-			run: func(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
 				timer := &protocol.TimerFire{V: 1, Kind: protocol.TimerRunDeadline, RunID: rec.ID, At: rec.Deadline}
-				return step(t, m, rec, fsm.Input{Timer: timer}, 60)
+				return step(t, m, rec, engine.Input{Timer: timer}, 60)
 			},
 			status: protocol.RunFailed,
 			want: []protocol.Step{
@@ -249,8 +251,8 @@ func TestHistory(t *testing.T) {
 		{
 			name: "initial exit state",
 			wf:   chain,
-			run: func(t *testing.T, m *fsm.Machine, _ *protocol.RunRecord) *protocol.RunRecord {
-				rec, _, err := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: "chain", InitialState: "done"}, "run2", at(0))
+			run: func(t *testing.T, m *engine.Machine, _ *protocol.RunRecord) *protocol.RunRecord {
+				rec, _, err := engine.Start(m, &protocol.Trigger{V: 1, Workflow: "chain", InitialState: "done"}, "run2", at(0))
 				require.NoError(t, err)
 				return rec
 			},
@@ -265,7 +267,7 @@ func TestHistory(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			m := machine(t, tc.wf)
-			rec, _, err := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: m.Definition().Name}, "run1", at(0))
+			rec, _, err := engine.Start(m, &protocol.Trigger{V: 1, Workflow: m.Definition().Name}, "run1", at(0))
 			require.NoError(t, err)
 			rec = tc.run(t, m, rec)
 			require.Equal(t, tc.status, rec.Status)
@@ -289,11 +291,11 @@ func TestHistoryBounded(t *testing.T) {
 		}
 		rec = step(t, m, rec, done(rec, next, "w", 2, k), k)
 	}
-	require.Len(t, rec.History, fsm.HistoryMax)
-	require.Equal(t, protocol.RunTotals{Steps: transitions + 1, Dropped: transitions + 1 - fsm.HistoryMax,
+	require.Len(t, rec.History, engine.HistoryMax)
+	require.Equal(t, protocol.RunTotals{Steps: transitions + 1, Dropped: transitions + 1 - engine.HistoryMax,
 		Attempts: 2 * transitions, FailedAttempts: transitions}, rec.Totals)
-	first, last := rec.History[0], rec.History[fsm.HistoryMax-1]
-	require.Equal(t, uint32(transitions+1-fsm.HistoryMax), first.Seq)
+	first, last := rec.History[0], rec.History[engine.HistoryMax-1]
+	require.Equal(t, uint32(transitions+1-engine.HistoryMax), first.Seq)
 	require.Equal(t, ns(int(first.Seq)), first.Entered)
 	require.Equal(t, uint32(transitions), last.Seq)
 	require.Zero(t, last.Left, "the current step is open")
@@ -309,7 +311,7 @@ func TestHistoryApplyIsPure(t *testing.T) {
 	t.Parallel()
 	m := machine(t, fsm.New[St]("loop", A).Register(A, noop{}).Register(B, noop{}).Exit(Done))
 	rec, _ := start(t, m, A)
-	for k := 1; k <= fsm.HistoryMax+5; k++ { // at the bound, so opening a step drops one
+	for k := 1; k <= engine.HistoryMax+5; k++ { // at the bound, so opening a step drops one
 		next := B
 		if rec.State == "b" {
 			next = A
@@ -319,13 +321,13 @@ func TestHistoryApplyIsPure(t *testing.T) {
 	before, err := protocol.Encode(rec)
 	require.NoError(t, err)
 	toDone := step(t, m, rec, done(rec, Done, "w1", 1, 500), 500)
-	cancelled := step(t, m, rec, fsm.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID}}, 501)
+	cancelled := step(t, m, rec, engine.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID}}, 501)
 	after, err := protocol.Encode(rec)
 	require.NoError(t, err)
 	require.Equal(t, before, after, "Apply changed its input record")
-	require.Equal(t, protocol.StepExit, toDone.History[fsm.HistoryMax-1].Kind)
-	require.Equal(t, protocol.StepOK, toDone.History[fsm.HistoryMax-2].Outcome)
-	require.Equal(t, protocol.StepCancelled, cancelled.History[fsm.HistoryMax-1].Outcome)
+	require.Equal(t, protocol.StepExit, toDone.History[engine.HistoryMax-1].Kind)
+	require.Equal(t, protocol.StepOK, toDone.History[engine.HistoryMax-2].Outcome)
+	require.Equal(t, protocol.StepCancelled, cancelled.History[engine.HistoryMax-1].Outcome)
 }
 
 // A long error message is cut in the step (on a rune boundary); the run's
@@ -335,7 +337,7 @@ func TestHistoryErrorCut(t *testing.T) {
 	m := machine(t, fsm.New[St]("chain", A).Register(A, noop{}).Exit(Done))
 	rec, _ := start(t, m, A)
 	long := strings.Repeat("é", protocol.StepErrorMax) // two bytes a rune
-	in := fsm.Input{Result: &protocol.TaskResult{V: 1, RunID: rec.ID, Branch: -1, Status: protocol.ResultFailed,
+	in := engine.Input{Result: &protocol.TaskResult{V: 1, RunID: rec.ID, Branch: -1, Status: protocol.ResultFailed,
 		Error: &protocol.ErrorInfo{Category: protocol.CategoryTaskExecution, Message: long}}}
 	rec = step(t, m, rec, in, 1)
 	msg := rec.History[0].Error.Message
@@ -401,7 +403,7 @@ func BenchmarkHistoryChain(b *testing.B) {
 	}
 	d, err := wf.Exit(Done).Definition()
 	require.NoError(b, err)
-	m, err := fsm.Compile(d)
+	m, err := engine.Compile(d)
 	require.NoError(b, err)
 	for _, keep := range []bool{true, false} {
 		name := "history"
@@ -412,15 +414,15 @@ func BenchmarkHistoryChain(b *testing.B) {
 			b.ReportAllocs()
 			written := 0
 			for b.Loop() {
-				rec, _, _ := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: "chain"}, "run-01HZXABCDEFG", t0)
+				rec, _, _ := engine.Start(m, &protocol.Trigger{V: 1, Workflow: "chain"}, "run-01HZXABCDEFG", t0)
 				for i := 1; i <= len(names); i++ {
 					next := Done
 					if i < len(names) {
 						next = names[i]
 					}
-					in := fsm.Input{Result: &protocol.TaskResult{RunID: rec.ID, Step: rec.Step, Branch: -1, Status: protocol.ResultOK,
+					in := engine.Input{Result: &protocol.TaskResult{RunID: rec.ID, Step: rec.Step, Branch: -1, Status: protocol.ResultOK,
 						Next: string(next), Attempts: 1, Worker: "ip-10-0-0-7-4242", AttemptStarted: ns(i), AttemptDuration: 1234567}}
-					rec, _, _ = fsm.Apply(m, rec, in, at(i))
+					rec, _, _ = engine.Apply(m, rec, in, at(i))
 					if !keep {
 						rec.History = nil
 					}

@@ -1,10 +1,12 @@
-package fsm_test
+package engine_test
 
 import (
 	"context"
 	"fmt"
 	"time"
 
+	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -33,16 +35,16 @@ func Example_transition() {
 		Register(Green, switchTo{Off}).
 		Exit(Off)
 	def, _ := wf.Definition()
-	m, _ := fsm.Compile(def)
+	m, _ := engine.Compile(def)
 
 	now := time.Unix(0, 0)
-	rec, fx, _ := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: "light"}, "run-1", now)
+	rec, fx, _ := engine.Start(m, &protocol.Trigger{V: 1, Workflow: "light"}, "run-1", now)
 	fmt.Println(rec.State, fx.Commands[0].Task.Kind)
 
 	for _, next := range []Light{Green, Off} {
-		in := fsm.Input{Result: &protocol.TaskResult{RunID: "run-1", Step: rec.Step, Branch: -1,
+		in := engine.Input{Result: &protocol.TaskResult{RunID: "run-1", Step: rec.Step, Branch: -1,
 			Status: protocol.ResultOK, Next: string(next)}}
-		rec, fx, _ = fsm.Apply(m, rec, in, now)
+		rec, fx, _ = engine.Apply(m, rec, in, now)
 	}
 	fmt.Println(rec.Status, rec.Path, fx.Ended)
 	// Output:
@@ -52,8 +54,8 @@ func Example_transition() {
 
 // Errors keep cano's categories across the wire.
 func Example_errors() {
-	info := fsm.ErrorInfo(&fsm.RetryExhaustedError{Attempts: 4, Cause: fmt.Errorf("connection refused")})
-	err := fsm.FromErrorInfo(info)
+	info := fsmbridge.ErrorInfo(&fsm.RetryExhaustedError{Attempts: 4, Cause: fmt.Errorf("connection refused")})
+	err := fsmbridge.FromErrorInfo(info)
 	fmt.Println(info.Category, info.Attempts)
 	fmt.Println(errorsIs(err, fsm.ErrRetryExhausted), errorsIs(err, fsm.ErrTimeout))
 	// Output:

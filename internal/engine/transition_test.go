@@ -1,4 +1,4 @@
-package fsm_test
+package engine_test
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -30,38 +32,38 @@ func (noop) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) {
 
 var t0 = time.Unix(1_700_000_000, 0)
 
-func machine(t *testing.T, wf *fsm.Workflow[St]) *fsm.Machine {
+func machine(t *testing.T, wf *fsm.Workflow[St]) *engine.Machine {
 	t.Helper()
 	d, err := wf.Definition()
 	require.NoError(t, err)
-	m, err := fsm.Compile(d)
+	m, err := engine.Compile(d)
 	require.NoError(t, err)
 	return m
 }
 
-func ok(rec *protocol.RunRecord, next St) fsm.Input {
-	return fsm.Input{Result: &protocol.TaskResult{V: 1, RunID: rec.ID, Step: rec.Step, Branch: -1, Status: protocol.ResultOK, Next: string(next)}}
+func ok(rec *protocol.RunRecord, next St) engine.Input {
+	return engine.Input{Result: &protocol.TaskResult{V: 1, RunID: rec.ID, Step: rec.Step, Branch: -1, Status: protocol.ResultOK, Next: string(next)}}
 }
 
-func branch(rec *protocol.RunRecord, i int32, good bool) fsm.Input {
+func branch(rec *protocol.RunRecord, i int32, good bool) engine.Input {
 	r := &protocol.TaskResult{V: 1, RunID: rec.ID, Step: rec.Step, Branch: i, Status: protocol.ResultOK}
 	if !good {
 		r.Status = protocol.ResultFailed
 		r.Error = &protocol.ErrorInfo{Category: protocol.CategoryTaskExecution, Message: "boom"}
 	}
-	return fsm.Input{Result: r}
+	return engine.Input{Result: r}
 }
 
-func start(t *testing.T, m *fsm.Machine, initial St) (*protocol.RunRecord, fsm.Effects) {
+func start(t *testing.T, m *engine.Machine, initial St) (*protocol.RunRecord, engine.Effects) {
 	t.Helper()
-	rec, fx, err := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: m.Definition().Name, InitialState: string(initial)}, "run1", t0)
+	rec, fx, err := engine.Start(m, &protocol.Trigger{V: 1, Workflow: m.Definition().Name, InitialState: string(initial)}, "run1", t0)
 	require.NoError(t, err)
 	return rec, fx
 }
 
-func apply(t *testing.T, m *fsm.Machine, rec *protocol.RunRecord, in fsm.Input) (*protocol.RunRecord, fsm.Effects) {
+func apply(t *testing.T, m *engine.Machine, rec *protocol.RunRecord, in engine.Input) (*protocol.RunRecord, engine.Effects) {
 	t.Helper()
-	out, fx, err := fsm.Apply(m, rec, in, t0.Add(time.Second))
+	out, fx, err := engine.Apply(m, rec, in, t0.Add(time.Second))
 	require.NoError(t, err)
 	return out, fx
 }
@@ -105,7 +107,7 @@ func TestTransitions(t *testing.T) {
 		rec, fx := apply(t, m, rec, ok(rec, Ghost))
 		require.Equal(t, protocol.RunFailed, rec.Status)
 		require.True(t, fx.Ended)
-		err := fsm.FromErrorInfo(rec.Error)
+		err := fsmbridge.FromErrorInfo(rec.Error)
 		require.ErrorIs(t, err, fsm.ErrWorkflow)
 		require.Contains(t, err.Error(), "no task registered for state: ghost")
 		var se *fsm.StateError
@@ -115,7 +117,7 @@ func TestTransitions(t *testing.T) {
 
 	t.Run("unknown initial state creates no run", func(t *testing.T) {
 		m := machine(t, chain)
-		rec, _, err := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: "chain", InitialState: "nope"}, "r", t0)
+		rec, _, err := engine.Start(m, &protocol.Trigger{V: 1, Workflow: "chain", InitialState: "nope"}, "r", t0)
 		require.ErrorIs(t, err, fsm.ErrConfiguration)
 		require.Nil(t, rec)
 	})
@@ -133,15 +135,15 @@ func TestTransitions(t *testing.T) {
 		rec, fx := start(t, m, A)
 		require.Len(t, fx.Timers, 1)
 		require.Equal(t, t0.Add(time.Second).UnixNano(), fx.Timers[0].At)
-		out, fx, err := fsm.Apply(m, rec, fsm.Input{Timer: &fx.Timers[0]}, t0.Add(time.Second))
+		out, fx, err := engine.Apply(m, rec, engine.Input{Timer: &fx.Timers[0]}, t0.Add(time.Second))
 		require.NoError(t, err)
 		require.Equal(t, protocol.RunFailed, out.Status)
-		require.ErrorIs(t, fsm.FromErrorInfo(out.Error), fsm.ErrWorkflowTimeout)
+		require.ErrorIs(t, fsmbridge.FromErrorInfo(out.Error), fsm.ErrWorkflowTimeout)
 		require.Len(t, fx.Notices, 1)
 		// A result after the deadline also times the run out.
-		late, _, err := fsm.Apply(m, rec, ok(rec, B), t0.Add(2*time.Second))
+		late, _, err := engine.Apply(m, rec, ok(rec, B), t0.Add(2*time.Second))
 		require.NoError(t, err)
-		require.ErrorIs(t, fsm.FromErrorInfo(late.Error), fsm.ErrWorkflowTimeout)
+		require.ErrorIs(t, fsmbridge.FromErrorInfo(late.Error), fsm.ErrWorkflowTimeout)
 	})
 
 	t.Run("duplicate and late results change nothing", func(t *testing.T) {
@@ -178,22 +180,22 @@ func TestTransitions(t *testing.T) {
 	t.Run("cancel ends the run and notifies workers", func(t *testing.T) {
 		m := machine(t, chain)
 		rec, _ := start(t, m, A)
-		rec, fx := apply(t, m, rec, fsm.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID}})
+		rec, fx := apply(t, m, rec, engine.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID}})
 		require.Equal(t, protocol.RunCancelled, rec.Status)
-		require.ErrorIs(t, fsm.FromErrorInfo(rec.Error), fsm.ErrCancelled)
+		require.ErrorIs(t, fsmbridge.FromErrorInfo(rec.Error), fsm.ErrCancelled)
 		require.True(t, fx.Notices[0].All)
 		// the timeout firing later changes nothing: cancel wins.
-		_, fx = apply(t, m, rec, fsm.Input{Timer: &protocol.TimerFire{Kind: protocol.TimerRunDeadline, RunID: rec.ID}})
+		_, fx = apply(t, m, rec, engine.Input{Timer: &protocol.TimerFire{Kind: protocol.TimerRunDeadline, RunID: rec.ID}})
 		require.False(t, fx.Changed)
 	})
 
 	t.Run("failed task fails the run with state context", func(t *testing.T) {
 		m := machine(t, chain)
 		rec, _ := start(t, m, A)
-		in := fsm.Input{Result: &protocol.TaskResult{RunID: rec.ID, Step: 0, Branch: -1, Status: protocol.ResultFailed, Attempts: 4,
+		in := engine.Input{Result: &protocol.TaskResult{RunID: rec.ID, Step: 0, Branch: -1, Status: protocol.ResultFailed, Attempts: 4,
 			Error: &protocol.ErrorInfo{Category: protocol.CategoryRetryExhausted, Message: "x", Attempts: 4}}}
 		rec, _ = apply(t, m, rec, in)
-		err := fsm.FromErrorInfo(rec.Error)
+		err := fsmbridge.FromErrorInfo(rec.Error)
 		var re *fsm.RetryExhaustedError
 		require.ErrorAs(t, err, &re)
 		require.Equal(t, uint32(4), re.Attempts)
@@ -226,7 +228,7 @@ func TestSplitTransitions(t *testing.T) {
 		require.Len(t, fx.Commands, 1)
 		require.Equal(t, uint32(4), fx.Commands[0].JoinBranches)
 		// a late branch of the old split changes nothing
-		late := fsm.Input{Result: &protocol.TaskResult{RunID: rec.ID, Step: splitStep, Branch: 0, Status: protocol.ResultOK}}
+		late := engine.Input{Result: &protocol.TaskResult{RunID: rec.ID, Step: splitStep, Branch: 0, Status: protocol.ResultOK}}
 		_, fx = apply(t, m, rec, late)
 		require.False(t, fx.Changed)
 	})
@@ -268,7 +270,7 @@ func TestSplitTransitions(t *testing.T) {
 		rec, fx := start(t, m, Split)
 		timer := fx.Timers[0]
 		rec, _ = apply(t, m, rec, branch(rec, 1, false))
-		rec, _ = apply(t, m, rec, fsm.Input{Timer: &timer})
+		rec, _ = apply(t, m, rec, engine.Input{Timer: &timer})
 		require.Equal(t, "b", rec.State)
 	})
 
@@ -277,7 +279,7 @@ func TestSplitTransitions(t *testing.T) {
 		rec, fx := start(t, m, Split)
 		timer := fx.Timers[0]
 		rec, _ = apply(t, m, rec, branch(rec, 1, true))
-		rec, _ = apply(t, m, rec, fsm.Input{Timer: &timer})
+		rec, _ = apply(t, m, rec, engine.Input{Timer: &timer})
 		require.Equal(t, protocol.RunFailed, rec.Status)
 		require.Contains(t, rec.Error.Message, "split task timeout exceeded")
 	})
@@ -286,9 +288,9 @@ func TestSplitTransitions(t *testing.T) {
 		m := machine(t, fsm.New[St]("dyn", A).Register(A, noop{}).Register(B, noop{}).Exit(Done))
 		rec, _ := start(t, m, A)
 		res := fsm.SplitInto(fsm.JoinConfig[St]{Strategy: join.All(), JoinState: B}, noop{"x"}, noop{"y"}, noop{"z"})
-		spec, err := res.SplitSpec()
+		spec, err := fsmbridge.SplitSpec(res)
 		require.NoError(t, err)
-		in := fsm.Input{Result: &protocol.TaskResult{RunID: rec.ID, Step: 0, Branch: -1, Status: protocol.ResultOK, Split: spec}}
+		in := engine.Input{Result: &protocol.TaskResult{RunID: rec.ID, Step: 0, Branch: -1, Status: protocol.ResultOK, Split: spec}}
 		rec, fx := apply(t, m, rec, in)
 		require.NotNil(t, fx.PutSplitSpec)
 		require.Len(t, fx.Commands, 3)
@@ -305,7 +307,7 @@ func TestSplitTransitions(t *testing.T) {
 		m := machine(t, wf(join.All(), 0, 0))
 		rec, _ := start(t, m, Split)
 		rec, _ = apply(t, m, rec, branch(rec, 1, true))
-		fx, err := fsm.Owed(m, rec, nil)
+		fx, err := engine.Owed(m, rec, nil)
 		require.NoError(t, err)
 		require.Len(t, fx.Commands, 3)
 	})
@@ -342,7 +344,7 @@ func TestValidateRules(t *testing.T) {
 func TestRetryDelay(t *testing.T) {
 	t.Parallel()
 	p := fsm.RetryMode{}.Policy()
-	require.Equal(t, uint32(4), fsm.MaxAttempts(p))
+	require.Equal(t, uint32(4), engine.MaxAttempts(p))
 	tests := []struct {
 		k    uint32
 		u    float64
@@ -357,12 +359,12 @@ func TestRetryDelay(t *testing.T) {
 		{20, 1, 33 * time.Second},
 	}
 	for _, tc := range tests {
-		require.Equal(t, tc.want, fsm.RetryDelay(p, tc.k, tc.u), "k=%d u=%v", tc.k, tc.u)
+		require.Equal(t, tc.want, engine.RetryDelay(p, tc.k, tc.u), "k=%d u=%v", tc.k, tc.u)
 	}
-	require.Equal(t, uint32(1), fsm.MaxAttempts(fsm.RetryNone().Policy()))
+	require.Equal(t, uint32(1), engine.MaxAttempts(fsm.RetryNone().Policy()))
 	fixed := fsm.RetryFixed(2, 50*time.Millisecond).Policy()
-	require.Equal(t, uint32(3), fsm.MaxAttempts(fixed))
-	require.Equal(t, 50*time.Millisecond, fsm.RetryDelay(fixed, 1, 1))
+	require.Equal(t, uint32(3), engine.MaxAttempts(fixed))
+	require.Equal(t, 50*time.Millisecond, engine.RetryDelay(fixed, 1, 1))
 	odd := fsm.RetryExponentialCustom(1, time.Millisecond, -3, time.Second, 7).Policy()
 	require.Equal(t, 1.0, odd.Multiplier)
 	require.Equal(t, 1.0, odd.Jitter)
@@ -371,12 +373,12 @@ func TestRetryDelay(t *testing.T) {
 func BenchmarkApply(b *testing.B) {
 	wf := fsm.New[St]("chain", A).Register(A, noop{}).Register(B, noop{}).Exit(Done)
 	d, _ := wf.Definition()
-	m, _ := fsm.Compile(d)
-	rec, _, _ := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: "chain"}, "run1", t0)
-	in := fsm.Input{Result: &protocol.TaskResult{RunID: "run1", Step: 0, Branch: -1, Status: protocol.ResultOK, Next: "b"}}
+	m, _ := engine.Compile(d)
+	rec, _, _ := engine.Start(m, &protocol.Trigger{V: 1, Workflow: "chain"}, "run1", t0)
+	in := engine.Input{Result: &protocol.TaskResult{RunID: "run1", Step: 0, Branch: -1, Status: protocol.ResultOK, Next: "b"}}
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, err := fsm.Apply(m, rec, in, t0); err != nil {
+		if _, _, err := engine.Apply(m, rec, in, t0); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -397,7 +399,7 @@ func TestLargeInputStaysInRecord(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := make([]byte, tc.size)
-			rec, fx, err := fsm.Start(m, &protocol.Trigger{V: 1, Workflow: "chain", Input: in}, "run1", t0)
+			rec, fx, err := engine.Start(m, &protocol.Trigger{V: 1, Workflow: "chain", Input: in}, "run1", t0)
 			require.NoError(t, err)
 			require.Len(t, rec.Input, tc.size, "the record keeps the input")
 			require.Len(t, fx.Commands, 1)
