@@ -17,7 +17,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cano-nats/cano/internal/bench"
+	"github.com/cano-nats/cano/internal/wire/bench"
 )
 
 func main() {

@@ -19,8 +19,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/cli"
 	"github.com/cano-nats/cano/internal/retry"
+	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/pkg/embedded"
 )
 

@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/app"
-	"github.com/cano-nats/cano/internal/cli"
-	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/wire/app"
+	"github.com/cano-nats/cano/internal/wire/cli"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/embedded"
 	"github.com/cano-nats/cano/pkg/protocol"

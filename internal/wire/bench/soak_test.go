@@ -9,7 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/bench"
+	"github.com/cano-nats/cano/internal/wire/bench"
 )
 
 // TestSoakPrints runs a short soak on an embedded server and checks the

@@ -15,9 +15,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cano-nats/cano/internal/cli"
-	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/retry"
+	"github.com/cano-nats/cano/internal/wire/cli"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/embedded"
@@ -221,14 +221,14 @@ const SleepySplitBranchDuration = 1500 * time.Millisecond
 func demoRegistry() *fsm.Registry {
 	reg := &fsm.Registry{}
 	demo.RegisterAll(reg)
-	demo.RegisterFaults(reg)
+	registerFaults(reg)
 	demo.RegisterSplits(reg)
 	return reg
 }
 
 func demoWorkflows() []worker.Definer {
-	return []worker.Definer{demo.Workflow(), demo.OneTask(), demo.Chain(), demo.Sleepy(SleepyTaskDuration),
-		demo.Flaky(), demo.Guarded(), demo.SleepySplit(SleepySplitBranchDuration)}
+	return append([]worker.Definer{demo.Workflow(), demo.OneTask(), demo.Chain(), demo.Sleepy(SleepyTaskDuration),
+		demo.SleepySplit(SleepySplitBranchDuration)}, faultWorkflows()...)
 }
 
 // RunWorker runs the demo worker until ctx ends. Users' own binaries build

@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/cano-nats/cano/internal/bench"
+	"github.com/cano-nats/cano/internal/wire/bench"
 )
 
 // BenchmarkEngine runs canobench's throughput scenarios under go test

@@ -1,4 +1,4 @@
-package demo
+package faults
 
 import (
 	"context"
@@ -65,7 +65,7 @@ type AttemptRecord struct {
 }
 
 // ErrDependency is the failure the fault tasks simulate.
-var ErrDependency = errors.New("demo: dependency unavailable")
+var ErrDependency = errors.New("faults: dependency unavailable")
 
 func recordAttempt(ctx context.Context, tc *fsm.TaskContext) error {
 	if tc.Store == nil {
