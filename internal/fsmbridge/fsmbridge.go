@@ -1,7 +1,8 @@
 // Package fsmbridge is how the engine (pkg/worker, pkg/coordinator,
 // pkg/client, internal/engine's users) reaches what pkg/fsm keeps out of
-// its public surface: building a TaskContext, reading a Result's dynamic
-// split, and converting errors to and from their wire form.
+// its public surface: building a TaskContext, rebuilding a task from its
+// spec, reading a Result's dynamic split, and converting errors to and from
+// their wire form.
 //
 // pkg/fsm sets the function variables of package hooks in an init
 // function; this package imports pkg/fsm, so they are set before any of its
@@ -46,6 +47,18 @@ func NewTaskContext(p TaskContextParams) *fsm.TaskContext {
 		h.Branches = p.Branches
 	}
 	return hooks.NewTaskContext(h).(*fsm.TaskContext)
+}
+
+// BuildTask rebuilds the task a command's spec names from reg, decoding its
+// parameters behind the structure check. An unregistered kind gives an
+// error matching [fsm.ErrUnknownKind]; bad parameters, one matching
+// [fsm.ErrConfiguration].
+func BuildTask(reg *fsm.Registry, spec *protocol.TaskSpec) (fsm.Task, error) {
+	t, err := hooks.BuildTask(reg, spec)
+	if err != nil {
+		return nil, err
+	}
+	return t.(fsm.Task), nil
 }
 
 // SplitSpec returns the wire spec of res's dynamic split ([fsm.SplitInto]),

@@ -11,6 +11,7 @@ import (
 func init() {
 	hooks.NewTaskContext = func(p hooks.TaskContext) any { return newTaskContext(p) }
 	hooks.SplitSpec = func(res any) (*protocol.SplitSpec, error) { return res.(Result).splitSpec() }
+	hooks.BuildTask = func(reg any, spec *protocol.TaskSpec) (any, error) { return reg.(*Registry).build(spec) }
 	hooks.ErrorInfo = errorInfo
 	hooks.FromErrorInfo = fromErrorInfo
 }

@@ -90,7 +90,7 @@ func TestRegistry(t *testing.T) {
 	require.Panics(t, func() { fsm.Register[noop](&reg) }, "a kind registered twice")
 	require.Panics(t, func() { fsm.RegisterNode[prepNode, int, int](&reg) })
 	require.Error(t, reg.RegisterFunc("bad kind", nil))
-	_, err := reg.Build(&protocol.TaskSpec{Kind: "nope"})
+	_, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "nope"})
 	require.ErrorIs(t, err, fsm.ErrUnknownKind)
 
 	// A node travels as its own parameters and runs prep → exec → post.
@@ -100,7 +100,7 @@ func TestRegistry(t *testing.T) {
 	spec := d.States[0].Task
 	require.Equal(t, "prep_node", spec.Kind)
 	require.Equal(t, protocol.RetryNone, spec.Retry.Mode, "the node's own config")
-	task, err := reg.Build(spec)
+	task, err := fsmbridge.BuildTask(&reg, spec)
 	require.NoError(t, err)
 	tc := newTaskContext(&protocol.TaskCommand{RunID: "r", Branch: -1}, 1, 1, nil, nil)
 	res, err := task.Run(context.Background(), tc)
@@ -111,7 +111,7 @@ func TestRegistry(t *testing.T) {
 	_, err = fsm.NodeTask[prepNode, int, int](prepNode{Base: -1}).Run(context.Background(), tc)
 	require.ErrorContains(t, err, "negative base")
 
-	fn, err := reg.Build(&protocol.TaskSpec{Kind: "func_kind"})
+	fn, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "func_kind"})
 	require.NoError(t, err)
 	require.Equal(t, "func_kind", fn.Kind())
 	res, err = fn.Run(context.Background(), tc)

@@ -47,6 +47,7 @@ type Error struct {
 	Cause    error
 }
 
+// Error is the category and the message (the cause's when there is none).
 func (e *Error) Error() string {
 	if e.Message == "" && e.Cause != nil {
 		return string(e.Category) + ": " + e.Cause.Error()
@@ -71,6 +72,7 @@ type RetryExhaustedError struct {
 	Cause    error
 }
 
+// Error gives the attempts made and the last cause.
 func (e *RetryExhaustedError) Error() string {
 	return fmt.Sprintf("retry_exhausted: task failed after %d attempt(s): %v", e.Attempts, e.Cause)
 }
@@ -90,6 +92,7 @@ type StateError struct {
 	Cause   error
 }
 
+// Error names the state and the attempt, then the cause.
 func (e *StateError) Error() string {
 	return fmt.Sprintf("in state %q (attempt %d, path %s): %v", e.State, e.Attempt, strings.Join(e.Path, " → "), e.Cause)
 }

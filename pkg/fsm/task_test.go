@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -40,7 +41,7 @@ func TestDecodesAreGuarded(t *testing.T) {
 	crafted := []byte{0xdf, 0x80, 0, 0, 0, 1, 2, 3} // map32 claiming 2^31 entries
 	var reg fsm.Registry
 	fsm.Register[paramTask](&reg)
-	_, err := reg.Build(&protocol.TaskSpec{Kind: "param", Params: crafted})
+	_, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "param", Params: crafted})
 	require.ErrorIs(t, err, fsm.ErrConfiguration)
 	require.ErrorContains(t, err, "declares")
 
@@ -60,7 +61,7 @@ func TestDecodesAreGuarded(t *testing.T) {
 	got, err := fsm.BranchOutput[map[string]int](fsm.BranchOutcome{Output: good})
 	require.NoError(t, err)
 	require.Equal(t, m, got)
-	task, err := reg.Build(&protocol.TaskSpec{Kind: "param", Params: mustEncode(t, paramTask{N: 7})})
+	task, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "param", Params: mustEncode(t, paramTask{N: 7})})
 	require.NoError(t, err)
 	require.Equal(t, paramTask{N: 7}, task)
 }

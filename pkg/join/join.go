@@ -38,6 +38,7 @@ const (
 	Failed
 )
 
+// String names the decision, for logs.
 func (d Decision) String() string {
 	switch d {
 	case Pending:

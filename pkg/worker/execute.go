@@ -72,7 +72,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")}, true, attemptSpan{})
 		return
 	}
-	task, err := w.cfg.Registry.Build(&cmd.Task)
+	task, err := fsmbridge.BuildTask(w.cfg.Registry, &cmd.Task)
 	if err != nil {
 		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err), attempt > 1, attemptSpan{})
 		return

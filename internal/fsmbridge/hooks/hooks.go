@@ -38,6 +38,8 @@ var (
 	// SplitSpec returns the wire spec of an fsm.Result's dynamic split, or
 	// nil when the result is not a split.
 	SplitSpec func(res any) (*protocol.SplitSpec, error)
+	// BuildTask rebuilds the fsm.Task of a spec from an *fsm.Registry.
+	BuildTask func(reg any, spec *protocol.TaskSpec) (any, error)
 	// ErrorInfo converts an error to its wire form.
 	ErrorInfo func(err error) *protocol.ErrorInfo
 	// FromErrorInfo rebuilds a typed fsm error from its wire form.
