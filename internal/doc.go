@@ -8,7 +8,8 @@
 //     pkg/join (and internal/fsmbridge, which exists to reach pkg/fsm).
 //     engine (the pure transition function, run history, retry maths),
 //     fsmbridge (the engine's way into pkg/fsm's unexported parts), kvcore
-//     (what every kvstore.Store implementation shares), connwatch, dlq,
+//     (what every kvstore.Store implementation shares), joinrule (the pure
+//     decision of a split's join), connwatch, dlq,
 //     kvread, kvwatch, leader, retry; and the test helpers natstest and
 //     proctest, imported only by tests.
 //   - internal/wire/*: wiring that assembles pkg/ into programs: app (the

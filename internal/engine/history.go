@@ -3,7 +3,7 @@ package engine
 import (
 	"unicode/utf8"
 
-	"github.com/cano-nats/cano/pkg/join"
+	"github.com/cano-nats/cano/internal/joinrule"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -105,7 +105,7 @@ func (t *tx) countResult(r *protocol.TaskResult) {
 }
 
 func splitSummary(sp *protocol.SplitProgress) *protocol.SplitSummary {
-	need, _ := join.Required(sp.Join, sp.Total)
+	need, _ := joinrule.Required(sp.Join, sp.Total)
 	timedOut := min(sp.TimedOut, sp.Failed)
 	return &protocol.SplitSummary{
 		Strategy:  sp.Join.Strategy,

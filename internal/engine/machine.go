@@ -5,7 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/cano-nats/cano/pkg/join"
+	"github.com/cano-nats/cano/internal/joinrule"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -112,7 +112,7 @@ func Compile(d *protocol.Definition) (*Machine, error) {
 				return nil, cfgErr("split state %q: compact branch list in a definition", s.Name)
 			}
 			j := s.Split.Join
-			if err := join.Validate(j, len(s.Split.Tasks), true); err != nil {
+			if err := joinrule.Validate(j, len(s.Split.Tasks), true); err != nil {
 				return nil, cfgErr("split state %q: %v", s.Name, err)
 			}
 			if !m.Known(j.JoinState) {

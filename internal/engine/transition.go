@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cano-nats/cano/pkg/join"
+	"github.com/cano-nats/cano/internal/joinrule"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -258,7 +258,7 @@ func (t *tx) startDynamicSplit(spec *protocol.SplitSpec, r *protocol.TaskResult)
 	case !t.m.Known(spec.Join.JoinState):
 		bad = fmt.Sprintf("dynamic split join state %q is neither registered nor an exit state", spec.Join.JoinState)
 	default:
-		if err := join.Validate(spec.Join, n, false); err != nil {
+		if err := joinrule.Validate(spec.Join, n, false); err != nil {
 			bad = "dynamic split: " + err.Error()
 		}
 	}
@@ -284,9 +284,9 @@ func (t *tx) startSplit(spec *protocol.SplitSpec, dynamic bool) {
 	sp := &protocol.SplitProgress{Total: n, Done: make([]byte, (n+7)/8), Join: spec.Join,
 		StartedAt: t.now.UnixNano(), Dynamic: dynamic}
 	rec.Split = sp
-	t.event(protocol.EventSplit, fmt.Sprintf("%d branches, %s", n, join.Describe(spec.Join)))
+	t.event(protocol.EventSplit, fmt.Sprintf("%d branches, %s", n, joinrule.Describe(spec.Join)))
 	if n == 0 {
-		t.decide(join.Decide(spec.Join, join.Counts{}), false)
+		t.decide(joinrule.Decide(spec.Join, joinrule.Counts{}), false)
 		return
 	}
 	first := n
@@ -346,8 +346,8 @@ func (t *tx) branchResult(r *protocol.TaskResult) error {
 		}
 	}
 	rec.Split = &sp
-	d := join.Decide(sp.Join, counts(&sp))
-	if d == join.Pending {
+	d := joinrule.Decide(sp.Join, counts(&sp))
+	if d == joinrule.Pending {
 		if sp.Dispatched < sp.Total {
 			ts := tasks.Task(int(sp.Dispatched))
 			t.command(&ts, int32(sp.Dispatched))
@@ -359,13 +359,13 @@ func (t *tx) branchResult(r *protocol.TaskResult) error {
 	return nil
 }
 
-func counts(sp *protocol.SplitProgress) join.Counts {
-	return join.Counts{Total: sp.Total, Succeeded: sp.Succeeded, Failed: sp.Failed}
+func counts(sp *protocol.SplitProgress) joinrule.Counts {
+	return joinrule.Counts{Total: sp.Total, Succeeded: sp.Succeeded, Failed: sp.Failed}
 }
 
 // decide acts on a join decision: enter the join state or fail the run, and
 // cancel the branches still queued or running.
-func (t *tx) decide(d join.Decision, timedOut bool) {
+func (t *tx) decide(d joinrule.Decision, timedOut bool) {
 	rec := t.rec
 	sp := rec.Split
 	c := counts(sp)
@@ -373,21 +373,21 @@ func (t *tx) decide(d join.Decision, timedOut bool) {
 		t.fx.Notices = append(t.fx.Notices, protocol.CancelNotice{V: protocol.SchemaVersion,
 			RunID: rec.ID, Step: rec.Step, Branch: -1, Reason: "join decided"})
 	}
-	t.event(protocol.EventJoin, fmt.Sprintf("%s: %s, %d/%d succeeded, %d failed", join.Describe(sp.Join), d, c.Succeeded, c.Total, c.Failed))
+	t.event(protocol.EventJoin, fmt.Sprintf("%s: %s, %d/%d succeeded, %d failed", joinrule.Describe(sp.Join), d, c.Succeeded, c.Total, c.Failed))
 	outcome := protocol.StepFailed
-	if d == join.Satisfied {
+	if d == joinrule.Satisfied {
 		outcome = protocol.StepOK
 	}
 	t.leaveStep(outcome, nil)
 	if s := t.current(); s != nil && s.Split != nil {
 		s.Split.Decision, s.Split.JoinTimeout = d.String(), timedOut
 	}
-	if d == join.Satisfied {
+	if d == joinrule.Satisfied {
 		t.enter(sp.Join.JoinState, nil, sp)
 		return
 	}
 	t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow,
-		Message: "workflow: " + join.FailureMessage(sp.Join, c, sp.Errors, timedOut)}, rec.State, 1, rec.Path))
+		Message: "workflow: " + joinrule.FailureMessage(sp.Join, c, sp.Errors, timedOut)}, rec.State, 1, rec.Path))
 }
 
 func (t *tx) timer(f *protocol.TimerFire) {
@@ -400,7 +400,7 @@ func (t *tx) timer(f *protocol.TimerFire) {
 	case protocol.TimerJoin:
 		if sp := rec.Split; sp != nil && f.Step == rec.Step && f.At == sp.StartedAt+sp.Join.Timeout {
 			t.fx.Changed = true
-			t.decide(join.DecideTimeout(sp.Join, counts(sp)), true)
+			t.decide(joinrule.DecideTimeout(sp.Join, counts(sp)), true)
 		}
 	}
 }

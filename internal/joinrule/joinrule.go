@@ -1,23 +1,9 @@
-// Package join decides split joins: given a join configuration and the
+// Package joinrule decides split joins: given a join configuration and the
 // counts of branch outcomes so far, is the join still pending, satisfied, or
-// impossible? Evaluation is pure and O(1) per arriving result.
-//
-// Cano for Go improves on cano: a join succeeds the moment its threshold is
-// met and fails the moment the threshold can no longer be met, instead of
-// waiting for every branch (Quorum, Percentage) or for the timeout.
-//
-// | strategy          | succeeds when                    | fails when                              |
-// | ----------------- | -------------------------------- | --------------------------------------- |
-// | All               | every branch succeeded (N=0 too) | any branch failed                       |
-// | Any               | one branch succeeded             | every branch failed (N=0 too)           |
-// | Quorum(n)         | n succeeded (n=0 at once)        | n can no longer be reached              |
-// | Percentage(p)     | ceil(N·p) succeeded              | ceil(N·p) can no longer be reached      |
-// | PartialResults(n) | n succeeded (n=0: first outcome) | n can no longer be reached              |
-// | PartialTimeout    | all done, or at the deadline, with at least one branch completed (success or failure) | nothing completed |
-//
-// At the join timeout every strategy but PartialTimeout fails (a threshold
-// met earlier has already succeeded).
-package join
+// impossible? Evaluation is pure and O(1) per arriving result. The engine
+// (internal/engine) calls it; users pick a strategy with package join,
+// whose documentation has the table of what each strategy decides.
+package joinrule
 
 import (
 	"errors"

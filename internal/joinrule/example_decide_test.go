@@ -1,8 +1,9 @@
-package join_test
+package joinrule_test
 
 import (
 	"fmt"
 
+	"github.com/cano-nats/cano/internal/joinrule"
 	"github.com/cano-nats/cano/pkg/join"
 )
 
@@ -10,14 +11,14 @@ import (
 // wait for the slower branches.
 func ExampleDecide() {
 	spec := join.Quorum(2).Spec()
-	c := join.Counts{Total: 4}
+	c := joinrule.Counts{Total: 4}
 	for _, ok := range []bool{true, false, true} {
 		if ok {
 			c.Succeeded++
 		} else {
 			c.Failed++
 		}
-		fmt.Println(join.Decide(spec, c))
+		fmt.Println(joinrule.Decide(spec, c))
 	}
 	// Output:
 	// pending
