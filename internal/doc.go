@@ -3,19 +3,22 @@
 //
 // internal/ has two floors, so the tree shows which way imports go:
 //
-//   - internal/* (this floor): helpers the public packages import. They
-//     import nothing from pkg/ except the leaf packages pkg/protocol and
-//     pkg/join (and internal/fsmbridge, which exists to reach pkg/fsm).
+//   - internal/* (the lower floor): helpers the public packages import.
+//     They import nothing from pkg/ but the leaf packages pkg/protocol and
+//     pkg/join (fsmbridge, which exists to reach pkg/fsm, excepted):
 //     engine (the pure transition function, run history, retry maths),
-//     fsmbridge (the engine's way into pkg/fsm's unexported parts), kvcore
-//     (what every kvstore.Store implementation shares), joinrule (the pure
-//     decision of a split's join), connwatch, dlq,
-//     kvread, kvwatch, leader, retry; and the test helpers natstest and
-//     proctest, imported only by tests.
-//   - internal/wire/*: wiring that assembles pkg/ into programs: app (the
-//     coordinator and worker processes), cli (flags, environment, logging),
-//     demo (the demo workflows), bench (the load generator), faults (the
-//     fault suite's tasks, compiled in only with the canofaults build tag).
-//     Only cmd/, test/ and tests import them; nothing in pkg/ or on the
-//     floor above does (depguard in .golangci.yaml checks it).
+//     joinrule (the pure decision of a split's join), fsmbridge (the
+//     engine's way into pkg/fsm's unexported parts), kvcore (what every
+//     kvstore.Store implementation shares), connwatch, dlq, kvread,
+//     kvwatch, leader and retry. The test helpers natstest and proctest
+//     live here too; only tests import them (natstest starts servers with
+//     pkg/embedded and pkg/provision). internal/tools holds developer
+//     commands (exportcount).
+//   - internal/wire/* (the upper floor): wiring that assembles pkg/ into
+//     programs: app (the coordinator and worker processes), cli (flags,
+//     environment, logging), demo (the demo workflows), bench (the load
+//     generator) and faults (the fault suite's tasks, compiled in only with
+//     the canofaults build tag). Only cmd/, test/ and tests import them;
+//     nothing in pkg/ or on the lower floor does (depguard in
+//     .golangci.yaml checks it).
 package internal
