@@ -55,6 +55,7 @@
 // the module's internal/engine and is driven by pkg/coordinator and
 // pkg/worker; a run's history reaches users through pkg/client. Runs are
 // capped at MaxTransitions state entries (default [MaxTransitionsDefault]).
+// Unit-test a task by calling its Run with a context from package fsmtest.
 //
 // # Run lifecycle
 //
