@@ -116,7 +116,7 @@ var (
 )
 
 // New opens the store bucket (see [Config]) through js. The bucket must
-// exist: provision.Ensure creates it. NewKV reads the bucket's settings, so
+// exist: provision.Ensure creates it. New reads the bucket's settings, so
 // it does I/O, bounded by ctx (or Config.Timeout). It does not close js.
 func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()
