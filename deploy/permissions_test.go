@@ -17,9 +17,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/app"
-	"github.com/cano-nats/cano/internal/cli"
-	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/wire/app"
+	"github.com/cano-nats/cano/internal/wire/cli"
+	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wire/faults"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -201,6 +202,7 @@ func TestRolePermissions(t *testing.T) {
 		done <- app.RunWorker(ctx, log.With("proc", "worker"), app.WorkerConfig{
 			NATS:        cli.NATSConfig{URL: url, User: "worker", Password: password("worker")},
 			NoProvision: true,
+			Extra:       faults.Install,
 		}, 20*time.Second)
 	}()
 	t.Cleanup(func() {
@@ -233,13 +235,13 @@ func TestRolePermissions(t *testing.T) {
 	}
 	// A retried task (retry events, the run's store scope) and a shared
 	// breaker opening (breakers bucket, breaker events).
-	id, err := cl.client.Trigger(rctx, demo.FlakyName, &client.TriggerOpts{Input: demo.FaultInput{FailUntil: 2}})
+	id, err := cl.client.Trigger(rctx, faults.FlakyName, &client.TriggerOpts{Input: faults.FaultInput{FailUntil: 2}})
 	require.NoError(t, err)
 	require.Equal(t, "completed", waitEnded(t, cl.client, id), "violations:\n%s", srvLog)
-	breakerEvents, err := cl.SubscribeSync(protocol.MustNames("").EventSubject(protocol.BreakerEventWorkflow, demo.GuardedBreaker, protocol.EventBreaker))
+	breakerEvents, err := cl.SubscribeSync(protocol.MustNames("").EventSubject(protocol.BreakerEventWorkflow, faults.GuardedBreaker, protocol.EventBreaker))
 	require.NoError(t, err)
-	for range demo.GuardedFailureThreshold {
-		id, err := cl.client.Trigger(rctx, demo.GuardedName, &client.TriggerOpts{Input: demo.FaultInput{Fail: true}})
+	for range faults.GuardedFailureThreshold {
+		id, err := cl.client.Trigger(rctx, faults.GuardedName, &client.TriggerOpts{Input: faults.FaultInput{Fail: true}})
 		require.NoError(t, err)
 		require.Equal(t, "failed", waitEnded(t, cl.client, id), "violations:\n%s", srvLog)
 	}

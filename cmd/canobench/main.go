@@ -17,8 +17,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/cano-nats/cano/internal/bench"
 	"github.com/cano-nats/cano/internal/version"
+	"github.com/cano-nats/cano/internal/wire/bench"
 )
 
 func main() {

@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/cano-nats/cano/internal/canoctl"
+	"github.com/cano-nats/cano/internal/wire/canoctl"
 )
 
 func main() {

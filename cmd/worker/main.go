@@ -11,8 +11,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/cano-nats/cano/internal/app"
-	"github.com/cano-nats/cano/internal/cli"
+	"github.com/cano-nats/cano/internal/wire/app"
+	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/pkg/worker"
 )
 

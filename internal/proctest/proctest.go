@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -35,9 +36,15 @@ func Build(tb testing.TB, pkg string) string {
 // "nats-server").
 func BuildAs(tb testing.TB, pkg, name string) string {
 	tb.Helper()
+	return build(tb, pkg, name, "")
+}
+
+func build(tb testing.TB, pkg, name, tags string) string {
+	tb.Helper()
+	key := pkg + "#" + tags
 	buildMu.Lock()
 	defer buildMu.Unlock()
-	if bin, ok := built[pkg]; ok {
+	if bin, ok := built[key]; ok {
 		return bin
 	}
 	if buildDir == "" {
@@ -49,13 +56,26 @@ func BuildAs(tb testing.TB, pkg, name string) string {
 	}
 	root := moduleRoot(tb)
 	bin := filepath.Join(buildDir, name)
-	cmd := exec.Command("go", "build", "-o", bin, pkg)
+	args := []string{"build", "-o", bin}
+	if tags != "" {
+		args = append(args, "-tags", tags)
+	}
+	cmd := exec.Command("go", append(args, pkg)...)
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		tb.Fatalf("proctest: go build %s: %v\n%s", pkg, err, out)
 	}
-	built[pkg] = bin
+	built[key] = bin
 	return bin
+}
+
+// BuildTagged is Build with the build tags tags (comma-separated), for a
+// binary the tests need with test-only code compiled in (cmd/worker with
+// the fault suite's tasks: "canofaults"). It is cached apart from the
+// untagged build.
+func BuildTagged(tb testing.TB, pkg, tags string) string {
+	tb.Helper()
+	return build(tb, pkg, filepath.Base(pkg)+"-"+strings.ReplaceAll(tags, ",", "-"), tags)
 }
 
 // Cleanup removes the built binaries; call it from TestMain after m.Run.

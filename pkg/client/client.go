@@ -12,9 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/internal/kvwatch"
-	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -194,7 +194,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 		return runID, fmt.Errorf("client: trigger reply: %w", err)
 	}
 	if tr.Error != nil {
-		return "", fsm.FromErrorInfo(tr.Error)
+		return "", fsmbridge.FromErrorInfo(tr.Error)
 	}
 	return tr.RunID, nil
 }
@@ -245,7 +245,7 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 				continue
 			}
 			if ev.Type == protocol.EventRejected {
-				return nil, fsm.FromErrorInfo(ev.Error)
+				return nil, fsmbridge.FromErrorInfo(ev.Error)
 			}
 			if !ev.Type.Terminal() {
 				continue

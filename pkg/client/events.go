@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -106,7 +106,7 @@ func eventFrom(ev *protocol.Event) Event {
 		Status:   RunStatus(ev.Status),
 		Time:     timeOf(ev.Time),
 		Detail:   ev.Detail,
-		Err:      fsm.FromErrorInfo(ev.Error),
+		Err:      fsmbridge.FromErrorInfo(ev.Error),
 		Path:     ev.Path,
 		output:   ev.Output,
 	}

@@ -3,7 +3,7 @@ package client
 import (
 	"time"
 
-	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -82,7 +82,7 @@ func stepsOf(in []protocol.Step) []Step {
 		out[i] = Step{Seq: int(s.Seq), State: s.State, Kind: StepKind(s.Kind), Entered: timeOf(s.Entered),
 			Left: timeOf(s.Left), Outcome: StepOutcome(s.Outcome), Attempts: int(s.Attempts), Worker: s.Worker,
 			AttemptStarted: timeOf(s.AttemptStarted), AttemptDuration: time.Duration(s.AttemptDuration),
-			Err: fsm.FromErrorInfo(s.Error)}
+			Err: fsmbridge.FromErrorInfo(s.Error)}
 		if sp := s.Split; sp != nil {
 			out[i].Split = &SplitSummary{Strategy: string(sp.Strategy), Required: int(sp.Required), Dynamic: sp.Dynamic,
 				Total: int(sp.Total), Succeeded: int(sp.Succeeded), Failed: int(sp.Failed), TimedOut: int(sp.TimedOut),

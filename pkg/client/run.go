@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -80,7 +80,7 @@ type Run struct {
 	// FlowSlot is the scheduled time of that fire.
 	Flow     string
 	FlowSlot time.Time
-	// History is the run's last steps (at most fsm.HistoryMax, oldest
+	// History is the run's last steps (at most 100, oldest
 	// first, the current step last): state, times, attempts, worker, error
 	// and split decisions. Nil on a Run built from an event (see Await).
 	History []Step
@@ -153,7 +153,7 @@ func runFromRecord(rec *protocol.RunRecord) *Run {
 		State:           rec.State,
 		Step:            int(rec.Step),
 		Path:            rec.Path,
-		Err:             fsm.FromErrorInfo(rec.Error),
+		Err:             fsmbridge.FromErrorInfo(rec.Error),
 		CreatedAt:       timeOf(rec.CreatedAt),
 		UpdatedAt:       timeOf(rec.UpdatedAt),
 		Deadline:        timeOf(rec.Deadline),
@@ -180,7 +180,7 @@ func runFromEvent(ev *protocol.Event) *Run {
 		State:     ev.State,
 		Step:      int(ev.Step),
 		Path:      ev.Path,
-		Err:       fsm.FromErrorInfo(ev.Error),
+		Err:       fsmbridge.FromErrorInfo(ev.Error),
 		UpdatedAt: timeOf(ev.Time),
 		output:    ev.Output,
 	}

@@ -17,13 +17,14 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 	"github.com/cano-nats/cano/pkg/worker"
@@ -458,7 +459,7 @@ func TestSplitSeedExample(t *testing.T) {
 		require.NoError(t, out.Output(&joined))
 		require.Equal(t, "data_from_1,data_from_2,data_from_3", joined)
 		// The branches wrote their data into the run's scope of the store.
-		kv, err := kvstore.NewKV(awaitCtx(t), b.js, kvstore.Config{Bucket: b.names.StoreBucket()})
+		kv, err := natskv.New(awaitCtx(t), b.js, natskv.Config{Bucket: b.names.StoreBucket()})
 		require.NoError(t, err)
 		scoped := kvstore.Scoped(kv, kvstore.RunScope(r.id))
 		for i := 1; i <= 3; i++ {

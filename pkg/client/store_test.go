@@ -8,9 +8,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -22,7 +23,7 @@ func TestRunStoreScopePurgedAfterRetention(t *testing.T) {
 	ctx := awaitCtx(t)
 	out, err := b.client.Run(ctx, demo.WorkflowName, nil)
 	require.NoError(t, err)
-	store, err := kvstore.NewKV(context.Background(), b.js, kvstore.Config{Bucket: "cano_store"})
+	store, err := natskv.New(context.Background(), b.js, natskv.Config{Bucket: "cano_store"})
 	require.NoError(t, err)
 	scope := kvstore.Scoped(store, kvstore.RunScope(out.ID))
 	keys, err := scope.Keys(ctx, "")

@@ -10,8 +10,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -77,13 +78,13 @@ func TestResultForRunAFollowerLacks(t *testing.T) {
 
 	def, err := demo.OneTask().Definition()
 	require.NoError(t, err)
-	m, err := fsm.Compile(def)
+	m, err := engine.Compile(def)
 	require.NoError(t, err)
 	const runs = 300
 	ids := make([]string, runs)
 	for i := range ids {
 		ids[i] = fmt.Sprintf("lag%d", i)
-		rec, _, err := fsm.Start(m, &protocol.Trigger{V: protocol.SchemaVersion, Workflow: def.Name}, ids[i], time.Now())
+		rec, _, err := engine.Start(m, &protocol.Trigger{V: protocol.SchemaVersion, Workflow: def.Name}, ids[i], time.Now())
 		require.NoError(t, err)
 		data, err := protocol.Encode(rec)
 		require.NoError(t, err)

@@ -15,7 +15,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/kvread"
-	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -202,7 +202,7 @@ type Coordinator struct {
 	// kvTimeout for a reply a dead server will never send. Set in Start.
 	conn     *connwatch.Watch
 	branches jetstream.KeyValue
-	store    *kvstore.KV
+	store    *natskv.Store
 	defs     *definitions
 
 	shards []*shard
@@ -269,7 +269,7 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	if c.branches, err = c.js.KeyValue(ctx, c.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("coordinator: branches bucket: %w", err)
 	}
-	if c.store, err = kvstore.NewKV(ctx, c.js, kvstore.Config{Bucket: c.names.StoreBucket()}); err != nil {
+	if c.store, err = natskv.New(ctx, c.js, natskv.Config{Bucket: c.names.StoreBucket()}); err != nil {
 		return fmt.Errorf("coordinator: store bucket: %w", err)
 	}
 	defsKV, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -40,9 +41,9 @@ type definitions struct {
 	wg   sync.WaitGroup // the watch goroutine
 
 	mu       sync.RWMutex
-	machines map[string]*fsm.Machine  // guarded by mu; key name "@" version
-	latest   map[string]latestVersion // guarded by mu; by workflow name
-	restarts uint64                   // guarded by mu; watch restarts, from 1
+	machines map[string]*engine.Machine // guarded by mu; key name "@" version
+	latest   map[string]latestVersion   // guarded by mu; by workflow name
+	restarts uint64                     // guarded by mu; watch restarts, from 1
 }
 
 // generation says when a latest version was verified: after how many
@@ -66,7 +67,7 @@ func newDefinitions(kv jetstream.KeyValue, status <-chan nats.Status, reconnects
 	if reconnects == nil {
 		reconnects = func() uint64 { return 0 }
 	}
-	return &definitions{kv: kv, log: log, status: status, reconnects: reconnects, machines: map[string]*fsm.Machine{},
+	return &definitions{kv: kv, log: log, status: status, reconnects: reconnects, machines: map[string]*engine.Machine{},
 		latest: map[string]latestVersion{}, restarts: 1}
 }
 
@@ -256,14 +257,14 @@ func (d *definitions) setLatest(name, version string, rev uint64, verified bool,
 	return l.version
 }
 
-func (d *definitions) compile(value []byte) (*fsm.Machine, error) {
+func (d *definitions) compile(value []byte) (*engine.Machine, error) {
 	var def protocol.Definition
 	// Definitions are values of our own bucket (bounded by its maximum
 	// value size), not untrusted input: allow large static splits.
 	if err := protocol.Decode(value, &def, maxDefinitionSize); err != nil {
 		return nil, err
 	}
-	m, err := fsm.Compile(&def)
+	m, err := engine.Compile(&def)
 	if err != nil {
 		return nil, err
 	}
@@ -279,7 +280,7 @@ var errUnknownWorkflow = errors.New("unknown workflow")
 
 // machine returns the machine of name at version ("" = latest), reading the
 // bucket when the watch has not delivered it yet.
-func (d *definitions) machine(ctx context.Context, name, version string) (*fsm.Machine, error) {
+func (d *definitions) machine(ctx context.Context, name, version string) (*engine.Machine, error) {
 	d.mu.RLock()
 	if version == "" {
 		if l := d.latest[name]; l.gen == d.currentLocked() {

@@ -10,7 +10,7 @@
 //
 // # Life of an input
 //
-//	decode ─▶ load record (cache, else KV) ─▶ fsm.Apply ─▶ KV Update(rev)
+//	decode ─▶ load record (cache, else KV) ─▶ engine.Apply ─▶ KV Update(rev)
 //	   │                                         │ conflict: re-read, re-apply
 //	   └─ bad: dead-letter + Term                 ▼
 //	                           publish commands/timers (async, de-duplicated)
@@ -18,7 +18,7 @@
 //	                           ─▶ ack the input when the publishes are acknowledged
 //
 // An input that changes nothing (a duplicate, a late result) and meets a
-// run still going re-publishes what the record owes ([fsm.Owed]),
+// run still going re-publishes what the record owes ([engine.Owed]),
 // de-duplicated by the broker, whatever its delivery count: the count is
 // lost when a server is killed, and a run must not depend on it.
 //

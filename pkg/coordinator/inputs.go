@@ -7,6 +7,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/dlq"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -110,7 +111,7 @@ func (c *Coordinator) done() <-chan struct{} { return c.quit }
 func (c *Coordinator) rejectEarly(source string, j job, err error) {
 	c.warn(source+" "+err.Error(), "refused input", "source", source, "subject", j.msg.Subject(), "err", err)
 	if j.replyTo != "" {
-		if data, e := protocol.Encode(&protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)}); e == nil {
+		if data, e := protocol.Encode(&protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsmbridge.ErrorInfo(err)}); e == nil {
 			_ = c.nc.Publish(j.replyTo, data)
 		}
 	}

@@ -10,8 +10,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -115,7 +116,7 @@ func TestOversizedTriggerRefused(t *testing.T) {
 	for _, want := range []string{"would be 2097", "limited to", "max value size, 1048576", "pass a reference"} {
 		require.Contains(t, tr.Error.Message, want)
 	}
-	err := fsm.FromErrorInfo(tr.Error)
+	err := fsmbridge.FromErrorInfo(tr.Error)
 	require.ErrorIs(t, err, fsm.ErrConfiguration)
 
 	letters := b.letters(ctx, t, 1)

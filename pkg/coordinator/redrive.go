@@ -4,7 +4,7 @@ import "github.com/cano-nats/cano/pkg/protocol"
 
 // redrives reports whether an input that changed nothing (a duplicate
 // trigger, a late or duplicate result, a stale timer) re-publishes what the
-// record it met owes ([fsm.Owed]) before it is acknowledged.
+// record it met owes ([engine.Owed]) before it is acknowledged.
 //
 // It does whenever the run is still going, whatever the input's delivery
 // count says. The count is not something a run may depend on: a server

@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -184,7 +186,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		return
 	}
 	now := c.cfg.Now()
-	rec, fx, err := fsm.Start(m, j.trig, j.runID, now)
+	rec, fx, err := engine.Start(m, j.trig, j.runID, now)
 	if err != nil {
 		s.reject(j, "trigger", err)
 		return
@@ -213,7 +215,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 // existing answers a trigger whose run already exists (same run id or
 // idempotency key): nothing starts; what the record owes is re-published
 // (see redrives).
-func (s *shard) existing(ctx context.Context, j job, m *fsm.Machine) {
+func (s *shard) existing(ctx context.Context, j job, m *engine.Machine) {
 	e, err := s.load(ctx, j.runID)
 	if err != nil {
 		s.nak(j, err)
@@ -268,12 +270,12 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			return
 		}
 		rec, dyn, now := e.rec, e.dyn, c.cfg.Now()
-		var fx fsm.Effects
+		var fx engine.Effects
 		var specs []splitSpecPut
 		var applied, unchanged, kept []job
 		for _, j := range jobs {
-			in := fsm.Input{Result: j.res, Timer: j.timer, Cancel: j.cancel, DynamicSplit: dyn}
-			next, jfx, err := fsm.Apply(m, rec, in, now)
+			in := engine.Input{Result: j.res, Timer: j.timer, Cancel: j.cancel, DynamicSplit: dyn}
+			next, jfx, err := engine.Apply(m, rec, in, now)
 			if err != nil {
 				s.nak(j, err)
 				continue
@@ -355,7 +357,7 @@ type splitSpecPut struct {
 
 // mergeEffects appends the effects of a later input to those of earlier
 // ones applied in the same write.
-func mergeEffects(dst, src *fsm.Effects) {
+func mergeEffects(dst, src *engine.Effects) {
 	dst.Changed = true
 	dst.Commands = append(dst.Commands, src.Commands...)
 	dst.Timers = append(dst.Timers, src.Timers...)
@@ -388,7 +390,7 @@ func (s *shard) nakAll(jobs []job, err error) {
 
 // commit caches the written record and publishes its effects; the input is
 // acknowledged once the publishes are.
-func (s *shard) commit(jobs []job, m *fsm.Machine, rec *protocol.RunRecord, rev uint64, dyn *protocol.SplitSpec, fx *fsm.Effects) {
+func (s *shard) commit(jobs []job, m *engine.Machine, rec *protocol.RunRecord, rev uint64, dyn *protocol.SplitSpec, fx *engine.Effects) {
 	if rec.Status.Terminal() {
 		delete(s.cache, rec.ID)
 	} else {
@@ -411,7 +413,7 @@ func (s *shard) commit(jobs []job, m *fsm.Machine, rec *protocol.RunRecord, rev 
 // purgeTimer adds the timer that purges an ended run's store scope once
 // its retention has passed, if the run used its store. Re-publishing it is
 // harmless: a schedule replaces the one on its subject.
-func (s *shard) purgeTimer(rec *protocol.RunRecord, fx *fsm.Effects) {
+func (s *shard) purgeTimer(rec *protocol.RunRecord, fx *engine.Effects) {
 	if rec.StoreUsed && s.c.cfg.RunStoreRetention > 0 {
 		fx.Timers = append(fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerPurge,
 			RunID: rec.ID, At: rec.UpdatedAt + int64(s.c.cfg.RunStoreRetention)})
@@ -430,7 +432,7 @@ func (s *shard) owed(ctx context.Context, jobs []job, e *entry) {
 		s.nakAll(jobs, err)
 		return
 	}
-	fx, err := fsm.Owed(m, e.rec, e.dyn)
+	fx, err := engine.Owed(m, e.rec, e.dyn)
 	if err != nil {
 		s.nakAll(jobs, err)
 		return
@@ -480,7 +482,7 @@ func (s *shard) loadSplitSpec(ctx context.Context, e *entry) error {
 	return nil
 }
 
-func (s *shard) publish(m *fsm.Machine, rec *protocol.RunRecord, fx *fsm.Effects) []jetstream.PubAckFuture {
+func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.Effects) []jetstream.PubAckFuture {
 	c := s.c
 	futures := make([]jetstream.PubAckFuture, 0, len(fx.Commands)+len(fx.Timers))
 	queue := m.Definition().Queue
@@ -547,7 +549,7 @@ func (s *shard) reply(to string, r *protocol.TriggerReply) {
 func (s *shard) reject(j job, source string, err error) {
 	s.c.warn(source+" "+j.runID+" "+err.Error(), "refused input", "source", source, "run_id", j.runID, "err", err)
 	if j.trig != nil {
-		s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)})
+		s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsmbridge.ErrorInfo(err)})
 		s.rejectedEvent(j, err)
 	}
 	s.acks <- s.c.deadLetter(source, j.msg, err)
@@ -555,7 +557,7 @@ func (s *shard) reject(j job, source string, err error) {
 
 func (s *shard) rejectedEvent(j job, err error) {
 	ev := protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventRejected, RunID: j.runID,
-		Workflow: j.trig.Workflow, Time: s.c.cfg.Now().UnixNano(), Error: fsm.ErrorInfo(err)}
+		Workflow: j.trig.Workflow, Time: s.c.cfg.Now().UnixNano(), Error: fsmbridge.ErrorInfo(err)}
 	wf := j.trig.Workflow
 	if protocol.ValidToken(wf) != nil {
 		wf = "_"

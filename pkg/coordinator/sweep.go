@@ -8,7 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -118,14 +118,14 @@ func taskBound(t *protocol.TaskSpec) (d time.Duration, ok bool) {
 	if t.AttemptTimeout <= 0 {
 		return 0, false
 	}
-	n := fsm.MaxAttempts(t.Retry)
+	n := engine.MaxAttempts(t.Retry)
 	if n-1 > maxBoundedRetries {
 		return 0, false
 	}
 	for k := uint32(0); k < n; k++ {
 		d = satAdd(d, time.Duration(t.AttemptTimeout))
 		if k+1 < n {
-			d = satAdd(d, fsm.RetryDelay(t.Retry, k, 1))
+			d = satAdd(d, engine.RetryDelay(t.Retry, k, 1))
 		}
 	}
 	return d, true
@@ -139,7 +139,7 @@ func satAdd(a, b time.Duration) time.Duration {
 }
 
 // shapeOf is the step shape of e's record, given the commands it owes.
-func shapeOf(e *entry, owed *fsm.Effects) stepShape {
+func shapeOf(e *entry, owed *engine.Effects) stepShape {
 	var sh stepShape
 	for i := range owed.Commands {
 		sh.Tasks = append(sh.Tasks, owed.Commands[i].Task)
@@ -240,22 +240,22 @@ func (s *shard) sweep(ctx context.Context) {
 }
 
 // owedOf is what e's record owes, with its machine.
-func (s *shard) owedOf(ctx context.Context, e *entry) (*fsm.Machine, fsm.Effects, error) {
+func (s *shard) owedOf(ctx context.Context, e *entry) (*engine.Machine, engine.Effects, error) {
 	m, err := s.c.defs.machine(ctx, e.rec.Workflow, e.rec.DefVersion)
 	if err != nil {
-		return nil, fsm.Effects{}, err
+		return nil, engine.Effects{}, err
 	}
 	if err := s.loadSplitSpec(ctx, e); err != nil {
-		return nil, fsm.Effects{}, err
+		return nil, engine.Effects{}, err
 	}
-	fx, err := fsm.Owed(m, e.rec, e.dyn)
+	fx, err := engine.Owed(m, e.rec, e.dyn)
 	return m, fx, err
 }
 
 // backlogged reports whether the tasks stream holds a command of any kind
 // cmds are of (queued, or in flight: a work queue keeps a message until it
 // is acknowledged). An error counts as backlogged (try again later).
-func (s *shard) backlogged(ctx context.Context, tasks jetstream.Stream, m *fsm.Machine, cmds []protocol.TaskCommand, queued map[string]bool) bool {
+func (s *shard) backlogged(ctx context.Context, tasks jetstream.Stream, m *engine.Machine, cmds []protocol.TaskCommand, queued map[string]bool) bool {
 	queue := m.Definition().Queue
 	for i := range cmds {
 		subj := s.c.names.TaskSubject(queue, cmds[i].Task.Kind)

@@ -26,6 +26,7 @@ type StoreDirInUseError struct {
 	PID int
 }
 
+// Error names the directory and the lock holder.
 func (e *StoreDirInUseError) Error() string {
 	holder := "another server"
 	if e.PID > 0 {

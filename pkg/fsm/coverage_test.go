@@ -3,12 +3,12 @@ package fsm_test
 import (
 	"context"
 	"errors"
-	"math"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -38,21 +38,21 @@ func TestErrorInfoRoundTrip(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			info := fsm.ErrorInfo(tc.err)
+			info := fsmbridge.ErrorInfo(tc.err)
 			require.Equal(t, tc.category, info.Category)
 			if tc.message != "" {
 				require.Equal(t, tc.message, info.Message)
 			}
-			back := fsm.FromErrorInfo(info)
+			back := fsmbridge.FromErrorInfo(info)
 			require.ErrorIs(t, back, tc.is)
 			require.NotEmpty(t, back.Error())
 		})
 	}
-	require.Nil(t, fsm.ErrorInfo(nil))
-	require.Nil(t, fsm.FromErrorInfo(nil))
+	require.Nil(t, fsmbridge.ErrorInfo(nil))
+	require.Nil(t, fsmbridge.FromErrorInfo(nil))
 	require.NoError(t, fsm.Permanent(nil))
 	var se *fsm.StateError
-	require.ErrorAs(t, fsm.FromErrorInfo(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow, Message: "x", State: "s", Attempts: 2}), &se)
+	require.ErrorAs(t, fsmbridge.FromErrorInfo(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow, Message: "x", State: "s", Attempts: 2}), &se)
 	require.Equal(t, uint32(2), se.Attempt)
 	require.Contains(t, se.Error(), `in state "s"`)
 }
@@ -90,7 +90,7 @@ func TestRegistry(t *testing.T) {
 	require.Panics(t, func() { fsm.Register[noop](&reg) }, "a kind registered twice")
 	require.Panics(t, func() { fsm.RegisterNode[prepNode, int, int](&reg) })
 	require.Error(t, reg.RegisterFunc("bad kind", nil))
-	_, err := reg.Build(&protocol.TaskSpec{Kind: "nope"})
+	_, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "nope"})
 	require.ErrorIs(t, err, fsm.ErrUnknownKind)
 
 	// A node travels as its own parameters and runs prep → exec → post.
@@ -100,18 +100,18 @@ func TestRegistry(t *testing.T) {
 	spec := d.States[0].Task
 	require.Equal(t, "prep_node", spec.Kind)
 	require.Equal(t, protocol.RetryNone, spec.Retry.Mode, "the node's own config")
-	task, err := reg.Build(spec)
+	task, err := fsmbridge.BuildTask(&reg, spec)
 	require.NoError(t, err)
-	tc := fsm.NewTaskContext(&protocol.TaskCommand{RunID: "r", Branch: -1}, 1, 1, nil, nil)
+	tc := newTaskContext(&protocol.TaskCommand{RunID: "r", Branch: -1}, 1, 1, nil, nil)
 	res, err := task.Run(context.Background(), tc)
 	require.NoError(t, err)
 	require.Equal(t, "done", res.NextState())
 	require.Equal(t, 42, res.Output())
-	require.False(t, res.IsSplit())
+	require.False(t, isSplit(res))
 	_, err = fsm.NodeTask[prepNode, int, int](prepNode{Base: -1}).Run(context.Background(), tc)
 	require.ErrorContains(t, err, "negative base")
 
-	fn, err := reg.Build(&protocol.TaskSpec{Kind: "func_kind"})
+	fn, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "func_kind"})
 	require.NoError(t, err)
 	require.Equal(t, "func_kind", fn.Kind())
 	res, err = fn.Run(context.Background(), tc)
@@ -119,8 +119,11 @@ func TestRegistry(t *testing.T) {
 	require.Equal(t, "b", res.NextState())
 
 	// Machines list their kinds and check them against a registry.
-	m := machine(t, fsm.New[St]("kinds", A).Register(A, noop{}).
-		RegisterSplit(B, []fsm.Task{fsm.NodeTask[prepNode, int, int](prepNode{}), noop{}}, fsm.JoinConfig[St]{Strategy: join.All(), JoinState: Done}).Exit(Done))
+	kindsDef, err := fsm.New[St]("kinds", A).Register(A, noop{}).
+		RegisterSplit(B, []fsm.Task{fsm.NodeTask[prepNode, int, int](prepNode{}), noop{}}, fsm.JoinConfig[St]{Strategy: join.All(), JoinState: Done}).Exit(Done).Definition()
+	require.NoError(t, err)
+	m, err := engine.Compile(kindsDef)
+	require.NoError(t, err)
 	require.Equal(t, []string{"noop", "prep_node"}, m.Kinds())
 	require.NoError(t, m.CheckKinds(&reg))
 	var small fsm.Registry
@@ -156,10 +159,7 @@ func TestTaskContextInput(t *testing.T) {
 			t.Parallel()
 			cmd := tc.cmd
 			cmd.Branch = -1
-			tcx := fsm.NewTaskContext(&cmd, 1, 1, nil, nil)
-			if tc.loader != nil {
-				tcx.SetInputLoader(tc.loader)
-			}
+			tcx := fsmbridge.NewTaskContext(fsmbridge.TaskContextParams{Cmd: &cmd, Attempt: 1, MaxAttempts: 1, LoadInput: tc.loader})
 			var v in
 			err := tcx.Input(&v)
 			_, _, rawErr := tcx.RawInput()
@@ -180,11 +180,11 @@ func TestTaskContextInput(t *testing.T) {
 
 func TestTaskContextBranches(t *testing.T) {
 	t.Parallel()
-	tc := fsm.NewTaskContext(&protocol.TaskCommand{Branch: -1}, 1, 1, nil, nil)
+	tc := newTaskContext(&protocol.TaskCommand{Branch: -1}, 1, 1, nil, nil)
 	_, err := tc.Branches(context.Background())
 	require.ErrorIs(t, err, fsm.ErrNotJoin)
 	want := []fsm.BranchOutcome{{Index: 0, Status: protocol.BranchSucceeded, Output: []byte{1}}}
-	tc = fsm.NewTaskContext(&protocol.TaskCommand{Branch: -1}, 1, 1, nil,
+	tc = newTaskContext(&protocol.TaskCommand{Branch: -1}, 1, 1, nil,
 		func(context.Context) ([]fsm.BranchOutcome, error) { return want, nil })
 	got, err := tc.Branches(context.Background())
 	require.NoError(t, err)
@@ -198,92 +198,25 @@ func TestResultAndOutput(t *testing.T) {
 	r := fsm.Next(B)
 	require.Equal(t, "b", r.NextState())
 	require.Nil(t, r.Output())
-	spec, err := r.SplitSpec()
+	spec, err := fsmbridge.SplitSpec(r)
 	require.NoError(t, err)
 	require.Nil(t, spec)
 	r = fsm.SplitInto(fsm.JoinConfig[St]{Strategy: join.Quorum(1), JoinState: C}, noop{Name: "x"}, noop{Name: "y"})
-	require.True(t, r.IsSplit())
-	spec, err = r.SplitSpec()
+	require.True(t, isSplit(r))
+	spec, err = fsmbridge.SplitSpec(r)
 	require.NoError(t, err)
 	require.Equal(t, 2, spec.Len())
-	_, err = fsm.SplitInto(fsm.JoinConfig[St]{JoinState: C}, nil).SplitSpec()
+	_, err = fsmbridge.SplitSpec(fsm.SplitInto(fsm.JoinConfig[St]{JoinState: C}, nil))
 	require.ErrorContains(t, err, "split branch 0")
 
-	out, err := fsm.EncodeOutput(nil)
+	out, err := engine.EncodeOutput(nil)
 	require.NoError(t, err)
 	require.Nil(t, out)
-	out, err = fsm.EncodeOutput([]byte{1, 2})
+	out, err = engine.EncodeOutput([]byte{1, 2})
 	require.NoError(t, err)
 	var b []byte
-	require.NoError(t, fsm.DecodeOutput(out, &b))
+	require.NoError(t, engine.DecodeOutput(out, &b))
 	require.Equal(t, []byte{1, 2}, b)
-	_, err = fsm.EncodeOutput(make(chan int))
+	_, err = engine.EncodeOutput(make(chan int))
 	require.Error(t, err)
-}
-
-func TestRetryMaths(t *testing.T) {
-	t.Parallel()
-	p := fsm.RetryExponentialCustom(3, 10*time.Millisecond, 2, 0, 0.5).Policy()
-	require.Equal(t, p, fsm.RetryModeFromPolicy(p).Policy())
-	for _, tc := range []struct {
-		name string
-		p    protocol.RetryPolicy
-		k    uint32
-		u    float64
-		want time.Duration
-	}{
-		{"none", fsm.RetryNone().Policy(), 3, 0, 0},
-		{"u clamped above", p, 0, 5, 15 * time.Millisecond},
-		{"u clamped below", p, 0, -5, 5 * time.Millisecond},
-		{"no max delay", p, 3, 0, 80 * time.Millisecond},
-		{"NaN multiplier is 1", protocol.RetryPolicy{Mode: protocol.RetryExponential, BaseDelay: int64(time.Second), Multiplier: math.NaN()}, 5, 0, time.Second},
-		{"overflow saturates", protocol.RetryPolicy{Mode: protocol.RetryExponential, BaseDelay: int64(time.Hour), Multiplier: 1e6}, 50, 0, time.Duration(math.MaxInt64)},
-		{"at least a millisecond", protocol.RetryPolicy{Mode: protocol.RetryExponential, BaseDelay: 1, Multiplier: 1}, 0, 0, time.Millisecond},
-	} {
-		require.Equal(t, tc.want, fsm.RetryDelay(tc.p, tc.k, tc.u), tc.name)
-	}
-	require.Equal(t, uint32(math.MaxUint32), fsm.MaxAttempts(protocol.RetryPolicy{Mode: protocol.RetryFixed, MaxRetries: math.MaxUint32}))
-}
-
-func TestCompileRejects(t *testing.T) {
-	t.Parallel()
-	good := func() *protocol.Definition {
-		d, err := fsm.New[St]("w", A).Register(A, noop{}).
-			RegisterSplit(B, []fsm.Task{noop{}}, fsm.JoinConfig[St]{Strategy: join.All(), JoinState: Done}).Exit(Done).Definition()
-		require.NoError(t, err)
-		return d
-	}
-	for _, tc := range []struct {
-		name   string
-		mutate func(d *protocol.Definition)
-		msg    string
-	}{
-		{"bad version", func(d *protocol.Definition) { d.Version = "a.b" }, "version"},
-		{"bad queue", func(d *protocol.Definition) { d.Queue = "" }, "queue"},
-		{"empty exit", func(d *protocol.Definition) { d.Exits = []string{""} }, "empty exit"},
-		{"empty state name", func(d *protocol.Definition) { d.States[0].Name = "" }, "name empty"},
-		{"no initial", func(d *protocol.Definition) { d.Initial = "" }, "no initial state"},
-		{"negative timeout", func(d *protocol.Definition) { d.TotalTimeout = -1 }, "negative"},
-		{"single without task", func(d *protocol.Definition) { d.States[0].Task = nil }, "no task"},
-		{"bad task kind", func(d *protocol.Definition) { d.States[0].Task.Kind = "a b" }, "task kind"},
-		{"split without split", func(d *protocol.Definition) { d.States[1].Split = nil }, "no split"},
-		{"compact split", func(d *protocol.Definition) { d.States[1].Split.Params = [][]byte{{1}} }, "compact"},
-		{"bad branch kind", func(d *protocol.Definition) { d.States[1].Split.Tasks[0].Kind = "a b" }, "branch 0"},
-		{"unknown kind", func(d *protocol.Definition) { d.States[0].Kind = "odd" }, "unknown kind"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			d := good()
-			tc.mutate(d)
-			_, err := fsm.Compile(d)
-			require.ErrorIs(t, err, fsm.ErrConfiguration)
-			require.ErrorContains(t, err, tc.msg)
-		})
-	}
-	_, err := fsm.Compile(nil)
-	require.ErrorIs(t, err, fsm.ErrConfiguration)
-	_, err = fsm.New[St]("w", A).Register(A, nil).Exit(Done).Definition()
-	require.ErrorIs(t, err, fsm.ErrConfiguration)
-	_, err = fsm.New[St]("w", A).RegisterSplit(A, []fsm.Task{nil}, fsm.JoinConfig[St]{JoinState: Done}).Exit(Done).Definition()
-	require.ErrorIs(t, err, fsm.ErrConfiguration)
 }

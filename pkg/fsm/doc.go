@@ -23,7 +23,7 @@
 // # Versions
 //
 // A workflow with no [Workflow.Version] is versioned by its content
-// ([ContentVersion]: 12 hex digits of a hash of its canonical encoding).
+// (12 hex digits of a hash of its canonical encoding).
 // Change it — a state, a task parameter, a timeout — and redeploy: workers
 // register the new version and new runs use it, while runs already
 // started finish on the version they were pinned to. An explicit version
@@ -50,25 +50,12 @@
 //
 // # Running
 //
-// The transition function is pure: [Start] and [Apply] take a compiled
-// [Machine], the run record, one input (a task result, a timer fire or a
-// cancel request) and the time, and return the next record and the
-// [Effects] to publish. [Owed] re-derives what a record owes after a crash.
-// Duplicate and late inputs change nothing. Runs are capped at
-// MaxTransitions state entries (default 10,000).
-//
-// # Run history
-//
-// The transitions keep the run record's History: one step per state
-// entered (or split begun), with the times it was entered and left (the
-// coordinator's clock, from the now given to Start and Apply), its kind,
-// outcome and error, the attempts its task used, the worker of the final
-// attempt and that attempt's start and duration (as the task result
-// reports them), and for a split the strategy, branch counts and the join's
-// decision. Only the last [HistoryMax] steps are kept; the record's Totals
-// count every step, attempt and failure, and how many steps were dropped.
-// The coordinator sees only a task's final result, so an earlier attempt's
-// error is not in the history: it was published as a "retry" event.
+// This package is what workflows are written against. The engine that runs
+// them (the pure transition function, run history, retry arithmetic) is in
+// the module's internal/engine and is driven by pkg/coordinator and
+// pkg/worker; a run's history reaches users through pkg/client. Runs are
+// capped at MaxTransitions state entries (default [MaxTransitionsDefault]).
+// Unit-test a task by calling its Run with a context from package fsmtest.
 //
 // # Run lifecycle
 //
@@ -90,7 +77,8 @@
 // Every run failure matches one of cano's categories ([ErrTaskExecution],
 // [ErrWorkflow], [ErrConfiguration], [ErrRetryExhausted], [ErrTimeout],
 // [ErrWorkflowTimeout], [ErrCancelled], [ErrCircuitOpen], [ErrStore]) with
-// errors.Is, and carries its state context as a [*StateError]. [ErrorInfo]
-// and [FromErrorInfo] carry them over the wire. A task returns
+// errors.Is, and carries its state context as a [*StateError]; the
+// category, message and cause chain survive the trip over the wire, so a
+// client sees the same types. A task returns
 // [Permanent](err) to skip its remaining attempts.
 package fsm

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -13,8 +14,8 @@ import (
 // message survive the trip over the wire.
 var (
 	ErrTaskExecution   = errors.New("fsm: task execution")
-	ErrWorkflow        = errors.New("fsm: workflow")
-	ErrConfiguration   = errors.New("fsm: configuration")
+	ErrWorkflow        = engine.ErrWorkflow
+	ErrConfiguration   = engine.ErrConfiguration
 	ErrRetryExhausted  = errors.New("fsm: retry exhausted")
 	ErrTimeout         = errors.New("fsm: timeout")
 	ErrWorkflowTimeout = errors.New("fsm: workflow timeout")
@@ -46,6 +47,7 @@ type Error struct {
 	Cause    error
 }
 
+// Error is the category and the message (the cause's when there is none).
 func (e *Error) Error() string {
 	if e.Message == "" && e.Cause != nil {
 		return string(e.Category) + ": " + e.Cause.Error()
@@ -70,6 +72,7 @@ type RetryExhaustedError struct {
 	Cause    error
 }
 
+// Error gives the attempts made and the last cause.
 func (e *RetryExhaustedError) Error() string {
 	return fmt.Sprintf("retry_exhausted: task failed after %d attempt(s): %v", e.Attempts, e.Cause)
 }
@@ -89,6 +92,7 @@ type StateError struct {
 	Cause   error
 }
 
+// Error names the state and the attempt, then the cause.
 func (e *StateError) Error() string {
 	return fmt.Sprintf("in state %q (attempt %d, path %s): %v", e.State, e.Attempt, strings.Join(e.Path, " → "), e.Cause)
 }
@@ -113,15 +117,15 @@ func Permanent(err error) error {
 	return &permanentError{err: err}
 }
 
-// ErrorInfo converts err to its wire form, keeping category, message,
+// errorInfo converts err to its wire form, keeping category, message,
 // attempts, state context and cause chain.
-func ErrorInfo(err error) *protocol.ErrorInfo {
+func errorInfo(err error) *protocol.ErrorInfo {
 	if err == nil {
 		return nil
 	}
 	var se *StateError
 	if errors.As(err, &se) {
-		info := ErrorInfo(se.Cause)
+		info := errorInfo(se.Cause)
 		info.State, info.Path = se.State, se.Path
 		if info.Attempts == 0 {
 			info.Attempts = se.Attempt
@@ -134,12 +138,12 @@ func ErrorInfo(err error) *protocol.ErrorInfo {
 			Category: protocol.CategoryRetryExhausted,
 			Message:  re.Error(),
 			Attempts: re.Attempts,
-			Cause:    ErrorInfo(re.Cause),
+			Cause:    errorInfo(re.Cause),
 		}
 	}
 	var pe *permanentError
 	if errors.As(err, &pe) {
-		inner := ErrorInfo(pe.err)
+		inner := errorInfo(pe.err)
 		if inner.Category == protocol.CategoryTaskExecution {
 			inner.Category = protocol.CategoryPermanent
 		}
@@ -149,7 +153,7 @@ func ErrorInfo(err error) *protocol.ErrorInfo {
 	if errors.As(err, &ce) {
 		info := &protocol.ErrorInfo{Category: ce.Category, Message: ce.Error()}
 		if ce.Cause != nil {
-			info.Cause = ErrorInfo(ce.Cause)
+			info.Cause = errorInfo(ce.Cause)
 		}
 		return info
 	}
@@ -161,10 +165,10 @@ func ErrorInfo(err error) *protocol.ErrorInfo {
 	return &protocol.ErrorInfo{Category: protocol.CategoryTaskExecution, Message: err.Error()}
 }
 
-// FromErrorInfo rebuilds a typed error from its wire form: a [*StateError]
+// fromErrorInfo rebuilds a typed error from its wire form: a [*StateError]
 // when the info carries a state, around a [*RetryExhaustedError] or an
 // [*Error] of the category.
-func FromErrorInfo(info *protocol.ErrorInfo) error {
+func fromErrorInfo(info *protocol.ErrorInfo) error {
 	if info == nil {
 		return nil
 	}
@@ -185,16 +189,4 @@ func fromInfoNoState(info *protocol.ErrorInfo) error {
 	}
 	msg := strings.TrimPrefix(info.Message, string(info.Category)+": ")
 	return &Error{Category: info.Category, Message: msg, Cause: cause}
-}
-
-// withState wraps a wire error with state context (attempts: from
-// RetryExhausted, else as given).
-func withState(info *protocol.ErrorInfo, state string, attempt uint32, path []string) *protocol.ErrorInfo {
-	out := *info
-	out.State = state
-	if out.Attempts == 0 {
-		out.Attempts = attempt
-	}
-	out.Path = append([]string(nil), path...)
-	return &out
 }

@@ -104,11 +104,13 @@ func (r *Registry) Kinds() []string {
 	return out
 }
 
-// ErrUnknownKind is returned by [Registry.Build] for an unregistered kind.
+// ErrUnknownKind: a command names a task kind the worker has not
+// registered.
 var ErrUnknownKind = fmt.Errorf("%w: unknown task kind", ErrConfiguration)
 
-// Build rebuilds the task of a spec.
-func (r *Registry) Build(spec *protocol.TaskSpec) (Task, error) {
+// build rebuilds the task of a spec (the worker does this, through
+// internal/fsmbridge).
+func (r *Registry) build(spec *protocol.TaskSpec) (Task, error) {
 	r.mu.RLock()
 	build, ok := r.kinds[spec.Kind]
 	r.mu.RUnlock()

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cano-nats/cano/internal/fsmbridge/hooks"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -107,11 +108,9 @@ func (r Result) NextState() string { return r.next }
 // Output is the value handed on, if any.
 func (r Result) Output() any { return r.output }
 
-// IsSplit reports whether the result is a dynamic split.
-func (r Result) IsSplit() bool { return r.split != nil }
-
-// SplitSpec encodes a dynamic split's branches and join for the wire.
-func (r Result) SplitSpec() (*protocol.SplitSpec, error) {
+// splitSpec encodes a dynamic split's branches and join for the wire (nil
+// when r is not a split).
+func (r Result) splitSpec() (*protocol.SplitSpec, error) {
 	if r.split == nil {
 		return nil, nil
 	}
@@ -187,24 +186,9 @@ type TaskContext struct {
 	previousErr  error
 }
 
-// SetInputLoader makes Input and RawInput read the run's input with load,
-// once, on first use: the worker sets it for a command whose input was
-// left in the run record, so tasks that never read the input never pay
-// for it.
-func (tc *TaskContext) SetInputLoader(load func(ctx context.Context) ([]byte, protocol.InputFormat, error)) {
-	tc.loadInput = load
-}
-
 // inputLoadTimeout bounds reading an input left in the run record,
 // retries included: a KV leader change takes a few seconds.
 const inputLoadTimeout = 30 * time.Second
-
-// SetPreviousLoader makes Previous read the previous state's output with
-// load, once, on first use: the worker sets it for a command whose
-// previous output was left in the run record.
-func (tc *TaskContext) SetPreviousLoader(load func(ctx context.Context) ([]byte, error)) {
-	tc.loadPrevious = load
-}
 
 func (tc *TaskContext) ensureInput() error {
 	if tc.loadInput == nil {
@@ -252,17 +236,24 @@ func loadRetrying(what string, load func(ctx context.Context) error) error {
 	}
 }
 
-// NewTaskContext builds a context (the worker does this; tests may too).
-func NewTaskContext(cmd *protocol.TaskCommand, attempt, maxAttempts int, logger *slog.Logger,
-	branches func(ctx context.Context) ([]BranchOutcome, error)) *TaskContext {
+// newTaskContext builds a context (the worker does this, through
+// internal/fsmbridge).
+func newTaskContext(p hooks.TaskContext) *TaskContext {
+	logger := p.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &TaskContext{
+	cmd := p.Cmd
+	tc := &TaskContext{
 		RunID: cmd.RunID, Workflow: cmd.Workflow, State: cmd.State, Step: cmd.Step,
-		Branch: int(cmd.Branch), Attempt: attempt, MaxAttempts: maxAttempts, Logger: logger,
-		input: cmd.Input, inputFormat: cmd.InputFormat, branches: branches, previous: cmd.Previous,
+		Branch: int(cmd.Branch), Attempt: p.Attempt, MaxAttempts: p.MaxAttempts, Logger: logger,
+		input: cmd.Input, inputFormat: cmd.InputFormat, previous: cmd.Previous,
+		loadInput: p.LoadInput, loadPrevious: p.LoadPrevious,
 	}
+	if p.Branches != nil {
+		tc.branches = p.Branches.(func(ctx context.Context) ([]BranchOutcome, error))
+	}
+	return tc
 }
 
 // ErrNoPrevious is returned (wrapped, and [Permanent]) by
@@ -354,26 +345,6 @@ func BranchOutput[T any](b BranchOutcome) (T, error) {
 		return v, fmt.Errorf("fsm: branch %d output: %w", b.Index, err)
 	}
 	return v, nil
-}
-
-// EncodeOutput encodes a task output for the wire (nil stays nil).
-func EncodeOutput(v any) ([]byte, error) {
-	if v == nil {
-		return nil, nil
-	}
-	return protocol.EncodeValue(v)
-}
-
-// DecodeOutput decodes a run's output (msgpack) into v. The bytes are
-// checked before decoding ([protocol.DecodeValue]).
-func DecodeOutput(data []byte, v any) error {
-	if len(data) == 0 {
-		return errors.New("fsm: no output")
-	}
-	if err := protocol.DecodeValue(data, v); err != nil {
-		return fmt.Errorf("fsm: decode output: %w", err)
-	}
-	return nil
 }
 
 func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -18,7 +20,7 @@ type point struct{ X, Y, Z, W int64 }
 // error before the decoder allocates anything.
 func TestInputRefusesHugeClaim(t *testing.T) {
 	crafted := []byte{0xdd, 0x80, 0, 0, 0, 1, 2, 3}
-	tc := fsm.NewTaskContext(&protocol.TaskCommand{RunID: "r1", Workflow: "w", State: "s", Branch: -1,
+	tc := newTaskContext(&protocol.TaskCommand{RunID: "r1", Workflow: "w", State: "s", Branch: -1,
 		Input: crafted}, 1, 1, nil, nil)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -39,7 +41,7 @@ func TestDecodesAreGuarded(t *testing.T) {
 	crafted := []byte{0xdf, 0x80, 0, 0, 0, 1, 2, 3} // map32 claiming 2^31 entries
 	var reg fsm.Registry
 	fsm.Register[paramTask](&reg)
-	_, err := reg.Build(&protocol.TaskSpec{Kind: "param", Params: crafted})
+	_, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "param", Params: crafted})
 	require.ErrorIs(t, err, fsm.ErrConfiguration)
 	require.ErrorContains(t, err, "declares")
 
@@ -48,18 +50,18 @@ func TestDecodesAreGuarded(t *testing.T) {
 	require.ErrorContains(t, err, "branch 2 output")
 
 	var m map[string]int
-	require.ErrorIs(t, fsm.DecodeOutput(crafted, &m), protocol.ErrMalformed)
-	require.Error(t, fsm.DecodeOutput(nil, &m))
+	require.ErrorIs(t, engine.DecodeOutput(crafted, &m), protocol.ErrMalformed)
+	require.Error(t, engine.DecodeOutput(nil, &m))
 
 	// And good bytes still decode.
-	good, err := fsm.EncodeOutput(map[string]int{"b": 2, "a": 1})
+	good, err := engine.EncodeOutput(map[string]int{"b": 2, "a": 1})
 	require.NoError(t, err)
-	require.NoError(t, fsm.DecodeOutput(good, &m))
+	require.NoError(t, engine.DecodeOutput(good, &m))
 	require.Equal(t, map[string]int{"a": 1, "b": 2}, m)
 	got, err := fsm.BranchOutput[map[string]int](fsm.BranchOutcome{Output: good})
 	require.NoError(t, err)
 	require.Equal(t, m, got)
-	task, err := reg.Build(&protocol.TaskSpec{Kind: "param", Params: mustEncode(t, paramTask{N: 7})})
+	task, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "param", Params: mustEncode(t, paramTask{N: 7})})
 	require.NoError(t, err)
 	require.Equal(t, paramTask{N: 7}, task)
 }

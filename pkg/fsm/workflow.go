@@ -1,12 +1,10 @@
 package fsm
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"time"
 
-	"github.com/cano-nats/cano/pkg/join"
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -16,7 +14,7 @@ const (
 	QueueDefault = "default"
 	// MaxTransitionsDefault caps state entries per run (cano has no cap; a
 	// runaway cycle fails clearly instead of running forever).
-	MaxTransitionsDefault = 10_000
+	MaxTransitionsDefault = engine.MaxTransitionsDefault
 )
 
 // Workflow builds a workflow definition typed on the user's state type S
@@ -108,7 +106,7 @@ func (w *Workflow[S]) TotalTimeout(d time.Duration) *Workflow[S] { w.totalTimeou
 func (w *Workflow[S]) Queue(q string) *Workflow[S] { w.queue = q; return w }
 
 // Version sets the definition version. Left unset, the version is derived
-// from the definition's content ([ContentVersion]): change the workflow
+// from the definition's content (12 hex digits of a hash of its content): change the workflow
 // (its states, tasks, parameters, timeouts, anything) and redeploy, and
 // workers register it as a new version, the latest; runs already started
 // finish on the version they started with. An explicit version is a
@@ -140,7 +138,7 @@ func (w *Workflow[S]) Validate() error {
 	if err != nil {
 		return err
 	}
-	_, err = Compile(d)
+	_, err = engine.Compile(d)
 	return err
 }
 
@@ -168,178 +166,11 @@ func (w *Workflow[S]) Definition() (*protocol.Definition, error) {
 		d.Exits = append(d.Exits, string(e))
 	}
 	if d.Version == "" {
-		v, err := ContentVersion(d)
+		v, err := engine.ContentVersion(d)
 		if err != nil {
 			return nil, err
 		}
 		d.Version = v
 	}
 	return d, nil
-}
-
-// ContentVersionLen is the length of a version derived from content.
-const ContentVersionLen = 12
-
-// ContentVersion derives a definition's version from its content: the first
-// [ContentVersionLen] hex digits of the SHA-256 of its canonical encoding
-// with the version left out. Equal content gives the same version in every
-// process (task parameters are encoded canonically, map keys sorted); any
-// change gives another.
-func ContentVersion(d *protocol.Definition) (string, error) {
-	c := *d
-	c.Version = ""
-	b, err := protocol.Encode(&c)
-	if err != nil {
-		return "", fmt.Errorf("fsm: workflow %q: derive version: %w", d.Name, err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])[:ContentVersionLen], nil
-}
-
-// Machine is a compiled, validated definition: what the pure transition
-// function runs on. It is immutable and safe for concurrent use.
-type Machine struct {
-	def            *protocol.Definition
-	states         map[string]*protocol.StateDef
-	exits          map[string]bool
-	maxTransitions uint32
-}
-
-// Compile validates a definition and indexes it. Errors match
-// [ErrConfiguration].
-func Compile(d *protocol.Definition) (*Machine, error) {
-	cfgErr := func(format string, args ...any) error {
-		return fmt.Errorf("%w: workflow %q: %s", ErrConfiguration, d.Name, fmt.Sprintf(format, args...))
-	}
-	if d == nil {
-		return nil, fmt.Errorf("%w: nil definition", ErrConfiguration)
-	}
-	if err := protocol.ValidToken(d.Name); err != nil {
-		return nil, cfgErr("name: %v", err)
-	}
-	if err := protocol.ValidToken(d.Version); err != nil {
-		return nil, cfgErr("version: %v", err)
-	}
-	if err := protocol.ValidToken(d.Queue); err != nil {
-		return nil, cfgErr("queue: %v", err)
-	}
-	m := &Machine{def: d, states: make(map[string]*protocol.StateDef, len(d.States)),
-		exits: make(map[string]bool, len(d.Exits)), maxTransitions: d.MaxTransitions}
-	if m.maxTransitions == 0 {
-		m.maxTransitions = MaxTransitionsDefault
-	}
-	if len(d.States) == 0 {
-		return nil, cfgErr("no states registered (rule: at least one handler)")
-	}
-	if len(d.Exits) == 0 {
-		return nil, cfgErr("no exit states (rule: at least one exit state)")
-	}
-	for _, e := range d.Exits {
-		if e == "" {
-			return nil, cfgErr("empty exit state name")
-		}
-		m.exits[e] = true
-	}
-	for i := range d.States {
-		s := &d.States[i]
-		if s.Name == "" || len(s.Name) > protocol.MaxNameLen {
-			return nil, cfgErr("state %d: name empty or longer than %d bytes", i, protocol.MaxNameLen)
-		}
-		m.states[s.Name] = s
-	}
-	if d.Initial == "" {
-		return nil, cfgErr("no initial state")
-	}
-	if !m.Known(d.Initial) {
-		return nil, cfgErr("initial state %q is neither registered nor an exit state", d.Initial)
-	}
-	if d.TotalTimeout < 0 {
-		return nil, cfgErr("total timeout is negative")
-	}
-	for i := range d.States {
-		s := &d.States[i]
-		switch s.Kind {
-		case protocol.StateSingle:
-			if s.Task == nil {
-				return nil, cfgErr("state %q: no task", s.Name)
-			}
-			if err := protocol.ValidToken(s.Task.Kind); err != nil {
-				return nil, cfgErr("state %q: task kind: %v", s.Name, err)
-			}
-		case protocol.StateSplit:
-			if s.Split == nil {
-				return nil, cfgErr("state %q: no split", s.Name)
-			}
-			if s.Split.Common != nil || len(s.Split.Params) > 0 {
-				// Only dynamic splits travel compact; a definition lists its
-				// branches (kinds are checked against the registry below).
-				return nil, cfgErr("split state %q: compact branch list in a definition", s.Name)
-			}
-			j := s.Split.Join
-			if err := join.Validate(j, len(s.Split.Tasks), true); err != nil {
-				return nil, cfgErr("split state %q: %v", s.Name, err)
-			}
-			if !m.Known(j.JoinState) {
-				return nil, cfgErr("split state %q: join state %q is neither registered nor an exit state", s.Name, j.JoinState)
-			}
-			for bi := range s.Split.Tasks {
-				if err := protocol.ValidToken(s.Split.Tasks[bi].Kind); err != nil {
-					return nil, cfgErr("split state %q branch %d: task kind: %v", s.Name, bi, err)
-				}
-			}
-		default:
-			return nil, cfgErr("state %q: unknown kind %q", s.Name, s.Kind)
-		}
-	}
-	return m, nil
-}
-
-// Definition returns the wire definition the machine was compiled from.
-func (m *Machine) Definition() *protocol.Definition { return m.def }
-
-// Known reports whether state is registered or an exit state.
-func (m *Machine) Known(state string) bool {
-	_, ok := m.states[state]
-	return ok || m.exits[state]
-}
-
-// IsExit reports whether state is an exit state.
-func (m *Machine) IsExit(state string) bool { return m.exits[state] }
-
-// State returns a registered state's definition, or nil.
-func (m *Machine) State(name string) *protocol.StateDef { return m.states[name] }
-
-// Kinds lists every task kind the definition uses.
-func (m *Machine) Kinds() []string {
-	seen := map[string]bool{}
-	var out []string
-	add := func(k string) {
-		if !seen[k] {
-			seen[k] = true
-			out = append(out, k)
-		}
-	}
-	for i := range m.def.States {
-		s := &m.def.States[i]
-		if s.Task != nil {
-			add(s.Task.Kind)
-		}
-		if s.Split != nil {
-			for j := range s.Split.Tasks {
-				add(s.Split.Tasks[j].Kind)
-			}
-		}
-	}
-	return out
-}
-
-// CheckKinds reports the first kind of the definition that reg cannot run
-// (every task kind must be known to the registering worker).
-func (m *Machine) CheckKinds(reg *Registry) error {
-	for _, k := range m.Kinds() {
-		if !reg.Has(k) {
-			return fmt.Errorf("%w: workflow %q uses task kind %q, which this worker has not registered", ErrConfiguration, m.def.Name, k)
-		}
-	}
-	return nil
 }

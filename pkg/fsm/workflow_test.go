@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/pkg/fsm"
 )
 
@@ -33,7 +34,7 @@ func TestContentVersion(t *testing.T) {
 		return d.Version
 	}
 	v0 := version(base())
-	require.Len(t, v0, fsm.ContentVersionLen)
+	require.Len(t, v0, engine.ContentVersionLen)
 	for _, tc := range []struct {
 		name string
 		wf   *fsm.Workflow[St]
@@ -59,7 +60,7 @@ func TestContentVersion(t *testing.T) {
 	require.Equal(t, "v7", version(base().Version("v7")), "an explicit version is kept")
 	d, err := base().Version("v7").Definition()
 	require.NoError(t, err)
-	derived, err := fsm.ContentVersion(d)
+	derived, err := engine.ContentVersion(d)
 	require.NoError(t, err)
 	require.Equal(t, v0, derived, "the version itself is not part of the content")
 }

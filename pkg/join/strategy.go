@@ -1,6 +1,9 @@
 package join
 
-import "github.com/cano-nats/cano/pkg/protocol"
+import (
+	"github.com/cano-nats/cano/internal/joinrule"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
 
 // Strategy is a join strategy with its parameter. Build one with [All],
 // [Any], [Quorum], [Percentage], [PartialResults] or [PartialTimeout]. The
@@ -41,4 +44,4 @@ func (s Strategy) Spec() protocol.JoinSpec {
 }
 
 // String names the strategy: "all", "quorum(2)", "percentage(0.5)".
-func (s Strategy) String() string { return Describe(s.Spec()) }
+func (s Strategy) String() string { return joinrule.Describe(s.Spec()) }

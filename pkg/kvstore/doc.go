@@ -1,6 +1,7 @@
 // Package kvstore gives workers their shared resources and tasks a typed
 // key/value store that works across processes: Cano's Resources and
-// MemoryStore, rebuilt on NATS JetStream KV.
+// MemoryStore, rebuilt on NATS JetStream KV. This package imports nothing
+// from NATS: the JetStream implementation is package natskv.
 //
 // # Resources
 //
@@ -24,13 +25,14 @@
 // does not decode into the requested type gives [ErrTypeMismatch], never a
 // panic.
 //
-// [KV] is the implementation every process uses: a JetStream KV bucket
-// (protocol.Names.StoreBucket, created by provision.Ensure). [Memory] is an
+// natskv.Store (package pkg/kvstore/natskv) is the implementation every
+// process uses: a JetStream KV bucket (protocol.Names.StoreBucket, created
+// by provision.Ensure); pkg/worker builds it for its tasks. [Memory] is an
 // in-process implementation for unit tests. Both pass the conformance suite
 // in package kvstoretest.
 //
 // Append adds one msgpack item to the msgpack array under a key, atomically
-// across goroutines and processes: KV runs a compare-and-set loop on the
+// across goroutines and processes: natskv runs a compare-and-set loop on the
 // key's revision (conflicts are detected with
 // jetstream.ErrKeyRevisionMismatch and retried until the deadline, then
 // reported as [ErrConflict]), and batches concurrent Appends of one process

@@ -3,29 +3,31 @@ package kvstore
 import (
 	"errors"
 	"fmt"
+
+	"github.com/cano-nats/cano/internal/kvcore"
 )
 
 // Sentinel errors. They are returned wrapped with context (the key, the
 // resource name); compare with [errors.Is].
 var (
 	// ErrNotFound: the key does not exist in the store (or was deleted).
-	ErrNotFound = errors.New("kvstore: key not found")
+	ErrNotFound = kvcore.ErrNotFound
 	// ErrConflict: a compare-and-set write lost to a concurrent writer and
 	// the operation gave up retrying (its context ended).
-	ErrConflict = errors.New("kvstore: conflicting concurrent update")
+	ErrConflict = kvcore.ErrConflict
 	// ErrTypeMismatch: a stored value cannot be decoded into the requested
 	// type, or Append found a value that is not a msgpack array.
-	ErrTypeMismatch = errors.New("kvstore: type mismatch")
+	ErrTypeMismatch = kvcore.ErrTypeMismatch
 	// ErrInvalidKey: a key, prefix or scope name is empty, too long or uses
 	// characters NATS KV keys do not allow.
-	ErrInvalidKey = errors.New("kvstore: invalid key")
+	ErrInvalidKey = kvcore.ErrInvalidKey
 	// ErrInvalidValue: a value handed to Append is not exactly one msgpack
 	// value.
-	ErrInvalidValue = errors.New("kvstore: invalid value")
+	ErrInvalidValue = kvcore.ErrInvalidValue
 	// ErrValueTooLarge: the value (for Append: the whole array after the
 	// append) is larger than the store's maximum value size. Values are
 	// refused, never chunked.
-	ErrValueTooLarge = errors.New("kvstore: value too large")
+	ErrValueTooLarge = kvcore.ErrValueTooLarge
 
 	// ErrDuplicateKey: a resource is already registered under the key.
 	ErrDuplicateKey = errors.New("kvstore: duplicate resource key")

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"sync"
+
+	"github.com/cano-nats/cano/internal/kvcore"
 )
 
 // MemoryMaxValueSize is the largest value a [Memory] store accepts: 1 MiB,
@@ -15,7 +17,7 @@ import (
 const MemoryMaxValueSize = 1 << 20
 
 // Memory is a [Store] held in one process's memory, for unit tests and
-// single-process tools. It behaves as [KV] does (same key rules, same
+// single-process tools. It behaves as natskv.Store does (same key rules, same
 // errors, same Append and Watch semantics) but shares nothing across
 // processes and survives nothing.
 //
@@ -59,7 +61,7 @@ func (m *Memory) Put(ctx context.Context, key string, value []byte) error {
 		return err
 	}
 	if len(value) > MemoryMaxValueSize {
-		return tooLarge(key, len(value), MemoryMaxValueSize)
+		return kvcore.TooLarge(key, len(value), MemoryMaxValueSize)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -92,7 +94,7 @@ func (m *Memory) Append(ctx context.Context, key string, item []byte) error {
 		return fmt.Errorf("kvstore: append %q: %w: the item alone is %d bytes, the maximum value size is %d (values are refused, not chunked)",
 			key, ErrValueTooLarge, len(item), MemoryMaxValueSize)
 	}
-	if err := validateItem(item); err != nil {
+	if err := kvcore.ValidateItem(item); err != nil {
 		return fmt.Errorf("kvstore: append %q: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -100,7 +102,7 @@ func (m *Memory) Append(ctx context.Context, key string, item []byte) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out, errs, err := appendItems(m.data[key], [][]byte{item}, MemoryMaxValueSize)
+	out, errs, err := kvcore.AppendItems(m.data[key], [][]byte{item}, MemoryMaxValueSize)
 	if err != nil {
 		return fmt.Errorf("kvstore: append %q: %w", key, err)
 	}
@@ -131,7 +133,7 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 
 // Keys implements [Store.Keys].
 func (m *Memory) Keys(ctx context.Context, prefix string) ([]string, error) {
-	if err := validatePrefix(prefix, true); err != nil {
+	if err := kvcore.ValidatePrefix(prefix, true); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {
@@ -152,7 +154,7 @@ func (m *Memory) Keys(ctx context.Context, prefix string) ([]string, error) {
 // Watch implements [Store.Watch]. A slow reader does not block writers:
 // changes queue up per watcher.
 func (m *Memory) Watch(ctx context.Context, prefix string) (<-chan Change, error) {
-	if err := validatePrefix(prefix, true); err != nil {
+	if err := kvcore.ValidatePrefix(prefix, true); err != nil {
 		return nil, err
 	}
 	if err := ctx.Err(); err != nil {

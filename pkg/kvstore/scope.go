@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cano-nats/cano/internal/kvcore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -133,7 +134,7 @@ func (v *View) Keys(ctx context.Context, prefix string) ([]string, error) {
 	if v.scope.err != nil {
 		return nil, v.scope.err
 	}
-	if err := validatePrefix(prefix, true); err != nil {
+	if err := kvcore.ValidatePrefix(prefix, true); err != nil {
 		return nil, err
 	}
 	keys, err := v.store.Keys(ctx, v.scope.prefix+prefix)
@@ -152,7 +153,7 @@ func (v *View) Watch(ctx context.Context, prefix string) (<-chan Change, error) 
 	if v.scope.err != nil {
 		return nil, v.scope.err
 	}
-	if err := validatePrefix(prefix, true); err != nil {
+	if err := kvcore.ValidatePrefix(prefix, true); err != nil {
 		return nil, err
 	}
 	in, err := v.store.Watch(ctx, v.scope.prefix+prefix)

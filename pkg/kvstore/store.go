@@ -3,13 +3,15 @@ package kvstore
 import (
 	"context"
 	"fmt"
-	"strings"
+
+	"github.com/cano-nats/cano/internal/kvcore"
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // Store is a key/value store shared by the tasks of every worker process.
 // Values are bytes; the typed helpers [PutValue], [GetAs] and
-// [AppendValue] encode them with msgpack. Implementations are [*KV]
-// (JetStream KV, the default) and [*Memory] (one process, for tests); both
+// [AppendValue] encode them with msgpack. Implementations are
+// natskv.Store (package pkg/kvstore/natskv: JetStream KV, the default) and [*Memory] (one process, for tests); both
 // pass the suite in package kvstoretest. Use [Scoped] for the global,
 // per-workflow and per-run views.
 //
@@ -79,39 +81,12 @@ type Change struct {
 
 // MaxKeyLen is the longest key accepted, in bytes, including any scope
 // prefix.
-const MaxKeyLen = 1024
+const MaxKeyLen = kvcore.MaxKeyLen
 
 // ValidateKey reports whether key is usable in a [Store]: it returns nil or
 // an error wrapping [ErrInvalidKey] that says what is wrong.
 func ValidateKey(key string) error {
-	if key == "" {
-		return fmt.Errorf("%w: empty", ErrInvalidKey)
-	}
-	return validatePrefix(key, false)
-}
-
-// validatePrefix checks a key, or with trailingDot a key prefix, which may
-// be empty or end with '.'.
-func validatePrefix(s string, trailingDot bool) error {
-	if len(s) > MaxKeyLen {
-		return fmt.Errorf("%w: %q… is %d bytes, longer than %d", ErrInvalidKey, s[:32], len(s), MaxKeyLen)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
-			c == '-' || c == '/' || c == '_' || c == '=' || c == '.') {
-			return fmt.Errorf("%w: %q has %q (allowed: letters, digits, '-', '/', '_', '=', '.')", ErrInvalidKey, s, c)
-		}
-	}
-	switch {
-	case strings.HasPrefix(s, "."):
-		return fmt.Errorf("%w: %q starts with '.'", ErrInvalidKey, s)
-	case !trailingDot && strings.HasSuffix(s, "."):
-		return fmt.Errorf("%w: %q ends with '.'", ErrInvalidKey, s)
-	case strings.Contains(s, ".."):
-		return fmt.Errorf("%w: %q has an empty token (\"..\")", ErrInvalidKey, s)
-	}
-	return nil
+	return kvcore.ValidateKey(key)
 }
 
 // PutValue msgpack-encodes v and stores it under key with [Store.Put].
@@ -160,4 +135,26 @@ func Decode[T any](b []byte) (T, error) {
 		return zero, err
 	}
 	return v, nil
+}
+
+// The store's value encoding is the wire contract's value codec
+// (protocol.EncodeValue, protocol.DecodeValue): msgpack with compact
+// integers and sorted map keys, decoded behind the structure check, since a
+// store value may have been written by any process.
+
+func encode(v any) ([]byte, error) {
+	b, err := protocol.EncodeValue(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode %T: %w", v, err)
+	}
+	return b, nil
+}
+
+// decode decodes exactly one msgpack value from b into ptr. Any failure,
+// including a panic inside the decoder, wraps ErrTypeMismatch.
+func decode(b []byte, ptr any) error {
+	if err := protocol.DecodeValue(b, ptr); err != nil {
+		return fmt.Errorf("%w: decode into %T: %v", ErrTypeMismatch, ptr, err)
+	}
+	return nil
 }

@@ -371,7 +371,7 @@ type RunRecord struct {
 	// scope; the coordinator then purges the scope after the run ends.
 	StoreUsed bool `msgpack:"store_used,omitempty"`
 	// History is the run's most recent steps, oldest first, the current
-	// one last (at most fsm.HistoryMax; older ones are dropped and counted
+	// one last (at most 100, the engine's HistoryMax; older ones are dropped and counted
 	// in Totals). Empty for a record written before history was kept.
 	History []Step `msgpack:"history,omitempty"`
 	// Totals are the run's counts over its whole life.

@@ -65,27 +65,59 @@ func MustNames(prefix string) Names {
 func (n Names) Prefix() string { return n.prefix }
 
 // Stream names.
+
+// TriggersStream is the stream of triggers.
 func (n Names) TriggersStream() string { return n.upper + "_TRIGGERS" }
-func (n Names) TasksStream() string    { return n.upper + "_TASKS" }
-func (n Names) ResultsStream() string  { return n.upper + "_RESULTS" }
-func (n Names) ControlStream() string  { return n.upper + "_CONTROL" }
-func (n Names) TimersStream() string   { return n.upper + "_TIMERS" }
-func (n Names) EventsStream() string   { return n.upper + "_EVENTS" }
-func (n Names) DLQStream() string      { return n.upper + "_DLQ" }
+
+// TasksStream is the stream of task commands.
+func (n Names) TasksStream() string { return n.upper + "_TASKS" }
+
+// ResultsStream is the stream of task results.
+func (n Names) ResultsStream() string { return n.upper + "_RESULTS" }
+
+// ControlStream is the stream of cancel requests.
+func (n Names) ControlStream() string { return n.upper + "_CONTROL" }
+
+// TimersStream is the stream of scheduled timer messages and their fires.
+func (n Names) TimersStream() string { return n.upper + "_TIMERS" }
+
+// EventsStream is the stream of run and breaker events.
+func (n Names) EventsStream() string { return n.upper + "_EVENTS" }
+
+// DLQStream is the dead-letter stream.
+func (n Names) DLQStream() string { return n.upper + "_DLQ" }
 
 // KV bucket names.
-func (n Names) RunsBucket() string        { return n.bucket + "_runs" }
-func (n Names) BranchesBucket() string    { return n.bucket + "_branches" }
+
+// RunsBucket holds the run records.
+func (n Names) RunsBucket() string { return n.bucket + "_runs" }
+
+// BranchesBucket holds split branch outcomes and dynamic split specs.
+func (n Names) BranchesBucket() string { return n.bucket + "_branches" }
+
+// DefinitionsBucket holds workflow definitions by name and version.
 func (n Names) DefinitionsBucket() string { return n.bucket + "_definitions" }
-func (n Names) SchedulesBucket() string   { return n.bucket + "_schedules" }
-func (n Names) BreakersBucket() string    { return n.bucket + "_breakers" }
-func (n Names) StoreBucket() string       { return n.bucket + "_store" }
-func (n Names) WorkersBucket() string     { return n.bucket + "_workers" }
-func (n Names) LeaderBucket() string      { return n.bucket + "_leader" }
+
+// SchedulesBucket holds the scheduler's flows and their status.
+func (n Names) SchedulesBucket() string { return n.bucket + "_schedules" }
+
+// BreakersBucket holds the shared circuit breakers.
+func (n Names) BreakersBucket() string { return n.bucket + "_breakers" }
+
+// StoreBucket is the bucket of the tasks' shared key/value store.
+func (n Names) StoreBucket() string { return n.bucket + "_store" }
+
+// WorkersBucket holds worker presence records.
+func (n Names) WorkersBucket() string { return n.bucket + "_workers" }
+
+// LeaderBucket holds the scheduler leader lease.
+func (n Names) LeaderBucket() string { return n.bucket + "_leader" }
 
 // Trigger subjects.
 func (n Names) TriggerSubject(workflow string) string { return n.prefix + ".trigger." + workflow }
-func (n Names) TriggerWildcard() string               { return n.prefix + ".trigger.>" }
+
+// TriggerWildcard matches every trigger subject.
+func (n Names) TriggerWildcard() string { return n.prefix + ".trigger.>" }
 
 // WorkflowFromTriggerSubject returns the workflow token of a trigger subject,
 // or "" when subj is not one.
@@ -101,6 +133,8 @@ func (n Names) WorkflowFromTriggerSubject(subj string) string {
 func (n Names) TaskSubject(queue, kind string) string {
 	return n.prefix + ".task." + queue + "." + kind
 }
+
+// TaskWildcard matches every task subject.
 func (n Names) TaskWildcard() string { return n.prefix + ".task.>" }
 
 // TaskConsumer is the durable consumer shared by every worker of kind on queue.
@@ -108,21 +142,31 @@ func (n Names) TaskConsumer(queue, kind string) string { return "task_" + queue 
 
 // Result subjects.
 func (n Names) ResultSubject(runID string) string { return n.prefix + ".result." + runID }
-func (n Names) ResultWildcard() string            { return n.prefix + ".result.>" }
+
+// ResultWildcard matches every result subject.
+func (n Names) ResultWildcard() string { return n.prefix + ".result.>" }
 
 // Control subjects (cancel requests, durable).
 func (n Names) CancelSubject(runID string) string { return n.prefix + ".control.cancel." + runID }
-func (n Names) ControlWildcard() string           { return n.prefix + ".control.>" }
+
+// ControlWildcard matches every control subject.
+func (n Names) ControlWildcard() string { return n.prefix + ".control.>" }
 
 // Timer subjects. The schedule message is published on TimerAtSubject with a
 // Nats-Schedule header targeting TimerFireSubject.
 func (n Names) TimerAtSubject(runID, name string) string {
 	return n.prefix + ".timer.at." + runID + "." + name
 }
+
+// TimerFireSubject is where a timer named name of runID fires.
 func (n Names) TimerFireSubject(runID, name string) string {
 	return n.prefix + ".timer.fire." + runID + "." + name
 }
-func (n Names) TimerWildcard() string     { return n.prefix + ".timer.>" }
+
+// TimerWildcard matches every timer subject, scheduled and fired.
+func (n Names) TimerWildcard() string { return n.prefix + ".timer.>" }
+
+// TimerFireWildcard matches every timer fire subject.
 func (n Names) TimerFireWildcard() string { return n.prefix + ".timer.fire.>" }
 
 // BreakerEventWorkflow is the workflow token of breaker transition events.
@@ -140,6 +184,8 @@ const BreakerEventWorkflow = "_breaker"
 func (n Names) EventSubject(workflow, runID string, typ EventType) string {
 	return n.prefix + ".event." + workflow + "." + runID + "." + string(typ)
 }
+
+// EventWildcard matches every event subject.
 func (n Names) EventWildcard() string { return n.prefix + ".event.>" }
 
 // RunEventsWildcard matches every event of one run.
@@ -150,12 +196,16 @@ func (n Names) RunEventsWildcard(runID string) string {
 // Dead-letter subjects. Source names where the message came from
 // ("trigger", "result", "control", "timer", "task").
 func (n Names) DLQSubject(source string) string { return n.prefix + ".dlq." + source }
-func (n Names) DLQWildcard() string             { return n.prefix + ".dlq.>" }
+
+// DLQWildcard matches every dead-letter subject.
+func (n Names) DLQWildcard() string { return n.prefix + ".dlq.>" }
 
 // NoticeCancelSubject carries cancel notices to workers over core NATS.
 func (n Names) NoticeCancelSubject(runID string) string {
 	return n.prefix + ".notice.cancel." + runID
 }
+
+// NoticeCancelWildcard matches every cancel notice subject.
 func (n Names) NoticeCancelWildcard() string { return n.prefix + ".notice.cancel.>" }
 
 // Message ids (Nats-Msg-Id) for de-duplicated publishes.
@@ -232,10 +282,14 @@ func RunBranchesWildcard(runID string) string { return runID + ".>" }
 func DefinitionKey(name, version string) string { return "def." + name + "." + version }
 
 // LatestDefinitionKey names the latest registered version of a workflow.
+// LatestDefinitionKey is the definitions bucket key naming a workflow's
+// latest version.
 func LatestDefinitionKey(name string) string { return "latest." + name }
 
 // ScheduleKey and FlowStatusKey are a flow's keys in the schedules bucket.
-func ScheduleKey(id string) string   { return "flow." + id }
+func ScheduleKey(id string) string { return "flow." + id }
+
+// FlowStatusKey is a flow's status key in the schedules bucket.
 func FlowStatusKey(id string) string { return "status." + id }
 
 // BreakerKey is a shared breaker's key in the breakers bucket.

@@ -335,12 +335,14 @@ type SettingError struct {
 	Cause   error
 }
 
+// Error names the setting and why it was refused.
 func (e *SettingError) Error() string {
 	return fmt.Sprintf("provision: stream %s: %s is %s, want %s; it cannot be changed in place: "+
 		"delete the stream (nats stream rm %s) after draining it, or use another prefix (%v)",
 		e.Stream, e.Setting, e.Have, e.Want, e.Stream, e.Cause)
 }
 
+// Unwrap returns the cause.
 func (e *SettingError) Unwrap() error { return e.Cause }
 
 // ErrImmutableSetting is matched by every [*SettingError].

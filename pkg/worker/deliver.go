@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -164,7 +164,7 @@ func (w *Worker) handBack(msg jetstream.Msg, cmd *protocol.TaskCommand, err erro
 	}
 	maxAttempts := 0
 	if cmd != nil {
-		maxAttempts = int(fsm.MaxAttempts(cmd.Task.Retry))
+		maxAttempts = int(engine.MaxAttempts(cmd.Task.Retry))
 	}
 	delay, dead := handBackPlan(delivered, maxAttempts)
 	if dead {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
@@ -231,7 +232,7 @@ func TestAbandonWaitsForALiveHolder(t *testing.T) {
 		return err == nil && info.NumRedelivered > 0
 	})
 	// The first holder delivers its result late, then acknowledges.
-	output, err := fsm.EncodeOutput("late")
+	output, err := engine.EncodeOutput("late")
 	require.NoError(t, err)
 	data, err := protocol.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step,
 		Branch: cmd.Branch, Attempts: 1, Worker: "lapsed-holder", Status: protocol.ResultOK, Next: "done", Output: output})

@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/dlq"
+	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvwatch"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
@@ -55,7 +57,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 		return
 	}
 	policy := cmd.Task.Retry
-	maxAttempts := int(fsm.MaxAttempts(policy))
+	maxAttempts := int(engine.MaxAttempts(policy))
 	if attempt > maxAttempts {
 		// Deliveries beyond the policy: the worker of the last attempt
 		// died — or lost the lease while the broker was away (a consumer
@@ -70,7 +72,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")}, true, attemptSpan{})
 		return
 	}
-	task, err := w.cfg.Registry.Build(&cmd.Task)
+	task, err := fsmbridge.BuildTask(w.cfg.Registry, &cmd.Task)
 	if err != nil {
 		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err), attempt > 1, attemptSpan{})
 		return
@@ -102,9 +104,6 @@ func (w *Worker) execute(m jetstream.Msg) {
 		defer c()
 	}
 	tc := w.newTaskContext(cmd, attempt, maxAttempts, w.taskLog(cmd, attempt), w.branchOutcomes(cmd))
-	if cmd.InputInRecord {
-		tc.SetInputLoader(w.loadInput(cmd.RunID))
-	}
 	tc.Resources = w.cfg.Resources
 	store := &trackedStore{Store: kvstore.Scoped(w.store, kvstore.RunScope(cmd.RunID))}
 	tc.Store = store
@@ -172,7 +171,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 		w.finish(msg, cmd, attempt, fsm.Result{}, err, store.usedBy(attempt), ran)
 		return
 	}
-	delay := fsm.RetryDelay(policy, uint32(attempt-1), rand.Float64()*2-1)
+	delay := engine.RetryDelay(policy, uint32(attempt-1), rand.Float64()*2-1)
 	w.log.Debug("attempt failed; retrying", "run_id", cmd.RunID, "state", cmd.State, "attempt", attempt, "delay", delay, "err", out.err)
 	w.event(cmd, protocol.EventTaskRetried, fmt.Sprintf("attempt %d failed, next in %s: %v", attempt, delay, out.err))
 	_ = msg.NakWithDelay(delay)
@@ -238,16 +237,16 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 		r.AttemptStarted, r.AttemptDuration = ran.start.UnixNano(), int64(ran.took)
 	}
 	if taskErr == nil {
-		out, err := fsm.EncodeOutput(res.Output())
-		if err == nil && res.IsSplit() {
-			r.Split, err = res.SplitSpec()
-			if err == nil && r.Split.Common != nil {
+		out, err := engine.EncodeOutput(res.Output())
+		if err == nil {
+			r.Split, err = fsmbridge.SplitSpec(res)
+			if err == nil && r.Split != nil && r.Split.Common != nil {
 				r.V = protocol.SchemaVersion2
 			}
 		}
-		if err == nil && r.Split != nil && r.Split.Len() > fsm.MaxDynamicBranchesDefault {
+		if err == nil && r.Split != nil && r.Split.Len() > engine.MaxDynamicBranchesDefault {
 			taskErr = fsm.NewError(protocol.CategoryConfiguration,
-				"dynamic split of %d branches exceeds the maximum of %d", r.Split.Len(), fsm.MaxDynamicBranchesDefault)
+				"dynamic split of %d branches exceeds the maximum of %d", r.Split.Len(), engine.MaxDynamicBranchesDefault)
 		} else if err != nil {
 			taskErr = fsm.Permanent(fsm.NewError(protocol.CategoryTaskExecution, "encode output: %v", err))
 		} else {
@@ -260,7 +259,7 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 	fail := func(taskErr error) {
 		r.Status = protocol.ResultFailed
 		r.Next, r.Output, r.Split = "", nil, nil
-		info := fsm.ErrorInfo(taskErr)
+		info := fsmbridge.ErrorInfo(taskErr)
 		if errors.As(taskErr, new(circuitOpen)) {
 			info = &protocol.ErrorInfo{Category: protocol.CategoryCircuitOpen, Message: taskErr.Error()}
 		}
@@ -393,7 +392,7 @@ func setBranchOutcome(o *fsm.BranchOutcome, data []byte) error {
 	}
 	o.Status, o.Output = bo.Status, bo.Output
 	if bo.Error != nil {
-		o.Err = fsm.FromErrorInfo(bo.Error)
+		o.Err = fsmbridge.FromErrorInfo(bo.Error)
 	}
 	return nil
 }

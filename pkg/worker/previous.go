@@ -8,20 +8,25 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
 
 // newTaskContext builds the task context of an attempt of cmd, with a
-// loader for a previous output the command left in the run record.
+// loader for an input or a previous output the command left in the run
+// record.
 func (w *Worker) newTaskContext(cmd *protocol.TaskCommand, attempt, maxAttempts int, log *slog.Logger,
 	branches func(ctx context.Context) ([]fsm.BranchOutcome, error)) *fsm.TaskContext {
-	tc := fsm.NewTaskContext(cmd, attempt, maxAttempts, log, branches)
+	p := fsmbridge.TaskContextParams{Cmd: cmd, Attempt: attempt, MaxAttempts: maxAttempts, Logger: log, Branches: branches}
 	if cmd.PreviousInRecord {
-		tc.SetPreviousLoader(w.loadPrevious(cmd.RunID, cmd.Step))
+		p.LoadPrevious = w.loadPrevious(cmd.RunID, cmd.Step)
 	}
-	return tc
+	if cmd.InputInRecord {
+		p.LoadInput = w.loadInput(cmd.RunID)
+	}
+	return fsmbridge.NewTaskContext(p)
 }
 
 // loadPrevious reads the previous output a command left in the run record

@@ -14,9 +14,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/connwatch"
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -216,7 +218,7 @@ type Worker struct {
 	conn     *connwatch.Watch
 	store    kvstore.Store
 	breakers *BreakerSet // the default breakers, owned by the worker
-	machines []*fsm.Machine
+	machines []*engine.Machine
 
 	slots    chan struct{}
 	idle     chan jetstream.Msg // idle runners receive commands (see dispatch)
@@ -281,7 +283,7 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 		if err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
 		}
-		m, err := fsm.Compile(def)
+		m, err := engine.Compile(def)
 		if err != nil {
 			return nil, fmt.Errorf("worker: %w", err)
 		}
@@ -339,7 +341,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	}
 	w.store = w.cfg.Store
 	if w.store == nil {
-		kv, err := kvstore.NewKV(ctx, w.js, kvstore.Config{Bucket: w.names.StoreBucket()})
+		kv, err := natskv.New(ctx, w.js, natskv.Config{Bucket: w.names.StoreBucket()})
 		if err != nil {
 			return fmt.Errorf("worker: store: %w", err)
 		}

@@ -10,12 +10,13 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
+	"github.com/cano-nats/cano/internal/wire/faults"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -25,18 +26,18 @@ func (b *bundle) runStore(t *testing.T) kvstore.Store {
 	_, js := b.srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := kvstore.NewKV(ctx, js, kvstore.Config{Bucket: protocol.MustNames("").StoreBucket()})
+	st, err := natskv.New(ctx, js, natskv.Config{Bucket: protocol.MustNames("").StoreBucket()})
 	require.NoError(t, err)
 	return st
 }
 
 // attempts returns the attempt records a run's task appended (none if it
 // never ran).
-func attempts(t *testing.T, st kvstore.Store, runID string) []demo.AttemptRecord {
+func attempts(t *testing.T, st kvstore.Store, runID string) []faults.AttemptRecord {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	recs, err := kvstore.GetAs[[]demo.AttemptRecord](ctx, kvstore.Scoped(st, kvstore.RunScope(runID)), demo.AttemptsKey)
+	recs, err := kvstore.GetAs[[]faults.AttemptRecord](ctx, kvstore.Scoped(st, kvstore.RunScope(runID)), faults.AttemptsKey)
 	if errors.Is(err, kvstore.ErrNotFound) {
 		return nil
 	}
@@ -54,7 +55,7 @@ func waitStarted(t *testing.T, procs ...*proctest.Proc) {
 	}
 }
 
-func (b *bundle) triggerWith(t *testing.T, workflow string, in demo.FaultInput, n int) []string {
+func (b *bundle) triggerWith(t *testing.T, workflow string, in faults.FaultInput, n int) []string {
 	t.Helper()
 	ids := make([]string, n)
 	for i := range ids {
@@ -99,7 +100,7 @@ func TestKillWorkerDuringSecondAttempt(t *testing.T) {
 
 	// Attempt 1 fails, attempt 2 hangs (on worker-1, the only worker), attempt 3 succeeds.
 	const n = 4
-	ids := b.triggerWith(t, demo.FlakyName, demo.FaultInput{FailUntil: 3, HangAttempt: 2}, n)
+	ids := b.triggerWith(t, faults.FlakyName, faults.FaultInput{FailUntil: 3, HangAttempt: 2}, n)
 	for _, id := range ids {
 		natstest.WaitFor(t, 60*time.Second, "run "+id+" in its 2nd attempt", func() bool {
 			return len(attempts(t, st, id)) >= 2
@@ -111,7 +112,7 @@ func TestKillWorkerDuringSecondAttempt(t *testing.T) {
 	t.Logf("killed worker-1 (SIGKILL) with %d runs in their 2nd attempt", n)
 
 	b.awaitAll(t, ids, []string{"call", "done"}, 2*time.Minute)
-	maxAttempts := demo.FlakyRetries + 1
+	maxAttempts := faults.FlakyRetries + 1
 	for _, id := range ids {
 		recs := attempts(t, st, id)
 		require.Len(t, recs, maxAttempts, "run %s: %+v", id, recs)
@@ -148,22 +149,22 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 		states, err := b.client.Breakers(ctx)
 		require.NoError(t, err)
 		for _, s := range states {
-			if s.Name == demo.GuardedBreaker {
+			if s.Name == faults.GuardedBreaker {
 				return s
 			}
 		}
-		t.Fatalf("breaker %s not listed in %+v", demo.GuardedBreaker, states)
+		t.Fatalf("breaker %s not listed in %+v", faults.GuardedBreaker, states)
 		return client.BreakerInfo{}
 	}
 	var ran []string // runs whose task body ran
 
 	// 1. Failures trip it.
 	pids := map[int]bool{}
-	for range demo.GuardedFailureThreshold {
-		id := b.triggerWith(t, demo.GuardedName, demo.FaultInput{Fail: true}, 1)[0]
+	for range faults.GuardedFailureThreshold {
+		id := b.triggerWith(t, faults.GuardedName, faults.FaultInput{Fail: true}, 1)[0]
 		_, err := b.client.Await(ctx, id)
 		require.ErrorIs(t, err, fsm.ErrTaskExecution)
-		require.ErrorContains(t, err, demo.ErrDependency.Error())
+		require.ErrorContains(t, err, faults.ErrDependency.Error())
 		recs := attempts(t, st, id)
 		require.Len(t, recs, 1)
 		pids[recs[0].PID] = true
@@ -171,11 +172,11 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 	}
 	open := breakerState()
 	require.Equal(t, client.BreakerOpen, open.State)
-	t.Logf("%d failures (on %d worker processes) tripped %s: open until %s", demo.GuardedFailureThreshold, len(pids),
-		demo.GuardedBreaker, open.OpenUntil.Format(time.RFC3339Nano))
+	t.Logf("%d failures (on %d worker processes) tripped %s: open until %s", faults.GuardedFailureThreshold, len(pids),
+		faults.GuardedBreaker, open.OpenUntil.Format(time.RFC3339Nano))
 
 	// 2. While open, calls fail fast with CircuitOpen on every worker: the task never runs.
-	fast := b.triggerWith(t, demo.GuardedName, demo.FaultInput{}, 9)
+	fast := b.triggerWith(t, faults.GuardedName, faults.FaultInput{}, 9)
 	ch := b.awaitEach(ctx, fast)
 	for range fast {
 		a := natstest.Recv(t, ch, time.Minute)
@@ -186,11 +187,11 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 	t.Logf("%d runs while open: all failed fast with CircuitOpen, none ran", len(fast))
 
 	// 3. After the cool-down exactly one probe runs cluster-wide.
-	natstest.WaitFor(t, demo.GuardedResetTimeout+30*time.Second, "the cool-down", func() bool {
+	natstest.WaitFor(t, faults.GuardedResetTimeout+30*time.Second, "the cool-down", func() bool {
 		return time.Now().After(open.OpenUntil)
 	})
 	const callers = 12
-	probeRuns := b.triggerWith(t, demo.GuardedName, demo.FaultInput{Hold: true}, callers)
+	probeRuns := b.triggerWith(t, faults.GuardedName, faults.FaultInput{Hold: true}, callers)
 	ch = b.awaitEach(ctx, probeRuns)
 	rejected := map[string]bool{}
 	for range callers - 1 {
@@ -218,12 +219,12 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 	}
 
 	// 4. The probe's success closes it.
-	require.NoError(t, kvstore.PutValue(ctx, kvstore.Scoped(st, kvstore.RunScope(probe)), demo.ReleaseKey, true))
+	require.NoError(t, kvstore.PutValue(ctx, kvstore.Scoped(st, kvstore.RunScope(probe)), faults.ReleaseKey, true))
 	a := natstest.Recv(t, ch, time.Minute)
 	require.Equal(t, probe, a.id)
 	require.NoError(t, a.err)
 	require.Equal(t, client.BreakerClosed, breakerState().State)
-	after := b.triggerWith(t, demo.GuardedName, demo.FaultInput{}, 3)
+	after := b.triggerWith(t, faults.GuardedName, faults.FaultInput{}, 3)
 	b.awaitAll(t, after, []string{"call", "done"}, time.Minute)
 	ran = append(ran, after...)
 
@@ -231,7 +232,7 @@ func TestBreakerSharedByThreeWorkers(t *testing.T) {
 	for _, id := range append(append(append([]string{}, ran...), fast...), probeRuns...) {
 		total += len(attempts(t, st, id))
 	}
-	require.Equal(t, demo.GuardedFailureThreshold+1+len(after), total, "task bodies that ran: the tripping failures, one probe, the calls after")
+	require.Equal(t, faults.GuardedFailureThreshold+1+len(after), total, "task bodies that ran: the tripping failures, one probe, the calls after")
 	t.Logf("after the cool-down %d concurrent calls: 1 probe ran, %d failed fast; the probe's success closed %s; %d later calls succeeded",
-		callers, callers-1, demo.GuardedBreaker, len(after))
+		callers, callers-1, faults.GuardedBreaker, len(after))
 }

@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -47,7 +47,7 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 	})
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
-	b := &bundle{nc: nc, client: cl, coord: proctest.Build(t, "./cmd/coordinator"), worker: proctest.Build(t, "./cmd/worker")}
+	b := &bundle{nc: nc, client: cl, coord: proctest.Build(t, "./cmd/coordinator"), worker: faultWorker(t)}
 	proctest.Start(t, "coordinator-1", b.coord, "-s", c.URLs(), "-replicas", "3", "-log-format", "json", "-ack-wait", "2s", "-shards", "8")
 	proctest.Start(t, "worker-1", b.worker, "-s", c.URLs(), "-log-format", "json", "-ack-wait", "2s", "-id", "worker-1")
 	b.waitRegistered(t)

@@ -17,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -366,7 +366,7 @@ type crashEnv struct {
 func newCrashEnv(t *testing.T) *crashEnv {
 	t.Helper()
 	e := &crashEnv{srv: natstest.StartProcess(t),
-		coord: proctest.Build(t, "./cmd/coordinator"), worker: proctest.Build(t, "./cmd/worker")}
+		coord: proctest.Build(t, "./cmd/coordinator"), worker: faultWorker(t)}
 	e.nc, e.js = e.srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -426,4 +426,11 @@ func rawRecord(ctx context.Context, js jetstream.JetStream, id string) (*protoco
 		return nil, err
 	}
 	return &rec, nil
+}
+
+// faultWorker builds cmd/worker with the fault suite's tasks compiled in
+// (build tag canofaults; see internal/wire/faults): the shipped binary does
+// not carry them.
+func faultWorker(t testing.TB) string {
+	return proctest.BuildTagged(t, "./cmd/worker", "canofaults")
 }

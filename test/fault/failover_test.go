@@ -12,16 +12,16 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
+	"github.com/cano-nats/cano/internal/wire/faults"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // TestFailoverAfterWorkerKill SIGKILLs the worker process running a task
-// (a demo.FlakyCall whose first attempt hangs until its worker dies), with
+// (a faults.FlakyCall whose first attempt hangs until its worker dies), with
 // the workers' default ack wait: the task's next attempt runs on the other
 // worker process and the run completes with its exact path. Each round
 // measures the time from the kill to the start of the attempt on the other
@@ -45,17 +45,17 @@ func TestFailoverAfterWorkerKill(t *testing.T) {
 		first, second := fmt.Sprintf("failover-%d-a", round), fmt.Sprintf("failover-%d-b", round)
 		// Worker flags as a deployment would use them: no -ack-wait.
 		wa := proctest.Start(t, first, b.worker, "-s", b.srv.URL, "-log-format", "json", "-id", first)
-		b.waitDefined(t, demo.FlakyName)
+		b.waitDefined(t, faults.FlakyName)
 
 		runID := "failover" + nuid.Next()
-		attempts, err := store.Watch(ctx, kvstore.RunScope(runID).Prefix()+demo.AttemptsKey)
+		attempts, err := store.Watch(ctx, kvstore.RunScope(runID).Prefix()+faults.AttemptsKey)
 		require.NoError(t, err)
 		results := make(chan *nats.Msg, 4)
 		sub, err := b.nc.ChanSubscribe(names.ResultSubject(runID), results)
 		require.NoError(t, err)
 		require.NoError(t, b.nc.Flush())
-		_, err = b.client.Trigger(ctx, demo.FlakyName, &client.TriggerOpts{RunID: runID, NoWait: true,
-			Input: demo.FaultInput{HangAttempt: 1}})
+		_, err = b.client.Trigger(ctx, faults.FlakyName, &client.TriggerOpts{RunID: runID, NoWait: true,
+			Input: faults.FaultInput{HangAttempt: 1}})
 		require.NoError(t, err)
 		attemptStarted := func() jetstream.KeyValueEntry {
 			for {

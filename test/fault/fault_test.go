@@ -17,9 +17,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -46,7 +46,7 @@ func setup(t *testing.T) *bundle {
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
 	return &bundle{srv: srv, nc: nc, client: cl,
-		coord: proctest.Build(t, "./cmd/coordinator"), worker: proctest.Build(t, "./cmd/worker")}
+		coord: proctest.Build(t, "./cmd/coordinator"), worker: faultWorker(t)}
 }
 
 func (b *bundle) startCoordinator(t *testing.T, name string) *proctest.Proc {

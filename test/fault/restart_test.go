@@ -10,9 +10,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/demo"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/embedded"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -40,7 +40,7 @@ func TestStopEverythingAndRestart(t *testing.T) {
 	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
-	b := &bundle{nc: nc, client: cl, coord: proctest.Build(t, "./cmd/coordinator"), worker: proctest.Build(t, "./cmd/worker")}
+	b := &bundle{nc: nc, client: cl, coord: proctest.Build(t, "./cmd/coordinator"), worker: faultWorker(t)}
 	start := func(gen string) []*proctest.Proc {
 		return []*proctest.Proc{
 			proctest.Start(t, "coordinator-"+gen, b.coord, "-s", url, "-log-format", "json", "-ack-wait", "2s", "-shards", "8"),

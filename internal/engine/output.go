@@ -1,0 +1,28 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// EncodeOutput encodes a task output for the wire (nil stays nil).
+func EncodeOutput(v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	return protocol.EncodeValue(v)
+}
+
+// DecodeOutput decodes a run's output (msgpack) into v. The bytes are
+// checked before decoding ([protocol.DecodeValue]).
+func DecodeOutput(data []byte, v any) error {
+	if len(data) == 0 {
+		return errors.New("fsm: no output")
+	}
+	if err := protocol.DecodeValue(data, v); err != nil {
+		return fmt.Errorf("fsm: decode output: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,487 @@
+package engine
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/cano-nats/cano/internal/joinrule"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// MaxDynamicBranchesDefault caps the branches of a dynamic split.
+const MaxDynamicBranchesDefault = 100_000
+
+// Input is one thing that happened to a run: a task result, a timer fire or
+// a cancel request (exactly one is set).
+type Input struct {
+	Result *protocol.TaskResult
+	Timer  *protocol.TimerFire
+	Cancel *protocol.CancelRequest
+	// DynamicSplit is the spec of the record's active dynamic split; the
+	// shell loads it (from the branches bucket) when rec.Split.Dynamic.
+	DynamicSplit *protocol.SplitSpec
+}
+
+// Effects are what a transition asks the shell to do, in order: write
+// PutSplitSpec (if any), write the record with compare-and-set, then
+// publish Commands, Timers, Notices and Events.
+type Effects struct {
+	// Changed is false when the input changed nothing (duplicate or late).
+	Changed  bool
+	Commands []protocol.TaskCommand
+	Timers   []protocol.TimerFire
+	Notices  []protocol.CancelNotice
+	Events   []protocol.Event
+	// PutSplitSpec is a dynamic split's spec, stored outside the record.
+	PutSplitSpec *protocol.SplitSpec
+	// Ended is true when the run reached a terminal status in this step.
+	Ended bool
+}
+
+// ErrNeedSplitSpec is returned when a transition needs the active dynamic
+// split's spec and the input does not carry it.
+var ErrNeedSplitSpec = fmt.Errorf("%w: dynamic split spec not loaded", ErrWorkflow)
+
+// Start creates the record of a new run from a trigger. An unknown initial
+// state is refused with an error matching [ErrConfiguration]: no run is
+// created. An initial exit state completes the run at once.
+func Start(m *Machine, trig *protocol.Trigger, runID string, now time.Time) (*protocol.RunRecord, Effects, error) {
+	s0 := trig.InitialState
+	if s0 == "" {
+		s0 = m.def.Initial
+	}
+	if !m.Known(s0) {
+		return nil, Effects{}, fmt.Errorf("%w: workflow %q: initial state %q is neither registered nor an exit state",
+			ErrConfiguration, m.def.Name, s0)
+	}
+	ts := now.UnixNano()
+	rec := &protocol.RunRecord{
+		V: protocol.SchemaVersion, ID: runID, Workflow: m.def.Name, DefVersion: m.def.Version,
+		Status: protocol.RunRunning, State: s0, Step: 0, Path: []string{s0},
+		Input: trig.Input, InputFormat: trig.InputFormat, CreatedAt: ts, UpdatedAt: ts,
+		IdempotencyKey: trig.IdempotencyKey, Flow: trig.Flow, Slot: trig.Slot,
+	}
+	t := tx{m: m, rec: rec, now: now}
+	t.fx.Changed = true
+	t.event(protocol.EventStarted, "")
+	if m.def.TotalTimeout > 0 {
+		rec.Deadline = ts + m.def.TotalTimeout
+		t.fx.Timers = append(t.fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion,
+			Kind: protocol.TimerRunDeadline, RunID: runID, At: rec.Deadline})
+	}
+	t.dispatchState(false)
+	return rec, t.fx, nil
+}
+
+// Apply is the pure transition function: (definition, record, input, now)
+// → (new record, effects). It never modifies rec; it returns rec itself
+// when nothing changed. A duplicate or late input changes nothing.
+func Apply(m *Machine, rec *protocol.RunRecord, in Input, now time.Time) (*protocol.RunRecord, Effects, error) {
+	if rec.Status.Terminal() {
+		return rec, Effects{}, nil
+	}
+	cp := *rec
+	t := tx{m: m, rec: &cp, now: now, dyn: in.DynamicSplit}
+	switch {
+	case in.Cancel != nil:
+		t.cancel(in.Cancel.Reason)
+	case in.Timer != nil:
+		t.timer(in.Timer)
+	case in.Result != nil:
+		if rec.Deadline > 0 && now.UnixNano() >= rec.Deadline {
+			t.workflowTimeout()
+			break
+		}
+		if err := t.result(in.Result); err != nil {
+			return rec, Effects{}, err
+		}
+	}
+	if !t.fx.Changed {
+		return rec, Effects{}, nil
+	}
+	cp.UpdatedAt = now.UnixNano()
+	return &cp, t.fx, nil
+}
+
+// Owed re-derives the commands, timers and terminal event a record owes,
+// for the crash rule: a process killed between writing the record and
+// publishing leaves the input un-acked; its redelivery finds the record
+// already applied and re-publishes what it owes (publishes are
+// de-duplicated by message id).
+func Owed(m *Machine, rec *protocol.RunRecord, dyn *protocol.SplitSpec) (Effects, error) {
+	t := tx{m: m, rec: rec, now: time.Unix(0, rec.UpdatedAt), dyn: dyn}
+	if rec.Status.Terminal() {
+		t.terminalEvent()
+		return t.fx, nil
+	}
+	if rec.Deadline > 0 {
+		t.fx.Timers = append(t.fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion,
+			Kind: protocol.TimerRunDeadline, RunID: rec.ID, At: rec.Deadline})
+	}
+	if sp := rec.Split; sp != nil {
+		tasks, err := t.splitTasks()
+		if err != nil {
+			return Effects{}, err
+		}
+		for i := uint32(0); i < sp.Dispatched; i++ {
+			if !bit(sp.Done, i) {
+				ts := tasks.Task(int(i))
+				t.command(&ts, int32(i))
+			}
+		}
+		if sp.Join.Timeout > 0 {
+			t.fx.Timers = append(t.fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion,
+				Kind: protocol.TimerJoin, RunID: rec.ID, Step: rec.Step, At: sp.StartedAt + sp.Join.Timeout})
+		}
+		return t.fx, nil
+	}
+	if s := m.State(rec.State); s != nil && s.Task != nil {
+		t.command(s.Task, -1)
+	}
+	return t.fx, nil
+}
+
+type tx struct {
+	m   *Machine
+	rec *protocol.RunRecord
+	now time.Time
+	dyn *protocol.SplitSpec
+	fx  Effects
+	// histOwned: rec.History is this transition's copy (see ownHistory).
+	histOwned bool
+}
+
+func (t *tx) result(r *protocol.TaskResult) error {
+	rec := t.rec
+	if r.Step != rec.Step {
+		return nil // late or duplicate
+	}
+	if r.StoreUsed {
+		rec.StoreUsed = true // kept only if the result changes the record
+	}
+	if r.Branch >= 0 {
+		return t.branchResult(r)
+	}
+	if rec.Split != nil {
+		return nil // a single result for a split step: stale
+	}
+	t.countResult(r)
+	if r.Status == protocol.ResultFailed {
+		t.leaveStep(protocol.StepFailed, r)
+		t.fail(withState(r.Error, rec.State, max(r.Attempts, 1), rec.Path))
+		return nil
+	}
+	if r.Split != nil {
+		return t.startDynamicSplit(r.Split, r)
+	}
+	t.leaveStep(protocol.StepOK, r)
+	t.enter(r.Next, r.Output, nil)
+	return nil
+}
+
+// enter moves the run to state. join, when non-nil, is the split the state joins.
+func (t *tx) enter(state string, output []byte, joined *protocol.SplitProgress) {
+	rec := t.rec
+	t.fx.Changed = true
+	if uint32(len(rec.Path)) >= t.m.maxTransitions {
+		t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow,
+			Message: fmt.Sprintf("workflow: transition cap reached: %d state entries (next state %q)", t.m.maxTransitions, state)},
+			rec.State, 1, rec.Path))
+		return
+	}
+	path := make([]string, len(rec.Path), len(rec.Path)+1)
+	copy(path, rec.Path)
+	rec.Path = append(path, state)
+	rec.State = state
+	rec.Step++
+	rec.Split = nil
+	rec.JoinOf, rec.JoinBranches = 0, 0
+	if joined != nil {
+		rec.JoinOf, rec.JoinBranches = rec.Step-1, joined.Total
+	}
+	// The output the state's task reads with TaskContext.Previous (and the
+	// run's output when state is an exit): what this transition handed on,
+	// never an older state's.
+	rec.Output = output
+	if !t.m.IsExit(state) {
+		t.event(protocol.EventState, "") // an exit is announced by the terminal event
+	}
+	t.dispatchState(joined != nil)
+}
+
+// dispatchState runs the current state: exit, single task, split, or
+// failure. joined says a join decision entered it.
+func (t *tx) dispatchState(joined bool) {
+	rec := t.rec
+	if t.m.IsExit(rec.State) {
+		t.openStep(protocol.StepExit)
+		t.leaveStep(protocol.StepOK, nil)
+		rec.Status = protocol.RunCompleted
+		t.terminalEvent()
+		return
+	}
+	s := t.m.State(rec.State)
+	kind := protocol.StepTask
+	switch {
+	case s != nil && s.Kind == protocol.StateSplit:
+		kind = protocol.StepSplit
+	case joined:
+		kind = protocol.StepJoin
+	}
+	t.openStep(kind)
+	if s == nil {
+		prev := rec.Path[:len(rec.Path)-1]
+		from := ""
+		if len(prev) > 0 {
+			from = prev[len(prev)-1]
+		}
+		t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow,
+			Message: fmt.Sprintf("workflow: no task registered for state: %s", rec.State)}, from, 1, rec.Path))
+		return
+	}
+	switch s.Kind {
+	case protocol.StateSingle:
+		t.command(s.Task, -1)
+	case protocol.StateSplit:
+		t.startSplit(s.Split, false)
+	}
+}
+
+// startDynamicSplit starts the split a task returned (r, its result).
+func (t *tx) startDynamicSplit(spec *protocol.SplitSpec, r *protocol.TaskResult) error {
+	rec := t.rec
+	n := spec.Len()
+	bad := ""
+	switch {
+	case n > MaxDynamicBranchesDefault:
+		bad = fmt.Sprintf("dynamic split of %d branches exceeds the maximum of %d", n, MaxDynamicBranchesDefault)
+	case !t.m.Known(spec.Join.JoinState):
+		bad = fmt.Sprintf("dynamic split join state %q is neither registered nor an exit state", spec.Join.JoinState)
+	default:
+		if err := joinrule.Validate(spec.Join, n, false); err != nil {
+			bad = "dynamic split: " + err.Error()
+		}
+	}
+	if bad != "" {
+		t.leaveStep(protocol.StepFailed, r)
+		t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryConfiguration, Message: "configuration: " + bad},
+			rec.State, 1, rec.Path))
+		return nil
+	}
+	t.fx.Changed = true
+	t.leaveStep(protocol.StepSplitReturned, r)
+	rec.Step++
+	t.openStep(protocol.StepSplit)
+	t.dyn = spec
+	t.fx.PutSplitSpec = spec
+	t.startSplit(spec, true)
+	return nil
+}
+
+func (t *tx) startSplit(spec *protocol.SplitSpec, dynamic bool) {
+	rec := t.rec
+	n := uint32(spec.Len())
+	sp := &protocol.SplitProgress{Total: n, Done: make([]byte, (n+7)/8), Join: spec.Join,
+		StartedAt: t.now.UnixNano(), Dynamic: dynamic}
+	rec.Split = sp
+	t.event(protocol.EventSplit, fmt.Sprintf("%d branches, %s", n, joinrule.Describe(spec.Join)))
+	if n == 0 {
+		t.decide(joinrule.Decide(spec.Join, joinrule.Counts{}), false)
+		return
+	}
+	first := n
+	if b := spec.Join.Bulkhead; b > 0 && b < n {
+		first = b
+	}
+	t.fx.Commands = make([]protocol.TaskCommand, 0, first)
+	for i := uint32(0); i < first; i++ {
+		ts := spec.Task(int(i))
+		t.command(&ts, int32(i))
+	}
+	sp.Dispatched = first
+	if spec.Join.Timeout > 0 {
+		t.fx.Timers = append(t.fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion,
+			Kind: protocol.TimerJoin, RunID: rec.ID, Step: rec.Step, At: sp.StartedAt + spec.Join.Timeout})
+	}
+}
+
+func (t *tx) splitTasks() (*protocol.SplitSpec, error) {
+	if t.rec.Split.Dynamic {
+		if t.dyn == nil {
+			return nil, ErrNeedSplitSpec
+		}
+		return t.dyn, nil
+	}
+	s := t.m.State(t.rec.State)
+	if s == nil || s.Split == nil {
+		return nil, fmt.Errorf("%w: state %q is not a split", ErrWorkflow, t.rec.State)
+	}
+	return s.Split, nil
+}
+
+func (t *tx) branchResult(r *protocol.TaskResult) error {
+	rec := t.rec
+	old := rec.Split
+	if old == nil || uint32(r.Branch) >= old.Total || bit(old.Done, uint32(r.Branch)) {
+		return nil // late, invalid, or counted already
+	}
+	tasks, err := t.splitTasks()
+	if err != nil {
+		return err
+	}
+	t.fx.Changed = true
+	t.countResult(r)
+	sp := *old
+	sp.Done = append([]byte(nil), old.Done...)
+	setBit(sp.Done, uint32(r.Branch))
+	if r.Status == protocol.ResultOK {
+		sp.Succeeded++
+	} else {
+		sp.Failed++
+		if isTimeout(r.Error) {
+			sp.TimedOut++
+		}
+		if len(sp.Errors) < 3 {
+			sp.Errors = append(sp.Errors[:len(sp.Errors):len(sp.Errors)], protocol.BranchError{Index: r.Branch, Error: r.Error})
+		}
+	}
+	rec.Split = &sp
+	d := joinrule.Decide(sp.Join, counts(&sp))
+	if d == joinrule.Pending {
+		if sp.Dispatched < sp.Total {
+			ts := tasks.Task(int(sp.Dispatched))
+			t.command(&ts, int32(sp.Dispatched))
+			sp.Dispatched++
+		}
+		return nil
+	}
+	t.decide(d, false)
+	return nil
+}
+
+func counts(sp *protocol.SplitProgress) joinrule.Counts {
+	return joinrule.Counts{Total: sp.Total, Succeeded: sp.Succeeded, Failed: sp.Failed}
+}
+
+// decide acts on a join decision: enter the join state or fail the run, and
+// cancel the branches still queued or running.
+func (t *tx) decide(d joinrule.Decision, timedOut bool) {
+	rec := t.rec
+	sp := rec.Split
+	c := counts(sp)
+	if c.Done() < sp.Dispatched || sp.Dispatched < sp.Total {
+		t.fx.Notices = append(t.fx.Notices, protocol.CancelNotice{V: protocol.SchemaVersion,
+			RunID: rec.ID, Step: rec.Step, Branch: -1, Reason: "join decided"})
+	}
+	t.event(protocol.EventJoin, fmt.Sprintf("%s: %s, %d/%d succeeded, %d failed", joinrule.Describe(sp.Join), d, c.Succeeded, c.Total, c.Failed))
+	outcome := protocol.StepFailed
+	if d == joinrule.Satisfied {
+		outcome = protocol.StepOK
+	}
+	t.leaveStep(outcome, nil)
+	if s := t.current(); s != nil && s.Split != nil {
+		s.Split.Decision, s.Split.JoinTimeout = d.String(), timedOut
+	}
+	if d == joinrule.Satisfied {
+		t.enter(sp.Join.JoinState, nil, sp)
+		return
+	}
+	t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow,
+		Message: "workflow: " + joinrule.FailureMessage(sp.Join, c, sp.Errors, timedOut)}, rec.State, 1, rec.Path))
+}
+
+func (t *tx) timer(f *protocol.TimerFire) {
+	rec := t.rec
+	switch f.Kind {
+	case protocol.TimerRunDeadline:
+		if rec.Deadline != 0 && f.At == rec.Deadline {
+			t.workflowTimeout()
+		}
+	case protocol.TimerJoin:
+		if sp := rec.Split; sp != nil && f.Step == rec.Step && f.At == sp.StartedAt+sp.Join.Timeout {
+			t.fx.Changed = true
+			t.decide(joinrule.DecideTimeout(sp.Join, counts(sp)), true)
+		}
+	}
+}
+
+func (t *tx) workflowTimeout() {
+	rec := t.rec
+	elapsed := time.Duration(t.now.UnixNano() - rec.CreatedAt)
+	limit := time.Duration(t.m.def.TotalTimeout)
+	if rec.Deadline > 0 {
+		limit = time.Duration(rec.Deadline - rec.CreatedAt)
+	}
+	t.fx.Notices = append(t.fx.Notices, protocol.CancelNotice{V: protocol.SchemaVersion, RunID: rec.ID, Branch: -1, All: true, Reason: "workflow timeout"})
+	t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflowTimeout,
+		Message: fmt.Sprintf("workflow_timeout: workflow exceeded its total timeout: elapsed %s, limit %s", elapsed.Round(time.Millisecond), limit)},
+		rec.State, 0, rec.Path))
+}
+
+func (t *tx) cancel(reason string) {
+	rec := t.rec
+	t.fx.Changed = true
+	rec.CancelRequested = true
+	rec.Status = protocol.RunCancelled
+	msg := "cancelled: run cancelled"
+	if reason != "" {
+		msg += ": " + reason
+	}
+	rec.Error = withState(&protocol.ErrorInfo{Category: protocol.CategoryCancelled, Message: msg}, rec.State, 0, rec.Path)
+	t.endStep(protocol.StepCancelled, rec.Error)
+	t.fx.Notices = append(t.fx.Notices, protocol.CancelNotice{V: protocol.SchemaVersion, RunID: rec.ID, Branch: -1, All: true, Reason: "run cancelled"})
+	t.terminalEvent()
+}
+
+func (t *tx) fail(info *protocol.ErrorInfo) {
+	t.endStep(protocol.StepFailed, info)
+	t.fx.Changed = true
+	t.rec.Status = protocol.RunFailed
+	t.rec.Error = info
+	t.rec.Split = nil
+	t.terminalEvent()
+}
+
+func (t *tx) terminalEvent() {
+	rec := t.rec
+	t.fx.Ended = true
+	typ := protocol.EventCompleted
+	switch rec.Status {
+	case protocol.RunFailed:
+		typ = protocol.EventFailed
+	case protocol.RunCancelled:
+		typ = protocol.EventCancelled
+	}
+	t.fx.Events = append(t.fx.Events, protocol.Event{V: protocol.SchemaVersion, Type: typ, RunID: rec.ID,
+		Workflow: rec.Workflow, State: rec.State, Step: rec.Step, Status: rec.Status, Time: t.now.UnixNano(),
+		Error: rec.Error, Path: rec.Path, Output: rec.Output})
+}
+
+func (t *tx) event(typ protocol.EventType, detail string) {
+	rec := t.rec
+	t.fx.Events = append(t.fx.Events, protocol.Event{V: protocol.SchemaVersion, Type: typ, RunID: rec.ID,
+		Workflow: rec.Workflow, State: rec.State, Step: rec.Step, Status: rec.Status, Time: t.now.UnixNano(), Detail: detail})
+}
+
+func (t *tx) command(spec *protocol.TaskSpec, branch int32) {
+	rec := t.rec
+	t.fx.Commands = append(t.fx.Commands, protocol.TaskCommand{
+		V: protocol.SchemaVersion, RunID: rec.ID, Workflow: rec.Workflow, State: rec.State,
+		Step: rec.Step, Branch: branch, Task: *spec, Deadline: rec.Deadline,
+		Input: rec.Input, InputFormat: rec.InputFormat, Previous: rec.Output,
+		JoinOf: rec.JoinOf, JoinBranches: rec.JoinBranches,
+	})
+	c := &t.fx.Commands[len(t.fx.Commands)-1]
+	if len(c.Input) > protocol.InlineInputMax {
+		c.Input, c.InputInRecord, c.V = nil, true, protocol.SchemaVersion2
+	}
+	// A large previous output stays in the record too (read on first use),
+	// so a command stays small and a split's branches do not each carry it.
+	// No schema bump: a build that predates Previous has no task reading it.
+	if len(c.Previous) > protocol.InlineInputMax {
+		c.Previous, c.PreviousInRecord = nil, true
+	}
+}
+
+func bit(b []byte, i uint32) bool { return int(i/8) < len(b) && b[i/8]&(1<<(i%8)) != 0 }
+func setBit(b []byte, i uint32)   { b[i/8] |= 1 << (i % 8) }

@@ -1,0 +1,249 @@
+package app_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/wire/app"
+	"github.com/cano-nats/cano/internal/wire/cli"
+	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/embedded"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// syncBuffer is a log sink safe for the processes' and the test's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func freePorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer func() { _ = l.Close() }()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
+
+func urlOf(port int) string { return fmt.Sprintf("nats://127.0.0.1:%d", port) }
+
+// procs are a coordinator and a worker started through internal/app, as
+// cmd/coordinator and cmd/worker start them.
+type procs struct {
+	logs   *syncBuffer
+	ready  chan struct{}
+	cancel context.CancelFunc
+	done   chan error // one value per process when it returns
+	once   sync.Once
+}
+
+// stop stops both processes (while the server is still up) and requires
+// that they return without error.
+func (p *procs) stop(t *testing.T) {
+	t.Helper()
+	p.once.Do(func() {
+		p.cancel()
+		for range 2 {
+			select {
+			case err := <-p.done:
+				require.NoError(t, err)
+			case <-time.After(60 * time.Second):
+				t.Error("a process did not stop within 60s")
+				return
+			}
+		}
+	})
+}
+
+func startProcs(t *testing.T, url string, replicas int) *procs {
+	t.Helper()
+	p := &procs{logs: &syncBuffer{}, ready: make(chan struct{}), done: make(chan error, 2)}
+	log := slog.New(slog.NewTextHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	var once sync.Once
+	go func() {
+		p.done <- app.RunCoordinator(ctx, log.With("proc", "coordinator"), app.CoordinatorConfig{
+			NATS: cli.NATSConfig{URL: url}, Replicas: replicas, Shards: 4, DrainTimeout: time.Second,
+			Ready: func(string) { once.Do(func() { close(p.ready) }) },
+		}, 20*time.Second)
+	}()
+	go func() {
+		p.done <- app.RunWorker(ctx, log.With("proc", "worker"), app.WorkerConfig{NATS: cli.NATSConfig{URL: url}},
+			20*time.Second)
+	}()
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *procs) waitReady(t *testing.T) {
+	t.Helper()
+	select {
+	case <-p.ready:
+	case err := <-p.done:
+		t.Fatalf("a process exited before the coordinator was ready: %v\n%s", err, p.logs.String())
+	case <-time.After(120 * time.Second):
+		t.Fatalf("coordinator not ready within 120s of the server starting\n%s", p.logs.String())
+	}
+}
+
+// requireRunning fails if a process has returned.
+func (p *procs) requireRunning(t *testing.T) {
+	t.Helper()
+	select {
+	case err := <-p.done:
+		t.Fatalf("a process exited: %v\n%s", err, p.logs.String())
+	default:
+	}
+}
+
+func (p *procs) waitLog(t *testing.T, s string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return strings.Contains(p.logs.String(), s) },
+		60*time.Second, 10*time.Millisecond, "no log line %q", s)
+}
+
+func runOne(t *testing.T, url string) {
+	t.Helper()
+	nc, err := nats.Connect(url, nats.MaxReconnects(-1))
+	require.NoError(t, err)
+	defer nc.Close()
+	cl, err := client.New(nc, client.Config{Timeout: 30 * time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	// A cluster may still be settling: a trigger may need a retry.
+	var id string
+	require.Eventually(t, func() bool {
+		id, err = cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{NoWait: true})
+		return err == nil
+	}, 60*time.Second, 100*time.Millisecond)
+	out, err := cl.Await(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, client.RunCompleted, out.Status)
+}
+
+// TestProcessesWaitForServer starts a coordinator and a worker before any
+// server listens on their URL, then starts one there: both come up and a
+// run completes.
+func TestProcessesWaitForServer(t *testing.T) {
+	t.Parallel()
+	port := freePorts(t, 1)[0]
+	p := startProcs(t, urlOf(port), 0)
+	p.waitLog(t, "waiting for NATS at "+urlOf(port)+": connection refused; retrying in")
+	srv, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Port: port})
+	require.NoError(t, err)
+	t.Cleanup(srv.Stop)
+	p.waitReady(t)
+	runOne(t, urlOf(port))
+	p.requireRunning(t)
+	p.stop(t)
+}
+
+// TestProcessesWaitForCluster starts them before a three-node cluster whose
+// nodes then start one by one: they wait through the leader elections
+// (R3 streams) and a run completes.
+func TestProcessesWaitForCluster(t *testing.T) {
+	t.Parallel()
+	ports := freePorts(t, 6)
+	client, route := ports[:3], ports[3:]
+	urls := []string{urlOf(client[0]), urlOf(client[1]), urlOf(client[2])}
+	p := startProcs(t, strings.Join(urls, ","), 3)
+	p.waitLog(t, "waiting for NATS at")
+	for i := range 3 {
+		var routes []string
+		for j := range 3 {
+			if j != i {
+				routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", route[j]))
+			}
+		}
+		srv, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Port: client[i],
+			ServerName: fmt.Sprintf("n%d", i),
+			Cluster:    &embedded.ClusterConfig{Name: "cano-wait", Port: route[i], Routes: routes}})
+		require.NoError(t, err)
+		t.Cleanup(srv.Stop)
+	}
+	p.waitReady(t)
+	runOne(t, urls[0])
+	p.requireRunning(t)
+	p.stop(t)
+}
+
+// TestServerRestart stops the server under running processes and starts it
+// again on the same store and port: the processes keep running, the
+// in-memory events stream the restart lost is re-created, and the events
+// of a new run are delivered to client.Events.
+func TestServerRestart(t *testing.T) {
+	t.Parallel()
+	port := freePorts(t, 1)[0]
+	dir := t.TempDir()
+	srv, err := embedded.Start(embedded.Config{StoreDir: dir, Port: port})
+	require.NoError(t, err)
+	t.Cleanup(func() { srv.Stop() })
+	p := startProcs(t, urlOf(port), 0)
+	p.waitReady(t)
+	runOne(t, urlOf(port))
+
+	srv.Stop()
+	p.waitLog(t, "lost the connection to NATS at "+urlOf(port))
+	srv, err = embedded.Start(embedded.Config{StoreDir: dir, Port: port})
+	require.NoError(t, err)
+
+	nc, err := nats.Connect(urlOf(port))
+	require.NoError(t, err)
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	require.Eventually(t, func() bool {
+		_, err := js.Stream(ctx, protocol.MustNames("").EventsStream())
+		return err == nil
+	}, 90*time.Second, 50*time.Millisecond, "events stream not re-created\n%s", p.logs.String())
+	p.requireRunning(t)
+
+	cl, err := client.New(nc, client.Config{Timeout: 30 * time.Second})
+	require.NoError(t, err)
+	st, err := cl.Events(ctx, &client.EventFilter{Workflow: demo.OneTaskName})
+	require.NoError(t, err)
+	defer st.Stop()
+	id, err := cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{NoWait: true})
+	require.NoError(t, err)
+	for {
+		ev, err := st.Next(ctx)
+		require.NoError(t, err)
+		if ev.RunID == id && ev.Type == client.EventCompleted {
+			break
+		}
+	}
+	p.requireRunning(t)
+	p.stop(t)
+}

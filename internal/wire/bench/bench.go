@@ -1,0 +1,671 @@
+// Package bench is the benchmark harness behind cmd/canobench: it runs the
+// engine (coordinator and worker in this process) against an embedded or
+// external NATS server and measures each scenario beside a raw JetStream
+// publish+consume+ack baseline taken in the same run, so the figures are
+// ratios, not noise.
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/coordinator"
+	"github.com/cano-nats/cano/pkg/embedded"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/join"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+	"github.com/cano-nats/cano/pkg/worker"
+)
+
+// Config is what canobench's flags fill in.
+type Config struct {
+	// URL of an external server; "" starts an embedded one (R1, file
+	// storage, data in a temp dir).
+	URL string
+	// Runs is N for the one-task scenarios (default 20,000).
+	Runs int
+	// Concurrency is how many runs are in flight at once (default 2,000).
+	Concurrency int
+	// LatencyRuns is how many sequential runs the latency scenario makes.
+	LatencyRuns int
+	// Splits are the split sizes measured.
+	Splits []int
+	// Scenarios to run: onetask, chain, split, latency, breaker, memory.
+	Scenarios []string
+	// MemoryRuns is how many runs the memory scenario completes (RSS is
+	// reported after 10k and after MemoryRuns).
+	MemoryRuns int
+	// Progress receives a progress line while a scenario runs.
+	Progress io.Writer
+	// Processes runs the worker and the coordinator as child processes
+	// (this binary re-executed with -child), so each one's RSS and CPU
+	// time is its own and the server's is this process's.
+	Processes bool
+	// CPUProfile, with Processes, makes each child write a CPU profile to
+	// CPUProfile.<role>.
+	CPUProfile string
+	// Rate is the soak's one-task runs triggered per second; 0 measures
+	// the peak first (SoakPeakRuns runs) and uses half of it.
+	Rate float64
+	// SoakEvery is how often the soak prints a row. Defaults to a minute.
+	SoakEvery time.Duration
+	// RunRetention is the coordinator's run-record retention
+	// (coordinator.Config.RunRetention); 0 keeps its default.
+	RunRetention time.Duration
+}
+
+// Result is one scenario's figures.
+type Result struct {
+	Scenario string             `json:"scenario"`
+	Figures  map[string]float64 `json:"figures"`
+	Baseline float64            `json:"baseline_msgs_per_s"`
+	Note     string             `json:"note,omitempty"`
+}
+
+// Report is a whole run.
+type Report struct {
+	Machine  string   `json:"machine"`
+	Server   string   `json:"server"`
+	Baseline float64  `json:"baseline_msgs_per_s"`
+	Results  []Result `json:"results"`
+}
+
+type env struct {
+	cfg    Config
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	client *client.Client
+	procs  []*child // with Config.Processes: the worker and the coordinator
+	stop   func()
+}
+
+// Run runs the configured scenarios.
+func Run(ctx context.Context, cfg Config) (*Report, error) {
+	if cfg.Runs == 0 {
+		cfg.Runs = 20_000
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = 2_000
+	}
+	if cfg.LatencyRuns == 0 {
+		cfg.LatencyRuns = 2_000
+	}
+	if len(cfg.Splits) == 0 {
+		cfg.Splits = []int{100, 1_000, 10_000}
+	}
+	if cfg.MemoryRuns == 0 {
+		cfg.MemoryRuns = 200_000
+	}
+	if cfg.Progress == nil {
+		cfg.Progress = io.Discard
+	}
+	e, err := start(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer e.stop()
+	rep := &Report{Machine: machine(), Server: "embedded R1 file storage"}
+	if cfg.URL != "" {
+		rep.Server = cfg.URL
+	}
+	rep.Baseline, err = e.baseline(ctx, cfg.Runs)
+	if err != nil {
+		return nil, fmt.Errorf("baseline: %w", err)
+	}
+	for _, sc := range cfg.Scenarios {
+		var r Result
+		switch sc {
+		case "onetask":
+			r, err = e.throughput(ctx, "onetask", demo.OneTaskName, cfg.Runs, 1)
+		case "chain":
+			r, err = e.throughput(ctx, "chain", demo.ChainName, cfg.Runs/10, 11)
+		case "breaker":
+			r, err = e.breakerOverhead(ctx)
+		case "split":
+			r, err = e.splits(ctx)
+		case "latency":
+			r, err = e.latency(ctx)
+		case "memory":
+			r, err = e.memory(ctx)
+		default:
+			err = fmt.Errorf("unknown scenario %q", sc)
+		}
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", sc, err)
+		}
+		r.Baseline = rep.Baseline
+		rep.Results = append(rep.Results, r)
+	}
+	return rep, nil
+}
+
+// Bench workflows beyond the demo's.
+const (
+	breakerWorkflow = "one_task_breaker"
+)
+
+func splitWorkflow(n int) *fsm.Workflow[string] {
+	tasks := make([]fsm.Task, n)
+	for i := range tasks {
+		tasks[i] = demo.Noop{Next: "done"}
+	}
+	return fsm.New[string]("split_"+strconv.Itoa(n), "split").
+		RegisterSplit("split", tasks, fsm.JoinConfig[string]{Strategy: join.All(), JoinState: "done"}).Exit("done")
+}
+
+func start(ctx context.Context, cfg Config) (*env, error) {
+	e := &env{cfg: cfg}
+	var stops []func()
+	e.stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	url := cfg.URL
+	if url == "" {
+		dir, err := os.MkdirTemp("", "canobench-")
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, func() { _ = os.RemoveAll(dir) })
+		srv, err := embedded.Start(embedded.Config{StoreDir: dir, Port: -1})
+		if err != nil {
+			return nil, err
+		}
+		stops = append(stops, srv.Stop)
+		url = srv.ClientURL()
+	}
+	nc, err := nats.Connect(url)
+	if err != nil {
+		e.stop()
+		return nil, err
+	}
+	stops = append(stops, nc.Close)
+	e.nc = nc
+	e.js, _ = jetstream.New(nc)
+	if err := provision.Ensure(ctx, e.js, provision.Config{}); err != nil {
+		e.stop()
+		return nil, err
+	}
+	if cfg.Processes {
+		for _, role := range []string{RoleWorker, RoleCoordinator} {
+			p, err := startChild(ctx, role, url, cfg.Splits, cfg.CPUProfile, cfg.RunRetention)
+			if err != nil {
+				e.stop()
+				return nil, err
+			}
+			stops = append(stops, p.stop)
+			e.procs = append(e.procs, p)
+		}
+	} else {
+		for _, role := range []string{RoleWorker, RoleCoordinator} {
+			stop, err := startEngine(ctx, role, url, cfg.Splits, cfg.RunRetention)
+			if err != nil {
+				e.stop()
+				return nil, err
+			}
+			stops = append(stops, stop)
+		}
+	}
+	e.client, err = client.New(nc, client.Config{})
+	if err != nil {
+		e.stop()
+		return nil, err
+	}
+	return e, nil
+}
+
+// redelivered counts task attempts after the first in this process's
+// worker: no-op tasks never fail, so each one is a command delivered again
+// (a lost delivery or acknowledgement costs an AckWait of delay).
+var redelivered atomic.Int64
+
+// Engine roles, in this process or (with Config.Processes) in a child.
+const (
+	RoleWorker      = "worker"
+	RoleCoordinator = "coordinator"
+)
+
+// startEngine starts a worker (with every bench workflow) or a coordinator
+// on its own connection to url, as a separate process would, and returns
+// what stops it.
+func startEngine(ctx context.Context, role, url string, splits []int, retention time.Duration) (stop func(), err error) {
+	log := slog.New(slog.DiscardHandler)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return nil, err
+	}
+	switch role {
+	case RoleWorker:
+		reg := &fsm.Registry{}
+		demo.RegisterAll(reg)
+		wfs := []worker.Definer{demo.OneTask(), demo.Chain(),
+			fsm.New[string](breakerWorkflow, "work").Register("work", demo.Noop{Next: "done"},
+				fsm.TaskConfig{Retry: fsm.RetryNone(), Breaker: "bench"}).Exit("done")}
+		for _, n := range splits {
+			wfs = append(wfs, splitWorkflow(n))
+		}
+		w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: wfs, Logger: log, Concurrency: 512,
+			Hooks: worker.Hooks{AttemptStarted: func(_ *protocol.TaskCommand, attempt int) {
+				if attempt > 1 {
+					redelivered.Add(1)
+				}
+			}}})
+		if err == nil {
+			err = w.Start(ctx)
+		}
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return func() { _ = w.Stop(context.Background()); nc.Close() }, nil
+	case RoleCoordinator:
+		co, err := coordinator.New(nc, coordinator.Config{Logger: log, RunRetention: retention})
+		if err == nil {
+			err = co.Start(ctx)
+		}
+		if err != nil {
+			nc.Close()
+			return nil, err
+		}
+		return func() { _ = co.Stop(context.Background()); nc.Close() }, nil
+	}
+	nc.Close()
+	return nil, fmt.Errorf("unknown role %q", role)
+}
+
+// baseline publishes n messages the size of a task command to a scratch
+// stream (async, bounded in flight) while a pull consumer consumes and acks
+// them: raw JetStream msgs/s on the same server, in the same process.
+func (e *env) baseline(ctx context.Context, n int) (float64, error) {
+	name := "CANOBENCH_BASELINE"
+	_ = e.js.DeleteStream(ctx, name)
+	_, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"canobench.baseline"},
+		Storage: jetstream.FileStorage, Retention: jetstream.WorkQueuePolicy})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = e.js.DeleteStream(context.Background(), name) }()
+	cmd, _ := protocol.Encode(&protocol.TaskCommand{V: 1, RunID: "r0123456789abcdefghijklm", Workflow: "one_task", State: "work",
+		Branch: -1, Task: protocol.TaskSpec{Kind: "noop", Params: []byte{0x81, 0xa4, 'n', 'e', 'x', 't', 0xa4, 'd', 'o', 'n', 'e'},
+			Retry: protocol.RetryPolicy{Mode: protocol.RetryNone}}})
+	cons, err := e.js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		return 0, err
+	}
+	var got atomic.Int64
+	done := make(chan struct{})
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		_ = m.Ack()
+		if got.Add(1) == int64(n) {
+			close(done)
+		}
+	}, jetstream.PullMaxMessages(512))
+	if err != nil {
+		return 0, err
+	}
+	defer cc.Stop()
+	pjs, _ := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		if _, err := pjs.PublishAsync("canobench.baseline", cmd); err != nil {
+			return 0, err
+		}
+	}
+	select {
+	case <-done:
+	case <-time.After(2 * time.Minute):
+		return 0, errors.New("baseline timed out")
+	}
+	rate := float64(n) / time.Since(start).Seconds()
+	fmt.Fprintf(e.cfg.Progress, "baseline: %d msgs, %.0f msgs/s (publish+consume+ack)\n", n, rate)
+	return rate, nil
+}
+
+// drive triggers n runs of workflow, at most Concurrency in flight, and
+// waits for every completion event. It returns the elapsed time.
+func (e *env) drive(ctx context.Context, label, workflow string, n int) (time.Duration, error) {
+	window := make(chan struct{}, e.cfg.Concurrency)
+	var completed atomic.Int64
+	done := make(chan struct{})
+	sub, err := e.nc.Subscribe(protocol.MustNames("").EventSubject(workflow, "*", protocol.EventCompleted), func(*nats.Msg) {
+		<-window
+		if completed.Add(1) == int64(n) {
+			close(done)
+		}
+	})
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	stopProgress := e.progress(label, n, &completed)
+	defer stopProgress()
+	js, _ := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		window <- struct{}{}
+		id := "b" + strconv.Itoa(i) + "x" + strconv.FormatInt(start.UnixNano(), 36)
+		data, _ := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, RunID: id})
+		msg := &nats.Msg{Subject: protocol.MustNames("").TriggerSubject(workflow), Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, "trig:"+id)
+		if _, err := js.PublishMsgAsync(msg); err != nil {
+			return 0, err
+		}
+	}
+	select {
+	case <-done:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-time.After(10 * time.Minute):
+		return 0, fmt.Errorf("%d of %d runs completed within 10 minutes", completed.Load(), n)
+	}
+	return time.Since(start), nil
+}
+
+func (e *env) progress(label string, n int, completed *atomic.Int64) func() {
+	quit := make(chan struct{})
+	go func() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-quit:
+				fmt.Fprintf(e.cfg.Progress, "\r%-12s %d/%d\n", label, completed.Load(), n)
+				return
+			case <-t.C:
+				fmt.Fprintf(e.cfg.Progress, "\r%-12s %d/%d", label, completed.Load(), n)
+			}
+		}
+	}()
+	return func() { close(quit) }
+}
+
+func (e *env) throughput(ctx context.Context, label, workflow string, n, transitionsPerRun int) (Result, error) {
+	cpu0, redelivered0 := cpuTime(), redelivered.Load()
+	child0 := make([]time.Duration, len(e.procs))
+	for i, p := range e.procs {
+		child0[i] = p.cpu()
+	}
+	d, err := e.drive(ctx, label, workflow, n)
+	if err != nil {
+		return Result{}, err
+	}
+	cpu := cpuTime() - cpu0
+	runs := float64(n) / d.Seconds()
+	perRun := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
+	r := Result{Scenario: label, Figures: map[string]float64{
+		"runs":              float64(n),
+		"runs_per_s":        runs,
+		"transitions_per_s": runs * float64(transitionsPerRun),
+	}}
+	if len(e.procs) == 0 {
+		r.Figures["redelivered_attempts"] = float64(redelivered.Load() - redelivered0)
+	}
+	total := cpu
+	if len(e.procs) > 0 {
+		r.Figures["cpu_us_per_run_server"] = perRun(cpu)
+		for i, p := range e.procs {
+			c := p.cpu() - child0[i]
+			r.Figures["cpu_us_per_run_"+p.role] = perRun(c)
+			total += c
+		}
+		r.Note = "CPU: server = the harness process (embedded server and the load's client), worker and coordinator = their own processes (10 ms resolution)"
+	}
+	r.Figures["cpu_us_per_run"] = perRun(total)
+	return r, nil
+}
+
+func (e *env) breakerOverhead(ctx context.Context) (Result, error) {
+	// Alternate rounds without and with the breaker, in ABBA order (the
+	// server slows as its state grows, so the second of a pair is at a
+	// disadvantage), and compare medians: two back-to-back batches differ
+	// by up to 10 % on a noisy machine, which would swamp an overhead near
+	// zero.
+	const rounds = 6
+	n := max(e.cfg.Runs/rounds, 100)
+	var without, with []float64
+	for i := 0; i < rounds; i++ {
+		order := []string{demo.OneTaskName, breakerWorkflow}
+		if i%2 == 1 {
+			order[0], order[1] = order[1], order[0]
+		}
+		for _, wf := range order {
+			d, err := e.drive(ctx, wf, wf, n)
+			if err != nil {
+				return Result{}, err
+			}
+			if wf == breakerWorkflow {
+				with = append(with, float64(n)/d.Seconds())
+			} else {
+				without = append(without, float64(n)/d.Seconds())
+			}
+		}
+	}
+	median := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	a, b := median(without), median(with)
+	return Result{Scenario: "breaker", Figures: map[string]float64{
+		"runs_per_s_without": a, "runs_per_s_with": b, "overhead_pct": (a - b) / a * 100,
+	}, Note: fmt.Sprintf("medians of %d rounds of %d runs each, ABBA order", rounds, n)}, nil
+}
+
+func (e *env) splits(ctx context.Context) (Result, error) {
+	r := Result{Scenario: "split", Figures: map[string]float64{}}
+	for _, n := range e.cfg.Splits {
+		reps := max(1, 10_000/n)
+		var total time.Duration
+		for i := 0; i < reps; i++ {
+			start := time.Now()
+			out, err := e.client.Run(ctx, "split_"+strconv.Itoa(n), nil)
+			if err != nil {
+				return r, err
+			}
+			if out.Status != client.RunCompleted {
+				return r, fmt.Errorf("split %d: %s", n, out.Status)
+			}
+			total += time.Since(start)
+		}
+		per := total / time.Duration(reps)
+		r.Figures[fmt.Sprintf("split_%d_ms", n)] = float64(per.Microseconds()) / 1000
+		r.Figures[fmt.Sprintf("split_%d_us_per_branch", n)] = float64(per.Microseconds()) / float64(n)
+		fmt.Fprintf(e.cfg.Progress, "split %6d: %v per split, %.1f µs per branch\n", n, per.Round(time.Microsecond), float64(per.Microseconds())/float64(n))
+	}
+	return r, nil
+}
+
+// latency runs sequential one-task workflows: trigger → completion event
+// seen by the client.
+func (e *env) latency(ctx context.Context) (Result, error) {
+	n := e.cfg.LatencyRuns
+	ch := make(chan string, 16)
+	sub, err := e.nc.Subscribe(protocol.MustNames("").EventSubject(demo.OneTaskName, "*", protocol.EventCompleted), func(m *nats.Msg) {
+		var ev protocol.Event
+		if protocol.Decode(m.Data, &ev, 0) == nil {
+			ch <- ev.RunID
+		}
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+	lat := make([]time.Duration, 0, n)
+	start0 := time.Now()
+	for i := 0; i < n; i++ {
+		id := "l" + strconv.Itoa(i) + "x" + strconv.FormatInt(start0.UnixNano(), 36)
+		data, _ := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
+		start := time.Now()
+		if err := e.nc.Publish(protocol.MustNames("").TriggerSubject(demo.OneTaskName), data); err != nil {
+			return Result{}, err
+		}
+		for got := ""; got != id; {
+			select {
+			case got = <-ch:
+			case <-time.After(30 * time.Second):
+				return Result{}, fmt.Errorf("run %s did not complete", id)
+			}
+		}
+		lat = append(lat, time.Since(start))
+	}
+	hops, err := e.hopLatency(ctx, n)
+	if err != nil {
+		return Result{}, fmt.Errorf("raw hop: %w", err)
+	}
+	p50, hop50 := percentile(lat, 0.50), percentile(hops, 0.50)
+	return Result{Scenario: "latency", Figures: map[string]float64{
+		"p50_ms": p50, "p90_ms": percentile(lat, 0.90), "p99_ms": percentile(lat, 0.99), "max_ms": percentile(lat, 1),
+		"raw_hop_p50_ms": hop50, "raw_hop_p99_ms": percentile(hops, 0.99), "p50_in_raw_hops": p50 / hop50,
+	}, Note: "sequential one-task runs; trigger published with core NATS, completion event pushed to the client. " +
+		"raw hop: one stored JetStream message, published → delivered to a waiting pull consumer (the baseline for one step of the path; " +
+		"a one-task run crosses five stored messages: trigger, record create, command, result, record update)"}, nil
+}
+
+// percentile is the p-th percentile of ds in ms (ds is sorted in place).
+func percentile(ds []time.Duration, p float64) float64 {
+	slices.Sort(ds)
+	return float64(ds[min(len(ds)-1, int(float64(len(ds))*p))].Microseconds()) / 1000
+}
+
+// hopLatency measures n sequential raw JetStream hops on the same server: a
+// message published to a file stream, delivered to a pull consumer that has
+// a request waiting, as the engine's consumers do.
+func (e *env) hopLatency(ctx context.Context, n int) ([]time.Duration, error) {
+	name := "CANOBENCH_HOP"
+	_ = e.js.DeleteStream(ctx, name)
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: name, Subjects: []string{"canobench.hop"},
+		Storage: jetstream.FileStorage, Retention: jetstream.WorkQueuePolicy}); err != nil {
+		return nil, err
+	}
+	defer func() { _ = e.js.DeleteStream(context.Background(), name) }()
+	cons, err := e.js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
+	if err != nil {
+		return nil, err
+	}
+	got := make(chan struct{}, 1)
+	cc, err := cons.Consume(func(m jetstream.Msg) { _ = m.Ack(); got <- struct{}{} }, jetstream.PullMaxMessages(64))
+	if err != nil {
+		return nil, err
+	}
+	defer cc.Stop()
+	pjs, _ := jetstream.New(e.nc)
+	data := make([]byte, 200)
+	out := make([]time.Duration, 0, n)
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if _, err := pjs.PublishAsync("canobench.hop", data); err != nil {
+			return nil, err
+		}
+		select {
+		case <-got:
+		case <-time.After(30 * time.Second):
+			return nil, errors.New("raw hop not delivered within 30 s")
+		}
+		out = append(out, time.Since(start))
+	}
+	return out, nil
+}
+
+func (e *env) memory(ctx context.Context) (Result, error) {
+	r := Result{Scenario: "memory", Figures: map[string]float64{}}
+	done := 0
+	for _, target := range []int{10_000, e.cfg.MemoryRuns} {
+		if _, err := e.drive(ctx, "memory", demo.OneTaskName, target-done); err != nil {
+			return r, err
+		}
+		done = target
+		runtime.GC()
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		r.Figures[fmt.Sprintf("rss_mb_after_%d", target)] = rssMB()
+		r.Figures[fmt.Sprintf("heap_inuse_mb_after_%d", target)] = float64(ms.HeapInuse) / (1 << 20)
+		for _, p := range e.procs {
+			r.Figures[fmt.Sprintf("%s_rss_mb_after_%d", p.role, target)] = p.rssMB()
+		}
+	}
+	r.Note = "RSS and Go heap of the whole process: embedded server (with its 64 MiB in-memory events stream), coordinator and worker"
+	if len(e.procs) > 0 {
+		r.Note = "rss/heap: the harness process (embedded server, with its 64 MiB in-memory events stream, and the load's client); worker and coordinator: their own processes"
+	}
+	return r, nil
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func rssMB() float64 { return procRSSMB("self") }
+
+// procRSSMB reads the VmRSS of process pid ("self" for this one).
+func procRSSMB(pid string) float64 {
+	data, err := os.ReadFile("/proc/" + pid + "/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			f := strings.Fields(line)
+			if len(f) >= 2 {
+				kb, _ := strconv.ParseFloat(f[1], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+func machine() string {
+	model := ""
+	if data, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(line, "model name") {
+				model = strings.TrimSpace(strings.SplitN(line, ":", 2)[1])
+				break
+			}
+		}
+	}
+	return fmt.Sprintf("%s, %d cores, %s/%s, %s", model, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+}
+
+// Print writes a human-readable table, or JSON.
+func Print(w io.Writer, rep *Report, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Fprintf(w, "machine:  %s\nserver:   %s\nbaseline: %.0f msgs/s (raw JetStream publish+consume+ack)\n\n", rep.Machine, rep.Server, rep.Baseline)
+	for _, r := range rep.Results {
+		keys := make([]string, 0, len(r.Figures))
+		for k := range r.Figures {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			v := r.Figures[k]
+			ratio := ""
+			if strings.HasSuffix(k, "_per_s") || strings.HasPrefix(k, "runs_per_s") {
+				ratio = fmt.Sprintf("  (%.2f× baseline)", v/rep.Baseline)
+			}
+			fmt.Fprintf(w, "%-10s %-28s %12.2f%s\n", r.Scenario, k, v, ratio)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,355 @@
+package canoctl
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/internal/wire/cli"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/scheduler"
+)
+
+// Exit codes of [Main].
+const (
+	// ExitOK: the command succeeded.
+	ExitOK = 0
+	// ExitFailed: the command failed (see the error line), or the run
+	// trigger --wait waited for did not complete.
+	ExitFailed = 1
+	// ExitUsage: the command line was wrong.
+	ExitUsage = 2
+)
+
+// TimeoutDefault bounds connecting and each request when --timeout is not
+// given. Waiting commands (trigger --wait, runs watch) are not bounded.
+const TimeoutDefault = 10 * time.Second
+
+// IO is where a command reads and writes, and its environment.
+type IO struct {
+	// Stdout receives results; Stderr the error line and usage.
+	Stdout, Stderr io.Writer
+	// LookupEnv reads the environment; nil means os.LookupEnv.
+	LookupEnv func(string) (string, bool)
+	// Now is the clock for relative times; nil means time.Now.
+	Now func() time.Time
+}
+
+// common are the flags every command accepts.
+type common struct {
+	nats    cli.NATSConfig
+	prefix  string
+	timeout time.Duration
+	json    bool
+	version bool
+}
+
+// env is what a command runs with.
+type env struct {
+	io      IO
+	c       *common
+	nc      *nats.Conn
+	cl      *client.Client
+	flows   *scheduler.Client
+	out     io.Writer
+	nowFunc func() time.Time
+}
+
+func (e *env) now() time.Time { return e.nowFunc() }
+
+// reqCtx bounds one request with --timeout.
+func (e *env) reqCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, e.c.timeout)
+}
+
+// command is one leaf command.
+type command struct {
+	path  string // "runs show"
+	args  string // "ID"
+	short string
+	// nargs is the number of positional arguments: exact, or at most
+	// -nargs-1 when negative (-2 means 0 or 1).
+	nargs int
+	flags func(fs *flag.FlagSet) any
+	run   func(ctx context.Context, e *env, args []string, opts any) error
+	// offline commands need no connection.
+	offline bool
+}
+
+// usageError is a bad command line.
+type usageError struct{ msg string }
+
+func (u usageError) Error() string { return u.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+// commands lists every leaf command, in help order.
+func commands() []command {
+	var cs []command
+	cs = append(cs, triggerCommands()...)
+	cs = append(cs, runCommands()...)
+	cs = append(cs, workflowCommands()...)
+	cs = append(cs, flowCommands()...)
+	cs = append(cs, breakerCommands()...)
+	cs = append(cs, workerCommands()...)
+	cs = append(cs, dlqCommands()...)
+	return cs
+}
+
+// Version returns canoctl's module version ("(devel)" for a local build).
+func Version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// Main runs canoctl with args (without the program name) and returns the
+// exit code. It blocks until the command is done or ctx ends (then a
+// waiting command returns its outcome so far).
+func Main(ctx context.Context, args []string, io IO) int {
+	if io.LookupEnv == nil {
+		io.LookupEnv = os.LookupEnv
+	}
+	if io.Now == nil {
+		io.Now = time.Now
+	}
+	err := run(ctx, args, io)
+	if err == nil {
+		return ExitOK
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return ExitOK
+	}
+	fmt.Fprintln(io.Stderr, "canoctl: "+oneLine(err.Error()))
+	var ue usageError
+	if errors.As(err, &ue) {
+		return ExitUsage
+	}
+	return ExitFailed
+}
+
+// oneLine joins the lines of a multi-line error message.
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", "; ")), " ")
+}
+
+// valueFlags are the common flags that take a value, so the command
+// words can be found before the command's own flag set exists.
+var valueFlags = map[string]bool{
+	"s": true, "server": true, "creds": true, "nkey": true, "user": true, "password": true,
+	"token": true, "tlscert": true, "tlskey": true, "tlsca": true, "context": true,
+	"prefix": true, "timeout": true,
+}
+
+// splitWords finds the command words (the first two non-flag arguments,
+// or one for a command without subcommands) and returns them with the
+// remaining arguments.
+func splitWords(args []string, groups map[string]bool) (words, rest []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			rest = append(rest, args[i:]...)
+			break
+		}
+		if strings.HasPrefix(a, "-") && a != "-" {
+			rest = append(rest, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && valueFlags[name] && len(words) == 0 && i+1 < len(args) {
+				i++
+				rest = append(rest, args[i])
+			}
+			continue
+		}
+		want := 1
+		if len(words) > 0 && groups[words[0]] {
+			want = 2
+		}
+		if len(words) < want {
+			words = append(words, a)
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return words, rest
+}
+
+// parseInterleaved parses flags wherever they are among the positional
+// arguments, which it returns in order.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// registerCommon registers the flags every command takes; --version only
+// without a command (some commands have their own --version).
+func registerCommon(fs *flag.FlagSet, c *common, top bool) {
+	c.nats.RegisterFlags(fs)
+	fs.StringVar(&c.prefix, "prefix", c.prefix, "prefix of every subject, stream and bucket")
+	fs.DurationVar(&c.timeout, "timeout", c.timeout, "bound on connecting and on each request")
+	fs.BoolVar(&c.json, "json", c.json, "print JSON (one document, or one line per event) instead of text")
+	if top {
+		fs.BoolVar(&c.version, "version", false, "print canoctl's version and exit")
+	}
+}
+
+func run(ctx context.Context, args []string, io IO) error {
+	cs := commands()
+	groups := map[string]bool{}
+	byPath := map[string]command{}
+	for _, c := range cs {
+		if g, _, ok := strings.Cut(c.path, " "); ok {
+			groups[g] = true
+		}
+		byPath[c.path] = c
+	}
+	words, rest := splitWords(args, groups)
+	c := &common{prefix: "cano", timeout: TimeoutDefault}
+
+	if len(words) == 0 || (words[0] == "help" && len(words) == 1) {
+		fs := flag.NewFlagSet("canoctl", flag.ContinueOnError)
+		fs.SetOutput(io.Stderr)
+		registerCommon(fs, c, true)
+		fs.Usage = func() { printUsage(io.Stderr, cs, fs) }
+		if err := fs.Parse(rest); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return usagef("%v (see canoctl -h)", err)
+		}
+		if c.version {
+			fmt.Fprintln(io.Stdout, "canoctl", Version())
+			return nil
+		}
+		printUsage(io.Stderr, cs, fs)
+		return usagef("missing command (see the list above)")
+	}
+	path := strings.Join(words, " ")
+	cmd, ok := byPath[path]
+	if !ok {
+		if groups[words[0]] {
+			var subs []string
+			for _, x := range cs {
+				if g, s, _ := strings.Cut(x.path, " "); g == words[0] {
+					subs = append(subs, s)
+				}
+			}
+			if len(words) == 1 {
+				return usagef("%s needs a subcommand: %s", words[0], strings.Join(subs, ", "))
+			}
+			return usagef("unknown command %q: %s has %s", path, words[0], strings.Join(subs, ", "))
+		}
+		var names []string
+		for g := range groups {
+			names = append(names, g)
+		}
+		names = append(names, "trigger")
+		sort.Strings(names)
+		return usagef("unknown command %q: use one of %s (canoctl -h)", words[0], strings.Join(names, ", "))
+	}
+
+	fs := flag.NewFlagSet("canoctl "+cmd.path, flag.ContinueOnError)
+	fs.SetOutput(io.Stderr)
+	registerCommon(fs, c, false)
+	var opts any
+	if cmd.flags != nil {
+		opts = cmd.flags(fs)
+	}
+	usage := func() {
+		fmt.Fprintf(io.Stderr, "Usage: canoctl %s [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(cmd.path+" "+cmd.args), cmd.short)
+		fs.SetOutput(io.Stderr)
+		fs.PrintDefaults()
+	}
+	// Parse errors become one line below, not the flag package's usage.
+	fs.Usage = func() {}
+	fs.SetOutput(discard)
+	pos, err := parseInterleaved(fs, rest)
+	if errors.Is(err, flag.ErrHelp) {
+		usage()
+		return err
+	}
+	if err != nil {
+		return usagef("%s: %v (see canoctl %s -h)", cmd.path, err, cmd.path)
+	}
+	switch {
+	case cmd.nargs >= 0 && len(pos) != cmd.nargs:
+		return usagef("%s takes %s (got %d arguments; see canoctl %s -h)", cmd.path, argWords(cmd), len(pos), cmd.path)
+	case cmd.nargs < 0 && len(pos) > -cmd.nargs-1:
+		return usagef("%s takes at most %s (see canoctl %s -h)", cmd.path, argWords(cmd), cmd.path)
+	}
+	if c.timeout <= 0 {
+		return usagef("--timeout must be positive")
+	}
+	c.nats.ApplyEnv(fs, io.LookupEnv)
+	e := &env{io: io, c: c, out: io.Stdout, nowFunc: io.Now}
+	if !cmd.offline {
+		if err := c.nats.ApplyContext(io.LookupEnv); err != nil {
+			return err
+		}
+		cctx, cancel := context.WithTimeout(ctx, c.timeout)
+		c.nats.Name = "canoctl"
+		nc, err := cli.Connect(cctx, c.nats)
+		cancel()
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		e.nc = nc
+		e.cl, err = client.New(nc, client.Config{Prefix: c.prefix, Timeout: c.timeout})
+		if err != nil {
+			return err
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			return err
+		}
+		e.flows, err = scheduler.NewClient(js, scheduler.ClientConfig{Prefix: c.prefix, Timeout: c.timeout})
+		if err != nil {
+			return err
+		}
+	}
+	return cmd.run(ctx, e, pos, opts)
+}
+
+func argWords(c command) string {
+	if c.args == "" {
+		return "no arguments"
+	}
+	return c.args
+}
+
+func printUsage(w io.Writer, cs []command, fs *flag.FlagSet) {
+	fmt.Fprintln(w, "Usage: canoctl [flags] COMMAND [ARGS] [flags]")
+	fmt.Fprintln(w, "\nCommands:")
+	for _, c := range cs {
+		fmt.Fprintf(w, "  %-38s %s\n", strings.TrimSpace(c.path+" "+c.args), c.short)
+	}
+	fmt.Fprintln(w, "\nFlags (accepted by every command; canoctl COMMAND -h for its own):")
+	fs.PrintDefaults()
+}
+
+// discard swallows the flag package's own error output.
+var discard = io.Discard

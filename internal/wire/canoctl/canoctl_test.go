@@ -1,0 +1,376 @@
+package canoctl_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/coordinator"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/provision"
+	"github.com/cano-nats/cano/pkg/worker"
+)
+
+// bin is the canoctl binary TestMain builds.
+var bin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "canoctl-test")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	bin = filepath.Join(dir, "canoctl")
+	out, err := exec.Command("go", "build", "-o", bin, "github.com/cano-nats/cano/cmd/canoctl").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build canoctl: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// fail fails for good with an error naming its input.
+type fail struct {
+	Msg string `msgpack:"msg"`
+}
+
+func (fail) Kind() string { return "test_fail" }
+func (f fail) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.Result{}, fsm.Permanent(errors.New(f.Msg))
+}
+
+// echo completes with its run's input.
+type echo struct{}
+
+func (echo) Kind() string { return "test_echo" }
+func (echo) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	var in map[string]any
+	if err := tc.Input(&in); err != nil {
+		return fsm.Result{}, fsm.Permanent(err)
+	}
+	return fsm.NextWith("done", in), nil
+}
+
+// block runs until its context is cancelled, and reports both on the
+// test's channels.
+type block struct{}
+
+var (
+	blockStarted   = make(chan struct{}, 16)
+	blockCancelled = make(chan struct{}, 16)
+)
+
+func (block) Kind() string { return "test_block" }
+func (block) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	blockStarted <- struct{}{}
+	<-ctx.Done()
+	blockCancelled <- struct{}{}
+	return fsm.Result{}, ctx.Err()
+}
+
+type bundle struct {
+	url string
+	cl  *client.Client
+	env []string
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, _ := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	reg := &fsm.Registry{}
+	demo.Register(reg)
+	fsm.Register[fail](reg)
+	fsm.Register[echo](reg)
+	fsm.Register[block](reg)
+	wfs := []worker.Definer{
+		demo.Workflow(),
+		fsm.New[string]("failing", "try").Register("try", fail{Msg: "the payment gateway said no"}).Exit("done"),
+		fsm.New[string]("echo", "echo").Register("echo", echo{}).Exit("done"),
+		fsm.New[string]("blocking", "wait").Register("wait", block{}).Exit("done"),
+	}
+	w, err := worker.New(nc, worker.Config{ID: "w1", Registry: reg, Workflows: wfs})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	co, err := coordinator.New(nc, coordinator.Config{})
+	require.NoError(t, err)
+	require.NoError(t, co.Start(ctx))
+	t.Cleanup(func() { _ = co.Stop(context.Background()) })
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+	home := t.TempDir() // no nats CLI context from the real home
+	return &bundle{url: srv.URL, cl: cl, env: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "NATS_URL=" + srv.URL}}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+// canoctl runs the binary with args and returns its output and exit code.
+func (b *bundle) canoctl(t *testing.T, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, b.env...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	t.Logf("canoctl %s → %d\n%s%s", strings.Join(args, " "), code, out.String(), errb.String())
+	return result{out.String(), errb.String(), code}
+}
+
+// oneErrorLine checks a failed command's stderr is one "canoctl: " line.
+func oneErrorLine(t *testing.T, r result, code int, contains string) {
+	t.Helper()
+	require.Equal(t, code, r.code, r.stderr)
+	lines := strings.Split(strings.TrimRight(r.stderr, "\n"), "\n")
+	require.Len(t, lines, 1, r.stderr)
+	require.True(t, strings.HasPrefix(lines[0], "canoctl: "), lines[0])
+	require.Contains(t, lines[0], contains)
+}
+
+func TestCanoctl(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+
+	t.Run("trigger --wait succeeds with the outcome", func(t *testing.T) {
+		r := b.canoctl(t, "trigger", demo.WorkflowName, "--wait")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "split")
+		require.Contains(t, r.stdout, "state     aggregate")
+		require.Contains(t, r.stdout, "completed in complete")
+		require.Contains(t, r.stdout, `output: "data_from_1,data_from_2,data_from_3"`)
+	})
+
+	t.Run("trigger --wait exits 1 when the run fails", func(t *testing.T) {
+		r := b.canoctl(t, "trigger", "failing", "--wait")
+		oneErrorLine(t, r, 1, "failed in state try")
+		require.Contains(t, r.stderr, "the payment gateway said no")
+		require.Contains(t, r.stdout, "failed")
+	})
+
+	t.Run("trigger --json --input and runs show", func(t *testing.T) {
+		r := b.canoctl(t, "trigger", "echo", "--input", `{"n": 3, "who": "ada"}`, "--key", "k1", "--wait", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		for _, l := range lines {
+			require.True(t, json.Valid([]byte(l)), l)
+		}
+		var out struct {
+			Outcome string
+			Run     struct {
+				ID     string
+				Output map[string]any
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &out))
+		require.Equal(t, "completed", out.Outcome)
+		require.Equal(t, map[string]any{"n": float64(3), "who": "ada"}, out.Run.Output)
+
+		show := b.canoctl(t, "runs", "show", out.Run.ID)
+		require.Equal(t, 0, show.code, show.stderr)
+		for _, want := range []string{"Status:", "completed", "Idempotency key:", "k1", "History:", "STEP", "echo", "task", "ok", "w1", `Output:`, `"who":"ada"`, "done", "exit"} {
+			require.Contains(t, show.stdout, want)
+		}
+		js := b.canoctl(t, "runs", "show", out.Run.ID, "--json")
+		var rv map[string]any
+		require.NoError(t, json.Unmarshal([]byte(js.stdout), &rv))
+		require.Len(t, rv["history"], 2)
+	})
+
+	t.Run("runs show a split run and a failed run", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		run, err := b.cl.Run(ctx, demo.WorkflowName, nil)
+		require.NoError(t, err)
+		show := b.canoctl(t, "runs", "show", run.ID)
+		require.Equal(t, 0, show.code)
+		require.Contains(t, show.stdout, "split: join all")
+		require.Contains(t, show.stdout, "3 static branches: 3 ok")
+
+		run, err = b.cl.Run(ctx, "failing", nil)
+		require.Error(t, err)
+		show = b.canoctl(t, "runs", "show", run.ID)
+		require.Equal(t, 0, show.code)
+		require.Contains(t, show.stdout, "Error:")
+		require.Contains(t, show.stdout, "in state try, attempt 1")
+	})
+
+	t.Run("runs list --json parses", func(t *testing.T) {
+		r := b.canoctl(t, "runs", "list", "--json", "--since", "1h")
+		require.Equal(t, 0, r.code)
+		var runs []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &runs))
+		require.NotEmpty(t, runs)
+		r = b.canoctl(t, "runs", "list", "--status", "failed")
+		require.Equal(t, 0, r.code)
+		require.Contains(t, r.stdout, "failing")
+		require.NotContains(t, r.stdout, "echo ")
+	})
+
+	t.Run("runs cancel stops a running task", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		id, err := b.cl.Trigger(ctx, "blocking", nil)
+		require.NoError(t, err)
+		natstest.Recv(t, blockStarted, 30*time.Second)
+		r := b.canoctl(t, "runs", "cancel", id, "--reason", "test", "--wait")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "cancelled")
+		natstest.Recv(t, blockCancelled, 30*time.Second)
+		run, err := b.cl.Get(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, client.RunCancelled, run.Status)
+	})
+
+	t.Run("workflows show --mermaid", func(t *testing.T) {
+		r := b.canoctl(t, "workflows", "show", demo.WorkflowName, "--mermaid", "--runs", "0")
+		require.Equal(t, 0, r.code, r.stderr)
+		checkMermaid(t, r.stdout)
+		golden(t, "parallel_fetch.mmd", versionless(r.stdout))
+	})
+
+	t.Run("runs watch an ended run replays its events", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		run, err := b.cl.Run(ctx, "echo", &client.TriggerOpts{Input: map[string]any{"who": "w"}})
+		require.NoError(t, err)
+		r := b.canoctl(t, "runs", "watch", run.ID)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "started")
+		require.Contains(t, r.stdout, "completed in done")
+	})
+
+	t.Run("dlq list and show a refused trigger", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_, err := b.cl.Trigger(ctx, "unregistered", nil)
+		require.ErrorIs(t, err, fsm.ErrConfiguration)
+		var dls []map[string]any
+		natstest.WaitFor(t, 20*time.Second, "the dead letter", func() bool {
+			r := b.canoctl(t, "dlq", "list", "--source", "trigger", "--json")
+			return r.code == 0 && json.Unmarshal([]byte(r.stdout), &dls) == nil && len(dls) > 0
+		})
+		seq := fmt.Sprint(dls[0]["seq"])
+		r := b.canoctl(t, "dlq", "show", seq)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, `unknown workflow "unregistered"`)
+		require.Contains(t, r.stdout, "Payload (")
+		require.Equal(t, 0, b.canoctl(t, "dlq", "rm", seq).code)
+		oneErrorLine(t, b.canoctl(t, "dlq", "rm", seq), 1, "no dead letter at sequence")
+	})
+
+	t.Run("workflows show --json", func(t *testing.T) {
+		r := b.canoctl(t, "workflows", "show", demo.WorkflowName, "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var wf struct {
+			Name   string
+			States []struct {
+				Name, Kind string
+				Branches   []string
+				Join       *struct{ Strategy, State string }
+			}
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &wf))
+		require.Equal(t, "split", wf.States[0].Kind)
+		require.Len(t, wf.States[0].Branches, 3)
+		require.Equal(t, "aggregate", wf.States[0].Join.State)
+	})
+
+	t.Run("workflows and workers list", func(t *testing.T) {
+		r := b.canoctl(t, "workflows", "list")
+		require.Equal(t, 0, r.code)
+		require.Contains(t, r.stdout, demo.WorkflowName)
+		r = b.canoctl(t, "workers", "list")
+		require.Equal(t, 0, r.code)
+		require.Contains(t, r.stdout, "w1")
+		r = b.canoctl(t, "workers", "list", "--json")
+		var ws []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &ws))
+		require.Equal(t, "w1", ws[0]["id"])
+	})
+
+	t.Run("errors are one line with a non-zero exit", func(t *testing.T) {
+		oneErrorLine(t, b.canoctl(t, "runs", "show", "nope"), 1, `run "nope" not found`)
+		oneErrorLine(t, b.canoctl(t, "runs", "cancel", "nope"), 1, `run "nope" not found`)
+		oneErrorLine(t, b.canoctl(t, "workflows", "show", "nope"), 1, `workflow "nope" not found`)
+		oneErrorLine(t, b.canoctl(t, "trigger", "nope"), 1, `unknown workflow "nope"`)
+		oneErrorLine(t, b.canoctl(t, "runs", "list", "--bogus"), 2, "flag provided but not defined: -bogus")
+		oneErrorLine(t, b.canoctl(t, "runs", "list", "--status", "weird"), 2, "not a run status")
+		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--input", "{"), 2, "not valid JSON")
+		oneErrorLine(t, b.canoctl(t, "runs", "frob"), 2, "unknown command")
+		oneErrorLine(t, b.canoctl(t, "runs", "show", "-s", "nats://127.0.0.1:1", "x"), 1, "cannot connect to nats://127.0.0.1:1")
+		oneErrorLine(t, b.canoctl(t, "breakers", "reset", "nope"), 1, `breaker "nope" not found`)
+		oneErrorLine(t, b.canoctl(t, "flows", "status", "nope"), 1, `flow "nope" not found`)
+		oneErrorLine(t, b.canoctl(t, "dlq", "show", "999999"), 1, "no dead letter at sequence 999999")
+	})
+
+	t.Run("flows add, list, trigger, rm", func(t *testing.T) {
+		r := b.canoctl(t, "flows", "add", "nightly", "--workflow", "echo", "--manual", "--input", `{"who":"flow"}`)
+		require.Equal(t, 0, r.code, r.stderr)
+		r = b.canoctl(t, "flows", "list", "--json")
+		require.Equal(t, 0, r.code)
+		var fs []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &fs))
+		require.Equal(t, "nightly", fs[0]["id"])
+		require.Equal(t, 0, b.canoctl(t, "flows", "rm", "nightly").code)
+	})
+
+	t.Run("nats CLI context", func(t *testing.T) {
+		home := t.TempDir()
+		dir := filepath.Join(home, ".config", "nats", "context")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "local.json"), []byte(`{"url":"`+b.url+`"}`), 0o600))
+		nb := &bundle{env: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config")}}
+		r := nb.canoctl(t, "workers", "list", "--context", "local")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "w1")
+		require.NoError(t, os.WriteFile(filepath.Join(home, ".config", "nats", "context.txt"), []byte("local"), 0o600))
+		require.Equal(t, 0, nb.canoctl(t, "workers", "list").code, "the selected context")
+		oneErrorLine(t, nb.canoctl(t, "workers", "list", "--context", "nope"), 1, `unknown nats context "nope"`)
+	})
+
+	t.Run("version", func(t *testing.T) {
+		r := b.canoctl(t, "--version")
+		require.Equal(t, 0, r.code)
+		require.True(t, strings.HasPrefix(r.stdout, "canoctl "))
+	})
+}
+
+// versionless drops the version comment, which is a content hash.
+func versionless(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		if strings.Contains(l, "%% workflow ") {
+			lines[i] = "    %% workflow (version left out)"
+		}
+	}
+	return strings.Join(lines, "\n")
+}

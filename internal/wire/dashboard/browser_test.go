@@ -1,0 +1,107 @@
+package dashboard_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wire/faults"
+	"github.com/cano-nats/cano/pkg/client"
+)
+
+// artefacts is where screenshots go: $CANO_ARTEFACTS/dashboard, or a
+// test temporary directory. Never the repository.
+func artefacts(t *testing.T) string {
+	if d := os.Getenv("CANO_ARTEFACTS"); d != "" {
+		return filepath.Join(d, "dashboard")
+	}
+	return t.TempDir()
+}
+
+// TestBrowser drives headless Chromium against a dev-mode coordinator: it
+// triggers a run from the runs page and sees it appear and complete
+// without a reload, finds the path highlighted on the run's page, cancels
+// a held run from its page and resets a tripped breaker from the breakers
+// page, every change arriving by server-sent events.
+func TestBrowser(t *testing.T) {
+	b := startBrowser(t) // skips without chromium
+	s := startDev(t)
+	dir := artefacts(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	require.Eventually(t, func() bool {
+		_, e1 := s.cl.Workflow(ctx, faults.GuardedName, "")
+		_, e2 := s.cl.Workflow(ctx, demo.SleepyName, "")
+		return e1 == nil && e2 == nil
+	}, 60*time.Second, 50*time.Millisecond)
+
+	// 1. Trigger from the runs page; the row appears and turns completed
+	// with no reload (a marker set on the window survives).
+	b.open(s.base + "/runs")
+	b.eval(`window.__noReload = true`)
+	b.eval(`document.querySelector('form.trigger select').value = ` + jsString(demo.SleepyName))
+	b.eval(`document.getElementById("trigger").click()`)
+	b.waitTrue("the trigger answered", `!!document.body.getAttribute("data-last-run")`)
+	runID := b.text(`document.body.getAttribute("data-last-run")`)
+	row := `document.getElementById("run-" + ` + jsString(runID) + `)`
+	b.waitTrue("the run's row appears", `!!`+row)
+	b.waitTrue("the run's row turns completed", row+`.classList.contains("status-completed")`)
+	b.waitTrue("no reload happened", `window.__noReload === true`)
+	b.screenshot(filepath.Join(dir, "runs.png"))
+
+	// 2. Its detail page: the path highlighted in the diagram.
+	b.open(s.base + "/runs/" + runID)
+	b.waitTrue("taken edges sleep → after → done",
+		`document.querySelectorAll('svg.fsm path.edge.taken').length === 2 && !!document.querySelector('svg.fsm path.taken[data-from="sleep"][data-to="after"]') && !!document.querySelector('svg.fsm path.taken[data-from="after"][data-to="done"]')`)
+	b.waitTrue("the exit is marked completed", `!!document.querySelector('svg.fsm g.node.final-completed[data-state="done"]')`)
+	b.screenshot(filepath.Join(dir, "run-sleepy.png"))
+
+	// A split run for the docs' screenshot.
+	split, err := s.cl.Run(ctx, demo.WorkflowName, nil)
+	require.NoError(t, err)
+	b.open(s.base + "/runs/" + split.ID)
+	b.waitTrue("split run's path highlighted", `document.querySelectorAll('svg.fsm path.edge.taken').length >= 2`)
+	b.screenshot(filepath.Join(dir, "run-detail.png"))
+
+	// 3. Cancel a run held in its task, from its page: the page turns
+	// cancelled by itself.
+	held, err := s.cl.Trigger(ctx, faults.GuardedName, &client.TriggerOpts{Input: faults.FaultInput{Hold: true}})
+	require.NoError(t, err)
+	b.open(s.base + "/runs/" + held)
+	b.waitTrue("the held run is pulsing in its state", `!!document.querySelector('svg.fsm g.node.current[data-state="call"]')`)
+	b.eval(`window.__noReload = true`)
+	b.eval(`document.getElementById("cancel").click()`)
+	b.waitTrue("the page shows cancelled", `document.getElementById("run-status").textContent === "cancelled"`)
+	b.waitTrue("no reload happened", `window.__noReload === true`)
+	b.screenshot(filepath.Join(dir, "run-cancelled.png"))
+	got, err := s.cl.Get(ctx, held)
+	require.NoError(t, err)
+	require.Equal(t, client.RunCancelled, got.Status)
+
+	// 4. Trip the breaker (failing calls), then reset it from the page.
+	for range faults.GuardedFailureThreshold {
+		_, err := s.cl.Run(ctx, faults.GuardedName, &client.TriggerOpts{Input: faults.FaultInput{Fail: true}})
+		require.Error(t, err)
+	}
+	b.open(s.base + "/breakers")
+	bk := `document.getElementById("breaker-` + faults.GuardedBreaker + `")`
+	b.waitTrue("the breaker shows open", `!!`+bk+` && `+bk+`.querySelector(".state").textContent === "open"`)
+	b.screenshot(filepath.Join(dir, "breakers-open.png"))
+	b.eval(bk + `.querySelector("button.reset").click()`)
+	b.waitTrue("the breaker shows closed", bk+`.querySelector(".state").textContent === "closed"`)
+	bs, err := s.cl.Breakers(ctx)
+	require.NoError(t, err)
+	require.Equal(t, client.BreakerClosed, bs[0].State)
+
+	for _, p := range []string{"workflows", "workers", "flows", "deadletters"} {
+		b.open(s.base + "/" + p)
+		b.screenshot(filepath.Join(dir, p+".png"))
+	}
+	b.open(s.base + "/workflows/" + demo.WorkflowName)
+	b.screenshot(filepath.Join(dir, "workflow.png"))
+}

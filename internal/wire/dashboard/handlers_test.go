@@ -1,0 +1,127 @@
+package dashboard_test
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/pkg/client"
+)
+
+// TestHandlers runs every page and action against a dev-mode setup.
+func TestHandlers(t *testing.T) {
+	s := startDev(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	// Wait for the demo worker and the echo worker to register.
+	require.Eventually(t, func() bool {
+		_, e1 := s.cl.Workflow(ctx, echoFailName, "")
+		_, e2 := s.cl.Workflow(ctx, demo.SleepyName, "")
+		return e1 == nil && e2 == nil
+	}, 60*time.Second, 50*time.Millisecond)
+
+	t.Run("escaping", func(t *testing.T) {
+		const evil = `<script>alert("x")</script>`
+		run, err := s.cl.Run(ctx, echoFailName, &client.TriggerOpts{Input: evil})
+		require.Error(t, err)
+		require.Equal(t, client.RunFailed, run.Status)
+		code, body := s.get(t, "/runs/"+run.ID)
+		require.Equal(t, http.StatusOK, code)
+		require.NotContains(t, body, "<script>alert")
+		require.Contains(t, body, `&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;`, "the input and the error are shown escaped")
+		require.Equal(t, 2, strings.Count(body, "&lt;script&gt;alert"), "the input and the error, escaped")
+	})
+
+	t.Run("runs page", func(t *testing.T) {
+		run, err := s.cl.Run(ctx, demo.SleepyName, nil)
+		require.NoError(t, err)
+		code, body := s.get(t, "/runs?workflow="+demo.SleepyName)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `id="run-`+run.ID+`" class="status-completed"`)
+		code, body = s.get(t, "/runs?status=bogus")
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Contains(t, body, "want one of")
+	})
+
+	t.Run("run page", func(t *testing.T) {
+		run, err := s.cl.Run(ctx, demo.SleepyName, nil)
+		require.NoError(t, err)
+		code, body := s.get(t, "/runs/"+run.ID)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `class="edge taken" data-from="sleep" data-to="after"`)
+		require.Contains(t, body, `final-completed" data-state="done"`)
+		code, _ = s.get(t, "/runs/no-such-run")
+		require.Equal(t, http.StatusNotFound, code)
+	})
+
+	t.Run("other pages", func(t *testing.T) {
+		for path, want := range map[string]string{
+			"/workflows":                    demo.SleepyName,
+			"/workflows/" + demo.SleepyName: `data-state="sleep"`,
+			"/flows":                        "No flows",
+			"/breakers":                     "Breakers",
+			"/workers":                      "echo-worker",
+			"/deadletters":                  "Dead letters",
+		} {
+			code, body := s.get(t, path)
+			require.Equal(t, http.StatusOK, code, path)
+			require.Contains(t, body, want, path)
+		}
+	})
+
+	t.Run("trigger", func(t *testing.T) {
+		resp, err := http.PostForm(s.base+"/trigger", url.Values{"workflow": {demo.SleepyName}, "input": {`{"n": 1}`}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode) // redirected to the run page
+		require.Contains(t, resp.Request.URL.Path, "/runs/")
+		resp, err = http.PostForm(s.base+"/trigger", url.Values{"workflow": {demo.SleepyName}, "input": {`{nope`}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+		resp, err = http.PostForm(s.base+"/trigger", url.Values{"workflow": {"no_such_workflow"}})
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	})
+
+	t.Run("cross-site post refused", func(t *testing.T) {
+		req, err := http.NewRequest(http.MethodPost, s.base+"/trigger", strings.NewReader("workflow="+demo.SleepyName))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Sec-Fetch-Site", "cross-site")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	})
+
+	t.Run("events", func(t *testing.T) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.base+"/events", nil)
+		require.NoError(t, err)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, "text/event-stream", resp.Header.Get("Content-Type"))
+		buf := make([]byte, 64)
+		n, err := resp.Body.Read(buf) // the "connected" preamble: subscribed
+		require.NoError(t, err)
+		require.Contains(t, string(buf[:n]), "retry:")
+		id, err := s.cl.Trigger(ctx, demo.SleepyName, nil)
+		require.NoError(t, err)
+		var got strings.Builder
+		deadline := time.Now().Add(60 * time.Second)
+		for !strings.Contains(got.String(), `"type":"completed","run_id":"`+id+`"`) {
+			require.True(t, time.Now().Before(deadline), "no completed event for %s in: %s", id, got.String())
+			n, err := resp.Body.Read(buf)
+			require.NoError(t, err)
+			got.Write(buf[:n])
+		}
+	})
+}

@@ -1,0 +1,109 @@
+package fsmtest_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/fsm/fsmtest"
+	"github.com/cano-nats/cano/pkg/kvstore"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+type Order struct {
+	Qty       int `msgpack:"qty"`
+	UnitPrice int `msgpack:"unit_price"`
+	Total     int `msgpack:"total"`
+}
+
+// Price reads the order the previous state handed on and hands it on priced.
+type Price struct{}
+
+func (Price) Kind() string { return "price" }
+func (Price) Run(_ context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	var o Order
+	if err := tc.Previous(&o); err != nil {
+		return fsm.Result{}, err
+	}
+	o.Total = o.Qty * o.UnitPrice
+	return fsm.NextWith("charge", o), nil
+}
+
+// Sum adds its split branches' outputs and stores the total.
+type Sum struct{}
+
+func (Sum) Kind() string { return "sum" }
+func (Sum) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	bs, err := tc.Branches(ctx)
+	if err != nil {
+		return fsm.Result{}, err
+	}
+	total := 0
+	for _, b := range bs {
+		n, err := fsm.BranchOutput[int](b)
+		if err != nil {
+			return fsm.Result{}, err
+		}
+		total += n
+	}
+	if err := kvstore.PutValue(ctx, tc.Store, "total", total); err != nil {
+		return fsm.Result{}, err
+	}
+	return fsm.Next("done"), nil
+}
+
+func ExampleNewTaskContext() {
+	tc, err := fsmtest.NewTaskContext(fsmtest.Context{State: "price", Previous: Order{Qty: 2, UnitPrice: 5}})
+	if err != nil {
+		panic(err)
+	}
+	res, err := Price{}.Run(context.Background(), tc)
+	fmt.Println(res.NextState(), res.Output().(Order).Total, err)
+	// Output: charge 10 <nil>
+}
+
+func TestNewTaskContext(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+
+	tc, err := fsmtest.NewTaskContext(fsmtest.Context{})
+	require.NoError(t, err)
+	require.Equal(t, "test-run", tc.RunID)
+	require.Equal(t, -1, tc.Branch)
+	require.Equal(t, 1, tc.Attempt)
+	require.ErrorIs(t, tc.Previous(new(Order)), fsm.ErrNoPrevious)
+	_, err = tc.Branches(ctx)
+	require.ErrorIs(t, err, fsm.ErrNotJoin)
+
+	tc, err = fsmtest.NewTaskContext(fsmtest.Context{Input: map[string]int{"n": 3}, InBranch: true, Branch: 2, Attempt: 2, MaxAttempts: 4})
+	require.NoError(t, err)
+	var in map[string]int
+	require.NoError(t, tc.Input(&in))
+	require.Equal(t, 3, in["n"])
+	require.Equal(t, 2, tc.Branch)
+	require.Equal(t, 4, tc.MaxAttempts)
+
+	out := func(n int) []byte {
+		b, err := fsmtest.EncodeOutput(n)
+		require.NoError(t, err)
+		return b
+	}
+	store := kvstore.NewMemory()
+	tc, err = fsmtest.NewTaskContext(fsmtest.Context{Store: store, Branches: []fsm.BranchOutcome{
+		{Index: 0, Status: protocol.BranchSucceeded, Output: out(4)},
+		{Index: 1, Status: protocol.BranchSucceeded, Output: out(5)},
+	}})
+	require.NoError(t, err)
+	res, err := Sum{}.Run(ctx, tc)
+	require.NoError(t, err)
+	require.Equal(t, "done", res.NextState())
+	total, err := kvstore.GetAs[int](ctx, store, "total")
+	require.NoError(t, err)
+	require.Equal(t, 9, total)
+
+	_, err = fsmtest.NewTaskContext(fsmtest.Context{Input: make(chan int)})
+	require.ErrorContains(t, err, "fsmtest: encode Input")
+}
