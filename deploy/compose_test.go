@@ -128,7 +128,7 @@ func buildImages(t *testing.T, tag string) (cano, natsImg string) {
 	env := append(os.Environ(), "CGO_ENABLED=0")
 	rev := strings.TrimSpace(run(t, time.Minute, nil, root, "git", "rev-parse", "--short=12", "HEAD"))
 	ldflags := "-s -w -X github.com/cano-nats/cano/internal/version.Version=e2e-" + rev
-	run(t, 10*time.Minute, env, root, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin+"/", "./cmd/coordinator", "./cmd/worker")
+	run(t, 10*time.Minute, env, root, "go", "build", "-trimpath", "-ldflags", ldflags, "-o", bin+"/", "./cmd/coordinator", "./cmd/worker", "./cmd/canoctl")
 	natsCtx := t.TempDir()
 	run(t, 10*time.Minute, env, root, "go", "build", "-trimpath", "-ldflags", "-s -w", "-o", filepath.Join(natsCtx, "bin", "nats-server"), "github.com/nats-io/nats-server/v2")
 
