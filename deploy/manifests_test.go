@@ -253,7 +253,16 @@ func TestComposeFile(t *testing.T) {
 			require.Equal(t, []string{"CMD", args[0], "-healthcheck", "http://127.0.0.1:9090" + health.ReadyPath}, hc)
 			require.Equal(t, args[0], str(t, s, "environment", "NATS_USER"))
 			ports := strs(t, list(t, s, "ports"))
-			require.Len(t, ports, 1)
+			want := 1
+			if i := slices.Index(args, "-http"); i >= 0 {
+				// The dashboard, published on loopback; off loopback in the
+				// container it needs its token.
+				want = 2
+				require.Equal(t, ":8080", args[i+1])
+				require.NotEmpty(t, str(t, s, "environment", "CANO_HTTP_TOKEN"))
+				require.True(t, strings.HasPrefix(ports[1], "127.0.0.1:") && strings.HasSuffix(ports[1], ":8080"), ports[1])
+			}
+			require.Len(t, ports, want)
 			require.True(t, strings.HasPrefix(ports[0], "127.0.0.1:") && strings.HasSuffix(ports[0], ":9090"), ports[0])
 		})
 	}
