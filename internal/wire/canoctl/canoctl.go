@@ -103,6 +103,7 @@ func commands() []command {
 	cs = append(cs, breakerCommands()...)
 	cs = append(cs, workerCommands()...)
 	cs = append(cs, dlqCommands()...)
+	cs = append(cs, uiCommand())
 	return cs
 }
 
