@@ -140,6 +140,12 @@ func runOne(t *testing.T, url string) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	// The worker registers the demo workflows once it is up: a trigger
+	// before that is refused as an unknown workflow.
+	require.Eventually(t, func() bool {
+		_, err := cl.Workflow(ctx, demo.OneTaskName, "")
+		return err == nil
+	}, 60*time.Second, 50*time.Millisecond, "the worker never registered %s", demo.OneTaskName)
 	// A cluster may still be settling: a trigger may need a retry.
 	var id string
 	require.Eventually(t, func() bool {
