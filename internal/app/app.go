@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cano-nats/cano/internal/cli"
 	"github.com/cano-nats/cano/internal/demo"
@@ -46,6 +47,9 @@ type CoordinatorConfig struct {
 	DrainTimeout time.Duration
 	// Ready, when set, is called once everything runs (tests).
 	Ready func(url string)
+	// Metrics, when set, gets the coordinator's (and the dev worker's)
+	// metrics; see NewMetricsRegistry and MetricsHandler (metrics.go).
+	Metrics *prometheus.Registry
 }
 
 // RunCoordinator runs until ctx ends, then shuts down within shutdown.
@@ -97,7 +101,8 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	wait := startLoop(log, nc)
 	var co *coordinator.Coordinator
 	err = wait.Do(ctx, "start coordinator", func(actx context.Context) error {
-		c, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log})
+		c, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log,
+			Metrics: registerer(cfg.Metrics)})
 		if err != nil {
 			return retry.Permanent(err)
 		}
@@ -138,15 +143,17 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	var w *worker.Worker
 	if cfg.Dev {
 		w, err = startWorker(ctx, wait, nc, worker.Config{Prefix: cfg.Prefix, Registry: demoRegistry(), Logger: log,
-			Workflows: demoWorkflows()})
+			Workflows: demoWorkflows(), Metrics: registerer(cfg.Metrics)})
 		if err != nil {
 			stopQuietly(sch.Stop)
 			stopQuietly(co.Stop)
 			return stopped(ctx, err)
 		}
-		log.Info("dev mode: connect other processes with -s "+srv.ClientURL(),
-			"watch", "nats sub 'cano.event.>' -s "+srv.ClientURL(),
-			"trigger", "nats pub cano.trigger."+demo.WorkflowName+" '{\"input\":{}}' -H Content-Type:application/json -s "+srv.ClientURL())
+		watch, trigger := devHints(cfg.Prefix, srv.ClientURL()) // hints.go
+		log.Info("dev mode: connect other processes with -s "+srv.ClientURL(), "watch", watch, "trigger", trigger)
+		if unsub, err := logRuns(log, nc, cfg.Prefix); err == nil { // runlog.go
+			defer unsub()
+		}
 	}
 	if cfg.Ready != nil {
 		cfg.Ready(nc.ConnectedUrl())
@@ -209,6 +216,8 @@ type WorkerConfig struct {
 	ID          string
 	Concurrency int
 	AckWait     time.Duration
+	// Metrics, when set, gets the worker's metrics (see CoordinatorConfig.Metrics).
+	Metrics *prometheus.Registry
 }
 
 // SleepyTaskDuration is how long the demo "sleepy" workflow's task sleeps.
@@ -253,7 +262,7 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 	}
 	w, err := startWorker(ctx, startLoop(log, nc), nc, worker.Config{Prefix: cfg.Prefix, ID: cfg.ID,
 		Registry: demoRegistry(), Logger: log, Concurrency: cfg.Concurrency, AckWait: cfg.AckWait,
-		Workflows: demoWorkflows()})
+		Workflows: demoWorkflows(), Metrics: registerer(cfg.Metrics)})
 	if err != nil {
 		return stopped(ctx, err)
 	}

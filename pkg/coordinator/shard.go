@@ -206,7 +206,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		s.nak(j, err)
 		return
 	}
-	s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID})
+	s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID})
 	s.commit([]job{j}, m, rec, rev, nil, &fx)
 }
 
@@ -219,7 +219,7 @@ func (s *shard) existing(ctx context.Context, j job, m *fsm.Machine) {
 		s.nak(j, err)
 		return
 	}
-	s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID, Existing: true})
+	s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID, Existing: true})
 	if !redrives(j, e.rec) {
 		s.acks <- pendingAck{msg: j.msg}
 		return
@@ -398,6 +398,7 @@ func (s *shard) commit(jobs []job, m *fsm.Machine, rec *protocol.RunRecord, rev 
 		s.purgeTimer(rec, fx)
 	}
 	futures := s.publish(m, rec, fx)
+	s.c.observe(rec, fx) // runlog.go
 	p := pendingAck{msg: jobs[0].msg, futures: futures}
 	for _, j := range jobs[1:] {
 		p.more = append(p.more, j.msg)
@@ -522,32 +523,19 @@ func (s *shard) publish(m *fsm.Machine, rec *protocol.RunRecord, fx *fsm.Effects
 	}
 	for i := range fx.Events {
 		ev := &fx.Events[i]
-		data, err := protocol.Encode(ev)
-		if err != nil {
-			continue
-		}
-		msg := &nats.Msg{Subject: c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type), Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("ev:%s:%d:%s", ev.RunID, ev.Step, ev.Type))
-		_ = c.nc.PublishMsg(msg)
+		c.publishEvent(c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type), ev, fmt.Sprintf("ev:%s:%d:%s", ev.RunID, ev.Step, ev.Type))
 	}
 	return futures
 }
 
-func (s *shard) reply(to string, r *protocol.TriggerReply) {
-	if to == "" {
-		return
-	}
-	if data, err := protocol.Encode(r); err == nil {
-		_ = s.c.nc.Publish(to, data)
-	}
-}
+func (s *shard) reply(j job, r *protocol.TriggerReply) { s.c.sendReply(j, r) } // replies.go
 
 // reject answers (when asked), dead-letters and terminates an input, and
 // logs it once.
 func (s *shard) reject(j job, source string, err error) {
 	s.c.warn(source+" "+j.runID+" "+err.Error(), "refused input", "source", source, "run_id", j.runID, "err", err)
 	if j.trig != nil {
-		s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)})
+		s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsm.ErrorInfo(err)})
 		s.rejectedEvent(j, err)
 	}
 	s.acks <- s.c.deadLetter(source, j.msg, err)
@@ -560,9 +548,7 @@ func (s *shard) rejectedEvent(j job, err error) {
 	if protocol.ValidToken(wf) != nil {
 		wf = "_"
 	}
-	if data, e := protocol.Encode(&ev); e == nil {
-		_ = s.c.nc.Publish(s.c.names.EventSubject(wf, j.runID, protocol.EventRejected), data)
-	}
+	s.c.publishEvent(s.c.names.EventSubject(wf, j.runID, protocol.EventRejected), &ev, "")
 }
 
 // nak hands an input back for a later delivery, with a delay growing with
