@@ -125,7 +125,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	var sch *scheduler.Scheduler
 	err = wait.Do(ctx, "start scheduler", func(actx context.Context) error {
 		s, err := scheduler.New(js, scheduler.Config{Prefix: cfg.Prefix, FlowFile: cfg.FlowFile,
-			DrainTimeout: cfg.DrainTimeout, Logger: log})
+			DrainTimeout: cfg.DrainTimeout, Logger: log, Metrics: registerer(cfg.Metrics)})
 		if err != nil {
 			return retry.Permanent(err)
 		}

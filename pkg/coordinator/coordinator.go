@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/kvread"
@@ -119,6 +120,10 @@ type Config struct {
 	// counters (the stall count and consumer gauges are the first one's).
 	// Nil: no metrics.
 	Metrics prometheus.Registerer
+	// Tracing, when set, records OpenTelemetry spans: one per step a run
+	// leaves, under the trace context the input carried (tracing.go). Nil:
+	// tracing off.
+	Tracing trace.TracerProvider
 }
 
 func (c Config) withDefaults() Config {

@@ -9,6 +9,10 @@ import (
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
+// contentTypeJSON is the Content-Type header value of events, shared
+// (read-only) by every event message so a publish allocates no slice for it.
+var contentTypeJSON = []string{protocol.ContentTypeJSON}
+
 // eventBufs holds the buffers events are encoded into: nats.Conn.PublishMsg
 // copies the data into its write buffer, so a buffer is reused as soon as
 // the publish returns.
@@ -21,7 +25,7 @@ func (c *Coordinator) publishEvent(subject string, ev *protocol.Event, msgID str
 	bp := eventBufs.Get().(*[]byte)
 	data := protocol.AppendEventJSON((*bp)[:0], ev)
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
-	msg.Header[protocol.HeaderContentType] = []string{protocol.ContentTypeJSON}
+	msg.Header[protocol.HeaderContentType] = contentTypeJSON
 	if msgID != "" {
 		msg.Header[jetstream.MsgIDHeader] = []string{msgID}
 	}

@@ -1,14 +1,18 @@
 package coordinator
 
 import (
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
-// observe is called for every written transition (shard.commit): it counts
-// it (metrics.go) and logs a run this coordinator failed.
-func (c *Coordinator) observe(rec *protocol.RunRecord, fx *fsm.Effects) {
+// observe is called for every written transition (shard.commit) with the
+// input that caused it: it counts it (metrics.go), traces the steps it
+// left (tracing.go) and logs a run this coordinator failed.
+func (c *Coordinator) observe(in jetstream.Msg, rec *protocol.RunRecord, fx *fsm.Effects) {
 	c.metrics.committed(rec, fx)
+	c.traceSteps(in.Headers(), rec)
 	if fx.Ended && rec.Status == protocol.RunFailed {
 		c.logFailed(rec)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -65,6 +66,9 @@ type shard struct {
 	in    chan job
 	acks  chan pendingAck
 	cache map[string]*entry // owned by the loop goroutine
+	// trace is the trace context of the input being published for
+	// (tracing.go); set and cleared around publish by the loop goroutine.
+	trace nats.Header
 }
 
 func newShard(c *Coordinator, id int) *shard {
@@ -397,8 +401,10 @@ func (s *shard) commit(jobs []job, m *fsm.Machine, rec *protocol.RunRecord, rev 
 	if fx.Ended {
 		s.purgeTimer(rec, fx)
 	}
+	s.trace = jobs[0].msg.Headers()
 	futures := s.publish(m, rec, fx)
-	s.c.observe(rec, fx) // runlog.go
+	s.trace = nil
+	s.c.observe(jobs[0].msg, rec, fx) // runlog.go
 	p := pendingAck{msg: jobs[0].msg, futures: futures}
 	for _, j := range jobs[1:] {
 		p.more = append(p.more, j.msg)
@@ -440,7 +446,9 @@ func (s *shard) owed(ctx context.Context, jobs []job, e *entry) {
 		// The purge timer commit set may be what a lost publish lost.
 		s.purgeTimer(e.rec, &fx)
 	}
+	s.trace = jobs[0].msg.Headers()
 	futures := s.publish(m, e.rec, &fx)
+	s.trace = nil
 	p := pendingAck{msg: jobs[0].msg, futures: futures}
 	for _, j := range jobs[1:] {
 		p.more = append(p.more, j.msg)
@@ -494,6 +502,7 @@ func (s *shard) publish(m *fsm.Machine, rec *protocol.RunRecord, fx *fsm.Effects
 		}
 		msg := &nats.Msg{Subject: c.names.TaskSubject(queue, cmd.Task.Kind), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, protocol.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch))
+		tracectx.Copy(msg.Header, s.trace) // tracing.go
 		if f, err := c.js.PublishMsgAsync(msg); err == nil {
 			futures = append(futures, f)
 		} else {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/dlq"
 	"github.com/cano-nats/cano/internal/kvwatch"
+	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -115,6 +116,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 	}
 	done := make(chan outcome, 1)
 	w.metrics.attemptStarted()
+	attemptCtx, endSpan := w.traceAttempt(attemptCtx, msg, cmd, attempt) // tracing.go
 	ran := attemptSpan{start: time.Now()}
 	go func() {
 		defer func() {
@@ -142,6 +144,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 		}
 	}
 	w.metrics.attemptEnded(cmd, out.err, ran.took)
+	endSpan(out.err)
 	if h := w.cfg.Hooks.AttemptEnded; h != nil {
 		h(cmd, attempt, out.err)
 	}
@@ -305,6 +308,7 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 	// (already canonical) key on every result.
 	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data,
 		Header: nats.Header{jetstream.MsgIDHeader: {protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch)}}}
+	tracectx.Copy(out.Header, msg.Headers()) // the run's trace goes on (tracing.go)
 	err = w.deliver("result", cmd.RunID, func(ctx context.Context) error {
 		if branchData != nil {
 			if _, err := w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/kvread"
@@ -129,6 +130,10 @@ type Config struct {
 	// in metrics.go). Workers sharing a registerer share the counters (the
 	// consumer gauges are the first one's). Nil: no metrics.
 	Metrics prometheus.Registerer
+	// Tracing, when set, records an OpenTelemetry span per task attempt,
+	// in the trace the task command carries, and hands it to the task in
+	// its context (tracing.go). Nil: tracing off.
+	Tracing trace.TracerProvider
 }
 
 // Hooks observe a worker's task execution. Every field may be nil.
