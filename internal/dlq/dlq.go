@@ -5,6 +5,7 @@ package dlq
 import (
 	"errors"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -29,14 +30,41 @@ func Letter(names protocol.Names, source string, msg jetstream.Msg, reason error
 		dl.Data = nil
 		data, _ = protocol.Encode(dl)
 	}
-	out := &nats.Msg{Subject: names.DLQSubject(source), Data: data}
+	out := &nats.Msg{Subject: names.DLQSubject(source), Data: data, Header: nats.Header{}}
+	// The reason is also readable text in headers, for `nats sub 'cano.dlq.>'`.
+	out.Header.Set(HeaderSource, source)
+	out.Header.Set(HeaderCategory, dl.Category)
+	out.Header.Set(HeaderSubject, msg.Subject())
+	out.Header.Set(HeaderReason, headerText(dl.Reason, 1024))
 	if md, err := msg.Metadata(); err == nil {
 		// A letter re-published after its input was redelivered (its first
 		// publish timed out but landed) is de-duplicated.
-		out.Header = nats.Header{}
 		out.Header.Set(jetstream.MsgIDHeader, "dlq:"+md.Stream+":"+strconv.FormatUint(md.Sequence.Stream, 10))
 	}
 	return out
+}
+
+// Headers of a dead letter, in readable text.
+const (
+	HeaderSource   = "Cano-Source"   // coordinator input or worker source: trigger, result, control, timer, task
+	HeaderCategory = "Cano-Category" // see Category
+	HeaderSubject  = "Cano-Subject"  // the refused message's subject
+	HeaderReason   = "Cano-Reason"   // the reason, one line, at most 1 KiB
+)
+
+// headerText makes s one line of at most n bytes (header values cannot
+// hold line breaks).
+func headerText(s string, n int) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+	if len(s) > n {
+		s = strings.ToValidUTF8(s[:n], "") + "…"
+	}
+	return s
 }
 
 // Category names the error class of reason for the dead-letter entry.

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -119,8 +121,9 @@ func (c *Client) ResetBreaker(ctx context.Context, name string) error {
 	}
 	ev := &protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventBreaker, RunID: name,
 		Workflow: protocol.BreakerEventWorkflow, State: string(protocol.BreakerClosed), Time: time.Now().UnixNano(), Detail: "reset"}
-	if data, err := protocol.Encode(ev); err == nil {
-		_ = c.nc.Publish(c.names.EventSubject(protocol.BreakerEventWorkflow, name, protocol.EventBreaker), data)
-	}
+	msg := &nats.Msg{Subject: c.names.EventSubject(protocol.BreakerEventWorkflow, name, protocol.EventBreaker),
+		Data: protocol.AppendEventJSON(nil, ev), Header: nats.Header{}}
+	msg.Header.Set(protocol.HeaderContentType, protocol.ContentTypeJSON)
+	_ = c.nc.PublishMsg(msg)
 	return nil
 }

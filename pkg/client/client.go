@@ -15,6 +15,7 @@ import (
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/internal/kvwatch"
+	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -167,6 +168,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	}
 	msg := &nats.Msg{Subject: c.names.TriggerSubject(workflow), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, "trig:"+runID)
+	tracectx.Inject(ctx, msg.Header) // the run joins the caller's trace, if any
 	var sub *nats.Subscription
 	if !opts.NoWait {
 		inbox := c.nc.NewRespInbox()

@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/kvread"
@@ -113,6 +115,15 @@ type Config struct {
 	// OnEnded, when set, is called after a run reached a terminal status
 	// (used by the scheduler and tests). It must not block.
 	OnEnded func(rec *protocol.RunRecord)
+	// Metrics, when set, gets the coordinator's Prometheus metrics (the
+	// list is in metrics.go). Coordinators sharing a registerer share the
+	// counters (the stall count and consumer gauges are the first one's).
+	// Nil: no metrics.
+	Metrics prometheus.Registerer
+	// Tracing, when set, records OpenTelemetry spans: one per step a run
+	// leaves, under the trace context the input carried (tracing.go). Nil:
+	// tracing off.
+	Tracing trace.TracerProvider
 }
 
 func (c Config) withDefaults() Config {
@@ -209,6 +220,7 @@ type Coordinator struct {
 	seed   maphash.Seed
 
 	stalled atomic.Uint64 // runs re-driven by the stall check
+	metrics *metrics      // nil without Config.Metrics (metrics.go)
 	repeats *repeats      // rate-limits repeated warnings
 
 	mu      sync.Mutex
@@ -236,8 +248,14 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
-	return &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
-		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}}, nil
+	c := &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
+		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}}
+	if cfg.Metrics != nil {
+		if c.metrics, err = newMetrics(c, cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("coordinator: metrics: %w", err)
+		}
+	}
+	return c, nil
 }
 
 // Start provisions (if configured), loads definitions and starts consuming.

@@ -22,11 +22,11 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 	}
 	var trig *protocol.Trigger
 	var err error
-	if msg.Headers().Get(protocol.HeaderContentType) == protocol.ContentTypeJSON {
+	if isJSON(msg) {
 		trig, err = protocol.DecodeTriggerJSON(msg.Data(), c.names.WorkflowFromTriggerSubject(msg.Subject()), c.cfg.MaxPayload)
 	} else {
 		trig = new(protocol.Trigger)
-		err = protocol.Decode(msg.Data(), trig, c.cfg.MaxPayload)
+		err = jsonHint(msg, protocol.Decode(msg.Data(), trig, c.cfg.MaxPayload)) // replies.go
 	}
 	if err == nil {
 		if sw := c.names.WorkflowFromTriggerSubject(msg.Subject()); sw != trig.Workflow {
@@ -65,8 +65,8 @@ func (c *Coordinator) onResult(msg jetstream.Msg) {
 
 func (c *Coordinator) onControl(msg jetstream.Msg) {
 	j := c.base(msg)
-	r := new(protocol.CancelRequest)
-	if err := protocol.Decode(msg.Data(), r, c.cfg.MaxPayload); err != nil {
+	r, err := c.decodeCancel(msg) // replies.go
+	if err != nil {
 		c.rejectEarly("control", j, err)
 		return
 	}
@@ -110,11 +110,7 @@ func (c *Coordinator) done() <-chan struct{} { return c.quit }
 // terminated. Nothing else is blocked.
 func (c *Coordinator) rejectEarly(source string, j job, err error) {
 	c.warn(source+" "+err.Error(), "refused input", "source", source, "subject", j.msg.Subject(), "err", err)
-	if j.replyTo != "" {
-		if data, e := protocol.Encode(&protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsmbridge.ErrorInfo(err)}); e == nil {
-			_ = c.nc.Publish(j.replyTo, data)
-		}
-	}
+	c.sendReply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsmbridge.ErrorInfo(err)})
 	p := c.deadLetter(source, j.msg, err)
 	// Not routed through a shard: wait here (rare path).
 	for _, f := range p.futures {
@@ -130,6 +126,7 @@ func (c *Coordinator) rejectEarly(source string, j job, err error) {
 }
 
 func (c *Coordinator) deadLetter(source string, msg jetstream.Msg, reason error) pendingAck {
+	c.metrics.deadLetter(source)
 	letter := dlq.Letter(c.names, source, msg, reason, c.cfg.Now())
 	f, err := c.js.PublishMsgAsync(letter)
 	if err != nil {

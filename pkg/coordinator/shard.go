@@ -11,6 +11,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -67,6 +68,9 @@ type shard struct {
 	in    chan job
 	acks  chan pendingAck
 	cache map[string]*entry // owned by the loop goroutine
+	// trace is the trace context of the input being published for
+	// (tracing.go); set and cleared around publish by the loop goroutine.
+	trace nats.Header
 }
 
 func newShard(c *Coordinator, id int) *shard {
@@ -208,7 +212,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		s.nak(j, err)
 		return
 	}
-	s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID})
+	s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID})
 	s.commit([]job{j}, m, rec, rev, nil, &fx)
 }
 
@@ -221,7 +225,7 @@ func (s *shard) existing(ctx context.Context, j job, m *engine.Machine) {
 		s.nak(j, err)
 		return
 	}
-	s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID, Existing: true})
+	s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID, Existing: true})
 	if !redrives(j, e.rec) {
 		s.acks <- pendingAck{msg: j.msg}
 		return
@@ -399,7 +403,10 @@ func (s *shard) commit(jobs []job, m *engine.Machine, rec *protocol.RunRecord, r
 	if fx.Ended {
 		s.purgeTimer(rec, fx)
 	}
+	s.trace = jobs[0].msg.Headers()
 	futures := s.publish(m, rec, fx)
+	s.trace = nil
+	s.c.observe(jobs[0].msg, rec, fx) // runlog.go
 	p := pendingAck{msg: jobs[0].msg, futures: futures}
 	for _, j := range jobs[1:] {
 		p.more = append(p.more, j.msg)
@@ -441,7 +448,9 @@ func (s *shard) owed(ctx context.Context, jobs []job, e *entry) {
 		// The purge timer commit set may be what a lost publish lost.
 		s.purgeTimer(e.rec, &fx)
 	}
+	s.trace = jobs[0].msg.Headers()
 	futures := s.publish(m, e.rec, &fx)
+	s.trace = nil
 	p := pendingAck{msg: jobs[0].msg, futures: futures}
 	for _, j := range jobs[1:] {
 		p.more = append(p.more, j.msg)
@@ -495,6 +504,7 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 		}
 		msg := &nats.Msg{Subject: c.names.TaskSubject(queue, cmd.Task.Kind), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, protocol.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch))
+		tracectx.Copy(msg.Header, s.trace) // tracing.go
 		if f, err := c.js.PublishMsgAsync(msg); err == nil {
 			futures = append(futures, f)
 		} else {
@@ -524,32 +534,19 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 	}
 	for i := range fx.Events {
 		ev := &fx.Events[i]
-		data, err := protocol.Encode(ev)
-		if err != nil {
-			continue
-		}
-		msg := &nats.Msg{Subject: c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type), Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, fmt.Sprintf("ev:%s:%d:%s", ev.RunID, ev.Step, ev.Type))
-		_ = c.nc.PublishMsg(msg)
+		c.publishEvent(c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type), ev, fmt.Sprintf("ev:%s:%d:%s", ev.RunID, ev.Step, ev.Type))
 	}
 	return futures
 }
 
-func (s *shard) reply(to string, r *protocol.TriggerReply) {
-	if to == "" {
-		return
-	}
-	if data, err := protocol.Encode(r); err == nil {
-		_ = s.c.nc.Publish(to, data)
-	}
-}
+func (s *shard) reply(j job, r *protocol.TriggerReply) { s.c.sendReply(j, r) } // replies.go
 
 // reject answers (when asked), dead-letters and terminates an input, and
 // logs it once.
 func (s *shard) reject(j job, source string, err error) {
 	s.c.warn(source+" "+j.runID+" "+err.Error(), "refused input", "source", source, "run_id", j.runID, "err", err)
 	if j.trig != nil {
-		s.reply(j.replyTo, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsmbridge.ErrorInfo(err)})
+		s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsmbridge.ErrorInfo(err)})
 		s.rejectedEvent(j, err)
 	}
 	s.acks <- s.c.deadLetter(source, j.msg, err)
@@ -562,9 +559,7 @@ func (s *shard) rejectedEvent(j job, err error) {
 	if protocol.ValidToken(wf) != nil {
 		wf = "_"
 	}
-	if data, e := protocol.Encode(&ev); e == nil {
-		_ = s.c.nc.Publish(s.c.names.EventSubject(wf, j.runID, protocol.EventRejected), data)
-	}
+	s.c.publishEvent(s.c.names.EventSubject(wf, j.runID, protocol.EventRejected), &ev, "")
 }
 
 // nak hands an input back for a later delivery, with a delay growing with

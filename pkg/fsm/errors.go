@@ -159,7 +159,9 @@ func errorInfo(err error) *protocol.ErrorInfo {
 	}
 	for cat, s := range categorySentinel {
 		if errors.Is(err, s) {
-			return &protocol.ErrorInfo{Category: cat, Message: err.Error()}
+			// The category is a field: the message does not repeat it.
+			msg := strings.TrimPrefix(err.Error(), s.Error()+": ")
+			return &protocol.ErrorInfo{Category: cat, Message: msg}
 		}
 	}
 	return &protocol.ErrorInfo{Category: protocol.CategoryTaskExecution, Message: err.Error()}
@@ -187,6 +189,9 @@ func fromInfoNoState(info *protocol.ErrorInfo) error {
 	if info.Category == protocol.CategoryRetryExhausted {
 		return &RetryExhaustedError{Attempts: info.Attempts, Cause: cause}
 	}
-	msg := strings.TrimPrefix(info.Message, string(info.Category)+": ")
+	// The message may already name the category ("fsm: configuration: …",
+	// "configuration: …"): drop it so Error() does not say it twice.
+	msg := strings.TrimPrefix(info.Message, "fsm: ")
+	msg = strings.TrimPrefix(msg, string(info.Category)+": ")
 	return &Error{Category: info.Category, Message: msg, Cause: cause}
 }

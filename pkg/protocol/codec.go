@@ -98,6 +98,14 @@ func Decode(data []byte, m Message, maxPayload int) (err error) {
 	if len(data) == 0 {
 		return fmt.Errorf("%w: empty", ErrMalformed)
 	}
+	if jsonObject(data) { // JSON forms (event_json.go, control_json.go)
+		switch x := m.(type) {
+		case *Event:
+			return decodeEventJSON(data, x)
+		case *TriggerReply:
+			return decodeTriggerReplyJSON(data, x)
+		}
+	}
 	if err := scanStructure(data); err != nil {
 		return fmt.Errorf("%w: %T: %v", ErrMalformed, m, err)
 	}
@@ -163,8 +171,10 @@ func DecodeTriggerJSON(data []byte, workflow string, maxPayload int) (*Trigger, 
 	}
 	var jt jsonTrigger
 	if len(bytes.TrimSpace(data)) > 0 {
-		if err := json.Unmarshal(data, &jt); err != nil {
-			return nil, fmt.Errorf("%w: json trigger: %v", ErrMalformed, err)
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&jt); err != nil {
+			return nil, fmt.Errorf("%w: the body is not a trigger envelope (%v); %s", ErrMalformed, err, TriggerEnvelopeHint)
 		}
 	}
 	if jt.V == 0 {

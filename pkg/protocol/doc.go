@@ -20,6 +20,9 @@
 // [ErrMissingField], [ErrInvalidField] or [ErrInvalidName]. Triggers also
 // decode from JSON ([DecodeTriggerJSON]) when published with
 // Content-Type: application/json, so the stock nats CLI can start runs.
+// Events are published as one line of JSON ([AppendEventJSON], schema in
+// event_json.go) so `nats sub 'cano.event.>'` is readable; [Decode] into an
+// *Event reads that form and the msgpack form of earlier builds.
 //
 // Golden files in testdata/golden pin the byte encoding of every type: a
 // change of wire format must be deliberate (go test -update, then review).

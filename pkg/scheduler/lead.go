@@ -360,6 +360,7 @@ func (l *leaderRun) fire(ctx context.Context, lf *liveFlow, k fireKind, slot tim
 		l.runs[runID] = lf.id
 		l.publish(ctx, lf, runID, slot)
 	case decideSkip:
+		l.s.metrics.skipped(lf.id)
 		l.log.Info("fire skipped", "flow", lf.id, "slot", slot, "phase", l.box(lf.id).st.Phase)
 	case decideRejectBusy, decideRejectTrips:
 		l.log.Info("manual trigger rejected", "flow", lf.id, "why", dec)
@@ -438,6 +439,7 @@ func (l *leaderRun) publish(ctx context.Context, lf *liveFlow, runID string, slo
 		return
 	}
 	lf.needPublish = false
+	l.s.metrics.fired(lf.id)
 	l.log.Debug("fired", "flow", lf.id, "run", runID)
 }
 
@@ -491,6 +493,7 @@ func (l *leaderRun) end(ctx context.Context, id, runID string, out outcome, errM
 	delete(l.runs, runID)
 	lf.needPublish = false
 	st := l.box(id).st
+	l.s.metrics.ended(id, st.Phase)
 	l.log.Debug("run ended", "flow", id, "run", runID, "phase", st.Phase, "streak", st.FailureStreak)
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cano-nats/cano/internal/leader"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -78,6 +79,9 @@ type Config struct {
 	JitterFunc func() float64
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// Metrics, when set, gets the scheduler's Prometheus metrics (the list
+	// is in metrics.go). Nil: no metrics.
+	Metrics prometheus.Registerer
 }
 
 func (c Config) withDefaults() Config {
@@ -139,6 +143,8 @@ type Scheduler struct {
 	log    *slog.Logger
 	drain  chan struct{} // closed by Stop: stop firing, finish running flows
 
+	metrics *metrics // nil without Config.Metrics (metrics.go)
+
 	mu       sync.Mutex // guards the fields below
 	elector  *leader.Elector
 	started  bool
@@ -180,6 +186,11 @@ func New(js jetstream.JetStream, cfg Config) (*Scheduler, error) {
 		return nil, fmt.Errorf("scheduler: %w", err)
 	}
 	s.elector = el
+	if cfg.Metrics != nil {
+		if s.metrics, err = newMetrics(s, cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("scheduler: metrics: %w", err)
+		}
+	}
 	return s, nil
 }
 

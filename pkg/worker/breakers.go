@@ -205,10 +205,8 @@ func (s *BreakerSet) onTransition(t breaker.Transition) {
 	if s.nc != nil {
 		ev := &protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventBreaker, RunID: t.Name,
 			Workflow: protocol.BreakerEventWorkflow, State: string(t.To), Time: t.At.UnixNano(), Detail: detail}
-		if data, err := protocol.Encode(ev); err == nil {
-			if err := s.nc.Publish(s.names.EventSubject(protocol.BreakerEventWorkflow, t.Name, protocol.EventBreaker), data); err != nil {
-				s.log.Debug("publish breaker event", "breaker", t.Name, "err", err)
-			}
+		if err := publishEvent(s.nc, s.names.EventSubject(protocol.BreakerEventWorkflow, t.Name, protocol.EventBreaker), ev); err != nil {
+			s.log.Debug("publish breaker event", "breaker", t.Name, "err", err)
 		}
 	}
 	if f := s.cfg.OnTransitionFunc; f != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvwatch"
+	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -83,6 +84,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 		if err != nil {
 			// Open: the attempt is not made and no attempt is consumed; the
 			// raw CircuitOpen error fails the task at once (cano §2.3).
+			w.metrics.refusedOpen(cmd)
 			w.finish(msg, cmd, attempt, fsm.Result{}, circuitOpen{err}, attempt > 1, attemptSpan{})
 			return
 		}
@@ -112,6 +114,8 @@ func (w *Worker) execute(m jetstream.Msg) {
 		h(cmd, attempt)
 	}
 	done := make(chan outcome, 1)
+	w.metrics.attemptStarted()
+	attemptCtx, endSpan := w.traceAttempt(attemptCtx, msg, cmd, attempt) // tracing.go
 	ran := attemptSpan{start: time.Now()}
 	go func() {
 		defer func() {
@@ -138,6 +142,8 @@ func (w *Worker) execute(m jetstream.Msg) {
 			out.err = context.Cause(ctx)
 		}
 	}
+	w.metrics.attemptEnded(cmd, out.err, ran.took)
+	endSpan(out.err)
 	if h := w.cfg.Hooks.AttemptEnded; h != nil {
 		h(cmd, attempt, out.err)
 	}
@@ -173,6 +179,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 	}
 	delay := engine.RetryDelay(policy, uint32(attempt-1), rand.Float64()*2-1)
 	w.log.Debug("attempt failed; retrying", "run_id", cmd.RunID, "state", cmd.State, "attempt", attempt, "delay", delay, "err", out.err)
+	w.metrics.retried(cmd)
 	w.event(cmd, protocol.EventTaskRetried, fmt.Sprintf("attempt %d failed, next in %s: %v", attempt, delay, out.err))
 	_ = msg.NakWithDelay(delay)
 }
@@ -300,6 +307,7 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 	// (already canonical) key on every result.
 	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data,
 		Header: nats.Header{jetstream.MsgIDHeader: {protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch)}}}
+	tracectx.Copy(out.Header, msg.Headers()) // the run's trace goes on (tracing.go)
 	err = w.deliver("result", cmd.RunID, func(ctx context.Context) error {
 		if branchData != nil {
 			if _, err := w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {
@@ -400,13 +408,12 @@ func setBranchOutcome(o *fsm.BranchOutcome, data []byte) error {
 func (w *Worker) event(cmd *protocol.TaskCommand, typ protocol.EventType, detail string) {
 	ev := &protocol.Event{V: protocol.SchemaVersion, Type: typ, RunID: cmd.RunID, Workflow: cmd.Workflow,
 		State: cmd.State, Step: cmd.Step, Status: protocol.RunRunning, Time: time.Now().UnixNano(), Detail: detail}
-	if data, err := protocol.Encode(ev); err == nil {
-		_ = w.nc.Publish(w.names.EventSubject(cmd.Workflow, cmd.RunID, typ), data)
-	}
+	_ = publishEvent(w.nc, w.names.EventSubject(cmd.Workflow, cmd.RunID, typ), ev)
 }
 
 func (w *Worker) deadLetter(msg jetstream.Msg, reason error) {
 	w.log.Warn("refused task command", "subject", msg.Subject(), "err", reason)
+	w.metrics.deadLetter("task")
 	letter := dlq.Letter(w.names, "task", msg, reason, time.Now())
 	err := w.deliver("dead letter", "", func(ctx context.Context) error {
 		_, err := w.js.PublishMsg(ctx, letter)

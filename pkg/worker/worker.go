@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/engine"
@@ -126,6 +128,14 @@ type Config struct {
 	// Defaults to PresenceIntervalDefault; -1 disables presence. IDs must
 	// be unique: two workers with one ID share one entry.
 	PresenceInterval time.Duration
+	// Metrics, when set, gets the worker's Prometheus metrics (the list is
+	// in metrics.go). Workers sharing a registerer share the counters (the
+	// consumer gauges are the first one's). Nil: no metrics.
+	Metrics prometheus.Registerer
+	// Tracing, when set, records an OpenTelemetry span per task attempt,
+	// in the trace the task command carries, and hands it to the task in
+	// its context (tracing.go). Nil: tracing off.
+	Tracing trace.TracerProvider
 }
 
 // Hooks observe a worker's task execution. Every field may be nil.
@@ -208,6 +218,9 @@ type Worker struct {
 	cfg   Config
 	names protocol.Names
 	log   *slog.Logger
+
+	consumerSet          // task consumer names, for the metrics scrape (metrics.go)
+	metrics     *metrics // nil without Config.Metrics
 
 	branches jetstream.KeyValue
 	runs     jetstream.KeyValue // read for inputs left out of commands
@@ -292,6 +305,11 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 		}
 		w.machines = append(w.machines, m)
 	}
+	if cfg.Metrics != nil {
+		if w.metrics, err = newMetrics(w, cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("worker: metrics: %w", err)
+		}
+	}
 	return w, nil
 }
 
@@ -352,7 +370,8 @@ func (w *Worker) Start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("worker: breakers bucket: %w", err)
 		}
-		if w.breakers, err = NewSharedBreakers(w.nc, kv, BreakersConfig{Prefix: w.cfg.Prefix, Logger: w.log}); err != nil {
+		if w.breakers, err = NewSharedBreakers(w.nc, kv, BreakersConfig{Prefix: w.cfg.Prefix, Logger: w.log,
+			OnTransitionFunc: w.metrics.onBreaker(nil)}); err != nil {
 			return err
 		}
 		w.cfg.Breakers = w.breakers
@@ -421,6 +440,7 @@ func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
 	// Each consumer may hold at most its share of the slots in an open
 	// fetch, so idle kinds never starve busy ones.
 	share := max(1, w.cfg.Concurrency/(2*max(1, w.consumers)))
+	w.addConsumerName(w.names.TaskConsumer(queue, kind))
 	w.pulls.Add(1)
 	go w.pull(w.pullCtx, cons, kind, share)
 	return nil

@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/internal/wire/cli"
@@ -68,6 +69,9 @@ type CoordinatorConfig struct {
 	MetricsAddr string
 	// Health, when set, receives the health server once it listens (tests).
 	Health func(*health.Server)
+	// Metrics, when set, gets the coordinator's (and the dev worker's)
+	// metrics; see NewMetricsRegistry and MetricsHandler (metrics.go).
+	Metrics *prometheus.Registry
 }
 
 // DashboardAddrDev is the dashboard's address in dev mode unless -http
@@ -131,7 +135,8 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	wait := startLoop(log, nc)
 	var co *coordinator.Coordinator
 	err = wait.Do(ctx, "start coordinator", func(actx context.Context) error {
-		c, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log})
+		c, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log,
+			Metrics: registerer(cfg.Metrics)})
 		if err != nil {
 			return retry.Permanent(err)
 		}
@@ -154,7 +159,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	var sch *scheduler.Scheduler
 	err = wait.Do(ctx, "start scheduler", func(actx context.Context) error {
 		s, err := scheduler.New(js, scheduler.Config{Prefix: cfg.Prefix, FlowFile: cfg.FlowFile,
-			DrainTimeout: cfg.DrainTimeout, Logger: log})
+			DrainTimeout: cfg.DrainTimeout, Logger: log, Metrics: registerer(cfg.Metrics)})
 		if err != nil {
 			return retry.Permanent(err)
 		}
@@ -173,15 +178,17 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	if cfg.Dev {
 		reg, wfs := demoWorker(cfg.Extra)
 		w, err = startWorker(ctx, wait, nc, worker.Config{Prefix: cfg.Prefix, Registry: reg, Logger: log,
-			Workflows: wfs})
+			Workflows: wfs, Metrics: registerer(cfg.Metrics)})
 		if err != nil {
 			stopQuietly(sch.Stop)
 			stopQuietly(co.Stop)
 			return stopped(ctx, err)
 		}
-		log.Info("dev mode: connect other processes with -s "+srv.ClientURL(),
-			"watch", "nats sub 'cano.event.>' -s "+srv.ClientURL(),
-			"trigger", "nats pub cano.trigger."+demo.WorkflowName+" '{\"input\":{}}' -H Content-Type:application/json -s "+srv.ClientURL())
+		watch, trigger := devHints(cfg.Prefix, srv.ClientURL()) // hints.go
+		log.Info("dev mode: connect other processes with -s "+srv.ClientURL(), "watch", watch, "trigger", trigger)
+		if unsub, err := logRuns(log, nc, cfg.Prefix); err == nil { // runlog.go
+			defer unsub()
+		}
 	}
 	dash, err := startDashboard(ctx, log, nc, cfg)
 	if err != nil {
@@ -301,6 +308,8 @@ type WorkerConfig struct {
 	NoProvision bool
 	// Health, when set, receives the health server once it listens (tests).
 	Health func(*health.Server)
+	// Metrics, when set, gets the worker's metrics (see CoordinatorConfig.Metrics).
+	Metrics *prometheus.Registry
 }
 
 // SleepyTaskDuration is how long the demo "sleepy" workflow's task sleeps.
@@ -361,7 +370,7 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 	reg, wfs := demoWorker(cfg.Extra)
 	w, err := startWorker(ctx, startLoop(log, nc), nc, worker.Config{Prefix: cfg.Prefix, ID: cfg.ID,
 		Registry: reg, Logger: log, Concurrency: cfg.Concurrency, AckWait: cfg.AckWait,
-		Workflows: wfs})
+		Workflows: wfs, Metrics: registerer(cfg.Metrics)})
 	if err != nil {
 		return stopped(ctx, err)
 	}

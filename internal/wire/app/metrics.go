@@ -1,0 +1,34 @@
+package app
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// NewMetricsRegistry returns the registry a coordinator or worker process
+// registers its metrics on (pkg/coordinator and pkg/worker metrics.go list
+// them), with the Go runtime and process collectors. Set it as
+// CoordinatorConfig.Metrics or WorkerConfig.Metrics and serve
+// [MetricsHandler] at /metrics on -metrics-addr.
+func NewMetricsRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// MetricsHandler serves reg in the Prometheus exposition format.
+func MetricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg})
+}
+
+// registerer is reg as a prometheus.Registerer, nil (no metrics) when reg
+// is nil: a nil *Registry in the interface would not be nil.
+func registerer(reg *prometheus.Registry) prometheus.Registerer {
+	if reg == nil {
+		return nil
+	}
+	return reg
+}

@@ -1,0 +1,169 @@
+package coordinator
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// Metrics. Registered on Config.Metrics when it is set; labels are
+// low-cardinality only (workflow names, statuses, input sources), never run
+// ids:
+//
+//	cano_coordinator_runs_started_total{workflow}
+//	cano_coordinator_runs_finished_total{workflow,status}   status: completed, failed, cancelled
+//	cano_coordinator_transitions_total{workflow}            moves from one state to the next (exits included)
+//	cano_coordinator_run_duration_seconds{workflow,status}  trigger to end
+//	cano_coordinator_dead_letters_total{source}             trigger, result, control, timer
+//	cano_coordinator_runs_stalled_total                     runs the stall check re-drove (Stats.Stalled)
+//	cano_coordinator_consumer_pending{stream}               messages not yet delivered, asked on scrape
+//	cano_coordinator_consumer_ack_pending{stream}           delivered, not yet acknowledged
+
+// ScrapeTimeout bounds the consumer queries of one scrape.
+const ScrapeTimeout = 2 * time.Second
+
+// RunDurationBuckets are the run duration histogram's buckets, in seconds:
+// from 5 ms (a one-task run) to an hour.
+var RunDurationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
+
+type metrics struct {
+	started     *prometheus.CounterVec
+	finished    *prometheus.CounterVec
+	transitions *prometheus.CounterVec
+	runDuration *prometheus.HistogramVec
+	deadLetters *prometheus.CounterVec
+}
+
+func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "cano", "coordinator"
+	m := &metrics{
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "runs_started_total", Help: "Runs started, by workflow."}, []string{"workflow"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "runs_finished_total", Help: "Runs that ended, by workflow and status (completed, failed, cancelled)."},
+			[]string{"workflow", "status"}),
+		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "transitions_total", Help: "Moves from one state to the next (into an exit state included), by workflow."}, []string{"workflow"}),
+		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "run_duration_seconds", Help: "Time from a run's trigger to its end, by workflow and status.",
+			Buckets: RunDurationBuckets}, []string{"workflow", "status"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "dead_letters_total", Help: "Inputs dead-lettered, by source (trigger, result, control, timer)."},
+			[]string{"source"}),
+	}
+	stalled := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+		Name: "runs_stalled_total", Help: "Runs the stall check found stalled and re-drove."},
+		func() float64 { return float64(c.stalled.Load()) })
+	pending := &pendingCollector{c: c,
+		pending: prometheus.NewDesc(prometheus.BuildFQName(ns, sub, "consumer_pending"),
+			"Messages of an input stream not yet delivered to the coordinators' consumer (asked on scrape).", []string{"stream"}, nil),
+		ackPending: prometheus.NewDesc(prometheus.BuildFQName(ns, sub, "consumer_ack_pending"),
+			"Messages delivered to the coordinators' consumer and not yet acknowledged (asked on scrape).", []string{"stream"}, nil),
+	}
+	// A second coordinator or worker on the same registerer (a start
+	// retried in one process) shares the first one's collectors.
+	var err error
+	if m.started, err = register(reg, m.started); err != nil {
+		return nil, err
+	}
+	if m.finished, err = register(reg, m.finished); err != nil {
+		return nil, err
+	}
+	if m.transitions, err = register(reg, m.transitions); err != nil {
+		return nil, err
+	}
+	if m.runDuration, err = register(reg, m.runDuration); err != nil {
+		return nil, err
+	}
+	if m.deadLetters, err = register(reg, m.deadLetters); err != nil {
+		return nil, err
+	}
+	for _, c := range []prometheus.Collector{stalled, pending} {
+		if _, err := register(reg, c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// register registers c on reg, or returns the equal collector already
+// registered there.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+// committed counts what a written transition did: the events fx carries
+// are new (a re-publish of what a record owes does not come here).
+func (m *metrics) committed(rec *protocol.RunRecord, fx *engine.Effects) {
+	if m == nil {
+		return
+	}
+	for i := range fx.Events {
+		ev := &fx.Events[i]
+		switch ev.Type {
+		case protocol.EventStarted:
+			m.started.WithLabelValues(rec.Workflow).Inc()
+		case protocol.EventState:
+			m.transitions.WithLabelValues(rec.Workflow).Inc()
+		case protocol.EventCompleted, protocol.EventFailed, protocol.EventCancelled:
+			if ev.Type == protocol.EventCompleted {
+				m.transitions.WithLabelValues(rec.Workflow).Inc() // into the exit state
+			}
+			status := string(rec.Status)
+			m.finished.WithLabelValues(rec.Workflow, status).Inc()
+			if rec.CreatedAt > 0 && rec.UpdatedAt >= rec.CreatedAt {
+				m.runDuration.WithLabelValues(rec.Workflow, status).Observe(time.Duration(rec.UpdatedAt - rec.CreatedAt).Seconds())
+			}
+		}
+	}
+}
+
+func (m *metrics) deadLetter(source string) {
+	if m != nil {
+		m.deadLetters.WithLabelValues(source).Inc()
+	}
+}
+
+// pendingCollector asks the coordinators' consumers for their pending
+// counts on each scrape, within ScrapeTimeout.
+type pendingCollector struct {
+	c                   *Coordinator
+	pending, ackPending *prometheus.Desc
+}
+
+func (p *pendingCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- p.pending
+	ch <- p.ackPending
+}
+
+func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
+	defer cancel()
+	n := p.c.names
+	for _, stream := range []string{n.TriggersStream(), n.ResultsStream(), n.ControlStream(), n.TimersStream()} {
+		cons, err := p.c.js.Consumer(ctx, stream, ConsumerDefault)
+		if err != nil {
+			continue // not started, or the server is away: no sample
+		}
+		info, err := cons.Info(ctx)
+		if err != nil {
+			continue
+		}
+		ch <- prometheus.MustNewConstMetric(p.pending, prometheus.GaugeValue, float64(info.NumPending), stream)
+		ch <- prometheus.MustNewConstMetric(p.ackPending, prometheus.GaugeValue, float64(info.NumAckPending), stream)
+	}
+}
+
+var _ prometheus.Collector = (*pendingCollector)(nil)

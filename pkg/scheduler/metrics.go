@@ -1,0 +1,84 @@
+package scheduler
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
+
+// Metrics. Registered on Config.Metrics when it is set; flows are labelled
+// by id (a configured, bounded set), never by run:
+//
+//	cano_scheduler_fires_total{flow}   runs a flow started
+//	cano_scheduler_skips_total{flow}   slots skipped (the flow was running, backing off or tripped)
+//	cano_scheduler_trips_total{flow}   times a flow tripped (failure streak at its limit)
+//	cano_scheduler_leader              1 while this instance leads, else 0
+
+type metrics struct {
+	fires, skips, trips *prometheus.CounterVec
+}
+
+func newMetrics(s *Scheduler, reg prometheus.Registerer) (*metrics, error) {
+	const ns, sub = "cano", "scheduler"
+	counter := func(name, help string) *prometheus.CounterVec {
+		return prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: name, Help: help}, []string{"flow"})
+	}
+	m := &metrics{
+		fires: counter("fires_total", "Runs a flow started."),
+		skips: counter("skips_total", "Slots a flow skipped (it was running, backing off or tripped)."),
+		trips: counter("trips_total", "Times a flow tripped: its failure streak reached the limit."),
+	}
+	leader := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "leader",
+		Help: "1 while this scheduler instance leads, else 0."}, func() float64 {
+		if _, ok := s.Leading(); ok {
+			return 1
+		}
+		return 0
+	})
+	// A second scheduler on the same registerer shares the counters (the
+	// leader gauge is the first one's).
+	var err error
+	for _, c := range []**prometheus.CounterVec{&m.fires, &m.skips, &m.trips} {
+		if *c, err = register(reg, *c); err != nil {
+			return nil, err
+		}
+	}
+	if _, err := register[prometheus.Collector](reg, leader); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// register registers c on reg, or returns the equal collector already
+// registered there.
+func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
+	err := reg.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(T); ok {
+			return existing, nil
+		}
+	}
+	return c, err
+}
+
+func (m *metrics) fired(flow string) {
+	if m != nil {
+		m.fires.WithLabelValues(flow).Inc()
+	}
+}
+
+func (m *metrics) skipped(flow string) {
+	if m != nil {
+		m.skips.WithLabelValues(flow).Inc()
+	}
+}
+
+// ended counts a trip: a run ended leaving its flow tripped.
+func (m *metrics) ended(flow string, phase protocol.FlowPhase) {
+	if m != nil && phase == protocol.FlowTripped {
+		m.trips.WithLabelValues(flow).Inc()
+	}
+}
