@@ -91,13 +91,13 @@ func (StartAuction) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, e
 		return fsm.Result{}, err
 	}
 	var signals, seen []string
-	for i, b := range branches {
+	for _, b := range branches {
 		s, err := fsm.BranchOutput[string](b)
 		if err != nil {
 			return fsm.Result{}, err
 		}
 		signals = append(signals, s)
-		seen = append(seen, fmt.Sprintf("%s %s", []string{"profile", "signals"}[i], b.Status))
+		seen = append(seen, fmt.Sprintf("%s %s", []string{"profile", "signals"}[b.Index], b.Status))
 	}
 	line := fmt.Sprintf("enrich (%s, 2s): %s → %s", join.All(), strings.Join(seen, ", "), strings.Join(signals, " "))
 	tasks := make([]fsm.Task, len(bidders))
@@ -237,11 +237,11 @@ func (RecordWin) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, erro
 	}
 	var win Bid
 	var seen []string
-	for i, b := range branches {
+	for _, b := range branches {
 		if win, err = fsm.BranchOutput[Bid](b); err != nil {
 			return fsm.Result{}, err
 		}
-		seen = append(seen, fmt.Sprintf("%s %s", []string{"notify", "bill"}[i], b.Status))
+		seen = append(seen, fmt.Sprintf("%s %s", []string{"notify", "bill"}[b.Index], b.Status))
 	}
 	lines := append(win.Lines, fmt.Sprintf("settle (%s, 2s): %s", join.All(), strings.Join(seen, ", ")))
 	return fsm.NextWith(Complete, Report{Lines: lines, Result: fmt.Sprintf("%s wins at %s", win.Bidder, cents(win.Cents))}), nil
