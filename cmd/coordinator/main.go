@@ -39,7 +39,7 @@ func main() {
 	fs.StringVar(&cfg.HTTPToken, "http-token", os.Getenv("CANO_HTTP_TOKEN"), "dashboard access `token` (env CANO_HTTP_TOKEN)")
 	fs.StringVar(&cfg.HTTPUser, "http-user", "", "dashboard basic-auth `user`")
 	fs.StringVar(&cfg.HTTPPassword, "http-password", os.Getenv("CANO_HTTP_PASSWORD"), "dashboard basic-auth `password` (env CANO_HTTP_PASSWORD)")
-	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz and /readyz on this host:`port` (default: none, dev mode: 127.0.0.1:9090; off: none)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz, /readyz and /metrics on this host:`port` (default: none, dev mode: 127.0.0.1:9090; off: none)")
 	shutdown := fs.Duration("shutdown-timeout", 5*time.Second, "graceful shutdown deadline")
 	_ = fs.Parse(os.Args[1:])
 	cfg.NATS.ApplyEnv(fs, nil)

@@ -90,7 +90,10 @@ const DashboardAddrDev = dashboard.AddrDefault
 // setting that cannot change in place); a signal while waiting is a clean
 // exit (nil).
 func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig, shutdown time.Duration) error {
-	hs, err := startHealth(ctx, log, cfg.MetricsAddr, cfg.Dev)
+	if cfg.Metrics == nil && servesMetrics(cfg.MetricsAddr, cfg.Dev) {
+		cfg.Metrics = NewMetricsRegistry()
+	}
+	hs, err := startHealth(ctx, log, cfg.MetricsAddr, cfg.Dev, cfg.Metrics)
 	if err != nil {
 		return err
 	}
@@ -339,7 +342,10 @@ func demoWorker(extra func(*fsm.Registry) []worker.Definer) (*fsm.Registry, []wo
 // waits for the broker, and re-provisions after a reconnect, as
 // [RunCoordinator] does.
 func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown time.Duration) error {
-	hs, err := startHealth(ctx, log, cfg.MetricsAddr, false)
+	if cfg.Metrics == nil && servesMetrics(cfg.MetricsAddr, false) {
+		cfg.Metrics = NewMetricsRegistry()
+	}
+	hs, err := startHealth(ctx, log, cfg.MetricsAddr, false, cfg.Metrics)
 	if err != nil {
 		return err
 	}

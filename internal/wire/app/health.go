@@ -8,13 +8,14 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/internal/wire/health"
 	"github.com/cano-nats/cano/pkg/provision"
 )
 
-// DevMetricsAddrDefault is where dev mode serves /healthz and /readyz when
+// DevMetricsAddrDefault is where dev mode serves /healthz, /readyz and /metrics when
 // -metrics-addr is not given.
 const DevMetricsAddrDefault = "127.0.0.1:9090"
 
@@ -26,7 +27,9 @@ const metricsAddrOff = "off"
 // wanted. An explicit address that cannot be bound is an error; the dev
 // default that cannot be bound (another dev process has it) is logged and
 // skipped.
-func startHealth(ctx context.Context, log *slog.Logger, addr string, dev bool) (*health.Server, error) {
+//
+// When metrics is not nil, /metrics serves it on the same listener.
+func startHealth(ctx context.Context, log *slog.Logger, addr string, dev bool, metrics *prometheus.Registry) (*health.Server, error) {
 	implicit := false
 	switch {
 	case addr == metricsAddrOff:
@@ -37,6 +40,9 @@ func startHealth(ctx context.Context, log *slog.Logger, addr string, dev bool) (
 		return nil, nil
 	}
 	hs := health.New(health.Config{Addr: addr, Logger: log})
+	if metrics != nil {
+		hs.Handle(MetricsPath, MetricsHandler(metrics))
+	}
 	if err := hs.Start(ctx); err != nil {
 		if implicit {
 			log.Warn("dev mode: not serving /healthz and /readyz; give -metrics-addr a free address", "err", err)
@@ -45,8 +51,21 @@ func startHealth(ctx context.Context, log *slog.Logger, addr string, dev bool) (
 		return nil, retry.Permanent(err)
 	}
 	u := "http://" + hs.Addr()
-	log.Info("health endpoints", "healthz", u+health.LivePath, "readyz", u+health.ReadyPath)
+	if metrics != nil {
+		log.Info("health and metrics endpoints", "healthz", u+health.LivePath, "readyz", u+health.ReadyPath, "metrics", u+MetricsPath)
+	} else {
+		log.Info("health endpoints", "healthz", u+health.LivePath, "readyz", u+health.ReadyPath)
+	}
 	return hs, nil
+}
+
+// MetricsPath is where -metrics-addr serves the Prometheus metrics.
+const MetricsPath = "/metrics"
+
+// servesMetrics says whether -metrics-addr (addr) serves anything: an
+// address, or dev mode's default.
+func servesMetrics(addr string, dev bool) bool {
+	return addr != metricsAddrOff && (addr != "" || dev)
 }
 
 // stopHealth stops hs (nil: nothing) within a short deadline.

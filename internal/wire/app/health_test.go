@@ -123,6 +123,18 @@ func TestHealthEndpoints(t *testing.T) {
 		waitReadyz(t, b, http.StatusOK, "ready")
 	}
 	runOne(t, url)
+	// The same listeners serve the processes' Prometheus metrics.
+	var scraped strings.Builder
+	for _, b := range bases {
+		resp, err := http.Get(b + app.MetricsPath)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		_ = resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		scraped.Write(body)
+	}
+	require.Contains(t, scraped.String(), `cano_coordinator_runs_finished_total{status="completed",workflow="one_task"} 1`)
+	require.Contains(t, scraped.String(), `cano_worker_task_attempts_total{kind="noop",outcome="succeeded"} 1`)
 	stop()
 	for _, b := range bases {
 		require.Error(t, health.Probe(context.Background(), b+health.LivePath), "listener still open after stop")
