@@ -29,6 +29,8 @@ import (
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
+// README:begin
+
 // FlowState is the workflow's state type.
 type FlowState string
 
@@ -101,6 +103,8 @@ func workflow() *fsm.Workflow[FlowState] {
 		Register(Aggregate, AggregateSources{}).
 		Exit(Complete)
 }
+
+// README:end
 
 func main() { local.Main(run) }
 
