@@ -22,5 +22,5 @@ func TestTriggerFromAnywhere(t *testing.T) {
 	require.Equal(t, `run hello-ada: completed via greet → done, output "Hello, Ada!"`, lines[1])
 	require.Contains(t, lines[2], `bad body reply: {"stream":"CANO_TRIGGERS","seq":`)
 	require.True(t, strings.HasPrefix(lines[3], "dead-lettered (malformed) from cano.trigger.hello: "), lines[3])
-	require.Contains(t, lines[3], "json trigger")
+	require.Contains(t, lines[3], "not a trigger envelope")
 }
