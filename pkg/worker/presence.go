@@ -6,6 +6,7 @@ import (
 	"os"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,6 +18,13 @@ import (
 // presenceStopTimeout bounds each of the two best-effort writes Stop makes
 // to the workers bucket: marking the entry stopping, then deleting it.
 const presenceStopTimeout = time.Second
+
+// inFlightCheck is how often the presence loop looks whether the worker's
+// tasks in flight changed since the entry was last written, and writes it
+// again if so: listings (canoctl workers list, the dashboard) then lag the
+// worker by about a second, not a PresenceInterval, at the cost of at most
+// one write a second while the count moves.
+const inFlightCheck = time.Second
 
 // presence keeps the worker's [protocol.WorkerInfo] in the workers bucket:
 // put on Start, refreshed every PresenceInterval by one goroutine, marked
@@ -35,6 +43,8 @@ type presence struct {
 
 	// failing is owned by the loop, and by Stop once the loop has returned.
 	failing bool
+	// written is the tasks in flight of the last entry written.
+	written atomic.Int64
 }
 
 func newPresence(w *Worker, kv jetstream.KeyValue) *presence {
@@ -66,12 +76,18 @@ func (p *presence) run(ctx context.Context) {
 	defer close(p.done)
 	t := time.NewTicker(p.w.cfg.PresenceInterval)
 	defer t.Stop()
+	check := time.NewTicker(min(inFlightCheck, p.w.cfg.PresenceInterval))
+	defer check.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			p.refresh(ctx, false)
+		case <-check.C:
+			if max(0, p.w.inFlight.Load()) != p.written.Load() {
+				p.refresh(ctx, false)
+			}
 		}
 	}
 }
@@ -108,15 +124,19 @@ func (p *presence) put(ctx context.Context, stopping bool) error {
 	}
 	h := p.w.Health(hctx)
 	info.Health, info.HealthReason = workerHealth(h.State), h.Reason
-	info.InFlight = uint32(max(0, p.w.inFlight.Load()))
+	inFlight := max(0, p.w.inFlight.Load())
+	info.InFlight = uint32(inFlight)
 	info.Stopping = stopping
 	info.HeartbeatAt = time.Now().UnixNano()
 	data, err := protocol.Encode(&info)
 	if err != nil {
 		return err
 	}
-	_, err = p.kv.Put(ctx, p.key, data)
-	return err
+	if _, err = p.kv.Put(ctx, p.key, data); err != nil {
+		return err
+	}
+	p.written.Store(int64(inFlight))
+	return nil
 }
 
 // stopping ends the refresh loop and marks the entry stopping (best

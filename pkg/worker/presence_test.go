@@ -113,6 +113,33 @@ func TestPresence(t *testing.T) {
 		require.Equal(t, worker.PresenceIntervalDefault, info.HeartbeatInterval)
 	})
 
+	t.Run("tasks in flight are written within about a second, not a presence interval", func(t *testing.T) {
+		t.Parallel()
+		release, started := make(chan struct{}), make(chan struct{}, 1)
+		block := newScript(func(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+			started <- struct{}{}
+			<-release
+			return fsm.Next("done"), nil
+		})
+		// The longest interval: the refresh ticker does not fire during
+		// the test, so only the in-flight check can update the entry.
+		b := setup(t, worker.Config{ID: "busy", PresenceInterval: worker.PresenceIntervalMax},
+			oneTask("block", block, fsm.TaskConfig{}))
+		require.Equal(t, 0, workerInfo(t, b.client, "busy").InFlight)
+		_, err := b.client.Trigger(awaitCtx(t), "block", &client.TriggerOpts{NoWait: true})
+		require.NoError(t, err)
+		natstest.Recv(t, started, 10*time.Second)
+		natstest.WaitFor(t, 10*time.Second, "one task in flight", func() bool {
+			info := workerInfo(t, b.client, "busy")
+			return info != nil && info.InFlight == 1
+		})
+		close(release)
+		natstest.WaitFor(t, 10*time.Second, "no task in flight", func() bool {
+			info := workerInfo(t, b.client, "busy")
+			return info != nil && info.InFlight == 0
+		})
+	})
+
 	t.Run("PresenceInterval -1 disables presence", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t, worker.Config{ID: "hidden", PresenceInterval: -1})
