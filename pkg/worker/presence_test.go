@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
@@ -125,6 +126,9 @@ func TestPresence(t *testing.T) {
 		// the test, so only the in-flight check can update the entry.
 		b := setup(t, worker.Config{ID: "busy", PresenceInterval: worker.PresenceIntervalMax},
 			oneTask("block", block, fsm.TaskConfig{}))
+		var once sync.Once
+		unblock := func() { once.Do(func() { close(release) }) }
+		t.Cleanup(unblock) // a failed wait must not leave the task (and Stop) hanging
 		require.Equal(t, 0, workerInfo(t, b.client, "busy").InFlight)
 		_, err := b.client.Trigger(awaitCtx(t), "block", &client.TriggerOpts{NoWait: true})
 		require.NoError(t, err)
@@ -133,7 +137,7 @@ func TestPresence(t *testing.T) {
 			info := workerInfo(t, b.client, "busy")
 			return info != nil && info.InFlight == 1
 		})
-		close(release)
+		unblock()
 		natstest.WaitFor(t, 10*time.Second, "no task in flight", func() bool {
 			info := workerInfo(t, b.client, "busy")
 			return info != nil && info.InFlight == 0
