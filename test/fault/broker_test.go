@@ -1,9 +1,9 @@
 package fault
 
 import (
-	"os"
 	"context"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
