@@ -8,10 +8,11 @@
 //
 // OTLP goes over HTTP (otlptracehttp, which reads the remaining
 // OTEL_EXPORTER_OTLP_* variables itself: headers, timeout, compression,
-// certificates); the gRPC exporter (otlptracegrpc) is not built in: it
-// would link the gRPC client and its HTTP/2 stack into every binary. The SDK reads OTEL_TRACES_SAMPLER(_ARG),
-// OTEL_BSP_* and OTEL_SPAN_*_LIMIT; the resource comes from
-// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES. Values the SDK would
+// certificates). The gRPC exporter (otlptracegrpc) is not built in: one
+// more dependency for what every collector also takes over HTTP, on port
+// 4318. The SDK reads OTEL_TRACES_SAMPLER(_ARG), OTEL_BSP_* and
+// OTEL_SPAN_*_LIMIT; the resource comes from OTEL_SERVICE_NAME and
+// OTEL_RESOURCE_ATTRIBUTES. Values the SDK would
 // quietly ignore (an unknown sampler, a bad ratio, a URL without a scheme)
 // are refused here, so a process does not start believing it traces.
 package otelenv
