@@ -13,6 +13,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/wire/app"
 	"github.com/cano-nats/cano/internal/wire/cli"
+	"github.com/cano-nats/cano/internal/wire/otelenv"
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
@@ -43,9 +44,20 @@ func main() {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(2)
 	}
+	// Tracing is off unless the OTEL_* variables turn it on.
+	tracing, err := otelenv.Start(context.Background(), log, otelenv.Options{Service: "cano-worker"})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(2)
+	}
+	cfg.Tracing = tracing.TracerProvider()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := app.RunWorker(ctx, log, cfg, *shutdown); err != nil {
+	err = app.RunWorker(ctx, log, cfg, *shutdown)
+	stop()
+	if ferr := tracing.Shutdown(otelenv.FlushTimeout); ferr != nil {
+		log.Warn(ferr.Error())
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "worker:", err)
 		os.Exit(1)
 	}

@@ -2,7 +2,8 @@
 //
 // The packages under internal/wire assemble the public packages (pkg/...)
 // into programs: app runs the coordinator and worker processes for cmd/,
-// cli reads their flags and environment and builds their loggers, demo
+// cli reads their flags and environment and builds their loggers, otelenv
+// builds their tracer provider from the OTEL_* variables, demo
 // holds the demo workflows cmd/worker hosts, bench is the load generator
 // behind cmd/canobench, and faults holds the fault suite's tasks (built
 // into cmd/worker only with the canofaults build tag). They may import

@@ -15,8 +15,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/cano-nats/cano/internal/retry"
+	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/dashboard"
 	"github.com/cano-nats/cano/internal/wire/demo"
@@ -72,6 +75,10 @@ type CoordinatorConfig struct {
 	// Metrics, when set, gets the coordinator's (and the dev worker's)
 	// metrics; see NewMetricsRegistry and MetricsHandler (metrics.go).
 	Metrics *prometheus.Registry
+	// Tracing, when set, records the spans of traced runs (nil: off);
+	// cmd/coordinator builds it from the OTEL_* variables
+	// (internal/wire/otelenv). In dev mode the demo runs start a trace.
+	Tracing trace.TracerProvider
 }
 
 // DashboardAddrDev is the dashboard's address in dev mode unless -http
@@ -139,7 +146,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	var co *coordinator.Coordinator
 	err = wait.Do(ctx, "start coordinator", func(actx context.Context) error {
 		c, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log,
-			Metrics: registerer(cfg.Metrics)})
+			Metrics: registerer(cfg.Metrics), Tracing: cfg.Tracing})
 		if err != nil {
 			return retry.Permanent(err)
 		}
@@ -181,7 +188,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	if cfg.Dev {
 		reg, wfs := demoWorker(cfg.Extra)
 		w, err = startWorker(ctx, wait, nc, worker.Config{Prefix: cfg.Prefix, Registry: reg, Logger: log,
-			Workflows: wfs, Metrics: registerer(cfg.Metrics)})
+			Workflows: wfs, Metrics: registerer(cfg.Metrics), Tracing: cfg.Tracing})
 		if err != nil {
 			stopQuietly(sch.Stop)
 			stopQuietly(co.Stop)
@@ -240,24 +247,36 @@ func runDemo(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg Coordinat
 	t := time.NewTicker(cfg.DemoEvery)
 	defer t.Stop()
 	for {
-		id, err := cl.Trigger(ctx, demo.WorkflowName, nil)
-		if err == nil {
-			var out *client.Run
-			out, err = cl.Await(ctx, id)
-			if err == nil {
-				var joined string
-				_ = out.Output(&joined)
-				log.Info("demo run completed", "run_id", id, "path", out.Path, "output", joined)
-			}
-		}
-		if err != nil && ctx.Err() == nil {
-			log.Warn("demo run", "err", err)
-		}
+		demoRun(ctx, log, cl, cfg.Tracing)
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// demoRun triggers one demo run and waits for it. With tracing on, the
+// run is a trace under a "cano.demo" span (as a program's own client call
+// would be), so dev mode shows traces too.
+func demoRun(ctx context.Context, log *slog.Logger, cl *client.Client, tp trace.TracerProvider) {
+	if tp != nil {
+		var span trace.Span
+		ctx, span = tracectx.Tracer(tp).Start(ctx, "cano.demo", trace.WithAttributes(attribute.String("cano.workflow", demo.WorkflowName)))
+		defer span.End()
+	}
+	id, err := cl.Trigger(ctx, demo.WorkflowName, nil)
+	if err == nil {
+		var out *client.Run
+		out, err = cl.Await(ctx, id)
+		if err == nil {
+			var joined string
+			_ = out.Output(&joined)
+			log.Info("demo run completed", "run_id", id, "path", out.Path, "output", joined)
+		}
+	}
+	if err != nil && ctx.Err() == nil {
+		log.Warn("demo run", "err", err)
 	}
 }
 
@@ -313,6 +332,9 @@ type WorkerConfig struct {
 	Health func(*health.Server)
 	// Metrics, when set, gets the worker's metrics (see CoordinatorConfig.Metrics).
 	Metrics *prometheus.Registry
+	// Tracing, when set, records a span per task attempt of a traced run
+	// (nil: off); cmd/worker builds it from the OTEL_* variables.
+	Tracing trace.TracerProvider
 }
 
 // SleepyTaskDuration is how long the demo "sleepy" workflow's task sleeps.
@@ -376,7 +398,7 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 	reg, wfs := demoWorker(cfg.Extra)
 	w, err := startWorker(ctx, startLoop(log, nc), nc, worker.Config{Prefix: cfg.Prefix, ID: cfg.ID,
 		Registry: reg, Logger: log, Concurrency: cfg.Concurrency, AckWait: cfg.AckWait,
-		Workflows: wfs, Metrics: registerer(cfg.Metrics)})
+		Workflows: wfs, Metrics: registerer(cfg.Metrics), Tracing: cfg.Tracing})
 	if err != nil {
 		return stopped(ctx, err)
 	}
