@@ -287,3 +287,40 @@ func TestApplyInputsDynamicSplit(t *testing.T) {
 	require.Equal(t, "s5", st.rec.State)
 	require.Empty(t, st.specs)
 }
+
+// BenchmarkEachGroup: grouping a batch of interleaved results of 16 runs.
+func BenchmarkEachGroup(b *testing.B) {
+	batch := make([]job, 256)
+	for i := range batch {
+		batch[i] = res(fmt.Sprintf("run%d", i%16))
+	}
+	done := make([]bool, len(batch))
+	group := make([]job, 0, len(batch))
+	b.ReportAllocs()
+	for b.Loop() {
+		clear(done)
+		n := 0
+		eachGroup(batch, done, group, func(_ groupKind, g []job) { n += len(g) })
+		if n != len(batch) {
+			b.Fatal(n)
+		}
+	}
+}
+
+// BenchmarkApplyInputs: three results of one run applied as one group.
+func BenchmarkApplyInputs(b *testing.B) {
+	def, err := demo.Chain().Definition()
+	require.NoError(b, err)
+	m, err := engine.Compile(def)
+	require.NoError(b, err)
+	now := time.Unix(1000, 0)
+	start, _, err := engine.Start(m, &protocol.Trigger{Workflow: demo.ChainName}, "run1", now)
+	require.NoError(b, err)
+	jobs := []job{okResult(start, 0, "s1"), okResult(start, 1, "s2"), okResult(start, 2, "s3")}
+	b.ReportAllocs()
+	for b.Loop() {
+		if st := applyInputs(m, start, nil, jobs, now); len(st.applied) != 3 {
+			b.Fatal(len(st.applied))
+		}
+	}
+}

@@ -287,3 +287,25 @@ func TestBranchOutcome(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkDecide: the per-attempt decision allocates nothing on the
+// success and retry paths.
+func BenchmarkDecide(b *testing.B) {
+	policy := protocol.RetryPolicy{Mode: protocol.RetryExponential, MaxRetries: 5, BaseDelay: int64(time.Millisecond), Multiplier: 2}
+	boom := errors.New("boom")
+	cmd := &protocol.TaskCommand{Branch: -1}
+	now := time.Now()
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		if admit(cmd, 1, 6, false, now) != admitRun {
+			b.Fatal("not admitted")
+		}
+		out := outcome{}
+		if i%2 == 1 {
+			out.err = boom
+		}
+		if d := decide(out, 1, 6, policy, false, false, 0); d.verdict == verdictDrop {
+			b.Fatal("dropped")
+		}
+	}
+}
