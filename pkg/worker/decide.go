@@ -82,17 +82,19 @@ type decision struct {
 	// (verdictRetry).
 	err   error
 	delay time.Duration // verdictRetry: the delay before the next attempt
-	// permitOK is what the breaker permit (if any) is told: the attempt
-	// succeeded. A cancelled or handed-back attempt still reports.
-	permitOK bool
 }
+
+// breakerOK is what an attempt's breaker permit (if any) is told: the
+// attempt succeeded. Every attempt made reports, a cancelled or handed-back
+// one too (a cancel or a stop that ends an attempt counts as a failure).
+func breakerOK(out outcome) bool { return out.err == nil }
 
 // decide settles attempt (from 1) of a command run under policy, whose
 // task ended with out. cancelled says a cancel notice ended the attempt,
 // stopping that the worker is stopping; u in [-1, 1] drives the retry
 // delay's jitter (callers pass rand.Float64()*2-1).
 func decide(out outcome, attempt, maxAttempts int, policy protocol.RetryPolicy, cancelled, stopping bool, u float64) decision {
-	d := decision{permitOK: out.err == nil}
+	var d decision
 	switch {
 	case cancelled:
 		d.verdict = verdictDrop

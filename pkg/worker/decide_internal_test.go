@@ -151,7 +151,7 @@ func TestDecide(t *testing.T) {
 			max := int(fixedOr(tc.policy))
 			d := decide(tc.out, tc.attempt, max, tc.policy, tc.cancelled, tc.stopping, tc.u)
 			require.Equal(t, tc.want, d.verdict)
-			require.Equal(t, tc.permitOK, d.permitOK, "breaker report")
+			require.Equal(t, tc.permitOK, breakerOK(tc.out), "breaker report")
 			require.Equal(t, tc.wantDelay, d.delay)
 			if tc.wantErr != nil {
 				tc.wantErr(t, d.err)

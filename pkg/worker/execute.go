@@ -133,15 +133,17 @@ func (w *Worker) execute(m jetstream.Msg) {
 	if h := w.cfg.Hooks.AttemptEnded; h != nil {
 		h(cmd, attempt, out.err)
 	}
-	d := decide(out, attempt, maxAttempts, policy, errors.Is(context.Cause(ctx), errCancelledByRun),
-		w.stopCtx.Err() != nil, rand.Float64()*2-1) // decide.go
 	if permit != nil {
-		if d.permitOK {
+		if breakerOK(out) { // decide.go
 			permit.Success(context.WithoutCancel(ctx))
 		} else {
 			permit.Failure(context.WithoutCancel(ctx))
 		}
 	}
+	// Cancelled or stopping is read after the permit's report, which may
+	// take a round trip (a shared breaker).
+	d := decide(out, attempt, maxAttempts, policy, errors.Is(context.Cause(ctx), errCancelledByRun),
+		w.stopCtx.Err() != nil, rand.Float64()*2-1) // decide.go
 	switch d.verdict {
 	case verdictDrop:
 		_ = msg.Ack() // nobody waits for this result any more
