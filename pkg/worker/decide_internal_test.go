@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -229,6 +230,24 @@ func TestTaskResult(t *testing.T) {
 				require.Equal(t, protocol.CategoryCircuitOpen, r.Error.Category)
 				require.Equal(t, "circuit_open: open", r.Error.Message)
 			}},
+		{name: "a dynamic split", cmd: single, f: finishing{attempts: 1,
+			res: fsm.SplitInto(fsm.JoinConfig[string]{JoinState: "j"}, splitTask{1}, splitTask{2})},
+			check: func(t *testing.T, r *protocol.TaskResult) {
+				require.Equal(t, protocol.ResultOK, r.Status)
+				require.NotNil(t, r.Split)
+				require.Equal(t, 2, r.Split.Len())
+				if r.Split.Common != nil {
+					require.EqualValues(t, protocol.SchemaVersion2, r.V, "a compacted split needs schema 2")
+				}
+			}},
+		{name: "a dynamic split past the maximum fails", cmd: single, maxPayload: 64 << 20, f: finishing{attempts: 1,
+			res: fsm.SplitInto(fsm.JoinConfig[string]{JoinState: "j"}, manySplitTasks(engine.MaxDynamicBranchesDefault+1)...)},
+			check: func(t *testing.T, r *protocol.TaskResult) {
+				require.Equal(t, protocol.ResultFailed, r.Status)
+				require.Equal(t, protocol.CategoryConfiguration, r.Error.Category)
+				require.Contains(t, r.Error.Message, "exceeds the maximum")
+				require.Nil(t, r.Split)
+			}},
 		{name: "too large for the payload limit fails", cmd: single, maxPayload: 512,
 			f: finishing{attempts: 1, res: fsm.NextWith("b", strings.Repeat("x", 1024))},
 			check: func(t *testing.T, r *protocol.TaskResult) {
@@ -308,4 +327,21 @@ func BenchmarkDecide(b *testing.B) {
 			b.Fatal("dropped")
 		}
 	}
+}
+
+type splitTask struct {
+	N int `msgpack:"n"`
+}
+
+func (splitTask) Kind() string { return "split_task" }
+func (splitTask) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.Result{}, nil
+}
+
+func manySplitTasks(n int) []fsm.Task {
+	out := make([]fsm.Task, n)
+	for i := range out {
+		out[i] = splitTask{i}
+	}
+	return out
 }
