@@ -218,6 +218,18 @@ func TestShardUnderKVFaults(t *testing.T) {
 			rec, _ = r.record(id)
 			require.Equal(t, "s2", rec.State)
 		}},
+		{"a write timeout on the last delivery dead-letters the input with the reason", func(t *testing.T, id string) {
+			r.start(r.s, id)
+			r.kv.fail("update", context.DeadlineExceeded)
+			in := r.result(id, 0, "s1")
+			in.delivered = uint64(r.c.cfg.MaxDeliveries)
+			r.s.apply(r.ctx, []job{in})
+			p := r.settled(r.s)
+			require.Same(t, in.msg, p.msg)
+			require.Contains(t, p.term, "given up after")
+			require.Contains(t, p.term, "deadline exceeded")
+			require.Empty(t, in.msg.(*inputMsg).how(), "settled through the ack loop, not naked")
+		}},
 		{"a read timeout hands the input back", func(t *testing.T, id string) {
 			r.start(r.other, id) // not in this shard's cache
 			r.kv.fail("get", context.DeadlineExceeded)
