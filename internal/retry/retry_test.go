@@ -139,3 +139,54 @@ func TestReason(t *testing.T) {
 		Reason(errors.New("provision: stream X: nats: context\n deadline exceeded")))
 	require.False(t, strings.Contains(Reason(errors.New("nats: timeout")), "nats:"))
 }
+
+func TestPermanentNil(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, Permanent(nil))
+	err := Permanent(context.DeadlineExceeded)
+	require.ErrorIs(t, err, ErrPermanent)
+	require.ErrorIs(t, err, context.DeadlineExceeded, "the cause stays reachable")
+}
+
+// A Loop with only a Log: a real timer, math/rand, and a URL-less log
+// line. A step that fails once waits one real (jittered) first delay.
+func TestLoopDefaults(t *testing.T) {
+	t.Parallel()
+	var logs bytes.Buffer
+	calls := 0
+	err := Loop{Log: slog.New(slog.NewTextHandler(&logs, nil))}.Do(context.Background(), "connect", func(context.Context) error {
+		calls++
+		if calls == 1 {
+			return errors.New("nats: no servers available for connection")
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, calls)
+	require.Contains(t, logs.String(), "waiting for NATS at the configured URL: no servers available for connection; retrying in ")
+	require.Contains(t, logs.String(), "NATS is back")
+
+	// Without a Log it logs to slog.Default; a cancelled context ends it.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err = Loop{}.Do(ctx, "connect", func(context.Context) error { return errors.New("nats: timeout") })
+	require.ErrorIs(t, err, context.Canceled)
+}
+
+func TestLoopSleepError(t *testing.T) {
+	t.Parallel()
+	stop := errors.New("shutting down")
+	err := Loop{Log: slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)),
+		Sleep: func(context.Context, time.Duration) error { return stop }}.Do(context.Background(), "provision",
+		func(context.Context) error { return errors.New("nats: timeout") })
+	require.ErrorIs(t, err, stop)
+	require.EqualError(t, err, "provision: nats: timeout (stopped waiting: shutting down)")
+}
+
+func TestSleepCtx(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, sleepCtx(context.Background(), time.Nanosecond), "the timer fires")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, sleepCtx(ctx, time.Hour), context.Canceled, "the context ends the wait")
+}

@@ -46,7 +46,7 @@ func behind(rec *protocol.RunRecord, jobs []job) bool {
 // minRev. A record that is not terminal is cached.
 func (s *shard) readRecord(ctx context.Context, runID string, minRev uint64) (*entry, error) {
 	delete(s.cache, runID)
-	kve, err := s.c.runsRead.Get(ctx, protocol.RunKey(runID), minRev)
+	kve, err := s.kv.get(ctx, protocol.RunKey(runID), minRev)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +56,7 @@ func (s *shard) readRecord(ctx context.Context, runID string, minRev uint64) (*e
 // leaderRecord reads runID's record from the runs stream's leader.
 func (s *shard) leaderRecord(ctx context.Context, runID string) (*entry, error) {
 	delete(s.cache, runID)
-	kve, err := s.c.runsRead.Leader(ctx, protocol.RunKey(runID))
+	kve, err := s.kv.leader(ctx, protocol.RunKey(runID))
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +67,7 @@ func (s *shard) leaderRecord(ctx context.Context, runID string) (*entry, error) 
 // bucket's own limit (what the engine writes it can read back).
 func (s *shard) decodeRecord(ctx context.Context, runID string, kve jetstream.KeyValueEntry) (*entry, error) {
 	var rec protocol.RunRecord
-	if err := protocol.Decode(kve.Value(), &rec, s.c.runsRead.Limit(ctx)); err != nil {
+	if err := protocol.Decode(kve.Value(), &rec, s.kv.limit(ctx)); err != nil {
 		return nil, fmt.Errorf("coordinator: run record %s: %w", runID, err)
 	}
 	e := &entry{rec: &rec, rev: kve.Revision()}
@@ -87,7 +87,7 @@ const recordHeadroom = 64 << 10
 // would not fit the runs bucket's limit less recordHeadroom: written, it
 // could not be moved on (or, before the limits agreed, read back).
 func (s *shard) checkRecordSize(ctx context.Context, j job, size int) error {
-	bucket := s.c.runsRead.Limit(ctx)
+	bucket := s.kv.limit(ctx)
 	if size <= bucket-recordHeadroom {
 		return nil
 	}

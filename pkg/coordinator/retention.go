@@ -1,16 +1,6 @@
 package coordinator
 
-import (
-	"context"
-	"errors"
-	"fmt"
-	"strconv"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/cano-nats/cano/pkg/protocol"
-)
+import "strconv"
 
 // Run-record retention.
 //
@@ -24,28 +14,7 @@ import (
 // Nats-TTL header; a wrong-sequence answer is the same conflict Update
 // reports.
 
-// updateRecord writes rec (encoded as data) over revision rev of its key
-// and returns the new revision; a conflict matches
-// jetstream.ErrKeyRevisionMismatch, as with KeyValue.Update.
-func (s *shard) updateRecord(ctx context.Context, rec *protocol.RunRecord, data []byte, rev uint64) (uint64, error) {
-	c := s.c
-	key := protocol.RunKey(rec.ID)
-	if !rec.Status.Terminal() || c.cfg.RunRetention < 0 {
-		return c.runs.Update(ctx, key, data, rev)
-	}
-	msg := &nats.Msg{Subject: protocol.KVSubject(c.runs.Bucket(), key), Data: data, Header: nats.Header{}}
-	msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(rev, 10))
-	msg.Header.Set(jetstream.MsgTTLHeader, ttlValue(c.cfg.RunRetention.Seconds()))
-	ack, err := c.js.PublishMsg(ctx, msg)
-	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-			return 0, fmt.Errorf("%w: %w", err, jetstream.ErrKeyRevisionMismatch)
-		}
-		return 0, err
-	}
-	return ack.Sequence, nil
-}
+// The write is jsRuns.update (runskv.go).
 
 // ttlValue renders a Nats-TTL header value: whole seconds (the header's
 // unit), at least 1.

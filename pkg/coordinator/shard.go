@@ -68,6 +68,7 @@ type shard struct {
 	in    chan job
 	acks  chan pendingAck
 	cache map[string]*entry // owned by the loop goroutine
+	kv    runsKV            // the runs bucket (runskv.go)
 	// trace is the trace context of the input being published for
 	// (tracing.go); set and cleared around publish by the loop goroutine.
 	trace nats.Header
@@ -75,7 +76,7 @@ type shard struct {
 
 func newShard(c *Coordinator, id int) *shard {
 	return &shard{c: c, id: id, in: make(chan job, ShardQueueDefault),
-		acks: make(chan pendingAck, ShardQueueDefault), cache: make(map[string]*entry)}
+		acks: make(chan pendingAck, ShardQueueDefault), cache: make(map[string]*entry), kv: jsRuns{c}}
 }
 
 func (s *shard) loop(ctx context.Context) {
@@ -108,40 +109,20 @@ func (s *shard) loop(ctx context.Context) {
 }
 
 // handleBatch handles inputs taken from the queue together, in order per
-// run: consecutive non-trigger inputs of one run are applied as one group.
-// It reports whether a stop job was met.
+// run: consecutive non-trigger inputs of one run are applied as one group
+// (eachGroup, step.go). It reports whether a stop job was met.
 func (s *shard) handleBatch(ctx context.Context, batch []job) (stop bool) {
 	done := make([]bool, len(batch))
-	for i, j := range batch {
-		if done[i] {
-			continue
+	return eachGroup(batch, done, nil, func(k groupKind, group []job) {
+		switch k {
+		case groupTrigger:
+			s.trigger(ctx, group[0])
+		case groupPurge:
+			s.purge(ctx, group[0])
+		default:
+			s.apply(ctx, group)
 		}
-		if j.stop {
-			return true
-		}
-		if j.trig != nil {
-			s.trigger(ctx, j)
-			continue
-		}
-		if j.timer != nil && j.timer.Kind == protocol.TimerPurge {
-			s.purge(ctx, j)
-			continue
-		}
-		group := []job{j}
-		for k := i + 1; k < len(batch); k++ {
-			if done[k] || batch[k].stop || batch[k].runID != j.runID ||
-				batch[k].timer != nil && batch[k].timer.Kind == protocol.TimerPurge {
-				continue
-			}
-			if batch[k].trig != nil {
-				break // keep the run's order: the trigger comes after
-			}
-			group = append(group, batch[k])
-			done[k] = true
-		}
-		s.apply(ctx, group)
-	}
-	return false
+	})
 }
 
 func (s *shard) ackLoop() {
@@ -203,7 +184,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		s.reject(j, "trigger", err)
 		return
 	}
-	rev, err := c.runs.Create(kctx, protocol.RunKey(j.runID), data)
+	rev, err := s.kv.create(kctx, protocol.RunKey(j.runID), data)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			s.existing(kctx, j, m)
@@ -251,13 +232,11 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 	}
 	if err != nil {
 		for _, j := range jobs {
-			switch {
-			case !errors.Is(err, jetstream.ErrKeyNotFound):
-				s.nak(j, err)
-			case j.res != nil:
-				s.reject(j, "result", fmt.Errorf("%w: result for unknown run %q", fsm.ErrWorkflow, j.runID))
-			case j.cancel != nil:
-				s.reject(j, "control", fmt.Errorf("%w: cancel for unknown run %q", fsm.ErrWorkflow, j.runID))
+			switch act, source, rerr := missing(j, err); act { // step.go
+			case missingNak:
+				s.nak(j, rerr)
+			case missingReject:
+				s.reject(j, source, rerr)
 			default:
 				s.acks <- pendingAck{msg: j.msg} // a timer of a run that has been purged
 			}
@@ -273,46 +252,25 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			s.nakAll(jobs, err)
 			return
 		}
-		rec, dyn, now := e.rec, e.dyn, c.cfg.Now()
-		var fx engine.Effects
-		var specs []splitSpecPut
-		var applied, unchanged, kept []job
-		for _, j := range jobs {
-			in := engine.Input{Result: j.res, Timer: j.timer, Cancel: j.cancel, DynamicSplit: dyn}
-			next, jfx, err := engine.Apply(m, rec, in, now)
-			if err != nil {
-				s.nak(j, err)
-				continue
-			}
-			kept = append(kept, j)
-			if !jfx.Changed {
-				unchanged = append(unchanged, j)
-				continue
-			}
-			rec = next
-			applied = append(applied, j)
-			if jfx.PutSplitSpec != nil {
-				dyn = jfx.PutSplitSpec
-				specs = append(specs, splitSpecPut{step: rec.Step, spec: jfx.PutSplitSpec})
-			}
-			mergeEffects(&fx, &jfx)
+		st := applyInputs(m, e.rec, e.dyn, jobs, c.cfg.Now()) // step.go
+		for _, f := range st.failed {
+			s.nak(f.j, f.err)
 		}
-		jobs = kept
-		if len(unchanged) > 0 && !fresh {
-			// The cached record may be stale (another coordinator moved the
-			// run on): re-read it before calling an input a duplicate.
+		jobs = st.kept
+		switch st.plan(fresh) {
+		case planRefresh:
 			if e, err = s.readRecord(kctx, runID, e.rev); err != nil {
 				s.nakAll(jobs, err)
 				return
 			}
 			fresh = true
 			continue
-		}
-		if len(applied) == 0 {
-			s.settleUnchanged(kctx, unchanged, e)
+		case planSettle:
+			s.settleUnchanged(kctx, st.unchanged, e)
 			return
 		}
-		for _, p := range specs {
+		rec := st.rec
+		for _, p := range st.specs {
 			spec := &protocol.SplitSpec{Tasks: p.spec.Tasks, Join: p.spec.Join, Common: p.spec.Common, Params: p.spec.Params}
 			data, err := encodeSpec(spec)
 			if err == nil {
@@ -330,44 +288,24 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			}
 			return
 		}
-		rev, err := s.updateRecord(kctx, rec, data, e.rev) // retention.go: a final record expires
-		if err != nil {
-			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-				if attempt >= maxCASRetries {
-					s.nakAll(jobs, err)
-					return
-				}
-				// The conflict proves a later revision: a read must reach it.
-				if e, err = s.readRecord(kctx, runID, e.rev+1); err != nil {
-					s.nakAll(jobs, err)
-					return
-				}
-				fresh = true
-				continue
+		rev, err := s.kv.update(kctx, rec, data, e.rev) // runskv.go: a final record expires
+		switch afterWrite(err, attempt) {
+		case writeConflict:
+			// The conflict proves a later revision: a read must reach it.
+			if e, err = s.readRecord(kctx, runID, e.rev+1); err != nil {
+				s.nakAll(jobs, err)
+				return
 			}
+			fresh = true
+			continue
+		case writeFailed:
 			s.nakAll(jobs, err)
 			return
 		}
-		s.commit(applied, m, rec, rev, dyn, &fx)
-		s.settleUnchanged(kctx, unchanged, &entry{rec: rec, rev: rev, dyn: dyn})
+		s.commit(st.applied, m, rec, rev, st.dyn, &st.fx)
+		s.settleUnchanged(kctx, st.unchanged, &entry{rec: rec, rev: rev, dyn: st.dyn})
 		return
 	}
-}
-
-type splitSpecPut struct {
-	step uint32
-	spec *protocol.SplitSpec
-}
-
-// mergeEffects appends the effects of a later input to those of earlier
-// ones applied in the same write.
-func mergeEffects(dst, src *engine.Effects) {
-	dst.Changed = true
-	dst.Commands = append(dst.Commands, src.Commands...)
-	dst.Timers = append(dst.Timers, src.Timers...)
-	dst.Notices = append(dst.Notices, src.Notices...)
-	dst.Events = append(dst.Events, src.Events...)
-	dst.Ended = dst.Ended || src.Ended
 }
 
 // settleUnchanged acknowledges inputs that changed nothing, after

@@ -49,33 +49,25 @@ func (w *Worker) execute(m jetstream.Msg) {
 	if md, err := msg.Metadata(); err == nil {
 		attempt = int(md.NumDelivered)
 	}
-	if w.isCancelled(cmd.RunID, cmd.Step) {
-		_ = msg.Ack() // a queued branch of a decided join, or a cancelled run
-		return
-	}
-	if cmd.Deadline > 0 && time.Now().UnixNano() >= cmd.Deadline {
-		_ = msg.Ack() // the run has timed out; the coordinator ends it
-		return
-	}
 	policy := cmd.Task.Retry
 	maxAttempts := int(engine.MaxAttempts(policy))
-	if attempt > maxAttempts {
-		// Deliveries beyond the policy: the worker of the last attempt
-		// died — or lost the lease while the broker was away (a consumer
-		// leader moving) and still holds a result it is retrying. Give up,
-		// but only after abandonGrace, holding the command: a live
-		// holder's result lands first and this one is de-duplicated.
+	switch admit(cmd, attempt, maxAttempts, w.isCancelled(cmd.RunID, cmd.Step), time.Now()) { // decide.go
+	case admitSkip:
+		_ = msg.Ack()
+		return
+	case admitAbandon:
+		// Give up, but only after abandonGrace, holding the command: a
+		// live holder's result lands first and this one is de-duplicated.
 		if !w.abandonGrace() {
 			_ = msg.NakWithDelay(stopHandBackDelay) // shutting down: hand the command back
 			return
 		}
-		w.finish(msg, cmd, attempt-1, fsm.Result{}, &fsm.RetryExhaustedError{Attempts: uint32(maxAttempts),
-			Cause: fsm.NewError(protocol.CategoryTaskExecution, "attempt abandoned: the worker running it stopped")}, true, attemptSpan{})
+		w.finish(msg, cmd, &finishing{attempts: attempt - 1, err: abandoned(maxAttempts), storeUsed: true})
 		return
 	}
 	task, err := fsmbridge.BuildTask(w.cfg.Registry, &cmd.Task)
 	if err != nil {
-		w.finish(msg, cmd, attempt, fsm.Result{}, fsm.Permanent(err), attempt > 1, attemptSpan{})
+		w.finish(msg, cmd, &finishing{attempts: attempt, err: fsm.Permanent(err), storeUsed: attempt > 1})
 		return
 	}
 	var permit Permit
@@ -85,7 +77,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 			// Open: the attempt is not made and no attempt is consumed; the
 			// raw CircuitOpen error fails the task at once (cano §2.3).
 			w.metrics.refusedOpen(cmd)
-			w.finish(msg, cmd, attempt, fsm.Result{}, circuitOpen{err}, attempt > 1, attemptSpan{})
+			w.finish(msg, cmd, &finishing{attempts: attempt, err: circuitOpen{err}, storeUsed: attempt > 1})
 			return
 		}
 		if r, ok := permit.(permitReleaser); ok {
@@ -131,16 +123,10 @@ func (w *Worker) execute(m jetstream.Msg) {
 	select {
 	case out = <-done:
 		ran.took = time.Since(ran.start)
-		if out.err != nil && attemptCtx.Err() != nil && context.Cause(attemptCtx) == errAttemptTimeout {
-			out.err = timeoutError(cmd)
-		}
+		out.err = attemptErr(cmd, true, out.err, context.Cause(attemptCtx), nil)
 	case <-attemptCtx.Done():
 		ran.took = time.Since(ran.start)
-		// The task may ignore its context: stop waiting, discard its late result.
-		out.err = timeoutError(cmd)
-		if context.Cause(ctx) != nil {
-			out.err = context.Cause(ctx)
-		}
+		out.err = attemptErr(cmd, false, nil, context.Cause(attemptCtx), context.Cause(ctx))
 	}
 	w.metrics.attemptEnded(cmd, out.err, ran.took)
 	endSpan(out.err)
@@ -148,40 +134,29 @@ func (w *Worker) execute(m jetstream.Msg) {
 		h(cmd, attempt, out.err)
 	}
 	if permit != nil {
-		if out.err != nil {
-			permit.Failure(context.WithoutCancel(ctx))
-		} else {
+		if breakerOK(out) { // decide.go
 			permit.Success(context.WithoutCancel(ctx))
+		} else {
+			permit.Failure(context.WithoutCancel(ctx))
 		}
 	}
-	switch cause := context.Cause(ctx); {
-	case errors.Is(cause, errCancelledByRun):
+	// Cancelled or stopping is read after the permit's report, which may
+	// take a round trip (a shared breaker).
+	d := decide(out, attempt, maxAttempts, policy, errors.Is(context.Cause(ctx), errCancelledByRun),
+		w.stopCtx.Err() != nil, rand.Float64()*2-1) // decide.go
+	switch d.verdict {
+	case verdictDrop:
 		_ = msg.Ack() // nobody waits for this result any more
-		return
-	case w.stopCtx.Err() != nil:
-		// Shutting down: hand the command back, so another worker takes
-		// it (once this one's fetches are closed); bounded, as each
-		// hand-back is a delivery the retry policy counts.
+	case verdictHandBack:
 		_ = msg.NakWithDelay(stopHandBackDelay)
-		return
+	case verdictFinish:
+		w.finish(msg, cmd, &finishing{attempts: attempt, res: out.res, err: d.err, storeUsed: store.usedBy(attempt), ran: ran})
+	case verdictRetry:
+		w.log.Debug("attempt failed; retrying", "run_id", cmd.RunID, "state", cmd.State, "attempt", attempt, "delay", d.delay, "err", out.err)
+		w.metrics.retried(cmd)
+		w.event(cmd, protocol.EventTaskRetried, fmt.Sprintf("attempt %d failed, next in %s: %v", attempt, d.delay, out.err))
+		_ = msg.NakWithDelay(d.delay)
 	}
-	if out.err == nil {
-		w.finish(msg, cmd, attempt, out.res, nil, store.usedBy(attempt), ran)
-		return
-	}
-	if out.final || errors.Is(out.err, fsm.ErrPermanent) || attempt >= maxAttempts {
-		err := out.err
-		if maxAttempts > 1 && !out.final && !errors.Is(err, fsm.ErrPermanent) {
-			err = &fsm.RetryExhaustedError{Attempts: uint32(attempt), Cause: err}
-		}
-		w.finish(msg, cmd, attempt, fsm.Result{}, err, store.usedBy(attempt), ran)
-		return
-	}
-	delay := engine.RetryDelay(policy, uint32(attempt-1), rand.Float64()*2-1)
-	w.log.Debug("attempt failed; retrying", "run_id", cmd.RunID, "state", cmd.State, "attempt", attempt, "delay", delay, "err", out.err)
-	w.metrics.retried(cmd)
-	w.event(cmd, protocol.EventTaskRetried, fmt.Sprintf("attempt %d failed, next in %s: %v", attempt, delay, out.err))
-	_ = msg.NakWithDelay(delay)
 }
 
 var errAttemptTimeout = errors.New("worker: attempt timeout")
@@ -234,74 +209,18 @@ func (c circuitOpen) Is(t error) bool {
 // command is acknowledged. While the broker refuses the outcome, finish
 // keeps the command (its lease) and retries (see Config.ResultRetry), so a
 // broker outage costs no attempt; only then is the command handed back.
-//
-// storeUsed says the task may have written to the run's store scope; ran
-// is the final attempt's span (zero when no attempt ran).
-func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts int, res fsm.Result, taskErr error, storeUsed bool, ran attemptSpan) {
-	r := &protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step, Branch: cmd.Branch,
-		Attempts: uint32(attempts), Worker: w.cfg.ID, StoreUsed: storeUsed}
-	if !ran.start.IsZero() {
-		r.AttemptStarted, r.AttemptDuration = ran.start.UnixNano(), int64(ran.took)
-	}
-	if taskErr == nil {
-		out, err := engine.EncodeOutput(res.Output())
-		if err == nil {
-			r.Split, err = fsmbridge.SplitSpec(res)
-			if err == nil && r.Split != nil && r.Split.Common != nil {
-				r.V = protocol.SchemaVersion2
-			}
-		}
-		if err == nil && r.Split != nil && r.Split.Len() > engine.MaxDynamicBranchesDefault {
-			taskErr = fsm.NewError(protocol.CategoryConfiguration,
-				"dynamic split of %d branches exceeds the maximum of %d", r.Split.Len(), engine.MaxDynamicBranchesDefault)
-		} else if err != nil {
-			taskErr = fsm.Permanent(fsm.NewError(protocol.CategoryTaskExecution, "encode output: %v", err))
-		} else {
-			r.Status, r.Next, r.Output = protocol.ResultOK, res.NextState(), out
-			if r.Next == "" && r.Split == nil && cmd.Branch < 0 {
-				taskErr = fsm.NewError(protocol.CategoryTaskExecution, "task returned no next state")
-			}
-		}
-	}
-	fail := func(taskErr error) {
-		r.Status = protocol.ResultFailed
-		r.Next, r.Output, r.Split = "", nil, nil
-		info := fsmbridge.ErrorInfo(taskErr)
-		if errors.As(taskErr, new(circuitOpen)) {
-			info = &protocol.ErrorInfo{Category: protocol.CategoryCircuitOpen, Message: taskErr.Error()}
-		}
-		r.Error = info
-	}
-	if taskErr != nil {
-		fail(taskErr)
-	}
-	data, err := protocol.Encode(r)
-	if err == nil && len(data) > w.cfg.MaxPayload {
-		// No coordinator would accept it (nor the broker, past its
-		// max_payload): fail the task rather than redeliver it for ever.
-		fail(fsm.NewError(protocol.CategoryTaskExecution,
-			"task result of %d bytes exceeds the maximum payload of %d bytes", len(data), w.cfg.MaxPayload))
-		data, err = protocol.Encode(r)
-	}
+func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, f *finishing) {
+	r, data, err := taskResult(cmd, f, w.cfg.ID, w.cfg.MaxPayload) // result.go
 	if err != nil {
 		w.log.Error("encode result", "run_id", cmd.RunID, "err", err)
 		_ = msg.Term()
 		return
 	}
 	var branchData []byte
-	if cmd.Branch >= 0 {
-		bo := &protocol.BranchOutcome{V: protocol.SchemaVersion, Index: cmd.Branch, Status: protocol.BranchSucceeded, Output: r.Output}
-		if r.Status == protocol.ResultFailed {
-			bo.Status, bo.Error = protocol.BranchFailed, r.Error
-			if r.Error.Category == protocol.CategoryTimeout || (r.Error.Cause != nil && r.Error.Cause.Category == protocol.CategoryTimeout) {
-				bo.Status = protocol.BranchTimedOut
-			}
-		}
-		if branchData, err = protocol.Encode(bo); err != nil {
-			w.log.Error("encode branch outcome", "run_id", cmd.RunID, "err", err)
-			_ = msg.Term()
-			return
-		}
+	if branchData, err = branchOutcome(cmd, r); err != nil {
+		w.log.Error("encode branch outcome", "run_id", cmd.RunID, "err", err)
+		_ = msg.Term()
+		return
 	}
 	// The header map is built directly: Header.Set would canonicalise the
 	// (already canonical) key on every result.
