@@ -289,10 +289,11 @@ func (l *leaderRun) untilNextDue() time.Duration {
 	return d
 }
 
-// everyDue is when an Every flow runs next; false while running or tripped.
+// everyDue is when an Every flow runs next; false while running, tripped
+// or paused.
 func (l *leaderRun) everyDue(lf *liveFlow) (time.Time, bool) {
 	st := l.box(lf.id).st
-	if st.Phase == protocol.FlowRunning || st.Phase == protocol.FlowTripped {
+	if st.Phase == protocol.FlowRunning || st.Phase == protocol.FlowTripped || st.PausedAt != 0 {
 		return time.Time{}, false
 	}
 	if st.NextEligible == 0 {
