@@ -67,6 +67,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /flows", s.flowsPage)
 	mux.HandleFunc("POST /flows/{id}/trigger", s.flowAction)
 	mux.HandleFunc("POST /flows/{id}/reset", s.flowAction)
+	mux.HandleFunc("POST /flows/{id}/pause", s.flowAction)
+	mux.HandleFunc("POST /flows/{id}/resume", s.flowAction)
 	mux.HandleFunc("GET /breakers", s.breakersPage)
 	mux.HandleFunc("POST /breakers/{name}/reset", s.resetBreaker)
 	mux.HandleFunc("GET /workers", s.workersPage)
@@ -388,15 +390,25 @@ func (s *Server) flowsPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) flowAction(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var err error
-	if strings.HasSuffix(r.URL.Path, "/reset") {
+	switch r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:] {
+	case "reset":
 		err = s.flows.Reset(r.Context(), id)
-	} else {
+	case "pause":
+		err = s.flows.Pause(r.Context(), id)
+	case "resume":
+		err = s.flows.Resume(r.Context(), id)
+	default:
 		err = s.flows.Trigger(r.Context(), id)
 	}
 	if err != nil {
 		status := http.StatusBadGateway
-		if errors.Is(err, scheduler.ErrInvalidFlow) {
+		switch {
+		case errors.Is(err, scheduler.ErrInvalidFlow):
 			status = http.StatusBadRequest
+		case errors.Is(err, scheduler.ErrFlowNotFound):
+			status = http.StatusNotFound
+		case errors.Is(err, scheduler.ErrFlowTripped), errors.Is(err, scheduler.ErrFlowRunning):
+			status = http.StatusConflict
 		}
 		s.fail(w, r, status, err)
 		return

@@ -8,10 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/scheduler"
 )
 
 // TestHandlers runs every page and action against a dev-mode setup.
@@ -100,6 +102,51 @@ func TestHandlers(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	})
+
+	t.Run("flow pause and resume", func(t *testing.T) {
+		js, err := jetstream.New(s.nc)
+		require.NoError(t, err)
+		fc, err := scheduler.NewClient(js, scheduler.ClientConfig{})
+		require.NoError(t, err)
+		require.NoError(t, fc.Add(ctx, scheduler.Flow{ID: "hourly", Workflow: demo.SleepyName, Schedule: scheduler.Every(time.Hour)}))
+		t.Cleanup(func() { _ = fc.Remove(context.Background(), "hourly") })
+		post := func(path string, crossSite bool) int {
+			req, err := http.NewRequest(http.MethodPost, s.base+path, nil)
+			require.NoError(t, err)
+			req.Header.Set("Accept", "application/json")
+			if crossSite {
+				req.Header.Set("Sec-Fetch-Site", "cross-site")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		paused := func() bool {
+			info, err := fc.Status(ctx, "hourly")
+			require.NoError(t, err)
+			return info.Paused
+		}
+
+		require.Equal(t, http.StatusForbidden, post("/flows/hourly/pause", true), "a cross-site pause is refused")
+		require.False(t, paused(), "a refused pause changes nothing")
+
+		require.Equal(t, http.StatusOK, post("/flows/hourly/pause", false))
+		require.True(t, paused())
+		_, body := s.get(t, "/flows")
+		require.Regexp(t, `<tr id="flow-hourly" class="flow-[a-z]+ flow-paused">`, body)
+		require.Regexp(t, `<td class="status">paused(, running)?`, body)
+		require.Contains(t, body, `action="/flows/hourly/resume"`)
+		require.NotContains(t, body, `action="/flows/hourly/pause"`)
+
+		require.Equal(t, http.StatusForbidden, post("/flows/hourly/resume", true), "a cross-site resume is refused")
+		require.True(t, paused())
+		require.Equal(t, http.StatusOK, post("/flows/hourly/resume", false))
+		require.False(t, paused())
+		_, body = s.get(t, "/flows")
+		require.Contains(t, body, `action="/flows/hourly/pause"`)
+		require.Equal(t, http.StatusNotFound, post("/flows/nope/pause", false))
 	})
 
 	t.Run("events", func(t *testing.T) {
