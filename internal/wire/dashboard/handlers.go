@@ -143,7 +143,7 @@ func statusOf(err error) int {
 
 // runsView is the runs page's data.
 type runsView struct {
-	Runs      []*client.Run
+	Runs      []client.RunSummary
 	Workflows []string
 	Statuses  []client.RunStatus
 	Windows   []string
@@ -156,19 +156,16 @@ type runsView struct {
 	Prev      string
 	Next      string
 	Query     url.Values
+	// Dropped counts runs beyond the index's cap, created at or before
+	// DroppedBefore; 0 when the index holds every run.
+	Dropped       uint64
+	DroppedBefore time.Time
 }
 
 func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	f, err := parseRunsFilter(r.URL.Query(), s.cfg.PageSize)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
-		return
-	}
-	// client.List reads every record of the bucket and filters by
-	// workflow; status, time window and the page are cut here.
-	runs, err := s.cl.List(r.Context(), &client.ListOpts{Workflow: f.Workflow})
-	if err != nil {
-		s.fail(w, r, statusOf(err), err)
 		return
 	}
 	wfs, err := s.cl.Workflows(r.Context())
@@ -180,8 +177,26 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	for _, wf := range wfs {
 		v.Workflows = append(v.Workflows, wf.Name)
 	}
-	res := pageRuns(runs, f, time.Now())
+	var res runsPageResult
+	if ix := s.runIndex(); ix != nil {
+		select {
+		case <-ix.Ready():
+		case <-r.Context().Done():
+			s.fail(w, r, http.StatusServiceUnavailable, errors.New("dashboard: the runs index is still loading; reload in a moment"))
+			return
+		}
+		res = indexPage(ix, f, time.Now())
+	} else {
+		// No index (the events were not started): read every record.
+		runs, err := s.cl.List(r.Context(), &client.ListOpts{Workflow: f.Workflow})
+		if err != nil {
+			s.fail(w, r, statusOf(err), err)
+			return
+		}
+		res = pageRuns(runs, f, time.Now())
+	}
 	v.Runs, v.Counts, v.Total, v.Matching, v.Pages = res.runs, res.counts, res.total, res.matching, res.pages
+	v.Dropped, v.DroppedBefore = res.dropped, res.droppedBefore
 	v.Page = f.Page
 	q := f.query()
 	v.Query = q

@@ -2,7 +2,9 @@ package dashboard_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -11,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wire/dashboard"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/scheduler"
@@ -43,12 +46,39 @@ func TestHandlers(t *testing.T) {
 	t.Run("runs page", func(t *testing.T) {
 		run, err := s.cl.Run(ctx, demo.SleepyName, nil)
 		require.NoError(t, err)
-		code, body := s.get(t, "/runs?workflow="+demo.SleepyName)
-		require.Equal(t, http.StatusOK, code)
-		require.Contains(t, body, `id="run-`+run.ID+`" class="status-completed"`)
-		code, body = s.get(t, "/runs?status=bogus")
+		// The page reads the runs index, which follows the bucket's watch
+		// a moment behind the record's write.
+		var body string
+		require.Eventually(t, func() bool {
+			var code int
+			code, body = s.get(t, "/runs?workflow="+demo.SleepyName)
+			return code == http.StatusOK && strings.Contains(body, `id="run-`+run.ID+`" class="status-completed"`)
+		}, 10*time.Second, 20*time.Millisecond, "the run shows completed on the runs page: %s", body)
+		code, body := s.get(t, "/runs?status=bogus")
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Contains(t, body, "want one of")
+	})
+
+	t.Run("runs beyond the index cap", func(t *testing.T) {
+		for range 2 {
+			_, err := s.cl.Run(ctx, demo.SleepyName, nil)
+			require.NoError(t, err)
+		}
+		d, err := dashboard.New(s.nc, dashboard.Config{Addr: "127.0.0.1:0", IndexMaxRuns: 1})
+		require.NoError(t, err)
+		d.StartEvents(ctx)
+		defer func() { _ = d.Stop(context.Background()) }()
+		hs := httptest.NewServer(d.Handler())
+		defer hs.Close()
+		resp, err := http.Get(hs.URL + "/runs")
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		body := string(b)
+		require.Contains(t, body, "are beyond the runs index")
+		require.Equal(t, 1, strings.Count(body, `<tr id="run-`), "one run held")
 	})
 
 	t.Run("run page", func(t *testing.T) {

@@ -46,6 +46,10 @@ type Config struct {
 	// PageSize is how many runs a runs page shows. Defaults to
 	// PageSizeDefault; at most PageSizeMax.
 	PageSize int
+	// IndexMaxRuns caps the runs the runs page's index holds (the newest
+	// by creation time; the page says when older runs are beyond it).
+	// Defaults to client.RunIndexMaxRunsDefault; -1 means no cap.
+	IndexMaxRuns int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -64,6 +68,9 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if c.IndexMaxRuns < -1 {
+		return fmt.Errorf("dashboard: Config.IndexMaxRuns %d: want a positive number, 0 for the default or -1 for no cap", c.IndexMaxRuns)
+	}
 	if c.PageSize < 0 || c.PageSize > PageSizeMax {
 		return fmt.Errorf("dashboard: Config.PageSize %d: want 1..%d (0 for the default)", c.PageSize, PageSizeMax)
 	}
@@ -86,10 +93,11 @@ type Server struct {
 	hub   *hub
 	log   *slog.Logger
 
-	mu     sync.Mutex // guards srv, ln, cancel
+	mu     sync.Mutex // guards srv, ln, cancel, index
 	srv    *http.Server
 	ln     net.Listener
 	cancel context.CancelFunc
+	index  *client.RunIndex // the runs page's index; nil before StartEvents
 }
 
 // New returns a dashboard on nc. It does no I/O. It returns an error
@@ -123,8 +131,9 @@ func New(nc *nats.Conn, cfg Config) (*Server, error) {
 // Its live updates flow once [Server.Start] ran (or [Server.StartEvents]).
 func (s *Server) Handler() http.Handler { return access(s.cfg, s.routes()) }
 
-// StartEvents starts the events stream that feeds live updates, without
-// listening: for a caller that serves [Server.Handler] itself. It runs
+// StartEvents starts the events stream that feeds live updates and the
+// runs index (a watch of the runs bucket, see client.RunIndex), without
+// listening: for a caller that serves [Server.Handler] itself. They run
 // until [Server.Stop] (ctx's values are kept, its end is not).
 func (s *Server) StartEvents(ctx context.Context) {
 	s.mu.Lock()
@@ -134,6 +143,19 @@ func (s *Server) StartEvents(ctx context.Context) {
 	}
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go s.hub.run(ctx)
+	ix, err := s.cl.WatchRuns(ctx, client.RunIndexConfig{MaxRuns: s.cfg.IndexMaxRuns, Logger: s.log})
+	if err != nil {
+		s.log.Error("dashboard: runs index; the runs page reads every run instead", "err", err)
+		return
+	}
+	s.index = ix
+}
+
+// runIndex is the runs index, nil before StartEvents.
+func (s *Server) runIndex() *client.RunIndex {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.index
 }
 
 // Start listens on Config.Addr and serves until [Server.Stop]. It returns
@@ -170,11 +192,14 @@ func (s *Server) Addr() string {
 // Safe to call twice or without Start.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	srv, cancel := s.srv, s.cancel
-	s.srv, s.cancel = nil, nil
+	srv, cancel, ix := s.srv, s.cancel, s.index
+	s.srv, s.cancel, s.index = nil, nil, nil
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	if ix != nil {
+		ix.Stop()
 	}
 	s.hub.closeAll()
 	if srv == nil {
