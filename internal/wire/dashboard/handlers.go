@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -378,7 +379,7 @@ func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, statusOf(err), err)
 		return
 	}
-	runs, err := s.cl.List(r.Context(), &client.ListOpts{Workflow: wf.Name, Limit: sampleRuns})
+	runs, err := s.recentRuns(r.Context(), wf.Name, sampleRuns)
 	if err != nil {
 		s.fail(w, r, statusOf(err), err)
 		return
@@ -391,6 +392,33 @@ func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
 	}
 	v := workflowView{WF: wf, Diagram: layoutDiagram(wf, paths, nil), Sampled: len(paths)}
 	s.render(w, http.StatusOK, "workflow", page{Title: "Workflow " + wf.Name, Nav: "workflows", Data: v})
+}
+
+// recentRuns reads the newest n runs of workflow wf: their ids from the
+// runs index, then each record (the index holds no paths); without the
+// index, by reading every record.
+func (s *Server) recentRuns(ctx context.Context, wf string, n int) ([]*client.Run, error) {
+	ix := s.runIndex()
+	if ix == nil {
+		return s.cl.List(ctx, &client.ListOpts{Workflow: wf, Limit: n})
+	}
+	select {
+	case <-ix.Ready():
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	var runs []*client.Run
+	for _, sum := range ix.Page(client.RunQuery{Workflow: wf, Limit: n}).Runs {
+		run, err := s.cl.Get(ctx, sum.ID)
+		if errors.Is(err, client.ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, run)
+	}
+	return runs, nil
 }
 
 func (s *Server) flowsPage(w http.ResponseWriter, r *http.Request) {
