@@ -223,10 +223,11 @@ type RunPage struct {
 	// Counts splits them by status.
 	Total  int
 	Counts map[RunStatus]int
-	// Held is how many runs the index holds. Dropped counts runs left out
-	// to stay within RunIndexConfig.MaxRuns, and DroppedBefore is the
-	// creation time at or before which runs may be missing; zero when
-	// nothing was dropped.
+	// Held is how many runs the index holds. Dropped counts the records
+	// left out to stay within RunIndexConfig.MaxRuns (a run dropped and
+	// then updated counts again), and DroppedBefore is the creation time
+	// at or before which runs may be missing; zero when nothing was
+	// dropped.
 	Held          int
 	Dropped       uint64
 	DroppedBefore time.Time
