@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -168,20 +167,6 @@ func (ix *RunIndex) watch(ctx context.Context) error {
 	}
 }
 
-// summaryRecord is the part of a run record a summary needs; decoding
-// only it skips the history, input and output.
-type summaryRecord struct {
-	V          uint16              `msgpack:"v"`
-	ID         string              `msgpack:"id"`
-	Workflow   string              `msgpack:"workflow"`
-	DefVersion string              `msgpack:"def_version"`
-	Status     protocol.RunStatus  `msgpack:"status"`
-	State      string              `msgpack:"state"`
-	Error      *protocol.ErrorInfo `msgpack:"error,omitempty"`
-	CreatedAt  int64               `msgpack:"created_at"`
-	UpdatedAt  int64               `msgpack:"updated_at"`
-}
-
 // apply folds one watch entry into s: a put adds or updates the run, a
 // delete or purge (including an expired record's marker) removes it. A
 // record that does not decode is left out.
@@ -190,8 +175,8 @@ func apply(s *runSet, e jetstream.KeyValueEntry) {
 		s.delete(e.Key())
 		return
 	}
-	var rec summaryRecord
-	if msgpack.Unmarshal(e.Value(), &rec) != nil || rec.ID == "" || rec.V != protocol.SchemaVersion {
+	rec, err := protocol.DecodeRunHead(e.Value(), 0)
+	if err != nil {
 		s.delete(e.Key())
 		return
 	}
