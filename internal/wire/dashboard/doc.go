@@ -11,7 +11,9 @@
 // events ([Server.StartEvents]): summaries loaded once by a KV watch of the
 // runs bucket and kept current by the same watch, so a page costs its own
 // size rather than a read of every run record. Config.IndexMaxRuns caps
-// it; the page says when older runs are beyond the cap.
+// it; the page says when older runs are beyond the cap. Until the index
+// has loaded (at most a couple of seconds' wait), or without StartEvents,
+// the page reads every record instead.
 //
 // # Live updates
 //

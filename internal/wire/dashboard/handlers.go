@@ -179,16 +179,11 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 		v.Workflows = append(v.Workflows, wf.Name)
 	}
 	var res runsPageResult
-	if ix := s.runIndex(); ix != nil {
-		select {
-		case <-ix.Ready():
-		case <-r.Context().Done():
-			s.fail(w, r, http.StatusServiceUnavailable, errors.New("dashboard: the runs index is still loading; reload in a moment"))
-			return
-		}
+	if ix := s.runIndex(r.Context()); ix != nil {
 		res = indexPage(ix, f, time.Now())
 	} else {
-		// No index (the events were not started): read every record.
+		// No index (the events were not started, or it is still
+		// loading): read every record.
 		runs, err := s.cl.List(r.Context(), &client.ListOpts{Workflow: f.Workflow})
 		if err != nil {
 			s.fail(w, r, statusOf(err), err)
@@ -395,17 +390,12 @@ func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // recentRuns reads the newest n runs of workflow wf: their ids from the
-// runs index, then each record (the index holds no paths); without the
-// index, by reading every record.
+// runs index, then each record (the index holds no paths); without a
+// loaded index, by reading every record.
 func (s *Server) recentRuns(ctx context.Context, wf string, n int) ([]*client.Run, error) {
-	ix := s.runIndex()
+	ix := s.runIndex(ctx)
 	if ix == nil {
 		return s.cl.List(ctx, &client.ListOpts{Workflow: wf, Limit: n})
-	}
-	select {
-	case <-ix.Ready():
-	case <-ctx.Done():
-		return nil, ctx.Err()
 	}
 	var runs []*client.Run
 	for _, sum := range ix.Page(client.RunQuery{Workflow: wf, Limit: n}).Runs {

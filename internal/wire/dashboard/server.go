@@ -151,11 +151,30 @@ func (s *Server) StartEvents(ctx context.Context) {
 	s.index = ix
 }
 
-// runIndex is the runs index, nil before StartEvents.
-func (s *Server) runIndex() *client.RunIndex {
+// indexWait bounds how long a page waits for the runs index's first load
+// before it reads the runs bucket itself.
+const indexWait = 2 * time.Second
+
+// runIndex is the runs index once it has loaded, or nil: before
+// StartEvents, or while its first load takes longer than indexWait (the
+// caller then reads every record, as without an index).
+func (s *Server) runIndex(ctx context.Context) *client.RunIndex {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.index
+	ix := s.index
+	s.mu.Unlock()
+	if ix == nil {
+		return nil
+	}
+	t := time.NewTimer(indexWait)
+	defer t.Stop()
+	select {
+	case <-ix.Ready():
+		return ix
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.log.Warn("dashboard: the runs index has not loaded yet; this page reads every run record", "err", ix.Err())
+	return nil
 }
 
 // Start listens on Config.Addr and serves until [Server.Stop]. It returns
