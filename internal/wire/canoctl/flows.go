@@ -55,8 +55,8 @@ func flowCommands() []command {
 		one("flows rm", "delete a flow (a run in progress goes on)", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Remove(ctx, id) }, "removed flow %s"),
 		one("flows trigger", "run a flow now", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Trigger(ctx, id) }, "flow %s will run now"),
 		one("flows reset", "clear a flow's failure streak and untrip it", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Reset(ctx, id) }, "reset flow %s"),
-		one("flows pause", "stop a flow's schedule (a run in progress goes on; flows trigger still runs it)", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Pause(ctx, id) }, "paused flow %s (resume it with: canoctl flows resume %[1]s)"),
-		one("flows resume", "restart a paused flow's schedule at its next time (slots missed while paused are not run)", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Resume(ctx, id) }, "resumed flow %s"),
+		one("flows pause", "stop firing a flow on its schedule (flows trigger still runs it)", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Pause(ctx, id) }, "paused flow %s (resume it with: canoctl flows resume %[1]s)"),
+		one("flows resume", "fire a paused flow again from its next scheduled time (missed slots are skipped)", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Resume(ctx, id) }, "resumed flow %s"),
 	}
 }
 
