@@ -576,3 +576,51 @@ func TestPauseHoldsAcrossLeaderChange(t *testing.T) {
 	require.ErrorIs(t, b.client.Pause(ctx, "nope"), scheduler.ErrFlowNotFound)
 	require.ErrorIs(t, b.client.Resume(ctx, "nope"), scheduler.ErrFlowNotFound)
 }
+
+// TestPauseCronCatchUp: a paused catch-up cron flow fires no slot while
+// paused, a new leader does not catch up the slots it missed while paused,
+// and after Resume it fires only slots after the resume.
+func TestPauseCronCatchUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "cron", Workflow: "wf", Schedule: scheduler.Cron("* * * * * *"),
+		Misfire: scheduler.MisfireCatchUp}))
+	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "control", Workflow: "wf", Schedule: scheduler.Cron("* * * * * *")}))
+	s1, _ := b.newScheduler(t, scheduler.Config{ID: "s1"})
+	waitLeader(t, 3*time.Second, s1)
+	s2, _ := b.newScheduler(t, scheduler.Config{ID: "s2"})
+	b.coord.waitRuns(t, "cron", 1, 5*time.Second)
+
+	require.NoError(t, b.client.Pause(ctx, "cron"))
+	info := waitStatus(t, b.client, "cron", 3*time.Second, "paused and not running", func(i scheduler.FlowInfo) bool {
+		return i.Paused && i.Status != scheduler.StatusRunning
+	})
+	n := len(b.coord.runsOf("cron"))
+	// laterSlots waits for the control flow to fire two slots after t.
+	laterSlots := func(after time.Time) {
+		t.Helper()
+		for c := len(b.coord.runsOf("control")) + 1; ; c++ {
+			rs := b.coord.waitRuns(t, "control", c, 5*time.Second)
+			if rs[len(rs)-1].Trigger.Slot > after.Add(time.Second).UnixNano() {
+				return
+			}
+		}
+	}
+	laterSlots(info.PausedAt)
+	require.Len(t, b.coord.runsOf("cron"), n, "a paused cron flow must not fire")
+
+	// The new leader's catch-up does not run a slot missed while paused.
+	require.NoError(t, s1.Stop(ctx))
+	require.Same(t, s2, waitLeader(t, 3*time.Second, s1, s2))
+	laterSlots(time.Now())
+	require.Len(t, b.coord.runsOf("cron"), n, "no catch-up of slots missed while paused")
+	info, err := b.client.Status(ctx, "cron")
+	require.NoError(t, err)
+	require.Zero(t, info.SkippedFires, "slots passed while paused are not counted as skipped")
+
+	resumed := time.Now()
+	require.NoError(t, b.client.Resume(ctx, "cron"))
+	rs := b.coord.waitRuns(t, "cron", n+1, 5*time.Second)
+	require.Greater(t, rs[n].Trigger.Slot, resumed.UnixNano(), "the first run after resume is for a later slot")
+}
