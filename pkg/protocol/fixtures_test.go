@@ -340,6 +340,8 @@ func wireCases() []wireCase {
 			NextEligible:  t1,
 			LastError:     "fetch failed after 3 attempts",
 			SkippedFires:  1,
+			PausedAt:      t1,
+			ResumedAt:     t0,
 		}, func() protocol.Message { return new(protocol.FlowStatus) }},
 		{"split_spec_record", "FuzzDecodeSplitSpecRecord", &protocol.SplitSpecRecord{
 			V:    protocol.SchemaVersion,

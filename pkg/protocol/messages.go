@@ -967,6 +967,12 @@ type FlowStatus struct {
 	NextEligible  int64  `msgpack:"next_eligible,omitempty"`
 	LastError     string `msgpack:"last_error,omitempty"`
 	SkippedFires  uint64 `msgpack:"skipped_fires,omitempty"`
+	// PausedAt is when the flow was paused; 0 means not paused. A paused
+	// flow fires nothing on its schedule; a manual trigger still runs it.
+	PausedAt int64 `msgpack:"paused_at,omitempty"`
+	// ResumedAt is when the flow was last resumed; cron slots at or before
+	// it are not fired (no catch-up of slots missed while paused).
+	ResumedAt int64 `msgpack:"resumed_at,omitempty"`
 }
 
 func (m *FlowStatus) schemaVersion() uint16 { return m.V }

@@ -166,8 +166,8 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 	return nil
 }
 
-// Trigger asks the leader to run the flow now. It bypasses backoff but not
-// a trip. It returns [ErrFlowNotFound], [ErrFlowTripped] or [ErrFlowRunning]
+// Trigger asks the leader to run the flow now. It bypasses backoff and a
+// pause, but not a trip. It returns [ErrFlowNotFound], [ErrFlowTripped] or [ErrFlowRunning]
 // as seen in the stored status; otherwise it records the request, which the
 // leader (now, or the next one elected) acts on once. Triggering again
 // before the leader acted coalesces with the pending request.
@@ -196,16 +196,58 @@ func (c *Client) Trigger(ctx context.Context, id string) error {
 
 // Reset clears a flow's failure streak and backoff window, and untrips it
 // (cano's reset_flow): the status becomes Idle unless a run is in progress.
-// An Every flow then runs at once. It returns [ErrFlowNotFound] for an
-// unknown id.
+// An Every flow then runs at once (after Resume, if it is paused). A pause
+// is kept. It returns [ErrFlowNotFound] for an unknown id.
 func (c *Client) Reset(ctx context.Context, id string) error {
+	return c.mutateStatus(ctx, id, "reset", func(_ *protocol.Schedule, st protocol.FlowStatus) (protocol.FlowStatus, bool) {
+		return reset(st), true
+	})
+}
+
+// Pause stops a flow's schedule: the leader fires none of its cron slots or
+// intervals until [Client.Resume]; slots passed meanwhile are not counted
+// as skipped. A run in progress goes on. As Temporal's schedule pause, a
+// manual [Client.Trigger] still runs a paused flow. The pause is stored in
+// the flow's status in the schedules bucket, so it holds across leader
+// changes and restarts. Pausing a paused flow does nothing. It returns
+// [ErrFlowNotFound] for an unknown id.
+func (c *Client) Pause(ctx context.Context, id string) error {
+	now := time.Now()
+	return c.mutateStatus(ctx, id, "pause", func(_ *protocol.Schedule, st protocol.FlowStatus) (protocol.FlowStatus, bool) {
+		return pause(st, now)
+	})
+}
+
+// Resume undoes [Client.Pause]. The schedule continues from its next time
+// after now, without firing slots missed while paused: a cron flow fires
+// its next slot, an Every flow runs at the first time after now on its
+// interval grid (its next eligible time plus whole intervals), or at once
+// if it never ran or was reset. Resuming a flow that is not paused does
+// nothing. It returns [ErrFlowNotFound] for an unknown id.
+func (c *Client) Resume(ctx context.Context, id string) error {
+	now := time.Now()
+	return c.mutateStatus(ctx, id, "resume", func(s *protocol.Schedule, st protocol.FlowStatus) (protocol.FlowStatus, bool) {
+		var every time.Duration
+		if s.Kind == protocol.FlowEvery {
+			every = time.Duration(s.Every)
+		}
+		return resume(st, every, now)
+	})
+}
+
+// mutateStatus applies fn to the stored status of flow id and writes it
+// with compare-and-set, re-reading and re-applying on conflicts. fn returns
+// false to write nothing.
+func (c *Client) mutateStatus(ctx context.Context, id, op string,
+	fn func(*protocol.Schedule, protocol.FlowStatus) (protocol.FlowStatus, bool)) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
 		return err
 	}
-	if _, _, err := c.get(ctx, kv, id); err != nil {
+	s, _, err := c.get(ctx, kv, id)
+	if err != nil {
 		return err
 	}
 	for range casAttempts {
@@ -213,7 +255,10 @@ func (c *Client) Reset(ctx context.Context, id string) error {
 		if err != nil {
 			return err
 		}
-		ns := reset(st)
+		ns, write := fn(s, st)
+		if !write {
+			return nil
+		}
 		data, err := protocol.Encode(&ns)
 		if err != nil {
 			return err
@@ -227,10 +272,10 @@ func (c *Client) Reset(ctx context.Context, id string) error {
 			return nil
 		}
 		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
-			return fmt.Errorf("scheduler: reset %s: %w", id, err)
+			return fmt.Errorf("scheduler: %s %s: %w", op, id, err)
 		}
 	}
-	return fmt.Errorf("%w: reset %s", ErrConflict, id)
+	return fmt.Errorf("%w: %s %s", ErrConflict, op, id)
 }
 
 // Status returns a flow and its status. It returns [ErrFlowNotFound] for an

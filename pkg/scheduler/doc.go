@@ -11,7 +11,7 @@
 // [CronIn]), [Every] (runs at once, then waits the interval after each run
 // ends) or [Manual] (runs only on [Client.Trigger]). Flows live in the
 // schedules bucket; [Client] adds, updates, removes, triggers and resets them
-// from any process at run time, and a flow file ([LoadFlowFile],
+// from any process at run time, pauses and resumes them, and a flow file ([LoadFlowFile],
 // Config.FlowFile) seeds them at start.
 //
 // # Semantics (cano §2.11)
@@ -23,6 +23,12 @@
 //     failures; a tripped flow does not run until [Client.Reset]. A manual
 //     trigger bypasses backoff but not a trip. A cancelled run is not a
 //     failure.
+//   - [Client.Pause] stops a flow's schedule (durably: the pause is in the
+//     flow's status record, so it holds across leader changes and
+//     restarts); a run in progress goes on, and, as with Temporal's schedule
+//     pause, a manual trigger still runs a paused flow. [Client.Resume]
+//     continues from the next scheduled time after the resume and never
+//     fires slots missed while paused, whatever the misfire policy.
 //   - Misfire policy per cron flow: [MisfireSkip] forgets slots missed while
 //     no leader was firing; [MisfireCatchUp] runs the latest one once.
 //

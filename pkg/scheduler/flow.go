@@ -141,8 +141,28 @@ type FlowInfo struct {
 	// LastError is the error of the last failed run, cleared by a success.
 	LastError string
 	// SkippedFires counts scheduled fires that did not start a run because
-	// the flow was running, backing off or tripped.
+	// the flow was running, backing off or tripped (not slots passed while
+	// paused).
 	SkippedFires uint64
+	// Paused reports whether the flow is paused ([Client.Pause]): its
+	// schedule fires nothing, a manual trigger still runs it.
+	Paused bool
+	// PausedAt is when the flow was paused; zero if not paused.
+	PausedAt time.Time
+}
+
+// StatusLabel is Status for people: "paused" for a paused flow that is idle
+// or completed, "paused, <status>" for a paused flow that is running,
+// backing off or tripped, and the status otherwise.
+func (i FlowInfo) StatusLabel() string {
+	if !i.Paused {
+		return string(i.Status)
+	}
+	switch i.Status {
+	case StatusIdle, StatusCompleted, "":
+		return "paused"
+	}
+	return "paused, " + string(i.Status)
 }
 
 // plan is a flow's compiled schedule.
@@ -336,5 +356,7 @@ func infoFromWire(s *protocol.Schedule, st *protocol.FlowStatus) FlowInfo {
 	info.NextEligible = t(st.NextEligible)
 	info.LastError = st.LastError
 	info.SkippedFires = st.SkippedFires
+	info.Paused = st.PausedAt != 0
+	info.PausedAt = t(st.PausedAt)
 	return info
 }

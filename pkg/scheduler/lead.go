@@ -256,9 +256,11 @@ func (l *leaderRun) arm(lf *liveFlow, now time.Time, termStart bool) {
 		return
 	}
 	lf.nextSlot = lf.plan.next(now)
-	last := l.box(lf.id).st.LastSlot
-	if termStart && lf.flow.Misfire == MisfireCatchUp && last > 0 {
-		lf.catchUp = lf.plan.latestMissed(time.Unix(0, last), now, catchUpScanLimit)
+	st := l.box(lf.id).st
+	if termStart && lf.flow.Misfire == MisfireCatchUp && st.LastSlot > 0 && st.PausedAt == 0 {
+		// Slots missed while paused are not caught up (reserve refuses
+		// them), so start after the resume.
+		lf.catchUp = lf.plan.latestMissed(time.Unix(0, max(st.LastSlot, st.ResumedAt)), now, catchUpScanLimit)
 	}
 }
 
@@ -289,10 +291,11 @@ func (l *leaderRun) untilNextDue() time.Duration {
 	return d
 }
 
-// everyDue is when an Every flow runs next; false while running or tripped.
+// everyDue is when an Every flow runs next; false while running, tripped
+// or paused.
 func (l *leaderRun) everyDue(lf *liveFlow) (time.Time, bool) {
 	st := l.box(lf.id).st
-	if st.Phase == protocol.FlowRunning || st.Phase == protocol.FlowTripped {
+	if st.Phase == protocol.FlowRunning || st.Phase == protocol.FlowTripped || st.PausedAt != 0 {
 		return time.Time{}, false
 	}
 	if st.NextEligible == 0 {

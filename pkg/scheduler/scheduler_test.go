@@ -501,3 +501,126 @@ func TestFlowFileSeeds(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, s.Start(ctx), scheduler.ErrInvalidFlow)
 }
+
+// TestPauseHoldsAcrossLeaderChange pauses an Every flow, proves it does not
+// fire while a control flow on the same leader fires past its next due
+// time, hands leadership over, triggers it by hand (allowed while paused),
+// and resumes it.
+func TestPauseHoldsAcrossLeaderChange(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	const every = 100 * time.Millisecond
+	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "sleepy", Workflow: "wf", Schedule: scheduler.Every(every)}))
+	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "control", Workflow: "wf", Schedule: scheduler.Every(every)}))
+	s1, _ := b.newScheduler(t, scheduler.Config{ID: "s1"})
+	waitLeader(t, 3*time.Second, s1)
+	s2, _ := b.newScheduler(t, scheduler.Config{ID: "s2"})
+	b.coord.waitRuns(t, "sleepy", 2, 5*time.Second)
+
+	require.NoError(t, b.client.Pause(ctx, "sleepy"))
+	require.NoError(t, b.client.Pause(ctx, "sleepy"), "pausing twice is fine")
+	info := waitStatus(t, b.client, "sleepy", 3*time.Second, "paused and not running", func(i scheduler.FlowInfo) bool {
+		return i.Paused && i.Status != scheduler.StatusRunning
+	})
+	require.Equal(t, "paused", info.StatusLabel())
+	require.False(t, info.PausedAt.IsZero())
+	n := len(b.coord.runsOf("sleepy"))
+
+	// quietUntilPast waits until the control flow fired a slot later than
+	// the paused flow's next due time (so the paused flow provably had its
+	// chance), and checks the paused flow started nothing.
+	quietUntilPast := func(what string) {
+		t.Helper()
+		due := info.NextEligible.UnixNano()
+		for c := len(b.coord.runsOf("control")) + 1; ; c++ {
+			rs := b.coord.waitRuns(t, "control", c, 5*time.Second)
+			if rs[len(rs)-1].Trigger.Slot > due+int64(every) {
+				break
+			}
+		}
+		require.Len(t, b.coord.runsOf("sleepy"), n, "%s: a paused flow must not fire", what)
+	}
+	quietUntilPast("paused")
+
+	// Leader change: the pause is in the stored status, so s2 keeps it.
+	require.NoError(t, s1.Stop(ctx))
+	require.Same(t, s2, waitLeader(t, 3*time.Second, s1, s2))
+	quietUntilPast("after leader change")
+	info, err := b.client.Status(ctx, "sleepy")
+	require.NoError(t, err)
+	require.True(t, info.Paused)
+
+	// A manual trigger runs a paused flow (as Temporal's trigger-immediately);
+	// it stays paused.
+	require.NoError(t, b.client.Trigger(ctx, "sleepy"))
+	b.coord.waitRuns(t, "sleepy", n+1, 5*time.Second)
+	n++
+	info = waitStatus(t, b.client, "sleepy", 3*time.Second, "manual run done, still paused", func(i scheduler.FlowInfo) bool {
+		return i.Status == scheduler.StatusCompleted && i.Paused && i.RunCount == uint64(n)
+	})
+	quietUntilPast("after the manual run")
+
+	resumed := time.Now()
+	require.NoError(t, b.client.Resume(ctx, "sleepy"))
+	require.NoError(t, b.client.Resume(ctx, "sleepy"), "resuming twice is fine")
+	rs := b.coord.waitRuns(t, "sleepy", n+2, 5*time.Second)
+	info, err = b.client.Status(ctx, "sleepy")
+	require.NoError(t, err)
+	require.False(t, info.Paused)
+	require.Equal(t, string(info.Status), info.StatusLabel())
+	// No interval missed while paused was fired: the first run after
+	// resume is for a time on the grid after the resume.
+	require.Greater(t, rs[n].Trigger.Slot, resumed.UnixNano())
+
+	require.ErrorIs(t, b.client.Pause(ctx, "nope"), scheduler.ErrFlowNotFound)
+	require.ErrorIs(t, b.client.Resume(ctx, "nope"), scheduler.ErrFlowNotFound)
+}
+
+// TestPauseCronCatchUp: a paused catch-up cron flow fires no slot while
+// paused, a new leader does not catch up the slots it missed while paused,
+// and after Resume it fires only slots after the resume.
+func TestPauseCronCatchUp(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "cron", Workflow: "wf", Schedule: scheduler.Cron("* * * * * *"),
+		Misfire: scheduler.MisfireCatchUp}))
+	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "control", Workflow: "wf", Schedule: scheduler.Cron("* * * * * *")}))
+	s1, _ := b.newScheduler(t, scheduler.Config{ID: "s1"})
+	waitLeader(t, 3*time.Second, s1)
+	s2, _ := b.newScheduler(t, scheduler.Config{ID: "s2"})
+	b.coord.waitRuns(t, "cron", 1, 5*time.Second)
+
+	require.NoError(t, b.client.Pause(ctx, "cron"))
+	info := waitStatus(t, b.client, "cron", 3*time.Second, "paused and not running", func(i scheduler.FlowInfo) bool {
+		return i.Paused && i.Status != scheduler.StatusRunning
+	})
+	n := len(b.coord.runsOf("cron"))
+	// laterSlots waits for the control flow to fire two slots after t.
+	laterSlots := func(after time.Time) {
+		t.Helper()
+		for c := len(b.coord.runsOf("control")) + 1; ; c++ {
+			rs := b.coord.waitRuns(t, "control", c, 5*time.Second)
+			if rs[len(rs)-1].Trigger.Slot > after.Add(time.Second).UnixNano() {
+				return
+			}
+		}
+	}
+	laterSlots(info.PausedAt)
+	require.Len(t, b.coord.runsOf("cron"), n, "a paused cron flow must not fire")
+
+	// The new leader's catch-up does not run a slot missed while paused.
+	require.NoError(t, s1.Stop(ctx))
+	require.Same(t, s2, waitLeader(t, 3*time.Second, s1, s2))
+	laterSlots(time.Now())
+	require.Len(t, b.coord.runsOf("cron"), n, "no catch-up of slots missed while paused")
+	info, err := b.client.Status(ctx, "cron")
+	require.NoError(t, err)
+	require.Zero(t, info.SkippedFires, "slots passed while paused are not counted as skipped")
+
+	resumed := time.Now()
+	require.NoError(t, b.client.Resume(ctx, "cron"))
+	rs := b.coord.waitRuns(t, "cron", n+1, 5*time.Second)
+	require.Greater(t, rs[n].Trigger.Slot, resumed.UnixNano(), "the first run after resume is for a later slot")
+}

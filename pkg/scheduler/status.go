@@ -62,6 +62,12 @@ func reserve(st protocol.FlowStatus, k fireKind, slot time.Time, runID string, n
 	if k == fireCron && st.LastSlot >= slot.UnixNano() {
 		return st, decideNoop // this slot was handled (by us or another leader)
 	}
+	if k != fireManual && st.PausedAt != 0 {
+		return st, decideNoop // paused: scheduled fires are not taken, nor counted
+	}
+	if k == fireCron && slot.UnixNano() <= st.ResumedAt {
+		return st, decideNoop // a slot missed while paused: not caught up
+	}
 	busy := st.Phase == protocol.FlowRunning
 	tripped := st.Phase == protocol.FlowTripped
 	switch k {
@@ -148,4 +154,36 @@ func reset(st protocol.FlowStatus) protocol.FlowStatus {
 		st.Phase = protocol.FlowIdle
 	}
 	return st
+}
+
+// pause marks st paused at now. It returns false (nothing to write) when st
+// is already paused. A run in progress goes on; the schedule fires nothing
+// until resume.
+func pause(st protocol.FlowStatus, now time.Time) (protocol.FlowStatus, bool) {
+	if st.PausedAt != 0 {
+		return st, false
+	}
+	st.PausedAt = now.UnixNano()
+	return st, true
+}
+
+// resume clears the pause of st at now. It returns false (nothing to write)
+// when st is not paused. Slots missed while paused are not fired: a cron
+// flow's slots at or before now are skipped (ResumedAt), and an Every flow
+// (every > 0) whose next eligible time passed while paused moves it to the
+// first time after now on its grid (next eligible + k·every). An Every flow
+// that never ran, or was reset (next eligible 0), runs at once, as when it
+// was added.
+func resume(st protocol.FlowStatus, every time.Duration, now time.Time) (protocol.FlowStatus, bool) {
+	if st.PausedAt == 0 {
+		return st, false
+	}
+	st.PausedAt = 0
+	n := now.UnixNano()
+	st.ResumedAt = n
+	if every > 0 && st.NextEligible != 0 && st.NextEligible <= n {
+		d := every.Nanoseconds()
+		st.NextEligible += ((n-st.NextEligible)/d + 1) * d
+	}
+	return st, true
 }

@@ -192,3 +192,77 @@ func TestReset(t *testing.T) {
 		require.Equal(t, want, got.Phase)
 	}
 }
+
+func TestPauseResumeReserve(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_000, 0)
+	ns := func(t time.Time) int64 { return t.UnixNano() }
+	paused := protocol.FlowStatus{ID: "f", Phase: protocol.FlowIdle, PausedAt: ns(now.Add(-time.Minute))}
+	resumed := protocol.FlowStatus{ID: "f", Phase: protocol.FlowIdle, ResumedAt: ns(now)}
+	tests := []struct {
+		name string
+		st   protocol.FlowStatus
+		k    fireKind
+		slot time.Time
+		want decision
+	}{
+		{"paused cron slot not taken", paused, fireCron, now, decideNoop},
+		{"paused every not taken", paused, fireEvery, now, decideNoop},
+		{"paused manual trigger runs", paused, fireManual, now, decideFire},
+		{"slot missed while paused not caught up", resumed, fireCron, now.Add(-time.Second), decideNoop},
+		{"slot at resume time not fired", resumed, fireCron, now, decideNoop},
+		{"slot after resume fires", resumed, fireCron, now.Add(time.Second), decideFire},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, dec := reserve(tc.st, tc.k, tc.slot, "run", now)
+			require.Equal(t, tc.want, dec)
+			if dec == decideNoop {
+				require.Equal(t, tc.st, got, "a noop writes nothing")
+			}
+			require.Equal(t, tc.st.PausedAt, got.PausedAt, "a fire keeps the pause")
+		})
+	}
+}
+
+func TestPauseResume(t *testing.T) {
+	t.Parallel()
+	now := time.Unix(1_000, 0)
+	sec := int64(time.Second)
+	n := now.UnixNano()
+	tests := []struct {
+		name      string
+		st        protocol.FlowStatus
+		every     time.Duration
+		wantWrite bool
+		wantNext  int64
+	}{
+		{"not paused: nothing", protocol.FlowStatus{NextEligible: n - sec}, 10 * time.Second, false, n - sec},
+		{"cron: next eligible kept", protocol.FlowStatus{PausedAt: 1, NextEligible: n - sec}, 0, true, n - sec},
+		{"every not yet due: kept", protocol.FlowStatus{PausedAt: 1, NextEligible: n + sec}, 10 * time.Second, true, n + sec},
+		{"every one slot missed: next on grid", protocol.FlowStatus{PausedAt: 1, NextEligible: n - sec}, 10 * time.Second, true, n + 9*sec},
+		{"every many slots missed: next on grid", protocol.FlowStatus{PausedAt: 1, NextEligible: n - 95*sec}, 10 * time.Second, true, n + 5*sec},
+		{"every due exactly now: next slot", protocol.FlowStatus{PausedAt: 1, NextEligible: n}, 10 * time.Second, true, n + 10*sec},
+		{"every never ran: at once", protocol.FlowStatus{PausedAt: 1}, 10 * time.Second, true, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			got, write := resume(tc.st, tc.every, now)
+			require.Equal(t, tc.wantWrite, write)
+			require.Equal(t, tc.wantNext, got.NextEligible)
+			require.Zero(t, got.PausedAt)
+			if write {
+				require.Equal(t, n, got.ResumedAt)
+			}
+		})
+	}
+	st, write := pause(protocol.FlowStatus{Phase: protocol.FlowRunning}, now)
+	require.True(t, write)
+	require.Equal(t, n, st.PausedAt)
+	require.Equal(t, protocol.FlowRunning, st.Phase, "a run in progress goes on")
+	_, write = pause(st, now.Add(time.Second))
+	require.False(t, write, "pausing a paused flow writes nothing")
+	require.Equal(t, n, reset(st).PausedAt, "reset keeps the pause")
+}

@@ -343,6 +343,38 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, 0, b.canoctl(t, "flows", "rm", "nightly").code)
 	})
 
+	t.Run("flows pause, resume", func(t *testing.T) {
+		r := b.canoctl(t, "flows", "add", "hourly", "--workflow", "echo", "--every", "1h")
+		require.Equal(t, 0, r.code, r.stderr)
+		t.Cleanup(func() { b.canoctl(t, "flows", "rm", "hourly") })
+		r = b.canoctl(t, "flows", "pause", "hourly")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "paused flow hourly (resume it with: canoctl flows resume hourly)")
+		r = b.canoctl(t, "flows", "list")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Regexp(t, `(?m)^hourly\s+echo\s+every 1h0m0s\s+paused(, running)?\s`, r.stdout)
+		r = b.canoctl(t, "flows", "status", "hourly", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var f map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &f))
+		require.Equal(t, true, f["paused"])
+		require.NotEmpty(t, f["paused_at"])
+		r = b.canoctl(t, "flows", "status", "hourly")
+		require.Contains(t, r.stdout, "Paused:")
+
+		r = b.canoctl(t, "flows", "resume", "hourly", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.JSONEq(t, `{"flow":"hourly","ok":true}`, r.stdout)
+		r = b.canoctl(t, "flows", "list", "--json")
+		var fs []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &fs))
+		require.Len(t, fs, 1)
+		require.Equal(t, false, fs[0]["paused"])
+		require.NotContains(t, b.canoctl(t, "flows", "list").stdout, "paused")
+		oneErrorLine(t, b.canoctl(t, "flows", "pause", "nope"), 1, `flow "nope" not found`)
+		oneErrorLine(t, b.canoctl(t, "flows", "resume", "nope"), 1, `flow "nope" not found`)
+	})
+
 	t.Run("nats CLI context", func(t *testing.T) {
 		home := t.TempDir()
 		dir := filepath.Join(home, ".config", "nats", "context")

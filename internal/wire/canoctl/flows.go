@@ -55,6 +55,8 @@ func flowCommands() []command {
 		one("flows rm", "delete a flow (a run in progress goes on)", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Remove(ctx, id) }, "removed flow %s"),
 		one("flows trigger", "run a flow now", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Trigger(ctx, id) }, "flow %s will run now"),
 		one("flows reset", "clear a flow's failure streak and untrip it", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Reset(ctx, id) }, "reset flow %s"),
+		one("flows pause", "stop firing a flow on its schedule (flows trigger still runs it)", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Pause(ctx, id) }, "paused flow %s (resume it with: canoctl flows resume %[1]s)"),
+		one("flows resume", "fire a paused flow again from its next scheduled time (missed slots are skipped)", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Resume(ctx, id) }, "resumed flow %s"),
 	}
 }
 
@@ -92,6 +94,8 @@ type flowView struct {
 	NextEligible  *time.Time `json:"next_eligible,omitempty"`
 	LastError     string     `json:"last_error,omitempty"`
 	SkippedFires  uint64     `json:"skipped_fires"`
+	Paused        bool       `json:"paused"`
+	PausedAt      *time.Time `json:"paused_at,omitempty"`
 }
 
 func viewFlow(f scheduler.FlowInfo) flowView {
@@ -99,7 +103,8 @@ func viewFlow(f scheduler.FlowInfo) flowView {
 	return flowView{ID: f.Flow.ID, Workflow: f.Flow.Workflow, InitialState: f.Flow.InitialState, Kind: string(s.Kind),
 		Cron: s.Cron, TimeZone: s.TimeZone, EveryMS: s.Every.Milliseconds(), Misfire: string(f.Flow.Misfire),
 		Status: string(f.Status), RunCount: f.RunCount, LastRun: timePtr(f.LastRun), CurrentRun: f.CurrentRun,
-		FailureStreak: f.FailureStreak, NextEligible: timePtr(f.NextEligible), LastError: f.LastError, SkippedFires: f.SkippedFires}
+		FailureStreak: f.FailureStreak, NextEligible: timePtr(f.NextEligible), LastError: f.LastError, SkippedFires: f.SkippedFires,
+		Paused: f.Paused, PausedAt: timePtr(f.PausedAt)}
 }
 
 func scheduleText(s scheduler.Schedule) string {
@@ -136,7 +141,7 @@ func flowsList(ctx context.Context, e *env, _ []string, _ any) error {
 	now := e.now()
 	t := newTable(e.out, "ID", "WORKFLOW", "SCHEDULE", "STATUS", "RUNS", "LAST RUN", "NEXT ELIGIBLE", "STREAK", "LAST ERROR")
 	for _, f := range fs {
-		t.row(f.Flow.ID, f.Flow.Workflow, scheduleText(f.Flow.Schedule), f.Status, f.RunCount, fmtTime(f.LastRun, now),
+		t.row(f.Flow.ID, f.Flow.Workflow, scheduleText(f.Flow.Schedule), f.StatusLabel(), f.RunCount, fmtTime(f.LastRun, now),
 			fmtTime(f.NextEligible, now), f.FailureStreak, truncate(f.LastError, 50))
 	}
 	return t.flush()
@@ -157,7 +162,10 @@ func flowsStatus(ctx context.Context, e *env, args []string, _ any) error {
 	t.row("Flow:", f.Flow.ID)
 	t.row("Workflow:", f.Flow.Workflow)
 	t.row("Schedule:", scheduleText(f.Flow.Schedule))
-	t.row("Status:", f.Status)
+	t.row("Status:", f.StatusLabel())
+	if f.Paused {
+		t.row("Paused:", fmtTime(f.PausedAt, now))
+	}
 	t.row("Runs:", f.RunCount)
 	t.row("Last run:", fmtTime(f.LastRun, now))
 	t.row("Current run:", f.CurrentRun)

@@ -7,11 +7,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/faults"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/scheduler"
 )
 
 // artefacts is where screenshots go: $CANO_ARTEFACTS/dashboard, or a
@@ -26,8 +28,9 @@ func artefacts(t *testing.T) string {
 // TestBrowser drives headless Chromium against a dev-mode coordinator: it
 // triggers a run from the runs page and sees it appear and complete
 // without a reload, finds the path highlighted on the run's page, cancels
-// a held run from its page and resets a tripped breaker from the breakers
-// page, every change arriving by server-sent events.
+// a held run from its page, resets a tripped breaker from the breakers
+// page, every change arriving by server-sent events, and pauses and
+// resumes a flow from the flows page.
 func TestBrowser(t *testing.T) {
 	b := startBrowser(t) // skips without chromium
 	s := startDev(t)
@@ -97,6 +100,27 @@ func TestBrowser(t *testing.T) {
 	bs, err := s.cl.Breakers(ctx)
 	require.NoError(t, err)
 	require.Equal(t, client.BreakerClosed, bs[0].State)
+
+	// 5. Pause a flow from the flows page, then resume it.
+	js, err := jetstream.New(s.nc)
+	require.NoError(t, err)
+	fc, err := scheduler.NewClient(js, scheduler.ClientConfig{})
+	require.NoError(t, err)
+	require.NoError(t, fc.Add(ctx, scheduler.Flow{ID: "hourly", Workflow: demo.SleepyName, Schedule: scheduler.Every(time.Hour)}))
+	b.open(s.base + "/flows")
+	fl := `document.getElementById("flow-hourly")`
+	b.waitTrue("the flow is listed with a pause button", `!!`+fl+` && !!`+fl+`.querySelector("button.pause")`)
+	b.eval(fl + `.querySelector("button.pause").click()`)
+	b.waitTrue("the flow shows paused", `!!`+fl+` && `+fl+`.querySelector(".status").textContent.startsWith("paused") && !!`+fl+`.querySelector("button.resume")`)
+	b.screenshot(filepath.Join(dir, "flows-paused.png"))
+	info, err := fc.Status(ctx, "hourly")
+	require.NoError(t, err)
+	require.True(t, info.Paused)
+	b.eval(fl + `.querySelector("button.resume").click()`)
+	b.waitTrue("the flow shows resumed", `!!`+fl+` && !!`+fl+`.querySelector("button.pause")`)
+	info, err = fc.Status(ctx, "hourly")
+	require.NoError(t, err)
+	require.False(t, info.Paused)
 
 	for _, p := range []string{"workflows", "workers", "flows", "deadletters"} {
 		b.open(s.base + "/" + p)

@@ -2,7 +2,18 @@
 // with live counts), a run's detail with its state machine drawn as an SVG
 // laid out on the server (the path taken highlighted, the current state
 // pulsing), workflows, flows, breakers, workers and dead letters, with the
-// actions an operator needs (trigger, cancel, reset, replay, delete).
+// actions an operator needs (trigger, cancel, reset, pause and resume a
+// flow, replay, delete).
+//
+// # Runs at scale
+//
+// The runs page and its counts read a [client.RunIndex] started with the
+// events ([Server.StartEvents]): summaries loaded once by a KV watch of the
+// runs bucket and kept current by the same watch, so a page costs its own
+// size rather than a read of every run record. Config.IndexMaxRuns caps
+// it; the page says when older runs are beyond the cap. Until the index
+// has loaded (at most a couple of seconds' wait), or without StartEvents,
+// the page reads every record instead.
 //
 // # Live updates
 //

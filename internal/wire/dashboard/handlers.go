@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /flows", s.flowsPage)
 	mux.HandleFunc("POST /flows/{id}/trigger", s.flowAction)
 	mux.HandleFunc("POST /flows/{id}/reset", s.flowAction)
+	mux.HandleFunc("POST /flows/{id}/pause", s.flowAction)
+	mux.HandleFunc("POST /flows/{id}/resume", s.flowAction)
 	mux.HandleFunc("GET /breakers", s.breakersPage)
 	mux.HandleFunc("POST /breakers/{name}/reset", s.resetBreaker)
 	mux.HandleFunc("GET /workers", s.workersPage)
@@ -141,7 +144,7 @@ func statusOf(err error) int {
 
 // runsView is the runs page's data.
 type runsView struct {
-	Runs      []*client.Run
+	Runs      []client.RunSummary
 	Workflows []string
 	Statuses  []client.RunStatus
 	Windows   []string
@@ -154,19 +157,16 @@ type runsView struct {
 	Prev      string
 	Next      string
 	Query     url.Values
+	// Dropped counts runs beyond the index's cap, created at or before
+	// DroppedBefore; 0 when the index holds every run.
+	Dropped       uint64
+	DroppedBefore time.Time
 }
 
 func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	f, err := parseRunsFilter(r.URL.Query(), s.cfg.PageSize)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
-		return
-	}
-	// client.List reads every record of the bucket and filters by
-	// workflow; status, time window and the page are cut here.
-	runs, err := s.cl.List(r.Context(), &client.ListOpts{Workflow: f.Workflow})
-	if err != nil {
-		s.fail(w, r, statusOf(err), err)
 		return
 	}
 	wfs, err := s.cl.Workflows(r.Context())
@@ -178,8 +178,21 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 	for _, wf := range wfs {
 		v.Workflows = append(v.Workflows, wf.Name)
 	}
-	res := pageRuns(runs, f, time.Now())
+	var res runsPageResult
+	if ix := s.runIndex(r.Context()); ix != nil {
+		res = indexPage(ix, f, time.Now())
+	} else {
+		// No index (the events were not started, or it is still
+		// loading): read every record.
+		runs, err := s.cl.List(r.Context(), &client.ListOpts{Workflow: f.Workflow})
+		if err != nil {
+			s.fail(w, r, statusOf(err), err)
+			return
+		}
+		res = pageRuns(runs, f, time.Now())
+	}
 	v.Runs, v.Counts, v.Total, v.Matching, v.Pages = res.runs, res.counts, res.total, res.matching, res.pages
+	v.Dropped, v.DroppedBefore = res.dropped, res.droppedBefore
 	v.Page = f.Page
 	q := f.query()
 	v.Query = q
@@ -361,7 +374,7 @@ func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, statusOf(err), err)
 		return
 	}
-	runs, err := s.cl.List(r.Context(), &client.ListOpts{Workflow: wf.Name, Limit: sampleRuns})
+	runs, err := s.recentRuns(r.Context(), wf.Name, sampleRuns)
 	if err != nil {
 		s.fail(w, r, statusOf(err), err)
 		return
@@ -376,6 +389,28 @@ func (s *Server) workflowPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "workflow", page{Title: "Workflow " + wf.Name, Nav: "workflows", Data: v})
 }
 
+// recentRuns reads the newest n runs of workflow wf: their ids from the
+// runs index, then each record (the index holds no paths); without a
+// loaded index, by reading every record.
+func (s *Server) recentRuns(ctx context.Context, wf string, n int) ([]*client.Run, error) {
+	ix := s.runIndex(ctx)
+	if ix == nil {
+		return s.cl.List(ctx, &client.ListOpts{Workflow: wf, Limit: n})
+	}
+	var runs []*client.Run
+	for _, sum := range ix.Page(client.RunQuery{Workflow: wf, Limit: n}).Runs {
+		run, err := s.cl.Get(ctx, sum.ID)
+		if errors.Is(err, client.ErrNotFound) {
+			continue // removed meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		runs = append(runs, run)
+	}
+	return runs, nil
+}
+
 func (s *Server) flowsPage(w http.ResponseWriter, r *http.Request) {
 	flows, err := s.flows.List(r.Context())
 	if err != nil {
@@ -388,15 +423,25 @@ func (s *Server) flowsPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) flowAction(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	var err error
-	if strings.HasSuffix(r.URL.Path, "/reset") {
+	switch r.URL.Path[strings.LastIndexByte(r.URL.Path, '/')+1:] {
+	case "reset":
 		err = s.flows.Reset(r.Context(), id)
-	} else {
+	case "pause":
+		err = s.flows.Pause(r.Context(), id)
+	case "resume":
+		err = s.flows.Resume(r.Context(), id)
+	default:
 		err = s.flows.Trigger(r.Context(), id)
 	}
 	if err != nil {
 		status := http.StatusBadGateway
-		if errors.Is(err, scheduler.ErrInvalidFlow) {
+		switch {
+		case errors.Is(err, scheduler.ErrInvalidFlow):
 			status = http.StatusBadRequest
+		case errors.Is(err, scheduler.ErrFlowNotFound):
+			status = http.StatusNotFound
+		case errors.Is(err, scheduler.ErrFlowTripped), errors.Is(err, scheduler.ErrFlowRunning):
+			status = http.StatusConflict
 		}
 		s.fail(w, r, status, err)
 		return

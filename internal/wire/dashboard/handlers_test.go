@@ -2,16 +2,21 @@ package dashboard_test
 
 import (
 	"context"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wire/dashboard"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/scheduler"
 )
 
 // TestHandlers runs every page and action against a dev-mode setup.
@@ -41,12 +46,39 @@ func TestHandlers(t *testing.T) {
 	t.Run("runs page", func(t *testing.T) {
 		run, err := s.cl.Run(ctx, demo.SleepyName, nil)
 		require.NoError(t, err)
-		code, body := s.get(t, "/runs?workflow="+demo.SleepyName)
-		require.Equal(t, http.StatusOK, code)
-		require.Contains(t, body, `id="run-`+run.ID+`" class="status-completed"`)
-		code, body = s.get(t, "/runs?status=bogus")
+		// The page reads the runs index, which follows the bucket's watch
+		// a moment behind the record's write.
+		var body string
+		require.Eventually(t, func() bool {
+			var code int
+			code, body = s.get(t, "/runs?workflow="+demo.SleepyName)
+			return code == http.StatusOK && strings.Contains(body, `id="run-`+run.ID+`" class="status-completed"`)
+		}, 10*time.Second, 20*time.Millisecond, "the run shows completed on the runs page: %s", body)
+		code, body := s.get(t, "/runs?status=bogus")
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Contains(t, body, "want one of")
+	})
+
+	t.Run("runs beyond the index cap", func(t *testing.T) {
+		for range 2 {
+			_, err := s.cl.Run(ctx, demo.SleepyName, nil)
+			require.NoError(t, err)
+		}
+		d, err := dashboard.New(s.nc, dashboard.Config{Addr: "127.0.0.1:0", IndexMaxRuns: 1})
+		require.NoError(t, err)
+		d.StartEvents(ctx)
+		defer func() { _ = d.Stop(context.Background()) }()
+		hs := httptest.NewServer(d.Handler())
+		defer hs.Close()
+		resp, err := http.Get(hs.URL + "/runs")
+		require.NoError(t, err)
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		body := string(b)
+		require.Contains(t, body, "are beyond the runs index")
+		require.Equal(t, 1, strings.Count(body, `<tr id="run-`), "one run held")
 	})
 
 	t.Run("run page", func(t *testing.T) {
@@ -100,6 +132,51 @@ func TestHandlers(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusForbidden, resp.StatusCode)
+	})
+
+	t.Run("flow pause and resume", func(t *testing.T) {
+		js, err := jetstream.New(s.nc)
+		require.NoError(t, err)
+		fc, err := scheduler.NewClient(js, scheduler.ClientConfig{})
+		require.NoError(t, err)
+		require.NoError(t, fc.Add(ctx, scheduler.Flow{ID: "hourly", Workflow: demo.SleepyName, Schedule: scheduler.Every(time.Hour)}))
+		t.Cleanup(func() { _ = fc.Remove(context.Background(), "hourly") })
+		post := func(path string, crossSite bool) int {
+			req, err := http.NewRequest(http.MethodPost, s.base+path, nil)
+			require.NoError(t, err)
+			req.Header.Set("Accept", "application/json")
+			if crossSite {
+				req.Header.Set("Sec-Fetch-Site", "cross-site")
+			}
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			resp.Body.Close()
+			return resp.StatusCode
+		}
+		paused := func() bool {
+			info, err := fc.Status(ctx, "hourly")
+			require.NoError(t, err)
+			return info.Paused
+		}
+
+		require.Equal(t, http.StatusForbidden, post("/flows/hourly/pause", true), "a cross-site pause is refused")
+		require.False(t, paused(), "a refused pause changes nothing")
+
+		require.Equal(t, http.StatusOK, post("/flows/hourly/pause", false))
+		require.True(t, paused())
+		_, body := s.get(t, "/flows")
+		require.Regexp(t, `<tr id="flow-hourly" class="flow-[a-z]+ flow-paused">`, body)
+		require.Regexp(t, `<td class="status">paused(, running)?`, body)
+		require.Contains(t, body, `action="/flows/hourly/resume"`)
+		require.NotContains(t, body, `action="/flows/hourly/pause"`)
+
+		require.Equal(t, http.StatusForbidden, post("/flows/hourly/resume", true), "a cross-site resume is refused")
+		require.True(t, paused())
+		require.Equal(t, http.StatusOK, post("/flows/hourly/resume", false))
+		require.False(t, paused())
+		_, body = s.get(t, "/flows")
+		require.Contains(t, body, `action="/flows/hourly/pause"`)
+		require.Equal(t, http.StatusNotFound, post("/flows/nope/pause", false))
 	})
 
 	t.Run("events", func(t *testing.T) {

@@ -71,15 +71,41 @@ func (f runsFilter) query() url.Values {
 
 // runsPageResult is one page of runs and the counts around it.
 type runsPageResult struct {
-	runs     []*client.Run
-	counts   map[client.RunStatus]int // in the time window, by status
-	total    int                      // in the time window
-	matching int                      // matching the status too
-	pages    int
+	runs          []client.RunSummary
+	counts        map[client.RunStatus]int // in the time window, by status
+	total         int                      // in the time window
+	matching      int                      // matching the status too
+	pages         int
+	dropped       uint64    // runs beyond the index's cap
+	droppedBefore time.Time // created at or before this
+}
+
+// indexPage asks the runs index for the page f names.
+func indexPage(ix *client.RunIndex, f runsFilter, now time.Time) runsPageResult {
+	q := client.RunQuery{Workflow: f.Workflow, Status: f.Status, Offset: (f.Page - 1) * f.Size, Limit: f.Size}
+	if f.Since > 0 {
+		q.Since = now.Add(-f.Since)
+	}
+	p := ix.Page(q)
+	return runsPageResult{runs: p.Runs, counts: p.Counts, total: p.Total, matching: p.Matching,
+		pages: max(1, (p.Matching+f.Size-1)/f.Size), dropped: p.Dropped, droppedBefore: p.DroppedBefore}
+}
+
+// summaryOf is the summary of a run read whole.
+func summaryOf(r *client.Run) client.RunSummary {
+	s := client.RunSummary{ID: r.ID, Workflow: r.Workflow, Version: r.Version, Status: r.Status, State: r.State,
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+	if r.Status.Terminal() {
+		s.EndedAt = r.UpdatedAt
+	}
+	if r.Err != nil {
+		s.Error = r.Err.Error()
+	}
+	return s
 }
 
 // pageRuns cuts one page out of runs (newest first, as client.List
-// returns them, already filtered by workflow) and counts them by status
+// returns them, already filtered by workflow), when there is no runs index and counts them by status
 // within the time window. It is pure: now is the clock.
 func pageRuns(runs []*client.Run, f runsFilter, now time.Time) runsPageResult {
 	res := runsPageResult{counts: map[client.RunStatus]int{}}
@@ -98,7 +124,9 @@ func pageRuns(runs []*client.Run, f runsFilter, now time.Time) runsPageResult {
 	res.pages = max(1, (len(match)+f.Size-1)/f.Size)
 	from := (f.Page - 1) * f.Size
 	if from < len(match) {
-		res.runs = match[from:min(from+f.Size, len(match))]
+		for _, r := range match[from:min(from+f.Size, len(match))] {
+			res.runs = append(res.runs, summaryOf(r))
+		}
 	}
 	return res
 }

@@ -52,7 +52,7 @@ func TestPageRuns(t *testing.T) {
 		}
 		runs = append(runs, &client.Run{ID: string(rune('a' + i)), Status: st, CreatedAt: now.Add(-time.Duration(i) * time.Minute)})
 	}
-	ids := func(rs []*client.Run) (s string) {
+	ids := func(rs []client.RunSummary) (s string) {
 		for _, r := range rs {
 			s += r.ID
 		}

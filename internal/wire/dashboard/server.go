@@ -46,6 +46,10 @@ type Config struct {
 	// PageSize is how many runs a runs page shows. Defaults to
 	// PageSizeDefault; at most PageSizeMax.
 	PageSize int
+	// IndexMaxRuns caps the runs the runs page's index holds (the newest
+	// by creation time; the page says when older runs are beyond it).
+	// Defaults to client.RunIndexMaxRunsDefault; -1 means no cap.
+	IndexMaxRuns int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -64,6 +68,9 @@ func (c Config) withDefaults() Config {
 }
 
 func (c Config) validate() error {
+	if c.IndexMaxRuns < -1 {
+		return fmt.Errorf("dashboard: Config.IndexMaxRuns %d: want a positive number, 0 for the default or -1 for no cap", c.IndexMaxRuns)
+	}
 	if c.PageSize < 0 || c.PageSize > PageSizeMax {
 		return fmt.Errorf("dashboard: Config.PageSize %d: want 1..%d (0 for the default)", c.PageSize, PageSizeMax)
 	}
@@ -86,10 +93,11 @@ type Server struct {
 	hub   *hub
 	log   *slog.Logger
 
-	mu     sync.Mutex // guards srv, ln, cancel
+	mu     sync.Mutex // guards srv, ln, cancel, index
 	srv    *http.Server
 	ln     net.Listener
 	cancel context.CancelFunc
+	index  *client.RunIndex // the runs page's index; nil before StartEvents
 }
 
 // New returns a dashboard on nc. It does no I/O. It returns an error
@@ -123,8 +131,9 @@ func New(nc *nats.Conn, cfg Config) (*Server, error) {
 // Its live updates flow once [Server.Start] ran (or [Server.StartEvents]).
 func (s *Server) Handler() http.Handler { return access(s.cfg, s.routes()) }
 
-// StartEvents starts the events stream that feeds live updates, without
-// listening: for a caller that serves [Server.Handler] itself. It runs
+// StartEvents starts the events stream that feeds live updates and the
+// runs index (a watch of the runs bucket, see client.RunIndex), without
+// listening: for a caller that serves [Server.Handler] itself. They run
 // until [Server.Stop] (ctx's values are kept, its end is not).
 func (s *Server) StartEvents(ctx context.Context) {
 	s.mu.Lock()
@@ -134,6 +143,38 @@ func (s *Server) StartEvents(ctx context.Context) {
 	}
 	ctx, s.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	go s.hub.run(ctx)
+	ix, err := s.cl.WatchRuns(ctx, client.RunIndexConfig{MaxRuns: s.cfg.IndexMaxRuns, Logger: s.log})
+	if err != nil {
+		s.log.Error("dashboard: runs index; the runs page reads every run instead", "err", err)
+		return
+	}
+	s.index = ix
+}
+
+// indexWait bounds how long a page waits for the runs index's first load
+// before it reads the runs bucket itself.
+const indexWait = 2 * time.Second
+
+// runIndex is the runs index once it has loaded, or nil: before
+// StartEvents, or while its first load takes longer than indexWait (the
+// caller then reads every record, as without an index).
+func (s *Server) runIndex(ctx context.Context) *client.RunIndex {
+	s.mu.Lock()
+	ix := s.index
+	s.mu.Unlock()
+	if ix == nil {
+		return nil
+	}
+	t := time.NewTimer(indexWait)
+	defer t.Stop()
+	select {
+	case <-ix.Ready():
+		return ix
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	s.log.Warn("dashboard: the runs index has not loaded yet; this page reads every run record", "err", ix.Err())
+	return nil
 }
 
 // Start listens on Config.Addr and serves until [Server.Stop]. It returns
@@ -170,11 +211,14 @@ func (s *Server) Addr() string {
 // Safe to call twice or without Start.
 func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Lock()
-	srv, cancel := s.srv, s.cancel
-	s.srv, s.cancel = nil, nil
+	srv, cancel, ix := s.srv, s.cancel, s.index
+	s.srv, s.cancel, s.index = nil, nil, nil
 	s.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	if ix != nil {
+		ix.Stop()
 	}
 	s.hub.closeAll()
 	if srv == nil {
