@@ -432,6 +432,9 @@ func startWorker(ctx context.Context, wait retry.Loop, nc *nats.Conn, cfg worker
 		}
 		if err := x.Start(actx); err != nil {
 			stopQuietly(x.Stop)
+			if errors.Is(err, worker.ErrDefinitionTooLarge) {
+				return retry.Permanent(err) // the same definition will not fit later
+			}
 			return err
 		}
 		w = x
