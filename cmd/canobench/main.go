@@ -40,6 +40,7 @@ func main() {
 	soak := fs.Duration("soak", 0, "run one-task workflows at -rate for this `duration` and print, every -soak-every, runs/s, server RSS, the broker's stored bytes and messages, and the retained run records (by hand, not in CI)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "soak: one-task runs triggered per second (0: half the peak, measured first)")
 	fs.DurationVar(&cfg.SoakEvery, "soak-every", bench.SoakEveryDefault, "soak: print a row this often")
+	fs.BoolVar(&cfg.EventCapture, "event-capture", false, "provision the events capture stream, so the server stores every event (as coordinators started with -event-capture do)")
 	fs.DurationVar(&cfg.RunRetention, "retention", 0, "how long finished run records are kept (coordinator RunRetention; 0: its default, 1h)")
 	_ = fs.Parse(os.Args[1:])
 	if *showVersion {

@@ -33,6 +33,7 @@ func main() {
 	fs.IntVar(&cfg.Replicas, "replicas", 0, "stream and bucket replicas, 1 or 3 (0: 1 for new ones, keep existing ones as they are)")
 	fs.IntVar(&cfg.Shards, "shards", 0, "transition goroutines (0: default)")
 	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "redelivery deadline of an input a dead coordinator held (0: default 30s)")
+	fs.BoolVar(&cfg.EventCapture, "event-capture", false, "keep recent events in the capture stream <PREFIX>_EVENTS (memory, 1 h, 64 MiB) so they can be replayed (canoctl runs watch --since); costs the server a stored message per event; always on with -dev")
 	fs.StringVar(&cfg.FlowFile, "flows", "", "scheduler flow `file` (JSON) to seed flows from")
 	fs.DurationVar(&cfg.LeaderTTL, "leader-ttl", 0, "scheduler leader lease TTL (0: default 10s)")
 	fs.DurationVar(&cfg.DrainTimeout, "drain-timeout", 3*time.Second, "how long shutdown waits for running scheduled flows")

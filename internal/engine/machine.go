@@ -106,17 +106,22 @@ func Compile(d *protocol.Definition) (*Machine, error) {
 			if s.Split == nil {
 				return nil, cfgErr("state %q: no split", s.Name)
 			}
-			if s.Split.Common != nil || len(s.Split.Params) > 0 {
-				// Only dynamic splits travel compact; a definition lists its
-				// branches (kinds are checked against the registry below).
-				return nil, cfgErr("split state %q: compact branch list in a definition", s.Name)
+			if s.Split.Common == nil && len(s.Split.Params) > 0 {
+				return nil, cfgErr("split state %q: compact branch parameters without a common task", s.Name)
 			}
+			// A large split of like branches is stored compact (see
+			// fsm.CompactSplitMin); Len and Task read both forms.
 			j := s.Split.Join
-			if err := joinrule.Validate(j, len(s.Split.Tasks), true); err != nil {
+			if err := joinrule.Validate(j, s.Split.Len(), true); err != nil {
 				return nil, cfgErr("split state %q: %v", s.Name, err)
 			}
 			if !m.Known(j.JoinState) {
 				return nil, cfgErr("split state %q: join state %q is neither registered nor an exit state", s.Name, j.JoinState)
+			}
+			if s.Split.Common != nil {
+				if err := protocol.ValidToken(s.Split.Common.Kind); err != nil {
+					return nil, cfgErr("split state %q: task kind: %v", s.Name, err)
+				}
 			}
 			for bi := range s.Split.Tasks {
 				if err := protocol.ValidToken(s.Split.Tasks[bi].Kind); err != nil {
@@ -161,6 +166,9 @@ func (m *Machine) Kinds() []string {
 			add(s.Task.Kind)
 		}
 		if s.Split != nil {
+			if s.Split.Common != nil {
+				add(s.Split.Common.Kind)
+			}
 			for j := range s.Split.Tasks {
 				add(s.Split.Tasks[j].Kind)
 			}

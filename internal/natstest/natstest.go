@@ -25,7 +25,15 @@ type Server struct {
 // t.TempDir() and stops it in t.Cleanup.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s, err := embedded.Start(embedded.Config{StoreDir: tb.TempDir(), Port: -1})
+	return StartWith(tb, embedded.Config{})
+}
+
+// StartWith is Start with cfg's settings (MaxPayload, say); its StoreDir
+// and Port are set by StartWith.
+func StartWith(tb testing.TB, cfg embedded.Config) *Server {
+	tb.Helper()
+	cfg.StoreDir, cfg.Port = tb.TempDir(), -1
+	s, err := embedded.Start(cfg)
 	if err != nil {
 		tb.Fatalf("natstest: %v", err)
 	}

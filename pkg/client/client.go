@@ -23,10 +23,25 @@ import (
 const (
 	// TimeoutDefault bounds a call whose context has no deadline.
 	TimeoutDefault = 10 * time.Second
-	// AwaitRecheckDefault is how often Await re-reads a run's record in
-	// case its terminal event was lost.
+	// AwaitRecheckDefault is the longest Await waits between two re-reads
+	// of a run's record, in case its terminal event was lost.
 	AwaitRecheckDefault = 2 * time.Second
+	// AwaitRecheckFirst is when Await first re-reads a run's record that
+	// was not ended; the wait then doubles up to AwaitRecheckDefault.
+	AwaitRecheckFirst = 100 * time.Millisecond
 )
+
+// awaitRecheck is the wait before Await's n-th re-read (n from 0):
+// AwaitRecheckFirst doubling up to AwaitRecheckDefault. Short runs end
+// (and their event wakes Await) before the first re-read; a lost event
+// costs a short run little and a long one at most AwaitRecheckDefault.
+func awaitRecheck(n int) time.Duration {
+	d := AwaitRecheckFirst
+	for i := 0; i < n && d < AwaitRecheckDefault; i++ {
+		d *= 2
+	}
+	return min(d, AwaitRecheckDefault)
+}
 
 // Config configures a Client. The zero value uses the defaults.
 type Config struct {
@@ -214,8 +229,13 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 // (Version, input, CreatedAt, ...) are zero unless Await found the end in
 // the run's record instead (the run had already ended when Await was
 // called, or its event was lost); call [Client.Get] for the whole record.
-// Only if the event is lost does a re-read of the record every
-// AwaitRecheckDefault find the end. Safe for concurrent use.
+// Events are core NATS messages, at most once: Await subscribes to the
+// run's events first, then reads the record (a run already ended is
+// returned at once), then waits for the terminal event, re-reading the
+// record after AwaitRecheckFirst, doubling up to every
+// AwaitRecheckDefault, so a lost event delays Await but never hangs it.
+// It works with or without the events capture stream. Safe for
+// concurrent use.
 func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 	ch := make(chan *nats.Msg, 16)
 	sub, err := c.nc.ChanSubscribe(c.names.RunEventsWildcard(runID), ch)
@@ -228,10 +248,12 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	// Events are published fire-and-forget: one may be lost (a stream
-	// leader failover, a reconnect). A slow re-read of the record is the
-	// safety net; the terminal event is what wakes Await normally.
-	recheck := time.NewTicker(AwaitRecheckDefault)
+	// Events are core NATS messages, published fire-and-forget: one may
+	// be lost (a reconnect, a slow subscriber, interest not yet known to
+	// every server of a cluster). Re-reads of the record, ever less often,
+	// are the safety net; the terminal event is what wakes Await normally.
+	rechecks := 0
+	recheck := time.NewTimer(awaitRecheck(rechecks))
 	defer recheck.Stop()
 	for {
 		select {
@@ -241,6 +263,8 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 			if rec, err := c.Get(ctx, runID); err == nil && rec.Status.Terminal() {
 				return rec, rec.Err
 			}
+			rechecks++
+			recheck.Reset(awaitRecheck(rechecks))
 		case m := <-ch:
 			var ev protocol.Event
 			if protocol.Decode(m.Data, &ev, 0) != nil {

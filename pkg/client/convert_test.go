@@ -361,3 +361,21 @@ func TestNamesMatchTheWire(t *testing.T) {
 		require.Equal(t, h[1], h[0])
 	}
 }
+
+func TestAwaitRecheck(t *testing.T) {
+	for _, tc := range []struct {
+		n    int
+		want time.Duration
+	}{
+		{0, 100 * time.Millisecond},
+		{1, 200 * time.Millisecond},
+		{2, 400 * time.Millisecond},
+		{3, 800 * time.Millisecond},
+		{4, 1600 * time.Millisecond},
+		{5, AwaitRecheckDefault},
+		{6, AwaitRecheckDefault},
+		{1000, AwaitRecheckDefault},
+	} {
+		require.Equal(t, tc.want, awaitRecheck(tc.n), "re-read %d", tc.n)
+	}
+}

@@ -1,6 +1,6 @@
 // Package client is the Go API of a Cano deployment: it triggers runs,
 // awaits, reads and cancels them, and reads everything an operator tool
-// (canoctl, exporters, a dashboard) needs — the events stream
+// (canoctl, exporters, a dashboard) needs — live and captured events
 // ([Client.Events]), dead letters ([Client.DeadLetters], [Client.Replay]),
 // registered workflows ([Client.Workflows], [Client.Workflow]), live
 // workers ([Client.Workers]) and shared circuit breakers

@@ -146,9 +146,16 @@ func workflows() []worker.Definer {
 
 func setup(t *testing.T) *bundle { return setupB(t) }
 
+// setupB starts a server (with the events capture stream, so tests may
+// replay events), a worker, a coordinator and a client.
 func setupB(t testing.TB) *bundle {
 	t.Helper()
-	srv := natstest.StartProvisioned(t, provision.Config{})
+	return setupWith(t, provision.Config{EventCapture: true})
+}
+
+func setupWith(t testing.TB, prov provision.Config) *bundle {
+	t.Helper()
+	srv := natstest.StartProvisioned(t, prov)
 	nc, js := srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

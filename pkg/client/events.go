@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
@@ -125,11 +126,14 @@ const maxStoredSize = 64 << 20
 // EventFilter selects the events of [Client.Events]; nil selects every event,
 // live only.
 //
-// The events stream (see package provision) is an in-memory stream with a
-// bounded retention (EventsMaxAgeDefault, EventsMaxBytesDefault): replay
-// with Since or FromStart is best-effort recent history, not an audit log,
-// and events are published fire-and-forget, so one may be missing. The run
-// records ([Client.Get], [Client.List]) are the truth.
+// Events are core NATS messages, published fire-and-forget: a live watch
+// sees what is published while it is subscribed, and an event may be
+// missing (a reconnect, a watcher too slow to keep up). The run records
+// ([Client.Get], [Client.List]) are the truth. Replay (Since, FromStart)
+// reads the optional events capture stream (provision.Config.EventCapture,
+// coordinator -event-capture, on in dev mode): an in-memory stream with a
+// bounded retention (EventsMaxAgeDefault, EventsMaxBytesDefault), so it is
+// best-effort recent history, not an audit log.
 type EventFilter struct {
 	// Workflow selects one workflow's events; "" selects all. Breaker
 	// events have the workflow "_breaker"; rejected triggers whose
@@ -140,14 +144,24 @@ type EventFilter struct {
 	RunID string
 	// Types selects these event types; empty selects all.
 	Types []EventType
-	// Since replays the retained events stored at or after this time, then
-	// continues live. The zero value means live only: events stored after
-	// Events returns.
+	// Since replays the captured events stored at or after this time,
+	// then continues live. It needs the capture stream: without it Events
+	// returns an error matching [ErrNoEventCapture]. The zero value means
+	// live only: events published after Events returns.
 	Since time.Time
-	// FromStart replays every event the stream still retains, then
-	// continues live. It may not be combined with Since.
+	// FromStart replays every event the capture stream still retains,
+	// then continues live; like Since it needs the capture stream. It may
+	// not be combined with Since.
 	FromStart bool
 }
+
+// replay reports whether f asks for past events.
+func (f *EventFilter) replay() bool { return f.FromStart || !f.Since.IsZero() }
+
+// ErrNoEventCapture is matched (with errors.Is) by the error of
+// [Client.Events] asked to replay past events (EventFilter Since or
+// FromStart) in a deployment without the events capture stream.
+var ErrNoEventCapture = errors.New("client: no events capture stream")
 
 func (f *EventFilter) validate() error {
 	if f.Workflow != "" {
@@ -193,19 +207,29 @@ func (f *EventFilter) subjects(names protocol.Names) []string {
 	return out
 }
 
-// Events starts watching the events stream and returns the stream of
-// decoded events matching f (nil: every event, live only). The watch starts
-// before Events returns, so an event published after that (of a run
-// triggered after the call, say) is delivered. Call [EventStream.Stop] when
-// done.
+// Events starts watching events and returns the stream of decoded events
+// matching f (nil: every event, live only). The watch starts before
+// Events returns, so an event published after that (of a run triggered
+// after the call, say) is delivered. Call [EventStream.Stop] when done.
 //
-// It uses an ephemeral ordered consumer: events arrive in stream order,
-// without gaps or duplicates, and the consumer is recreated transparently
-// after a reconnect. Read the package limits on history in [EventFilter].
+// A live watch (no Since, no FromStart) is a core NATS subscription: it
+// works with or without the events capture stream, adds no work to the
+// server's streams, and events arrive in the order the server received
+// them. Its events are at most once: one published while the connection
+// is down, or while Next falls more than EventBufferDefault events behind,
+// is missed (counted in [EventStream.Missed]). Await a run's end with
+// [Client.Await], which does not depend on any one event.
+//
+// A replay (Since or FromStart) reads the capture stream with an
+// ephemeral ordered consumer: the past events it retains, then live ones,
+// in stream order without gaps or duplicates, and the consumer is
+// recreated transparently after a reconnect. Without the capture stream
+// it returns an error matching [ErrNoEventCapture]. Read the limits on
+// history in [EventFilter].
 //
 // An invalid filter gives an error wrapping protocol.ErrInvalidName (or
 // naming the conflicting fields). If ctx has no deadline, Config.Timeout
-// applies to setting up the consumer; ctx does not bound the stream.
+// applies to setting up the watch; ctx does not bound the stream.
 //
 // Example:
 //
@@ -231,21 +255,27 @@ func (c *Client) Events(ctx context.Context, f *EventFilter) (*EventStream, erro
 	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.subjects(c.names), DeliverPolicy: jetstream.DeliverNewPolicy}
-	switch {
-	case f.FromStart:
-		cfg.DeliverPolicy = jetstream.DeliverAllPolicy
-	case !f.Since.IsZero():
+	if !f.replay() {
+		return c.liveEvents(ctx, f)
+	}
+	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.subjects(c.names), DeliverPolicy: jetstream.DeliverAllPolicy}
+	if !f.Since.IsZero() {
 		since := f.Since
 		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		cfg.OptStartTime = &since
 	}
 	cons, err := c.js.OrderedConsumer(ctx, c.names.EventsStream(), cfg)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return nil, fmt.Errorf("%w: replaying past events (EventFilter Since or FromStart) needs the stream %s, "+
+			"which this deployment does not have; start the coordinators with -event-capture "+
+			"(provision.Config.EventCapture) to keep recent events, or watch live events only: %w",
+			ErrNoEventCapture, c.names.EventsStream(), err)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("client: events: %w", err)
 	}
 	// Messages creates the server consumer now, which fixes the start
-	// point of a live-only stream.
+	// point of the replay.
 	it, err := cons.Messages()
 	if err != nil {
 		return nil, fmt.Errorf("client: events: %w", err)
@@ -253,27 +283,61 @@ func (c *Client) Events(ctx context.Context, f *EventFilter) (*EventStream, erro
 	return &EventStream{it: it}, nil
 }
 
+// EventBufferDefault is how many events a live [EventStream] holds for
+// Next before it starts missing events.
+const EventBufferDefault = 8192
+
+// liveEvents subscribes to f's subjects (core NATS), all into one channel
+// so that events keep the order the connection received them in.
+func (c *Client) liveEvents(ctx context.Context, f *EventFilter) (*EventStream, error) {
+	s := &EventStream{ch: make(chan *nats.Msg, EventBufferDefault), stop: make(chan struct{})}
+	for _, subj := range f.subjects(c.names) {
+		sub, err := c.nc.ChanSubscribe(subj, s.ch)
+		if err != nil {
+			s.unsubscribe()
+			return nil, fmt.Errorf("client: events: %w", err)
+		}
+		s.subs = append(s.subs, sub)
+	}
+	s.closed = s.subs[0].StatusChanged(nats.SubscriptionClosed)
+	// The subscriptions are registered with the server once they are
+	// flushed: only then is "events published after Events returns" true.
+	if err := c.nc.FlushWithContext(ctx); err != nil {
+		s.unsubscribe()
+		return nil, fmt.Errorf("client: events: %w", err)
+	}
+	return s, nil
+}
+
 // EventStream is a stream of decoded events, returned by [Client.Events].
-// Next may not be called concurrently; Stop and Skipped may be called from
-// any goroutine.
+// Next may not be called concurrently; Stop, Skipped and Missed may be
+// called from any goroutine.
 type EventStream struct {
-	it      jetstream.MessagesContext
+	// A replay: an ordered consumer on the capture stream.
+	it jetstream.MessagesContext
+	// A live watch: core subscriptions delivering into ch; closed reports
+	// the subscriptions' end (the connection closed).
+	subs   []*nats.Subscription
+	ch     chan *nats.Msg
+	closed <-chan nats.SubStatus
+	stop   chan struct{}
+
 	skipped atomic.Int64
 	stopped atomic.Bool
 }
 
 // Next blocks until the next matching event arrives and returns it. It
 // returns ctx's error (wrapped) when ctx ends, [ErrStreamStopped] after
-// Stop, and the consumer's error if the stream fails for good (the events
-// stream was deleted, the connection closed). A message that does not
-// decode as an event is skipped and counted in Skipped; it never ends the
+// Stop, and an error if the stream fails for good (the connection closed,
+// the capture stream of a replay deleted). A message that does not decode
+// as an event is skipped and counted in Skipped; it never ends the
 // stream.
 func (s *EventStream) Next(ctx context.Context) (Event, error) {
 	for {
 		if s.stopped.Load() {
 			return Event{}, ErrStreamStopped
 		}
-		msg, err := s.it.Next(jetstream.NextContext(ctx))
+		data, err := s.next(ctx)
 		if err != nil {
 			switch {
 			case s.stopped.Load():
@@ -284,7 +348,7 @@ func (s *EventStream) Next(ctx context.Context) (Event, error) {
 			return Event{}, fmt.Errorf("client: events: %w", err)
 		}
 		var ev protocol.Event
-		if protocol.Decode(msg.Data(), &ev, maxStoredSize) != nil {
+		if protocol.Decode(data, &ev, maxStoredSize) != nil {
 			s.skipped.Add(1)
 			continue
 		}
@@ -292,14 +356,69 @@ func (s *EventStream) Next(ctx context.Context) (Event, error) {
 	}
 }
 
+// errWatchClosed ends a live watch whose connection closed.
+var errWatchClosed = errors.New("the connection closed")
+
+// next returns the next message's data.
+func (s *EventStream) next(ctx context.Context) ([]byte, error) {
+	if s.it != nil {
+		msg, err := s.it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return nil, err
+		}
+		return msg.Data(), nil
+	}
+	select {
+	case m := <-s.ch:
+		return m.Data, nil
+	default:
+	}
+	select {
+	case m := <-s.ch:
+		return m.Data, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-s.stop:
+		return nil, ErrStreamStopped
+	case <-s.closed:
+		return nil, errWatchClosed
+	}
+}
+
 // Skipped returns how many messages on the event subjects did not decode
 // as events and were skipped so far.
 func (s *EventStream) Skipped() int64 { return s.skipped.Load() }
 
-// Stop ends the stream and releases its consumer. Safe to call more than
-// once and concurrently with Next, which then returns [ErrStreamStopped].
+// Missed returns how many events a live watch dropped so far because Next
+// fell more than EventBufferDefault events behind (the connection's
+// slow-consumer limit). It is always 0 for a replay, which reads at its
+// own pace.
+func (s *EventStream) Missed() int64 {
+	var n int64
+	for _, sub := range s.subs {
+		if d, err := sub.Dropped(); err == nil {
+			n += int64(d)
+		}
+	}
+	return n
+}
+
+// Stop ends the stream and releases its consumer or subscriptions. Safe
+// to call more than once and concurrently with Next, which then returns
+// [ErrStreamStopped].
 func (s *EventStream) Stop() {
 	if s.stopped.CompareAndSwap(false, true) {
-		s.it.Stop()
+		if s.it != nil {
+			s.it.Stop()
+			return
+		}
+		close(s.stop)
+		s.unsubscribe()
+	}
+}
+
+func (s *EventStream) unsubscribe() {
+	for _, sub := range s.subs {
+		_ = sub.Unsubscribe()
 	}
 }

@@ -5,12 +5,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
 )
 
 // nextEvents reads n events from st, failing the test if they do not come
@@ -192,4 +194,119 @@ func TestEvents(t *testing.T) {
 		_, err := b.client.Events(context.Background(), &client.EventFilter{Workflow: "a.b"})
 		require.ErrorIs(t, err, protocol.ErrInvalidName)
 	})
+}
+
+// TestEventsWithoutCapture runs a deployment without the events capture
+// stream (the production default): live watches, Await and Run work on
+// core NATS events alone; replay says what is missing.
+func TestEventsWithoutCapture(t *testing.T) {
+	t.Parallel()
+	b := setupWith(t, provision.Config{})
+	_, err := b.js.Stream(awaitCtx(t), protocol.MustNames("").EventsStream())
+	require.ErrorIs(t, err, jetstream.ErrStreamNotFound)
+
+	t.Run("live events of a run arrive in order", func(t *testing.T) {
+		t.Parallel()
+		runID := "rev" + nuid.Next()
+		st := events(t, b.client, &client.EventFilter{RunID: runID})
+		_, err := b.client.Trigger(awaitCtx(t), "chain", &client.TriggerOpts{RunID: runID})
+		require.NoError(t, err)
+		types, states := typesAndStates(nextEvents(t, st, 4))
+		require.Equal(t, chainTypes, types)
+		require.Equal(t, chainStates, states)
+		require.Zero(t, st.Missed())
+	})
+
+	t.Run("live events filtered by type", func(t *testing.T) {
+		t.Parallel()
+		runID := "rev" + nuid.Next()
+		st := events(t, b.client, &client.EventFilter{Workflow: "chain",
+			Types: []client.EventType{client.EventCompleted, client.EventStarted}})
+		_, err := b.client.Run(awaitCtx(t), "chain", &client.TriggerOpts{RunID: runID})
+		require.NoError(t, err)
+		var types []client.EventType
+		for len(types) < 2 {
+			if ev := nextEvents(t, st, 1)[0]; ev.RunID == runID {
+				types = append(types, ev.Type)
+			}
+		}
+		require.Equal(t, []client.EventType{client.EventStarted, client.EventCompleted}, types)
+	})
+
+	t.Run("Run and Await", func(t *testing.T) {
+		t.Parallel()
+		out, err := b.client.Run(awaitCtx(t), "chain", nil)
+		require.NoError(t, err)
+		require.Equal(t, client.RunCompleted, out.Status)
+		require.Equal(t, []string{"a", "b", "c", "done"}, out.Path)
+	})
+
+	t.Run("Await of a run that ended before the call", func(t *testing.T) {
+		t.Parallel()
+		id, err := b.client.Trigger(awaitCtx(t), "chain", &client.TriggerOpts{NoWait: true})
+		require.NoError(t, err)
+		natstest.WaitFor(t, 30*time.Second, "run "+id+" completed", func() bool {
+			r, err := b.client.Get(awaitCtx(t), id)
+			return err == nil && r.Status == client.RunCompleted
+		})
+		out, err := b.client.Await(awaitCtx(t), id)
+		require.NoError(t, err)
+		require.Equal(t, client.RunCompleted, out.Status)
+		require.NotZero(t, out.CreatedAt, "read from the record")
+	})
+
+	t.Run("replay says the capture stream is missing", func(t *testing.T) {
+		t.Parallel()
+		for _, f := range []*client.EventFilter{{FromStart: true}, {Since: time.Now().Add(-time.Minute)}} {
+			_, err := b.client.Events(context.Background(), f)
+			require.ErrorIs(t, err, client.ErrNoEventCapture)
+			require.ErrorIs(t, err, jetstream.ErrStreamNotFound)
+			require.ErrorContains(t, err, "-event-capture")
+		}
+	})
+}
+
+// TestAwaitLostEvent ends a run in its record without any event (as if the
+// terminal event were lost): Await's re-reads of the record find the end.
+func TestAwaitLostEvent(t *testing.T) {
+	t.Parallel()
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := srv.Connect(t)
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+	ctx := awaitCtx(t)
+	kv, err := js.KeyValue(ctx, protocol.MustNames("").RunsBucket())
+	require.NoError(t, err)
+	id := "rlost" + nuid.Next()
+	rec := protocol.RunRecord{V: protocol.SchemaVersion, ID: id, Workflow: "chain", DefVersion: "v1",
+		Status: protocol.RunRunning, State: "a", Path: []string{"a"}, CreatedAt: time.Now().UnixNano()}
+	put := func() {
+		data, err := protocol.Encode(&rec)
+		require.NoError(t, err)
+		_, err = kv.Put(ctx, protocol.RunKey(id), data)
+		require.NoError(t, err)
+	}
+	put()
+
+	awaited := make(chan *client.Run, 1)
+	go func() {
+		r, err := cl.Await(ctx, id)
+		if err != nil {
+			t.Errorf("await: %v", err)
+		}
+		awaited <- r
+	}()
+	// Still running: Await keeps waiting (its first re-read is at
+	// AwaitRecheckFirst); then the record ends with no event at all.
+	select {
+	case <-awaited:
+		t.Fatal("Await returned for a running run")
+	case <-time.After(2 * client.AwaitRecheckFirst):
+	}
+	rec.Status, rec.State, rec.Path, rec.Step = protocol.RunCompleted, "done", []string{"a", "done"}, 1
+	put()
+	r := natstest.Recv(t, awaited, 10*time.Second)
+	require.NotNil(t, r)
+	require.Equal(t, client.RunCompleted, r.Status)
+	require.Equal(t, []string{"a", "done"}, r.Path)
 }

@@ -110,6 +110,18 @@ func TestMetricsAndFailureLog(t *testing.T) {
 	require.ErrorIs(t, err, fsm.ErrTimeout)
 	id, err := cl.Trigger(ctx, "slow", nil)
 	require.NoError(t, err)
+	// Cancel once the attempt runs: a notice that comes before the command
+	// drops it unstarted, with no attempt to count.
+	natstest.WaitFor(t, 30*time.Second, "the slow task running", func() bool {
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() == "cano_worker_tasks_in_flight" && len(mf.GetMetric()) > 0 {
+				return mf.GetMetric()[0].GetGauge().GetValue() == 1
+			}
+		}
+		return false
+	})
 	require.NoError(t, cl.Cancel(ctx, id, "test"))
 	_, err = cl.Await(ctx, id)
 	require.ErrorIs(t, err, fsm.ErrCancelled)

@@ -19,8 +19,8 @@ var contentTypeJSON = []string{protocol.ContentTypeJSON}
 var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // publishEvent publishes ev as JSON (see protocol.AppendEventJSON),
-// fire-and-forget; msgID, when set, lets the events stream drop a
-// re-published duplicate.
+// fire-and-forget, as a core NATS message (no PubAck); msgID, when set,
+// lets the optional events capture stream drop a re-published duplicate.
 func (c *Coordinator) publishEvent(subject string, ev *protocol.Event, msgID string) {
 	bp := eventBufs.Get().(*[]byte)
 	data := protocol.AppendEventJSON((*bp)[:0], ev)

@@ -65,8 +65,24 @@ func (w *Workflow[S]) Register(state S, task Task, cfg ...TaskConfig) *Workflow[
 	return w
 }
 
+// CompactSplitMin is the branch count above which [Workflow.RegisterSplit]
+// stores a split of like branches in its compact form. Splits up to it
+// keep the long form, readable by every release.
+const CompactSplitMin = 1000
+
 // RegisterSplit makes state a split: tasks run in parallel as separate task
 // commands on any workers, and cfg joins them.
+//
+// A split of more than CompactSplitMin branches that differ only in their
+// parameters (same kind, retry, timeout and breaker) is stored in the
+// definition in a compact form, about 15 bytes a branch plus the
+// parameters instead of about 140, so that 10,000 branches fit in the 1 MiB
+// a stock nats-server accepts. Such a definition is read only by
+// coordinators of this release or later (older ones refuse it with an
+// unknown schema version instead of misreading it). A split of many
+// different tasks has no compact form: past a few thousand branches it may
+// exceed the server's max payload, and the worker says so on start; a
+// dynamic split ([SplitInto]) is the form for large fan-outs.
 func (w *Workflow[S]) RegisterSplit(state S, tasks []Task, cfg JoinConfig[S]) *Workflow[S] {
 	split := &protocol.SplitSpec{Join: cfg.spec(), Tasks: make([]protocol.TaskSpec, len(tasks))}
 	for i, t := range tasks {
@@ -76,6 +92,9 @@ func (w *Workflow[S]) RegisterSplit(state S, tasks []Task, cfg JoinConfig[S]) *W
 			return w
 		}
 		split.Tasks[i] = spec
+	}
+	if len(split.Tasks) > CompactSplitMin {
+		split.Compact()
 	}
 	if cfg.Bulkhead < 0 {
 		w.fail(fmt.Errorf("%w: split state %q: bulkhead must be at least 1 (0 means none)", ErrConfiguration, state))
@@ -160,7 +179,12 @@ func (w *Workflow[S]) Definition() (*protocol.Definition, error) {
 		d.Queue = QueueDefault
 	}
 	for _, s := range w.order {
-		d.States = append(d.States, w.states[s])
+		st := w.states[s]
+		if st.Split != nil && st.Split.Common != nil {
+			// Older builds must refuse a compact split, not misread it.
+			d.V = protocol.SchemaVersion2
+		}
+		d.States = append(d.States, st)
 	}
 	for _, e := range w.exits {
 		d.Exits = append(d.Exits, string(e))

@@ -14,8 +14,9 @@ const SchemaVersion = 1
 
 // SchemaVersion2 marks a message in a form that builds before it would
 // misread rather than refuse: a compact split spec ([SplitSpec.Compact], in
-// a TaskResult or a SplitSpecRecord) or a task command whose input stayed
-// in the run record ([TaskCommand.InputInRecord]). Those messages are
+// a TaskResult, a SplitSpecRecord, or a Definition's large static split)
+// or a task command whose input stayed in the run record
+// ([TaskCommand.InputInRecord]). Those messages are
 // written with V = 2 and only then; this build accepts 1 and 2 for their
 // types, and an older build refuses 2 with [ErrSchemaVersion] and
 // dead-letters the message instead of running a split with no branches or

@@ -769,7 +769,8 @@ type Definition struct {
 	MaxTransitions uint32 `msgpack:"max_transitions,omitempty"`
 }
 
-func (m *Definition) schemaVersion() uint16 { return m.V }
+func (m *Definition) schemaVersion() uint16    { return m.V }
+func (m *Definition) maxSchemaVersion() uint16 { return SchemaVersion2 }
 
 // Validate implements [Message]. It checks the wire shape only; the
 // workflow rules are fsm's Validate.

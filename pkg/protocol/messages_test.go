@@ -428,6 +428,19 @@ func TestSchemaVersion2(t *testing.T) {
 	require.NoError(t, protocol.Decode(cmd(1), new(protocol.TaskCommand), 0))
 	require.NoError(t, protocol.Decode(cmd(2), new(protocol.TaskCommand), 0))
 	require.ErrorIs(t, protocol.Decode(cmd(3), new(protocol.TaskCommand), 0), protocol.ErrSchemaVersion)
+	// A definition with a compact static split (fsm.CompactSplitMin).
+	def := func(v uint16) []byte {
+		task := protocol.TaskSpec{Kind: "k", Retry: protocol.RetryPolicy{Mode: protocol.RetryNone}}
+		b, err := protocol.Encode(&protocol.Definition{V: v, Name: "wf", Version: "v1", Initial: "s", Queue: "default",
+			States: []protocol.StateDef{{Name: "s", Kind: protocol.StateSplit, Split: &protocol.SplitSpec{
+				Common: &task, Params: [][]byte{{0xc0}, {0xc0}},
+				Join: protocol.JoinSpec{Strategy: protocol.JoinAll, JoinState: "done"}}}},
+			Exits: []string{"done"}})
+		require.NoError(t, err)
+		return b
+	}
+	require.NoError(t, protocol.Decode(def(2), new(protocol.Definition), 0))
+	require.ErrorIs(t, protocol.Decode(def(3), new(protocol.Definition), 0), protocol.ErrSchemaVersion)
 	cancel, err := protocol.Encode(&protocol.CancelRequest{V: 2, RunID: "r1"})
 	require.NoError(t, err)
 	require.ErrorIs(t, protocol.Decode(cancel, new(protocol.CancelRequest), 0), protocol.ErrSchemaVersion)

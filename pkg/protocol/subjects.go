@@ -25,7 +25,7 @@ const PrefixDefault = "cano"
 //	cano.control.cancel.<run>               cancel requests (stream CANO_CONTROL)
 //	cano.timer.at.<run>.<name>              scheduled timers (stream CANO_TIMERS)
 //	cano.timer.fire.<run>.<name>            timer fires (stream CANO_TIMERS)
-//	cano.event.<workflow>.<run>.<type>      events (stream CANO_EVENTS)
+//	cano.event.<workflow>.<run>.<type>      events (core NATS; captured by the optional stream CANO_EVENTS)
 //	cano.dlq.<source>                       dead letters (stream CANO_DLQ)
 //	cano.notice.cancel.<run>                cancel notices to workers (core NATS)
 //
@@ -81,7 +81,9 @@ func (n Names) ControlStream() string { return n.upper + "_CONTROL" }
 // TimersStream is the stream of scheduled timer messages and their fires.
 func (n Names) TimersStream() string { return n.upper + "_TIMERS" }
 
-// EventsStream is the stream of run and breaker events.
+// EventsStream is the optional capture stream of run and breaker events
+// (provision.Config.EventCapture): events are core NATS messages, which
+// the server stores only when this stream exists.
 func (n Names) EventsStream() string { return n.upper + "_EVENTS" }
 
 // DLQStream is the dead-letter stream.
@@ -170,8 +172,8 @@ func (n Names) TimerWildcard() string { return n.prefix + ".timer.>" }
 func (n Names) TimerFireWildcard() string { return n.prefix + ".timer.fire.>" }
 
 // BreakerEventWorkflow is the workflow token of breaker transition events.
-// A transition of breaker name is published (core NATS, so the events stream
-// keeps it) as an [Event] of type [EventBreaker] with RunID = name and
+// A transition of breaker name is published (core NATS, so the events
+// capture stream, when there is one, keeps it) as an [Event] of type [EventBreaker] with RunID = name and
 // State = the new state, on
 //
 //	Names.EventSubject(BreakerEventWorkflow, name, EventBreaker)

@@ -94,14 +94,27 @@ type Config struct {
 	// By default each stream has its own (CommandsDuplicateWindow, ...);
 	// set it longer if the processes' ack waits are longer than 30 s.
 	DuplicateWindow time.Duration
-	// EventsMaxAge bounds how long events are kept. Defaults to EventsMaxAgeDefault.
+	// EventCapture creates the events capture stream (Names.EventsStream,
+	// on the event subjects): the server then stores every event published
+	// (one message per event, in memory by default) so observers can replay
+	// recent history (client.EventFilter Since and FromStart, canoctl runs
+	// watch of an ended run). Off by default: events are core NATS
+	// messages for live observers, and the run records are the truth;
+	// storing them costs the server a write per event on the hot path.
+	// Dev mode turns it on. With it off, Ensure neither creates nor touches
+	// the stream: one left by an older deployment (which always had it)
+	// keeps capturing until it is deleted (nats stream rm <PREFIX>_EVENTS).
+	EventCapture bool
+	// EventsMaxAge bounds how long captured events are kept. Defaults to
+	// EventsMaxAgeDefault.
 	EventsMaxAge time.Duration
 	// RunsMaxAge bounds how long run records and branch outcomes are kept.
 	// Defaults to RunsMaxAgeDefault; -1 keeps them forever.
 	RunsMaxAge time.Duration
-	// EventsFile stores events on disk. By default the events stream uses
-	// memory storage: events are for observers (the run records are the
-	// truth), and memory keeps them off the hot path's disk writes.
+	// EventsFile stores captured events on disk (with EventCapture). By
+	// default the capture stream uses memory storage: events are for
+	// observers (the run records are the truth), and memory keeps them off
+	// the hot path's disk writes.
 	EventsFile bool
 	// LeaderTTL is the scheduler lease TTL. Defaults to LeaderTTLDefault.
 	LeaderTTL time.Duration
@@ -171,7 +184,8 @@ func Permanent(err error) bool {
 	return errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrImmutableSetting)
 }
 
-// Streams returns the stream configurations Ensure applies.
+// Streams returns the stream configurations Ensure applies: the events
+// capture stream only with [Config.EventCapture].
 func Streams(cfg Config) []jetstream.StreamConfig {
 	cfg = cfg.withDefaults()
 	n := protocol.MustNames(cfg.Prefix)
@@ -204,25 +218,12 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 	}
 	timers := work(n.TimersStream(), "durable timers: schedule messages and their fires", n.TimerWildcard(), OtherDuplicateWindow)
 	timers.AllowMsgSchedules = true
-	return []jetstream.StreamConfig{
+	streams := []jetstream.StreamConfig{
 		work(n.TriggersStream(), "run triggers, consumed by coordinators", n.TriggerWildcard(), TriggersDuplicateWindow),
 		work(n.TasksStream(), "task commands, one consumer per task kind", n.TaskWildcard(), CommandsDuplicateWindow),
 		work(n.ResultsStream(), "task results, consumed by coordinators", n.ResultWildcard(), ResultsDuplicateWindow),
 		work(n.ControlStream(), "cancel requests, consumed by coordinators", n.ControlWildcard(), OtherDuplicateWindow),
 		timers,
-		{
-			Name:        n.EventsStream(),
-			Description: "run lifecycle events, for observers",
-			Subjects:    []string{n.EventWildcard()},
-			Retention:   jetstream.LimitsPolicy,
-			Storage:     evStorage,
-			Replicas:    cfg.Replicas,
-			MaxAge:      cfg.EventsMaxAge,
-			MaxBytes:    EventsMaxBytesDefault,
-			MaxMsgSize:  cfg.MaxMsgSize,
-			Duplicates:  window(EventsDuplicateWindow),
-			Discard:     jetstream.DiscardOld,
-		},
 		{
 			Name:        n.DLQStream(),
 			Description: "dead letters: refused messages with their reason",
@@ -236,6 +237,22 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Discard:     jetstream.DiscardOld,
 		},
 	}
+	if cfg.EventCapture {
+		streams = append(streams, jetstream.StreamConfig{
+			Name:        n.EventsStream(),
+			Description: "captured run lifecycle events, for observers' replay (optional)",
+			Subjects:    []string{n.EventWildcard()},
+			Retention:   jetstream.LimitsPolicy,
+			Storage:     evStorage,
+			Replicas:    cfg.Replicas,
+			MaxAge:      cfg.EventsMaxAge,
+			MaxBytes:    EventsMaxBytesDefault,
+			MaxMsgSize:  cfg.MaxMsgSize,
+			Duplicates:  window(EventsDuplicateWindow),
+			Discard:     jetstream.DiscardOld,
+		})
+	}
+	return streams
 }
 
 // Buckets returns the KV bucket configurations Ensure applies.

@@ -152,11 +152,12 @@ func TestEnsureInvalidConfigIsPermanent(t *testing.T) {
 // forces a reconnect: the stream is back.
 func TestWatchReprovisions(t *testing.T) {
 	t.Parallel()
-	s := natstest.StartProvisioned(t, provision.Config{})
+	cfg := provision.Config{EventCapture: true}
+	s := natstest.StartProvisioned(t, cfg)
 	nc, js := s.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	stop := provision.Watch(nc, js, provision.Config{}, nil)
+	stop := provision.Watch(nc, js, cfg, nil)
 	defer stop()
 	n := protocol.MustNames("")
 	require.NoError(t, js.DeleteStream(ctx, n.EventsStream()))
@@ -184,7 +185,7 @@ func TestDuplicateWindows(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2*time.Minute, st.CachedInfo().Config.Duplicates)
 
-	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{EventCapture: true}))
 	want := map[string]time.Duration{
 		n.TriggersStream(): provision.TriggersDuplicateWindow,
 		n.TasksStream():    provision.CommandsDuplicateWindow,
@@ -194,7 +195,7 @@ func TestDuplicateWindows(t *testing.T) {
 		n.EventsStream():   provision.EventsDuplicateWindow,
 		n.DLQStream():      provision.DLQDuplicateWindow,
 	}
-	require.Len(t, provision.Streams(provision.Config{}), len(want))
+	require.Len(t, provision.Streams(provision.Config{EventCapture: true}), len(want))
 	for name, d := range want {
 		st, err := js.Stream(ctx, name)
 		require.NoError(t, err, name)
@@ -212,4 +213,35 @@ func TestDuplicateWindows(t *testing.T) {
 
 	err = provision.Ensure(ctx, js, provision.Config{DuplicateWindow: -time.Second})
 	require.ErrorIs(t, err, provision.ErrInvalidConfig)
+}
+
+// TestEventCapture checks that the events capture stream is made only
+// when asked for, and that Ensure without it leaves a stream an older
+// deployment made (or another process configured) as it is.
+func TestEventCapture(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := s.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := protocol.MustNames("")
+	for _, sc := range provision.Streams(provision.Config{}) {
+		require.NotEqual(t, n.EventsStream(), sc.Name, "capture off by default")
+	}
+
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
+	_, err := js.Stream(ctx, n.EventsStream())
+	require.ErrorIs(t, err, jetstream.ErrStreamNotFound, "no capture stream unless configured")
+
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{EventCapture: true, EventsMaxAge: 2 * time.Hour}))
+	st, err := js.Stream(ctx, n.EventsStream())
+	require.NoError(t, err)
+	require.Equal(t, []string{n.EventWildcard()}, st.CachedInfo().Config.Subjects)
+	require.Equal(t, jetstream.MemoryStorage, st.CachedInfo().Config.Storage)
+
+	// A process without capture (a worker, an older config) leaves it be.
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
+	st, err = js.Stream(ctx, n.EventsStream())
+	require.NoError(t, err, "Ensure without capture must not delete the stream")
+	require.Equal(t, 2*time.Hour, st.CachedInfo().Config.MaxAge, "nor change it")
 }

@@ -31,8 +31,9 @@ func Wait(ctx context.Context, log *slog.Logger, js jetstream.JetStream, cfg Con
 }
 
 // Watch re-applies cfg every time nc reconnects: a server restarted
-// without some of its streams (the events stream keeps its messages in
-// memory, so a restart loses it) gets them back without restarting the
+// without some of its streams (the events capture stream, when
+// configured, keeps its messages in memory, so a restart loses it) gets
+// them back without restarting the
 // processes that use them. Each reconnect runs [Wait] in the background;
 // a failure retrying cannot fix is logged and the watch goes on. Watch
 // returns at once; stop ends the watch and waits for a running Ensure to

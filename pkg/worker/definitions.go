@@ -6,10 +6,16 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/pkg/protocol"
 )
+
+// ErrDefinitionTooLarge is matched by the error [Worker.Start] returns when
+// a workflow's definition is larger than the server's max payload (see
+// fsm.Workflow.RegisterSplit for what makes a definition large).
+var ErrDefinitionTooLarge = errors.New("worker: definition larger than the server's max payload")
 
 // ErrDefinitionConflict is returned by [Worker.Start] when a workflow's
 // explicit version (fsm.Workflow.Version) is already registered with
@@ -37,6 +43,12 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 		}
 		key := protocol.DefinitionKey(def.Name, def.Version)
 		if _, err := kv.Create(ctx, key, data); err != nil {
+			if errors.Is(err, nats.ErrMaxPayload) {
+				return fmt.Errorf("%w: register %s: the definition is %d bytes, the server accepts %d (max_payload): "+
+					"a static split of many different tasks is stored branch by branch; use a dynamic split "+
+					"(fsm.SplitInto) for a large fan-out, or raise max_payload in the server's configuration (%w)",
+					ErrDefinitionTooLarge, key, len(data), w.nc.MaxPayload(), err)
+			}
 			if !errors.Is(err, jetstream.ErrKeyExists) {
 				return fmt.Errorf("worker: register %s: %w", key, err)
 			}

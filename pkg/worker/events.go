@@ -18,7 +18,7 @@ var contentTypeJSON = []string{protocol.ContentTypeJSON}
 var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 // publishEvent publishes ev as JSON (see protocol.AppendEventJSON),
-// fire-and-forget.
+// fire-and-forget, as a core NATS message (no PubAck).
 func publishEvent(nc *nats.Conn, subject string, ev *protocol.Event) error {
 	bp := eventBufs.Get().(*[]byte)
 	data := protocol.AppendEventJSON((*bp)[:0], ev)

@@ -159,7 +159,7 @@ func subjectIs(subj string) func(*protocol.DeadLetter) bool {
 
 func setupBadInput(t *testing.T) *badBundle {
 	t.Helper()
-	srv := natstest.StartProvisioned(t, provision.Config{})
+	srv := natstest.StartProvisioned(t, provision.Config{EventCapture: true})
 	nc, js := srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

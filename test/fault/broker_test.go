@@ -100,8 +100,9 @@ func TestBrokerKilledAloneUnderLoad(t *testing.T) {
 	}
 	awaitRuns(t, e.cl, e.js, l.snapshot(), 2*time.Minute, faults...)
 	requireAlive(t, procs)
-	// The events stream is in memory: the crash took it. The processes,
-	// left running, must re-create it once they are connected again.
+	// The events capture stream is in memory: the crash took it. The
+	// coordinators (-event-capture), left running, must re-create it once
+	// they are connected again.
 	natstest.WaitFor(t, 30*time.Second, "the events stream re-created after the restarts", func() bool {
 		sctx, scancel := context.WithTimeout(ctx, time.Second)
 		defer scancel()
@@ -263,7 +264,7 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 		// creating its consumers exits 1 ("context canceled").
 		t.Logf("worker-defs stopped: %v: %s", err, w.Output())
 	}
-	c1 := proctest.Start(t, "coordinator-1", e.coord, "-s", e.srv.URL, "-log-format", "json", "-ack-wait", "2s")
+	c1 := proctest.Start(t, "coordinator-1", e.coord, "-s", e.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-event-capture")
 
 	trigger := func(runID string) *nats.Msg {
 		data, err := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.ChainName, RunID: runID})
@@ -339,7 +340,7 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 	publish(result("b"))
 	t.Logf("the trigger of a and the step-0 result of b stored again: each will be delivered with NumDelivered == 1")
 	procs := []*proctest.Proc{
-		proctest.Start(t, "coordinator-2", e.coord, "-s", e.srv.URL, "-log-format", "json", "-ack-wait", "2s"),
+		proctest.Start(t, "coordinator-2", e.coord, "-s", e.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-event-capture"),
 		proctest.Start(t, "worker-2", e.worker, "-s", e.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-id", "worker-2"),
 	}
 	awaitRuns(t, e.cl, e.js, map[string]runWant{"a": chainWant(), "b": chainWant()}, time.Minute)

@@ -43,12 +43,12 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 	natstest.WaitFor(t, 30*time.Second, "streams and buckets provisioned at R3", func() bool {
 		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
 		defer pcancel()
-		return provision.Ensure(pctx, js, provision.Config{Replicas: 3}) == nil
+		return provision.Ensure(pctx, js, provision.Config{Replicas: 3, EventCapture: true}) == nil
 	})
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
 	b := &bundle{nc: nc, client: cl, coord: proctest.Build(t, "./cmd/coordinator"), worker: faultWorker(t)}
-	proctest.Start(t, "coordinator-1", b.coord, "-s", c.URLs(), "-replicas", "3", "-log-format", "json", "-ack-wait", "2s", "-shards", "8")
+	proctest.Start(t, "coordinator-1", b.coord, "-s", c.URLs(), "-replicas", "3", "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture")
 	proctest.Start(t, "worker-1", b.worker, "-s", c.URLs(), "-log-format", "json", "-ack-wait", "2s", "-id", "worker-1")
 	b.waitRegistered(t)
 
@@ -96,7 +96,7 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 	// The restarted node catches up: every stream and bucket lists it as a
 	// current replica again, and it answers for them itself.
 	var streams []string
-	for _, sc := range provision.Streams(provision.Config{Replicas: 3}) {
+	for _, sc := range provision.Streams(provision.Config{Replicas: 3, EventCapture: true}) {
 		streams = append(streams, sc.Name)
 	}
 	for _, kc := range provision.Buckets(provision.Config{Replicas: 3}) {

@@ -370,7 +370,7 @@ func newCrashEnv(t *testing.T) *crashEnv {
 	e.nc, e.js = e.srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	require.NoError(t, provision.Ensure(ctx, e.js, provision.Config{}))
+	require.NoError(t, provision.Ensure(ctx, e.js, provision.Config{EventCapture: true}))
 	cl, err := client.New(e.nc, client.Config{})
 	require.NoError(t, err)
 	e.cl = cl
@@ -384,7 +384,7 @@ func (e *crashEnv) startEngine(t *testing.T, gen int) []*proctest.Proc {
 	var ps []*proctest.Proc
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("coordinator-%d.%d", gen, i)
-		ps = append(ps, proctest.Start(t, name, e.coord, "-s", e.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8"))
+		ps = append(ps, proctest.Start(t, name, e.coord, "-s", e.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture"))
 	}
 	for i := 1; i <= 2; i++ {
 		name := fmt.Sprintf("worker-%d.%d", gen, i)

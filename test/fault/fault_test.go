@@ -41,7 +41,7 @@ type bundle struct {
 
 func setup(t *testing.T) *bundle {
 	t.Helper()
-	srv := natstest.StartProvisioned(t, provision.Config{})
+	srv := natstest.StartProvisioned(t, provision.Config{EventCapture: true})
 	nc, _ := srv.Connect(t)
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
@@ -50,7 +50,7 @@ func setup(t *testing.T) *bundle {
 }
 
 func (b *bundle) startCoordinator(t *testing.T, name string) *proctest.Proc {
-	return proctest.Start(t, name, b.coord, "-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8")
+	return proctest.Start(t, name, b.coord, "-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture")
 }
 
 func (b *bundle) startWorker(t *testing.T, name string) *proctest.Proc {

@@ -37,13 +37,13 @@ func TestStopEverythingAndRestart(t *testing.T) {
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{EventCapture: true}))
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
 	b := &bundle{nc: nc, client: cl, coord: proctest.Build(t, "./cmd/coordinator"), worker: faultWorker(t)}
 	start := func(gen string) []*proctest.Proc {
 		return []*proctest.Proc{
-			proctest.Start(t, "coordinator-"+gen, b.coord, "-s", url, "-log-format", "json", "-ack-wait", "2s", "-shards", "8"),
+			proctest.Start(t, "coordinator-"+gen, b.coord, "-s", url, "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture"),
 			proctest.Start(t, "worker-"+gen, b.worker, "-s", url, "-log-format", "json", "-ack-wait", "2s", "-id", "worker-"+gen),
 		}
 	}
@@ -95,7 +95,7 @@ func TestStopEverythingAndRestart(t *testing.T) {
 	start("2")
 	b.awaitAll(t, ids, chainPath(), 2*time.Minute)
 
-	// The events stream is in memory by default (provision.EventsFile):
+	// The events capture stream is in memory by default (provision.EventsFile):
 	// events of runs that ended before the stop went with the server; the
 	// run records are the truth. Every run unfinished at the stop has its
 	// completed event in the stream exactly once.
@@ -122,8 +122,8 @@ func TestStopEverythingAndRestart(t *testing.T) {
 
 // waitRecovered waits until the server has recovered every stream and
 // bucket from its store (a process started earlier would re-create a missing
-// one empty). The events stream is in memory by default: it is re-created
-// empty by provisioning, not recovered.
+// one empty). The events capture stream is in memory by default: it is
+// re-created empty by provisioning, not recovered.
 func waitRecovered(t *testing.T, js jetstream.JetStream) {
 	t.Helper()
 	cfg := provision.Config{}

@@ -47,6 +47,9 @@ type CoordinatorConfig struct {
 	DemoEvery time.Duration
 	// FlowFile seeds scheduler flows (JSON, see scheduler.LoadFlowFile).
 	FlowFile string
+	// EventCapture provisions the events capture stream (replay of recent
+	// events); dev mode always does.
+	EventCapture bool
 	// LeaderTTL is the scheduler lease TTL (0: provision default, 10s).
 	LeaderTTL time.Duration
 	// DrainTimeout bounds how long shutdown waits for running flows.
@@ -92,10 +95,10 @@ const DashboardAddrDev = dashboard.AddrDefault
 // log line per attempt while the server is down, starting, or a cluster is
 // still electing leaders; after an outage the connection reconnects for
 // ever and every reconnect re-applies the streams and buckets (a restart
-// loses the in-memory events stream). It returns an error only for what
-// retrying cannot fix (a bad setting, rejected credentials, a stream
-// setting that cannot change in place); a signal while waiting is a clean
-// exit (nil).
+// loses the in-memory events capture stream, when configured). It returns
+// an error only for what retrying cannot fix (a bad setting, rejected
+// credentials, a stream setting that cannot change in place); a signal
+// while waiting is a clean exit (nil).
 func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig, shutdown time.Duration) error {
 	if cfg.Metrics == nil && servesMetrics(cfg.MetricsAddr, cfg.Dev) {
 		cfg.Metrics = NewMetricsRegistry()
@@ -138,7 +141,8 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	// Provision and start with retries: a broker that is down, starting or
 	// still electing leaders is waited for; only a configuration error
 	// retrying cannot fix ends the process.
-	prov := provision.Config{Prefix: cfg.Prefix, Replicas: cfg.Replicas, LeaderTTL: cfg.LeaderTTL}
+	prov := provision.Config{Prefix: cfg.Prefix, Replicas: cfg.Replicas, LeaderTTL: cfg.LeaderTTL,
+		EventCapture: cfg.EventCapture || cfg.Dev}
 	if err := provision.Wait(ctx, log, js, prov); err != nil {
 		return stopped(ctx, err)
 	}
@@ -160,8 +164,8 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	if err != nil {
 		return stopped(ctx, err)
 	}
-	// Streams a server restart loses (the in-memory events stream) come
-	// back on every reconnect.
+	// Streams a server restart loses (the in-memory events capture
+	// stream, when configured) come back on every reconnect.
 	unwatch := provision.Watch(nc, js, prov, log)
 	defer unwatch()
 	// The scheduler: every coordinator campaigns; the elected leader fires
@@ -450,6 +454,9 @@ func startWorker(ctx context.Context, wait retry.Loop, nc *nats.Conn, cfg worker
 		}
 		if err := x.Start(actx); err != nil {
 			stopQuietly(x.Stop)
+			if errors.Is(err, worker.ErrDefinitionTooLarge) {
+				return retry.Permanent(err) // the same definition will not fit later
+			}
 			return err
 		}
 		w = x

@@ -92,7 +92,7 @@ func startProcs(t *testing.T, url string, replicas int) *procs {
 	var once sync.Once
 	go func() {
 		p.done <- app.RunCoordinator(ctx, log.With("proc", "coordinator"), app.CoordinatorConfig{
-			NATS: cli.NATSConfig{URL: url}, Replicas: replicas, Shards: 4, DrainTimeout: time.Second,
+			NATS: cli.NATSConfig{URL: url}, Replicas: replicas, Shards: 4, DrainTimeout: time.Second, EventCapture: true,
 			Ready: func(string) { once.Do(func() { close(p.ready) }) },
 		}, 20*time.Second)
 	}()
@@ -205,8 +205,8 @@ func TestProcessesWaitForCluster(t *testing.T) {
 
 // TestServerRestart stops the server under running processes and starts it
 // again on the same store and port: the processes keep running, the
-// in-memory events stream the restart lost is re-created, and the events
-// of a new run are delivered to client.Events.
+// in-memory events capture stream (-event-capture) the restart lost is
+// re-created, and the events of a new run are delivered to client.Events.
 func TestServerRestart(t *testing.T) {
 	t.Parallel()
 	port := freePorts(t, 1)[0]

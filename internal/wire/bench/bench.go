@@ -70,6 +70,11 @@ type Config struct {
 	// RunRetention is the coordinator's run-record retention
 	// (coordinator.Config.RunRetention); 0 keeps its default.
 	RunRetention time.Duration
+	// EventCapture provisions the events capture stream
+	// (provision.Config.EventCapture), so the server stores every event
+	// as a deployment with -event-capture does. Off by default, as in
+	// production.
+	EventCapture bool
 }
 
 // Result is one scenario's figures.
@@ -201,7 +206,7 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 	stops = append(stops, nc.Close)
 	e.nc = nc
 	e.js, _ = jetstream.New(nc)
-	if err := provision.Ensure(ctx, e.js, provision.Config{}); err != nil {
+	if err := provision.Ensure(ctx, e.js, provision.Config{EventCapture: cfg.EventCapture}); err != nil {
 		e.stop()
 		return nil, err
 	}
@@ -598,9 +603,9 @@ func (e *env) memory(ctx context.Context) (Result, error) {
 			r.Figures[fmt.Sprintf("%s_rss_mb_after_%d", p.role, target)] = p.rssMB()
 		}
 	}
-	r.Note = "RSS and Go heap of the whole process: embedded server (with its 64 MiB in-memory events stream), coordinator and worker"
+	r.Note = "RSS and Go heap of the whole process: embedded server (with, under -event-capture, its 64 MiB in-memory events stream), coordinator and worker"
 	if len(e.procs) > 0 {
-		r.Note = "rss/heap: the harness process (embedded server, with its 64 MiB in-memory events stream, and the load's client); worker and coordinator: their own processes"
+		r.Note = "rss/heap: the harness process (embedded server, with, under -event-capture, its 64 MiB in-memory events stream, and the load's client); worker and coordinator: their own processes"
 	}
 	return r, nil
 }

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/natstest"
@@ -257,9 +259,48 @@ func TestCanoctl(t *testing.T) {
 		golden(t, "parallel_fetch.mmd", versionless(r.stdout))
 	})
 
-	t.Run("runs watch an ended run replays its events", func(t *testing.T) {
+	t.Run("runs watch an ended run without the capture stream prints its end", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
+		run, err := b.cl.Run(ctx, "echo", &client.TriggerOpts{Input: map[string]any{"who": "w"}})
+		require.NoError(t, err)
+		r := b.canoctl(t, "runs", "watch", run.ID)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "keeps no past events to replay")
+		require.Contains(t, r.stdout, "-event-capture")
+		require.Contains(t, r.stdout, "completed in done")
+		require.NotContains(t, r.stdout, "  started", "no replay")
+
+		r = b.canoctl(t, "runs", "watch", "--since", "1h")
+		oneErrorLine(t, r, 1, "-event-capture")
+	})
+
+	t.Run("runs watch a running run to its end", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		id, err := b.cl.Trigger(ctx, "blocking", nil)
+		require.NoError(t, err)
+		res := make(chan result, 1)
+		go func() { res <- b.canoctl(t, "runs", "watch", id) }()
+		natstest.WaitFor(t, 20*time.Second, "the run to start", func() bool {
+			run, err := b.cl.Get(ctx, id)
+			return err == nil && run.Status == client.RunRunning
+		})
+		require.NoError(t, b.cl.Cancel(ctx, id, "watched"))
+		r := natstest.Recv(t, res, 30*time.Second)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "cancelled")
+	})
+
+	t.Run("runs watch an ended run replays its events from the capture stream", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		nc, err := nats.Connect(b.url)
+		require.NoError(t, err)
+		defer nc.Close()
+		js, err := jetstream.New(nc)
+		require.NoError(t, err)
+		require.NoError(t, provision.Ensure(ctx, js, provision.Config{EventCapture: true}))
 		run, err := b.cl.Run(ctx, "echo", &client.TriggerOpts{Input: map[string]any{"who": "w"}})
 		require.NoError(t, err)
 		r := b.canoctl(t, "runs", "watch", run.ID)

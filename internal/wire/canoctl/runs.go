@@ -45,7 +45,7 @@ func runCommands() []command {
 			flags: func(fs *flag.FlagSet) any {
 				o := &runsWatchOpts{}
 				fs.StringVar(&o.workflow, "workflow", "", "only events of this `workflow`")
-				fs.DurationVar(&o.since, "since", 0, "first replay the retained events of this last `duration`")
+				fs.DurationVar(&o.since, "since", 0, "first replay the captured events of this last `duration` (needs coordinators started with -event-capture)")
 				fs.BoolVar(&o.all, "all", false, "include breaker and rejected-trigger events")
 				return o
 			}, run: runsWatch},
@@ -414,28 +414,44 @@ func runsWatch(ctx context.Context, e *env, args []string, o any) error {
 	if opts.since > 0 {
 		f.Since = e.now().Add(-opts.since)
 	}
-	var runID string
+	var run *client.Run
 	if len(args) == 1 {
-		runID = args[0]
-		r, err := getRun(ctx, e, runID)
+		r, err := getRun(ctx, e, args[0])
 		if err != nil {
 			return err
 		}
-		f.Workflow, f.RunID = r.Workflow, runID
+		run = r
+		f.Workflow, f.RunID = r.Workflow, r.ID
 		if r.Status.Terminal() {
-			// The run has ended: replay what the stream still holds of it.
+			// The run has ended: replay what the capture stream still
+			// holds of it.
 			f.FromStart, f.Since = true, time.Time{}
 		}
 	}
 	sctx, cancel := e.reqCtx(ctx)
 	st, err := e.cl.Events(sctx, f)
 	cancel()
+	if run != nil && run.Status.Terminal() && errors.Is(err, client.ErrNoEventCapture) {
+		// No capture stream, so no past events: the record tells how the
+		// run ended.
+		if !e.c.json {
+			fmt.Fprintf(e.out, "run %s has ended; this deployment keeps no past events to replay "+
+				"(coordinators started with -event-capture do); from its record:\n", run.ID)
+		}
+		printEvent(e, endEvent(run), false)
+		return nil
+	}
 	if err != nil {
 		return fmt.Errorf("watch events: %w", err)
 	}
 	defer st.Stop()
-	if runID != "" && !e.c.json {
-		fmt.Fprintf(e.out, "watching run %s (Ctrl-C to stop)\n", runID)
+	if run != nil {
+		if !e.c.json {
+			fmt.Fprintf(e.out, "watching run %s (Ctrl-C to stop)\n", run.ID)
+		}
+		if !run.Status.Terminal() {
+			return watchRun(ctx, e, st, run.ID)
+		}
 	}
 	for {
 		ev, err := st.Next(ctx)
@@ -445,14 +461,92 @@ func runsWatch(ctx context.Context, e *env, args []string, o any) error {
 			}
 			return fmt.Errorf("watch events: %w", err)
 		}
-		if !opts.all && runID == "" && (ev.Type == client.EventBreaker || ev.Type == client.EventRejected) {
+		if !opts.all && run == nil && (ev.Type == client.EventBreaker || ev.Type == client.EventRejected) {
 			continue
 		}
-		printEvent(e, ev, runID == "")
-		if runID != "" && ev.Type.Terminal() {
+		printEvent(e, ev, run == nil)
+		if run != nil && ev.Type.Terminal() {
 			return nil
 		}
 	}
+}
+
+// watchRun prints a running run's live events until its terminal one.
+// Events are at most once, so Await runs alongside: if the run ends and
+// its terminal event does not follow within TailDefault (or ended
+// before the watch began), the end is printed from the record.
+func watchRun(ctx context.Context, e *env, st *client.EventStream, id string) error {
+	type next struct {
+		ev  client.Event
+		err error
+	}
+	evs := make(chan next)
+	sctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go func() {
+		for {
+			ev, err := st.Next(sctx)
+			select {
+			case evs <- next{ev, err}:
+			case <-sctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	type ended struct {
+		r   *client.Run
+		err error
+	}
+	awaited := make(chan ended, 1)
+	go func() {
+		r, err := e.cl.Await(sctx, id)
+		awaited <- ended{r, err}
+	}()
+	var tail <-chan time.Time
+	var end *client.Run
+	for {
+		select {
+		case n := <-evs:
+			if n.err != nil {
+				if ctx.Err() != nil {
+					return nil // interrupted: a normal end for a watch
+				}
+				return fmt.Errorf("watch events: %w", n.err)
+			}
+			printEvent(e, n.ev, false)
+			if n.ev.Type.Terminal() {
+				return nil
+			}
+		case a := <-awaited:
+			if a.r == nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return fmt.Errorf("watch run %s: %w", id, a.err)
+			}
+			end, tail = a.r, time.After(TailDefault)
+		case <-tail:
+			printEvent(e, endEvent(end), false)
+			return nil
+		}
+	}
+}
+
+// endEvent is the terminal event of ended run r, made from its record
+// (or from what Await returned).
+func endEvent(r *client.Run) client.Event {
+	typ := client.EventCompleted
+	switch r.Status {
+	case client.RunFailed:
+		typ = client.EventFailed
+	case client.RunCancelled:
+		typ = client.EventCancelled
+	}
+	return client.Event{Type: typ, RunID: r.ID, Workflow: r.Workflow, State: r.State, Step: r.Step,
+		Status: r.Status, Time: r.UpdatedAt, Err: r.Err, Path: r.Path}
 }
 
 func runsCancel(ctx context.Context, e *env, args []string, o any) error {
