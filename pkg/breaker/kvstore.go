@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -136,7 +137,7 @@ func (s *KVStore) Load(ctx context.Context, name string) (Snapshot, error) {
 			return e.snap, nil
 		}
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	_, e, err := s.entry(ctx, name)
 	if err != nil {
@@ -153,7 +154,7 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 	if s.closed.Load() {
 		return Snapshot{}, ErrClosed
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	kw, cur, err := s.entry(ctx, name)
 	if err != nil {
@@ -223,13 +224,6 @@ func (s *KVStore) Stop(ctx context.Context) error {
 	case <-ctx.Done():
 		return fmt.Errorf("breaker: stop: %w", ctx.Err())
 	}
-}
-
-func (s *KVStore) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.timeout)
 }
 
 // entry returns name's watch and a current, existing entry: it starts the

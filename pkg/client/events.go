@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -229,7 +230,7 @@ func (c *Client) Events(ctx context.Context, f *EventFilter) (*EventStream, erro
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.subjects(c.names), DeliverPolicy: jetstream.DeliverNewPolicy}
 	switch {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -196,7 +197,7 @@ func versionList(vs []storedVersion) []WorkflowVersion {
 // It reads the whole bucket: meant for tools, not hot paths. If ctx has no
 // deadline, Config.Timeout applies.
 func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
 	if err != nil {
@@ -246,7 +247,7 @@ func (c *Client) Workflow(ctx context.Context, name, version string) (*WorkflowI
 			return nil, fmt.Errorf("client: workflow version: %w", err)
 		}
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
 	if err != nil {
@@ -317,7 +318,7 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	if err := protocol.ValidToken(version); err != nil {
 		return fmt.Errorf("client: workflow version: %w", err)
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
 	if err != nil {

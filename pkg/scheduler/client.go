@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -65,13 +66,6 @@ func NewClient(js jetstream.JetStream, cfg ClientConfig) (*Client, error) {
 	return &Client{js: js, cfg: cfg, names: protocol.MustNames(cfg.Prefix)}, nil
 }
 
-func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, c.cfg.Timeout)
-}
-
 func (c *Client) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := c.js.KeyValue(ctx, c.names.SchedulesBucket())
 	if err != nil {
@@ -87,7 +81,7 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 	if _, err := compile(&f); err != nil {
 		return err
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -119,7 +113,7 @@ func (c *Client) Update(ctx context.Context, f Flow) error {
 	if _, err := compile(&f); err != nil {
 		return err
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -149,7 +143,7 @@ func (c *Client) Update(ctx context.Context, f Flow) error {
 // in progress is not cancelled. It returns [ErrFlowNotFound] for an unknown
 // id.
 func (c *Client) Remove(ctx context.Context, id string) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -172,7 +166,7 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 // leader (now, or the next one elected) acts on once. Triggering again
 // before the leader acted coalesces with the pending request.
 func (c *Client) Trigger(ctx context.Context, id string) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	info, err := c.Status(ctx, id)
 	if err != nil {
@@ -199,7 +193,7 @@ func (c *Client) Trigger(ctx context.Context, id string) error {
 // An Every flow then runs at once. It returns [ErrFlowNotFound] for an
 // unknown id.
 func (c *Client) Reset(ctx context.Context, id string) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -236,7 +230,7 @@ func (c *Client) Reset(ctx context.Context, id string) error {
 // Status returns a flow and its status. It returns [ErrFlowNotFound] for an
 // unknown id.
 func (c *Client) Status(ctx context.Context, id string) (FlowInfo, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -255,7 +249,7 @@ func (c *Client) Status(ctx context.Context, id string) (FlowInfo, error) {
 
 // List returns every flow with its status, sorted by id.
 func (c *Client) List(ctx context.Context) ([]FlowInfo, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {

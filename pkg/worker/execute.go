@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/dlq"
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
@@ -367,11 +368,8 @@ const branchWatchTimeout = time.Minute
 // watchBranchOutcomes fills out from the current values under the join's
 // step; branches without an outcome stay cancelled.
 func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskCommand, out []fsm.BranchOutcome) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, branchWatchTimeout)
-		defer cancel()
-	}
+	ctx, cancel := deadline.Default(ctx, branchWatchTimeout)
+	defer cancel()
 	kw, err := w.branches.Watch(ctx, protocol.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/kvcore"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -127,7 +128,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 		cfg.Bucket = protocol.MustNames(cfg.Prefix).StoreBucket()
 	}
 	s := &Store{timeout: cfg.Timeout}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
 	if err != nil {
@@ -160,19 +161,12 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 // MaxValueSize returns the largest value the store writes, in bytes.
 func (s *Store) MaxValueSize() int { return s.maxValueSize }
 
-func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.timeout)
-}
-
 // Get implements [kvstore.Store.Get].
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := kvstore.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	e, err := s.kv.Get(ctx, key)
 	if err != nil {
@@ -193,7 +187,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	if len(value) > s.maxValueSize {
 		return kvcore.TooLarge(key, len(value), s.maxValueSize)
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	if _, err := s.kv.Put(ctx, key, value); err != nil {
 		return mapErr("put", key, err)
@@ -207,7 +201,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := kvstore.ValidateKey(key); err != nil {
 		return err
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	var opts []jetstream.KVDeleteOpt
 	if s.markerTTL > 0 {
@@ -224,7 +218,7 @@ func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 	if err := kvcore.ValidatePrefix(prefix, true); err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	kl, err := s.kv.ListKeysFiltered(ctx, subjectFilter(prefix))
 	if err != nil {
@@ -310,7 +304,7 @@ func subjectFilter(prefix string) string {
 
 // Setup checks that the bucket is reachable.
 func (s *Store) Setup(ctx context.Context) error {
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	if _, err := s.kv.Status(ctx); err != nil {
 		return fmt.Errorf("kvstore: bucket %s: %w", s.kv.Bucket(), err)
@@ -323,7 +317,7 @@ func (s *Store) Teardown(context.Context) error { return nil }
 
 // Health reports the bucket unhealthy when its status cannot be read.
 func (s *Store) Health(ctx context.Context) kvstore.HealthStatus {
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	if _, err := s.kv.Status(ctx); err != nil {
 		return kvstore.Unhealthy(fmt.Sprintf("bucket %s: %v", s.kv.Bucket(), err))
