@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -241,7 +242,7 @@ func (e *Elector) run(ctx context.Context, kv jetstream.KeyValue, w jetstream.Ke
 		case err == nil:
 			lastErr = ""
 			e.lead(ctx, kv, ws, value, rev, sent)
-		case errors.Is(err, jetstream.ErrKeyExists):
+		case kvcas.Conflict(err):
 			lastErr = ""
 			e.follow(ctx, ws)
 			e.clearExpired(ctx, kv)
@@ -401,7 +402,7 @@ func (e *Elector) release(kv jetstream.KeyValue, value []byte, rev uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RenewInterval)
 	defer cancel()
 	err := kv.Delete(ctx, e.cfg.Key, jetstream.LastRevision(rev))
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+	if kvcas.Conflict(err) {
 		// A renewal cut short by Stop may still have landed, moving the
 		// revision on: if the lease is still ours, release that revision.
 		var ent jetstream.KeyValueEntry

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -85,7 +86,7 @@ func Reset(ctx context.Context, kv jetstream.KeyValue, name string) error {
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if !kvcas.Conflict(err) {
 			return fmt.Errorf("breaker: reset %s: %w", name, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -189,7 +190,7 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 			kw.advance(&kvEntry{snap: next, rev: rev, exists: true})
 			return next, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if !kvcas.Conflict(err) {
 			return cur.snap, fmt.Errorf("breaker: update %s: %w", name, err)
 		}
 		// Conflict: someone else wrote first. Re-read and try again.
@@ -266,7 +267,7 @@ func (s *KVStore) fetch(ctx context.Context, kw *keyWatch, name string) (*kvEntr
 		switch {
 		case err == nil:
 			return kw.advance(&kvEntry{snap: Snapshot{State: StateClosed, Epoch: rev}, rev: rev, exists: true}), nil
-		case errors.Is(err, jetstream.ErrKeyExists):
+		case kvcas.Conflict(err):
 			continue // created concurrently: read it
 		default:
 			return nil, fmt.Errorf("breaker: create %s: %w", name, err)

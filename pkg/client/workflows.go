@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -364,7 +365,7 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	} else {
 		_, err = kv.Update(ctx, latestKey, []byte(next), latest.Revision())
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if err != nil && !kvcas.Conflict(err) {
 		return fmt.Errorf("client: workflow %s: move the latest version: %w", name, err)
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
@@ -205,7 +206,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 	}
 	rev, err := c.runs.Create(kctx, protocol.RunKey(j.runID), data)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if kvcas.Conflict(err) {
 			s.existing(kctx, j, m)
 			return
 		}
@@ -332,7 +333,7 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		}
 		rev, err := s.updateRecord(kctx, rec, data, e.rev) // retention.go: a final record expires
 		if err != nil {
-			if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+			if kvcas.Conflict(err) {
 				if attempt >= maxCASRetries {
 					s.nakAll(jobs, err)
 					return

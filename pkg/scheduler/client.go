@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -92,7 +93,7 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 		return err
 	}
 	if _, err := kv.Create(ctx, protocol.ScheduleKey(f.ID), data); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if kvcas.Conflict(err) {
 			return fmt.Errorf("%w: %q", ErrFlowExists, f.ID)
 		}
 		return fmt.Errorf("scheduler: add %s: %w", f.ID, err)
@@ -132,7 +133,7 @@ func (c *Client) Update(ctx context.Context, f Flow) error {
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if !kvcas.Conflict(err) {
 			return fmt.Errorf("scheduler: update %s: %w", f.ID, err)
 		}
 	}
@@ -182,7 +183,7 @@ func (c *Client) Trigger(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Create(ctx, protocol.FlowTriggerKey(id), []byte(id)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	if _, err := kv.Create(ctx, protocol.FlowTriggerKey(id), []byte(id)); err != nil && !kvcas.Conflict(err) {
 		return fmt.Errorf("scheduler: trigger %s: %w", id, err)
 	}
 	return nil
@@ -220,7 +221,7 @@ func (c *Client) Reset(ctx context.Context, id string) error {
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+		if !kvcas.Conflict(err) {
 			return fmt.Errorf("scheduler: reset %s: %w", id, err)
 		}
 	}

@@ -6,8 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -37,7 +36,7 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 		}
 		key := protocol.DefinitionKey(def.Name, def.Version)
 		if _, err := kv.Create(ctx, key, data); err != nil {
-			if !errors.Is(err, jetstream.ErrKeyExists) {
+			if !kvcas.Conflict(err) {
 				return fmt.Errorf("worker: register %s: %w", key, err)
 			}
 			e, err := kv.Get(ctx, key)

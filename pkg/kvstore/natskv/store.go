@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/internal/kvcore"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -479,7 +480,7 @@ func (s *Store) commitAppends(ctx context.Context, key string, q *appendQueue, b
 			*last = lastWrite{value: out, rev: newRev}
 			return batch, errs
 		}
-		if !isConflict(err) {
+		if !kvcas.Conflict(err) {
 			return batch, all(mapErr("append", key, err))
 		}
 		if ctx.Err() != nil {
@@ -505,24 +506,13 @@ func (s *Store) commitAppends(ctx context.Context, key string, q *appendQueue, b
 	}
 }
 
-// isConflict reports whether err is a lost compare-and-set: a revision
-// mismatch, or a Create that found the key (codes 10071 and 10164).
-func isConflict(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
-}
-
 // mapErr translates a JetStream error into the package's sentinels.
 func mapErr(op, key string, err error) error {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return fmt.Errorf("kvstore: %s %q: %w", op, key, kvstore.ErrNotFound)
-	case isConflict(err):
+	case kvcas.Conflict(err):
 		return fmt.Errorf("kvstore: %s %q: %w: %w", op, key, kvstore.ErrConflict, err)
 	case errors.Is(err, nats.ErrMaxPayload),
 		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
