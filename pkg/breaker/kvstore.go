@@ -12,6 +12,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -62,10 +63,9 @@ type KVStore struct {
 	closed  atomic.Bool
 	wg      sync.WaitGroup
 	// life bounds the watchers: nats.go unsubscribes a watcher when the
-	// context passed to Watch ends, so they get this store-lifetime context
-	// (cancelled by Stop), not a caller's.
-	life    context.Context
-	endLife context.CancelFunc
+	// context passed to Watch ends, so they get the store's lifetime
+	// (fired by Stop), not a caller's context.
+	life *startstop.Signal
 
 	mu      sync.RWMutex
 	watches map[string]*keyWatch // guarded by mu
@@ -116,11 +116,7 @@ func NewKVStore(kv jetstream.KeyValue, cfg KVStoreConfig) (*KVStore, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = TimeoutDefault
 	}
-	life, endLife := context.WithCancel(context.Background())
-	return &KVStore{
-		kv: kv, timeout: cfg.Timeout, watches: make(map[string]*keyWatch),
-		life: life, endLife: endLife,
-	}, nil
+	return &KVStore{kv: kv, timeout: cfg.Timeout, watches: make(map[string]*keyWatch), life: startstop.NewSignal()}, nil
 }
 
 // Load implements [Store]. After the first use of a name it reads the
@@ -202,11 +198,12 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 	}
 }
 
-// Stop stops every watcher and waits (bounded by ctx) for them to finish.
-// Calling it twice is safe. It does not close the connection.
+// Stop stops every watcher and waits (bounded by ctx) for their
+// goroutines to return. Calling it twice, or before any use, is safe. It
+// does not close the connection.
 func (s *KVStore) Stop(ctx context.Context) error {
 	s.closed.Store(true)
-	s.endLife()
+	s.life.Fire()
 	s.mu.Lock()
 	for _, kw := range s.watches {
 		if kw.w != nil {
@@ -214,17 +211,10 @@ func (s *KVStore) Stop(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("breaker: stop: %w", ctx.Err())
+	if err := startstop.Wait(ctx, &s.wg); err != nil {
+		return fmt.Errorf("breaker: stop: %w", err)
 	}
+	return nil
 }
 
 // entry returns name's watch and a current, existing entry: it starts the
@@ -314,7 +304,7 @@ func (s *KVStore) watch(ctx context.Context, name string) (*keyWatch, error) {
 // Creating the watcher is bounded by the JetStream context's default
 // timeout; the caller waits for it with its own context.
 func (s *KVStore) start(name string, kw *keyWatch) {
-	w, err := s.kv.Watch(s.life, protocol.BreakerKey(name))
+	w, err := s.kv.Watch(s.life.Context(), protocol.BreakerKey(name))
 	s.mu.Lock()
 	if err == nil && s.closed.Load() {
 		_ = w.Stop()

@@ -81,7 +81,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 	}
 	var permit Permit
 	if cmd.Task.Breaker != "" && w.cfg.Breakers != nil {
-		permit, err = w.cfg.Breakers.Acquire(w.stopCtx, cmd.Task.Breaker, cmd.Task.BreakerPolicy)
+		permit, err = w.cfg.Breakers.Acquire(w.stopping.Context(), cmd.Task.Breaker, cmd.Task.BreakerPolicy)
 		if err != nil {
 			// Open: the attempt is not made and no attempt is consumed; the
 			// raw CircuitOpen error fails the task at once (cano §2.3).
@@ -96,7 +96,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 		}
 	}
 
-	ctx, cancel := context.WithCancelCause(w.stopCtx)
+	ctx, cancel := context.WithCancelCause(w.stopping.Context())
 	defer cancel(nil)
 	reg := w.track(cmd, cancel)
 	defer w.untrack(cmd.RunID, reg)
@@ -159,7 +159,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 	case errors.Is(cause, errCancelledByRun):
 		_ = msg.Ack() // nobody waits for this result any more
 		return
-	case w.stopCtx.Err() != nil:
+	case w.stopping.Fired():
 		// Shutting down: hand the command back, so another worker takes
 		// it (once this one's fetches are closed); bounded, as each
 		// hand-back is a delivery the retry policy counts.
