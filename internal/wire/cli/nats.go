@@ -362,8 +362,10 @@ func dialReason(ctx context.Context, err error) string {
 type connectDialer struct {
 	net net.Dialer
 
-	mu   sync.Mutex      // guards ctx, last
-	ctx  context.Context // nil once connected
+	mu sync.Mutex // guards ctx, last
+	// nats.CustomDialer's Dial takes no context: the connect attempt's
+	// is handed over here, and dropped once connected.
+	ctx  context.Context //nolint:containedctx // nil once connected; see above
 	last error
 }
 
