@@ -9,8 +9,12 @@
 //     engine (the pure transition function, run history, retry maths),
 //     joinrule (the pure decision of a split's join), fsmbridge (the
 //     engine's way into pkg/fsm's unexported parts), kvcore (what every
-//     kvstore.Store implementation shares), connwatch, dlq, kvread,
-//     kvwatch, leader and retry. The test helpers natstest and proctest
+//     kvstore.Store implementation shares), connwatch, deadline (the
+//     default timeout of a context without one), dlq, kvcas (a lost KV
+//     compare-and-set, recognised in one place), kvread, kvwatch, leader,
+//     prom (what the components' Prometheus metrics share), retry and
+//     startstop (the one start/stop pattern of the long-running
+//     components). The test helpers natstest and proctest
 //     live here too; only tests import them (natstest starts servers with
 //     pkg/embedded and pkg/provision). internal/tools holds developer
 //     commands (exportcount).

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/cano-nats/cano/internal/startstop"
 )
 
 // ErrLost is the cause of a context from [Watch.Bind] that ended because the
@@ -29,8 +31,7 @@ var ErrLost = errors.New("the connection to NATS was lost; retried once it is ba
 // nothing (contexts end only by their timeout). Safe for concurrent use.
 type Watch struct {
 	mu   sync.Mutex
-	lost context.Context         // guarded by mu; ends when the connection is next lost
-	end  context.CancelCauseFunc // guarded by mu; ends lost
+	lost *startstop.Signal // guarded by mu; fired when the connection is next lost
 
 	ch   chan nats.Status
 	nc   *nats.Conn
@@ -40,8 +41,7 @@ type Watch struct {
 
 // New watches nc until [Watch.Stop]. It does not close nc.
 func New(nc *nats.Conn) *Watch {
-	w := &Watch{nc: nc, done: make(chan struct{})}
-	w.lost, w.end = context.WithCancelCause(context.Background())
+	w := &Watch{nc: nc, done: make(chan struct{}), lost: startstop.NewSignal()}
 	w.ch = nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
 	go w.run()
 	return w
@@ -51,11 +51,11 @@ func (w *Watch) run() {
 	defer close(w.done)
 	for st := range w.ch {
 		w.mu.Lock()
-		w.end(ErrLost)
+		w.lost.Fire()
 		if st != nats.CLOSED {
 			// Requests sent from now on are buffered and sent on reconnect,
-			// where they are answered: they get a fresh context.
-			w.lost, w.end = context.WithCancelCause(context.Background())
+			// where they are answered: they get a fresh signal.
+			w.lost = startstop.NewSignal()
 		}
 		w.mu.Unlock()
 	}
@@ -86,7 +86,7 @@ func (w *Watch) Bind(parent context.Context, timeout time.Duration) (context.Con
 	lost := w.lost
 	w.mu.Unlock()
 	bound, end := context.WithCancelCause(ctx)
-	stop := context.AfterFunc(lost, func() { end(ErrLost) })
+	stop := context.AfterFunc(lost.Context(), func() { end(ErrLost) })
 	return bound, func() {
 		stop()
 		end(nil)

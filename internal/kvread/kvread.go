@@ -29,6 +29,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -76,11 +77,8 @@ func (r *Reader) Get(ctx context.Context, key string, minRev uint64) (jetstream.
 // use it to confirm, not on the hot path. A key whose last message is a
 // delete, purge or expiry marker gives jetstream.ErrKeyNotFound.
 func (r *Reader) Leader(ctx context.Context, key string) (jetstream.KeyValueEntry, error) {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, leaderTimeout)
-		defer cancel()
-	}
+	ctx, cancel := deadline.Default(ctx, leaderTimeout)
+	defer cancel()
 	req, err := json.Marshal(msgGetRequest{LastBySubject: r.subject + key})
 	if err != nil {
 		return nil, err

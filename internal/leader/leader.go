@@ -13,6 +13,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -23,14 +25,6 @@ const (
 	// RetryDelayDefault is how long a candidate waits after an unexpected
 	// campaign error (broker unreachable, ...) before trying again.
 	RetryDelayDefault = 250 * time.Millisecond
-)
-
-// Sentinel errors.
-var (
-	// ErrClosed is returned by Start after Stop.
-	ErrClosed = errors.New("leader: elector stopped")
-	// ErrAlreadyStarted is returned by a second Start.
-	ErrAlreadyStarted = errors.New("leader: elector already started")
 )
 
 // Term is one leadership term of one candidate.
@@ -125,11 +119,10 @@ type Elector struct {
 	cfg Config
 	log *slog.Logger
 
-	mu      sync.Mutex // guards the fields below
-	started bool
-	stopped bool
-	cancel  context.CancelFunc
-	done    chan struct{} // closed when the campaign loop exits
+	life startstop.Life
+	run  *startstop.Signal // fired by Stop: ends the campaign
+
+	mu      sync.Mutex // serializes Start and Stop, guards the fields below
 	term    Term
 	leading bool
 }
@@ -143,7 +136,8 @@ func New(js jetstream.JetStream, cfg Config) (*Elector, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	return &Elector{js: js, cfg: cfg, log: cfg.Logger.With("component", "leader", "candidate", cfg.ID)}, nil
+	return &Elector{js: js, cfg: cfg, log: cfg.Logger.With("component", "leader", "candidate", cfg.ID),
+		run: startstop.NewSignal()}, nil
 }
 
 // ID returns this candidate's identity.
@@ -158,17 +152,19 @@ func (e *Elector) Leading() (Term, bool) {
 
 // Start opens the bucket, checks its TTL and starts campaigning in the
 // background. It returns once the watch is in place; ctx bounds only that
-// setup. It returns [ErrAlreadyStarted] on a second call and [ErrClosed]
-// after Stop.
-func (e *Elector) Start(ctx context.Context) error {
-	e.mu.Lock()
+// setup; a Start that fails has started nothing. A second Start (also
+// after Stop or a failed Start) returns startstop.ErrAlreadyStarted.
+func (e *Elector) Start(ctx context.Context) (err error) {
+	if err := e.life.Start("leader"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			startstop.Undo(ctx, e.Stop)
+		}
+	}()
+	e.mu.Lock() // a Stop meanwhile waits for the setup to finish
 	defer e.mu.Unlock()
-	if e.stopped {
-		return ErrClosed
-	}
-	if e.started {
-		return ErrAlreadyStarted
-	}
 	kv, err := e.js.KeyValue(ctx, e.cfg.Bucket)
 	if err != nil {
 		return fmt.Errorf("leader: open bucket %s: %w", e.cfg.Bucket, err)
@@ -192,16 +188,12 @@ func (e *Elector) Start(ctx context.Context) error {
 	if e.cfg.RenewInterval > e.cfg.TTL/3 {
 		return fmt.Errorf("leader: Config.RenewInterval %s must be at most TTL/3 (%s)", e.cfg.RenewInterval, e.cfg.TTL/3)
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
+	runCtx := e.run.Context()
 	w, err := kv.Watch(runCtx, e.cfg.Key, jetstream.UpdatesOnly())
 	if err != nil {
-		cancel()
 		return fmt.Errorf("leader: watch %s: %w", e.cfg.Key, err)
 	}
-	e.started = true
-	e.cancel = cancel
-	e.done = make(chan struct{})
-	go e.run(runCtx, kv, w)
+	e.life.Go(func() { e.campaignLoop(runCtx, kv, w) })
 	return nil
 }
 
@@ -212,24 +204,21 @@ func (e *Elector) Start(ctx context.Context) error {
 // safe.
 func (e *Elector) Stop(ctx context.Context) error {
 	e.mu.Lock()
-	e.stopped = true
-	cancel, done := e.cancel, e.done
+	first, _ := e.life.Stop()
+	e.run.Fire()
 	e.mu.Unlock()
-	if cancel == nil {
+	if !first {
 		return nil
 	}
-	cancel()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("leader: stop: %w", ctx.Err())
+	if err := e.life.Wait(ctx); err != nil {
+		return fmt.Errorf("leader: stop: %w", err)
 	}
+	return nil
 }
 
-// run is the campaign loop: campaign, lead or follow, until ctx is done.
-func (e *Elector) run(ctx context.Context, kv jetstream.KeyValue, w jetstream.KeyWatcher) {
-	defer close(e.done)
+// campaignLoop is the campaign loop: campaign, lead or follow, until ctx is
+// done.
+func (e *Elector) campaignLoop(ctx context.Context, kv jetstream.KeyValue, w jetstream.KeyWatcher) {
 	defer func() { _ = w.Stop() }()
 	value := []byte(e.cfg.ID)
 	ws := &watch{updates: w.Updates()}
@@ -241,7 +230,7 @@ func (e *Elector) run(ctx context.Context, kv jetstream.KeyValue, w jetstream.Ke
 		case err == nil:
 			lastErr = ""
 			e.lead(ctx, kv, ws, value, rev, sent)
-		case errors.Is(err, jetstream.ErrKeyExists):
+		case kvcas.Conflict(err):
 			lastErr = ""
 			e.follow(ctx, ws)
 			e.clearExpired(ctx, kv)
@@ -401,7 +390,7 @@ func (e *Elector) release(kv jetstream.KeyValue, value []byte, rev uint64) {
 	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.RenewInterval)
 	defer cancel()
 	err := kv.Delete(ctx, e.cfg.Key, jetstream.LastRevision(rev))
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
+	if kvcas.Conflict(err) {
 		// A renewal cut short by Stop may still have landed, moving the
 		// revision on: if the lease is still ours, release that revision.
 		var ent jetstream.KeyValueEntry

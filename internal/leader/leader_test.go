@@ -11,6 +11,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/leader"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -245,7 +246,7 @@ func TestElection(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, e.Stop(context.Background()))
 		require.NoError(t, e.Stop(context.Background()))
-		require.ErrorIs(t, e.Start(context.Background()), leader.ErrClosed)
+		require.ErrorIs(t, e.Start(context.Background()), startstop.ErrAlreadyStarted)
 	})
 
 	t.Run("RefusesTTLMismatch", func(t *testing.T) {

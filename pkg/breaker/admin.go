@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -23,7 +25,7 @@ import (
 // so a breaker that exists can be missing from one call; the next call
 // lists it.
 func List(ctx context.Context, kv jetstream.KeyValue) ([]protocol.BreakerState, error) {
-	ctx, cancel := withDefaultTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, TimeoutDefault)
 	defer cancel()
 	keys, err := kv.Keys(ctx)
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -61,7 +63,7 @@ func Reset(ctx context.Context, kv jetstream.KeyValue, name string) error {
 	if err := protocol.ValidToken(name); err != nil {
 		return fmt.Errorf("breaker: reset: name: %w", err)
 	}
-	ctx, cancel := withDefaultTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, TimeoutDefault)
 	defer cancel()
 	key := protocol.BreakerKey(name)
 	for {
@@ -84,15 +86,8 @@ func Reset(ctx context.Context, kv jetstream.KeyValue, name string) error {
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if !kvcas.Conflict(err) {
 			return fmt.Errorf("breaker: reset %s: %w", name, err)
 		}
 	}
-}
-
-func withDefaultTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, TimeoutDefault)
 }

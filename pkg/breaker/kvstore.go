@@ -10,6 +10,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -60,10 +63,9 @@ type KVStore struct {
 	closed  atomic.Bool
 	wg      sync.WaitGroup
 	// life bounds the watchers: nats.go unsubscribes a watcher when the
-	// context passed to Watch ends, so they get this store-lifetime context
-	// (cancelled by Stop), not a caller's.
-	life    context.Context
-	endLife context.CancelFunc
+	// context passed to Watch ends, so they get the store's lifetime
+	// (fired by Stop), not a caller's context.
+	life *startstop.Signal
 
 	mu      sync.RWMutex
 	watches map[string]*keyWatch // guarded by mu
@@ -114,11 +116,7 @@ func NewKVStore(kv jetstream.KeyValue, cfg KVStoreConfig) (*KVStore, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = TimeoutDefault
 	}
-	life, endLife := context.WithCancel(context.Background())
-	return &KVStore{
-		kv: kv, timeout: cfg.Timeout, watches: make(map[string]*keyWatch),
-		life: life, endLife: endLife,
-	}, nil
+	return &KVStore{kv: kv, timeout: cfg.Timeout, watches: make(map[string]*keyWatch), life: startstop.NewSignal()}, nil
 }
 
 // Load implements [Store]. After the first use of a name it reads the
@@ -136,7 +134,7 @@ func (s *KVStore) Load(ctx context.Context, name string) (Snapshot, error) {
 			return e.snap, nil
 		}
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	_, e, err := s.entry(ctx, name)
 	if err != nil {
@@ -153,7 +151,7 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 	if s.closed.Load() {
 		return Snapshot{}, ErrClosed
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	kw, cur, err := s.entry(ctx, name)
 	if err != nil {
@@ -188,7 +186,7 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 			kw.advance(&kvEntry{snap: next, rev: rev, exists: true})
 			return next, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if !kvcas.Conflict(err) {
 			return cur.snap, fmt.Errorf("breaker: update %s: %w", name, err)
 		}
 		// Conflict: someone else wrote first. Re-read and try again.
@@ -200,11 +198,12 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 	}
 }
 
-// Stop stops every watcher and waits (bounded by ctx) for them to finish.
-// Calling it twice is safe. It does not close the connection.
+// Stop stops every watcher and waits (bounded by ctx) for their
+// goroutines to return. Calling it twice, or before any use, is safe. It
+// does not close the connection.
 func (s *KVStore) Stop(ctx context.Context) error {
 	s.closed.Store(true)
-	s.endLife()
+	s.life.Fire()
 	s.mu.Lock()
 	for _, kw := range s.watches {
 		if kw.w != nil {
@@ -212,24 +211,10 @@ func (s *KVStore) Stop(ctx context.Context) error {
 		}
 	}
 	s.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		s.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("breaker: stop: %w", ctx.Err())
+	if err := startstop.Wait(ctx, &s.wg); err != nil {
+		return fmt.Errorf("breaker: stop: %w", err)
 	}
-}
-
-func (s *KVStore) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.timeout)
+	return nil
 }
 
 // entry returns name's watch and a current, existing entry: it starts the
@@ -272,7 +257,7 @@ func (s *KVStore) fetch(ctx context.Context, kw *keyWatch, name string) (*kvEntr
 		switch {
 		case err == nil:
 			return kw.advance(&kvEntry{snap: Snapshot{State: StateClosed, Epoch: rev}, rev: rev, exists: true}), nil
-		case errors.Is(err, jetstream.ErrKeyExists):
+		case kvcas.Conflict(err):
 			continue // created concurrently: read it
 		default:
 			return nil, fmt.Errorf("breaker: create %s: %w", name, err)
@@ -319,7 +304,7 @@ func (s *KVStore) watch(ctx context.Context, name string) (*keyWatch, error) {
 // Creating the watcher is bounded by the JetStream context's default
 // timeout; the caller waits for it with its own context.
 func (s *KVStore) start(name string, kw *keyWatch) {
-	w, err := s.kv.Watch(s.life, protocol.BreakerKey(name))
+	w, err := s.kv.Watch(s.life.Context(), protocol.BreakerKey(name))
 	s.mu.Lock()
 	if err == nil && s.closed.Load() {
 		_ = w.Stop()

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -83,7 +84,7 @@ var ErrBreakerNotFound = fmt.Errorf("client: %w", breaker.ErrNotFound)
 // once some worker has used it. An entry that does not decode gives an
 // error naming its key. If ctx has no deadline, Config.Timeout applies.
 func (c *Client) Breakers(ctx context.Context) ([]BreakerInfo, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.js.KeyValue(ctx, c.names.BreakersBucket())
 	if err != nil {
@@ -107,7 +108,7 @@ func (c *Client) Breakers(ctx context.Context) ([]BreakerInfo, error) {
 // returns an error matching [ErrBreakerNotFound] (and breaker.ErrNotFound)
 // for an unknown name. If ctx has no deadline, Config.Timeout applies.
 func (c *Client) ResetBreaker(ctx context.Context, name string) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.js.KeyValue(ctx, c.names.BreakersBucket())
 	if err != nil {

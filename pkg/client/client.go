@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/internal/kvwatch"
@@ -92,13 +93,6 @@ func New(nc *nats.Conn, cfg Config) (*Client, error) {
 	return &Client{nc: nc, js: js, names: names, cfg: cfg}, nil
 }
 
-func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, c.cfg.Timeout)
-}
-
 func (c *Client) runsKV(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, _, err := c.runsReader(ctx)
 	return kv, err
@@ -151,7 +145,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	if opts == nil {
 		opts = &TriggerOpts{}
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	trig := &protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, InitialState: opts.InitialState,
 		IdempotencyKey: opts.IdempotencyKey, RunID: opts.RunID, DefVersion: opts.DefVersion}
@@ -302,7 +296,7 @@ func (c *Client) Run(ctx context.Context, workflow string, opts *TriggerOpts) (*
 // decode. If ctx has no deadline, Config.Timeout applies. Safe for
 // concurrent use.
 func (c *Client) Get(ctx context.Context, runID string) (*Run, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	_, r, err := c.runsReader(ctx)
 	if err != nil {
@@ -354,7 +348,7 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Run, error) {
 	if opts == nil {
 		opts = &ListOpts{}
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.runsKV(ctx)
 	if err != nil {
@@ -391,7 +385,7 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Run, error) {
 // ended ([Client.Await] that). If ctx has no deadline, Config.Timeout
 // applies.
 func (c *Client) Cancel(ctx context.Context, runID, reason string) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	data, err := protocol.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: runID, Reason: reason})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -77,7 +78,7 @@ func (c *Client) DeadLetters(ctx context.Context, f *DeadLetterFilter) ([]DeadLe
 		}
 		subject = c.names.DLQSubject(f.Source)
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	cons, err := c.js.OrderedConsumer(ctx, c.names.DLQStream(), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy})
@@ -179,7 +180,7 @@ func deadLetterEntry(seq uint64, stored time.Time, subject string, data []byte) 
 // returns an error matching [ErrDeadLetterNotFound] when there is none. If
 // ctx has no deadline, Config.Timeout applies.
 func (c *Client) DeleteDeadLetter(ctx context.Context, seq uint64) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	st, err := c.js.Stream(ctx, c.names.DLQStream())
 	if err != nil {
@@ -221,7 +222,7 @@ func (c *Client) deleteDeadLetter(ctx context.Context, st jetstream.Stream, seq 
 // an entry without an original subject (one that did not decode) is not
 // replayed. If ctx has no deadline, Config.Timeout applies.
 func (c *Client) Replay(ctx context.Context, seq uint64) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	st, err := c.js.Stream(ctx, c.names.DLQStream())
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -253,7 +254,7 @@ func (c *Client) Events(ctx context.Context, f *EventFilter) (*EventStream, erro
 	if err := f.validate(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	if !f.replay() {
 		return c.liveEvents(ctx, f)

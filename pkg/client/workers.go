@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -93,7 +94,7 @@ var ErrWorkerNotFound = errors.New("client: worker not found")
 // If ctx has no deadline, Config.Timeout applies. It never returns a nil
 // slice without an error.
 func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.js.KeyValue(ctx, c.names.WorkersBucket())
 	if err != nil {
@@ -119,7 +120,7 @@ func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
 // an error wrapping a protocol sentinel (protocol.ErrMalformed, ...). If
 // ctx has no deadline, Config.Timeout applies.
 func (c *Client) Worker(ctx context.Context, id string) (*WorkerInfo, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	if id == "" {
 		return nil, fmt.Errorf("%w: empty id", ErrWorkerNotFound)

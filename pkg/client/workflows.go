@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -196,7 +198,7 @@ func versionList(vs []storedVersion) []WorkflowVersion {
 // It reads the whole bucket: meant for tools, not hot paths. If ctx has no
 // deadline, Config.Timeout applies.
 func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
 	if err != nil {
@@ -246,7 +248,7 @@ func (c *Client) Workflow(ctx context.Context, name, version string) (*WorkflowI
 			return nil, fmt.Errorf("client: workflow version: %w", err)
 		}
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
 	if err != nil {
@@ -317,7 +319,7 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	if err := protocol.ValidToken(version); err != nil {
 		return fmt.Errorf("client: workflow version: %w", err)
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
 	if err != nil {
@@ -363,7 +365,7 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	} else {
 		_, err = kv.Update(ctx, latestKey, []byte(next), latest.Revision())
 	}
-	if err != nil && !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+	if err != nil && !kvcas.Conflict(err) {
 		return fmt.Errorf("client: workflow %s: move the latest version: %w", name, err)
 	}
 	return nil

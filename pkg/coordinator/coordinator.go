@@ -17,6 +17,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/kvread"
+	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -194,8 +195,11 @@ func (c Config) validate() error {
 	return nil
 }
 
-// ErrClosed is returned by Start after Stop.
-var ErrClosed = errors.New("coordinator: closed")
+// ErrAlreadyStarted is returned by a second Start (also after Stop or a
+// failed Start): a coordinator starts once. It is one value shared by
+// every package with a Start (worker.ErrAlreadyStarted,
+// scheduler.ErrAlreadyStarted), so errors.Is matches it under any name.
+var ErrAlreadyStarted = startstop.ErrAlreadyStarted
 
 // Coordinator drives runs. It does not close the connection it is given.
 // Safe for concurrent use.
@@ -223,14 +227,12 @@ type Coordinator struct {
 	metrics *metrics      // nil without Config.Metrics (metrics.go)
 	repeats *repeats      // rate-limits repeated warnings
 
-	mu      sync.Mutex
-	started bool                       // guarded by mu
-	stopped bool                       // guarded by mu
+	life    startstop.Life
+	mu      sync.Mutex                 // serializes Start and Stop
 	consume []jetstream.ConsumeContext // guarded by mu
-	cancel  context.CancelFunc         // guarded by mu
-	quit    <-chan struct{}            // set in Start before consuming
+	run     *startstop.Signal          // fired by Stop: ends the shards and the definitions watch
 	status  chan nats.Status           // guarded by mu; connection status for defs
-	wg      sync.WaitGroup
+	wg      sync.WaitGroup             // the shards' goroutines
 }
 
 // New returns a coordinator on nc.
@@ -249,7 +251,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	c := &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
-		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}}
+		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}, run: startstop.NewSignal()}
 	if cfg.Metrics != nil {
 		if c.metrics, err = newMetrics(c, cfg.Metrics); err != nil {
 			return nil, fmt.Errorf("coordinator: metrics: %w", err)
@@ -259,16 +261,19 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 }
 
 // Start provisions (if configured), loads definitions and starts consuming.
-// It returns once consuming has begun.
-func (c *Coordinator) Start(ctx context.Context) error {
+// It returns once consuming has begun. A Start that fails stops what it
+// had started; a second Start returns [ErrAlreadyStarted].
+func (c *Coordinator) Start(ctx context.Context) (err error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.stopped {
-		return ErrClosed
+	if err := c.life.Start("coordinator"); err != nil {
+		return err
 	}
-	if c.started {
-		return nil
-	}
+	defer func() {
+		if err != nil {
+			startstop.Undo(ctx, c.stopLocked)
+		}
+	}()
 	if c.cfg.Provision != nil {
 		p := *c.cfg.Provision
 		p.Prefix = c.cfg.Prefix
@@ -276,14 +281,11 @@ func (c *Coordinator) Start(ctx context.Context) error {
 			return err
 		}
 	}
-	var err error
 	if c.runs, err = c.js.KeyValue(ctx, c.names.RunsBucket()); err != nil {
 		return fmt.Errorf("coordinator: runs bucket: %w", err)
 	}
 	c.runsRead = kvread.New(c.js, c.runs)
-	if c.conn == nil {
-		c.conn = connwatch.New(c.nc)
-	}
+	c.conn = connwatch.New(c.nc)
 	if c.branches, err = c.js.KeyValue(ctx, c.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("coordinator: branches bucket: %w", err)
 	}
@@ -294,16 +296,11 @@ func (c *Coordinator) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("coordinator: definitions bucket: %w", err)
 	}
-	runCtx, cancel := context.WithCancel(context.Background())
-	c.cancel = cancel
-	c.quit = runCtx.Done()
+	runCtx := c.run.Context()
 	c.status = c.nc.StatusChanged(nats.CONNECTED)
 	c.defs = newDefinitions(defsKV, c.status, func() uint64 { return c.nc.Stats().Reconnects }, c.log)
 	c.defs.warn = c.warn
 	if err := c.defs.start(ctx, runCtx); err != nil {
-		cancel()
-		c.nc.RemoveStatusListener(c.status)
-		_ = c.defs.wait(ctx)
 		return err
 	}
 	c.shards = make([]*shard, c.cfg.Shards)
@@ -335,7 +332,6 @@ func (c *Coordinator) Start(ctx context.Context) error {
 			MaxAckPending: 64 * 1024,
 		})
 		if err != nil {
-			_ = c.stopLocked(ctx) // the start error is the one to report
 			return fmt.Errorf("coordinator: consumer on %s: %w", in.stream, err)
 		}
 		cc, err := cons.Consume(in.handle, jetstream.PullMaxMessages(c.cfg.BatchSize),
@@ -345,18 +341,17 @@ func (c *Coordinator) Start(ctx context.Context) error {
 				}
 			}))
 		if err != nil {
-			_ = c.stopLocked(ctx) // the start error is the one to report
 			return fmt.Errorf("coordinator: consume %s: %w", in.stream, err)
 		}
 		c.consume = append(c.consume, cc)
 	}
-	c.started = true
 	c.log.Info("coordinator started", "prefix", c.names.Prefix(), "shards", c.cfg.Shards)
 	return nil
 }
 
 // Stop stops consuming, finishes the inputs in hand within ctx, and
-// returns. Inputs not acknowledged are redelivered to another replica.
+// returns once every goroutine the coordinator started has returned (or
+// ctx ended). Inputs not acknowledged are redelivered to another replica.
 // Calling Stop twice, or without Start, is safe.
 func (c *Coordinator) Stop(ctx context.Context) error {
 	c.mu.Lock()
@@ -365,10 +360,14 @@ func (c *Coordinator) Stop(ctx context.Context) error {
 }
 
 func (c *Coordinator) stopLocked(ctx context.Context) error {
-	if c.stopped {
+	first, started := c.life.Stop()
+	if !first {
 		return nil
 	}
-	c.stopped = true
+	defer c.run.Fire()
+	if !started {
+		return nil
+	}
 	for _, cc := range c.consume {
 		cc.Drain()
 	}
@@ -384,21 +383,17 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	done := make(chan struct{})
-	go func() { c.wg.Wait(); close(done) }()
 	var err error
-	select {
-	case <-done:
-	case <-ctx.Done():
-		err = fmt.Errorf("coordinator: stop: %w", ctx.Err())
+	if werr := startstop.Wait(ctx, &c.wg); werr != nil {
+		err = fmt.Errorf("coordinator: stop: %w", werr)
 	}
-	if c.cancel != nil {
-		c.cancel()
-	}
+	c.run.Fire()
 	if c.status != nil {
 		c.nc.RemoveStatusListener(c.status)
 	}
-	c.conn.Stop()
+	if c.conn != nil {
+		c.conn.Stop()
+	}
 	if c.defs != nil {
 		if derr := c.defs.wait(ctx); err == nil {
 			err = derr

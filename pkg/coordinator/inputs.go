@@ -101,9 +101,9 @@ func (c *Coordinator) route(j job) {
 	}
 }
 
-// done is closed when the coordinator stops for good. Set in Start before
-// any consumer runs; read without the lock (Stop holds it while draining).
-func (c *Coordinator) done() <-chan struct{} { return c.quit }
+// done is closed when the coordinator stops for good; read without the
+// lock (Stop holds it while draining).
+func (c *Coordinator) done() <-chan struct{} { return c.run.Done() }
 
 // rejectEarly refuses an input that could not be decoded: it is answered
 // (when the sender asked), dead-lettered with its reason, logged once, and

@@ -1,13 +1,12 @@
 package coordinator
 
 import (
-	"context"
-	"errors"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/prom"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -59,49 +58,42 @@ func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
 	stalled := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 		Name: "runs_stalled_total", Help: "Runs the stall check found stalled and re-drove."},
 		func() float64 { return float64(c.stalled.Load()) })
-	pending := &pendingCollector{c: c,
-		pending: prometheus.NewDesc(prometheus.BuildFQName(ns, sub, "consumer_pending"),
-			"Messages of an input stream not yet delivered to the coordinators' consumer (asked on scrape).", []string{"stream"}, nil),
-		ackPending: prometheus.NewDesc(prometheus.BuildFQName(ns, sub, "consumer_ack_pending"),
-			"Messages delivered to the coordinators' consumer and not yet acknowledged (asked on scrape).", []string{"stream"}, nil),
-	}
+	n := c.names
+	pending := prom.NewPending(c.js, prom.PendingConfig{Namespace: ns, Subsystem: sub, Label: "stream",
+		PendingHelp:    "Messages of an input stream not yet delivered to the coordinators' consumer (asked on scrape).",
+		AckPendingHelp: "Messages delivered to the coordinators' consumer and not yet acknowledged (asked on scrape).",
+		Timeout:        ScrapeTimeout,
+		Consumers: func() []prom.Consumer {
+			var out []prom.Consumer
+			for _, stream := range []string{n.TriggersStream(), n.ResultsStream(), n.ControlStream(), n.TimersStream()} {
+				out = append(out, prom.Consumer{Stream: stream, Name: ConsumerDefault, Label: stream})
+			}
+			return out
+		}})
 	// A second coordinator or worker on the same registerer (a start
 	// retried in one process) shares the first one's collectors.
 	var err error
-	if m.started, err = register(reg, m.started); err != nil {
+	if m.started, err = prom.Register(reg, m.started); err != nil {
 		return nil, err
 	}
-	if m.finished, err = register(reg, m.finished); err != nil {
+	if m.finished, err = prom.Register(reg, m.finished); err != nil {
 		return nil, err
 	}
-	if m.transitions, err = register(reg, m.transitions); err != nil {
+	if m.transitions, err = prom.Register(reg, m.transitions); err != nil {
 		return nil, err
 	}
-	if m.runDuration, err = register(reg, m.runDuration); err != nil {
+	if m.runDuration, err = prom.Register(reg, m.runDuration); err != nil {
 		return nil, err
 	}
-	if m.deadLetters, err = register(reg, m.deadLetters); err != nil {
+	if m.deadLetters, err = prom.Register(reg, m.deadLetters); err != nil {
 		return nil, err
 	}
 	for _, c := range []prometheus.Collector{stalled, pending} {
-		if _, err := register(reg, c); err != nil {
+		if _, err := prom.Register(reg, c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
-}
-
-// register registers c on reg, or returns the equal collector already
-// registered there.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(T); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // committed counts what a written transition did: the events fx carries
@@ -135,35 +127,3 @@ func (m *metrics) deadLetter(source string) {
 		m.deadLetters.WithLabelValues(source).Inc()
 	}
 }
-
-// pendingCollector asks the coordinators' consumers for their pending
-// counts on each scrape, within ScrapeTimeout.
-type pendingCollector struct {
-	c                   *Coordinator
-	pending, ackPending *prometheus.Desc
-}
-
-func (p *pendingCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- p.pending
-	ch <- p.ackPending
-}
-
-func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
-	defer cancel()
-	n := p.c.names
-	for _, stream := range []string{n.TriggersStream(), n.ResultsStream(), n.ControlStream(), n.TimersStream()} {
-		cons, err := p.c.js.Consumer(ctx, stream, ConsumerDefault)
-		if err != nil {
-			continue // not started, or the server is away: no sample
-		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(p.pending, prometheus.GaugeValue, float64(info.NumPending), stream)
-		ch <- prometheus.MustNewConstMetric(p.ackPending, prometheus.GaugeValue, float64(info.NumAckPending), stream)
-	}
-}
-
-var _ prometheus.Collector = (*pendingCollector)(nil)

@@ -2,13 +2,12 @@ package coordinator
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"strconv"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -64,11 +63,7 @@ func (r jsRuns) update(ctx context.Context, rec *protocol.RunRecord, data []byte
 	msg.Header.Set(jetstream.MsgTTLHeader, ttlValue(c.cfg.RunRetention.Seconds()))
 	ack, err := c.js.PublishMsg(ctx, msg)
 	if err != nil {
-		var apiErr *jetstream.APIError
-		if errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence {
-			return 0, fmt.Errorf("%w: %w", err, jetstream.ErrKeyRevisionMismatch)
-		}
-		return 0, err
+		return 0, kvcas.Mark(err)
 	}
 	return ack.Sequence, nil
 }

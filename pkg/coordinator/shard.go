@@ -11,6 +11,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
@@ -186,7 +187,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 	}
 	rev, err := s.kv.create(kctx, protocol.RunKey(j.runID), data)
 	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if kvcas.Conflict(err) {
 			s.existing(kctx, j, m)
 			return
 		}

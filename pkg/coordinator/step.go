@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -195,7 +196,7 @@ func afterWrite(err error, attempt int) writeOutcome {
 	switch {
 	case err == nil:
 		return writeDone
-	case !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists):
+	case !kvcas.Conflict(err):
 		return writeFailed
 	case attempt >= maxCASRetries:
 		return writeFailed

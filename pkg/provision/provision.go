@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -305,11 +306,8 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, TimeoutDefault)
-		defer cancel()
-	}
+	ctx, cancel := deadline.Default(ctx, TimeoutDefault)
+	defer cancel()
 	for _, sc := range Streams(cfg) {
 		if keepReplicas {
 			sc.Replicas = existingReplicas(ctx, js, sc.Name, sc.Replicas)

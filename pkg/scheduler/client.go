@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -65,13 +67,6 @@ func NewClient(js jetstream.JetStream, cfg ClientConfig) (*Client, error) {
 	return &Client{js: js, cfg: cfg, names: protocol.MustNames(cfg.Prefix)}, nil
 }
 
-func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, c.cfg.Timeout)
-}
-
 func (c *Client) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 	kv, err := c.js.KeyValue(ctx, c.names.SchedulesBucket())
 	if err != nil {
@@ -87,7 +82,7 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 	if _, err := compile(&f); err != nil {
 		return err
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -98,7 +93,7 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 		return err
 	}
 	if _, err := kv.Create(ctx, protocol.ScheduleKey(f.ID), data); err != nil {
-		if errors.Is(err, jetstream.ErrKeyExists) {
+		if kvcas.Conflict(err) {
 			return fmt.Errorf("%w: %q", ErrFlowExists, f.ID)
 		}
 		return fmt.Errorf("scheduler: add %s: %w", f.ID, err)
@@ -119,7 +114,7 @@ func (c *Client) Update(ctx context.Context, f Flow) error {
 	if _, err := compile(&f); err != nil {
 		return err
 	}
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -138,7 +133,7 @@ func (c *Client) Update(ctx context.Context, f Flow) error {
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		if !kvcas.Conflict(err) {
 			return fmt.Errorf("scheduler: update %s: %w", f.ID, err)
 		}
 	}
@@ -149,7 +144,7 @@ func (c *Client) Update(ctx context.Context, f Flow) error {
 // in progress is not cancelled. It returns [ErrFlowNotFound] for an unknown
 // id.
 func (c *Client) Remove(ctx context.Context, id string) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -172,7 +167,7 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 // leader (now, or the next one elected) acts on once. Triggering again
 // before the leader acted coalesces with the pending request.
 func (c *Client) Trigger(ctx context.Context, id string) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	info, err := c.Status(ctx, id)
 	if err != nil {
@@ -188,7 +183,7 @@ func (c *Client) Trigger(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Create(ctx, protocol.FlowTriggerKey(id), []byte(id)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	if _, err := kv.Create(ctx, protocol.FlowTriggerKey(id), []byte(id)); err != nil && !kvcas.Conflict(err) {
 		return fmt.Errorf("scheduler: trigger %s: %w", id, err)
 	}
 	return nil
@@ -240,7 +235,7 @@ func (c *Client) Resume(ctx context.Context, id string) error {
 // false to write nothing.
 func (c *Client) mutateStatus(ctx context.Context, id, op string,
 	fn func(*protocol.Schedule, protocol.FlowStatus) (protocol.FlowStatus, bool)) error {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -271,7 +266,7 @@ func (c *Client) mutateStatus(ctx context.Context, id, op string,
 		if err == nil {
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+		if !kvcas.Conflict(err) {
 			return fmt.Errorf("scheduler: %s %s: %w", op, id, err)
 		}
 	}
@@ -281,7 +276,7 @@ func (c *Client) mutateStatus(ctx context.Context, id, op string,
 // Status returns a flow and its status. It returns [ErrFlowNotFound] for an
 // unknown id.
 func (c *Client) Status(ctx context.Context, id string) (FlowInfo, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {
@@ -300,7 +295,7 @@ func (c *Client) Status(ctx context.Context, id string) (FlowInfo, error) {
 
 // List returns every flow with its status, sorted by id.
 func (c *Client) List(ctx context.Context) ([]FlowInfo, error) {
-	ctx, cancel := c.ctx(ctx)
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
 	kv, err := c.bucket(ctx)
 	if err != nil {

@@ -1,6 +1,10 @@
 package scheduler
 
-import "errors"
+import (
+	"errors"
+
+	"github.com/cano-nats/cano/internal/startstop"
+)
 
 // Sentinel errors. Compare with [errors.Is].
 var (
@@ -17,8 +21,10 @@ var (
 	ErrFlowTripped = errors.New("scheduler: flow is tripped")
 	// ErrConflict: the flow changed concurrently too many times in a row.
 	ErrConflict = errors.New("scheduler: concurrent update conflict")
-	// ErrClosed: the scheduler was stopped.
-	ErrClosed = errors.New("scheduler: closed")
+	// ErrAlreadyStarted: a second Start (also after Stop or a failed
+	// Start); a scheduler starts once. The same value as
+	// coordinator.ErrAlreadyStarted and worker.ErrAlreadyStarted.
+	ErrAlreadyStarted = startstop.ErrAlreadyStarted
 	// ErrDrainTimeout: Stop gave up waiting for running flows to finish.
 	ErrDrainTimeout = errors.New("scheduler: timeout waiting for running flows to finish")
 )

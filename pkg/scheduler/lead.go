@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -397,7 +398,7 @@ func (l *leaderRun) mutate(ctx context.Context, id string, fn func(protocol.Flow
 			box.st, box.rev = ns, rev
 			return nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && !errors.Is(err, jetstream.ErrKeyExists) {
+		if !kvcas.Conflict(err) {
 			cancel()
 			return err
 		}
@@ -580,7 +581,7 @@ func (l *leaderRun) handleTrigger(ctx context.Context, id string) {
 	cctx, cancel := l.opCtx(ctx)
 	defer cancel()
 	if err := l.kv.Delete(cctx, protocol.FlowTriggerKey(id), jetstream.LastRevision(ent.Revision())); err != nil &&
-		!errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		!kvcas.Conflict(err) {
 		l.log.Warn("manual trigger: deleting request failed; will retry", "flow", id, "err", err)
 		return
 	}

@@ -1,10 +1,9 @@
 package scheduler
 
 import (
-	"errors"
-
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cano-nats/cano/internal/prom"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -41,27 +40,14 @@ func newMetrics(s *Scheduler, reg prometheus.Registerer) (*metrics, error) {
 	// leader gauge is the first one's).
 	var err error
 	for _, c := range []**prometheus.CounterVec{&m.fires, &m.skips, &m.trips} {
-		if *c, err = register(reg, *c); err != nil {
+		if *c, err = prom.Register(reg, *c); err != nil {
 			return nil, err
 		}
 	}
-	if _, err := register[prometheus.Collector](reg, leader); err != nil {
+	if _, err := prom.Register[prometheus.Collector](reg, leader); err != nil {
 		return nil, err
 	}
 	return m, nil
-}
-
-// register registers c on reg, or returns the equal collector already
-// registered there.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(T); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 func (m *metrics) fired(flow string) {

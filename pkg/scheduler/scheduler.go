@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cano-nats/cano/internal/leader"
+	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -145,10 +146,11 @@ type Scheduler struct {
 
 	metrics *metrics // nil without Config.Metrics (metrics.go)
 
+	life startstop.Life
+
 	mu       sync.Mutex // guards the fields below
 	elector  *leader.Elector
-	started  bool
-	stopped  bool
+	stopped  bool          // Stop began: a term elected now does not lead
 	leadDone chan struct{} // closed when the current lead loop returns; nil if none
 	epoch    uint64        // current term's epoch while leading
 }
@@ -211,16 +213,19 @@ func (s *Scheduler) Leading() (epoch uint64, ok bool) {
 
 // Start seeds the flows of Config.FlowFile, then joins the leader election
 // and returns; the leader fires flows in the background. ctx bounds only
-// the setup. It returns [ErrClosed] after Stop.
-func (s *Scheduler) Start(ctx context.Context) error {
+// the setup. A Start that fails has started nothing; a second Start returns
+// [ErrAlreadyStarted].
+func (s *Scheduler) Start(ctx context.Context) (err error) {
+	if err := s.life.Start("scheduler"); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			startstop.Undo(ctx, s.Stop)
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.stopped {
-		return ErrClosed
-	}
-	if s.started {
-		return errors.New("scheduler: already started")
-	}
 	if s.cfg.FlowFile != "" {
 		flows, err := LoadFlowFile(s.cfg.FlowFile)
 		if err != nil {
@@ -233,7 +238,6 @@ func (s *Scheduler) Start(ctx context.Context) error {
 	if err := s.elector.Start(ctx); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
-	s.started = true
 	return nil
 }
 
@@ -244,17 +248,14 @@ func (s *Scheduler) Start(ctx context.Context) error {
 // the next leader tracks them). Calling Stop twice, or before Start, is
 // safe.
 func (s *Scheduler) Stop(ctx context.Context) error {
-	s.mu.Lock()
-	first := !s.stopped
-	s.stopped = true
-	started := s.started
-	s.mu.Unlock()
-	if !started {
+	first, started := s.life.Stop()
+	if !first || !started {
 		return nil
 	}
-	if first {
-		close(s.drain)
-	}
+	s.mu.Lock()
+	s.stopped = true
+	s.mu.Unlock()
+	close(s.drain)
 	var drainErr error
 	s.mu.Lock()
 	done := s.leadDone

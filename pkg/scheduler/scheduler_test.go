@@ -234,7 +234,7 @@ func TestGracefulStopHandsOverAndDrains(t *testing.T) {
 	stopped := time.Now()
 	waitLeader(t, leaderTTL, s1, s2)
 	require.Less(t, time.Since(stopped), leaderTTL/2)
-	require.ErrorIs(t, s1.Start(ctx), scheduler.ErrClosed)
+	require.ErrorIs(t, s1.Start(ctx), scheduler.ErrAlreadyStarted)
 	require.NoError(t, s1.Stop(ctx), "second Stop is a no-op")
 }
 

@@ -7,8 +7,8 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -49,7 +49,7 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 					"(fsm.SplitInto) for a large fan-out, or raise max_payload in the server's configuration (%w)",
 					ErrDefinitionTooLarge, key, len(data), w.nc.MaxPayload(), err)
 			}
-			if !errors.Is(err, jetstream.ErrKeyExists) {
+			if !kvcas.Conflict(err) {
 				return fmt.Errorf("worker: register %s: %w", key, err)
 			}
 			e, err := kv.Get(ctx, key)

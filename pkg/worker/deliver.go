@@ -137,7 +137,7 @@ func (w *Worker) deliver(what, runID string, send func(ctx context.Context) erro
 		}
 		t := time.NewTimer(wait)
 		select {
-		case <-w.stopCtx.Done():
+		case <-w.stopping.Done():
 			t.Stop()
 			w.outage.end(w.log, false)
 			return fmt.Errorf("%s: worker stopping: %w", what, err)
@@ -157,7 +157,7 @@ func (w *Worker) handBack(msg jetstream.Msg, cmd *protocol.TaskCommand, err erro
 	if md, merr := msg.Metadata(); merr == nil {
 		delivered = int(md.NumDelivered)
 	}
-	if w.stopCtx.Err() != nil {
+	if w.stopping.Fired() {
 		w.log.Info("worker stopping: command handed back", "subject", msg.Subject(), "err", err)
 		_ = msg.NakWithDelay(stopHandBackDelay)
 		return
@@ -195,7 +195,7 @@ func (w *Worker) abandonGrace() bool {
 	select {
 	case <-t.C:
 		return true
-	case <-w.stopCtx.Done():
+	case <-w.stopping.Done():
 		return false
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/dlq"
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
@@ -72,7 +73,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 	}
 	var permit Permit
 	if cmd.Task.Breaker != "" && w.cfg.Breakers != nil {
-		permit, err = w.cfg.Breakers.Acquire(w.stopCtx, cmd.Task.Breaker, cmd.Task.BreakerPolicy)
+		permit, err = w.cfg.Breakers.Acquire(w.stopping.Context(), cmd.Task.Breaker, cmd.Task.BreakerPolicy)
 		if err != nil {
 			// Open: the attempt is not made and no attempt is consumed; the
 			// raw CircuitOpen error fails the task at once (cano §2.3).
@@ -87,7 +88,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 		}
 	}
 
-	ctx, cancel := context.WithCancelCause(w.stopCtx)
+	ctx, cancel := context.WithCancelCause(w.stopping.Context())
 	defer cancel(nil)
 	reg := w.track(cmd, cancel)
 	defer w.untrack(cmd.RunID, reg)
@@ -143,7 +144,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 	// Cancelled or stopping is read after the permit's report, which may
 	// take a round trip (a shared breaker).
 	d := decide(out, attempt, maxAttempts, policy, errors.Is(context.Cause(ctx), errCancelledByRun),
-		w.stopCtx.Err() != nil, rand.Float64()*2-1) // decide.go
+		w.stopping.Fired(), rand.Float64()*2-1) // decide.go
 	switch d.verdict {
 	case verdictDrop:
 		_ = msg.Ack() // nobody waits for this result any more
@@ -286,11 +287,8 @@ const branchWatchTimeout = time.Minute
 // watchBranchOutcomes fills out from the current values under the join's
 // step; branches without an outcome stay cancelled.
 func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskCommand, out []fsm.BranchOutcome) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, branchWatchTimeout)
-		defer cancel()
-	}
+	ctx, cancel := deadline.Default(ctx, branchWatchTimeout)
+	defer cancel()
 	kw, err := w.branches.Watch(ctx, protocol.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, err)

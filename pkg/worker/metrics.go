@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cano-nats/cano/internal/prom"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -76,61 +77,54 @@ func newMetrics(w *Worker, reg prometheus.Registerer) (*metrics, error) {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "tasks_in_flight", Help: "Task attempts running now."}),
 	}
-	pending := &pendingCollector{w: w,
-		pending: prometheus.NewDesc(prometheus.BuildFQName(ns, sub, "consumer_pending"),
-			"Task commands of a consumer (queue and kind) not yet delivered (asked on scrape).", []string{"consumer"}, nil),
-		ackPending: prometheus.NewDesc(prometheus.BuildFQName(ns, sub, "consumer_ack_pending"),
-			"Task commands delivered and not yet settled, by consumer (asked on scrape).", []string{"consumer"}, nil),
-	}
+	pending := prom.NewPending(w.js, prom.PendingConfig{Namespace: ns, Subsystem: sub, Label: "consumer",
+		PendingHelp:    "Task commands of a consumer (queue and kind) not yet delivered (asked on scrape).",
+		AckPendingHelp: "Task commands delivered and not yet settled, by consumer (asked on scrape).",
+		Timeout:        ScrapeTimeout,
+		Consumers: func() []prom.Consumer {
+			stream := w.names.TasksStream()
+			var out []prom.Consumer
+			for _, name := range w.consumerNames() {
+				out = append(out, prom.Consumer{Stream: stream, Name: name, Label: name})
+			}
+			return out
+		}})
 	// A second coordinator or worker on the same registerer (a start
 	// retried in one process) shares the first one's collectors.
 	var err error
-	if m.attempts, err = register(reg, m.attempts); err != nil {
+	if m.attempts, err = prom.Register(reg, m.attempts); err != nil {
 		return nil, err
 	}
-	if m.retries, err = register(reg, m.retries); err != nil {
+	if m.retries, err = prom.Register(reg, m.retries); err != nil {
 		return nil, err
 	}
-	if m.timeouts, err = register(reg, m.timeouts); err != nil {
+	if m.timeouts, err = prom.Register(reg, m.timeouts); err != nil {
 		return nil, err
 	}
-	if m.duration, err = register(reg, m.duration); err != nil {
+	if m.duration, err = prom.Register(reg, m.duration); err != nil {
 		return nil, err
 	}
-	if m.circuitOpen, err = register(reg, m.circuitOpen); err != nil {
+	if m.circuitOpen, err = prom.Register(reg, m.circuitOpen); err != nil {
 		return nil, err
 	}
-	if m.breakerState, err = register(reg, m.breakerState); err != nil {
+	if m.breakerState, err = prom.Register(reg, m.breakerState); err != nil {
 		return nil, err
 	}
-	if m.breakerMoves, err = register(reg, m.breakerMoves); err != nil {
+	if m.breakerMoves, err = prom.Register(reg, m.breakerMoves); err != nil {
 		return nil, err
 	}
-	if m.deadLetters, err = register(reg, m.deadLetters); err != nil {
+	if m.deadLetters, err = prom.Register(reg, m.deadLetters); err != nil {
 		return nil, err
 	}
-	if m.inFlight, err = register(reg, m.inFlight); err != nil {
+	if m.inFlight, err = prom.Register(reg, m.inFlight); err != nil {
 		return nil, err
 	}
 	for _, c := range []prometheus.Collector{pending} {
-		if _, err := register(reg, c); err != nil {
+		if _, err := prom.Register(reg, c); err != nil {
 			return nil, err
 		}
 	}
 	return m, nil
-}
-
-// register registers c on reg, or returns the equal collector already
-// registered there.
-func register[T prometheus.Collector](reg prometheus.Registerer, c T) (T, error) {
-	err := reg.Register(c)
-	var are prometheus.AlreadyRegisteredError
-	if errors.As(err, &are) {
-		if existing, ok := are.ExistingCollector.(T); ok {
-			return existing, nil
-		}
-	}
-	return c, err
 }
 
 // attemptStarted and attemptEnded bracket one attempt.
@@ -212,38 +206,6 @@ func (m *metrics) onBreaker(next func(breaker.Transition)) func(breaker.Transiti
 		}
 	}
 }
-
-// pendingCollector asks the worker's task consumers for their pending
-// counts on each scrape, within ScrapeTimeout.
-type pendingCollector struct {
-	w                   *Worker
-	pending, ackPending *prometheus.Desc
-}
-
-func (p *pendingCollector) Describe(ch chan<- *prometheus.Desc) {
-	ch <- p.pending
-	ch <- p.ackPending
-}
-
-func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
-	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
-	defer cancel()
-	stream := p.w.names.TasksStream()
-	for _, name := range p.w.consumerNames() {
-		cons, err := p.w.js.Consumer(ctx, stream, name)
-		if err != nil {
-			continue // not started, or the server is away: no sample
-		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(p.pending, prometheus.GaugeValue, float64(info.NumPending), name)
-		ch <- prometheus.MustNewConstMetric(p.ackPending, prometheus.GaugeValue, float64(info.NumAckPending), name)
-	}
-}
-
-var _ prometheus.Collector = (*pendingCollector)(nil)
 
 // consumerNames lists the durable names of the task consumers this worker
 // pulls from, recorded as they are created (consumeKind).

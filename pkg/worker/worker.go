@@ -18,6 +18,7 @@ import (
 	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/kvread"
+	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/kvstore/natskv"
@@ -207,8 +208,11 @@ func (c Config) validate() error {
 	return nil
 }
 
-// ErrClosed is returned by Start after Stop.
-var ErrClosed = errors.New("worker: closed")
+// ErrAlreadyStarted is returned by a second Start (also after Stop or a
+// failed Start): a worker starts once. It is one value shared by every
+// package with a Start (coordinator.ErrAlreadyStarted,
+// scheduler.ErrAlreadyStarted), so errors.Is matches it under any name.
+var ErrAlreadyStarted = startstop.ErrAlreadyStarted
 
 // Worker runs tasks. It does not close the connection it is given. Safe for
 // concurrent use.
@@ -242,12 +246,10 @@ type Worker struct {
 	beatStop context.CancelFunc
 	beats    sync.WaitGroup
 
-	mu        sync.Mutex
-	started   bool               // guarded by mu
-	stopped   bool               // guarded by mu
-	consumers int                // set in Start before pulling: consumers in all
-	pullCtx   context.Context    // ends the pull loops
-	pullStop  context.CancelFunc // guarded by mu
+	life      startstop.Life
+	mu        sync.Mutex        // serializes Start and Stop
+	consumers int               // set in Start before pulling: consumers in all
+	pulling   *startstop.Signal // fired by Stop: ends the pull loops
 	pulls     sync.WaitGroup
 	noticeSub *nats.Subscription // guarded by mu
 	resUp     bool               // guarded by mu
@@ -257,8 +259,7 @@ type Worker struct {
 	running   map[string]map[*running]struct{} // guarded by cmu; run id → tasks
 	cancelled map[string]cancelMark            // guarded by cmu; run id → mark
 
-	stopCtx    context.Context // cancelled by Stop after the grace period
-	stopCancel context.CancelFunc
+	stopping *startstop.Signal // fired by Stop after the grace period: tasks still running are cancelled
 }
 
 type running struct {
@@ -290,7 +291,7 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 	w := &Worker{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
 		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]map[*running]struct{}{},
 		cancelled: map[string]cancelMark{}}
-	w.stopCtx, w.stopCancel = context.WithCancel(context.Background())
+	w.pulling, w.stopping = startstop.NewSignal(), startstop.NewSignal()
 	for _, d := range cfg.Workflows {
 		def, err := d.Definition()
 		if err != nil {
@@ -315,17 +316,20 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 
 // Start sets up resources, registers the definitions, starts pulling, and
 // puts the worker's presence entry (see Config.PresenceInterval; a failed
-// put is logged, not returned). A resource setup failure tears down the ones already set up and is
-// returned; the worker does not start.
-func (w *Worker) Start(ctx context.Context) error {
+// put is logged, not returned). A Start that fails stops what it had
+// started (resources set up are torn down) and returns the error; a
+// second Start returns [ErrAlreadyStarted].
+func (w *Worker) Start(ctx context.Context) (err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	if w.stopped {
-		return ErrClosed
+	if err := w.life.Start("worker"); err != nil {
+		return err
 	}
-	if w.started {
-		return nil
-	}
+	defer func() {
+		if err != nil {
+			startstop.Undo(ctx, w.stopLocked)
+		}
+	}()
 	if w.cfg.Provision != nil {
 		p := *w.cfg.Provision
 		p.Prefix = w.cfg.Prefix
@@ -339,7 +343,6 @@ func (w *Worker) Start(ctx context.Context) error {
 		}
 		w.resUp = true
 	}
-	var err error
 	if w.branches, err = w.js.KeyValue(ctx, w.names.BranchesBucket()); err != nil {
 		return fmt.Errorf("worker: branches bucket: %w", err)
 	}
@@ -347,9 +350,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		return fmt.Errorf("worker: runs bucket: %w", err)
 	}
 	w.runsRead = kvread.New(w.js, w.runs)
-	if w.conn == nil {
-		w.conn = connwatch.New(w.nc)
-	}
+	w.conn = connwatch.New(w.nc)
 	if w.cfg.PresenceInterval > 0 {
 		kv, err := w.js.KeyValue(ctx, w.names.WorkersBucket())
 		if err != nil {
@@ -389,11 +390,9 @@ func (w *Worker) Start(ctx context.Context) error {
 	beatCtx, w.beatStop = context.WithCancel(context.Background())
 	w.beats.Add(1)
 	go func() { defer w.beats.Done(); w.leases.run(beatCtx, w.cfg.AckWait/3) }()
-	w.pullCtx, w.pullStop = context.WithCancel(context.Background())
 	for _, q := range w.queues() {
 		for _, kind := range w.cfg.Registry.Kinds() {
 			if err := w.consumeKind(ctx, q, kind); err != nil {
-				_ = w.stopLocked(ctx) // the start error is the one to report
 				return err
 			}
 		}
@@ -401,7 +400,6 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.presence != nil {
 		w.presence.start(ctx)
 	}
-	w.started = true
 	w.log.Info("worker started", "kinds", w.cfg.Registry.Kinds(), "queues", w.queues(), "concurrency", w.cfg.Concurrency)
 	return nil
 }
@@ -442,7 +440,7 @@ func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
 	share := max(1, w.cfg.Concurrency/(2*max(1, w.consumers)))
 	w.addConsumerName(w.names.TaskConsumer(queue, kind))
 	w.pulls.Add(1)
-	go w.pull(w.pullCtx, cons, kind, share)
+	go w.pull(w.pulling.Context(), cons, kind, share)
 	return nil
 }
 
@@ -450,7 +448,9 @@ func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
 // tasks in flight finish within ctx, cancels the rest (their commands are
 // handed back for redelivery), tears down resources, and deletes the
 // presence entry (each presence write is best effort, bounded by a second).
-// Safe to call twice or without Start.
+// It returns once every goroutine the worker started has returned (tasks
+// still running when ctx ends are cancelled and waited for). Safe to call
+// twice or without Start.
 func (w *Worker) Stop(ctx context.Context) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -458,24 +458,22 @@ func (w *Worker) Stop(ctx context.Context) error {
 }
 
 func (w *Worker) stopLocked(ctx context.Context) error {
-	if w.stopped {
+	first, started := w.life.Stop()
+	if !first {
 		return nil
 	}
-	w.stopped = true
+	if !started {
+		w.pulling.Fire()
+		w.stopping.Fire()
+		return nil
+	}
 	if w.presence != nil {
 		w.presence.stopping(ctx)
 	}
-	if w.pullStop != nil {
-		// Open fetches end within pullWaitDefault; commands they still
-		// bring are run (their slots are reserved), not handed back.
-		w.pullStop()
-		pulled := make(chan struct{})
-		go func() { w.pulls.Wait(); close(pulled) }()
-		select {
-		case <-pulled:
-		case <-ctx.Done():
-		}
-	}
+	// Open fetches end within pullWaitDefault; commands they still
+	// bring are run (their slots are reserved), not handed back.
+	w.pulling.Fire()
+	_ = startstop.Wait(ctx, &w.pulls)
 	if w.noticeSub != nil {
 		_ = w.noticeSub.Unsubscribe()
 	}
@@ -485,11 +483,11 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		w.stopCancel() // tasks still running are cancelled and handed back
+		w.stopping.Fire() // tasks still running are cancelled and handed back
 		<-done
 		err = fmt.Errorf("worker: stop: tasks cancelled after %w", ctx.Err())
 	}
-	w.stopCancel()
+	w.stopping.Fire()
 	if w.beatStop != nil {
 		w.beatStop()
 		w.beats.Wait()
@@ -505,7 +503,9 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 	if w.presence != nil {
 		w.presence.remove(ctx)
 	}
-	w.conn.Stop()
+	if w.conn != nil {
+		w.conn.Stop()
+	}
 	w.log.Info("worker stopped")
 	return err
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/embedded"
@@ -88,11 +89,8 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 	if opts.Registry == nil && !opts.NoWorker {
 		return nil, errors.New("local: Options.Registry is required: register the example's task kinds with fsm.Register")
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, StartTimeout)
-		defer cancel()
-	}
+	ctx, cancel := deadline.Default(ctx, StartTimeout)
+	defer cancel()
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)

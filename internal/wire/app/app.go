@@ -146,6 +146,11 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	if err := provision.Wait(ctx, log, js, prov); err != nil {
 		return stopped(ctx, err)
 	}
+	// Whatever is started from here on is stopped on every way out: a
+	// later step failing, a signal while waiting, or the normal shutdown
+	// below (which stops them first, in order; Stop twice is a no-op).
+	var running stopStack
+	defer func() { running.stopAll() }()
 	wait := startLoop(log, nc)
 	var co *coordinator.Coordinator
 	err = wait.Do(ctx, "start coordinator", func(actx context.Context) error {
@@ -155,10 +160,10 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 			return retry.Permanent(err)
 		}
 		if err := c.Start(actx); err != nil {
-			stopQuietly(c.Stop)
-			return err
+			return err // a failed Start has stopped what it started
 		}
 		co = c
+		running.push(c.Stop)
 		return nil
 	})
 	if err != nil {
@@ -178,14 +183,13 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 			return retry.Permanent(err)
 		}
 		if err := s.Start(actx); err != nil {
-			stopQuietly(s.Stop)
 			return err
 		}
 		sch = s
+		running.push(s.Stop)
 		return nil
 	})
 	if err != nil {
-		stopQuietly(co.Stop)
 		return stopped(ctx, err)
 	}
 	var w *worker.Worker
@@ -194,10 +198,9 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 		w, err = startWorker(ctx, wait, nc, worker.Config{Prefix: cfg.Prefix, Registry: reg, Logger: log,
 			Workflows: wfs, Metrics: registerer(cfg.Metrics), Tracing: cfg.Tracing})
 		if err != nil {
-			stopQuietly(sch.Stop)
-			stopQuietly(co.Stop)
 			return stopped(ctx, err)
 		}
+		running.push(w.Stop)
 		watch, trigger := devHints(cfg.Prefix, srv.ClientURL()) // hints.go
 		log.Info("dev mode: connect other processes with -s "+srv.ClientURL(), "watch", watch, "trigger", trigger)
 		if unsub, err := logRuns(log, nc, cfg.Prefix); err == nil { // runlog.go
@@ -206,11 +209,6 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	}
 	dash, err := startDashboard(ctx, log, nc, cfg)
 	if err != nil {
-		if w != nil {
-			stopQuietly(w.Stop)
-		}
-		stopQuietly(sch.Stop)
-		stopQuietly(co.Stop)
 		return err
 	}
 	if dash != nil {
@@ -453,11 +451,10 @@ func startWorker(ctx context.Context, wait retry.Loop, nc *nats.Conn, cfg worker
 			return retry.Permanent(err)
 		}
 		if err := x.Start(actx); err != nil {
-			stopQuietly(x.Stop)
 			if errors.Is(err, worker.ErrDefinitionTooLarge) {
 				return retry.Permanent(err) // the same definition will not fit later
 			}
-			return err
+			return err // a failed Start has stopped what it started
 		}
 		w = x
 		return nil
@@ -465,12 +462,25 @@ func startWorker(ctx context.Context, wait retry.Loop, nc *nats.Conn, cfg worker
 	return w, err
 }
 
-// stopQuietly stops a component that failed to start (or that a later
-// failure leaves unused), bounded by a short deadline.
+// stopQuietly stops a component a later failure leaves unused, bounded by
+// a short deadline.
 func stopQuietly(stop func(context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = stop(ctx)
+}
+
+// stopStack holds the Stop of every component started so far.
+type stopStack []func(context.Context) error
+
+func (s *stopStack) push(stop func(context.Context) error) { *s = append(*s, stop) }
+
+// stopAll stops them in the reverse order of their start, each quietly
+// (a component already stopped returns at once).
+func (s stopStack) stopAll() {
+	for i := len(s) - 1; i >= 0; i-- {
+		stopQuietly(s[i])
+	}
 }
 
 // stopped is err, or nil when ctx ended: a signal during the wait for the

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/retry"
 )
 
@@ -202,16 +203,13 @@ func Connect(ctx context.Context, cfg NATSConfig, extra ...nats.Option) (*nats.C
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, ConnectTimeoutDefault)
-		defer cancel()
-	}
-	deadline, _ := ctx.Deadline()
+	ctx, cancel := deadline.Default(ctx, ConnectTimeoutDefault)
+	defer cancel()
+	dl, _ := ctx.Deadline()
 	dialer := &connectDialer{ctx: ctx}
 	opts = append([]nats.Option{
 		nats.MaxReconnects(-1),
-		nats.Timeout(max(time.Until(deadline), time.Millisecond)),
+		nats.Timeout(max(time.Until(dl), time.Millisecond)),
 		nats.SetCustomDialer(dialer),
 	}, opts...)
 	opts = append(opts, extra...)
@@ -364,8 +362,10 @@ func dialReason(ctx context.Context, err error) string {
 type connectDialer struct {
 	net net.Dialer
 
-	mu   sync.Mutex      // guards ctx, last
-	ctx  context.Context // nil once connected
+	mu sync.Mutex // guards ctx, last
+	// nats.CustomDialer's Dial takes no context: the connect attempt's
+	// is handed over here, and dropped once connected.
+	ctx  context.Context //nolint:containedctx // nil once connected; see above
 	last error
 }
 

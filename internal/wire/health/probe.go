@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/cano-nats/cano/internal/deadline"
 )
 
 // ProbeTimeoutDefault bounds [Probe] when ctx has no deadline.
@@ -18,11 +20,8 @@ const ProbeTimeoutDefault = 5 * time.Second
 //
 //	coordinator -healthcheck http://127.0.0.1:9090/readyz
 func Probe(ctx context.Context, url string) error {
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, ProbeTimeoutDefault)
-		defer cancel()
-	}
+	ctx, cancel := deadline.Default(ctx, ProbeTimeoutDefault)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return fmt.Errorf("health: -healthcheck %q: %w", url, err)

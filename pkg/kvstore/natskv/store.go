@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/internal/kvcore"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -127,7 +129,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 		cfg.Bucket = protocol.MustNames(cfg.Prefix).StoreBucket()
 	}
 	s := &Store{timeout: cfg.Timeout}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	kv, err := js.KeyValue(ctx, cfg.Bucket)
 	if err != nil {
@@ -160,19 +162,12 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 // MaxValueSize returns the largest value the store writes, in bytes.
 func (s *Store) MaxValueSize() int { return s.maxValueSize }
 
-func (s *Store) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
-	if _, ok := ctx.Deadline(); ok {
-		return ctx, func() {}
-	}
-	return context.WithTimeout(ctx, s.timeout)
-}
-
 // Get implements [kvstore.Store.Get].
 func (s *Store) Get(ctx context.Context, key string) ([]byte, error) {
 	if err := kvstore.ValidateKey(key); err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	e, err := s.kv.Get(ctx, key)
 	if err != nil {
@@ -193,7 +188,7 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	if len(value) > s.maxValueSize {
 		return kvcore.TooLarge(key, len(value), s.maxValueSize)
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	if _, err := s.kv.Put(ctx, key, value); err != nil {
 		return mapErr("put", key, err)
@@ -207,7 +202,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := kvstore.ValidateKey(key); err != nil {
 		return err
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	var opts []jetstream.KVDeleteOpt
 	if s.markerTTL > 0 {
@@ -224,7 +219,7 @@ func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 	if err := kvcore.ValidatePrefix(prefix, true); err != nil {
 		return nil, err
 	}
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	kl, err := s.kv.ListKeysFiltered(ctx, subjectFilter(prefix))
 	if err != nil {
@@ -310,7 +305,7 @@ func subjectFilter(prefix string) string {
 
 // Setup checks that the bucket is reachable.
 func (s *Store) Setup(ctx context.Context) error {
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	if _, err := s.kv.Status(ctx); err != nil {
 		return fmt.Errorf("kvstore: bucket %s: %w", s.kv.Bucket(), err)
@@ -323,7 +318,7 @@ func (s *Store) Teardown(context.Context) error { return nil }
 
 // Health reports the bucket unhealthy when its status cannot be read.
 func (s *Store) Health(ctx context.Context) kvstore.HealthStatus {
-	ctx, cancel := s.withTimeout(ctx)
+	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	if _, err := s.kv.Status(ctx); err != nil {
 		return kvstore.Unhealthy(fmt.Sprintf("bucket %s: %v", s.kv.Bucket(), err))
@@ -485,7 +480,7 @@ func (s *Store) commitAppends(ctx context.Context, key string, q *appendQueue, b
 			*last = lastWrite{value: out, rev: newRev}
 			return batch, errs
 		}
-		if !isConflict(err) {
+		if !kvcas.Conflict(err) {
 			return batch, all(mapErr("append", key, err))
 		}
 		if ctx.Err() != nil {
@@ -511,24 +506,13 @@ func (s *Store) commitAppends(ctx context.Context, key string, q *appendQueue, b
 	}
 }
 
-// isConflict reports whether err is a lost compare-and-set: a revision
-// mismatch, or a Create that found the key (codes 10071 and 10164).
-func isConflict(err error) bool {
-	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyExists) {
-		return true
-	}
-	var apiErr *jetstream.APIError
-	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
-}
-
 // mapErr translates a JetStream error into the package's sentinels.
 func mapErr(op, key string, err error) error {
 	var apiErr *jetstream.APIError
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		return fmt.Errorf("kvstore: %s %q: %w", op, key, kvstore.ErrNotFound)
-	case isConflict(err):
+	case kvcas.Conflict(err):
 		return fmt.Errorf("kvstore: %s %q: %w: %w", op, key, kvstore.ErrConflict, err)
 	case errors.Is(err, nats.ErrMaxPayload),
 		errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamMessageExceedsMaximum:
