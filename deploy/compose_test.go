@@ -21,6 +21,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/health"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -330,7 +331,7 @@ func TestComposeCluster(t *testing.T) {
 	worker2 := c.container("worker-2")
 	rsub, err := ops.Subscribe(protocol.MustNames("").ResultWildcard(), func(m *nats.Msg) {
 		var r protocol.TaskResult
-		if protocol.Decode(m.Data, &r, 0) != nil || !strings.HasPrefix(r.RunID, "e2e-workerkill-") {
+		if wirecodec.Decode(m.Data, &r, 0) != nil || !strings.HasPrefix(r.RunID, "e2e-workerkill-") {
 			return
 		}
 		rmu.Lock()
@@ -400,7 +401,7 @@ func TestComposeCluster(t *testing.T) {
 // eventRunID is the run id of an event, msgpack or JSON; "" if neither.
 func eventRunID(data []byte) string {
 	var ev protocol.Event
-	if protocol.Decode(data, &ev, 0) == nil {
+	if wirecodec.Decode(data, &ev, 0) == nil {
 		return ev.RunID
 	}
 	var js struct {

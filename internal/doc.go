@@ -10,7 +10,8 @@
 //     joinrule (the pure decision of a split's join), fsmbridge (the
 //     engine's way into pkg/fsm's unexported parts), kvcore (what every
 //     kvstore.Store implementation shares), connwatch, dlq, kvread,
-//     kvwatch, leader and retry. The test helpers natstest and proctest
+//     kvwatch, leader and retry, and wirecodec (the codec of pkg/protocol's
+//     messages and values). The test helpers natstest and proctest
 //     live here too; only tests import them (natstest starts servers with
 //     pkg/embedded and pkg/provision). internal/tools holds developer
 //     commands (exportcount).

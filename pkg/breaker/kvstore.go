@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -389,7 +390,7 @@ func entryFrom(e jetstream.KeyValueEntry) *kvEntry {
 // decodeState decodes a KV value, resolving epoch 0 to the entry's revision.
 func decodeState(e jetstream.KeyValueEntry) (protocol.BreakerState, error) {
 	var st protocol.BreakerState
-	if err := protocol.Decode(e.Value(), &st, 0); err != nil {
+	if err := wirecodec.Decode(e.Value(), &st, 0); err != nil {
 		return st, fmt.Errorf("breaker: decode %s: %w", e.Key(), err)
 	}
 	if st.Epoch == 0 {
@@ -414,7 +415,7 @@ func encodeSnapshot(name string, s Snapshot, newSession bool) ([]byte, error) {
 	if newSession {
 		st.Epoch = 0 // the revision of this write
 	}
-	data, err := protocol.Encode(&st)
+	data, err := wirecodec.Encode(&st)
 	if err != nil {
 		return nil, fmt.Errorf("breaker: encode %s: %w", name, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -122,7 +123,7 @@ func (c *Client) ResetBreaker(ctx context.Context, name string) error {
 	ev := &protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventBreaker, RunID: name,
 		Workflow: protocol.BreakerEventWorkflow, State: string(protocol.BreakerClosed), Time: time.Now().UnixNano(), Detail: "reset"}
 	msg := &nats.Msg{Subject: c.names.EventSubject(protocol.BreakerEventWorkflow, name, protocol.EventBreaker),
-		Data: protocol.AppendEventJSON(nil, ev), Header: nats.Header{}}
+		Data: wirecodec.AppendEventJSON(nil, ev), Header: nats.Header{}}
 	msg.Header.Set(protocol.HeaderContentType, protocol.ContentTypeJSON)
 	_ = c.nc.PublishMsg(msg)
 	return nil

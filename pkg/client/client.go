@@ -16,6 +16,7 @@ import (
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/internal/kvwatch"
 	"github.com/cano-nats/cano/internal/tracectx"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -145,7 +146,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	case []byte:
 		trig.Input = v
 	default:
-		b, err := protocol.EncodeValue(v)
+		b, err := wirecodec.EncodeValue(v)
 		if err != nil {
 			return "", fmt.Errorf("client: encode input: %w", err)
 		}
@@ -162,7 +163,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	if err := trig.Validate(); err != nil {
 		return "", fmt.Errorf("client: %w", err)
 	}
-	data, err := protocol.Encode(trig)
+	data, err := wirecodec.Encode(trig)
 	if err != nil {
 		return "", fmt.Errorf("client: %w", err)
 	}
@@ -192,7 +193,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 		return runID, fmt.Errorf("client: no answer from a coordinator for run %s: %w", runID, err)
 	}
 	var tr protocol.TriggerReply
-	if err := protocol.Decode(reply.Data, &tr, 0); err != nil {
+	if err := wirecodec.Decode(reply.Data, &tr, 0); err != nil {
 		return runID, fmt.Errorf("client: trigger reply: %w", err)
 	}
 	if tr.Error != nil {
@@ -243,7 +244,7 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 			}
 		case m := <-ch:
 			var ev protocol.Event
-			if protocol.Decode(m.Data, &ev, 0) != nil {
+			if wirecodec.Decode(m.Data, &ev, 0) != nil {
 				continue
 			}
 			if ev.Type == protocol.EventRejected {
@@ -293,7 +294,7 @@ func (c *Client) Get(ctx context.Context, runID string) (*Run, error) {
 		return nil, fmt.Errorf("client: get %s: %w", runID, err)
 	}
 	var rec protocol.RunRecord
-	if err := protocol.Decode(e.Value(), &rec, r.Limit(ctx)); err != nil {
+	if err := wirecodec.Decode(e.Value(), &rec, r.Limit(ctx)); err != nil {
 		return nil, fmt.Errorf("client: run %s: %w", runID, err)
 	}
 	return runFromRecord(&rec), nil
@@ -339,7 +340,7 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Run, error) {
 	var out []*Run
 	err = eachEntry(ctx, kv, "list", func(e jetstream.KeyValueEntry) {
 		var rec protocol.RunRecord
-		if protocol.Decode(e.Value(), &rec, 0) != nil {
+		if wirecodec.Decode(e.Value(), &rec, 0) != nil {
 			return
 		}
 		if opts.Workflow != "" && rec.Workflow != opts.Workflow {
@@ -369,7 +370,7 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Run, error) {
 func (c *Client) Cancel(ctx context.Context, runID, reason string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	data, err := protocol.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: runID, Reason: reason})
+	data, err := wirecodec.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: runID, Reason: reason})
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}

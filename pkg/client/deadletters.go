@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -161,7 +162,7 @@ func nextOrIdle(ctx context.Context, it jetstream.MessagesContext) (jetstream.Ms
 // deadLetterEntry decodes a dead-letter message stored at seq.
 func deadLetterEntry(seq uint64, stored time.Time, subject string, data []byte) DeadLetter {
 	var dl protocol.DeadLetter
-	if err := protocol.Decode(data, &dl, maxStoredSize); err != nil {
+	if err := wirecodec.Decode(data, &dl, maxStoredSize); err != nil {
 		// The source is the last token of the dead-letter subject.
 		return DeadLetter{Seq: seq, Source: subject[strings.LastIndexByte(subject, '.')+1:],
 			Reason: fmt.Sprintf("client: dead letter does not decode: %v", err), Category: "malformed",

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -263,7 +264,7 @@ func TestEngine(t *testing.T) {
 		m, err := sub.NextMsg(20 * time.Second)
 		require.NoError(t, err)
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(m.Data, &ev, 0))
+		require.NoError(t, wirecodec.Decode(m.Data, &ev, 0))
 		rec, err := b.client.Get(ctx, ev.RunID)
 		require.NoError(t, err)
 		var in map[string]string

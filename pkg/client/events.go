@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -284,7 +285,7 @@ func (s *EventStream) Next(ctx context.Context) (Event, error) {
 			return Event{}, fmt.Errorf("client: events: %w", err)
 		}
 		var ev protocol.Event
-		if protocol.Decode(msg.Data(), &ev, maxStoredSize) != nil {
+		if wirecodec.Decode(msg.Data(), &ev, maxStoredSize) != nil {
 			s.skipped.Add(1)
 			continue
 		}

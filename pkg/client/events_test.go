@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -148,7 +149,7 @@ func TestEvents(t *testing.T) {
 		require.NoError(t, b.nc.Publish(subj, []byte("\xc1\xff garbage")))
 		require.NoError(t, b.nc.Publish(subj, []byte{}))
 		ev := protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventState, RunID: runID, Workflow: "chain", State: "b"}
-		data, err := protocol.Encode(&ev)
+		data, err := wirecodec.Encode(&ev)
 		require.NoError(t, err)
 		require.NoError(t, b.nc.Publish(subj, data))
 

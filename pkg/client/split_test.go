@@ -19,6 +19,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -396,7 +397,7 @@ func (b *splitBundle) start(t *testing.T, workflow string, input any) *watchedRu
 	t.Cleanup(func() { probes.Delete(r.id) })
 	sub, err := b.nc.Subscribe(b.names.RunEventsWildcard(r.id), func(m *nats.Msg) {
 		var ev protocol.Event
-		if protocol.Decode(m.Data, &ev, 0) != nil || ev.Type == protocol.EventTaskRetried {
+		if wirecodec.Decode(m.Data, &ev, 0) != nil || ev.Type == protocol.EventTaskRetried {
 			return
 		}
 		entry := "ev:" + string(ev.Type)
@@ -676,7 +677,7 @@ func TestSplitTenThousandBranches(t *testing.T) {
 			writes.Add(1)
 			raiseMax64(&largest, int64(len(e.Value())))
 			var rec protocol.RunRecord
-			if protocol.Decode(e.Value(), &rec, 0) == nil && rec.Status.Terminal() {
+			if wirecodec.Decode(e.Value(), &rec, 0) == nil && rec.Status.Terminal() {
 				return
 			}
 		}
@@ -684,7 +685,7 @@ func TestSplitTenThousandBranches(t *testing.T) {
 	joined := make(chan protocol.Event, 1)
 	sub, err := b.nc.Subscribe(b.names.EventSubject(noopSplitName(n), id, protocol.EventJoin), func(m *nats.Msg) {
 		var ev protocol.Event
-		if protocol.Decode(m.Data, &ev, 0) == nil {
+		if wirecodec.Decode(m.Data, &ev, 0) == nil {
 			joined <- ev
 		}
 	})

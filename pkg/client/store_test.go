@@ -10,6 +10,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -50,6 +51,6 @@ func runRecord(t *testing.T, js jetstream.JetStream, id string) *protocol.RunRec
 	e, err := kv.Get(ctx, protocol.RunKey(id))
 	require.NoError(t, err)
 	var rec protocol.RunRecord
-	require.NoError(t, protocol.Decode(e.Value(), &rec, 0))
+	require.NoError(t, wirecodec.Decode(e.Value(), &rec, 0))
 	return &rec
 }

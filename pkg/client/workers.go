@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -102,7 +103,7 @@ func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
 	out := []WorkerInfo{}
 	err = eachEntry(ctx, kv, "workers", func(e jetstream.KeyValueEntry) {
 		var info protocol.WorkerInfo
-		if protocol.Decode(e.Value(), &info, 0) == nil {
+		if wirecodec.Decode(e.Value(), &info, 0) == nil {
 			out = append(out, workerFrom(&info))
 		}
 	})
@@ -136,7 +137,7 @@ func (c *Client) Worker(ctx context.Context, id string) (*WorkerInfo, error) {
 		return nil, fmt.Errorf("client: worker %q: %w", id, err)
 	}
 	var info protocol.WorkerInfo
-	if err := protocol.Decode(e.Value(), &info, 0); err != nil {
+	if err := wirecodec.Decode(e.Value(), &info, 0); err != nil {
 		return nil, fmt.Errorf("client: worker %q: %w", id, err)
 	}
 	out := workerFrom(&info)

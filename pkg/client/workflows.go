@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -219,7 +220,7 @@ func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
 		for _, v := range versions[name] {
 			if v.Version == wi.Latest {
 				var def protocol.Definition
-				if protocol.Decode(v.value, &def, maxStoredSize) == nil {
+				if wirecodec.Decode(v.value, &def, maxStoredSize) == nil {
 					wi.describe(&def)
 				}
 			}
@@ -270,7 +271,7 @@ func (c *Client) Workflow(ctx context.Context, name, version string) (*WorkflowI
 		return nil, fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
 	}
 	var def protocol.Definition
-	if err := protocol.Decode(e.Value(), &def, maxStoredSize); err != nil {
+	if err := wirecodec.Decode(e.Value(), &def, maxStoredSize); err != nil {
 		return nil, fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
 	}
 	latest, versions, err := definitions(ctx, kv)

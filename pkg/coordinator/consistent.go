@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -67,7 +68,7 @@ func (s *shard) leaderRecord(ctx context.Context, runID string) (*entry, error) 
 // bucket's own limit (what the engine writes it can read back).
 func (s *shard) decodeRecord(ctx context.Context, runID string, kve jetstream.KeyValueEntry) (*entry, error) {
 	var rec protocol.RunRecord
-	if err := protocol.Decode(kve.Value(), &rec, s.c.runsRead.Limit(ctx)); err != nil {
+	if err := wirecodec.Decode(kve.Value(), &rec, s.c.runsRead.Limit(ctx)); err != nil {
 		return nil, fmt.Errorf("coordinator: run record %s: %w", runID, err)
 	}
 	e := &entry{rec: &rec, rev: kve.Revision()}

@@ -13,6 +13,7 @@ import (
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -86,11 +87,11 @@ func TestResultForRunAFollowerLacks(t *testing.T) {
 		ids[i] = fmt.Sprintf("lag%d", i)
 		rec, _, err := engine.Start(m, &protocol.Trigger{V: protocol.SchemaVersion, Workflow: def.Name}, ids[i], time.Now())
 		require.NoError(t, err)
-		data, err := protocol.Encode(rec)
+		data, err := wirecodec.Encode(rec)
 		require.NoError(t, err)
 		_, err = runsViaLeader.Create(ctx, protocol.RunKey(ids[i]), data)
 		require.NoError(t, err)
-		res, err := protocol.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: ids[i], Step: 0,
+		res, err := wirecodec.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: ids[i], Step: 0,
 			Branch: -1, Status: protocol.ResultOK, Next: "done", Attempts: 1})
 		require.NoError(t, err)
 		msg := &nats.Msg{Subject: names.ResultSubject(ids[i]), Data: res, Header: nats.Header{}}

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -261,7 +262,7 @@ func (d *definitions) compile(value []byte) (*engine.Machine, error) {
 	var def protocol.Definition
 	// Definitions are values of our own bucket (bounded by its maximum
 	// value size), not untrusted input: allow large static splits.
-	if err := protocol.Decode(value, &def, maxDefinitionSize); err != nil {
+	if err := wirecodec.Decode(value, &def, maxDefinitionSize); err != nil {
 		return nil, err
 	}
 	m, err := engine.Compile(&def)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -31,7 +32,7 @@ func TestLatestVerifiedPerGeneration(t *testing.T) {
 		def, err := demo.OneTask().Definition()
 		require.NoError(t, err)
 		def.Version = version
-		data, err := protocol.Encode(def)
+		data, err := wirecodec.Encode(def)
 		require.NoError(t, err)
 		_, err = kv.Put(ctx, protocol.DefinitionKey(def.Name, version), data)
 		require.NoError(t, err)

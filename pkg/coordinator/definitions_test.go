@@ -12,6 +12,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/embedded"
@@ -27,7 +28,7 @@ func registerVersion(ctx context.Context, js jetstream.JetStream, version string
 		return err
 	}
 	def.Version = version
-	data, err := protocol.Encode(def)
+	data, err := wirecodec.Encode(def)
 	if err != nil {
 		return err
 	}

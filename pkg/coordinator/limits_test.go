@@ -13,6 +13,7 @@ import (
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -69,7 +70,7 @@ func (b *refusalBundle) trigger(ctx context.Context, t *testing.T, data []byte, 
 	reply, err := sub.NextMsgWithContext(ctx)
 	require.NoError(t, err)
 	var tr protocol.TriggerReply
-	require.NoError(t, protocol.Decode(reply.Data, &tr, 0))
+	require.NoError(t, wirecodec.Decode(reply.Data, &tr, 0))
 	return &tr
 }
 
@@ -133,7 +134,7 @@ func TestOversizedTriggerRefused(t *testing.T) {
 func TestRunIDWithIdempotencyKeyRefused(t *testing.T) {
 	t.Parallel()
 	b, ctx := setupRefusals(t)
-	raw, err := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName,
+	raw, err := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName,
 		IdempotencyKey: "k1", RunID: "r1"})
 	require.NoError(t, err, "Encode does not validate")
 	for name, c := range map[string]struct {

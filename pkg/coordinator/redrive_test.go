@@ -14,6 +14,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -111,7 +112,7 @@ func TestFirstDeliveryRedrivesRunWithLostCommand(t *testing.T) {
 
 	// The same trigger again, as a new message: its first delivery.
 	trig := &protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: runID}
-	data, err := protocol.Encode(trig)
+	data, err := wirecodec.Encode(trig)
 	require.NoError(t, err)
 	msg := &nats.Msg{Subject: b.names.TriggerSubject(demo.OneTaskName), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, "trig:"+runID+":again")

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -47,7 +48,7 @@ func TestFailingInputIsDeadLetteredAfterMaxDeliveries(t *testing.T) {
 	require.NoError(t, err)
 	res := &protocol.TaskResult{V: protocol.SchemaVersion, RunID: "r-garbled", Step: 0, Branch: -1,
 		Status: protocol.ResultOK, Next: "done", Attempts: 1}
-	data, err := protocol.Encode(res)
+	data, err := wirecodec.Encode(res)
 	require.NoError(t, err)
 	_, err = js.Publish(ctx, names.ResultSubject("r-garbled"), data)
 	require.NoError(t, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/tracectx"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -195,7 +196,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		s.reject(j, "trigger", err)
 		return
 	}
-	data, err := protocol.Encode(rec)
+	data, err := wirecodec.Encode(rec)
 	if err == nil {
 		err = s.checkRecordSize(kctx, j, len(data)) // consistent.go
 	}
@@ -323,7 +324,7 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 				return
 			}
 		}
-		data, err := protocol.Encode(rec)
+		data, err := wirecodec.Encode(rec)
 		if err != nil {
 			for _, j := range jobs {
 				s.reject(j, "result", err)
@@ -497,7 +498,7 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 	queue := m.Definition().Queue
 	for i := range fx.Commands {
 		cmd := &fx.Commands[i]
-		data, err := protocol.Encode(cmd)
+		data, err := wirecodec.Encode(cmd)
 		if err != nil {
 			c.log.Error("encode command", "run_id", rec.ID, "err", err)
 			continue
@@ -513,7 +514,7 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 	}
 	for i := range fx.Timers {
 		tf := &fx.Timers[i]
-		data, err := protocol.Encode(tf)
+		data, err := wirecodec.Encode(tf)
 		if err != nil {
 			continue
 		}
@@ -528,7 +529,7 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 		}
 	}
 	for i := range fx.Notices {
-		if data, err := protocol.Encode(&fx.Notices[i]); err == nil {
+		if data, err := wirecodec.Encode(&fx.Notices[i]); err == nil {
 			_ = c.nc.Publish(c.names.NoticeCancelSubject(fx.Notices[i].RunID), data)
 		}
 	}
@@ -595,12 +596,12 @@ func encodeSpec(spec *protocol.SplitSpec) ([]byte, error) {
 	if spec.Common != nil {
 		r.V = protocol.SchemaVersion2
 	}
-	return protocol.Encode(r)
+	return wirecodec.Encode(r)
 }
 
 func decodeSpec(data []byte) (*protocol.SplitSpec, error) {
 	var r protocol.SplitSpecRecord
-	if err := protocol.Decode(data, &r, 0); err != nil {
+	if err := wirecodec.Decode(data, &r, 0); err != nil {
 		return nil, err
 	}
 	return &r.Spec, nil

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -23,13 +24,13 @@ func Example() {
 			Retry: protocol.RetryPolicy{Mode: protocol.RetryFixed, MaxRetries: 3},
 		},
 	}
-	data, err := protocol.Encode(cmd)
+	data, err := wirecodec.Encode(cmd)
 	if err != nil {
 		panic(err)
 	}
 
 	var got protocol.TaskCommand
-	if err := protocol.Decode(data, &got, 0); err != nil {
+	if err := wirecodec.Decode(data, &got, 0); err != nil {
 		panic(err)
 	}
 	fmt.Println(names.TaskSubject("default", got.Task.Kind))
@@ -44,15 +45,15 @@ func Example() {
 // Decoders report what is wrong with a message through sentinel errors.
 func ExampleDecode_errors() {
 	var cmd protocol.TaskCommand
-	err := protocol.Decode([]byte{0x81, 0xa1, 'v'}, &cmd, 0) // truncated
+	err := wirecodec.Decode([]byte{0x81, 0xa1, 'v'}, &cmd, 0) // truncated
 	fmt.Println(errors.Is(err, protocol.ErrMalformed))
 
-	data, _ := protocol.Encode(&protocol.CancelRequest{V: 99, RunID: "run-1"})
+	data, _ := wirecodec.Encode(&protocol.CancelRequest{V: 99, RunID: "run-1"})
 	var req protocol.CancelRequest
-	err = protocol.Decode(data, &req, 0)
+	err = wirecodec.Decode(data, &req, 0)
 	fmt.Println(errors.Is(err, protocol.ErrSchemaVersion))
 
-	err = protocol.Decode(data, &req, 4) // larger than the 4-byte maximum
+	err = wirecodec.Decode(data, &req, 4) // larger than the 4-byte maximum
 	fmt.Println(errors.Is(err, protocol.ErrTooLarge))
 	// Output:
 	// true
@@ -70,7 +71,7 @@ func ExampleDecodeTriggerJSON() {
 	subject := names.TriggerSubject("parallel_fetch")
 	body := []byte(`{"input": {"n": 3}}`)
 
-	t, err := protocol.DecodeTriggerJSON(body, names.WorkflowFromTriggerSubject(subject), 0)
+	t, err := wirecodec.DecodeTriggerJSON(body, names.WorkflowFromTriggerSubject(subject), 0)
 	if err != nil {
 		panic(err)
 	}

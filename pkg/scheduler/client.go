@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -93,7 +94,7 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 	if err != nil {
 		return err
 	}
-	data, err := protocol.Encode(f.toWire(1))
+	data, err := wirecodec.Encode(f.toWire(1))
 	if err != nil {
 		return err
 	}
@@ -105,7 +106,7 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 	}
 	// Make the status readable at once; the leader may have written it.
 	st := newStatus(f.ID)
-	if data, err := protocol.Encode(&st); err == nil {
+	if data, err := wirecodec.Encode(&st); err == nil {
 		_, _ = kv.Create(ctx, protocol.FlowStatusKey(f.ID), data)
 	}
 	return nil
@@ -130,7 +131,7 @@ func (c *Client) Update(ctx context.Context, f Flow) error {
 		if err != nil {
 			return err
 		}
-		data, err := protocol.Encode(f.toWire(old.Version + 1))
+		data, err := wirecodec.Encode(f.toWire(old.Version + 1))
 		if err != nil {
 			return err
 		}
@@ -214,7 +215,7 @@ func (c *Client) Reset(ctx context.Context, id string) error {
 			return err
 		}
 		ns := reset(st)
-		data, err := protocol.Encode(&ns)
+		data, err := wirecodec.Encode(&ns)
 		if err != nil {
 			return err
 		}
@@ -299,7 +300,7 @@ func (c *Client) get(ctx context.Context, kv jetstream.KeyValue, id string) (*pr
 		return nil, 0, fmt.Errorf("scheduler: get %s: %w", id, err)
 	}
 	var s protocol.Schedule
-	if err := protocol.Decode(e.Value(), &s, 0); err != nil {
+	if err := wirecodec.Decode(e.Value(), &s, 0); err != nil {
 		return nil, 0, fmt.Errorf("scheduler: flow %s: %w", id, err)
 	}
 	return &s, e.Revision(), nil
@@ -320,7 +321,7 @@ func readStatus(ctx context.Context, kv jetstream.KeyValue, id string) (protocol
 		return protocol.FlowStatus{}, 0, fmt.Errorf("scheduler: status %s: %w", id, err)
 	}
 	var st protocol.FlowStatus
-	if err := protocol.Decode(e.Value(), &st, 0); err != nil {
+	if err := wirecodec.Decode(e.Value(), &st, 0); err != nil {
 		return protocol.FlowStatus{}, 0, fmt.Errorf("scheduler: status %s: %w", id, err)
 	}
 	return st, e.Revision(), nil

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -161,7 +162,7 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 			return
 		}
 		var s protocol.Schedule
-		if err := protocol.Decode(ent.Value(), &s, 0); err != nil {
+		if err := wirecodec.Decode(ent.Value(), &s, 0); err != nil {
 			l.log.Error("bad stored flow; ignored", "flow", id, "err", err)
 			return
 		}
@@ -198,7 +199,7 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 			return // our own write, or older
 		}
 		var st protocol.FlowStatus
-		if err := protocol.Decode(ent.Value(), &st, 0); err != nil {
+		if err := wirecodec.Decode(ent.Value(), &st, 0); err != nil {
 			l.log.Error("bad stored status; ignored", "flow", id, "err", err)
 			return
 		}
@@ -378,7 +379,7 @@ func (l *leaderRun) mutate(ctx context.Context, id string, fn func(protocol.Flow
 		if !write {
 			return nil
 		}
-		data, err := protocol.Encode(&ns)
+		data, err := wirecodec.Encode(&ns)
 		if err != nil {
 			return err
 		}
@@ -427,7 +428,7 @@ func (l *leaderRun) publish(ctx context.Context, lf *liveFlow, runID string, slo
 		Slot:         slot.UnixNano(),
 		Epoch:        l.epoch,
 	}
-	data, err := protocol.Encode(tr)
+	data, err := wirecodec.Encode(tr)
 	if err == nil {
 		cctx, cancel := l.opCtx(ctx)
 		_, err = l.s.js.Publish(cctx, l.s.names.TriggerSubject(tr.Workflow), data, jetstream.WithMsgID(runID))
@@ -446,7 +447,7 @@ func (l *leaderRun) publish(ctx context.Context, lf *liveFlow, runID string, slo
 // onEvent handles a terminal (or rejected) run event.
 func (l *leaderRun) onEvent(ctx context.Context, m *nats.Msg) {
 	var ev protocol.Event
-	if err := protocol.Decode(m.Data, &ev, 0); err != nil {
+	if err := wirecodec.Decode(m.Data, &ev, 0); err != nil {
 		return
 	}
 	id, ok := l.runs[ev.RunID]
@@ -512,7 +513,7 @@ func (l *leaderRun) reconcile(ctx context.Context, termStart bool) {
 		switch {
 		case err == nil:
 			var rec protocol.RunRecord
-			if err := protocol.Decode(e.Value(), &rec, 0); err != nil {
+			if err := wirecodec.Decode(e.Value(), &rec, 0); err != nil {
 				l.log.Error("bad run record", "run", runID, "err", err)
 				continue
 			}

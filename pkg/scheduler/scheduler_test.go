@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 	"github.com/cano-nats/cano/pkg/scheduler"
@@ -206,7 +207,7 @@ func TestConcurrentClients(t *testing.T) {
 	e, err := kv.Get(ctx, protocol.ScheduleKey("f"))
 	require.NoError(t, err)
 	var stored protocol.Schedule
-	require.NoError(t, protocol.Decode(e.Value(), &stored, 0))
+	require.NoError(t, wirecodec.Decode(e.Value(), &stored, 0))
 	require.EqualValues(t, 1+ok.Load(), stored.Version)
 }
 
@@ -453,7 +454,7 @@ func TestMisfireCatchUpAfterDowntime(t *testing.T) {
 		require.NoError(t, b.client.Add(ctx, f))
 		st := protocol.FlowStatus{V: protocol.SchemaVersion, ID: f.ID, Phase: protocol.FlowCompleted,
 			RunCount: 1, LastSlot: twoHoursAgo.UnixNano()}
-		data, err := protocol.Encode(&st)
+		data, err := wirecodec.Encode(&st)
 		require.NoError(t, err)
 		_, err = kv.Put(ctx, protocol.FlowStatusKey(f.ID), data)
 		require.NoError(t, err)

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -52,7 +53,7 @@ func TestSharedBreakerInWorker(t *testing.T) {
 	nextEvent := func() protocol.Event {
 		t.Helper()
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(natstest.Recv(t, events, 10*time.Second).Data, &ev, 0))
+		require.NoError(t, wirecodec.Decode(natstest.Recv(t, events, 10*time.Second).Data, &ev, 0))
 		require.Equal(t, protocol.EventBreaker, ev.Type)
 		require.Equal(t, "dep", ev.RunID)
 		return ev

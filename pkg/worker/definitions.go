@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -31,7 +32,7 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 	}
 	for _, m := range w.machines {
 		def := m.Definition()
-		data, err := protocol.Encode(def)
+		data, err := wirecodec.Encode(def)
 		if err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}

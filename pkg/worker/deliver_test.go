@@ -17,6 +17,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -163,7 +164,7 @@ func TestUndeliverableOutcomeIsDeadLettered(t *testing.T) {
 	m, err := dlq.Next(jetstream.FetchMaxWait(2 * time.Minute))
 	require.NoError(t, err, "the command was not dead-lettered")
 	var letter protocol.DeadLetter
-	require.NoError(t, protocol.Decode(m.Data(), &letter, 0))
+	require.NoError(t, wirecodec.Decode(m.Data(), &letter, 0))
 	require.Equal(t, subject, letter.Subject)
 	require.Contains(t, letter.Reason, fmt.Sprintf("outcome not delivered on %d deliveries", 5))
 	require.Len(t, b.log.starts(runID), 1, "only the first delivery ran the task")
@@ -223,7 +224,7 @@ func TestAbandonWaitsForALiveHolder(t *testing.T) {
 	first := natstest.Recv(t, batch.Messages(), 30*time.Second)
 	require.NotNil(t, first, "no command delivered")
 	var cmd protocol.TaskCommand
-	require.NoError(t, protocol.Decode(first.Data(), &cmd, 0))
+	require.NoError(t, wirecodec.Decode(first.Data(), &cmd, 0))
 
 	// A worker on the default queue gets the redelivery: attempt 2 of 1.
 	start(worker.Config{})
@@ -234,7 +235,7 @@ func TestAbandonWaitsForALiveHolder(t *testing.T) {
 	// The first holder delivers its result late, then acknowledges.
 	output, err := engine.EncodeOutput("late")
 	require.NoError(t, err)
-	data, err := protocol.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step,
+	data, err := wirecodec.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step,
 		Branch: cmd.Branch, Attempts: 1, Worker: "lapsed-holder", Status: protocol.ResultOK, Next: "done", Output: output})
 	require.NoError(t, err)
 	res := &nats.Msg{Subject: names.ResultSubject(runID), Data: data, Header: nats.Header{}}

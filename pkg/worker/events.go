@@ -5,6 +5,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -17,11 +18,11 @@ var contentTypeJSON = []string{protocol.ContentTypeJSON}
 // the publish returns.
 var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
-// publishEvent publishes ev as JSON (see protocol.AppendEventJSON),
+// publishEvent publishes ev as JSON (see wirecodec.AppendEventJSON),
 // fire-and-forget.
 func publishEvent(nc *nats.Conn, subject string, ev *protocol.Event) error {
 	bp := eventBufs.Get().(*[]byte)
-	data := protocol.AppendEventJSON((*bp)[:0], ev)
+	data := wirecodec.AppendEventJSON((*bp)[:0], ev)
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header[protocol.HeaderContentType] = contentTypeJSON
 	err := nc.PublishMsg(msg)

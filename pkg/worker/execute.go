@@ -18,6 +18,7 @@ import (
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvwatch"
 	"github.com/cano-nats/cano/internal/tracectx"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -41,7 +42,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 	msg := w.leases.hold(m)
 	defer w.leases.release(msg)
 	cmd := new(protocol.TaskCommand)
-	if err := protocol.Decode(msg.Data(), cmd, w.cfg.MaxPayload); err != nil {
+	if err := wirecodec.Decode(msg.Data(), cmd, w.cfg.MaxPayload); err != nil {
 		w.deadLetter(msg, err)
 		return
 	}
@@ -209,7 +210,7 @@ func (w *Worker) loadInput(runID string) func(ctx context.Context) ([]byte, prot
 		var rec protocol.RunRecord
 		// The bucket's own values: bounded by the bucket's limit, which
 		// may exceed this worker's MaxPayload.
-		if err := protocol.Decode(e.Value(), &rec, w.runsRead.Limit(ctx)); err != nil {
+		if err := wirecodec.Decode(e.Value(), &rec, w.runsRead.Limit(ctx)); err != nil {
 			return nil, "", fsm.Permanent(fmt.Errorf("run record %s: %w", runID, err))
 		}
 		return rec.Input, rec.InputFormat, nil
@@ -275,13 +276,13 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 	if taskErr != nil {
 		fail(taskErr)
 	}
-	data, err := protocol.Encode(r)
+	data, err := wirecodec.Encode(r)
 	if err == nil && len(data) > w.cfg.MaxPayload {
 		// No coordinator would accept it (nor the broker, past its
 		// max_payload): fail the task rather than redeliver it for ever.
 		fail(fsm.NewError(protocol.CategoryTaskExecution,
 			"task result of %d bytes exceeds the maximum payload of %d bytes", len(data), w.cfg.MaxPayload))
-		data, err = protocol.Encode(r)
+		data, err = wirecodec.Encode(r)
 	}
 	if err != nil {
 		w.log.Error("encode result", "run_id", cmd.RunID, "err", err)
@@ -297,7 +298,7 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 				bo.Status = protocol.BranchTimedOut
 			}
 		}
-		if branchData, err = protocol.Encode(bo); err != nil {
+		if branchData, err = wirecodec.Encode(bo); err != nil {
 			w.log.Error("encode branch outcome", "run_id", cmd.RunID, "err", err)
 			_ = msg.Term()
 			return
@@ -395,7 +396,7 @@ func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskComm
 
 func setBranchOutcome(o *fsm.BranchOutcome, data []byte) error {
 	var bo protocol.BranchOutcome
-	if err := protocol.Decode(data, &bo, 0); err != nil {
+	if err := wirecodec.Decode(data, &bo, 0); err != nil {
 		return err
 	}
 	o.Status, o.Output = bo.Status, bo.Output
@@ -430,7 +431,7 @@ func (w *Worker) deadLetter(msg jetstream.Msg, reason error) {
 
 func (w *Worker) onNotice(m *nats.Msg) {
 	var n protocol.CancelNotice
-	if err := protocol.Decode(m.Data, &n, 0); err != nil {
+	if err := wirecodec.Decode(m.Data, &n, 0); err != nil {
 		return
 	}
 	now := time.Now()

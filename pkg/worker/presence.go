@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -128,7 +129,7 @@ func (p *presence) put(ctx context.Context, stopping bool) error {
 	info.InFlight = uint32(inFlight)
 	info.Stopping = stopping
 	info.HeartbeatAt = time.Now().UnixNano()
-	data, err := protocol.Encode(&info)
+	data, err := wirecodec.Encode(&info)
 	if err != nil {
 		return err
 	}

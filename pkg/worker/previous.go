@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -43,7 +44,7 @@ func (w *Worker) loadPrevious(runID string, step uint32) func(ctx context.Contex
 			return nil, err // retried by TaskContext.Previous
 		}
 		var rec protocol.RunRecord
-		if err := protocol.Decode(e.Value(), &rec, max(w.cfg.MaxPayload, provision.MaxMsgSizeDefault)); err != nil {
+		if err := wirecodec.Decode(e.Value(), &rec, max(w.cfg.MaxPayload, provision.MaxMsgSizeDefault)); err != nil {
 			return nil, fsm.Permanent(fmt.Errorf("run record %s: %w", runID, err))
 		}
 		if rec.Step != step {

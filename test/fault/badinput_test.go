@@ -17,6 +17,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -101,7 +102,7 @@ type letters struct {
 
 func (l *letters) add(m *nats.Msg) {
 	var dl protocol.DeadLetter
-	if err := protocol.Decode(m.Data, &dl, 16<<20); err != nil {
+	if err := wirecodec.Decode(m.Data, &dl, 16<<20); err != nil {
 		return
 	}
 	l.mu.Lock()
@@ -216,7 +217,7 @@ func (b *badBundle) stillWorks(t *testing.T) {
 
 func encode(t *testing.T, m protocol.Message) []byte {
 	t.Helper()
-	data, err := protocol.Encode(m)
+	data, err := wirecodec.Encode(m)
 	require.NoError(t, err)
 	return data
 }
@@ -356,7 +357,7 @@ func TestBadInput(t *testing.T) {
 		dl := b.dlq.await(t, "result", subjectIs(b.names.ResultSubject("rghostkind")))
 		require.Contains(t, dl.Reason, `result for unknown run "rghostkind"`)
 		var res protocol.TaskResult
-		require.NoError(t, protocol.Decode(dl.Data, &res, 0))
+		require.NoError(t, wirecodec.Decode(dl.Data, &res, 0))
 		require.Equal(t, protocol.ResultFailed, res.Status)
 		require.Contains(t, res.Error.Message+fmt.Sprint(res.Error.Cause), `unknown task kind "ghost_kind"`)
 		b.stillWorks(t)
@@ -497,7 +498,7 @@ func completedEventsJS(t *testing.T, js jetstream.JetStream, workflow string) ma
 		m, err := cons.Next()
 		require.NoError(t, err)
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(m.Data(), &ev, 0))
+		require.NoError(t, wirecodec.Decode(m.Data(), &ev, 0))
 		counts[ev.RunID]++
 	}
 	return counts

@@ -16,6 +16,7 @@ import (
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -182,7 +183,7 @@ func TestPauseCoordinatorAndWorkerPastAckWait(t *testing.T) {
 	var mu sync.Mutex
 	rsub, err := e.nc.Subscribe("cano.event.*.*."+string(protocol.EventTaskRetried), func(m *nats.Msg) {
 		var ev protocol.Event
-		if protocol.Decode(m.Data, &ev, 0) == nil {
+		if wirecodec.Decode(m.Data, &ev, 0) == nil {
 			mu.Lock()
 			retried = append(retried, fmt.Sprintf("run %s state %s step %d: %s", ev.RunID, ev.State, ev.Step, ev.Detail))
 			mu.Unlock()
@@ -197,7 +198,7 @@ func TestPauseCoordinatorAndWorkerPastAckWait(t *testing.T) {
 	var okResults, okRepeated atomic.Int64
 	ressub, err := e.nc.Subscribe(protocol.MustNames("").ResultWildcard(), func(m *nats.Msg) {
 		var r protocol.TaskResult
-		if protocol.Decode(m.Data, &r, 0) == nil && r.Status == protocol.ResultOK {
+		if wirecodec.Decode(m.Data, &r, 0) == nil && r.Status == protocol.ResultOK {
 			okResults.Add(1)
 			if r.Attempts > 1 {
 				okRepeated.Add(1)
@@ -266,7 +267,7 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 	c1 := proctest.Start(t, "coordinator-1", e.coord, "-s", e.srv.URL, "-log-format", "json", "-ack-wait", "2s")
 
 	trigger := func(runID string) *nats.Msg {
-		data, err := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.ChainName, RunID: runID})
+		data, err := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.ChainName, RunID: runID})
 		require.NoError(t, err)
 		m := nats.NewMsg(names.TriggerSubject(demo.ChainName))
 		m.Data = data
@@ -274,7 +275,7 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 		return m
 	}
 	result := func(runID string) *nats.Msg {
-		data, err := protocol.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: runID, Step: 0, Branch: -1,
+		data, err := wirecodec.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: runID, Step: 0, Branch: -1,
 			Status: protocol.ResultOK, Next: "s1", Attempts: 1, Worker: "fault-test"})
 		require.NoError(t, err)
 		m := nats.NewMsg(names.ResultSubject(runID))

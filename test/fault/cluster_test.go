@@ -14,6 +14,7 @@ import (
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -204,7 +205,7 @@ func countCompleted(ctx context.Context, js jetstream.JetStream, workflow string
 			return nil, err
 		}
 		var ev protocol.Event
-		if err := protocol.Decode(m.Data(), &ev, 0); err != nil {
+		if err := wirecodec.Decode(m.Data(), &ev, 0); err != nil {
 			return nil, err
 		}
 		counts[ev.RunID]++

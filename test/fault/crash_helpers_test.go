@@ -20,6 +20,7 @@ import (
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -422,7 +423,7 @@ func rawRecord(ctx context.Context, js jetstream.JetStream, id string) (*protoco
 		return nil, err
 	}
 	var rec protocol.RunRecord
-	if err := protocol.Decode(e.Value(), &rec, 8<<20); err != nil {
+	if err := wirecodec.Decode(e.Value(), &rec, 8<<20); err != nil {
 		return nil, err
 	}
 	return &rec, nil

@@ -15,6 +15,7 @@ import (
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/faults"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -86,7 +87,7 @@ func TestFailoverAfterWorkerKill(t *testing.T) {
 		require.Equal(t, 2, attempt, "the run completed on its second attempt")
 		res := natstest.Recv(t, results, time.Minute)
 		var tr protocol.TaskResult
-		require.NoError(t, protocol.Decode(res.Data, &tr, 0))
+		require.NoError(t, wirecodec.Decode(res.Data, &tr, 0))
 		require.Equal(t, second, tr.Worker, "the task ran on the other worker")
 		require.NoError(t, sub.Unsubscribe())
 		require.NoError(t, attempts.Stop())

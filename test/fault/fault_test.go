@@ -20,6 +20,7 @@ import (
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -170,7 +171,7 @@ func (b *bundle) completedEvents(t *testing.T, workflow string, want int) map[st
 		m, err := cons.Next()
 		require.NoError(t, err)
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(m.Data(), &ev, 0))
+		require.NoError(t, wirecodec.Decode(m.Data(), &ev, 0))
 		counts[ev.RunID]++
 	}
 	return counts

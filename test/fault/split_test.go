@@ -10,6 +10,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -78,7 +79,7 @@ func TestKillWorkerMidBranch(t *testing.T) {
 		m, err := ocons.Next()
 		require.NoError(t, err)
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(m.Data(), &ev, 0))
+		require.NoError(t, wirecodec.Decode(m.Data(), &ev, 0))
 		joins[ev.RunID] = append(joins[ev.RunID], ev.Detail)
 	}
 	for _, id := range ids {

@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -148,7 +149,7 @@ func (e *env) pace(ctx context.Context, rate float64, inFlight chan struct{}, be
 			}
 			id := base + strconv.Itoa(n)
 			n++
-			data, _ := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
+			data, _ := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
 			msg := &nats.Msg{Subject: protocol.MustNames("").TriggerSubject(demo.OneTaskName), Data: data, Header: nats.Header{}}
 			msg.Header.Set(jetstream.MsgIDHeader, "trig:"+id)
 			if _, err := js.PublishMsgAsync(msg); err != nil {
