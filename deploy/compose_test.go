@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/health"
 	"github.com/cano-nats/cano/internal/wirecodec"
@@ -297,7 +298,7 @@ func TestComposeCluster(t *testing.T) {
 	all = append(all, b)
 	phase("start nats-3; wait until it is current on the runs bucket")
 	c.run(2*time.Minute, "start", "nats-3")
-	waitReplicasCurrent(t, nc, "KV_"+protocol.MustNames("").RunsBucket(), 3*time.Minute)
+	waitReplicasCurrent(t, nc, "KV_"+layout.RunsBucket(protocol.MustNames("")), 3*time.Minute)
 
 	phase("cut coordinator-1 from the network; 250 runs complete without it; reconnect it")
 	network := c.project + "_default"

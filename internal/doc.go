@@ -11,7 +11,8 @@
 //     engine's way into pkg/fsm's unexported parts), kvcore (what every
 //     kvstore.Store implementation shares), connwatch, dlq, kvread,
 //     kvwatch, leader and retry, and wirecodec (the codec of pkg/protocol's
-//     messages and values). The test helpers natstest and proctest
+//     messages and values) and layout (stream, bucket and consumer names,
+//     bucket keys, message and run ids). The test helpers natstest and proctest
 //     live here too; only tests import them (natstest starts servers with
 //     pkg/embedded and pkg/provision). internal/tools holds developer
 //     commands (exportcount).

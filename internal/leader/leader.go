@@ -13,7 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/internal/layout"
 )
 
 // Defaults and limits for [Config].
@@ -45,10 +45,10 @@ type Term struct {
 // Config configures an [Elector]. Bucket and OnElected are required; every
 // other zero field gets its default.
 type Config struct {
-	// Bucket is the leader KV bucket (protocol.Names.LeaderBucket()). It
+	// Bucket is the leader KV bucket (layout.LeaderBucket(names)). It
 	// must have a TTL; provision creates it with one.
 	Bucket string
-	// Key is the lease key. Defaults to protocol.LeaderKey.
+	// Key is the lease key. Defaults to layout.LeaderKey.
 	Key string
 	// ID identifies this candidate in the lease value. Defaults to a random
 	// 16-hex-digit id. Each candidate must have its own.
@@ -80,7 +80,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Key == "" {
-		c.Key = protocol.LeaderKey
+		c.Key = layout.LeaderKey
 	}
 	if c.ID == "" {
 		var b [8]byte

@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -63,7 +64,7 @@ func Reset(ctx context.Context, kv jetstream.KeyValue, name string) error {
 	}
 	ctx, cancel := withDefaultTimeout(ctx)
 	defer cancel()
-	key := protocol.BreakerKey(name)
+	key := layout.BreakerKey(name)
 	for {
 		e, err := kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -22,8 +23,8 @@ type KVStoreConfig struct {
 }
 
 // KVStore keeps breaker states in a JetStream KV bucket (the one named
-// protocol.Names.BreakersBucket()), one key per breaker
-// (protocol.BreakerKey), so every process using the same bucket shares
+// <prefix>_breakers), one key per breaker
+// (the breaker's name), so every process using the same bucket shares
 // them. Values are msgpack protocol.BreakerState; writes are
 // compare-and-set on the KV revision and conflicts are retried on the fresh
 // value, so a half-open breaker admits its probe limit cluster-wide.
@@ -170,7 +171,7 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 	if e := kw.cur.Load(); e != nil && e.exists && e.rev > cur.rev {
 		cur = e
 	}
-	key := protocol.BreakerKey(name)
+	key := layout.BreakerKey(name)
 	for {
 		next, write, err := fn(cur.snap)
 		if err != nil || !write {
@@ -250,7 +251,7 @@ func (s *KVStore) entry(ctx context.Context, name string) (*keyWatch, *kvEntry, 
 // fetch reads name's key from the bucket, creating it (closed, new epoch)
 // when it does not exist, and advances the local copy.
 func (s *KVStore) fetch(ctx context.Context, kw *keyWatch, name string) (*kvEntry, error) {
-	key := protocol.BreakerKey(name)
+	key := layout.BreakerKey(name)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("breaker: read %s: %w", name, err)
@@ -320,7 +321,7 @@ func (s *KVStore) watch(ctx context.Context, name string) (*keyWatch, error) {
 // Creating the watcher is bounded by the JetStream context's default
 // timeout; the caller waits for it with its own context.
 func (s *KVStore) start(name string, kw *keyWatch) {
-	w, err := s.kv.Watch(s.life, protocol.BreakerKey(name))
+	w, err := s.kv.Watch(s.life, layout.BreakerKey(name))
 	s.mu.Lock()
 	if err == nil && s.closed.Load() {
 		_ = w.Stop()

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -25,7 +26,7 @@ func openKV(t testing.TB, s *natstest.Server) (*nats.Conn, jetstream.KeyValue) {
 	nc, js := s.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kv, err := js.KeyValue(ctx, protocol.MustNames("").BreakersBucket())
+	kv, err := js.KeyValue(ctx, layout.BreakersBucket(protocol.MustNames("")))
 	if err != nil {
 		t.Fatalf("open breakers bucket: %v", err)
 	}
@@ -154,7 +155,7 @@ func TestSharedBreaker(t *testing.T) {
 		}
 		require.Equal(t, []string{"closed>open"}, tb.rec.edges(), "reported once, by the process that tripped it")
 		require.Equal(t, stored(t, tb).Epoch, tb.rec.transitions()[0].Epoch)
-		e, err := tb.admin.Get(ctx, protocol.BreakerKey(tb.name))
+		e, err := tb.admin.Get(ctx, layout.BreakerKey(tb.name))
 		require.NoError(t, err)
 		require.Equal(t, e.Revision(), stored(t, tb).Epoch, "the epoch is the KV revision of the tripping write")
 	})
@@ -348,7 +349,7 @@ func TestSharedBreaker(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, p.Failure(ctx))
 		}
-		require.NoError(t, tb.admin.Delete(ctx, protocol.BreakerKey(tb.name)))
+		require.NoError(t, tb.admin.Delete(ctx, layout.BreakerKey(tb.name)))
 		// Once the watcher sees the delete, the next use recreates the key.
 		natstest.WaitFor(t, waitTimeout, "recreated", func() bool {
 			s, err := tb.bs[0].Snapshot(ctx)

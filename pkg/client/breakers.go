@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -86,7 +87,7 @@ var ErrBreakerNotFound = fmt.Errorf("client: %w", breaker.ErrNotFound)
 func (c *Client) Breakers(ctx context.Context) ([]BreakerInfo, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, c.names.BreakersBucket())
+	kv, err := c.js.KeyValue(ctx, layout.BreakersBucket(c.names))
 	if err != nil {
 		return nil, fmt.Errorf("client: breakers bucket: %w", err)
 	}
@@ -110,7 +111,7 @@ func (c *Client) Breakers(ctx context.Context) ([]BreakerInfo, error) {
 func (c *Client) ResetBreaker(ctx context.Context, name string) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, c.names.BreakersBucket())
+	kv, err := c.js.KeyValue(ctx, layout.BreakersBucket(c.names))
 	if err != nil {
 		return fmt.Errorf("client: breakers bucket: %w", err)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/internal/kvwatch"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -97,7 +98,7 @@ func (c *Client) runsReader(ctx context.Context) (jetstream.KeyValue, *kvread.Re
 	if c.runs != nil {
 		return c.runs, c.runsRead, nil
 	}
-	kv, err := c.js.KeyValue(ctx, c.names.RunsBucket())
+	kv, err := c.js.KeyValue(ctx, layout.RunsBucket(c.names))
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: runs bucket: %w", err)
 	}
@@ -155,7 +156,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	runID := trig.RunID
 	switch {
 	case trig.IdempotencyKey != "":
-		runID = protocol.IdempotentRunID(workflow, trig.IdempotencyKey)
+		runID = layout.IdempotentRunID(workflow, trig.IdempotencyKey)
 	case runID == "":
 		runID = "r" + nuid.Next()
 		trig.RunID = runID
@@ -285,7 +286,7 @@ func (c *Client) Get(ctx context.Context, runID string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := r.Get(ctx, protocol.RunKey(runID), 0)
+	e, err := r.Get(ctx, layout.RunKey(runID), 0)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, fmt.Errorf("%w: %s (an unknown run id, or a run that ended longer ago than the "+

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -80,7 +81,7 @@ func (c *Client) DeadLetters(ctx context.Context, f *DeadLetterFilter) ([]DeadLe
 	}
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	cons, err := c.js.OrderedConsumer(ctx, c.names.DLQStream(), jetstream.OrderedConsumerConfig{
+	cons, err := c.js.OrderedConsumer(ctx, layout.DLQStream(c.names), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
 		return nil, fmt.Errorf("client: dead letters: %w", err)
@@ -182,7 +183,7 @@ func deadLetterEntry(seq uint64, stored time.Time, subject string, data []byte) 
 func (c *Client) DeleteDeadLetter(ctx context.Context, seq uint64) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	st, err := c.js.Stream(ctx, c.names.DLQStream())
+	st, err := c.js.Stream(ctx, layout.DLQStream(c.names))
 	if err != nil {
 		return fmt.Errorf("client: dead letters: %w", err)
 	}
@@ -224,7 +225,7 @@ func (c *Client) deleteDeadLetter(ctx context.Context, st jetstream.Stream, seq 
 func (c *Client) Replay(ctx context.Context, seq uint64) error {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	st, err := c.js.Stream(ctx, c.names.DLQStream())
+	st, err := c.js.Stream(ctx, layout.DLQStream(c.names))
 	if err != nil {
 		return fmt.Errorf("client: dead letters: %w", err)
 	}

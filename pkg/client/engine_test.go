@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wirecodec"
@@ -226,7 +227,7 @@ func TestEngine(t *testing.T) {
 		require.Contains(t, err.Error(), `initial state "zzz"`)
 		n := protocol.MustNames("")
 		natstest.WaitFor(t, 10*time.Second, "two dead letters", func() bool {
-			st, err := b.js.Stream(ctx, n.DLQStream())
+			st, err := b.js.Stream(ctx, layout.DLQStream(n))
 			return err == nil && st.CachedInfo().State.Msgs >= 2
 		})
 	})
@@ -303,7 +304,7 @@ func TestEngine(t *testing.T) {
 	t.Run("garbage on triggers and results is dead-lettered; work goes on", func(t *testing.T) {
 		ctx := awaitCtx(t)
 		n := protocol.MustNames("")
-		st, err := b.js.Stream(ctx, n.DLQStream())
+		st, err := b.js.Stream(ctx, layout.DLQStream(n))
 		require.NoError(t, err)
 		info, err := st.Info(ctx)
 		require.NoError(t, err)

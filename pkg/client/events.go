@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -241,7 +242,7 @@ func (c *Client) Events(ctx context.Context, f *EventFilter) (*EventStream, erro
 		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		cfg.OptStartTime = &since
 	}
-	cons, err := c.js.OrderedConsumer(ctx, c.names.EventsStream(), cfg)
+	cons, err := c.js.OrderedConsumer(ctx, layout.EventsStream(c.names), cfg)
 	if err != nil {
 		return nil, fmt.Errorf("client: events: %w", err)
 	}

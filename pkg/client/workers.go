@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -96,7 +97,7 @@ var ErrWorkerNotFound = errors.New("client: worker not found")
 func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
 	ctx, cancel := c.ctx(ctx)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, c.names.WorkersBucket())
+	kv, err := c.js.KeyValue(ctx, layout.WorkersBucket(c.names))
 	if err != nil {
 		return nil, fmt.Errorf("client: workers bucket: %w", err)
 	}
@@ -125,11 +126,11 @@ func (c *Client) Worker(ctx context.Context, id string) (*WorkerInfo, error) {
 	if id == "" {
 		return nil, fmt.Errorf("%w: empty id", ErrWorkerNotFound)
 	}
-	kv, err := c.js.KeyValue(ctx, c.names.WorkersBucket())
+	kv, err := c.js.KeyValue(ctx, layout.WorkersBucket(c.names))
 	if err != nil {
 		return nil, fmt.Errorf("client: workers bucket: %w", err)
 	}
-	e, err := kv.Get(ctx, protocol.WorkerKey(id))
+	e, err := kv.Get(ctx, layout.WorkerKey(id))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, fmt.Errorf("%w: %q", ErrWorkerNotFound, id)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -47,7 +48,7 @@ func behind(rec *protocol.RunRecord, jobs []job) bool {
 // minRev. A record that is not terminal is cached.
 func (s *shard) readRecord(ctx context.Context, runID string, minRev uint64) (*entry, error) {
 	delete(s.cache, runID)
-	kve, err := s.c.runsRead.Get(ctx, protocol.RunKey(runID), minRev)
+	kve, err := s.c.runsRead.Get(ctx, layout.RunKey(runID), minRev)
 	if err != nil {
 		return nil, err
 	}
@@ -57,7 +58,7 @@ func (s *shard) readRecord(ctx context.Context, runID string, minRev uint64) (*e
 // leaderRecord reads runID's record from the runs stream's leader.
 func (s *shard) leaderRecord(ctx context.Context, runID string) (*entry, error) {
 	delete(s.cache, runID)
-	kve, err := s.c.runsRead.Leader(ctx, protocol.RunKey(runID))
+	kve, err := s.c.runsRead.Leader(ctx, layout.RunKey(runID))
 	if err != nil {
 		return nil, err
 	}

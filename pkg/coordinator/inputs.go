@@ -8,6 +8,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/dlq"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -41,11 +42,11 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 	j.trig = trig
 	switch {
 	case trig.IdempotencyKey != "":
-		j.runID = protocol.IdempotentRunID(trig.Workflow, trig.IdempotencyKey)
+		j.runID = layout.IdempotentRunID(trig.Workflow, trig.IdempotencyKey)
 	case trig.RunID != "":
 		j.runID = trig.RunID
 	case md != nil:
-		j.runID = protocol.StreamRunID(md.Sequence.Stream, md.Timestamp)
+		j.runID = layout.StreamRunID(md.Sequence.Stream, md.Timestamp)
 	default:
 		c.rejectEarly("trigger", j, errors.New("coordinator: trigger without metadata"))
 		return

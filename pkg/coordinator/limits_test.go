@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wirecodec"
@@ -93,7 +94,7 @@ func (b *refusalBundle) letters(ctx context.Context, t *testing.T, n int) []clie
 // un-acknowledged and has redelivered nothing.
 func (b *refusalBundle) settled(ctx context.Context, t *testing.T) {
 	t.Helper()
-	cons, err := b.js.Consumer(ctx, b.names.TriggersStream(), coordinator.ConsumerDefault)
+	cons, err := b.js.Consumer(ctx, layout.TriggersStream(b.names), coordinator.ConsumerDefault)
 	require.NoError(t, err)
 	natstest.WaitFor(t, 30*time.Second, "the trigger consumer to settle", func() bool {
 		info, err := cons.Info(ctx)

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -152,7 +153,7 @@ func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
 	defer cancel()
 	n := p.c.names
-	for _, stream := range []string{n.TriggersStream(), n.ResultsStream(), n.ControlStream(), n.TimersStream()} {
+	for _, stream := range []string{layout.TriggersStream(n), layout.ResultsStream(n), layout.ControlStream(n), layout.TimersStream(n)} {
 		cons, err := p.c.js.Consumer(ctx, stream, ConsumerDefault)
 		if err != nil {
 			continue // not started, or the server is away: no sample

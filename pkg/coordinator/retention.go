@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -29,7 +30,7 @@ import (
 // jetstream.ErrKeyRevisionMismatch, as with KeyValue.Update.
 func (s *shard) updateRecord(ctx context.Context, rec *protocol.RunRecord, data []byte, rev uint64) (uint64, error) {
 	c := s.c
-	key := protocol.RunKey(rec.ID)
+	key := layout.RunKey(rec.ID)
 	if !rec.Status.Terminal() || c.cfg.RunRetention < 0 {
 		return c.runs.Update(ctx, key, data, rev)
 	}

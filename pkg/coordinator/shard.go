@@ -11,6 +11,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -204,7 +205,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		s.reject(j, "trigger", err)
 		return
 	}
-	rev, err := c.runs.Create(kctx, protocol.RunKey(j.runID), data)
+	rev, err := c.runs.Create(kctx, layout.RunKey(j.runID), data)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			s.existing(kctx, j, m)
@@ -317,7 +318,7 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			spec := &protocol.SplitSpec{Tasks: p.spec.Tasks, Join: p.spec.Join, Common: p.spec.Common, Params: p.spec.Params}
 			data, err := encodeSpec(spec)
 			if err == nil {
-				_, err = c.branches.Put(kctx, protocol.SplitSpecKey(rec.ID, p.step), data)
+				_, err = c.branches.Put(kctx, layout.SplitSpecKey(rec.ID, p.step), data)
 			}
 			if err != nil {
 				s.nakAll(jobs, err)
@@ -480,7 +481,7 @@ func (s *shard) loadSplitSpec(ctx context.Context, e *entry) error {
 	if e.rec.Split == nil || !e.rec.Split.Dynamic || e.dyn != nil {
 		return nil
 	}
-	kve, err := s.c.branches.Get(ctx, protocol.SplitSpecKey(e.rec.ID, e.rec.Step))
+	kve, err := s.c.branches.Get(ctx, layout.SplitSpecKey(e.rec.ID, e.rec.Step))
 	if err != nil {
 		return fmt.Errorf("coordinator: dynamic split spec of %s: %w", e.rec.ID, err)
 	}
@@ -504,7 +505,7 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 			continue
 		}
 		msg := &nats.Msg{Subject: c.names.TaskSubject(queue, cmd.Task.Kind), Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, protocol.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch))
+		msg.Header.Set(jetstream.MsgIDHeader, layout.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch))
 		tracectx.Copy(msg.Header, s.trace) // tracing.go
 		if f, err := c.js.PublishMsgAsync(msg); err == nil {
 			futures = append(futures, f)
@@ -518,7 +519,7 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 		if err != nil {
 			continue
 		}
-		name := protocol.TimerName(tf.Kind, tf.Step)
+		name := layout.TimerName(tf.Kind, tf.Step)
 		msg := &nats.Msg{Subject: c.names.TimerAtSubject(tf.RunID, name), Data: data, Header: nats.Header{}}
 		msg.Header.Set("Nats-Schedule", "@at "+time.Unix(0, tf.At).UTC().Format(time.RFC3339Nano))
 		msg.Header.Set("Nats-Schedule-Target", c.names.TimerFireSubject(tf.RunID, name))

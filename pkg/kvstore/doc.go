@@ -26,7 +26,7 @@
 // panic.
 //
 // natskv.Store (package pkg/kvstore/natskv) is the implementation every
-// process uses: a JetStream KV bucket (protocol.Names.StoreBucket, created
+// process uses: a JetStream KV bucket (<prefix>_store, created
 // by provision.Ensure); pkg/worker builds it for its tasks. [Memory] is an
 // in-process implementation for unit tests. Both pass the conformance suite
 // in package kvstoretest.

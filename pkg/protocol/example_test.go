@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -34,7 +35,7 @@ func Example() {
 		panic(err)
 	}
 	fmt.Println(names.TaskSubject("default", got.Task.Kind))
-	fmt.Println(protocol.CommandMsgID(got.RunID, got.Step, got.Branch))
+	fmt.Println(layout.CommandMsgID(got.RunID, got.Step, got.Branch))
 	fmt.Println(got.State, got.Task.Retry.Mode, got.Task.Retry.MaxRetries)
 	// Output:
 	// cano.task.default.fetch_url
@@ -87,8 +88,8 @@ func ExampleNames() {
 	}
 	fmt.Println(names.TriggerSubject("billing"))
 	fmt.Println(names.EventWildcard())
-	fmt.Println(names.TasksStream())
-	fmt.Println(names.RunsBucket())
+	fmt.Println(layout.TasksStream(names))
+	fmt.Println(layout.RunsBucket(names))
 	// Output:
 	// team-a.trigger.billing
 	// team-a.event.>

@@ -159,7 +159,7 @@ const InlineInputMax = 16 << 10
 
 // TaskCommand tells a worker to run one task attempt sequence for one step
 // (and branch) of a run. Published on [Names.TaskSubject] with
-// Nats-Msg-Id = [CommandMsgID].
+// Nats-Msg-Id = <run id>/<step>/<branch> (branch -1 outside a split).
 type TaskCommand struct {
 	V        uint16 `msgpack:"v"`
 	RunID    string `msgpack:"run_id"`
@@ -226,7 +226,7 @@ const (
 )
 
 // TaskResult reports the final outcome of a task command (after retries).
-// Published on [Names.ResultSubject] with Nats-Msg-Id = [ResultMsgID].
+// Published on [Names.ResultSubject] with Nats-Msg-Id = r:<run id>/<step>/<branch>.
 type TaskResult struct {
 	V      uint16       `msgpack:"v"`
 	RunID  string       `msgpack:"run_id"`
@@ -575,8 +575,9 @@ const (
 	BranchTimedOut  BranchStatus = "timed_out"
 )
 
-// BranchOutcome is one branch's outcome, stored in the branches bucket under
-// [BranchKey] by the worker that ran it.
+// BranchOutcome is one branch's outcome, stored in the branches bucket
+// (<prefix>_branches) under <run id>.<step>.<branch> by the worker that ran
+// it.
 type BranchOutcome struct {
 	V      uint16       `msgpack:"v"`
 	Index  int32        `msgpack:"index"`
@@ -752,7 +753,8 @@ type StateDef struct {
 }
 
 // Definition is a workflow definition as registered by workers in the
-// definitions bucket under [DefinitionKey].
+// definitions bucket (<prefix>_definitions) under def.<name>.<version>;
+// latest.<name> holds the name of its latest version.
 type Definition struct {
 	V       uint16 `msgpack:"v"`
 	Name    string `msgpack:"name"`
@@ -1008,7 +1010,7 @@ func (m *DeadLetter) Validate() error {
 }
 
 // SplitSpecRecord stores a dynamic split's spec in the branches bucket
-// under [SplitSpecKey].
+// (<prefix>_branches) under <run id>.<step>.spec.
 type SplitSpecRecord struct {
 	V    uint16    `msgpack:"v"`
 	Spec SplitSpec `msgpack:"spec"`

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -202,16 +203,16 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 	if cfg.EventsFile && !cfg.Memory {
 		evStorage = jetstream.FileStorage
 	}
-	timers := work(n.TimersStream(), "durable timers: schedule messages and their fires", n.TimerWildcard(), OtherDuplicateWindow)
+	timers := work(layout.TimersStream(n), "durable timers: schedule messages and their fires", n.TimerWildcard(), OtherDuplicateWindow)
 	timers.AllowMsgSchedules = true
 	return []jetstream.StreamConfig{
-		work(n.TriggersStream(), "run triggers, consumed by coordinators", n.TriggerWildcard(), TriggersDuplicateWindow),
-		work(n.TasksStream(), "task commands, one consumer per task kind", n.TaskWildcard(), CommandsDuplicateWindow),
-		work(n.ResultsStream(), "task results, consumed by coordinators", n.ResultWildcard(), ResultsDuplicateWindow),
-		work(n.ControlStream(), "cancel requests, consumed by coordinators", n.ControlWildcard(), OtherDuplicateWindow),
+		work(layout.TriggersStream(n), "run triggers, consumed by coordinators", n.TriggerWildcard(), TriggersDuplicateWindow),
+		work(layout.TasksStream(n), "task commands, one consumer per task kind", n.TaskWildcard(), CommandsDuplicateWindow),
+		work(layout.ResultsStream(n), "task results, consumed by coordinators", n.ResultWildcard(), ResultsDuplicateWindow),
+		work(layout.ControlStream(n), "cancel requests, consumed by coordinators", n.ControlWildcard(), OtherDuplicateWindow),
 		timers,
 		{
-			Name:        n.EventsStream(),
+			Name:        layout.EventsStream(n),
 			Description: "run lifecycle events, for observers",
 			Subjects:    []string{n.EventWildcard()},
 			Retention:   jetstream.LimitsPolicy,
@@ -224,7 +225,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Discard:     jetstream.DiscardOld,
 		},
 		{
-			Name:        n.DLQStream(),
+			Name:        layout.DLQStream(n),
 			Description: "dead letters: refused messages with their reason",
 			Subjects:    []string{n.DLQWildcard()},
 			Retention:   jetstream.LimitsPolicy,
@@ -260,21 +261,21 @@ func Buckets(cfg Config) []jetstream.KeyValueConfig {
 			MaxValueSize: cfg.MaxMsgSize,
 		}
 	}
-	store := kv(n.StoreBucket(), "shared store for tasks (global, workflow and run scopes)", 1, 0)
+	store := kv(layout.StoreBucket(n), "shared store for tasks (global, workflow and run scopes)", 1, 0)
 	store.LimitMarkerTTL = time.Minute
-	leader := kv(n.LeaderBucket(), "scheduler leader lease", 1, cfg.LeaderTTL)
+	leader := kv(layout.LeaderBucket(n), "scheduler leader lease", 1, cfg.LeaderTTL)
 	leader.LimitMarkerTTL = cfg.LeaderTTL
-	runs := kv(n.RunsBucket(), "run records, one key per run", 1, cfg.RunsMaxAge)
+	runs := kv(layout.RunsBucket(n), "run records, one key per run", 1, cfg.RunsMaxAge)
 	runs.MaxValueSize = min(cfg.MaxMsgSize, RunRecordMax)
 	runs.LimitMarkerTTL = RunsMarkerTTL // per-record TTLs (runs.go)
 	return []jetstream.KeyValueConfig{
 		runs,
-		kv(n.BranchesBucket(), "split branch outcomes and dynamic split specs", 1, cfg.RunsMaxAge),
-		kv(n.DefinitionsBucket(), "workflow definitions: name and version", 5, 0),
-		kv(n.SchedulesBucket(), "scheduler flows and their status", 1, 0),
-		kv(n.BreakersBucket(), "shared circuit breaker state", 1, 0),
+		kv(layout.BranchesBucket(n), "split branch outcomes and dynamic split specs", 1, cfg.RunsMaxAge),
+		kv(layout.DefinitionsBucket(n), "workflow definitions: name and version", 5, 0),
+		kv(layout.SchedulesBucket(n), "scheduler flows and their status", 1, 0),
+		kv(layout.BreakersBucket(n), "shared circuit breaker state", 1, 0),
 		store,
-		kv(n.WorkersBucket(), "live workers and their health", 1, WorkersTTLDefault),
+		kv(layout.WorkersBucket(n), "live workers and their health", 1, WorkersTTLDefault),
 		leader,
 	}
 }

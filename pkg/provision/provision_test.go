@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -51,7 +52,7 @@ func TestEnsureIdempotentAndConcurrent(t *testing.T) {
 		_, err := js.KeyValue(ctx, bc.Bucket)
 		require.NoError(t, err, bc.Bucket)
 	}
-	_, err := js.Stream(ctx, n.TasksStream())
+	_, err := js.Stream(ctx, layout.TasksStream(n))
 	require.NoError(t, err)
 }
 
@@ -63,7 +64,7 @@ func TestEnsureImmutableSettingNamed(t *testing.T) {
 	_, js := s.Connect(t)
 	n := protocol.MustNames("")
 	_, err := js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: n.TasksStream(), Subjects: []string{n.TaskWildcard()}, Retention: jetstream.LimitsPolicy,
+		Name: layout.TasksStream(n), Subjects: []string{n.TaskWildcard()}, Retention: jetstream.LimitsPolicy,
 	})
 	require.NoError(t, err)
 	err = provision.Ensure(ctx, js, provision.Config{})
@@ -72,7 +73,7 @@ func TestEnsureImmutableSettingNamed(t *testing.T) {
 	var se *provision.SettingError
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, "retention", se.Setting)
-	require.Contains(t, err.Error(), "nats stream rm "+n.TasksStream())
+	require.Contains(t, err.Error(), "nats stream rm "+layout.TasksStream(n))
 }
 
 func TestTwoPrefixesShareOneServer(t *testing.T) {
@@ -98,7 +99,7 @@ func TestTimersStreamAcceptsSchedules(t *testing.T) {
 	n := protocol.MustNames("")
 	// Fires are stored by the server itself (no core publish): read them
 	// through a consumer, as the coordinator does.
-	cons, err := js.CreateConsumer(ctx, n.TimersStream(), jetstream.ConsumerConfig{
+	cons, err := js.CreateConsumer(ctx, layout.TimersStream(n), jetstream.ConsumerConfig{
 		FilterSubject: n.TimerFireWildcard(), AckPolicy: jetstream.AckExplicitPolicy,
 	})
 	require.NoError(t, err)
@@ -159,10 +160,10 @@ func TestWatchReprovisions(t *testing.T) {
 	stop := provision.Watch(nc, js, provision.Config{}, nil)
 	defer stop()
 	n := protocol.MustNames("")
-	require.NoError(t, js.DeleteStream(ctx, n.EventsStream()))
+	require.NoError(t, js.DeleteStream(ctx, layout.EventsStream(n)))
 	require.NoError(t, nc.ForceReconnect())
 	require.Eventually(t, func() bool {
-		_, err := js.Stream(ctx, n.EventsStream())
+		_, err := js.Stream(ctx, layout.EventsStream(n))
 		return err == nil
 	}, 30*time.Second, 20*time.Millisecond)
 	stop()
@@ -180,20 +181,12 @@ func TestDuplicateWindows(t *testing.T) {
 	defer cancel()
 	require.NoError(t, provision.Ensure(ctx, js, provision.Config{DuplicateWindow: 2 * time.Minute}))
 	n := protocol.MustNames("")
-	st, err := js.Stream(ctx, n.TasksStream())
+	st, err := js.Stream(ctx, layout.TasksStream(n))
 	require.NoError(t, err)
 	require.Equal(t, 2*time.Minute, st.CachedInfo().Config.Duplicates)
 
 	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
-	want := map[string]time.Duration{
-		n.TriggersStream(): provision.TriggersDuplicateWindow,
-		n.TasksStream():    provision.CommandsDuplicateWindow,
-		n.ResultsStream():  provision.ResultsDuplicateWindow,
-		n.ControlStream():  provision.OtherDuplicateWindow,
-		n.TimersStream():   provision.OtherDuplicateWindow,
-		n.EventsStream():   provision.EventsDuplicateWindow,
-		n.DLQStream():      provision.DLQDuplicateWindow,
-	}
+	want := map[string]time.Duration{layout.TriggersStream(n): provision.TriggersDuplicateWindow, layout.TasksStream(n): provision.CommandsDuplicateWindow, layout.ResultsStream(n): provision.ResultsDuplicateWindow, layout.ControlStream(n): provision.OtherDuplicateWindow, layout.TimersStream(n): provision.OtherDuplicateWindow, layout.EventsStream(n): provision.EventsDuplicateWindow, layout.DLQStream(n): provision.DLQDuplicateWindow}
 	require.Len(t, provision.Streams(provision.Config{}), len(want))
 	for name, d := range want {
 		st, err := js.Stream(ctx, name)

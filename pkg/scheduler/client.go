@@ -9,6 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -74,9 +75,9 @@ func (c *Client) ctx(ctx context.Context) (context.Context, context.CancelFunc) 
 }
 
 func (c *Client) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	kv, err := c.js.KeyValue(ctx, c.names.SchedulesBucket())
+	kv, err := c.js.KeyValue(ctx, layout.SchedulesBucket(c.names))
 	if err != nil {
-		return nil, fmt.Errorf("scheduler: open bucket %s: %w", c.names.SchedulesBucket(), err)
+		return nil, fmt.Errorf("scheduler: open bucket %s: %w", layout.SchedulesBucket(c.names), err)
 	}
 	return kv, nil
 }
@@ -98,7 +99,7 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Create(ctx, protocol.ScheduleKey(f.ID), data); err != nil {
+	if _, err := kv.Create(ctx, layout.ScheduleKey(f.ID), data); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return fmt.Errorf("%w: %q", ErrFlowExists, f.ID)
 		}
@@ -107,7 +108,7 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 	// Make the status readable at once; the leader may have written it.
 	st := newStatus(f.ID)
 	if data, err := wirecodec.Encode(&st); err == nil {
-		_, _ = kv.Create(ctx, protocol.FlowStatusKey(f.ID), data)
+		_, _ = kv.Create(ctx, layout.FlowStatusKey(f.ID), data)
 	}
 	return nil
 }
@@ -135,7 +136,7 @@ func (c *Client) Update(ctx context.Context, f Flow) error {
 		if err != nil {
 			return err
 		}
-		_, err = kv.Update(ctx, protocol.ScheduleKey(f.ID), data, rev)
+		_, err = kv.Update(ctx, layout.ScheduleKey(f.ID), data, rev)
 		if err == nil {
 			return nil
 		}
@@ -159,7 +160,7 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 	if _, _, err := c.get(ctx, kv, id); err != nil {
 		return err
 	}
-	for _, key := range []string{protocol.ScheduleKey(id), protocol.FlowStatusKey(id), protocol.FlowTriggerKey(id)} {
+	for _, key := range []string{layout.ScheduleKey(id), layout.FlowStatusKey(id), layout.FlowTriggerKey(id)} {
 		if err := kv.Purge(ctx, key); err != nil {
 			return fmt.Errorf("scheduler: remove %s: %w", id, err)
 		}
@@ -189,7 +190,7 @@ func (c *Client) Trigger(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Create(ctx, protocol.FlowTriggerKey(id), []byte(id)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
+	if _, err := kv.Create(ctx, layout.FlowTriggerKey(id), []byte(id)); err != nil && !errors.Is(err, jetstream.ErrKeyExists) {
 		return fmt.Errorf("scheduler: trigger %s: %w", id, err)
 	}
 	return nil
@@ -220,9 +221,9 @@ func (c *Client) Reset(ctx context.Context, id string) error {
 			return err
 		}
 		if rev == 0 {
-			_, err = kv.Create(ctx, protocol.FlowStatusKey(id), data)
+			_, err = kv.Create(ctx, layout.FlowStatusKey(id), data)
 		} else {
-			_, err = kv.Update(ctx, protocol.FlowStatusKey(id), data, rev)
+			_, err = kv.Update(ctx, layout.FlowStatusKey(id), data, rev)
 		}
 		if err == nil {
 			return nil
@@ -268,7 +269,7 @@ func (c *Client) List(ctx context.Context) ([]FlowInfo, error) {
 	}
 	var ids []string
 	for key := range keys.Keys() {
-		if kind, id, ok := protocol.ParseSchedulesKey(key); ok && kind == protocol.SchedulesKeyFlow {
+		if kind, id, ok := layout.ParseSchedulesKey(key); ok && kind == layout.SchedulesKeyFlow {
 			ids = append(ids, id)
 		}
 	}
@@ -289,7 +290,7 @@ func (c *Client) List(ctx context.Context) ([]FlowInfo, error) {
 
 // get reads a stored flow and its revision.
 func (c *Client) get(ctx context.Context, kv jetstream.KeyValue, id string) (*protocol.Schedule, uint64, error) {
-	e, err := kv.Get(ctx, protocol.ScheduleKey(id))
+	e, err := kv.Get(ctx, layout.ScheduleKey(id))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			return nil, 0, fmt.Errorf("%w: %q", ErrFlowNotFound, id)
@@ -313,7 +314,7 @@ func (c *Client) getStatus(ctx context.Context, kv jetstream.KeyValue, id string
 }
 
 func readStatus(ctx context.Context, kv jetstream.KeyValue, id string) (protocol.FlowStatus, uint64, error) {
-	e, err := kv.Get(ctx, protocol.FlowStatusKey(id))
+	e, err := kv.Get(ctx, layout.FlowStatusKey(id))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			return newStatus(id), 0, nil

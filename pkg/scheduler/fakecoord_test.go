@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -41,10 +42,10 @@ func startStandIn(t *testing.T, js jetstream.JetStream) *standInCoordinator {
 	t.Helper()
 	ctx := context.Background()
 	names := protocol.MustNames("")
-	runs, err := js.KeyValue(ctx, names.RunsBucket())
+	runs, err := js.KeyValue(ctx, layout.RunsBucket(names))
 	require.NoError(t, err)
 	c := &standInCoordinator{t: t, js: js, names: names, runs: runs, changed: make(chan struct{}, 1)}
-	cons, err := js.CreateOrUpdateConsumer(ctx, names.TriggersStream(), jetstream.ConsumerConfig{
+	cons, err := js.CreateOrUpdateConsumer(ctx, layout.TriggersStream(names), jetstream.ConsumerConfig{
 		Durable:   "stand_in_coordinator",
 		AckPolicy: jetstream.AckExplicitPolicy,
 	})
@@ -74,7 +75,7 @@ func (c *standInCoordinator) handle(m jetstream.Msg) {
 		Status: protocol.RunRunning, State: "start", CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano(),
 		Flow: tr.Flow, Slot: tr.Slot}
 	data, _ := wirecodec.Encode(&rec)
-	rev, err := c.runs.Create(ctx, protocol.RunKey(tr.RunID), data)
+	rev, err := c.runs.Create(ctx, layout.RunKey(tr.RunID), data)
 	c.mu.Lock()
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		c.dups++
@@ -117,7 +118,7 @@ func (c *standInCoordinator) end(rec protocol.RunRecord, rev uint64, typ protoco
 	}
 	ev.Status = rec.Status
 	data, _ := wirecodec.Encode(&rec)
-	_, _ = c.runs.Update(ctx, protocol.RunKey(rec.ID), data, rev)
+	_, _ = c.runs.Update(ctx, layout.RunKey(rec.ID), data, rev)
 	evData, _ := wirecodec.Encode(&ev)
 	_ = c.js.Conn().Publish(c.names.EventSubject(rec.Workflow, rec.ID, typ), evData)
 	c.notify()

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -70,11 +71,11 @@ func (l *leaderRun) runOnce(ctx context.Context) error {
 
 	names := l.s.names
 	var err error
-	if l.kv, err = l.s.js.KeyValue(ctx, names.SchedulesBucket()); err != nil {
-		return fmt.Errorf("open %s: %w", names.SchedulesBucket(), err)
+	if l.kv, err = l.s.js.KeyValue(ctx, layout.SchedulesBucket(names)); err != nil {
+		return fmt.Errorf("open %s: %w", layout.SchedulesBucket(names), err)
 	}
-	if l.runsKV, err = l.s.js.KeyValue(ctx, names.RunsBucket()); err != nil {
-		return fmt.Errorf("open %s: %w", names.RunsBucket(), err)
+	if l.runsKV, err = l.s.js.KeyValue(ctx, layout.RunsBucket(names)); err != nil {
+		return fmt.Errorf("open %s: %w", layout.RunsBucket(names), err)
 	}
 	events := make(chan *nats.Msg, 4096)
 	nc := l.s.js.Conn()
@@ -89,7 +90,7 @@ func (l *leaderRun) runOnce(ctx context.Context) error {
 	}
 	w, err := l.kv.WatchAll(ctx)
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", names.SchedulesBucket(), err)
+		return fmt.Errorf("watch %s: %w", layout.SchedulesBucket(names), err)
 	}
 	defer func() { _ = w.Stop() }()
 
@@ -146,13 +147,13 @@ func (l *leaderRun) opCtx(ctx context.Context) (context.Context, context.CancelF
 
 // apply folds one schedules-bucket change into the state.
 func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, ready bool) {
-	kind, id, ok := protocol.ParseSchedulesKey(ent.Key())
+	kind, id, ok := layout.ParseSchedulesKey(ent.Key())
 	if !ok {
 		return
 	}
 	deleted := ent.Operation() != jetstream.KeyValuePut
 	switch kind {
-	case protocol.SchedulesKeyFlow:
+	case layout.SchedulesKeyFlow:
 		if deleted {
 			if _, ok := l.flows[id]; ok {
 				l.log.Info("flow removed", "flow", id)
@@ -188,7 +189,7 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 				l.handleTrigger(ctx, id)
 			}
 		}
-	case protocol.SchedulesKeyStatus:
+	case layout.SchedulesKeyStatus:
 		box := l.box(id)
 		if deleted {
 			box.st, box.rev = newStatus(id), 0
@@ -208,7 +209,7 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 		if st.Phase == protocol.FlowRunning && st.CurrentRun != "" {
 			l.runs[st.CurrentRun] = id
 		}
-	case protocol.SchedulesKeyTrigger:
+	case layout.SchedulesKeyTrigger:
 		if deleted {
 			delete(l.triggers, id)
 			return
@@ -344,7 +345,7 @@ func (l *leaderRun) fire(ctx context.Context, lf *liveFlow, k fireKind, slot tim
 	if slot.IsZero() {
 		return decideNoop
 	}
-	runID := protocol.FlowRunID(lf.id, slot.UnixNano())
+	runID := layout.FlowRunID(lf.id, slot.UnixNano())
 	now := l.now()
 	var dec decision
 	err := l.mutate(ctx, lf.id, func(st protocol.FlowStatus) (protocol.FlowStatus, bool) {
@@ -373,7 +374,7 @@ func (l *leaderRun) fire(ctx context.Context, lf *liveFlow, k fireKind, slot tim
 // and re-applying on conflicts. fn returns false to write nothing.
 func (l *leaderRun) mutate(ctx context.Context, id string, fn func(protocol.FlowStatus) (protocol.FlowStatus, bool)) error {
 	box := l.box(id)
-	key := protocol.FlowStatusKey(id)
+	key := layout.FlowStatusKey(id)
 	for range casAttempts {
 		ns, write := fn(box.st)
 		if !write {
@@ -508,7 +509,7 @@ func (l *leaderRun) reconcile(ctx context.Context, termStart bool) {
 			continue
 		}
 		cctx, cancel := l.opCtx(ctx)
-		e, err := l.runsKV.Get(cctx, protocol.RunKey(runID))
+		e, err := l.runsKV.Get(cctx, layout.RunKey(runID))
 		cancel()
 		switch {
 		case err == nil:
@@ -559,9 +560,9 @@ func (l *leaderRun) handleTrigger(ctx context.Context, id string) {
 	}
 	if lf, ok := l.flows[id]; ok {
 		slot := ent.Created()
-		runID := protocol.FlowRunID(id, slot.UnixNano())
+		runID := layout.FlowRunID(id, slot.UnixNano())
 		cctx, cancel := l.opCtx(ctx)
-		_, err := l.runsKV.Get(cctx, protocol.RunKey(runID))
+		_, err := l.runsKV.Get(cctx, layout.RunKey(runID))
 		cancel()
 		switch {
 		case err == nil:
@@ -577,7 +578,7 @@ func (l *leaderRun) handleTrigger(ctx context.Context, id string) {
 	}
 	cctx, cancel := l.opCtx(ctx)
 	defer cancel()
-	if err := l.kv.Delete(cctx, protocol.FlowTriggerKey(id), jetstream.LastRevision(ent.Revision())); err != nil &&
+	if err := l.kv.Delete(cctx, layout.FlowTriggerKey(id), jetstream.LastRevision(ent.Revision())); err != nil &&
 		!errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		l.log.Warn("manual trigger: deleting request failed; will retry", "flow", id, "err", err)
 		return

@@ -66,7 +66,7 @@ type BreakerSet struct {
 var _ Breakers = (*BreakerSet)(nil)
 
 // NewSharedBreakers returns breakers whose states live in kv, the breakers
-// bucket (protocol.Names.BreakersBucket()), shared by every process using
+// bucket (<prefix>_breakers), shared by every process using
 // it. Transitions are published on nc; nc may be nil (no events). It does no
 // I/O.
 func NewSharedBreakers(nc *nats.Conn, kv jetstream.KeyValue, cfg BreakersConfig) (*BreakerSet, error) {

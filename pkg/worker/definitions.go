@@ -8,8 +8,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
-	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // ErrDefinitionConflict is returned by [Worker.Start] when a workflow's
@@ -26,7 +26,7 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 	if len(w.machines) == 0 {
 		return nil
 	}
-	kv, err := w.js.KeyValue(ctx, w.names.DefinitionsBucket())
+	kv, err := w.js.KeyValue(ctx, layout.DefinitionsBucket(w.names))
 	if err != nil {
 		return fmt.Errorf("worker: definitions bucket: %w", err)
 	}
@@ -36,7 +36,7 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}
-		key := protocol.DefinitionKey(def.Name, def.Version)
+		key := layout.DefinitionKey(def.Name, def.Version)
 		if _, err := kv.Create(ctx, key, data); err != nil {
 			if !errors.Is(err, jetstream.ErrKeyExists) {
 				return fmt.Errorf("worker: register %s: %w", key, err)
@@ -51,7 +51,7 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 					ErrDefinitionConflict, def.Name, def.Version)
 			}
 		}
-		if _, err := kv.PutString(ctx, protocol.LatestDefinitionKey(def.Name), def.Version); err != nil {
+		if _, err := kv.PutString(ctx, layout.LatestDefinitionKey(def.Name), def.Version); err != nil {
 			return fmt.Errorf("worker: register latest %s: %w", def.Name, err)
 		}
 		w.log.Info("workflow registered", "workflow", def.Name, "version", def.Version)

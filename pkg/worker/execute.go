@@ -17,6 +17,7 @@ import (
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvwatch"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -200,7 +201,7 @@ func (w *Worker) loadInput(runID string) func(ctx context.Context) ([]byte, prot
 	return func(ctx context.Context) ([]byte, protocol.InputFormat, error) {
 		// "Gone" is permanent: a replica that lags may not have the record
 		// yet, so the stream leader confirms it first (kvread).
-		e, err := w.runsRead.Get(ctx, protocol.RunKey(runID), 0)
+		e, err := w.runsRead.Get(ctx, layout.RunKey(runID), 0)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, "", fsm.Permanent(fsm.NewError(protocol.CategoryStore, "run record %s is gone: its input cannot be read", runID))
 		}
@@ -307,11 +308,11 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, attempts i
 	// The header map is built directly: Header.Set would canonicalise the
 	// (already canonical) key on every result.
 	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data,
-		Header: nats.Header{jetstream.MsgIDHeader: {protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch)}}}
+		Header: nats.Header{jetstream.MsgIDHeader: {layout.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch)}}}
 	tracectx.Copy(out.Header, msg.Headers()) // the run's trace goes on (tracing.go)
 	err = w.deliver("result", cmd.RunID, func(ctx context.Context) error {
 		if branchData != nil {
-			if _, err := w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {
+			if _, err := w.branches.Put(ctx, layout.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {
 				return fmt.Errorf("store branch outcome: %w", err)
 			}
 			branchData = nil // stored: a retry only publishes
@@ -341,7 +342,7 @@ func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Cont
 			return out, w.watchBranchOutcomes(ctx, cmd, out)
 		}
 		for i := range out {
-			e, err := w.branches.Get(ctx, protocol.BranchKey(cmd.RunID, cmd.JoinOf, int32(i)))
+			e, err := w.branches.Get(ctx, layout.BranchKey(cmd.RunID, cmd.JoinOf, int32(i)))
 			if err != nil {
 				if errors.Is(err, jetstream.ErrKeyNotFound) {
 					continue
@@ -373,7 +374,7 @@ func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskComm
 		ctx, cancel = context.WithTimeout(ctx, branchWatchTimeout)
 		defer cancel()
 	}
-	kw, err := w.branches.Watch(ctx, protocol.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), jetstream.IgnoreDeletes())
+	kw, err := w.branches.Watch(ctx, layout.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -228,7 +229,7 @@ func (p *pendingCollector) Describe(ch chan<- *prometheus.Desc) {
 func (p *pendingCollector) Collect(ch chan<- prometheus.Metric) {
 	ctx, cancel := context.WithTimeout(context.Background(), ScrapeTimeout)
 	defer cancel()
-	stream := p.w.names.TasksStream()
+	stream := layout.TasksStream(p.w.names)
 	for _, name := range p.w.consumerNames() {
 		cons, err := p.w.js.Consumer(ctx, stream, name)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wirecodec"
@@ -441,7 +442,7 @@ func TestBadInput(t *testing.T) {
 		for err := range errs {
 			require.NoError(t, err)
 		}
-		want := protocol.IdempotentRunID(floodName, "flood-1")
+		want := layout.IdempotentRunID(floodName, "flood-1")
 		for _, id := range ids {
 			require.Equal(t, want, id)
 		}
@@ -459,7 +460,7 @@ func TestBadInput(t *testing.T) {
 		require.Equal(t, []string{"work", "done"}, out.Path)
 		b.stillWorks(t) // after the raw triggers above: they have been handled
 		natstest.WaitFor(t, 20*time.Second, "the raw duplicate triggers handled", func() bool {
-			st, err := b.js.Stream(ctx, b.names.TriggersStream())
+			st, err := b.js.Stream(ctx, layout.TriggersStream(b.names))
 			return err == nil && st.CachedInfo().State.Msgs == 0
 		})
 		runs, err := b.client.List(ctx, &client.ListOpts{Workflow: floodName})
@@ -476,10 +477,10 @@ func TestBadInput(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, chainPath(), out.Path)
 	}
-	st, err := b.js.Stream(ctx, b.names.DLQStream())
+	st, err := b.js.Stream(ctx, layout.DLQStream(b.names))
 	require.NoError(t, err)
 	require.Equal(t, uint64(b.dlq.count()), st.CachedInfo().State.Msgs, "every dead letter seen is stored")
-	t.Logf("bad-input suite: %d bystander runs all completed with the full path; %d dead letters stored in %s", len(bystanders), b.dlq.count(), b.names.DLQStream())
+	t.Logf("bad-input suite: %d bystander runs all completed with the full path; %d dead letters stored in %s", len(bystanders), b.dlq.count(), layout.DLQStream(b.names))
 }
 
 // completedEventsJS counts completed events per run of workflow on the
@@ -489,7 +490,7 @@ func completedEventsJS(t *testing.T, js jetstream.JetStream, workflow string) ma
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n := protocol.MustNames("")
-	cons, err := js.OrderedConsumer(ctx, n.EventsStream(), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
+	cons, err := js.OrderedConsumer(ctx, layout.EventsStream(n), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
 	require.NoError(t, err)
 	info, err := cons.Info(ctx)
 	require.NoError(t, err)

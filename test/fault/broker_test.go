@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
@@ -106,7 +107,7 @@ func TestBrokerKilledAloneUnderLoad(t *testing.T) {
 	natstest.WaitFor(t, 30*time.Second, "the events stream re-created after the restarts", func() bool {
 		sctx, scancel := context.WithTimeout(ctx, time.Second)
 		defer scancel()
-		_, err := e.js.Stream(sctx, protocol.MustNames("").EventsStream())
+		_, err := e.js.Stream(sctx, layout.EventsStream(protocol.MustNames("")))
 		return err == nil
 	})
 	requireCompletedAtMostOnce(t, e.js, demo.ChainName, demo.WorkflowName)
@@ -280,7 +281,7 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 		require.NoError(t, err)
 		m := nats.NewMsg(names.ResultSubject(runID))
 		m.Data = data
-		m.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(runID, 0, -1))
+		m.Header.Set(jetstream.MsgIDHeader, layout.ResultMsgID(runID, 0, -1))
 		return m
 	}
 	waitRecord := func(runID, state string, step uint32) {
@@ -313,7 +314,7 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 	// Every input acknowledged (the work streams drop what is acked): the
 	// record writes are done and the inputs gone, as before the crash.
 	natstest.WaitFor(t, 30*time.Second, "triggers and results acknowledged", func() bool {
-		for _, s := range []string{names.TriggersStream(), names.ResultsStream()} {
+		for _, s := range []string{layout.TriggersStream(names), layout.ResultsStream(names)} {
 			st, err := e.js.Stream(ctx, s)
 			if err != nil || st.CachedInfo().State.Msgs != 0 {
 				return false
@@ -323,13 +324,13 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 	})
 	c1.Kill()
 
-	tasks, err := e.js.Stream(ctx, names.TasksStream())
+	tasks, err := e.js.Stream(ctx, layout.TasksStream(names))
 	require.NoError(t, err)
 	require.NoError(t, tasks.Purge(ctx))
 	e.srv.Kill()
 	e.srv.Restart()
 	waitRecovered(t, e.js)
-	for _, s := range []string{names.TriggersStream(), names.ResultsStream(), names.TasksStream(), names.TimersStream()} {
+	for _, s := range []string{layout.TriggersStream(names), layout.ResultsStream(names), layout.TasksStream(names), layout.TimersStream(names)} {
 		st, err := e.js.Stream(ctx, s)
 		require.NoError(t, err)
 		require.Zero(t, st.CachedInfo().State.Msgs, "stream %s after the crash", s)

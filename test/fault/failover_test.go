@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/faults"
@@ -37,7 +38,7 @@ func TestFailoverAfterWorkerKill(t *testing.T) {
 	names := protocol.MustNames("")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	store, err := js.KeyValue(ctx, names.StoreBucket())
+	store, err := js.KeyValue(ctx, layout.StoreBucket(names))
 	require.NoError(t, err)
 
 	const rounds = 3

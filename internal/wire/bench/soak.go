@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -198,7 +199,7 @@ func (e *env) brokerStats(ctx context.Context) (brokerUse, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var u brokerUse
-	runs := "KV_" + protocol.MustNames("").RunsBucket()
+	runs := "KV_" + layout.RunsBucket(protocol.MustNames(""))
 	l := e.js.ListStreams(ctx)
 	for info := range l.Info() {
 		u.bytes += info.State.Bytes
