@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // Defaults and limits (cano's CircuitPolicy defaults).
@@ -43,25 +41,6 @@ type Policy struct {
 	// Defaults to HalfOpenMaxCallsDefault; negative or above
 	// HalfOpenMaxCallsMax is an error.
 	HalfOpenMaxCalls int
-}
-
-// PolicyFromProtocol converts a wire policy; zero fields take the defaults
-// when the policy is used.
-func PolicyFromProtocol(p protocol.BreakerPolicy) Policy {
-	return Policy{
-		FailureThreshold: int(p.FailureThreshold),
-		ResetTimeout:     time.Duration(p.ResetTimeout),
-		HalfOpenMaxCalls: int(p.HalfOpenMaxCalls),
-	}
-}
-
-// Protocol converts p to its wire form.
-func (p Policy) Protocol() protocol.BreakerPolicy {
-	return protocol.BreakerPolicy{
-		FailureThreshold: uint32(max(0, min(p.FailureThreshold, math.MaxUint32))),
-		ResetTimeout:     int64(p.ResetTimeout),
-		HalfOpenMaxCalls: uint32(max(0, min(p.HalfOpenMaxCalls, math.MaxUint32))),
-	}
 }
 
 func (p Policy) withDefaults() Policy {
@@ -106,7 +85,7 @@ type Transition struct {
 	Name string
 	// From and To are the states before and after.
 	From, To State
-	// Epoch is the new session's epoch (for a [KVStore], its KV revision).
+	// Epoch is the new session's epoch (for a shared breaker, its KV revision).
 	Epoch uint64
 	// At is the clock time of the transition.
 	At time.Time
@@ -125,7 +104,7 @@ type Settings struct {
 	// state change this Breaker makes (after the store accepted it). For a
 	// shared breaker exactly one process reports each transition: the one
 	// whose write made it. Transitions made by other processes, and by
-	// [Reset], are not reported. It must not block for long and must not call
+	// a reset, are not reported. It must not block for long and must not call
 	// back into the Breaker's Acquire.
 	OnTransitionFunc func(Transition)
 	// Timeout bounds store operations whose context has no deadline, and

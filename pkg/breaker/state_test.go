@@ -307,10 +307,3 @@ func TestSettingsDefaults(t *testing.T) {
 	_, err = New("x", nil, Settings{})
 	require.ErrorIs(t, err, ErrInvalidSettings)
 }
-
-func TestPolicyProtocolRoundTrip(t *testing.T) {
-	t.Parallel()
-	p := Policy{FailureThreshold: 7, ResetTimeout: 3 * time.Second, HalfOpenMaxCalls: 2}
-	require.Equal(t, p, PolicyFromProtocol(p.Protocol()))
-	require.Equal(t, Policy{}, PolicyFromProtocol(Policy{}.Protocol()))
-}

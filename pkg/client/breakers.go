@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cano-nats/cano/internal/breakerkv"
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/breaker"
@@ -91,7 +92,7 @@ func (c *Client) Breakers(ctx context.Context) ([]BreakerInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: breakers bucket: %w", err)
 	}
-	list, err := breaker.List(ctx, kv)
+	list, err := breakerkv.List(ctx, kv)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -115,7 +116,7 @@ func (c *Client) ResetBreaker(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("client: breakers bucket: %w", err)
 	}
-	if err := breaker.Reset(ctx, kv, name); err != nil {
+	if err := breakerkv.Reset(ctx, kv, name); err != nil {
 		if errors.Is(err, breaker.ErrNotFound) {
 			return fmt.Errorf("%w: %q", ErrBreakerNotFound, name)
 		}
