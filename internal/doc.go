@@ -12,7 +12,8 @@
 //     engine's way into pkg/fsm's unexported parts), kvcore (what every
 //     kvstore.Store implementation shares), connwatch, dlq, kvread,
 //     kvwatch, leader and retry, and wirecodec (the codec of pkg/protocol's
-//     messages and values), breakerkv (pkg/breaker's shared KV store,
+//     messages and values), provisioning (provision.Ensure retried and
+//     re-run on reconnect), breakerkv (pkg/breaker's shared KV store,
 //     listing and reset) and layout (stream, bucket and consumer names,
 //     bucket keys, message and run ids). The test helpers natstest and proctest
 //     live here too; only tests import them (natstest starts servers with

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/provisioning"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -131,7 +132,7 @@ func TestPermanent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tc.want, provision.Permanent(tc.err))
+			require.Equal(t, tc.want, provisioning.Permanent(tc.err))
 		})
 	}
 }
@@ -143,9 +144,9 @@ func TestEnsureInvalidConfigIsPermanent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, cfg := range []provision.Config{{Prefix: "bad prefix"}, {Replicas: 2}, {LeaderTTL: time.Millisecond}} {
-		err := provision.Wait(ctx, nil, js, cfg)
+		err := provisioning.Wait(ctx, nil, js, cfg)
 		require.ErrorIs(t, err, provision.ErrInvalidConfig)
-		require.True(t, provision.Permanent(err))
+		require.True(t, provisioning.Permanent(err))
 	}
 }
 
@@ -157,7 +158,7 @@ func TestWatchReprovisions(t *testing.T) {
 	nc, js := s.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	stop := provision.Watch(nc, js, provision.Config{}, nil)
+	stop := provisioning.Watch(nc, js, provision.Config{}, nil)
 	defer stop()
 	n := protocol.MustNames("")
 	require.NoError(t, js.DeleteStream(ctx, layout.EventsStream(n)))
@@ -186,7 +187,7 @@ func TestDuplicateWindows(t *testing.T) {
 	require.Equal(t, 2*time.Minute, st.CachedInfo().Config.Duplicates)
 
 	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
-	want := map[string]time.Duration{layout.TriggersStream(n): provision.TriggersDuplicateWindow, layout.TasksStream(n): provision.CommandsDuplicateWindow, layout.ResultsStream(n): provision.ResultsDuplicateWindow, layout.ControlStream(n): provision.OtherDuplicateWindow, layout.TimersStream(n): provision.OtherDuplicateWindow, layout.EventsStream(n): provision.EventsDuplicateWindow, layout.DLQStream(n): provision.DLQDuplicateWindow}
+	want := map[string]time.Duration{layout.TriggersStream(n): 30 * time.Second, layout.TasksStream(n): 45 * time.Second, layout.ResultsStream(n): 45 * time.Second, layout.ControlStream(n): 45 * time.Second, layout.TimersStream(n): 45 * time.Second, layout.EventsStream(n): 45 * time.Second, layout.DLQStream(n): 45 * time.Second}
 	require.Len(t, provision.Streams(provision.Config{}), len(want))
 	for name, d := range want {
 		st, err := js.Stream(ctx, name)

@@ -32,6 +32,6 @@ func TestEnsureUpgradesRunsBucket(t *testing.T) {
 	require.NoError(t, err)
 	cfg := st.CachedInfo().Config
 	require.True(t, cfg.AllowMsgTTL, "records may carry their own TTL")
-	require.Equal(t, provision.RunsMarkerTTL, cfg.SubjectDeleteMarkerTTL)
-	require.EqualValues(t, provision.RunRecordMax, cfg.MaxMsgSize)
+	require.Equal(t, time.Minute, cfg.SubjectDeleteMarkerTTL)
+	require.EqualValues(t, 1<<20, cfg.MaxMsgSize)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cano-nats/cano/internal/provisioning"
 	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/dashboard"
@@ -132,7 +133,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	// still electing leaders is waited for; only a configuration error
 	// retrying cannot fix ends the process.
 	prov := provision.Config{Prefix: cfg.Prefix, Replicas: cfg.Replicas, LeaderTTL: cfg.LeaderTTL}
-	if err := provision.Wait(ctx, log, js, prov); err != nil {
+	if err := provisioning.Wait(ctx, log, js, prov); err != nil {
 		return stopped(ctx, err)
 	}
 	wait := startLoop(log, nc)
@@ -155,7 +156,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	}
 	// Streams a server restart loses (the in-memory events stream) come
 	// back on every reconnect.
-	unwatch := provision.Watch(nc, js, prov, log)
+	unwatch := provisioning.Watch(nc, js, prov, log)
 	defer unwatch()
 	// The scheduler: every coordinator campaigns; the elected leader fires
 	// cron, interval and manual flows.
@@ -368,7 +369,7 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 	if cfg.NoProvision {
 		err = waitProvisioned(ctx, log, js, prov)
 	} else {
-		err = provision.Wait(ctx, log, js, prov)
+		err = provisioning.Wait(ctx, log, js, prov)
 	}
 	if err != nil {
 		return stopped(ctx, err)
@@ -381,7 +382,7 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 		return stopped(ctx, err)
 	}
 	if !cfg.NoProvision {
-		unwatch := provision.Watch(nc, js, prov, log)
+		unwatch := provisioning.Watch(nc, js, prov, log)
 		defer unwatch()
 	}
 	setReady(hs, nc, js, prov, func(ctx context.Context) error {
@@ -409,7 +410,7 @@ func startLoop(log *slog.Logger, nc *nats.Conn) retry.Loop {
 			}
 			return "the server (disconnected)"
 		},
-		Permanent:      provision.Permanent,
+		Permanent:      provisioning.Permanent,
 		AttemptTimeout: startAttemptTimeout,
 	}
 }
@@ -447,7 +448,7 @@ func stopQuietly(stop func(context.Context) error) {
 // stopped is err, or nil when ctx ended: a signal during the wait for the
 // broker is a normal shutdown, not a failure.
 func stopped(ctx context.Context, err error) error {
-	if ctx.Err() != nil && !errors.Is(err, retry.ErrPermanent) && !provision.Permanent(err) {
+	if ctx.Err() != nil && !errors.Is(err, retry.ErrPermanent) && !provisioning.Permanent(err) {
 		return nil
 	}
 	return err
