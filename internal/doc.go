@@ -12,8 +12,7 @@
 //     engine's way into pkg/fsm's unexported parts), kvcore (what every
 //     kvstore.Store implementation shares), connwatch, dlq, kvread,
 //     kvwatch, leader and retry, and wirecodec (the codec of pkg/protocol's
-//     messages and values), provisioning (provision.Ensure retried and
-//     re-run on reconnect), breakerkv (pkg/breaker's shared KV store,
+//     messages and values), breakerkv (pkg/breaker's shared KV store,
 //     listing and reset) and layout (stream, bucket and consumer names,
 //     bucket keys, message and run ids). The test helpers natstest and proctest
 //     live here too; only tests import them (natstest starts servers with
@@ -22,7 +21,8 @@
 //   - internal/wire/* (the upper floor): wiring that assembles pkg/ into
 //     programs: app (the coordinator and worker processes), cli (flags,
 //     environment, logging), demo (the demo workflows), bench (the load
-//     generator) and faults (the fault suite's tasks, compiled in only with
+//     generator), provisioning (provision.Ensure retried, and re-run after
+//     reconnects) and faults (the fault suite's tasks, compiled in only with
 //     the canofaults build tag). Only cmd/, test/ and tests import them;
 //     nothing in pkg/ or on the lower floor does (depguard in
 //     .golangci.yaml checks it).

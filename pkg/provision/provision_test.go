@@ -14,7 +14,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
-	"github.com/cano-nats/cano/internal/provisioning"
+	"github.com/cano-nats/cano/internal/wire/provisioning"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )

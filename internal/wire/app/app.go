@@ -16,7 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/cano-nats/cano/internal/provisioning"
+	"github.com/cano-nats/cano/internal/wire/provisioning"
 	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/dashboard"
