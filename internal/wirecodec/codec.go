@@ -105,8 +105,12 @@ func Decode(data []byte, m protocol.Message, maxPayload int) (err error) {
 	if err := hooks.CheckSchemaVersion(m); err != nil {
 		return err
 	}
-	return m.Validate()
+	return Validate(m)
 }
+
+// Validate checks m's required fields and value domains, as [Decode] does
+// after decoding; the engine also runs it before publishing what it built.
+func Validate(m protocol.Message) error { return hooks.Validate(m) }
 
 // jsonTrigger is the JSON form of a trigger accepted from the nats CLI:
 // {"input": {...}, "initial_state": "...", "idempotency_key": "...", "run_id": "..."}.
@@ -157,7 +161,7 @@ func DecodeTriggerJSON(data []byte, workflow string, maxPayload int) (*protocol.
 		t.Input = []byte(jt.Input)
 		t.InputFormat = protocol.InputJSON
 	}
-	if err := t.Validate(); err != nil {
+	if err := Validate(t); err != nil {
 		return nil, err
 	}
 	return t, nil

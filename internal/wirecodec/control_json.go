@@ -51,7 +51,7 @@ func DecodeCancelJSON(data []byte, runID string, maxPayload int) (*protocol.Canc
 		return nil, fmt.Errorf("%w: cancel_request.run_id: %q in the body, %q in the subject", protocol.ErrInvalidField, jc.RunID, runID)
 	}
 	r := &protocol.CancelRequest{V: jc.V, RunID: runID, Reason: jc.Reason}
-	if err := r.Validate(); err != nil {
+	if err := Validate(r); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -106,5 +106,5 @@ func decodeTriggerReplyJSON(data []byte, r *protocol.TriggerReply) error {
 		return fmt.Errorf("%w: %d (this build knows %d)", protocol.ErrSchemaVersion, jr.V, protocol.SchemaVersion)
 	}
 	*r = protocol.TriggerReply{V: jr.V, RunID: jr.RunID, Existing: jr.Existing, Error: jr.Error.info(0)}
-	return r.Validate()
+	return Validate(r)
 }

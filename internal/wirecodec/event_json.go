@@ -303,5 +303,5 @@ func decodeEventJSON(data []byte, ev *protocol.Event) error {
 		}
 		ev.Output = je.OutputMsgpack
 	}
-	return ev.Validate()
+	return Validate(ev)
 }

@@ -161,7 +161,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 		runID = "r" + nuid.Next()
 		trig.RunID = runID
 	}
-	if err := trig.Validate(); err != nil {
+	if err := wirecodec.Validate(trig); err != nil {
 		return "", fmt.Errorf("client: %w", err)
 	}
 	data, err := wirecodec.Encode(trig)

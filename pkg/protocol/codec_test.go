@@ -64,7 +64,7 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			requireFullyPopulated(t, reflect.ValueOf(c.msg), c.name)
-			require.NoError(t, c.msg.Validate())
+			require.NoError(t, wirecodec.Validate(c.msg))
 
 			data, err := wirecodec.Encode(c.msg)
 			require.NoError(t, err)

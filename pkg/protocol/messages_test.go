@@ -240,7 +240,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			msg := tc.msg(t)
-			err := msg.Validate()
+			err := wirecodec.Validate(msg)
 			if tc.want == nil {
 				require.NoError(t, err)
 				return

@@ -27,10 +27,12 @@ type versioned interface{ maxSchemaVersion() uint16 }
 // maximum is configured: 1 MiB, the NATS server's default max_payload.
 const MaxPayloadDefault = 1 << 20
 
-// Message is implemented by every wire type.
+// Message is implemented by every wire type. The engine's codec checks a
+// decoded message's required fields and value domains, and its schema
+// version, before anything reads it.
 type Message interface {
-	// Validate checks required fields and value domains after decoding.
-	Validate() error
+	// validate checks required fields and value domains after decoding.
+	validate() error
 	schemaVersion() uint16
 }
 
@@ -43,9 +45,10 @@ const ContentTypeJSON = "application/json"
 const HeaderContentType = "Content-Type"
 
 // The codec (internal/wirecodec) checks a decoded message's schema version
-// through this hook.
+// and fields through these hooks.
 func init() {
 	hooks.CheckSchemaVersion = func(m any) error { return checkSchemaVersion(m.(Message)) }
+	hooks.Validate = func(m any) error { return m.(Message).validate() }
 }
 
 // checkSchemaVersion returns an error matching [ErrSchemaVersion] when m's

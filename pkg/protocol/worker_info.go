@@ -54,8 +54,8 @@ type WorkerInfo struct {
 
 func (m *WorkerInfo) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *WorkerInfo) Validate() error {
+// validate implements [Message].
+func (m *WorkerInfo) validate() error {
 	if m.ID == "" {
 		return missing("worker_info", "id")
 	}
