@@ -6,14 +6,16 @@
 //   - internal/* (the lower floor): helpers the public packages import.
 //     They import nothing from pkg/ but the leaf packages pkg/protocol and
 //     pkg/join (fsmbridge, which exists to reach pkg/fsm, and breakerkv,
-//     which stores pkg/breaker's states, excepted):
+//     which stores pkg/breaker's states, and kvpurge, which works on a
+//     pkg/kvstore.Store, excepted):
 //     engine (the pure transition function, run history, retry maths),
 //     joinrule (the pure decision of a split's join), fsmbridge (the
 //     engine's way into pkg/fsm's unexported parts), kvcore (what every
 //     kvstore.Store implementation shares), connwatch, dlq, kvread,
 //     kvwatch, leader and retry, and wirecodec (the codec of pkg/protocol's
 //     messages and values), breakerkv (pkg/breaker's shared KV store,
-//     listing and reset) and layout (stream, bucket and consumer names,
+//     listing and reset), kvpurge (deletes a finished run's store keys)
+//     and layout (stream, bucket and consumer names,
 //     bucket keys, message and run ids). The test helpers natstest and proctest
 //     live here too; only tests import them (natstest starts servers with
 //     pkg/embedded and pkg/provision). internal/tools holds developer

@@ -11,11 +11,11 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/kvpurge"
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/tracectx"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
-	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -613,7 +613,7 @@ func decodeSpec(data []byte) (*protocol.SplitSpec, error) {
 func (s *shard) purge(ctx context.Context, j job) {
 	kctx, cancel := s.c.conn.Bind(ctx, kvTimeout)
 	defer cancel()
-	if err := kvstore.PurgeRun(kctx, s.c.store, j.runID); err != nil {
+	if err := kvpurge.PurgeRun(kctx, s.c.store, j.runID); err != nil {
 		s.nak(j, err)
 		return
 	}
