@@ -247,3 +247,14 @@ func ParseDefinitionsKey(key string) (kind, name, version string, ok bool) {
 	}
 	return "", "", "", false
 }
+
+// WorkflowFromTriggerSubject returns the workflow token of a trigger
+// subject of n ([protocol.Names.TriggerSubject]), or "" when subj is not
+// one.
+func WorkflowFromTriggerSubject(n protocol.Names, subj string) string {
+	p := n.TriggerSubject("")
+	if !strings.HasPrefix(subj, p) {
+		return ""
+	}
+	return subj[len(p):]
+}

@@ -25,13 +25,13 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 	var trig *protocol.Trigger
 	var err error
 	if isJSON(msg) {
-		trig, err = wirecodec.DecodeTriggerJSON(msg.Data(), c.names.WorkflowFromTriggerSubject(msg.Subject()), c.cfg.MaxPayload)
+		trig, err = wirecodec.DecodeTriggerJSON(msg.Data(), layout.WorkflowFromTriggerSubject(c.names, msg.Subject()), c.cfg.MaxPayload)
 	} else {
 		trig = new(protocol.Trigger)
 		err = jsonHint(msg, wirecodec.Decode(msg.Data(), trig, c.cfg.MaxPayload)) // replies.go
 	}
 	if err == nil {
-		if sw := c.names.WorkflowFromTriggerSubject(msg.Subject()); sw != trig.Workflow {
+		if sw := layout.WorkflowFromTriggerSubject(c.names, msg.Subject()); sw != trig.Workflow {
 			err = fmt.Errorf("%w: trigger for workflow %q published on %s", protocol.ErrInvalidField, trig.Workflow, msg.Subject())
 		}
 	}

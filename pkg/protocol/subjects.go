@@ -66,16 +66,6 @@ func (n Names) TriggerSubject(workflow string) string { return n.prefix + ".trig
 // TriggerWildcard matches every trigger subject.
 func (n Names) TriggerWildcard() string { return n.prefix + ".trigger.>" }
 
-// WorkflowFromTriggerSubject returns the workflow token of a trigger subject,
-// or "" when subj is not one.
-func (n Names) WorkflowFromTriggerSubject(subj string) string {
-	p := n.prefix + ".trigger."
-	if !strings.HasPrefix(subj, p) {
-		return ""
-	}
-	return subj[len(p):]
-}
-
 // Task subjects. Queue and kind are single tokens.
 func (n Names) TaskSubject(queue, kind string) string {
 	return n.prefix + ".task." + queue + "." + kind

@@ -123,7 +123,7 @@ func TestWorkflowFromTriggerSubject(t *testing.T) {
 		{"", ""},
 	}
 	for _, tc := range tests {
-		require.Equal(t, tc.want, n.WorkflowFromTriggerSubject(tc.subj), tc.subj)
+		require.Equal(t, tc.want, layout.WorkflowFromTriggerSubject(n, tc.subj), tc.subj)
 	}
 }
 
