@@ -16,11 +16,11 @@ const (
 	// HalfOpenMaxCallsDefault is how many probes a half-open breaker admits
 	// at once, and how many successes close it.
 	HalfOpenMaxCallsDefault = 1
-	// HalfOpenMaxCallsMax is the largest HalfOpenMaxCalls accepted
+	// halfOpenMaxCallsMax is the largest HalfOpenMaxCalls accepted
 	// (cano rejects values above u32::MAX/2).
-	HalfOpenMaxCallsMax = math.MaxUint32 / 2
-	// FailureThresholdMax is the largest FailureThreshold accepted.
-	FailureThresholdMax = math.MaxUint32
+	halfOpenMaxCallsMax = math.MaxUint32 / 2
+	// failureThresholdMax is the largest FailureThreshold accepted.
+	failureThresholdMax = math.MaxUint32
 	// TimeoutDefault bounds a store operation whose context has no deadline.
 	TimeoutDefault = 5 * time.Second
 )
@@ -30,7 +30,7 @@ const (
 type Policy struct {
 	// FailureThreshold is how many consecutive failures (successes reset the
 	// count) trip a closed breaker. Defaults to FailureThresholdDefault;
-	// negative or above FailureThresholdMax is an error.
+	// negative or above 2^32-1 is an error.
 	FailureThreshold int
 	// ResetTimeout is how long the breaker stays open before the next
 	// acquire turns it half-open. Defaults to ResetTimeoutDefault; negative
@@ -38,8 +38,8 @@ type Policy struct {
 	ResetTimeout time.Duration
 	// HalfOpenMaxCalls is both the number of probes a half-open breaker
 	// admits concurrently and the number of probe successes that close it.
-	// Defaults to HalfOpenMaxCallsDefault; negative or above
-	// HalfOpenMaxCallsMax is an error.
+	// Defaults to HalfOpenMaxCallsDefault; negative or above 2^31-1 (cano's
+	// limit) is an error.
 	HalfOpenMaxCalls int
 }
 
@@ -57,14 +57,14 @@ func (p Policy) withDefaults() Policy {
 }
 
 func (p Policy) validate() error {
-	if p.FailureThreshold < 1 || p.FailureThreshold > FailureThresholdMax {
-		return fmt.Errorf("%w: FailureThreshold %d: must be in [1, %d]", ErrInvalidSettings, p.FailureThreshold, FailureThresholdMax)
+	if p.FailureThreshold < 1 || p.FailureThreshold > failureThresholdMax {
+		return fmt.Errorf("%w: FailureThreshold %d: must be in [1, %d]", ErrInvalidSettings, p.FailureThreshold, failureThresholdMax)
 	}
 	if p.ResetTimeout < 0 {
 		return fmt.Errorf("%w: ResetTimeout %s: must not be negative", ErrInvalidSettings, p.ResetTimeout)
 	}
-	if p.HalfOpenMaxCalls < 1 || p.HalfOpenMaxCalls > HalfOpenMaxCallsMax {
-		return fmt.Errorf("%w: HalfOpenMaxCalls %d: must be in [1, %d]", ErrInvalidSettings, p.HalfOpenMaxCalls, HalfOpenMaxCallsMax)
+	if p.HalfOpenMaxCalls < 1 || p.HalfOpenMaxCalls > halfOpenMaxCallsMax {
+		return fmt.Errorf("%w: HalfOpenMaxCalls %d: must be in [1, %d]", ErrInvalidSettings, p.HalfOpenMaxCalls, halfOpenMaxCallsMax)
 	}
 	return nil
 }
