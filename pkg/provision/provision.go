@@ -69,10 +69,10 @@ const (
 	// are re-published with the commands on the same redelivered input,
 	// so the same bound as commands: observers see each event once.
 	eventsDuplicateWindow = commandsDuplicateWindow
-	// dLQDuplicateWindow (dead letters, id dlq:stream:seq). A letter is
+	// dlqDuplicateWindow (dead letters, id dlq:stream:seq). A letter is
 	// re-published when its input comes back after a publish timeout or a
 	// coordinator's death: the same bound as commands.
-	dLQDuplicateWindow = commandsDuplicateWindow
+	dlqDuplicateWindow = commandsDuplicateWindow
 	// otherDuplicateWindow (control and timers streams). Their messages
 	// carry no id today, so the window holds nothing; it is the commands'
 	// bound so that an id added later is covered.
@@ -226,7 +226,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Replicas:    cfg.Replicas,
 			MaxAge:      DLQMaxAgeDefault,
 			MaxMsgSize:  cfg.MaxMsgSize,
-			Duplicates:  window(dLQDuplicateWindow),
+			Duplicates:  window(dlqDuplicateWindow),
 			Discard:     jetstream.DiscardOld,
 		},
 	}
