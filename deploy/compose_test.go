@@ -19,8 +19,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/health"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -296,7 +298,7 @@ func TestComposeCluster(t *testing.T) {
 	all = append(all, b)
 	phase("start nats-3; wait until it is current on the runs bucket")
 	c.run(2*time.Minute, "start", "nats-3")
-	waitReplicasCurrent(t, nc, "KV_"+protocol.MustNames("").RunsBucket(), 3*time.Minute)
+	waitReplicasCurrent(t, nc, "KV_"+layout.RunsBucket(protocol.MustNames("")), 3*time.Minute)
 
 	phase("cut coordinator-1 from the network; 250 runs complete without it; reconnect it")
 	network := c.project + "_default"
@@ -330,7 +332,7 @@ func TestComposeCluster(t *testing.T) {
 	worker2 := c.container("worker-2")
 	rsub, err := ops.Subscribe(protocol.MustNames("").ResultWildcard(), func(m *nats.Msg) {
 		var r protocol.TaskResult
-		if protocol.Decode(m.Data, &r, 0) != nil || !strings.HasPrefix(r.RunID, "e2e-workerkill-") {
+		if wirecodec.Decode(m.Data, &r, 0) != nil || !strings.HasPrefix(r.RunID, "e2e-workerkill-") {
 			return
 		}
 		rmu.Lock()
@@ -400,7 +402,7 @@ func TestComposeCluster(t *testing.T) {
 // eventRunID is the run id of an event, msgpack or JSON; "" if neither.
 func eventRunID(data []byte) string {
 	var ev protocol.Event
-	if protocol.Decode(data, &ev, 0) == nil {
+	if wirecodec.Decode(data, &ev, 0) == nil {
 		return ev.RunID
 	}
 	var js struct {

@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wire/app"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/demo"
@@ -283,8 +284,8 @@ func TestRolePermissions(t *testing.T) {
 		probe := names.TaskSubject("permprobe", "probe")
 		_, err := co.js.Publish(ctx, probe, []byte("cmd"))
 		require.NoError(t, err)
-		cons, err := w.js.CreateOrUpdateConsumer(ctx, names.TasksStream(), jetstream.ConsumerConfig{
-			Durable: names.TaskConsumer("permprobe", "probe"), FilterSubject: probe, AckPolicy: jetstream.AckExplicitPolicy})
+		cons, err := w.js.CreateOrUpdateConsumer(ctx, layout.TasksStream(names), jetstream.ConsumerConfig{
+			Durable: layout.TaskConsumer("permprobe", "probe"), FilterSubject: probe, AckPolicy: jetstream.AckExplicitPolicy})
 		require.NoError(t, err)
 		batch, err := cons.Fetch(1, jetstream.FetchMaxWait(10*time.Second))
 		require.NoError(t, err)
@@ -300,32 +301,32 @@ func TestRolePermissions(t *testing.T) {
 		_, err = w.js.Publish(ctx, names.ResultSubject("permprobe-run"), []byte("not a result"))
 		require.NoError(t, err)
 		for _, kv := range [][2]string{
-			{names.BranchesBucket(), "permprobe.1.0"}, {names.StoreBucket(), "g.permprobe"},
-			{names.WorkersBucket(), "permprobe"}, {names.BreakersBucket(), "permprobe"},
-			{names.DefinitionsBucket(), protocol.DefinitionKey(demo.OneTaskName, "permprobe")},
+			{layout.BranchesBucket(names), "permprobe.1.0"}, {layout.StoreBucket(names), "g.permprobe"},
+			{layout.WorkersBucket(names), "permprobe"}, {layout.BreakersBucket(names), "permprobe"},
+			{layout.DefinitionsBucket(names), layout.DefinitionKey(demo.OneTaskName, "permprobe")},
 		} {
 			require.NoError(t, kvPut(w, kv[0], kv[1])(ctx), "put %s %s", kv[0], kv[1])
 		}
-		require.NoError(t, kvGet(w, names.RunsBucket(), runs[0]))
+		require.NoError(t, kvGet(w, layout.RunsBucket(names), runs[0]))
 
 		// May not: start runs, rewrite run records, cancel, register
 		// another workflow, consume triggers, change streams.
 		w.requireRefused(t, names.TriggerSubject(demo.OneTaskName), pub(w, names.TriggerSubject(demo.OneTaskName)))
-		w.requireRefused(t, "$KV."+names.RunsBucket()+"."+runs[0], kvPut(w, names.RunsBucket(), runs[0]))
+		w.requireRefused(t, "$KV."+layout.RunsBucket(names)+"."+runs[0], kvPut(w, layout.RunsBucket(names), runs[0]))
 		w.requireRefused(t, names.CancelSubject(runs[0]), pub(w, names.CancelSubject(runs[0])))
 		completed := names.EventSubject(demo.OneTaskName, runs[0], protocol.EventCompleted)
 		w.requireRefused(t, completed, func(context.Context) error { return w.Publish(completed, []byte("forged")) })
-		w.requireRefused(t, "def.other_workflow", kvPut(w, names.DefinitionsBucket(), protocol.DefinitionKey("other_workflow", "1")))
-		w.requireRefused(t, "$JS.API.CONSUMER.CREATE."+names.TriggersStream(), func(ctx context.Context) error {
-			_, err := w.js.CreateOrUpdateConsumer(ctx, names.TriggersStream(), jetstream.ConsumerConfig{
+		w.requireRefused(t, "def.other_workflow", kvPut(w, layout.DefinitionsBucket(names), layout.DefinitionKey("other_workflow", "1")))
+		w.requireRefused(t, "$JS.API.CONSUMER.CREATE."+layout.TriggersStream(names), func(ctx context.Context) error {
+			_, err := w.js.CreateOrUpdateConsumer(ctx, layout.TriggersStream(names), jetstream.ConsumerConfig{
 				Durable: "thief", FilterSubject: names.TriggerWildcard()})
 			return err
 		})
-		w.requireRefused(t, "$JS.API.STREAM.DELETE.KV_"+names.RunsBucket(), func(ctx context.Context) error {
-			return w.js.DeleteStream(ctx, "KV_"+names.RunsBucket())
+		w.requireRefused(t, "$JS.API.STREAM.DELETE.KV_"+layout.RunsBucket(names), func(ctx context.Context) error {
+			return w.js.DeleteStream(ctx, "KV_"+layout.RunsBucket(names))
 		})
-		w.requireRefused(t, "$JS.API.STREAM.PURGE."+names.TasksStream(), func(ctx context.Context) error {
-			s, err := w.js.Stream(ctx, names.TasksStream())
+		w.requireRefused(t, "$JS.API.STREAM.PURGE."+layout.TasksStream(names), func(ctx context.Context) error {
+			s, err := w.js.Stream(ctx, layout.TasksStream(names))
 			if err != nil {
 				return err
 			}
@@ -342,41 +343,41 @@ func TestRolePermissions(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		// May: trigger (shown above), read run records and events, cancel.
-		require.NoError(t, kvGet(c, names.RunsBucket(), runs[1]))
+		require.NoError(t, kvGet(c, layout.RunsBucket(names), runs[1]))
 		sub, err := c.SubscribeSync(names.EventWildcard())
 		require.NoError(t, err)
 		require.NoError(t, sub.Unsubscribe())
 		require.NoError(t, c.client.Cancel(ctx, runs[1], "permission probe"))
 		// May not: write run records, pull tasks, send results, reset breakers.
-		c.requireRefused(t, "$KV."+names.RunsBucket(), kvPut(c, names.RunsBucket(), runs[1]))
-		c.requireRefused(t, "$JS.API.CONSUMER.MSG.NEXT."+names.TasksStream(), func(context.Context) error {
-			return c.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+names.TasksStream()+"."+names.TaskConsumer("default", "x"), c.NewRespInbox(), []byte("1"))
+		c.requireRefused(t, "$KV."+layout.RunsBucket(names), kvPut(c, layout.RunsBucket(names), runs[1]))
+		c.requireRefused(t, "$JS.API.CONSUMER.MSG.NEXT."+layout.TasksStream(names), func(context.Context) error {
+			return c.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+layout.TasksStream(names)+"."+layout.TaskConsumer("default", "x"), c.NewRespInbox(), []byte("1"))
 		})
 		c.requireRefused(t, names.ResultSubject(runs[1]), pub(c, names.ResultSubject(runs[1])))
-		c.requireRefused(t, "$KV."+names.BreakersBucket(), kvPut(c, names.BreakersBucket(), "x"))
+		c.requireRefused(t, "$KV."+layout.BreakersBucket(names), kvPut(c, layout.BreakersBucket(names), "x"))
 	})
 
 	t.Run("dashboard", func(t *testing.T) {
 		d := connectAs(t, url, "dashboard")
-		require.NoError(t, kvGet(d, names.RunsBucket(), runs[2]))
+		require.NoError(t, kvGet(d, layout.RunsBucket(names), runs[2]))
 		d.requireRefused(t, names.TriggerSubject(demo.OneTaskName), pub(d, names.TriggerSubject(demo.OneTaskName)))
 		d.requireRefused(t, names.CancelSubject(runs[2]), pub(d, names.CancelSubject(runs[2])))
-		d.requireRefused(t, "$KV."+names.BreakersBucket(), kvPut(d, names.BreakersBucket(), "x"))
-		d.requireRefused(t, "$KV."+names.SchedulesBucket(), kvPut(d, names.SchedulesBucket(), "flow.x"))
+		d.requireRefused(t, "$KV."+layout.BreakersBucket(names), kvPut(d, layout.BreakersBucket(names), "x"))
+		d.requireRefused(t, "$KV."+layout.SchedulesBucket(names), kvPut(d, layout.SchedulesBucket(names), "flow.x"))
 	})
 
 	t.Run("dashboard-admin", func(t *testing.T) {
 		a := connectAs(t, url, "dashboard-admin")
 		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 		defer cancel()
-		require.NoError(t, kvGet(a, names.RunsBucket(), runs[2]))
+		require.NoError(t, kvGet(a, layout.RunsBucket(names), runs[2]))
 		id, err := a.client.Trigger(ctx, demo.OneTaskName, nil)
 		require.NoError(t, err)
 		require.Equal(t, "completed", waitEnded(t, a.client, id))
-		require.NoError(t, kvPut(a, names.BreakersBucket(), "permprobe")(ctx))
-		a.requireRefused(t, "$KV."+names.RunsBucket(), kvPut(a, names.RunsBucket(), runs[2]))
+		require.NoError(t, kvPut(a, layout.BreakersBucket(names), "permprobe")(ctx))
+		a.requireRefused(t, "$KV."+layout.RunsBucket(names), kvPut(a, layout.RunsBucket(names), runs[2]))
 		a.requireRefused(t, "$JS.API.STREAM.DELETE.", func(ctx context.Context) error {
-			return a.js.DeleteStream(ctx, names.TriggersStream())
+			return a.js.DeleteStream(ctx, layout.TriggersStream(names))
 		})
 	})
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -25,10 +26,10 @@ func Letter(names protocol.Names, source string, msg jetstream.Msg, reason error
 			dl.Headers[k] = h.Get(k)
 		}
 	}
-	data, err := protocol.Encode(dl)
+	data, err := wirecodec.Encode(dl)
 	if err != nil { // only if the original is absurdly large: keep the reason
 		dl.Data = nil
-		data, _ = protocol.Encode(dl)
+		data, _ = wirecodec.Encode(dl)
 	}
 	out := &nats.Msg{Subject: names.DLQSubject(source), Data: data, Header: nats.Header{}}
 	// The reason is also readable text in headers, for `nats sub 'cano.dlq.>'`.

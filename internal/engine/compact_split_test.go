@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -29,10 +30,10 @@ func TestCompactStaticSplit(t *testing.T) {
 	require.EqualValues(t, protocol.SchemaVersion2, d.V)
 	require.NotNil(t, d.States[0].Split.Common, "stored compact")
 	require.Equal(t, n, d.States[0].Split.Len())
-	data, err := protocol.Encode(d)
+	data, err := wirecodec.Encode(d)
 	require.NoError(t, err)
 	var back protocol.Definition
-	require.NoError(t, protocol.Decode(data, &back, 0))
+	require.NoError(t, wirecodec.Decode(data, &back, 0))
 
 	m := machine(t, wf)
 	require.Equal(t, []string{"noop"}, m.Kinds())

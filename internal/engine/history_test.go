@@ -9,6 +9,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -318,11 +319,11 @@ func TestHistoryApplyIsPure(t *testing.T) {
 		}
 		rec = step(t, m, rec, done(rec, next, "w", 1, k), k)
 	}
-	before, err := protocol.Encode(rec)
+	before, err := wirecodec.Encode(rec)
 	require.NoError(t, err)
 	toDone := step(t, m, rec, done(rec, Done, "w1", 1, 500), 500)
 	cancelled := step(t, m, rec, engine.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID}}, 501)
-	after, err := protocol.Encode(rec)
+	after, err := wirecodec.Encode(rec)
 	require.NoError(t, err)
 	require.Equal(t, before, after, "Apply changed its input record")
 	require.Equal(t, protocol.StepExit, toDone.History[engine.HistoryMax-1].Kind)
@@ -355,11 +356,11 @@ func TestHistoryRecordSize(t *testing.T) {
 	m := machine(t, fsm.New[St]("loop", A).Register(A, noop{}).Register(B, noop{}).Exit(Done))
 	rec, _ := start(t, m, A)
 	size := func(rec *protocol.RunRecord) (all, withoutPath int) {
-		data, err := protocol.Encode(rec)
+		data, err := wirecodec.Encode(rec)
 		require.NoError(t, err)
 		cp := *rec
 		cp.Path = nil
-		small, err := protocol.Encode(&cp)
+		small, err := wirecodec.Encode(&cp)
 		require.NoError(t, err)
 		return len(data), len(small)
 	}
@@ -426,7 +427,7 @@ func BenchmarkHistoryChain(b *testing.B) {
 					if !keep {
 						rec.History = nil
 					}
-					data, err := protocol.Encode(rec)
+					data, err := wirecodec.Encode(rec)
 					if err != nil {
 						b.Fatal(err)
 					}

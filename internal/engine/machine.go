@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cano-nats/cano/internal/joinrule"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -24,7 +25,7 @@ const ContentVersionLen = 12
 func ContentVersion(d *protocol.Definition) (string, error) {
 	c := *d
 	c.Version = ""
-	b, err := protocol.Encode(&c)
+	b, err := wirecodec.Encode(&c)
 	if err != nil {
 		return "", fmt.Errorf("fsm: workflow %q: derive version: %w", d.Name, err)
 	}

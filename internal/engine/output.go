@@ -4,7 +4,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/internal/wirecodec"
 )
 
 // EncodeOutput encodes a task output for the wire (nil stays nil).
@@ -12,16 +12,16 @@ func EncodeOutput(v any) ([]byte, error) {
 	if v == nil {
 		return nil, nil
 	}
-	return protocol.EncodeValue(v)
+	return wirecodec.EncodeValue(v)
 }
 
 // DecodeOutput decodes a run's output (msgpack) into v. The bytes are
-// checked before decoding ([protocol.DecodeValue]).
+// checked before decoding ([wirecodec.DecodeValue]).
 func DecodeOutput(data []byte, v any) error {
 	if len(data) == 0 {
 		return errors.New("fsm: no output")
 	}
-	if err := protocol.DecodeValue(data, v); err != nil {
+	if err := wirecodec.DecodeValue(data, v); err != nil {
 		return fmt.Errorf("fsm: decode output: %w", err)
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/fsmbridge/hooks"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -35,7 +36,7 @@ func TestHooksAreSetAndTyped(t *testing.T) {
 
 	var reg fsm.Registry
 	fsm.Register[step](&reg)
-	params, err := protocol.EncodeValue(step{N: 4})
+	params, err := wirecodec.EncodeValue(step{N: 4})
 	require.NoError(t, err)
 	task, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "bridge_step", Params: params})
 	require.NoError(t, err)

@@ -4,7 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 
-	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/internal/wirecodec"
 )
 
 // ValidateItem checks that b is exactly one msgpack value.
@@ -12,7 +12,7 @@ func ValidateItem(b []byte) error {
 	if len(b) == 0 {
 		return fmt.Errorf("%w: empty item", ErrInvalidValue)
 	}
-	if err := protocol.CheckValue(b); err != nil {
+	if err := wirecodec.CheckValue(b); err != nil {
 		return fmt.Errorf("%w: not a single msgpack value: %v", ErrInvalidValue, err)
 	}
 	return nil

@@ -6,7 +6,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 
-	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/internal/wirecodec"
 )
 
 func TestAppendItemsAcrossHeaderSizes(t *testing.T) {
@@ -29,7 +29,7 @@ func TestAppendItemsAcrossHeaderSizes(t *testing.T) {
 			if tc.existing >= 0 {
 				want = make([]int8, tc.existing)
 				var err error
-				cur, err = protocol.EncodeValue(want)
+				cur, err = wirecodec.EncodeValue(want)
 				require.NoError(t, err)
 			}
 			items := make([][]byte, tc.add)

@@ -30,6 +30,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -50,7 +51,7 @@ func New(js jetstream.JetStream, kv jetstream.KeyValue) *Reader {
 	bucket := kv.Bucket()
 	o := js.Options()
 	return &Reader{kv: kv, nc: js.Conn(), subject: protocol.KVSubject(bucket, ""),
-		msgGet: protocol.StreamMsgGetSubject(protocol.JSAPIPrefix(o.Domain, o.APIPrefix), protocol.KVStream(bucket))}
+		msgGet: protocol.StreamMsgGetSubject(protocol.JSAPIPrefix(o.Domain, o.APIPrefix), layout.KVStream(bucket))}
 }
 
 // Get returns the current entry of key. It reads through the bucket (a

@@ -19,7 +19,7 @@
 // # Use
 //
 //	e, err := leader.New(js, leader.Config{
-//		Bucket: names.LeaderBucket(),
+//		Bucket: layout.LeaderBucket(names),
 //		OnElected: func(ctx context.Context, t leader.Term) {
 //			// lead until ctx is done; carry t.Epoch on what you publish
 //		},

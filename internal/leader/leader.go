@@ -14,8 +14,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/startstop"
-	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // Defaults and limits for [Config].
@@ -74,7 +74,7 @@ type Config struct {
 
 func (c Config) withDefaults() Config {
 	if c.Key == "" {
-		c.Key = protocol.LeaderKey
+		c.Key = layout.LeaderKey
 	}
 	if c.ID == "" {
 		var b [8]byte

@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/leader"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/startstop"
@@ -48,7 +49,7 @@ func setup(t *testing.T) *testBundle {
 	s := natstest.StartProvisioned(t, provision.Config{LeaderTTL: ttl})
 	_, js := s.Connect(t)
 	names := protocol.MustNames("")
-	kv, err := js.KeyValue(context.Background(), names.LeaderBucket())
+	kv, err := js.KeyValue(context.Background(), layout.LeaderBucket(names))
 	require.NoError(t, err)
 	return &testBundle{js: js, kv: kv, names: names}
 }
@@ -57,7 +58,7 @@ func (b *testBundle) newCandidate(t *testing.T, id string) *candidate {
 	t.Helper()
 	c := &candidate{elected: make(chan leader.Term, 16), deposed: make(chan error, 16)}
 	e, err := leader.New(b.js, leader.Config{
-		Bucket: b.names.LeaderBucket(),
+		Bucket: layout.LeaderBucket(b.names),
 		ID:     id,
 		OnElected: func(ctx context.Context, term leader.Term) {
 			c.mu.Lock()
@@ -203,7 +204,7 @@ func TestElection(t *testing.T) {
 		b := setup(t)
 		// Simulate a SIGKILLed leader: a lease written and never renewed
 		// nor released.
-		_, err := b.kv.Create(context.Background(), protocol.LeaderKey, []byte("dead"))
+		_, err := b.kv.Create(context.Background(), layout.LeaderKey, []byte("dead"))
 		require.NoError(t, err)
 		start := time.Now()
 		c := b.newCandidate(t, "c")
@@ -217,7 +218,7 @@ func TestElection(t *testing.T) {
 		b := setup(t)
 		c := b.newCandidate(t, "c")
 		term := natstest.Recv(t, c.elected, 3*time.Second)
-		_, err := b.kv.Put(context.Background(), protocol.LeaderKey, []byte("intruder"))
+		_, err := b.kv.Put(context.Background(), layout.LeaderKey, []byte("intruder"))
 		require.NoError(t, err)
 		cause := natstest.Recv(t, c.deposed, ttl/3)
 		require.ErrorContains(t, cause, "lease")
@@ -233,7 +234,7 @@ func TestElection(t *testing.T) {
 		c := b.newCandidate(t, "c")
 		natstest.Recv(t, c.elected, 3*time.Second)
 		// Deleting the bucket makes the next renewal fail.
-		require.NoError(t, b.js.DeleteKeyValue(context.Background(), b.names.LeaderBucket()))
+		require.NoError(t, b.js.DeleteKeyValue(context.Background(), layout.LeaderBucket(b.names)))
 		cause := natstest.Recv(t, c.deposed, ttl)
 		require.Error(t, cause)
 		require.False(t, c.isActive())
@@ -242,7 +243,7 @@ func TestElection(t *testing.T) {
 	t.Run("StopIsIdempotentAndStartAfterStopFails", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		e, err := leader.New(b.js, leader.Config{Bucket: b.names.LeaderBucket(), OnElected: func(context.Context, leader.Term) {}})
+		e, err := leader.New(b.js, leader.Config{Bucket: layout.LeaderBucket(b.names), OnElected: func(context.Context, leader.Term) {}})
 		require.NoError(t, err)
 		require.NoError(t, e.Stop(context.Background()))
 		require.NoError(t, e.Stop(context.Background()))
@@ -252,7 +253,7 @@ func TestElection(t *testing.T) {
 	t.Run("RefusesTTLMismatch", func(t *testing.T) {
 		t.Parallel()
 		b := setup(t)
-		e, err := leader.New(b.js, leader.Config{Bucket: b.names.LeaderBucket(), TTL: 5 * time.Second,
+		e, err := leader.New(b.js, leader.Config{Bucket: layout.LeaderBucket(b.names), TTL: 5 * time.Second,
 			OnElected: func(context.Context, leader.Term) {}})
 		require.NoError(t, err)
 		require.ErrorContains(t, e.Start(context.Background()), "differs")
@@ -273,7 +274,7 @@ func TestReleaseAfterUnseenRenewal(t *testing.T) {
 	if lead == a {
 		other, id = c, "a"
 	}
-	_, err := b.kv.Put(context.Background(), protocol.LeaderKey, []byte(id))
+	_, err := b.kv.Put(context.Background(), layout.LeaderKey, []byte(id))
 	require.NoError(t, err)
 
 	start := time.Now()

@@ -13,10 +13,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/breakerkv"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/leader"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/startstop"
-	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
@@ -83,7 +84,7 @@ var lifecycles = []struct {
 		// The definitions watch and the shards run before the last input
 		// stream's consumer is created.
 		breakIt: func(t *testing.T, e env) {
-			must(t, e.js.DeleteStream(context.Background(), e.names.TimersStream()))
+			must(t, e.js.DeleteStream(context.Background(), layout.TimersStream(e.names)))
 		},
 	},
 	{
@@ -101,7 +102,7 @@ var lifecycles = []struct {
 		// Resources, breakers and the lease heartbeat are up before the
 		// task consumers are created.
 		breakIt: func(t *testing.T, e env) {
-			must(t, e.js.DeleteStream(context.Background(), e.names.TasksStream()))
+			must(t, e.js.DeleteStream(context.Background(), layout.TasksStream(e.names)))
 		},
 		afterBad: func(t *testing.T, _ component) {
 			r, err := kvstore.Get[*teardown](lastResources, "db")
@@ -119,27 +120,27 @@ var lifecycles = []struct {
 			return s
 		},
 		breakIt: func(t *testing.T, e env) {
-			must(t, e.js.DeleteKeyValue(context.Background(), e.names.LeaderBucket()))
+			must(t, e.js.DeleteKeyValue(context.Background(), layout.LeaderBucket(e.names)))
 		},
 	},
 	{
 		name: "elector",
 		build: func(t *testing.T, e env) component {
-			el, err := leader.New(e.js, leader.Config{Bucket: e.names.LeaderBucket(),
+			el, err := leader.New(e.js, leader.Config{Bucket: layout.LeaderBucket(e.names),
 				OnElected: func(ctx context.Context, _ leader.Term) { <-ctx.Done() }})
 			must(t, err)
 			return el
 		},
 		breakIt: func(t *testing.T, e env) {
-			must(t, e.js.DeleteKeyValue(context.Background(), e.names.LeaderBucket()))
+			must(t, e.js.DeleteKeyValue(context.Background(), layout.LeaderBucket(e.names)))
 		},
 	},
 	{
 		name: "breaker store",
 		build: func(t *testing.T, e env) component {
-			kv, err := e.js.KeyValue(context.Background(), e.names.BreakersBucket())
+			kv, err := e.js.KeyValue(context.Background(), layout.BreakersBucket(e.names))
 			must(t, err)
-			st, err := breaker.NewKVStore(kv, breaker.KVStoreConfig{})
+			st, err := breakerkv.NewKVStore(kv, breakerkv.KVStoreConfig{})
 			must(t, err)
 			return breakerStore{st}
 		},
@@ -153,7 +154,7 @@ var lastResources *kvstore.Resources
 // breakerStore gives the breaker store (started by its first use, not by
 // a Start) the table's shape: Start uses a breaker, which starts its
 // watcher; a second use is fine, so a second Start is not an error here.
-type breakerStore struct{ *breaker.KVStore }
+type breakerStore struct{ *breakerkv.KVStore }
 
 func (b breakerStore) Start(ctx context.Context) error {
 	_, err := b.Load(ctx, "b")

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/breakerkv"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -23,17 +25,17 @@ func TestAdminBadInput(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	err := breaker.Reset(ctx, kv, "has.dot")
+	err := breakerkv.Reset(ctx, kv, "has.dot")
 	require.ErrorIs(t, err, protocol.ErrInvalidName)
 	require.ErrorContains(t, err, "breaker: reset: name")
 
-	_, err = kv.Put(ctx, protocol.BreakerKey("garbled"), []byte{0xc1})
+	_, err = kv.Put(ctx, layout.BreakerKey("garbled"), []byte{0xc1})
 	require.NoError(t, err)
-	_, err = breaker.List(ctx, kv)
-	require.ErrorContains(t, err, "breaker: decode "+protocol.BreakerKey("garbled"))
+	_, err = breakerkv.List(ctx, kv)
+	require.ErrorContains(t, err, "breaker: decode "+layout.BreakerKey("garbled"))
 
-	require.NoError(t, breaker.Reset(ctx, kv, "garbled"))
-	all, err := breaker.List(context.Background(), kv) // no deadline: TimeoutDefault applies
+	require.NoError(t, breakerkv.Reset(ctx, kv, "garbled"))
+	all, err := breakerkv.List(context.Background(), kv) // no deadline: TimeoutDefault applies
 	require.NoError(t, err)
 	require.Len(t, all, 1)
 	require.Equal(t, "garbled", all[0].Name)
@@ -42,11 +44,11 @@ func TestAdminBadInput(t *testing.T) {
 
 func TestNewKVStoreRefuses(t *testing.T) {
 	t.Parallel()
-	_, err := breaker.NewKVStore(nil, breaker.KVStoreConfig{})
+	_, err := breakerkv.NewKVStore(nil, breakerkv.KVStoreConfig{})
 	require.EqualError(t, err, "breaker: kv is nil")
 	srv := natstest.StartProvisioned(t, provision.Config{})
 	_, kv := openKV(t, srv)
-	_, err = breaker.NewKVStore(kv, breaker.KVStoreConfig{Timeout: -time.Second})
+	_, err = breakerkv.NewKVStore(kv, breakerkv.KVStoreConfig{Timeout: -time.Second})
 	require.ErrorIs(t, err, breaker.ErrInvalidSettings)
 	require.ErrorContains(t, err, "KVStoreConfig.Timeout -1s")
 }

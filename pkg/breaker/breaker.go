@@ -8,7 +8,7 @@ import (
 )
 
 // Breaker is a named circuit breaker whose state lives in a [Store]: a
-// [LocalStore] for a process-local breaker, a [KVStore] for one shared by
+// [LocalStore] for a process-local breaker, the engine's KV store for one shared by
 // every process that uses the same name. It is safe for concurrent use.
 //
 // Call [Breaker.Acquire] before each call to the protected dependency and
@@ -54,7 +54,7 @@ func (b *Breaker) Name() string { return b.name }
 func (b *Breaker) Policy() Policy { return b.s.Policy }
 
 // Snapshot returns the breaker's current state as its store sees it. For a
-// [KVStore] that is the locally watched copy.
+// KV store that is the locally watched copy.
 func (b *Breaker) Snapshot(ctx context.Context) (Snapshot, error) {
 	snap, err := b.store.Load(ctx, b.name)
 	if err != nil {
@@ -69,7 +69,7 @@ func (b *Breaker) Snapshot(ctx context.Context) (Snapshot, error) {
 // use), or a store error.
 //
 // While the breaker is closed, Acquire only reads the store's local copy: a
-// [KVStore] adds no broker round trip. An open breaker past its cool-down is
+// KV store adds no broker round trip. An open breaker past its cool-down is
 // turned half-open by the first Acquire (in any process, for a shared
 // breaker), which becomes the probe.
 func (b *Breaker) Acquire(ctx context.Context) (*Permit, error) {

@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/breaker"
-	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
 
@@ -55,13 +55,13 @@ func BenchmarkAcquireSuccessClosed(b *testing.B) {
 
 	b.Run("kv_get_round_trip", func(b *testing.B) {
 		_, kv := openKV(b, srv)
-		if _, err := kv.Put(ctx, protocol.BreakerKey("bench-get"), []byte("x")); err != nil {
+		if _, err := kv.Put(ctx, layout.BreakerKey("bench-get"), []byte("x")); err != nil {
 			b.Fatal(err)
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
 		for b.Loop() {
-			if _, err := kv.Get(ctx, protocol.BreakerKey("bench-get")); err != nil {
+			if _, err := kv.Get(ctx, layout.BreakerKey("bench-get")); err != nil {
 				b.Fatal(err)
 			}
 		}

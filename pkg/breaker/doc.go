@@ -30,15 +30,18 @@
 // # Stores
 //
 // [LocalStore] keeps states in memory (cano's process-local breaker).
-// [KVStore] keeps them in the breakers bucket, shared by all processes, with
-// compare-and-set on the KV revision (which is also the epoch). It keeps a
-// watched local copy, so a closed breaker costs no broker round trip per
-// call: only failures, transitions, probe admissions and the first success
-// after failures write. See [KVStore] for the staleness window that leaves.
+// The engine's KV store (used by pkg/worker for breakers shared by every
+// worker process) keeps them in the breakers bucket, with compare-and-set
+// on the KV revision (which is also the epoch). It keeps a watched local
+// copy, so a closed breaker costs no broker round trip per call: only
+// failures, transitions, probe admissions and the first success after
+// failures write; the copy lags the bucket by the watcher's delivery
+// latency, so the consecutive-failure count is approximate across
+// processes, while probe admission and transitions are exact.
 //
 // # Observing and operating
 //
 // Settings.OnTransitionFunc reports each transition once, in the process
-// that made it. [List] and [Reset] let clients see and close shared
-// breakers.
+// that made it. pkg/client's Breakers and ResetBreaker let operators see
+// and close shared breakers.
 package breaker

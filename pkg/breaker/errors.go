@@ -17,11 +17,12 @@ var ErrOpen = errors.New("breaker: circuit open: rejecting call")
 // It wraps [ErrOpen], so errors.Is(err, ErrOpen) holds for it too.
 var ErrHalfOpenExhausted = fmt.Errorf("%w: half-open: trial slot exhausted", ErrOpen)
 
-// ErrClosed is returned by a [KVStore] (and the breakers using it) after
-// [KVStore.Stop].
+// ErrClosed is returned by the shared (KV) store, and the breakers using
+// it, after the store was stopped (the worker stopped).
 var ErrClosed = errors.New("breaker: store closed")
 
-// ErrNotFound is returned by [Reset] when no breaker of that name exists.
+// ErrNotFound is returned by a reset (pkg/client's ResetBreaker) when no
+// breaker of that name exists.
 var ErrNotFound = errors.New("breaker: not found")
 
 // ErrInvalidSettings is wrapped by every error [New] returns for bad

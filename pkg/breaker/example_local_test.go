@@ -30,7 +30,8 @@ func (c *stepClock) advance(d time.Duration) {
 
 // A process-local breaker trips after two consecutive failures, rejects calls
 // while open, admits one probe after the cool-down and closes when it
-// succeeds. A shared breaker works the same with a breaker.KVStore.
+// succeeds. A breaker shared through the KV bucket (pkg/worker's Breakers)
+// works the same.
 func Example_local() {
 	ctx := context.Background()
 	clock := &stepClock{now: time.Unix(0, 0)}

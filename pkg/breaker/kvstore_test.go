@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/breakerkv"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -25,7 +27,7 @@ func openKV(t testing.TB, s *natstest.Server) (*nats.Conn, jetstream.KeyValue) {
 	nc, js := s.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	kv, err := js.KeyValue(ctx, protocol.MustNames("").BreakersBucket())
+	kv, err := js.KeyValue(ctx, layout.BreakersBucket(protocol.MustNames("")))
 	if err != nil {
 		t.Fatalf("open breakers bucket: %v", err)
 	}
@@ -33,10 +35,10 @@ func openKV(t testing.TB, s *natstest.Server) (*nats.Conn, jetstream.KeyValue) {
 }
 
 // newKVStore opens a KVStore on its own connection, stopped in t.Cleanup.
-func newKVStore(t testing.TB, s *natstest.Server) (*breaker.KVStore, *nats.Conn) {
+func newKVStore(t testing.TB, s *natstest.Server) (*breakerkv.KVStore, *nats.Conn) {
 	t.Helper()
 	nc, kv := openKV(t, s)
-	st, err := breaker.NewKVStore(kv, breaker.KVStoreConfig{})
+	st, err := breakerkv.NewKVStore(kv, breakerkv.KVStoreConfig{})
 	if err != nil {
 		t.Fatalf("new kv store: %v", err)
 	}
@@ -106,7 +108,7 @@ func TestSharedBreaker(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			all, err := breaker.List(ctx, tb.admin)
+			all, err := breakerkv.List(ctx, tb.admin)
 			require.NoError(t, err)
 			for _, st := range all {
 				if st.Name == tb.name {
@@ -154,7 +156,7 @@ func TestSharedBreaker(t *testing.T) {
 		}
 		require.Equal(t, []string{"closed>open"}, tb.rec.edges(), "reported once, by the process that tripped it")
 		require.Equal(t, stored(t, tb).Epoch, tb.rec.transitions()[0].Epoch)
-		e, err := tb.admin.Get(ctx, protocol.BreakerKey(tb.name))
+		e, err := tb.admin.Get(ctx, layout.BreakerKey(tb.name))
 		require.NoError(t, err)
 		require.Equal(t, e.Revision(), stored(t, tb).Epoch, "the epoch is the KV revision of the tripping write")
 	})
@@ -266,17 +268,17 @@ func TestSharedBreaker(t *testing.T) {
 		trip(t, tb)
 		st := stored(t, tb)
 		require.Equal(t, protocol.BreakerOpen, st.Phase)
-		require.Equal(t, policy.Protocol(), st.Policy)
+		require.Equal(t, breakerkv.PolicyToProtocol(policy), st.Policy)
 		waitState(t, tb, breaker.StateOpen)
 		inFlight, err := tb.bs[0].Acquire(ctx)
 		require.ErrorIs(t, err, breaker.ErrOpen)
 		require.Nil(t, inFlight)
 
-		require.NoError(t, breaker.Reset(ctx, tb.admin, tb.name))
+		require.NoError(t, breakerkv.Reset(ctx, tb.admin, tb.name))
 		after := stored(t, tb)
 		require.Equal(t, protocol.BreakerClosed, after.Phase)
 		require.Greater(t, after.Epoch, st.Epoch)
-		require.Equal(t, policy.Protocol(), after.Policy, "policy kept")
+		require.Equal(t, breakerkv.PolicyToProtocol(policy), after.Policy, "policy kept")
 		waitState(t, tb, breaker.StateClosed)
 		for _, b := range tb.bs {
 			p, err := b.Acquire(ctx)
@@ -284,7 +286,7 @@ func TestSharedBreaker(t *testing.T) {
 			require.NoError(t, p.Success(ctx))
 		}
 
-		err = breaker.Reset(ctx, tb.admin, "no-such-breaker")
+		err = breakerkv.Reset(ctx, tb.admin, "no-such-breaker")
 		require.ErrorIs(t, err, breaker.ErrNotFound)
 	})
 
@@ -348,7 +350,7 @@ func TestSharedBreaker(t *testing.T) {
 			require.NoError(t, err)
 			require.NoError(t, p.Failure(ctx))
 		}
-		require.NoError(t, tb.admin.Delete(ctx, protocol.BreakerKey(tb.name)))
+		require.NoError(t, tb.admin.Delete(ctx, layout.BreakerKey(tb.name)))
 		// Once the watcher sees the delete, the next use recreates the key.
 		natstest.WaitFor(t, waitTimeout, "recreated", func() bool {
 			s, err := tb.bs[0].Snapshot(ctx)
@@ -388,7 +390,7 @@ func TestListEmpty(t *testing.T) {
 	t.Parallel()
 	srv := natstest.StartProvisioned(t, provision.Config{})
 	_, kv := openKV(t, srv)
-	all, err := breaker.List(context.Background(), kv)
+	all, err := breakerkv.List(context.Background(), kv)
 	require.NoError(t, err)
 	require.Empty(t, all)
 }

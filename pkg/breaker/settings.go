@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"math"
 	"time"
-
-	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // Defaults and limits (cano's CircuitPolicy defaults).
@@ -18,11 +16,11 @@ const (
 	// HalfOpenMaxCallsDefault is how many probes a half-open breaker admits
 	// at once, and how many successes close it.
 	HalfOpenMaxCallsDefault = 1
-	// HalfOpenMaxCallsMax is the largest HalfOpenMaxCalls accepted
+	// halfOpenMaxCallsMax is the largest HalfOpenMaxCalls accepted
 	// (cano rejects values above u32::MAX/2).
-	HalfOpenMaxCallsMax = math.MaxUint32 / 2
-	// FailureThresholdMax is the largest FailureThreshold accepted.
-	FailureThresholdMax = math.MaxUint32
+	halfOpenMaxCallsMax = math.MaxUint32 / 2
+	// failureThresholdMax is the largest FailureThreshold accepted.
+	failureThresholdMax = math.MaxUint32
 	// TimeoutDefault bounds a store operation whose context has no deadline.
 	TimeoutDefault = 5 * time.Second
 )
@@ -32,7 +30,7 @@ const (
 type Policy struct {
 	// FailureThreshold is how many consecutive failures (successes reset the
 	// count) trip a closed breaker. Defaults to FailureThresholdDefault;
-	// negative or above FailureThresholdMax is an error.
+	// negative or above 2^32-1 is an error.
 	FailureThreshold int
 	// ResetTimeout is how long the breaker stays open before the next
 	// acquire turns it half-open. Defaults to ResetTimeoutDefault; negative
@@ -40,28 +38,9 @@ type Policy struct {
 	ResetTimeout time.Duration
 	// HalfOpenMaxCalls is both the number of probes a half-open breaker
 	// admits concurrently and the number of probe successes that close it.
-	// Defaults to HalfOpenMaxCallsDefault; negative or above
-	// HalfOpenMaxCallsMax is an error.
+	// Defaults to HalfOpenMaxCallsDefault; negative or above 2^31-1 (cano's
+	// limit) is an error.
 	HalfOpenMaxCalls int
-}
-
-// PolicyFromProtocol converts a wire policy; zero fields take the defaults
-// when the policy is used.
-func PolicyFromProtocol(p protocol.BreakerPolicy) Policy {
-	return Policy{
-		FailureThreshold: int(p.FailureThreshold),
-		ResetTimeout:     time.Duration(p.ResetTimeout),
-		HalfOpenMaxCalls: int(p.HalfOpenMaxCalls),
-	}
-}
-
-// Protocol converts p to its wire form.
-func (p Policy) Protocol() protocol.BreakerPolicy {
-	return protocol.BreakerPolicy{
-		FailureThreshold: uint32(max(0, min(p.FailureThreshold, math.MaxUint32))),
-		ResetTimeout:     int64(p.ResetTimeout),
-		HalfOpenMaxCalls: uint32(max(0, min(p.HalfOpenMaxCalls, math.MaxUint32))),
-	}
 }
 
 func (p Policy) withDefaults() Policy {
@@ -78,14 +57,14 @@ func (p Policy) withDefaults() Policy {
 }
 
 func (p Policy) validate() error {
-	if p.FailureThreshold < 1 || p.FailureThreshold > FailureThresholdMax {
-		return fmt.Errorf("%w: FailureThreshold %d: must be in [1, %d]", ErrInvalidSettings, p.FailureThreshold, FailureThresholdMax)
+	if p.FailureThreshold < 1 || p.FailureThreshold > failureThresholdMax {
+		return fmt.Errorf("%w: FailureThreshold %d: must be in [1, %d]", ErrInvalidSettings, p.FailureThreshold, failureThresholdMax)
 	}
 	if p.ResetTimeout < 0 {
 		return fmt.Errorf("%w: ResetTimeout %s: must not be negative", ErrInvalidSettings, p.ResetTimeout)
 	}
-	if p.HalfOpenMaxCalls < 1 || p.HalfOpenMaxCalls > HalfOpenMaxCallsMax {
-		return fmt.Errorf("%w: HalfOpenMaxCalls %d: must be in [1, %d]", ErrInvalidSettings, p.HalfOpenMaxCalls, HalfOpenMaxCallsMax)
+	if p.HalfOpenMaxCalls < 1 || p.HalfOpenMaxCalls > halfOpenMaxCallsMax {
+		return fmt.Errorf("%w: HalfOpenMaxCalls %d: must be in [1, %d]", ErrInvalidSettings, p.HalfOpenMaxCalls, halfOpenMaxCallsMax)
 	}
 	return nil
 }
@@ -106,7 +85,7 @@ type Transition struct {
 	Name string
 	// From and To are the states before and after.
 	From, To State
-	// Epoch is the new session's epoch (for a [KVStore], its KV revision).
+	// Epoch is the new session's epoch (for a shared breaker, its KV revision).
 	Epoch uint64
 	// At is the clock time of the transition.
 	At time.Time
@@ -125,7 +104,7 @@ type Settings struct {
 	// state change this Breaker makes (after the store accepted it). For a
 	// shared breaker exactly one process reports each transition: the one
 	// whose write made it. Transitions made by other processes, and by
-	// [Reset], are not reported. It must not block for long and must not call
+	// a reset, are not reported. It must not block for long and must not call
 	// back into the Breaker's Acquire.
 	OnTransitionFunc func(Transition)
 	// Timeout bounds store operations whose context has no deadline, and

@@ -45,7 +45,7 @@ type Snapshot struct {
 	// UpdatedAt is the clock time of the last change.
 	UpdatedAt time.Time
 	// Policy is the policy of the breaker that last changed the state
-	// (informational, shown by [List]).
+	// (informational, shown by pkg/client's Breakers).
 	Policy Policy
 }
 

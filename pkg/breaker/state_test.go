@@ -275,12 +275,12 @@ func TestSettingsValidate(t *testing.T) {
 		wantField string // "" means valid
 	}{
 		{name: "zero value is valid", in: Settings{}},
-		{name: "explicit values", in: Settings{Policy: Policy{FailureThreshold: 1, ResetTimeout: time.Millisecond, HalfOpenMaxCalls: HalfOpenMaxCallsMax}}},
+		{name: "explicit values", in: Settings{Policy: Policy{FailureThreshold: 1, ResetTimeout: time.Millisecond, HalfOpenMaxCalls: halfOpenMaxCallsMax}}},
 		{name: "negative threshold", in: Settings{Policy: Policy{FailureThreshold: -1}}, wantField: "FailureThreshold"},
-		{name: "threshold too large", in: Settings{Policy: Policy{FailureThreshold: FailureThresholdMax + 1}}, wantField: "FailureThreshold"},
+		{name: "threshold too large", in: Settings{Policy: Policy{FailureThreshold: failureThresholdMax + 1}}, wantField: "FailureThreshold"},
 		{name: "negative reset timeout", in: Settings{Policy: Policy{ResetTimeout: -time.Second}}, wantField: "ResetTimeout"},
 		{name: "negative half-open calls", in: Settings{Policy: Policy{HalfOpenMaxCalls: -1}}, wantField: "HalfOpenMaxCalls"},
-		{name: "half-open calls above u32::MAX/2", in: Settings{Policy: Policy{HalfOpenMaxCalls: HalfOpenMaxCallsMax + 1}}, wantField: "HalfOpenMaxCalls"},
+		{name: "half-open calls above u32::MAX/2", in: Settings{Policy: Policy{HalfOpenMaxCalls: halfOpenMaxCallsMax + 1}}, wantField: "HalfOpenMaxCalls"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -306,11 +306,4 @@ func TestSettingsDefaults(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidSettings)
 	_, err = New("x", nil, Settings{})
 	require.ErrorIs(t, err, ErrInvalidSettings)
-}
-
-func TestPolicyProtocolRoundTrip(t *testing.T) {
-	t.Parallel()
-	p := Policy{FailureThreshold: 7, ResetTimeout: 3 * time.Second, HalfOpenMaxCalls: 2}
-	require.Equal(t, p, PolicyFromProtocol(p.Protocol()))
-	require.Equal(t, Policy{}, PolicyFromProtocol(Policy{}.Protocol()))
 }

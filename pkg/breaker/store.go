@@ -12,7 +12,7 @@ import (
 // no side effects beyond its return values.
 //
 // A next state whose Epoch differs from cur.Epoch starts a new session. The
-// store may replace that epoch with its own (for a [KVStore]: the KV
+// store may replace that epoch with its own (for the shared KV store: the KV
 // revision of the write), provided epochs keep growing.
 type UpdateFunc func(cur Snapshot) (next Snapshot, write bool, err error)
 
@@ -30,10 +30,7 @@ type Store interface {
 	Update(ctx context.Context, name string, fn UpdateFunc) (Snapshot, error)
 }
 
-var (
-	_ Store = (*LocalStore)(nil)
-	_ Store = (*KVStore)(nil)
-)
+var _ Store = (*LocalStore)(nil)
 
 // LocalStore keeps breaker states in process memory, guarded by a mutex:
 // cano's process-local breaker. Breakers in different processes do not share

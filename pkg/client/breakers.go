@@ -8,7 +8,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cano-nats/cano/internal/breakerkv"
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -86,11 +89,11 @@ var ErrBreakerNotFound = fmt.Errorf("client: %w", breaker.ErrNotFound)
 func (c *Client) Breakers(ctx context.Context) ([]BreakerInfo, error) {
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, c.names.BreakersBucket())
+	kv, err := c.js.KeyValue(ctx, layout.BreakersBucket(c.names))
 	if err != nil {
 		return nil, fmt.Errorf("client: breakers bucket: %w", err)
 	}
-	list, err := breaker.List(ctx, kv)
+	list, err := breakerkv.List(ctx, kv)
 	if err != nil {
 		return nil, fmt.Errorf("client: %w", err)
 	}
@@ -110,11 +113,11 @@ func (c *Client) Breakers(ctx context.Context) ([]BreakerInfo, error) {
 func (c *Client) ResetBreaker(ctx context.Context, name string) error {
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, c.names.BreakersBucket())
+	kv, err := c.js.KeyValue(ctx, layout.BreakersBucket(c.names))
 	if err != nil {
 		return fmt.Errorf("client: breakers bucket: %w", err)
 	}
-	if err := breaker.Reset(ctx, kv, name); err != nil {
+	if err := breakerkv.Reset(ctx, kv, name); err != nil {
 		if errors.Is(err, breaker.ErrNotFound) {
 			return fmt.Errorf("%w: %q", ErrBreakerNotFound, name)
 		}
@@ -123,7 +126,7 @@ func (c *Client) ResetBreaker(ctx context.Context, name string) error {
 	ev := &protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventBreaker, RunID: name,
 		Workflow: protocol.BreakerEventWorkflow, State: string(protocol.BreakerClosed), Time: time.Now().UnixNano(), Detail: "reset"}
 	msg := &nats.Msg{Subject: c.names.EventSubject(protocol.BreakerEventWorkflow, name, protocol.EventBreaker),
-		Data: protocol.AppendEventJSON(nil, ev), Header: nats.Header{}}
+		Data: wirecodec.AppendEventJSON(nil, ev), Header: nats.Header{}}
 	msg.Header.Set(protocol.HeaderContentType, protocol.ContentTypeJSON)
 	_ = c.nc.PublishMsg(msg)
 	return nil

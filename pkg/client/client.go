@@ -16,7 +16,9 @@ import (
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/internal/kvwatch"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/tracectx"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -105,7 +107,7 @@ func (c *Client) runsReader(ctx context.Context) (jetstream.KeyValue, *kvread.Re
 	if c.runs != nil {
 		return c.runs, c.runsRead, nil
 	}
-	kv, err := c.js.KeyValue(ctx, c.names.RunsBucket())
+	kv, err := c.js.KeyValue(ctx, layout.RunsBucket(c.names))
 	if err != nil {
 		return nil, nil, fmt.Errorf("client: runs bucket: %w", err)
 	}
@@ -154,7 +156,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	case []byte:
 		trig.Input = v
 	default:
-		b, err := protocol.EncodeValue(v)
+		b, err := wirecodec.EncodeValue(v)
 		if err != nil {
 			return "", fmt.Errorf("client: encode input: %w", err)
 		}
@@ -163,15 +165,15 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	runID := trig.RunID
 	switch {
 	case trig.IdempotencyKey != "":
-		runID = protocol.IdempotentRunID(workflow, trig.IdempotencyKey)
+		runID = layout.IdempotentRunID(workflow, trig.IdempotencyKey)
 	case runID == "":
 		runID = "r" + nuid.Next()
 		trig.RunID = runID
 	}
-	if err := trig.Validate(); err != nil {
+	if err := wirecodec.Validate(trig); err != nil {
 		return "", fmt.Errorf("client: %w", err)
 	}
-	data, err := protocol.Encode(trig)
+	data, err := wirecodec.Encode(trig)
 	if err != nil {
 		return "", fmt.Errorf("client: %w", err)
 	}
@@ -201,7 +203,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 		return runID, fmt.Errorf("client: no answer from a coordinator for run %s: %w", runID, err)
 	}
 	var tr protocol.TriggerReply
-	if err := protocol.Decode(reply.Data, &tr, 0); err != nil {
+	if err := wirecodec.Decode(reply.Data, &tr, 0); err != nil {
 		return runID, fmt.Errorf("client: trigger reply: %w", err)
 	}
 	if tr.Error != nil {
@@ -261,7 +263,7 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 			recheck.Reset(awaitRecheck(rechecks))
 		case m := <-ch:
 			var ev protocol.Event
-			if protocol.Decode(m.Data, &ev, 0) != nil {
+			if wirecodec.Decode(m.Data, &ev, 0) != nil {
 				continue
 			}
 			if ev.Type == protocol.EventRejected {
@@ -302,7 +304,7 @@ func (c *Client) Get(ctx context.Context, runID string) (*Run, error) {
 	if err != nil {
 		return nil, err
 	}
-	e, err := r.Get(ctx, protocol.RunKey(runID), 0)
+	e, err := r.Get(ctx, layout.RunKey(runID), 0)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, fmt.Errorf("%w: %s (an unknown run id, or a run that ended longer ago than the "+
@@ -311,7 +313,7 @@ func (c *Client) Get(ctx context.Context, runID string) (*Run, error) {
 		return nil, fmt.Errorf("client: get %s: %w", runID, err)
 	}
 	var rec protocol.RunRecord
-	if err := protocol.Decode(e.Value(), &rec, r.Limit(ctx)); err != nil {
+	if err := wirecodec.Decode(e.Value(), &rec, r.Limit(ctx)); err != nil {
 		return nil, fmt.Errorf("client: run %s: %w", runID, err)
 	}
 	return runFromRecord(&rec), nil
@@ -357,7 +359,7 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Run, error) {
 	var out []*Run
 	err = eachEntry(ctx, kv, "list", func(e jetstream.KeyValueEntry) {
 		var rec protocol.RunRecord
-		if protocol.Decode(e.Value(), &rec, 0) != nil {
+		if wirecodec.Decode(e.Value(), &rec, 0) != nil {
 			return
 		}
 		if opts.Workflow != "" && rec.Workflow != opts.Workflow {
@@ -387,7 +389,7 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Run, error) {
 func (c *Client) Cancel(ctx context.Context, runID, reason string) error {
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	data, err := protocol.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: runID, Reason: reason})
+	data, err := wirecodec.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: runID, Reason: reason})
 	if err != nil {
 		return fmt.Errorf("client: %w", err)
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -18,7 +19,7 @@ var someTime = time.Date(2026, 3, 4, 5, 6, 7, 8, time.UTC)
 
 func mustValue(t *testing.T, v any) []byte {
 	t.Helper()
-	b, err := protocol.EncodeValue(v)
+	b, err := wirecodec.EncodeValue(v)
 	require.NoError(t, err)
 	return b
 }
@@ -257,7 +258,7 @@ func TestDeadLetterEntry(t *testing.T) {
 	t.Parallel()
 	stored := someTime.Add(time.Second)
 	encode := func(dl protocol.DeadLetter) []byte {
-		b, err := protocol.Encode(&dl)
+		b, err := wirecodec.Encode(&dl)
 		require.NoError(t, err)
 		return b
 	}

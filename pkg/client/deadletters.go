@@ -12,6 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -80,7 +82,7 @@ func (c *Client) DeadLetters(ctx context.Context, f *DeadLetterFilter) ([]DeadLe
 	}
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	cons, err := c.js.OrderedConsumer(ctx, c.names.DLQStream(), jetstream.OrderedConsumerConfig{
+	cons, err := c.js.OrderedConsumer(ctx, layout.DLQStream(c.names), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{subject}, DeliverPolicy: jetstream.DeliverAllPolicy})
 	if err != nil {
 		return nil, fmt.Errorf("client: dead letters: %w", err)
@@ -162,7 +164,7 @@ func nextOrIdle(ctx context.Context, it jetstream.MessagesContext) (jetstream.Ms
 // deadLetterEntry decodes a dead-letter message stored at seq.
 func deadLetterEntry(seq uint64, stored time.Time, subject string, data []byte) DeadLetter {
 	var dl protocol.DeadLetter
-	if err := protocol.Decode(data, &dl, maxStoredSize); err != nil {
+	if err := wirecodec.Decode(data, &dl, maxStoredSize); err != nil {
 		// The source is the last token of the dead-letter subject.
 		return DeadLetter{Seq: seq, Source: subject[strings.LastIndexByte(subject, '.')+1:],
 			Reason: fmt.Sprintf("client: dead letter does not decode: %v", err), Category: "malformed",
@@ -182,7 +184,7 @@ func deadLetterEntry(seq uint64, stored time.Time, subject string, data []byte) 
 func (c *Client) DeleteDeadLetter(ctx context.Context, seq uint64) error {
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	st, err := c.js.Stream(ctx, c.names.DLQStream())
+	st, err := c.js.Stream(ctx, layout.DLQStream(c.names))
 	if err != nil {
 		return fmt.Errorf("client: dead letters: %w", err)
 	}
@@ -224,7 +226,7 @@ func (c *Client) deleteDeadLetter(ctx context.Context, st jetstream.Stream, seq 
 func (c *Client) Replay(ctx context.Context, seq uint64) error {
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	st, err := c.js.Stream(ctx, c.names.DLQStream())
+	st, err := c.js.Stream(ctx, layout.DLQStream(c.names))
 	if err != nil {
 		return fmt.Errorf("client: dead letters: %w", err)
 	}

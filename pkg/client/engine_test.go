@@ -13,8 +13,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -232,7 +234,7 @@ func TestEngine(t *testing.T) {
 		require.Contains(t, err.Error(), `initial state "zzz"`)
 		n := protocol.MustNames("")
 		natstest.WaitFor(t, 10*time.Second, "two dead letters", func() bool {
-			st, err := b.js.Stream(ctx, n.DLQStream())
+			st, err := b.js.Stream(ctx, layout.DLQStream(n))
 			return err == nil && st.CachedInfo().State.Msgs >= 2
 		})
 	})
@@ -270,7 +272,7 @@ func TestEngine(t *testing.T) {
 		m, err := sub.NextMsg(20 * time.Second)
 		require.NoError(t, err)
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(m.Data, &ev, 0))
+		require.NoError(t, wirecodec.Decode(m.Data, &ev, 0))
 		rec, err := b.client.Get(ctx, ev.RunID)
 		require.NoError(t, err)
 		var in map[string]string
@@ -309,7 +311,7 @@ func TestEngine(t *testing.T) {
 	t.Run("garbage on triggers and results is dead-lettered; work goes on", func(t *testing.T) {
 		ctx := awaitCtx(t)
 		n := protocol.MustNames("")
-		st, err := b.js.Stream(ctx, n.DLQStream())
+		st, err := b.js.Stream(ctx, layout.DLQStream(n))
 		require.NoError(t, err)
 		info, err := st.Info(ctx)
 		require.NoError(t, err)

@@ -13,6 +13,8 @@ import (
 
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -265,12 +267,12 @@ func (c *Client) Events(ctx context.Context, f *EventFilter) (*EventStream, erro
 		cfg.DeliverPolicy = jetstream.DeliverByStartTimePolicy
 		cfg.OptStartTime = &since
 	}
-	cons, err := c.js.OrderedConsumer(ctx, c.names.EventsStream(), cfg)
+	cons, err := c.js.OrderedConsumer(ctx, layout.EventsStream(c.names), cfg)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		return nil, fmt.Errorf("%w: replaying past events (EventFilter Since or FromStart) needs the stream %s, "+
 			"which this deployment does not have; start the coordinators with -event-capture "+
 			"(provision.Config.EventCapture) to keep recent events, or watch live events only: %w",
-			ErrNoEventCapture, c.names.EventsStream(), err)
+			ErrNoEventCapture, layout.EventsStream(c.names), err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("client: events: %w", err)
@@ -349,7 +351,7 @@ func (s *EventStream) Next(ctx context.Context) (Event, error) {
 			return Event{}, fmt.Errorf("client: events: %w", err)
 		}
 		var ev protocol.Event
-		if protocol.Decode(data, &ev, maxStoredSize) != nil {
+		if wirecodec.Decode(data, &ev, maxStoredSize) != nil {
 			s.skipped.Add(1)
 			continue
 		}

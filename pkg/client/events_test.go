@@ -9,7 +9,9 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -150,7 +152,7 @@ func TestEvents(t *testing.T) {
 		require.NoError(t, b.nc.Publish(subj, []byte("\xc1\xff garbage")))
 		require.NoError(t, b.nc.Publish(subj, []byte{}))
 		ev := protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventState, RunID: runID, Workflow: "chain", State: "b"}
-		data, err := protocol.Encode(&ev)
+		data, err := wirecodec.Encode(&ev)
 		require.NoError(t, err)
 		require.NoError(t, b.nc.Publish(subj, data))
 
@@ -202,7 +204,7 @@ func TestEvents(t *testing.T) {
 func TestEventsWithoutCapture(t *testing.T) {
 	t.Parallel()
 	b := setupWith(t, provision.Config{})
-	_, err := b.js.Stream(awaitCtx(t), protocol.MustNames("").EventsStream())
+	_, err := b.js.Stream(awaitCtx(t), layout.EventsStream(protocol.MustNames("")))
 	require.ErrorIs(t, err, jetstream.ErrStreamNotFound)
 
 	t.Run("live events of a run arrive in order", func(t *testing.T) {
@@ -275,15 +277,15 @@ func TestAwaitLostEvent(t *testing.T) {
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
 	ctx := awaitCtx(t)
-	kv, err := js.KeyValue(ctx, protocol.MustNames("").RunsBucket())
+	kv, err := js.KeyValue(ctx, layout.RunsBucket(protocol.MustNames("")))
 	require.NoError(t, err)
 	id := "rlost" + nuid.Next()
 	rec := protocol.RunRecord{V: protocol.SchemaVersion, ID: id, Workflow: "chain", DefVersion: "v1",
 		Status: protocol.RunRunning, State: "a", Path: []string{"a"}, CreatedAt: time.Now().UnixNano()}
 	put := func() {
-		data, err := protocol.Encode(&rec)
+		data, err := wirecodec.Encode(&rec)
 		require.NoError(t, err)
-		_, err = kv.Put(ctx, protocol.RunKey(id), data)
+		_, err = kv.Put(ctx, layout.RunKey(id), data)
 		require.NoError(t, err)
 	}
 	put()

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -108,7 +109,7 @@ func (r *Run) Input(v any) error {
 		}
 		return nil
 	}
-	if err := protocol.DecodeValue(r.input, v); err != nil {
+	if err := wirecodec.DecodeValue(r.input, v); err != nil {
 		return fmt.Errorf("client: run %s: decode the input: %w", r.ID, err)
 	}
 	return nil
@@ -128,7 +129,7 @@ func decodeOutput(data []byte, v any, what string) error {
 	if len(data) == 0 {
 		return fmt.Errorf("%w: %s has no output", ErrNoValue, what)
 	}
-	if err := protocol.DecodeValue(data, v); err != nil {
+	if err := wirecodec.DecodeValue(data, v); err != nil {
 		return fmt.Errorf("client: %s: decode the output: %w", what, err)
 	}
 	return nil

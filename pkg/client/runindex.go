@@ -10,7 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/internal/wirecodec"
 )
 
 // RunIndexMaxRunsDefault is RunIndexConfig.MaxRuns's default.
@@ -175,7 +175,7 @@ func apply(s *runSet, e jetstream.KeyValueEntry) {
 		s.delete(e.Key())
 		return
 	}
-	rec, err := protocol.DecodeRunHead(e.Value(), 0)
+	rec, err := wirecodec.DecodeRunHead(e.Value(), 0)
 	if err != nil {
 		s.delete(e.Key())
 		return

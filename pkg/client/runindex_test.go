@@ -8,7 +8,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -23,7 +25,7 @@ func TestRunIndexFollowsTheBucket(t *testing.T) {
 	nc, js := srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	kv, err := js.KeyValue(ctx, protocol.MustNames("").RunsBucket())
+	kv, err := js.KeyValue(ctx, layout.RunsBucket(protocol.MustNames("")))
 	require.NoError(t, err)
 	t0 := time.Now()
 	put := func(id, wf string, st protocol.RunStatus, created time.Time, opts ...jetstream.KVCreateOpt) {
@@ -33,12 +35,12 @@ func TestRunIndexFollowsTheBucket(t *testing.T) {
 		if st == protocol.RunFailed {
 			rec.Error = &protocol.ErrorInfo{Category: protocol.ErrorCategory("workflow"), Message: "boom"}
 		}
-		data, err := protocol.Encode(rec)
+		data, err := wirecodec.Encode(rec)
 		require.NoError(t, err)
 		if len(opts) > 0 {
-			_, err = kv.Create(ctx, protocol.RunKey(id), data, opts...)
+			_, err = kv.Create(ctx, layout.RunKey(id), data, opts...)
 		} else {
-			_, err = kv.Put(ctx, protocol.RunKey(id), data)
+			_, err = kv.Put(ctx, layout.RunKey(id), data)
 		}
 		require.NoError(t, err)
 	}
@@ -84,7 +86,7 @@ func TestRunIndexFollowsTheBucket(t *testing.T) {
 	require.Equal(t, map[client.RunStatus]int{client.RunCompleted: 1, client.RunRunning: 1, client.RunFailed: 1},
 		ix.Page(client.RunQuery{}).Counts)
 
-	require.NoError(t, kv.Delete(ctx, protocol.RunKey("old-1")))
+	require.NoError(t, kv.Delete(ctx, layout.RunKey("old-1")))
 	waitIndex("a deletion", func() bool { return len(ids(client.RunQuery{})) == 2 })
 	require.Equal(t, []string{"new-1", "old-2"}, ids(client.RunQuery{}))
 

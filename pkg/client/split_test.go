@@ -17,8 +17,10 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -396,7 +398,7 @@ func (b *splitBundle) start(t *testing.T, workflow string, input any) *watchedRu
 	t.Cleanup(func() { probes.Delete(r.id) })
 	sub, err := b.nc.Subscribe(b.names.RunEventsWildcard(r.id), func(m *nats.Msg) {
 		var ev protocol.Event
-		if protocol.Decode(m.Data, &ev, 0) != nil || ev.Type == protocol.EventTaskRetried {
+		if wirecodec.Decode(m.Data, &ev, 0) != nil || ev.Type == protocol.EventTaskRetried {
 			return
 		}
 		entry := "ev:" + string(ev.Type)
@@ -459,7 +461,7 @@ func TestSplitSeedExample(t *testing.T) {
 		require.NoError(t, out.Output(&joined))
 		require.Equal(t, "data_from_1,data_from_2,data_from_3", joined)
 		// The branches wrote their data into the run's scope of the store.
-		kv, err := natskv.New(awaitCtx(t), b.js, natskv.Config{Bucket: b.names.StoreBucket()})
+		kv, err := natskv.New(awaitCtx(t), b.js, natskv.Config{Bucket: layout.StoreBucket(b.names)})
 		require.NoError(t, err)
 		scoped := kvstore.Scoped(kv, kvstore.RunScope(r.id))
 		for i := 1; i <= 3; i++ {
@@ -654,7 +656,7 @@ func TestSplitTenThousandBranches(t *testing.T) {
 	b := setupSplit(t, noopSplit(n))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	kv, err := b.js.KeyValue(ctx, b.names.RunsBucket())
+	kv, err := b.js.KeyValue(ctx, layout.RunsBucket(b.names))
 	require.NoError(t, err)
 	st, err := kv.Status(ctx)
 	require.NoError(t, err)
@@ -662,7 +664,7 @@ func TestSplitTenThousandBranches(t *testing.T) {
 	require.Positive(t, bucketMax)
 
 	id := "r" + nuid.Next()
-	watch, err := kv.Watch(ctx, protocol.RunKey(id), jetstream.UpdatesOnly())
+	watch, err := kv.Watch(ctx, layout.RunKey(id), jetstream.UpdatesOnly())
 	require.NoError(t, err)
 	defer func() { _ = watch.Stop() }()
 	var largest, writes atomic.Int64
@@ -676,7 +678,7 @@ func TestSplitTenThousandBranches(t *testing.T) {
 			writes.Add(1)
 			raiseMax64(&largest, int64(len(e.Value())))
 			var rec protocol.RunRecord
-			if protocol.Decode(e.Value(), &rec, 0) == nil && rec.Status.Terminal() {
+			if wirecodec.Decode(e.Value(), &rec, 0) == nil && rec.Status.Terminal() {
 				return
 			}
 		}
@@ -684,7 +686,7 @@ func TestSplitTenThousandBranches(t *testing.T) {
 	joined := make(chan protocol.Event, 1)
 	sub, err := b.nc.Subscribe(b.names.EventSubject(noopSplitName(n), id, protocol.EventJoin), func(m *nats.Msg) {
 		var ev protocol.Event
-		if protocol.Decode(m.Data, &ev, 0) == nil {
+		if wirecodec.Decode(m.Data, &ev, 0) == nil {
 			joined <- ev
 		}
 	})

@@ -8,8 +8,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -45,11 +47,11 @@ func TestRunStoreScopePurgedAfterRetention(t *testing.T) {
 func runRecord(t *testing.T, js jetstream.JetStream, id string) *protocol.RunRecord {
 	t.Helper()
 	ctx := awaitCtx(t)
-	kv, err := js.KeyValue(ctx, protocol.MustNames("").RunsBucket())
+	kv, err := js.KeyValue(ctx, layout.RunsBucket(protocol.MustNames("")))
 	require.NoError(t, err)
-	e, err := kv.Get(ctx, protocol.RunKey(id))
+	e, err := kv.Get(ctx, layout.RunKey(id))
 	require.NoError(t, err)
 	var rec protocol.RunRecord
-	require.NoError(t, protocol.Decode(e.Value(), &rec, 0))
+	require.NoError(t, wirecodec.Decode(e.Value(), &rec, 0))
 	return &rec
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -96,14 +98,14 @@ var ErrWorkerNotFound = errors.New("client: worker not found")
 func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, c.names.WorkersBucket())
+	kv, err := c.js.KeyValue(ctx, layout.WorkersBucket(c.names))
 	if err != nil {
 		return nil, fmt.Errorf("client: workers bucket: %w", err)
 	}
 	out := []WorkerInfo{}
 	err = eachEntry(ctx, kv, "workers", func(e jetstream.KeyValueEntry) {
 		var info protocol.WorkerInfo
-		if protocol.Decode(e.Value(), &info, 0) == nil {
+		if wirecodec.Decode(e.Value(), &info, 0) == nil {
 			out = append(out, workerFrom(&info))
 		}
 	})
@@ -125,11 +127,11 @@ func (c *Client) Worker(ctx context.Context, id string) (*WorkerInfo, error) {
 	if id == "" {
 		return nil, fmt.Errorf("%w: empty id", ErrWorkerNotFound)
 	}
-	kv, err := c.js.KeyValue(ctx, c.names.WorkersBucket())
+	kv, err := c.js.KeyValue(ctx, layout.WorkersBucket(c.names))
 	if err != nil {
 		return nil, fmt.Errorf("client: workers bucket: %w", err)
 	}
-	e, err := kv.Get(ctx, protocol.WorkerKey(id))
+	e, err := kv.Get(ctx, layout.WorkerKey(id))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, fmt.Errorf("%w: %q", ErrWorkerNotFound, id)
@@ -137,7 +139,7 @@ func (c *Client) Worker(ctx context.Context, id string) (*WorkerInfo, error) {
 		return nil, fmt.Errorf("client: worker %q: %w", id, err)
 	}
 	var info protocol.WorkerInfo
-	if err := protocol.Decode(e.Value(), &info, 0); err != nil {
+	if err := wirecodec.Decode(e.Value(), &info, 0); err != nil {
 		return nil, fmt.Errorf("client: worker %q: %w", id, err)
 	}
 	out := workerFrom(&info)

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -84,7 +85,7 @@ func TestWorkers(t *testing.T) {
 		cl, err := client.New(nc, client.Config{})
 		require.NoError(t, err)
 		startWorker(t, nc, worker.Config{ID: "ok"})
-		kv, err := js.KeyValue(context.Background(), protocol.MustNames("").WorkersBucket())
+		kv, err := js.KeyValue(context.Background(), layout.WorkersBucket(protocol.MustNames("")))
 		require.NoError(t, err)
 		_, err = kv.Put(context.Background(), "junk", []byte("not msgpack"))
 		require.NoError(t, err)
@@ -102,8 +103,8 @@ func TestWorkers(t *testing.T) {
 		nc, js := srv.Connect(t)
 		names := protocol.MustNames("short")
 		ctx := awaitCtx(t)
-		require.NoError(t, js.DeleteKeyValue(ctx, names.WorkersBucket()))
-		_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: names.WorkersBucket(), TTL: ttl})
+		require.NoError(t, js.DeleteKeyValue(ctx, layout.WorkersBucket(names)))
+		_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: layout.WorkersBucket(names), TTL: ttl})
 		require.NoError(t, err)
 		cl, err := client.New(nc, client.Config{Prefix: "short"})
 		require.NoError(t, err)

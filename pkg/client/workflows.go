@@ -11,6 +11,8 @@ import (
 
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -163,10 +165,10 @@ type storedVersion struct {
 func definitions(ctx context.Context, kv jetstream.KeyValue) (latest map[string]string, versions map[string][]storedVersion, err error) {
 	latest, versions = map[string]string{}, map[string][]storedVersion{}
 	err = eachEntry(ctx, kv, "workflows", func(e jetstream.KeyValueEntry) {
-		kind, name, ver, ok := protocol.ParseDefinitionsKey(e.Key())
+		kind, name, ver, ok := layout.ParseDefinitionsKey(e.Key())
 		switch {
 		case !ok:
-		case kind == protocol.DefinitionsKeyLatest:
+		case kind == layout.DefinitionsKeyLatest:
 			latest[name] = string(e.Value())
 		default:
 			// A version key is created once and never changed, so its
@@ -200,7 +202,7 @@ func versionList(vs []storedVersion) []WorkflowVersion {
 func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
+	kv, err := c.js.KeyValue(ctx, layout.DefinitionsBucket(c.names))
 	if err != nil {
 		return nil, fmt.Errorf("client: definitions bucket: %w", err)
 	}
@@ -221,7 +223,7 @@ func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
 		for _, v := range versions[name] {
 			if v.Version == wi.Latest {
 				var def protocol.Definition
-				if protocol.Decode(v.value, &def, maxStoredSize) == nil {
+				if wirecodec.Decode(v.value, &def, maxStoredSize) == nil {
 					wi.describe(&def)
 				}
 			}
@@ -250,12 +252,12 @@ func (c *Client) Workflow(ctx context.Context, name, version string) (*WorkflowI
 	}
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
+	kv, err := c.js.KeyValue(ctx, layout.DefinitionsBucket(c.names))
 	if err != nil {
 		return nil, fmt.Errorf("client: definitions bucket: %w", err)
 	}
 	if version == "" {
-		e, err := kv.Get(ctx, protocol.LatestDefinitionKey(name))
+		e, err := kv.Get(ctx, layout.LatestDefinitionKey(name))
 		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				return nil, fmt.Errorf("%w: %q", ErrWorkflowNotFound, name)
@@ -264,7 +266,7 @@ func (c *Client) Workflow(ctx context.Context, name, version string) (*WorkflowI
 		}
 		version = string(e.Value())
 	}
-	e, err := kv.Get(ctx, protocol.DefinitionKey(name, version))
+	e, err := kv.Get(ctx, layout.DefinitionKey(name, version))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, fmt.Errorf("%w: %q version %q", ErrWorkflowNotFound, name, version)
@@ -272,7 +274,7 @@ func (c *Client) Workflow(ctx context.Context, name, version string) (*WorkflowI
 		return nil, fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
 	}
 	var def protocol.Definition
-	if err := protocol.Decode(e.Value(), &def, maxStoredSize); err != nil {
+	if err := wirecodec.Decode(e.Value(), &def, maxStoredSize); err != nil {
 		return nil, fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
 	}
 	latest, versions, err := definitions(ctx, kv)
@@ -321,18 +323,18 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	}
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
+	kv, err := c.js.KeyValue(ctx, layout.DefinitionsBucket(c.names))
 	if err != nil {
 		return fmt.Errorf("client: definitions bucket: %w", err)
 	}
-	key := protocol.DefinitionKey(name, version)
+	key := layout.DefinitionKey(name, version)
 	if _, err := kv.Get(ctx, key); err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return fmt.Errorf("%w: %q version %q", ErrWorkflowNotFound, name, version)
 		}
 		return fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
 	}
-	latestKey := protocol.LatestDefinitionKey(name)
+	latestKey := layout.LatestDefinitionKey(name)
 	latest, err := kv.Get(ctx, latestKey)
 	if err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
 		return fmt.Errorf("client: workflow %s: latest version: %w", name, err)

@@ -6,6 +6,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -46,7 +48,7 @@ func behind(rec *protocol.RunRecord, jobs []job) bool {
 // minRev. A record that is not terminal is cached.
 func (s *shard) readRecord(ctx context.Context, runID string, minRev uint64) (*entry, error) {
 	delete(s.cache, runID)
-	kve, err := s.kv.get(ctx, protocol.RunKey(runID), minRev)
+	kve, err := s.kv.get(ctx, layout.RunKey(runID), minRev)
 	if err != nil {
 		return nil, err
 	}
@@ -56,7 +58,7 @@ func (s *shard) readRecord(ctx context.Context, runID string, minRev uint64) (*e
 // leaderRecord reads runID's record from the runs stream's leader.
 func (s *shard) leaderRecord(ctx context.Context, runID string) (*entry, error) {
 	delete(s.cache, runID)
-	kve, err := s.kv.leader(ctx, protocol.RunKey(runID))
+	kve, err := s.kv.leader(ctx, layout.RunKey(runID))
 	if err != nil {
 		return nil, err
 	}
@@ -67,7 +69,7 @@ func (s *shard) leaderRecord(ctx context.Context, runID string) (*entry, error) 
 // bucket's own limit (what the engine writes it can read back).
 func (s *shard) decodeRecord(ctx context.Context, runID string, kve jetstream.KeyValueEntry) (*entry, error) {
 	var rec protocol.RunRecord
-	if err := protocol.Decode(kve.Value(), &rec, s.kv.limit(ctx)); err != nil {
+	if err := wirecodec.Decode(kve.Value(), &rec, s.kv.limit(ctx)); err != nil {
 		return nil, fmt.Errorf("coordinator: run record %s: %w", runID, err)
 	}
 	e := &entry{rec: &rec, rev: kve.Revision()}

@@ -11,8 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -46,7 +48,7 @@ func TestResultForRunAFollowerLacks(t *testing.T) {
 
 	var leader string
 	natstest.WaitFor(t, 30*time.Second, "a leader of the runs stream", func() bool {
-		s, err := js.Stream(ctx, "KV_"+names.RunsBucket())
+		s, err := js.Stream(ctx, "KV_"+layout.RunsBucket(names))
 		if err != nil || s.CachedInfo().Cluster == nil {
 			return false
 		}
@@ -59,7 +61,7 @@ func TestResultForRunAFollowerLacks(t *testing.T) {
 	t.Cleanup(lnc.Close)
 	ljs, err := jetstream.New(lnc)
 	require.NoError(t, err)
-	runsViaLeader, err := ljs.KeyValue(ctx, names.RunsBucket())
+	runsViaLeader, err := ljs.KeyValue(ctx, layout.RunsBucket(names))
 	require.NoError(t, err)
 	// One coordinator on each follower, none on the leader's node.
 	for _, fi := range []int{(li + 1) % 3, (li + 2) % 3} {
@@ -86,21 +88,21 @@ func TestResultForRunAFollowerLacks(t *testing.T) {
 		ids[i] = fmt.Sprintf("lag%d", i)
 		rec, _, err := engine.Start(m, &protocol.Trigger{V: protocol.SchemaVersion, Workflow: def.Name}, ids[i], time.Now())
 		require.NoError(t, err)
-		data, err := protocol.Encode(rec)
+		data, err := wirecodec.Encode(rec)
 		require.NoError(t, err)
-		_, err = runsViaLeader.Create(ctx, protocol.RunKey(ids[i]), data)
+		_, err = runsViaLeader.Create(ctx, layout.RunKey(ids[i]), data)
 		require.NoError(t, err)
-		res, err := protocol.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: ids[i], Step: 0,
+		res, err := wirecodec.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: ids[i], Step: 0,
 			Branch: -1, Status: protocol.ResultOK, Next: "done", Attempts: 1})
 		require.NoError(t, err)
 		msg := &nats.Msg{Subject: names.ResultSubject(ids[i]), Data: res, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(ids[i], 0, -1))
+		msg.Header.Set(jetstream.MsgIDHeader, layout.ResultMsgID(ids[i], 0, -1))
 		_, err = ljs.PublishMsg(ctx, msg)
 		require.NoError(t, err)
 	}
 	c, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
-	dlq, err := js.Stream(ctx, names.DLQStream())
+	dlq, err := js.Stream(ctx, layout.DLQStream(names))
 	require.NoError(t, err)
 	for _, id := range ids {
 		natstest.WaitFor(t, time.Minute, "run "+id+" to complete", func() bool {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/kvread"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -281,18 +282,18 @@ func (c *Coordinator) Start(ctx context.Context) (err error) {
 			return err
 		}
 	}
-	if c.runs, err = c.js.KeyValue(ctx, c.names.RunsBucket()); err != nil {
+	if c.runs, err = c.js.KeyValue(ctx, layout.RunsBucket(c.names)); err != nil {
 		return fmt.Errorf("coordinator: runs bucket: %w", err)
 	}
 	c.runsRead = kvread.New(c.js, c.runs)
 	c.conn = connwatch.New(c.nc)
-	if c.branches, err = c.js.KeyValue(ctx, c.names.BranchesBucket()); err != nil {
+	if c.branches, err = c.js.KeyValue(ctx, layout.BranchesBucket(c.names)); err != nil {
 		return fmt.Errorf("coordinator: branches bucket: %w", err)
 	}
-	if c.store, err = natskv.New(ctx, c.js, natskv.Config{Bucket: c.names.StoreBucket()}); err != nil {
+	if c.store, err = natskv.New(ctx, c.js, natskv.Config{Bucket: layout.StoreBucket(c.names)}); err != nil {
 		return fmt.Errorf("coordinator: store bucket: %w", err)
 	}
-	defsKV, err := c.js.KeyValue(ctx, c.names.DefinitionsBucket())
+	defsKV, err := c.js.KeyValue(ctx, layout.DefinitionsBucket(c.names))
 	if err != nil {
 		return fmt.Errorf("coordinator: definitions bucket: %w", err)
 	}
@@ -315,10 +316,10 @@ func (c *Coordinator) Start(ctx context.Context) (err error) {
 		stream, filter string
 		handle         func(jetstream.Msg)
 	}{
-		{c.names.TriggersStream(), c.names.TriggerWildcard(), c.onTrigger},
-		{c.names.ResultsStream(), c.names.ResultWildcard(), c.onResult},
-		{c.names.ControlStream(), c.names.ControlWildcard(), c.onControl},
-		{c.names.TimersStream(), c.names.TimerFireWildcard(), c.onTimer},
+		{layout.TriggersStream(c.names), c.names.TriggerWildcard(), c.onTrigger},
+		{layout.ResultsStream(c.names), c.names.ResultWildcard(), c.onResult},
+		{layout.ControlStream(c.names), c.names.ControlWildcard(), c.onControl},
+		{layout.TimersStream(c.names), c.names.TimerFireWildcard(), c.onTimer},
 	}
 	for _, in := range inputs {
 		cons, err := c.js.CreateOrUpdateConsumer(ctx, in.stream, jetstream.ConsumerConfig{

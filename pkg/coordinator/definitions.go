@@ -13,6 +13,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -261,7 +263,7 @@ func (d *definitions) compile(value []byte) (*engine.Machine, error) {
 	var def protocol.Definition
 	// Definitions are values of our own bucket (bounded by its maximum
 	// value size), not untrusted input: allow large static splits.
-	if err := protocol.Decode(value, &def, maxDefinitionSize); err != nil {
+	if err := wirecodec.Decode(value, &def, maxDefinitionSize); err != nil {
 		return nil, err
 	}
 	m, err := engine.Compile(&def)
@@ -295,7 +297,7 @@ func (d *definitions) machine(ctx context.Context, name, version string) (*engin
 	if version == "" {
 		// Unknown, or not verified since the connection dropped.
 		gen := d.current() // before the read: a reconnect during it leaves it unverified
-		e, err := d.kv.Get(ctx, protocol.LatestDefinitionKey(name))
+		e, err := d.kv.Get(ctx, layout.LatestDefinitionKey(name))
 		if err != nil {
 			if errors.Is(err, jetstream.ErrKeyNotFound) {
 				return nil, fmt.Errorf("%w: %w %q: no worker has registered it", fsm.ErrConfiguration, errUnknownWorkflow, name)
@@ -310,7 +312,7 @@ func (d *definitions) machine(ctx context.Context, name, version string) (*engin
 			return m, nil
 		}
 	}
-	e, err := d.kv.Get(ctx, protocol.DefinitionKey(name, version))
+	e, err := d.kv.Get(ctx, layout.DefinitionKey(name, version))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, fmt.Errorf("%w: %w %q version %q", fsm.ErrConfiguration, errUnknownWorkflow, name, version)

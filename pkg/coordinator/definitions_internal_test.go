@@ -9,8 +9,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -25,17 +27,17 @@ func TestLatestVerifiedPerGeneration(t *testing.T) {
 	defer cancel()
 	srv := natstest.StartProvisioned(t, provision.Config{})
 	_, js := srv.Connect(t)
-	kv, err := js.KeyValue(ctx, protocol.MustNames("").DefinitionsBucket())
+	kv, err := js.KeyValue(ctx, layout.DefinitionsBucket(protocol.MustNames("")))
 	require.NoError(t, err)
 	register := func(version string) {
 		def, err := demo.OneTask().Definition()
 		require.NoError(t, err)
 		def.Version = version
-		data, err := protocol.Encode(def)
+		data, err := wirecodec.Encode(def)
 		require.NoError(t, err)
-		_, err = kv.Put(ctx, protocol.DefinitionKey(def.Name, version), data)
+		_, err = kv.Put(ctx, layout.DefinitionKey(def.Name, version), data)
 		require.NoError(t, err)
-		_, err = kv.PutString(ctx, protocol.LatestDefinitionKey(def.Name), version)
+		_, err = kv.PutString(ctx, layout.LatestDefinitionKey(def.Name), version)
 		require.NoError(t, err)
 	}
 	var reconnects atomic.Uint64
@@ -58,6 +60,6 @@ func TestLatestVerifiedPerGeneration(t *testing.T) {
 	require.Equal(t, "v3", latest(), "a watch restart: read again")
 
 	// A late watch value with an older revision does not win.
-	d.apply(protocol.LatestDefinitionKey(demo.OneTaskName), []byte("v1"), 1, true, d.current())
+	d.apply(layout.LatestDefinitionKey(demo.OneTaskName), []byte("v1"), 1, true, d.current())
 	require.Equal(t, "v3", latest())
 }

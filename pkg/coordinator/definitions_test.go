@@ -10,8 +10,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/embedded"
@@ -27,18 +29,18 @@ func registerVersion(ctx context.Context, js jetstream.JetStream, version string
 		return err
 	}
 	def.Version = version
-	data, err := protocol.Encode(def)
+	data, err := wirecodec.Encode(def)
 	if err != nil {
 		return err
 	}
-	kv, err := js.KeyValue(ctx, protocol.MustNames("").DefinitionsBucket())
+	kv, err := js.KeyValue(ctx, layout.DefinitionsBucket(protocol.MustNames("")))
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Put(ctx, protocol.DefinitionKey(def.Name, version), data); err != nil {
+	if _, err := kv.Put(ctx, layout.DefinitionKey(def.Name, version), data); err != nil {
 		return err
 	}
-	_, err = kv.PutString(ctx, protocol.LatestDefinitionKey(def.Name), version)
+	_, err = kv.PutString(ctx, layout.LatestDefinitionKey(def.Name), version)
 	return err
 }
 

@@ -6,6 +6,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -23,7 +24,7 @@ var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b
 // lets the optional events capture stream drop a re-published duplicate.
 func (c *Coordinator) publishEvent(subject string, ev *protocol.Event, msgID string) {
 	bp := eventBufs.Get().(*[]byte)
-	data := protocol.AppendEventJSON((*bp)[:0], ev)
+	data := wirecodec.AppendEventJSON((*bp)[:0], ev)
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header[protocol.HeaderContentType] = contentTypeJSON
 	if msgID != "" {

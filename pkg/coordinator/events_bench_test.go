@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -31,7 +32,7 @@ func BenchmarkPublishEvent(b *testing.B) {
 	b.Run("msgpack_before", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			data, err := protocol.Encode(ev)
+			data, err := wirecodec.Encode(ev)
 			if err != nil {
 				b.Fatal(err)
 			}

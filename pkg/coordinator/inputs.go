@@ -8,6 +8,8 @@ import (
 
 	"github.com/cano-nats/cano/internal/dlq"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -23,13 +25,13 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 	var trig *protocol.Trigger
 	var err error
 	if isJSON(msg) {
-		trig, err = protocol.DecodeTriggerJSON(msg.Data(), c.names.WorkflowFromTriggerSubject(msg.Subject()), c.cfg.MaxPayload)
+		trig, err = wirecodec.DecodeTriggerJSON(msg.Data(), layout.WorkflowFromTriggerSubject(c.names, msg.Subject()), c.cfg.MaxPayload)
 	} else {
 		trig = new(protocol.Trigger)
-		err = jsonHint(msg, protocol.Decode(msg.Data(), trig, c.cfg.MaxPayload)) // replies.go
+		err = jsonHint(msg, wirecodec.Decode(msg.Data(), trig, c.cfg.MaxPayload)) // replies.go
 	}
 	if err == nil {
-		if sw := c.names.WorkflowFromTriggerSubject(msg.Subject()); sw != trig.Workflow {
+		if sw := layout.WorkflowFromTriggerSubject(c.names, msg.Subject()); sw != trig.Workflow {
 			err = fmt.Errorf("%w: trigger for workflow %q published on %s", protocol.ErrInvalidField, trig.Workflow, msg.Subject())
 		}
 	}
@@ -40,11 +42,11 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 	j.trig = trig
 	switch {
 	case trig.IdempotencyKey != "":
-		j.runID = protocol.IdempotentRunID(trig.Workflow, trig.IdempotencyKey)
+		j.runID = layout.IdempotentRunID(trig.Workflow, trig.IdempotencyKey)
 	case trig.RunID != "":
 		j.runID = trig.RunID
 	case md != nil:
-		j.runID = protocol.StreamRunID(md.Sequence.Stream, md.Timestamp)
+		j.runID = layout.StreamRunID(md.Sequence.Stream, md.Timestamp)
 	default:
 		c.rejectEarly("trigger", j, errors.New("coordinator: trigger without metadata"))
 		return
@@ -55,7 +57,7 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 func (c *Coordinator) onResult(msg jetstream.Msg) {
 	j := c.base(msg)
 	r := new(protocol.TaskResult)
-	if err := protocol.Decode(msg.Data(), r, c.cfg.MaxPayload); err != nil {
+	if err := wirecodec.Decode(msg.Data(), r, c.cfg.MaxPayload); err != nil {
 		c.rejectEarly("result", j, err)
 		return
 	}
@@ -77,7 +79,7 @@ func (c *Coordinator) onControl(msg jetstream.Msg) {
 func (c *Coordinator) onTimer(msg jetstream.Msg) {
 	j := c.base(msg)
 	r := new(protocol.TimerFire)
-	if err := protocol.Decode(msg.Data(), r, c.cfg.MaxPayload); err != nil {
+	if err := wirecodec.Decode(msg.Data(), r, c.cfg.MaxPayload); err != nil {
 		c.rejectEarly("timer", j, err)
 		return
 	}

@@ -11,8 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -69,7 +71,7 @@ func (b *refusalBundle) trigger(ctx context.Context, t *testing.T, data []byte, 
 	reply, err := sub.NextMsgWithContext(ctx)
 	require.NoError(t, err)
 	var tr protocol.TriggerReply
-	require.NoError(t, protocol.Decode(reply.Data, &tr, 0))
+	require.NoError(t, wirecodec.Decode(reply.Data, &tr, 0))
 	return &tr
 }
 
@@ -92,7 +94,7 @@ func (b *refusalBundle) letters(ctx context.Context, t *testing.T, n int) []clie
 // un-acknowledged and has redelivered nothing.
 func (b *refusalBundle) settled(ctx context.Context, t *testing.T) {
 	t.Helper()
-	cons, err := b.js.Consumer(ctx, b.names.TriggersStream(), coordinator.ConsumerDefault)
+	cons, err := b.js.Consumer(ctx, layout.TriggersStream(b.names), coordinator.ConsumerDefault)
 	require.NoError(t, err)
 	natstest.WaitFor(t, 30*time.Second, "the trigger consumer to settle", func() bool {
 		info, err := cons.Info(ctx)
@@ -133,7 +135,7 @@ func TestOversizedTriggerRefused(t *testing.T) {
 func TestRunIDWithIdempotencyKeyRefused(t *testing.T) {
 	t.Parallel()
 	b, ctx := setupRefusals(t)
-	raw, err := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName,
+	raw, err := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName,
 		IdempotencyKey: "k1", RunID: "r1"})
 	require.NoError(t, err, "Encode does not validate")
 	for name, c := range map[string]struct {

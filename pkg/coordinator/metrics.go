@@ -6,6 +6,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/prom"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -65,7 +66,7 @@ func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
 		Timeout:        ScrapeTimeout,
 		Consumers: func() []prom.Consumer {
 			var out []prom.Consumer
-			for _, stream := range []string{n.TriggersStream(), n.ResultsStream(), n.ControlStream(), n.TimersStream()} {
+			for _, stream := range []string{layout.TriggersStream(n), layout.ResultsStream(n), layout.ControlStream(n), layout.TimersStream(n)} {
 				out = append(out, prom.Consumer{Stream: stream, Name: ConsumerDefault, Label: stream})
 			}
 			return out

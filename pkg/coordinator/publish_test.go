@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
@@ -55,7 +56,7 @@ func TestLostPublishAckDoesNotWedgeShard(t *testing.T) {
 	_, err = cl.Run(ctx, demo.OneTaskName, nil)
 	require.NoError(t, err)
 
-	tasks, err := js.Stream(ctx, names.TasksStream())
+	tasks, err := js.Stream(ctx, layout.TasksStream(names))
 	require.NoError(t, err)
 	orig := tasks.CachedInfo().Config
 	swallow := orig
@@ -84,7 +85,7 @@ func TestLostPublishAckDoesNotWedgeShard(t *testing.T) {
 		require.NoError(t, err)
 	}
 	natstest.WaitFor(t, 30*time.Second, "every coordinator input acknowledged", func() bool {
-		for _, stream := range []string{names.TriggersStream(), names.ResultsStream()} {
+		for _, stream := range []string{layout.TriggersStream(names), layout.ResultsStream(names)} {
 			c, err := js.Consumer(ctx, stream, coordinator.ConsumerDefault)
 			if err != nil {
 				return false

@@ -12,8 +12,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -65,7 +67,7 @@ func setupRedrive(t *testing.T, ctx context.Context, cfg coordinator.Config) *re
 // it swallowed and a function that restores the stream.
 func loseCommands(t *testing.T, ctx context.Context, b *redriveBundle) (<-chan string, func()) {
 	t.Helper()
-	tasks, err := b.js.Stream(ctx, b.names.TasksStream())
+	tasks, err := b.js.Stream(ctx, layout.TasksStream(b.names))
 	require.NoError(t, err)
 	orig := tasks.CachedInfo().Config
 	swallow := orig
@@ -111,7 +113,7 @@ func TestFirstDeliveryRedrivesRunWithLostCommand(t *testing.T) {
 
 	// The same trigger again, as a new message: its first delivery.
 	trig := &protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: runID}
-	data, err := protocol.Encode(trig)
+	data, err := wirecodec.Encode(trig)
 	require.NoError(t, err)
 	msg := &nats.Msg{Subject: b.names.TriggerSubject(demo.OneTaskName), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, "trig:"+runID+":again")
@@ -134,7 +136,7 @@ func loseTriggeredCommand(t *testing.T, ctx context.Context, b *redriveBundle, r
 	require.NoError(t, err)
 	natstest.Recv(t, lost, 30*time.Second)
 	natstest.WaitFor(t, 30*time.Second, "the trigger acknowledged", func() bool {
-		c, err := b.js.Consumer(ctx, b.names.TriggersStream(), coordinator.ConsumerDefault)
+		c, err := b.js.Consumer(ctx, layout.TriggersStream(b.names), coordinator.ConsumerDefault)
 		if err != nil {
 			return false
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -22,10 +23,10 @@ func (c *Coordinator) sendReply(j job, r *protocol.TriggerReply) {
 		return
 	}
 	if isJSON(j.msg) {
-		_ = c.nc.Publish(j.replyTo, protocol.AppendTriggerReplyJSON(nil, r))
+		_ = c.nc.Publish(j.replyTo, wirecodec.AppendTriggerReplyJSON(nil, r))
 		return
 	}
-	if data, err := protocol.Encode(r); err == nil {
+	if data, err := wirecodec.Encode(r); err == nil {
 		_ = c.nc.Publish(j.replyTo, data)
 	}
 }
@@ -34,10 +35,10 @@ func (c *Coordinator) sendReply(j job, r *protocol.TriggerReply) {
 // (the run id from the subject), else msgpack.
 func (c *Coordinator) decodeCancel(msg jetstream.Msg) (*protocol.CancelRequest, error) {
 	if isJSON(msg) {
-		return protocol.DecodeCancelJSON(msg.Data(), c.names.RunFromCancelSubject(msg.Subject()), c.cfg.MaxPayload)
+		return wirecodec.DecodeCancelJSON(msg.Data(), wirecodec.RunFromCancelSubject(c.names, msg.Subject()), c.cfg.MaxPayload)
 	}
 	r := new(protocol.CancelRequest)
-	if err := jsonHint(msg, protocol.Decode(msg.Data(), r, c.cfg.MaxPayload)); err != nil {
+	if err := jsonHint(msg, wirecodec.Decode(msg.Data(), r, c.cfg.MaxPayload)); err != nil {
 		return nil, err
 	}
 	return r, nil

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
@@ -128,7 +129,7 @@ func TestRunRecordBytes(t *testing.T) {
 		_, err := b.cl.Run(b.ctx, demo.OneTaskName, nil)
 		require.NoError(t, err)
 	}
-	st, err := b.js.Stream(b.ctx, "KV_"+protocol.MustNames("").RunsBucket())
+	st, err := b.js.Stream(b.ctx, "KV_"+layout.RunsBucket(protocol.MustNames("")))
 	require.NoError(t, err)
 	info := st.CachedInfo().State
 	require.EqualValues(t, runs, info.Msgs, "one message per retained record")

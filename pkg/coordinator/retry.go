@@ -2,6 +2,7 @@ package coordinator
 
 import (
 	"fmt"
+	"github.com/cano-nats/cano/internal/layout"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -90,13 +91,13 @@ func (c *Coordinator) sourceOf(msg jetstream.Msg) string {
 		return "input"
 	}
 	switch md.Stream {
-	case c.names.TriggersStream():
+	case layout.TriggersStream(c.names):
 		return "trigger"
-	case c.names.ResultsStream():
+	case layout.ResultsStream(c.names):
 		return "result"
-	case c.names.ControlStream():
+	case layout.ControlStream(c.names):
 		return "control"
-	case c.names.TimersStream():
+	case layout.TimersStream(c.names):
 		return "timer"
 	}
 	return "input"

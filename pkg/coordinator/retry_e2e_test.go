@@ -9,7 +9,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -41,13 +43,13 @@ func TestFailingInputIsDeadLetteredAfterMaxDeliveries(t *testing.T) {
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
 
-	runs, err := js.KeyValue(ctx, names.RunsBucket())
+	runs, err := js.KeyValue(ctx, layout.RunsBucket(names))
 	require.NoError(t, err)
-	_, err = runs.Put(ctx, protocol.RunKey("r-garbled"), []byte("not a run record"))
+	_, err = runs.Put(ctx, layout.RunKey("r-garbled"), []byte("not a run record"))
 	require.NoError(t, err)
 	res := &protocol.TaskResult{V: protocol.SchemaVersion, RunID: "r-garbled", Step: 0, Branch: -1,
 		Status: protocol.ResultOK, Next: "done", Attempts: 1}
-	data, err := protocol.Encode(res)
+	data, err := wirecodec.Encode(res)
 	require.NoError(t, err)
 	_, err = js.Publish(ctx, names.ResultSubject("r-garbled"), data)
 	require.NoError(t, err)
@@ -61,7 +63,7 @@ func TestFailingInputIsDeadLetteredAfterMaxDeliveries(t *testing.T) {
 	require.Contains(t, letters[0].Reason, "given up after 3 deliveries")
 	require.Contains(t, letters[0].Reason, "run record r-garbled")
 
-	cons, err := js.Consumer(ctx, names.ResultsStream(), coordinator.ConsumerDefault)
+	cons, err := js.Consumer(ctx, layout.ResultsStream(names), coordinator.ConsumerDefault)
 	require.NoError(t, err)
 	natstest.WaitFor(t, 30*time.Second, "the result terminated", func() bool {
 		info, err := cons.Info(ctx)

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -54,7 +55,7 @@ func (r jsRuns) create(ctx context.Context, key string, data []byte) (uint64, er
 // update: see retention.go — a terminal record is written with a TTL.
 func (r jsRuns) update(ctx context.Context, rec *protocol.RunRecord, data []byte, rev uint64) (uint64, error) {
 	c := r.c
-	key := protocol.RunKey(rec.ID)
+	key := layout.RunKey(rec.ID)
 	if !rec.Status.Terminal() || c.cfg.RunRetention < 0 {
 		return c.runs.Update(ctx, key, data, rev)
 	}

@@ -12,9 +12,11 @@ import (
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/kvpurge"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/tracectx"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
-	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -177,7 +179,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		s.reject(j, "trigger", err)
 		return
 	}
-	data, err := protocol.Encode(rec)
+	data, err := wirecodec.Encode(rec)
 	if err == nil {
 		err = s.checkRecordSize(kctx, j, len(data)) // consistent.go
 	}
@@ -185,7 +187,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		s.reject(j, "trigger", err)
 		return
 	}
-	rev, err := s.kv.create(kctx, protocol.RunKey(j.runID), data)
+	rev, err := s.kv.create(kctx, layout.RunKey(j.runID), data)
 	if err != nil {
 		if kvcas.Conflict(err) {
 			s.existing(kctx, j, m)
@@ -275,14 +277,14 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			spec := &protocol.SplitSpec{Tasks: p.spec.Tasks, Join: p.spec.Join, Common: p.spec.Common, Params: p.spec.Params}
 			data, err := encodeSpec(spec)
 			if err == nil {
-				_, err = c.branches.Put(kctx, protocol.SplitSpecKey(rec.ID, p.step), data)
+				_, err = c.branches.Put(kctx, layout.SplitSpecKey(rec.ID, p.step), data)
 			}
 			if err != nil {
 				s.nakAll(jobs, err)
 				return
 			}
 		}
-		data, err := protocol.Encode(rec)
+		data, err := wirecodec.Encode(rec)
 		if err != nil {
 			for _, j := range jobs {
 				s.reject(j, "result", err)
@@ -418,7 +420,7 @@ func (s *shard) loadSplitSpec(ctx context.Context, e *entry) error {
 	if e.rec.Split == nil || !e.rec.Split.Dynamic || e.dyn != nil {
 		return nil
 	}
-	kve, err := s.c.branches.Get(ctx, protocol.SplitSpecKey(e.rec.ID, e.rec.Step))
+	kve, err := s.c.branches.Get(ctx, layout.SplitSpecKey(e.rec.ID, e.rec.Step))
 	if err != nil {
 		return fmt.Errorf("coordinator: dynamic split spec of %s: %w", e.rec.ID, err)
 	}
@@ -436,13 +438,13 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 	queue := m.Definition().Queue
 	for i := range fx.Commands {
 		cmd := &fx.Commands[i]
-		data, err := protocol.Encode(cmd)
+		data, err := wirecodec.Encode(cmd)
 		if err != nil {
 			c.log.Error("encode command", "run_id", rec.ID, "err", err)
 			continue
 		}
 		msg := &nats.Msg{Subject: c.names.TaskSubject(queue, cmd.Task.Kind), Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, protocol.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch))
+		msg.Header.Set(jetstream.MsgIDHeader, layout.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch))
 		tracectx.Copy(msg.Header, s.trace) // tracing.go
 		if f, err := c.js.PublishMsgAsync(msg); err == nil {
 			futures = append(futures, f)
@@ -452,11 +454,11 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 	}
 	for i := range fx.Timers {
 		tf := &fx.Timers[i]
-		data, err := protocol.Encode(tf)
+		data, err := wirecodec.Encode(tf)
 		if err != nil {
 			continue
 		}
-		name := protocol.TimerName(tf.Kind, tf.Step)
+		name := layout.TimerName(tf.Kind, tf.Step)
 		msg := &nats.Msg{Subject: c.names.TimerAtSubject(tf.RunID, name), Data: data, Header: nats.Header{}}
 		msg.Header.Set("Nats-Schedule", "@at "+time.Unix(0, tf.At).UTC().Format(time.RFC3339Nano))
 		msg.Header.Set("Nats-Schedule-Target", c.names.TimerFireSubject(tf.RunID, name))
@@ -467,7 +469,7 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 		}
 	}
 	for i := range fx.Notices {
-		if data, err := protocol.Encode(&fx.Notices[i]); err == nil {
+		if data, err := wirecodec.Encode(&fx.Notices[i]); err == nil {
 			_ = c.nc.Publish(c.names.NoticeCancelSubject(fx.Notices[i].RunID), data)
 		}
 	}
@@ -534,12 +536,12 @@ func encodeSpec(spec *protocol.SplitSpec) ([]byte, error) {
 	if spec.Common != nil {
 		r.V = protocol.SchemaVersion2
 	}
-	return protocol.Encode(r)
+	return wirecodec.Encode(r)
 }
 
 func decodeSpec(data []byte) (*protocol.SplitSpec, error) {
 	var r protocol.SplitSpecRecord
-	if err := protocol.Decode(data, &r, 0); err != nil {
+	if err := wirecodec.Decode(data, &r, 0); err != nil {
 		return nil, err
 	}
 	return &r.Spec, nil
@@ -550,7 +552,7 @@ func decodeSpec(data []byte) (*protocol.SplitSpec, error) {
 func (s *shard) purge(ctx context.Context, j job) {
 	kctx, cancel := s.c.conn.Bind(ctx, kvTimeout)
 	defer cancel()
-	if err := kvstore.PurgeRun(kctx, s.c.store, j.runID); err != nil {
+	if err := kvpurge.PurgeRun(kctx, s.c.store, j.runID); err != nil {
 		s.nak(j, err)
 		return
 	}

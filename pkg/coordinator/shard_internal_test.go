@@ -9,8 +9,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -34,18 +36,18 @@ func newShardRig(t *testing.T) *shardRig {
 	t.Cleanup(cancel)
 	srv := natstest.StartProvisioned(t, provision.Config{})
 	nc, js := srv.Connect(t)
-	defs, err := js.KeyValue(ctx, protocol.MustNames("").DefinitionsBucket())
+	defs, err := js.KeyValue(ctx, layout.DefinitionsBucket(protocol.MustNames("")))
 	require.NoError(t, err)
 	def, err := demo.Chain().Definition()
 	require.NoError(t, err)
 	if def.Version == "" {
 		def.Version = "v1"
 	}
-	data, err := protocol.Encode(def)
+	data, err := wirecodec.Encode(def)
 	require.NoError(t, err)
-	_, err = defs.Put(ctx, protocol.DefinitionKey(def.Name, def.Version), data)
+	_, err = defs.Put(ctx, layout.DefinitionKey(def.Name, def.Version), data)
 	require.NoError(t, err)
-	_, err = defs.PutString(ctx, protocol.LatestDefinitionKey(def.Name), def.Version)
+	_, err = defs.PutString(ctx, layout.LatestDefinitionKey(def.Name), def.Version)
 	require.NoError(t, err)
 
 	c, err := New(nc, Config{Shards: 1})
@@ -100,19 +102,19 @@ func (r *shardRig) result(id string, step uint32, next string) job {
 // record is run id's record in the bucket and its revision.
 func (r *shardRig) record(id string) (*protocol.RunRecord, uint64) {
 	r.t.Helper()
-	e, err := r.c.runs.Get(r.ctx, protocol.RunKey(id))
+	e, err := r.c.runs.Get(r.ctx, layout.RunKey(id))
 	require.NoError(r.t, err)
 	var rec protocol.RunRecord
-	require.NoError(r.t, protocol.Decode(e.Value(), &rec, 0))
+	require.NoError(r.t, wirecodec.Decode(e.Value(), &rec, 0))
 	return &rec, e.Revision()
 }
 
 // rewrite writes run id's record again unchanged: a later revision, as a
 // concurrent writer leaves.
 func (r *shardRig) rewrite(id string) {
-	e, err := r.c.runs.Get(r.ctx, protocol.RunKey(id))
+	e, err := r.c.runs.Get(r.ctx, layout.RunKey(id))
 	require.NoError(r.t, err)
-	_, err = r.c.runs.Update(r.ctx, protocol.RunKey(id), e.Value(), e.Revision())
+	_, err = r.c.runs.Update(r.ctx, layout.RunKey(id), e.Value(), e.Revision())
 	require.NoError(r.t, err)
 }
 

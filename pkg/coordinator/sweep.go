@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -220,7 +221,7 @@ func (s *shard) sweep(ctx context.Context) {
 		fresh.bound, fresh.redrivenAt, fresh.dyn = e.bound, now, e.dyn
 		s.cache[id] = fresh
 		if tasks == nil {
-			if tasks, err = c.js.Stream(kctx, c.names.TasksStream()); err != nil {
+			if tasks, err = c.js.Stream(kctx, layout.TasksStream(c.names)); err != nil {
 				cancel()
 				return
 			}

@@ -10,9 +10,9 @@ import (
 	"sync"
 )
 
-// LockFile is the name of the lock file a server holds in its StoreDir
+// lockFile is the name of the lock file a server holds in its StoreDir
 // while it runs, so that two servers never share one data directory.
-const LockFile = "cano.lock"
+const lockFile = "cano.lock"
 
 // ErrStoreDirInUse is matched (with errors.Is) by the error [Start] returns
 // when another server holds StoreDir's lock.
@@ -53,7 +53,7 @@ func lockDir(dir string) (*dirLock, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("embedded: data directory %s: %w", dir, err)
 	}
-	path := filepath.Join(dir, LockFile)
+	path := filepath.Join(dir, lockFile)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: lock file %s: %w", path, err)

@@ -24,7 +24,7 @@ func TestStoreDirLocked(t *testing.T) {
 	second, err := embedded.Start(embedded.Config{StoreDir: dir, Port: -1})
 	require.Nil(t, second)
 	require.ErrorIs(t, err, embedded.ErrStoreDirInUse)
-	lock := filepath.Join(dir, embedded.LockFile)
+	lock := filepath.Join(dir, "cano.lock")
 	require.EqualError(t, err, "embedded: data directory "+dir+" is in use by another server (pid "+
 		strconv.Itoa(os.Getpid())+"): its lock file "+lock+" is held; "+
 		"stop that server first, or give this one its own directory (-data)")

@@ -65,7 +65,7 @@ type Server struct {
 
 // Start starts a server and waits until it accepts connections.
 //
-// The server holds a lock file ([LockFile]) in StoreDir until Stop: a
+// The server holds a lock file (cano.lock) in StoreDir until Stop: a
 // second server on the same directory, in this process or another, is
 // refused with a [*StoreDirInUseError] (matching [ErrStoreDirInUse]) that
 // names the directory and what to do, instead of both running on one store.

@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -14,7 +15,7 @@ import (
 func TestTaskContextPrevious(t *testing.T) {
 	t.Parallel()
 	enc := func(v any) []byte {
-		b, err := protocol.EncodeValue(v)
+		b, err := wirecodec.EncodeValue(v)
 		require.NoError(t, err)
 		return b
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -34,7 +35,7 @@ func RegisterSafely[T Task](r *Registry) error {
 	return r.add(zero.Kind(), func(params []byte) (Task, error) {
 		var t T
 		if len(params) > 0 {
-			if err := protocol.DecodeValue(params, &t); err != nil {
+			if err := wirecodec.DecodeValue(params, &t); err != nil {
 				return nil, err
 			}
 		}
@@ -57,7 +58,7 @@ func RegisterNode[N Node[P, E], P, E any](r *Registry) {
 	err := r.add(zero.Kind(), func(params []byte) (Task, error) {
 		var n N
 		if len(params) > 0 {
-			if err := protocol.DecodeValue(params, &n); err != nil {
+			if err := wirecodec.DecodeValue(params, &n); err != nil {
 				return nil, err
 			}
 		}

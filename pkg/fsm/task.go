@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cano-nats/cano/internal/fsmbridge/hooks"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -87,7 +88,7 @@ func Next[S ~string](state S) Result { return Result{next: string(state)} }
 // reads it with [TaskContext.Previous]; it becomes the run's output when
 // state is an exit state, and a split branch's output for the join state
 // to read ([TaskContext.Branches]). output is encoded with the canonical
-// value codec ([protocol.EncodeValue]); its encoding counts against the
+// value codec ([wirecodec.EncodeValue]); its encoding counts against the
 // task result's payload limit (worker Config.MaxPayload): a larger one
 // fails the task with an error that says so.
 func NextWith[S ~string](state S, output any) Result {
@@ -276,7 +277,7 @@ func (tc *TaskContext) Previous(v any) error {
 		return Permanent(fmt.Errorf("%w: state %q (step %d): the task that moved the run here returned no output with fsm.NextWith",
 			ErrNoPrevious, tc.State, tc.Step))
 	}
-	if err := protocol.DecodeValue(tc.previous, v); err != nil {
+	if err := wirecodec.DecodeValue(tc.previous, v); err != nil {
 		return Permanent(fmt.Errorf("fsm: decode the previous state's output into %T: %w", v, err))
 	}
 	return nil
@@ -297,7 +298,7 @@ func (tc *TaskContext) Input(v any) error {
 		}
 		return nil
 	}
-	if err := protocol.DecodeValue(tc.input, v); err != nil {
+	if err := wirecodec.DecodeValue(tc.input, v); err != nil {
 		return Permanent(fmt.Errorf("fsm: decode the run input: %w (the trigger's input must be msgpack or JSON that fits %T)", err, v))
 	}
 	return nil
@@ -341,7 +342,7 @@ func BranchOutput[T any](b BranchOutcome) (T, error) {
 	if len(b.Output) == 0 {
 		return v, fmt.Errorf("fsm: branch %d has no output (status %s)", b.Index, b.Status)
 	}
-	if err := protocol.DecodeValue(b.Output, &v); err != nil {
+	if err := wirecodec.DecodeValue(b.Output, &v); err != nil {
 		return v, fmt.Errorf("fsm: branch %d output: %w", b.Index, err)
 	}
 	return v, nil
@@ -357,7 +358,7 @@ func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
 	} else if tc, ok := t.(TaskWithConfig); ok {
 		c = tc.Config()
 	}
-	params, err := protocol.EncodeValue(t)
+	params, err := wirecodec.EncodeValue(t)
 	if err != nil {
 		return protocol.TaskSpec{}, fmt.Errorf("encode task %q: %w", t.Kind(), err)
 	}

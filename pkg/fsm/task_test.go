@@ -9,6 +9,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -68,7 +69,7 @@ func TestDecodesAreGuarded(t *testing.T) {
 
 func mustEncode(t *testing.T, v any) []byte {
 	t.Helper()
-	b, err := protocol.EncodeValue(v)
+	b, err := wirecodec.EncodeValue(v)
 	require.NoError(t, err)
 	return b
 }

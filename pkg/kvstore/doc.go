@@ -26,7 +26,7 @@
 // panic.
 //
 // natskv.Store (package pkg/kvstore/natskv) is the implementation every
-// process uses: a JetStream KV bucket (protocol.Names.StoreBucket, created
+// process uses: a JetStream KV bucket (<prefix>_store, created
 // by provision.Ensure); pkg/worker builds it for its tasks. [Memory] is an
 // in-process implementation for unit tests. Both pass the conformance suite
 // in package kvstoretest.
@@ -53,8 +53,8 @@
 // [WorkflowScope] ("wf.<name>.") and per run [RunScope] ("run.<id>.").
 // [Scoped] returns a [View], a Store whose keys are relative to its scope;
 // a task receives the view of its run. Per-run keys outlive the run so
-// that its last states and clients can read them; the coordinator calls
-// [PurgeRun] a configurable time after the run ends, from a durable timer.
+// that its last states and clients can read them; the coordinator deletes
+// them a configurable time after the run ends, from a durable timer.
 //
 //	run := kvstore.Scoped(store, kvstore.RunScope(runID))
 //	_ = kvstore.AppendValue(ctx, run, "sources", fetched)

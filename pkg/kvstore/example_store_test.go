@@ -45,11 +45,6 @@ func Example_store() {
 	all, _ := store.Keys(ctx, "")
 	fmt.Println(all)
 
-	// After the run ends, the coordinator purges its scope.
-	_ = kvstore.PurgeRun(ctx, store, "run-1")
-	all, _ = store.Keys(ctx, "")
-	fmt.Println("after purge:", len(all), "keys")
-
 	// Output:
 	// source_1 = "data from source 1"
 	// source_2 = "data from source 2"
@@ -57,5 +52,4 @@ func Example_store() {
 	// fetched: [1 2 3]
 	// type mismatch: true
 	// [run.run-1.fetched run.run-1.source_1 run.run-1.source_2 run.run-1.source_3]
-	// after purge: 0 keys
 }

@@ -2,7 +2,6 @@ package kvstore
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -15,7 +14,7 @@ import (
 //
 //	g.<key>                  global: shared by every workflow and run
 //	wf.<workflow>.<key>      per workflow: shared by the runs of one workflow
-//	run.<run id>.<key>       per run: removed by PurgeRun after the run ends
+//	run.<run id>.<key>       per run: removed by the coordinator after the run ends
 const (
 	globalPrefix   = "g."
 	workflowPrefix = "wf."
@@ -41,9 +40,9 @@ func GlobalScope() Scope { return Scope{prefix: globalPrefix} }
 func WorkflowScope(name string) Scope { return namedScope(workflowPrefix, "workflow", name) }
 
 // RunScope is the scope of one run (prefix "run.<id>."): what a task gets
-// through its task context. [PurgeRun] removes it. runID must be a valid
-// protocol name; otherwise every operation of the View returns an error
-// wrapping [ErrInvalidKey].
+// through its task context. The coordinator removes it after the run ends.
+// runID must be a valid protocol name; otherwise every operation of the
+// View returns an error wrapping [ErrInvalidKey].
 func RunScope(runID string) Scope { return namedScope(runPrefix, "run id", runID) }
 
 func namedScope(prefix, what, name string) Scope {
@@ -179,34 +178,4 @@ func (v *View) Watch(ctx context.Context, prefix string) (<-chan Change, error) 
 		}
 	}()
 	return out, nil
-}
-
-// PurgeRun deletes every key of the run's scope ([RunScope]) from store,
-// which must be the unscoped store. It keeps going past a failed delete and
-// returns all failures joined; running it again is safe.
-//
-// Per-run keys outlive their run so that the last states and clients can
-// read them. The coordinator calls PurgeRun a configurable time after a run
-// ends, from a durable timer, so the purge happens even if the process that
-// finished the run is gone.
-func PurgeRun(ctx context.Context, store Store, runID string) error {
-	sc := RunScope(runID)
-	if sc.err != nil {
-		return sc.err
-	}
-	keys, err := store.Keys(ctx, sc.prefix)
-	if err != nil {
-		return fmt.Errorf("kvstore: purge run %s: %w", runID, err)
-	}
-	var errs []error
-	for _, k := range keys {
-		if err := store.Delete(ctx, k); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	if len(errs) > 0 {
-		return fmt.Errorf("kvstore: purge run %s: %d of %d keys not deleted: %w",
-			runID, len(errs), len(keys), errors.Join(errs...))
-	}
-	return nil
 }

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/cano-nats/cano/internal/kvcore"
-	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/internal/wirecodec"
 )
 
 // Store is a key/value store shared by the tasks of every worker process.
@@ -138,12 +138,12 @@ func Decode[T any](b []byte) (T, error) {
 }
 
 // The store's value encoding is the wire contract's value codec
-// (protocol.EncodeValue, protocol.DecodeValue): msgpack with compact
+// (wirecodec.EncodeValue, wirecodec.DecodeValue): msgpack with compact
 // integers and sorted map keys, decoded behind the structure check, since a
 // store value may have been written by any process.
 
 func encode(v any) ([]byte, error) {
-	b, err := protocol.EncodeValue(v)
+	b, err := wirecodec.EncodeValue(v)
 	if err != nil {
 		return nil, fmt.Errorf("encode %T: %w", v, err)
 	}
@@ -153,7 +153,7 @@ func encode(v any) ([]byte, error) {
 // decode decodes exactly one msgpack value from b into ptr. Any failure,
 // including a panic inside the decoder, wraps ErrTypeMismatch.
 func decode(b []byte, ptr any) error {
-	if err := protocol.DecodeValue(b, ptr); err != nil {
+	if err := wirecodec.DecodeValue(b, ptr); err != nil {
 		return fmt.Errorf("%w: decode into %T: %v", ErrTypeMismatch, ptr, err)
 	}
 	return nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -63,17 +64,17 @@ func TestRoundTrip(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			requireFullyPopulated(t, reflect.ValueOf(c.msg), c.name)
-			require.NoError(t, c.msg.Validate())
+			require.NoError(t, wirecodec.Validate(c.msg))
 
-			data, err := protocol.Encode(c.msg)
+			data, err := wirecodec.Encode(c.msg)
 			require.NoError(t, err)
 			got := c.zero()
-			require.NoError(t, protocol.Decode(data, got, 0))
+			require.NoError(t, wirecodec.Decode(data, got, 0))
 			require.Equal(t, c.msg, got)
 
 			// AppendEncode appends after existing bytes and agrees with Encode.
 			prefix := []byte("prefix")
-			appended, err := protocol.AppendEncode(prefix, c.msg)
+			appended, err := wirecodec.AppendEncode(prefix, c.msg)
 			require.NoError(t, err)
 			require.Equal(t, "prefix", string(appended[:len(prefix)]))
 			require.Equal(t, data, appended[len(prefix):])
@@ -94,7 +95,7 @@ func TestGolden(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
 			path := filepath.Join("testdata", "golden", c.name+".msgpack")
-			data, err := protocol.Encode(c.msg)
+			data, err := wirecodec.Encode(c.msg)
 			require.NoError(t, err)
 			if *update {
 				require.NoError(t, os.WriteFile(path, data, 0o644))
@@ -106,7 +107,7 @@ func TestGolden(t *testing.T) {
 
 			// The golden bytes also decode to the fixture, so old data stays readable.
 			got := c.zero()
-			require.NoError(t, protocol.Decode(want, got, 0))
+			require.NoError(t, wirecodec.Decode(want, got, 0))
 			require.Equal(t, c.msg, got)
 		})
 	}
@@ -117,10 +118,10 @@ func TestGolden(t *testing.T) {
 func TestEncodeDeterministic(t *testing.T) {
 	t.Parallel()
 	for _, c := range wireCases() {
-		first, err := protocol.Encode(c.msg)
+		first, err := wirecodec.Encode(c.msg)
 		require.NoError(t, err)
 		for range 20 {
-			again, err := protocol.Encode(c.msg)
+			again, err := wirecodec.Encode(c.msg)
 			require.NoError(t, err)
 			require.Equal(t, first, again, c.name)
 		}
@@ -129,13 +130,13 @@ func TestEncodeDeterministic(t *testing.T) {
 
 func TestDecodeErrors(t *testing.T) {
 	t.Parallel()
-	valid, err := protocol.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: "r1"})
+	valid, err := wirecodec.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: "r1"})
 	require.NoError(t, err)
-	v2, err := protocol.Encode(&protocol.CancelRequest{V: 2, RunID: "r1"})
+	v2, err := wirecodec.Encode(&protocol.CancelRequest{V: 2, RunID: "r1"})
 	require.NoError(t, err)
-	noRun, err := protocol.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion})
+	noRun, err := wirecodec.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion})
 	require.NoError(t, err)
-	badRun, err := protocol.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: "a.b"})
+	badRun, err := wirecodec.Encode(&protocol.CancelRequest{V: protocol.SchemaVersion, RunID: "a.b"})
 	require.NoError(t, err)
 
 	tests := []struct {
@@ -166,12 +167,12 @@ func TestDecodeErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var m protocol.CancelRequest
-			err := protocol.Decode(tc.data, &m, tc.maxPayload)
+			err := wirecodec.Decode(tc.data, &m, tc.maxPayload)
 			require.ErrorIs(t, err, tc.want)
 		})
 	}
 	var m protocol.CancelRequest
-	require.NoError(t, protocol.Decode(valid, &m, len(valid)), "a payload of exactly maxPayload is accepted")
+	require.NoError(t, wirecodec.Decode(valid, &m, len(valid)), "a payload of exactly maxPayload is accepted")
 }
 
 // TestDecodeDeepNesting checks that a deeply nested error cause chain,
@@ -185,7 +186,7 @@ func TestDecodeDeepNesting(t *testing.T) {
 	}
 	data = append(data, 0xc0)
 	var m protocol.TaskResult
-	require.ErrorIs(t, protocol.Decode(data, &m, 0), protocol.ErrMalformed)
+	require.ErrorIs(t, wirecodec.Decode(data, &m, 0), protocol.ErrMalformed)
 }
 
 // TestDecodeUnknownFieldsIgnored checks forward compatibility: a field added
@@ -195,7 +196,7 @@ func TestDecodeUnknownFieldsIgnored(t *testing.T) {
 	data := []byte{0x83, 0xa1, 'v', 0x01, 0xa6, 'r', 'u', 'n', '_', 'i', 'd', 0xa2, 'r', '1',
 		0xa3, 'n', 'e', 'w', 0x92, 0x01, 0x81, 0xa1, 'k', 0xc3}
 	var m protocol.CancelRequest
-	require.NoError(t, protocol.Decode(data, &m, 0))
+	require.NoError(t, wirecodec.Decode(data, &m, 0))
 	require.Equal(t, protocol.CancelRequest{V: 1, RunID: "r1"}, m)
 }
 
@@ -204,7 +205,7 @@ func BenchmarkEncode(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := protocol.Encode(c.msg); err != nil {
+				if _, err := wirecodec.Encode(c.msg); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -219,7 +220,7 @@ func BenchmarkAppendEncode(b *testing.B) {
 			buf := make([]byte, 0, 4096)
 			for b.Loop() {
 				var err error
-				if buf, err = protocol.AppendEncode(buf[:0], c.msg); err != nil {
+				if buf, err = wirecodec.AppendEncode(buf[:0], c.msg); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -229,7 +230,7 @@ func BenchmarkAppendEncode(b *testing.B) {
 
 func BenchmarkDecode(b *testing.B) {
 	for _, c := range benchCases() {
-		data, err := protocol.Encode(c.msg)
+		data, err := wirecodec.Encode(c.msg)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -237,7 +238,7 @@ func BenchmarkDecode(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(data)))
 			for b.Loop() {
-				if err := protocol.Decode(data, c.zero(), 0); err != nil {
+				if err := wirecodec.Decode(data, c.zero(), 0); err != nil {
 					b.Fatal(err)
 				}
 			}

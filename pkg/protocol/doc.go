@@ -1,7 +1,7 @@
 // Package protocol is Cano's wire contract: every message type (msgpack
-// with explicit snake_case tags and a schema version), one validating
-// [Encode]/[Decode] pair, and, in subjects.go, every subject, stream, bucket
-// and key name built from a configurable prefix.
+// with explicit snake_case tags and a schema version), their enum
+// constants and errors, and, in subjects.go, every subject built from a
+// configurable prefix.
 //
 // # Who uses it
 //
@@ -14,15 +14,20 @@
 // and package fsm and worker to write and host workflows; they need not
 // import protocol.
 //
-// Decoders never panic: bytes that are not a valid encoding give
-// [ErrMalformed], a payload over the configured maximum [ErrTooLarge], an
-// unknown schema version [ErrSchemaVersion], and missing or invalid fields
-// [ErrMissingField], [ErrInvalidField] or [ErrInvalidName]. Triggers also
-// decode from JSON ([DecodeTriggerJSON]) when published with
-// Content-Type: application/json, so the stock nats CLI can start runs.
-// Events are published as one line of JSON ([AppendEventJSON], schema in
-// event_json.go) so `nats sub 'cano.event.>'` is readable; [Decode] into an
-// *Event reads that form and the msgpack form of earlier builds.
+// The engine's codec (internal/wirecodec, not public: its bytes are the
+// contract, its Go functions are not) never panics: bytes that are not a
+// valid encoding give [ErrMalformed], a payload over the configured maximum
+// [ErrTooLarge], an unknown schema version [ErrSchemaVersion], and missing
+// or invalid fields [ErrMissingField], [ErrInvalidField] or
+// [ErrInvalidName]. User values inside messages (task parameters, inputs,
+// outputs, store values) are canonical msgpack: integers in their smallest
+// form, map and struct entries sorted by key. Triggers and cancel requests
+// also decode from JSON when published with Content-Type: application/json
+// ({"input": ..., "initial_state": ..., "idempotency_key": ..., "run_id":
+// ...}; {"reason": ...}), so the stock nats CLI can start and cancel runs.
+// Events are published as one line of JSON (schema in
+// internal/wirecodec/event_json.go) so `nats sub 'cano.event.>'` is
+// readable.
 //
 // Golden files in testdata/golden pin the byte encoding of every type: a
 // change of wire format must be deliberate (go test -update, then review).

@@ -3,6 +3,7 @@ package protocol_test
 import (
 	"testing"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -20,7 +21,7 @@ func BenchmarkEventEncodeMsgpack(b *testing.B) {
 	var buf []byte
 	for b.Loop() {
 		var err error
-		buf, err = protocol.AppendEncode(buf[:0], ev)
+		buf, err = wirecodec.AppendEncode(buf[:0], ev)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -34,6 +35,6 @@ func BenchmarkEventEncodeJSON(b *testing.B) {
 	b.ReportAllocs()
 	var buf []byte
 	for b.Loop() {
-		buf = protocol.AppendEventJSON(buf[:0], ev)
+		buf = wirecodec.AppendEventJSON(buf[:0], ev)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -30,7 +31,7 @@ func eventFixture(t *testing.T) *protocol.Event {
 func TestEventJSONGolden(t *testing.T) {
 	t.Parallel()
 	ev := eventFixture(t)
-	data := protocol.AppendEventJSON(nil, ev)
+	data := wirecodec.AppendEventJSON(nil, ev)
 	path := filepath.Join("testdata", "golden", "event.json")
 	if *update {
 		require.NoError(t, os.WriteFile(path, append(bytes.Clone(data), '\n'), 0o644))
@@ -51,7 +52,7 @@ func TestEventJSONGolden(t *testing.T) {
 	require.Equal(t, false, generic["output"])
 
 	var got protocol.Event
-	require.NoError(t, protocol.Decode(want, &got, 0))
+	require.NoError(t, wirecodec.Decode(want, &got, 0))
 	require.Equal(t, ev, &got)
 }
 
@@ -62,17 +63,17 @@ func TestDecodeEventAcceptsMsgpack(t *testing.T) {
 	old, err := os.ReadFile(filepath.Join("testdata", "golden", "event.msgpack"))
 	require.NoError(t, err)
 	var got protocol.Event
-	require.NoError(t, protocol.Decode(old, &got, 0))
+	require.NoError(t, wirecodec.Decode(old, &got, 0))
 	require.Equal(t, eventFixture(t), &got)
 }
 
 func TestEventJSONRoundTrip(t *testing.T) {
 	t.Parallel()
-	obj, err := protocol.EncodeValue(map[string]any{"total": 42, "name": "a\"b\\c\n", "ratio": 0.5, "tags": []string{"x"}})
+	obj, err := wirecodec.EncodeValue(map[string]any{"total": 42, "name": "a\"b\\c\n", "ratio": 0.5, "tags": []string{"x"}})
 	require.NoError(t, err)
-	bin, err := protocol.EncodeValue([]byte{1, 2, 3})
+	bin, err := wirecodec.EncodeValue([]byte{1, 2, 3})
 	require.NoError(t, err)
-	whole, err := protocol.EncodeValue(2.0)
+	whole, err := wirecodec.EncodeValue(2.0)
 	require.NoError(t, err)
 	cases := []struct {
 		name       string
@@ -92,11 +93,11 @@ func TestEventJSONRoundTrip(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			data := protocol.AppendEventJSON(nil, &c.ev)
+			data := wirecodec.AppendEventJSON(nil, &c.ev)
 			require.True(t, json.Valid(data), string(data))
 			require.Contains(t, string(data), c.wantSubstr)
 			var got protocol.Event
-			require.NoError(t, protocol.Decode(data, &got, 0))
+			require.NoError(t, wirecodec.Decode(data, &got, 0))
 			if c.name == "escapes" {
 				c.ev.Detail = "quote \" back \\ nl \n tab \t ctl \x01 bad \ufffd é ✓"
 			}
@@ -121,7 +122,7 @@ func TestDecodeEventErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		var ev protocol.Event
-		require.ErrorIs(t, protocol.Decode([]byte(c.data), &ev, 0), c.want, c.name)
+		require.ErrorIs(t, wirecodec.Decode([]byte(c.data), &ev, 0), c.want, c.name)
 	}
 }
 
@@ -138,10 +139,10 @@ func TestTriggerReplyJSON(t *testing.T) {
 			`{"v":1,"error":{"category":"configuration","message":"unknown workflow \"x\""}}`},
 	}
 	for _, c := range cases {
-		data := protocol.AppendTriggerReplyJSON(nil, &c.reply)
+		data := wirecodec.AppendTriggerReplyJSON(nil, &c.reply)
 		require.Equal(t, c.want, string(data), c.name)
 		var got protocol.TriggerReply
-		require.NoError(t, protocol.Decode(data, &got, 0), c.name)
+		require.NoError(t, wirecodec.Decode(data, &got, 0), c.name)
 		require.Equal(t, c.reply, got, c.name)
 	}
 }
@@ -163,7 +164,7 @@ func TestDecodeCancelJSON(t *testing.T) {
 		{"version", `{"v": 9}`, "r1", nil, protocol.ErrSchemaVersion, ""},
 	}
 	for _, c := range cases {
-		got, err := protocol.DecodeCancelJSON([]byte(c.body), c.run, 0)
+		got, err := wirecodec.DecodeCancelJSON([]byte(c.body), c.run, 0)
 		if c.err != nil {
 			require.ErrorIs(t, err, c.err, c.name)
 			require.ErrorContains(t, err, c.hint, c.name)
@@ -172,13 +173,13 @@ func TestDecodeCancelJSON(t *testing.T) {
 		require.NoError(t, err, c.name)
 		require.Equal(t, c.want, got, c.name)
 	}
-	require.Equal(t, "r1", protocol.MustNames("").RunFromCancelSubject("cano.control.cancel.r1"))
-	require.Equal(t, "", protocol.MustNames("").RunFromCancelSubject("cano.trigger.r1"))
+	require.Equal(t, "r1", wirecodec.RunFromCancelSubject(protocol.MustNames(""), "cano.control.cancel.r1"))
+	require.Equal(t, "", wirecodec.RunFromCancelSubject(protocol.MustNames(""), "cano.trigger.r1"))
 }
 
 func TestTriggerJSONNamesTheEnvelope(t *testing.T) {
 	t.Parallel()
-	_, err := protocol.DecodeTriggerJSON([]byte(`{"customer": "ada"}`), "order", 0)
+	_, err := wirecodec.DecodeTriggerJSON([]byte(`{"customer": "ada"}`), "order", 0)
 	require.ErrorIs(t, err, protocol.ErrMalformed)
 	require.ErrorContains(t, err, `not a trigger envelope`)
 	require.ErrorContains(t, err, `unknown field "customer"`)

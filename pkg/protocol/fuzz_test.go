@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -52,17 +53,17 @@ func fuzzDecode(f *testing.F, name string) {
 	c := caseNamed(f, name)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		m := c.zero()
-		err := protocol.Decode(data, m, fuzzMaxPayload)
+		err := wirecodec.Decode(data, m, fuzzMaxPayload)
 		if err != nil {
 			requireSentinel(t, err)
 			require.NotContains(t, err.Error(), "decoder panic", "Decode recovered from a panic")
 			return
 		}
-		first, err := protocol.Encode(m)
+		first, err := wirecodec.Encode(m)
 		require.NoError(t, err)
 		again := c.zero()
-		require.NoError(t, protocol.Decode(first, again, 0), "an accepted message must survive a round trip")
-		second, err := protocol.Encode(again)
+		require.NoError(t, wirecodec.Decode(first, again, 0), "an accepted message must survive a round trip")
+		second, err := wirecodec.Encode(again)
 		require.NoError(t, err)
 		require.Equal(t, first, second)
 	})
@@ -100,7 +101,7 @@ func FuzzDecodeWorkerInfo(f *testing.F)      { fuzzDecode(f, "worker_info") }
 // the workflow token taken from the subject.
 func FuzzDecodeTriggerJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, workflow string) {
-		tr, err := protocol.DecodeTriggerJSON(data, workflow, fuzzMaxPayload)
+		tr, err := wirecodec.DecodeTriggerJSON(data, workflow, fuzzMaxPayload)
 		if err != nil {
 			requireSentinel(t, err)
 			require.Nil(t, tr)
@@ -112,10 +113,10 @@ func FuzzDecodeTriggerJSON(f *testing.F) {
 			require.True(t, json.Valid(tr.Input), "input kept as valid JSON")
 		}
 		// An accepted JSON trigger is a valid msgpack trigger.
-		b, err := protocol.Encode(tr)
+		b, err := wirecodec.Encode(tr)
 		require.NoError(t, err)
 		var back protocol.Trigger
-		require.NoError(t, protocol.Decode(b, &back, 0))
+		require.NoError(t, wirecodec.Decode(b, &back, 0))
 		require.Equal(t, *tr, back)
 	})
 }
@@ -131,19 +132,19 @@ type seed struct {
 // valid, truncated, garbage, wrong schema versions, oversized, hostile
 // length prefixes and nesting.
 func msgpackSeeds(t *testing.T, c wireCase) []seed {
-	valid, err := protocol.Encode(c.msg)
+	valid, err := wirecodec.Encode(c.msg)
 	require.NoError(t, err)
 	withVersion := func(v uint16) []byte {
 		m := reflect.New(reflect.TypeOf(c.msg).Elem())
 		m.Elem().Set(reflect.ValueOf(c.msg).Elem())
 		m.Elem().FieldByName("V").SetUint(uint64(v))
-		b, err := protocol.Encode(m.Interface().(protocol.Message))
+		b, err := wirecodec.Encode(m.Interface().(protocol.Message))
 		require.NoError(t, err)
 		return b
 	}
 	zeroV1 := c.zero()
 	reflect.ValueOf(zeroV1).Elem().FieldByName("V").SetUint(protocol.SchemaVersion)
-	empty, err := protocol.Encode(zeroV1)
+	empty, err := wirecodec.Encode(zeroV1)
 	require.NoError(t, err)
 
 	garbage := make([]byte, 64)

@@ -139,7 +139,7 @@ func (w *stepWriter) str(k, v string) {
 }
 
 // int and uint write compact integers, as the encoder configured by
-// [Encode] (UseCompactInts) does.
+// internal/wirecodec.Encode (UseCompactInts) does.
 func (w *stepWriter) int(k string, v int64) {
 	w.key(k)
 	if w.err == nil {

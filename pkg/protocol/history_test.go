@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -42,7 +43,7 @@ func TestHistoryCompatibility(t *testing.T) {
 			old, err := os.ReadFile(filepath.Join("testdata", "compat", tc.name+"_before_history.msgpack"))
 			require.NoError(t, err)
 			got := tc.fresh()
-			require.NoError(t, protocol.Decode(old, got, 0), "bytes from before history must still decode")
+			require.NoError(t, wirecodec.Decode(old, got, 0), "bytes from before history must still decode")
 			want := caseNamed(t, tc.name).msg
 			tc.strip(want)
 			require.Equal(t, want, got)

@@ -41,8 +41,8 @@ type Trigger struct {
 
 func (m *Trigger) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *Trigger) Validate() error {
+// validate implements [Message].
+func (m *Trigger) validate() error {
 	if m.Workflow == "" {
 		return missing("trigger", "workflow")
 	}
@@ -85,8 +85,8 @@ type TriggerReply struct {
 
 func (m *TriggerReply) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *TriggerReply) Validate() error {
+// validate implements [Message].
+func (m *TriggerReply) validate() error {
 	if m.RunID == "" && m.Error == nil {
 		return missing("trigger_reply", "run_id")
 	}
@@ -159,7 +159,7 @@ const InlineInputMax = 16 << 10
 
 // TaskCommand tells a worker to run one task attempt sequence for one step
 // (and branch) of a run. Published on [Names.TaskSubject] with
-// Nats-Msg-Id = [CommandMsgID].
+// Nats-Msg-Id = <run id>/<step>/<branch> (branch -1 outside a split).
 type TaskCommand struct {
 	V        uint16 `msgpack:"v"`
 	RunID    string `msgpack:"run_id"`
@@ -199,8 +199,8 @@ type TaskCommand struct {
 func (m *TaskCommand) schemaVersion() uint16    { return m.V }
 func (m *TaskCommand) maxSchemaVersion() uint16 { return SchemaVersion2 }
 
-// Validate implements [Message].
-func (m *TaskCommand) Validate() error {
+// validate implements [Message].
+func (m *TaskCommand) validate() error {
 	if err := ValidToken(m.RunID); err != nil {
 		return badName("task_command", "run_id", err)
 	}
@@ -226,7 +226,7 @@ const (
 )
 
 // TaskResult reports the final outcome of a task command (after retries).
-// Published on [Names.ResultSubject] with Nats-Msg-Id = [ResultMsgID].
+// Published on [Names.ResultSubject] with Nats-Msg-Id = r:<run id>/<step>/<branch>.
 type TaskResult struct {
 	V      uint16       `msgpack:"v"`
 	RunID  string       `msgpack:"run_id"`
@@ -257,8 +257,8 @@ type TaskResult struct {
 func (m *TaskResult) schemaVersion() uint16    { return m.V }
 func (m *TaskResult) maxSchemaVersion() uint16 { return SchemaVersion2 }
 
-// Validate implements [Message].
-func (m *TaskResult) Validate() error {
+// validate implements [Message].
+func (m *TaskResult) validate() error {
 	if err := ValidToken(m.RunID); err != nil {
 		return badName("task_result", "run_id", err)
 	}
@@ -380,8 +380,8 @@ type RunRecord struct {
 
 func (m *RunRecord) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *RunRecord) Validate() error {
+// validate implements [Message].
+func (m *RunRecord) validate() error {
 	if err := ValidToken(m.ID); err != nil {
 		return badName("run_record", "id", err)
 	}
@@ -575,8 +575,9 @@ const (
 	BranchTimedOut  BranchStatus = "timed_out"
 )
 
-// BranchOutcome is one branch's outcome, stored in the branches bucket under
-// [BranchKey] by the worker that ran it.
+// BranchOutcome is one branch's outcome, stored in the branches bucket
+// (<prefix>_branches) under <run id>.<step>.<branch> by the worker that ran
+// it.
 type BranchOutcome struct {
 	V      uint16       `msgpack:"v"`
 	Index  int32        `msgpack:"index"`
@@ -587,8 +588,8 @@ type BranchOutcome struct {
 
 func (m *BranchOutcome) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *BranchOutcome) Validate() error {
+// validate implements [Message].
+func (m *BranchOutcome) validate() error {
 	switch m.Status {
 	case BranchSucceeded, BranchFailed, BranchCancelled, BranchTimedOut:
 	default:
@@ -646,8 +647,8 @@ type Event struct {
 
 func (m *Event) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *Event) Validate() error {
+// validate implements [Message].
+func (m *Event) validate() error {
 	if m.Type == "" {
 		return missing("event", "type")
 	}
@@ -667,8 +668,8 @@ type CancelRequest struct {
 
 func (m *CancelRequest) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *CancelRequest) Validate() error {
+// validate implements [Message].
+func (m *CancelRequest) validate() error {
 	if err := ValidToken(m.RunID); err != nil {
 		return badName("cancel_request", "run_id", err)
 	}
@@ -689,8 +690,8 @@ type CancelNotice struct {
 
 func (m *CancelNotice) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *CancelNotice) Validate() error {
+// validate implements [Message].
+func (m *CancelNotice) validate() error {
 	if err := ValidToken(m.RunID); err != nil {
 		return badName("cancel_notice", "run_id", err)
 	}
@@ -720,8 +721,8 @@ type TimerFire struct {
 
 func (m *TimerFire) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *TimerFire) Validate() error {
+// validate implements [Message].
+func (m *TimerFire) validate() error {
 	if err := ValidToken(m.RunID); err != nil {
 		return badName("timer_fire", "run_id", err)
 	}
@@ -752,7 +753,8 @@ type StateDef struct {
 }
 
 // Definition is a workflow definition as registered by workers in the
-// definitions bucket under [DefinitionKey].
+// definitions bucket (<prefix>_definitions) under def.<name>.<version>;
+// latest.<name> holds the name of its latest version.
 type Definition struct {
 	V       uint16 `msgpack:"v"`
 	Name    string `msgpack:"name"`
@@ -772,9 +774,9 @@ type Definition struct {
 func (m *Definition) schemaVersion() uint16    { return m.V }
 func (m *Definition) maxSchemaVersion() uint16 { return SchemaVersion2 }
 
-// Validate implements [Message]. It checks the wire shape only; the
+// validate implements [Message]. It checks the wire shape only; the
 // workflow rules are fsm's Validate.
-func (m *Definition) Validate() error {
+func (m *Definition) validate() error {
 	if err := ValidToken(m.Name); err != nil {
 		return badName("definition", "name", err)
 	}
@@ -850,8 +852,8 @@ type BreakerState struct {
 
 func (m *BreakerState) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *BreakerState) Validate() error {
+// validate implements [Message].
+func (m *BreakerState) validate() error {
 	if m.Name == "" {
 		return missing("breaker_state", "name")
 	}
@@ -913,8 +915,8 @@ type Schedule struct {
 
 func (m *Schedule) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message]. Cron syntax is checked by the scheduler.
-func (m *Schedule) Validate() error {
+// validate implements [Message]. Cron syntax is checked by the scheduler.
+func (m *Schedule) validate() error {
 	if err := ValidToken(m.ID); err != nil {
 		return badName("schedule", "id", err)
 	}
@@ -978,8 +980,8 @@ type FlowStatus struct {
 
 func (m *FlowStatus) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *FlowStatus) Validate() error {
+// validate implements [Message].
+func (m *FlowStatus) validate() error {
 	if m.ID == "" {
 		return missing("flow_status", "id")
 	}
@@ -1006,8 +1008,8 @@ type DeadLetter struct {
 
 func (m *DeadLetter) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *DeadLetter) Validate() error {
+// validate implements [Message].
+func (m *DeadLetter) validate() error {
 	if m.Reason == "" {
 		return missing("dead_letter", "reason")
 	}
@@ -1015,7 +1017,7 @@ func (m *DeadLetter) Validate() error {
 }
 
 // SplitSpecRecord stores a dynamic split's spec in the branches bucket
-// under [SplitSpecKey].
+// (<prefix>_branches) under <run id>.<step>.spec.
 type SplitSpecRecord struct {
 	V    uint16    `msgpack:"v"`
 	Spec SplitSpec `msgpack:"spec"`
@@ -1024,5 +1026,5 @@ type SplitSpecRecord struct {
 func (m *SplitSpecRecord) schemaVersion() uint16    { return m.V }
 func (m *SplitSpecRecord) maxSchemaVersion() uint16 { return SchemaVersion2 }
 
-// Validate implements [Message].
-func (m *SplitSpecRecord) Validate() error { return m.Spec.validate("split_spec_record.spec") }
+// validate implements [Message].
+func (m *SplitSpecRecord) validate() error { return m.Spec.validate("split_spec_record.spec") }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -239,7 +240,7 @@ func TestValidate(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			msg := tc.msg(t)
-			err := msg.Validate()
+			err := wirecodec.Validate(msg)
 			if tc.want == nil {
 				require.NoError(t, err)
 				return
@@ -248,10 +249,10 @@ func TestValidate(t *testing.T) {
 			require.Contains(t, err.Error(), "protocol: ", "the error names the package")
 
 			// The decoder reports the same error for the same bytes.
-			data, encErr := protocol.Encode(msg)
+			data, encErr := wirecodec.Encode(msg)
 			require.NoError(t, encErr)
 			back := caseFor(t, msg).zero()
-			require.ErrorIs(t, protocol.Decode(data, back, 0), tc.want)
+			require.ErrorIs(t, wirecodec.Decode(data, back, 0), tc.want)
 		})
 	}
 }
@@ -306,7 +307,7 @@ func TestDecodeTriggerJSON(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := protocol.DecodeTriggerJSON([]byte(tc.body), tc.workflow, 0)
+			got, err := wirecodec.DecodeTriggerJSON([]byte(tc.body), tc.workflow, 0)
 			if tc.wantErr != nil {
 				require.ErrorIs(t, err, tc.wantErr)
 				require.Nil(t, got)
@@ -321,9 +322,9 @@ func TestDecodeTriggerJSON(t *testing.T) {
 func TestDecodeTriggerJSONMaxPayload(t *testing.T) {
 	t.Parallel()
 	body := []byte(`{"input": {}}`)
-	_, err := protocol.DecodeTriggerJSON(body, "wf", len(body)-1)
+	_, err := wirecodec.DecodeTriggerJSON(body, "wf", len(body)-1)
 	require.ErrorIs(t, err, protocol.ErrTooLarge)
-	_, err = protocol.DecodeTriggerJSON(body, "wf", len(body))
+	_, err = wirecodec.DecodeTriggerJSON(body, "wf", len(body))
 	require.NoError(t, err)
 }
 
@@ -385,10 +386,10 @@ func TestSplitSpecCompact(t *testing.T) {
 				require.Equal(t, want, got, "branch %d", i)
 			}
 			rec := &protocol.SplitSpecRecord{V: protocol.SchemaVersion, Spec: *s}
-			data, err := protocol.Encode(rec)
+			data, err := wirecodec.Encode(rec)
 			require.NoError(t, err)
 			var back protocol.SplitSpecRecord
-			require.NoError(t, protocol.Decode(data, &back, 0))
+			require.NoError(t, wirecodec.Decode(data, &back, 0))
 			require.Equal(t, s.Len(), back.Spec.Len())
 			for i := range tc.tasks {
 				a, b := s.Task(i), back.Spec.Task(i)
@@ -407,9 +408,9 @@ func TestSplitSpecCompact(t *testing.T) {
 			{Common: &protocol.TaskSpec{Kind: "a"}, Join: join},
 			{Common: &protocol.TaskSpec{Kind: "a"}, Params: [][]byte{nil}, Join: join},
 		} {
-			data, err := protocol.Encode(&protocol.SplitSpecRecord{V: protocol.SchemaVersion, Spec: s})
+			data, err := wirecodec.Encode(&protocol.SplitSpecRecord{V: protocol.SchemaVersion, Spec: s})
 			require.NoError(t, err)
-			err = protocol.Decode(data, new(protocol.SplitSpecRecord), 0)
+			err = wirecodec.Decode(data, new(protocol.SplitSpecRecord), 0)
 			require.ErrorIs(t, err, protocol.ErrInvalidField)
 		}
 	})
@@ -420,18 +421,18 @@ func TestSplitSpecCompact(t *testing.T) {
 // form it would misread.
 func TestSchemaVersion2(t *testing.T) {
 	cmd := func(v uint16) []byte {
-		b, err := protocol.Encode(&protocol.TaskCommand{V: v, RunID: "r1", Workflow: "wf", State: "s", Branch: -1,
+		b, err := wirecodec.Encode(&protocol.TaskCommand{V: v, RunID: "r1", Workflow: "wf", State: "s", Branch: -1,
 			Task: protocol.TaskSpec{Kind: "k", Retry: protocol.RetryPolicy{Mode: protocol.RetryNone}}, InputInRecord: true})
 		require.NoError(t, err)
 		return b
 	}
-	require.NoError(t, protocol.Decode(cmd(1), new(protocol.TaskCommand), 0))
-	require.NoError(t, protocol.Decode(cmd(2), new(protocol.TaskCommand), 0))
-	require.ErrorIs(t, protocol.Decode(cmd(3), new(protocol.TaskCommand), 0), protocol.ErrSchemaVersion)
+	require.NoError(t, wirecodec.Decode(cmd(1), new(protocol.TaskCommand), 0))
+	require.NoError(t, wirecodec.Decode(cmd(2), new(protocol.TaskCommand), 0))
+	require.ErrorIs(t, wirecodec.Decode(cmd(3), new(protocol.TaskCommand), 0), protocol.ErrSchemaVersion)
 	// A definition with a compact static split (fsm.CompactSplitMin).
 	def := func(v uint16) []byte {
 		task := protocol.TaskSpec{Kind: "k", Retry: protocol.RetryPolicy{Mode: protocol.RetryNone}}
-		b, err := protocol.Encode(&protocol.Definition{V: v, Name: "wf", Version: "v1", Initial: "s", Queue: "default",
+		b, err := wirecodec.Encode(&protocol.Definition{V: v, Name: "wf", Version: "v1", Initial: "s", Queue: "default",
 			States: []protocol.StateDef{{Name: "s", Kind: protocol.StateSplit, Split: &protocol.SplitSpec{
 				Common: &task, Params: [][]byte{{0xc0}, {0xc0}},
 				Join: protocol.JoinSpec{Strategy: protocol.JoinAll, JoinState: "done"}}}},
@@ -439,9 +440,9 @@ func TestSchemaVersion2(t *testing.T) {
 		require.NoError(t, err)
 		return b
 	}
-	require.NoError(t, protocol.Decode(def(2), new(protocol.Definition), 0))
-	require.ErrorIs(t, protocol.Decode(def(3), new(protocol.Definition), 0), protocol.ErrSchemaVersion)
-	cancel, err := protocol.Encode(&protocol.CancelRequest{V: 2, RunID: "r1"})
+	require.NoError(t, wirecodec.Decode(def(2), new(protocol.Definition), 0))
+	require.ErrorIs(t, wirecodec.Decode(def(3), new(protocol.Definition), 0), protocol.ErrSchemaVersion)
+	cancel, err := wirecodec.Encode(&protocol.CancelRequest{V: 2, RunID: "r1"})
 	require.NoError(t, err)
-	require.ErrorIs(t, protocol.Decode(cancel, new(protocol.CancelRequest), 0), protocol.ErrSchemaVersion)
+	require.ErrorIs(t, wirecodec.Decode(cancel, new(protocol.CancelRequest), 0), protocol.ErrSchemaVersion)
 }

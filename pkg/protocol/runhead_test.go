@@ -5,6 +5,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -19,11 +20,11 @@ func TestDecodeRunHead(t *testing.T) {
 		}
 	}
 	require.NotNil(t, rec)
-	data, err := protocol.Encode(rec)
+	data, err := wirecodec.Encode(rec)
 	require.NoError(t, err)
-	h, err := protocol.DecodeRunHead(data, 0)
+	h, err := wirecodec.DecodeRunHead(data, 0)
 	require.NoError(t, err)
-	require.Equal(t, protocol.RunHead{V: rec.V, ID: rec.ID, Workflow: rec.Workflow, DefVersion: rec.DefVersion,
+	require.Equal(t, wirecodec.RunHead{V: rec.V, ID: rec.ID, Workflow: rec.Workflow, DefVersion: rec.DefVersion,
 		Status: rec.Status, State: rec.State, Error: rec.Error, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}, h)
 
 	for name, bad := range map[string][]byte{
@@ -31,15 +32,15 @@ func TestDecodeRunHead(t *testing.T) {
 		"not msgpack": []byte("not msgpack"),
 		"truncated":   data[:len(data)/2],
 	} {
-		_, err := protocol.DecodeRunHead(bad, 0)
+		_, err := wirecodec.DecodeRunHead(bad, 0)
 		require.ErrorIs(t, err, protocol.ErrMalformed, name)
 	}
-	_, err = protocol.DecodeRunHead(data, 10)
+	_, err = wirecodec.DecodeRunHead(data, 10)
 	require.ErrorIs(t, err, protocol.ErrTooLarge)
 	old := *rec
 	old.V = protocol.SchemaVersion + 1
-	data, err = protocol.Encode(&old)
+	data, err = wirecodec.Encode(&old)
 	require.NoError(t, err)
-	_, err = protocol.DecodeRunHead(data, 0)
+	_, err = wirecodec.DecodeRunHead(data, 0)
 	require.ErrorIs(t, err, protocol.ErrSchemaVersion)
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -21,26 +22,26 @@ func TestNames(t *testing.T) {
 	names := func(n protocol.Names) map[string]nameCase {
 		return map[string]nameCase{
 			"Prefix":               {n.Prefix(), "{p}"},
-			"TriggersStream":       {n.TriggersStream(), "{P}_TRIGGERS"},
-			"TasksStream":          {n.TasksStream(), "{P}_TASKS"},
-			"ResultsStream":        {n.ResultsStream(), "{P}_RESULTS"},
-			"ControlStream":        {n.ControlStream(), "{P}_CONTROL"},
-			"TimersStream":         {n.TimersStream(), "{P}_TIMERS"},
-			"EventsStream":         {n.EventsStream(), "{P}_EVENTS"},
-			"DLQStream":            {n.DLQStream(), "{P}_DLQ"},
-			"RunsBucket":           {n.RunsBucket(), "{b}_runs"},
-			"BranchesBucket":       {n.BranchesBucket(), "{b}_branches"},
-			"DefinitionsBucket":    {n.DefinitionsBucket(), "{b}_definitions"},
-			"SchedulesBucket":      {n.SchedulesBucket(), "{b}_schedules"},
-			"BreakersBucket":       {n.BreakersBucket(), "{b}_breakers"},
-			"StoreBucket":          {n.StoreBucket(), "{b}_store"},
-			"WorkersBucket":        {n.WorkersBucket(), "{b}_workers"},
-			"LeaderBucket":         {n.LeaderBucket(), "{b}_leader"},
+			"TriggersStream":       {layout.TriggersStream(n), "{P}_TRIGGERS"},
+			"TasksStream":          {layout.TasksStream(n), "{P}_TASKS"},
+			"ResultsStream":        {layout.ResultsStream(n), "{P}_RESULTS"},
+			"ControlStream":        {layout.ControlStream(n), "{P}_CONTROL"},
+			"TimersStream":         {layout.TimersStream(n), "{P}_TIMERS"},
+			"EventsStream":         {layout.EventsStream(n), "{P}_EVENTS"},
+			"DLQStream":            {layout.DLQStream(n), "{P}_DLQ"},
+			"RunsBucket":           {layout.RunsBucket(n), "{b}_runs"},
+			"BranchesBucket":       {layout.BranchesBucket(n), "{b}_branches"},
+			"DefinitionsBucket":    {layout.DefinitionsBucket(n), "{b}_definitions"},
+			"SchedulesBucket":      {layout.SchedulesBucket(n), "{b}_schedules"},
+			"BreakersBucket":       {layout.BreakersBucket(n), "{b}_breakers"},
+			"StoreBucket":          {layout.StoreBucket(n), "{b}_store"},
+			"WorkersBucket":        {layout.WorkersBucket(n), "{b}_workers"},
+			"LeaderBucket":         {layout.LeaderBucket(n), "{b}_leader"},
 			"TriggerSubject":       {n.TriggerSubject("wf"), "{p}.trigger.wf"},
 			"TriggerWildcard":      {n.TriggerWildcard(), "{p}.trigger.>"},
 			"TaskSubject":          {n.TaskSubject("q", "fetch"), "{p}.task.q.fetch"},
 			"TaskWildcard":         {n.TaskWildcard(), "{p}.task.>"},
-			"TaskConsumer":         {n.TaskConsumer("q", "fetch"), "task_q_fetch"},
+			"TaskConsumer":         {layout.TaskConsumer("q", "fetch"), "task_q_fetch"},
 			"ResultSubject":        {n.ResultSubject("r1"), "{p}.result.r1"},
 			"ResultWildcard":       {n.ResultWildcard(), "{p}.result.>"},
 			"CancelSubject":        {n.CancelSubject("r1"), "{p}.control.cancel.r1"},
@@ -87,8 +88,8 @@ func TestNames(t *testing.T) {
 func TestNamesDisjoint(t *testing.T) {
 	t.Parallel()
 	a, b := protocol.MustNames("alpha"), protocol.MustNames("beta")
-	require.NotEqual(t, a.TriggersStream(), b.TriggersStream())
-	require.NotEqual(t, a.RunsBucket(), b.RunsBucket())
+	require.NotEqual(t, layout.TriggersStream(a), layout.TriggersStream(b))
+	require.NotEqual(t, layout.RunsBucket(a), layout.RunsBucket(b))
 	for _, w := range []string{a.TriggerWildcard(), a.TaskWildcard(), a.ResultWildcard(),
 		a.ControlWildcard(), a.TimerWildcard(), a.EventWildcard(), a.DLQWildcard()} {
 		require.True(t, strings.HasPrefix(w, "alpha."), w)
@@ -122,7 +123,7 @@ func TestWorkflowFromTriggerSubject(t *testing.T) {
 		{"", ""},
 	}
 	for _, tc := range tests {
-		require.Equal(t, tc.want, n.WorkflowFromTriggerSubject(tc.subj), tc.subj)
+		require.Equal(t, tc.want, layout.WorkflowFromTriggerSubject(n, tc.subj), tc.subj)
 	}
 }
 
@@ -165,21 +166,21 @@ func TestValidToken(t *testing.T) {
 
 func TestMessageIDsAndKeys(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "r1/3/-1", protocol.CommandMsgID("r1", 3, -1))
-	require.Equal(t, "r1/4294967295/2147483647", protocol.CommandMsgID("r1", 1<<32-1, 1<<31-1))
-	require.Equal(t, "r:r1/3/2", protocol.ResultMsgID("r1", 3, 2))
-	require.Equal(t, "r1", protocol.RunKey("r1"))
-	require.Equal(t, "r1.3.2", protocol.BranchKey("r1", 3, 2))
-	require.Equal(t, "r1.3.spec", protocol.SplitSpecKey("r1", 3))
-	require.Equal(t, "r1.>", protocol.RunBranchesWildcard("r1"))
-	require.Equal(t, "def.wf.v3", protocol.DefinitionKey("wf", "v3"))
-	require.Equal(t, "latest.wf", protocol.LatestDefinitionKey("wf"))
-	require.Equal(t, "flow.nightly", protocol.ScheduleKey("nightly"))
-	require.Equal(t, "status.nightly", protocol.FlowStatusKey("nightly"))
-	require.Equal(t, "payments", protocol.BreakerKey("payments"))
-	require.Equal(t, "scheduler", protocol.LeaderKey)
+	require.Equal(t, "r1/3/-1", layout.CommandMsgID("r1", 3, -1))
+	require.Equal(t, "r1/4294967295/2147483647", layout.CommandMsgID("r1", 1<<32-1, 1<<31-1))
+	require.Equal(t, "r:r1/3/2", layout.ResultMsgID("r1", 3, 2))
+	require.Equal(t, "r1", layout.RunKey("r1"))
+	require.Equal(t, "r1.3.2", layout.BranchKey("r1", 3, 2))
+	require.Equal(t, "r1.3.spec", layout.SplitSpecKey("r1", 3))
+	require.Equal(t, "r1.>", layout.RunBranchesWildcard("r1"))
+	require.Equal(t, "def.wf.v3", layout.DefinitionKey("wf", "v3"))
+	require.Equal(t, "latest.wf", layout.LatestDefinitionKey("wf"))
+	require.Equal(t, "flow.nightly", layout.ScheduleKey("nightly"))
+	require.Equal(t, "status.nightly", layout.FlowStatusKey("nightly"))
+	require.Equal(t, "payments", layout.BreakerKey("payments"))
+	require.Equal(t, "scheduler", layout.LeaderKey)
 	// Branch keys of one run stay under the run's wildcard.
-	require.True(t, strings.HasPrefix(protocol.BranchKey("r1", 0, 0), "r1."))
+	require.True(t, strings.HasPrefix(layout.BranchKey("r1", 0, 0), "r1."))
 }
 
 func TestWorkerKey(t *testing.T) {
@@ -196,7 +197,7 @@ func TestWorkerKey(t *testing.T) {
 	keyRe := regexp.MustCompile(`^[-/_=.a-zA-Z0-9]+$`) // jetstream's rule for KV keys
 	seen := map[string]string{}
 	for _, tc := range tests {
-		key := protocol.WorkerKey(tc.id)
+		key := layout.WorkerKey(tc.id)
 		require.Equal(t, tc.want, key, tc.name)
 		require.Regexp(t, keyRe, key, tc.name)
 		require.NotContains(t, key, "..", tc.name)
@@ -205,33 +206,33 @@ func TestWorkerKey(t *testing.T) {
 		seen[key] = tc.name
 	}
 	// An id that looks like an encoded key is itself encoded: no collision.
-	require.NotEqual(t, protocol.WorkerKey("b64.YQ"), protocol.WorkerKey("a"))
-	require.NotEqual(t, protocol.WorkerKey("b64.YQ"), "b64.YQ")
+	require.NotEqual(t, layout.WorkerKey("b64.YQ"), layout.WorkerKey("a"))
+	require.NotEqual(t, layout.WorkerKey("b64.YQ"), "b64.YQ")
 }
 
 func TestDerivedRunIDs(t *testing.T) {
 	t.Parallel()
-	id := protocol.IdempotentRunID("wf", "order-1")
+	id := layout.IdempotentRunID("wf", "order-1")
 	require.NoError(t, protocol.ValidToken(id))
-	require.Equal(t, id, protocol.IdempotentRunID("wf", "order-1"), "deterministic")
-	require.NotEqual(t, id, protocol.IdempotentRunID("wf", "order-2"))
-	require.NotEqual(t, id, protocol.IdempotentRunID("wf2", "order-1"))
-	require.NotEqual(t, protocol.IdempotentRunID("ab", "c"), protocol.IdempotentRunID("a", "bc"), "workflow and key are separated")
+	require.Equal(t, id, layout.IdempotentRunID("wf", "order-1"), "deterministic")
+	require.NotEqual(t, id, layout.IdempotentRunID("wf", "order-2"))
+	require.NotEqual(t, id, layout.IdempotentRunID("wf2", "order-1"))
+	require.NotEqual(t, layout.IdempotentRunID("ab", "c"), layout.IdempotentRunID("a", "bc"), "workflow and key are separated")
 	// Keys may hold any bytes; the run id is still a token.
-	require.NoError(t, protocol.ValidToken(protocol.IdempotentRunID("wf", "a.b *>\x00é")))
+	require.NoError(t, protocol.ValidToken(layout.IdempotentRunID("wf", "a.b *>\x00é")))
 
 	ts := time.Unix(1767225600, 123)
-	sid := protocol.StreamRunID(42, ts)
+	sid := layout.StreamRunID(42, ts)
 	require.NoError(t, protocol.ValidToken(sid))
-	require.Equal(t, sid, protocol.StreamRunID(42, ts), "stable across redeliveries")
-	require.NotEqual(t, sid, protocol.StreamRunID(43, ts))
+	require.Equal(t, sid, layout.StreamRunID(42, ts), "stable across redeliveries")
+	require.NotEqual(t, sid, layout.StreamRunID(43, ts))
 }
 
 func TestTimerName(t *testing.T) {
 	t.Parallel()
-	require.Equal(t, "deadline", protocol.TimerName(protocol.TimerRunDeadline, 7))
-	require.Equal(t, "join-7", protocol.TimerName(protocol.TimerJoin, 7))
+	require.Equal(t, "deadline", layout.TimerName(protocol.TimerRunDeadline, 7))
+	require.Equal(t, "join-7", layout.TimerName(protocol.TimerJoin, 7))
 	for _, k := range []protocol.TimerKind{protocol.TimerRunDeadline, protocol.TimerJoin} {
-		require.NoError(t, protocol.ValidToken(protocol.TimerName(k, 1<<32-1)))
+		require.NoError(t, protocol.ValidToken(layout.TimerName(k, 1<<32-1)))
 	}
 }

@@ -17,8 +17,9 @@ const (
 // MaxWorkerIDLen is the longest worker id accepted.
 const MaxWorkerIDLen = 256
 
-// WorkerInfo is a live worker's presence entry in the workers bucket under
-// [WorkerKey]. The worker puts it on start, refreshes it every heartbeat
+// WorkerInfo is a live worker's presence entry in the workers bucket
+// (<prefix>_workers) under the worker's id, or "b64." and the id in
+// unpadded base64url when the id is not a token ([ValidToken]). The worker puts it on start, refreshes it every heartbeat
 // interval and deletes it on stop; the bucket's TTL removes the entry of a
 // worker that died without stopping.
 type WorkerInfo struct {
@@ -53,8 +54,8 @@ type WorkerInfo struct {
 
 func (m *WorkerInfo) schemaVersion() uint16 { return m.V }
 
-// Validate implements [Message].
-func (m *WorkerInfo) Validate() error {
+// validate implements [Message].
+func (m *WorkerInfo) validate() error {
 	if m.ID == "" {
 		return missing("worker_info", "id")
 	}

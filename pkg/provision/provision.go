@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -41,42 +42,42 @@ const (
 // late duplicate command runs its task once more (as a worker crash
 // would) and its result is ignored as already applied.
 const (
-	// CommandsDuplicateWindow (tasks stream, id run/step/branch). A
+	// commandsDuplicateWindow (tasks stream, id run/step/branch). A
 	// coordinator re-publishes the commands a record owes when it handles
 	// an input again: the input it held when it died comes back after the
 	// coordinator's ack wait (30 s) and is re-applied after a record read
 	// (bounded by 5 s), so the re-publish comes at most ~35 s after the
 	// first; a publish-ack timeout (5 s) naks the input, which comes back
 	// at once (~10 s). 35 s + 10 s margin for queueing in the shards.
-	CommandsDuplicateWindow = 45 * time.Second
-	// ResultsDuplicateWindow (results stream, id r:run/step/branch). A
+	commandsDuplicateWindow = 45 * time.Second
+	// resultsDuplicateWindow (results stream, id r:run/step/branch). A
 	// worker re-publishes a result when the command comes back to it: after
 	// a failed publish (10 s timeout, then a 1 s nak delay) or, if it died
 	// before acking, after the worker's ack wait (30 s) — both plus the
 	// task's run time, which no window can bound. 30 s + 5 s publish +
 	// 10 s margin covers tasks of a few seconds; a later duplicate result
 	// is ignored by the coordinator as already applied.
-	ResultsDuplicateWindow = 45 * time.Second
-	// TriggersDuplicateWindow (triggers stream, id trig:run or the flow
+	resultsDuplicateWindow = 45 * time.Second
+	// triggersDuplicateWindow (triggers stream, id trig:run or the flow
 	// slot's run id). A client retries a trigger whose ack it lost within
 	// its 10 s timeout; a scheduler leader taking over re-publishes a fired
 	// slot without a record at the start of its term, at most the leader
 	// TTL (10 s) + one scheduler operation (5 s) after the old leader's
 	// publish. 15 s + 15 s margin. Past it the run record's create (keyed
 	// by run id) still makes a duplicate trigger a no-op.
-	TriggersDuplicateWindow = 30 * time.Second
-	// EventsDuplicateWindow (events stream, id ev:run:step:type). Events
+	triggersDuplicateWindow = 30 * time.Second
+	// eventsDuplicateWindow (events stream, id ev:run:step:type). Events
 	// are re-published with the commands on the same redelivered input,
 	// so the same bound as commands: observers see each event once.
-	EventsDuplicateWindow = CommandsDuplicateWindow
-	// DLQDuplicateWindow (dead letters, id dlq:stream:seq). A letter is
+	eventsDuplicateWindow = commandsDuplicateWindow
+	// dlqDuplicateWindow (dead letters, id dlq:stream:seq). A letter is
 	// re-published when its input comes back after a publish timeout or a
 	// coordinator's death: the same bound as commands.
-	DLQDuplicateWindow = CommandsDuplicateWindow
-	// OtherDuplicateWindow (control and timers streams). Their messages
+	dlqDuplicateWindow = commandsDuplicateWindow
+	// otherDuplicateWindow (control and timers streams). Their messages
 	// carry no id today, so the window holds nothing; it is the commands'
 	// bound so that an id added later is covered.
-	OtherDuplicateWindow = CommandsDuplicateWindow
+	otherDuplicateWindow = commandsDuplicateWindow
 )
 
 // Config says how streams and buckets are created. The zero value uses the
@@ -92,8 +93,10 @@ type Config struct {
 	// Storage defaults to file storage.
 	Memory bool
 	// DuplicateWindow, when set, is every stream's de-duplication window.
-	// By default each stream has its own (CommandsDuplicateWindow, ...);
-	// set it longer if the processes' ack waits are longer than 30 s.
+	// By default each stream has its own, derived from the default ack
+	// waits (30 s): 30 s for triggers, 45 s for the others (reasons in
+	// provision.go); set it longer if the processes' ack waits are longer
+	// than 30 s.
 	DuplicateWindow time.Duration
 	// EventCapture creates the events capture stream (Names.EventsStream,
 	// on the event subjects): the server then stores every event published
@@ -176,15 +179,6 @@ func (e *configError) Error() string        { return e.err.Error() }
 func (e *configError) Unwrap() error        { return e.err }
 func (e *configError) Is(target error) bool { return target == ErrInvalidConfig }
 
-// Permanent reports whether err, from [Ensure], is one retrying cannot
-// fix: an invalid [Config] ([ErrInvalidConfig]) or a setting of an
-// existing stream that cannot change in place ([ErrImmutableSetting]).
-// Every other failure (no connection, no JetStream leader yet, a
-// timeout) may pass once the broker is back, and is worth retrying.
-func Permanent(err error) bool {
-	return errors.Is(err, ErrInvalidConfig) || errors.Is(err, ErrImmutableSetting)
-}
-
 // Streams returns the stream configurations Ensure applies: the events
 // capture stream only with [Config.EventCapture].
 func Streams(cfg Config) []jetstream.StreamConfig {
@@ -217,16 +211,16 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 	if cfg.EventsFile && !cfg.Memory {
 		evStorage = jetstream.FileStorage
 	}
-	timers := work(n.TimersStream(), "durable timers: schedule messages and their fires", n.TimerWildcard(), OtherDuplicateWindow)
+	timers := work(layout.TimersStream(n), "durable timers: schedule messages and their fires", n.TimerWildcard(), otherDuplicateWindow)
 	timers.AllowMsgSchedules = true
 	streams := []jetstream.StreamConfig{
-		work(n.TriggersStream(), "run triggers, consumed by coordinators", n.TriggerWildcard(), TriggersDuplicateWindow),
-		work(n.TasksStream(), "task commands, one consumer per task kind", n.TaskWildcard(), CommandsDuplicateWindow),
-		work(n.ResultsStream(), "task results, consumed by coordinators", n.ResultWildcard(), ResultsDuplicateWindow),
-		work(n.ControlStream(), "cancel requests, consumed by coordinators", n.ControlWildcard(), OtherDuplicateWindow),
+		work(layout.TriggersStream(n), "run triggers, consumed by coordinators", n.TriggerWildcard(), triggersDuplicateWindow),
+		work(layout.TasksStream(n), "task commands, one consumer per task kind", n.TaskWildcard(), commandsDuplicateWindow),
+		work(layout.ResultsStream(n), "task results, consumed by coordinators", n.ResultWildcard(), resultsDuplicateWindow),
+		work(layout.ControlStream(n), "cancel requests, consumed by coordinators", n.ControlWildcard(), otherDuplicateWindow),
 		timers,
 		{
-			Name:        n.DLQStream(),
+			Name:        layout.DLQStream(n),
 			Description: "dead letters: refused messages with their reason",
 			Subjects:    []string{n.DLQWildcard()},
 			Retention:   jetstream.LimitsPolicy,
@@ -234,13 +228,13 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Replicas:    cfg.Replicas,
 			MaxAge:      DLQMaxAgeDefault,
 			MaxMsgSize:  cfg.MaxMsgSize,
-			Duplicates:  window(DLQDuplicateWindow),
+			Duplicates:  window(dlqDuplicateWindow),
 			Discard:     jetstream.DiscardOld,
 		},
 	}
 	if cfg.EventCapture {
 		streams = append(streams, jetstream.StreamConfig{
-			Name:        n.EventsStream(),
+			Name:        layout.EventsStream(n),
 			Description: "captured run lifecycle events, for observers' replay (optional)",
 			Subjects:    []string{n.EventWildcard()},
 			Retention:   jetstream.LimitsPolicy,
@@ -249,7 +243,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			MaxAge:      cfg.EventsMaxAge,
 			MaxBytes:    EventsMaxBytesDefault,
 			MaxMsgSize:  cfg.MaxMsgSize,
-			Duplicates:  window(EventsDuplicateWindow),
+			Duplicates:  window(eventsDuplicateWindow),
 			Discard:     jetstream.DiscardOld,
 		})
 	}
@@ -278,21 +272,21 @@ func Buckets(cfg Config) []jetstream.KeyValueConfig {
 			MaxValueSize: cfg.MaxMsgSize,
 		}
 	}
-	store := kv(n.StoreBucket(), "shared store for tasks (global, workflow and run scopes)", 1, 0)
+	store := kv(layout.StoreBucket(n), "shared store for tasks (global, workflow and run scopes)", 1, 0)
 	store.LimitMarkerTTL = time.Minute
-	leader := kv(n.LeaderBucket(), "scheduler leader lease", 1, cfg.LeaderTTL)
+	leader := kv(layout.LeaderBucket(n), "scheduler leader lease", 1, cfg.LeaderTTL)
 	leader.LimitMarkerTTL = cfg.LeaderTTL
-	runs := kv(n.RunsBucket(), "run records, one key per run", 1, cfg.RunsMaxAge)
-	runs.MaxValueSize = min(cfg.MaxMsgSize, RunRecordMax)
-	runs.LimitMarkerTTL = RunsMarkerTTL // per-record TTLs (runs.go)
+	runs := kv(layout.RunsBucket(n), "run records, one key per run", 1, cfg.RunsMaxAge)
+	runs.MaxValueSize = min(cfg.MaxMsgSize, runRecordMax)
+	runs.LimitMarkerTTL = runsMarkerTTL // per-record TTLs (runs.go)
 	return []jetstream.KeyValueConfig{
 		runs,
-		kv(n.BranchesBucket(), "split branch outcomes and dynamic split specs", 1, cfg.RunsMaxAge),
-		kv(n.DefinitionsBucket(), "workflow definitions: name and version", 5, 0),
-		kv(n.SchedulesBucket(), "scheduler flows and their status", 1, 0),
-		kv(n.BreakersBucket(), "shared circuit breaker state", 1, 0),
+		kv(layout.BranchesBucket(n), "split branch outcomes and dynamic split specs", 1, cfg.RunsMaxAge),
+		kv(layout.DefinitionsBucket(n), "workflow definitions: name and version", 5, 0),
+		kv(layout.SchedulesBucket(n), "scheduler flows and their status", 1, 0),
+		kv(layout.BreakersBucket(n), "shared circuit breaker state", 1, 0),
 		store,
-		kv(n.WorkersBucket(), "live workers and their health", 1, WorkersTTLDefault),
+		kv(layout.WorkersBucket(n), "live workers and their health", 1, WorkersTTLDefault),
 		leader,
 	}
 }

@@ -12,7 +12,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wire/provisioning"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -51,7 +53,7 @@ func TestEnsureIdempotentAndConcurrent(t *testing.T) {
 		_, err := js.KeyValue(ctx, bc.Bucket)
 		require.NoError(t, err, bc.Bucket)
 	}
-	_, err := js.Stream(ctx, n.TasksStream())
+	_, err := js.Stream(ctx, layout.TasksStream(n))
 	require.NoError(t, err)
 }
 
@@ -63,7 +65,7 @@ func TestEnsureImmutableSettingNamed(t *testing.T) {
 	_, js := s.Connect(t)
 	n := protocol.MustNames("")
 	_, err := js.CreateStream(ctx, jetstream.StreamConfig{
-		Name: n.TasksStream(), Subjects: []string{n.TaskWildcard()}, Retention: jetstream.LimitsPolicy,
+		Name: layout.TasksStream(n), Subjects: []string{n.TaskWildcard()}, Retention: jetstream.LimitsPolicy,
 	})
 	require.NoError(t, err)
 	err = provision.Ensure(ctx, js, provision.Config{})
@@ -72,7 +74,7 @@ func TestEnsureImmutableSettingNamed(t *testing.T) {
 	var se *provision.SettingError
 	require.ErrorAs(t, err, &se)
 	require.Equal(t, "retention", se.Setting)
-	require.Contains(t, err.Error(), "nats stream rm "+n.TasksStream())
+	require.Contains(t, err.Error(), "nats stream rm "+layout.TasksStream(n))
 }
 
 func TestTwoPrefixesShareOneServer(t *testing.T) {
@@ -98,7 +100,7 @@ func TestTimersStreamAcceptsSchedules(t *testing.T) {
 	n := protocol.MustNames("")
 	// Fires are stored by the server itself (no core publish): read them
 	// through a consumer, as the coordinator does.
-	cons, err := js.CreateConsumer(ctx, n.TimersStream(), jetstream.ConsumerConfig{
+	cons, err := js.CreateConsumer(ctx, layout.TimersStream(n), jetstream.ConsumerConfig{
 		FilterSubject: n.TimerFireWildcard(), AckPolicy: jetstream.AckExplicitPolicy,
 	})
 	require.NoError(t, err)
@@ -130,7 +132,7 @@ func TestPermanent(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tc.want, provision.Permanent(tc.err))
+			require.Equal(t, tc.want, provisioning.Permanent(tc.err))
 		})
 	}
 }
@@ -142,9 +144,9 @@ func TestEnsureInvalidConfigIsPermanent(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, cfg := range []provision.Config{{Prefix: "bad prefix"}, {Replicas: 2}, {LeaderTTL: time.Millisecond}} {
-		err := provision.Wait(ctx, nil, js, cfg)
+		err := provisioning.Wait(ctx, nil, js, cfg)
 		require.ErrorIs(t, err, provision.ErrInvalidConfig)
-		require.True(t, provision.Permanent(err))
+		require.True(t, provisioning.Permanent(err))
 	}
 }
 
@@ -157,13 +159,13 @@ func TestWatchReprovisions(t *testing.T) {
 	nc, js := s.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	stop := provision.Watch(nc, js, cfg, nil)
+	stop := provisioning.Watch(nc, js, cfg, nil)
 	defer stop()
 	n := protocol.MustNames("")
-	require.NoError(t, js.DeleteStream(ctx, n.EventsStream()))
+	require.NoError(t, js.DeleteStream(ctx, layout.EventsStream(n)))
 	require.NoError(t, nc.ForceReconnect())
 	require.Eventually(t, func() bool {
-		_, err := js.Stream(ctx, n.EventsStream())
+		_, err := js.Stream(ctx, layout.EventsStream(n))
 		return err == nil
 	}, 30*time.Second, 20*time.Millisecond)
 	stop()
@@ -181,20 +183,12 @@ func TestDuplicateWindows(t *testing.T) {
 	defer cancel()
 	require.NoError(t, provision.Ensure(ctx, js, provision.Config{DuplicateWindow: 2 * time.Minute}))
 	n := protocol.MustNames("")
-	st, err := js.Stream(ctx, n.TasksStream())
+	st, err := js.Stream(ctx, layout.TasksStream(n))
 	require.NoError(t, err)
 	require.Equal(t, 2*time.Minute, st.CachedInfo().Config.Duplicates)
 
 	require.NoError(t, provision.Ensure(ctx, js, provision.Config{EventCapture: true}))
-	want := map[string]time.Duration{
-		n.TriggersStream(): provision.TriggersDuplicateWindow,
-		n.TasksStream():    provision.CommandsDuplicateWindow,
-		n.ResultsStream():  provision.ResultsDuplicateWindow,
-		n.ControlStream():  provision.OtherDuplicateWindow,
-		n.TimersStream():   provision.OtherDuplicateWindow,
-		n.EventsStream():   provision.EventsDuplicateWindow,
-		n.DLQStream():      provision.DLQDuplicateWindow,
-	}
+	want := map[string]time.Duration{layout.TriggersStream(n): 30 * time.Second, layout.TasksStream(n): 45 * time.Second, layout.ResultsStream(n): 45 * time.Second, layout.ControlStream(n): 45 * time.Second, layout.TimersStream(n): 45 * time.Second, layout.EventsStream(n): 45 * time.Second, layout.DLQStream(n): 45 * time.Second}
 	require.Len(t, provision.Streams(provision.Config{EventCapture: true}), len(want))
 	for name, d := range want {
 		st, err := js.Stream(ctx, name)
@@ -226,22 +220,22 @@ func TestEventCapture(t *testing.T) {
 	defer cancel()
 	n := protocol.MustNames("")
 	for _, sc := range provision.Streams(provision.Config{}) {
-		require.NotEqual(t, n.EventsStream(), sc.Name, "capture off by default")
+		require.NotEqual(t, layout.EventsStream(n), sc.Name, "capture off by default")
 	}
 
 	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
-	_, err := js.Stream(ctx, n.EventsStream())
+	_, err := js.Stream(ctx, layout.EventsStream(n))
 	require.ErrorIs(t, err, jetstream.ErrStreamNotFound, "no capture stream unless configured")
 
 	require.NoError(t, provision.Ensure(ctx, js, provision.Config{EventCapture: true, EventsMaxAge: 2 * time.Hour}))
-	st, err := js.Stream(ctx, n.EventsStream())
+	st, err := js.Stream(ctx, layout.EventsStream(n))
 	require.NoError(t, err)
 	require.Equal(t, []string{n.EventWildcard()}, st.CachedInfo().Config.Subjects)
 	require.Equal(t, jetstream.MemoryStorage, st.CachedInfo().Config.Storage)
 
 	// A process without capture (a worker, an older config) leaves it be.
 	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
-	st, err = js.Stream(ctx, n.EventsStream())
+	st, err = js.Stream(ctx, layout.EventsStream(n))
 	require.NoError(t, err, "Ensure without capture must not delete the stream")
 	require.Equal(t, 2*time.Hour, st.CachedInfo().Config.MaxAge, "nor change it")
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -22,7 +23,7 @@ func TestEnsureUpgradesRunsBucket(t *testing.T) {
 	_, js := s.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bucket := protocol.MustNames("").RunsBucket()
+	bucket := layout.RunsBucket(protocol.MustNames(""))
 	_, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, History: 1,
 		TTL: provision.RunsMaxAgeDefault, MaxValueSize: provision.MaxMsgSizeDefault})
 	require.NoError(t, err)
@@ -31,6 +32,6 @@ func TestEnsureUpgradesRunsBucket(t *testing.T) {
 	require.NoError(t, err)
 	cfg := st.CachedInfo().Config
 	require.True(t, cfg.AllowMsgTTL, "records may carry their own TTL")
-	require.Equal(t, provision.RunsMarkerTTL, cfg.SubjectDeleteMarkerTTL)
-	require.EqualValues(t, provision.RunRecordMax, cfg.MaxMsgSize)
+	require.Equal(t, time.Minute, cfg.SubjectDeleteMarkerTTL)
+	require.EqualValues(t, 1<<20, cfg.MaxMsgSize)
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -68,9 +70,9 @@ func NewClient(js jetstream.JetStream, cfg ClientConfig) (*Client, error) {
 }
 
 func (c *Client) bucket(ctx context.Context) (jetstream.KeyValue, error) {
-	kv, err := c.js.KeyValue(ctx, c.names.SchedulesBucket())
+	kv, err := c.js.KeyValue(ctx, layout.SchedulesBucket(c.names))
 	if err != nil {
-		return nil, fmt.Errorf("scheduler: open bucket %s: %w", c.names.SchedulesBucket(), err)
+		return nil, fmt.Errorf("scheduler: open bucket %s: %w", layout.SchedulesBucket(c.names), err)
 	}
 	return kv, nil
 }
@@ -88,11 +90,11 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 	if err != nil {
 		return err
 	}
-	data, err := protocol.Encode(f.toWire(1))
+	data, err := wirecodec.Encode(f.toWire(1))
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Create(ctx, protocol.ScheduleKey(f.ID), data); err != nil {
+	if _, err := kv.Create(ctx, layout.ScheduleKey(f.ID), data); err != nil {
 		if kvcas.Conflict(err) {
 			return fmt.Errorf("%w: %q", ErrFlowExists, f.ID)
 		}
@@ -100,8 +102,8 @@ func (c *Client) Add(ctx context.Context, f Flow) error {
 	}
 	// Make the status readable at once; the leader may have written it.
 	st := newStatus(f.ID)
-	if data, err := protocol.Encode(&st); err == nil {
-		_, _ = kv.Create(ctx, protocol.FlowStatusKey(f.ID), data)
+	if data, err := wirecodec.Encode(&st); err == nil {
+		_, _ = kv.Create(ctx, layout.FlowStatusKey(f.ID), data)
 	}
 	return nil
 }
@@ -125,11 +127,11 @@ func (c *Client) Update(ctx context.Context, f Flow) error {
 		if err != nil {
 			return err
 		}
-		data, err := protocol.Encode(f.toWire(old.Version + 1))
+		data, err := wirecodec.Encode(f.toWire(old.Version + 1))
 		if err != nil {
 			return err
 		}
-		_, err = kv.Update(ctx, protocol.ScheduleKey(f.ID), data, rev)
+		_, err = kv.Update(ctx, layout.ScheduleKey(f.ID), data, rev)
 		if err == nil {
 			return nil
 		}
@@ -153,7 +155,7 @@ func (c *Client) Remove(ctx context.Context, id string) error {
 	if _, _, err := c.get(ctx, kv, id); err != nil {
 		return err
 	}
-	for _, key := range []string{protocol.ScheduleKey(id), protocol.FlowStatusKey(id), protocol.FlowTriggerKey(id)} {
+	for _, key := range []string{layout.ScheduleKey(id), layout.FlowStatusKey(id), layout.FlowTriggerKey(id)} {
 		if err := kv.Purge(ctx, key); err != nil {
 			return fmt.Errorf("scheduler: remove %s: %w", id, err)
 		}
@@ -183,7 +185,7 @@ func (c *Client) Trigger(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := kv.Create(ctx, protocol.FlowTriggerKey(id), []byte(id)); err != nil && !kvcas.Conflict(err) {
+	if _, err := kv.Create(ctx, layout.FlowTriggerKey(id), []byte(id)); err != nil && !kvcas.Conflict(err) {
 		return fmt.Errorf("scheduler: trigger %s: %w", id, err)
 	}
 	return nil
@@ -254,14 +256,14 @@ func (c *Client) mutateStatus(ctx context.Context, id, op string,
 		if !write {
 			return nil
 		}
-		data, err := protocol.Encode(&ns)
+		data, err := wirecodec.Encode(&ns)
 		if err != nil {
 			return err
 		}
 		if rev == 0 {
-			_, err = kv.Create(ctx, protocol.FlowStatusKey(id), data)
+			_, err = kv.Create(ctx, layout.FlowStatusKey(id), data)
 		} else {
-			_, err = kv.Update(ctx, protocol.FlowStatusKey(id), data, rev)
+			_, err = kv.Update(ctx, layout.FlowStatusKey(id), data, rev)
 		}
 		if err == nil {
 			return nil
@@ -307,7 +309,7 @@ func (c *Client) List(ctx context.Context) ([]FlowInfo, error) {
 	}
 	var ids []string
 	for key := range keys.Keys() {
-		if kind, id, ok := protocol.ParseSchedulesKey(key); ok && kind == protocol.SchedulesKeyFlow {
+		if kind, id, ok := layout.ParseSchedulesKey(key); ok && kind == layout.SchedulesKeyFlow {
 			ids = append(ids, id)
 		}
 	}
@@ -328,7 +330,7 @@ func (c *Client) List(ctx context.Context) ([]FlowInfo, error) {
 
 // get reads a stored flow and its revision.
 func (c *Client) get(ctx context.Context, kv jetstream.KeyValue, id string) (*protocol.Schedule, uint64, error) {
-	e, err := kv.Get(ctx, protocol.ScheduleKey(id))
+	e, err := kv.Get(ctx, layout.ScheduleKey(id))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			return nil, 0, fmt.Errorf("%w: %q", ErrFlowNotFound, id)
@@ -339,7 +341,7 @@ func (c *Client) get(ctx context.Context, kv jetstream.KeyValue, id string) (*pr
 		return nil, 0, fmt.Errorf("scheduler: get %s: %w", id, err)
 	}
 	var s protocol.Schedule
-	if err := protocol.Decode(e.Value(), &s, 0); err != nil {
+	if err := wirecodec.Decode(e.Value(), &s, 0); err != nil {
 		return nil, 0, fmt.Errorf("scheduler: flow %s: %w", id, err)
 	}
 	return &s, e.Revision(), nil
@@ -352,7 +354,7 @@ func (c *Client) getStatus(ctx context.Context, kv jetstream.KeyValue, id string
 }
 
 func readStatus(ctx context.Context, kv jetstream.KeyValue, id string) (protocol.FlowStatus, uint64, error) {
-	e, err := kv.Get(ctx, protocol.FlowStatusKey(id))
+	e, err := kv.Get(ctx, layout.FlowStatusKey(id))
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 			return newStatus(id), 0, nil
@@ -360,7 +362,7 @@ func readStatus(ctx context.Context, kv jetstream.KeyValue, id string) (protocol
 		return protocol.FlowStatus{}, 0, fmt.Errorf("scheduler: status %s: %w", id, err)
 	}
 	var st protocol.FlowStatus
-	if err := protocol.Decode(e.Value(), &st, 0); err != nil {
+	if err := wirecodec.Decode(e.Value(), &st, 0); err != nil {
 		return protocol.FlowStatus{}, 0, fmt.Errorf("scheduler: status %s: %w", id, err)
 	}
 	return st, e.Revision(), nil

@@ -37,7 +37,7 @@
 // Before publishing, the leader reserves the flow by writing its status with
 // compare-and-set (Running, current run id, last slot), so two leaders that
 // overlap during a failover cannot both reserve a slot. The trigger's run id
-// and Nats-Msg-Id derive from flow and slot ([protocol.FlowRunID]) and the
+// and Nats-Msg-Id derive from flow and slot (flow-<flow>-<slot>) and the
 // coordinator creates the run record with KV Create, so a re-published
 // trigger starts nothing new, even outside the duplicate window. Triggers
 // carry the leader's fencing epoch.

@@ -10,6 +10,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -40,10 +42,10 @@ func startStandIn(t *testing.T, js jetstream.JetStream) *standInCoordinator {
 	t.Helper()
 	ctx := context.Background()
 	names := protocol.MustNames("")
-	runs, err := js.KeyValue(ctx, names.RunsBucket())
+	runs, err := js.KeyValue(ctx, layout.RunsBucket(names))
 	require.NoError(t, err)
 	c := &standInCoordinator{t: t, js: js, names: names, runs: runs, changed: make(chan struct{}, 1)}
-	cons, err := js.CreateOrUpdateConsumer(ctx, names.TriggersStream(), jetstream.ConsumerConfig{
+	cons, err := js.CreateOrUpdateConsumer(ctx, layout.TriggersStream(names), jetstream.ConsumerConfig{
 		Durable:   "stand_in_coordinator",
 		AckPolicy: jetstream.AckExplicitPolicy,
 	})
@@ -62,7 +64,7 @@ func (c *standInCoordinator) setOutcome(f func(tr *protocol.Trigger) (protocol.E
 
 func (c *standInCoordinator) handle(m jetstream.Msg) {
 	var tr protocol.Trigger
-	if err := protocol.Decode(m.Data(), &tr, 0); err != nil {
+	if err := wirecodec.Decode(m.Data(), &tr, 0); err != nil {
 		_ = m.Term()
 		return
 	}
@@ -72,8 +74,8 @@ func (c *standInCoordinator) handle(m jetstream.Msg) {
 	rec := protocol.RunRecord{V: protocol.SchemaVersion, ID: tr.RunID, Workflow: tr.Workflow,
 		Status: protocol.RunRunning, State: "start", CreatedAt: now.UnixNano(), UpdatedAt: now.UnixNano(),
 		Flow: tr.Flow, Slot: tr.Slot}
-	data, _ := protocol.Encode(&rec)
-	rev, err := c.runs.Create(ctx, protocol.RunKey(tr.RunID), data)
+	data, _ := wirecodec.Encode(&rec)
+	rev, err := c.runs.Create(ctx, layout.RunKey(tr.RunID), data)
 	c.mu.Lock()
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		c.dups++
@@ -115,9 +117,9 @@ func (c *standInCoordinator) end(rec protocol.RunRecord, rev uint64, typ protoco
 		ev.Error = rec.Error
 	}
 	ev.Status = rec.Status
-	data, _ := protocol.Encode(&rec)
-	_, _ = c.runs.Update(ctx, protocol.RunKey(rec.ID), data, rev)
-	evData, _ := protocol.Encode(&ev)
+	data, _ := wirecodec.Encode(&rec)
+	_, _ = c.runs.Update(ctx, layout.RunKey(rec.ID), data, rev)
+	evData, _ := wirecodec.Encode(&ev)
 	_ = c.js.Conn().Publish(c.names.EventSubject(rec.Workflow, rec.ID, typ), evData)
 	c.notify()
 }

@@ -10,7 +10,7 @@ import (
 )
 
 // MaxFlowIDLen is the longest flow id accepted, so that run ids derived from
-// it ([protocol.FlowRunID]) stay valid names.
+// it (flow-<flow>-<slot>) stay valid names.
 const MaxFlowIDLen = 100
 
 // Kind names how a flow is scheduled.

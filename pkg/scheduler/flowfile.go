@@ -10,7 +10,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/internal/wirecodec"
 )
 
 // fileFlow is one flow in a flow file. Exactly one of Cron, Every and
@@ -127,7 +127,7 @@ func (ff *fileFlow) toFlow() (Flow, error) {
 		if err := json.Unmarshal(ff.Input, &v); err != nil {
 			return Flow{}, fmt.Errorf("input: %v", err)
 		}
-		in, err := protocol.EncodeValue(intsFromJSON(v))
+		in, err := wirecodec.EncodeValue(intsFromJSON(v))
 		if err != nil {
 			return Flow{}, fmt.Errorf("input: %v", err)
 		}
@@ -188,7 +188,7 @@ func (c *Client) seed(ctx context.Context, flows []Flow) error {
 }
 
 func sameFlow(a, b Flow) bool {
-	ea, err1 := protocol.Encode(a.toWire(0))
-	eb, err2 := protocol.Encode(b.toWire(0))
+	ea, err1 := wirecodec.Encode(a.toWire(0))
+	eb, err2 := wirecodec.Encode(b.toWire(0))
 	return err1 == nil && err2 == nil && bytes.Equal(ea, eb)
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -70,11 +72,11 @@ func (l *leaderRun) runOnce(ctx context.Context) error {
 
 	names := l.s.names
 	var err error
-	if l.kv, err = l.s.js.KeyValue(ctx, names.SchedulesBucket()); err != nil {
-		return fmt.Errorf("open %s: %w", names.SchedulesBucket(), err)
+	if l.kv, err = l.s.js.KeyValue(ctx, layout.SchedulesBucket(names)); err != nil {
+		return fmt.Errorf("open %s: %w", layout.SchedulesBucket(names), err)
 	}
-	if l.runsKV, err = l.s.js.KeyValue(ctx, names.RunsBucket()); err != nil {
-		return fmt.Errorf("open %s: %w", names.RunsBucket(), err)
+	if l.runsKV, err = l.s.js.KeyValue(ctx, layout.RunsBucket(names)); err != nil {
+		return fmt.Errorf("open %s: %w", layout.RunsBucket(names), err)
 	}
 	events := make(chan *nats.Msg, 4096)
 	nc := l.s.js.Conn()
@@ -89,7 +91,7 @@ func (l *leaderRun) runOnce(ctx context.Context) error {
 	}
 	w, err := l.kv.WatchAll(ctx)
 	if err != nil {
-		return fmt.Errorf("watch %s: %w", names.SchedulesBucket(), err)
+		return fmt.Errorf("watch %s: %w", layout.SchedulesBucket(names), err)
 	}
 	defer func() { _ = w.Stop() }()
 
@@ -146,13 +148,13 @@ func (l *leaderRun) opCtx(ctx context.Context) (context.Context, context.CancelF
 
 // apply folds one schedules-bucket change into the state.
 func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, ready bool) {
-	kind, id, ok := protocol.ParseSchedulesKey(ent.Key())
+	kind, id, ok := layout.ParseSchedulesKey(ent.Key())
 	if !ok {
 		return
 	}
 	deleted := ent.Operation() != jetstream.KeyValuePut
 	switch kind {
-	case protocol.SchedulesKeyFlow:
+	case layout.SchedulesKeyFlow:
 		if deleted {
 			if _, ok := l.flows[id]; ok {
 				l.log.Info("flow removed", "flow", id)
@@ -162,7 +164,7 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 			return
 		}
 		var s protocol.Schedule
-		if err := protocol.Decode(ent.Value(), &s, 0); err != nil {
+		if err := wirecodec.Decode(ent.Value(), &s, 0); err != nil {
 			l.log.Error("bad stored flow; ignored", "flow", id, "err", err)
 			return
 		}
@@ -188,7 +190,7 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 				l.handleTrigger(ctx, id)
 			}
 		}
-	case protocol.SchedulesKeyStatus:
+	case layout.SchedulesKeyStatus:
 		box := l.box(id)
 		if deleted {
 			box.st, box.rev = newStatus(id), 0
@@ -199,7 +201,7 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 			return // our own write, or older
 		}
 		var st protocol.FlowStatus
-		if err := protocol.Decode(ent.Value(), &st, 0); err != nil {
+		if err := wirecodec.Decode(ent.Value(), &st, 0); err != nil {
 			l.log.Error("bad stored status; ignored", "flow", id, "err", err)
 			return
 		}
@@ -208,7 +210,7 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 		if st.Phase == protocol.FlowRunning && st.CurrentRun != "" {
 			l.runs[st.CurrentRun] = id
 		}
-	case protocol.SchedulesKeyTrigger:
+	case layout.SchedulesKeyTrigger:
 		if deleted {
 			delete(l.triggers, id)
 			return
@@ -347,7 +349,7 @@ func (l *leaderRun) fire(ctx context.Context, lf *liveFlow, k fireKind, slot tim
 	if slot.IsZero() {
 		return decideNoop
 	}
-	runID := protocol.FlowRunID(lf.id, slot.UnixNano())
+	runID := layout.FlowRunID(lf.id, slot.UnixNano())
 	now := l.now()
 	var dec decision
 	err := l.mutate(ctx, lf.id, func(st protocol.FlowStatus) (protocol.FlowStatus, bool) {
@@ -376,13 +378,13 @@ func (l *leaderRun) fire(ctx context.Context, lf *liveFlow, k fireKind, slot tim
 // and re-applying on conflicts. fn returns false to write nothing.
 func (l *leaderRun) mutate(ctx context.Context, id string, fn func(protocol.FlowStatus) (protocol.FlowStatus, bool)) error {
 	box := l.box(id)
-	key := protocol.FlowStatusKey(id)
+	key := layout.FlowStatusKey(id)
 	for range casAttempts {
 		ns, write := fn(box.st)
 		if !write {
 			return nil
 		}
-		data, err := protocol.Encode(&ns)
+		data, err := wirecodec.Encode(&ns)
 		if err != nil {
 			return err
 		}
@@ -431,7 +433,7 @@ func (l *leaderRun) publish(ctx context.Context, lf *liveFlow, runID string, slo
 		Slot:         slot.UnixNano(),
 		Epoch:        l.epoch,
 	}
-	data, err := protocol.Encode(tr)
+	data, err := wirecodec.Encode(tr)
 	if err == nil {
 		cctx, cancel := l.opCtx(ctx)
 		_, err = l.s.js.Publish(cctx, l.s.names.TriggerSubject(tr.Workflow), data, jetstream.WithMsgID(runID))
@@ -450,7 +452,7 @@ func (l *leaderRun) publish(ctx context.Context, lf *liveFlow, runID string, slo
 // onEvent handles a terminal (or rejected) run event.
 func (l *leaderRun) onEvent(ctx context.Context, m *nats.Msg) {
 	var ev protocol.Event
-	if err := protocol.Decode(m.Data, &ev, 0); err != nil {
+	if err := wirecodec.Decode(m.Data, &ev, 0); err != nil {
 		return
 	}
 	id, ok := l.runs[ev.RunID]
@@ -511,12 +513,12 @@ func (l *leaderRun) reconcile(ctx context.Context, termStart bool) {
 			continue
 		}
 		cctx, cancel := l.opCtx(ctx)
-		e, err := l.runsKV.Get(cctx, protocol.RunKey(runID))
+		e, err := l.runsKV.Get(cctx, layout.RunKey(runID))
 		cancel()
 		switch {
 		case err == nil:
 			var rec protocol.RunRecord
-			if err := protocol.Decode(e.Value(), &rec, 0); err != nil {
+			if err := wirecodec.Decode(e.Value(), &rec, 0); err != nil {
 				l.log.Error("bad run record", "run", runID, "err", err)
 				continue
 			}
@@ -562,9 +564,9 @@ func (l *leaderRun) handleTrigger(ctx context.Context, id string) {
 	}
 	if lf, ok := l.flows[id]; ok {
 		slot := ent.Created()
-		runID := protocol.FlowRunID(id, slot.UnixNano())
+		runID := layout.FlowRunID(id, slot.UnixNano())
 		cctx, cancel := l.opCtx(ctx)
-		_, err := l.runsKV.Get(cctx, protocol.RunKey(runID))
+		_, err := l.runsKV.Get(cctx, layout.RunKey(runID))
 		cancel()
 		switch {
 		case err == nil:
@@ -580,7 +582,7 @@ func (l *leaderRun) handleTrigger(ctx context.Context, id string) {
 	}
 	cctx, cancel := l.opCtx(ctx)
 	defer cancel()
-	if err := l.kv.Delete(cctx, protocol.FlowTriggerKey(id), jetstream.LastRevision(ent.Revision())); err != nil &&
+	if err := l.kv.Delete(cctx, layout.FlowTriggerKey(id), jetstream.LastRevision(ent.Revision())); err != nil &&
 		!kvcas.Conflict(err) {
 		l.log.Warn("manual trigger: deleting request failed; will retry", "flow", id, "err", err)
 		return

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/leader"
 	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -177,7 +178,7 @@ func New(js jetstream.JetStream, cfg Config) (*Scheduler, error) {
 		drain:  make(chan struct{}),
 	}
 	el, err := leader.New(js, leader.Config{
-		Bucket:        s.names.LeaderBucket(),
+		Bucket:        layout.LeaderBucket(s.names),
 		ID:            cfg.ID,
 		TTL:           cfg.LeaderTTL,
 		RenewInterval: cfg.RenewInterval,

@@ -14,7 +14,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 	"github.com/cano-nats/cano/pkg/scheduler"
@@ -142,7 +144,7 @@ func TestCronExactlyOncePerSlotAcrossFailover(t *testing.T) {
 		require.False(t, seen[r.Trigger.Slot], "slot %s ran twice", slot)
 		seen[r.Trigger.Slot] = true
 		require.Zero(t, slot.Nanosecond())
-		require.Equal(t, protocol.FlowRunID("tick", r.Trigger.Slot), r.Trigger.RunID)
+		require.Equal(t, layout.FlowRunID("tick", r.Trigger.Slot), r.Trigger.RunID)
 		require.NotZero(t, r.Trigger.Epoch)
 		if i > 0 {
 			gap := r.Trigger.Slot - runs[i-1].Trigger.Slot
@@ -174,7 +176,7 @@ func TestConcurrentClients(t *testing.T) {
 	b := setup(t)
 	ctx := context.Background()
 	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "f", Workflow: "wf", Schedule: scheduler.Manual()}))
-	kv, err := b.js.KeyValue(ctx, b.names.SchedulesBucket())
+	kv, err := b.js.KeyValue(ctx, layout.SchedulesBucket(b.names))
 	require.NoError(t, err)
 
 	const workers, each = 6, 5
@@ -203,10 +205,10 @@ func TestConcurrentClients(t *testing.T) {
 		natstest.Recv(t, done, 30*time.Second)
 	}
 	require.EqualValues(t, workers*each, ok.Load()+conflicts.Load())
-	e, err := kv.Get(ctx, protocol.ScheduleKey("f"))
+	e, err := kv.Get(ctx, layout.ScheduleKey("f"))
 	require.NoError(t, err)
 	var stored protocol.Schedule
-	require.NoError(t, protocol.Decode(e.Value(), &stored, 0))
+	require.NoError(t, wirecodec.Decode(e.Value(), &stored, 0))
 	require.EqualValues(t, 1+ok.Load(), stored.Version)
 }
 
@@ -441,7 +443,7 @@ func TestMisfireCatchUpAfterDowntime(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	ctx := context.Background()
-	kv, err := b.js.KeyValue(ctx, b.names.SchedulesBucket())
+	kv, err := b.js.KeyValue(ctx, layout.SchedulesBucket(b.names))
 	require.NoError(t, err)
 	// Two hourly flows whose last slot was two hours ago: the scheduler was
 	// down since.
@@ -453,9 +455,9 @@ func TestMisfireCatchUpAfterDowntime(t *testing.T) {
 		require.NoError(t, b.client.Add(ctx, f))
 		st := protocol.FlowStatus{V: protocol.SchemaVersion, ID: f.ID, Phase: protocol.FlowCompleted,
 			RunCount: 1, LastSlot: twoHoursAgo.UnixNano()}
-		data, err := protocol.Encode(&st)
+		data, err := wirecodec.Encode(&st)
 		require.NoError(t, err)
-		_, err = kv.Put(ctx, protocol.FlowStatusKey(f.ID), data)
+		_, err = kv.Put(ctx, layout.FlowStatusKey(f.ID), data)
 		require.NoError(t, err)
 	}
 	b.newScheduler(t, scheduler.Config{})

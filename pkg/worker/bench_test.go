@@ -8,6 +8,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -60,9 +61,9 @@ func BenchmarkBreakerOverhead(b *testing.B) {
 	// Warm up both paths (definitions, consumers, the breaker's watcher).
 	batch("plain", 50)
 	batch("guarded", 50)
-	kv, err := bd.js.KeyValue(ctx, names.BreakersBucket())
+	kv, err := bd.js.KeyValue(ctx, layout.BreakersBucket(names))
 	require.NoError(b, err)
-	before, err := kv.Get(ctx, protocol.BreakerKey("bench"))
+	before, err := kv.Get(ctx, layout.BreakerKey("bench"))
 	require.NoError(b, err)
 
 	const chunk = 200
@@ -79,7 +80,7 @@ func BenchmarkBreakerOverhead(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	after, err := kv.Get(ctx, protocol.BreakerKey("bench"))
+	after, err := kv.Get(ctx, layout.BreakerKey("bench"))
 	require.NoError(b, err)
 	require.Equal(b, before.Revision(), after.Revision(), "the closed breaker was never written")
 	plainRate := float64(b.N) / plain.Seconds()
@@ -96,7 +97,7 @@ func BenchmarkSharedBreakerClosedPath(b *testing.B) {
 	srv := natstest.StartProvisioned(b, provision.Config{})
 	nc, js := srv.Connect(b)
 	ctx := context.Background()
-	kv, err := js.KeyValue(ctx, protocol.MustNames("").BreakersBucket())
+	kv, err := js.KeyValue(ctx, layout.BreakersBucket(protocol.MustNames("")))
 	require.NoError(b, err)
 	set, err := worker.NewSharedBreakers(nc, kv, worker.BreakersConfig{})
 	require.NoError(b, err)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/breakerkv"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -66,14 +67,14 @@ type BreakerSet struct {
 var _ Breakers = (*BreakerSet)(nil)
 
 // NewSharedBreakers returns breakers whose states live in kv, the breakers
-// bucket (protocol.Names.BreakersBucket()), shared by every process using
+// bucket (<prefix>_breakers), shared by every process using
 // it. Transitions are published on nc; nc may be nil (no events). It does no
 // I/O.
 func NewSharedBreakers(nc *nats.Conn, kv jetstream.KeyValue, cfg BreakersConfig) (*BreakerSet, error) {
 	if kv == nil {
 		return nil, errors.New("worker: breakers: kv is nil")
 	}
-	st, err := breaker.NewKVStore(kv, breaker.KVStoreConfig{Timeout: cfg.Timeout})
+	st, err := breakerkv.NewKVStore(kv, breakerkv.KVStoreConfig{Timeout: cfg.Timeout})
 	if err != nil {
 		return nil, fmt.Errorf("worker: breakers: %w", err)
 	}
@@ -153,7 +154,7 @@ func (s *BreakerSet) breaker(name string, policy *protocol.BreakerPolicy) (*brea
 	}
 	var p breaker.Policy
 	if policy != nil {
-		p = breaker.PolicyFromProtocol(*policy)
+		p = breakerkv.PolicyFromProtocol(*policy)
 	}
 	b, err := breaker.New(name, s.store, breaker.Settings{Policy: p, Clock: s.cfg.Clock,
 		Timeout: s.cfg.Timeout, OnTransitionFunc: s.onTransition})
@@ -167,7 +168,7 @@ func (s *BreakerSet) breaker(name string, policy *protocol.BreakerPolicy) (*brea
 // checkPolicy logs once per name when a command carries a policy other than
 // the one the breaker was created with.
 func (s *BreakerSet) checkPolicy(b *breaker.Breaker, p protocol.BreakerPolicy) {
-	got := breaker.PolicyFromProtocol(p)
+	got := breakerkv.PolicyFromProtocol(p)
 	want := b.Policy()
 	if got.FailureThreshold == 0 {
 		got.FailureThreshold = breaker.FailureThresholdDefault

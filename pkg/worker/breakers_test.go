@@ -12,7 +12,9 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -36,7 +38,7 @@ func TestSharedBreakerInWorker(t *testing.T) {
 	policy := &protocol.BreakerPolicy{FailureThreshold: 2, ResetTimeout: int64(time.Minute), HalfOpenMaxCalls: 1}
 	var set *worker.BreakerSet
 	b := setupFunc(t, func(nc *nats.Conn, js jetstream.JetStream) worker.Config {
-		kv, err := js.KeyValue(context.Background(), protocol.MustNames("").BreakersBucket())
+		kv, err := js.KeyValue(context.Background(), layout.BreakersBucket(protocol.MustNames("")))
 		require.NoError(t, err)
 		set, err = worker.NewSharedBreakers(nc, kv, worker.BreakersConfig{Clock: clock,
 			OnTransitionFunc: func(tr breaker.Transition) { transitions <- tr }})
@@ -52,7 +54,7 @@ func TestSharedBreakerInWorker(t *testing.T) {
 	nextEvent := func() protocol.Event {
 		t.Helper()
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(natstest.Recv(t, events, 10*time.Second).Data, &ev, 0))
+		require.NoError(t, wirecodec.Decode(natstest.Recv(t, events, 10*time.Second).Data, &ev, 0))
 		require.Equal(t, protocol.EventBreaker, ev.Type)
 		require.Equal(t, "dep", ev.RunID)
 		return ev
@@ -63,7 +65,7 @@ func TestSharedBreakerInWorker(t *testing.T) {
 		_, err := b.client.Run(awaitCtx(t), "guarded", &client.TriggerOpts{RunID: id})
 		return id, err
 	}
-	kv, err := b.js.KeyValue(context.Background(), protocol.MustNames("").BreakersBucket())
+	kv, err := b.js.KeyValue(context.Background(), layout.BreakersBucket(protocol.MustNames("")))
 	require.NoError(t, err)
 
 	// Failures trip the breaker mid-retry; the next attempt is not made and
@@ -109,13 +111,13 @@ func TestSharedBreakerInWorker(t *testing.T) {
 	require.Equal(t, client.BreakerClosed, states[0].State)
 
 	// Closed fast path: successes write nothing to the bucket.
-	before, err := kv.Get(context.Background(), protocol.BreakerKey("dep"))
+	before, err := kv.Get(context.Background(), layout.BreakerKey("dep"))
 	require.NoError(t, err)
 	for range 10 {
 		_, err = run(t)
 		require.NoError(t, err)
 	}
-	after, err := kv.Get(context.Background(), protocol.BreakerKey("dep"))
+	after, err := kv.Get(context.Background(), layout.BreakerKey("dep"))
 	require.NoError(t, err)
 	require.Equal(t, before.Revision(), after.Revision(), "a closed breaker's successes do not touch the bucket")
 

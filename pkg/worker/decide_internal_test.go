@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -265,7 +266,7 @@ func TestTaskResult(t *testing.T) {
 			require.NoError(t, err)
 			require.LessOrEqual(t, len(data), limit)
 			var back protocol.TaskResult
-			require.NoError(t, protocol.Decode(data, &back, 0))
+			require.NoError(t, wirecodec.Decode(data, &back, 0))
 			require.Equal(t, r.Status, back.Status, "data is r encoded")
 			tc.check(t, r)
 		})
@@ -298,7 +299,7 @@ func TestBranchOutcome(t *testing.T) {
 				return
 			}
 			var bo protocol.BranchOutcome
-			require.NoError(t, protocol.Decode(data, &bo, 0))
+			require.NoError(t, wirecodec.Decode(data, &bo, 0))
 			require.Equal(t, tc.want, bo.Status)
 			require.Equal(t, tc.branch, bo.Index)
 			require.Equal(t, tc.r.Output, []byte(bo.Output))

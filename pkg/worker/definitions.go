@@ -9,7 +9,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cano-nats/cano/internal/kvcas"
-	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 )
 
 // ErrDefinitionTooLarge is matched by the error [Worker.Start] returns when
@@ -31,17 +32,17 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 	if len(w.machines) == 0 {
 		return nil
 	}
-	kv, err := w.js.KeyValue(ctx, w.names.DefinitionsBucket())
+	kv, err := w.js.KeyValue(ctx, layout.DefinitionsBucket(w.names))
 	if err != nil {
 		return fmt.Errorf("worker: definitions bucket: %w", err)
 	}
 	for _, m := range w.machines {
 		def := m.Definition()
-		data, err := protocol.Encode(def)
+		data, err := wirecodec.Encode(def)
 		if err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}
-		key := protocol.DefinitionKey(def.Name, def.Version)
+		key := layout.DefinitionKey(def.Name, def.Version)
 		if _, err := kv.Create(ctx, key, data); err != nil {
 			if errors.Is(err, nats.ErrMaxPayload) {
 				return fmt.Errorf("%w: register %s: the definition is %d bytes, the server accepts %d (max_payload): "+
@@ -62,7 +63,7 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 					ErrDefinitionConflict, def.Name, def.Version)
 			}
 		}
-		if _, err := kv.PutString(ctx, protocol.LatestDefinitionKey(def.Name), def.Version); err != nil {
+		if _, err := kv.PutString(ctx, layout.LatestDefinitionKey(def.Name), def.Version); err != nil {
 			return fmt.Errorf("worker: register latest %s: %w", def.Name, err)
 		}
 		w.log.Info("workflow registered", "workflow", def.Name, "version", def.Version)

@@ -16,7 +16,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -32,7 +34,7 @@ func refuseResults(t *testing.T, js jetstream.JetStream, nc *nats.Conn) (restore
 	t.Helper()
 	ctx := awaitCtx(t)
 	names := protocol.MustNames("")
-	st, err := js.Stream(ctx, names.ResultsStream())
+	st, err := js.Stream(ctx, layout.ResultsStream(names))
 	require.NoError(t, err)
 	info, err := st.Info(ctx)
 	require.NoError(t, err)
@@ -157,17 +159,17 @@ func TestUndeliverableOutcomeIsDeadLettered(t *testing.T) {
 	subject := names.TaskSubject(fsm.QueueDefault, scripted{}.Kind())
 	// Deliveries 2 to 5 are beyond the policy: each waits out the abandon
 	// grace (AckWait + 5s) before it tries (and fails) to deliver.
-	dlq, err := b.js.OrderedConsumer(ctx, names.DLQStream(), jetstream.OrderedConsumerConfig{
+	dlq, err := b.js.OrderedConsumer(ctx, layout.DLQStream(names), jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{names.DLQSubject("task")}})
 	require.NoError(t, err)
 	m, err := dlq.Next(jetstream.FetchMaxWait(2 * time.Minute))
 	require.NoError(t, err, "the command was not dead-lettered")
 	var letter protocol.DeadLetter
-	require.NoError(t, protocol.Decode(m.Data(), &letter, 0))
+	require.NoError(t, wirecodec.Decode(m.Data(), &letter, 0))
 	require.Equal(t, subject, letter.Subject)
 	require.Contains(t, letter.Reason, fmt.Sprintf("outcome not delivered on %d deliveries", 5))
 	require.Len(t, b.log.starts(runID), 1, "only the first delivery ran the task")
-	cons, err := b.js.Consumer(ctx, names.TasksStream(), names.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()))
+	cons, err := b.js.Consumer(ctx, layout.TasksStream(names), layout.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()))
 	require.NoError(t, err)
 	natstest.WaitFor(t, 10*time.Second, "the command settled", func() bool {
 		info, err := cons.Info(ctx)
@@ -210,8 +212,8 @@ func TestAbandonWaitsForALiveHolder(t *testing.T) {
 	require.NoError(t, err)
 
 	// The test takes the first delivery, as a worker whose lease lapses.
-	cons, err := js.CreateOrUpdateConsumer(ctx, names.TasksStream(), jetstream.ConsumerConfig{
-		Durable: names.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()), FilterSubject: names.TaskSubject(fsm.QueueDefault, scripted{}.Kind()),
+	cons, err := js.CreateOrUpdateConsumer(ctx, layout.TasksStream(names), jetstream.ConsumerConfig{
+		Durable: layout.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()), FilterSubject: names.TaskSubject(fsm.QueueDefault, scripted{}.Kind()),
 		AckPolicy: jetstream.AckExplicitPolicy, AckWait: time.Second, MaxDeliver: -1, MaxAckPending: 64 * 1024,
 	})
 	require.NoError(t, err)
@@ -223,7 +225,7 @@ func TestAbandonWaitsForALiveHolder(t *testing.T) {
 	first := natstest.Recv(t, batch.Messages(), 30*time.Second)
 	require.NotNil(t, first, "no command delivered")
 	var cmd protocol.TaskCommand
-	require.NoError(t, protocol.Decode(first.Data(), &cmd, 0))
+	require.NoError(t, wirecodec.Decode(first.Data(), &cmd, 0))
 
 	// A worker on the default queue gets the redelivery: attempt 2 of 1.
 	start(worker.Config{})
@@ -234,11 +236,11 @@ func TestAbandonWaitsForALiveHolder(t *testing.T) {
 	// The first holder delivers its result late, then acknowledges.
 	output, err := engine.EncodeOutput("late")
 	require.NoError(t, err)
-	data, err := protocol.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step,
+	data, err := wirecodec.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step,
 		Branch: cmd.Branch, Attempts: 1, Worker: "lapsed-holder", Status: protocol.ResultOK, Next: "done", Output: output})
 	require.NoError(t, err)
 	res := &nats.Msg{Subject: names.ResultSubject(runID), Data: data, Header: nats.Header{}}
-	res.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch))
+	res.Header.Set(jetstream.MsgIDHeader, layout.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch))
 	_, err = js.PublishMsg(ctx, res)
 	require.NoError(t, err)
 	require.NoError(t, first.Ack())
@@ -259,7 +261,7 @@ func TestRefusedCommandWithoutDeadLetterStreamEnds(t *testing.T) {
 	b := setup(t, worker.Config{ResultRetry: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(sink, nil))})
 	ctx := awaitCtx(t)
 	names := protocol.MustNames("")
-	st, err := b.js.Stream(ctx, names.DLQStream())
+	st, err := b.js.Stream(ctx, layout.DLQStream(names))
 	require.NoError(t, err)
 	info, err := st.Info(ctx)
 	require.NoError(t, err)
@@ -270,7 +272,7 @@ func TestRefusedCommandWithoutDeadLetterStreamEnds(t *testing.T) {
 
 	_, err = b.js.Publish(ctx, names.TaskSubject(fsm.QueueDefault, scripted{}.Kind()), []byte("not a command"))
 	require.NoError(t, err)
-	cons, err := b.js.Consumer(ctx, names.TasksStream(), names.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()))
+	cons, err := b.js.Consumer(ctx, layout.TasksStream(names), layout.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()))
 	require.NoError(t, err)
 	natstest.WaitFor(t, 20*time.Second, "the refused command terminated", func() bool {
 		return sink.count("dropping a refused command") == 1
@@ -356,7 +358,7 @@ func TestBranchOutcomeOutageCostsNoAttempt(t *testing.T) {
 	natstest.WaitFor(t, 30*time.Second, "both branches started", func() bool { return len(b.log.starts(runID)) == 2 })
 
 	names := protocol.MustNames("")
-	st, err := b.js.Stream(ctx, "KV_"+names.BranchesBucket())
+	st, err := b.js.Stream(ctx, "KV_"+layout.BranchesBucket(names))
 	require.NoError(t, err)
 	info, err := st.Info(ctx)
 	require.NoError(t, err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -21,7 +22,7 @@ var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b
 // fire-and-forget, as a core NATS message (no PubAck).
 func publishEvent(nc *nats.Conn, subject string, ev *protocol.Event) error {
 	bp := eventBufs.Get().(*[]byte)
-	data := protocol.AppendEventJSON((*bp)[:0], ev)
+	data := wirecodec.AppendEventJSON((*bp)[:0], ev)
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header[protocol.HeaderContentType] = contentTypeJSON
 	err := nc.PublishMsg(msg)

@@ -18,7 +18,9 @@ import (
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
 	"github.com/cano-nats/cano/internal/kvwatch"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/tracectx"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -42,7 +44,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 	msg := w.leases.hold(m)
 	defer w.leases.release(msg)
 	cmd := new(protocol.TaskCommand)
-	if err := protocol.Decode(msg.Data(), cmd, w.cfg.MaxPayload); err != nil {
+	if err := wirecodec.Decode(msg.Data(), cmd, w.cfg.MaxPayload); err != nil {
 		w.deadLetter(msg, err)
 		return
 	}
@@ -175,7 +177,7 @@ func (w *Worker) loadInput(runID string) func(ctx context.Context) ([]byte, prot
 	return func(ctx context.Context) ([]byte, protocol.InputFormat, error) {
 		// "Gone" is permanent: a replica that lags may not have the record
 		// yet, so the stream leader confirms it first (kvread).
-		e, err := w.runsRead.Get(ctx, protocol.RunKey(runID), 0)
+		e, err := w.runsRead.Get(ctx, layout.RunKey(runID), 0)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, "", fsm.Permanent(fsm.NewError(protocol.CategoryStore, "run record %s is gone: its input cannot be read", runID))
 		}
@@ -185,7 +187,7 @@ func (w *Worker) loadInput(runID string) func(ctx context.Context) ([]byte, prot
 		var rec protocol.RunRecord
 		// The bucket's own values: bounded by the bucket's limit, which
 		// may exceed this worker's MaxPayload.
-		if err := protocol.Decode(e.Value(), &rec, w.runsRead.Limit(ctx)); err != nil {
+		if err := wirecodec.Decode(e.Value(), &rec, w.runsRead.Limit(ctx)); err != nil {
 			return nil, "", fsm.Permanent(fmt.Errorf("run record %s: %w", runID, err))
 		}
 		return rec.Input, rec.InputFormat, nil
@@ -226,11 +228,11 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, f *finishi
 	// The header map is built directly: Header.Set would canonicalise the
 	// (already canonical) key on every result.
 	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data,
-		Header: nats.Header{jetstream.MsgIDHeader: {protocol.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch)}}}
+		Header: nats.Header{jetstream.MsgIDHeader: {layout.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch)}}}
 	tracectx.Copy(out.Header, msg.Headers()) // the run's trace goes on (tracing.go)
 	err = w.deliver("result", cmd.RunID, func(ctx context.Context) error {
 		if branchData != nil {
-			if _, err := w.branches.Put(ctx, protocol.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {
+			if _, err := w.branches.Put(ctx, layout.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {
 				return fmt.Errorf("store branch outcome: %w", err)
 			}
 			branchData = nil // stored: a retry only publishes
@@ -260,7 +262,7 @@ func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Cont
 			return out, w.watchBranchOutcomes(ctx, cmd, out)
 		}
 		for i := range out {
-			e, err := w.branches.Get(ctx, protocol.BranchKey(cmd.RunID, cmd.JoinOf, int32(i)))
+			e, err := w.branches.Get(ctx, layout.BranchKey(cmd.RunID, cmd.JoinOf, int32(i)))
 			if err != nil {
 				if errors.Is(err, jetstream.ErrKeyNotFound) {
 					continue
@@ -289,7 +291,7 @@ const branchWatchTimeout = time.Minute
 func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskCommand, out []fsm.BranchOutcome) error {
 	ctx, cancel := deadline.Default(ctx, branchWatchTimeout)
 	defer cancel()
-	kw, err := w.branches.Watch(ctx, protocol.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), jetstream.IgnoreDeletes())
+	kw, err := w.branches.Watch(ctx, layout.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), jetstream.IgnoreDeletes())
 	if err != nil {
 		return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, err)
 	}
@@ -312,7 +314,7 @@ func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskComm
 
 func setBranchOutcome(o *fsm.BranchOutcome, data []byte) error {
 	var bo protocol.BranchOutcome
-	if err := protocol.Decode(data, &bo, 0); err != nil {
+	if err := wirecodec.Decode(data, &bo, 0); err != nil {
 		return err
 	}
 	o.Status, o.Output = bo.Status, bo.Output
@@ -347,7 +349,7 @@ func (w *Worker) deadLetter(msg jetstream.Msg, reason error) {
 
 func (w *Worker) onNotice(m *nats.Msg) {
 	var n protocol.CancelNotice
-	if err := protocol.Decode(m.Data, &n, 0); err != nil {
+	if err := wirecodec.Decode(m.Data, &n, 0); err != nil {
 		return
 	}
 	now := time.Now()

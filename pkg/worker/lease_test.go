@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -22,8 +23,7 @@ import (
 // command of the "scripted" kind's consumer.
 func heartbeats(t testing.TB, nc *nats.Conn) <-chan struct{} {
 	t.Helper()
-	names := protocol.MustNames("")
-	consumer := "." + names.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()) + "."
+	consumer := "." + layout.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()) + "."
 	ch := make(chan struct{}, 4096)
 	sub, err := nc.Subscribe("$JS.ACK.>", func(m *nats.Msg) {
 		if string(m.Data) == "+WPI" && strings.Contains(m.Subject, consumer) {
@@ -81,11 +81,11 @@ func TestLongTaskKeepsItsLease(t *testing.T) {
 func TestAckWaitUpdatesExistingConsumer(t *testing.T) {
 	t.Parallel()
 	names := protocol.MustNames("")
-	durable := names.TaskConsumer(fsm.QueueDefault, scripted{}.Kind())
+	durable := layout.TaskConsumer(fsm.QueueDefault, scripted{}.Kind())
 	ok := newScript(func(context.Context, *fsm.TaskContext) (fsm.Result, error) { return fsm.Next("done"), nil })
 	b := setupFunc(t, func(_ *nats.Conn, js jetstream.JetStream) worker.Config {
 		ctx := awaitCtx(t)
-		_, err := js.CreateOrUpdateConsumer(ctx, names.TasksStream(), jetstream.ConsumerConfig{
+		_, err := js.CreateOrUpdateConsumer(ctx, layout.TasksStream(names), jetstream.ConsumerConfig{
 			Durable: durable, FilterSubject: names.TaskSubject(fsm.QueueDefault, scripted{}.Kind()),
 			AckPolicy: jetstream.AckExplicitPolicy, AckWait: 30 * time.Second, MaxDeliver: -1, MaxAckPending: 64 * 1024,
 		})
@@ -93,7 +93,7 @@ func TestAckWaitUpdatesExistingConsumer(t *testing.T) {
 		return worker.Config{AckWait: 2 * time.Second}
 	}, oneTask("ackwait", ok, fsm.Minimal()))
 	ctx := awaitCtx(t)
-	cons, err := b.js.Consumer(ctx, names.TasksStream(), durable)
+	cons, err := b.js.Consumer(ctx, layout.TasksStream(names), durable)
 	require.NoError(t, err)
 	info, err := cons.Info(ctx)
 	require.NoError(t, err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/prom"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -82,7 +83,7 @@ func newMetrics(w *Worker, reg prometheus.Registerer) (*metrics, error) {
 		AckPendingHelp: "Task commands delivered and not yet settled, by consumer (asked on scrape).",
 		Timeout:        ScrapeTimeout,
 		Consumers: func() []prom.Consumer {
-			stream := w.names.TasksStream()
+			stream := layout.TasksStream(w.names)
 			var out []prom.Consumer
 			for _, name := range w.consumerNames() {
 				out = append(out, prom.Consumer{Stream: stream, Name: name, Label: name})

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -49,7 +51,7 @@ type presence struct {
 
 func newPresence(w *Worker, kv jetstream.KeyValue) *presence {
 	host, _ := os.Hostname()
-	return &presence{w: w, kv: kv, key: protocol.WorkerKey(w.cfg.ID), info: protocol.WorkerInfo{
+	return &presence{w: w, kv: kv, key: layout.WorkerKey(w.cfg.ID), info: protocol.WorkerInfo{
 		V:                 protocol.SchemaVersion,
 		ID:                w.cfg.ID,
 		Hostname:          host,
@@ -103,11 +105,10 @@ func (p *presence) refresh(ctx context.Context, stopping bool) {
 	case err != nil && errors.Is(ctx.Err(), context.Canceled):
 	case err != nil:
 		p.failing = true
-		p.w.log.Warn("worker heartbeat failed; retrying at the next one", "bucket", p.w.names.WorkersBucket(),
-			"key", p.key, "err", err)
+		p.w.log.Warn("worker heartbeat failed; retrying at the next one", "bucket", layout.WorkersBucket(p.w.names), "key", p.key, "err", err)
 	case p.failing:
 		p.failing = false
-		p.w.log.Info("worker heartbeat restored", "bucket", p.w.names.WorkersBucket(), "key", p.key)
+		p.w.log.Info("worker heartbeat restored", "bucket", layout.WorkersBucket(p.w.names), "key", p.key)
 	}
 }
 
@@ -128,7 +129,7 @@ func (p *presence) put(ctx context.Context, stopping bool) error {
 	info.InFlight = uint32(inFlight)
 	info.Stopping = stopping
 	info.HeartbeatAt = time.Now().UnixNano()
-	data, err := protocol.Encode(&info)
+	data, err := wirecodec.Encode(&info)
 	if err != nil {
 		return err
 	}
@@ -160,8 +161,7 @@ func (p *presence) remove(ctx context.Context) {
 	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), presenceStopTimeout)
 	defer cancel()
 	if err := p.kv.Delete(dctx, p.key); err != nil {
-		p.w.log.Warn("worker presence not deleted; it expires with the bucket's TTL", "bucket", p.w.names.WorkersBucket(),
-			"key", p.key, "err", err)
+		p.w.log.Warn("worker presence not deleted; it expires with the bucket's TTL", "bucket", layout.WorkersBucket(p.w.names), "key", p.key, "err", err)
 	}
 }
 

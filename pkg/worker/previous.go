@@ -9,6 +9,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -35,7 +37,7 @@ func (w *Worker) newTaskContext(cmd *protocol.TaskCommand, attempt, maxAttempts 
 // means this command is stale and fails permanently.
 func (w *Worker) loadPrevious(runID string, step uint32) func(ctx context.Context) ([]byte, error) {
 	return func(ctx context.Context) ([]byte, error) {
-		e, err := w.runs.Get(ctx, protocol.RunKey(runID))
+		e, err := w.runs.Get(ctx, layout.RunKey(runID))
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, fsm.Permanent(fsm.NewError(protocol.CategoryStore, "run record %s is gone: the previous state's output cannot be read", runID))
 		}
@@ -43,7 +45,7 @@ func (w *Worker) loadPrevious(runID string, step uint32) func(ctx context.Contex
 			return nil, err // retried by TaskContext.Previous
 		}
 		var rec protocol.RunRecord
-		if err := protocol.Decode(e.Value(), &rec, max(w.cfg.MaxPayload, provision.MaxMsgSizeDefault)); err != nil {
+		if err := wirecodec.Decode(e.Value(), &rec, max(w.cfg.MaxPayload, provision.MaxMsgSizeDefault)); err != nil {
 			return nil, fsm.Permanent(fmt.Errorf("run record %s: %w", runID, err))
 		}
 		if rec.Step != step {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -54,13 +55,13 @@ func taskResult(cmd *protocol.TaskCommand, f *finishing, worker string, maxPaylo
 	if taskErr != nil {
 		failResult(r, taskErr)
 	}
-	data, err := protocol.Encode(r)
+	data, err := wirecodec.Encode(r)
 	if err == nil && len(data) > maxPayload {
 		// No coordinator would accept it (nor the broker, past its
 		// max_payload): fail the task rather than redeliver it for ever.
 		failResult(r, fsm.NewError(protocol.CategoryTaskExecution,
 			"task result of %d bytes exceeds the maximum payload of %d bytes", len(data), maxPayload))
-		data, err = protocol.Encode(r)
+		data, err = wirecodec.Encode(r)
 	}
 	return r, data, err
 }
@@ -89,5 +90,5 @@ func branchOutcome(cmd *protocol.TaskCommand, r *protocol.TaskResult) ([]byte, e
 			bo.Status = protocol.BranchTimedOut
 		}
 	}
-	return protocol.Encode(bo)
+	return wirecodec.Encode(bo)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -99,7 +100,7 @@ func TestRetriesAndTimeouts(t *testing.T) {
 		for range 2 {
 			m := natstest.Recv(t, retries, 10*time.Second)
 			var ev protocol.Event
-			require.NoError(t, protocol.Decode(m.Data, &ev, 0))
+			require.NoError(t, wirecodec.Decode(m.Data, &ev, 0))
 			details = append(details, ev.Detail)
 		}
 		delays := retryDelays(t, details)

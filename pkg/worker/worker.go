@@ -18,6 +18,7 @@ import (
 	"github.com/cano-nats/cano/internal/connwatch"
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/internal/kvread"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/startstop"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
@@ -343,16 +344,16 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 		}
 		w.resUp = true
 	}
-	if w.branches, err = w.js.KeyValue(ctx, w.names.BranchesBucket()); err != nil {
+	if w.branches, err = w.js.KeyValue(ctx, layout.BranchesBucket(w.names)); err != nil {
 		return fmt.Errorf("worker: branches bucket: %w", err)
 	}
-	if w.runs, err = w.js.KeyValue(ctx, w.names.RunsBucket()); err != nil {
+	if w.runs, err = w.js.KeyValue(ctx, layout.RunsBucket(w.names)); err != nil {
 		return fmt.Errorf("worker: runs bucket: %w", err)
 	}
 	w.runsRead = kvread.New(w.js, w.runs)
 	w.conn = connwatch.New(w.nc)
 	if w.cfg.PresenceInterval > 0 {
-		kv, err := w.js.KeyValue(ctx, w.names.WorkersBucket())
+		kv, err := w.js.KeyValue(ctx, layout.WorkersBucket(w.names))
 		if err != nil {
 			return fmt.Errorf("worker: workers bucket: %w", err)
 		}
@@ -360,14 +361,14 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 	}
 	w.store = w.cfg.Store
 	if w.store == nil {
-		kv, err := natskv.New(ctx, w.js, natskv.Config{Bucket: w.names.StoreBucket()})
+		kv, err := natskv.New(ctx, w.js, natskv.Config{Bucket: layout.StoreBucket(w.names)})
 		if err != nil {
 			return fmt.Errorf("worker: store: %w", err)
 		}
 		w.store = kv
 	}
 	if w.cfg.Breakers == nil && !w.cfg.DisableBreakers {
-		kv, err := w.js.KeyValue(ctx, w.names.BreakersBucket())
+		kv, err := w.js.KeyValue(ctx, layout.BreakersBucket(w.names))
 		if err != nil {
 			return fmt.Errorf("worker: breakers bucket: %w", err)
 		}
@@ -424,8 +425,8 @@ func (w *Worker) queues() []string {
 }
 
 func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
-	cons, err := w.js.CreateOrUpdateConsumer(ctx, w.names.TasksStream(), jetstream.ConsumerConfig{
-		Durable:       w.names.TaskConsumer(queue, kind),
+	cons, err := w.js.CreateOrUpdateConsumer(ctx, layout.TasksStream(w.names), jetstream.ConsumerConfig{
+		Durable:       layout.TaskConsumer(queue, kind),
 		FilterSubject: w.names.TaskSubject(queue, kind),
 		AckPolicy:     jetstream.AckExplicitPolicy,
 		AckWait:       w.cfg.AckWait,
@@ -438,7 +439,7 @@ func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
 	// Each consumer may hold at most its share of the slots in an open
 	// fetch, so idle kinds never starve busy ones.
 	share := max(1, w.cfg.Concurrency/(2*max(1, w.consumers)))
-	w.addConsumerName(w.names.TaskConsumer(queue, kind))
+	w.addConsumerName(layout.TaskConsumer(queue, kind))
 	w.pulls.Add(1)
 	go w.pull(w.pulling.Context(), cons, kind, share)
 	return nil

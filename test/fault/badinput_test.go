@@ -15,8 +15,10 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -101,7 +103,7 @@ type letters struct {
 
 func (l *letters) add(m *nats.Msg) {
 	var dl protocol.DeadLetter
-	if err := protocol.Decode(m.Data, &dl, 16<<20); err != nil {
+	if err := wirecodec.Decode(m.Data, &dl, 16<<20); err != nil {
 		return
 	}
 	l.mu.Lock()
@@ -216,7 +218,7 @@ func (b *badBundle) stillWorks(t *testing.T) {
 
 func encode(t *testing.T, m protocol.Message) []byte {
 	t.Helper()
-	data, err := protocol.Encode(m)
+	data, err := wirecodec.Encode(m)
 	require.NoError(t, err)
 	return data
 }
@@ -356,7 +358,7 @@ func TestBadInput(t *testing.T) {
 		dl := b.dlq.await(t, "result", subjectIs(b.names.ResultSubject("rghostkind")))
 		require.Contains(t, dl.Reason, `result for unknown run "rghostkind"`)
 		var res protocol.TaskResult
-		require.NoError(t, protocol.Decode(dl.Data, &res, 0))
+		require.NoError(t, wirecodec.Decode(dl.Data, &res, 0))
 		require.Equal(t, protocol.ResultFailed, res.Status)
 		require.Contains(t, res.Error.Message+fmt.Sprint(res.Error.Cause), `unknown task kind "ghost_kind"`)
 		b.stillWorks(t)
@@ -440,7 +442,7 @@ func TestBadInput(t *testing.T) {
 		for err := range errs {
 			require.NoError(t, err)
 		}
-		want := protocol.IdempotentRunID(floodName, "flood-1")
+		want := layout.IdempotentRunID(floodName, "flood-1")
 		for _, id := range ids {
 			require.Equal(t, want, id)
 		}
@@ -458,7 +460,7 @@ func TestBadInput(t *testing.T) {
 		require.Equal(t, []string{"work", "done"}, out.Path)
 		b.stillWorks(t) // after the raw triggers above: they have been handled
 		natstest.WaitFor(t, 20*time.Second, "the raw duplicate triggers handled", func() bool {
-			st, err := b.js.Stream(ctx, b.names.TriggersStream())
+			st, err := b.js.Stream(ctx, layout.TriggersStream(b.names))
 			return err == nil && st.CachedInfo().State.Msgs == 0
 		})
 		runs, err := b.client.List(ctx, &client.ListOpts{Workflow: floodName})
@@ -475,10 +477,10 @@ func TestBadInput(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, chainPath(), out.Path)
 	}
-	st, err := b.js.Stream(ctx, b.names.DLQStream())
+	st, err := b.js.Stream(ctx, layout.DLQStream(b.names))
 	require.NoError(t, err)
 	require.Equal(t, uint64(b.dlq.count()), st.CachedInfo().State.Msgs, "every dead letter seen is stored")
-	t.Logf("bad-input suite: %d bystander runs all completed with the full path; %d dead letters stored in %s", len(bystanders), b.dlq.count(), b.names.DLQStream())
+	t.Logf("bad-input suite: %d bystander runs all completed with the full path; %d dead letters stored in %s", len(bystanders), b.dlq.count(), layout.DLQStream(b.names))
 }
 
 // completedEventsJS counts completed events per run of workflow on the
@@ -488,7 +490,7 @@ func completedEventsJS(t *testing.T, js jetstream.JetStream, workflow string) ma
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n := protocol.MustNames("")
-	cons, err := js.OrderedConsumer(ctx, n.EventsStream(), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
+	cons, err := js.OrderedConsumer(ctx, layout.EventsStream(n), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
 	require.NoError(t, err)
 	info, err := cons.Info(ctx)
 	require.NoError(t, err)
@@ -497,7 +499,7 @@ func completedEventsJS(t *testing.T, js jetstream.JetStream, workflow string) ma
 		m, err := cons.Next()
 		require.NoError(t, err)
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(m.Data(), &ev, 0))
+		require.NoError(t, wirecodec.Decode(m.Data(), &ev, 0))
 		counts[ev.RunID]++
 	}
 	return counts

@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/faults"
@@ -26,7 +27,7 @@ func (b *bundle) runStore(t *testing.T) kvstore.Store {
 	_, js := b.srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := natskv.New(ctx, js, natskv.Config{Bucket: protocol.MustNames("").StoreBucket()})
+	st, err := natskv.New(ctx, js, natskv.Config{Bucket: layout.StoreBucket(protocol.MustNames(""))})
 	require.NoError(t, err)
 	return st
 }

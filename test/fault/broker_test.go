@@ -13,9 +13,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -106,7 +108,7 @@ func TestBrokerKilledAloneUnderLoad(t *testing.T) {
 	natstest.WaitFor(t, 30*time.Second, "the events stream re-created after the restarts", func() bool {
 		sctx, scancel := context.WithTimeout(ctx, time.Second)
 		defer scancel()
-		_, err := e.js.Stream(sctx, protocol.MustNames("").EventsStream())
+		_, err := e.js.Stream(sctx, layout.EventsStream(protocol.MustNames("")))
 		return err == nil
 	})
 	requireCompletedAtMostOnce(t, e.js, demo.ChainName, demo.WorkflowName)
@@ -183,7 +185,7 @@ func TestPauseCoordinatorAndWorkerPastAckWait(t *testing.T) {
 	var mu sync.Mutex
 	rsub, err := e.nc.Subscribe("cano.event.*.*."+string(protocol.EventTaskRetried), func(m *nats.Msg) {
 		var ev protocol.Event
-		if protocol.Decode(m.Data, &ev, 0) == nil {
+		if wirecodec.Decode(m.Data, &ev, 0) == nil {
 			mu.Lock()
 			retried = append(retried, fmt.Sprintf("run %s state %s step %d: %s", ev.RunID, ev.State, ev.Step, ev.Detail))
 			mu.Unlock()
@@ -198,7 +200,7 @@ func TestPauseCoordinatorAndWorkerPastAckWait(t *testing.T) {
 	var okResults, okRepeated atomic.Int64
 	ressub, err := e.nc.Subscribe(protocol.MustNames("").ResultWildcard(), func(m *nats.Msg) {
 		var r protocol.TaskResult
-		if protocol.Decode(m.Data, &r, 0) == nil && r.Status == protocol.ResultOK {
+		if wirecodec.Decode(m.Data, &r, 0) == nil && r.Status == protocol.ResultOK {
 			okResults.Add(1)
 			if r.Attempts > 1 {
 				okRepeated.Add(1)
@@ -267,7 +269,7 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 	c1 := proctest.Start(t, "coordinator-1", e.coord, "-s", e.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-event-capture")
 
 	trigger := func(runID string) *nats.Msg {
-		data, err := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.ChainName, RunID: runID})
+		data, err := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.ChainName, RunID: runID})
 		require.NoError(t, err)
 		m := nats.NewMsg(names.TriggerSubject(demo.ChainName))
 		m.Data = data
@@ -275,12 +277,12 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 		return m
 	}
 	result := func(runID string) *nats.Msg {
-		data, err := protocol.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: runID, Step: 0, Branch: -1,
+		data, err := wirecodec.Encode(&protocol.TaskResult{V: protocol.SchemaVersion, RunID: runID, Step: 0, Branch: -1,
 			Status: protocol.ResultOK, Next: "s1", Attempts: 1, Worker: "fault-test"})
 		require.NoError(t, err)
 		m := nats.NewMsg(names.ResultSubject(runID))
 		m.Data = data
-		m.Header.Set(jetstream.MsgIDHeader, protocol.ResultMsgID(runID, 0, -1))
+		m.Header.Set(jetstream.MsgIDHeader, layout.ResultMsgID(runID, 0, -1))
 		return m
 	}
 	waitRecord := func(runID, state string, step uint32) {
@@ -313,7 +315,7 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 	// Every input acknowledged (the work streams drop what is acked): the
 	// record writes are done and the inputs gone, as before the crash.
 	natstest.WaitFor(t, 30*time.Second, "triggers and results acknowledged", func() bool {
-		for _, s := range []string{names.TriggersStream(), names.ResultsStream()} {
+		for _, s := range []string{layout.TriggersStream(names), layout.ResultsStream(names)} {
 			st, err := e.js.Stream(ctx, s)
 			if err != nil || st.CachedInfo().State.Msgs != 0 {
 				return false
@@ -323,13 +325,13 @@ func TestInputBackWithDeliveryCountOne(t *testing.T) {
 	})
 	c1.Kill()
 
-	tasks, err := e.js.Stream(ctx, names.TasksStream())
+	tasks, err := e.js.Stream(ctx, layout.TasksStream(names))
 	require.NoError(t, err)
 	require.NoError(t, tasks.Purge(ctx))
 	e.srv.Kill()
 	e.srv.Restart()
 	waitRecovered(t, e.js)
-	for _, s := range []string{names.TriggersStream(), names.ResultsStream(), names.TasksStream(), names.TimersStream()} {
+	for _, s := range []string{layout.TriggersStream(names), layout.ResultsStream(names), layout.TasksStream(names), layout.TimersStream(names)} {
 		st, err := e.js.Stream(ctx, s)
 		require.NoError(t, err)
 		require.Zero(t, st.CachedInfo().State.Msgs, "stream %s after the crash", s)

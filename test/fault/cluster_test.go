@@ -11,9 +11,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -62,7 +64,7 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 		natstest.Recv(t, completed, 60*time.Second)
 	}
 	names := protocol.MustNames("")
-	tasks, err := js.Stream(ctx, names.TasksStream())
+	tasks, err := js.Stream(ctx, layout.TasksStream(names))
 	require.NoError(t, err)
 	info, err := tasks.Info(ctx)
 	require.NoError(t, err)
@@ -70,7 +72,7 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 	leader := c.Index(info.Cluster.Leader)
 	require.NotEqual(t, -1, leader, "tasks stream leader %q", info.Cluster.Leader)
 	c.Stop(leader)
-	t.Logf("3-node cluster, R3: stopped %s, the leader of %s, with %d runs in flight", c.Name(leader), names.TasksStream(), n)
+	t.Logf("3-node cluster, R3: stopped %s, the leader of %s, with %d runs in flight", c.Name(leader), layout.TasksStream(names), n)
 
 	awaitThroughFailover(t, cl, js, ids, 90*time.Second)
 	// Events are published fire-and-forget for observers (the run records,
@@ -90,7 +92,7 @@ func TestClusterLoseTaskStreamLeader(t *testing.T) {
 	}
 	info, err = tasks.Info(ctx)
 	require.NoError(t, err)
-	t.Logf("all %d runs completed with the exact path, each once, with %s down; %s now led by %s", n, c.Name(leader), names.TasksStream(), info.Cluster.Leader)
+	t.Logf("all %d runs completed with the exact path, each once, with %s down; %s now led by %s", n, c.Name(leader), layout.TasksStream(names), info.Cluster.Leader)
 
 	c.Restart(leader)
 	// The restarted node catches up: every stream and bucket lists it as a
@@ -189,7 +191,7 @@ func countCompleted(ctx context.Context, js jetstream.JetStream, workflow string
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	n := protocol.MustNames("")
-	cons, err := js.OrderedConsumer(ctx, n.EventsStream(), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
+	cons, err := js.OrderedConsumer(ctx, layout.EventsStream(n), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +206,7 @@ func countCompleted(ctx context.Context, js jetstream.JetStream, workflow string
 			return nil, err
 		}
 		var ev protocol.Event
-		if err := protocol.Decode(m.Data(), &ev, 0); err != nil {
+		if err := wirecodec.Decode(m.Data(), &ev, 0); err != nil {
 			return nil, err
 		}
 		counts[ev.RunID]++
@@ -219,7 +221,7 @@ func logConsumers(t *testing.T, js jetstream.JetStream) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n := protocol.MustNames("")
-	for _, stream := range []string{n.TasksStream(), n.ResultsStream(), n.TriggersStream()} {
+	for _, stream := range []string{layout.TasksStream(n), layout.ResultsStream(n), layout.TriggersStream(n)} {
 		s, err := js.Stream(ctx, stream)
 		if err != nil {
 			t.Logf("stream %s: %v", stream, err)

@@ -17,9 +17,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -224,7 +226,7 @@ func diagnoseStuck(cl *client.Client, js jetstream.JetStream, ids []string, want
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	n := protocol.MustNames("")
-	streams := []string{n.TriggersStream(), n.TasksStream(), n.ResultsStream(), n.TimersStream(), n.ControlStream()}
+	streams := []string{layout.TriggersStream(n), layout.TasksStream(n), layout.ResultsStream(n), layout.TimersStream(n), layout.ControlStream(n)}
 	held := map[string]map[string]int{} // run → stream → messages
 	var notes []string
 	for _, name := range streams {
@@ -400,11 +402,11 @@ func waitDefined(t *testing.T, js jetstream.JetStream, workflow string) {
 	natstest.WaitFor(t, 60*time.Second, "workflow "+workflow+" registered", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		kv, err := js.KeyValue(ctx, protocol.MustNames("").DefinitionsBucket())
+		kv, err := js.KeyValue(ctx, layout.DefinitionsBucket(protocol.MustNames("")))
 		if err != nil {
 			return false
 		}
-		_, err = kv.Get(ctx, protocol.LatestDefinitionKey(workflow))
+		_, err = kv.Get(ctx, layout.LatestDefinitionKey(workflow))
 		return err == nil
 	})
 }
@@ -413,16 +415,16 @@ func waitDefined(t *testing.T, js jetstream.JetStream, workflow string) {
 func rawRecord(ctx context.Context, js jetstream.JetStream, id string) (*protocol.RunRecord, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	kv, err := js.KeyValue(ctx, protocol.MustNames("").RunsBucket())
+	kv, err := js.KeyValue(ctx, layout.RunsBucket(protocol.MustNames("")))
 	if err != nil {
 		return nil, err
 	}
-	e, err := kv.Get(ctx, protocol.RunKey(id))
+	e, err := kv.Get(ctx, layout.RunKey(id))
 	if err != nil {
 		return nil, err
 	}
 	var rec protocol.RunRecord
-	if err := protocol.Decode(e.Value(), &rec, 8<<20); err != nil {
+	if err := wirecodec.Decode(e.Value(), &rec, 8<<20); err != nil {
 		return nil, err
 	}
 	return &rec, nil

@@ -12,9 +12,11 @@ import (
 	"github.com/nats-io/nuid"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/faults"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -36,7 +38,7 @@ func TestFailoverAfterWorkerKill(t *testing.T) {
 	names := protocol.MustNames("")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	store, err := js.KeyValue(ctx, names.StoreBucket())
+	store, err := js.KeyValue(ctx, layout.StoreBucket(names))
 	require.NoError(t, err)
 
 	const rounds = 3
@@ -86,7 +88,7 @@ func TestFailoverAfterWorkerKill(t *testing.T) {
 		require.Equal(t, 2, attempt, "the run completed on its second attempt")
 		res := natstest.Recv(t, results, time.Minute)
 		var tr protocol.TaskResult
-		require.NoError(t, protocol.Decode(res.Data, &tr, 0))
+		require.NoError(t, wirecodec.Decode(res.Data, &tr, 0))
 		require.Equal(t, second, tr.Worker, "the task ran on the other worker")
 		require.NoError(t, sub.Unsubscribe())
 		require.NoError(t, attempts.Stop())

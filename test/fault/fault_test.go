@@ -17,9 +17,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -80,11 +82,11 @@ func (b *bundle) waitDefined(t *testing.T, workflow string) {
 	require.NoError(t, err)
 	ctx := context.Background()
 	natstest.WaitFor(t, 30*time.Second, "workflow "+workflow+" registered", func() bool {
-		kv, err := js.KeyValue(ctx, protocol.MustNames("").DefinitionsBucket())
+		kv, err := js.KeyValue(ctx, layout.DefinitionsBucket(protocol.MustNames("")))
 		if err != nil {
 			return false
 		}
-		_, err = kv.Get(ctx, protocol.LatestDefinitionKey(workflow))
+		_, err = kv.Get(ctx, layout.LatestDefinitionKey(workflow))
 		return err == nil
 	})
 }
@@ -161,7 +163,7 @@ func (b *bundle) completedEvents(t *testing.T, workflow string, want int) map[st
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	n := protocol.MustNames("")
-	cons, err := js.OrderedConsumer(ctx, n.EventsStream(), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
+	cons, err := js.OrderedConsumer(ctx, layout.EventsStream(n), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
 	require.NoError(t, err)
 	info, err := cons.Info(ctx)
 	require.NoError(t, err)
@@ -170,7 +172,7 @@ func (b *bundle) completedEvents(t *testing.T, workflow string, want int) map[st
 		m, err := cons.Next()
 		require.NoError(t, err)
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(m.Data(), &ev, 0))
+		require.NoError(t, wirecodec.Decode(m.Data(), &ev, 0))
 		counts[ev.RunID]++
 	}
 	return counts

@@ -13,6 +13,7 @@ import (
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/embedded"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -57,7 +58,7 @@ func TestStopEverythingAndRestart(t *testing.T) {
 	completed := make(chan struct{}, 4*n)
 	sub, err := nc.Subscribe("cano.event."+demo.ChainName+".*.completed", func(m *nats.Msg) {
 		var ev protocol.Event
-		if protocol.Decode(m.Data, &ev, 0) == nil {
+		if wirecodec.Decode(m.Data, &ev, 0) == nil {
 			mu.Lock()
 			seen[ev.RunID]++
 			mu.Unlock()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
@@ -51,11 +52,11 @@ func TestCronAcrossCoordinatorProcessesWithLeaderKill(t *testing.T) {
 	ctx := context.Background()
 	require.NoError(t, sc.Add(ctx, scheduler.Flow{ID: "tick", Workflow: demo.OneTaskName, Schedule: scheduler.Cron("* * * * * *")}))
 
-	lease, err := js.KeyValue(ctx, protocol.MustNames("").LeaderBucket())
+	lease, err := js.KeyValue(ctx, layout.LeaderBucket(protocol.MustNames("")))
 	require.NoError(t, err)
 	// leader is the process whose candidate id holds the lease now.
 	leader := func() *proctest.Proc {
-		e, err := lease.Get(ctx, protocol.LeaderKey)
+		e, err := lease.Get(ctx, layout.LeaderKey)
 		if err != nil {
 			return nil
 		}

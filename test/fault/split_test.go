@@ -8,8 +8,10 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -47,7 +49,7 @@ func TestKillWorkerMidBranch(t *testing.T) {
 	_, js := b.srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cons, err := js.Consumer(ctx, names.TasksStream(), names.TaskConsumer(fsm.QueueDefault, demo.SplitBranch{}.Kind()))
+	cons, err := js.Consumer(ctx, layout.TasksStream(names), layout.TaskConsumer(fsm.QueueDefault, demo.SplitBranch{}.Kind()))
 	require.NoError(t, err)
 	natstest.WaitFor(t, 30*time.Second, "every branch delivered to a worker", func() bool {
 		info, err := cons.Info(ctx)
@@ -70,7 +72,7 @@ func TestKillWorkerMidBranch(t *testing.T) {
 
 	// One join decision per run, counting each branch once.
 	joins := map[string][]string{}
-	ocons, err := js.OrderedConsumer(ctx, names.EventsStream(), jetstreamOrdered(names.EventSubject(demo.SleepySplitName, "*", protocol.EventJoin)))
+	ocons, err := js.OrderedConsumer(ctx, layout.EventsStream(names), jetstreamOrdered(names.EventSubject(demo.SleepySplitName, "*", protocol.EventJoin)))
 	require.NoError(t, err)
 	info, err := ocons.Info(ctx)
 	require.NoError(t, err)
@@ -78,7 +80,7 @@ func TestKillWorkerMidBranch(t *testing.T) {
 		m, err := ocons.Next()
 		require.NoError(t, err)
 		var ev protocol.Event
-		require.NoError(t, protocol.Decode(m.Data(), &ev, 0))
+		require.NoError(t, wirecodec.Decode(m.Data(), &ev, 0))
 		joins[ev.RunID] = append(joins[ev.RunID], ev.Detail)
 	}
 	for _, id := range ids {

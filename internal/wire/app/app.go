@@ -24,6 +24,7 @@ import (
 	"github.com/cano-nats/cano/internal/wire/dashboard"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/health"
+	"github.com/cano-nats/cano/internal/wire/provisioning"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/embedded"
@@ -143,7 +144,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	// retrying cannot fix ends the process.
 	prov := provision.Config{Prefix: cfg.Prefix, Replicas: cfg.Replicas, LeaderTTL: cfg.LeaderTTL,
 		EventCapture: cfg.EventCapture || cfg.Dev}
-	if err := provision.Wait(ctx, log, js, prov); err != nil {
+	if err := provisioning.Wait(ctx, log, js, prov); err != nil {
 		return stopped(ctx, err)
 	}
 	// Whatever is started from here on is stopped on every way out: a
@@ -171,7 +172,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	}
 	// Streams a server restart loses (the in-memory events capture
 	// stream, when configured) come back on every reconnect.
-	unwatch := provision.Watch(nc, js, prov, log)
+	unwatch := provisioning.Watch(nc, js, prov, log)
 	defer unwatch()
 	// The scheduler: every coordinator campaigns; the elected leader fires
 	// cron, interval and manual flows.
@@ -392,7 +393,7 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 	if cfg.NoProvision {
 		err = waitProvisioned(ctx, log, js, prov)
 	} else {
-		err = provision.Wait(ctx, log, js, prov)
+		err = provisioning.Wait(ctx, log, js, prov)
 	}
 	if err != nil {
 		return stopped(ctx, err)
@@ -405,7 +406,7 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 		return stopped(ctx, err)
 	}
 	if !cfg.NoProvision {
-		unwatch := provision.Watch(nc, js, prov, log)
+		unwatch := provisioning.Watch(nc, js, prov, log)
 		defer unwatch()
 	}
 	setReady(hs, nc, js, prov, func(ctx context.Context) error {
@@ -433,7 +434,7 @@ func startLoop(log *slog.Logger, nc *nats.Conn) retry.Loop {
 			}
 			return "the server (disconnected)"
 		},
-		Permanent:      provision.Permanent,
+		Permanent:      provisioning.Permanent,
 		AttemptTimeout: startAttemptTimeout,
 	}
 }
@@ -486,7 +487,7 @@ func (s stopStack) stopAll() {
 // stopped is err, or nil when ctx ended: a signal during the wait for the
 // broker is a normal shutdown, not a failure.
 func stopped(ctx context.Context, err error) error {
-	if ctx.Err() != nil && !errors.Is(err, retry.ErrPermanent) && !provision.Permanent(err) {
+	if ctx.Err() != nil && !errors.Is(err, retry.ErrPermanent) && !provisioning.Permanent(err) {
 		return nil
 	}
 	return err

@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wire/app"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/demo"
@@ -231,7 +232,7 @@ func TestServerRestart(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	require.Eventually(t, func() bool {
-		_, err := js.Stream(ctx, protocol.MustNames("").EventsStream())
+		_, err := js.Stream(ctx, layout.EventsStream(protocol.MustNames("")))
 		return err == nil
 	}, 90*time.Second, 50*time.Millisecond, "events stream not re-created\n%s", p.logs.String())
 	p.requireRunning(t)

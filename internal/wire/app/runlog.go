@@ -8,6 +8,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -57,7 +58,7 @@ func newRunLogger(log *slog.Logger, now func() time.Time) *runLogger {
 // handle logs one event message; anything but a terminal event is ignored.
 func (l *runLogger) handle(m *nats.Msg) {
 	var ev protocol.Event
-	if protocol.Decode(m.Data, &ev, 0) != nil || !ev.Type.Terminal() {
+	if wirecodec.Decode(m.Data, &ev, 0) != nil || !ev.Type.Terminal() {
 		return
 	}
 	l.mu.Lock()

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -56,7 +57,7 @@ func TestRunLoggerLogsFinishedRuns(t *testing.T) {
 	l := newRunLogger(log, func() time.Time { return now })
 	msg := func(ev protocol.Event) *nats.Msg {
 		ev.V = protocol.SchemaVersion
-		return &nats.Msg{Data: protocol.AppendEventJSON(nil, &ev)}
+		return &nats.Msg{Data: wirecodec.AppendEventJSON(nil, &ev)}
 	}
 	l.handle(msg(protocol.Event{Type: protocol.EventState, RunID: "r0", Workflow: "order", State: "charge"}))
 	l.handle(msg(protocol.Event{Type: protocol.EventCompleted, RunID: "r1", Workflow: "order", State: "done", Status: protocol.RunCompleted}))

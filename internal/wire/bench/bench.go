@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/embedded"
@@ -309,7 +310,7 @@ func (e *env) baseline(ctx context.Context, n int) (float64, error) {
 		return 0, err
 	}
 	defer func() { _ = e.js.DeleteStream(context.Background(), name) }()
-	cmd, _ := protocol.Encode(&protocol.TaskCommand{V: 1, RunID: "r0123456789abcdefghijklm", Workflow: "one_task", State: "work",
+	cmd, _ := wirecodec.Encode(&protocol.TaskCommand{V: 1, RunID: "r0123456789abcdefghijklm", Workflow: "one_task", State: "work",
 		Branch: -1, Task: protocol.TaskSpec{Kind: "noop", Params: []byte{0x81, 0xa4, 'n', 'e', 'x', 't', 0xa4, 'd', 'o', 'n', 'e'},
 			Retry: protocol.RetryPolicy{Mode: protocol.RetryNone}}})
 	cons, err := e.js.CreateOrUpdateConsumer(ctx, name, jetstream.ConsumerConfig{Durable: "c", AckPolicy: jetstream.AckExplicitPolicy})
@@ -368,7 +369,7 @@ func (e *env) drive(ctx context.Context, label, workflow string, n int) (time.Du
 	for i := 0; i < n; i++ {
 		window <- struct{}{}
 		id := "b" + strconv.Itoa(i) + "x" + strconv.FormatInt(start.UnixNano(), 36)
-		data, _ := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, RunID: id})
+		data, _ := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, RunID: id})
 		msg := &nats.Msg{Subject: protocol.MustNames("").TriggerSubject(workflow), Data: data, Header: nats.Header{}}
 		msg.Header.Set(jetstream.MsgIDHeader, "trig:"+id)
 		if _, err := js.PublishMsgAsync(msg); err != nil {
@@ -502,7 +503,7 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 	ch := make(chan string, 16)
 	sub, err := e.nc.Subscribe(protocol.MustNames("").EventSubject(demo.OneTaskName, "*", protocol.EventCompleted), func(m *nats.Msg) {
 		var ev protocol.Event
-		if protocol.Decode(m.Data, &ev, 0) == nil {
+		if wirecodec.Decode(m.Data, &ev, 0) == nil {
 			ch <- ev.RunID
 		}
 	})
@@ -514,7 +515,7 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 	start0 := time.Now()
 	for i := 0; i < n; i++ {
 		id := "l" + strconv.Itoa(i) + "x" + strconv.FormatInt(start0.UnixNano(), 36)
-		data, _ := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
+		data, _ := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
 		start := time.Now()
 		if err := e.nc.Publish(protocol.MustNames("").TriggerSubject(demo.OneTaskName), data); err != nil {
 			return Result{}, err

@@ -13,7 +13,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -148,7 +150,7 @@ func (e *env) pace(ctx context.Context, rate float64, inFlight chan struct{}, be
 			}
 			id := base + strconv.Itoa(n)
 			n++
-			data, _ := protocol.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
+			data, _ := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
 			msg := &nats.Msg{Subject: protocol.MustNames("").TriggerSubject(demo.OneTaskName), Data: data, Header: nats.Header{}}
 			msg.Header.Set(jetstream.MsgIDHeader, "trig:"+id)
 			if _, err := js.PublishMsgAsync(msg); err != nil {
@@ -197,7 +199,7 @@ func (e *env) brokerStats(ctx context.Context) (brokerUse, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	var u brokerUse
-	runs := "KV_" + protocol.MustNames("").RunsBucket()
+	runs := "KV_" + layout.RunsBucket(protocol.MustNames(""))
 	l := e.js.ListStreams(ctx)
 	for info := range l.Info() {
 		u.bytes += info.State.Bytes

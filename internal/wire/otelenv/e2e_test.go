@@ -21,6 +21,7 @@ import (
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
@@ -252,11 +253,11 @@ func waitDefined(t *testing.T, js jetstream.JetStream, workflow string) {
 	natstest.WaitFor(t, 60*time.Second, "workflow "+workflow+" registered", func() bool {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		kv, err := js.KeyValue(ctx, protocol.MustNames("").DefinitionsBucket())
+		kv, err := js.KeyValue(ctx, layout.DefinitionsBucket(protocol.MustNames("")))
 		if err != nil {
 			return false
 		}
-		_, err = kv.Get(ctx, protocol.LatestDefinitionKey(workflow))
+		_, err = kv.Get(ctx, layout.LatestDefinitionKey(workflow))
 		return err == nil
 	})
 }

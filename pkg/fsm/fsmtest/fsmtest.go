@@ -15,6 +15,7 @@ import (
 	"log/slog"
 
 	"github.com/cano-nats/cano/internal/fsmbridge"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -66,7 +67,7 @@ func NewTaskContext(c Context) (*fsm.TaskContext, error) {
 	}
 	var err error
 	if c.Input != nil {
-		if cmd.Input, err = protocol.EncodeValue(c.Input); err != nil {
+		if cmd.Input, err = wirecodec.EncodeValue(c.Input); err != nil {
 			return nil, fmt.Errorf("fsmtest: encode Input: %w", err)
 		}
 	}
@@ -87,4 +88,4 @@ func NewTaskContext(c Context) (*fsm.TaskContext, error) {
 
 // EncodeOutput encodes v as a task's output travels (the value codec), for
 // a [fsm.BranchOutcome]'s Output.
-func EncodeOutput(v any) ([]byte, error) { return protocol.EncodeValue(v) }
+func EncodeOutput(v any) ([]byte, error) { return wirecodec.EncodeValue(v) }

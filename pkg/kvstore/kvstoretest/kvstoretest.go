@@ -13,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/kvpurge"
 	"github.com/cano-nats/cano/pkg/kvstore"
 )
 
@@ -359,7 +360,7 @@ var tests = []test{
 		require.ErrorIs(t, bad.Put(ctx, "k", nil), kvstore.ErrInvalidKey)
 		_, err = bad.Keys(ctx, "")
 		require.ErrorIs(t, err, kvstore.ErrInvalidKey)
-		require.ErrorIs(t, kvstore.PurgeRun(ctx, s, ""), kvstore.ErrInvalidKey)
+		require.ErrorIs(t, kvpurge.PurgeRun(ctx, s, ""), kvstore.ErrInvalidKey)
 	}},
 	{"ScopedAppendAndWatch", func(ctx context.Context, t *testing.T, s kvstore.Store) {
 		r := kvstore.Scoped(s, kvstore.RunScope("run-7"))
@@ -384,14 +385,14 @@ var tests = []test{
 		}
 		require.NoError(t, kvstore.Scoped(s, kvstore.RunScope("r10")).Put(ctx, "a", []byte("keep")))
 		require.NoError(t, kvstore.Scoped(s, kvstore.GlobalScope()).Put(ctx, "a", []byte("keep")))
-		require.NoError(t, kvstore.PurgeRun(ctx, s, "r1"))
+		require.NoError(t, kvpurge.PurgeRun(ctx, s, "r1"))
 		keys, err := r1.Keys(ctx, "")
 		require.NoError(t, err)
 		require.Empty(t, keys)
 		all, err := s.Keys(ctx, "")
 		require.NoError(t, err)
 		require.Equal(t, []string{"g.a", "run.r10.a"}, all)
-		require.NoError(t, kvstore.PurgeRun(ctx, s, "r1"), "purging again")
+		require.NoError(t, kvpurge.PurgeRun(ctx, s, "r1"), "purging again")
 	}},
 	{"CanceledContext", func(ctx context.Context, t *testing.T, s kvstore.Store) {
 		cctx, cancel := context.WithCancel(ctx)

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/kvpurge"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 )
@@ -213,7 +214,7 @@ func TestSplitBranchesAcrossProcesses(t *testing.T) {
 	slices.Sort(done)
 	require.Equal(t, []int{1, 2, 3}, done)
 
-	require.NoError(t, kvstore.PurgeRun(ctx, next, "fetch-run"))
+	require.NoError(t, kvpurge.PurgeRun(ctx, next, "fetch-run"))
 	keys, err = run.Keys(ctx, "")
 	require.NoError(t, err)
 	require.Empty(t, keys)

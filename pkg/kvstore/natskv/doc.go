@@ -1,5 +1,5 @@
 // Package natskv is the [kvstore.Store] every Cano process uses: a
-// JetStream KV bucket (protocol.Names.StoreBucket, created by
+// JetStream KV bucket (<prefix>_store, created by
 // provision.Ensure) shared by all workers of one deployment.
 //
 // pkg/worker builds one for its tasks from its own connection, so hosting

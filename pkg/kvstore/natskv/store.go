@@ -16,6 +16,7 @@ import (
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/internal/kvcore"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -37,7 +38,7 @@ const (
 // Config configures a [Store]. The zero value uses the defaults.
 type Config struct {
 	// Prefix selects the deployment: the bucket is
-	// protocol.Names.StoreBucket() of this prefix (created by
+	// the <prefix>_store bucket of this prefix (created by
 	// provision.Ensure). Defaults to protocol.PrefixDefault.
 	Prefix string
 	// Bucket overrides the bucket name. Defaults to the store bucket of
@@ -126,7 +127,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 		return nil, err
 	}
 	if cfg.Bucket == "" {
-		cfg.Bucket = protocol.MustNames(cfg.Prefix).StoreBucket()
+		cfg.Bucket = layout.StoreBucket(protocol.MustNames(cfg.Prefix))
 	}
 	s := &Store{timeout: cfg.Timeout}
 	ctx, cancel := deadline.Default(ctx, s.timeout)

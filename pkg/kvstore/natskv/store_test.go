@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/kvstore/kvstoretest"
@@ -44,7 +45,7 @@ func newKVEnv(t *testing.T) *kvEnv {
 // bucketConfig returns provision's store bucket configuration under name.
 func bucketConfig(t testing.TB, name string) jetstream.KeyValueConfig {
 	t.Helper()
-	want := protocol.MustNames("").StoreBucket()
+	want := layout.StoreBucket(protocol.MustNames(""))
 	for _, b := range provision.Buckets(provision.Config{Memory: true}) {
 		if b.Bucket == want {
 			b.Bucket = name
@@ -82,7 +83,7 @@ func TestNewKV(t *testing.T) {
 		require.NoError(t, s.Setup(ctx))
 		require.True(t, s.Health(ctx).IsHealthy())
 		require.NoError(t, kvstore.PutValue(ctx, s, "g.defaults", 1))
-		kv, err := js.KeyValue(ctx, protocol.MustNames("").StoreBucket())
+		kv, err := js.KeyValue(ctx, layout.StoreBucket(protocol.MustNames("")))
 		require.NoError(t, err)
 		_, err = kv.Get(ctx, "g.defaults")
 		require.NoError(t, err)

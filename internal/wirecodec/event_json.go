@@ -1,4 +1,4 @@
-package protocol
+package wirecodec
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // Events are JSON on the wire, one object on one line, so that
@@ -40,7 +42,7 @@ import (
 
 // AppendEventJSON appends the JSON form of ev (see the schema above) to dst,
 // with no trailing newline. It allocates nothing for events without output.
-func AppendEventJSON(dst []byte, ev *Event) []byte {
+func AppendEventJSON(dst []byte, ev *protocol.Event) []byte {
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendUint(dst, uint64(ev.V), 10)
 	dst = append(dst, `,"type":`...)
@@ -94,7 +96,7 @@ func AppendEventJSON(dst []byte, ev *Event) []byte {
 // maxCauseDepth bounds the error chain written and read.
 const maxCauseDepth = 16
 
-func appendErrorJSON(dst []byte, e *ErrorInfo, depth int) []byte {
+func appendErrorJSON(dst []byte, e *protocol.ErrorInfo, depth int) []byte {
 	dst = append(dst, `{"category":`...)
 	dst = appendJSONString(dst, string(e.Category))
 	dst = append(dst, `,"message":`...)
@@ -229,35 +231,35 @@ func numbers(v any) any {
 
 // jsonEvent is the decoding side of the JSON event schema.
 type jsonEvent struct {
-	V             uint16          `json:"v"`
-	Type          EventType       `json:"type"`
-	RunID         string          `json:"run_id"`
-	Workflow      string          `json:"workflow"`
-	State         string          `json:"state"`
-	Step          uint32          `json:"step"`
-	Status        RunStatus       `json:"status"`
-	Time          string          `json:"time"`
-	Error         *jsonError      `json:"error"`
-	Path          []string        `json:"path"`
-	Output        json.RawMessage `json:"output"`
-	OutputMsgpack []byte          `json:"output_msgpack"`
-	Detail        string          `json:"detail"`
+	V             uint16             `json:"v"`
+	Type          protocol.EventType `json:"type"`
+	RunID         string             `json:"run_id"`
+	Workflow      string             `json:"workflow"`
+	State         string             `json:"state"`
+	Step          uint32             `json:"step"`
+	Status        protocol.RunStatus `json:"status"`
+	Time          string             `json:"time"`
+	Error         *jsonError         `json:"error"`
+	Path          []string           `json:"path"`
+	Output        json.RawMessage    `json:"output"`
+	OutputMsgpack []byte             `json:"output_msgpack"`
+	Detail        string             `json:"detail"`
 }
 
 type jsonError struct {
-	Category ErrorCategory `json:"category"`
-	Message  string        `json:"message"`
-	Attempts uint32        `json:"attempts"`
-	State    string        `json:"state"`
-	Path     []string      `json:"path"`
-	Cause    *jsonError    `json:"cause"`
+	Category protocol.ErrorCategory `json:"category"`
+	Message  string                 `json:"message"`
+	Attempts uint32                 `json:"attempts"`
+	State    string                 `json:"state"`
+	Path     []string               `json:"path"`
+	Cause    *jsonError             `json:"cause"`
 }
 
-func (e *jsonError) info(depth int) *ErrorInfo {
+func (e *jsonError) info(depth int) *protocol.ErrorInfo {
 	if e == nil || depth > maxCauseDepth {
 		return nil
 	}
-	return &ErrorInfo{Category: e.Category, Message: e.Message, Attempts: e.Attempts,
+	return &protocol.ErrorInfo{Category: e.Category, Message: e.Message, Attempts: e.Attempts,
 		State: e.State, Path: e.Path, Cause: e.Cause.info(depth + 1)}
 }
 
@@ -270,21 +272,21 @@ func jsonObject(data []byte) bool {
 
 // decodeEventJSON decodes the JSON form of an event; [Decode] calls it for
 // an *Event whose data is a JSON object, after the size check.
-func decodeEventJSON(data []byte, ev *Event) error {
+func decodeEventJSON(data []byte, ev *protocol.Event) error {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	var je jsonEvent
 	if err := json.Unmarshal(trimmed, &je); err != nil {
-		return fmt.Errorf("%w: json event: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: json event: %v", protocol.ErrMalformed, err)
 	}
-	if je.V != SchemaVersion {
-		return fmt.Errorf("%w: %d (this build knows %d)", ErrSchemaVersion, je.V, SchemaVersion)
+	if je.V != protocol.SchemaVersion {
+		return fmt.Errorf("%w: %d (this build knows %d)", protocol.ErrSchemaVersion, je.V, protocol.SchemaVersion)
 	}
-	*ev = Event{V: je.V, Type: je.Type, RunID: je.RunID, Workflow: je.Workflow, State: je.State,
+	*ev = protocol.Event{V: je.V, Type: je.Type, RunID: je.RunID, Workflow: je.Workflow, State: je.State,
 		Step: je.Step, Status: je.Status, Error: je.Error.info(0), Path: je.Path, Detail: je.Detail}
 	if je.Time != "" {
 		t, err := time.Parse(time.RFC3339Nano, je.Time)
 		if err != nil {
-			return fmt.Errorf("%w: event: time %q is not RFC 3339", ErrInvalidField, je.Time)
+			return fmt.Errorf("%w: event: time %q is not RFC 3339", protocol.ErrInvalidField, je.Time)
 		}
 		ev.Time = t.UnixNano()
 	}
@@ -292,14 +294,14 @@ func decodeEventJSON(data []byte, ev *Event) error {
 	case len(je.Output) > 0 && string(je.Output) != "null":
 		out, err := jsonToValue(je.Output)
 		if err != nil {
-			return fmt.Errorf("%w: event: output: %v", ErrInvalidField, err)
+			return fmt.Errorf("%w: event: output: %v", protocol.ErrInvalidField, err)
 		}
 		ev.Output = out
 	case len(je.OutputMsgpack) > 0:
 		if err := CheckValue(je.OutputMsgpack); err != nil {
-			return fmt.Errorf("%w: event: output_msgpack: %v", ErrInvalidField, err)
+			return fmt.Errorf("%w: event: output_msgpack: %v", protocol.ErrInvalidField, err)
 		}
 		ev.Output = je.OutputMsgpack
 	}
-	return ev.Validate()
+	return Validate(ev)
 }

@@ -1,13 +1,15 @@
-package protocol
+package wirecodec
 
 import (
 	"bytes"
 	"fmt"
 	"sort"
+
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // The value codec encodes the user values a message carries as bytes: task
-// parameters ([TaskSpec.Params]), run inputs, task outputs, store values and
+// parameters ([protocol.TaskSpec.Params]), run inputs, task outputs, store values and
 // flow inputs. It is part of the wire contract, not a detail of one
 // package: a client in another language that triggers a run or reads an
 // output must produce and read the same bytes, and the engine compares
@@ -163,24 +165,24 @@ func strPayload(b []byte) ([]byte, bool) {
 // bytes that came from outside the process (a trigger's input, a task's
 // parameters or output, a store value). Before the reflective decoder runs,
 // the encoding's structure is checked without allocating (see
-// [ErrMalformed]): a length prefix claiming more elements than there are
+// [protocol.ErrMalformed]): a length prefix claiming more elements than there are
 // bytes left, nesting deeper than the wire allows, a truncated value or
 // trailing bytes are refused, so a few crafted bytes can never make the
 // decoder allocate gigabytes. It never panics.
 //
-// The errors wrap [ErrMalformed] (not a msgpack value, or one that does not
+// The errors wrap [protocol.ErrMalformed] (not a msgpack value, or one that does not
 // fit ptr's type). DecodeValue does not bound len(data): the message or
 // record that carried the bytes was already bounded when it was decoded.
 func DecodeValue(data []byte, ptr any) (err error) {
 	if len(data) == 0 {
-		return fmt.Errorf("%w: empty value, decoding into %T", ErrMalformed, ptr)
+		return fmt.Errorf("%w: empty value, decoding into %T", protocol.ErrMalformed, ptr)
 	}
 	if err := scanStructure(data); err != nil {
-		return fmt.Errorf("%w: value for %T: %v", ErrMalformed, ptr, err)
+		return fmt.Errorf("%w: value for %T: %v", protocol.ErrMalformed, ptr, err)
 	}
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: value for %T: decoder panic: %v", ErrMalformed, ptr, r)
+			err = fmt.Errorf("%w: value for %T: decoder panic: %v", protocol.ErrMalformed, ptr, r)
 		}
 	}()
 	d := decPool.Get().(*decoder)
@@ -190,23 +192,23 @@ func DecodeValue(data []byte, ptr any) (err error) {
 	d.r.Reset(nil)
 	decPool.Put(d)
 	if err != nil {
-		return fmt.Errorf("%w: value for %T: %v", ErrMalformed, ptr, err)
+		return fmt.Errorf("%w: value for %T: %v", protocol.ErrMalformed, ptr, err)
 	}
 	if remaining != 0 {
-		return fmt.Errorf("%w: value for %T: %d trailing bytes", ErrMalformed, ptr, remaining)
+		return fmt.Errorf("%w: value for %T: %d trailing bytes", protocol.ErrMalformed, ptr, remaining)
 	}
 	return nil
 }
 
 // CheckValue reports whether data is exactly one well-formed msgpack value
 // (the structure check of [DecodeValue], without decoding). Errors wrap
-// [ErrMalformed].
+// [protocol.ErrMalformed].
 func CheckValue(data []byte) error {
 	if len(data) == 0 {
-		return fmt.Errorf("%w: empty value", ErrMalformed)
+		return fmt.Errorf("%w: empty value", protocol.ErrMalformed)
 	}
 	if err := scanStructure(data); err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: %v", protocol.ErrMalformed, err)
 	}
 	return nil
 }

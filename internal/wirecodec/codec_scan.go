@@ -1,4 +1,4 @@
-package protocol
+package wirecodec
 
 import (
 	"encoding/binary"
@@ -7,11 +7,11 @@ import (
 
 // maxNesting is the deepest nesting of arrays and maps a decoder accepts.
 // The deepest wire type (a definition's split task's breaker policy) nests
-// six levels; the rest is headroom for [ErrorInfo] cause chains.
+// six levels; the rest is headroom for [protocol.ErrorInfo] cause chains.
 const maxNesting = 64
 
 // scanStructure walks the msgpack encoding in data without decoding it and
-// returns an error (which [Decode] wraps in [ErrMalformed]) when the bytes
+// returns an error (which [Decode] wraps in [protocol.ErrMalformed]) when the bytes
 // are truncated, use the reserved byte 0xc1, nest deeper than maxNesting,
 // have trailing bytes, or declare an array or map with more elements than
 // there are bytes left.

@@ -1,7 +1,12 @@
-package provision
+// Package provisioning runs pkg/provision's Ensure the way the engine's
+// processes need it: retried until the broker takes it ([Wait]) and again
+// after every reconnect ([Watch]). It is wiring, not public API: a program
+// of its own calls provision.Ensure.
+package provisioning
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"net/url"
 	"sync"
@@ -10,24 +15,25 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/retry"
+	"github.com/cano-nats/cano/pkg/provision"
 )
 
-// Wait is [Ensure] retried until the broker takes it: while the server is
+// Wait is [provision.Ensure] retried until the broker takes it: while the server is
 // down, starting, or a cluster is still electing leaders, it logs
 // "waiting for NATS at URL: <reason>; retrying in D" and tries again with
 // a capped exponential backoff. It returns nil once every stream and
 // bucket is in place, the error of a failure retrying cannot fix
-// ([Permanent]: an invalid Config, a setting that cannot change in place),
+// ([Permanent]: an invalid provision.Config, a setting that cannot change in place),
 // or ctx's error wrapping the last failure once ctx ends. log defaults to
-// slog.Default(). Each attempt is bounded by [TimeoutDefault].
-func Wait(ctx context.Context, log *slog.Logger, js jetstream.JetStream, cfg Config) error {
+// slog.Default(). Each attempt is bounded by [provision.TimeoutDefault].
+func Wait(ctx context.Context, log *slog.Logger, js jetstream.JetStream, cfg provision.Config) error {
 	loop := retry.Loop{
 		Log:            log,
 		URL:            func() string { return connURL(js) },
 		Permanent:      Permanent,
-		AttemptTimeout: TimeoutDefault,
+		AttemptTimeout: provision.TimeoutDefault,
 	}
-	return loop.Do(ctx, "provision", func(ctx context.Context) error { return Ensure(ctx, js, cfg) })
+	return loop.Do(ctx, "provision", func(ctx context.Context) error { return provision.Ensure(ctx, js, cfg) })
 }
 
 // Watch re-applies cfg every time nc reconnects: a server restarted
@@ -39,7 +45,7 @@ func Wait(ctx context.Context, log *slog.Logger, js jetstream.JetStream, cfg Con
 // returns at once; stop ends the watch and waits for a running Ensure to
 // give up. It does not close nc. Coordinators and workers call it after
 // they start.
-func Watch(nc *nats.Conn, js jetstream.JetStream, cfg Config, log *slog.Logger) (stop func()) {
+func Watch(nc *nats.Conn, js jetstream.JetStream, cfg provision.Config, log *slog.Logger) (stop func()) {
 	if log == nil {
 		log = slog.Default()
 	}
@@ -104,4 +110,13 @@ func redact(s string) string {
 	}
 	u.User = url.User("redacted")
 	return u.String()
+}
+
+// Permanent reports whether err, from [provision.Ensure], is one retrying cannot
+// fix: an invalid [provision.Config] ([provision.ErrInvalidConfig]) or a setting of an
+// existing stream that cannot change in place ([provision.ErrImmutableSetting]).
+// Every other failure (no connection, no JetStream leader yet, a
+// timeout) may pass once the broker is back, and is worth retrying.
+func Permanent(err error) bool {
+	return errors.Is(err, provision.ErrInvalidConfig) || errors.Is(err, provision.ErrImmutableSetting)
 }

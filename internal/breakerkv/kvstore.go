@@ -1,9 +1,14 @@
-package breaker
+// Package breakerkv keeps pkg/breaker's states in a JetStream KV bucket
+// (the breakers bucket), shared by every process that uses it, and
+// lists and resets them for the client. It is the engine's: users reach
+// shared breakers through pkg/worker (hosting) and pkg/client (operating).
+package breakerkv
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,20 +17,25 @@ import (
 
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/startstop"
+	"github.com/cano-nats/cano/internal/wirecodec"
+	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
+
+var _ breaker.Store = (*KVStore)(nil)
 
 // KVStoreConfig configures a [KVStore]. The zero value is valid.
 type KVStoreConfig struct {
 	// Timeout bounds each operation whose context has no deadline.
-	// Defaults to TimeoutDefault; negative is an error.
+	// Defaults to breaker.TimeoutDefault; negative is an error.
 	Timeout time.Duration
 }
 
 // KVStore keeps breaker states in a JetStream KV bucket (the one named
-// protocol.Names.BreakersBucket()), one key per breaker
-// (protocol.BreakerKey), so every process using the same bucket shares
+// <prefix>_breakers), one key per breaker
+// (the breaker's name), so every process using the same bucket shares
 // them. Values are msgpack protocol.BreakerState; writes are
 // compare-and-set on the KV revision and conflicts are retried on the fresh
 // value, so a half-open breaker admits its probe limit cluster-wide.
@@ -56,7 +66,7 @@ type KVStoreConfig struct {
 //
 // KVStore is safe for concurrent use. It does not own kv. Call
 // [KVStore.Stop] to stop its watchers; after that every method returns
-// [ErrClosed].
+// [breaker.ErrClosed].
 type KVStore struct {
 	kv      jetstream.KeyValue
 	timeout time.Duration
@@ -73,7 +83,7 @@ type KVStore struct {
 
 // kvEntry is one version of a key as this process knows it.
 type kvEntry struct {
-	snap   Snapshot
+	snap   breaker.Snapshot
 	rev    uint64
 	exists bool // false: deleted or purged
 }
@@ -111,20 +121,20 @@ func NewKVStore(kv jetstream.KeyValue, cfg KVStoreConfig) (*KVStore, error) {
 		return nil, errors.New("breaker: kv is nil")
 	}
 	if cfg.Timeout < 0 {
-		return nil, fmt.Errorf("%w: KVStoreConfig.Timeout %s: must not be negative", ErrInvalidSettings, cfg.Timeout)
+		return nil, fmt.Errorf("%w: KVStoreConfig.Timeout %s: must not be negative", breaker.ErrInvalidSettings, cfg.Timeout)
 	}
 	if cfg.Timeout == 0 {
-		cfg.Timeout = TimeoutDefault
+		cfg.Timeout = breaker.TimeoutDefault
 	}
 	return &KVStore{kv: kv, timeout: cfg.Timeout, watches: make(map[string]*keyWatch), life: startstop.NewSignal()}, nil
 }
 
-// Load implements [Store]. After the first use of a name it reads the
+// Load implements [breaker.Store]. After the first use of a name it reads the
 // watched local copy and does no I/O; the first use starts the watcher and
 // may create the key.
-func (s *KVStore) Load(ctx context.Context, name string) (Snapshot, error) {
+func (s *KVStore) Load(ctx context.Context, name string) (breaker.Snapshot, error) {
 	if s.closed.Load() {
-		return Snapshot{}, ErrClosed
+		return breaker.Snapshot{}, breaker.ErrClosed
 	}
 	s.mu.RLock()
 	kw := s.watches[name]
@@ -138,24 +148,24 @@ func (s *KVStore) Load(ctx context.Context, name string) (Snapshot, error) {
 	defer cancel()
 	_, e, err := s.entry(ctx, name)
 	if err != nil {
-		return Snapshot{}, err
+		return breaker.Snapshot{}, err
 	}
 	return e.snap, nil
 }
 
-// Update implements [Store]. Writes to one key from this process are
+// Update implements [breaker.Store]. Writes to one key from this process are
 // serialized; fn first sees the local copy, and on a revision conflict (a
 // write from another process) the store re-reads the key and calls fn
 // again, until the write succeeds, fn declines, or ctx ends.
-func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snapshot, error) {
+func (s *KVStore) Update(ctx context.Context, name string, fn breaker.UpdateFunc) (breaker.Snapshot, error) {
 	if s.closed.Load() {
-		return Snapshot{}, ErrClosed
+		return breaker.Snapshot{}, breaker.ErrClosed
 	}
 	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
 	kw, cur, err := s.entry(ctx, name)
 	if err != nil {
-		return Snapshot{}, err
+		return breaker.Snapshot{}, err
 	}
 	select {
 	case kw.writing <- struct{}{}:
@@ -167,7 +177,7 @@ func (s *KVStore) Update(ctx context.Context, name string, fn UpdateFunc) (Snaps
 	if e := kw.cur.Load(); e != nil && e.exists && e.rev > cur.rev {
 		cur = e
 	}
-	key := protocol.BreakerKey(name)
+	key := layout.BreakerKey(name)
 	for {
 		next, write, err := fn(cur.snap)
 		if err != nil || !write {
@@ -234,13 +244,13 @@ func (s *KVStore) entry(ctx context.Context, name string) (*keyWatch, *kvEntry, 
 // fetch reads name's key from the bucket, creating it (closed, new epoch)
 // when it does not exist, and advances the local copy.
 func (s *KVStore) fetch(ctx context.Context, kw *keyWatch, name string) (*kvEntry, error) {
-	key := protocol.BreakerKey(name)
+	key := layout.BreakerKey(name)
 	for {
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("breaker: read %s: %w", name, err)
 		}
 		if s.closed.Load() {
-			return nil, ErrClosed
+			return nil, breaker.ErrClosed
 		}
 		e, err := s.kv.Get(ctx, key)
 		switch {
@@ -249,14 +259,14 @@ func (s *KVStore) fetch(ctx context.Context, kw *keyWatch, name string) (*kvEntr
 		case !errors.Is(err, jetstream.ErrKeyNotFound):
 			return nil, fmt.Errorf("breaker: read %s: %w", name, err)
 		}
-		data, err := encodeSnapshot(name, Snapshot{State: StateClosed}, true)
+		data, err := encodeSnapshot(name, breaker.Snapshot{State: breaker.StateClosed}, true)
 		if err != nil {
 			return nil, err
 		}
 		rev, err := s.kv.Create(ctx, key, data)
 		switch {
 		case err == nil:
-			return kw.advance(&kvEntry{snap: Snapshot{State: StateClosed, Epoch: rev}, rev: rev, exists: true}), nil
+			return kw.advance(&kvEntry{snap: breaker.Snapshot{State: breaker.StateClosed, Epoch: rev}, rev: rev, exists: true}), nil
 		case kvcas.Conflict(err):
 			continue // created concurrently: read it
 		default:
@@ -274,7 +284,7 @@ func (s *KVStore) watch(ctx context.Context, name string) (*keyWatch, error) {
 	s.mu.Lock()
 	if s.closed.Load() {
 		s.mu.Unlock()
-		return nil, ErrClosed
+		return nil, breaker.ErrClosed
 	}
 	kw := s.watches[name]
 	if kw == nil {
@@ -304,18 +314,18 @@ func (s *KVStore) watch(ctx context.Context, name string) (*keyWatch, error) {
 // Creating the watcher is bounded by the JetStream context's default
 // timeout; the caller waits for it with its own context.
 func (s *KVStore) start(name string, kw *keyWatch) {
-	w, err := s.kv.Watch(s.life.Context(), protocol.BreakerKey(name))
+	w, err := s.kv.Watch(s.life.Context(), layout.BreakerKey(name))
 	s.mu.Lock()
 	if err == nil && s.closed.Load() {
 		_ = w.Stop()
-		err = ErrClosed
+		err = breaker.ErrClosed
 	}
 	if err != nil {
 		if s.watches[name] == kw {
 			delete(s.watches, name)
 		}
 		s.mu.Unlock()
-		if !errors.Is(err, ErrClosed) {
+		if !errors.Is(err, breaker.ErrClosed) {
 			err = fmt.Errorf("breaker: watch %s: %w", name, err)
 		}
 		kw.err = err
@@ -352,7 +362,7 @@ func (s *KVStore) run(name string, kw *keyWatch, w jetstream.KeyWatcher) {
 	s.mu.Unlock()
 	kw.isReady.Store(false)
 	if !ready {
-		kw.err = fmt.Errorf("breaker: watch %s: %w", name, ErrClosed)
+		kw.err = fmt.Errorf("breaker: watch %s: %w", name, breaker.ErrClosed)
 		close(kw.ready)
 	}
 }
@@ -362,11 +372,11 @@ func (s *KVStore) run(name string, kw *keyWatch, w jetstream.KeyWatcher) {
 // its revision, so the next write replaces it.
 func entryFrom(e jetstream.KeyValueEntry) *kvEntry {
 	if e.Operation() != jetstream.KeyValuePut {
-		return &kvEntry{snap: Snapshot{State: StateClosed}, rev: e.Revision()}
+		return &kvEntry{snap: breaker.Snapshot{State: breaker.StateClosed}, rev: e.Revision()}
 	}
 	st, err := decodeState(e)
 	if err != nil {
-		return &kvEntry{snap: Snapshot{State: StateClosed, Epoch: e.Revision()}, rev: e.Revision(), exists: true}
+		return &kvEntry{snap: breaker.Snapshot{State: breaker.StateClosed, Epoch: e.Revision()}, rev: e.Revision(), exists: true}
 	}
 	return &kvEntry{snap: snapshotFrom(st), rev: e.Revision(), exists: true}
 }
@@ -374,7 +384,7 @@ func entryFrom(e jetstream.KeyValueEntry) *kvEntry {
 // decodeState decodes a KV value, resolving epoch 0 to the entry's revision.
 func decodeState(e jetstream.KeyValueEntry) (protocol.BreakerState, error) {
 	var st protocol.BreakerState
-	if err := protocol.Decode(e.Value(), &st, 0); err != nil {
+	if err := wirecodec.Decode(e.Value(), &st, 0); err != nil {
 		return st, fmt.Errorf("breaker: decode %s: %w", e.Key(), err)
 	}
 	if st.Epoch == 0 {
@@ -383,12 +393,12 @@ func decodeState(e jetstream.KeyValueEntry) (protocol.BreakerState, error) {
 	return st, nil
 }
 
-func encodeSnapshot(name string, s Snapshot, newSession bool) ([]byte, error) {
+func encodeSnapshot(name string, s breaker.Snapshot, newSession bool) ([]byte, error) {
 	st := protocol.BreakerState{
 		V:                   protocol.SchemaVersion,
 		Name:                name,
-		Phase:               protocol.BreakerPhase(s.phase()),
-		Policy:              s.Policy.Protocol(),
+		Phase:               protocol.BreakerPhase(phase(s)),
+		Policy:              PolicyToProtocol(s.Policy),
 		ConsecutiveFailures: uint32(max(0, s.ConsecutiveFailures)),
 		HalfOpenInFlight:    uint32(max(0, s.HalfOpenInFlight)),
 		HalfOpenSuccesses:   uint32(max(0, s.HalfOpenSuccesses)),
@@ -399,16 +409,16 @@ func encodeSnapshot(name string, s Snapshot, newSession bool) ([]byte, error) {
 	if newSession {
 		st.Epoch = 0 // the revision of this write
 	}
-	data, err := protocol.Encode(&st)
+	data, err := wirecodec.Encode(&st)
 	if err != nil {
 		return nil, fmt.Errorf("breaker: encode %s: %w", name, err)
 	}
 	return data, nil
 }
 
-func snapshotFrom(st protocol.BreakerState) Snapshot {
-	return Snapshot{
-		State:               State(st.Phase),
+func snapshotFrom(st protocol.BreakerState) breaker.Snapshot {
+	return breaker.Snapshot{
+		State:               breaker.State(st.Phase),
 		ConsecutiveFailures: int(st.ConsecutiveFailures),
 		OpenUntil:           fromUnixNano(st.OpenUntil),
 		HalfOpenInFlight:    int(st.HalfOpenInFlight),
@@ -431,4 +441,31 @@ func fromUnixNano(ns int64) time.Time {
 		return time.Time{}
 	}
 	return time.Unix(0, ns)
+}
+
+// phase is s's state, "" read as closed.
+func phase(s breaker.Snapshot) breaker.State {
+	if s.State == "" {
+		return breaker.StateClosed
+	}
+	return s.State
+}
+
+// PolicyFromProtocol converts a wire policy; zero fields take the defaults
+// when the policy is used.
+func PolicyFromProtocol(p protocol.BreakerPolicy) breaker.Policy {
+	return breaker.Policy{
+		FailureThreshold: int(p.FailureThreshold),
+		ResetTimeout:     time.Duration(p.ResetTimeout),
+		HalfOpenMaxCalls: int(p.HalfOpenMaxCalls),
+	}
+}
+
+// PolicyToProtocol converts p to its wire form.
+func PolicyToProtocol(p breaker.Policy) protocol.BreakerPolicy {
+	return protocol.BreakerPolicy{
+		FailureThreshold: uint32(max(0, min(p.FailureThreshold, math.MaxUint32))),
+		ResetTimeout:     int64(p.ResetTimeout),
+		HalfOpenMaxCalls: uint32(max(0, min(p.HalfOpenMaxCalls, math.MaxUint32))),
+	}
 }

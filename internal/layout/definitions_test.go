@@ -1,11 +1,11 @@
-package protocol_test
+package layout_test
 
 import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/internal/layout"
 )
 
 func TestParseDefinitionsKey(t *testing.T) {
@@ -15,8 +15,8 @@ func TestParseDefinitionsKey(t *testing.T) {
 		kind, wf, version string
 		ok                bool
 	}{
-		{"definition", protocol.DefinitionKey("order", "v2"), protocol.DefinitionsKeyDef, "order", "v2", true},
-		{"latest", protocol.LatestDefinitionKey("order"), protocol.DefinitionsKeyLatest, "order", "", true},
+		{"definition", layout.DefinitionKey("order", "v2"), layout.DefinitionsKeyDef, "order", "v2", true},
+		{"latest", layout.LatestDefinitionKey("order"), layout.DefinitionsKeyLatest, "order", "", true},
 		{"def without version", "def.order", "", "", "", false},
 		{"def with empty name", "def..v1", "", "", "", false},
 		{"def with extra token", "def.order.v1.x", "", "", "", false},
@@ -27,7 +27,7 @@ func TestParseDefinitionsKey(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			kind, wf, version, ok := protocol.ParseDefinitionsKey(tc.key)
+			kind, wf, version, ok := layout.ParseDefinitionsKey(tc.key)
 			require.Equal(t, tc.ok, ok)
 			require.Equal(t, tc.kind, kind)
 			require.Equal(t, tc.wf, wf)

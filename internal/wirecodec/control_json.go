@@ -1,4 +1,4 @@
-package protocol
+package wirecodec
 
 import (
 	"bytes"
@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // TriggerEnvelopeHint says what a JSON trigger looks like; errors about a
@@ -21,43 +23,43 @@ type jsonCancel struct {
 }
 
 // DecodeCancelJSON decodes the JSON form of a cancel request, published
-// with Content-Type: application/json on [Names.CancelSubject]:
+// with Content-Type: application/json on [protocol.Names.CancelSubject]:
 // {"reason": "..."}, or an empty body. runID is the run named by the
 // subject; a run_id in the body must match it.
-func DecodeCancelJSON(data []byte, runID string, maxPayload int) (*CancelRequest, error) {
+func DecodeCancelJSON(data []byte, runID string, maxPayload int) (*protocol.CancelRequest, error) {
 	if maxPayload <= 0 {
-		maxPayload = MaxPayloadDefault
+		maxPayload = protocol.MaxPayloadDefault
 	}
 	if len(data) > maxPayload {
-		return nil, fmt.Errorf("%w: %d bytes, maximum %d", ErrTooLarge, len(data), maxPayload)
+		return nil, fmt.Errorf("%w: %d bytes, maximum %d", protocol.ErrTooLarge, len(data), maxPayload)
 	}
 	var jc jsonCancel
 	if len(bytes.TrimSpace(data)) > 0 {
 		dec := json.NewDecoder(bytes.NewReader(data))
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&jc); err != nil {
-			return nil, fmt.Errorf(`%w: json cancel request: %v; publish {"reason": "<why>"} (or an empty body) with the header Content-Type: application/json`, ErrMalformed, err)
+			return nil, fmt.Errorf(`%w: json cancel request: %v; publish {"reason": "<why>"} (or an empty body) with the header Content-Type: application/json`, protocol.ErrMalformed, err)
 		}
 	}
 	if jc.V == 0 {
-		jc.V = SchemaVersion
+		jc.V = protocol.SchemaVersion
 	}
-	if jc.V != SchemaVersion {
-		return nil, fmt.Errorf("%w: %d (this build knows %d)", ErrSchemaVersion, jc.V, SchemaVersion)
+	if jc.V != protocol.SchemaVersion {
+		return nil, fmt.Errorf("%w: %d (this build knows %d)", protocol.ErrSchemaVersion, jc.V, protocol.SchemaVersion)
 	}
 	if jc.RunID != "" && jc.RunID != runID {
-		return nil, fmt.Errorf("%w: cancel_request.run_id: %q in the body, %q in the subject", ErrInvalidField, jc.RunID, runID)
+		return nil, fmt.Errorf("%w: cancel_request.run_id: %q in the body, %q in the subject", protocol.ErrInvalidField, jc.RunID, runID)
 	}
-	r := &CancelRequest{V: jc.V, RunID: runID, Reason: jc.Reason}
-	if err := r.Validate(); err != nil {
+	r := &protocol.CancelRequest{V: jc.V, RunID: runID, Reason: jc.Reason}
+	if err := Validate(r); err != nil {
 		return nil, err
 	}
 	return r, nil
 }
 
 // RunFromCancelSubject returns the run id of a subject built by
-// [Names.CancelSubject], or "" if subject is not one.
-func (n Names) RunFromCancelSubject(subject string) string {
+// [protocol.Names.CancelSubject], or "" if subject is not one.
+func RunFromCancelSubject(n protocol.Names, subject string) string {
 	prefix := n.CancelSubject("")
 	if !strings.HasPrefix(subject, prefix) {
 		return ""
@@ -68,7 +70,7 @@ func (n Names) RunFromCancelSubject(subject string) string {
 // AppendTriggerReplyJSON appends the JSON form of a trigger reply, sent to
 // triggers that were JSON themselves:
 // {"v":1,"run_id":"…","existing":true} or {"v":1,"error":{"category":…,"message":…}}.
-func AppendTriggerReplyJSON(dst []byte, r *TriggerReply) []byte {
+func AppendTriggerReplyJSON(dst []byte, r *protocol.TriggerReply) []byte {
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendUint(dst, uint64(r.V), 10)
 	if r.RunID != "" {
@@ -95,14 +97,14 @@ type jsonTriggerReply struct {
 
 // decodeTriggerReplyJSON decodes the JSON form of a trigger reply; [Decode]
 // calls it for a *TriggerReply whose data is a JSON object.
-func decodeTriggerReplyJSON(data []byte, r *TriggerReply) error {
+func decodeTriggerReplyJSON(data []byte, r *protocol.TriggerReply) error {
 	var jr jsonTriggerReply
 	if err := json.Unmarshal(data, &jr); err != nil {
-		return fmt.Errorf("%w: json trigger reply: %v", ErrMalformed, err)
+		return fmt.Errorf("%w: json trigger reply: %v", protocol.ErrMalformed, err)
 	}
-	if jr.V != SchemaVersion {
-		return fmt.Errorf("%w: %d (this build knows %d)", ErrSchemaVersion, jr.V, SchemaVersion)
+	if jr.V != protocol.SchemaVersion {
+		return fmt.Errorf("%w: %d (this build knows %d)", protocol.ErrSchemaVersion, jr.V, protocol.SchemaVersion)
 	}
-	*r = TriggerReply{V: jr.V, RunID: jr.RunID, Existing: jr.Existing, Error: jr.Error.info(0)}
-	return r.Validate()
+	*r = protocol.TriggerReply{V: jr.V, RunID: jr.RunID, Existing: jr.Existing, Error: jr.Error.info(0)}
+	return Validate(r)
 }

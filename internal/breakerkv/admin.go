@@ -1,4 +1,4 @@
-package breaker
+package breakerkv
 
 import (
 	"context"
@@ -11,13 +11,15 @@ import (
 
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/kvcas"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // List returns every shared breaker in kv (the breakers bucket), sorted by
 // name, with Epoch resolved to the KV revision that started each one's
 // session. Deleted keys are skipped; a value that does not decode gives an
-// error naming its key. If ctx has no deadline, TimeoutDefault applies.
+// error naming its key. If ctx has no deadline, breaker.TimeoutDefault applies.
 //
 // The key listing is a snapshot taken by a KV watcher: while other
 // breakers change state it may end before every key is seen (nats.go
@@ -25,7 +27,7 @@ import (
 // so a breaker that exists can be missing from one call; the next call
 // lists it.
 func List(ctx context.Context, kv jetstream.KeyValue) ([]protocol.BreakerState, error) {
-	ctx, cancel := deadline.Default(ctx, TimeoutDefault)
+	ctx, cancel := deadline.Default(ctx, breaker.TimeoutDefault)
 	defer cancel()
 	keys, err := kv.Keys(ctx)
 	if errors.Is(err, jetstream.ErrNoKeysFound) {
@@ -57,28 +59,28 @@ func List(ctx context.Context, kv jetstream.KeyValue) ([]protocol.BreakerState, 
 // epoch), keeping its stored policy: outcomes of permits issued before are
 // ignored. It writes with compare-and-set, retrying on conflict. Watching
 // processes see it within their watcher latency; their OnTransitionFunc is
-// not called. It returns [ErrNotFound] if the breaker does not exist. If ctx
-// has no deadline, TimeoutDefault applies.
+// not called. It returns [breaker.ErrNotFound] if the breaker does not exist. If ctx
+// has no deadline, breaker.TimeoutDefault applies.
 func Reset(ctx context.Context, kv jetstream.KeyValue, name string) error {
 	if err := protocol.ValidToken(name); err != nil {
 		return fmt.Errorf("breaker: reset: name: %w", err)
 	}
-	ctx, cancel := deadline.Default(ctx, TimeoutDefault)
+	ctx, cancel := deadline.Default(ctx, breaker.TimeoutDefault)
 	defer cancel()
-	key := protocol.BreakerKey(name)
+	key := layout.BreakerKey(name)
 	for {
 		e, err := kv.Get(ctx, key)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return fmt.Errorf("%w: %s", ErrNotFound, name)
+			return fmt.Errorf("%w: %s", breaker.ErrNotFound, name)
 		}
 		if err != nil {
 			return fmt.Errorf("breaker: reset %s: %w", name, err)
 		}
-		var policy Policy
+		var policy breaker.Policy
 		if st, err := decodeState(e); err == nil {
 			policy = PolicyFromProtocol(st.Policy)
 		}
-		data, err := encodeSnapshot(name, Snapshot{State: StateClosed, Policy: policy}, true)
+		data, err := encodeSnapshot(name, breaker.Snapshot{State: breaker.StateClosed, Policy: policy}, true)
 		if err != nil {
 			return err
 		}

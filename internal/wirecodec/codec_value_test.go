@@ -1,4 +1,4 @@
-package protocol
+package wirecodec
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/stretchr/testify/require"
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -90,20 +91,20 @@ func TestDecodeValueRefuses(t *testing.T) {
 		{"truncated", []byte{0x92, 1, 0xcd, 1}, "truncated"},
 		{"trailing", []byte{0x90, 1}, "trailing"},
 		{"reserved byte", []byte{0xc1}, "reserved byte"},
-		{"wrong type", []byte{0xa1, 'x'}, "value for *[]protocol.item"},
+		{"wrong type", []byte{0xa1, 'x'}, "value for *[]wirecodec.item"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			var v []item
 			err := DecodeValue(tc.data, &v)
-			require.ErrorIs(t, err, ErrMalformed)
+			require.ErrorIs(t, err, protocol.ErrMalformed)
 			require.ErrorContains(t, err, tc.want)
 			if len(tc.data) > 0 && tc.name != "wrong type" {
-				require.ErrorIs(t, CheckValue(tc.data), ErrMalformed)
+				require.ErrorIs(t, CheckValue(tc.data), protocol.ErrMalformed)
 			}
 		})
 	}
-	require.ErrorIs(t, CheckValue(nil), ErrMalformed)
+	require.ErrorIs(t, CheckValue(nil), protocol.ErrMalformed)
 }
 
 // A few bytes claiming a huge array are refused before the decoder
@@ -116,6 +117,6 @@ func TestDecodeValueHugeClaimDoesNotAllocate(t *testing.T) {
 	var v []item
 	err := DecodeValue(data, &v)
 	runtime.ReadMemStats(&after)
-	require.ErrorIs(t, err, ErrMalformed)
+	require.ErrorIs(t, err, protocol.ErrMalformed)
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated")
 }

@@ -1,0 +1,168 @@
+package wirecodec
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/cano-nats/cano/internal/wirecodec/hooks"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+var encPool = sync.Pool{New: func() any {
+	e := &encoder{}
+	e.enc = msgpack.NewEncoder(&e.buf)
+	e.enc.UseCompactInts(true)
+	// Sorted map keys make the encoding of a value deterministic (golden
+	// files, de-duplication by content).
+	e.enc.SetSortMapKeys(true)
+	return e
+}}
+
+type encoder struct {
+	buf bytes.Buffer
+	enc *msgpack.Encoder
+}
+
+// Encode returns the msgpack encoding of m. It is safe for concurrent use.
+func Encode(m protocol.Message) ([]byte, error) {
+	return AppendEncode(nil, m)
+}
+
+// AppendEncode appends the msgpack encoding of m to dst.
+func AppendEncode(dst []byte, m protocol.Message) ([]byte, error) {
+	e := encPool.Get().(*encoder)
+	e.buf.Reset()
+	if err := e.enc.Encode(m); err != nil {
+		encPool.Put(e)
+		return dst, fmt.Errorf("protocol: encode %T: %w", m, err)
+	}
+	dst = append(dst, e.buf.Bytes()...)
+	if e.buf.Cap() <= 64<<10 {
+		encPool.Put(e)
+	}
+	return dst, nil
+}
+
+var decPool = sync.Pool{New: func() any {
+	d := &decoder{}
+	d.dec = msgpack.NewDecoder(&d.r)
+	return d
+}}
+
+type decoder struct {
+	r   bytes.Reader
+	dec *msgpack.Decoder
+}
+
+// Decode decodes data into m and validates it. A payload over maxPayload
+// bytes (0 means [protocol.MaxPayloadDefault]) gives [protocol.ErrTooLarge]; bytes that are not
+// a valid encoding give [protocol.ErrMalformed]; an unknown schema version gives
+// [protocol.ErrSchemaVersion]; missing or invalid fields give [protocol.ErrMissingField] or
+// [protocol.ErrInvalidField]. Decode never panics on any input.
+func Decode(data []byte, m protocol.Message, maxPayload int) (err error) {
+	if maxPayload <= 0 {
+		maxPayload = protocol.MaxPayloadDefault
+	}
+	if len(data) > maxPayload {
+		return fmt.Errorf("%w: %d bytes, maximum %d", protocol.ErrTooLarge, len(data), maxPayload)
+	}
+	if len(data) == 0 {
+		return fmt.Errorf("%w: empty", protocol.ErrMalformed)
+	}
+	if jsonObject(data) { // JSON forms (event_json.go, control_json.go)
+		switch x := m.(type) {
+		case *protocol.Event:
+			return decodeEventJSON(data, x)
+		case *protocol.TriggerReply:
+			return decodeTriggerReplyJSON(data, x)
+		}
+	}
+	if err := scanStructure(data); err != nil {
+		return fmt.Errorf("%w: %T: %v", protocol.ErrMalformed, m, err)
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			// Recovered so a bad message never crashes a process; the
+			// fuzz targets fail on this text, as it means a decoder bug.
+			err = fmt.Errorf("%w: %T: decoder panic: %v", protocol.ErrMalformed, m, r)
+		}
+	}()
+	d := decPool.Get().(*decoder)
+	d.r.Reset(data)
+	err = d.dec.Decode(m)
+	remaining := d.r.Len()
+	d.r.Reset(nil)
+	decPool.Put(d)
+	if err != nil {
+		return fmt.Errorf("%w: %T: %v", protocol.ErrMalformed, m, err)
+	}
+	if remaining != 0 {
+		return fmt.Errorf("%w: %T: %d trailing bytes", protocol.ErrMalformed, m, remaining)
+	}
+	if err := hooks.CheckSchemaVersion(m); err != nil {
+		return err
+	}
+	return Validate(m)
+}
+
+// Validate checks m's required fields and value domains, as [Decode] does
+// after decoding; the engine also runs it before publishing what it built.
+func Validate(m protocol.Message) error { return hooks.Validate(m) }
+
+// jsonTrigger is the JSON form of a trigger accepted from the nats CLI:
+// {"input": {...}, "initial_state": "...", "idempotency_key": "...", "run_id": "..."}.
+type jsonTrigger struct {
+	V              uint16          `json:"v"`
+	Workflow       string          `json:"workflow"`
+	InitialState   string          `json:"initial_state"`
+	Input          json.RawMessage `json:"input"`
+	IdempotencyKey string          `json:"idempotency_key"`
+	RunID          string          `json:"run_id"`
+}
+
+// DecodeTriggerJSON decodes the JSON form of a trigger. workflow fills the
+// workflow when the body names none (it comes from the subject). The input
+// is kept as JSON with [protocol.InputJSON] as its format.
+func DecodeTriggerJSON(data []byte, workflow string, maxPayload int) (*protocol.Trigger, error) {
+	if maxPayload <= 0 {
+		maxPayload = protocol.MaxPayloadDefault
+	}
+	if len(data) > maxPayload {
+		return nil, fmt.Errorf("%w: %d bytes, maximum %d", protocol.ErrTooLarge, len(data), maxPayload)
+	}
+	var jt jsonTrigger
+	if len(bytes.TrimSpace(data)) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&jt); err != nil {
+			return nil, fmt.Errorf("%w: the body is not a trigger envelope (%v); %s", protocol.ErrMalformed, err, TriggerEnvelopeHint)
+		}
+	}
+	if jt.V == 0 {
+		jt.V = protocol.SchemaVersion
+	}
+	if jt.V != protocol.SchemaVersion {
+		return nil, fmt.Errorf("%w: %d (this build knows %d)", protocol.ErrSchemaVersion, jt.V, protocol.SchemaVersion)
+	}
+	t := &protocol.Trigger{
+		V:              jt.V,
+		Workflow:       jt.Workflow,
+		InitialState:   jt.InitialState,
+		IdempotencyKey: jt.IdempotencyKey,
+		RunID:          jt.RunID,
+	}
+	if t.Workflow == "" {
+		t.Workflow = workflow
+	}
+	if len(jt.Input) > 0 && string(jt.Input) != "null" {
+		t.Input = []byte(jt.Input)
+		t.InputFormat = protocol.InputJSON
+	}
+	if err := Validate(t); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
