@@ -1,5 +1,5 @@
 // Package connwatch ends requests in flight on a NATS connection when the
-// connection is lost.
+// connection is lost, and pull requests when it is back.
 //
 // A request (a KV read or write, a JetStream publish waiting for its
 // acknowledgement) sent just before the server died is never answered: the
@@ -10,6 +10,13 @@
 // enough for a join timeout to fire. A context from [Watch.Bind] is cancelled
 // as soon as the connection is lost, so the caller retries right after the
 // reconnect instead.
+//
+// A pull request (a worker's fetch of commands) sent before the server died
+// is forgotten by the restarted server, so nothing is delivered to it, and
+// the fetch waits out its own expiry while commands pile up. A context from
+// [Watch.BindReconnect] ends when the connection is back, so the caller pulls
+// again at once; [Watch.Connected] waits for the connection, so no pull
+// request is queued for a server that is not there.
 package connwatch
 
 import (
@@ -27,11 +34,21 @@ import (
 // connection was lost.
 var ErrLost = errors.New("the connection to NATS was lost; retried once it is back")
 
+// ErrReconnected is the cause of a context from [Watch.BindReconnect] that
+// ended because the connection was re-established.
+var ErrReconnected = errors.New("the connection to NATS is back; requests to the old server are forgotten")
+
+// closed is a closed channel: the connection of a nil or zero Watch counts as
+// connected.
+var closed = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
 // Watch follows one connection. The zero value and a nil *Watch bind
 // nothing (contexts end only by their timeout). Safe for concurrent use.
 type Watch struct {
 	mu   sync.Mutex
 	lost *startstop.Signal // guarded by mu; fired when the connection is next lost
+	back *startstop.Signal // guarded by mu; fired when the connection is next re-established
+	up   chan struct{}     // guarded by mu; closed while connected
 
 	ch   chan nats.Status
 	nc   *nats.Conn
@@ -41,8 +58,12 @@ type Watch struct {
 
 // New watches nc until [Watch.Stop]. It does not close nc.
 func New(nc *nats.Conn) *Watch {
-	w := &Watch{nc: nc, done: make(chan struct{}), lost: startstop.NewSignal()}
-	w.ch = nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CLOSED)
+	w := &Watch{nc: nc, done: make(chan struct{}), lost: startstop.NewSignal(), back: startstop.NewSignal()}
+	w.ch = nc.StatusChanged(nats.DISCONNECTED, nats.RECONNECTING, nats.CONNECTED, nats.CLOSED)
+	w.up = closed
+	if !nc.IsConnected() {
+		w.up = make(chan struct{})
+	}
 	go w.run()
 	return w
 }
@@ -51,13 +72,32 @@ func (w *Watch) run() {
 	defer close(w.done)
 	for st := range w.ch {
 		w.mu.Lock()
-		w.lost.Fire()
-		if st != nats.CLOSED {
+		switch st {
+		case nats.CONNECTED:
+			w.back.Fire()
+			w.back = startstop.NewSignal()
+			w.setUp()
+		case nats.CLOSED:
+			w.lost.Fire()
+			w.setUp() // nothing to wait for: calls fail at once
+		default:
+			w.lost.Fire()
 			// Requests sent from now on are buffered and sent on reconnect,
 			// where they are answered: they get a fresh signal.
 			w.lost = startstop.NewSignal()
+			if w.up == closed {
+				w.up = make(chan struct{})
+			}
 		}
 		w.mu.Unlock()
+	}
+}
+
+// setUp marks the connection up; w.mu is held.
+func (w *Watch) setUp() {
+	if w.up != closed {
+		close(w.up)
+		w.up = closed
 	}
 }
 
@@ -71,6 +111,43 @@ func (w *Watch) Stop() {
 		w.nc.RemoveStatusListener(w.ch)
 		<-w.done
 	})
+}
+
+// Connected returns a channel that is closed once the connection is up: at
+// once when it is up now, otherwise at the reconnect (or when the
+// connection is closed for good, so a caller never waits for nothing).
+// A nil or zero Watch counts as connected.
+func (w *Watch) Connected() <-chan struct{} {
+	if w == nil || w.nc == nil {
+		return closed
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.up
+}
+
+// BindReconnect returns a context derived from parent that ends after
+// timeout, or when the connection is re-established after a loss (its cause
+// is then [ErrReconnected]), whichever comes first: for a request the server
+// keeps open, such as a pull request, which a restarted server no longer
+// knows. Call it while connected (see [Watch.Connected]): called during an
+// outage, the reconnect ends the context as its request reaches the new
+// server. The caller must call the returned cancel function.
+func (w *Watch) BindReconnect(parent context.Context, timeout time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(parent, timeout)
+	if w == nil || w.nc == nil {
+		return ctx, cancel
+	}
+	w.mu.Lock()
+	back := w.back
+	w.mu.Unlock()
+	bound, end := context.WithCancelCause(ctx)
+	stop := context.AfterFunc(back.Context(), func() { end(ErrReconnected) })
+	return bound, func() {
+		stop()
+		end(nil)
+		cancel()
+	}
 }
 
 // Bind returns a context derived from parent that ends after timeout, or

@@ -37,8 +37,23 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, kind string,
 				break more
 			}
 		}
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(pullWaitDefault))
+		// A pull request lives on the server it was sent to: one queued
+		// during an outage, or left open on a server that then died, is
+		// never answered (a restarted server forgets it) while commands wait.
+		// So pull only while connected, and end an open fetch as soon as the
+		// connection is back, to pull again from the new server at once.
+		select {
+		case <-w.conn.Connected():
+		case <-ctx.Done():
+			w.release(n)
+			return
+		}
+		// Not derived from ctx: a fetch open when Stop begins runs to its
+		// end, and the commands it still brings are run, not lost in flight.
+		fctx, cancel := w.conn.BindReconnect(context.Background(), pullWaitDefault)
+		batch, err := cons.Fetch(n, jetstream.FetchContext(fctx))
 		if err != nil {
+			cancel()
 			w.release(n)
 			if ctx.Err() != nil {
 				return
@@ -60,6 +75,7 @@ func (w *Worker) pull(ctx context.Context, cons jetstream.Consumer, kind string,
 			w.inFlight.Add(1)
 			w.dispatch(ctx, msg)
 		}
+		cancel()
 		w.release(n - used)
 		if ctx.Err() != nil {
 			return

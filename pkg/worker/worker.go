@@ -365,7 +365,7 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("worker: store: %w", err)
 		}
-		w.store = kv
+		w.store = connStore{Store: kv, conn: w.conn, timeout: natskv.TimeoutDefault}
 	}
 	if w.cfg.Breakers == nil && !w.cfg.DisableBreakers {
 		kv, err := w.js.KeyValue(ctx, layout.BreakersBucket(w.names))

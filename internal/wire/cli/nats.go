@@ -23,6 +23,20 @@ import (
 // ConnectTimeoutDefault bounds [Connect] when its context has no deadline.
 const ConnectTimeoutDefault = 10 * time.Second
 
+// Reconnect pacing of a connection made by [Connect]: after losing its
+// server it tries again every ReconnectWaitDefault plus a random jitter of
+// up to ReconnectJitterDefault (ReconnectJitterTLSDefault over TLS, where a
+// handshake costs the server more), for ever. nats.go's own wait is 2 s:
+// after a broker restart that kept every coordinator and worker away about
+// 2 s although the server was back in 0.2 s, and a run whose split joins
+// within 5 s could not finish (issue 17). The jitter spreads the processes'
+// reconnects so a restarted server is not met by all of them at once.
+const (
+	ReconnectWaitDefault      = 250 * time.Millisecond
+	ReconnectJitterDefault    = 250 * time.Millisecond
+	ReconnectJitterTLSDefault = time.Second
+)
+
 // NATSConfig is how a process connects to NATS. Every field has a flag and
 // an environment variable named as the nats CLI names them. The zero value
 // connects to nats.DefaultURL without authentication.
@@ -176,7 +190,8 @@ func (c *NATSConfig) options() ([]nats.Option, error) {
 }
 
 // Connect connects to NATS with cfg, followed by extra (which may override
-// the defaults: reconnect forever, the connection name). It blocks until
+// the defaults: reconnect for ever, every [ReconnectWaitDefault] plus
+// jitter; the connection name). It blocks until
 // connected, ctx is done, or the connection fails; when ctx has no deadline
 // it waits at most [ConnectTimeoutDefault]. The caller owns the returned
 // connection and closes it.
@@ -209,6 +224,8 @@ func Connect(ctx context.Context, cfg NATSConfig, extra ...nats.Option) (*nats.C
 	dialer := &connectDialer{ctx: ctx}
 	opts = append([]nats.Option{
 		nats.MaxReconnects(-1),
+		nats.ReconnectWait(ReconnectWaitDefault),
+		nats.ReconnectJitter(ReconnectJitterDefault, ReconnectJitterTLSDefault),
 		nats.Timeout(max(time.Until(dl), time.Millisecond)),
 		nats.SetCustomDialer(dialer),
 	}, opts...)

@@ -261,6 +261,26 @@ func TestConnectOutlivesContext(t *testing.T) {
 	require.NoError(t, nc.Flush())
 }
 
+// TestConnectReconnectPacing checks the reconnect defaults (a short wait
+// with jitter, for ever: a restarted broker is met within a fraction of a
+// second, not nats.go's 2 s) and that extra options override them.
+func TestConnectReconnectPacing(t *testing.T) {
+	t.Parallel()
+	url := startAuthServer(t, embedded.Config{})
+	nc, err := cli.Connect(ctxTimeout(t), cli.NATSConfig{URL: url})
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	require.Equal(t, -1, nc.Opts.MaxReconnect)
+	require.Equal(t, cli.ReconnectWaitDefault, nc.Opts.ReconnectWait)
+	require.Equal(t, cli.ReconnectJitterDefault, nc.Opts.ReconnectJitter)
+	require.Equal(t, cli.ReconnectJitterTLSDefault, nc.Opts.ReconnectJitterTLS)
+
+	own, err := cli.Connect(ctxTimeout(t), cli.NATSConfig{URL: url}, nats.ReconnectWait(3*time.Second))
+	require.NoError(t, err)
+	t.Cleanup(own.Close)
+	require.Equal(t, 3*time.Second, own.Opts.ReconnectWait)
+}
+
 // syncBuffer is a log sink safe for the logger's and the test's goroutines.
 type syncBuffer struct {
 	mu  sync.Mutex

@@ -104,6 +104,8 @@ func (c Config) validate() error {
 // was built from and never closes it.
 type Store struct {
 	kv           jetstream.KeyValue
+	stream       jetstream.Stream // the bucket's stream, for its subject index (Keys)
+	subjects     string           // the bucket's subject prefix, "$KV.<bucket>."
 	timeout      time.Duration
 	maxValueSize int
 	markerTTL    time.Duration // 0: markers are kept
@@ -152,7 +154,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 		return nil, fmt.Errorf("kvstore: Config.MaxValueSize %d exceeds what bucket %s and the server accept (%d)",
 			cfg.MaxValueSize, cfg.Bucket, limit)
 	}
-	s.kv = kv
+	stream, err := js.Stream(ctx, "KV_"+cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("kvstore: bucket %s stream: %w", cfg.Bucket, err)
+	}
+	s.kv, s.stream, s.subjects = kv, stream, "$KV."+cfg.Bucket+"."
 	s.maxValueSize = cfg.MaxValueSize
 	if st.LimitMarkerTTL() > 0 && cfg.DeleteMarkerTTL > 0 {
 		s.markerTTL = cfg.DeleteMarkerTTL
@@ -228,16 +234,40 @@ func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 	}
 	defer func() { _ = kl.Stop() }()
 	keys := []string{}
+	listed := map[string]bool{}
 	for k := range kl.Keys() {
-		if strings.HasPrefix(k, prefix) {
+		if strings.HasPrefix(k, prefix) && !listed[k] {
+			listed[k] = true
 			keys = append(keys, k)
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("kvstore: keys %q: %w", prefix, err)
 	}
+	// The listing reads each key's latest message through a consumer, which
+	// skips a key rewritten while it runs (its message is replaced under the
+	// consumer), so a key written all along can be missing. The stream's
+	// subject index names every key that holds a message; one the listing
+	// missed is read, which tells a live key from a delete marker.
+	info, err := s.stream.Info(ctx, jetstream.WithSubjectFilter(s.subjects+subjectFilter(prefix)))
+	if err != nil {
+		return nil, mapErr("keys", prefix, err)
+	}
+	for subj := range info.State.Subjects {
+		k := strings.TrimPrefix(subj, s.subjects)
+		if listed[k] || !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		if _, err := s.kv.Get(ctx, k); err != nil {
+			if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+				continue
+			}
+			return nil, mapErr("keys", prefix, err)
+		}
+		keys = append(keys, k)
+	}
 	slices.Sort(keys)
-	return slices.Compact(keys), nil
+	return keys, nil
 }
 
 // Watch implements [kvstore.Store.Watch].
