@@ -252,7 +252,7 @@ func engineGoroutines() string {
 			body = s[:i]
 		}
 		for _, pkg := range []string{"cano/pkg/coordinator.", "cano/pkg/worker.", "cano/pkg/scheduler.",
-			"cano/pkg/breaker.", "cano/internal/leader.", "cano/internal/connwatch.", "cano/internal/startstop.(", "cano/internal/startstop.Wait"} {
+			"cano/pkg/breaker.", "cano/internal/breakerkv.", "cano/internal/leader.", "cano/internal/connwatch.", "cano/internal/startstop.(", "cano/internal/startstop.Wait"} {
 			if strings.Contains(body, pkg) {
 				out = append(out, s)
 				break

@@ -154,11 +154,11 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 		return nil, fmt.Errorf("kvstore: Config.MaxValueSize %d exceeds what bucket %s and the server accept (%d)",
 			cfg.MaxValueSize, cfg.Bucket, limit)
 	}
-	stream, err := js.Stream(ctx, "KV_"+cfg.Bucket)
+	stream, err := js.Stream(ctx, layout.KVStream(cfg.Bucket))
 	if err != nil {
 		return nil, fmt.Errorf("kvstore: bucket %s stream: %w", cfg.Bucket, err)
 	}
-	s.kv, s.stream, s.subjects = kv, stream, "$KV."+cfg.Bucket+"."
+	s.kv, s.stream, s.subjects = kv, stream, protocol.KVSubject(cfg.Bucket, "")
 	s.maxValueSize = cfg.MaxValueSize
 	if st.LimitMarkerTTL() > 0 && cfg.DeleteMarkerTTL > 0 {
 		s.markerTTL = cfg.DeleteMarkerTTL
