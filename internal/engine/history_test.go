@@ -321,13 +321,13 @@ func TestHistoryApplyIsPure(t *testing.T) {
 	}
 	before, err := wirecodec.Encode(rec)
 	require.NoError(t, err)
-	toDone := step(t, m, rec, done(rec, Done, "w1", 1, 500), 500)
+	atExit := step(t, m, rec, done(rec, Done, "w1", 1, 500), 500)
 	cancelled := step(t, m, rec, engine.Input{Cancel: &protocol.CancelRequest{V: 1, RunID: rec.ID}}, 501)
 	after, err := wirecodec.Encode(rec)
 	require.NoError(t, err)
 	require.Equal(t, before, after, "Apply changed its input record")
-	require.Equal(t, protocol.StepExit, toDone.History[engine.HistoryMax-1].Kind)
-	require.Equal(t, protocol.StepOK, toDone.History[engine.HistoryMax-2].Outcome)
+	require.Equal(t, protocol.StepExit, atExit.History[engine.HistoryMax-1].Kind)
+	require.Equal(t, protocol.StepOK, atExit.History[engine.HistoryMax-2].Outcome)
 	require.Equal(t, protocol.StepCancelled, cancelled.History[engine.HistoryMax-1].Outcome)
 }
 

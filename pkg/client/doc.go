@@ -30,5 +30,7 @@
 // category sentinels (fsm.ErrWorkflow, fsm.ErrRetryExhausted,
 // fsm.ErrCancelled, …) with errors.Is, and carries its state context as an
 // *fsm.StateError (state, attempt, path). Lookups of something that does not
-// exist match this package's ErrXxxNotFound sentinels.
+// exist match this package's not-found sentinels (ErrNotFound,
+// ErrWorkflowNotFound, ErrWorkerNotFound, ErrDeadLetterNotFound,
+// ErrBreakerNotFound).
 package client
