@@ -142,31 +142,9 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 // (an idempotent trigger of an ended run) or whose terminal event was lost
 // still ends the wait.
 func follow(ctx context.Context, e *env, st *client.EventStream, id string) error {
-	type next struct {
-		ev  client.Event
-		err error
-	}
-	evs := make(chan next)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() {
-		for {
-			ev, err := st.Next(sctx)
-			select {
-			case evs <- next{ev, err}:
-			case <-sctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	awaited := make(chan error, 1)
-	go func() {
-		_, err := e.cl.Await(sctx, id)
-		awaited <- err
-	}()
+	evs, awaited := watchEnd(sctx, e, st, id)
 	var tail <-chan time.Time
 	awaitDone := false
 loop:
@@ -189,9 +167,9 @@ loop:
 			if n.ev.Type.Terminal() || n.ev.Type == client.EventRejected {
 				break loop
 			}
-		case err := <-awaited:
+		case a := <-awaited:
 			awaitDone = true
-			if err != nil && ctx.Err() != nil {
+			if a.err != nil && ctx.Err() != nil {
 				return fmt.Errorf("stopped waiting for run %s: %w (it goes on; see canoctl runs show %s)", id, ctx.Err(), id)
 			}
 			tail = time.After(TailDefault)
