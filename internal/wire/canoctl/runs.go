@@ -199,22 +199,12 @@ func runsList(ctx context.Context, e *env, _ []string, o any) error {
 	}
 	now := e.now()
 	runs = filterSince(runs, now, opts.since)
-	if e.c.json {
-		views := make([]runView, 0, len(runs))
-		for _, r := range runs {
-			views = append(views, viewRun(r, now, false))
-		}
-		return writeJSON(e.out, views)
-	}
-	if len(runs) == 0 {
-		fmt.Fprintln(e.out, "no runs")
-		return nil
-	}
-	t := newTable(e.out, "ID", "WORKFLOW", "STATUS", "STATE", "STEP", "STARTED", "DURATION", "ERROR")
-	for _, r := range runs {
-		t.row(r.ID, r.Workflow, r.Status, r.State, r.Step, fmtTime(r.CreatedAt, now), fmtDur(runDuration(r, now)), truncate(errString(r.Err), 60))
-	}
-	return t.flush()
+	return printList(e, runs, func(r *client.Run) runView { return viewRun(r, now, false) }, "no runs",
+		[]string{"ID", "WORKFLOW", "STATUS", "STATE", "STEP", "STARTED", "DURATION", "ERROR"},
+		func(r *client.Run) []any {
+			return []any{r.ID, r.Workflow, r.Status, r.State, r.Step, fmtTime(r.CreatedAt, now), fmtDur(runDuration(r, now)),
+				truncate(errString(r.Err), 60)}
+		})
 }
 
 // getRun reads a run, turning "not found" into a message that says what to do.
