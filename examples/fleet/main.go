@@ -22,8 +22,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/cano-nats/cano/examples/internal/local"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/embedded"
@@ -65,7 +63,7 @@ func run(ctx context.Context, out io.Writer, url string) error {
 		defer srv.Stop()
 		url = srv.ClientURL()
 	}
-	nc, err := nats.Connect(url, nats.Name("cano-example-fleet"))
+	nc, err := local.Connect(url, "cano-example-fleet")
 	if err != nil {
 		return fmt.Errorf("connect to %s (is a NATS server with JetStream running there?): %w", url, err)
 	}

@@ -24,14 +24,42 @@ func TestZeroWatchBindsOnlyTheTimeout(t *testing.T) {
 	(&connwatch.Watch{}).Stop()
 }
 
-func TestRequestInFlightEndsWhenConnectionIsLost(t *testing.T) {
-	t.Parallel()
+// watched starts a server and a connection to it, reconnecting every
+// 50 ms for ever, that a Watch watches.
+func watched(t *testing.T) (*natstest.Server, *nats.Conn, *connwatch.Watch) {
+	t.Helper()
 	srv := natstest.Start(t)
 	nc, err := nats.Connect(srv.URL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
 	w := connwatch.New(nc)
 	t.Cleanup(w.Stop)
+	return srv, nc, w
+}
+
+// closed reports whether ch is closed (without waiting).
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// waitClosed fails the test with what unless ch is closed within 10 s.
+func waitClosed(t *testing.T, ch <-chan struct{}, what string) {
+	t.Helper()
+	select {
+	case <-ch:
+	case <-time.After(10 * time.Second):
+		t.Fatal(what)
+	}
+}
+
+func TestRequestInFlightEndsWhenConnectionIsLost(t *testing.T) {
+	t.Parallel()
+	srv, nc, w := watched(t)
 
 	// A request nobody answers (a subscriber that keeps quiet), as a
 	// request to a server that died is never answered.
@@ -67,11 +95,7 @@ func TestRequestInFlightEndsWhenConnectionIsLost(t *testing.T) {
 func TestZeroWatchCountsAsConnected(t *testing.T) {
 	t.Parallel()
 	var w *connwatch.Watch
-	select {
-	case <-w.Connected():
-	default:
-		t.Fatal("a nil Watch must count as connected")
-	}
+	require.True(t, closed(w.Connected()), "a nil Watch must count as connected")
 	ctx, cancel := w.BindReconnect(context.Background(), time.Hour)
 	defer cancel()
 	require.NoError(t, ctx.Err())
@@ -83,17 +107,8 @@ func TestZeroWatchCountsAsConnected(t *testing.T) {
 // the outage and closed once reconnected.
 func TestPullEndsWhenConnectionIsBack(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	nc, err := nats.Connect(srv.URL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	w := connwatch.New(nc)
-	t.Cleanup(w.Stop)
-	select {
-	case <-w.Connected():
-	default:
-		t.Fatal("Connected must be closed while connected")
-	}
+	_, nc, w := watched(t)
+	require.True(t, closed(w.Connected()), "Connected must be closed while connected")
 
 	lost := make(chan struct{})
 	var once sync.Once
@@ -105,22 +120,10 @@ func TestPullEndsWhenConnectionIsBack(t *testing.T) {
 	require.NoError(t, nc.ForceReconnect())
 
 	natstest.Recv(t, lost, 10*time.Second)
-	select {
-	case <-inFlight.Done():
-	case <-time.After(10 * time.Second):
-		t.Fatal("a request in flight outlived the connection")
-	}
-	select {
-	case <-pull.Done():
-		require.ErrorIs(t, context.Cause(pull), connwatch.ErrReconnected)
-	case <-time.After(10 * time.Second):
-		t.Fatal("a pull bound with BindReconnect outlived the reconnect")
-	}
-	select {
-	case <-w.Connected():
-	case <-time.After(10 * time.Second):
-		t.Fatal("Connected not closed after the reconnect")
-	}
+	waitClosed(t, inFlight.Done(), "a request in flight outlived the connection")
+	waitClosed(t, pull.Done(), "a pull bound with BindReconnect outlived the reconnect")
+	require.ErrorIs(t, context.Cause(pull), connwatch.ErrReconnected)
+	waitClosed(t, w.Connected(), "Connected not closed after the reconnect")
 	require.True(t, nc.IsConnected())
 
 	// Contexts bound after the reconnect are not ended by it.
@@ -133,22 +136,12 @@ func TestPullEndsWhenConnectionIsBack(t *testing.T) {
 // open.
 func TestConnectedWaitsForTheServer(t *testing.T) {
 	t.Parallel()
-	srv := natstest.Start(t)
-	nc, err := nats.Connect(srv.URL, nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	w := connwatch.New(nc)
-	t.Cleanup(w.Stop)
+	srv, _, w := watched(t)
 	ctx, cancel := w.BindReconnect(context.Background(), time.Minute)
 	defer cancel()
 	srv.Stop()
 	natstest.WaitFor(t, 10*time.Second, "Connected open after the server stopped", func() bool {
-		select {
-		case <-w.Connected():
-			return false
-		default:
-			return true
-		}
+		return !closed(w.Connected())
 	})
 	require.NoError(t, ctx.Err(), "a loss alone must not end a BindReconnect context")
 }

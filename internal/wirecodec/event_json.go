@@ -197,36 +197,11 @@ func valueAsJSON(data []byte) ([]byte, bool) {
 // jsonToValue converts a JSON value to its canonical msgpack encoding:
 // integral numbers become integers, others float64.
 func jsonToValue(js []byte) ([]byte, error) {
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
+	v, err := parseJSON(js, false)
+	if err != nil {
 		return nil, err
 	}
-	return EncodeValue(numbers(v))
-}
-
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := strconv.ParseInt(string(x), 10, 64); err == nil {
-			return i
-		}
-		if u, err := strconv.ParseUint(string(x), 10, 64); err == nil {
-			return u
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
+	return EncodeValue(v)
 }
 
 // jsonEvent is the decoding side of the JSON event schema.

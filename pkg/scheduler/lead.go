@@ -29,6 +29,7 @@ type leaderRun struct {
 	status   map[string]*statusBox              // by flow id; may precede the flow in the watch
 	triggers map[string]jetstream.KeyValueEntry // pending manual trigger requests
 	runs     map[string]string                  // running run id -> flow id
+	paused   int                                // flows whose status holds a pause (the flows_paused gauge)
 	draining bool
 }
 
@@ -69,6 +70,8 @@ func (l *leaderRun) runOnce(ctx context.Context) error {
 	l.status = map[string]*statusBox{}
 	l.triggers = map[string]jetstream.KeyValueEntry{}
 	l.runs = map[string]string{}
+	l.paused = 0
+	l.s.metrics.setPaused(0)
 
 	names := l.s.names
 	var err error
@@ -152,6 +155,7 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 	if !ok {
 		return
 	}
+	defer l.countPause(id, l.isPaused(id))
 	deleted := ent.Operation() != jetstream.KeyValuePut
 	switch kind {
 	case layout.SchedulesKeyFlow:
@@ -220,6 +224,28 @@ func (l *leaderRun) apply(ctx context.Context, ent jetstream.KeyValueEntry, read
 			l.handleTrigger(ctx, id)
 		}
 	}
+}
+
+// isPaused reports whether flow id is known and its status holds a pause.
+func (l *leaderRun) isPaused(id string) bool {
+	_, known := l.flows[id]
+	b, ok := l.status[id]
+	return known && ok && b.st.PausedAt != 0
+}
+
+// countPause updates the count of paused flows (and its gauge) after a
+// change to flow id, which was paused before it if was.
+func (l *leaderRun) countPause(id string, was bool) {
+	now := l.isPaused(id)
+	switch {
+	case now && !was:
+		l.paused++
+	case was && !now:
+		l.paused--
+	default:
+		return
+	}
+	l.s.metrics.setPaused(l.paused)
 }
 
 func (l *leaderRun) box(id string) *statusBox {
@@ -377,6 +403,7 @@ func (l *leaderRun) fire(ctx context.Context, lf *liveFlow, k fireKind, slot tim
 // mutate applies fn to the flow's status and writes it with CAS, re-reading
 // and re-applying on conflicts. fn returns false to write nothing.
 func (l *leaderRun) mutate(ctx context.Context, id string, fn func(protocol.FlowStatus) (protocol.FlowStatus, bool)) error {
+	defer l.countPause(id, l.isPaused(id)) // a conflict re-reads the status, which a client may have paused
 	box := l.box(id)
 	key := layout.FlowStatusKey(id)
 	for range casAttempts {

@@ -2,6 +2,7 @@ package scheduler_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/scheduler"
 )
@@ -35,18 +37,58 @@ func TestSchedulerMetrics(t *testing.T) {
 		return i.Status == scheduler.StatusTripped
 	})
 
+	body := scrape(t, reg)
+	for _, want := range []string{
+		`cano_scheduler_fires_total{flow="flaky"} 3`,
+		`cano_scheduler_trips_total{flow="flaky"} 1`,
+		`cano_scheduler_leader 1`,
+		`cano_scheduler_flows_paused 0`,
+	} {
+		require.True(t, strings.Contains(body, want), "missing %s in:\n%s", want, body)
+	}
+}
+
+// scrape returns what /metrics serves from reg.
+func scrape(t *testing.T, reg *prometheus.Registry) string {
+	t.Helper()
 	web := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	t.Cleanup(web.Close)
+	defer web.Close()
 	resp, err := http.Get(web.URL)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
-	for _, want := range []string{
-		`cano_scheduler_fires_total{flow="flaky"} 3`,
-		`cano_scheduler_trips_total{flow="flaky"} 1`,
-		`cano_scheduler_leader 1`,
-	} {
-		require.True(t, strings.Contains(string(body), want), "missing %s in:\n%s", want, body)
+	return string(body)
+}
+
+// TestSchedulerMetricsPausedFlows: cano_scheduler_flows_paused counts the
+// flows paused, those paused before the leader started included, and
+// follows pauses, resumes and removals; it is 0 once the scheduler stops.
+func TestSchedulerMetricsPausedFlows(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx := context.Background()
+	for _, id := range []string{"a", "b", "c"} {
+		require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: id, Workflow: "wf", Schedule: scheduler.Manual()}))
 	}
+	require.NoError(t, b.client.Pause(ctx, "a"))
+	reg := prometheus.NewRegistry()
+	s, _ := b.newScheduler(t, scheduler.Config{Metrics: reg})
+	waitLeader(t, 10*time.Second, s)
+	waitPaused := func(n int) {
+		t.Helper()
+		want := fmt.Sprintf("cano_scheduler_flows_paused %d\n", n)
+		natstest.WaitFor(t, 10*time.Second, want, func() bool { return strings.Contains(scrape(t, reg), want) })
+	}
+	waitPaused(1)
+	require.NoError(t, b.client.Pause(ctx, "b"))
+	waitPaused(2)
+	require.NoError(t, b.client.Resume(ctx, "a"))
+	waitPaused(1)
+	require.NoError(t, b.client.Remove(ctx, "b"))
+	waitPaused(0)
+	require.NoError(t, b.client.Pause(ctx, "c"))
+	waitPaused(1)
+	require.NoError(t, s.Stop(ctx))
+	waitPaused(0)
 }

@@ -299,4 +299,5 @@ func (s *Scheduler) onElected(ctx context.Context, t leader.Term) {
 	if err := l.run(ctx); err != nil && ctx.Err() == nil {
 		s.log.Error("leader loop ended", "err", err)
 	}
+	s.metrics.setPaused(0) // only a leader counts them
 }

@@ -37,6 +37,27 @@ import (
 // StartTimeout bounds Start when its context has no deadline.
 const StartTimeout = 30 * time.Second
 
+// Reconnect pacing of a connection made by [Connect]: after losing its
+// server it tries again every ReconnectWait plus a random jitter of up to
+// ReconnectJitter (ReconnectJitterTLS over TLS), for ever. These are the
+// values cmd/coordinator and cmd/worker use (internal/wire/cli's
+// ReconnectWaitDefault, ReconnectJitterDefault and
+// ReconnectJitterTLSDefault; see there why not nats.go's 2 s), repeated
+// because depguard keeps internal/ packages, this one included, from
+// importing internal/wire; a test checks that the two stay equal.
+const (
+	ReconnectWait      = 250 * time.Millisecond
+	ReconnectJitter    = 250 * time.Millisecond
+	ReconnectJitterTLS = time.Second
+)
+
+// Connect connects to url under the connection name name, with the
+// reconnect pacing of cmd/coordinator and cmd/worker (see [ReconnectWait]).
+func Connect(url, name string) (*nats.Conn, error) {
+	return nats.Connect(url, nats.Name(name), nats.MaxReconnects(-1),
+		nats.ReconnectWait(ReconnectWait), nats.ReconnectJitter(ReconnectJitter, ReconnectJitterTLS))
+}
+
 // Options say what to start. Registry is required unless NoWorker is set.
 type Options struct {
 	// URL of a NATS server with JetStream to use; "" starts an embedded
@@ -113,7 +134,7 @@ func Start(ctx context.Context, opts Options) (*Env, error) {
 		env.defer_(srv.Stop)
 		env.URL = srv.ClientURL()
 	}
-	nc, err := nats.Connect(env.URL, nats.Name("cano-example"))
+	nc, err := Connect(env.URL, "cano-example")
 	if err != nil {
 		return fail("connect to "+env.URL+" (is a NATS server with JetStream running there?)", err)
 	}

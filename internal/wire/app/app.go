@@ -66,6 +66,9 @@ type CoordinatorConfig struct {
 	// HTTPToken, or HTTPUser and HTTPPassword, are the dashboard's
 	// credentials; an address other than loopback needs them.
 	HTTPToken, HTTPUser, HTTPPassword string
+	// HTTPIndexMaxRuns caps the dashboard's runs index
+	// (dashboard.Config.IndexMaxRuns): 0 means its default, -1 no cap.
+	HTTPIndexMaxRuns int
 	// HTTPReady, when set, is called with the dashboard's address once it
 	// listens (tests).
 	HTTPReady func(addr string)
@@ -294,7 +297,7 @@ func startDashboard(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg Co
 		return nil, nil
 	}
 	d, err := dashboard.New(nc, dashboard.Config{Addr: addr, Token: cfg.HTTPToken, User: cfg.HTTPUser,
-		Password: cfg.HTTPPassword, Prefix: cfg.Prefix, Logger: log})
+		Password: cfg.HTTPPassword, Prefix: cfg.Prefix, IndexMaxRuns: cfg.HTTPIndexMaxRuns, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("-http: %w", err)
 	}

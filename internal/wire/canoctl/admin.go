@@ -59,23 +59,13 @@ func breakersList(ctx context.Context, e *env, _ []string, _ any) error {
 	if err != nil {
 		return err
 	}
-	if e.c.json {
-		views := make([]breakerView, 0, len(bs))
-		for _, b := range bs {
-			views = append(views, viewBreaker(b))
-		}
-		return writeJSON(e.out, views)
-	}
-	if len(bs) == 0 {
-		fmt.Fprintln(e.out, "no breakers (a breaker appears once a worker has used it)")
-		return nil
-	}
 	now := e.now()
-	t := newTable(e.out, "NAME", "STATE", "FAILURES", "OPEN UNTIL", "PROBES", "EPOCH", "UPDATED")
-	for _, b := range bs {
-		t.row(b.Name, b.State, b.Failures, fmtTime(b.OpenUntil, now), fmt.Sprintf("%d/%d", b.HalfOpenInFlight, b.HalfOpenSuccesses), b.Epoch, fmtTime(b.UpdatedAt, now))
-	}
-	return t.flush()
+	return printList(e, bs, viewBreaker, "no breakers (a breaker appears once a worker has used it)",
+		[]string{"NAME", "STATE", "FAILURES", "OPEN UNTIL", "PROBES", "EPOCH", "UPDATED"},
+		func(b client.BreakerInfo) []any {
+			return []any{b.Name, b.State, b.Failures, fmtTime(b.OpenUntil, now),
+				fmt.Sprintf("%d/%d", b.HalfOpenInFlight, b.HalfOpenSuccesses), b.Epoch, fmtTime(b.UpdatedAt, now)}
+		})
 }
 
 func breakersShow(ctx context.Context, e *env, args []string, _ any) error {
@@ -184,25 +174,14 @@ func workersList(ctx context.Context, e *env, _ []string, _ any) error {
 	if err != nil {
 		return fmt.Errorf("list workers: %w", err)
 	}
-	if e.c.json {
-		views := make([]workerView, 0, len(ws))
-		for _, w := range ws {
-			views = append(views, viewWorker(w))
-		}
-		return writeJSON(e.out, views)
-	}
-	if len(ws) == 0 {
-		fmt.Fprintln(e.out, "no live workers")
-		return nil
-	}
 	now := e.now()
-	t := newTable(e.out, "ID", "HOST", "PID", "VERSION", "UP", "HEARTBEAT", "IN FLIGHT", "QUEUES", "KINDS", "HEALTH")
-	for _, w := range ws {
-		t.row(w.ID, w.Hostname, w.PID, w.Version, fmtDur(since(w.StartedAt, now).Round(time.Second)),
-			fmtDur(since(w.HeartbeatAt, now).Round(time.Millisecond))+" ago", fmt.Sprintf("%d/%d", w.InFlight, w.Concurrency),
-			strings.Join(w.Queues, ","), truncate(strings.Join(w.Kinds, ","), 50), workerHealth(w))
-	}
-	return t.flush()
+	return printList(e, ws, viewWorker, "no live workers",
+		[]string{"ID", "HOST", "PID", "VERSION", "UP", "HEARTBEAT", "IN FLIGHT", "QUEUES", "KINDS", "HEALTH"},
+		func(w client.WorkerInfo) []any {
+			return []any{w.ID, w.Hostname, w.PID, w.Version, fmtDur(since(w.StartedAt, now).Round(time.Second)),
+				fmtDur(since(w.HeartbeatAt, now).Round(time.Millisecond)) + " ago", fmt.Sprintf("%d/%d", w.InFlight, w.Concurrency),
+				strings.Join(w.Queues, ","), truncate(strings.Join(w.Kinds, ","), 50), workerHealth(w)}
+		})
 }
 
 func workersShow(ctx context.Context, e *env, args []string, _ any) error {
@@ -312,23 +291,12 @@ func dlqList(ctx context.Context, e *env, _ []string, o any) error {
 	if err != nil {
 		return fmt.Errorf("list dead letters: %w", err)
 	}
-	if e.c.json {
-		views := make([]deadLetterView, 0, len(ds))
-		for _, d := range ds {
-			views = append(views, viewDeadLetter(d, false))
-		}
-		return writeJSON(e.out, views)
-	}
-	if len(ds) == 0 {
-		fmt.Fprintln(e.out, "no dead letters")
-		return nil
-	}
 	now := e.now()
-	t := newTable(e.out, "SEQ", "TIME", "SOURCE", "CATEGORY", "SUBJECT", "REASON")
-	for _, d := range ds {
-		t.row(d.Seq, fmtTime(d.Time, now), d.Source, d.Category, d.Subject, truncate(oneLine(d.Reason), 80))
-	}
-	return t.flush()
+	return printList(e, ds, func(d client.DeadLetter) deadLetterView { return viewDeadLetter(d, false) }, "no dead letters",
+		[]string{"SEQ", "TIME", "SOURCE", "CATEGORY", "SUBJECT", "REASON"},
+		func(d client.DeadLetter) []any {
+			return []any{d.Seq, fmtTime(d.Time, now), d.Source, d.Category, d.Subject, truncate(oneLine(d.Reason), 80)}
+		})
 }
 
 func parseSeq(s string) (uint64, error) {

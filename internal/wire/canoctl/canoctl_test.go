@@ -237,6 +237,32 @@ func TestCanoctl(t *testing.T) {
 		require.NotContains(t, r.stdout, "echo ")
 	})
 
+	t.Run("lists print a table, or a JSON array with --json", func(t *testing.T) {
+		for _, tc := range []struct {
+			args   []string
+			header string // the table's first column and a row's cell
+			cell   string
+		}{
+			{[]string{"workflows", "list"}, "NAME", "echo"},
+			{[]string{"workers", "list"}, "ID", "w1"},
+		} {
+			r := b.canoctl(t, tc.args...)
+			require.Equal(t, 0, r.code, r.stderr)
+			require.True(t, strings.HasPrefix(r.stdout, tc.header+" "), r.stdout)
+			require.Contains(t, r.stdout, tc.cell)
+			r = b.canoctl(t, append(tc.args, "--json")...)
+			require.Equal(t, 0, r.code, r.stderr)
+			var views []map[string]any
+			require.NoError(t, json.Unmarshal([]byte(r.stdout), &views))
+			require.NotEmpty(t, views)
+		}
+		r := b.canoctl(t, "breakers", "list")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "no breakers (a breaker appears once a worker has used it)\n", r.stdout)
+		r = b.canoctl(t, "breakers", "list", "--json")
+		require.Equal(t, "[]\n", r.stdout, "no breakers: an empty array, not null")
+	})
+
 	t.Run("runs cancel stops a running task", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -127,24 +127,13 @@ func flowsList(ctx context.Context, e *env, _ []string, _ any) error {
 	if err != nil {
 		return fmt.Errorf("list flows: %w", err)
 	}
-	if e.c.json {
-		views := make([]flowView, 0, len(fs))
-		for _, f := range fs {
-			views = append(views, viewFlow(f))
-		}
-		return writeJSON(e.out, views)
-	}
-	if len(fs) == 0 {
-		fmt.Fprintln(e.out, "no flows (add one with: canoctl flows add ID --workflow W --every 1m)")
-		return nil
-	}
 	now := e.now()
-	t := newTable(e.out, "ID", "WORKFLOW", "SCHEDULE", "STATUS", "RUNS", "LAST RUN", "NEXT ELIGIBLE", "STREAK", "LAST ERROR")
-	for _, f := range fs {
-		t.row(f.Flow.ID, f.Flow.Workflow, scheduleText(f.Flow.Schedule), f.StatusLabel(), f.RunCount, fmtTime(f.LastRun, now),
-			fmtTime(f.NextEligible, now), f.FailureStreak, truncate(f.LastError, 50))
-	}
-	return t.flush()
+	return printList(e, fs, viewFlow, "no flows (add one with: canoctl flows add ID --workflow W --every 1m)",
+		[]string{"ID", "WORKFLOW", "SCHEDULE", "STATUS", "RUNS", "LAST RUN", "NEXT ELIGIBLE", "STREAK", "LAST ERROR"},
+		func(f scheduler.FlowInfo) []any {
+			return []any{f.Flow.ID, f.Flow.Workflow, scheduleText(f.Flow.Schedule), f.StatusLabel(), f.RunCount, fmtTime(f.LastRun, now),
+				fmtTime(f.NextEligible, now), f.FailureStreak, truncate(f.LastError, 50)}
+		})
 }
 
 func flowsStatus(ctx context.Context, e *env, args []string, _ any) error {

@@ -43,6 +43,28 @@ func (t *table) row(cells ...any) {
 
 func (t *table) flush() error { return t.tw.Flush() }
 
+// printList prints a list command's items: with --json, the array of
+// their views; otherwise the line none (there are none, and what to do)
+// or a table of header with one row per item.
+func printList[T, V any](e *env, items []T, view func(T) V, none string, header []string, row func(T) []any) error {
+	if e.c.json {
+		views := make([]V, 0, len(items))
+		for _, it := range items {
+			views = append(views, view(it))
+		}
+		return writeJSON(e.out, views)
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(e.out, none)
+		return nil
+	}
+	t := newTable(e.out, header...)
+	for _, it := range items {
+		t.row(row(it)...)
+	}
+	return t.flush()
+}
+
 // writeJSON prints v as indented JSON.
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)

@@ -43,6 +43,7 @@ func TestParseInput(t *testing.T) {
 		{"", nil, false},
 		{`{"n": 3, "f": 1.5, "l": [1, "a"]}`, map[string]any{"n": int64(3), "f": 1.5, "l": []any{int64(1), "a"}}, false},
 		{`"x"`, "x", false},
+		{`2.0`, int64(2), false},
 		{`{`, nil, true},
 		{`1 2`, nil, true},
 		{`@/nonexistent/file.json`, nil, true},

@@ -199,22 +199,12 @@ func runsList(ctx context.Context, e *env, _ []string, o any) error {
 	}
 	now := e.now()
 	runs = filterSince(runs, now, opts.since)
-	if e.c.json {
-		views := make([]runView, 0, len(runs))
-		for _, r := range runs {
-			views = append(views, viewRun(r, now, false))
-		}
-		return writeJSON(e.out, views)
-	}
-	if len(runs) == 0 {
-		fmt.Fprintln(e.out, "no runs")
-		return nil
-	}
-	t := newTable(e.out, "ID", "WORKFLOW", "STATUS", "STATE", "STEP", "STARTED", "DURATION", "ERROR")
-	for _, r := range runs {
-		t.row(r.ID, r.Workflow, r.Status, r.State, r.Step, fmtTime(r.CreatedAt, now), fmtDur(runDuration(r, now)), truncate(errString(r.Err), 60))
-	}
-	return t.flush()
+	return printList(e, runs, func(r *client.Run) runView { return viewRun(r, now, false) }, "no runs",
+		[]string{"ID", "WORKFLOW", "STATUS", "STATE", "STEP", "STARTED", "DURATION", "ERROR"},
+		func(r *client.Run) []any {
+			return []any{r.ID, r.Workflow, r.Status, r.State, r.Step, fmtTime(r.CreatedAt, now), fmtDur(runDuration(r, now)),
+				truncate(errString(r.Err), 60)}
+		})
 }
 
 // getRun reads a run, turning "not found" into a message that says what to do.
@@ -476,35 +466,9 @@ func runsWatch(ctx context.Context, e *env, args []string, o any) error {
 // its terminal event does not follow within TailDefault (or ended
 // before the watch began), the end is printed from the record.
 func watchRun(ctx context.Context, e *env, st *client.EventStream, id string) error {
-	type next struct {
-		ev  client.Event
-		err error
-	}
-	evs := make(chan next)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() {
-		for {
-			ev, err := st.Next(sctx)
-			select {
-			case evs <- next{ev, err}:
-			case <-sctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	type ended struct {
-		r   *client.Run
-		err error
-	}
-	awaited := make(chan ended, 1)
-	go func() {
-		r, err := e.cl.Await(sctx, id)
-		awaited <- ended{r, err}
-	}()
+	evs, awaited := watchEnd(sctx, e, st, id)
 	var tail <-chan time.Time
 	var end *client.Run
 	for {
@@ -533,6 +497,45 @@ func watchRun(ctx context.Context, e *env, st *client.EventStream, id string) er
 			return nil
 		}
 	}
+}
+
+// nextEvent is one result of EventStream.Next.
+type nextEvent struct {
+	ev  client.Event
+	err error
+}
+
+// awaited is what Await returned.
+type awaited struct {
+	r   *client.Run
+	err error
+}
+
+// watchEnd reads st and awaits run id's end, both until ctx is done: a
+// wait for a run's end reads the two, as events are at most once (the
+// terminal one may be lost, or the run may have ended before the watch).
+// The events channel delivers each event, then Next's error if it fails.
+func watchEnd(ctx context.Context, e *env, st *client.EventStream, id string) (<-chan nextEvent, <-chan awaited) {
+	evs := make(chan nextEvent)
+	go func() {
+		for {
+			ev, err := st.Next(ctx)
+			select {
+			case evs <- nextEvent{ev, err}:
+			case <-ctx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	end := make(chan awaited, 1)
+	go func() {
+		r, err := e.cl.Await(ctx, id)
+		end <- awaited{r, err}
+	}()
+	return evs, end
 }
 
 // endEvent is the terminal event of ended run r, made from its record

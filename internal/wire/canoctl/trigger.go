@@ -1,17 +1,15 @@
 package canoctl
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	"math"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 )
 
@@ -40,7 +38,7 @@ func triggerCommands() []command {
 }
 
 // parseInput reads --input: JSON text or @file. Whole JSON numbers become
-// int64 so tasks can decode them into integers.
+// int64 so tasks can decode them into integers (wirecodec.ParseJSON).
 func parseInput(s string) (any, error) {
 	if s == "" {
 		return nil, nil
@@ -54,40 +52,11 @@ func parseInput(s string) (any, error) {
 		}
 		src = "--input file " + s[1:]
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, usagef("%s is not valid JSON: %v (quote it for the shell: --input '{\"n\": 1}')", src, err)
+	v, err := wirecodec.ParseJSON(b)
+	if err != nil {
+		return nil, usagef("%s %v (quote it for the shell: --input '{\"n\": 1}')", src, err)
 	}
-	if dec.More() {
-		return nil, usagef("%s holds more than one JSON value", src)
-	}
-	return numbers(v), nil
-}
-
-// numbers replaces json.Number with int64 (whole numbers) or float64.
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		if f == math.Trunc(f) && math.Abs(f) < 1<<63 {
-			return int64(f)
-		}
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
+	return v, nil
 }
 
 // outcomeView is trigger --wait's last JSON line.
@@ -142,31 +111,9 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 // (an idempotent trigger of an ended run) or whose terminal event was lost
 // still ends the wait.
 func follow(ctx context.Context, e *env, st *client.EventStream, id string) error {
-	type next struct {
-		ev  client.Event
-		err error
-	}
-	evs := make(chan next)
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	go func() {
-		for {
-			ev, err := st.Next(sctx)
-			select {
-			case evs <- next{ev, err}:
-			case <-sctx.Done():
-				return
-			}
-			if err != nil {
-				return
-			}
-		}
-	}()
-	awaited := make(chan error, 1)
-	go func() {
-		_, err := e.cl.Await(sctx, id)
-		awaited <- err
-	}()
+	evs, awaited := watchEnd(sctx, e, st, id)
 	var tail <-chan time.Time
 	awaitDone := false
 loop:
@@ -189,9 +136,9 @@ loop:
 			if n.ev.Type.Terminal() || n.ev.Type == client.EventRejected {
 				break loop
 			}
-		case err := <-awaited:
+		case a := <-awaited:
 			awaitDone = true
-			if err != nil && ctx.Err() != nil {
+			if a.err != nil && ctx.Err() != nil {
 				return fmt.Errorf("stopped waiting for run %s: %w (it goes on; see canoctl runs show %s)", id, ctx.Err(), id)
 			}
 			tail = time.After(TailDefault)

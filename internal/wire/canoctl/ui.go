@@ -7,10 +7,12 @@ import (
 	"os"
 
 	"github.com/cano-nats/cano/internal/wire/dashboard"
+	"github.com/cano-nats/cano/pkg/client"
 )
 
 type uiOpts struct {
 	addr, token, user, password string
+	indexMaxRuns                int
 }
 
 // uiCommand serves the web dashboard from this process, on the
@@ -23,6 +25,7 @@ func uiCommand() command {
 			fs.StringVar(&o.token, "http-token", os.Getenv("CANO_HTTP_TOKEN"), "access `token` (env CANO_HTTP_TOKEN)")
 			fs.StringVar(&o.user, "http-user", "", "basic-auth `user`")
 			fs.StringVar(&o.password, "http-password", os.Getenv("CANO_HTTP_PASSWORD"), "basic-auth `password` (env CANO_HTTP_PASSWORD)")
+			fs.IntVar(&o.indexMaxRuns, "http-index-max-runs", 0, fmt.Sprintf("keep the newest `N` runs in the runs page's index (0: the default, %d; -1: no cap)", client.RunIndexMaxRunsDefault))
 			return o
 		},
 		run: runUI}
@@ -31,7 +34,7 @@ func uiCommand() command {
 func runUI(ctx context.Context, e *env, _ []string, o any) error {
 	opts := o.(*uiOpts)
 	srv, err := dashboard.New(e.nc, dashboard.Config{Addr: opts.addr, Token: opts.token, User: opts.user,
-		Password: opts.password, Prefix: e.c.prefix})
+		Password: opts.password, Prefix: e.c.prefix, IndexMaxRuns: opts.indexMaxRuns})
 	if err != nil {
 		return err
 	}

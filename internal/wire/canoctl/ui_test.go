@@ -2,6 +2,7 @@ package canoctl_test
 
 import (
 	"bufio"
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -12,19 +13,31 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/pkg/client"
 )
 
 // TestUI runs `canoctl ui` as a built binary: it prints where the dashboard
-// listens, serves its runs page, refuses an address off loopback without
-// credentials, and stops cleanly on SIGINT.
+// listens, serves its runs page (holding as many runs as
+// --http-index-max-runs says), refuses an address off loopback without
+// credentials or a bad cap, and stops cleanly on SIGINT.
 func TestUI(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 
 	r := b.canoctl(t, "ui", "--addr", "0.0.0.0:0")
 	oneErrorLine(t, r, 1, "token")
+	r = b.canoctl(t, "ui", "--http-index-max-runs", "-2")
+	oneErrorLine(t, r, 1, "-http-index-max-runs")
 
-	cmd := exec.Command(bin, "ui", "--addr", "127.0.0.1:0")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for range 2 {
+		_, err := b.cl.Run(ctx, "echo", &client.TriggerOpts{Input: map[string]any{"n": 1}})
+		require.NoError(t, err)
+	}
+
+	cmd := exec.Command(bin, "ui", "--addr", "127.0.0.1:0", "--http-index-max-runs", "1")
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, b.env...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -55,6 +68,8 @@ func TestUI(t *testing.T) {
 	_ = resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode, string(body))
 	require.Contains(t, string(body), "Runs")
+	require.Contains(t, string(body), "are beyond the runs index", "--http-index-max-runs 1 holds one of the two runs")
+	require.Equal(t, 1, strings.Count(string(body), `<tr id="run-`), "one run held")
 
 	require.NoError(t, cmd.Process.Signal(syscall.SIGINT))
 	done := make(chan error, 1)

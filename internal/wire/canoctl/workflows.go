@@ -101,22 +101,12 @@ func workflowsList(ctx context.Context, e *env, _ []string, _ any) error {
 	if err != nil {
 		return fmt.Errorf("list workflows: %w", err)
 	}
-	if e.c.json {
-		views := make([]workflowView, 0, len(wfs))
-		for i := range wfs {
-			views = append(views, viewWorkflow(&wfs[i]))
-		}
-		return writeJSON(e.out, views)
-	}
-	if len(wfs) == 0 {
-		fmt.Fprintln(e.out, "no workflows registered (a worker registers its workflows when it starts)")
-		return nil
-	}
-	t := newTable(e.out, "NAME", "LATEST", "VERSIONS", "INITIAL", "STATES", "QUEUE")
-	for _, w := range wfs {
-		t.row(w.Name, w.Latest, len(w.Versions), w.Initial, len(w.States), w.Queue)
-	}
-	return t.flush()
+	return printList(e, wfs, func(w client.WorkflowInfo) workflowView { return viewWorkflow(&w) },
+		"no workflows registered (a worker registers its workflows when it starts)",
+		[]string{"NAME", "LATEST", "VERSIONS", "INITIAL", "STATES", "QUEUE"},
+		func(w client.WorkflowInfo) []any {
+			return []any{w.Name, w.Latest, len(w.Versions), w.Initial, len(w.States), w.Queue}
+		})
 }
 
 func getWorkflow(ctx context.Context, e *env, name, version string) (*client.WorkflowInfo, error) {

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/scheduler"
 )
@@ -314,38 +315,13 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 }
 
 // parseInput reads a trigger's JSON input; whole numbers become integers
-// so tasks can decode them into integer fields.
+// so tasks can decode them into integer fields (wirecodec.ParseJSON).
 func parseInput(in string) (any, error) {
-	dec := json.NewDecoder(strings.NewReader(in))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return nil, fmt.Errorf("dashboard: trigger: the input is not JSON: %w", err)
+	v, err := wirecodec.ParseJSON([]byte(in))
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: trigger: the input %w", err)
 	}
-	if dec.More() {
-		return nil, errors.New("dashboard: trigger: the input holds more than one JSON value")
-	}
-	return numbers(v), nil
-}
-
-func numbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if i, err := x.Int64(); err == nil {
-			return i
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = numbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = numbers(e)
-		}
-	}
-	return v
+	return v, nil
 }
 
 func (s *Server) workflowsPage(w http.ResponseWriter, r *http.Request) {

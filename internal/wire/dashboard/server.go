@@ -48,7 +48,8 @@ type Config struct {
 	PageSize int
 	// IndexMaxRuns caps the runs the runs page's index holds (the newest
 	// by creation time; the page says when older runs are beyond it).
-	// Defaults to client.RunIndexMaxRunsDefault; -1 means no cap.
+	// Defaults to client.RunIndexMaxRunsDefault; -1 means no cap. Flag
+	// -http-index-max-runs of cmd/coordinator and canoctl ui.
 	IndexMaxRuns int
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
@@ -69,7 +70,8 @@ func (c Config) withDefaults() Config {
 
 func (c Config) validate() error {
 	if c.IndexMaxRuns < -1 {
-		return fmt.Errorf("dashboard: Config.IndexMaxRuns %d: want a positive number, 0 for the default or -1 for no cap", c.IndexMaxRuns)
+		return fmt.Errorf("dashboard: runs index cap %d (-http-index-max-runs, Config.IndexMaxRuns): want a positive number, 0 for the default (%d) or -1 for no cap",
+			c.IndexMaxRuns, client.RunIndexMaxRunsDefault)
 	}
 	if c.PageSize < 0 || c.PageSize > PageSizeMax {
 		return fmt.Errorf("dashboard: Config.PageSize %d: want 1..%d (0 for the default)", c.PageSize, PageSizeMax)
