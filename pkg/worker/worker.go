@@ -241,9 +241,10 @@ type Worker struct {
 	slots    chan struct{}
 	idle     chan jetstream.Msg // idle runners receive commands (see dispatch)
 	tasks    sync.WaitGroup
-	inFlight atomic.Int64 // tasks executing, reported by presence
-	leases   leases       // commands in hand, heartbeated by one goroutine
-	outage   outage       // the broker refusing finished tasks' outcomes
+	inFlight atomic.Int64   // tasks executing, reported by presence
+	leases   leases         // commands in hand, heartbeated by one goroutine
+	results  pendingResults // results published, awaiting their PubAck (results.go)
+	outage   outage         // the broker refusing finished tasks' outcomes
 	beatStop context.CancelFunc
 	beats    sync.WaitGroup
 
@@ -285,13 +286,18 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	w := &Worker{nc: nc, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
+		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]map[*running]struct{}{},
+		cancelled: map[string]cancelMark{}}
+	// Results are published asynchronously (results.go): the PubAck
+	// handlers settle their commands. At most Concurrency results await
+	// their PubAck (each holds its task slot), within the pending bound.
+	w.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(max(4096, cfg.Concurrency)),
+		jetstream.WithPublishAsyncTimeout(min(publishTimeout, cfg.ResultRetry)),
+		jetstream.WithPublishAsyncAckHandler(w.resultAcked), jetstream.WithPublishAsyncErrHandler(w.resultRefused))
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	w := &Worker{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
-		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]map[*running]struct{}{},
-		cancelled: map[string]cancelMark{}}
 	w.pulling, w.stopping = startstop.NewSignal(), startstop.NewSignal()
 	for _, d := range cfg.Workflows {
 		def, err := d.Definition()
