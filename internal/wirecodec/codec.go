@@ -33,6 +33,10 @@ func Encode(m protocol.Message) ([]byte, error) {
 
 // AppendEncode appends the msgpack encoding of m to dst.
 func AppendEncode(dst []byte, m protocol.Message) ([]byte, error) {
+	if cap(dst)-len(dst) < 256 {
+		// One allocation for the whole message, mostly (fast.go appends).
+		dst = append(make([]byte, 0, len(dst)+sizeHint(m)), dst...)
+	}
 	if out, ok, err := appendFast(dst, m); ok { // fast.go
 		if err != nil {
 			return dst, fmt.Errorf("protocol: encode %T: %w", m, err)

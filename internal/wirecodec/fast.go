@@ -43,6 +43,27 @@ func appendFast(dst []byte, m protocol.Message) (out []byte, ok bool, err error)
 	return dst, false, nil
 }
 
+// sizeHint is about the size of m's encoding, for a type with a
+// hand-written encoder (256 for the others).
+func sizeHint(m protocol.Message) int {
+	n := 256
+	switch x := m.(type) {
+	case *protocol.TaskCommand:
+		if x != nil {
+			n += len(x.Input) + len(x.Previous) + len(x.Task.Params)
+		}
+	case *protocol.TaskResult:
+		if x != nil {
+			n += len(x.Output)
+		}
+	case *protocol.RunRecord:
+		if x != nil {
+			n += len(x.Input) + len(x.Output) + 160*len(x.History)
+		}
+	}
+	return n
+}
+
 // decodeFast decodes data into m with a hand-written decoder; it reports
 // false (m unchanged) when m's type has none or data is not in the form it
 // reads.

@@ -375,7 +375,7 @@ func (w *Worker) onNotice(m *nats.Msg) {
 		mark.steps[n.Step] = true
 	}
 	w.cancelled[n.RunID] = mark
-	for r := range w.running[n.RunID] {
+	for r := w.running[n.RunID]; r != nil; r = r.next {
 		if n.All || r.step == n.Step {
 			r.cancel(errCancelledByRun)
 		}
@@ -400,20 +400,28 @@ func (w *Worker) track(cmd *protocol.TaskCommand, cancel context.CancelCauseFunc
 	r := &running{step: cmd.Step, branch: cmd.Branch, cancel: cancel}
 	w.cmu.Lock()
 	defer w.cmu.Unlock()
-	set := w.running[cmd.RunID]
-	if set == nil {
-		set = map[*running]struct{}{}
-		w.running[cmd.RunID] = set
-	}
-	set[r] = struct{}{}
+	r.next = w.running[cmd.RunID]
+	w.running[cmd.RunID] = r
 	return r
 }
 
 func (w *Worker) untrack(runID string, r *running) {
 	w.cmu.Lock()
 	defer w.cmu.Unlock()
-	delete(w.running[runID], r)
-	if len(w.running[runID]) == 0 {
+	head := w.running[runID]
+	if head == r {
+		head = r.next
+	} else {
+		for p := head; p != nil; p = p.next {
+			if p.next == r {
+				p.next = r.next
+				break
+			}
+		}
+	}
+	if head == nil {
 		delete(w.running, runID)
+	} else {
+		w.running[runID] = head
 	}
 }

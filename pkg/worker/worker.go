@@ -258,8 +258,8 @@ type Worker struct {
 	presence  *presence          // guarded by mu; nil if disabled or before Start
 
 	cmu       sync.Mutex
-	running   map[string]map[*running]struct{} // guarded by cmu; run id → tasks
-	cancelled map[string]cancelMark            // guarded by cmu; run id → mark
+	running   map[string]*running   // guarded by cmu; run id → its tasks (a list: one, mostly)
+	cancelled map[string]cancelMark // guarded by cmu; run id → mark
 
 	stopping *startstop.Signal // fired by Stop after the grace period: tasks still running are cancelled
 }
@@ -268,6 +268,7 @@ type running struct {
 	step   uint32
 	branch int32
 	cancel context.CancelCauseFunc
+	next   *running // guarded by cmu; the run's next task
 }
 
 type cancelMark struct {
@@ -287,7 +288,7 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
 	w := &Worker{nc: nc, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
-		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]map[*running]struct{}{},
+		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]*running{},
 		cancelled: map[string]cancelMark{}}
 	// Results are published asynchronously (results.go): the PubAck
 	// handlers settle their commands. At most Concurrency results await
