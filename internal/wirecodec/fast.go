@@ -19,7 +19,10 @@ import (
 // reflective decoder reads alike); on anything else — an unknown field, an
 // unusual encoding, an integer out of range — they give up and Decode
 // decodes reflectively, so the result is always the reflective decoder's.
-// Like it, they set only the fields present in the data.
+// Like it, they set only the fields present in the data. A pointer (or
+// history) field met when already set — a key repeated, or a message not
+// fresh — is left to the reflective decoder, which decodes into what the
+// pointer holds.
 
 // appendFast appends m's encoding with a hand-written encoder; ok is false
 // for a type without one.
@@ -225,6 +228,7 @@ func readTaskSpec(r *reader, t *protocol.TaskSpec) {
 		case "breaker":
 			t.Breaker = r.str()
 		case "breaker_policy":
+			r.unset(t.BreakerPolicy != nil)
 			if r.i < len(r.b) && r.b[r.i] == 0xc0 {
 				r.i++
 				t.BreakerPolicy = nil
@@ -363,10 +367,12 @@ func readTaskResult(r *reader, m *protocol.TaskResult) {
 		case "output":
 			m.Output = r.bytes()
 		case "error":
+			r.unset(m.Error != nil)
 			m.Error = readErrorInfoPtr(r)
 		case "attempts":
 			m.Attempts = uint32(r.uint(math.MaxUint32))
 		case "split":
+			r.unset(m.Split != nil)
 			// Rare (a dynamic split): decoded reflectively.
 			var s *protocol.SplitSpec
 			if raw := r.skip(); !r.bad {
@@ -435,6 +441,7 @@ func readErrorInfoPtr(r *reader) *protocol.ErrorInfo {
 		case "path":
 			e.Path = r.strs(e.Path)
 		case "cause":
+			r.unset(e.Cause != nil)
 			e.Cause = readErrorInfoPtr(r)
 		default:
 			r.fail()

@@ -108,6 +108,7 @@ func readRunRecord(r *reader, m *protocol.RunRecord) {
 		case "output":
 			m.Output = r.bytes()
 		case "error":
+			r.unset(m.Error != nil)
 			m.Error = readErrorInfoPtr(r)
 		case "created_at":
 			m.CreatedAt = r.int(math.MinInt64, math.MaxInt64)
@@ -124,6 +125,7 @@ func readRunRecord(r *reader, m *protocol.RunRecord) {
 		case "slot":
 			m.Slot = r.int(math.MinInt64, math.MaxInt64)
 		case "split":
+			r.unset(m.Split != nil)
 			var s *protocol.SplitProgress
 			if raw := r.skip(); !r.bad {
 				if err := decodeReflect(raw, &s); err != nil {
@@ -138,6 +140,7 @@ func readRunRecord(r *reader, m *protocol.RunRecord) {
 		case "store_used":
 			m.StoreUsed = r.bool()
 		case "history":
+			r.unset(m.History != nil)
 			m.History = readSteps(r, m.History)
 		case "totals":
 			readRunTotals(r, &m.Totals)
@@ -232,8 +235,10 @@ func readStep(r *reader, s *protocol.Step) {
 		case "attempt_duration":
 			s.AttemptDuration = r.int(math.MinInt64, math.MaxInt64)
 		case "error":
+			r.unset(s.Error != nil)
 			s.Error = readErrorInfoPtr(r)
 		case "split":
+			r.unset(s.Split != nil)
 			s.Split = readSplitSummaryPtr(r)
 		default:
 			r.fail()

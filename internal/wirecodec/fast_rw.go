@@ -130,6 +130,13 @@ func (r *reader) fail() {
 	r.i = len(r.b)
 }
 
+// unset gives up when set: a pointer or slice field read a second time.
+func (r *reader) unset(set bool) {
+	if set {
+		r.fail()
+	}
+}
+
 func (r *reader) code() byte {
 	if r.i >= len(r.b) {
 		r.fail()
