@@ -500,6 +500,9 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 		w.beatStop()
 		w.beats.Wait()
 	}
+	// No result awaits its PubAck now (each is a task waited for above):
+	// the asynchronous publisher's reply subscription goes.
+	w.js.CleanupPublisher()
 	if w.breakers != nil {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		_ = w.breakers.Stop(bctx)
