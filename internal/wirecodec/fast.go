@@ -13,7 +13,8 @@ import (
 // reflective encoder writes — a map of the set fields in declaration order
 // (omitempty fields left out when zero), compact integers — which the
 // golden files and TestFastCodecMatchesReflection check; a field added to
-// one of these types must be added here too (that test fails until it is).
+// one of these types must be added here too (until it is, the type is
+// coded reflectively and that test fails: fast_guard.go).
 //
 // The decoders read what the encoders write (and the other forms the
 // reflective decoder reads alike); on anything else — an unknown field, an
@@ -29,16 +30,16 @@ import (
 func appendFast(dst []byte, m protocol.Message) (out []byte, ok bool, err error) {
 	switch x := m.(type) {
 	case *protocol.TaskCommand:
-		if x != nil {
+		if x != nil && fastTaskCommand { // fast_guard.go
 			return appendTaskCommand(dst, x), true, nil
 		}
 	case *protocol.TaskResult:
-		if x != nil {
+		if x != nil && fastTaskResult {
 			out, err = appendTaskResult(dst, x)
 			return out, true, err
 		}
 	case *protocol.RunRecord:
-		if x != nil {
+		if x != nil && fastRunRecord {
 			out, err = appendRunRecord(dst, x) // fast_record.go
 			return out, true, err
 		}
@@ -73,11 +74,11 @@ func sizeHint(m protocol.Message) int {
 func decodeFast(data []byte, m protocol.Message) bool {
 	switch x := m.(type) {
 	case *protocol.TaskCommand:
-		return readWhole(data, x, readTaskCommand)
+		return fastTaskCommand && readWhole(data, x, readTaskCommand) // fast_guard.go
 	case *protocol.TaskResult:
-		return readWhole(data, x, readTaskResult)
+		return fastTaskResult && readWhole(data, x, readTaskResult)
 	case *protocol.RunRecord:
-		return readWhole(data, x, readRunRecord)
+		return fastRunRecord && readWhole(data, x, readRunRecord)
 	}
 	return false
 }

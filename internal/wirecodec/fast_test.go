@@ -129,6 +129,9 @@ func fill(rng *rand.Rand, v reflect.Value, pZero float64, depth int) {
 // the value the reflective decoder gives, for values with every field set
 // and with random fields left zero.
 func TestFastCodecMatchesReflection(t *testing.T) {
+	require.True(t, fastTaskCommand && fastTaskResult && fastRunRecord,
+		"a message's fields changed: update its hand-written codec (fast.go, fast_record.go) and fast_guard.go")
+	require.False(t, tagsAre(protocol.TaskCommand{}, "v", "run_id"), "the guard sees a field list that differs")
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, zero := range fastTypes {
 		for i := range 3000 {
