@@ -33,6 +33,16 @@ func Encode(m protocol.Message) ([]byte, error) {
 
 // AppendEncode appends the msgpack encoding of m to dst.
 func AppendEncode(dst []byte, m protocol.Message) ([]byte, error) {
+	if cap(dst)-len(dst) < 256 {
+		// One allocation for the whole message, mostly (fast.go appends).
+		dst = append(make([]byte, 0, len(dst)+sizeHint(m)), dst...)
+	}
+	if out, ok, err := appendFast(dst, m); ok { // fast.go
+		if err != nil {
+			return dst, fmt.Errorf("protocol: encode %T: %w", m, err)
+		}
+		return out, nil
+	}
 	e := encPool.Get().(*encoder)
 	e.buf.Reset()
 	if err := e.enc.Encode(m); err != nil {
@@ -90,6 +100,12 @@ func Decode(data []byte, m protocol.Message, maxPayload int) (err error) {
 			err = fmt.Errorf("%w: %T: decoder panic: %v", protocol.ErrMalformed, m, r)
 		}
 	}()
+	if decodeFast(data, m) { // fast.go
+		if err := hooks.CheckSchemaVersion(m); err != nil {
+			return err
+		}
+		return Validate(m)
+	}
 	d := decPool.Get().(*decoder)
 	d.r.Reset(data)
 	err = d.dec.Decode(m)

@@ -97,15 +97,25 @@ func (o *outage) end(log *slog.Logger, ok bool) {
 
 // deliver calls send until it succeeds, each call bounded by
 // publishTimeout and ended at once when the connection is lost (a publish
-// in flight to a server that died is never answered); while it fails it retries with backoff, for at most
-// Config.ResultRetry and until Stop's grace period ends. The caller holds
-// the command's lease meanwhile, so the command is not redelivered.
+// in flight to a server that died is never answered); while it fails it retries with backoff, until
+// Config.ResultRetry after since (when the outcome was first sent) and
+// until Stop's grace period ends. The caller holds the command's lease
+// meanwhile, so the command is not redelivered. failed, when not nil, is
+// the error of a try already made (an asynchronous publish): the outage
+// begins with it.
 //
 // what names the outcome in logs and errors; it is "<what> of run <runID>"
 // when runID is set (formatted only on failure: this is the hot path).
-func (w *Worker) deliver(what, runID string, send func(ctx context.Context) error) error {
-	deadline := time.Now().Add(w.cfg.ResultRetry)
+func (w *Worker) deliver(what, runID string, since time.Time, failed error, send func(ctx context.Context) error) error {
+	deadline := since.Add(w.cfg.ResultRetry)
 	failing := false
+	if failed != nil {
+		failing = true
+		if runID != "" {
+			what += " of run " + runID
+		}
+		w.outage.begin(w.log, what, failed, w.cfg.ResultRetry)
+	}
 	for n := 0; ; n++ {
 		try := time.Now().Add(publishTimeout)
 		if try.After(deadline) {

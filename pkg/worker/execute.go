@@ -39,10 +39,18 @@ type outcome struct {
 	final bool
 }
 
-func (w *Worker) execute(m jetstream.Msg) {
+// execute runs one command's attempt and settles the command. pending
+// reports that its result awaits a PubAck (results.go): the command, its
+// task slot and its place in w.tasks are then settled by the PubAck's
+// handler.
+func (w *Worker) execute(m jetstream.Msg) (pending bool) {
 	// The command's lease is kept (heartbeated) until it is settled.
 	msg := w.leases.hold(m)
-	defer w.leases.release(msg)
+	defer func() {
+		if !pending {
+			w.leases.release(msg)
+		}
+	}()
 	cmd := new(protocol.TaskCommand)
 	if err := wirecodec.Decode(msg.Data(), cmd, w.cfg.MaxPayload); err != nil {
 		w.deadLetter(msg, err)
@@ -65,13 +73,11 @@ func (w *Worker) execute(m jetstream.Msg) {
 			_ = msg.NakWithDelay(stopHandBackDelay) // shutting down: hand the command back
 			return
 		}
-		w.finish(msg, cmd, &finishing{attempts: attempt - 1, err: abandoned(maxAttempts), storeUsed: true})
-		return
+		return w.finish(msg, cmd, &finishing{attempts: attempt - 1, err: abandoned(maxAttempts), storeUsed: true})
 	}
 	task, err := fsmbridge.BuildTask(w.cfg.Registry, &cmd.Task)
 	if err != nil {
-		w.finish(msg, cmd, &finishing{attempts: attempt, err: fsm.Permanent(err), storeUsed: attempt > 1})
-		return
+		return w.finish(msg, cmd, &finishing{attempts: attempt, err: fsm.Permanent(err), storeUsed: attempt > 1})
 	}
 	var permit Permit
 	if cmd.Task.Breaker != "" && w.cfg.Breakers != nil {
@@ -80,8 +86,7 @@ func (w *Worker) execute(m jetstream.Msg) {
 			// Open: the attempt is not made and no attempt is consumed; the
 			// raw CircuitOpen error fails the task at once (cano §2.3).
 			w.metrics.refusedOpen(cmd)
-			w.finish(msg, cmd, &finishing{attempts: attempt, err: circuitOpen{err}, storeUsed: attempt > 1})
-			return
+			return w.finish(msg, cmd, &finishing{attempts: attempt, err: circuitOpen{err}, storeUsed: attempt > 1})
 		}
 		if r, ok := permit.(permitReleaser); ok {
 			// A permit never reported (a panic below) still frees its
@@ -153,13 +158,14 @@ func (w *Worker) execute(m jetstream.Msg) {
 	case verdictHandBack:
 		_ = msg.NakWithDelay(stopHandBackDelay)
 	case verdictFinish:
-		w.finish(msg, cmd, &finishing{attempts: attempt, res: out.res, err: d.err, storeUsed: store.usedBy(attempt), ran: ran})
+		pending = w.finish(msg, cmd, &finishing{attempts: attempt, res: out.res, err: d.err, storeUsed: store.usedBy(attempt), ran: ran})
 	case verdictRetry:
 		w.log.Debug("attempt failed; retrying", "run_id", cmd.RunID, "state", cmd.State, "attempt", attempt, "delay", d.delay, "err", out.err)
 		w.metrics.retried(cmd)
 		w.event(cmd, protocol.EventTaskRetried, fmt.Sprintf("attempt %d failed, next in %s: %v", attempt, d.delay, out.err))
 		_ = msg.NakWithDelay(d.delay)
 	}
+	return pending
 }
 
 var errAttemptTimeout = errors.New("worker: attempt timeout")
@@ -209,44 +215,47 @@ func (c circuitOpen) Is(t error) bool {
 
 // finish reports the final outcome of a command: the branch outcome (for
 // split branches) goes to KV, then the result is published, then the
-// command is acknowledged. While the broker refuses the outcome, finish
-// keeps the command (its lease) and retries (see Config.ResultRetry), so a
-// broker outage costs no attempt; only then is the command handed back.
-func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, f *finishing) {
+// command is acknowledged once the result's PubAck is in. While the broker
+// refuses the outcome, finish keeps the command (its lease) and retries
+// (see Config.ResultRetry), so a broker outage costs no attempt; only then
+// is the command handed back. pending reports that the result awaits its
+// PubAck (results.go), which settles the command.
+func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, f *finishing) (pending bool) {
 	r, data, err := taskResult(cmd, f, w.cfg.ID, w.cfg.MaxPayload) // result.go
 	if err != nil {
 		w.log.Error("encode result", "run_id", cmd.RunID, "err", err)
 		_ = msg.Term()
-		return
+		return false
 	}
 	var branchData []byte
 	if branchData, err = branchOutcome(cmd, r); err != nil {
 		w.log.Error("encode branch outcome", "run_id", cmd.RunID, "err", err)
 		_ = msg.Term()
-		return
+		return false
 	}
 	// The header map is built directly: Header.Set would canonicalise the
 	// (already canonical) key on every result.
 	out := &nats.Msg{Subject: w.names.ResultSubject(cmd.RunID), Data: data,
 		Header: nats.Header{jetstream.MsgIDHeader: {layout.ResultMsgID(cmd.RunID, cmd.Step, cmd.Branch)}}}
 	tracectx.Copy(out.Header, msg.Headers()) // the run's trace goes on (tracing.go)
-	err = w.deliver("result", cmd.RunID, func(ctx context.Context) error {
-		if branchData != nil {
+	since := time.Now()
+	if branchData != nil {
+		err = w.deliver("branch outcome", cmd.RunID, since, nil, func(ctx context.Context) error {
 			if _, err := w.branches.Put(ctx, layout.BranchKey(cmd.RunID, cmd.Step, cmd.Branch), branchData); err != nil {
 				return fmt.Errorf("store branch outcome: %w", err)
 			}
-			branchData = nil // stored: a retry only publishes
+			return nil
+		})
+		if err != nil {
+			w.handBack(msg, cmd, err)
+			return false
 		}
-		if _, err := w.js.PublishMsg(ctx, out); err != nil {
-			return fmt.Errorf("publish result: %w", err)
-		}
-		return nil
-	})
-	if err != nil {
-		w.handBack(msg, cmd, err)
-		return
 	}
-	_ = msg.Ack()
+	if w.publishResult(msg, cmd, out, since) { // results.go
+		return true
+	}
+	w.deliverResult(msg, cmd, out, since, nil)
+	return false
 }
 
 func (w *Worker) branchOutcomes(cmd *protocol.TaskCommand) func(ctx context.Context) ([]fsm.BranchOutcome, error) {
@@ -334,7 +343,7 @@ func (w *Worker) deadLetter(msg jetstream.Msg, reason error) {
 	w.log.Warn("refused task command", "subject", msg.Subject(), "err", reason)
 	w.metrics.deadLetter("task")
 	letter := dlq.Letter(w.names, "task", msg, reason, time.Now())
-	err := w.deliver("dead letter", "", func(ctx context.Context) error {
+	err := w.deliver("dead letter", "", time.Now(), nil, func(ctx context.Context) error {
 		_, err := w.js.PublishMsg(ctx, letter)
 		return err
 	})
@@ -366,7 +375,7 @@ func (w *Worker) onNotice(m *nats.Msg) {
 		mark.steps[n.Step] = true
 	}
 	w.cancelled[n.RunID] = mark
-	for r := range w.running[n.RunID] {
+	for r := w.running[n.RunID]; r != nil; r = r.next {
 		if n.All || r.step == n.Step {
 			r.cancel(errCancelledByRun)
 		}
@@ -391,20 +400,28 @@ func (w *Worker) track(cmd *protocol.TaskCommand, cancel context.CancelCauseFunc
 	r := &running{step: cmd.Step, branch: cmd.Branch, cancel: cancel}
 	w.cmu.Lock()
 	defer w.cmu.Unlock()
-	set := w.running[cmd.RunID]
-	if set == nil {
-		set = map[*running]struct{}{}
-		w.running[cmd.RunID] = set
-	}
-	set[r] = struct{}{}
+	r.next = w.running[cmd.RunID]
+	w.running[cmd.RunID] = r
 	return r
 }
 
 func (w *Worker) untrack(runID string, r *running) {
 	w.cmu.Lock()
 	defer w.cmu.Unlock()
-	delete(w.running[runID], r)
-	if len(w.running[runID]) == 0 {
+	head := w.running[runID]
+	if head == r {
+		head = r.next
+	} else {
+		for p := head; p != nil; p = p.next {
+			if p.next == r {
+				p.next = r.next
+				break
+			}
+		}
+	}
+	if head == nil {
 		delete(w.running, runID)
+	} else {
+		w.running[runID] = head
 	}
 }

@@ -116,7 +116,16 @@ func (w *Worker) runner(ctx context.Context, msg jetstream.Msg) {
 	}
 }
 
+// runTask executes msg. The command's task slot and its place in w.tasks
+// are given up here, or, when its result awaits a PubAck, by the PubAck's
+// handler (results.go).
 func (w *Worker) runTask(msg jetstream.Msg) {
-	defer func() { <-w.slots; w.inFlight.Add(-1); w.tasks.Done() }()
-	w.execute(msg)
+	pending := false
+	defer func() {
+		w.inFlight.Add(-1)
+		if !pending {
+			w.settled()
+		}
+	}()
+	pending = w.execute(msg)
 }

@@ -241,9 +241,10 @@ type Worker struct {
 	slots    chan struct{}
 	idle     chan jetstream.Msg // idle runners receive commands (see dispatch)
 	tasks    sync.WaitGroup
-	inFlight atomic.Int64 // tasks executing, reported by presence
-	leases   leases       // commands in hand, heartbeated by one goroutine
-	outage   outage       // the broker refusing finished tasks' outcomes
+	inFlight atomic.Int64   // tasks executing, reported by presence
+	leases   leases         // commands in hand, heartbeated by one goroutine
+	results  pendingResults // results published, awaiting their PubAck (results.go)
+	outage   outage         // the broker refusing finished tasks' outcomes
 	beatStop context.CancelFunc
 	beats    sync.WaitGroup
 
@@ -257,8 +258,8 @@ type Worker struct {
 	presence  *presence          // guarded by mu; nil if disabled or before Start
 
 	cmu       sync.Mutex
-	running   map[string]map[*running]struct{} // guarded by cmu; run id → tasks
-	cancelled map[string]cancelMark            // guarded by cmu; run id → mark
+	running   map[string]*running   // guarded by cmu; run id → its tasks (a list: one, mostly)
+	cancelled map[string]cancelMark // guarded by cmu; run id → mark
 
 	stopping *startstop.Signal // fired by Stop after the grace period: tasks still running are cancelled
 }
@@ -267,6 +268,7 @@ type running struct {
 	step   uint32
 	branch int32
 	cancel context.CancelCauseFunc
+	next   *running // guarded by cmu; the run's next task
 }
 
 type cancelMark struct {
@@ -285,13 +287,18 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(4096))
+	w := &Worker{nc: nc, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
+		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]*running{},
+		cancelled: map[string]cancelMark{}}
+	// Results are published asynchronously (results.go): the PubAck
+	// handlers settle their commands. At most Concurrency results await
+	// their PubAck (each holds its task slot), within the pending bound.
+	w.js, err = jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(max(4096, cfg.Concurrency)),
+		jetstream.WithPublishAsyncTimeout(min(publishTimeout, cfg.ResultRetry)),
+		jetstream.WithPublishAsyncAckHandler(w.resultAcked), jetstream.WithPublishAsyncErrHandler(w.resultRefused))
 	if err != nil {
 		return nil, fmt.Errorf("worker: %w", err)
 	}
-	w := &Worker{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
-		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]map[*running]struct{}{},
-		cancelled: map[string]cancelMark{}}
 	w.pulling, w.stopping = startstop.NewSignal(), startstop.NewSignal()
 	for _, d := range cfg.Workflows {
 		def, err := d.Definition()
@@ -493,6 +500,9 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 		w.beatStop()
 		w.beats.Wait()
 	}
+	// No result awaits its PubAck now (each is a task waited for above):
+	// the asynchronous publisher's reply subscription goes.
+	w.js.CleanupPublisher()
 	if w.breakers != nil {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
 		_ = w.breakers.Stop(bctx)
