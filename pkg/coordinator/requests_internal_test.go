@@ -104,14 +104,15 @@ func (r *requestRig) endedOnce(id string, want ...string) {
 	require.Equal(r.t, want, r.ended[id][0].Path)
 }
 
-// storedTriggers is how many triggers the triggers stream holds.
+// storedTriggers is how many triggers the triggers stream ever stored (a
+// work queue: handled ones are gone, the sequence stays).
 func (r *requestRig) storedTriggers() uint64 {
 	r.t.Helper()
 	st, err := r.js.Stream(r.ctx, layout.TriggersStream(r.names))
 	require.NoError(r.t, err)
 	info, err := st.Info(r.ctx)
 	require.NoError(r.t, err)
-	return info.State.Msgs
+	return info.State.LastSeq
 }
 
 // waitDefined waits until the worker registered workflow.
