@@ -285,3 +285,78 @@ func TestTriggerRequestOverloaded(t *testing.T) {
 	_, err := r.cl.Get(r.ctx, "over-1")
 	require.ErrorIs(t, err, client.ErrNotFound, "the refused request started nothing")
 }
+
+// TestClientSendsAgainAfterNoAnswer: the coordinator stops handling the
+// first sending of a client.Trigger request after its command is stored
+// (no record, no reply). The client, getting no answer, sends it again with
+// the same run id; the second sending is answered with that run id, and
+// the run completes once.
+func TestClientSendsAgainAfterNoAnswer(t *testing.T) {
+	var mu sync.Mutex
+	dropped := 0
+	r := newRequestRig(t, Config{}, func(string) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		dropped++
+		return dropped > 1 // the first sending "dies" after its command
+	})
+	r.waitDefined(demo.OneTaskName)
+	ctx, cancel := context.WithTimeout(r.ctx, 20*time.Second)
+	defer cancel()
+	id, err := r.cl.Trigger(ctx, demo.OneTaskName, nil)
+	require.NoError(t, err)
+	r.endedOnce(id, "work", "done")
+	mu.Lock()
+	defer mu.Unlock()
+	require.GreaterOrEqual(t, dropped, 1)
+}
+
+// TestTriggerBeforeAnyCoordinator: with no coordinator running, a request
+// has no responders; client.Trigger publishes the trigger to the triggers
+// stream instead, and the first coordinator to start runs it and answers.
+func TestTriggerBeforeAnyCoordinator(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := srv.Connect(t)
+	names := protocol.MustNames("")
+	reg := &fsm.Registry{}
+	demo.RegisterAll(reg)
+	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.OneTask()}})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+
+	type answer struct {
+		id  string
+		err error
+	}
+	answered := make(chan answer, 1)
+	go func() {
+		id, err := cl.Trigger(ctx, demo.OneTaskName, nil)
+		answered <- answer{id, err}
+	}()
+	natstest.WaitFor(t, 30*time.Second, "the trigger stored in the triggers stream", func() bool {
+		st, err := js.Stream(ctx, layout.TriggersStream(names))
+		if err != nil {
+			return false
+		}
+		info, err := st.Info(ctx)
+		return err == nil && info.State.LastSeq > 0
+	})
+	c, err := New(nc, Config{})
+	require.NoError(t, err)
+	require.NoError(t, c.Start(ctx))
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		require.NoError(t, c.Stop(sctx))
+	})
+	a := natstest.Recv(t, answered, 30*time.Second)
+	require.NoError(t, a.err)
+	out, err := cl.Await(ctx, a.id)
+	require.NoError(t, err)
+	require.Equal(t, []string{"work", "done"}, out.Path)
+}
