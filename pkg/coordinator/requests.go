@@ -54,6 +54,19 @@ import (
 // new). Within one coordinator, the request is handled by its run's shard,
 // so a result of the run waits behind it.
 //
+// Timers go out with the command, so a run deadline timer may fire before
+// the record exists (a total timeout shorter than the start): it is dropped
+// as a purged run's timer is. The deadline still holds: applying the first
+// result checks it (engine.Apply), and a record created from a result
+// publishes the timer again.
+//
+// Where a reply may be lost, a run may be redriven: a retry of a request
+// with a run id that the look-up does not find (the record not yet
+// written) publishes the command again, de-duplicated within the tasks
+// stream's duplicate window (45 s); past it a first step still running
+// could run a second time, whose result then changes nothing (at least
+// once, as after any worker crash).
+//
 // Other first states (a split, an exit state, an input larger than
 // protocol.InlineInputMax that the worker would read from a record not yet
 // written) are forwarded: the request is published to the triggers stream
