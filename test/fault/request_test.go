@@ -2,7 +2,10 @@ package fault
 
 import (
 	"context"
+	"fmt"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/proctest"
+	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/faults"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
@@ -77,4 +81,60 @@ func mustValue(t *testing.T, v any) []byte {
 	b, err := wirecodec.EncodeValue(v)
 	require.NoError(t, err)
 	return b
+}
+
+// TestKillCoordinatorMidRequests: one-task runs triggered by request
+// (client.Trigger, waiting for each answer) through two coordinators and
+// two workers; coordinator-1 is SIGKILLed while requests are in flight, at
+// whatever point each of them has reached. Every Trigger call returns its
+// run id (a request left unanswered by the dead coordinator is sent again,
+// same run id, and taken by the other one), and every run completes once,
+// with its exact path.
+func TestKillCoordinatorMidRequests(t *testing.T) {
+	b := setup(t)
+	c1 := b.startCoordinator(t, "coordinator-1")
+	b.startCoordinator(t, "coordinator-2")
+	b.startWorker(t, "worker-1")
+	b.startWorker(t, "worker-2")
+	b.waitRegistered(t)
+	const n = 600
+	ids := make([]string, n)
+	var next atomic.Int64
+	answered := make(chan struct{}, n)
+	errs := make(chan error, 8)
+	var wg sync.WaitGroup
+	for g := 0; g < 8; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				id, err := b.client.Trigger(ctx, demo.OneTaskName, nil)
+				cancel()
+				if err != nil {
+					errs <- fmt.Errorf("trigger %d: %w", i, err)
+					return
+				}
+				ids[i] = id
+				answered <- struct{}{}
+			}
+		}()
+	}
+	for i := 0; i < 100; i++ {
+		natstest.Recv(t, answered, 60*time.Second)
+	}
+	c1.Kill()
+	t.Logf("killed coordinator-1 (SIGKILL) with trigger requests in flight")
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	b.awaitAll(t, ids, []string{"work", "done"}, 3*time.Minute)
+	requireEachOnce(t, ids, b.completedEvents(t, demo.OneTaskName, n))
+	t.Logf("kill a coordinator mid-requests: %d runs triggered by request, %d answered with their run id, each completed once", n, n)
 }
