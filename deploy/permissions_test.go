@@ -312,6 +312,8 @@ func TestRolePermissions(t *testing.T) {
 		// May not: start runs, rewrite run records, cancel, register
 		// another workflow, consume triggers, change streams.
 		w.requireRefused(t, names.TriggerSubject(demo.OneTaskName), pub(w, names.TriggerSubject(demo.OneTaskName)))
+		rpc := names.RPCTriggerSubject(demo.OneTaskName)
+		w.requireRefused(t, rpc, func(context.Context) error { return w.Publish(rpc, []byte("{}")) })
 		w.requireRefused(t, "$KV."+layout.RunsBucket(names)+"."+runs[0], kvPut(w, layout.RunsBucket(names), runs[0]))
 		w.requireRefused(t, names.CancelSubject(runs[0]), pub(w, names.CancelSubject(runs[0])))
 		completed := names.EventSubject(demo.OneTaskName, runs[0], protocol.EventCompleted)

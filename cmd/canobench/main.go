@@ -41,6 +41,7 @@ func main() {
 	fs.Float64Var(&cfg.Rate, "rate", 0, "soak: one-task runs triggered per second (0: half the peak, measured first)")
 	fs.DurationVar(&cfg.SoakEvery, "soak-every", bench.SoakEveryDefault, "soak: print a row this often")
 	fs.BoolVar(&cfg.EventCapture, "event-capture", false, "provision the events capture stream, so the server stores every event (as coordinators started with -event-capture do)")
+	fs.BoolVar(&cfg.StreamTriggers, "stream-triggers", false, "publish triggers to the triggers stream (as nats pub and the scheduler do) instead of sending them as requests (as client.Trigger does)")
 	fs.DurationVar(&cfg.RunRetention, "retention", 0, "how long finished run records are kept (coordinator RunRetention; 0: its default, 1h)")
 	_ = fs.Parse(os.Args[1:])
 	if *showVersion {

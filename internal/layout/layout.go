@@ -260,3 +260,14 @@ func WorkflowFromTriggerSubject(n protocol.Names, subj string) string {
 	}
 	return subj[len(p):]
 }
+
+// WorkflowFromRPCTriggerSubject returns the workflow token of a trigger
+// request subject of n ([protocol.Names.RPCTriggerSubject]), or "" when
+// subj is not one.
+func WorkflowFromRPCTriggerSubject(n protocol.Names, subj string) string {
+	p := n.RPCTriggerSubject("")
+	if !strings.HasPrefix(subj, p) {
+		return ""
+	}
+	return subj[len(p):]
+}

@@ -69,7 +69,8 @@ func RunFromCancelSubject(n protocol.Names, subject string) string {
 
 // AppendTriggerReplyJSON appends the JSON form of a trigger reply, sent to
 // triggers that were JSON themselves:
-// {"v":1,"run_id":"…","existing":true} or {"v":1,"error":{"category":…,"message":…}}.
+// {"v":1,"run_id":"…","existing":true} or {"v":1,"error":{"category":…,"message":…}}
+// ("retry":true after the error when the same request may be sent again).
 func AppendTriggerReplyJSON(dst []byte, r *protocol.TriggerReply) []byte {
 	dst = append(dst, `{"v":`...)
 	dst = strconv.AppendUint(dst, uint64(r.V), 10)
@@ -84,6 +85,9 @@ func AppendTriggerReplyJSON(dst []byte, r *protocol.TriggerReply) []byte {
 		dst = append(dst, `,"error":`...)
 		dst = appendErrorJSON(dst, r.Error, 0)
 	}
+	if r.Retry {
+		dst = append(dst, `,"retry":true`...)
+	}
 	return append(dst, '}')
 }
 
@@ -93,6 +97,7 @@ type jsonTriggerReply struct {
 	RunID    string     `json:"run_id"`
 	Existing bool       `json:"existing"`
 	Error    *jsonError `json:"error"`
+	Retry    bool       `json:"retry"`
 }
 
 // decodeTriggerReplyJSON decodes the JSON form of a trigger reply; [Decode]
@@ -105,6 +110,6 @@ func decodeTriggerReplyJSON(data []byte, r *protocol.TriggerReply) error {
 	if jr.V != protocol.SchemaVersion {
 		return fmt.Errorf("%w: %d (this build knows %d)", protocol.ErrSchemaVersion, jr.V, protocol.SchemaVersion)
 	}
-	*r = protocol.TriggerReply{V: jr.V, RunID: jr.RunID, Existing: jr.Existing, Error: jr.Error.info(0)}
+	*r = protocol.TriggerReply{V: jr.V, RunID: jr.RunID, Existing: jr.Existing, Error: jr.Error.info(0), Retry: jr.Retry}
 	return Validate(r)
 }

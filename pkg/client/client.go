@@ -131,18 +131,29 @@ type TriggerOpts struct {
 	RunID string
 	// DefVersion pins a definition version; default the latest.
 	DefVersion string
-	// NoWait returns once the broker has stored the trigger, without
-	// waiting for a coordinator to accept it (errors then surface in Await).
+	// NoWait publishes the trigger to the triggers stream and returns once
+	// the broker has stored it, without waiting for a coordinator to
+	// accept it (errors then surface in Await).
 	NoWait bool
 }
 
 // Trigger starts a run of workflow and returns its id. Unless opts.NoWait,
 // it blocks until a coordinator answers: an unknown workflow or initial
-// state comes back as an error matching fsm.ErrConfiguration (and the
-// trigger is dead-lettered with the reason). A trigger with the run id or
-// idempotency key of an existing run starts nothing and returns that run's
-// id. If ctx has no deadline, Config.Timeout applies. Safe for concurrent
-// use.
+// state comes back as an error matching fsm.ErrConfiguration. A trigger
+// with the run id or idempotency key of an existing run starts nothing and
+// returns that run's id. If ctx has no deadline, Config.Timeout applies.
+// Safe for concurrent use.
+//
+// The trigger is sent as a request to the coordinators
+// (protocol.Names.RPCTriggerSubject), answered once the run is durable.
+// A request that gets no answer within a couple of seconds, or an answer
+// that says to send it again (a coordinator over its bound of requests in
+// flight), is sent again with the same run id until ctx ends: a second
+// sending never starts a second run. When no coordinator is running, the
+// trigger is published to the triggers stream instead (and answered by
+// the first coordinator that starts, if ctx lasts). With opts.NoWait it
+// is published to the triggers stream and Trigger returns once the broker
+// stored it.
 func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts) (string, error) {
 	if opts == nil {
 		opts = &TriggerOpts{}
@@ -162,12 +173,12 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 		}
 		trig.Input = b
 	}
-	runID := trig.RunID
+	runID, fresh := trig.RunID, false
 	switch {
 	case trig.IdempotencyKey != "":
 		runID = layout.IdempotentRunID(workflow, trig.IdempotencyKey)
 	case runID == "":
-		runID = "r" + nuid.Next()
+		runID, fresh = "r"+nuid.Next(), true
 		trig.RunID = runID
 	}
 	if err := wirecodec.Validate(trig); err != nil {
@@ -177,11 +188,86 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	if err != nil {
 		return "", fmt.Errorf("client: %w", err)
 	}
+	if opts.NoWait {
+		return c.publishTrigger(ctx, workflow, runID, data, true)
+	}
+	return c.requestTrigger(ctx, workflow, runID, data, fresh)
+}
+
+// triggerAttempt bounds the wait for the answer to one trigger request
+// before it is sent again. A coordinator answers within milliseconds
+// unless it died with the request or the broker is failing over.
+const triggerAttempt = 2 * time.Second
+
+// requestTrigger sends the encoded trigger data (of run runID) as a
+// request, again after a timeout or an answer that says so, and falls
+// back to the triggers stream when no coordinator listens. fresh says
+// runID was generated here: the first sending tells the coordinator so
+// (protocol.HeaderNewRunID), sparing it a look-up.
+func (c *Client) requestTrigger(ctx context.Context, workflow, runID string, data []byte, fresh bool) (string, error) {
+	var last error
+	for attempt := 0; ; attempt++ {
+		msg := &nats.Msg{Subject: c.names.RPCTriggerSubject(workflow), Data: data, Header: nats.Header{}}
+		tracectx.Inject(ctx, msg.Header) // the run joins the caller's trace, if any
+		if attempt == 0 && fresh {
+			msg.Header.Set(protocol.HeaderNewRunID, "1")
+		}
+		actx, cancel := context.WithTimeout(ctx, triggerAttempt)
+		reply, err := c.nc.RequestMsgWithContext(actx, msg)
+		cancel()
+		switch {
+		case errors.Is(err, nats.ErrNoResponders):
+			// No coordinator is running yet: the triggers stream keeps the
+			// trigger for the first one that starts.
+			return c.publishTrigger(ctx, workflow, runID, data, false)
+		case err != nil && ctx.Err() == nil:
+			last = err
+			continue // no answer in time: send again (same run id)
+		case err != nil:
+			if last == nil {
+				last = err
+			}
+			return runID, fmt.Errorf("client: no answer from a coordinator for run %s: %w", runID, last)
+		}
+		var tr protocol.TriggerReply
+		if err := wirecodec.Decode(reply.Data, &tr, 0); err != nil {
+			return runID, fmt.Errorf("client: trigger reply: %w", err)
+		}
+		if tr.Error == nil {
+			return tr.RunID, nil
+		}
+		if !tr.Retry {
+			return "", fsmbridge.FromErrorInfo(tr.Error)
+		}
+		last = fsmbridge.FromErrorInfo(tr.Error)
+		select {
+		case <-ctx.Done():
+			return runID, fmt.Errorf("client: trigger of run %s not taken before the context ended: %w", runID, last)
+		case <-time.After(retryPause(attempt)):
+		}
+	}
+}
+
+// retryPause is the wait before sending a trigger request again after an
+// answer that asked for it: 50 ms doubling up to a second.
+func retryPause(attempt int) time.Duration {
+	d := 50 * time.Millisecond
+	for i := 0; i < attempt && d < time.Second; i++ {
+		d *= 2
+	}
+	return min(d, time.Second)
+}
+
+// publishTrigger publishes the encoded trigger data (of run runID) to the
+// triggers stream; unless noWait it then waits for a coordinator's answer
+// (on an inbox named in protocol.HeaderReplyTo).
+func (c *Client) publishTrigger(ctx context.Context, workflow, runID string, data []byte, noWait bool) (string, error) {
 	msg := &nats.Msg{Subject: c.names.TriggerSubject(workflow), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, "trig:"+runID)
 	tracectx.Inject(ctx, msg.Header) // the run joins the caller's trace, if any
 	var sub *nats.Subscription
-	if !opts.NoWait {
+	var err error
+	if !noWait {
 		inbox := c.nc.NewRespInbox()
 		if sub, err = c.nc.SubscribeSync(inbox); err != nil {
 			return "", fmt.Errorf("client: %w", err)
@@ -193,7 +279,7 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	if err != nil {
 		return "", fmt.Errorf("client: publish trigger: %w", err)
 	}
-	if opts.NoWait || ack.Duplicate {
+	if noWait || ack.Duplicate {
 		// A duplicate was de-duplicated by the broker: the first trigger
 		// with this id (or idempotency key) is the one that counts.
 		return runID, nil

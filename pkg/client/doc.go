@@ -17,6 +17,16 @@
 // for clients written in other languages, and Go programs need not import
 // it.
 //
+// # Triggering runs
+//
+// [Client.Trigger] sends the trigger as a request to the coordinators and
+// returns once the run is durable (its record written), with the run id or
+// the coordinator's refusal. It sends again, with the same run id, when no
+// answer comes within a couple of seconds or the answer says to (a
+// coordinator at its bound of requests in flight), and publishes to the
+// triggers stream when no coordinator is running. [TriggerOpts].NoWait
+// publishes to the triggers stream and returns once the broker stored it.
+//
 // # Awaiting runs
 //
 // [Client.Await] is woken by the run's terminal event (a core NATS

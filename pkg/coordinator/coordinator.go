@@ -58,6 +58,13 @@ const (
 	RunRetentionDefault = time.Hour
 	// RunRetentionMin is the shortest run retention (the TTL's unit).
 	RunRetentionMin = time.Second
+	// MaxRequestsDefault bounds the trigger requests a coordinator holds
+	// at once (Config.MaxRequests).
+	MaxRequestsDefault = 4096
+	// RequestQueueGroup is the queue group the coordinators take trigger
+	// requests in (protocol.Names.RPCTriggerSubject): each request goes to
+	// one of them.
+	RequestQueueGroup = "cano_coordinators"
 )
 
 // Config configures a Coordinator. The zero value uses the defaults.
@@ -122,6 +129,12 @@ type Config struct {
 	// counters (the stall count and consumer gauges are the first one's).
 	// Nil: no metrics.
 	Metrics prometheus.Registerer
+	// MaxRequests bounds the trigger requests (protocol.Names.RPCTriggerSubject)
+	// this coordinator holds at once, from their arrival to their answer.
+	// A request over it is answered at once with an error that says to
+	// send it again (TriggerReply.Retry), not queued. Defaults to
+	// MaxRequestsDefault.
+	MaxRequests int
 	// Tracing, when set, records OpenTelemetry spans: one per step a run
 	// leaves, under the trace context the input carried (tracing.go). Nil:
 	// tracing off.
@@ -165,6 +178,9 @@ func (c Config) withDefaults() Config {
 	if c.RunRetention == 0 {
 		c.RunRetention = RunRetentionDefault
 	}
+	if c.MaxRequests == 0 {
+		c.MaxRequests = MaxRequestsDefault
+	}
 	return c
 }
 
@@ -189,6 +205,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxDeliveries < 1 {
 		return fmt.Errorf("coordinator: MaxDeliveries must be at least 1, got %d", c.MaxDeliveries)
+	}
+	if c.MaxRequests < 1 {
+		return fmt.Errorf("coordinator: MaxRequests must be at least 1, got %d", c.MaxRequests)
 	}
 	if c.StallAfter < 0 {
 		return fmt.Errorf("coordinator: StallAfter must be positive, got %s", c.StallAfter)
@@ -224,6 +243,13 @@ type Coordinator struct {
 	shards []*shard
 	seed   maphash.Seed
 
+	// Trigger requests (requests.go): a slot is taken per request in hand;
+	// reqSub is the queue subscription (guarded by mu). afterCommands is
+	// the fault hook of the request fast path (faults*.go, tests).
+	reqSlots      chan struct{}
+	reqSub        *nats.Subscription
+	afterCommands func(runID string) bool
+
 	stalled atomic.Uint64 // runs re-driven by the stall check
 	metrics *metrics      // nil without Config.Metrics (metrics.go)
 	repeats *repeats      // rate-limits repeated warnings
@@ -252,7 +278,8 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	c := &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
-		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}, run: startstop.NewSignal()}
+		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}, run: startstop.NewSignal(),
+		reqSlots: make(chan struct{}, cfg.MaxRequests), afterCommands: faultAfterCommands()}
 	if cfg.Metrics != nil {
 		if c.metrics, err = newMetrics(c, cfg.Metrics); err != nil {
 			return nil, fmt.Errorf("coordinator: metrics: %w", err)
@@ -346,6 +373,12 @@ func (c *Coordinator) Start(ctx context.Context) (err error) {
 		}
 		c.consume = append(c.consume, cc)
 	}
+	if c.reqSub, err = c.nc.QueueSubscribe(c.names.RPCTriggerWildcard(), RequestQueueGroup, c.onRequest); err != nil {
+		return fmt.Errorf("coordinator: subscribe to trigger requests: %w", err)
+	}
+	// The in-flight bound (MaxRequests) is the limit that answers; the
+	// subscription's buffer only has to outlast a burst.
+	_ = c.reqSub.SetPendingLimits(64*1024, 256<<20)
 	c.log.Info("coordinator started", "prefix", c.names.Prefix(), "shards", c.cfg.Shards)
 	return nil
 }
@@ -368,6 +401,12 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 	defer c.run.Fire()
 	if !started {
 		return nil
+	}
+	if c.reqSub != nil {
+		// Requests not yet taken time out at their senders, who send again
+		// (client.Trigger: to another coordinator, or to the triggers
+		// stream when none is left).
+		_ = c.reqSub.Unsubscribe()
 	}
 	for _, cc := range c.consume {
 		cc.Drain()

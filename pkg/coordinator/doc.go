@@ -22,6 +22,16 @@
 // de-duplicated by the broker, whatever its delivery count: the count is
 // lost when a server is killed, and a run must not depend on it.
 //
+// # Trigger requests
+//
+// Triggers also arrive as core NATS requests (protocol.Names.RPCTriggerSubject,
+// queue group [RequestQueueGroup], at most Config.MaxRequests in hand): the
+// first command is stored before the record is created, and carries what
+// the record is made of, so that its result can create the record when the
+// coordinator died in between; the reply is sent once the record is
+// written. Runs that cannot start that way are forwarded to the triggers
+// stream. The crash points are walked in requests.go.
+//
 // # Stalled runs and failing inputs
 //
 // Each shard checks the runs it caches every Config.StallCheckInterval: a

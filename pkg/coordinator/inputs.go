@@ -22,19 +22,7 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 	if md != nil {
 		j.redelivered, j.delivered = md.NumDelivered > 1, md.NumDelivered
 	}
-	var trig *protocol.Trigger
-	var err error
-	if isJSON(msg) {
-		trig, err = wirecodec.DecodeTriggerJSON(msg.Data(), layout.WorkflowFromTriggerSubject(c.names, msg.Subject()), c.cfg.MaxPayload)
-	} else {
-		trig = new(protocol.Trigger)
-		err = jsonHint(msg, wirecodec.Decode(msg.Data(), trig, c.cfg.MaxPayload)) // replies.go
-	}
-	if err == nil {
-		if sw := layout.WorkflowFromTriggerSubject(c.names, msg.Subject()); sw != trig.Workflow {
-			err = fmt.Errorf("%w: trigger for workflow %q published on %s", protocol.ErrInvalidField, trig.Workflow, msg.Subject())
-		}
-	}
+	trig, err := c.decodeTrigger(msg)
 	if err != nil {
 		c.rejectEarly("trigger", j, fmt.Errorf("%w: %w", fsm.ErrConfiguration, err))
 		return
@@ -52,6 +40,25 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 		return
 	}
 	c.route(j)
+}
+
+// decodeTrigger decodes a trigger: JSON with the Content-Type header (the
+// workflow from the subject), else msgpack; its workflow must be the
+// subject's.
+func (c *Coordinator) decodeTrigger(msg jetstream.Msg) (*protocol.Trigger, error) {
+	wf := layout.WorkflowFromTriggerSubject(c.names, msg.Subject())
+	var trig *protocol.Trigger
+	var err error
+	if isJSON(msg) {
+		trig, err = wirecodec.DecodeTriggerJSON(msg.Data(), wf, c.cfg.MaxPayload)
+	} else {
+		trig = new(protocol.Trigger)
+		err = jsonHint(msg, wirecodec.Decode(msg.Data(), trig, c.cfg.MaxPayload)) // replies.go
+	}
+	if err == nil && wf != trig.Workflow {
+		err = fmt.Errorf("%w: trigger for workflow %q published on %s", protocol.ErrInvalidField, trig.Workflow, msg.Subject())
+	}
+	return trig, err
 }
 
 func (c *Coordinator) onResult(msg jetstream.Msg) {

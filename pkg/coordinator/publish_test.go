@@ -68,13 +68,27 @@ func TestLostPublishAckDoesNotWedgeShard(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, nc.Flush())
 
-	id, err := cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{})
+	// A stored trigger: its redelivery is what publishes the command again.
+	id, err := cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{NoWait: true})
 	require.NoError(t, err)
 	natstest.Recv(t, taken, 30*time.Second) // the command went out and was never acknowledged
+	// A trigger request meanwhile: its first command is not acknowledged,
+	// so it is answered "retry" and the client sends it again until the
+	// stream is back.
+	requested := make(chan error, 1)
+	go func() {
+		rid, err := cl.Trigger(ctx, demo.OneTaskName, nil)
+		if err == nil {
+			_, err = cl.Await(ctx, rid)
+		}
+		requested <- err
+	}()
+	natstest.Recv(t, taken, 30*time.Second)
 
 	require.NoError(t, sub.Unsubscribe())
 	_, err = js.UpdateStream(ctx, orig)
 	require.NoError(t, err)
+	require.NoError(t, natstest.Recv(t, requested, 60*time.Second), "the request's run completes once the stream is back")
 
 	out, err := cl.Await(ctx, id)
 	require.NoError(t, err)

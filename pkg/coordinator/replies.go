@@ -19,6 +19,10 @@ func isJSON(msg jetstream.Msg) bool {
 // sendReply answers a trigger that asked for a reply: in JSON when the
 // trigger was JSON (so the nats CLI prints it), else msgpack.
 func (c *Coordinator) sendReply(j job, r *protocol.TriggerReply) {
+	if rm, ok := j.msg.(*requestMsg); ok {
+		c.replyRequest(rm, r) // requests.go
+		return
+	}
 	if j.replyTo == "" {
 		return
 	}

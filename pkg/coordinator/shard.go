@@ -38,10 +38,13 @@ type job struct {
 	redelivered bool
 	delivered   uint64 // the delivery count (0: unknown)
 	replyTo     string
-	trig        *protocol.Trigger
-	res         *protocol.TaskResult
-	timer       *protocol.TimerFire
-	cancel      *protocol.CancelRequest
+	// rpc marks a trigger request (requests.go): msg is its requestMsg.
+	// fresh says its run id was generated for it (no look-up needed).
+	rpc, fresh bool
+	trig       *protocol.Trigger
+	res        *protocol.TaskResult
+	timer      *protocol.TimerFire
+	cancel     *protocol.CancelRequest
 }
 
 // entry is a cached run record with its KV revision.
@@ -161,6 +164,10 @@ func (s *shard) ackLoop() {
 }
 
 func (s *shard) trigger(ctx context.Context, j job) {
+	if j.rpc {
+		s.request(ctx, j) // requests.go
+		return
+	}
 	c := s.c
 	kctx, cancel := c.conn.Bind(ctx, kvTimeout)
 	defer cancel()
@@ -209,6 +216,12 @@ func (s *shard) existing(ctx context.Context, j job, m *engine.Machine) {
 		s.nak(j, err)
 		return
 	}
+	s.answerExisting(ctx, j, e)
+}
+
+// answerExisting answers a trigger with e, the run that has its id, and
+// re-publishes what e owes (see redrives).
+func (s *shard) answerExisting(ctx context.Context, j job, e *entry) {
 	s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID, Existing: true})
 	if !redrives(j, e.rec) {
 		s.acks <- pendingAck{msg: j.msg}
@@ -232,6 +245,14 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		// past): the leader's record is final (consistent.go).
 		e, err = s.leaderRecord(kctx, runID)
 		fresh = true
+	}
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		if sj, ok := startJob(jobs); ok {
+			// The first result of a run started by a trigger request whose
+			// record was not written (requests.go).
+			e, err = s.startFromResult(kctx, sj)
+			fresh = true
+		}
 	}
 	if err != nil {
 		for _, j := range jobs {
@@ -432,7 +453,16 @@ func (s *shard) loadSplitSpec(ctx context.Context, e *entry) error {
 	return nil
 }
 
+// publish publishes fx: the commands and timers (their futures are
+// returned), then the notices and events.
 func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.Effects) []jetstream.PubAckFuture {
+	futures := s.publishDurable(m, rec, fx)
+	s.publishCore(fx)
+	return futures
+}
+
+// publishDurable publishes fx's commands and timers, to streams.
+func (s *shard) publishDurable(m *engine.Machine, rec *protocol.RunRecord, fx *engine.Effects) []jetstream.PubAckFuture {
 	c := s.c
 	futures := make([]jetstream.PubAckFuture, 0, len(fx.Commands)+len(fx.Timers))
 	queue := m.Definition().Queue
@@ -468,6 +498,12 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 			futures = append(futures, failedFuture{msg: msg, err: err})
 		}
 	}
+	return futures
+}
+
+// publishCore publishes fx's notices and events (core NATS).
+func (s *shard) publishCore(fx *engine.Effects) {
+	c := s.c
 	for i := range fx.Notices {
 		if data, err := wirecodec.Encode(&fx.Notices[i]); err == nil {
 			_ = c.nc.Publish(c.names.NoticeCancelSubject(fx.Notices[i].RunID), data)
@@ -477,7 +513,6 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 		ev := &fx.Events[i]
 		c.publishEvent(c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type), ev, fmt.Sprintf("ev:%s:%d:%s", ev.RunID, ev.Step, ev.Type))
 	}
-	return futures
 }
 
 func (s *shard) reply(j job, r *protocol.TriggerReply) { s.c.sendReply(j, r) } // replies.go
@@ -507,6 +542,14 @@ func (s *shard) rejectedEvent(j job, err error) {
 // its delivery count; once it has failed MaxDeliveries times it is
 // dead-lettered with the error instead.
 func (s *shard) nak(j job, err error) {
+	if j.rpc {
+		// No redelivery will come: the sender is told to send again.
+		s.c.warn("trigger request "+err.Error(), "trigger request not handled; the sender is told to retry",
+			"run_id", j.runID, "err", err)
+		s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID, Retry: true, Error: fsmbridge.ErrorInfo(err)})
+		_ = j.msg.Nak()
+		return
+	}
 	if s.c.exhausted(j.delivered) {
 		s.reject(j, j.source(), givenUp(j.delivered, err))
 		return

@@ -81,11 +81,16 @@ const (
 // missing decides for j, whose run's record read failed with err. An
 // absent run (jetstream.ErrKeyNotFound, confirmed with the leader) refuses
 // results and cancels with an error that says so; any other error is
-// retried.
+// retried. A first-step result delivered the first time is retried once:
+// the run's record may be about to be written by the coordinator that took
+// its trigger request (requests.go) and the result, from a worker that
+// does not echo the start, cannot write it.
 func missing(j job, err error) (missingAction, string, error) {
 	switch {
 	case !errors.Is(err, jetstream.ErrKeyNotFound):
 		return missingNak, "", err
+	case j.res != nil && j.res.Step == 0 && j.res.Start == nil && j.delivered == 1:
+		return missingNak, "", fmt.Errorf("%w: result for run %q, which has no record yet: retried once in case its trigger request is still being handled", fsm.ErrWorkflow, j.runID)
 	case j.res != nil:
 		return missingReject, "result", fmt.Errorf("%w: result for unknown run %q", fsm.ErrWorkflow, j.runID)
 	case j.cancel != nil:

@@ -137,6 +137,8 @@ func TestTriggerReplyJSON(t *testing.T) {
 		{"existing", protocol.TriggerReply{V: 1, RunID: "r1", Existing: true}, `{"v":1,"run_id":"r1","existing":true}`},
 		{"refused", protocol.TriggerReply{V: 1, Error: &protocol.ErrorInfo{Category: protocol.CategoryConfiguration, Message: "unknown workflow \"x\""}},
 			`{"v":1,"error":{"category":"configuration","message":"unknown workflow \"x\""}}`},
+		{"overloaded", protocol.TriggerReply{V: 1, Error: &protocol.ErrorInfo{Category: protocol.CategoryStore, Message: "overloaded"}, Retry: true},
+			`{"v":1,"error":{"category":"store","message":"overloaded"},"retry":true}`},
 	}
 	for _, c := range cases {
 		data := wirecodec.AppendTriggerReplyJSON(nil, &c.reply)

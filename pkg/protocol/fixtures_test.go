@@ -29,6 +29,20 @@ const (
 	t1 = t0 + 1500000000
 )
 
+func runStart() *protocol.RunStart {
+	return &protocol.RunStart{
+		Workflow:       "parallel_fetch",
+		InitialState:   "start",
+		DefVersion:     "v3",
+		Input:          []byte{0x92, 0x01, 0x02},
+		InputFormat:    protocol.InputJSON,
+		IdempotencyKey: "order-42",
+		Flow:           "nightly",
+		Slot:           t0,
+		CreatedAt:      t0,
+	}
+}
+
 func errorInfo() *protocol.ErrorInfo {
 	return &protocol.ErrorInfo{
 		Category: protocol.CategoryRetryExhausted,
@@ -133,6 +147,7 @@ func wireCases() []wireCase {
 			RunID:    "run-01HZX",
 			Error:    errorInfo(),
 			Existing: true,
+			Retry:    true,
 		}, func() protocol.Message { return new(protocol.TriggerReply) }},
 		{"task_command", "FuzzDecodeTaskCommand", &protocol.TaskCommand{
 			V:                protocol.SchemaVersion,
@@ -151,6 +166,7 @@ func wireCases() []wireCase {
 			Path:             []string{"start", "plan", "fetch"},
 			JoinOf:           2,
 			JoinBranches:     3,
+			Start:            runStart(),
 		}, func() protocol.Message { return new(protocol.TaskCommand) }},
 		{"task_result", "FuzzDecodeTaskResult", &protocol.TaskResult{
 			V:         protocol.SchemaVersion,
@@ -168,6 +184,7 @@ func wireCases() []wireCase {
 			// History fields.
 			AttemptStarted:  t0,
 			AttemptDuration: 1200000000,
+			Start:           runStart(),
 		}, func() protocol.Message { return new(protocol.TaskResult) }},
 		{"run_record", "FuzzDecodeRunRecord", &protocol.RunRecord{
 			V:               protocol.SchemaVersion,

@@ -15,8 +15,10 @@ const (
 )
 
 // Trigger asks the coordinators to start a run. Published on
-// [Names.TriggerSubject]. With a reply subject, the sender receives a
-// [TriggerReply].
+// [Names.TriggerSubject] (stored, then handled; with a [HeaderReplyTo]
+// subject the sender receives a [TriggerReply]), or sent as a core NATS
+// request on [Names.RPCTriggerSubject], answered with a [TriggerReply]
+// once the run is durable.
 type Trigger struct {
 	V            uint16 `msgpack:"v"`
 	Workflow     string `msgpack:"workflow"`
@@ -81,6 +83,12 @@ type TriggerReply struct {
 	// Existing is true when the trigger matched an existing run (same id or
 	// idempotency key) and started nothing.
 	Existing bool `msgpack:"existing,omitempty"`
+	// Retry is set with Error when the coordinator could not take the
+	// request now (too many requests in flight, or a store call failed):
+	// send the same request again, with the same run id, a little later.
+	// A run may have started from the first request (its first command was
+	// stored before the failure); the retry then answers with its id.
+	Retry bool `msgpack:"retry,omitempty"`
 }
 
 func (m *TriggerReply) schemaVersion() uint16 { return m.V }
@@ -157,6 +165,61 @@ func (t *TaskSpec) validate(msg string) error {
 // a larger one stays in the run record (see TaskCommand.InputInRecord).
 const InlineInputMax = 16 << 10
 
+// RunStart is what a coordinator needs to write the first record of a run
+// whose first command was stored before its record: a trigger request
+// ([Names.RPCTriggerSubject]) publishes the command, waits for the
+// broker's acknowledgement, and only then creates the record. A
+// coordinator that dies between the two leaves a command and no record;
+// the command's result, carrying the start back ([TaskResult].Start),
+// lets any coordinator create the record (the same one, from the same
+// definition, created-at and input) and go on with the run.
+//
+// In a [TaskCommand], Workflow, InitialState, Input and InputFormat are
+// left out (they are the command's own Workflow, State, Input and
+// InputFormat); in a [TaskResult] every field is set ([TaskCommand.StartEcho]).
+type RunStart struct {
+	Workflow     string `msgpack:"workflow,omitempty"`
+	InitialState string `msgpack:"initial_state,omitempty"`
+	// DefVersion is the definition version the run was started with.
+	DefVersion     string      `msgpack:"def_version"`
+	Input          []byte      `msgpack:"input,omitempty"`
+	InputFormat    InputFormat `msgpack:"input_format,omitempty"`
+	IdempotencyKey string      `msgpack:"idempotency_key,omitempty"`
+	Flow           string      `msgpack:"flow,omitempty"`
+	Slot           int64       `msgpack:"slot,omitempty"`
+	// CreatedAt is the run's creation time (unix ns): the record is
+	// rebuilt at this time, so it is the record the trigger would have
+	// written.
+	CreatedAt int64 `msgpack:"created_at"`
+}
+
+// validate checks a start; full says it must name the workflow and state
+// (the form a result carries).
+func (m *RunStart) validate(msg string, full bool) error {
+	if m.CreatedAt <= 0 {
+		return missing(msg, "start.created_at")
+	}
+	if m.DefVersion == "" {
+		return missing(msg, "start.def_version")
+	}
+	if len(m.IdempotencyKey) > 1024 {
+		return invalid(msg, "start.idempotency_key", "longer than 1024 bytes")
+	}
+	if m.InputFormat != InputMsgpack && m.InputFormat != InputJSON {
+		return invalid(msg, "start.input_format", fmt.Sprintf("%q", m.InputFormat))
+	}
+	if !full {
+		return nil
+	}
+	if err := ValidToken(m.Workflow); err != nil {
+		return badName(msg, "start.workflow", err)
+	}
+	if m.InitialState == "" || len(m.InitialState) > MaxNameLen {
+		return invalid(msg, "start.initial_state", "empty or too long")
+	}
+	return nil
+}
+
 // TaskCommand tells a worker to run one task attempt sequence for one step
 // (and branch) of a run. Published on [Names.TaskSubject] with
 // Nats-Msg-Id = <run id>/<step>/<branch> (branch -1 outside a split).
@@ -194,6 +257,25 @@ type TaskCommand struct {
 	// outcomes it may read, and how many branches that split had.
 	JoinOf       uint32 `msgpack:"join_of,omitempty"`
 	JoinBranches uint32 `msgpack:"join_branches,omitempty"`
+	// Start is set on the first command of a run started by a trigger
+	// request, published before the run's record is written (see
+	// [RunStart]). A worker echoes it in the command's result
+	// ([TaskCommand.StartEcho]); a worker that does not (a build older
+	// than the field) is only a problem when the coordinator that sent the
+	// command died before writing the record.
+	Start *RunStart `msgpack:"start,omitempty"`
+}
+
+// StartEcho is what a worker puts in the result of c as its Start: c's
+// Start completed with the fields the command carries itself, or nil when
+// c has none.
+func (c *TaskCommand) StartEcho() *RunStart {
+	if c.Start == nil {
+		return nil
+	}
+	s := *c.Start
+	s.Workflow, s.InitialState, s.Input, s.InputFormat = c.Workflow, c.State, c.Input, c.InputFormat
+	return &s
 }
 
 func (m *TaskCommand) schemaVersion() uint16    { return m.V }
@@ -212,6 +294,11 @@ func (m *TaskCommand) validate() error {
 	}
 	if m.Branch < -1 {
 		return invalid("task_command", "branch", "below -1")
+	}
+	if m.Start != nil {
+		if err := m.Start.validate("task_command", false); err != nil {
+			return err
+		}
 	}
 	return m.Task.validate("task_command")
 }
@@ -252,6 +339,10 @@ type TaskResult struct {
 	// history (see [Step]).
 	AttemptStarted  int64 `msgpack:"attempt_started,omitempty"`
 	AttemptDuration int64 `msgpack:"attempt_duration,omitempty"`
+	// Start echoes the command's start ([TaskCommand.StartEcho]): with
+	// it, a result for a run that has no record yet creates the record
+	// (see [RunStart]).
+	Start *RunStart `msgpack:"start,omitempty"`
 }
 
 func (m *TaskResult) schemaVersion() uint16    { return m.V }
@@ -279,6 +370,11 @@ func (m *TaskResult) validate() error {
 	}
 	if m.Split != nil {
 		if err := m.Split.validate("task_result.split"); err != nil {
+			return err
+		}
+	}
+	if m.Start != nil {
+		if err := m.Start.validate("task_result", true); err != nil {
 			return err
 		}
 	}

@@ -27,7 +27,11 @@ type finishing struct {
 // error of the result itself: the command cannot be answered.
 func taskResult(cmd *protocol.TaskCommand, f *finishing, worker string, maxPayload int) (*protocol.TaskResult, []byte, error) {
 	r := &protocol.TaskResult{V: protocol.SchemaVersion, RunID: cmd.RunID, Step: cmd.Step, Branch: cmd.Branch,
-		Attempts: uint32(f.attempts), Worker: worker, StoreUsed: f.storeUsed}
+		Attempts: uint32(f.attempts), Worker: worker, StoreUsed: f.storeUsed,
+		// The first command of a run started by a trigger request may have
+		// gone out before its record: the echo lets a coordinator create
+		// the record from this result (protocol.RunStart).
+		Start: cmd.StartEcho()}
 	if !f.ran.start.IsZero() {
 		r.AttemptStarted, r.AttemptDuration = f.ran.start.UnixNano(), int64(f.ran.took)
 	}

@@ -76,6 +76,10 @@ type Config struct {
 	// as a deployment with -event-capture does. Off by default, as in
 	// production.
 	EventCapture bool
+	// StreamTriggers publishes the triggers to the triggers stream (as
+	// `nats pub` and the scheduler do) instead of sending them as requests
+	// (protocol.Names.RPCTriggerSubject, as client.Trigger does).
+	StreamTriggers bool
 }
 
 // Result is one scenario's figures.
@@ -365,19 +369,23 @@ func (e *env) drive(ctx context.Context, label, workflow string, n int) (time.Du
 	stopProgress := e.progress(label, n, &completed)
 	defer stopProgress()
 	js, _ := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
+	replies, refused, err := e.replyInbox()
+	if err != nil {
+		return 0, err
+	}
+	defer func() { _ = replies.Unsubscribe() }()
 	start := time.Now()
 	for i := 0; i < n; i++ {
 		window <- struct{}{}
 		id := "b" + strconv.Itoa(i) + "x" + strconv.FormatInt(start.UnixNano(), 36)
-		data, _ := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, RunID: id})
-		msg := &nats.Msg{Subject: protocol.MustNames("").TriggerSubject(workflow), Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, "trig:"+id)
-		if _, err := js.PublishMsgAsync(msg); err != nil {
+		if err := e.sendTrigger(js, replies.Subject, workflow, id); err != nil {
 			return 0, err
 		}
 	}
 	select {
 	case <-done:
+	case err := <-refused:
+		return 0, err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	case <-time.After(10 * time.Minute):
@@ -511,18 +519,25 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
+	replies, refused, err := e.replyInbox()
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { _ = replies.Unsubscribe() }()
+	js, _ := jetstream.New(e.nc)
 	lat := make([]time.Duration, 0, n)
 	start0 := time.Now()
 	for i := 0; i < n; i++ {
 		id := "l" + strconv.Itoa(i) + "x" + strconv.FormatInt(start0.UnixNano(), 36)
-		data, _ := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.OneTaskName, RunID: id})
 		start := time.Now()
-		if err := e.nc.Publish(protocol.MustNames("").TriggerSubject(demo.OneTaskName), data); err != nil {
+		if err := e.sendTrigger(js, replies.Subject, demo.OneTaskName, id); err != nil {
 			return Result{}, err
 		}
 		for got := ""; got != id; {
 			select {
 			case got = <-ch:
+			case err := <-refused:
+				return Result{}, err
 			case <-time.After(30 * time.Second):
 				return Result{}, fmt.Errorf("run %s did not complete", id)
 			}
@@ -537,9 +552,48 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 	return Result{Scenario: "latency", Figures: map[string]float64{
 		"p50_ms": p50, "p90_ms": percentile(lat, 0.90), "p99_ms": percentile(lat, 0.99), "max_ms": percentile(lat, 1),
 		"raw_hop_p50_ms": hop50, "raw_hop_p99_ms": percentile(hops, 0.99), "p50_in_raw_hops": p50 / hop50,
-	}, Note: "sequential one-task runs; trigger published with core NATS, completion event pushed to the client. " +
+	}, Note: "sequential one-task runs; trigger sent as a request (-stream-triggers: published to the triggers stream, " +
+		"its PubAck not awaited), completion event pushed to the client. " +
 		"raw hop: one stored JetStream message, published → delivered to a waiting pull consumer (the baseline for one step of the path; " +
-		"a one-task run crosses five stored messages: trigger, record create, command, result, record update)"}, nil
+		"a one-task run crosses four stored messages: command, record create, result, record update; five with -stream-triggers)"}, nil
+}
+
+// replyInbox subscribes to the replies of trigger requests (each request's
+// reply subject is the returned subscription's subject with the wildcard
+// replaced); the first refusal is sent on the channel.
+func (e *env) replyInbox() (*nats.Subscription, <-chan error, error) {
+	refused := make(chan error, 1)
+	sub, err := e.nc.Subscribe(nats.NewInbox()+".*", func(m *nats.Msg) {
+		var r protocol.TriggerReply
+		err := wirecodec.Decode(m.Data, &r, 0)
+		if err == nil && r.Error != nil {
+			err = fmt.Errorf("trigger refused: %s (retry: %t)", r.Error.Message, r.Retry)
+		}
+		if err != nil {
+			select {
+			case refused <- err:
+			default:
+			}
+		}
+	})
+	return sub, refused, err
+}
+
+// sendTrigger starts run id of workflow: a request answered on inbox (its
+// last token replaced by the run id), or with StreamTriggers a publish to
+// the triggers stream.
+func (e *env) sendTrigger(js jetstream.JetStream, inbox, workflow, id string) error {
+	data, _ := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, RunID: id})
+	names := protocol.MustNames("")
+	if e.cfg.StreamTriggers {
+		msg := &nats.Msg{Subject: names.TriggerSubject(workflow), Data: data, Header: nats.Header{}}
+		msg.Header.Set(jetstream.MsgIDHeader, "trig:"+id)
+		_, err := js.PublishMsgAsync(msg)
+		return err
+	}
+	msg := &nats.Msg{Subject: names.RPCTriggerSubject(workflow), Data: data, Reply: strings.TrimSuffix(inbox, "*") + id,
+		Header: nats.Header{protocol.HeaderNewRunID: {"1"}}}
+	return e.nc.PublishMsg(msg)
 }
 
 // percentile is the p-th percentile of ds in ms (ds is sorted in place).

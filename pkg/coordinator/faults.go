@@ -1,0 +1,7 @@
+//go:build !canofaults || !unix
+
+package coordinator
+
+// faultAfterCommands is the request fast path's fault hook (requests.go):
+// none in shipped builds. See faults_canofaults.go.
+func faultAfterCommands() func(runID string) bool { return nil }
