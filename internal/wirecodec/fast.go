@@ -55,10 +55,16 @@ func sizeHint(m protocol.Message) int {
 	case *protocol.TaskCommand:
 		if x != nil {
 			n += len(x.Input) + len(x.Previous) + len(x.Task.Params)
+			if x.Start != nil {
+				n += 96 + len(x.Start.Input)
+			}
 		}
 	case *protocol.TaskResult:
 		if x != nil {
 			n += len(x.Output)
+			if x.Start != nil {
+				n += 96 + len(x.Start.Input)
+			}
 		}
 	case *protocol.RunRecord:
 		if x != nil {
@@ -103,7 +109,8 @@ func readWhole[T any](data []byte, x *T, read func(*reader, *T)) bool {
 func appendTaskCommand(b []byte, m *protocol.TaskCommand) []byte {
 	n := 7
 	for _, set := range [...]bool{m.Deadline != 0, len(m.Input) != 0, m.InputFormat != "", m.InputInRecord,
-		len(m.Previous) != 0, m.PreviousInRecord, len(m.Path) != 0, m.JoinOf != 0, m.JoinBranches != 0} {
+		len(m.Previous) != 0, m.PreviousInRecord, len(m.Path) != 0, m.JoinOf != 0, m.JoinBranches != 0,
+		m.Start != nil} {
 		if set {
 			n++
 		}
@@ -143,6 +150,9 @@ func appendTaskCommand(b []byte, m *protocol.TaskCommand) []byte {
 	if m.JoinBranches != 0 {
 		b = appendUint(appendStr(b, "join_branches"), uint64(m.JoinBranches))
 	}
+	if m.Start != nil {
+		b = appendRunStart(appendStr(b, "start"), m.Start)
+	}
 	return b
 }
 
@@ -181,6 +191,9 @@ func readTaskCommand(r *reader, m *protocol.TaskCommand) {
 			m.JoinOf = uint32(r.uint(math.MaxUint32))
 		case "join_branches":
 			m.JoinBranches = uint32(r.uint(math.MaxUint32))
+		case "start":
+			r.unset(m.Start != nil)
+			m.Start = readRunStartPtr(r)
 		default:
 			r.fail()
 		}
@@ -306,7 +319,7 @@ func readRetryPolicy(r *reader, p *protocol.RetryPolicy) {
 func appendTaskResult(b []byte, m *protocol.TaskResult) ([]byte, error) {
 	n := 5
 	for _, set := range [...]bool{m.Next != "", len(m.Output) != 0, m.Error != nil, m.Attempts != 0, m.Split != nil,
-		m.Worker != "", m.StoreUsed, m.AttemptStarted != 0, m.AttemptDuration != 0} {
+		m.Worker != "", m.StoreUsed, m.AttemptStarted != 0, m.AttemptDuration != 0, m.Start != nil} {
 		if set {
 			n++
 		}
@@ -346,6 +359,9 @@ func appendTaskResult(b []byte, m *protocol.TaskResult) ([]byte, error) {
 	}
 	if m.AttemptDuration != 0 {
 		b = appendInt(appendStr(b, "attempt_duration"), m.AttemptDuration)
+	}
+	if m.Start != nil {
+		b = appendRunStart(appendStr(b, "start"), m.Start)
 	}
 	return b, nil
 }
@@ -390,6 +406,9 @@ func readTaskResult(r *reader, m *protocol.TaskResult) {
 			m.AttemptStarted = r.int(math.MinInt64, math.MaxInt64)
 		case "attempt_duration":
 			m.AttemptDuration = r.int(math.MinInt64, math.MaxInt64)
+		case "start":
+			r.unset(m.Start != nil)
+			m.Start = readRunStartPtr(r)
 		default:
 			r.fail()
 		}
@@ -449,6 +468,76 @@ func readErrorInfoPtr(r *reader) *protocol.ErrorInfo {
 		}
 	}
 	return e
+}
+
+// appendRunStart appends a run's start facts (protocol.RunStart), field
+// by field as the reflective encoder would.
+func appendRunStart(b []byte, st *protocol.RunStart) []byte {
+	n := 2 // def_version, created_at
+	for _, set := range [...]bool{st.Workflow != "", st.InitialState != "", len(st.Input) != 0, st.InputFormat != "",
+		st.IdempotencyKey != "", st.Flow != "", st.Slot != 0} {
+		if set {
+			n++
+		}
+	}
+	b = appendMapLen(b, n)
+	if st.Workflow != "" {
+		b = appendStr(appendStr(b, "workflow"), st.Workflow)
+	}
+	if st.InitialState != "" {
+		b = appendStr(appendStr(b, "initial_state"), st.InitialState)
+	}
+	b = appendStr(appendStr(b, "def_version"), st.DefVersion)
+	if len(st.Input) != 0 {
+		b = appendBin(appendStr(b, "input"), st.Input)
+	}
+	if st.InputFormat != "" {
+		b = appendStr(appendStr(b, "input_format"), string(st.InputFormat))
+	}
+	if st.IdempotencyKey != "" {
+		b = appendStr(appendStr(b, "idempotency_key"), st.IdempotencyKey)
+	}
+	if st.Flow != "" {
+		b = appendStr(appendStr(b, "flow"), st.Flow)
+	}
+	if st.Slot != 0 {
+		b = appendInt(appendStr(b, "slot"), st.Slot)
+	}
+	return appendInt(appendStr(b, "created_at"), st.CreatedAt)
+}
+
+// readRunStartPtr reads a *RunStart: nil, or a new value.
+func readRunStartPtr(r *reader) *protocol.RunStart {
+	if r.i < len(r.b) && r.b[r.i] == 0xc0 {
+		r.i++
+		return nil
+	}
+	st := new(protocol.RunStart)
+	for n := r.mapLen(); n > 0 && !r.bad; n-- {
+		switch string(r.key()) {
+		case "workflow":
+			st.Workflow = r.str()
+		case "initial_state":
+			st.InitialState = r.str()
+		case "def_version":
+			st.DefVersion = r.str()
+		case "input":
+			st.Input = r.bytes()
+		case "input_format":
+			st.InputFormat = protocol.InputFormat(r.str())
+		case "idempotency_key":
+			st.IdempotencyKey = r.str()
+		case "flow":
+			st.Flow = r.str()
+		case "slot":
+			st.Slot = r.int(math.MinInt64, math.MaxInt64)
+		case "created_at":
+			st.CreatedAt = r.int(math.MinInt64, math.MaxInt64)
+		default:
+			r.fail()
+		}
+	}
+	return st
 }
 
 // appendReflect appends v's encoding by the reflective encoder (the rare

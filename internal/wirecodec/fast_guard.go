@@ -16,17 +16,20 @@ var (
 	fastTaskCommand = tagsAre(protocol.TaskCommand{}, "v", "run_id", "workflow", "state", "step", "branch", "task",
 		"deadline,omitempty", "input,omitempty", "input_format,omitempty", "input_in_record,omitempty",
 		"previous,omitempty", "previous_in_record,omitempty", "path,omitempty", "join_of,omitempty",
-		"join_branches,omitempty") &&
+		"join_branches,omitempty", "start,omitempty") && fastRunStart &&
 		tagsAre(protocol.TaskSpec{}, "kind", "params,omitempty", "retry", "attempt_timeout,omitempty",
 			"breaker,omitempty", "breaker_policy,omitempty") &&
 		tagsAre(protocol.RetryPolicy{}, "mode", "max_retries,omitempty", "base_delay,omitempty",
 			"multiplier,omitempty", "max_delay,omitempty", "jitter,omitempty") &&
 		tagsAre(protocol.BreakerPolicy{}, "failure_threshold", "reset_timeout", "half_open_max_calls")
+	fastRunStart = tagsAre(protocol.RunStart{}, "workflow,omitempty", "initial_state,omitempty", "def_version",
+		"input,omitempty", "input_format,omitempty", "idempotency_key,omitempty", "flow,omitempty",
+		"slot,omitempty", "created_at")
 	fastErrorInfo = tagsAre(protocol.ErrorInfo{}, "category", "message", "attempts,omitempty", "state,omitempty",
 		"path,omitempty", "cause,omitempty")
 	fastTaskResult = fastErrorInfo && tagsAre(protocol.TaskResult{}, "v", "run_id", "step", "branch", "status",
 		"next,omitempty", "output,omitempty", "error,omitempty", "attempts,omitempty", "split,omitempty",
-		"worker,omitempty", "store_used,omitempty", "attempt_started,omitempty", "attempt_duration,omitempty")
+		"worker,omitempty", "store_used,omitempty", "attempt_started,omitempty", "attempt_duration,omitempty", "start,omitempty") && fastRunStart
 	fastRunRecord = fastErrorInfo && tagsAre(protocol.RunRecord{}, "v", "id", "workflow", "def_version", "status",
 		"state", "step", "path", "input,omitempty", "input_format,omitempty", "output,omitempty",
 		"error,omitempty", "created_at", "updated_at", "deadline,omitempty", "cancel_requested,omitempty",
