@@ -360,9 +360,9 @@ func (r *reader) skip() []byte {
 	if r.bad {
 		return nil
 	}
-	todo := uint64(1)
-	for todo > 0 && !r.bad {
-		todo--
+	remaining := uint64(1)
+	for remaining > 0 && !r.bad {
+		remaining--
 		c := r.code()
 		var skip, elems uint64
 		switch {
@@ -387,7 +387,7 @@ func (r *reader) skip() []byte {
 			r.fail()
 			return nil
 		}
-		todo += elems
+		remaining += elems
 		r.next(skip)
 	}
 	if r.bad {
