@@ -107,14 +107,9 @@ func readWhole[T any](data []byte, x *T, read func(*reader, *T)) bool {
 }
 
 func appendTaskCommand(b []byte, m *protocol.TaskCommand) []byte {
-	n := 7
-	for _, set := range [...]bool{m.Deadline != 0, len(m.Input) != 0, m.InputFormat != "", m.InputInRecord,
+	n := fieldCount(7, m.Deadline != 0, len(m.Input) != 0, m.InputFormat != "", m.InputInRecord,
 		len(m.Previous) != 0, m.PreviousInRecord, len(m.Path) != 0, m.JoinOf != 0, m.JoinBranches != 0,
-		m.Start != nil} {
-		if set {
-			n++
-		}
-	}
+		m.Start != nil)
 	b = appendMapLen(b, n)
 	b = appendUint(appendStr(b, "v"), uint64(m.V))
 	b = appendStr(appendStr(b, "run_id"), m.RunID)
@@ -201,12 +196,7 @@ func readTaskCommand(r *reader, m *protocol.TaskCommand) {
 }
 
 func appendTaskSpec(b []byte, t *protocol.TaskSpec) []byte {
-	n := 2
-	for _, set := range [...]bool{len(t.Params) != 0, t.AttemptTimeout != 0, t.Breaker != "", t.BreakerPolicy != nil} {
-		if set {
-			n++
-		}
-	}
+	n := fieldCount(2, len(t.Params) != 0, t.AttemptTimeout != 0, t.Breaker != "", t.BreakerPolicy != nil)
 	b = appendMapLen(b, n)
 	b = appendStr(appendStr(b, "kind"), t.Kind)
 	if len(t.Params) != 0 {
@@ -243,8 +233,7 @@ func readTaskSpec(r *reader, t *protocol.TaskSpec) {
 			t.Breaker = r.str()
 		case "breaker_policy":
 			r.unset(t.BreakerPolicy != nil)
-			if r.i < len(r.b) && r.b[r.i] == 0xc0 {
-				r.i++
+			if r.nilValue() {
 				t.BreakerPolicy = nil
 				continue
 			}
@@ -269,12 +258,7 @@ func readTaskSpec(r *reader, t *protocol.TaskSpec) {
 }
 
 func appendRetryPolicy(b []byte, p *protocol.RetryPolicy) []byte {
-	n := 1
-	for _, set := range [...]bool{p.MaxRetries != 0, p.BaseDelay != 0, p.Multiplier != 0, p.MaxDelay != 0, p.Jitter != 0} {
-		if set {
-			n++
-		}
-	}
+	n := fieldCount(1, p.MaxRetries != 0, p.BaseDelay != 0, p.Multiplier != 0, p.MaxDelay != 0, p.Jitter != 0)
 	b = appendMapLen(b, n)
 	b = appendStr(appendStr(b, "mode"), string(p.Mode))
 	if p.MaxRetries != 0 {
@@ -317,13 +301,8 @@ func readRetryPolicy(r *reader, p *protocol.RetryPolicy) {
 }
 
 func appendTaskResult(b []byte, m *protocol.TaskResult) ([]byte, error) {
-	n := 5
-	for _, set := range [...]bool{m.Next != "", len(m.Output) != 0, m.Error != nil, m.Attempts != 0, m.Split != nil,
-		m.Worker != "", m.StoreUsed, m.AttemptStarted != 0, m.AttemptDuration != 0, m.Start != nil} {
-		if set {
-			n++
-		}
-	}
+	n := fieldCount(5, m.Next != "", len(m.Output) != 0, m.Error != nil, m.Attempts != 0, m.Split != nil,
+		m.Worker != "", m.StoreUsed, m.AttemptStarted != 0, m.AttemptDuration != 0, m.Start != nil)
 	b = appendMapLen(b, n)
 	b = appendUint(appendStr(b, "v"), uint64(m.V))
 	b = appendStr(appendStr(b, "run_id"), m.RunID)
@@ -416,12 +395,7 @@ func readTaskResult(r *reader, m *protocol.TaskResult) {
 }
 
 func appendErrorInfo(b []byte, e *protocol.ErrorInfo) []byte {
-	n := 2
-	for _, set := range [...]bool{e.Attempts != 0, e.State != "", len(e.Path) != 0, e.Cause != nil} {
-		if set {
-			n++
-		}
-	}
+	n := fieldCount(2, e.Attempts != 0, e.State != "", len(e.Path) != 0, e.Cause != nil)
 	b = appendMapLen(b, n)
 	b = appendStr(appendStr(b, "category"), string(e.Category))
 	b = appendStr(appendStr(b, "message"), e.Message)
@@ -443,8 +417,7 @@ func appendErrorInfo(b []byte, e *protocol.ErrorInfo) []byte {
 // readErrorInfoPtr reads a *ErrorInfo: nil, or a new value. The nesting of
 // causes is bounded by scanStructure.
 func readErrorInfoPtr(r *reader) *protocol.ErrorInfo {
-	if r.i < len(r.b) && r.b[r.i] == 0xc0 {
-		r.i++
+	if r.nilValue() {
 		return nil
 	}
 	e := new(protocol.ErrorInfo)
@@ -473,13 +446,9 @@ func readErrorInfoPtr(r *reader) *protocol.ErrorInfo {
 // appendRunStart appends a run's start facts (protocol.RunStart), field
 // by field as the reflective encoder would.
 func appendRunStart(b []byte, st *protocol.RunStart) []byte {
-	n := 2 // def_version, created_at
-	for _, set := range [...]bool{st.Workflow != "", st.InitialState != "", len(st.Input) != 0, st.InputFormat != "",
-		st.IdempotencyKey != "", st.Flow != "", st.Slot != 0} {
-		if set {
-			n++
-		}
-	}
+	n := fieldCount(2, // def_version, created_at
+		st.Workflow != "", st.InitialState != "", len(st.Input) != 0, st.InputFormat != "",
+		st.IdempotencyKey != "", st.Flow != "", st.Slot != 0)
 	b = appendMapLen(b, n)
 	if st.Workflow != "" {
 		b = appendStr(appendStr(b, "workflow"), st.Workflow)
@@ -508,8 +477,7 @@ func appendRunStart(b []byte, st *protocol.RunStart) []byte {
 
 // readRunStartPtr reads a *RunStart: nil, or a new value.
 func readRunStartPtr(r *reader) *protocol.RunStart {
-	if r.i < len(r.b) && r.b[r.i] == 0xc0 {
-		r.i++
+	if r.nilValue() {
 		return nil
 	}
 	st := new(protocol.RunStart)

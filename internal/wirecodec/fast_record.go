@@ -11,14 +11,9 @@ import (
 // left to reflection (rare, and bounded by the split's size anyway).
 
 func appendRunRecord(b []byte, m *protocol.RunRecord) ([]byte, error) {
-	n := 11
-	for _, set := range [...]bool{len(m.Input) != 0, m.InputFormat != "", len(m.Output) != 0, m.Error != nil,
+	n := fieldCount(11, len(m.Input) != 0, m.InputFormat != "", len(m.Output) != 0, m.Error != nil,
 		m.Deadline != 0, m.CancelRequested, m.IdempotencyKey != "", m.Flow != "", m.Slot != 0, m.Split != nil,
-		m.JoinOf != 0, m.JoinBranches != 0, m.StoreUsed, len(m.History) != 0} {
-		if set {
-			n++
-		}
-	}
+		m.JoinOf != 0, m.JoinBranches != 0, m.StoreUsed, len(m.History) != 0)
 	b = appendMapLen(b, n)
 	b = appendUint(appendStr(b, "v"), uint64(m.V))
 	b = appendStr(appendStr(b, "id"), m.ID)
@@ -172,13 +167,8 @@ func readSteps(r *reader, old []protocol.Step) []protocol.Step {
 
 // appendStep writes s as Step.EncodeMsgpack does.
 func appendStep(b []byte, s *protocol.Step) []byte {
-	n := 4
-	for _, set := range [...]bool{s.Left != 0, s.Outcome != "", s.Attempts != 0, s.Worker != "",
-		s.AttemptStarted != 0, s.AttemptDuration != 0, s.Error != nil, s.Split != nil} {
-		if set {
-			n++
-		}
-	}
+	n := fieldCount(4, s.Left != 0, s.Outcome != "", s.Attempts != 0, s.Worker != "",
+		s.AttemptStarted != 0, s.AttemptDuration != 0, s.Error != nil, s.Split != nil)
 	b = appendMapLen(b, n)
 	b = appendUint(appendStr(b, "seq"), uint64(s.Seq))
 	b = appendStr(appendStr(b, "state"), s.State)
@@ -247,13 +237,8 @@ func readStep(r *reader, s *protocol.Step) {
 }
 
 func appendSplitSummary(b []byte, s *protocol.SplitSummary) []byte {
-	n := 2
-	for _, set := range [...]bool{s.Required != 0, s.Dynamic, s.Succeeded != 0, s.Failed != 0, s.TimedOut != 0,
-		s.Cancelled != 0, s.Decision != "", s.JoinTimeout} {
-		if set {
-			n++
-		}
-	}
+	n := fieldCount(2, s.Required != 0, s.Dynamic, s.Succeeded != 0, s.Failed != 0, s.TimedOut != 0,
+		s.Cancelled != 0, s.Decision != "", s.JoinTimeout)
 	b = appendMapLen(b, n)
 	b = appendStr(appendStr(b, "strategy"), string(s.Strategy))
 	if s.Required != 0 {
@@ -285,8 +270,7 @@ func appendSplitSummary(b []byte, s *protocol.SplitSummary) []byte {
 }
 
 func readSplitSummaryPtr(r *reader) *protocol.SplitSummary {
-	if r.i < len(r.b) && r.b[r.i] == 0xc0 {
-		r.i++
+	if r.nilValue() {
 		return nil
 	}
 	s := new(protocol.SplitSummary)
@@ -320,12 +304,7 @@ func readSplitSummaryPtr(r *reader) *protocol.SplitSummary {
 }
 
 func appendRunTotals(b []byte, t *protocol.RunTotals) []byte {
-	n := 0
-	for _, set := range [...]bool{t.Steps != 0, t.Dropped != 0, t.Attempts != 0, t.FailedAttempts != 0, t.FailedTasks != 0} {
-		if set {
-			n++
-		}
-	}
+	n := fieldCount(0, t.Steps != 0, t.Dropped != 0, t.Attempts != 0, t.FailedAttempts != 0, t.FailedTasks != 0)
 	b = appendMapLen(b, n)
 	if t.Steps != 0 {
 		b = appendUint(appendStr(b, "steps"), uint64(t.Steps))

@@ -395,3 +395,24 @@ func (r *reader) skip() []byte {
 	}
 	return r.b[start:r.i]
 }
+
+// fieldCount is the number of fields a hand-written encoder writes: the
+// always-written ones plus each optional one that is set.
+func fieldCount(always int, set ...bool) int {
+	n := always
+	for _, v := range set {
+		if v {
+			n++
+		}
+	}
+	return n
+}
+
+// nilValue consumes a msgpack nil and reports whether there was one.
+func (r *reader) nilValue() bool {
+	if r.i < len(r.b) && r.b[r.i] == 0xc0 {
+		r.i++
+		return true
+	}
+	return false
+}
