@@ -49,9 +49,13 @@ func TestKillWorkerMidBranch(t *testing.T) {
 	_, js := b.srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cons, err := js.Consumer(ctx, layout.TasksStream(names), layout.TaskConsumer(fsm.QueueDefault, demo.SplitBranch{}.Kind()))
-	require.NoError(t, err)
+	// The consumer is the workers' to create: it may not exist yet when the
+	// splits have started (their commands wait in the stream meanwhile).
 	natstest.WaitFor(t, 30*time.Second, "every branch delivered to a worker", func() bool {
+		cons, err := js.Consumer(ctx, layout.TasksStream(names), layout.TaskConsumer(fsm.QueueDefault, demo.SplitBranch{}.Kind()))
+		if err != nil {
+			return false
+		}
 		info, err := cons.Info(ctx)
 		return err == nil && info.NumAckPending == n*branches
 	})

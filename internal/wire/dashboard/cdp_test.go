@@ -20,6 +20,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,14 +191,34 @@ func startBrowser(t *testing.T) *browser {
 	if bin == "" {
 		t.Skip("browser test skipped: " + why)
 	}
+	// The profile directory is ours to remove: Chromium's helper processes
+	// (renderer, zygote) can still be writing to it just after the main
+	// process is gone, which t.TempDir's cleanup reports as a failure.
+	profile, err := os.MkdirTemp("", "cano-chromium-")
+	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := exec.CommandContext(ctx, bin, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
 		"--no-first-run", "--no-default-browser-check", "--remote-debugging-port=0", "--remote-debugging-address=127.0.0.1",
-		"--user-data-dir="+t.TempDir(), "--window-size=1280,900", "about:blank")
+		"--user-data-dir="+profile, "--window-size=1280,900", "about:blank")
+	// Its own process group, so stopping it stops its helpers too.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	require.NoError(t, cmd.Start())
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	t.Cleanup(func() {
+		cancel()
+		_ = cmd.Wait()
+		// Bounded: a helper that outlived the group kill lets go within moments.
+		deadline := time.Now().Add(10 * time.Second)
+		for err := os.RemoveAll(profile); err != nil; err = os.RemoveAll(profile) {
+			if time.Now().After(deadline) {
+				t.Logf("browser profile %s not removed: %v", profile, err)
+				return
+			}
+			time.Sleep(50 * time.Millisecond) // polling a directory's removal, bounded above
+		}
+	})
 	found := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(stderr)
