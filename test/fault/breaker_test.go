@@ -58,6 +58,7 @@ func waitStarted(t *testing.T, procs ...*proctest.Proc) {
 
 func (b *bundle) triggerWith(t *testing.T, workflow string, in faults.FaultInput, n int) []string {
 	t.Helper()
+	b.waitDefined(t, workflow) // the fault workflows register after the demo ones
 	ids := make([]string, n)
 	for i := range ids {
 		id, err := b.client.Trigger(context.Background(), workflow, &client.TriggerOpts{Input: in, NoWait: true})
