@@ -312,7 +312,7 @@ func TestComposeCluster(t *testing.T) {
 	run(t, time.Minute, nil, ".", "docker", "network", "connect", network, coord)
 	c.waitReady(3 * time.Minute)
 
-	phase("kill worker-2 mid-task; 250 sleepy runs")
+	phase("kill worker-2 mid-task; sleepy runs until the kill lands")
 	// The operator's view of results (a core subscription as the
 	// coordinator user: it does not consume them): who ran each task and
 	// in how many attempts. worker-2 is killed at its first result of this
@@ -346,7 +346,13 @@ func TestComposeCluster(t *testing.T) {
 	})
 	require.NoError(t, err)
 	require.NoError(t, ops.Flush())
-	b = trigger(t, cl, demo.SleepyName, sleepy, 250, "workerkill")
+	// Runs keep coming, 50 at a time, until the kill has landed: worker-2 is
+	// then still being handed tasks, so it holds some (its tasks take
+	// 300 ms; a kill landing after a pause in the triggers found it idle).
+	b = &runBatch{workflow: demo.SleepyName, path: sleepy}
+	for round := 0; round < 40 && len(killed) == 0; round++ {
+		b.ids = append(b.ids, trigger(t, cl, demo.SleepyName, sleepy, 50, fmt.Sprintf("workerkill-%02d", round)).ids...)
+	}
 	select {
 	case err := <-killed:
 		require.NoError(t, err, "docker kill worker-2")
@@ -379,7 +385,7 @@ func TestComposeCluster(t *testing.T) {
 		awaitAll(t, cl, time.Minute, b)
 		total += len(b.ids)
 	}
-	require.Equal(t, 1000, total)
+	require.GreaterOrEqual(t, total, 800, "750 runs before the worker kill and at least 50 after")
 	mu.Lock()
 	defer mu.Unlock()
 	var dup, missing []string
