@@ -126,6 +126,18 @@ func (w *Watch) Connected() <-chan struct{} {
 	return w.up
 }
 
+// Lost returns a channel that is closed when the connection is next lost
+// (at once when it is closed for good). A nil or zero Watch returns nil:
+// never.
+func (w *Watch) Lost() <-chan struct{} {
+	if w == nil || w.nc == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.lost.Done()
+}
+
 // BindReconnect returns a context derived from parent that ends after
 // timeout, or when the connection is re-established after a loss (its cause
 // is then [ErrReconnected]), whichever comes first: for a request the server

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.opentelemetry.io/otel/trace"
 
@@ -249,6 +250,13 @@ type Coordinator struct {
 	reqSlots      chan struct{}
 	reqSub        *nats.Subscription
 	afterCommands func(runID string) bool
+	// Result requests (resultrpc.go): id names this coordinator on the
+	// commands it publishes (protocol.HeaderCoordinator); resSlots bounds
+	// the result requests in hand; resSubs are this coordinator's own
+	// subject and the queue group's (guarded by mu).
+	id       string
+	resSlots chan struct{}
+	resSubs  []*nats.Subscription
 
 	stalled atomic.Uint64 // runs re-driven by the stall check
 	metrics *metrics      // nil without Config.Metrics (metrics.go)
@@ -279,7 +287,8 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	}
 	c := &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
 		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}, run: startstop.NewSignal(),
-		reqSlots: make(chan struct{}, cfg.MaxRequests), afterCommands: faultAfterCommands()}
+		reqSlots: make(chan struct{}, cfg.MaxRequests), afterCommands: faultAfterCommands(),
+		id: nuid.Next(), resSlots: make(chan struct{}, cfg.MaxRequests)}
 	if cfg.Metrics != nil {
 		if c.metrics, err = newMetrics(c, cfg.Metrics); err != nil {
 			return nil, fmt.Errorf("coordinator: metrics: %w", err)
@@ -379,6 +388,19 @@ func (c *Coordinator) Start(ctx context.Context) (err error) {
 	// The in-flight bound (MaxRequests) is the limit that answers; the
 	// subscription's buffer only has to outlast a burst.
 	_ = c.reqSub.SetPendingLimits(64*1024, 256<<20)
+	own, err := c.nc.Subscribe(c.names.RPCResultSubject(c.id), c.onResultRequest)
+	if err != nil {
+		return fmt.Errorf("coordinator: subscribe to result requests: %w", err)
+	}
+	c.resSubs = append(c.resSubs, own)
+	anyc, err := c.nc.QueueSubscribe(c.names.RPCResultAnySubject(), RequestQueueGroup, c.onResultRequest)
+	if err != nil {
+		return fmt.Errorf("coordinator: subscribe to result requests: %w", err)
+	}
+	c.resSubs = append(c.resSubs, anyc)
+	for _, sub := range c.resSubs {
+		_ = sub.SetPendingLimits(64*1024, 256<<20)
+	}
 	c.log.Info("coordinator started", "prefix", c.names.Prefix(), "shards", c.cfg.Shards)
 	return nil
 }
@@ -407,6 +429,11 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 		// (client.Trigger: to another coordinator, or to the triggers
 		// stream when none is left).
 		_ = c.reqSub.Unsubscribe()
+	}
+	// Result requests not yet taken time out at their workers, which
+	// publish them to the results stream.
+	for _, sub := range c.resSubs {
+		_ = sub.Unsubscribe()
 	}
 	for _, cc := range c.consume {
 		cc.Drain()

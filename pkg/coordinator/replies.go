@@ -20,7 +20,9 @@ func isJSON(msg jetstream.Msg) bool {
 // trigger was JSON (so the nats CLI prints it), else msgpack.
 func (c *Coordinator) sendReply(j job, r *protocol.TriggerReply) {
 	if rm, ok := j.msg.(*requestMsg); ok {
-		c.replyRequest(rm, r) // requests.go
+		if !rm.result { // a result request is answered when settled
+			c.replyRequest(rm, r) // requests.go
+		}
 		return
 	}
 	if j.replyTo == "" {

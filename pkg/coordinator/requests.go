@@ -87,10 +87,17 @@ import (
 // Acknowledging releases its slot among the requests in flight; a nak (the
 // request could not be handled) answers, when nothing was answered yet,
 // "send it again", since no redelivery will come.
+//
+// A result request (resultrpc.go) is one too, with result set: settling it
+// answers it — empty when the result was handled, with
+// protocol.HeaderResultError when it was handed back — and its slot is one
+// of the result requests in flight.
 type requestMsg struct {
 	req     *nats.Msg
 	subject string
 	c       *Coordinator
+	slots   chan struct{} // the slot taken for it: released when settled
+	result  bool
 	replied atomic.Bool
 	settled atomic.Bool
 }
@@ -118,11 +125,13 @@ func (m *requestMsg) settle(failed bool) {
 	if m.settled.Swap(true) {
 		return
 	}
-	if failed && !m.replied.Load() {
+	if m.result {
+		m.c.answerResult(m.req, failed) // resultrpc.go
+	} else if failed && !m.replied.Load() {
 		m.c.replyRequest(m, &protocol.TriggerReply{V: protocol.SchemaVersion, Retry: true,
 			Error: fsmbridge.ErrorInfo(errors.New("coordinator: the trigger request could not be handled now; send it again with the same run id"))})
 	}
-	<-m.c.reqSlots
+	<-m.slots
 }
 
 // errOverloaded answers a request over Config.MaxRequests.
@@ -142,7 +151,7 @@ func (c *Coordinator) onRequest(req *nats.Msg) {
 			Error: fsmbridge.ErrorInfo(errOverloaded)})
 		return
 	}
-	rm := &requestMsg{req: req, subject: c.names.TriggerSubject(wf), c: c}
+	rm := &requestMsg{req: req, subject: c.names.TriggerSubject(wf), c: c, slots: c.reqSlots}
 	j := job{msg: rm, replyTo: req.Reply, rpc: true, fresh: req.Header.Get(protocol.HeaderNewRunID) != ""}
 	trig, err := c.decodeTrigger(rm)
 	if err != nil {

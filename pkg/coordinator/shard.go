@@ -473,8 +473,12 @@ func (s *shard) publishDurable(m *engine.Machine, rec *protocol.RunRecord, fx *e
 			c.log.Error("encode command", "run_id", rec.ID, "err", err)
 			continue
 		}
-		msg := &nats.Msg{Subject: c.names.TaskSubject(queue, cmd.Task.Kind), Data: data, Header: nats.Header{}}
-		msg.Header.Set(jetstream.MsgIDHeader, layout.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch))
+		// The header map is built directly (canonical keys): the result
+		// comes back to this coordinator (resultrpc.go).
+		msg := &nats.Msg{Subject: c.names.TaskSubject(queue, cmd.Task.Kind), Data: data, Header: nats.Header{
+			jetstream.MsgIDHeader:      {layout.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch)},
+			protocol.HeaderCoordinator: {c.id},
+		}}
 		tracectx.Copy(msg.Header, s.trace) // tracing.go
 		if f, err := c.js.PublishMsgAsync(msg); err == nil {
 			futures = append(futures, f)

@@ -79,6 +79,22 @@ func (n Names) RPCTriggerSubject(workflow string) string {
 // RPCTriggerWildcard matches every trigger request subject.
 func (n Names) RPCTriggerWildcard() string { return n.prefix + ".rpc.trigger.>" }
 
+// RPCResultSubject is where a worker sends a [TaskResult] as a core NATS
+// request to the coordinator that published its command (the command's
+// [HeaderCoordinator]). The coordinator applies it, writes the run record,
+// stores what the run owes next and only then answers — with an empty
+// message, or with [HeaderResultError] when it did not take the result. The
+// worker acknowledges its command after the empty answer; otherwise it
+// sends the result on: to [Names.RPCResultAnySubject] when nobody listens
+// here, else to the results stream ([Names.ResultSubject]).
+func (n Names) RPCResultSubject(coordinator string) string {
+	return n.prefix + ".rpc.result." + coordinator
+}
+
+// RPCResultAnySubject takes result requests in the coordinators' queue
+// group: where a worker sends a result whose coordinator is gone.
+func (n Names) RPCResultAnySubject() string { return n.prefix + ".rpc.results" }
+
 // Task subjects. Queue and kind are single tokens.
 func (n Names) TaskSubject(queue, kind string) string {
 	return n.prefix + ".task." + queue + "." + kind
@@ -186,6 +202,22 @@ const HeaderReplyTo = "Cano-Reply-To"
 // skips the look-up that guards against starting an existing run's first
 // step again. A retry of the request must leave it out.
 const HeaderNewRunID = "Cano-New-Run-Id"
+
+// HeaderCoordinator, on a task command, names the coordinator that
+// published it (a single token): its result is sent to
+// [Names.RPCResultSubject] of that name.
+const HeaderCoordinator = "Cano-Coordinator"
+
+// HeaderResultError, on the answer to a result request, says the
+// coordinator did not take the result (too many in flight, a store call
+// failed) and why: the worker sends the result to the results stream.
+const HeaderResultError = "Cano-Error"
+
+// HeaderResent, on a result, says an earlier sending of it may have
+// reached a coordinator (its request timed out or was refused): the
+// coordinator treats it as redelivered and re-publishes what the run owes
+// even when the result changes nothing.
+const HeaderResent = "Cano-Resent"
 
 // JetStream's own subjects, used where nats.go's API has no call for what
 // the engine needs (a KV write carrying a per-message TTL, a read the

@@ -89,7 +89,7 @@ func TestBrokerOutageCostsNoAttempt(t *testing.T) {
 		}
 	})
 	sink := &logSink{}
-	b := setup(t, worker.Config{AckWait: ackWait, Logger: slog.New(slog.NewTextHandler(sink, nil))},
+	b := setup(t, worker.ResultsToStream(worker.Config{AckWait: ackWait, Logger: slog.New(slog.NewTextHandler(sink, nil))}),
 		oneTask("outage", task, fsm.TaskConfig{Retry: fsm.RetryNone()}))
 	beats := heartbeats(t, b.nc)
 	ctx := awaitCtx(t)
@@ -147,7 +147,7 @@ wait:
 func TestUndeliverableOutcomeIsDeadLettered(t *testing.T) {
 	t.Parallel()
 	ok := newScript(func(context.Context, *fsm.TaskContext) (fsm.Result, error) { return fsm.Next("done"), nil })
-	b := setup(t, worker.Config{AckWait: time.Second, ResultRetry: 100 * time.Millisecond},
+	b := setup(t, worker.ResultsToStream(worker.Config{AckWait: time.Second, ResultRetry: 100 * time.Millisecond}),
 		oneTask("undeliverable", ok, fsm.TaskConfig{Retry: fsm.RetryNone()}))
 	_ = refuseResults(t, b.js, b.nc)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -302,7 +302,7 @@ func TestStopWhileRetryingHandsBack(t *testing.T) {
 	})
 	sink := &logSink{}
 	wf := oneTask("handback", task, fsm.TaskConfig{Retry: fsm.RetryFixed(1, 10*time.Millisecond)})
-	b := setup(t, worker.Config{AckWait: time.Second, Logger: slog.New(slog.NewTextHandler(sink, nil))}, wf)
+	b := setup(t, worker.ResultsToStream(worker.Config{AckWait: time.Second, Logger: slog.New(slog.NewTextHandler(sink, nil))}), wf)
 	restore := refuseResults(t, b.js, b.nc)
 	ctx := awaitCtx(t)
 	runID := "r" + nuid.Next()

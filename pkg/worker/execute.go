@@ -251,7 +251,7 @@ func (w *Worker) finish(msg jetstream.Msg, cmd *protocol.TaskCommand, f *finishi
 			return false
 		}
 	}
-	if w.publishResult(msg, cmd, out, since) { // results.go
+	if w.sendResult(msg, cmd, out, since) || w.publishResult(msg, cmd, out, since) { // resultrpc.go, results.go
 		return true
 	}
 	w.deliverResult(msg, cmd, out, since, nil)

@@ -138,6 +138,9 @@ type Config struct {
 	// in the trace the task command carries, and hands it to the task in
 	// its context (tracing.go). Nil: tracing off.
 	Tracing trace.TracerProvider
+
+	// resultsToStream: results go to the results stream only (tests).
+	resultsToStream bool
 }
 
 // Hooks observe a worker's task execution. Every field may be nil.
@@ -230,6 +233,7 @@ type Worker struct {
 	branches jetstream.KeyValue
 	runs     jetstream.KeyValue // read for inputs left out of commands
 	runsRead *kvread.Reader     // consistent reads of runs (loadInput)
+	rcalls   *resultCalls       // results sent to coordinators (resultrpc.go); set in Start
 	// conn ends an outcome's publish in flight when the connection is
 	// lost, so it is sent again right after the reconnect rather than
 	// after publishTimeout (a join timeout may be shorter). Set in Start.
@@ -359,6 +363,11 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 	}
 	w.runsRead = kvread.New(w.js, w.runs)
 	w.conn = connwatch.New(w.nc)
+	if !w.cfg.resultsToStream {
+		if w.rcalls, err = w.startResultCalls(); err != nil { // resultrpc.go
+			return fmt.Errorf("worker: subscribe to result answers: %w", err)
+		}
+	}
 	if w.cfg.PresenceInterval > 0 {
 		kv, err := w.js.KeyValue(ctx, layout.WorkersBucket(w.names))
 		if err != nil {
@@ -500,8 +509,9 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 		w.beatStop()
 		w.beats.Wait()
 	}
-	// No result awaits its PubAck now (each is a task waited for above):
-	// the asynchronous publisher's reply subscription goes.
+	// No result awaits its answer or its PubAck now (each is a task waited
+	// for above): the subscriptions for them go.
+	w.rcalls.close()
 	w.js.CleanupPublisher()
 	if w.breakers != nil {
 		bctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
