@@ -300,6 +300,10 @@ func TestRolePermissions(t *testing.T) {
 		// breakers, its own workflows' definitions; read run records.
 		_, err = w.js.Publish(ctx, names.ResultSubject("permprobe-run"), []byte("not a result"))
 		require.NoError(t, err)
+		// ... or as a request to the coordinators, which answer it (this
+		// one they dead-letter: it is no result).
+		_, err = w.RequestWithContext(ctx, names.RPCResultAnySubject(), []byte("not a result"))
+		require.NoError(t, err, "a worker's result request was not answered")
 		for _, kv := range [][2]string{
 			{layout.BranchesBucket(names), "permprobe.1.0"}, {layout.StoreBucket(names), "g.permprobe"},
 			{layout.WorkersBucket(names), "permprobe"}, {layout.BreakersBucket(names), "permprobe"},

@@ -69,6 +69,11 @@ func (c *Coordinator) onResult(msg jetstream.Msg) {
 		return
 	}
 	j.res, j.runID = r, r.RunID
+	if msg.Headers().Get(protocol.HeaderResent) != "" {
+		// Its request may have been applied by a coordinator that died
+		// before it published what the run owed (resultrpc.go).
+		j.redelivered = true
+	}
 	c.route(j)
 }
 

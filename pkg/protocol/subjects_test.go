@@ -44,6 +44,8 @@ func TestNames(t *testing.T) {
 			"TaskConsumer":         {layout.TaskConsumer("q", "fetch"), "task_q_fetch"},
 			"ResultSubject":        {n.ResultSubject("r1"), "{p}.result.r1"},
 			"ResultWildcard":       {n.ResultWildcard(), "{p}.result.>"},
+			"RPCResultSubject":     {n.RPCResultSubject("c1"), "{p}.rpc.result.c1"},
+			"RPCResultAnySubject":  {n.RPCResultAnySubject(), "{p}.rpc.results"},
 			"CancelSubject":        {n.CancelSubject("r1"), "{p}.control.cancel.r1"},
 			"ControlWildcard":      {n.ControlWildcard(), "{p}.control.>"},
 			"TimerAtSubject":       {n.TimerAtSubject("r1", "join-3"), "{p}.timer.at.r1.join-3"},

@@ -36,9 +36,13 @@ import (
 // Requests are answered on one subscription per worker (an inbox wildcard);
 // a call is found by the token that ends its reply subject.
 
-// resultRequestTimeout bounds the wait for a coordinator's answer: its
-// record write and its publishes' PubAcks are each bounded by 5 s.
-const resultRequestTimeout = 10 * time.Second
+// resultRequestTimeout bounds the wait for a coordinator's answer. A
+// coordinator answers within milliseconds (its requests in flight are
+// bounded, a request over the bound is refused at once), so a request
+// unanswered this long went to a coordinator that died or is cut off: the
+// result goes to the stream, where another coordinator takes it. A late
+// answer is ignored; the result sent twice changes the run once.
+const resultRequestTimeout = 5 * time.Second
 
 // resultCalls are the result requests in flight of one worker. Safe for
 // concurrent use.

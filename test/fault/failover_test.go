@@ -52,9 +52,14 @@ func TestFailoverAfterWorkerKill(t *testing.T) {
 		runID := "failover" + nuid.Next()
 		attempts, err := store.Watch(ctx, kvstore.RunScope(runID).Prefix()+faults.AttemptsKey)
 		require.NoError(t, err)
+		// The result goes as a request to a coordinator, or to the stream.
 		results := make(chan *nats.Msg, 4)
-		sub, err := b.nc.ChanSubscribe(names.ResultSubject(runID), results)
-		require.NoError(t, err)
+		var subs []*nats.Subscription
+		for _, subject := range []string{names.ResultSubject(runID), names.RPCResultSubject("*"), names.RPCResultAnySubject()} {
+			sub, err := b.nc.ChanSubscribe(subject, results)
+			require.NoError(t, err)
+			subs = append(subs, sub)
+		}
 		require.NoError(t, b.nc.Flush())
 		_, err = b.client.Trigger(ctx, faults.FlakyName, &client.TriggerOpts{RunID: runID, NoWait: true,
 			Input: faults.FaultInput{HangAttempt: 1}})
@@ -90,7 +95,9 @@ func TestFailoverAfterWorkerKill(t *testing.T) {
 		var tr protocol.TaskResult
 		require.NoError(t, wirecodec.Decode(res.Data, &tr, 0))
 		require.Equal(t, second, tr.Worker, "the task ran on the other worker")
-		require.NoError(t, sub.Unsubscribe())
+		for _, sub := range subs {
+			require.NoError(t, sub.Unsubscribe())
+		}
 		require.NoError(t, attempts.Stop())
 		t.Logf("round %d: SIGKILLed %s mid-task; attempt 2 started on %s %s after the kill; run completed, path %v",
 			round+1, first, second, failover.Round(time.Millisecond), out.Path)

@@ -155,27 +155,36 @@ func (b *bundle) awaitAll(t *testing.T, ids []string, wantPath []string, timeout
 	require.NoError(t, firstErr, "%d of %d runs did not complete as expected", bad.Load(), len(ids))
 }
 
-// completedEvents counts completed events per run on the events stream.
+// completedEvents counts completed events per run on the events stream,
+// once events of want runs are there (or a minute has passed: the caller's
+// checks then say what is missing). A run's completed event may come after
+// its record: when a coordinator is killed between the two, the event is
+// re-published once the worker's result request times out and the result
+// reaches another coordinator.
 func (b *bundle) completedEvents(t *testing.T, workflow string, want int) map[string]int {
 	t.Helper()
-	counts := map[string]int{}
 	_, js := b.srv.Connect(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	n := protocol.MustNames("")
-	cons, err := js.OrderedConsumer(ctx, layout.EventsStream(n), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
-	require.NoError(t, err)
-	info, err := cons.Info(ctx)
-	require.NoError(t, err)
-	pending := int(info.NumPending)
-	for i := 0; i < pending; i++ {
-		m, err := cons.Next()
+	var counts map[string]int
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(50 * time.Millisecond) { // a bounded poll
+		counts = map[string]int{}
+		cons, err := js.OrderedConsumer(ctx, layout.EventsStream(n), jetstreamOrdered(n.EventSubject(workflow, "*", protocol.EventCompleted)))
 		require.NoError(t, err)
-		var ev protocol.Event
-		require.NoError(t, wirecodec.Decode(m.Data(), &ev, 0))
-		counts[ev.RunID]++
+		info, err := cons.Info(ctx)
+		require.NoError(t, err)
+		for i := 0; i < int(info.NumPending); i++ {
+			m, err := cons.Next()
+			require.NoError(t, err)
+			var ev protocol.Event
+			require.NoError(t, wirecodec.Decode(m.Data(), &ev, 0))
+			counts[ev.RunID]++
+		}
+		if len(counts) >= want || time.Now().After(deadline) {
+			return counts
+		}
 	}
-	return counts
 }
 
 func requireEachOnce(t *testing.T, ids []string, counts map[string]int) {
