@@ -3,6 +3,7 @@ package embedded
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -44,6 +45,9 @@ type Config struct {
 	ReadyTimeout time.Duration
 	// Logs enables the server's own log output (to stderr).
 	Logs bool
+	// Logger, when set, gets the server's errors and warnings (its notices
+	// at debug level) instead of stderr, whatever Logs says.
+	Logger *slog.Logger
 }
 
 // ClusterConfig joins the server to a JetStream cluster.
@@ -128,7 +132,10 @@ func Start(cfg Config) (*Server, error) {
 		lock.release()
 		return nil, fmt.Errorf("embedded: %w", err)
 	}
-	if cfg.Logs {
+	switch {
+	case cfg.Logger != nil:
+		ns.SetLoggerV2(slogServer{log: cfg.Logger}, false, false, false) // log.go
+	case cfg.Logs:
 		ns.ConfigureLogger()
 	}
 	go ns.Start()

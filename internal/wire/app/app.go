@@ -125,7 +125,8 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 		if err != nil {
 			return fmt.Errorf("-listen %q: %w", cfg.Listen, err)
 		}
-		srv, err = embedded.Start(embedded.Config{StoreDir: cfg.DataDir, Host: host, Port: port})
+		srv, err = embedded.Start(embedded.Config{StoreDir: cfg.DataDir, Host: host, Port: port,
+			Logger: log.With("component", "nats-server")})
 		if err != nil {
 			return err
 		}
