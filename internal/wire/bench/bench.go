@@ -699,11 +699,19 @@ func (e *env) memory(ctx context.Context) (Result, error) {
 		r.Figures[fmt.Sprintf("heap_inuse_mb_after_%d", target)] = float64(ms.HeapInuse) / (1 << 20)
 		for _, p := range e.procs {
 			r.Figures[fmt.Sprintf("%s_rss_mb_after_%d", p.role, target)] = p.rssMB()
+			live, free, err := p.heapMB()
+			if err != nil {
+				return r, err
+			}
+			r.Figures[fmt.Sprintf("%s_heap_live_mb_after_%d", p.role, target)] = live
+			r.Figures[fmt.Sprintf("%s_heap_free_mb_after_%d", p.role, target)] = free
 		}
 	}
 	r.Note = "RSS and Go heap of the whole process: embedded server (with, under -event-capture, its 64 MiB in-memory events stream), coordinator and worker"
 	if len(e.procs) > 0 {
-		r.Note = "rss/heap: the harness process (embedded server, with, under -event-capture, its 64 MiB in-memory events stream, and the load's client); worker and coordinator: their own processes"
+		r.Note = "rss/heap: the harness process (embedded server, with, under -event-capture, its 64 MiB in-memory events stream, and the load's client); " +
+			"worker and coordinator: their own processes: after a forced GC, heap_live is the live objects (what a leak grows), " +
+			"heap_free the heap the Go runtime keeps for reuse, not yet returned to the OS (in the RSS; it follows the heap's peak under load)"
 	}
 	return r, nil
 }
