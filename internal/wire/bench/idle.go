@@ -88,7 +88,7 @@ func idle(ctx context.Context, cfg Config) (Result, error) {
 		self = "harness" // the external server's CPU is not measured here
 		r.Note = "% of one core over the window; coordinator and worker: their own processes (10 ms resolution); the external server is not measured"
 	case cfg.Processes:
-		r.Note = "% of one core over the window; server: the harness process (embedded server, an idle client); coordinator and worker: their own processes (10 ms resolution)"
+		r.Note = "% of one core over the window; server: the harness process (the embedded server; the harness itself only waits); coordinator and worker: their own processes (10 ms resolution)"
 	default:
 		self = "total"
 		r.Note = "% of one core over the window, one process: embedded server, coordinator and worker (-procs splits it)"
