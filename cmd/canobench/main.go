@@ -4,6 +4,7 @@
 //	go run ./cmd/canobench                       # all scenarios
 //	go run ./cmd/canobench -scenarios onetask,latency -n 20000 -json
 //	go run ./cmd/canobench -procs -scenarios onetask,memory   # per-process CPU and RSS
+//	go run ./cmd/canobench -procs -scenarios idle             # idle CPU: % of a core per process
 //	go run ./cmd/canobench -soak 30m -rate 2000                # steady load, a row a minute
 package main
 
@@ -30,7 +31,9 @@ func main() {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 2000, "runs in flight at once")
 	fs.IntVar(&cfg.LatencyRuns, "latency-n", 2000, "sequential runs for the latency scenario")
 	fs.IntVar(&cfg.MemoryRuns, "memory-n", 200000, "runs for the memory scenario")
-	scenarios := fs.String("scenarios", "onetask,chain,split,latency,breaker", "comma-separated: onetask, chain, split, latency, breaker, memory")
+	scenarios := fs.String("scenarios", "onetask,chain,split,latency,breaker", "comma-separated: onetask, chain, split, latency, breaker, memory, idle")
+	fs.DurationVar(&cfg.IdleSettle, "idle-settle", bench.IdleSettleDefault, "idle: let start-up settle this long before measuring")
+	fs.DurationVar(&cfg.IdleFor, "idle-for", bench.IdleForDefault, "idle: measure CPU over this long with no runs")
 	splits := fs.String("splits", "100,1000,10000", "split sizes")
 	asJSON := fs.Bool("json", false, "machine-readable output")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` (with -procs, each child also writes file.worker and file.coordinator)")

@@ -342,6 +342,8 @@ type WorkerConfig struct {
 	// Tracing, when set, records a span per task attempt of a traced run
 	// (nil: off); cmd/worker builds it from the OTEL_* variables.
 	Tracing trace.TracerProvider
+	// Ready, when set, is called once the worker runs (tests, canobench).
+	Ready func()
 }
 
 // SleepyTaskDuration is how long the demo "sleepy" workflow's task sleeps.
@@ -419,6 +421,9 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 		}
 		return nil
 	})
+	if cfg.Ready != nil {
+		cfg.Ready()
+	}
 	<-ctx.Done()
 	notReady(hs) // draining: take no new traffic
 	sctx, cancel := context.WithTimeout(context.Background(), shutdown)

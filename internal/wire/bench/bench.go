@@ -49,8 +49,13 @@ type Config struct {
 	LatencyRuns int
 	// Splits are the split sizes measured.
 	Splits []int
-	// Scenarios to run: onetask, chain, split, latency, breaker, memory.
+	// Scenarios to run: onetask, chain, split, latency, breaker, memory,
+	// idle.
 	Scenarios []string
+	// IdleSettle is how long the idle scenario lets start-up settle
+	// before it measures (default IdleSettleDefault); IdleFor is how long
+	// it measures (default IdleForDefault).
+	IdleSettle, IdleFor time.Duration
 	// MemoryRuns is how many runs the memory scenario completes (RSS is
 	// reported after 10k and after MemoryRuns).
 	MemoryRuns int
@@ -127,15 +132,34 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if cfg.Progress == nil {
 		cfg.Progress = io.Discard
 	}
-	e, err := start(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer e.stop()
 	rep := &Report{Machine: machine(), Server: "embedded R1 file storage"}
 	if cfg.URL != "" {
 		rep.Server = cfg.URL
 	}
+	// The idle scenario has a server and engine processes of its own, and
+	// runs first, so nothing else is connected or running while it
+	// measures.
+	var loaded []string
+	for _, sc := range cfg.Scenarios {
+		if sc != "idle" {
+			loaded = append(loaded, sc)
+			continue
+		}
+		r, err := idle(ctx, cfg)
+		if err != nil {
+			return rep, fmt.Errorf("idle: %w", err)
+		}
+		rep.Results = append(rep.Results, r)
+	}
+	if len(loaded) == 0 {
+		return rep, nil
+	}
+	cfg.Scenarios = loaded
+	e, err := start(ctx, cfg)
+	if err != nil {
+		return rep, err
+	}
+	defer e.stop()
 	rep.Baseline, err = e.baseline(ctx, cfg.Runs)
 	if err != nil {
 		return nil, fmt.Errorf("baseline: %w", err)
@@ -189,20 +213,11 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 			stops[i]()
 		}
 	}
-	url := cfg.URL
-	if url == "" {
-		dir, err := os.MkdirTemp("", "canobench-")
-		if err != nil {
-			return nil, err
-		}
-		stops = append(stops, func() { _ = os.RemoveAll(dir) })
-		srv, err := embedded.Start(embedded.Config{StoreDir: dir, Port: -1})
-		if err != nil {
-			return nil, err
-		}
-		stops = append(stops, srv.Stop)
-		url = srv.ClientURL()
+	url, stopServer, err := startServer(cfg.URL)
+	if err != nil {
+		return nil, err
 	}
+	stops = append(stops, stopServer)
 	nc, err := nats.Connect(url)
 	if err != nil {
 		e.stop()
@@ -243,6 +258,25 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 	return e, nil
 }
 
+// startServer starts an embedded server (R1, file storage, data in a temp
+// dir) unless url names an external one, and returns its URL and what
+// stops it.
+func startServer(url string) (string, func(), error) {
+	if url != "" {
+		return url, func() {}, nil
+	}
+	dir, err := os.MkdirTemp("", "canobench-")
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := embedded.Start(embedded.Config{StoreDir: dir, Port: -1})
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return "", nil, err
+	}
+	return srv.ClientURL(), func() { srv.Stop(); _ = os.RemoveAll(dir) }, nil
+}
+
 // redelivered counts task attempts after the first in this process's
 // worker: no-op tasks never fail, so each one is a command delivered again
 // (a lost delivery or acknowledgement costs an AckWait of delay).
@@ -252,6 +286,12 @@ var redelivered atomic.Int64
 const (
 	RoleWorker      = "worker"
 	RoleCoordinator = "coordinator"
+	// RoleCmdCoordinator and RoleCmdWorker run what cmd/coordinator and
+	// cmd/worker run with their default flags (the coordinator with its
+	// scheduler and leader lease, the worker with the demo workflows);
+	// the idle scenario measures them.
+	RoleCmdCoordinator = "cmd-coordinator"
+	RoleCmdWorker      = "cmd-worker"
 )
 
 // startEngine starts a worker (with every bench workflow) or a coordinator
@@ -259,6 +299,9 @@ const (
 // what stops it.
 func startEngine(ctx context.Context, role, url string, splits []int, retention time.Duration) (stop func(), err error) {
 	log := slog.New(slog.DiscardHandler)
+	if role == RoleCmdCoordinator || role == RoleCmdWorker {
+		return startCmd(ctx, role, url, log) // idle.go
+	}
 	nc, err := nats.Connect(url)
 	if err != nil {
 		return nil, err
@@ -656,11 +699,19 @@ func (e *env) memory(ctx context.Context) (Result, error) {
 		r.Figures[fmt.Sprintf("heap_inuse_mb_after_%d", target)] = float64(ms.HeapInuse) / (1 << 20)
 		for _, p := range e.procs {
 			r.Figures[fmt.Sprintf("%s_rss_mb_after_%d", p.role, target)] = p.rssMB()
+			live, free, err := p.heapMB()
+			if err != nil {
+				return r, err
+			}
+			r.Figures[fmt.Sprintf("%s_heap_live_mb_after_%d", p.role, target)] = live
+			r.Figures[fmt.Sprintf("%s_heap_free_mb_after_%d", p.role, target)] = free
 		}
 	}
 	r.Note = "RSS and Go heap of the whole process: embedded server (with, under -event-capture, its 64 MiB in-memory events stream), coordinator and worker"
 	if len(e.procs) > 0 {
-		r.Note = "rss/heap: the harness process (embedded server, with, under -event-capture, its 64 MiB in-memory events stream, and the load's client); worker and coordinator: their own processes"
+		r.Note = "rss/heap: the harness process (embedded server, with, under -event-capture, its 64 MiB in-memory events stream, and the load's client); " +
+			"worker and coordinator: their own processes: after a forced GC, heap_live is the live objects (what a leak grows), " +
+			"heap_free the heap the Go runtime keeps for reuse, not yet returned to the OS (in the RSS; it follows the heap's peak under load)"
 	}
 	return r, nil
 }
@@ -711,7 +762,11 @@ func Print(w io.Writer, rep *Report, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Fprintf(w, "machine:  %s\nserver:   %s\nbaseline: %.0f msgs/s (raw JetStream publish+consume+ack)\n\n", rep.Machine, rep.Server, rep.Baseline)
+	fmt.Fprintf(w, "machine:  %s\nserver:   %s\n", rep.Machine, rep.Server)
+	if rep.Baseline > 0 {
+		fmt.Fprintf(w, "baseline: %.0f msgs/s (raw JetStream publish+consume+ack)\n", rep.Baseline)
+	}
+	fmt.Fprintln(w)
 	for _, r := range rep.Results {
 		keys := make([]string, 0, len(r.Figures))
 		for k := range r.Figures {

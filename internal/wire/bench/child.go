@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"runtime"
+	"runtime/metrics"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +21,9 @@ type child struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
 	done  chan struct{}
+	// lines are the child's replies on its stdout after "ready"
+	// (memReply lines); closed when its stdout ends.
+	lines chan string
 }
 
 // ChildArg is the flag that turns canobench into an engine child process.
@@ -55,15 +60,24 @@ func startChild(ctx context.Context, role, url string, splits []int, cpuProfile 
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	c := &child{role: role, cmd: cmd, stdin: stdin, done: make(chan struct{})}
+	c := &child{role: role, cmd: cmd, stdin: stdin, done: make(chan struct{}), lines: make(chan string, 4)}
 	ready := make(chan error, 1)
 	go func() {
-		line, err := bufio.NewReader(stdout).ReadString('\n')
+		defer close(c.lines)
+		r := bufio.NewReader(stdout)
+		line, err := r.ReadString('\n')
 		if err == nil && strings.TrimSpace(line) != "ready" {
 			err = fmt.Errorf("%s child: %s", role, strings.TrimSpace(line))
 		}
 		ready <- err
-		_, _ = io.Copy(io.Discard, stdout)
+		for err == nil {
+			if line, err = r.ReadString('\n'); err == nil {
+				select {
+				case c.lines <- strings.TrimSpace(line):
+				default: // nobody asked
+				}
+			}
+		}
 	}()
 	go func() { _ = cmd.Wait(); close(c.done) }()
 	select {
@@ -114,8 +128,52 @@ func (c *child) cpu() time.Duration {
 	return time.Duration(ut+st) * (time.Second / 100)
 }
 
+// memAsk, a line on a child's stdin, asks it for its Go heap: it replies
+// with a memReply line.
+const (
+	memAsk   = "mem"
+	memReply = "mem "
+)
+
+// heapMB asks the child for its Go heap after a garbage collection it
+// forces: live is the heap's live objects (what a leak grows), free the
+// heap memory the Go runtime holds free for reuse but has not returned to
+// the operating system yet (part of the RSS: it follows the peak of the
+// heap under load and shrinks as the runtime's scavenger returns it).
+func (c *child) heapMB() (live, free float64, err error) {
+	if _, err := io.WriteString(c.stdin, memAsk+"\n"); err != nil {
+		return 0, 0, err
+	}
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				return 0, 0, fmt.Errorf("%s child exited", c.role)
+			}
+			if f := strings.Fields(strings.TrimPrefix(line, memReply)); strings.HasPrefix(line, memReply) && len(f) == 2 {
+				l, _ := strconv.ParseFloat(f[0], 64)
+				fr, _ := strconv.ParseFloat(f[1], 64)
+				return l / (1 << 20), fr / (1 << 20), nil
+			}
+		case <-t.C:
+			return 0, 0, fmt.Errorf("%s child did not report its heap within 30 s", c.role)
+		}
+	}
+}
+
+// childHeap is the child side of heapMB, in bytes.
+func childHeap() (live, free uint64) {
+	runtime.GC()
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/memory/classes/heap/free:bytes"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64(), s[1].Value.Uint64()
+}
+
 // RunChild is the child side: it starts role's engine on url, prints
-// "ready", and runs until its stdin is closed (or ctx ends).
+// "ready", answers memAsk lines, and runs until its stdin is closed (or
+// ctx ends).
 func RunChild(ctx context.Context, role, url string, splits []int, retention time.Duration, stdin io.Reader, stdout io.Writer) error {
 	stop, err := startEngine(ctx, role, url, splits, retention)
 	if err != nil {
@@ -125,7 +183,16 @@ func RunChild(ctx context.Context, role, url string, splits []int, retention tim
 	defer stop()
 	fmt.Fprintln(stdout, "ready")
 	closed := make(chan struct{})
-	go func() { _, _ = io.Copy(io.Discard, stdin); close(closed) }()
+	go func() {
+		defer close(closed)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			if sc.Text() == memAsk {
+				live, free := childHeap()
+				fmt.Fprintf(stdout, "%s%d %d\n", memReply, live, free)
+			}
+		}
+	}()
 	select {
 	case <-closed:
 	case <-ctx.Done():
