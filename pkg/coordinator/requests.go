@@ -189,8 +189,7 @@ func (c *Coordinator) replyRequest(m *requestMsg, r *protocol.TriggerReply) {
 // this file).
 func (s *shard) request(ctx context.Context, j job) {
 	c := s.c
-	kctx, cancel := c.conn.Bind(ctx, kvTimeout)
-	defer cancel()
+	kctx := s.kvCtx(ctx)
 	if !j.fresh {
 		e, err := s.load(kctx, j.runID) // "not found" is confirmed with the leader
 		switch {

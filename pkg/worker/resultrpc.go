@@ -158,12 +158,29 @@ func (rc *resultCalls) send(call *resultCall, subject string) {
 	call.timer = time.AfterFunc(resultRequestTimeout, func() { rc.timedOut(token) })
 	rc.mu.Unlock()
 	reply := strconv.AppendUint([]byte(rc.prefix), token, 10)
-	err := rc.w.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: string(reply), Header: call.out.Header, Data: call.out.Data})
+	err := rc.w.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: string(reply), Header: requestHeader(call.out.Header), Data: call.out.Data})
 	if err != nil {
 		if c := rc.take(token); c != nil {
 			rc.toStream(c, false)
 		}
 	}
+}
+
+// requestHeader is the header of a result request: the stream message's
+// without its message id, which only the stream's de-duplication reads —
+// usually no header at all (a trace context is the exception), which spares
+// the worker, the server and the coordinator writing and parsing one.
+func requestHeader(h nats.Header) nats.Header {
+	if len(h) <= 1 {
+		return nil // the message id alone
+	}
+	out := make(nats.Header, len(h)-1)
+	for k, v := range h {
+		if k != jetstream.MsgIDHeader {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // take removes and returns the call of token, nil when it is settled
