@@ -18,12 +18,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/deadline"
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // ErrEndedEarly is returned when the watch closes before every current
@@ -61,7 +63,7 @@ func Current(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue,
 			}
 		}()
 	}()
-	left := leftAfter{js: js, bucket: kv.Bucket(), subject: "$KV." + kv.Bucket() + "." + keys}
+	left := newLeftAfter(js, kv.Bucket(), keys)
 	var last uint64 // the stream sequence of the last message delivered
 	timer := time.NewTimer(quiet)
 	defer timer.Stop()
@@ -102,69 +104,61 @@ func Current(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue,
 	}
 }
 
-// leftAfter asks a bucket's stream whether a message matching subject is
-// stored after a sequence.
+// leftAfter asks a bucket's stream leader whether a message matching
+// subject is stored after a sequence.
 type leftAfter struct {
-	js      jetstream.JetStream
+	nc      *nats.Conn
 	bucket  string
-	subject string
+	subject string // the keys' subject: "$KV.<bucket>.<keys>"
+	msgGet  string // the leader's STREAM.MSG.GET subject of the bucket's stream
 }
 
-// msgGetResponse is the part of a JetStream message get reply read here.
+func newLeftAfter(js jetstream.JetStream, bucket, keys string) leftAfter {
+	o := js.Options()
+	return leftAfter{nc: js.Conn(), bucket: bucket, subject: protocol.KVSubject(bucket, keys),
+		msgGet: protocol.StreamMsgGetSubject(protocol.JSAPIPrefix(o.Domain, o.APIPrefix), layout.KVStream(bucket))}
+}
+
+type msgGetRequest struct {
+	Seq           uint64 `json:"seq"`
+	NextBySubject string `json:"next_by_subj"`
+}
+
+// msgGetResponse is the part of a message get reply read here.
 type msgGetResponse struct {
 	Error *struct {
-		Code        int    `json:"code"`
+		ErrCode     int    `json:"err_code"`
 		Description string `json:"description"`
-	} `json:"error"`
+	} `json:"error,omitempty"`
 	Message *struct {
-		Seq uint64 `json:"seq"`
-	} `json:"message"`
+		Sequence uint64 `json:"seq"`
+	} `json:"message,omitempty"`
 }
 
 // any reports whether a message matching l.subject is stored after
 // sequence seq. A message that is not the last of its key counts: the
 // key's last message comes after it and the watch has yet to deliver it.
 func (l leftAfter) any(ctx context.Context, seq uint64) (bool, error) {
-	req, err := json.Marshal(struct {
-		Seq  uint64 `json:"seq"`
-		Next string `json:"next_by_subj"`
-	}{seq + 1, l.subject})
+	ctx, cancel := deadline.Default(ctx, requestTimeout)
+	defer cancel()
+	req, err := json.Marshal(msgGetRequest{Seq: seq + 1, NextBySubject: l.subject})
 	if err != nil {
 		return false, err
 	}
-	subj := apiPrefix(l.js) + "STREAM.MSG.GET.KV_" + l.bucket
-	ctx, cancel := deadline.Default(ctx, requestTimeout)
-	defer cancel()
-	m, err := l.js.Conn().RequestWithContext(ctx, subj, req)
+	reply, err := l.nc.RequestWithContext(ctx, l.msgGet, req)
 	if err != nil {
 		return false, fmt.Errorf("kvwatch: ask bucket %s what is left to read: %w", l.bucket, err)
 	}
 	var resp msgGetResponse
-	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return false, fmt.Errorf("kvwatch: ask bucket %s what is left to read: unreadable reply: %w", l.bucket, err)
+	if err := json.Unmarshal(reply.Data, &resp); err != nil {
+		return false, fmt.Errorf("kvwatch: ask bucket %s what is left to read: %w", l.bucket, err)
 	}
 	switch {
-	case resp.Error != nil && resp.Error.Code == 404:
+	case resp.Error != nil && resp.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
 		return false, nil
 	case resp.Error != nil:
 		return false, fmt.Errorf("kvwatch: ask bucket %s what is left to read: %s (code %d)",
-			l.bucket, resp.Error.Description, resp.Error.Code)
+			l.bucket, resp.Error.Description, resp.Error.ErrCode)
 	}
 	return resp.Message != nil, nil
-}
-
-// apiPrefix is the JetStream API subject prefix js sends requests under,
-// ending with a dot.
-func apiPrefix(js jetstream.JetStream) string {
-	o := js.Options()
-	switch {
-	case o.Domain != "":
-		return "$JS." + o.Domain + ".API."
-	case o.APIPrefix != "":
-		if !strings.HasSuffix(o.APIPrefix, ".") {
-			return o.APIPrefix + "."
-		}
-		return o.APIPrefix
-	}
-	return jetstream.DefaultAPIPrefix
 }
