@@ -140,7 +140,9 @@ func TestWorkers(t *testing.T) {
 		// before the last one, whose TTL runs out meanwhile. The watch never
 		// delivers it, and nats.go's end-of-initial-values marker counts on
 		// it: before the fix the list waited out its context.
-		const ttl = 2 * time.Second
+		// Long enough for the listing to start before the large entries
+		// expire (they must be delivered for the server to stall).
+		const ttl = 3 * time.Second
 		srv := natstest.StartProvisioned(t, provision.Config{Prefix: "exp"})
 		_, js := srv.Connect(t)
 		names := protocol.MustNames("exp")
