@@ -32,10 +32,11 @@ import (
 // entry was read.
 var ErrEndedEarly = errors.New("kvwatch: the watch ended before every current entry was read")
 
-// quiet is how long the watch may deliver nothing before [Current] asks the
-// stream whether anything is left to deliver. It only delays a read whose
-// last messages were removed before they were delivered.
-const quiet = 200 * time.Millisecond
+// Quiet is how long a watch loading its initial values may deliver nothing
+// before [Current] asks the stream whether anything is left to deliver
+// ([Left.After]). It only delays a read whose last messages were removed
+// before they were delivered.
+const Quiet = 200 * time.Millisecond
 
 // requestTimeout bounds that question when ctx has no deadline.
 const requestTimeout = 5 * time.Second
@@ -63,23 +64,23 @@ func Current(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue,
 			}
 		}()
 	}()
-	left := newLeftAfter(js, kv.Bucket(), keys)
+	left := NewLeft(js, kv.Bucket(), keys)
 	var last uint64 // the stream sequence of the last message delivered
-	timer := time.NewTimer(quiet)
+	timer := time.NewTimer(Quiet)
 	defer timer.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-timer.C:
-			more, err := left.any(ctx, last)
+			more, err := left.After(ctx, last)
 			if err != nil {
 				return err
 			}
 			if !more {
 				return nil
 			}
-			timer.Reset(quiet)
+			timer.Reset(Quiet)
 		case e, ok := <-w.Updates():
 			switch {
 			case !ok:
@@ -93,29 +94,27 @@ func Current(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue,
 					return err
 				}
 			}
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
-			}
-			timer.Reset(quiet)
+			timer.Reset(Quiet)
 		}
 	}
 }
 
-// leftAfter asks a bucket's stream leader whether a message matching
-// subject is stored after a sequence.
-type leftAfter struct {
+// Left asks a bucket's stream leader whether a message matching a watch's
+// keys is stored after a sequence: whether a watch that has delivered up to
+// that sequence has anything left to deliver. A long-lived watch that waits
+// for its end-of-initial-values marker uses it as [Current] does.
+type Left struct {
 	nc      *nats.Conn
 	bucket  string
 	subject string // the keys' subject: "$KV.<bucket>.<keys>"
 	msgGet  string // the leader's STREAM.MSG.GET subject of the bucket's stream
 }
 
-func newLeftAfter(js jetstream.JetStream, bucket, keys string) leftAfter {
+// NewLeft asks about bucket's keys (a key or a wildcard pattern), through
+// js. It does no I/O.
+func NewLeft(js jetstream.JetStream, bucket, keys string) Left {
 	o := js.Options()
-	return leftAfter{nc: js.Conn(), bucket: bucket, subject: protocol.KVSubject(bucket, keys),
+	return Left{nc: js.Conn(), bucket: bucket, subject: protocol.KVSubject(bucket, keys),
 		msgGet: protocol.StreamMsgGetSubject(protocol.JSAPIPrefix(o.Domain, o.APIPrefix), layout.KVStream(bucket))}
 }
 
@@ -135,10 +134,10 @@ type msgGetResponse struct {
 	} `json:"message,omitempty"`
 }
 
-// any reports whether a message matching l.subject is stored after
-// sequence seq. A message that is not the last of its key counts: the
-// key's last message comes after it and the watch has yet to deliver it.
-func (l leftAfter) any(ctx context.Context, seq uint64) (bool, error) {
+// After reports whether a message matching the keys is stored after
+// sequence seq. A message that is not the last of its key counts: the key's
+// last message comes after it and the watch has yet to deliver it.
+func (l Left) After(ctx context.Context, seq uint64) (bool, error) {
 	ctx, cancel := deadline.Default(ctx, requestTimeout)
 	defer cancel()
 	req, err := json.Marshal(msgGetRequest{Seq: seq + 1, NextBySubject: l.subject})
