@@ -48,9 +48,11 @@ const requestTimeout = 5 * time.Second
 // watch closes, or fn's first error. An entry written while Current runs may
 // or may not be passed to fn. js is the JetStream context kv was opened
 // with; it asks the stream what is left to deliver (a message get, which
-// the stream's leader answers).
-func Current(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, keys string, fn func(jetstream.KeyValueEntry) error) error {
-	w, err := kv.Watch(ctx, keys)
+// the stream's leader answers). opts are added to the watch's
+// (jetstream.MetaOnly for keys without values, say).
+func Current(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue, keys string,
+	fn func(jetstream.KeyValueEntry) error, opts ...jetstream.WatchOpt) error {
+	w, err := kv.Watch(ctx, keys, opts...)
 	if err != nil {
 		return err
 	}
