@@ -407,11 +407,8 @@ func (c *Client) Get(ctx context.Context, runID string) (*Run, error) {
 
 // eachEntry calls fn with every current entry of kv (deleted keys left
 // out); what names the call in errors.
-func eachEntry(ctx context.Context, kv jetstream.KeyValue, what string, fn func(jetstream.KeyValueEntry)) error {
-	w, err := kv.WatchAll(ctx, jetstream.IgnoreDeletes())
-	if err == nil {
-		err = kvwatch.Current(ctx, w, func(e jetstream.KeyValueEntry) error { fn(e); return nil })
-	}
+func (c *Client) eachEntry(ctx context.Context, kv jetstream.KeyValue, what string, fn func(jetstream.KeyValueEntry)) error {
+	err := kvwatch.Current(ctx, c.js, kv, jetstream.AllKeys, func(e jetstream.KeyValueEntry) error { fn(e); return nil })
 	if err != nil {
 		return fmt.Errorf("client: %s: %w", what, err)
 	}
@@ -443,7 +440,7 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Run, error) {
 		return nil, err
 	}
 	var out []*Run
-	err = eachEntry(ctx, kv, "list", func(e jetstream.KeyValueEntry) {
+	err = c.eachEntry(ctx, kv, "list", func(e jetstream.KeyValueEntry) {
 		var rec protocol.RunRecord
 		if wirecodec.Decode(e.Value(), &rec, 0) != nil {
 			return

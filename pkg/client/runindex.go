@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/kvwatch"
 	"github.com/cano-nats/cano/internal/wirecodec"
 )
 
@@ -138,26 +139,51 @@ func (ix *RunIndex) watch(ctx context.Context) error {
 	defer func() { _ = w.Stop() }()
 	fresh := newRunSet(ix.cfg.MaxRuns)
 	loading := true
+	loaded := func() {
+		loading = false
+		ix.mu.Lock()
+		ix.set, ix.err = fresh, nil
+		ix.mu.Unlock()
+		ix.readyOne.Do(func() { close(ix.ready) })
+	}
+	// While loading, a quiet watch may be waiting for a record (or an
+	// expired record's marker) that expired before it was delivered: the
+	// end-of-initial-values marker would never come (see kvwatch).
+	left := kvwatch.NewLeft(ix.c.js, kv.Bucket(), jetstream.AllKeys)
+	var last uint64 // the revision of the last entry delivered
+	quiet := time.NewTimer(kvwatch.Quiet)
+	defer quiet.Stop()
+	quietC := quiet.C
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-quietC:
+			more, err := left.After(ctx, last)
+			if err != nil {
+				return err
+			}
+			if more {
+				quiet.Reset(kvwatch.Quiet)
+				continue
+			}
+			loaded()
+			quietC = nil
 		case e, ok := <-w.Updates():
 			if !ok {
 				return errors.New("client: the runs bucket watch closed")
 			}
 			if e == nil {
 				if loading {
-					loading = false
-					ix.mu.Lock()
-					ix.set, ix.err = fresh, nil
-					ix.mu.Unlock()
-					ix.readyOne.Do(func() { close(ix.ready) })
+					loaded()
+					quietC = nil
 				}
 				continue
 			}
 			if loading {
+				last = max(last, e.Revision())
 				apply(fresh, e)
+				quiet.Reset(kvwatch.Quiet)
 				continue
 			}
 			ix.mu.Lock()

@@ -2,9 +2,12 @@ package client_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -97,4 +100,57 @@ func TestRunIndexFollowsTheBucket(t *testing.T) {
 	require.NoError(t, ix.Err())
 	ix.Stop()
 	ix.Stop() // twice is fine
+}
+
+// TestRunIndexLoadsWhenARecordExpiresUnread: a record removed from the
+// bucket after the index's watch was created and before it was delivered
+// (its TTL ran out; in the runs bucket an expired record's marker expires
+// too) must not keep the index from becoming ready. The server stalls
+// before the last record (the index's connection holds back its
+// flow-control replies), which expires meanwhile; nats.go's
+// end-of-initial-values marker counts on it. Before the fix the index
+// never became ready.
+func TestRunIndexLoadsWhenARecordExpiresUnread(t *testing.T) {
+	t.Parallel()
+	const ttl = 3 * time.Second
+	srv := natstest.StartProvisioned(t, provision.Config{Prefix: "exp"})
+	_, js := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	bucket := layout.RunsBucket(protocol.MustNames("exp"))
+	require.NoError(t, js.DeleteKeyValue(ctx, bucket))
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, TTL: ttl})
+	require.NoError(t, err)
+	large := make([]byte, 800<<10) // three exceed the consumer's first flow-control window (2 MiB)
+	for i := range 3 {
+		_, err := kv.Put(ctx, fmt.Sprintf("large-%d", i), large)
+		require.NoError(t, err)
+	}
+	rec, err := wirecodec.Encode(&protocol.RunRecord{V: protocol.SchemaVersion, ID: "late", Workflow: "wf",
+		DefVersion: "v1", Status: protocol.RunRunning, State: "s", Path: []string{"s"}, CreatedAt: time.Now().UnixNano()})
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, layout.RunKey("late"), rec)
+	require.NoError(t, err)
+
+	hold := newFlowHold()
+	lnc, err := nats.Connect(srv.URL, nats.SetCustomDialer(hold))
+	require.NoError(t, err)
+	t.Cleanup(lnc.Close)
+	cl, err := client.New(lnc, client.Config{Prefix: "exp"})
+	require.NoError(t, err)
+	ix, err := cl.WatchRuns(ctx, client.RunIndexConfig{})
+	require.NoError(t, err)
+	defer ix.Stop()
+	natstest.Recv(t, hold.held, 10*time.Second) // the server now waits before "late"
+	natstest.WaitFor(t, 10*time.Second, "the late record to expire", func() bool {
+		_, err := kv.Get(ctx, layout.RunKey("late"))
+		return errors.Is(err, jetstream.ErrKeyNotFound)
+	})
+	hold.release()
+	select {
+	case <-ix.Ready():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the index did not become ready")
+	}
+	require.Empty(t, ix.Page(client.RunQuery{}).Runs, "the large records do not decode; the late one expired before it was read")
 }

@@ -103,7 +103,7 @@ func (c *Client) Workers(ctx context.Context) ([]WorkerInfo, error) {
 		return nil, fmt.Errorf("client: workers bucket: %w", err)
 	}
 	out := []WorkerInfo{}
-	err = eachEntry(ctx, kv, "workers", func(e jetstream.KeyValueEntry) {
+	err = c.eachEntry(ctx, kv, "workers", func(e jetstream.KeyValueEntry) {
 		var info protocol.WorkerInfo
 		if wirecodec.Decode(e.Value(), &info, 0) == nil {
 			out = append(out, workerFrom(&info))

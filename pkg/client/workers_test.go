@@ -2,6 +2,8 @@ package client_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -127,5 +130,61 @@ func TestWorkers(t *testing.T) {
 		})
 		_, err = cl.Worker(context.Background(), "mortal")
 		require.ErrorIs(t, err, client.ErrWorkerNotFound)
+	})
+
+	t.Run("an entry that expires while the list is read is left out and the list ends", func(t *testing.T) {
+		t.Parallel()
+		// The list reads the bucket with a watch: a consumer created with
+		// four entries pending. The server delivers the three large ones,
+		// then waits for the lister's flow-control reply (held back here)
+		// before the last one, whose TTL runs out meanwhile. The watch never
+		// delivers it, and nats.go's end-of-initial-values marker counts on
+		// it: before the fix the list waited out its context.
+		// Long enough for the listing to start before the large entries
+		// expire (they must be delivered for the server to stall).
+		const ttl = 3 * time.Second
+		srv := natstest.StartProvisioned(t, provision.Config{Prefix: "exp"})
+		_, js := srv.Connect(t)
+		names := protocol.MustNames("exp")
+		ctx := awaitCtx(t)
+		require.NoError(t, js.DeleteKeyValue(ctx, layout.WorkersBucket(names)))
+		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: layout.WorkersBucket(names), TTL: ttl})
+		require.NoError(t, err)
+		large := make([]byte, 800<<10) // three exceed the consumer's first flow-control window (2 MiB)
+		for i := range 3 {
+			_, err := kv.Put(ctx, fmt.Sprintf("large-%d", i), large)
+			require.NoError(t, err)
+		}
+		late, err := wirecodec.Encode(&protocol.WorkerInfo{V: protocol.SchemaVersion, ID: "late"})
+		require.NoError(t, err)
+		_, err = kv.Put(ctx, layout.WorkerKey("late"), late)
+		require.NoError(t, err)
+
+		hold := newFlowHold()
+		lnc, err := nats.Connect(srv.URL, nats.SetCustomDialer(hold))
+		require.NoError(t, err)
+		t.Cleanup(lnc.Close)
+		cl, err := client.New(lnc, client.Config{Prefix: "exp"})
+		require.NoError(t, err)
+		type listed struct {
+			workers []client.WorkerInfo
+			err     error
+		}
+		done := make(chan listed, 1)
+		go func() {
+			lctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			list, err := cl.Workers(lctx)
+			done <- listed{list, err}
+		}()
+		natstest.Recv(t, hold.held, 10*time.Second) // the server now waits before "late"
+		natstest.WaitFor(t, 10*time.Second, "the late entry to expire", func() bool {
+			_, err := kv.Get(ctx, layout.WorkerKey("late"))
+			return errors.Is(err, jetstream.ErrKeyNotFound)
+		})
+		hold.release()
+		got := natstest.Recv(t, done, 30*time.Second)
+		require.NoError(t, got.err)
+		require.Empty(t, got.workers, "the large entries do not decode; the late one expired before it was read")
 	})
 }

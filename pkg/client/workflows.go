@@ -162,9 +162,9 @@ type storedVersion struct {
 
 // definitions reads the definitions bucket: the latest pointer and the
 // versions (oldest registration first) of every workflow.
-func definitions(ctx context.Context, kv jetstream.KeyValue) (latest map[string]string, versions map[string][]storedVersion, err error) {
+func (c *Client) definitions(ctx context.Context, kv jetstream.KeyValue) (latest map[string]string, versions map[string][]storedVersion, err error) {
 	latest, versions = map[string]string{}, map[string][]storedVersion{}
-	err = eachEntry(ctx, kv, "workflows", func(e jetstream.KeyValueEntry) {
+	err = c.eachEntry(ctx, kv, "workflows", func(e jetstream.KeyValueEntry) {
 		kind, name, ver, ok := layout.ParseDefinitionsKey(e.Key())
 		switch {
 		case !ok:
@@ -206,7 +206,7 @@ func (c *Client) Workflows(ctx context.Context) ([]WorkflowInfo, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: definitions bucket: %w", err)
 	}
-	latest, versions, err := definitions(ctx, kv)
+	latest, versions, err := c.definitions(ctx, kv)
 	if err != nil {
 		return nil, err
 	}
@@ -277,7 +277,7 @@ func (c *Client) Workflow(ctx context.Context, name, version string) (*WorkflowI
 	if err := wirecodec.Decode(e.Value(), &def, maxStoredSize); err != nil {
 		return nil, fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
 	}
-	latest, versions, err := definitions(ctx, kv)
+	latest, versions, err := c.definitions(ctx, kv)
 	if err != nil {
 		return nil, err
 	}
@@ -352,7 +352,7 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	}
 	// Move the latest pointer to the newest version left, with
 	// compare-and-set: a worker registering meanwhile wins.
-	_, versions, err := definitions(ctx, kv)
+	_, versions, err := c.definitions(ctx, kv)
 	if err != nil {
 		return err
 	}

@@ -300,11 +300,7 @@ const branchWatchTimeout = time.Minute
 func (w *Worker) watchBranchOutcomes(ctx context.Context, cmd *protocol.TaskCommand, out []fsm.BranchOutcome) error {
 	ctx, cancel := deadline.Default(ctx, branchWatchTimeout)
 	defer cancel()
-	kw, err := w.branches.Watch(ctx, layout.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), jetstream.IgnoreDeletes())
-	if err != nil {
-		return fmt.Errorf("%w: branch outcomes: %v", fsm.ErrStore, err)
-	}
-	err = kvwatch.Current(ctx, kw, func(e jetstream.KeyValueEntry) error {
+	err := kvwatch.Current(ctx, w.js, w.branches, layout.StepBranchesWildcard(cmd.RunID, cmd.JoinOf), func(e jetstream.KeyValueEntry) error {
 		key := e.Key()
 		i, err := strconv.Atoi(key[strings.LastIndexByte(key, '.')+1:])
 		if err != nil || i < 0 || i >= len(out) {

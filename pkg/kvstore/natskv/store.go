@@ -16,6 +16,7 @@ import (
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/internal/kvcore"
+	"github.com/cano-nats/cano/internal/kvwatch"
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -103,6 +104,7 @@ func (c Config) validate() error {
 // A Store is safe for concurrent use. It does not own the JetStream context it
 // was built from and never closes it.
 type Store struct {
+	js           jetstream.JetStream
 	kv           jetstream.KeyValue
 	stream       jetstream.Stream // the bucket's stream, for its subject index (Keys)
 	subjects     string           // the bucket's subject prefix, "$KV.<bucket>."
@@ -158,7 +160,7 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 	if err != nil {
 		return nil, fmt.Errorf("kvstore: bucket %s stream: %w", cfg.Bucket, err)
 	}
-	s.kv, s.stream, s.subjects = kv, stream, protocol.KVSubject(cfg.Bucket, "")
+	s.js, s.kv, s.stream, s.subjects = js, kv, stream, protocol.KVSubject(cfg.Bucket, "")
 	s.maxValueSize = cfg.MaxValueSize
 	if st.LimitMarkerTTL() > 0 && cfg.DeleteMarkerTTL > 0 {
 		s.markerTTL = cfg.DeleteMarkerTTL
@@ -228,21 +230,24 @@ func (s *Store) Keys(ctx context.Context, prefix string) ([]string, error) {
 	}
 	ctx, cancel := deadline.Default(ctx, s.timeout)
 	defer cancel()
-	kl, err := s.kv.ListKeysFiltered(ctx, subjectFilter(prefix))
-	if err != nil {
-		return nil, mapErr("keys", prefix, err)
-	}
-	defer func() { _ = kl.Stop() }()
+	// Not ListKeysFiltered: it ends at nats.go's end-of-initial-values
+	// marker, which never comes when a key's last message (a delete marker
+	// whose TTL runs out, say) is removed before the listing reads it
+	// (see kvwatch).
 	keys := []string{}
 	listed := map[string]bool{}
-	for k := range kl.Keys() {
-		if strings.HasPrefix(k, prefix) && !listed[k] {
+	err := kvwatch.Current(ctx, s.js, s.kv, subjectFilter(prefix), func(e jetstream.KeyValueEntry) error {
+		if k := e.Key(); strings.HasPrefix(k, prefix) && !listed[k] {
 			listed[k] = true
 			keys = append(keys, k)
 		}
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("kvstore: keys %q: %w", prefix, err)
+		return nil
+	}, jetstream.MetaOnly())
+	if err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, fmt.Errorf("kvstore: keys %q: %w", prefix, ctxErr)
+		}
+		return nil, mapErr("keys", prefix, err)
 	}
 	// The listing reads each key's latest message through a consumer, which
 	// skips a key rewritten while it runs (its message is replaced under the
