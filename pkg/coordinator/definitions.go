@@ -274,12 +274,8 @@ func (d *definitions) latestOf(ctx context.Context, name string) (string, error)
 		return fmt.Errorf("%w: %w %q: no worker has registered it", fsm.ErrConfiguration, errUnknownWorkflow, name)
 	}
 	newest, err := d.fresh.wait(ctx)
-	switch {
-	case err != nil && ctx.Err() != nil:
+	if err != nil && ctx.Err() != nil {
 		return "", err
-	case err != nil:
-		d.warnf("freshness", "cannot learn whether the definitions bucket has new latest versions; "+
-			"reading the latest version from the bucket at each trigger until it works again", "err", err)
 	}
 	d.mu.RLock()
 	l, caughtUp := d.latest[name], err == nil && d.delivered >= newest
