@@ -114,37 +114,6 @@ func (r *Reader) Leader(ctx context.Context, key string) (jetstream.KeyValueEntr
 	return &entry{bucket: r.kv.Bucket(), key: key, value: m.Data, revision: m.Sequence, created: m.Time}, nil
 }
 
-// LastRevision returns the revision of the newest message stored under
-// keys (a key or a wildcard pattern), whatever its operation (a put, or a
-// delete, purge or expiry marker), read from the stream leader; 0 when
-// there is none. Every write to those keys acknowledged before the call is
-// at or below it.
-func (r *Reader) LastRevision(ctx context.Context, keys string) (uint64, error) {
-	ctx, cancel := deadline.Default(ctx, leaderTimeout)
-	defer cancel()
-	req, err := json.Marshal(msgGetRequest{LastBySubject: r.subject + keys})
-	if err != nil {
-		return 0, err
-	}
-	reply, err := r.nc.RequestWithContext(ctx, r.msgGet, req)
-	if err != nil {
-		return 0, fmt.Errorf("kvread: last revision of %s: %w", keys, err)
-	}
-	var resp msgGetResponse
-	if err := json.Unmarshal(reply.Data, &resp); err != nil {
-		return 0, fmt.Errorf("kvread: last revision of %s: %w", keys, err)
-	}
-	switch {
-	case resp.Error != nil && resp.Error.ErrCode == int(jetstream.JSErrCodeMessageNotFound):
-		return 0, nil
-	case resp.Error != nil:
-		return 0, fmt.Errorf("kvread: last revision of %s: %s (code %d)", keys, resp.Error.Description, resp.Error.ErrCode)
-	case resp.Message == nil:
-		return 0, fmt.Errorf("kvread: last revision of %s: empty answer", keys)
-	}
-	return resp.Message.Sequence, nil
-}
-
 // Limit is the largest value the bucket can hold: its maximum value size
 // (the stream's maximum message size), or the connected server's maximum
 // payload when that is smaller or the bucket sets none. A value of the

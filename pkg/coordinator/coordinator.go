@@ -335,7 +335,7 @@ func (c *Coordinator) Start(ctx context.Context) (err error) {
 	}
 	runCtx := c.run.Context()
 	c.status = c.nc.StatusChanged(nats.CONNECTED)
-	c.defs = newDefinitions(c.js, defsKV, c.status, c.log)
+	c.defs = newDefinitions(defsKV, c.status, func() uint64 { return c.nc.Stats().Reconnects }, c.log)
 	c.defs.warn = c.warn
 	if err := c.defs.start(ctx, runCtx); err != nil {
 		return err

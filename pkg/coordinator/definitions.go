@@ -13,7 +13,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/engine"
-	"github.com/cano-nats/cano/internal/kvread"
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -25,25 +24,20 @@ import (
 //
 // A definition version never changes once registered, so a cached machine
 // is always right. The latest version of a workflow does change, and the
-// watch that tells us is behind: it delivers a write some time after the
-// write was acknowledged (a little while normally, longer under load), and
-// after the connection dropped nothing until it is recreated (a restarted
-// server loses its ephemeral consumer). A trigger sent after a version was
-// registered must run that version, so the cache is used only once the
-// watch is known to have caught up with the bucket as it stood after the
-// trigger arrived: the trigger waits for a check of the newest revision of
-// the bucket's latest.* keys, begun after it arrived ([freshness]), and
-// uses its cached latest version if the watch has delivered that revision.
-// Otherwise (a version registered a moment ago, a watch being restarted,
-// a failed check) it reads latest.<name> from the bucket. Triggers waiting
-// at the same time share one check: under load the cost is about one
-// leader read per round trip, not one per trigger.
+// watch that tells us may be behind or dead after the connection dropped
+// (a restarted server loses the watch's ephemeral consumer; the old one
+// delivers nothing until it is recreated). So every cached latest version
+// carries the generation it was verified in: the connection's reconnect
+// count (read when it is used, so no status event has to be handled first)
+// and a count of watch restarts. A trigger for a workflow whose latest
+// version is of an older generation reads latest.<name> from the bucket.
+// The watch is restarted on reconnect (and when it ends); once its initial
+// values are in, everything it delivered is verified again.
 type definitions struct {
-	kv     jetstream.KeyValue
-	read   *kvread.Reader
-	log    *slog.Logger
-	status <-chan nats.Status // connection status changes; nil for none
-	fresh  *freshness
+	kv         jetstream.KeyValue
+	log        *slog.Logger
+	status     <-chan nats.Status // connection status changes; nil for none
+	reconnects func() uint64      // the connection's reconnect count
 	// warn logs a rate-limited warning (Coordinator.warn); nil logs each.
 	warn func(key, msg string, args ...any)
 	wg   sync.WaitGroup // the watch goroutine
@@ -51,29 +45,32 @@ type definitions struct {
 	mu       sync.RWMutex
 	machines map[string]*engine.Machine // guarded by mu; key name "@" version
 	latest   map[string]latestVersion   // guarded by mu; by workflow name
-	// delivered is the highest revision the current watch has delivered
-	// (guarded by mu; 0 while a watch is being restarted). Delivery is in
-	// revision order, so every latest.* write at or below it is in latest.
-	delivered uint64
+	restarts uint64                     // guarded by mu; watch restarts, from 1
+}
+
+// generation says when a latest version was verified: after how many
+// reconnects of the connection and restarts of the watch.
+type generation struct {
+	reconnects, restarts uint64
 }
 
 // latestVersion is a workflow's latest version as last seen, with the KV
-// revision it was read at; version "" when the key was deleted.
+// revision it was read at and the generation in which it was verified (the
+// zero generation: never).
 type latestVersion struct {
 	version string
 	rev     uint64
+	gen     generation
 }
 
-// newDefinitions mirrors kv, opened with js. status reports the
-// connection's status changes (nil: none); the watch is recreated on each
-// reconnect.
-func newDefinitions(js jetstream.JetStream, kv jetstream.KeyValue, status <-chan nats.Status, log *slog.Logger) *definitions {
-	read := kvread.New(js, kv)
-	return &definitions{kv: kv, read: read, log: log, status: status,
-		fresh: &freshness{check: func(ctx context.Context) (uint64, error) {
-			return read.LastRevision(ctx, layout.LatestDefinitionKey(">"))
-		}},
-		machines: map[string]*engine.Machine{}, latest: map[string]latestVersion{}}
+// newDefinitions mirrors kv. status reports the connection's status changes
+// and reconnects counts its reconnects (nil: never).
+func newDefinitions(kv jetstream.KeyValue, status <-chan nats.Status, reconnects func() uint64, log *slog.Logger) *definitions {
+	if reconnects == nil {
+		reconnects = func() uint64 { return 0 }
+	}
+	return &definitions{kv: kv, log: log, status: status, reconnects: reconnects, machines: map[string]*engine.Machine{},
+		latest: map[string]latestVersion{}, restarts: 1}
 }
 
 // rewatchBackoffMax caps the wait between attempts to restart the watch.
@@ -82,13 +79,14 @@ const rewatchBackoffMax = 5 * time.Second
 // start watches the bucket and returns once the initial values are loaded.
 // The watch runs until runCtx ends; wait waits for it.
 func (d *definitions) start(ctx, runCtx context.Context) error {
+	gen := d.current() // the generation the watch's initial values verify
 	w, err := d.kv.WatchAll(runCtx)
 	if err != nil {
 		return fmt.Errorf("coordinator: watch definitions: %w", err)
 	}
 	ready := make(chan struct{})
 	d.wg.Add(1)
-	go d.watch(runCtx, w, ready)
+	go d.watch(runCtx, w, gen, ready)
 	select {
 	case <-ready:
 		return nil
@@ -109,14 +107,14 @@ func (d *definitions) wait(ctx context.Context) error {
 	}
 }
 
-func (d *definitions) watch(ctx context.Context, w jetstream.KeyWatcher, ready chan struct{}) {
+func (d *definitions) watch(ctx context.Context, w jetstream.KeyWatcher, gen generation, ready chan struct{}) {
 	defer d.wg.Done()
 	defer func() {
 		if w != nil {
 			_ = w.Stop()
 		}
 	}()
-	readyClosed := false
+	synced, readyClosed := false, false
 	for {
 		select {
 		case <-ctx.Done():
@@ -130,50 +128,58 @@ func (d *definitions) watch(ctx context.Context, w jetstream.KeyWatcher, ready c
 				continue
 			}
 			d.log.Debug("definitions watch restarted after a reconnect")
+			d.restarted()
 			_ = w.Stop()
-			if w = d.rewatch(ctx); w == nil {
+			if w, gen = d.rewatch(ctx); w == nil {
 				return
 			}
+			synced = false
 		case e, ok := <-w.Updates():
 			if !ok {
 				if ctx.Err() != nil {
 					return
 				}
+				d.restarted()
 				d.log.Warn("definitions watch ended; restarting it (until it is back, triggers read the latest version from the bucket)")
-				if w = d.rewatch(ctx); w == nil {
+				if w, gen = d.rewatch(ctx); w == nil {
 					return
 				}
+				synced = false
 				continue
 			}
 			if e == nil {
+				if !synced {
+					synced = true
+					d.verifyAll(gen)
+				}
 				if !readyClosed {
 					readyClosed = true
 					close(ready)
 				}
 				continue
 			}
-			d.apply(e)
+			if e.Operation() == jetstream.KeyValuePut {
+				d.apply(e.Key(), e.Value(), e.Revision(), synced, gen)
+			}
 		}
 	}
 }
 
 // rewatch starts a new watch, retrying with backoff until it starts or ctx
-// ends (then it returns nil). Until the new watch has delivered what the
-// bucket holds, triggers read latest versions from the bucket.
-func (d *definitions) rewatch(ctx context.Context) jetstream.KeyWatcher {
-	d.mu.Lock()
-	d.delivered = 0
-	d.mu.Unlock()
+// ends (then it returns nil). It returns the generation the new watch's
+// initial values verify.
+func (d *definitions) rewatch(ctx context.Context) (jetstream.KeyWatcher, generation) {
 	delay := NakDelayMin
 	for {
+		gen := d.current()
 		w, err := d.kv.WatchAll(ctx)
 		if err == nil {
-			return w
+			return w, gen
 		}
 		d.warnf("watch", "cannot watch the definitions bucket; retrying", "retry_in", delay, "err", err)
 		select {
 		case <-ctx.Done():
-			return nil
+			return nil, generation{}
 		case <-time.After(delay):
 		}
 		delay = min(2*delay, rewatchBackoffMax)
@@ -188,36 +194,68 @@ func (d *definitions) warnf(key, msg string, args ...any) {
 	d.log.Warn(msg, args...)
 }
 
-// apply takes an entry from the watch.
-func (d *definitions) apply(e jetstream.KeyValueEntry) {
-	key, put := e.Key(), e.Operation() == jetstream.KeyValuePut
-	switch {
-	case strings.HasPrefix(key, "latest."):
-		version := ""
-		if put {
-			version = string(e.Value())
-		}
-		d.setLatest(strings.TrimPrefix(key, "latest."), version, e.Revision())
-	case strings.HasPrefix(key, "def.") && put:
-		if _, err := d.compile(e.Value()); err != nil {
-			d.warnf(key, "ignoring invalid definition", "key", key, "err", err)
-		}
-	}
+// current is the current generation.
+func (d *definitions) current() generation {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.currentLocked()
+}
+
+func (d *definitions) currentLocked() generation {
+	return generation{reconnects: d.reconnects(), restarts: d.restarts}
+}
+
+// restarted makes every cached latest version unverified (the watch is
+// being restarted).
+func (d *definitions) restarted() {
 	d.mu.Lock()
-	d.delivered = max(d.delivered, e.Revision())
+	d.restarts++
 	d.mu.Unlock()
 }
 
-// setLatest records name's latest version ("": deleted) read at rev,
-// unless a newer revision is known. It returns the latest version known.
-func (d *definitions) setLatest(name, version string, rev uint64) string {
+// verifyAll marks every latest version verified in gen, once a watch
+// started in gen has delivered its initial values (every key's current
+// value), unless a newer generation began meanwhile.
+func (d *definitions) verifyAll(gen generation) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.currentLocked() != gen {
+		return
+	}
+	for name, l := range d.latest {
+		l.gen = gen
+		d.latest[name] = l
+	}
+}
+
+// apply takes a value from the watch. A latest version delivered by a watch
+// that has caught up (synced) in the current generation is verified; one
+// delivered before is taken (when newer) but still counts as unverified.
+func (d *definitions) apply(key string, value []byte, rev uint64, synced bool, gen generation) {
+	switch {
+	case strings.HasPrefix(key, "latest."):
+		d.setLatest(strings.TrimPrefix(key, "latest."), string(value), rev, synced, gen)
+	case strings.HasPrefix(key, "def."):
+		if _, err := d.compile(value); err != nil {
+			d.warnf(key, "ignoring invalid definition", "key", key, "err", err)
+		}
+	}
+}
+
+// setLatest records name's latest version read at rev, unless a newer
+// revision is known, and marks it verified in gen when verified is set and
+// gen is still current. It returns the latest version known.
+func (d *definitions) setLatest(name, version string, rev uint64, verified bool, gen generation) string {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	l := d.latest[name]
 	if rev >= l.rev {
-		l = latestVersion{version: version, rev: rev}
-		d.latest[name] = l
+		l.version, l.rev = version, rev
 	}
+	if verified && gen == d.currentLocked() {
+		l.gen = gen
+	}
+	d.latest[name] = l
 	return l.version
 }
 
@@ -242,20 +280,37 @@ const maxDefinitionSize = 64 << 20
 
 var errUnknownWorkflow = errors.New("unknown workflow")
 
-// machine returns the machine of name at version ("" = the latest),
-// reading the bucket when the watch has not delivered it yet.
+// machine returns the machine of name at version ("" = latest), reading the
+// bucket when the watch has not delivered it yet.
 func (d *definitions) machine(ctx context.Context, name, version string) (*engine.Machine, error) {
+	d.mu.RLock()
 	if version == "" {
-		var err error
-		if version, err = d.latestOf(ctx, name); err != nil {
-			return nil, err
+		if l := d.latest[name]; l.gen == d.currentLocked() {
+			version = l.version
 		}
 	}
-	d.mu.RLock()
 	m := d.machines[name+"@"+version]
 	d.mu.RUnlock()
 	if m != nil {
 		return m, nil
+	}
+	if version == "" {
+		// Unknown, or not verified since the connection dropped.
+		gen := d.current() // before the read: a reconnect during it leaves it unverified
+		e, err := d.kv.Get(ctx, layout.LatestDefinitionKey(name))
+		if err != nil {
+			if errors.Is(err, jetstream.ErrKeyNotFound) {
+				return nil, fmt.Errorf("%w: %w %q: no worker has registered it", fsm.ErrConfiguration, errUnknownWorkflow, name)
+			}
+			return nil, err
+		}
+		version = d.setLatest(name, string(e.Value()), e.Revision(), true, gen)
+		d.mu.RLock()
+		m = d.machines[name+"@"+version]
+		d.mu.RUnlock()
+		if m != nil {
+			return m, nil
+		}
 	}
 	e, err := d.kv.Get(ctx, layout.DefinitionKey(name, version))
 	if err != nil {
@@ -265,91 +320,4 @@ func (d *definitions) machine(ctx context.Context, name, version string) (*engin
 		return nil, err
 	}
 	return d.compile(e.Value())
-}
-
-// latestOf returns name's latest version as the bucket holds it after the
-// call began (see [definitions]).
-func (d *definitions) latestOf(ctx context.Context, name string) (string, error) {
-	unknown := func() error {
-		return fmt.Errorf("%w: %w %q: no worker has registered it", fsm.ErrConfiguration, errUnknownWorkflow, name)
-	}
-	newest, err := d.fresh.wait(ctx)
-	if err != nil && ctx.Err() != nil {
-		return "", err
-	}
-	d.mu.RLock()
-	l, caughtUp := d.latest[name], err == nil && d.delivered >= newest
-	d.mu.RUnlock()
-	if caughtUp {
-		if l.version == "" {
-			return "", unknown()
-		}
-		return l.version, nil
-	}
-	e, err := d.read.Get(ctx, layout.LatestDefinitionKey(name), l.rev)
-	if err != nil {
-		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return "", unknown()
-		}
-		return "", err
-	}
-	return d.setLatest(name, string(e.Value()), e.Revision()), nil
-}
-
-// freshness coalesces checks of a revision that only grows (the newest
-// revision of the bucket's latest.* keys): [freshness.wait] returns the
-// result of a check begun after it was called, and the callers waiting at
-// the same time share one check. At most one check runs at a time; callers
-// that arrive while it runs wait for the next one, which starts when it
-// ends.
-type freshness struct {
-	check func(ctx context.Context) (uint64, error)
-
-	mu      sync.Mutex
-	running bool
-	next    *freshRound // guarded by mu; the round new callers join
-}
-
-type freshRound struct {
-	done chan struct{}
-	rev  uint64
-	err  error
-}
-
-// freshCheckTimeout bounds one check.
-const freshCheckTimeout = 5 * time.Second
-
-func (f *freshness) wait(ctx context.Context) (uint64, error) {
-	f.mu.Lock()
-	if f.next == nil {
-		f.next = &freshRound{done: make(chan struct{})}
-	}
-	r := f.next
-	if !f.running {
-		f.startLocked()
-	}
-	f.mu.Unlock()
-	select {
-	case <-r.done:
-		return r.rev, r.err
-	case <-ctx.Done():
-		return 0, ctx.Err()
-	}
-}
-
-func (f *freshness) startLocked() {
-	r := f.next
-	f.next, f.running = nil, true
-	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), freshCheckTimeout)
-		r.rev, r.err = f.check(ctx)
-		cancel()
-		close(r.done)
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.running = false
-		if f.next != nil {
-			f.startLocked()
-		}
-	}()
 }
