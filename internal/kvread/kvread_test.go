@@ -156,37 +156,3 @@ func TestLimit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int(nc.MaxPayload()), kvread.New(js, open).Limit(ctx), "no bucket limit: the server's max payload")
 }
-
-// TestLastRevision: the newest revision under a pattern counts every
-// operation (a delete too) and is 0 for keys never written.
-func TestLastRevision(t *testing.T) {
-	t.Parallel()
-	srv := natstest.Start(t)
-	_, js := srv.Connect(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "last", History: 5})
-	require.NoError(t, err)
-	r := kvread.New(js, kv)
-
-	rev, err := r.LastRevision(ctx, "latest.>")
-	require.NoError(t, err)
-	require.Zero(t, rev, "nothing written")
-
-	_, err = kv.PutString(ctx, "latest.a", "v1")
-	require.NoError(t, err)
-	b, err := kv.PutString(ctx, "latest.b", "v1")
-	require.NoError(t, err)
-	_, err = kv.PutString(ctx, "other", "x")
-	require.NoError(t, err)
-	rev, err = r.LastRevision(ctx, "latest.>")
-	require.NoError(t, err)
-	require.Equal(t, b, rev, "the newest put under the pattern; other keys do not count")
-
-	require.NoError(t, kv.Delete(ctx, "latest.a"))
-	e, err := kv.Get(ctx, "other")
-	require.NoError(t, err)
-	rev, err = r.LastRevision(ctx, "latest.>")
-	require.NoError(t, err)
-	require.Equal(t, e.Revision()+1, rev, "the delete marker of latest.a")
-}
