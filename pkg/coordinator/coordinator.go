@@ -131,10 +131,12 @@ type Config struct {
 	// Nil: no metrics.
 	Metrics prometheus.Registerer
 	// MaxRequests bounds the trigger requests (protocol.Names.RPCTriggerSubject)
-	// this coordinator holds at once, from their arrival to their answer.
-	// A request over it is answered at once with an error that says to
-	// send it again (TriggerReply.Retry), not queued. Defaults to
-	// MaxRequestsDefault.
+	// this coordinator holds at once, from their arrival to their answer,
+	// and, separately, the result requests (protocol.Names.RPCResultSubject).
+	// A request over it is answered at once, not queued: a trigger with an
+	// error that says to send it again (TriggerReply.Retry), a result with
+	// protocol.HeaderResultError (the worker publishes it to the results
+	// stream). Defaults to MaxRequestsDefault.
 	MaxRequests int
 	// Tracing, when set, records OpenTelemetry spans: one per step a run
 	// leaves, under the trace context the input carried (tracing.go). Nil:
