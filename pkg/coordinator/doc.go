@@ -32,6 +32,19 @@
 // written. Runs that cannot start that way are forwarded to the triggers
 // stream. The crash points are walked in requests.go.
 //
+// # Result requests
+//
+// Workers send results as core NATS requests to the coordinator that
+// published the command (protocol.Names.RPCResultSubject, this
+// coordinator's id on its commands in protocol.HeaderCoordinator), or to
+// any coordinator (protocol.Names.RPCResultAnySubject, queue group
+// [RequestQueueGroup]). A result request is handled as a stored result and
+// answered once what the run owes is stored; the worker's un-acknowledged
+// command is the durable input. At most Config.MaxRequests are in hand; one
+// over it, and one whose handling failed, is answered with
+// protocol.HeaderResultError and reaches a coordinator again through the
+// results stream. The crash points are walked in resultrpc.go.
+//
 // # Stalled runs and failing inputs
 //
 // Each shard checks the runs it caches every Config.StallCheckInterval: a

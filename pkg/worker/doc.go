@@ -8,12 +8,15 @@
 // ignores its context is abandoned and its late result discarded), keep the
 // message alive with in-progress heartbeats, and then either publish the
 // result and acknowledge, or schedule the next attempt with the retry
-// policy's delay (NakWithDelay). The result is published asynchronously:
-// the goroutine that ran the task goes on to the next command at once,
-// while the finished command keeps its task slot and its lease until the
-// result's PubAck arrives and only then is acknowledged (the result is
-// durable first; a refused or lost PubAck is retried as in an outage,
-// below). The attempt number is the broker's
+// policy's delay (NakWithDelay). The result is sent asynchronously, as a
+// core NATS request to the coordinator that published the command
+// (protocol.HeaderCoordinator), or published to the results stream when
+// no coordinator takes it: the goroutine that ran the task goes on to the
+// next command at once, while the finished command keeps its task slot and
+// its lease until the coordinator answers that it applied the result (or
+// the result's PubAck arrives) and only then is acknowledged (the result is
+// applied or durable first; a refused or lost PubAck is retried as in an
+// outage, below). The attempt number is the broker's
 // delivery count, so a worker crash mid-retry neither resets nor skips
 // attempts and the next attempt may run on any worker. Panics become
 // task-execution errors and are not retried, as in cano.
