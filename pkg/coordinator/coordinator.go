@@ -248,10 +248,12 @@ type Coordinator struct {
 
 	// Trigger requests (requests.go): a slot is taken per request in hand;
 	// reqSub is the queue subscription (guarded by mu). afterCommands is
-	// the fault hook of the request fast path (faults*.go, tests).
+	// the fault hook of the request fast path, afterRecord the one after a
+	// record write (faults*.go, tests).
 	reqSlots      chan struct{}
 	reqSub        *nats.Subscription
 	afterCommands func(runID string) bool
+	afterRecord   func(applied []job)
 	// Result requests (resultrpc.go): id names this coordinator on the
 	// commands it publishes (protocol.HeaderCoordinator); resSlots bounds
 	// the result requests in hand; resSubs are this coordinator's own
@@ -289,7 +291,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	}
 	c := &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
 		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}, run: startstop.NewSignal(),
-		reqSlots: make(chan struct{}, cfg.MaxRequests), afterCommands: faultAfterCommands(),
+		reqSlots: make(chan struct{}, cfg.MaxRequests), afterCommands: faultAfterCommands(), afterRecord: faultAfterRecord(),
 		id: nuid.Next(), resSlots: make(chan struct{}, cfg.MaxRequests)}
 	if cfg.Metrics != nil {
 		if c.metrics, err = newMetrics(c, cfg.Metrics); err != nil {

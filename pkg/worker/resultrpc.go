@@ -155,7 +155,11 @@ func (rc *resultCalls) send(call *resultCall, subject string) {
 	rc.calls[token] = call
 	call.lost = rc.w.conn.Lost()
 	// Registered first: the answer may come before PublishMsg returns.
-	call.timer = time.AfterFunc(resultRequestTimeout, func() { rc.timedOut(token) })
+	timeout := resultRequestTimeout
+	if t := rc.w.cfg.resultTimeout; t > 0 {
+		timeout = t
+	}
+	call.timer = time.AfterFunc(timeout, func() { rc.timedOut(token) })
 	rc.mu.Unlock()
 	reply := strconv.AppendUint([]byte(rc.prefix), token, 10)
 	err := rc.w.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: string(reply), Header: requestHeader(call.out.Header), Data: call.out.Data})
@@ -163,6 +167,10 @@ func (rc *resultCalls) send(call *resultCall, subject string) {
 		if c := rc.take(token); c != nil {
 			rc.toStream(c, false)
 		}
+		return
+	}
+	if hook := rc.w.afterResultSent; hook != nil {
+		hook(rc, token)
 	}
 }
 
@@ -208,6 +216,9 @@ func (rc *resultCalls) timedOut(token uint64) {
 func (rc *resultCalls) onAnswer(m *nats.Msg) {
 	token, err := strconv.ParseUint(m.Subject[len(rc.prefix):], 10, 64)
 	if err != nil {
+		return
+	}
+	if lose := rc.w.cfg.loseAnswer; lose != nil && lose() {
 		return
 	}
 	call := rc.take(token)

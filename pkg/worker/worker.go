@@ -141,6 +141,11 @@ type Config struct {
 
 	// resultsToStream: results go to the results stream only (tests).
 	resultsToStream bool
+	// resultTimeout replaces resultRequestTimeout when set (tests).
+	resultTimeout time.Duration
+	// loseAnswer, when set, is asked about each answer to a result request;
+	// true drops it as if lost on the way (tests).
+	loseAnswer func() bool
 }
 
 // Hooks observe a worker's task execution. Every field may be nil.
@@ -234,6 +239,9 @@ type Worker struct {
 	runs     jetstream.KeyValue // read for inputs left out of commands
 	runsRead *kvread.Reader     // consistent reads of runs (loadInput)
 	rcalls   *resultCalls       // results sent to coordinators (resultrpc.go); set in Start
+	// afterResultSent is the fault hook after a result request is sent
+	// (faults*.go, the fault suite).
+	afterResultSent func(rc *resultCalls, token uint64)
 	// conn ends an outcome's publish in flight when the connection is
 	// lost, so it is sent again right after the reconnect rather than
 	// after publishTimeout (a join timeout may be shorter). Set in Start.
@@ -293,7 +301,7 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 	}
 	w := &Worker{nc: nc, cfg: cfg, names: names, log: cfg.Logger.With("component", "worker", "worker_id", cfg.ID),
 		slots: make(chan struct{}, cfg.Concurrency), idle: make(chan jetstream.Msg), running: map[string]*running{},
-		cancelled: map[string]cancelMark{}}
+		cancelled: map[string]cancelMark{}, afterResultSent: faultAfterResultSent()}
 	// Results are published asynchronously (results.go): the PubAck
 	// handlers settle their commands. At most Concurrency results await
 	// their PubAck (each holds its task slot), within the pending bound.
