@@ -598,7 +598,7 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 	}, Note: "sequential one-task runs; trigger sent as a request (-stream-triggers: published to the triggers stream, " +
 		"its PubAck not awaited), completion event pushed to the client. " +
 		"raw hop: one stored JetStream message, published → delivered to a waiting pull consumer (the baseline for one step of the path; " +
-		"a one-task run crosses four stored messages: command, record create, result, record update; five with -stream-triggers)"}, nil
+		"a one-task run crosses three stored messages: command, record create, record update; four with -stream-triggers)"}, nil
 }
 
 // replyInbox subscribes to the replies of trigger requests (each request's
