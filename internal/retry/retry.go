@@ -95,7 +95,7 @@ func (l Loop) Do(ctx context.Context, what string, step func(ctx context.Context
 	}
 	sleep := l.Sleep
 	if sleep == nil {
-		sleep = sleepCtx
+		sleep = Sleep
 	}
 	rnd := l.Rand
 	if rnd == nil {
@@ -151,7 +151,8 @@ func Reason(err error) string {
 	return strings.Join(strings.Fields(msg), " ")
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Sleep waits d, or until ctx ends (then it returns ctx's error).
+func Sleep(ctx context.Context, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

@@ -185,8 +185,8 @@ func TestLoopSleepError(t *testing.T) {
 
 func TestSleepCtx(t *testing.T) {
 	t.Parallel()
-	require.NoError(t, sleepCtx(context.Background(), time.Nanosecond), "the timer fires")
+	require.NoError(t, Sleep(context.Background(), time.Nanosecond), "the timer fires")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	require.ErrorIs(t, sleepCtx(ctx, time.Hour), context.Canceled, "the context ends the wait")
+	require.ErrorIs(t, Sleep(ctx, time.Hour), context.Canceled, "the context ends the wait")
 }

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/internal/wire/app"
 	"github.com/cano-nats/cano/internal/wire/cli"
 )
@@ -65,7 +66,7 @@ func idle(ctx context.Context, cfg Config) (Result, error) {
 		defer stop()
 	}
 	fmt.Fprintf(cfg.Progress, "idle: started a coordinator and a worker; settling %s, then measuring %s\n", settle, window)
-	if err := pause(ctx, settle); err != nil {
+	if err := retry.Sleep(ctx, settle); err != nil {
 		return Result{}, err
 	}
 	self0, selfWake0 := cpuTime(), selfSwitches()
@@ -75,7 +76,7 @@ func idle(ctx context.Context, cfg Config) (Result, error) {
 		cpu0[i], wake0[i] = p.cpu(), switches(p.cmd.Process.Pid)
 	}
 	start := time.Now()
-	if err := pause(ctx, window); err != nil {
+	if err := retry.Sleep(ctx, window); err != nil {
 		return Result{}, err
 	}
 	took := time.Since(start)
@@ -101,18 +102,6 @@ func idle(ctx context.Context, cfg Config) (Result, error) {
 		r.Figures["wakeups_per_s_"+name] = perS(switches(p.cmd.Process.Pid) - wake0[i])
 	}
 	return r, nil
-}
-
-// pause waits d or until ctx ends.
-func pause(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // startCmd runs what cmd/coordinator or cmd/worker runs with its default
