@@ -122,7 +122,12 @@ func startCmd(ctx context.Context, role, url string, log *slog.Logger) (stop fun
 	}()
 	select {
 	case <-ready:
-		return func() { cancel(); <-done }, nil
+		return func() {
+			cancel()
+			if err := <-done; err != nil {
+				log.Warn("idle scenario: stopping "+role+" failed", "err", err)
+			}
+		}, nil
 	case err := <-done:
 		cancel()
 		if err == nil {
