@@ -330,7 +330,8 @@ func TestComposeCluster(t *testing.T) {
 	killed := make(chan error, 1)
 	var killOnce sync.Once
 	worker2 := c.container("worker-2")
-	rsub, err := ops.Subscribe(protocol.MustNames("").ResultWildcard(), func(m *nats.Msg) {
+	// Results go to the coordinators as requests, or to the results stream.
+	onResult := func(m *nats.Msg) {
 		var r protocol.TaskResult
 		if wirecodec.Decode(m.Data, &r, 0) != nil || !strings.HasPrefix(r.RunID, "e2e-workerkill-") {
 			return
@@ -343,8 +344,14 @@ func TestComposeCluster(t *testing.T) {
 				go func() { killed <- exec.Command("docker", "kill", worker2).Run() }()
 			})
 		}
-	})
-	require.NoError(t, err)
+	}
+	names := protocol.MustNames("")
+	var rsubs []*nats.Subscription
+	for _, subject := range []string{names.ResultWildcard(), names.RPCResultSubject("*"), names.RPCResultAnySubject()} {
+		rsub, err := ops.Subscribe(subject, onResult)
+		require.NoError(t, err)
+		rsubs = append(rsubs, rsub)
+	}
 	require.NoError(t, ops.Flush())
 	// Runs keep coming, 50 at a time, until the kill has landed: worker-2 is
 	// then still being handed tasks, so it holds some (its tasks take
@@ -361,7 +368,9 @@ func TestComposeCluster(t *testing.T) {
 	}
 	awaitAll(t, cl, 4*time.Minute, b)
 	all = append(all, b)
-	require.NoError(t, rsub.Unsubscribe())
+	for _, rsub := range rsubs {
+		require.NoError(t, rsub.Unsubscribe())
+	}
 	rmu.Lock()
 	var redelivered []string
 	elsewhere := 0
