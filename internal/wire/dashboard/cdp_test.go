@@ -350,6 +350,31 @@ func (b *browser) waitTrue(what, expr string) {
 	}
 }
 
+// act clicks (click is a JavaScript expression) and waits, within one
+// bounded deadline, until done is true. An action whose fetch failed at
+// the network level is clicked again: Chromium drops the requests in
+// flight with ERR_NETWORK_CHANGED when something else on the machine adds
+// or removes a network interface (another package's test bringing a
+// Docker network up), and the page then says "Failed to fetch". The
+// actions are safe to repeat (a second trigger starts one more run).
+func (b *browser) act(what, click, done string) {
+	b.t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	failed := `(document.getElementById("msg") || {}).textContent === "TypeError: Failed to fetch"`
+	b.eval(click)
+	for !bytes.Equal(b.eval(done), []byte("true")) {
+		if time.Now().After(deadline) {
+			b.t.Fatalf("%s: not true within 60s: %s\npage: %s", what, done, b.eval("document.body ? document.body.innerText : ''"))
+		}
+		if bytes.Equal(b.eval(failed), []byte("true")) {
+			b.t.Logf("%s: the action's request failed in the network (Failed to fetch); clicking again", what)
+			b.eval(`document.getElementById("msg").textContent = ""`)
+			b.eval(click)
+		}
+		time.Sleep(50 * time.Millisecond) // polling the page's DOM, bounded above
+	}
+}
+
 // open navigates and waits for the page and its live connection. A
 // navigation that ends on Chromium's error page (ERR_NETWORK_CHANGED when
 // something else on the machine adds or removes a network interface) is
