@@ -360,7 +360,7 @@ func (b *browser) waitTrue(what, expr string) {
 func (b *browser) act(what, click, done string) {
 	b.t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
-	failed := `(document.getElementById("msg") || {}).textContent === "TypeError: Failed to fetch"`
+	failed := `((document.getElementById("msg") || {}).textContent || "").includes("Failed to fetch")`
 	b.eval(click)
 	for !bytes.Equal(b.eval(done), []byte("true")) {
 		if time.Now().After(deadline) {

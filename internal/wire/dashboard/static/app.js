@@ -49,7 +49,9 @@
             }
             if (live) refresh();
           })
-          .catch(function (err) { say(String(err), true); });
+          .catch(function (err) {
+            say("No answer came back (" + String(err) + "): the action may not have been done; check the connection and try again.", true);
+          });
       });
     });
   }
