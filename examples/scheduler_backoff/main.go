@@ -112,10 +112,14 @@ func waitStatus(ctx context.Context, flows *scheduler.Client, want scheduler.Sta
 	return poll(ctx, flows, func(i scheduler.FlowInfo) bool { return i.Status == want })
 }
 
-// waitStreak0 polls the flow's status until a success has cleared its
-// streak.
+// waitStreak0 polls the flow's status until the run after the reset is
+// recorded as completed, which clears the streak and the last error (the
+// reset already zeroed the streak: a status read between the run's start
+// and its end would show the old error).
 func waitStreak0(ctx context.Context, flows *scheduler.Client) (scheduler.FlowInfo, error) {
-	return poll(ctx, flows, func(i scheduler.FlowInfo) bool { return i.FailureStreak == 0 && i.RunCount > 3 })
+	return poll(ctx, flows, func(i scheduler.FlowInfo) bool {
+		return i.Status == scheduler.StatusCompleted && i.FailureStreak == 0 && i.RunCount > 3
+	})
 }
 
 func poll(ctx context.Context, flows *scheduler.Client, ok func(scheduler.FlowInfo) bool) (scheduler.FlowInfo, error) {

@@ -201,26 +201,8 @@ func (s *shard) request(ctx context.Context, j job) {
 			return
 		}
 	}
-	m, err := c.defs.machine(kctx, j.trig.Workflow, j.trig.DefVersion)
-	if err != nil {
-		if errors.Is(err, fsm.ErrConfiguration) {
-			s.reject(j, "trigger", err)
-			return
-		}
-		s.nak(j, err)
-		return
-	}
-	rec, fx, err := engine.Start(m, j.trig, j.runID, c.cfg.Now())
-	if err != nil {
-		s.reject(j, "trigger", err)
-		return
-	}
-	data, err := wirecodec.Encode(rec)
-	if err == nil {
-		err = s.checkRecordSize(kctx, j, len(data)) // consistent.go
-	}
-	if err != nil {
-		s.reject(j, "trigger", err)
+	m, rec, fx, data, ok := s.start(kctx, j) // shard.go
+	if !ok {
 		return
 	}
 	if !commandFirst(&fx) {

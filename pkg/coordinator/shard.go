@@ -205,29 +205,9 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		s.request(ctx, j) // requests.go
 		return
 	}
-	c := s.c
 	kctx := s.kvCtx(ctx)
-	m, err := c.defs.machine(kctx, j.trig.Workflow, j.trig.DefVersion)
-	if err != nil {
-		if errors.Is(err, fsm.ErrConfiguration) {
-			s.reject(j, "trigger", err)
-			return
-		}
-		s.nak(j, err)
-		return
-	}
-	now := c.cfg.Now()
-	rec, fx, err := engine.Start(m, j.trig, j.runID, now)
-	if err != nil {
-		s.reject(j, "trigger", err)
-		return
-	}
-	data, err := wirecodec.Encode(rec)
-	if err == nil {
-		err = s.checkRecordSize(kctx, j, len(data)) // consistent.go
-	}
-	if err != nil {
-		s.reject(j, "trigger", err)
+	m, rec, fx, data, ok := s.start(kctx, j)
+	if !ok {
 		return
 	}
 	rev, err := s.kv.create(kctx, layout.RunKey(j.runID), data)
@@ -241,6 +221,34 @@ func (s *shard) trigger(ctx context.Context, j job) {
 	}
 	s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID})
 	s.commit([]job{j}, m, rec, rev, nil, &fx)
+}
+
+// start builds the record and first effects of j's run (engine.Start)
+// and encodes the record. ok is false when j was refused (an unknown
+// workflow, a trigger the definition refuses, a record over the bucket's
+// limit) or handed back (the definition could not be read now).
+func (s *shard) start(ctx context.Context, j job) (m *engine.Machine, rec *protocol.RunRecord, fx engine.Effects, data []byte, ok bool) {
+	m, err := s.c.defs.machine(ctx, j.trig.Workflow, j.trig.DefVersion)
+	if err != nil {
+		if errors.Is(err, fsm.ErrConfiguration) {
+			s.reject(j, "trigger", err)
+			return nil, nil, fx, nil, false
+		}
+		s.nak(j, err)
+		return nil, nil, fx, nil, false
+	}
+	rec, fx, err = engine.Start(m, j.trig, j.runID, s.c.cfg.Now())
+	if err == nil {
+		data, err = wirecodec.Encode(rec)
+	}
+	if err == nil {
+		err = s.checkRecordSize(ctx, j, len(data)) // consistent.go
+	}
+	if err != nil {
+		s.reject(j, "trigger", err)
+		return nil, nil, fx, nil, false
+	}
+	return m, rec, fx, data, true
 }
 
 // existing answers a trigger whose run already exists (same run id or
