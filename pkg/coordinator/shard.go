@@ -604,6 +604,14 @@ func (s *shard) nak(j job, err error) {
 		s.reject(j, j.source(), givenUp(j.delivered, err))
 		return
 	}
+	if rm, ok := j.msg.(*requestMsg); ok && rm.result {
+		// Answered with an error (resultrpc.go): the worker publishes the
+		// result to the results stream, which delivers it again.
+		s.c.warn("result request "+err.Error(), "result request not applied; the worker publishes it to the results stream",
+			"run_id", j.runID, "err", err)
+		_ = j.msg.Nak()
+		return
+	}
 	delay := nakDelay(j.delivered)
 	s.c.warn(j.source()+" "+j.runID+" "+err.Error(), "input will be retried",
 		"source", j.source(), "run_id", j.runID, "delivery", j.delivered, "retry_in", delay, "err", err)
