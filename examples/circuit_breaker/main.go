@@ -67,6 +67,7 @@ func workflow() *fsm.Workflow[State] {
 func main() { local.Main(run) }
 
 func run(ctx context.Context, out io.Writer, url string) error {
+	healthy.Store(false) // the service starts down (also when run again in one process)
 	reg := &fsm.Registry{}
 	fsm.Register[CallInventory](reg)
 	env, err := local.Start(ctx, local.Options{URL: url, Registry: reg, Workflows: []worker.Definer{workflow()}})
