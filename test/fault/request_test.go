@@ -68,7 +68,7 @@ func TestCoordinatorKilledBetweenCommandAndRecord(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []string{"call", "done"}, rec.Path)
 	require.Len(t, attempts(t, st, id), 1, "the task ran once")
-	requireEachOnce(t, []string{id}, b.completedEvents(t, faults.FlakyName, 1))
+	requireEachOnce(t, []string{id}, b.completedEvents(t, faults.FlakyName, []string{id}))
 
 	_, js := b.srv.Connect(t)
 	info, err := js.Stream(ctx, "CANO_TRIGGERS")
@@ -135,6 +135,6 @@ func TestKillCoordinatorMidRequests(t *testing.T) {
 		require.NoError(t, err)
 	}
 	b.awaitAll(t, ids, []string{"work", "done"}, 3*time.Minute)
-	requireEachOnce(t, ids, b.completedEvents(t, demo.OneTaskName, n))
+	requireEachOnce(t, ids, b.completedEvents(t, demo.OneTaskName, ids))
 	t.Logf("kill a coordinator mid-requests: %d runs triggered by request, %d answered with their run id, each completed once", n, n)
 }

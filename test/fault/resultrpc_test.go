@@ -77,8 +77,8 @@ func TestCoordinatorKilledBetweenResultRecordAndAnswer(t *testing.T) {
 
 	b.awaitAll(t, chains, chainPath(), 3*time.Minute)
 	b.awaitAll(t, flaky, []string{"call", "done"}, 3*time.Minute)
-	requireEachOnce(t, chains, b.completedEvents(t, demo.ChainName, len(chains)))
-	requireEachOnce(t, flaky, b.completedEvents(t, faults.FlakyName, len(flaky)))
+	requireEachOnce(t, chains, b.completedEvents(t, demo.ChainName, chains))
+	requireEachOnce(t, flaky, b.completedEvents(t, faults.FlakyName, flaky))
 	st := b.runStore(t)
 	_, js := b.srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -162,7 +162,7 @@ func TestWorkerKilledAfterSendingResult(t *testing.T) {
 	require.Equal(t, []string{"call", "done"}, rec.Path)
 	require.EqualValues(t, 1, rec.Totals.Attempts, "the record counts one attempt")
 	require.Equal(t, "worker-faulty", rec.History[0].Worker, "the applied result is the killed worker's")
-	requireEachOnce(t, []string{id}, b.completedEvents(t, faults.FlakyName, 1))
+	requireEachOnce(t, []string{id}, b.completedEvents(t, faults.FlakyName, []string{id}))
 	require.Len(t, attempts(t, st, id), 2, "the task ran twice, no more")
 	t.Logf("worker SIGKILLed after sending its result: run completed once on attempt 1; the command was redelivered and ran again on worker-2 (attempt 2), whose result changed nothing (record revision %d kept)",
 		after.Revision())

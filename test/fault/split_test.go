@@ -90,7 +90,7 @@ func TestKillWorkerMidBranch(t *testing.T) {
 	for _, id := range ids {
 		require.Equal(t, []string{"all: satisfied, 4/4 succeeded, 0 failed"}, joins[id], "run %s", id)
 	}
-	requireEachOnce(t, ids, b.completedEvents(t, demo.SleepySplitName, n))
+	requireEachOnce(t, ids, b.completedEvents(t, demo.SleepySplitName, ids))
 	t.Logf("kill a worker mid-branch: %d splits of %d branches completed, %d branches redelivered and counted once, one join decision per run",
 		n, branches, redelivered)
 }
