@@ -33,6 +33,11 @@ func TriggersStream(n protocol.Names) string { return upper(n) + "_TRIGGERS" }
 // TasksStream is the stream of task commands.
 func TasksStream(n protocol.Names) string { return upper(n) + "_TASKS" }
 
+// TasksAnchorSubject is the subject of the tasks stream's anchor messages
+// (pkg/coordinator, anchor.go): outside the task subjects, so no task
+// consumer takes them.
+func TasksAnchorSubject(n protocol.Names) string { return n.Prefix() + ".anchor.tasks" }
+
 // ResultsStream is the stream of task results.
 func ResultsStream(n protocol.Names) string { return upper(n) + "_RESULTS" }
 

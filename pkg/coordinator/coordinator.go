@@ -266,12 +266,13 @@ type Coordinator struct {
 	metrics *metrics      // nil without Config.Metrics (metrics.go)
 	repeats *repeats      // rate-limits repeated warnings
 
-	life    startstop.Life
-	mu      sync.Mutex                 // serializes Start and Stop
-	consume []jetstream.ConsumeContext // guarded by mu
-	run     *startstop.Signal          // fired by Stop: ends the shards and the definitions watch
-	status  chan nats.Status           // guarded by mu; connection status for defs
-	wg      sync.WaitGroup             // the shards' goroutines
+	life     startstop.Life
+	mu       sync.Mutex                 // serializes Start and Stop
+	consume  []jetstream.ConsumeContext // guarded by mu
+	run      *startstop.Signal          // fired by Stop: ends the shards and the definitions watch
+	anchored chan struct{}              // closed when the anchor loop has returned (anchor.go)
+	status   chan nats.Status           // guarded by mu; connection status for defs
+	wg       sync.WaitGroup             // the shards' goroutines
 }
 
 // New returns a coordinator on nc.
@@ -405,6 +406,8 @@ func (c *Coordinator) Start(ctx context.Context) (err error) {
 	for _, sub := range c.resSubs {
 		_ = sub.SetPendingLimits(64*1024, 256<<20)
 	}
+	c.anchored = make(chan struct{})
+	go c.anchorLoop(runCtx, c.anchored)
 	c.log.Info("coordinator started", "prefix", c.names.Prefix(), "shards", c.cfg.Shards)
 	return nil
 }
@@ -468,6 +471,12 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 	if c.defs != nil {
 		if derr := c.defs.wait(ctx); err == nil {
 			err = derr
+		}
+	}
+	if c.anchored != nil {
+		select {
+		case <-c.anchored:
+		case <-ctx.Done():
 		}
 	}
 	if err == nil {

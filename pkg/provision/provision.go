@@ -213,9 +213,14 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 	}
 	timers := work(layout.TimersStream(n), "durable timers: schedule messages and their fires", n.TimerWildcard(), otherDuplicateWindow)
 	timers.AllowMsgSchedules = true
+	// The tasks stream also holds the coordinators' anchor messages, which
+	// expire by their own TTL (pkg/coordinator, anchor.go).
+	tasks := work(layout.TasksStream(n), "task commands, one consumer per task kind", n.TaskWildcard(), commandsDuplicateWindow)
+	tasks.Subjects = append(tasks.Subjects, layout.TasksAnchorSubject(n))
+	tasks.AllowMsgTTL = true
 	streams := []jetstream.StreamConfig{
 		work(layout.TriggersStream(n), "run triggers, consumed by coordinators", n.TriggerWildcard(), triggersDuplicateWindow),
-		work(layout.TasksStream(n), "task commands, one consumer per task kind", n.TaskWildcard(), commandsDuplicateWindow),
+		tasks,
 		work(layout.ResultsStream(n), "task results, consumed by coordinators", n.ResultWildcard(), resultsDuplicateWindow),
 		work(layout.ControlStream(n), "cancel requests, consumed by coordinators", n.ControlWildcard(), otherDuplicateWindow),
 		timers,

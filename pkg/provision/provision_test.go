@@ -57,6 +57,29 @@ func TestEnsureIdempotentAndConcurrent(t *testing.T) {
 	require.NoError(t, err)
 }
 
+// TestEnsureUpgradesTasksStream: a tasks stream provisioned before the
+// anchor (one subject, no per-message TTLs) is updated in place.
+func TestEnsureUpgradesTasksStream(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, js := s.Connect(t)
+	n := protocol.MustNames("")
+	_, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: layout.TasksStream(n), Subjects: []string{n.TaskWildcard()},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage})
+	require.NoError(t, err)
+	_, err = js.Publish(ctx, n.TaskSubject("default", "noop"), []byte("a command queued before the upgrade"))
+	require.NoError(t, err)
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
+	st, err := js.Stream(ctx, layout.TasksStream(n))
+	require.NoError(t, err)
+	cfg := st.CachedInfo().Config
+	require.Equal(t, []string{n.TaskWildcard(), layout.TasksAnchorSubject(n)}, cfg.Subjects)
+	require.True(t, cfg.AllowMsgTTL)
+	require.Equal(t, uint64(1), st.CachedInfo().State.Msgs, "the queued command is kept")
+}
+
 func TestEnsureImmutableSettingNamed(t *testing.T) {
 	t.Parallel()
 	s := natstest.Start(t)

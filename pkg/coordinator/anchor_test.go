@@ -1,0 +1,91 @@
+package coordinator_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/coordinator"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+	"github.com/cano-nats/cano/pkg/worker"
+)
+
+// TestTasksStreamAnchor: a coordinator keeps an anchor message in the
+// tasks stream (anchor.go), so sequential runs, each of whose commands
+// empties the work queue when acknowledged, do not make the server's file
+// store replace its last message block — a file deleted and one created —
+// per run. Without the anchor, 40 sequential runs create about 40 block
+// files.
+func TestTasksStreamAnchor(t *testing.T) {
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	names := protocol.MustNames("")
+
+	reg := &fsm.Registry{}
+	demo.RegisterAll(reg)
+	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.OneTask()}})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	co, err := coordinator.New(nc, coordinator.Config{})
+	require.NoError(t, err)
+	require.NoError(t, co.Start(ctx))
+	t.Cleanup(func() { _ = co.Stop(context.Background()) })
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+
+	tasks, err := js.Stream(ctx, layout.TasksStream(names))
+	require.NoError(t, err)
+	anchor := layout.TasksAnchorSubject(names)
+	natstest.WaitFor(t, 10*time.Second, "the coordinator's anchor stored", func() bool {
+		info, err := tasks.Info(ctx, jetstream.WithSubjectFilter(anchor))
+		return err == nil && info.State.Subjects[anchor] == 1
+	})
+	_, err = cl.Run(ctx, demo.OneTaskName, nil) // the definition known, the path warm
+	require.NoError(t, err)
+
+	dir := filepath.Join(srv.StoreDir(), "jetstream", "$G", "streams", layout.TasksStream(names), "msgs")
+	before := lastBlock(t, dir)
+	const runs = 40
+	for i := 0; i < runs; i++ {
+		_, err := cl.Run(ctx, demo.OneTaskName, nil)
+		require.NoError(t, err)
+	}
+	after := lastBlock(t, dir)
+	t.Logf("%d sequential runs: last message block %d → %d", runs, before, after)
+	require.Less(t, after-before, 3, "a message block file replaced per run: the tasks stream's last block was emptied")
+	info, err := tasks.Info(ctx, jetstream.WithSubjectFilter(anchor))
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), info.State.Msgs, "the anchor is all the drained stream holds")
+}
+
+// lastBlock is the highest index of the message block files in dir
+// (<index>.blk).
+func lastBlock(t *testing.T, dir string) int {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	require.NoError(t, err)
+	last := 0
+	for _, e := range entries {
+		if n, err := strconv.Atoi(strings.TrimSuffix(e.Name(), ".blk")); err == nil && strings.HasSuffix(e.Name(), ".blk") {
+			last = max(last, n)
+		}
+	}
+	require.NotZero(t, last, "no message block in %s", dir)
+	return last
+}
