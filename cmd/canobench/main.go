@@ -45,6 +45,7 @@ func main() {
 	fs.DurationVar(&cfg.SoakEvery, "soak-every", bench.SoakEveryDefault, "soak: print a row this often")
 	fs.BoolVar(&cfg.EventCapture, "event-capture", false, "provision the events capture stream, so the server stores every event (as coordinators started with -event-capture do)")
 	fs.BoolVar(&cfg.StreamTriggers, "stream-triggers", false, "publish triggers to the triggers stream (as nats pub and the scheduler do) instead of sending them as requests (as client.Trigger does)")
+	fs.DurationVar(&cfg.DeferStart, "defer-start", 0, "the coordinator's deferred-start mode: each run's record first written with its first result, or after this long (coordinator DeferStart; 0: off, the record written at the start)")
 	fs.DurationVar(&cfg.RunRetention, "retention", 0, "how long finished run records are kept (coordinator RunRetention; 0: its default, 1h)")
 	_ = fs.Parse(os.Args[1:])
 	if *showVersion {
@@ -74,7 +75,7 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if *childRole != "" {
-		if err := bench.RunChild(ctx, *childRole, cfg.URL, cfg.Splits, cfg.RunRetention, os.Stdin, os.Stdout); err != nil {
+		if err := bench.RunChild(ctx, *childRole, cfg, os.Stdin, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "canobench:", err)
 			os.Exit(1)
 		}

@@ -33,6 +33,7 @@ func main() {
 	fs.StringVar(&cfg.Prefix, "prefix", "cano", "prefix of every subject, stream and bucket")
 	fs.IntVar(&cfg.Replicas, "replicas", 0, "stream and bucket replicas, 1 or 3 (0: 1 for new ones, keep existing ones as they are)")
 	fs.IntVar(&cfg.Shards, "shards", 0, "transition goroutines (0: default)")
+	fs.DurationVar(&cfg.DeferStart, "defer-start", 0, "deferred start: write a requested run's record with its first result, one store write fewer per run; a run with no result within this long gets its record then; its trigger request is answered once the record is written (0: off; at most 1s)")
 	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "redelivery deadline of an input a dead coordinator held (0: default 30s)")
 	fs.BoolVar(&cfg.EventCapture, "event-capture", false, "keep recent events in the capture stream <PREFIX>_EVENTS (memory, 1 h, 64 MiB) so they can be replayed (canoctl runs watch --since); costs the server a stored message per event; always on with -dev")
 	fs.StringVar(&cfg.FlowFile, "flows", "", "scheduler flow `file` (JSON) to seed flows from")

@@ -62,6 +62,10 @@ const (
 	// MaxRequestsDefault bounds the trigger requests a coordinator holds
 	// at once (Config.MaxRequests).
 	MaxRequestsDefault = 4096
+	// DeferStartMax bounds Config.DeferStart: a trigger request's sender
+	// waits for its answer up to about that long, within the client's
+	// 2 s per attempt before it sends the request again.
+	DeferStartMax = time.Second
 	// RequestQueueGroup is the queue group the coordinators take trigger
 	// requests in (protocol.Names.RPCTriggerSubject): each request goes to
 	// one of them.
@@ -138,6 +142,22 @@ type Config struct {
 	// protocol.HeaderResultError (the worker publishes it to the results
 	// stream). Defaults to MaxRequestsDefault.
 	MaxRequests int
+	// DeferStart, when positive, defers the record write of a run started
+	// by a trigger request on the fast path (a first state that is one
+	// task; see requests.go): the record is first written together with
+	// the run's first input (its first task's result, usually), which
+	// saves the broker a stored message, a PubAck and a record replaced per
+	// run. A run with no input within DeferStart has its start record
+	// written then, as without this mode. The request is answered once the
+	// record is written, so a run its answer names is readable at once:
+	// the answer comes after the first task (or after DeferStart). Until
+	// then Get, List and Cancel do not find the run, which its sender has
+	// not been told of yet (a run id the sender chose is the exception: a
+	// cancel sent before the answer is refused as not found). A trigger
+	// published to the triggers stream is unaffected. Zero (the default):
+	// the record is written at the start, before the answer. At most
+	// DeferStartMax. See deferred.go.
+	DeferStart time.Duration
 	// Tracing, when set, records OpenTelemetry spans: one per step a run
 	// leaves, under the trace context the input carried (tracing.go). Nil:
 	// tracing off.
@@ -214,6 +234,9 @@ func (c Config) validate() error {
 	}
 	if c.StallAfter < 0 {
 		return fmt.Errorf("coordinator: StallAfter must be positive, got %s", c.StallAfter)
+	}
+	if c.DeferStart < 0 || c.DeferStart > DeferStartMax {
+		return fmt.Errorf("coordinator: DeferStart must be between 0 (off) and %s, got %s", DeferStartMax, c.DeferStart)
 	}
 	return nil
 }

@@ -190,6 +190,10 @@ func (c *Coordinator) replyRequest(m *requestMsg, r *protocol.TriggerReply) {
 func (s *shard) request(ctx context.Context, j job) {
 	c := s.c
 	kctx := s.kvCtx(ctx)
+	if h := s.held[j.runID]; h != nil {
+		h.jobs = append(h.jobs, j) // sent again while its start is held: answered with it
+		return
+	}
 	if !j.fresh {
 		e, err := s.load(kctx, j.runID) // "not found" is confirmed with the leader
 		switch {
@@ -224,23 +228,14 @@ func (s *shard) request(ctx context.Context, j job) {
 		s.acks <- pendingAck{msg: j.msg} // a test's crash: no record, no reply
 		return
 	}
-	// 3. The record.
-	rev, err := s.kv.create(kctx, layout.RunKey(j.runID), data)
-	if err != nil {
-		if kvcas.Conflict(err) {
-			s.createdElsewhere(kctx, j, rec)
-			return
-		}
-		s.nak(j, fmt.Errorf("coordinator: the run's record could not be written (%w); the run will still start "+
-			"from its first command: send the request again with run_id %q to learn its state", err, j.runID))
+	// 3. The record (now, or with the run's first input: deferred.go),
+	// 4. the reply, then the events.
+	h := &heldStart{jobs: []job{j}, m: m, rec: rec, data: data, fx: fx}
+	if c.cfg.DeferStart > 0 {
+		s.hold(h)
 		return
 	}
-	// 4. The reply, then the events.
-	s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID})
-	s.cache[rec.ID] = &entry{rec: rec, rev: rev}
-	s.publishCore(&fx)
-	c.observe(j.msg, rec, &fx) // runlog.go
-	s.acks <- pendingAck{msg: j.msg}
+	s.finishStart(kctx, h)
 }
 
 // commandFirst reports whether a run that starts with fx may publish its
@@ -265,24 +260,6 @@ func awaitPublished(futures []jetstream.PubAckFuture) error {
 		}
 	}
 	return first
-}
-
-// createdElsewhere answers a request whose record create conflicted. A
-// record with this request's created-at is its own run, created from the
-// start its first result echoed (a fast worker, another coordinator):
-// answered as new. Any other is a run that had the id before: existing.
-func (s *shard) createdElsewhere(ctx context.Context, j job, rec *protocol.RunRecord) {
-	e, err := s.readRecord(ctx, j.runID, 0)
-	if err != nil {
-		s.nak(j, err)
-		return
-	}
-	if e.rec.CreatedAt == rec.CreatedAt && e.rec.Workflow == rec.Workflow && e.rec.IdempotencyKey == rec.IdempotencyKey {
-		s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID})
-		s.acks <- pendingAck{msg: j.msg}
-		return
-	}
-	s.answerExisting(ctx, j, e)
 }
 
 // forward publishes a request the fast path does not take to the triggers

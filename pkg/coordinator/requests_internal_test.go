@@ -38,6 +38,9 @@ type requestRig struct {
 	ended map[string][]*protocol.RunRecord // guarded by mu
 }
 
+// sleepyFor is how long the first task of the rig's demo.Sleepy runs.
+const sleepyFor = 1500 * time.Millisecond
+
 func newRequestRig(t *testing.T, cfg Config, hook func(runID string) bool) *requestRig {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
@@ -47,7 +50,7 @@ func newRequestRig(t *testing.T, cfg Config, hook func(runID string) bool) *requ
 
 	reg := &fsm.Registry{}
 	demo.RegisterAll(reg)
-	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.OneTask(), demo.Workflow()}})
+	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.OneTask(), demo.Workflow(), demo.Sleepy(sleepyFor)}})
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })

@@ -79,6 +79,11 @@ type shard struct {
 	// (tracing.go); set and cleared around publish by the loop goroutine.
 	trace nats.Header
 	kvc   kvContext // the context of store calls (kvCtx); loop goroutine only
+	// Start records held for the run's first input (Config.DeferStart,
+	// deferred.go): by run, and in the order they fall due.
+	held     map[string]*heldStart
+	dueq     []*heldStart
+	dueTimer *time.Timer
 }
 
 // kvContext is a shard's reusable context for its store calls: bound to the
@@ -133,6 +138,8 @@ func (s *shard) loop(ctx context.Context) {
 			return
 		case <-stall:
 			s.sweep(ctx)
+		case <-s.dueC():
+			s.writeDue(ctx)
 		case j := <-s.in:
 			batch := []job{j}
 		drain:
@@ -145,6 +152,7 @@ func (s *shard) loop(ctx context.Context) {
 				}
 			}
 			if s.handleBatch(ctx, batch) {
+				s.writeHeld(ctx)
 				return
 			}
 		}
@@ -282,8 +290,16 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 	c := s.c
 	runID := jobs[0].runID
 	kctx := s.kvCtx(ctx)
-	e, fresh, err := s.loadFresh(kctx, runID)
-	if err == nil && behind(e.rec, jobs) {
+	var e *entry
+	var fresh bool
+	var err error
+	h := s.held[runID] // a start record not written yet (deferred.go)
+	if h != nil {
+		e, fresh = &entry{rec: h.rec}, true
+	} else {
+		e, fresh, err = s.loadFresh(kctx, runID)
+	}
+	if err == nil && h == nil && behind(e.rec, jobs) {
 		// Stale (a lagging replica, or a cache another coordinator moved
 		// past): the leader's record is final (consistent.go).
 		e, err = s.leaderRecord(kctx, runID)
@@ -363,6 +379,12 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 				s.nakAll(jobs, err)
 				return
 			}
+			if h != nil {
+				// The record was created elsewhere (from the start the
+				// first result echoed): the held start is answered from it.
+				s.answerCreated(kctx, h, e)
+				h = nil
+			}
 			fresh = true
 			continue
 		case writeFailed:
@@ -371,6 +393,11 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		}
 		if hook := c.afterRecord; hook != nil {
 			hook(st.applied) // a test's crash between the write and the publishes (faults*.go)
+		}
+		if h != nil {
+			// The start and the first input written together.
+			s.release(h)
+			s.started(h)
 		}
 		s.commit(st.applied, m, rec, rev, st.dyn, &st.fx)
 		s.settleUnchanged(kctx, st.unchanged, &entry{rec: rec, rev: rev, dyn: st.dyn})

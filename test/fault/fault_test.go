@@ -51,8 +51,9 @@ func setup(t *testing.T) *bundle {
 		coord: proctest.Build(t, "./cmd/coordinator"), worker: faultWorker(t)}
 }
 
-func (b *bundle) startCoordinator(t *testing.T, name string) *proctest.Proc {
-	return proctest.Start(t, name, b.coord, "-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture")
+func (b *bundle) startCoordinator(t *testing.T, name string, flags ...string) *proctest.Proc {
+	args := append([]string{"-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture"}, flags...)
+	return proctest.Start(t, name, b.coord, args...)
 }
 
 func (b *bundle) startWorker(t *testing.T, name string) *proctest.Proc {

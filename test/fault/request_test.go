@@ -90,10 +90,19 @@ func mustValue(t *testing.T, v any) []byte {
 // run id (a request left unanswered by the dead coordinator is sent again,
 // same run id, and taken by the other one), and every run completes once,
 // with its exact path.
+//
+// With -defer-start (coordinator.Config.DeferStart) the killed coordinator
+// also held start records not written yet: their runs complete all the same
+// (the record is created from the start the first result echoes).
 func TestKillCoordinatorMidRequests(t *testing.T) {
+	t.Run("record at the start", func(t *testing.T) { killCoordinatorMidRequests(t) })
+	t.Run("deferred start", func(t *testing.T) { killCoordinatorMidRequests(t, "-defer-start", "300ms") })
+}
+
+func killCoordinatorMidRequests(t *testing.T, flags ...string) {
 	b := setup(t)
-	c1 := b.startCoordinator(t, "coordinator-1")
-	b.startCoordinator(t, "coordinator-2")
+	c1 := b.startCoordinator(t, "coordinator-1", flags...)
+	b.startCoordinator(t, "coordinator-2", flags...)
 	b.startWorker(t, "worker-1")
 	b.startWorker(t, "worker-2")
 	b.waitRegistered(t)

@@ -37,15 +37,17 @@ import (
 
 // CoordinatorConfig is what cmd/coordinator's flags fill in.
 type CoordinatorConfig struct {
-	NATS      cli.NATSConfig
-	Prefix    string
-	Replicas  int
-	Shards    int
-	AckWait   time.Duration
-	Dev       bool
-	DataDir   string
-	Listen    string
-	DemoEvery time.Duration
+	NATS     cli.NATSConfig
+	Prefix   string
+	Replicas int
+	Shards   int
+	AckWait  time.Duration
+	// DeferStart is coordinator.Config.DeferStart (0: off).
+	DeferStart time.Duration
+	Dev        bool
+	DataDir    string
+	Listen     string
+	DemoEvery  time.Duration
 	// FlowFile seeds scheduler flows (JSON, see scheduler.LoadFlowFile).
 	FlowFile string
 	// EventCapture provisions the events capture stream (replay of recent
@@ -159,7 +161,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	wait := startLoop(log, nc)
 	var co *coordinator.Coordinator
 	err = wait.Do(ctx, "start coordinator", func(actx context.Context) error {
-		c, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, Logger: log,
+		c, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, DeferStart: cfg.DeferStart, Logger: log,
 			Metrics: registerer(cfg.Metrics), Tracing: cfg.Tracing})
 		if err != nil {
 			return retry.Permanent(err)

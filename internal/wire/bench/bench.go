@@ -76,6 +76,9 @@ type Config struct {
 	// RunRetention is the coordinator's run-record retention
 	// (coordinator.Config.RunRetention); 0 keeps its default.
 	RunRetention time.Duration
+	// DeferStart is the coordinator's deferred-start mode
+	// (coordinator.Config.DeferStart); 0 writes each record at the start.
+	DeferStart time.Duration
 	// EventCapture provisions the events capture stream
 	// (provision.Config.EventCapture), so the server stores every event
 	// as a deployment with -event-capture does. Off by default, as in
@@ -232,7 +235,7 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 	}
 	if cfg.Processes {
 		for _, role := range []string{RoleWorker, RoleCoordinator} {
-			p, err := startChild(ctx, role, url, cfg.Splits, cfg.CPUProfile, cfg.RunRetention)
+			p, err := startChild(ctx, role, url, cfg)
 			if err != nil {
 				e.stop()
 				return nil, err
@@ -242,7 +245,7 @@ func start(ctx context.Context, cfg Config) (*env, error) {
 		}
 	} else {
 		for _, role := range []string{RoleWorker, RoleCoordinator} {
-			stop, err := startEngine(ctx, role, url, cfg.Splits, cfg.RunRetention)
+			stop, err := startEngine(ctx, role, url, cfg)
 			if err != nil {
 				e.stop()
 				return nil, err
@@ -297,7 +300,7 @@ const (
 // startEngine starts a worker (with every bench workflow) or a coordinator
 // on its own connection to url, as a separate process would, and returns
 // what stops it.
-func startEngine(ctx context.Context, role, url string, splits []int, retention time.Duration) (stop func(), err error) {
+func startEngine(ctx context.Context, role, url string, cfg Config) (stop func(), err error) {
 	log := slog.New(slog.DiscardHandler)
 	if role == RoleCmdCoordinator || role == RoleCmdWorker {
 		return startCmd(ctx, role, url, log) // idle.go
@@ -313,7 +316,7 @@ func startEngine(ctx context.Context, role, url string, splits []int, retention 
 		wfs := []worker.Definer{demo.OneTask(), demo.Chain(),
 			fsm.New[string](breakerWorkflow, "work").Register("work", demo.Noop{Next: "done"},
 				fsm.TaskConfig{Retry: fsm.RetryNone(), Breaker: "bench"}).Exit("done")}
-		for _, n := range splits {
+		for _, n := range cfg.Splits {
 			wfs = append(wfs, splitWorkflow(n))
 		}
 		w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: wfs, Logger: log, Concurrency: 512,
@@ -331,7 +334,7 @@ func startEngine(ctx context.Context, role, url string, splits []int, retention 
 		}
 		return func() { _ = w.Stop(context.Background()); nc.Close() }, nil
 	case RoleCoordinator:
-		co, err := coordinator.New(nc, coordinator.Config{Logger: log, RunRetention: retention})
+		co, err := coordinator.New(nc, coordinator.Config{Logger: log, RunRetention: cfg.RunRetention, DeferStart: cfg.DeferStart})
 		if err == nil {
 			err = co.Start(ctx)
 		}

@@ -31,21 +31,24 @@ const ChildArg = "-child"
 
 // startChild re-executes this binary as an engine child for role and waits
 // until it reports that it has started.
-func startChild(ctx context.Context, role, url string, splits []int, cpuProfile string, retention time.Duration) (*child, error) {
+func startChild(ctx context.Context, role, url string, cfg Config) (*child, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
 	var sizes []string
-	for _, n := range splits {
+	for _, n := range cfg.Splits {
 		sizes = append(sizes, strconv.Itoa(n))
 	}
 	args := []string{ChildArg, role, "-s", url, "-splits", strings.Join(sizes, ",")}
-	if cpuProfile != "" {
-		args = append(args, "-cpuprofile", cpuProfile+"."+role)
+	if cfg.CPUProfile != "" {
+		args = append(args, "-cpuprofile", cfg.CPUProfile+"."+role)
 	}
-	if retention != 0 {
-		args = append(args, "-retention", retention.String())
+	if cfg.RunRetention != 0 {
+		args = append(args, "-retention", cfg.RunRetention.String())
+	}
+	if cfg.DeferStart != 0 {
+		args = append(args, "-defer-start", cfg.DeferStart.String())
 	}
 	cmd := exec.Command(exe, args...)
 	cmd.Stderr = os.Stderr
@@ -171,11 +174,11 @@ func childHeap() (live, free uint64) {
 	return s[0].Value.Uint64(), s[1].Value.Uint64()
 }
 
-// RunChild is the child side: it starts role's engine on url, prints
+// RunChild is the child side: it starts role's engine on cfg.URL, prints
 // "ready", answers memAsk lines, and runs until its stdin is closed (or
 // ctx ends).
-func RunChild(ctx context.Context, role, url string, splits []int, retention time.Duration, stdin io.Reader, stdout io.Writer) error {
-	stop, err := startEngine(ctx, role, url, splits, retention)
+func RunChild(ctx context.Context, role string, cfg Config, stdin io.Reader, stdout io.Writer) error {
+	stop, err := startEngine(ctx, role, cfg.URL, cfg)
 	if err != nil {
 		fmt.Fprintln(stdout, err)
 		return err

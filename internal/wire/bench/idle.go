@@ -51,7 +51,7 @@ func idle(ctx context.Context, cfg Config) (Result, error) {
 	var procs []*child
 	for _, role := range []string{RoleCmdWorker, RoleCmdCoordinator} {
 		if cfg.Processes {
-			p, err := startChild(ctx, role, url, cfg.Splits, cfg.CPUProfile, 0)
+			p, err := startChild(ctx, role, url, cfg)
 			if err != nil {
 				return Result{}, err
 			}
@@ -59,7 +59,7 @@ func idle(ctx context.Context, cfg Config) (Result, error) {
 			procs = append(procs, p)
 			continue
 		}
-		stop, err := startEngine(ctx, role, url, cfg.Splits, 0)
+		stop, err := startEngine(ctx, role, url, cfg)
 		if err != nil {
 			return Result{}, err
 		}
