@@ -151,10 +151,11 @@ type Config struct {
 	// written then, as without this mode. The request is answered once the
 	// record is written, so a run its answer names is readable at once:
 	// the answer comes after the first task (or after DeferStart). Until
-	// then Get, List and Cancel do not find the run, which its sender has
-	// not been told of yet (a run id the sender chose is the exception: a
-	// cancel sent before the answer is refused as not found). A trigger
-	// published to the triggers stream is unaffected. Zero (the default):
+	// then Get and List do not find the run, which its sender has not been
+	// told of yet; a cancel for it (possible with a run id the sender
+	// chose) is applied by the coordinator holding the start and refused
+	// as for an unknown run by any other. A trigger published to the
+	// triggers stream is unaffected. Zero (the default):
 	// the record is written at the start, before the answer. At most
 	// DeferStartMax. See deferred.go.
 	DeferStart time.Duration

@@ -30,7 +30,9 @@
 // the record is made of, so that its result can create the record when the
 // coordinator died in between; the reply is sent once the record is
 // written. Runs that cannot start that way are forwarded to the triggers
-// stream. The crash points are walked in requests.go.
+// stream. The crash points are walked in requests.go. With
+// Config.DeferStart the record is instead written together with the run's
+// first input, and the reply sent then (deferred.go).
 //
 // # Result requests
 //
@@ -54,4 +56,10 @@
 // that doubles from [NakDelayMin] to [NakDelayMax]; after
 // Config.MaxDeliveries failures it is dead-lettered with its last error.
 // The same warning is logged at most once per Config.WarnInterval.
+//
+// # The tasks stream's anchor
+//
+// Every coordinator keeps a small message with a TTL in the tasks stream
+// (anchor.go), so that acknowledgements that drain the work queue do not
+// make the server's file store replace its last block file per task.
 package coordinator
