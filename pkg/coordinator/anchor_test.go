@@ -54,7 +54,7 @@ func TestTasksStreamAnchor(t *testing.T) {
 	anchor := layout.TasksAnchorSubject(names)
 	natstest.WaitFor(t, 10*time.Second, "the coordinator's anchor stored", func() bool {
 		info, err := tasks.Info(ctx, jetstream.WithSubjectFilter(anchor))
-		return err == nil && info.State.Subjects[anchor] == 1
+		return err == nil && info.State.Subjects[anchor] > 0
 	})
 	_, err = cl.Run(ctx, demo.OneTaskName, nil) // the definition known, the path warm
 	require.NoError(t, err)
@@ -71,7 +71,7 @@ func TestTasksStreamAnchor(t *testing.T) {
 	require.Less(t, after-before, 3, "a message block file replaced per run: the tasks stream's last block was emptied")
 	info, err := tasks.Info(ctx, jetstream.WithSubjectFilter(anchor))
 	require.NoError(t, err)
-	require.Equal(t, uint64(1), info.State.Msgs, "the anchor is all the drained stream holds")
+	require.Equal(t, info.State.Msgs, info.State.Subjects[anchor], "anchors are all the drained stream holds")
 }
 
 // lastBlock is the highest index of the message block files in dir
