@@ -15,9 +15,10 @@ import (
 // stream's last message block, the server's file store deletes the block's
 // file and creates a new one (nats-server filestore.go, removeMsgBlock) —
 // which, at any load that lets the queue drain between commands, is once
-// per task. On ext4 that file churn cost about 270 µs of kernel CPU per
-// one-task run and doubled the sequential latency (canobench -scenarios
-// latency: p50 0.60 → 0.25 ms, CPU per run 750 → 370 µs with an anchor).
+// per task. On ext4 that file churn cost about 370 µs of CPU per
+// sequential one-task run, mostly in the kernel, and more than doubled the
+// sequential latency (canobench -scenarios latency: p50 0.60 → 0.25 ms, CPU
+// per run 740 → 360 µs with an anchor).
 //
 // So every coordinator publishes a small message to the stream, on a
 // subject no task consumer takes (layout.TasksAnchorSubject), every
