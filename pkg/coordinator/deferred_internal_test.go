@@ -13,6 +13,7 @@ import (
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -132,4 +133,49 @@ func TestDeferredStartHeldAtStop(t *testing.T) {
 	rec, err := r.cl.Get(r.ctx, "held-at-stop")
 	require.NoError(t, err, "the held start record was written at the stop")
 	require.Equal(t, client.RunRunning, rec.Status)
+}
+
+// TestDeferredStartCancelWhileHeld: a cancel for a run whose start is held
+// (a run id the sender chose; sent while its first task runs, usually well
+// within DeferStart) reaches the coordinator holding it, which writes the
+// start and the cancel together (or, past DeferStart, applies it to the
+// written start): the request is answered with the run, and the run ends
+// cancelled, once.
+func TestDeferredStartCancelWhileHeld(t *testing.T) {
+	r := newRequestRig(t, Config{DeferStart: time.Second}, nil)
+	r.waitDefined(demo.SleepyName)
+
+	const id = "cancelled-while-held"
+	answered := make(chan error, 1)
+	var reply protocol.TriggerReply
+	data, err := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.SleepyName, RunID: id})
+	require.NoError(t, err)
+	go func() {
+		m, err := r.nc.RequestMsg(&nats.Msg{Subject: r.names.RPCTriggerSubject(demo.SleepyName), Data: data, Header: nats.Header{}}, 10*time.Second)
+		if err == nil {
+			err = wirecodec.Decode(m.Data, &reply, 0)
+		}
+		answered <- err
+	}()
+	cons, err := r.js.Consumer(r.ctx, layout.TasksStream(r.names), layout.TaskConsumer("default", demo.Sleep{}.Kind()))
+	require.NoError(t, err)
+	natstest.WaitFor(t, 10*time.Second, "the first task running", func() bool {
+		info, err := cons.Info(r.ctx)
+		return err == nil && info.NumAckPending == 1
+	})
+	require.NoError(t, r.cl.Cancel(r.ctx, id, "not needed"))
+	require.NoError(t, natstest.Recv(t, answered, 10*time.Second))
+	require.Nil(t, reply.Error)
+	require.Equal(t, id, reply.RunID)
+	out, err := r.cl.Await(r.ctx, id)
+	require.ErrorIs(t, err, fsm.ErrCancelled)
+	require.Equal(t, client.RunCancelled, out.Status)
+	natstest.WaitFor(t, 10*time.Second, "run "+id+" ended", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.ended[id]) > 0
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	require.Len(t, r.ended[id], 1)
 }
