@@ -50,8 +50,11 @@ type heldStart struct {
 }
 
 // finishStart writes h's start record (the third step of requests.go)
-// and answers its requests.
-func (s *shard) finishStart(ctx context.Context, h *heldStart) {
+// and answers its requests. It returns the run's record: h's, or the one
+// found where the create conflicted (created elsewhere from the start the
+// first result echoed, or an earlier run with this id). An error means the
+// requests were handed back (the run still starts from its command).
+func (s *shard) finishStart(ctx context.Context, h *heldStart) (*entry, error) {
 	s.release(h)
 	runID := h.rec.ID
 	rev, err := s.kv.create(ctx, layout.RunKey(runID), h.data)
@@ -61,18 +64,32 @@ func (s *shard) finishStart(ctx context.Context, h *heldStart) {
 			if rerr != nil {
 				s.nakAll(h.jobs, rerr)
 				h.drop()
-				return
+				return nil, rerr
 			}
 			s.answerCreated(ctx, h, e)
-			return
+			return e, nil
 		}
-		s.nakAll(h.jobs, fmt.Errorf("coordinator: the run's record could not be written (%w); the run will still start "+
-			"from its first command: send the request again with run_id %q to learn its state", err, runID))
+		err = fmt.Errorf("coordinator: the run's record could not be written (%w); the run will still start "+
+			"from its first command: send the request again with run_id %q to learn its state", err, runID)
+		s.nakAll(h.jobs, err)
 		h.drop()
-		return
+		return nil, err
 	}
-	s.cache[runID] = &entry{rec: h.rec, rev: rev}
+	e := &entry{rec: h.rec, rev: rev}
+	s.cache[runID] = e
 	s.started(h)
+	return e, nil
+}
+
+// writeHeldFirst writes the start record held for runID, if any, before an
+// input that cannot be applied to it: a trigger for the same run id that
+// is not the held request sent again, or an input of a later step (the
+// record was created elsewhere and moved on). The input then goes the way
+// it would without the mode.
+func (s *shard) writeHeldFirst(ctx context.Context, runID string) {
+	if h := s.held[runID]; h != nil {
+		_, _ = s.finishStart(ctx, h) // a failure has handed the requests back; the input finds no record
+	}
 }
 
 // started answers h's requests with its (new) run and publishes the
@@ -168,7 +185,7 @@ func (s *shard) writeDue(ctx context.Context) {
 		s.dueq[0] = nil
 		s.dueq = s.dueq[1:]
 		if !h.done {
-			s.finishStart(kctx, h)
+			_, _ = s.finishStart(kctx, h) // a failure has handed the requests back
 		}
 	}
 	s.armDue(now)
@@ -179,7 +196,7 @@ func (s *shard) writeHeld(ctx context.Context) {
 	kctx := s.kvCtx(ctx)
 	for _, h := range s.dueq {
 		if !h.done {
-			s.finishStart(kctx, h)
+			_, _ = s.finishStart(kctx, h) // a failure has handed the requests back
 		}
 	}
 	s.dueq = nil

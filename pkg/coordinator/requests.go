@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -191,8 +192,11 @@ func (s *shard) request(ctx context.Context, j job) {
 	c := s.c
 	kctx := s.kvCtx(ctx)
 	if h := s.held[j.runID]; h != nil {
-		h.jobs = append(h.jobs, j) // sent again while its start is held: answered with it
-		return
+		if bytes.Equal(j.msg.Data(), h.jobs[0].msg.Data()) {
+			h.jobs = append(h.jobs, j) // sent again while its start is held: answered with it
+			return
+		}
+		s.writeHeldFirst(kctx, j.runID) // another trigger with this run id: answered "existing" below
 	}
 	if !j.fresh {
 		e, err := s.load(kctx, j.runID) // "not found" is confirmed with the leader
@@ -235,7 +239,7 @@ func (s *shard) request(ctx context.Context, j job) {
 		s.hold(h)
 		return
 	}
-	s.finishStart(kctx, h)
+	_, _ = s.finishStart(kctx, h) // a failure has handed the request back
 }
 
 // commandFirst reports whether a run that starts with fx may publish its

@@ -41,7 +41,9 @@ type requestRig struct {
 // sleepyFor is how long the first task of the rig's demo.Sleepy runs.
 const sleepyFor = 1500 * time.Millisecond
 
-func newRequestRig(t *testing.T, cfg Config, hook func(runID string) bool) *requestRig {
+// newRequestRig starts the rig; each of before is applied to the
+// coordinator before its Start (settings New would refuse, for tests).
+func newRequestRig(t *testing.T, cfg Config, hook func(runID string) bool, before ...func(*Coordinator)) *requestRig {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	srv := natstest.StartProvisioned(t, provision.Config{})
@@ -63,6 +65,9 @@ func newRequestRig(t *testing.T, cfg Config, hook func(runID string) bool) *requ
 	c, err := New(nc, cfg)
 	require.NoError(t, err)
 	c.afterCommands = hook
+	for _, f := range before {
+		f(c)
+	}
 	require.NoError(t, c.Start(ctx))
 	t.Cleanup(func() {
 		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -214,6 +214,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		return
 	}
 	kctx := s.kvCtx(ctx)
+	s.writeHeldFirst(kctx, j.runID) // a stored trigger for a run id a request holds (deferred.go)
 	m, rec, fx, data, ok := s.start(kctx, j)
 	if !ok {
 		return
@@ -294,6 +295,10 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 	var fresh bool
 	var err error
 	h := s.held[runID] // a start record not written yet (deferred.go)
+	if h != nil && behind(h.rec, jobs) {
+		s.writeHeldFirst(kctx, runID) // an input of a later step: the record exists elsewhere
+		h = nil
+	}
 	if h != nil {
 		e, fresh = &entry{rec: h.rec}, true
 	} else {
@@ -374,16 +379,21 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		rev, err := s.kv.update(kctx, rec, data, e.rev) // runskv.go: a final record expires
 		switch afterWrite(err, attempt) {
 		case writeConflict:
-			// The conflict proves a later revision: a read must reach it.
-			if e, err = s.readRecord(kctx, runID, e.rev+1); err != nil {
+			if h != nil {
+				// A record created elsewhere (from the start the first
+				// result echoed), or a marker of an earlier run with this
+				// id: the held start is written as without the mode (its
+				// create answers from the record found) and the inputs
+				// applied to what it returns.
+				e, err = s.finishStart(kctx, h)
+				h = nil
+			} else {
+				// The conflict proves a later revision: a read must reach it.
+				e, err = s.readRecord(kctx, runID, e.rev+1)
+			}
+			if err != nil {
 				s.nakAll(jobs, err)
 				return
-			}
-			if h != nil {
-				// The record was created elsewhere (from the start the
-				// first result echoed): the held start is answered from it.
-				s.answerCreated(kctx, h, e)
-				h = nil
 			}
 			fresh = true
 			continue
