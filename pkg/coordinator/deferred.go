@@ -81,11 +81,10 @@ func (s *shard) finishStart(ctx context.Context, h *heldStart) (*entry, error) {
 	return e, nil
 }
 
-// writeHeldFirst writes the start record held for runID, if any, before an
-// input that cannot be applied to it: a trigger for the same run id that
-// is not the held request sent again, or an input of a later step (the
-// record was created elsewhere and moved on). The input then goes the way
-// it would without the mode.
+// writeHeldFirst writes the start record held for runID, if any, before a
+// stored trigger for that run id, which then goes the way it would without
+// the mode (answered "existing"). Requests and inputs of a later step meet
+// a held start in request and apply, which write it the same way.
 func (s *shard) writeHeldFirst(ctx context.Context, runID string) {
 	if h := s.held[runID]; h != nil {
 		_, _ = s.finishStart(ctx, h) // a failure has handed the requests back; the input finds no record
@@ -114,8 +113,8 @@ func (h *heldStart) drop() { *h = heldStart{done: true, due: h.due} }
 // create conflicted. A record with h's created-at is h's run, created from
 // the start its first result echoed (another coordinator took the result):
 // answered as new. Any other is a run that had the id before: existing.
+// h is released already (finishStart).
 func (s *shard) answerCreated(ctx context.Context, h *heldStart, e *entry) {
-	s.release(h)
 	if e.rec.CreatedAt == h.rec.CreatedAt && e.rec.Workflow == h.rec.Workflow && e.rec.IdempotencyKey == h.rec.IdempotencyKey {
 		for _, j := range h.jobs {
 			s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: h.rec.ID})

@@ -196,7 +196,7 @@ func (s *shard) request(ctx context.Context, j job) {
 			h.jobs = append(h.jobs, j) // sent again while its start is held: answered with it
 			return
 		}
-		s.writeHeldFirst(kctx, j.runID) // another trigger with this run id: answered "existing" below
+		_, _ = s.finishStart(kctx, h) // another trigger with this run id: answered "existing" below
 	}
 	if !j.fresh {
 		e, err := s.load(kctx, j.runID) // "not found" is confirmed with the leader
@@ -234,12 +234,13 @@ func (s *shard) request(ctx context.Context, j job) {
 	}
 	// 3. The record (now, or with the run's first input: deferred.go),
 	// 4. the reply, then the events.
-	h := &heldStart{jobs: []job{j}, m: m, rec: rec, data: data, fx: fx}
 	if c.cfg.DeferStart > 0 {
-		s.hold(h)
+		s.hold(&heldStart{jobs: []job{j}, m: m, rec: rec, data: data, fx: fx})
 		return
 	}
-	_, _ = s.finishStart(kctx, h) // a failure has handed the request back
+	// Not held: h stays on the stack (one allocation fewer per request).
+	h := heldStart{jobs: []job{j}, m: m, rec: rec, data: data, fx: fx}
+	_, _ = s.finishStart(kctx, &h) // a failure has handed the request back
 }
 
 // commandFirst reports whether a run that starts with fx may publish its

@@ -296,7 +296,7 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 	var err error
 	h := s.held[runID] // a start record not written yet (deferred.go)
 	if h != nil && behind(h.rec, jobs) {
-		s.writeHeldFirst(kctx, runID) // an input of a later step: the record exists elsewhere
+		_, _ = s.finishStart(kctx, h) // an input of a later step: the record exists elsewhere (a failure handed the request back)
 		h = nil
 	}
 	if h != nil {
