@@ -15,12 +15,7 @@ import (
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
-	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
-	"github.com/cano-nats/cano/pkg/fsm"
-	"github.com/cano-nats/cano/pkg/protocol"
-	"github.com/cano-nats/cano/pkg/provision"
-	"github.com/cano-nats/cano/pkg/worker"
 )
 
 // TestTasksStreamAnchor: a coordinator keeps an anchor message in the
@@ -30,40 +25,22 @@ import (
 // per run. Without the anchor, 40 sequential runs create about 40 block
 // files.
 func TestTasksStreamAnchor(t *testing.T) {
-	srv := natstest.StartProvisioned(t, provision.Config{})
-	nc, js := srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	names := protocol.MustNames("")
-
-	reg := &fsm.Registry{}
-	demo.RegisterAll(reg)
-	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.OneTask()}})
+	b := setupRedrive(t, ctx, coordinator.Config{}) // the definition known, the path warm
+	tasks, err := b.js.Stream(ctx, layout.TasksStream(b.names))
 	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
-	co, err := coordinator.New(nc, coordinator.Config{})
-	require.NoError(t, err)
-	require.NoError(t, co.Start(ctx))
-	t.Cleanup(func() { _ = co.Stop(context.Background()) })
-	cl, err := client.New(nc, client.Config{})
-	require.NoError(t, err)
-
-	tasks, err := js.Stream(ctx, layout.TasksStream(names))
-	require.NoError(t, err)
-	anchor := layout.TasksAnchorSubject(names)
+	anchor := layout.TasksAnchorSubject(b.names)
 	natstest.WaitFor(t, 10*time.Second, "the coordinator's anchor stored", func() bool {
 		info, err := tasks.Info(ctx, jetstream.WithSubjectFilter(anchor))
 		return err == nil && info.State.Subjects[anchor] > 0
 	})
-	_, err = cl.Run(ctx, demo.OneTaskName, nil) // the definition known, the path warm
-	require.NoError(t, err)
 
-	dir := filepath.Join(srv.StoreDir(), "jetstream", "$G", "streams", layout.TasksStream(names), "msgs")
+	dir := filepath.Join(b.srv.StoreDir(), "jetstream", "$G", "streams", layout.TasksStream(b.names), "msgs")
 	before := lastBlock(t, dir)
 	const runs = 40
 	for i := 0; i < runs; i++ {
-		_, err := cl.Run(ctx, demo.OneTaskName, nil)
+		_, err := b.cl.Run(ctx, demo.OneTaskName, nil)
 		require.NoError(t, err)
 	}
 	after := lastBlock(t, dir)

@@ -27,6 +27,7 @@ import (
 // redriveBundle is an embedded server with a one-task worker, one
 // coordinator and a client.
 type redriveBundle struct {
+	srv   *natstest.Server
 	nc    *nats.Conn
 	js    jetstream.JetStream
 	cl    *client.Client
@@ -57,7 +58,7 @@ func setupRedrive(t *testing.T, ctx context.Context, cfg coordinator.Config) *re
 	// One run first, so the definition is known and the path is warm.
 	_, err = cl.Run(ctx, demo.OneTaskName, nil)
 	require.NoError(t, err)
-	return &redriveBundle{nc: nc, js: js, cl: cl, co: co, names: protocol.MustNames("")}
+	return &redriveBundle{srv: srv, nc: nc, js: js, cl: cl, co: co, names: protocol.MustNames("")}
 }
 
 // loseCommands makes the broker lose task commands after acknowledging
