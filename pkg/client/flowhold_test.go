@@ -2,10 +2,23 @@ package client_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
 	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/provision"
 )
 
 // flowHold is a nats.CustomDialer whose connections keep the client's
@@ -99,5 +112,43 @@ func cutFlowReplies(b []byte) (rest, cut []byte) {
 		rest = append(rest, b[:i]...)
 		cut = append(cut, b[i:end]...)
 		b = b[end:]
+	}
+}
+
+// expiringBehindHold recreates bucket (of the "exp" deployment) with a 3 s
+// TTL — long enough for a listing to start before the large entries
+// expire: they must be delivered for the server to stall — and puts three
+// entries that together exceed a consumer's first flow-control window
+// (2 MiB), then key with value. It returns a client whose connection holds
+// back its flow-control replies, so a listing of the bucket stalls before
+// key (a receive on hold.held says it has), and expire, which waits until
+// key's TTL has run out and then releases the hold.
+func expiringBehindHold(t *testing.T, ctx context.Context, bucket, key string, value []byte) (cl *client.Client, hold *flowHold, expire func()) {
+	t.Helper()
+	srv := natstest.StartProvisioned(t, provision.Config{Prefix: "exp"})
+	_, js := srv.Connect(t)
+	require.NoError(t, js.DeleteKeyValue(ctx, bucket))
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, TTL: 3 * time.Second})
+	require.NoError(t, err)
+	large := make([]byte, 800<<10)
+	for i := range 3 {
+		_, err := kv.Put(ctx, fmt.Sprintf("large-%d", i), large)
+		require.NoError(t, err)
+	}
+	_, err = kv.Put(ctx, key, value)
+	require.NoError(t, err)
+
+	hold = newFlowHold()
+	lnc, err := nats.Connect(srv.URL, nats.SetCustomDialer(hold))
+	require.NoError(t, err)
+	t.Cleanup(lnc.Close)
+	cl, err = client.New(lnc, client.Config{Prefix: "exp"})
+	require.NoError(t, err)
+	return cl, hold, func() {
+		natstest.WaitFor(t, 10*time.Second, key+" to expire", func() bool {
+			_, err := kv.Get(ctx, key)
+			return errors.Is(err, jetstream.ErrKeyNotFound)
+		})
+		hold.release()
 	}
 }

@@ -2,12 +2,9 @@ package client_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
@@ -112,41 +109,17 @@ func TestRunIndexFollowsTheBucket(t *testing.T) {
 // never became ready.
 func TestRunIndexLoadsWhenARecordExpiresUnread(t *testing.T) {
 	t.Parallel()
-	const ttl = 3 * time.Second
-	srv := natstest.StartProvisioned(t, provision.Config{Prefix: "exp"})
-	_, js := srv.Connect(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	bucket := layout.RunsBucket(protocol.MustNames("exp"))
-	require.NoError(t, js.DeleteKeyValue(ctx, bucket))
-	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket, TTL: ttl})
-	require.NoError(t, err)
-	large := make([]byte, 800<<10) // three exceed the consumer's first flow-control window (2 MiB)
-	for i := range 3 {
-		_, err := kv.Put(ctx, fmt.Sprintf("large-%d", i), large)
-		require.NoError(t, err)
-	}
 	rec, err := wirecodec.Encode(&protocol.RunRecord{V: protocol.SchemaVersion, ID: "late", Workflow: "wf",
 		DefVersion: "v1", Status: protocol.RunRunning, State: "s", Path: []string{"s"}, CreatedAt: time.Now().UnixNano()})
 	require.NoError(t, err)
-	_, err = kv.Put(ctx, layout.RunKey("late"), rec)
-	require.NoError(t, err)
-
-	hold := newFlowHold()
-	lnc, err := nats.Connect(srv.URL, nats.SetCustomDialer(hold))
-	require.NoError(t, err)
-	t.Cleanup(lnc.Close)
-	cl, err := client.New(lnc, client.Config{Prefix: "exp"})
-	require.NoError(t, err)
+	cl, hold, expire := expiringBehindHold(t, ctx, layout.RunsBucket(protocol.MustNames("exp")), layout.RunKey("late"), rec)
 	ix, err := cl.WatchRuns(ctx, client.RunIndexConfig{})
 	require.NoError(t, err)
 	defer ix.Stop()
 	natstest.Recv(t, hold.held, 10*time.Second) // the server now waits before "late"
-	natstest.WaitFor(t, 10*time.Second, "the late record to expire", func() bool {
-		_, err := kv.Get(ctx, layout.RunKey("late"))
-		return errors.Is(err, jetstream.ErrKeyNotFound)
-	})
-	hold.release()
+	expire()
 	select {
 	case <-ix.Ready():
 	case <-time.After(20 * time.Second):

@@ -2,8 +2,6 @@ package client_test
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -140,32 +138,10 @@ func TestWorkers(t *testing.T) {
 		// before the last one, whose TTL runs out meanwhile. The watch never
 		// delivers it, and nats.go's end-of-initial-values marker counts on
 		// it: before the fix the list waited out its context.
-		// Long enough for the listing to start before the large entries
-		// expire (they must be delivered for the server to stall).
-		const ttl = 3 * time.Second
-		srv := natstest.StartProvisioned(t, provision.Config{Prefix: "exp"})
-		_, js := srv.Connect(t)
-		names := protocol.MustNames("exp")
 		ctx := awaitCtx(t)
-		require.NoError(t, js.DeleteKeyValue(ctx, layout.WorkersBucket(names)))
-		kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: layout.WorkersBucket(names), TTL: ttl})
-		require.NoError(t, err)
-		large := make([]byte, 800<<10) // three exceed the consumer's first flow-control window (2 MiB)
-		for i := range 3 {
-			_, err := kv.Put(ctx, fmt.Sprintf("large-%d", i), large)
-			require.NoError(t, err)
-		}
 		late, err := wirecodec.Encode(&protocol.WorkerInfo{V: protocol.SchemaVersion, ID: "late"})
 		require.NoError(t, err)
-		_, err = kv.Put(ctx, layout.WorkerKey("late"), late)
-		require.NoError(t, err)
-
-		hold := newFlowHold()
-		lnc, err := nats.Connect(srv.URL, nats.SetCustomDialer(hold))
-		require.NoError(t, err)
-		t.Cleanup(lnc.Close)
-		cl, err := client.New(lnc, client.Config{Prefix: "exp"})
-		require.NoError(t, err)
+		cl, hold, expire := expiringBehindHold(t, ctx, layout.WorkersBucket(protocol.MustNames("exp")), layout.WorkerKey("late"), late)
 		type listed struct {
 			workers []client.WorkerInfo
 			err     error
@@ -178,11 +154,7 @@ func TestWorkers(t *testing.T) {
 			done <- listed{list, err}
 		}()
 		natstest.Recv(t, hold.held, 10*time.Second) // the server now waits before "late"
-		natstest.WaitFor(t, 10*time.Second, "the late entry to expire", func() bool {
-			_, err := kv.Get(ctx, layout.WorkerKey("late"))
-			return errors.Is(err, jetstream.ErrKeyNotFound)
-		})
-		hold.release()
+		expire()
 		got := natstest.Recv(t, done, 30*time.Second)
 		require.NoError(t, got.err)
 		require.Empty(t, got.workers, "the large entries do not decode; the late one expired before it was read")
