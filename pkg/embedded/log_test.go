@@ -1,43 +1,24 @@
 package embedded_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/embedded"
 )
-
-// lockedBuffer is a log sink safe for the server's goroutines and the test.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestLoggerGetsServerErrors: with Config.Logger, the server's errors
 // reach it at error level (here, a client's rejected token), and its
 // notices only at debug level, so a quiet logger stays quiet on start.
 func TestLoggerGetsServerErrors(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs natstest.LogBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	srv, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Port: -1, Token: "right", Logger: log})
 	require.NoError(t, err)
@@ -51,7 +32,7 @@ func TestLoggerGetsServerErrors(t *testing.T) {
 			strings.Contains(logs.String(), "authentication error")
 	}, 10*time.Second, 10*time.Millisecond, "no error record for the rejected client; logs:\n%s", logs.String())
 
-	var debug lockedBuffer
+	var debug natstest.LogBuffer
 	dlog := slog.New(slog.NewTextHandler(&debug, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	srv2, err := embedded.Start(embedded.Config{StoreDir: t.TempDir(), Port: -1, Logger: dlog})
 	require.NoError(t, err)

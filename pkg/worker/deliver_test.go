@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -53,24 +52,6 @@ func refuseResults(t *testing.T, js jetstream.JetStream, nc *nats.Conn) (restore
 	}
 }
 
-// logSink collects a worker's log lines.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer // guarded by mu
-}
-
-func (s *logSink) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *logSink) count(substr string) int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return strings.Count(s.buf.String(), substr)
-}
-
 // Tasks that finish while the broker refuses their results keep their
 // commands (heartbeating, for longer than the ack wait) and retry until the
 // broker takes the results: the runs complete, with one attempt each,
@@ -88,7 +69,7 @@ func TestBrokerOutageCostsNoAttempt(t *testing.T) {
 			return fsm.Result{}, ctx.Err()
 		}
 	})
-	sink := &logSink{}
+	sink := &natstest.LogBuffer{}
 	b := setup(t, worker.ResultsToStream(worker.Config{AckWait: ackWait, Logger: slog.New(slog.NewTextHandler(sink, nil))}),
 		oneTask("outage", task, fsm.TaskConfig{Retry: fsm.RetryNone()}))
 	beats := heartbeats(t, b.nc)
@@ -133,9 +114,9 @@ wait:
 		require.Len(t, b.log.starts(id), 1, "run %s: the outage cost an attempt", id)
 	}
 	require.Equal(t, 6*runs, beaten, "the commands were not held through the outage")
-	require.Equal(t, 1, sink.count("the broker refuses finished tasks' outcomes"), "outage start logged once")
+	require.Equal(t, 1, strings.Count(sink.String(), "the broker refuses finished tasks' outcomes"), "outage start logged once")
 	natstest.WaitFor(t, 10*time.Second, "outage end logged", func() bool {
-		return sink.count("the broker takes task outcomes again") == 1
+		return strings.Count(sink.String(), "the broker takes task outcomes again") == 1
 	})
 	t.Logf("%d runs finished their task while the results stream refused results for %s (ack wait %s): all completed, one attempt each",
 		runs, outage.Round(time.Millisecond), ackWait)
@@ -257,7 +238,7 @@ func TestAbandonWaitsForALiveHolder(t *testing.T) {
 // terminated (logged once): it is not redelivered for ever.
 func TestRefusedCommandWithoutDeadLetterStreamEnds(t *testing.T) {
 	t.Parallel()
-	sink := &logSink{}
+	sink := &natstest.LogBuffer{}
 	b := setup(t, worker.Config{ResultRetry: 100 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(sink, nil))})
 	ctx := awaitCtx(t)
 	names := protocol.MustNames("")
@@ -275,7 +256,7 @@ func TestRefusedCommandWithoutDeadLetterStreamEnds(t *testing.T) {
 	cons, err := b.js.Consumer(ctx, layout.TasksStream(names), layout.TaskConsumer(fsm.QueueDefault, scripted{}.Kind()))
 	require.NoError(t, err)
 	natstest.WaitFor(t, 20*time.Second, "the refused command terminated", func() bool {
-		return sink.count("dropping a refused command") == 1
+		return strings.Count(sink.String(), "dropping a refused command") == 1
 	})
 	natstest.WaitFor(t, 10*time.Second, "nothing left to deliver", func() bool {
 		info, err := cons.Info(ctx)
@@ -284,7 +265,7 @@ func TestRefusedCommandWithoutDeadLetterStreamEnds(t *testing.T) {
 	info2, err := cons.Info(ctx)
 	require.NoError(t, err)
 	require.EqualValues(t, 4, info2.Delivered.Consumer, "deliveries of the refused command")
-	require.Equal(t, 3, sink.count("command handed back for redelivery"))
+	require.Equal(t, 3, strings.Count(sink.String(), "command handed back for redelivery"))
 }
 
 // A worker stopped while it retries a finished task's result hands the
@@ -300,7 +281,7 @@ func TestStopWhileRetryingHandsBack(t *testing.T) {
 		runs[tc.RunID]++
 		return fsm.NextWith("done", tc.Attempt), nil
 	})
-	sink := &logSink{}
+	sink := &natstest.LogBuffer{}
 	wf := oneTask("handback", task, fsm.TaskConfig{Retry: fsm.RetryFixed(1, 10*time.Millisecond)})
 	b := setup(t, worker.ResultsToStream(worker.Config{AckWait: time.Second, Logger: slog.New(slog.NewTextHandler(sink, nil))}), wf)
 	restore := refuseResults(t, b.js, b.nc)
@@ -309,12 +290,12 @@ func TestStopWhileRetryingHandsBack(t *testing.T) {
 	_, err := b.client.Trigger(ctx, "handback", &client.TriggerOpts{RunID: runID, NoWait: true})
 	require.NoError(t, err)
 	natstest.WaitFor(t, 30*time.Second, "the result refused", func() bool {
-		return sink.count("the broker refuses finished tasks' outcomes") == 1
+		return strings.Count(sink.String(), "the broker refuses finished tasks' outcomes") == 1
 	})
 	sctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	require.Error(t, b.worker.Stop(sctx), "the retrying task outlived the grace period")
-	require.Equal(t, 1, sink.count("worker stopping: command handed back"))
+	require.Equal(t, 1, strings.Count(sink.String(), "worker stopping: command handed back"))
 	restore()
 
 	reg := &fsm.Registry{}

@@ -1,7 +1,6 @@
 package app_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -16,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/app"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/demo"
@@ -23,24 +23,6 @@ import (
 	"github.com/cano-nats/cano/pkg/embedded"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
-
-// syncBuffer is a log sink safe for the processes' and the test's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 func freePorts(t *testing.T, n int) []int {
 	t.Helper()
@@ -59,7 +41,7 @@ func urlOf(port int) string { return fmt.Sprintf("nats://127.0.0.1:%d", port) }
 // procs are a coordinator and a worker started through internal/app, as
 // cmd/coordinator and cmd/worker start them.
 type procs struct {
-	logs   *syncBuffer
+	logs   *natstest.LogBuffer
 	ready  chan struct{}
 	cancel context.CancelFunc
 	done   chan error // one value per process when it returns
@@ -86,7 +68,7 @@ func (p *procs) stop(t *testing.T) {
 
 func startProcs(t *testing.T, url string, replicas int) *procs {
 	t.Helper()
-	p := &procs{logs: &syncBuffer{}, ready: make(chan struct{}), done: make(chan error, 2)}
+	p := &procs{logs: &natstest.LogBuffer{}, ready: make(chan struct{}), done: make(chan error, 2)}
 	log := slog.New(slog.NewTextHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/app"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -75,7 +76,7 @@ func (h onMessage) WithGroup(name string) slog.Handler {
 // devProc is one dev-mode coordinator (embedded server, coordinator, dev
 // worker, demo runs every 50ms) on a given data directory and port.
 type devProc struct {
-	logs   *syncBuffer
+	logs   *natstest.LogBuffer
 	cancel context.CancelFunc
 	done   chan error
 	url    string
@@ -83,7 +84,7 @@ type devProc struct {
 
 func startDevProc(t *testing.T, dir string, port int, extra func(*fsm.Registry) []worker.Definer, onShutdown func()) *devProc {
 	t.Helper()
-	p := &devProc{logs: &syncBuffer{}, done: make(chan error, 1)}
+	p := &devProc{logs: &natstest.LogBuffer{}, done: make(chan error, 1)}
 	h := onMessage{Handler: slog.NewTextHandler(p.logs, &slog.HandlerOptions{Level: slog.LevelDebug}),
 		msg: "shutting down", fire: onShutdown}
 	ctx, cancel := context.WithCancel(context.Background())

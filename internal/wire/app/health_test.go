@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/app"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/health"
@@ -52,7 +53,7 @@ func TestHealthEndpoints(t *testing.T) {
 	t.Parallel()
 	port := freePorts(t, 1)[0]
 	url := urlOf(port)
-	logs := &syncBuffer{}
+	logs := &natstest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	ctx, cancel := context.WithCancel(context.Background())
 	servers := make(chan *health.Server, 2)

@@ -1,7 +1,6 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -12,13 +11,13 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/retry"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/pkg/embedded"
@@ -281,24 +280,6 @@ func TestConnectReconnectPacing(t *testing.T) {
 	require.Equal(t, 3*time.Second, own.Opts.ReconnectWait)
 }
 
-// syncBuffer is a log sink safe for the logger's and the test's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // TestConnectWaitForServer starts ConnectWait before any server listens
 // on its port, then starts one there: it connects, having logged that it
 // waits.
@@ -306,7 +287,7 @@ func TestConnectWaitForServer(t *testing.T) {
 	t.Parallel()
 	port := unusedPort(t)
 	url := "nats://127.0.0.1:" + strconv.Itoa(port)
-	logs := &syncBuffer{}
+	logs := &natstest.LogBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, nil))
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

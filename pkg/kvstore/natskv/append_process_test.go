@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/kvpurge"
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/kvstore/natskv"
 )
@@ -56,7 +57,7 @@ func TestAppendAcrossProcesses(t *testing.T) {
 		helperIDEnv+"=1",
 		helperModeEnv+"=append",
 	)
-	var out syncBuffer
+	var out natstest.LogBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	// Start appending when the helper is ready, so the processes overlap.
 	ready, err := s.Watch(ctx, readyKey)
@@ -146,25 +147,6 @@ func appendMany(ctx context.Context, s kvstore.Store, process int) error {
 	return nil
 }
 
-// syncBuffer collects a child process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf []byte // guarded by mu
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.buf = append(b.buf, p...)
-	return len(p), nil
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return string(b.buf)
-}
-
 // TestSplitBranchesAcrossProcesses is the seed README's example: three
 // parallel fetch branches of one run, two in this process and one in
 // another OS process, each write source_N in the run's scope; the next
@@ -184,7 +166,7 @@ func TestSplitBranchesAcrossProcesses(t *testing.T) {
 		helperIDEnv+"=2",
 		helperModeEnv+"=fetch",
 	)
-	var out syncBuffer
+	var out natstest.LogBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	require.NoError(t, cmd.Start())
 	var wg sync.WaitGroup
