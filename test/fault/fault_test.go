@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -52,8 +53,26 @@ func setup(t *testing.T) *bundle {
 }
 
 func (b *bundle) startCoordinator(t *testing.T, name string, flags ...string) *proctest.Proc {
-	args := append([]string{"-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture"}, flags...)
-	return proctest.Start(t, name, b.coord, args...)
+	return proctest.Start(t, name, b.coord, b.coordinatorArgs(flags)...)
+}
+
+func (b *bundle) coordinatorArgs(flags []string) []string {
+	return append([]string{"-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture"}, flags...)
+}
+
+// startFaultyCoordinator starts "coordinator-faulty", a build with the
+// canofaults tag told to SIGKILL itself at fault (CANO_FAULT_COORDINATOR,
+// pkg/coordinator/faults_canofaults.go), with the bundle's coordinator
+// flags, and waits until it has started.
+func (b *bundle) startFaultyCoordinator(t *testing.T, fault string) *proctest.Proc {
+	t.Helper()
+	faulty := proctest.BuildTagged(t, "./cmd/coordinator", "canofaults")
+	t.Setenv("CANO_FAULT_COORDINATOR", fault) // read only by the canofaults build
+	p := proctest.Start(t, "coordinator-faulty", faulty, b.coordinatorArgs(nil)...)
+	natstest.WaitFor(t, 30*time.Second, "the faulty coordinator started", func() bool {
+		return strings.Contains(p.Output(), "coordinator started")
+	})
+	return p
 }
 
 func (b *bundle) startWorker(t *testing.T, name string) *proctest.Proc {

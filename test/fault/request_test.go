@@ -3,7 +3,6 @@ package fault
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/natstest"
-	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/faults"
 	"github.com/cano-nats/cano/internal/wirecodec"
@@ -32,15 +30,10 @@ import (
 // task attempted once, and no trigger stored anywhere.
 func TestCoordinatorKilledBetweenCommandAndRecord(t *testing.T) {
 	b := setup(t)
-	faulty := proctest.BuildTagged(t, "./cmd/coordinator", "canofaults")
-	t.Setenv("CANO_FAULT_COORDINATOR", "kill-after-first-command") // read only by the canofaults build
-	c1 := proctest.Start(t, "coordinator-faulty", faulty, "-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture")
+	c1 := b.startFaultyCoordinator(t, "kill-after-first-command")
 	w := b.startWorker(t, "worker-1")
 	waitStarted(t, w)
 	b.waitDefined(t, faults.FlakyName)
-	natstest.WaitFor(t, 30*time.Second, "the faulty coordinator started", func() bool {
-		return strings.Contains(c1.Output(), "coordinator started")
-	})
 
 	const id = "killed-before-record"
 	data, err := wirecodec.Encode(&protocol.Trigger{V: protocol.SchemaVersion, Workflow: faults.FlakyName, RunID: id,

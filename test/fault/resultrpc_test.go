@@ -4,7 +4,6 @@ import (
 	"context"
 	"regexp"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -47,16 +46,11 @@ func killedAt(p *proctest.Proc, re *regexp.Regexp) string {
 // task ran once and is counted once in its record.
 func TestCoordinatorKilledBetweenResultRecordAndAnswer(t *testing.T) {
 	b := setup(t)
-	faulty := proctest.BuildTagged(t, "./cmd/coordinator", "canofaults")
-	t.Setenv("CANO_FAULT_COORDINATOR", "kill-after-result-record") // read only by the canofaults build
-	c1 := proctest.Start(t, "coordinator-faulty", faulty, "-s", b.srv.URL, "-log-format", "json", "-ack-wait", "2s", "-shards", "8", "-event-capture")
+	c1 := b.startFaultyCoordinator(t, "kill-after-result-record")
 	w := b.startWorker(t, "worker-1")
 	waitStarted(t, w)
 	b.waitDefined(t, demo.ChainName)
 	b.waitDefined(t, faults.FlakyName)
-	natstest.WaitFor(t, 30*time.Second, "the faulty coordinator started", func() bool {
-		return strings.Contains(c1.Output(), "coordinator started")
-	})
 
 	started := make(chan *nats.Msg, 64)
 	sub, err := b.nc.ChanSubscribe("cano.event.*.*.started", started)
