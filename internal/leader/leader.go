@@ -365,6 +365,13 @@ loop:
 		case ent, ok := <-w.updates:
 			if !ok {
 				w.updates = nil
+				if ctx.Err() != nil {
+					// The watcher is bound to ctx: Stop closes it too,
+					// and select may see that first. Still release.
+					endTerm()
+					e.release(kv, value, rev)
+					return
+				}
 				cause = errors.New("leader: watcher closed")
 				break loop
 			}
