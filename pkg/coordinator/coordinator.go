@@ -469,10 +469,16 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 	for _, cc := range c.consume {
 		cc.Drain()
 	}
+	// err is the first step that ran out of time: the later ones find ctx
+	// done as well and would only name themselves.
+	var err error
 	for _, cc := range c.consume {
 		select {
 		case <-cc.Closed():
 		case <-ctx.Done():
+			if err == nil {
+				err = fmt.Errorf("coordinator: stop: stream consumers still draining (messages delivered but not handled): %w", ctx.Err())
+			}
 		}
 	}
 	for _, s := range c.shards {
@@ -481,8 +487,7 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 		case <-ctx.Done():
 		}
 	}
-	var err error
-	if werr := startstop.Wait(ctx, &c.wg); werr != nil {
+	if werr := startstop.Wait(ctx, &c.wg); werr != nil && err == nil {
 		err = fmt.Errorf("coordinator: stop: %w", werr)
 	}
 	c.run.Fire()

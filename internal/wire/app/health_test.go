@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime/pprof"
 	"strings"
 	"testing"
 	"time"
@@ -80,7 +81,13 @@ func TestHealthEndpoints(t *testing.T) {
 		for range 2 {
 			select {
 			case err := <-done:
-				require.NoError(t, err)
+				if err != nil {
+					// Say where it hung: the processes' logs and every
+					// goroutine of this test process.
+					var stacks strings.Builder
+					_ = pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+					t.Fatalf("stop: %v\nlogs:\n%s\ngoroutines:\n%s", err, logs.String(), stacks.String())
+				}
 			case <-time.After(60 * time.Second):
 				t.Fatal("a process did not stop within 60s")
 			}
