@@ -461,8 +461,10 @@ func (e *env) progress(label string, n int, completed *atomic.Int64) func() {
 func (e *env) throughput(ctx context.Context, label, workflow string, n, transitionsPerRun int) (Result, error) {
 	cpu0, redelivered0 := cpuTime(), redelivered.Load()
 	child0 := make([]time.Duration, len(e.procs))
+	allocs0 := make([]uint64, len(e.procs))
 	for i, p := range e.procs {
 		child0[i] = p.cpu()
+		allocs0[i], _ = p.allocs()
 	}
 	d, err := e.drive(ctx, label, workflow, n)
 	if err != nil {
@@ -486,6 +488,11 @@ func (e *env) throughput(ctx context.Context, label, workflow string, n, transit
 			c := p.cpu() - child0[i]
 			r.Figures["cpu_us_per_run_"+p.role] = perRun(c)
 			total += c
+			if a, err := p.allocs(); err == nil && allocs0[i] > 0 {
+				// Heap objects allocated per run: steady where CPU
+				// figures move with the machine's neighbours.
+				r.Figures["allocs_per_run_"+p.role] = float64(a-allocs0[i]) / float64(n)
+			}
 		}
 		r.Note = "CPU: server = the harness process (embedded server and the load's client), worker and coordinator = their own processes (10 ms resolution)"
 	}

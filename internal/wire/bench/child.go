@@ -138,6 +138,14 @@ const (
 	memReply = "mem "
 )
 
+// allocAsk, a line on a child's stdin, asks it how many heap objects it
+// has allocated since it started: it replies with an allocReply line. No
+// collection is forced, so asking costs the child nothing worth counting.
+const (
+	allocAsk   = "allocs"
+	allocReply = "allocs "
+)
+
 // heapMB asks the child for its Go heap after a garbage collection it
 // forces: live is the heap's live objects (what a leak grows), free the
 // heap memory the Go runtime holds free for reuse but has not returned to
@@ -166,6 +174,35 @@ func (c *child) heapMB() (live, free float64, err error) {
 	}
 }
 
+// allocs asks the child how many heap objects it has allocated so far.
+func (c *child) allocs() (uint64, error) {
+	if _, err := io.WriteString(c.stdin, allocAsk+"\n"); err != nil {
+		return 0, err
+	}
+	t := time.NewTimer(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case line, ok := <-c.lines:
+			if !ok {
+				return 0, fmt.Errorf("%s child exited", c.role)
+			}
+			if v, found := strings.CutPrefix(line, allocReply); found {
+				return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			}
+		case <-t.C:
+			return 0, fmt.Errorf("%s child did not report its allocations within 30 s", c.role)
+		}
+	}
+}
+
+// childAllocs is the child side of allocs.
+func childAllocs() uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:objects"}}
+	metrics.Read(s)
+	return s[0].Value.Uint64()
+}
+
 // childHeap is the child side of heapMB, in bytes.
 func childHeap() (live, free uint64) {
 	runtime.GC()
@@ -190,9 +227,12 @@ func RunChild(ctx context.Context, role string, cfg Config, stdin io.Reader, std
 		defer close(closed)
 		sc := bufio.NewScanner(stdin)
 		for sc.Scan() {
-			if sc.Text() == memAsk {
+			switch sc.Text() {
+			case memAsk:
 				live, free := childHeap()
 				fmt.Fprintf(stdout, "%s%d %d\n", memReply, live, free)
+			case allocAsk:
+				fmt.Fprintf(stdout, "%s%d\n", allocReply, childAllocs())
 			}
 		}
 	}()
