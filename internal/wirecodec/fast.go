@@ -43,6 +43,14 @@ func appendFast(dst []byte, m protocol.Message) (out []byte, ok bool, err error)
 			out, err = appendRunRecord(dst, x) // fast_record.go
 			return out, true, err
 		}
+	case *protocol.Trigger:
+		if x != nil && fastTrigger {
+			return appendTrigger(dst, x), true, nil // fast_trigger.go
+		}
+	case *protocol.TriggerReply:
+		if x != nil && fastTriggerReply {
+			return appendTriggerReply(dst, x), true, nil
+		}
 	}
 	return dst, false, nil
 }
@@ -70,6 +78,10 @@ func sizeHint(m protocol.Message) int {
 		if x != nil {
 			n += len(x.Input) + len(x.Output) + 160*len(x.History)
 		}
+	case *protocol.Trigger:
+		if x != nil {
+			n += len(x.Input)
+		}
 	}
 	return n
 }
@@ -85,6 +97,10 @@ func decodeFast(data []byte, m protocol.Message) bool {
 		return fastTaskResult && readWhole(data, x, readTaskResult)
 	case *protocol.RunRecord:
 		return fastRunRecord && readWhole(data, x, readRunRecord)
+	case *protocol.Trigger:
+		return fastTrigger && readWhole(data, x, readTrigger) // fast_trigger.go
+	case *protocol.TriggerReply:
+		return fastTriggerReply && readWhole(data, x, readTriggerReply)
 	}
 	return false
 }

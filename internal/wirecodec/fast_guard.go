@@ -6,7 +6,7 @@ import (
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
-// The hand-written codecs (fast.go, fast_record.go) know their types'
+// The hand-written codecs (fast.go, fast_record.go, fast_trigger.go) know their types'
 // fields. The msgpack tags of those types are checked against that
 // knowledge once, at start: a type whose fields changed (a field added,
 // renamed, moved or made omitempty) without its codec is encoded and
@@ -30,6 +30,11 @@ var (
 	fastTaskResult = fastErrorInfo && tagsAre(protocol.TaskResult{}, "v", "run_id", "step", "branch", "status",
 		"next,omitempty", "output,omitempty", "error,omitempty", "attempts,omitempty", "split,omitempty",
 		"worker,omitempty", "store_used,omitempty", "attempt_started,omitempty", "attempt_duration,omitempty", "start,omitempty") && fastRunStart
+	fastTrigger = tagsAre(protocol.Trigger{}, "v", "workflow", "initial_state,omitempty", "def_version,omitempty",
+		"input,omitempty", "input_format,omitempty", "idempotency_key,omitempty", "run_id,omitempty",
+		"flow,omitempty", "slot,omitempty", "epoch,omitempty")
+	fastTriggerReply = fastErrorInfo && tagsAre(protocol.TriggerReply{}, "v", "run_id,omitempty", "error,omitempty",
+		"existing,omitempty", "retry,omitempty")
 	fastRunRecord = fastErrorInfo && tagsAre(protocol.RunRecord{}, "v", "id", "workflow", "def_version", "status",
 		"state", "step", "path", "input,omitempty", "input_format,omitempty", "output,omitempty",
 		"error,omitempty", "created_at", "updated_at", "deadline,omitempty", "cancel_requested,omitempty",

@@ -21,6 +21,8 @@ var fastTypes = []func() protocol.Message{
 	func() protocol.Message { return new(protocol.TaskCommand) },
 	func() protocol.Message { return new(protocol.TaskResult) },
 	func() protocol.Message { return new(protocol.RunRecord) },
+	func() protocol.Message { return new(protocol.Trigger) },
+	func() protocol.Message { return new(protocol.TriggerReply) },
 }
 
 // reflectEncode is the reflective encoding Encode made before fast.go.
@@ -129,8 +131,8 @@ func fill(rng *rand.Rand, v reflect.Value, pZero float64, depth int) {
 // the value the reflective decoder gives, for values with every field set
 // and with random fields left zero.
 func TestFastCodecMatchesReflection(t *testing.T) {
-	require.True(t, fastTaskCommand && fastTaskResult && fastRunRecord,
-		"a message's fields changed: update its hand-written codec (fast.go, fast_record.go) and fast_guard.go")
+	require.True(t, fastTaskCommand && fastTaskResult && fastRunRecord && fastTrigger && fastTriggerReply,
+		"a message's fields changed: update its hand-written codec (fast.go, fast_record.go, fast_trigger.go) and fast_guard.go")
 	require.False(t, tagsAre(protocol.TaskCommand{}, "v", "run_id"), "the guard sees a field list that differs")
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, zero := range fastTypes {
