@@ -233,7 +233,8 @@ func TestComposeCluster(t *testing.T) {
 	c := &cluster{t: t, compose: compose, project: "canoe2e" + tag, ports: map[string]int{}}
 	c.env = append(os.Environ(), "CANO_IMAGE="+canoImg, "NATS_IMAGE="+natsImg)
 	for _, k := range []string{"NATS_1_PORT", "NATS_2_PORT", "NATS_3_PORT", "COORDINATOR_1_METRICS_PORT",
-		"COORDINATOR_2_METRICS_PORT", "WORKER_1_METRICS_PORT", "WORKER_2_METRICS_PORT", "WORKER_3_METRICS_PORT"} {
+		"COORDINATOR_2_METRICS_PORT", "WORKER_1_METRICS_PORT", "WORKER_2_METRICS_PORT", "WORKER_3_METRICS_PORT",
+		"DASHBOARD_PORT"} { // every published port free, so a busy 8080 on the host fails nothing
 		c.ports[k] = freePort(t)
 		c.env = append(c.env, fmt.Sprintf("%s=%d", k, c.ports[k]))
 	}
