@@ -152,32 +152,33 @@ const (
 // the operating system yet (part of the RSS: it follows the peak of the
 // heap under load and shrinks as the runtime's scavenger returns it).
 func (c *child) heapMB() (live, free float64, err error) {
-	if _, err := io.WriteString(c.stdin, memAsk+"\n"); err != nil {
+	v, err := c.ask(memAsk, memReply, "its heap")
+	if err != nil {
 		return 0, 0, err
 	}
-	t := time.NewTimer(30 * time.Second)
-	defer t.Stop()
-	for {
-		select {
-		case line, ok := <-c.lines:
-			if !ok {
-				return 0, 0, fmt.Errorf("%s child exited", c.role)
-			}
-			if f := strings.Fields(strings.TrimPrefix(line, memReply)); strings.HasPrefix(line, memReply) && len(f) == 2 {
-				l, _ := strconv.ParseFloat(f[0], 64)
-				fr, _ := strconv.ParseFloat(f[1], 64)
-				return l / (1 << 20), fr / (1 << 20), nil
-			}
-		case <-t.C:
-			return 0, 0, fmt.Errorf("%s child did not report its heap within 30 s", c.role)
-		}
+	f := strings.Fields(v)
+	if len(f) != 2 {
+		return 0, 0, fmt.Errorf("%s child: unreadable heap reply %q", c.role, v)
 	}
+	l, _ := strconv.ParseFloat(f[0], 64)
+	fr, _ := strconv.ParseFloat(f[1], 64)
+	return l / (1 << 20), fr / (1 << 20), nil
 }
 
 // allocs asks the child how many heap objects it has allocated so far.
 func (c *child) allocs() (uint64, error) {
-	if _, err := io.WriteString(c.stdin, allocAsk+"\n"); err != nil {
+	v, err := c.ask(allocAsk, allocReply, "its allocations")
+	if err != nil {
 		return 0, err
+	}
+	return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+}
+
+// ask writes question on the child's stdin and returns the rest of its
+// first reply line that starts with prefix, waiting at most 30 s.
+func (c *child) ask(question, prefix, what string) (string, error) {
+	if _, err := io.WriteString(c.stdin, question+"\n"); err != nil {
+		return "", err
 	}
 	t := time.NewTimer(30 * time.Second)
 	defer t.Stop()
@@ -185,13 +186,13 @@ func (c *child) allocs() (uint64, error) {
 		select {
 		case line, ok := <-c.lines:
 			if !ok {
-				return 0, fmt.Errorf("%s child exited", c.role)
+				return "", fmt.Errorf("%s child exited", c.role)
 			}
-			if v, found := strings.CutPrefix(line, allocReply); found {
-				return strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			if v, found := strings.CutPrefix(line, prefix); found {
+				return v, nil
 			}
 		case <-t.C:
-			return 0, fmt.Errorf("%s child did not report its allocations within 30 s", c.role)
+			return "", fmt.Errorf("%s child did not report %s within 30 s", c.role, what)
 		}
 	}
 }
