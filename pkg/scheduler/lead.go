@@ -121,6 +121,12 @@ func (l *leaderRun) runOnce(ctx context.Context) error {
 		case <-drain:
 			drain = nil
 			l.draining = true
+			if !ready {
+				// Stopped before this term read its state: it has fired
+				// nothing and tracks no run; the next leader recovers them.
+				l.log.Info("drained before leading")
+				return nil
+			}
 			l.log.Info("draining", "running", len(l.runs))
 		case ent, ok := <-w.Updates():
 			if !ok {
