@@ -366,11 +366,9 @@ loop:
 			if !ok {
 				w.updates = nil
 				if ctx.Err() != nil {
-					// The watcher is bound to ctx: Stop closes it too,
-					// and select may see that first. Still release.
-					endTerm()
-					e.release(kv, value, rev)
-					return
+					// The watcher is bound to ctx: Stop closes it too, and
+					// select may see that first. Stop: handled above.
+					continue
 				}
 				cause = errors.New("leader: watcher closed")
 				break loop
