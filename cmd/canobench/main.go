@@ -23,6 +23,13 @@ import (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == bench.ChildArg {
+		// An engine child of canobench -procs (internal).
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		code := bench.ChildMain(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		stop()
+		os.Exit(code)
+	}
 	var cfg bench.Config
 	fs := flag.NewFlagSet("canobench", flag.ExitOnError)
 	showVersion := fs.Bool("version", false, "print the version and exit")
@@ -39,7 +46,6 @@ func main() {
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file` (with -procs, each child also writes file.worker and file.coordinator)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to `file` at the end")
 	fs.BoolVar(&cfg.Processes, "procs", false, "run the worker and the coordinator as child processes: per-process RSS and CPU per run")
-	childRole := fs.String("child", "", "internal: run as an engine child process (`worker` or `coordinator`) of canobench -procs")
 	soak := fs.Duration("soak", 0, "run one-task workflows at -rate for this `duration` and print, every -soak-every, runs/s, server RSS, the broker's stored bytes and messages, and the retained run records (by hand, not in CI)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "soak: one-task runs triggered per second (0: half the peak, measured first)")
 	fs.DurationVar(&cfg.SoakEvery, "soak-every", bench.SoakEveryDefault, "soak: print a row this often")
@@ -74,13 +80,6 @@ func main() {
 	cfg.Progress = os.Stderr
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if *childRole != "" {
-		if err := bench.RunChild(ctx, *childRole, cfg, os.Stdin, os.Stdout); err != nil {
-			fmt.Fprintln(os.Stderr, "canobench:", err)
-			os.Exit(1)
-		}
-		return
-	}
 	if *soak > 0 {
 		if err := bench.Soak(ctx, cfg, *soak, os.Stdout); err != nil {
 			fmt.Fprintln(os.Stderr, "canobench:", err)

@@ -3,12 +3,14 @@ package bench
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/metrics"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -212,9 +214,48 @@ func childHeap() (live, free uint64) {
 	return s[0].Value.Uint64(), s[1].Value.Uint64()
 }
 
+// ChildMain is an engine child's main: args are what startChild passes,
+// from ChildArg on. It reads them (here, beside where they are written),
+// writes the CPU profile they ask for, runs RunChild and returns the exit
+// code. canobench runs it, and so does a test binary standing in for it.
+func ChildMain(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	var cfg Config
+	fs := flag.NewFlagSet("canobench "+ChildArg, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	role := fs.String(strings.TrimPrefix(ChildArg, "-"), "", "the engine to run: worker, coordinator, cmd-worker or cmd-coordinator")
+	fs.StringVar(&cfg.URL, "s", "", "NATS url")
+	splits := fs.String("splits", "", "split sizes")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile to `file`")
+	fs.DurationVar(&cfg.RunRetention, "retention", 0, "coordinator RunRetention")
+	fs.DurationVar(&cfg.DeferStart, "defer-start", 0, "coordinator DeferStart")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	for _, v := range strings.Split(*splits, ",") {
+		if n, err := strconv.Atoi(v); err == nil {
+			cfg.Splits = append(cfg.Splits, n)
+		}
+	}
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			fmt.Fprintln(stderr, "canobench:", err)
+			return 2
+		}
+		defer f.Close()
+		_ = pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	if err := RunChild(ctx, *role, cfg, stdin, stdout); err != nil {
+		fmt.Fprintln(stderr, "canobench:", err)
+		return 1
+	}
+	return 0
+}
+
 // RunChild is the child side: it starts role's engine on cfg.URL, prints
-// "ready", answers memAsk lines, and runs until its stdin is closed (or
-// ctx ends).
+// "ready", answers memAsk and allocAsk lines, and runs until its stdin is
+// closed (or ctx ends).
 func RunChild(ctx context.Context, role string, cfg Config, stdin io.Reader, stdout io.Writer) error {
 	stop, err := startEngine(ctx, role, cfg.URL, cfg)
 	if err != nil {

@@ -2,11 +2,7 @@ package bench_test
 
 import (
 	"context"
-	"flag"
-	"fmt"
 	"os"
-	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -16,37 +12,12 @@ import (
 )
 
 // TestMain lets this test binary stand in for canobench as a -procs child
-// (bench starts os.Executable() with bench.ChildArg): it parses the flags
-// the parent passes and runs the child side.
+// (bench starts os.Executable() with bench.ChildArg).
 func TestMain(m *testing.M) {
 	if len(os.Args) > 1 && os.Args[1] == bench.ChildArg {
-		os.Exit(runChild(os.Args[1:]))
+		os.Exit(bench.ChildMain(context.Background(), os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
-}
-
-func runChild(args []string) int {
-	var cfg bench.Config
-	fs := flag.NewFlagSet("child", flag.ContinueOnError)
-	role := fs.String("child", "", "")
-	fs.StringVar(&cfg.URL, "s", "", "")
-	splits := fs.String("splits", "", "")
-	fs.String("cpuprofile", "", "")
-	fs.DurationVar(&cfg.RunRetention, "retention", 0, "")
-	fs.DurationVar(&cfg.DeferStart, "defer-start", 0, "")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	for _, s := range strings.Split(*splits, ",") {
-		if n, err := strconv.Atoi(s); err == nil {
-			cfg.Splits = append(cfg.Splits, n)
-		}
-	}
-	if err := bench.RunChild(context.Background(), *role, cfg, os.Stdin, os.Stdout); err != nil {
-		fmt.Fprintln(os.Stderr, "child:", err)
-		return 1
-	}
-	return 0
 }
 
 // TestProcsReportsPerProcess runs the one-task scenario with the worker and
