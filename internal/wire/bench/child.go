@@ -242,7 +242,7 @@ func ChildMain(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 			fmt.Fprintln(stderr, "canobench:", err)
 			return 2
 		}
-		defer f.Close()
+		defer func() { _ = f.Close() }()
 		_ = pprof.StartCPUProfile(f)
 		defer pprof.StopCPUProfile()
 	}
