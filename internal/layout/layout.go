@@ -88,18 +88,35 @@ func TaskConsumer(queue, kind string) string { return "task_" + queue + "_" + ki
 
 // CommandMsgID identifies the command for step/branch of run at attempt 0.
 func CommandMsgID(runID string, step uint32, branch int32) string {
-	b := make([]byte, 0, len(runID)+24)
-	b = append(b, runID...)
-	b = append(b, '/')
-	b = strconv.AppendUint(b, uint64(step), 10)
-	b = append(b, '/')
-	b = strconv.AppendInt(b, int64(branch), 10)
-	return string(b)
+	var a [96]byte // one allocation: the string
+	return string(appendStepID(a[:0], runID, step, branch))
 }
 
 // ResultMsgID identifies the result of step/branch of run.
 func ResultMsgID(runID string, step uint32, branch int32) string {
-	return "r:" + CommandMsgID(runID, step, branch)
+	var a [96]byte
+	return string(appendStepID(append(a[:0], "r:"...), runID, step, branch))
+}
+
+// EventMsgID identifies the event of type typ for step of run, so the
+// optional events capture stream drops a re-published duplicate.
+func EventMsgID(runID string, step uint32, typ string) string {
+	var a [96]byte
+	b := append(a[:0], "ev:"...)
+	b = append(b, runID...)
+	b = append(b, ':')
+	b = strconv.AppendUint(b, uint64(step), 10)
+	b = append(b, ':')
+	return string(append(b, typ...))
+}
+
+// appendStepID appends run/step/branch to b.
+func appendStepID(b []byte, runID string, step uint32, branch int32) []byte {
+	b = append(b, runID...)
+	b = append(b, '/')
+	b = strconv.AppendUint(b, uint64(step), 10)
+	b = append(b, '/')
+	return strconv.AppendInt(b, int64(branch), 10)
 }
 
 // KV keys.

@@ -1,12 +1,12 @@
 package coordinator
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -22,7 +22,7 @@ func BenchmarkPublishEvent(b *testing.B) {
 	ev := &protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventState, RunID: "01HZXK3M9Q7T2V4W6Y8A0B1C2D",
 		Workflow: "parallel_fetch", State: "fetch", Step: 3, Status: protocol.RunRunning, Time: 1767225600123456789}
 	subject := c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type)
-	msgID := fmt.Sprintf("ev:%s:%d:%s", ev.RunID, ev.Step, ev.Type)
+	msgID := layout.EventMsgID(ev.RunID, ev.Step, string(ev.Type))
 	b.Run("json", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {

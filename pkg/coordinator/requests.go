@@ -221,9 +221,9 @@ func (s *shard) request(ctx context.Context, j job) {
 		Flow: rec.Flow, Slot: rec.Slot, CreatedAt: rec.CreatedAt}
 	// 2. The command and the timers, stored before the record.
 	s.trace = j.msg.Headers()
-	futures := s.publishDurable(m, rec, &fx)
+	err := s.publishFirst(kctx, m, rec, &fx)
 	s.trace = nil
-	if err := awaitPublished(futures); err != nil {
+	if err != nil {
 		s.nak(j, fmt.Errorf("coordinator: the run's first command may not be stored (%w); the run may still "+
 			"start: send the request again with run_id %q to learn its state", err, j.runID))
 		return
@@ -251,11 +251,22 @@ func commandFirst(fx *engine.Effects) bool {
 		!fx.Ended && fx.PutSplitSpec == nil
 }
 
-// awaitPublished waits for the broker's acknowledgement of each publish
-// (each ends within PublishAckTimeout) and returns the first failure.
-func awaitPublished(futures []jetstream.PubAckFuture) error {
+// publishFirst publishes the run's first command and its timers, and
+// waits for the broker to have stored each. The command goes as a request
+// answered by the PubAck, as the record writes do (runskv.go): the shard
+// waits for it at once, so the asynchronous publish's bookkeeping (a
+// future, a timeout timer, a JSON acknowledgement) would be spent for
+// nothing. The timers are published first, asynchronously, to be stored
+// meanwhile.
+func (s *shard) publishFirst(ctx context.Context, m *engine.Machine, rec *protocol.RunRecord, fx *engine.Effects) error {
+	timers := s.publishTimers(nil, fx)
 	var first error
-	for _, f := range futures {
+	if msg := s.commandMsg(m.Definition().Queue, rec, &fx.Commands[0]); msg == nil {
+		first = errors.New("the command could not be encoded")
+	} else if _, err := s.c.storeMsg(ctx, msg); err != nil {
+		first = fmt.Errorf("publish on %s: %w", msg.Subject, err)
+	}
+	for _, f := range timers {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
@@ -285,12 +296,7 @@ func (s *shard) forward(j job) {
 		// As client.Trigger's stream publish: one stored trigger per run.
 		msg.Header.Set(jetstream.MsgIDHeader, "trig:"+j.runID)
 	}
-	var f jetstream.PubAckFuture
-	f, err := c.js.PublishMsgAsync(msg)
-	if err != nil {
-		f = failedFuture{msg: msg, err: err}
-	}
-	s.acks <- pendingAck{msg: j.msg, futures: []jetstream.PubAckFuture{f}}
+	s.acks <- pendingAck{msg: j.msg, futures: []jetstream.PubAckFuture{s.publishAsync(msg)}}
 }
 
 // startFromResult creates the record of j's run, which has none, from the

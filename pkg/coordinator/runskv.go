@@ -87,7 +87,14 @@ func (c *Coordinator) writeRun(ctx context.Context, key string, data []byte, rev
 	if ttl != "" {
 		h[jetstream.MsgTTLHeader] = []string{ttl}
 	}
-	resp, err := c.nc.RequestMsgWithContext(ctx, &nats.Msg{Subject: protocol.KVSubject(c.runs.Bucket(), key), Data: data, Header: h})
+	return c.storeMsg(ctx, &nats.Msg{Subject: protocol.KVSubject(c.runs.Bucket(), key), Data: data, Header: h})
+}
+
+// storeMsg publishes msg to a stream and waits for the broker's
+// acknowledgement: a request, whose answer (the PubAck) is read without
+// encoding/json. It returns the stored message's sequence.
+func (c *Coordinator) storeMsg(ctx context.Context, msg *nats.Msg) (uint64, error) {
+	resp, err := c.nc.RequestMsgWithContext(ctx, msg)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
 			return 0, fmt.Errorf("%w: %w", jetstream.ErrNoStreamResponse, err)
@@ -122,13 +129,13 @@ func pubAckSeq(b []byte) (uint64, error) {
 		Seq   uint64              `json:"seq"`
 	}
 	if err := json.Unmarshal(b, &ack); err != nil {
-		return 0, fmt.Errorf("coordinator: run record write: unreadable acknowledgement %q: %w", truncate(string(b), 200), err)
+		return 0, fmt.Errorf("coordinator: store: unreadable acknowledgement %q: %w", truncate(string(b), 200), err)
 	}
 	if ack.Error != nil {
 		return 0, kvcas.Mark(ack.Error)
 	}
 	if ack.Seq == 0 {
-		return 0, fmt.Errorf("coordinator: run record write: acknowledgement without a sequence: %q", truncate(string(b), 200))
+		return 0, fmt.Errorf("coordinator: store: acknowledgement without a sequence: %q", truncate(string(b), 200))
 	}
 	return ack.Seq, nil
 }

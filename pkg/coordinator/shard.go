@@ -546,29 +546,19 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 
 // publishDurable publishes fx's commands and timers, to streams.
 func (s *shard) publishDurable(m *engine.Machine, rec *protocol.RunRecord, fx *engine.Effects) []jetstream.PubAckFuture {
-	c := s.c
 	futures := make([]jetstream.PubAckFuture, 0, len(fx.Commands)+len(fx.Timers))
 	queue := m.Definition().Queue
 	for i := range fx.Commands {
-		cmd := &fx.Commands[i]
-		data, err := wirecodec.Encode(cmd)
-		if err != nil {
-			c.log.Error("encode command", "run_id", rec.ID, "err", err)
-			continue
-		}
-		// The header map is built directly (canonical keys): the result
-		// comes back to this coordinator (resultrpc.go).
-		msg := &nats.Msg{Subject: c.names.TaskSubject(queue, cmd.Task.Kind), Data: data, Header: nats.Header{
-			jetstream.MsgIDHeader:      {layout.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch)},
-			protocol.HeaderCoordinator: {c.id},
-		}}
-		tracectx.Copy(msg.Header, s.trace) // tracing.go
-		if f, err := c.js.PublishMsgAsync(msg); err == nil {
-			futures = append(futures, f)
-		} else {
-			futures = append(futures, failedFuture{msg: msg, err: err})
+		if msg := s.commandMsg(queue, rec, &fx.Commands[i]); msg != nil {
+			futures = append(futures, s.publishAsync(msg))
 		}
 	}
+	return s.publishTimers(futures, fx)
+}
+
+// publishTimers publishes fx's timers, appending their futures.
+func (s *shard) publishTimers(futures []jetstream.PubAckFuture, fx *engine.Effects) []jetstream.PubAckFuture {
+	c := s.c
 	for i := range fx.Timers {
 		tf := &fx.Timers[i]
 		data, err := wirecodec.Encode(tf)
@@ -579,13 +569,36 @@ func (s *shard) publishDurable(m *engine.Machine, rec *protocol.RunRecord, fx *e
 		msg := &nats.Msg{Subject: c.names.TimerAtSubject(tf.RunID, name), Data: data, Header: nats.Header{}}
 		msg.Header.Set("Nats-Schedule", "@at "+time.Unix(0, tf.At).UTC().Format(time.RFC3339Nano))
 		msg.Header.Set("Nats-Schedule-Target", c.names.TimerFireSubject(tf.RunID, name))
-		if f, err := c.js.PublishMsgAsync(msg); err == nil {
-			futures = append(futures, f)
-		} else {
-			futures = append(futures, failedFuture{msg: msg, err: err})
-		}
+		futures = append(futures, s.publishAsync(msg))
 	}
 	return futures
+}
+
+// commandMsg encodes cmd as the message to publish, or returns nil (and
+// logs) when it cannot be encoded.
+func (s *shard) commandMsg(queue string, rec *protocol.RunRecord, cmd *protocol.TaskCommand) *nats.Msg {
+	c := s.c
+	data, err := wirecodec.Encode(cmd)
+	if err != nil {
+		c.log.Error("encode command", "run_id", rec.ID, "err", err)
+		return nil
+	}
+	// The header map is built directly (canonical keys): the result
+	// comes back to this coordinator (resultrpc.go).
+	msg := &nats.Msg{Subject: c.names.TaskSubject(queue, cmd.Task.Kind), Data: data, Header: nats.Header{
+		jetstream.MsgIDHeader:      {layout.CommandMsgID(cmd.RunID, cmd.Step, cmd.Branch)},
+		protocol.HeaderCoordinator: {c.id},
+	}}
+	tracectx.Copy(msg.Header, s.trace) // tracing.go
+	return msg
+}
+
+func (s *shard) publishAsync(msg *nats.Msg) jetstream.PubAckFuture {
+	f, err := s.c.js.PublishMsgAsync(msg)
+	if err != nil {
+		return failedFuture{msg: msg, err: err}
+	}
+	return f
 }
 
 // publishCore publishes fx's notices and events (core NATS).
@@ -598,7 +611,7 @@ func (s *shard) publishCore(fx *engine.Effects) {
 	}
 	for i := range fx.Events {
 		ev := &fx.Events[i]
-		c.publishEvent(c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type), ev, fmt.Sprintf("ev:%s:%d:%s", ev.RunID, ev.Step, ev.Type))
+		c.publishEvent(c.names.EventSubject(ev.Workflow, ev.RunID, ev.Type), ev, layout.EventMsgID(ev.RunID, ev.Step, string(ev.Type)))
 	}
 }
 
