@@ -43,6 +43,13 @@ type Config struct {
 	URL string
 	// Runs is N for the one-task scenarios (default 20,000).
 	Runs int
+	// Rounds, when more than 1, runs each throughput scenario (onetask,
+	// chain) that many times, each round right after a baseline of its
+	// own, and reports each figure's median over the rounds with the
+	// spread of the per-round ratios (ratio_min, ratio_median, ratio_max):
+	// a baseline measured once, minutes before a scenario, drifts with the
+	// machine's neighbours.
+	Rounds int
 	// Concurrency is how many runs are in flight at once (default 2,000).
 	Concurrency int
 	// LatencyRuns is how many sequential runs the latency scenario makes.
@@ -169,11 +176,16 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	for _, sc := range cfg.Scenarios {
 		var r Result
+		r.Baseline = rep.Baseline
 		switch sc {
 		case "onetask":
-			r, err = e.throughput(ctx, "onetask", demo.OneTaskName, cfg.Runs, 1)
+			r, err = e.rounds(ctx, r.Baseline, "runs_per_s", func() (Result, error) {
+				return e.throughput(ctx, "onetask", demo.OneTaskName, cfg.Runs, 1)
+			})
 		case "chain":
-			r, err = e.throughput(ctx, "chain", demo.ChainName, cfg.Runs/10, 11)
+			r, err = e.rounds(ctx, r.Baseline, "transitions_per_s", func() (Result, error) {
+				return e.throughput(ctx, "chain", demo.ChainName, cfg.Runs/10, 11)
+			})
 		case "breaker":
 			r, err = e.breakerOverhead(ctx)
 		case "split":
@@ -188,7 +200,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", sc, err)
 		}
-		r.Baseline = rep.Baseline
+		if r.Baseline == 0 {
+			r.Baseline = rep.Baseline
+		}
 		rep.Results = append(rep.Results, r)
 	}
 	return rep, nil
@@ -394,6 +408,61 @@ func (e *env) baseline(ctx context.Context, n int) (float64, error) {
 	rate := float64(n) / time.Since(start).Seconds()
 	fmt.Fprintf(e.cfg.Progress, "baseline: %d msgs, %.0f msgs/s (publish+consume+ack)\n", n, rate)
 	return rate, nil
+}
+
+// rounds runs one throughput scenario: once against base (the run's
+// baseline), or, with Config.Rounds > 1, that many times, each after a
+// baseline of its own. Then every figure is its median over the rounds,
+// the result's baseline the median baseline, and ratio_min, ratio_median
+// and ratio_max the spread of key (runs_per_s or transitions_per_s) over
+// each round's own baseline.
+func (e *env) rounds(ctx context.Context, base float64, key string, scenario func() (Result, error)) (Result, error) {
+	if e.cfg.Rounds <= 1 {
+		r, err := scenario()
+		r.Baseline = base
+		return r, err
+	}
+	var (
+		results   []Result
+		baselines []float64
+		ratios    []float64
+	)
+	for range e.cfg.Rounds {
+		b, err := e.baseline(ctx, e.cfg.Runs)
+		if err != nil {
+			return Result{}, fmt.Errorf("baseline: %w", err)
+		}
+		r, err := scenario()
+		if err != nil {
+			return Result{}, err
+		}
+		results, baselines = append(results, r), append(baselines, b)
+		ratios = append(ratios, r.Figures[key]/b)
+	}
+	out := Result{Scenario: results[0].Scenario, Note: results[0].Note, Figures: map[string]float64{}, Baseline: median(baselines)}
+	for k := range results[0].Figures {
+		vs := make([]float64, len(results))
+		for i, r := range results {
+			vs[i] = r.Figures[k]
+		}
+		out.Figures[k] = median(vs)
+	}
+	out.Figures["rounds"] = float64(len(results))
+	out.Figures["ratio_min"] = slices.Min(ratios)
+	out.Figures["ratio_median"] = median(ratios)
+	out.Figures["ratio_max"] = slices.Max(ratios)
+	return out, nil
+}
+
+// median returns the median of vs (the mean of the middle two when their
+// number is even); vs is reordered.
+func median(vs []float64) float64 {
+	slices.Sort(vs)
+	n := len(vs)
+	if n%2 == 1 {
+		return vs[n/2]
+	}
+	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
 // drive triggers n runs of workflow, at most Concurrency in flight, and
@@ -783,11 +852,18 @@ func Print(w io.Writer, rep *Report, asJSON bool) error {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
+		base := r.Baseline
+		if base == 0 {
+			base = rep.Baseline
+		}
+		if base != rep.Baseline {
+			fmt.Fprintf(w, "%-10s %-28s %12.2f  (its rounds' median; ratios below are to it)\n", r.Scenario, "baseline_msgs_per_s", base)
+		}
 		for _, k := range keys {
 			v := r.Figures[k]
 			ratio := ""
-			if strings.HasSuffix(k, "_per_s") || strings.HasPrefix(k, "runs_per_s") {
-				ratio = fmt.Sprintf("  (%.2f× baseline)", v/rep.Baseline)
+			if strings.HasSuffix(k, "_per_s") && base > 0 {
+				ratio = fmt.Sprintf("  (%.2f× baseline)", v/base)
 			}
 			fmt.Fprintf(w, "%-10s %-28s %12.2f%s\n", r.Scenario, k, v, ratio)
 		}

@@ -1,0 +1,36 @@
+package bench_test
+
+import (
+	"bytes"
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/wire/bench"
+)
+
+// TestRoundsReportMedianAndSpread runs the one-task scenario in three
+// rounds, each after a baseline of its own, and checks the result carries
+// the rounds' median baseline and the spread of the per-round ratios.
+func TestRoundsReportMedianAndSpread(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := bench.Run(ctx, bench.Config{Scenarios: []string{"onetask"}, Runs: 200, Concurrency: 50, Rounds: 3, Splits: []int{10}})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 1)
+	r := rep.Results[0]
+	f := r.Figures
+	require.Equal(t, 3.0, f["rounds"])
+	require.Equal(t, 200.0, f["runs"], "a median of equal figures is that figure")
+	require.Positive(t, r.Baseline)
+	require.Positive(t, f["ratio_min"])
+	require.LessOrEqual(t, f["ratio_min"], f["ratio_median"])
+	require.LessOrEqual(t, f["ratio_median"], f["ratio_max"])
+
+	var out bytes.Buffer
+	require.NoError(t, bench.Print(&out, rep, false))
+	require.Contains(t, out.String(), "ratio_median")
+}
