@@ -593,6 +593,8 @@ func (s *shard) commandMsg(queue string, rec *protocol.RunRecord, cmd *protocol.
 	return msg
 }
 
+// publishAsync publishes msg to a stream without waiting: its future
+// reports the broker's acknowledgement (or the publish's failure).
 func (s *shard) publishAsync(msg *nats.Msg) jetstream.PubAckFuture {
 	f, err := s.c.js.PublishMsgAsync(msg)
 	if err != nil {
