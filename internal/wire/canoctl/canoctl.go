@@ -153,6 +153,10 @@ var valueFlags = map[string]bool{
 	"prefix": true, "timeout": true,
 }
 
+// subAliases are the nats CLI's words for subcommands canoctl spells out:
+// "canoctl runs ls" is "canoctl runs list", as "nats stream ls" is.
+var subAliases = map[string]string{"ls": "list", "info": "show"}
+
 // splitWords finds the command words (the first two non-flag arguments,
 // or one for a command without subcommands) and returns them with the
 // remaining arguments.
@@ -247,6 +251,13 @@ func run(ctx context.Context, args []string, io IO) error {
 		}
 		printUsage(io.Stderr, cs, fs)
 		return usagef("missing command (see the list above)")
+	}
+	if len(words) == 2 {
+		if full, ok := subAliases[words[1]]; ok {
+			if _, ok := byPath[words[0]+" "+full]; ok {
+				words[1] = full
+			}
+		}
 	}
 	path := strings.Join(words, " ")
 	cmd, ok := byPath[path]
@@ -348,6 +359,7 @@ func printUsage(w io.Writer, cs []command, fs *flag.FlagSet) {
 	for _, c := range cs {
 		fmt.Fprintf(w, "  %-38s %s\n", strings.TrimSpace(c.path+" "+c.args), c.short)
 	}
+	fmt.Fprintln(w, "\n  (ls and info are accepted for list and show, as the nats CLI spells them)")
 	fmt.Fprintln(w, "\nFlags (accepted by every command; canoctl COMMAND -h for its own):")
 	fs.PrintDefaults()
 }

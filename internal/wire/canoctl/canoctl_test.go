@@ -378,6 +378,13 @@ func TestCanoctl(t *testing.T) {
 		r = b.canoctl(t, "workers", "list")
 		require.Equal(t, 0, r.code)
 		require.Contains(t, r.stdout, "w1")
+		// As the nats CLI spells them.
+		r = b.canoctl(t, "workflows", "ls")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, demo.WorkflowName)
+		r = b.canoctl(t, "workflows", "info", demo.WorkflowName)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, demo.WorkflowName)
 		r = b.canoctl(t, "workers", "list", "--json")
 		var ws []map[string]any
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &ws))
