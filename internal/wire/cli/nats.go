@@ -250,7 +250,8 @@ func Connect(ctx context.Context, cfg NATSConfig, extra ...nats.Option) (*nats.C
 //
 // The connection reconnects for ever and logs each outage ("lost the
 // connection to NATS ...; reconnecting") and its end ("reconnected to
-// NATS at URL"); extra may override those handlers. The caller owns the
+// NATS at URL"), but not its closing by the caller; extra may override
+// those handlers. The caller owns the
 // connection and closes it.
 func ConnectWait(ctx context.Context, log *slog.Logger, cfg NATSConfig, extra ...nats.Option) (*nats.Conn, error) {
 	if log == nil {
@@ -261,7 +262,10 @@ func ConnectWait(ctx context.Context, log *slog.Logger, cfg NATSConfig, extra ..
 	}
 	u := redactURLs(cfg.URL)
 	opts := append([]nats.Option{
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
+			if c.IsClosed() {
+				return // closed by its owner (a shutdown): nothing was lost
+			}
 			reason := "connection closed"
 			if err != nil {
 				reason = retry.Reason(err)

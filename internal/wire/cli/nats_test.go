@@ -316,6 +316,27 @@ func TestConnectWaitForServer(t *testing.T) {
 	}
 }
 
+// TestConnectWaitCloseIsQuiet closes a connection as a shutdown does: no
+// "lost the connection ...; reconnecting" warning, which would tell a
+// person reading a clean shutdown's last line that something went wrong.
+func TestConnectWaitCloseIsQuiet(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	logs := &natstest.LogBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	closed := make(chan struct{})
+	nc, err := cli.ConnectWait(context.Background(), log, cli.NATSConfig{URL: srv.URL},
+		nats.ClosedHandler(func(*nats.Conn) { close(closed) }))
+	require.NoError(t, err)
+	nc.Close()
+	select {
+	case <-closed: // the disconnect handler runs before it, on the same queue
+	case <-time.After(10 * time.Second):
+		t.Fatal("the closed handler did not run within 10s")
+	}
+	require.NotContains(t, logs.String(), "lost the connection")
+}
+
 func TestConnectWaitPermanent(t *testing.T) {
 	t.Parallel()
 	userURL := startAuthServer(t, embedded.Config{User: "cano", Password: "right"})
