@@ -57,7 +57,7 @@ type Config struct {
 	// Splits are the split sizes measured.
 	Splits []int
 	// Scenarios to run: onetask, chain, split, latency, breaker, memory,
-	// idle.
+	// idle, floor.
 	Scenarios []string
 	// IdleSettle is how long the idle scenario lets start-up settle
 	// before it measures (default IdleSettleDefault); IdleFor is how long
@@ -186,6 +186,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r, err = e.rounds(ctx, r.Baseline, "transitions_per_s", func() (Result, error) {
 				return e.throughput(ctx, "chain", demo.ChainName, cfg.Runs/10, 11)
 			})
+		case "floor":
+			r, err = e.rounds(ctx, r.Baseline, "runs_per_s", func() (Result, error) { return e.floor(ctx) })
 		case "breaker":
 			r, err = e.breakerOverhead(ctx)
 		case "split":

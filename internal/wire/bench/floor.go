@@ -1,0 +1,240 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The floor scenario's streams and subjects, apart from the engine's.
+const (
+	floorStream  = "CANOBENCH_FLOOR"
+	floorBucket  = "canobench_floor"
+	floorSubject = "canobench.floor"
+)
+
+// floor runs a one-task run's message protocol with nothing else: bare
+// nats.go code that makes, per run, the broker calls the engine makes — a
+// trigger request and its reply, the record's create, the command stored
+// (waited for), delivered and acknowledged, the result request and its
+// answer, the record's update (compare-and-set on its revision), two
+// events — with no codec, state machine, shards or bookkeeping between
+// them (a goroutine per inbound message; fixed payloads of the engine's
+// sizes). Its runs/s is the most this protocol allows on the machine and
+// server at hand, so onetask's figure over it says how close the engine
+// comes, and its ratio to the baseline bounds what the engine's can be.
+// It runs in this process whatever -procs says.
+func (e *env) floor(ctx context.Context) (Result, error) {
+	n, inflight := e.cfg.Runs, e.cfg.Concurrency
+	url := e.nc.ConnectedUrl()
+	var conns []*nats.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	connect := func() (*nats.Conn, error) {
+		c, err := nats.Connect(url)
+		if err == nil {
+			conns = append(conns, c)
+		}
+		return c, err
+	}
+	cnc, err := connect() // the coordinator's
+	if err != nil {
+		return Result{}, err
+	}
+	wnc, err := connect() // the worker's
+	if err != nil {
+		return Result{}, err
+	}
+	_ = e.js.DeleteStream(ctx, floorStream)
+	_ = e.js.DeleteKeyValue(ctx, floorBucket)
+	defer func() {
+		_ = e.js.DeleteStream(context.Background(), floorStream)
+		_ = e.js.DeleteKeyValue(context.Background(), floorBucket)
+	}()
+	if _, err := e.js.CreateStream(ctx, jetstream.StreamConfig{Name: floorStream, Subjects: []string{floorSubject + ".task.>"},
+		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: 45 * time.Second}); err != nil {
+		return Result{}, err
+	}
+	if _, err := e.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: floorBucket, History: 1, Storage: jetstream.FileStorage}); err != nil {
+		return Result{}, err
+	}
+	var (
+		failOnce sync.Once
+		failed   = make(chan struct{})
+		failure  error
+	)
+	fail := func(err error) {
+		failOnce.Do(func() { failure = err; close(failed) })
+	}
+	record, event := make([]byte, 250), make([]byte, 120)
+	revs := make([]atomic.Uint64, n)
+	// store publishes to a stream and waits for the PubAck, read by hand
+	// as the coordinator reads it.
+	store := func(subject string, h nats.Header, data []byte) (uint64, error) {
+		r, err := cnc.RequestMsg(&nats.Msg{Subject: subject, Header: h, Data: data}, 5*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		return floorSeq(r.Data)
+	}
+	kvSubject := "$KV." + floorBucket + "."
+	// The coordinator: triggers, then results. Bodies start with the run's
+	// number, padded to the size of what the engine sends.
+	if _, err := cnc.Subscribe(floorSubject+".trigger", func(m *nats.Msg) {
+		go func() {
+			i, run := floorRun(m.Data)
+			rev, err := store(kvSubject+run, nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}, record)
+			if err == nil {
+				revs[i].Store(rev)
+				_, err = store(floorSubject+".task.noop", nats.Header{jetstream.MsgIDHeader: {run + "/0/-1"}, "Cano-Coordinator": {"c"}},
+					floorBody(i, 160))
+			}
+			if err != nil {
+				fail(fmt.Errorf("trigger: %w", err))
+				return
+			}
+			_ = m.Respond([]byte(`{"v":1,"run_id":"` + run + `"}`))
+			_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".started", Header: nats.Header{"Content-Type": {"application/json"}}, Data: event})
+		}()
+	}); err != nil {
+		return Result{}, err
+	}
+	if _, err := cnc.Subscribe(floorSubject+".result", func(m *nats.Msg) {
+		go func() {
+			i, run := floorRun(m.Data)
+			if _, err := store(kvSubject+run, nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revs[i].Load(), 10)}}, record); err != nil {
+				fail(fmt.Errorf("result: %w", err))
+				return
+			}
+			_ = m.Respond(nil)
+			_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".completed", Header: nats.Header{"Content-Type": {"application/json"}}, Data: event})
+		}()
+	}); err != nil {
+		return Result{}, err
+	}
+	// The worker: a result request, answered, then the acknowledgement.
+	wjs, err := jetstream.New(wnc)
+	if err != nil {
+		return Result{}, err
+	}
+	cons, err := wjs.CreateOrUpdateConsumer(ctx, floorStream, jetstream.ConsumerConfig{Durable: "noop",
+		AckPolicy: jetstream.AckExplicitPolicy, FilterSubject: floorSubject + ".task.noop", MaxAckPending: 2 * inflight})
+	if err != nil {
+		return Result{}, err
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		go func() {
+			i, _ := floorRun(m.Data())
+			if _, err := wnc.Request(floorSubject+".result", floorBody(i, 100), 5*time.Second); err != nil {
+				fail(fmt.Errorf("worker: %w", err))
+				return
+			}
+			_ = m.Ack()
+		}()
+	}, jetstream.PullMaxMessages(256))
+	if err != nil {
+		return Result{}, err
+	}
+	defer cc.Stop()
+	// The driver: at most inflight runs at once, each ended by its
+	// completed event.
+	dnc, err := connect()
+	if err != nil {
+		return Result{}, err
+	}
+	slots := make(chan struct{}, inflight)
+	var completed atomic.Int64
+	done := make(chan struct{})
+	if _, err := dnc.Subscribe(floorSubject+".event.*.completed", func(*nats.Msg) {
+		<-slots
+		if completed.Add(1) == int64(n) {
+			close(done)
+		}
+	}); err != nil {
+		return Result{}, err
+	}
+	replies := dnc.NewRespInbox()
+	if _, err := dnc.Subscribe(replies, func(*nats.Msg) {}); err != nil {
+		return Result{}, err
+	}
+	if err := dnc.Flush(); err != nil {
+		return Result{}, err
+	}
+	stopProgress := e.progress("floor", n, &completed)
+	defer stopProgress()
+	cpu0, t0 := cpuTime(), time.Now()
+	for i := 0; i < n; i++ {
+		select {
+		case slots <- struct{}{}:
+		case <-failed:
+			return Result{}, failure
+		case <-ctx.Done():
+			return Result{}, ctx.Err()
+		}
+		if err := dnc.PublishRequest(floorSubject+".trigger", replies, floorBody(i, 200)); err != nil {
+			return Result{}, err
+		}
+	}
+	select {
+	case <-done:
+	case <-failed:
+		return Result{}, failure
+	case <-ctx.Done():
+		return Result{}, ctx.Err()
+	case <-time.After(10 * time.Minute):
+		return Result{}, fmt.Errorf("%d of %d runs completed within 10 minutes", completed.Load(), n)
+	}
+	d, cpu := time.Since(t0), cpuTime()-cpu0
+	runs := float64(n) / d.Seconds()
+	return Result{Scenario: "floor", Figures: map[string]float64{
+		"runs":           float64(n),
+		"runs_per_s":     runs,
+		"cpu_us_per_run": float64(cpu.Microseconds()) / float64(n),
+	}, Note: "the one-task protocol in bare nats.go, no engine: the most onetask can reach here"}, nil
+}
+
+// floorBody is a message body of size bytes that starts with run i's number.
+func floorBody(i, size int) []byte {
+	b := make([]byte, size)
+	copy(b, strconv.Itoa(i)+" ")
+	return b
+}
+
+// floorRun reads the run number a floorBody starts with, and its run id.
+func floorRun(b []byte) (int, string) {
+	j := 0
+	for j < len(b) && b[j] >= '0' && b[j] <= '9' {
+		j++
+	}
+	i, _ := strconv.Atoi(string(b[:j]))
+	return i, "r" + string(b[:j])
+}
+
+// floorSeq reads a PubAck's stream sequence, or returns the answer as the
+// error when it has none (a JetStream error).
+func floorSeq(b []byte) (uint64, error) {
+	const key = `"seq":`
+	if k := bytes.Index(b, []byte(key)); k >= 0 && !bytes.Contains(b, []byte(`"error"`)) {
+		var seq uint64
+		for _, ch := range b[k+len(key):] {
+			if ch < '0' || ch > '9' {
+				break
+			}
+			seq = seq*10 + uint64(ch-'0')
+		}
+		if seq > 0 {
+			return seq, nil
+		}
+	}
+	return 0, fmt.Errorf("store refused: %s", b)
+}
