@@ -119,6 +119,7 @@ type env struct {
 	js     jetstream.JetStream
 	client *client.Client
 	procs  []*child // with Config.Processes: the worker and the coordinator
+	gaps   gapWatch // the last drive's completions
 	stop   func()
 }
 
@@ -414,7 +415,8 @@ func (e *env) baseline(ctx context.Context, n int) (float64, error) {
 
 // rounds runs one throughput scenario: once against base (the run's
 // baseline), or, with Config.Rounds > 1, that many times, each after a
-// baseline of its own. Then every figure is its median over the rounds,
+// baseline of its own. Then every figure is its median over the rounds
+// (a max_ figure its maximum),
 // the result's baseline the median baseline, and ratio_min, ratio_median
 // and ratio_max the spread of key (runs_per_s or transitions_per_s) over
 // each round's own baseline.
@@ -447,7 +449,11 @@ func (e *env) rounds(ctx context.Context, base float64, key string, scenario fun
 		for i, r := range results {
 			vs[i] = r.Figures[k]
 		}
-		out.Figures[k] = median(vs)
+		if strings.HasPrefix(k, "max_") {
+			out.Figures[k] = slices.Max(vs) // a maximum stays one over the rounds
+		} else {
+			out.Figures[k] = median(vs)
+		}
 	}
 	out.Figures["rounds"] = float64(len(results))
 	out.Figures["ratio_min"] = slices.Min(ratios)
@@ -467,14 +473,31 @@ func median(vs []float64) float64 {
 	return (vs[n/2-1] + vs[n/2]) / 2
 }
 
+// gapWatch keeps the longest time between consecutive completions: a
+// stall (of the broker, the engine or the machine) shows as a gap far
+// above the mean (1/runs_per_s). tick is called by one goroutine at a time.
+type gapWatch struct{ last, max int64 }
+
+func (g *gapWatch) tick() {
+	now := time.Now().UnixNano()
+	if g.last != 0 && now-g.last > g.max {
+		g.max = now - g.last
+	}
+	g.last = now
+}
+
+func (g *gapWatch) maxMS() float64 { return float64(g.max) / 1e6 }
+
 // drive triggers n runs of workflow, at most Concurrency in flight, and
 // waits for every completion event. It returns the elapsed time.
 func (e *env) drive(ctx context.Context, label, workflow string, n int) (time.Duration, error) {
 	window := make(chan struct{}, e.cfg.Concurrency)
 	var completed atomic.Int64
 	done := make(chan struct{})
+	e.gaps = gapWatch{}
 	sub, err := e.nc.Subscribe(protocol.MustNames("").EventSubject(workflow, "*", protocol.EventCompleted), func(*nats.Msg) {
 		<-window
+		e.gaps.tick()
 		if completed.Add(1) == int64(n) {
 			close(done)
 		}
@@ -548,6 +571,7 @@ func (e *env) throughput(ctx context.Context, label, workflow string, n, transit
 		"runs":              float64(n),
 		"runs_per_s":        runs,
 		"transitions_per_s": runs * float64(transitionsPerRun),
+		"max_gap_ms":        e.gaps.maxMS(),
 	}}
 	if len(e.procs) == 0 {
 		r.Figures["redelivered_attempts"] = float64(redelivered.Load() - redelivered0)

@@ -11,6 +11,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // The floor scenario's streams and subjects, apart from the engine's.
@@ -87,13 +89,12 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 		}
 		return floorSeq(r.Data)
 	}
-	kvSubject := "$KV." + floorBucket + "."
 	// The coordinator: triggers, then results. Bodies start with the run's
 	// number, padded to the size of what the engine sends.
 	if _, err := cnc.Subscribe(floorSubject+".trigger", func(m *nats.Msg) {
 		go func() {
 			i, run := floorRun(m.Data)
-			rev, err := store(kvSubject+run, nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}, record)
+			rev, err := store(protocol.KVSubject(floorBucket, run), nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}, record)
 			if err == nil {
 				revs[i].Store(rev)
 				_, err = store(floorSubject+".task.noop", nats.Header{jetstream.MsgIDHeader: {run + "/0/-1"}, "Cano-Coordinator": {"c"}},
@@ -112,7 +113,7 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	if _, err := cnc.Subscribe(floorSubject+".result", func(m *nats.Msg) {
 		go func() {
 			i, run := floorRun(m.Data)
-			if _, err := store(kvSubject+run, nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revs[i].Load(), 10)}}, record); err != nil {
+			if _, err := store(protocol.KVSubject(floorBucket, run), nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revs[i].Load(), 10)}}, record); err != nil {
 				fail(fmt.Errorf("result: %w", err))
 				return
 			}
@@ -154,9 +155,11 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	}
 	slots := make(chan struct{}, inflight)
 	var completed atomic.Int64
+	var gaps gapWatch
 	done := make(chan struct{})
 	if _, err := dnc.Subscribe(floorSubject+".event.*.completed", func(*nats.Msg) {
 		<-slots
+		gaps.tick()
 		if completed.Add(1) == int64(n) {
 			close(done)
 		}
@@ -200,6 +203,7 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 		"runs":           float64(n),
 		"runs_per_s":     runs,
 		"cpu_us_per_run": float64(cpu.Microseconds()) / float64(n),
+		"max_gap_ms":     gaps.maxMS(),
 	}, Note: "the one-task protocol in bare nats.go, no engine: the most onetask can reach here"}, nil
 }
 

@@ -29,6 +29,7 @@ func TestRoundsReportMedianAndSpread(t *testing.T) {
 	require.Positive(t, f["ratio_min"])
 	require.LessOrEqual(t, f["ratio_min"], f["ratio_median"])
 	require.LessOrEqual(t, f["ratio_median"], f["ratio_max"])
+	require.Positive(t, f["max_gap_ms"], "the longest wait between two completions, over the rounds")
 
 	var out bytes.Buffer
 	require.NoError(t, bench.Print(&out, rep, false))
@@ -48,4 +49,5 @@ func TestFloorRuns(t *testing.T) {
 	require.Equal(t, 300.0, f["runs"])
 	require.Positive(t, f["runs_per_s"])
 	require.Positive(t, f["cpu_us_per_run"])
+	require.Positive(t, f["max_gap_ms"], "the longest wait between two completions")
 }
