@@ -32,7 +32,8 @@ const (
 // sizes). Its runs/s is the most this protocol allows on the machine and
 // server at hand, so onetask's figure over it says how close the engine
 // comes, and its ratio to the baseline bounds what the engine's can be.
-// It runs in this process whatever -procs says.
+// It runs in this process whatever -procs says; with -defer-start it makes
+// the deferred-start protocol's calls (no record at the trigger).
 func (e *env) floor(ctx context.Context) (Result, error) {
 	n, inflight := e.cfg.Runs, e.cfg.Concurrency
 	url := e.nc.ConnectedUrl()
@@ -89,14 +90,29 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 		}
 		return floorSeq(r.Data)
 	}
+	// With Config.DeferStart, as the engine's deferred start: no record
+	// at the trigger; the first result creates it, and the trigger request
+	// is answered then.
+	deferred := e.cfg.DeferStart > 0
+	held := make([]atomic.Pointer[nats.Msg], n)
+	started := func(m *nats.Msg, run string) {
+		_ = m.Respond([]byte(`{"v":1,"run_id":"` + run + `"}`))
+		_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".started", Header: nats.Header{"Content-Type": {"application/json"}}, Data: event})
+	}
 	// The coordinator: triggers, then results. Bodies start with the run's
 	// number, padded to the size of what the engine sends.
 	if _, err := cnc.Subscribe(floorSubject+".trigger", func(m *nats.Msg) {
 		go func() {
 			i, run := floorRun(m.Data)
-			rev, err := store(protocol.KVSubject(floorBucket, run), nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}, record)
+			var err error
+			if !deferred {
+				var rev uint64
+				if rev, err = store(protocol.KVSubject(floorBucket, run), nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}, record); err == nil {
+					revs[i].Store(rev)
+				}
+			}
 			if err == nil {
-				revs[i].Store(rev)
+				held[i].Store(m) // before the command: its result may come at once
 				_, err = store(floorSubject+".task.noop", nats.Header{jetstream.MsgIDHeader: {run + "/0/-1"}, "Cano-Coordinator": {"c"}},
 					floorBody(i, 160))
 			}
@@ -104,8 +120,9 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 				fail(fmt.Errorf("trigger: %w", err))
 				return
 			}
-			_ = m.Respond([]byte(`{"v":1,"run_id":"` + run + `"}`))
-			_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".started", Header: nats.Header{"Content-Type": {"application/json"}}, Data: event})
+			if !deferred {
+				started(m, run)
+			}
 		}()
 	}); err != nil {
 		return Result{}, err
@@ -116,6 +133,9 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 			if _, err := store(protocol.KVSubject(floorBucket, run), nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revs[i].Load(), 10)}}, record); err != nil {
 				fail(fmt.Errorf("result: %w", err))
 				return
+			}
+			if deferred {
+				started(held[i].Load(), run) // the start and the result were written together
 			}
 			_ = m.Respond(nil)
 			_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".completed", Header: nats.Header{"Content-Type": {"application/json"}}, Data: event})

@@ -40,14 +40,20 @@ func TestRoundsReportMedianAndSpread(t *testing.T) {
 // engine) and checks every run completed and the figures are reported.
 func TestFloorRuns(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	rep, err := bench.Run(ctx, bench.Config{Scenarios: []string{"floor"}, Runs: 300, Concurrency: 50, Splits: []int{10}})
-	require.NoError(t, err)
-	require.Len(t, rep.Results, 1)
-	f := rep.Results[0].Figures
-	require.Equal(t, 300.0, f["runs"])
-	require.Positive(t, f["runs_per_s"])
-	require.Positive(t, f["cpu_us_per_run"])
-	require.Positive(t, f["max_gap_ms"], "the longest wait between two completions")
+	for _, deferStart := range []time.Duration{0, 500 * time.Millisecond} {
+		t.Run("defer-start "+deferStart.String(), func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			rep, err := bench.Run(ctx, bench.Config{Scenarios: []string{"floor"}, Runs: 300, Concurrency: 50,
+				Splits: []int{10}, DeferStart: deferStart})
+			require.NoError(t, err)
+			require.Len(t, rep.Results, 1)
+			f := rep.Results[0].Figures
+			require.Equal(t, 300.0, f["runs"])
+			require.Positive(t, f["runs_per_s"])
+			require.Positive(t, f["cpu_us_per_run"])
+			require.Positive(t, f["max_gap_ms"], "the longest wait between two completions")
+		})
+	}
 }
