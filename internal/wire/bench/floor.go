@@ -29,9 +29,9 @@ const (
 // answer, the record's update (compare-and-set on its revision), two
 // events — with no codec, state machine, shards or bookkeeping between
 // them (a goroutine per inbound message; fixed payloads of the engine's
-// sizes). Its runs/s is the most this protocol allows on the machine and
-// server at hand, so onetask's figure over it says how close the engine
-// comes, and its ratio to the baseline bounds what the engine's can be.
+// sizes). Its runs/s approximates the most this protocol allows on the
+// machine and server at hand, so onetask's figure over it says how close
+// the engine comes, and its ratio to the baseline what the engine's can be.
 // It runs in this process whatever -procs says; with -defer-start it makes
 // the deferred-start protocol's calls (no record at the trigger).
 func (e *env) floor(ctx context.Context) (Result, error) {
