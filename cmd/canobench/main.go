@@ -35,7 +35,7 @@ func main() {
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	fs.StringVar(&cfg.URL, "s", "", "external NATS `url` (default: embedded server, R1 file storage, temp dir)")
 	fs.IntVar(&cfg.Runs, "n", 20000, "runs for the one-task scenarios")
-	fs.IntVar(&cfg.Rounds, "rounds", 1, "run onetask and chain this many times, each right after a baseline of its own, and report medians and the spread of the ratios")
+	fs.IntVar(&cfg.Rounds, "rounds", 1, "run onetask, chain and floor this many times, each right after a baseline of its own, and report medians and the spread of the ratios")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 2000, "runs in flight at once")
 	fs.IntVar(&cfg.LatencyRuns, "latency-n", 2000, "sequential runs for the latency scenario")
 	fs.IntVar(&cfg.MemoryRuns, "memory-n", 200000, "runs for the memory scenario")

@@ -44,7 +44,7 @@ type Config struct {
 	// Runs is N for the one-task scenarios (default 20,000).
 	Runs int
 	// Rounds, when more than 1, runs each throughput scenario (onetask,
-	// chain) that many times, each round right after a baseline of its
+	// chain, floor) that many times, each round right after a baseline of its
 	// own, and reports each figure's median over the rounds with the
 	// spread of the per-round ratios (ratio_min, ratio_median, ratio_max):
 	// a baseline measured once, minutes before a scenario, drifts with the
@@ -119,7 +119,6 @@ type env struct {
 	js     jetstream.JetStream
 	client *client.Client
 	procs  []*child // with Config.Processes: the worker and the coordinator
-	gaps   gapWatch // the last drive's completions
 	stop   func()
 }
 
@@ -177,18 +176,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	for _, sc := range cfg.Scenarios {
 		var r Result
-		r.Baseline = rep.Baseline
 		switch sc {
 		case "onetask":
-			r, err = e.rounds(ctx, r.Baseline, "runs_per_s", func() (Result, error) {
+			r, err = e.rounds(ctx, "runs_per_s", func() (Result, error) {
 				return e.throughput(ctx, "onetask", demo.OneTaskName, cfg.Runs, 1)
 			})
 		case "chain":
-			r, err = e.rounds(ctx, r.Baseline, "transitions_per_s", func() (Result, error) {
+			r, err = e.rounds(ctx, "transitions_per_s", func() (Result, error) {
 				return e.throughput(ctx, "chain", demo.ChainName, cfg.Runs/10, 11)
 			})
 		case "floor":
-			r, err = e.rounds(ctx, r.Baseline, "runs_per_s", func() (Result, error) { return e.floor(ctx) })
+			r, err = e.rounds(ctx, "runs_per_s", func() (Result, error) { return e.floor(ctx) })
 		case "breaker":
 			r, err = e.breakerOverhead(ctx)
 		case "split":
@@ -203,7 +201,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", sc, err)
 		}
-		if r.Baseline == 0 {
+		if r.Baseline == 0 { // not measured in rounds of its own
 			r.Baseline = rep.Baseline
 		}
 		rep.Results = append(rep.Results, r)
@@ -413,18 +411,15 @@ func (e *env) baseline(ctx context.Context, n int) (float64, error) {
 	return rate, nil
 }
 
-// rounds runs one throughput scenario: once against base (the run's
-// baseline), or, with Config.Rounds > 1, that many times, each after a
-// baseline of its own. Then every figure is its median over the rounds
-// (a max_ figure its maximum),
-// the result's baseline the median baseline, and ratio_min, ratio_median
-// and ratio_max the spread of key (runs_per_s or transitions_per_s) over
-// each round's own baseline.
-func (e *env) rounds(ctx context.Context, base float64, key string, scenario func() (Result, error)) (Result, error) {
+// rounds runs one throughput scenario once (against the run's baseline),
+// or, with Config.Rounds > 1, that many times, each after a baseline of
+// its own. Then every figure is its median over the rounds (a max_ figure
+// its maximum), the result's baseline the median baseline, and ratio_min,
+// ratio_median and ratio_max the spread of key (runs_per_s or
+// transitions_per_s) over each round's own baseline.
+func (e *env) rounds(ctx context.Context, key string, scenario func() (Result, error)) (Result, error) {
 	if e.cfg.Rounds <= 1 {
-		r, err := scenario()
-		r.Baseline = base
-		return r, err
+		return scenario()
 	}
 	var (
 		results   []Result
@@ -486,52 +481,71 @@ func (g *gapWatch) tick() {
 	g.last = now
 }
 
-func (g *gapWatch) maxMS() float64 { return float64(g.max) / 1e6 }
+// loaded is what a load of runs took.
+type loaded struct {
+	took   time.Duration
+	maxGap time.Duration // the longest wait between two completions
+}
 
 // drive triggers n runs of workflow, at most Concurrency in flight, and
-// waits for every completion event. It returns the elapsed time.
-func (e *env) drive(ctx context.Context, label, workflow string, n int) (time.Duration, error) {
+// waits for every completion event.
+func (e *env) drive(ctx context.Context, label, workflow string, n int) (loaded, error) {
+	js, _ := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
+	replies, refused, err := e.replyInbox()
+	if err != nil {
+		return loaded{}, err
+	}
+	defer func() { _ = replies.Unsubscribe() }()
+	batch := strconv.FormatInt(time.Now().UnixNano(), 36)
+	return e.load(ctx, label, n, protocol.MustNames("").EventSubject(workflow, "*", protocol.EventCompleted), refused,
+		func(i int) error {
+			return e.sendTrigger(js, replies.Subject, workflow, "b"+strconv.Itoa(i)+"x"+batch)
+		})
+}
+
+// load starts n runs with start(i), at most Concurrency in flight, and
+// waits for a message on completions for each; an error on failed ends it.
+func (e *env) load(ctx context.Context, label string, n int, completions string, failed <-chan error, start func(i int) error) (loaded, error) {
 	window := make(chan struct{}, e.cfg.Concurrency)
 	var completed atomic.Int64
+	var gaps gapWatch
 	done := make(chan struct{})
-	e.gaps = gapWatch{}
-	sub, err := e.nc.Subscribe(protocol.MustNames("").EventSubject(workflow, "*", protocol.EventCompleted), func(*nats.Msg) {
+	sub, err := e.nc.Subscribe(completions, func(*nats.Msg) {
 		<-window
-		e.gaps.tick()
+		gaps.tick()
 		if completed.Add(1) == int64(n) {
 			close(done)
 		}
 	})
 	if err != nil {
-		return 0, err
+		return loaded{}, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
 	stopProgress := e.progress(label, n, &completed)
 	defer stopProgress()
-	js, _ := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
-	replies, refused, err := e.replyInbox()
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = replies.Unsubscribe() }()
-	start := time.Now()
+	t0 := time.Now()
 	for i := 0; i < n; i++ {
-		window <- struct{}{}
-		id := "b" + strconv.Itoa(i) + "x" + strconv.FormatInt(start.UnixNano(), 36)
-		if err := e.sendTrigger(js, replies.Subject, workflow, id); err != nil {
-			return 0, err
+		select {
+		case window <- struct{}{}:
+		case err := <-failed:
+			return loaded{}, err
+		case <-ctx.Done():
+			return loaded{}, ctx.Err()
+		}
+		if err := start(i); err != nil {
+			return loaded{}, err
 		}
 	}
 	select {
 	case <-done:
-	case err := <-refused:
-		return 0, err
+	case err := <-failed:
+		return loaded{}, err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return loaded{}, ctx.Err()
 	case <-time.After(10 * time.Minute):
-		return 0, fmt.Errorf("%d of %d runs completed within 10 minutes", completed.Load(), n)
+		return loaded{}, fmt.Errorf("%d of %d runs completed within 10 minutes", completed.Load(), n)
 	}
-	return time.Since(start), nil
+	return loaded{took: time.Since(t0), maxGap: time.Duration(gaps.max)}, nil
 }
 
 func (e *env) progress(label string, n int, completed *atomic.Int64) func() {
@@ -560,18 +574,18 @@ func (e *env) throughput(ctx context.Context, label, workflow string, n, transit
 		child0[i] = p.cpu()
 		allocs0[i], _ = p.allocs()
 	}
-	d, err := e.drive(ctx, label, workflow, n)
+	l, err := e.drive(ctx, label, workflow, n)
 	if err != nil {
 		return Result{}, err
 	}
 	cpu := cpuTime() - cpu0
-	runs := float64(n) / d.Seconds()
+	runs := float64(n) / l.took.Seconds()
 	perRun := func(d time.Duration) float64 { return float64(d.Microseconds()) / float64(n) }
 	r := Result{Scenario: label, Figures: map[string]float64{
 		"runs":              float64(n),
 		"runs_per_s":        runs,
 		"transitions_per_s": runs * float64(transitionsPerRun),
-		"max_gap_ms":        e.gaps.maxMS(),
+		"max_gap_ms":        float64(l.maxGap) / float64(time.Millisecond),
 	}}
 	if len(e.procs) == 0 {
 		r.Figures["redelivered_attempts"] = float64(redelivered.Load() - redelivered0)
@@ -610,14 +624,14 @@ func (e *env) breakerOverhead(ctx context.Context) (Result, error) {
 			order[0], order[1] = order[1], order[0]
 		}
 		for _, wf := range order {
-			d, err := e.drive(ctx, wf, wf, n)
+			l, err := e.drive(ctx, wf, wf, n)
 			if err != nil {
 				return Result{}, err
 			}
 			if wf == breakerWorkflow {
-				with = append(with, float64(n)/d.Seconds())
+				with = append(with, float64(n)/l.took.Seconds())
 			} else {
-				without = append(without, float64(n)/d.Seconds())
+				without = append(without, float64(n)/l.took.Seconds())
 			}
 		}
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"strconv"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -71,13 +70,12 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	if _, err := e.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: floorBucket, History: 1, Storage: jetstream.FileStorage}); err != nil {
 		return Result{}, err
 	}
-	var (
-		failOnce sync.Once
-		failed   = make(chan struct{})
-		failure  error
-	)
+	failed := make(chan error, 1) // the first failure ends the load
 	fail := func(err error) {
-		failOnce.Do(func() { failure = err; close(failed) })
+		select {
+		case failed <- err:
+		default:
+		}
 	}
 	record, event := make([]byte, 250), make([]byte, 120)
 	revs := make([]atomic.Uint64, n)
@@ -167,63 +165,27 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	defer cc.Stop()
-	// The driver: at most inflight runs at once, each ended by its
-	// completed event.
-	dnc, err := connect()
+	// The driver: the engine's (load), with the trigger replies delivered
+	// to a subscription as the client's are.
+	replies := e.nc.NewRespInbox()
+	rsub, err := e.nc.Subscribe(replies, func(*nats.Msg) {})
 	if err != nil {
 		return Result{}, err
 	}
-	slots := make(chan struct{}, inflight)
-	var completed atomic.Int64
-	var gaps gapWatch
-	done := make(chan struct{})
-	if _, err := dnc.Subscribe(floorSubject+".event.*.completed", func(*nats.Msg) {
-		<-slots
-		gaps.tick()
-		if completed.Add(1) == int64(n) {
-			close(done)
-		}
-	}); err != nil {
+	defer func() { _ = rsub.Unsubscribe() }()
+	cpu0 := cpuTime()
+	l, err := e.load(ctx, "floor", n, floorSubject+".event.*.completed", failed, func(i int) error {
+		return e.nc.PublishRequest(floorSubject+".trigger", replies, floorBody(i, 200))
+	})
+	if err != nil {
 		return Result{}, err
 	}
-	replies := dnc.NewRespInbox()
-	if _, err := dnc.Subscribe(replies, func(*nats.Msg) {}); err != nil {
-		return Result{}, err
-	}
-	if err := dnc.Flush(); err != nil {
-		return Result{}, err
-	}
-	stopProgress := e.progress("floor", n, &completed)
-	defer stopProgress()
-	cpu0, t0 := cpuTime(), time.Now()
-	for i := 0; i < n; i++ {
-		select {
-		case slots <- struct{}{}:
-		case <-failed:
-			return Result{}, failure
-		case <-ctx.Done():
-			return Result{}, ctx.Err()
-		}
-		if err := dnc.PublishRequest(floorSubject+".trigger", replies, floorBody(i, 200)); err != nil {
-			return Result{}, err
-		}
-	}
-	select {
-	case <-done:
-	case <-failed:
-		return Result{}, failure
-	case <-ctx.Done():
-		return Result{}, ctx.Err()
-	case <-time.After(10 * time.Minute):
-		return Result{}, fmt.Errorf("%d of %d runs completed within 10 minutes", completed.Load(), n)
-	}
-	d, cpu := time.Since(t0), cpuTime()-cpu0
-	runs := float64(n) / d.Seconds()
+	cpu := cpuTime() - cpu0
 	return Result{Scenario: "floor", Figures: map[string]float64{
 		"runs":           float64(n),
-		"runs_per_s":     runs,
+		"runs_per_s":     float64(n) / l.took.Seconds(),
 		"cpu_us_per_run": float64(cpu.Microseconds()) / float64(n),
-		"max_gap_ms":     gaps.maxMS(),
+		"max_gap_ms":     float64(l.maxGap) / float64(time.Millisecond),
 	}, Note: "the one-task protocol in bare nats.go, no engine: the most onetask can reach here"}, nil
 }
 

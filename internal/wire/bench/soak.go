@@ -55,11 +55,11 @@ func Soak(ctx context.Context, cfg Config, d time.Duration, w io.Writer) error {
 	fmt.Fprintf(w, "soak %s on %s\n", d, machine())
 	rate := cfg.Rate
 	if rate <= 0 {
-		took, err := e.drive(ctx, "peak", demo.OneTaskName, SoakPeakRuns)
+		l, err := e.drive(ctx, "peak", demo.OneTaskName, SoakPeakRuns)
 		if err != nil {
 			return fmt.Errorf("measure the peak: %w", err)
 		}
-		peak := float64(SoakPeakRuns) / took.Seconds()
+		peak := float64(SoakPeakRuns) / l.took.Seconds()
 		rate = peak / 2
 		fmt.Fprintf(w, "peak %.0f runs/s (%d one-task runs); soaking at half: %.0f runs/s\n", peak, SoakPeakRuns, rate)
 	} else {
