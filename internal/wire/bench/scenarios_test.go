@@ -13,7 +13,8 @@ import (
 
 // TestRoundsReportMedianAndSpread runs the one-task scenario in three
 // rounds, each after a baseline of its own, and checks the result carries
-// the rounds' median baseline and the spread of the per-round ratios.
+// a baseline, the spread of the per-round ratios (ordered) and the longest
+// gap, and prints them.
 func TestRoundsReportMedianAndSpread(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -251,8 +251,7 @@ func Connect(ctx context.Context, cfg NATSConfig, extra ...nats.Option) (*nats.C
 // The connection reconnects for ever and logs each outage ("lost the
 // connection to NATS ...; reconnecting") and its end ("reconnected to
 // NATS at URL"), but not its closing by the caller; extra may override
-// those handlers. The caller owns the
-// connection and closes it.
+// those handlers. The caller owns the connection and closes it.
 func ConnectWait(ctx context.Context, log *slog.Logger, cfg NATSConfig, extra ...nats.Option) (*nats.Conn, error) {
 	if log == nil {
 		log = slog.Default()
