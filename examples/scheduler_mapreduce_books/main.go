@@ -17,8 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/vmihailenco/msgpack/v5"
-
 	"github.com/cano-nats/cano/examples/internal/local"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -302,7 +300,7 @@ func run(ctx context.Context, out io.Writer, url string) error {
 }
 
 func addFlow(ctx context.Context, flows *scheduler.Client, id, workflow string, input any) error {
-	b, err := msgpack.Marshal(input)
+	b, err := scheduler.EncodeInput(input)
 	if err != nil {
 		return err
 	}

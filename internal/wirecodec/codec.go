@@ -11,15 +11,26 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-var encPool = sync.Pool{New: func() any {
+// encPool holds the encoders of protocol messages; valueEncPool those of
+// user values (codec_value.go), which also read json tags.
+var encPool, valueEncPool = sync.Pool{New: func() any { return newEncoder("") }},
+	sync.Pool{New: func() any { return newEncoder(valueFallbackTag) }}
+
+// newEncoder returns an encoder whose struct fields are named by their
+// msgpack tag, else by their fallbackTag (none when ""), else by the field
+// name.
+func newEncoder(fallbackTag string) *encoder {
 	e := &encoder{}
 	e.enc = msgpack.NewEncoder(&e.buf)
 	e.enc.UseCompactInts(true)
 	// Sorted map keys make the encoding of a value deterministic (golden
 	// files, de-duplication by content).
 	e.enc.SetSortMapKeys(true)
+	if fallbackTag != "" {
+		e.enc.SetCustomStructTag(fallbackTag)
+	}
 	return e
-}}
+}
 
 type encoder struct {
 	buf bytes.Buffer
@@ -56,11 +67,20 @@ func AppendEncode(dst []byte, m protocol.Message) ([]byte, error) {
 	return dst, nil
 }
 
-var decPool = sync.Pool{New: func() any {
+// decPool holds the decoders of protocol messages; valueDecPool those of
+// user values (codec_value.go), which also read json tags.
+var decPool, valueDecPool = sync.Pool{New: func() any { return newDecoder("") }},
+	sync.Pool{New: func() any { return newDecoder(valueFallbackTag) }}
+
+// newDecoder returns a decoder naming struct fields as newEncoder does.
+func newDecoder(fallbackTag string) *decoder {
 	d := &decoder{}
 	d.dec = msgpack.NewDecoder(&d.r)
+	if fallbackTag != "" {
+		d.dec.SetCustomStructTag(fallbackTag)
+	}
 	return d
-}}
+}
 
 type decoder struct {
 	r   bytes.Reader

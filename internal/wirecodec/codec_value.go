@@ -23,6 +23,14 @@ import (
 // encodes to the same bytes, whatever the order Go iterates its maps in
 // (msgpack's own SetSortMapKeys sorts only map[string]string,
 // map[string]bool and map[string]any, not a map[string]int).
+//
+// A struct field is named by its msgpack tag, else by its json tag, else
+// by its Go name (json:"-" and omitempty are honoured as msgpack's own):
+// a struct written for JSON, the habit of most Go code, keeps its field
+// names, so an input typed as JSON (canoctl, the dashboard, a scheduler
+// flow file) decodes into it as it would from JSON, and a Go client's
+// value reaches a task under the same names.
+const valueFallbackTag = "json"
 
 // EncodeValue returns the canonical msgpack encoding of v (see above). It
 // is safe for concurrent use.
@@ -32,15 +40,15 @@ func EncodeValue(v any) ([]byte, error) {
 
 // AppendEncodeValue appends the encoding of v (see [EncodeValue]) to dst.
 func AppendEncodeValue(dst []byte, v any) ([]byte, error) {
-	e := encPool.Get().(*encoder)
+	e := valueEncPool.Get().(*encoder)
 	e.buf.Reset()
 	if err := e.enc.Encode(v); err != nil {
-		encPool.Put(e)
+		valueEncPool.Put(e)
 		return dst, fmt.Errorf("protocol: encode value %T: %w", v, err)
 	}
 	out, _, err := canonAppend(dst, e.buf.Bytes(), 0, 0)
 	if e.buf.Cap() <= 64<<10 {
-		encPool.Put(e)
+		valueEncPool.Put(e)
 	}
 	if err != nil {
 		return dst, fmt.Errorf("protocol: encode value %T: %w", v, err)
@@ -185,12 +193,12 @@ func DecodeValue(data []byte, ptr any) (err error) {
 			err = fmt.Errorf("%w: value for %T: decoder panic: %v", protocol.ErrMalformed, ptr, r)
 		}
 	}()
-	d := decPool.Get().(*decoder)
+	d := valueDecPool.Get().(*decoder)
 	d.r.Reset(data)
 	err = d.dec.Decode(ptr)
 	remaining := d.r.Len()
 	d.r.Reset(nil)
-	decPool.Put(d)
+	valueDecPool.Put(d)
 	if err != nil {
 		return fmt.Errorf("%w: value for %T: %v", protocol.ErrMalformed, ptr, err)
 	}

@@ -120,3 +120,31 @@ func TestDecodeValueHugeClaimDoesNotAllocate(t *testing.T) {
 	require.ErrorIs(t, err, protocol.ErrMalformed)
 	require.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(1<<20), "bytes allocated")
 }
+
+// A struct written for JSON keeps its field names: an input typed as JSON
+// (parsed into maps, as canoctl and flow files do) decodes into it, and
+// the encoding of the struct reads back into a map under the JSON names.
+func TestValueFieldsNamedByJSONTags(t *testing.T) {
+	t.Parallel()
+	type order struct {
+		Customer string `json:"customer"`
+		Amount   int    `json:"amount,omitempty"`
+		Secret   string `json:"-"`
+		Note     string `msgpack:"note_mp" json:"note"` // msgpack's tag wins
+		Plain    bool
+	}
+	in, err := ParseJSON([]byte(`{"customer":"ada","amount":5,"note_mp":"n","Plain":true}`))
+	require.NoError(t, err)
+	b, err := EncodeValue(in)
+	require.NoError(t, err)
+	var got order
+	require.NoError(t, DecodeValue(b, &got))
+	require.Equal(t, order{Customer: "ada", Amount: 5, Note: "n", Plain: true}, got)
+
+	b, err = EncodeValue(order{Customer: "bo", Secret: "s", Note: "x"})
+	require.NoError(t, err)
+	var m map[string]any
+	require.NoError(t, DecodeValue(b, &m))
+	require.Equal(t, map[string]any{"customer": "bo", "note_mp": "x", "Plain": false}, m,
+		"json names, omitempty and json:\"-\" honoured; msgpack tags first")
+}

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -120,8 +121,12 @@ type TriggerOpts struct {
 	// InitialState overrides the definition's initial state.
 	InitialState string
 	// Input is the run input: a value encoded with the engine's value codec
-	// (msgpack, map keys sorted; tasks read it with fsm.TaskContext.Input,
-	// clients with [Run.Input]), or a []byte sent as is (already msgpack).
+	// (msgpack, map keys sorted, struct fields named by their msgpack tag,
+	// else their json tag, else their Go name; tasks read it with
+	// fsm.TaskContext.Input, clients with [Run.Input]), a []byte sent as is
+	// (already msgpack), or a [json.RawMessage] sent as JSON: tasks then
+	// decode it with encoding/json, as a trigger sent as JSON by `nats req`
+	// (JSON typed by a person — a form, a file — is best passed this way).
 	// Nil means no input.
 	Input any
 	// IdempotencyKey makes a second trigger with the same key return the
@@ -166,6 +171,11 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	case nil:
 	case []byte:
 		trig.Input = v
+	case json.RawMessage:
+		if !json.Valid(v) {
+			return "", fmt.Errorf("client: the input is a json.RawMessage that is not valid JSON; pass a Go value to send msgpack instead")
+		}
+		trig.Input, trig.InputFormat = v, protocol.InputJSON
 	default:
 		b, err := wirecodec.EncodeValue(v)
 		if err != nil {

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -124,6 +125,24 @@ func (f fanout) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error
 	return fsm.SplitInto(fsm.JoinConfig[S]{Strategy: join.All(), JoinState: SC}, tasks...), nil
 }
 
+// order is a run input written for JSON, as most Go code writes structs.
+type order struct {
+	Customer string `json:"customer"`
+	Amount   int    `json:"amount"`
+}
+
+// echoInput hands on the run input it decodes into an order.
+type echoInput struct{}
+
+func (echoInput) Kind() string { return "echo_input" }
+func (echoInput) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	var o order
+	if err := tc.Input(&o); err != nil {
+		return fsm.Result{}, err
+	}
+	return fsm.NextWith(SDone, o), nil
+}
+
 type bundle struct {
 	srv    *natstest.Server
 	nc     *nats.Conn
@@ -142,6 +161,7 @@ func workflows() []worker.Definer {
 			sleeper{D: 5 * time.Second}, sleeper{D: 10 * time.Second}},
 			fsm.JoinConfig[S]{Strategy: join.Quorum(2), JoinState: SC}).Register(SC, collect{}).Exit(SDone),
 		fsm.New[S]("dynamic", SA).Register(SA, fanout{N: 20}).Register(SC, collect{}).Exit(SDone),
+		fsm.New[S]("echo_input", SA).Register(SA, echoInput{}).Exit(SDone),
 		demo.Workflow(),
 	}
 }
@@ -167,6 +187,7 @@ func setupWith(t testing.TB, prov provision.Config) *bundle {
 	fsm.Register[sleeper](reg)
 	fsm.Register[collect](reg)
 	fsm.Register[fanout](reg)
+	fsm.Register[echoInput](reg)
 	demo.Register(reg)
 	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: workflows(), AckWait: 5 * time.Second})
 	require.NoError(t, err)
@@ -278,6 +299,42 @@ func TestEngine(t *testing.T) {
 		var in map[string]string
 		require.NoError(t, rec.Input(&in), "a JSON input decodes with Run.Input")
 		require.Equal(t, map[string]string{"customer": "ada"}, in)
+	})
+
+	t.Run("an input reaches a task the same by every path", func(t *testing.T) {
+		// A struct with json tags, JSON as a person types it (canoctl, the
+		// dashboard: json.RawMessage), a parsed JSON map, and a JSON
+		// request from the nats CLI all decode into the task's order alike.
+		ctx := awaitCtx(t)
+		want := order{Customer: "ada", Amount: 5}
+		for name, input := range map[string]any{
+			"go struct":       want,
+			"raw json":        json.RawMessage(`{"customer": "ada", "amount": 5}`),
+			"parsed json map": map[string]any{"customer": "ada", "amount": 5},
+		} {
+			out, err := b.client.Run(ctx, "echo_input", &client.TriggerOpts{Input: input})
+			require.NoError(t, err, name)
+			var got order
+			require.NoError(t, out.Output(&got), name)
+			require.Equal(t, want, got, name)
+		}
+		msg := nats.NewMsg("cano.rpc.trigger.echo_input")
+		msg.Header.Set("Content-Type", "application/json")
+		msg.Data = []byte(`{"input": {"customer": "ada", "amount": 5}}`)
+		reply, err := b.nc.RequestMsgWithContext(ctx, msg)
+		require.NoError(t, err)
+		var tr struct {
+			RunID string `json:"run_id"`
+		}
+		require.NoError(t, json.Unmarshal(reply.Data, &tr), string(reply.Data))
+		out, err := b.client.Await(ctx, tr.RunID)
+		require.NoError(t, err)
+		var got order
+		require.NoError(t, out.Output(&got))
+		require.Equal(t, want, got, "nats req")
+
+		_, err = b.client.Trigger(ctx, "echo_input", &client.TriggerOpts{Input: json.RawMessage(`{"customer":`)})
+		require.ErrorContains(t, err, "not valid JSON")
 	})
 
 	t.Run("quorum joins after the threshold branch and hands outputs on", func(t *testing.T) {

@@ -283,8 +283,12 @@ func (tc *TaskContext) Previous(v any) error {
 	return nil
 }
 
-// Input decodes the run's input into v (msgpack, or JSON for triggers sent
-// as JSON). With no input, v is left unchanged and nil is returned.
+// Input decodes the run's input into v. An input sent as JSON (`nats req`,
+// canoctl, the dashboard, a client.TriggerOpts.Input of json.RawMessage)
+// is decoded with encoding/json; one a Go client sent as a value is
+// msgpack, whose struct fields are named by their msgpack tag, else their
+// json tag, else their Go name. A struct with json tags therefore reads
+// both alike. With no input, v is left unchanged and nil is returned.
 func (tc *TaskContext) Input(v any) error {
 	if err := tc.ensureInput(); err != nil {
 		return err

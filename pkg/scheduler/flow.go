@@ -80,7 +80,7 @@ type Flow struct {
 	Workflow string
 	// InitialState overrides the definition's initial state; "" keeps it.
 	InitialState string
-	// Input is the msgpack-encoded run input, passed on every run.
+	// Input is the run input passed on every run, encoded by [EncodeInput].
 	Input []byte
 	// Schedule says when the flow fires.
 	Schedule Schedule

@@ -192,3 +192,15 @@ func sameFlow(a, b Flow) bool {
 	eb, err2 := wirecodec.Encode(b.toWire(0))
 	return err1 == nil && err2 == nil && bytes.Equal(ea, eb)
 }
+
+// EncodeInput encodes v for [Flow.Input] as the engine encodes every run
+// input a Go value gives (client.TriggerOpts.Input): msgpack with sorted
+// map keys, struct fields named by their msgpack tag, else their json tag,
+// else their Go name. Tasks read it back with fsm.TaskContext.Input.
+func EncodeInput(v any) ([]byte, error) {
+	b, err := wirecodec.EncodeValue(v)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: %w", err)
+	}
+	return b, nil
+}

@@ -2,6 +2,7 @@ package canoctl
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -40,23 +41,48 @@ func triggerCommands() []command {
 // parseInput reads --input: JSON text or @file. Whole JSON numbers become
 // int64 so tasks can decode them into integers (wirecodec.ParseJSON).
 func parseInput(s string) (any, error) {
-	if s == "" {
-		return nil, nil
+	b, src, err := readInput(s)
+	if b == nil || err != nil {
+		return nil, err
 	}
-	src := "--input"
-	b := []byte(s)
-	if strings.HasPrefix(s, "@") {
-		var err error
-		if b, err = os.ReadFile(s[1:]); err != nil {
-			return nil, usagef("cannot read --input file: %v", err)
-		}
-		src = "--input file " + s[1:]
+	return parseJSONInput(b, src)
+}
+
+// jsonInput reads --input as parseInput does, for a trigger: the JSON is
+// sent as JSON, so tasks decode it with encoding/json, as they do a
+// trigger sent by `nats req`.
+func jsonInput(s string) (json.RawMessage, error) {
+	b, src, err := readInput(s)
+	if b == nil || err != nil {
+		return nil, err
 	}
+	if _, err := parseJSONInput(b, src); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+func parseJSONInput(b []byte, src string) (any, error) {
 	v, err := wirecodec.ParseJSON(b)
 	if err != nil {
 		return nil, usagef("%s %v (quote it for the shell: --input '{\"n\": 1}')", src, err)
 	}
 	return v, nil
+}
+
+// readInput returns --input's bytes (nil for none) and how to name them.
+func readInput(s string) ([]byte, string, error) {
+	if s == "" {
+		return nil, "", nil
+	}
+	if !strings.HasPrefix(s, "@") {
+		return []byte(s), "--input", nil
+	}
+	b, err := os.ReadFile(s[1:])
+	if err != nil {
+		return nil, "", usagef("cannot read --input file: %v", err)
+	}
+	return b, "--input file " + s[1:], nil
 }
 
 // outcomeView is trigger --wait's last JSON line.
@@ -67,7 +93,7 @@ type outcomeView struct {
 
 func trigger(ctx context.Context, e *env, args []string, o any) error {
 	opts := o.(*triggerOpts)
-	input, err := parseInput(opts.input)
+	input, err := jsonInput(opts.input)
 	if err != nil {
 		return err
 	}

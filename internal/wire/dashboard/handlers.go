@@ -314,14 +314,13 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 	done(w, r, "/runs/"+url.PathEscape(id), map[string]string{"run_id": id})
 }
 
-// parseInput reads a trigger's JSON input; whole numbers become integers
-// so tasks can decode them into integer fields (wirecodec.ParseJSON).
-func parseInput(in string) (any, error) {
-	v, err := wirecodec.ParseJSON([]byte(in))
-	if err != nil {
+// parseInput checks a trigger's JSON input, sent on as JSON: tasks decode
+// it with encoding/json, as they do a trigger sent by `nats req`.
+func parseInput(in string) (json.RawMessage, error) {
+	if _, err := wirecodec.ParseJSON([]byte(in)); err != nil {
 		return nil, fmt.Errorf("dashboard: trigger: the input %w", err)
 	}
-	return v, nil
+	return json.RawMessage(in), nil
 }
 
 func (s *Server) workflowsPage(w http.ResponseWriter, r *http.Request) {
