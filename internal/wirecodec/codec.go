@@ -102,7 +102,7 @@ func Decode(data []byte, m protocol.Message, maxPayload int) (err error) {
 	if len(data) == 0 {
 		return fmt.Errorf("%w: empty", protocol.ErrMalformed)
 	}
-	if jsonObject(data) { // JSON forms (event_json.go, control_json.go)
+	if JSONObject(data) { // JSON forms (event_json.go, control_json.go)
 		switch x := m.(type) {
 		case *protocol.Event:
 			return decodeEventJSON(data, x)

@@ -238,9 +238,9 @@ func (e *jsonError) info(depth int) *protocol.ErrorInfo {
 		State: e.State, Path: e.Path, Cause: e.Cause.info(depth + 1)}
 }
 
-// jsonObject reports whether data starts (after white space) as a JSON
+// JSONObject reports whether data starts (after white space) as a JSON
 // object; a msgpack map never does.
-func jsonObject(data []byte) bool {
+func JSONObject(data []byte) bool {
 	trimmed := bytes.TrimLeft(data, " \t\r\n")
 	return len(trimmed) > 0 && trimmed[0] == '{'
 }

@@ -171,13 +171,16 @@ func (c *Coordinator) onRequest(req *nats.Msg) {
 	c.route(j)
 }
 
-// replyRequest answers m: in JSON when the request was JSON, else msgpack.
+// replyRequest answers m: in JSON when the request was JSON — said by its
+// Content-Type, or, with none, a body that is a JSON object (a `nats req`
+// that forgot the header reads why it was refused) — else msgpack.
 func (c *Coordinator) replyRequest(m *requestMsg, r *protocol.TriggerReply) {
 	if m.req.Reply == "" {
 		return
 	}
 	m.replied.Store(true)
-	if m.req.Header.Get(protocol.HeaderContentType) == protocol.ContentTypeJSON {
+	ct := m.req.Header.Get(protocol.HeaderContentType)
+	if ct == protocol.ContentTypeJSON || ct == "" && wirecodec.JSONObject(m.req.Data) {
 		_ = c.nc.Publish(m.req.Reply, wirecodec.AppendTriggerReplyJSON(nil, r))
 		return
 	}

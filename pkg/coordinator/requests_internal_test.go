@@ -173,6 +173,14 @@ func TestTriggerRequestJSON(t *testing.T) {
 	require.Equal(t, true, named["existing"])
 
 	require.Zero(t, r.storedTriggers(), "requests for a first single-task state are not stored as triggers")
+
+	// JSON without its Content-Type header is refused, in JSON, saying to add it.
+	var bare map[string]any
+	body := r.request(demo.OneTaskName, []byte(`{"input":{"n":1}}`), false)
+	require.NoError(t, json.Unmarshal(body, &bare), "reply %q", body)
+	e, _ = bare["error"].(map[string]any)
+	require.NotNil(t, e, "reply %v", bare)
+	require.Contains(t, e["message"], "Content-Type")
 }
 
 // TestTriggerRequestMsgpackViaClient: client.Trigger sends a msgpack
