@@ -18,6 +18,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -66,7 +67,7 @@ func (f FetchSource) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, 
 }
 
 // AggregateSources reads every source_N the fetches stored and completes
-// with them joined.
+// with their data, sorted and joined.
 type AggregateSources struct{}
 
 // Kind implements fsm.Task.
@@ -84,9 +85,10 @@ func (AggregateSources) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Resul
 		if err != nil {
 			return fsm.Result{}, err
 		}
-		parts = append(parts, k+"="+v)
+		parts = append(parts, v)
 	}
-	return fsm.NextWith(Complete, strings.Join(parts, ", ")), nil
+	sort.Strings(parts)
+	return fsm.NextWith(Complete, strings.Join(parts, ",")), nil
 }
 
 // workflow is start (split of three fetches, joined with All) → aggregate →

@@ -94,12 +94,14 @@ func (AggregateSources) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Resul
 	return fsm.NextWith(Complete, strings.Join(parts, ",")), nil
 }
 
-// Workflow returns the demo workflow.
+// Workflow returns the demo workflow: the definition of
+// examples/parallel_fetch (a test there keeps the two the same), so the
+// example run against a dev server registers no second version of it.
 func Workflow() *fsm.Workflow[FlowState] {
 	sources := []fsm.Task{
 		FetchSource{SourceID: 1, Delay: 100 * time.Millisecond},
-		FetchSource{SourceID: 2, Delay: 100 * time.Millisecond},
-		FetchSource{SourceID: 3, Delay: 100 * time.Millisecond},
+		FetchSource{SourceID: 2, Delay: 50 * time.Millisecond},
+		FetchSource{SourceID: 3, Delay: 150 * time.Millisecond},
 	}
 	return fsm.New[FlowState](WorkflowName, Start).
 		RegisterSplit(Start, sources, fsm.JoinConfig[FlowState]{Strategy: join.All(), JoinState: Aggregate, Timeout: 5 * time.Second}).
