@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,10 +143,17 @@ func follow(ctx context.Context, e *env, st *client.EventStream, id string) erro
 	evs, awaited := watchEnd(sctx, e, st, id)
 	var tail <-chan time.Time
 	awaitDone := false
+	quiet := time.NewTimer(QuietHintAfter)
+	defer quiet.Stop()
 loop:
 	for {
 		select {
+		case <-quiet.C:
+			if hint := unservedHint(sctx, e, id); hint != "" {
+				fmt.Fprintln(e.io.Stderr, hint)
+			}
 		case n := <-evs:
+			quiet.Reset(QuietHintAfter)
 			if n.err != nil {
 				if ctx.Err() != nil {
 					return fmt.Errorf("stopped waiting for run %s: %w (it goes on; see canoctl runs show %s)", id, ctx.Err(), id)
@@ -209,4 +217,68 @@ func printOutcome(e *env, r *client.Run) error {
 		}
 		return errors.New(msg + " (details: canoctl runs show " + r.ID + ")")
 	}
+}
+
+// QuietHintAfter is how long a follow waits without an event of its run
+// before it checks that a live worker serves the run's current state (a
+// variable for tests).
+var QuietHintAfter = 5 * time.Second
+
+// unservedHint says, for a run that has stopped moving, which task kinds of
+// its current state no live worker serves, and what to do; "" when every
+// kind is served or it cannot tell.
+func unservedHint(ctx context.Context, e *env, id string) string {
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	r, err := e.cl.Get(rctx, id)
+	if err != nil || r.Status.Terminal() {
+		return ""
+	}
+	wf, err := e.cl.Workflow(rctx, r.Workflow, r.Version)
+	if err != nil {
+		return ""
+	}
+	ws, err := e.cl.Workers(rctx)
+	if err != nil {
+		return ""
+	}
+	for _, st := range wf.States {
+		if st.Name != r.State {
+			continue
+		}
+		if kinds := unserved(st, ws); len(kinds) > 0 {
+			return fmt.Sprintf("run %s waits in state %q for task kind %s, which no live worker serves: "+
+				"start a worker that registers it (canoctl workers list shows who serves what); the run goes on when one does",
+				id, r.State, strings.Join(quoteAll(kinds), ", "))
+		}
+	}
+	return ""
+}
+
+// unserved returns the task kinds state runs that none of workers serves,
+// in the state's order. It is a pure function.
+func unserved(state client.StateInfo, workers []client.WorkerInfo) []string {
+	served := map[string]bool{}
+	for _, w := range workers {
+		for _, k := range w.Kinds {
+			served[k] = true
+		}
+	}
+	var missing []string
+	seen := map[string]bool{}
+	for _, k := range append([]string{state.Task}, state.Branches...) {
+		if k != "" && !served[k] && !seen[k] {
+			seen[k] = true
+			missing = append(missing, k)
+		}
+	}
+	return missing
+}
+
+func quoteAll(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strconv.Quote(s)
+	}
+	return out
 }
