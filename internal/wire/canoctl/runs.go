@@ -471,9 +471,16 @@ func watchRun(ctx context.Context, e *env, st *client.EventStream, id string) er
 	evs, awaited := watchEnd(sctx, e, st, id)
 	var tail <-chan time.Time
 	var end *client.Run
+	quiet := time.NewTimer(QuietHintAfter)
+	defer quiet.Stop()
 	for {
 		select {
+		case <-quiet.C:
+			if hint := unservedHint(sctx, e, id); hint != "" {
+				fmt.Fprintln(e.io.Stderr, hint)
+			}
 		case n := <-evs:
+			quiet.Reset(QuietHintAfter)
 			if n.err != nil {
 				if ctx.Err() != nil {
 					return nil // interrupted: a normal end for a watch
