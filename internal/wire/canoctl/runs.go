@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 
@@ -264,8 +265,8 @@ func printRun(w io.Writer, r *client.Run, now time.Time) {
 	}
 	line("Path", strings.Join(r.Path, " → "))
 	t := r.Totals
-	line("Totals", fmt.Sprintf("%d steps (%d dropped from history), %d attempts, %d failed attempts, %d failed tasks",
-		t.Steps, t.Dropped, t.Attempts, t.FailedAttempts, t.FailedTasks))
+	line("Totals", fmt.Sprintf("%s (%d dropped from history), %s, %s, %s", counted(t.Steps, "step"), t.Dropped,
+		counted(t.Attempts, "attempt"), counted(t.FailedAttempts, "failed attempt"), counted(t.FailedTasks, "failed task")))
 	if in := decodeValue(r.Input); in != nil {
 		line("Input", jsonText(in))
 	}
@@ -591,4 +592,12 @@ func runsCancel(ctx context.Context, e *env, args []string, o any) error {
 	}
 	fmt.Fprintf(e.out, "run %s %s in state %s\n", id, ended.Status, ended.State)
 	return nil
+}
+
+// counted writes n and the noun, plural unless n is 1: "1 step", "3 steps".
+func counted(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

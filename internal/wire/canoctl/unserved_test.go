@@ -28,3 +28,10 @@ func TestUnserved(t *testing.T) {
 	}
 	require.Equal(t, []string{"boom"}, unserved(client.StateInfo{Task: "boom"}, nil), "no live worker at all")
 }
+
+func TestCounted(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "0 steps", counted(0, "step"))
+	require.Equal(t, "1 step", counted(1, "step"))
+	require.Equal(t, "2 failed attempts", counted(2, "failed attempt"))
+}
