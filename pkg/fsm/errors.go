@@ -92,8 +92,13 @@ type StateError struct {
 	Cause   error
 }
 
-// Error names the state and the attempt, then the cause.
+// Error names the state and the attempt, then the cause. Attempt 0 (no
+// attempt counts for a cancel, an open breaker or a run timeout, as in
+// cano) is left out rather than printed as "attempt 0".
 func (e *StateError) Error() string {
+	if e.Attempt == 0 {
+		return fmt.Sprintf("in state %q (path %s): %v", e.State, strings.Join(e.Path, " → "), e.Cause)
+	}
 	return fmt.Sprintf("in state %q (attempt %d, path %s): %v", e.State, e.Attempt, strings.Join(e.Path, " → "), e.Cause)
 }
 

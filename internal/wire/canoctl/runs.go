@@ -278,7 +278,11 @@ func printRun(w io.Writer, r *client.Run, now time.Time) {
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Error:", oneLine(r.Err.Error()))
 		if ev := viewError(r.Err); ev.State != "" {
-			fmt.Fprintf(w, "  in state %s, attempt %d, after %s\n", ev.State, ev.Attempt, strings.Join(ev.Path, " → "))
+			attempt := ""
+			if ev.Attempt > 0 {
+				attempt = fmt.Sprintf(", attempt %d", ev.Attempt)
+			}
+			fmt.Fprintf(w, "  in state %s%s, after %s\n", ev.State, attempt, strings.Join(ev.Path, " → "))
 		}
 	}
 	if len(r.History) == 0 {
