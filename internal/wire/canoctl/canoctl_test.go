@@ -480,3 +480,41 @@ func versionless(s string) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestHelp checks that help asked for goes to stdout with exit 0 (so
+// canoctl --help | less shows it), and that no command at all is still a
+// usage error on stderr.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	nb := &bundle{env: []string{"HOME=" + t.TempDir()}} // no server: help needs none
+	for _, tc := range []struct {
+		args []string
+		want string // a line of the usage printed
+	}{
+		{[]string{"help"}, "Commands:"},
+		{[]string{"--help"}, "Commands:"},
+		{[]string{"-h"}, "Commands:"},
+		{[]string{"runs", "-h"}, "  show ID "},
+		{[]string{"runs", "--help"}, "  show ID "},
+		{[]string{"runs", "help"}, "  show ID "},
+		{[]string{"help", "runs"}, "  show ID "},
+		{[]string{"-s", "nats://127.0.0.1:1", "flows", "help"}, "  add [ID] "},
+		{[]string{"runs", "show", "-h"}, "Usage: canoctl runs show ID [flags]"},
+		{[]string{"help", "trigger"}, "Usage: canoctl trigger WORKFLOW [flags]"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := nb.canoctl(t, tc.args...)
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Empty(t, r.stderr)
+			require.Contains(t, r.stdout, tc.want)
+		})
+	}
+
+	r := nb.canoctl(t)
+	require.Equal(t, 2, r.code)
+	require.Empty(t, r.stdout)
+	require.Contains(t, r.stderr, "Commands:")
+	require.Contains(t, r.stderr, "canoctl: missing command")
+	oneErrorLine(t, nb.canoctl(t, "runs"), 2, "runs needs a subcommand: list, show, watch, cancel (see canoctl runs -h)")
+	oneErrorLine(t, nb.canoctl(t, "runs", "--bogus"), 2, "flag provided but not defined: -bogus")
+}
