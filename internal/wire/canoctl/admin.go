@@ -264,7 +264,7 @@ func payload(b []byte) (v any, form string) {
 	}
 	var m any
 	if err := msgpack.Unmarshal(b, &m); err == nil {
-		if enc, err := json.Marshal(decodedValue(m)); err == nil {
+		if enc, err := marshalJSON(decodedValue(m)); err == nil {
 			return json.RawMessage(enc), "msgpack"
 		}
 	}

@@ -207,6 +207,19 @@ func TestCanoctl(t *testing.T) {
 		require.Len(t, rv["history"], 2)
 	})
 
+	t.Run("JSON and values leave <, > and & as they are", func(t *testing.T) {
+		r := b.canoctl(t, "trigger", "echo", "--input", `{"v": "<nil> & >"}`, "--wait", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, `"v":"<nil> & >"`)
+		require.NotContains(t, r.stdout, `\u003c`)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		var out struct{ Run struct{ ID string } }
+		require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &out))
+		show := b.canoctl(t, "runs", "show", out.Run.ID)
+		require.Equal(t, 0, show.code, show.stderr)
+		require.Contains(t, show.stdout, `"v":"<nil> & >"`)
+	})
+
 	t.Run("runs show a split run and a failed run", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
