@@ -363,6 +363,13 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Contains(t, r.stdout, `unknown workflow "unregistered"`)
 		require.Contains(t, r.stdout, "Payload (")
+		require.NotContains(t, r.stdout, "Cano-New-Run-Id", "an engine header")
+		require.Regexp(t, `Engine headers:\s+\d+ left out \(--json shows every header\)`, r.stdout)
+		r = b.canoctl(t, "dlq", "show", seq, "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var dl struct{ Headers map[string]string }
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &dl))
+		require.Equal(t, "1", dl.Headers["Cano-New-Run-Id"], "--json keeps every header")
 		require.Equal(t, 0, b.canoctl(t, "dlq", "rm", seq).code)
 		oneErrorLine(t, b.canoctl(t, "dlq", "rm", seq), 1, "no dead letter at sequence")
 	})

@@ -115,3 +115,15 @@ func TestJSONLeavesHTMLCharacters(t *testing.T) {
 	require.Equal(t, "msgpack", form)
 	require.Equal(t, `{"v":"<nil>"}`, string(v.(json.RawMessage)))
 }
+
+func TestShownHeaders(t *testing.T) {
+	keys, hidden := shownHeaders(map[string]string{
+		"Cano-New-Run-Id": "1", "cano-reply-to": "_INBOX.x", "Cano-Coordinator": "c1", "Cano-Resent": "1",
+		"Content-Type": "application/json", "Nats-Msg-Id": "trig:r1", "Cano-Reason": "why", "traceparent": "00-…",
+	})
+	require.Equal(t, []string{"Cano-Reason", "Content-Type", "Nats-Msg-Id", "traceparent"}, keys)
+	require.Equal(t, 4, hidden)
+	keys, hidden = shownHeaders(nil)
+	require.Empty(t, keys)
+	require.Zero(t, hidden)
+}
