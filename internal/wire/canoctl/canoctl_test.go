@@ -437,6 +437,23 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, 0, b.canoctl(t, "flows", "rm", "nightly").code)
 	})
 
+	t.Run("flows add refuses an unknown workflow unless --force", func(t *testing.T) {
+		oneErrorLine(t, b.canoctl(t, "flows", "add", "typo", "--workflow", "nosuch", "--every", "1s"), 1,
+			`unknown workflow "nosuch": no worker has registered it (list workflows with: canoctl workflows list; add the flow anyway, before its workers have started, with --force)`)
+		dir := t.TempDir()
+		file := filepath.Join(dir, "flows.json")
+		require.NoError(t, os.WriteFile(file, []byte(`{"flows": [
+			{"id": "good", "workflow": "echo", "manual": true},
+			{"id": "bad", "workflow": "nosuch", "manual": true}]}`), 0o600))
+		oneErrorLine(t, b.canoctl(t, "flows", "add", "--file", file), 1, `flow bad: unknown workflow "nosuch"`)
+		oneErrorLine(t, b.canoctl(t, "flows", "status", "good"), 1, `flow "good" not found`) // none added
+
+		r := b.canoctl(t, "flows", "add", "early", "--workflow", "nosuch", "--manual", "--force")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "added flow early (nosuch, manual)")
+		require.Equal(t, 0, b.canoctl(t, "flows", "rm", "early").code)
+	})
+
 	t.Run("flows pause, resume", func(t *testing.T) {
 		r := b.canoctl(t, "flows", "add", "hourly", "--workflow", "echo", "--every", "1h")
 		require.Equal(t, 0, r.code, r.stderr)
