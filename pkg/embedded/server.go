@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -50,6 +51,10 @@ type Config struct {
 	Logger *slog.Logger
 }
 
+// ErrAddrInUse is matched (with errors.Is) by the error [Start] returns
+// when something listens on its host and port already.
+var ErrAddrInUse = errors.New("embedded: address in use")
+
 // ClusterConfig joins the server to a JetStream cluster.
 type ClusterConfig struct {
 	// Name is the cluster name, the same on every node.
@@ -73,6 +78,8 @@ type Server struct {
 // second server on the same directory, in this process or another, is
 // refused with a [*StoreDirInUseError] (matching [ErrStoreDirInUse]) that
 // names the directory and what to do, instead of both running on one store.
+// A host and port something listens on already is refused at once with an
+// error matching [ErrAddrInUse], rather than after ReadyTimeout.
 func Start(cfg Config) (*Server, error) {
 	if cfg.StoreDir == "" {
 		return nil, errors.New("embedded: StoreDir is required")
@@ -123,6 +130,11 @@ func Start(cfg Config) (*Server, error) {
 			opts.Routes = append(opts.Routes, u)
 		}
 	}
+	if cfg.Port > 0 {
+		if err := checkListen(cfg.Host, cfg.Port); err != nil {
+			return nil, err
+		}
+	}
 	lock, err := lockDir(cfg.StoreDir)
 	if err != nil {
 		return nil, err
@@ -147,6 +159,22 @@ func Start(cfg Config) (*Server, error) {
 			cfg.Host, cfg.Port, cfg.ReadyTimeout)
 	}
 	return &Server{ns: ns, cfg: cfg, lock: lock}, nil
+}
+
+// checkListen listens on host:port and closes it again: the server
+// reports a failed listen only in its log, and [Start] would otherwise wait
+// out ReadyTimeout.
+func checkListen(host string, port int) error {
+	addr := net.JoinHostPort(host, strconv.Itoa(port))
+	l, err := net.Listen("tcp", addr)
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("%w: %s (%w): stop what listens there, or choose another Config.Host or Config.Port", ErrAddrInUse, addr, err)
+	}
+	if err != nil {
+		return fmt.Errorf("embedded: cannot listen on %s: %w", addr, err)
+	}
+	_ = l.Close()
+	return nil
 }
 
 // ClientURL is the URL clients connect to (nats://127.0.0.1:port).

@@ -129,6 +129,9 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 		}
 		srv, err = embedded.Start(embedded.Config{StoreDir: cfg.DataDir, Host: host, Port: port,
 			Logger: log.With("component", "nats-server")})
+		if errors.Is(err, embedded.ErrAddrInUse) {
+			return fmt.Errorf("%s is in use (another coordinator -dev?): stop it or choose another address with -listen HOST:PORT", cfg.Listen)
+		}
 		if err != nil {
 			return err
 		}

@@ -236,3 +236,19 @@ func TestServerRestart(t *testing.T) {
 	p.requireRunning(t)
 	p.stop(t)
 }
+
+// TestDevListenInUse runs a dev coordinator on an address something else
+// listens on: it fails at once, naming the address and -listen.
+func TestDevListenInUse(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = l.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	logs := &natstest.LogBuffer{}
+	err = app.RunCoordinator(ctx, slog.New(slog.NewTextHandler(logs, nil)), app.CoordinatorConfig{Dev: true,
+		DataDir: t.TempDir(), Listen: l.Addr().String(), HTTP: "off", MetricsAddr: "off"}, 10*time.Second)
+	require.EqualError(t, err, l.Addr().String()+" is in use (another coordinator -dev?): stop it or choose another address with -listen HOST:PORT")
+	require.NoError(t, ctx.Err(), "failed before its deadline")
+}

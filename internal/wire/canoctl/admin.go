@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 func breakerCommands() []command {
@@ -264,7 +266,7 @@ func payload(b []byte) (v any, form string) {
 	}
 	var m any
 	if err := msgpack.Unmarshal(b, &m); err == nil {
-		if enc, err := json.Marshal(decodedValue(m)); err == nil {
+		if enc, err := marshalJSON(decodedValue(m)); err == nil {
 			return json.RawMessage(enc), "msgpack"
 		}
 	}
@@ -333,13 +335,12 @@ func dlqShow(ctx context.Context, e *env, args []string, _ any) error {
 		t.row("Subject:", d.Subject)
 		t.row("Category:", d.Category)
 		t.row("Reason:", oneLine(d.Reason))
-		keys := make([]string, 0, len(d.Headers))
-		for k := range d.Headers {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
+		keys, hidden := shownHeaders(d.Headers)
 		for _, k := range keys {
 			t.row("Header "+k+":", d.Headers[k])
+		}
+		if hidden > 0 {
+			t.row("Engine headers:", fmt.Sprintf("%d left out (--json shows every header)", hidden))
 		}
 		_ = t.flush()
 		if v.Data != nil {
@@ -355,6 +356,26 @@ func dlqShow(ctx context.Context, e *env, args []string, _ any) error {
 		return nil
 	}
 	return fmt.Errorf("no dead letter at sequence %d (list them with: canoctl dlq list)", seq)
+}
+
+// engineHeaders are the engine's own headers a refused message may carry:
+// how it was sent and is to be answered, nothing that says what it asked
+// for or why it was refused. dlq show leaves them out of its text; --json
+// keeps them.
+var engineHeaders = []string{protocol.HeaderReplyTo, protocol.HeaderNewRunID, protocol.HeaderCoordinator, protocol.HeaderResent}
+
+// shownHeaders returns the keys of h that dlq show prints, sorted, and how
+// many engine headers it left out.
+func shownHeaders(h map[string]string) (keys []string, hidden int) {
+	for k := range h {
+		if slices.ContainsFunc(engineHeaders, func(e string) bool { return strings.EqualFold(k, e) }) {
+			hidden++
+			continue
+		}
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys, hidden
 }
 
 func dlqAct(ctx context.Context, e *env, arg string, do func(context.Context, uint64) error, done string) error {

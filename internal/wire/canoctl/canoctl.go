@@ -209,6 +209,20 @@ func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
+// parseFlags parses args with fs (flags anywhere among the positional
+// arguments, which it returns). On -h or --help it writes usage to stdout
+// and returns flag.ErrHelp; other errors come back without the flag
+// package's own output, for the caller's one error line.
+func parseFlags(fs *flag.FlagSet, args []string, stdout io.Writer, usage func(io.Writer)) ([]string, error) {
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	pos, err := parseInterleaved(fs, args)
+	if errors.Is(err, flag.ErrHelp) {
+		usage(stdout)
+	}
+	return pos, err
+}
+
 // registerCommon registers the flags every command takes; --version only
 // without a command (some commands have their own --version).
 func registerCommon(fs *flag.FlagSet, c *common, top bool) {
@@ -221,7 +235,7 @@ func registerCommon(fs *flag.FlagSet, c *common, top bool) {
 	}
 }
 
-func run(ctx context.Context, args []string, io IO) error {
+func run(ctx context.Context, args []string, cio IO) error {
 	cs := commands()
 	groups := map[string]bool{}
 	byPath := map[string]command{}
@@ -232,24 +246,30 @@ func run(ctx context.Context, args []string, io IO) error {
 		byPath[c.path] = c
 	}
 	words, rest := splitWords(args, groups)
+	// "canoctl help [COMMAND]" is "canoctl [COMMAND] -h"; so is
+	// "canoctl GROUP help".
+	switch {
+	case len(words) > 0 && words[0] == "help":
+		words, rest = splitWords(append(rest, "-h"), groups)
+	case len(words) == 2 && groups[words[0]] && words[1] == "help":
+		words, rest = words[:1], append(rest, "-h")
+	}
 	c := &common{prefix: "cano", timeout: TimeoutDefault}
 
-	if len(words) == 0 || (words[0] == "help" && len(words) == 1) {
+	if len(words) == 0 {
 		fs := flag.NewFlagSet("canoctl", flag.ContinueOnError)
-		fs.SetOutput(io.Stderr)
 		registerCommon(fs, c, true)
-		fs.Usage = func() { printUsage(io.Stderr, cs, fs) }
-		if err := fs.Parse(rest); err != nil {
+		if _, err := parseFlags(fs, rest, cio.Stdout, func(w io.Writer) { printUsage(w, cs, fs) }); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return err
 			}
 			return usagef("%v (see canoctl -h)", err)
 		}
 		if c.version {
-			fmt.Fprintln(io.Stdout, "canoctl", Version())
+			fmt.Fprintln(cio.Stdout, "canoctl", Version())
 			return nil
 		}
-		printUsage(io.Stderr, cs, fs)
+		printUsage(cio.Stderr, cs, fs)
 		return usagef("missing command (see the list above)")
 	}
 	if len(words) == 2 {
@@ -263,16 +283,28 @@ func run(ctx context.Context, args []string, io IO) error {
 	cmd, ok := byPath[path]
 	if !ok {
 		if groups[words[0]] {
-			var subs []string
+			var subs []command
 			for _, x := range cs {
-				if g, s, _ := strings.Cut(x.path, " "); g == words[0] {
-					subs = append(subs, s)
+				if g, _, _ := strings.Cut(x.path, " "); g == words[0] {
+					subs = append(subs, x)
 				}
 			}
-			if len(words) == 1 {
-				return usagef("%s needs a subcommand: %s", words[0], strings.Join(subs, ", "))
+			names := make([]string, len(subs))
+			for i, x := range subs {
+				_, names[i], _ = strings.Cut(x.path, " ")
 			}
-			return usagef("unknown command %q: %s has %s", path, words[0], strings.Join(subs, ", "))
+			if len(words) == 1 {
+				fs := flag.NewFlagSet("canoctl "+words[0], flag.ContinueOnError)
+				registerCommon(fs, c, false)
+				if _, err := parseFlags(fs, rest, cio.Stdout, func(w io.Writer) { printGroupUsage(w, words[0], subs) }); err != nil {
+					if errors.Is(err, flag.ErrHelp) {
+						return err
+					}
+					return usagef("%s: %v (see canoctl %s -h)", words[0], err, words[0])
+				}
+				return usagef("%s needs a subcommand: %s (see canoctl %s -h)", words[0], strings.Join(names, ", "), words[0])
+			}
+			return usagef("unknown command %q: %s has %s", path, words[0], strings.Join(names, ", "))
 		}
 		var names []string
 		for g := range groups {
@@ -284,23 +316,18 @@ func run(ctx context.Context, args []string, io IO) error {
 	}
 
 	fs := flag.NewFlagSet("canoctl "+cmd.path, flag.ContinueOnError)
-	fs.SetOutput(io.Stderr)
 	registerCommon(fs, c, false)
 	var opts any
 	if cmd.flags != nil {
 		opts = cmd.flags(fs)
 	}
-	usage := func() {
-		fmt.Fprintf(io.Stderr, "Usage: canoctl %s [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(cmd.path+" "+cmd.args), cmd.short)
-		fs.SetOutput(io.Stderr)
+	usage := func(w io.Writer) {
+		fmt.Fprintf(w, "Usage: canoctl %s [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(cmd.path+" "+cmd.args), cmd.short)
+		fs.SetOutput(w)
 		fs.PrintDefaults()
 	}
-	// Parse errors become one line below, not the flag package's usage.
-	fs.Usage = func() {}
-	fs.SetOutput(discard)
-	pos, err := parseInterleaved(fs, rest)
+	pos, err := parseFlags(fs, rest, cio.Stdout, usage)
 	if errors.Is(err, flag.ErrHelp) {
-		usage()
 		return err
 	}
 	if err != nil {
@@ -315,10 +342,10 @@ func run(ctx context.Context, args []string, io IO) error {
 	if c.timeout <= 0 {
 		return usagef("--timeout must be positive")
 	}
-	c.nats.ApplyEnv(fs, io.LookupEnv)
-	e := &env{io: io, c: c, out: io.Stdout, nowFunc: io.Now}
+	c.nats.ApplyEnv(fs, cio.LookupEnv)
+	e := &env{io: cio, c: c, out: cio.Stdout, nowFunc: cio.Now}
 	if !cmd.offline {
-		if err := c.nats.ApplyContext(io.LookupEnv); err != nil {
+		if err := c.nats.ApplyContext(cio.LookupEnv); err != nil {
 			return err
 		}
 		cctx, cancel := context.WithTimeout(ctx, c.timeout)
@@ -361,8 +388,15 @@ func printUsage(w io.Writer, cs []command, fs *flag.FlagSet) {
 	}
 	fmt.Fprintln(w, "\n  (ls and info are accepted for list and show, as the nats CLI spells them)")
 	fmt.Fprintln(w, "\nFlags (accepted by every command; canoctl COMMAND -h for its own):")
+	fs.SetOutput(w)
 	fs.PrintDefaults()
 }
 
-// discard swallows the flag package's own error output.
-var discard = io.Discard
+func printGroupUsage(w io.Writer, group string, subs []command) {
+	fmt.Fprintf(w, "Usage: canoctl %s SUBCOMMAND [ARGS] [flags]\n\nSubcommands:\n", group)
+	for _, c := range subs {
+		_, sub, _ := strings.Cut(c.path, " ")
+		fmt.Fprintf(w, "  %-30s %s\n", strings.TrimSpace(sub+" "+c.args), c.short)
+	}
+	fmt.Fprintf(w, "\nRun canoctl %s SUBCOMMAND -h for its flags, canoctl -h for the flags every command takes.\n", group)
+}

@@ -207,6 +207,19 @@ func TestCanoctl(t *testing.T) {
 		require.Len(t, rv["history"], 2)
 	})
 
+	t.Run("JSON and values leave <, > and & as they are", func(t *testing.T) {
+		r := b.canoctl(t, "trigger", "echo", "--input", `{"v": "<nil> & >"}`, "--wait", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, `"v":"<nil> & >"`)
+		require.NotContains(t, r.stdout, `\u003c`)
+		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+		var out struct{ Run struct{ ID string } }
+		require.NoError(t, json.Unmarshal([]byte(lines[len(lines)-1]), &out))
+		show := b.canoctl(t, "runs", "show", out.Run.ID)
+		require.Equal(t, 0, show.code, show.stderr)
+		require.Contains(t, show.stdout, `"v":"<nil> & >"`)
+	})
+
 	t.Run("runs show a split run and a failed run", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -350,6 +363,13 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Contains(t, r.stdout, `unknown workflow "unregistered"`)
 		require.Contains(t, r.stdout, "Payload (")
+		require.NotContains(t, r.stdout, "Cano-New-Run-Id", "an engine header")
+		require.Regexp(t, `Engine headers:\s+\d+ left out \(--json shows every header\)`, r.stdout)
+		r = b.canoctl(t, "dlq", "show", seq, "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var dl struct{ Headers map[string]string }
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &dl))
+		require.Equal(t, "1", dl.Headers["Cano-New-Run-Id"], "--json keeps every header")
 		require.Equal(t, 0, b.canoctl(t, "dlq", "rm", seq).code)
 		oneErrorLine(t, b.canoctl(t, "dlq", "rm", seq), 1, "no dead letter at sequence")
 	})
@@ -417,6 +437,23 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, 0, b.canoctl(t, "flows", "rm", "nightly").code)
 	})
 
+	t.Run("flows add refuses an unknown workflow unless --force", func(t *testing.T) {
+		oneErrorLine(t, b.canoctl(t, "flows", "add", "typo", "--workflow", "nosuch", "--every", "1s"), 1,
+			`unknown workflow "nosuch": no worker has registered it (list workflows with: canoctl workflows list; add the flow anyway, before its workers have started, with --force)`)
+		dir := t.TempDir()
+		file := filepath.Join(dir, "flows.json")
+		require.NoError(t, os.WriteFile(file, []byte(`{"flows": [
+			{"id": "good", "workflow": "echo", "manual": true},
+			{"id": "bad", "workflow": "nosuch", "manual": true}]}`), 0o600))
+		oneErrorLine(t, b.canoctl(t, "flows", "add", "--file", file), 1, `flow bad: unknown workflow "nosuch"`)
+		oneErrorLine(t, b.canoctl(t, "flows", "status", "good"), 1, `flow "good" not found`) // none added
+
+		r := b.canoctl(t, "flows", "add", "early", "--workflow", "nosuch", "--manual", "--force")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "added flow early (nosuch, manual)")
+		require.Equal(t, 0, b.canoctl(t, "flows", "rm", "early").code)
+	})
+
 	t.Run("flows pause, resume", func(t *testing.T) {
 		r := b.canoctl(t, "flows", "add", "hourly", "--workflow", "echo", "--every", "1h")
 		require.Equal(t, 0, r.code, r.stderr)
@@ -479,4 +516,42 @@ func versionless(s string) string {
 		}
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestHelp checks that help asked for goes to stdout with exit 0 (so
+// canoctl --help | less shows it), and that no command at all is still a
+// usage error on stderr.
+func TestHelp(t *testing.T) {
+	t.Parallel()
+	nb := &bundle{env: []string{"HOME=" + t.TempDir()}} // no server: help needs none
+	for _, tc := range []struct {
+		args []string
+		want string // a line of the usage printed
+	}{
+		{[]string{"help"}, "Commands:"},
+		{[]string{"--help"}, "Commands:"},
+		{[]string{"-h"}, "Commands:"},
+		{[]string{"runs", "-h"}, "  show ID "},
+		{[]string{"runs", "--help"}, "  show ID "},
+		{[]string{"runs", "help"}, "  show ID "},
+		{[]string{"help", "runs"}, "  show ID "},
+		{[]string{"-s", "nats://127.0.0.1:1", "flows", "help"}, "  add [ID] "},
+		{[]string{"runs", "show", "-h"}, "Usage: canoctl runs show ID [flags]"},
+		{[]string{"help", "trigger"}, "Usage: canoctl trigger WORKFLOW [flags]"},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := nb.canoctl(t, tc.args...)
+			require.Equal(t, 0, r.code, r.stderr)
+			require.Empty(t, r.stderr)
+			require.Contains(t, r.stdout, tc.want)
+		})
+	}
+
+	r := nb.canoctl(t)
+	require.Equal(t, 2, r.code)
+	require.Empty(t, r.stdout)
+	require.Contains(t, r.stderr, "Commands:")
+	require.Contains(t, r.stderr, "canoctl: missing command")
+	oneErrorLine(t, nb.canoctl(t, "runs"), 2, "runs needs a subcommand: list, show, watch, cancel (see canoctl runs -h)")
+	oneErrorLine(t, nb.canoctl(t, "runs", "--bogus"), 2, "flag provided but not defined: -bogus")
 }

@@ -12,6 +12,10 @@
 // --user, --password, --token, --tlscert, --tlskey, --tlsca, --context and
 // their NATS_* variables), --prefix, --timeout and --json.
 //
+// canoctl help, -h or --help prints the commands, canoctl GROUP help (or
+// GROUP -h) a group's subcommands, and canoctl COMMAND -h a command's
+// flags: on stdout, exiting 0.
+//
 // # Exit codes
 //
 // 0 on success; 1 when a command fails (an unreachable server, an unknown

@@ -10,13 +10,14 @@ import (
 
 	"github.com/vmihailenco/msgpack/v5"
 
+	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/scheduler"
 )
 
 type flowAddOpts struct {
 	workflow, cron, tz, input, state, misfire, file string
 	every                                           time.Duration
-	manual, update                                  bool
+	manual, update, force                           bool
 }
 
 func flowCommands() []command {
@@ -50,6 +51,7 @@ func flowCommands() []command {
 				fs.StringVar(&o.misfire, "misfire", "", "cron misfire policy: skip (default) or catch_up")
 				fs.StringVar(&o.file, "file", "", "JSON flow `file` ({\"flows\": [...]}) to add instead")
 				fs.BoolVar(&o.update, "update", false, "replace flows that exist already")
+				fs.BoolVar(&o.force, "force", false, "add the flow even if no worker has registered its workflow yet (its runs fail until one has)")
 				return o
 			}, run: flowsAdd},
 		one("flows rm", "delete a flow (a run in progress goes on)", func(ctx context.Context, c *scheduler.Client, id string) error { return c.Remove(ctx, id) }, "removed flow %s"),
@@ -183,6 +185,11 @@ func flowsAdd(ctx context.Context, e *env, args []string, o any) error {
 		}
 		flows = append(flows, f)
 	}
+	if !opts.force {
+		if err := checkWorkflows(ctx, e, flows); err != nil {
+			return err
+		}
+	}
 	for _, f := range flows {
 		rctx, cancel := e.reqCtx(ctx)
 		err := e.flows.Add(rctx, f)
@@ -204,6 +211,29 @@ func flowsAdd(ctx context.Context, e *env, args []string, o any) error {
 			ids = append(ids, f.ID)
 		}
 		return writeJSON(e.out, map[string]any{"flows": ids, "ok": true})
+	}
+	return nil
+}
+
+// checkWorkflows refuses flows whose workflow no worker has registered:
+// their runs would only fail (the flow backing off), most likely for a
+// misspelt name. flows add --force skips it.
+func checkWorkflows(ctx context.Context, e *env, flows []scheduler.Flow) error {
+	seen := map[string]bool{}
+	for _, f := range flows {
+		if seen[f.Workflow] {
+			continue
+		}
+		seen[f.Workflow] = true
+		rctx, cancel := e.reqCtx(ctx)
+		_, err := e.cl.Workflow(rctx, f.Workflow, "")
+		cancel()
+		if errors.Is(err, client.ErrWorkflowNotFound) {
+			return fmt.Errorf("flow %s: unknown workflow %q: no worker has registered it (list workflows with: canoctl workflows list; add the flow anyway, before its workers have started, with --force)", f.ID, f.Workflow)
+		}
+		if err != nil {
+			return fmt.Errorf("flow %s: read workflow %s: %w", f.ID, f.Workflow, err)
+		}
 	}
 	return nil
 }

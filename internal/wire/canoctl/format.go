@@ -1,6 +1,7 @@
 package canoctl
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -65,16 +66,30 @@ func printList[T, V any](e *env, items []T, view func(T) V, none string, header 
 	return t.flush()
 }
 
-// writeJSON prints v as indented JSON.
+// writeJSON prints v as indented JSON. Like everything canoctl writes as
+// JSON, it leaves <, > and & as they are (encoding/json escapes them for
+// HTML by default: "<nil>" would show as "\u003cnil\u003e").
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
 // writeJSONLine prints v as one line of JSON.
 func writeJSONLine(w io.Writer, v any) error {
-	return json.NewEncoder(w).Encode(v)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// marshalJSON is json.Marshal without the HTML escaping, as writeJSON.
+func marshalJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	if err := writeJSONLine(&buf, v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // fmtTime formats t for a table: "-" for the zero time, the clock time
@@ -190,7 +205,7 @@ func decodedValue(v any) any {
 // jsonText renders a decoded value as compact JSON, falling back to Go
 // syntax when it does not marshal.
 func jsonText(v any) string {
-	b, err := json.Marshal(decodedValue(v))
+	b, err := marshalJSON(decodedValue(v))
 	if err != nil {
 		return fmt.Sprintf("%v", v)
 	}

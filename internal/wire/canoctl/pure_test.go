@@ -1,6 +1,7 @@
 package canoctl
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"testing"
@@ -100,4 +101,29 @@ func TestPayload(t *testing.T) {
 	require.Equal(t, "msgpack", form)
 	_, form = payload(nil)
 	require.Equal(t, "", form)
+}
+
+func TestJSONLeavesHTMLCharacters(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, writeJSON(&buf, map[string]string{"v": "<nil> & >"}))
+	require.Equal(t, "{\n  \"v\": \"<nil> & >\"\n}\n", buf.String())
+	buf.Reset()
+	require.NoError(t, writeJSONLine(&buf, []any{"<nil>", json.RawMessage(`"<b>"`)}))
+	require.Equal(t, `["<nil>","<b>"]`+"\n", buf.String())
+	require.Equal(t, `{"v":"<nil>"}`, jsonText(map[string]any{"v": "<nil>"}))
+	v, form := payload([]byte{0x81, 0xa1, 'v', 0xa5, '<', 'n', 'i', 'l', '>'}) // msgpack {"v":"<nil>"}
+	require.Equal(t, "msgpack", form)
+	require.Equal(t, `{"v":"<nil>"}`, string(v.(json.RawMessage)))
+}
+
+func TestShownHeaders(t *testing.T) {
+	keys, hidden := shownHeaders(map[string]string{
+		"Cano-New-Run-Id": "1", "cano-reply-to": "_INBOX.x", "Cano-Coordinator": "c1", "Cano-Resent": "1",
+		"Content-Type": "application/json", "Nats-Msg-Id": "trig:r1", "Cano-Reason": "why", "traceparent": "00-…",
+	})
+	require.Equal(t, []string{"Cano-Reason", "Content-Type", "Nats-Msg-Id", "traceparent"}, keys)
+	require.Equal(t, 4, hidden)
+	keys, hidden = shownHeaders(nil)
+	require.Empty(t, keys)
+	require.Zero(t, hidden)
 }

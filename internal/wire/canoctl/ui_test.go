@@ -26,7 +26,10 @@ func TestUI(t *testing.T) {
 	b := setup(t)
 
 	r := b.canoctl(t, "ui", "--addr", "0.0.0.0:0")
-	oneErrorLine(t, r, 1, "token")
+	oneErrorLine(t, r, 1, "ui: --addr 0.0.0.0:0 is not loopback: serving there needs --http-token (or CANO_HTTP_TOKEN), or --http-user and --http-password")
+	require.NotContains(t, r.stderr, "Config.", "canoctl's flags, not the library's fields")
+	r = b.canoctl(t, "ui", "--addr", "0.0.0.0:0", "--http-user", "ada")
+	oneErrorLine(t, r, 1, "ui: give both --http-user and --http-password (or CANO_HTTP_PASSWORD), or neither")
 	r = b.canoctl(t, "ui", "--http-index-max-runs", "-2")
 	oneErrorLine(t, r, 1, "-http-index-max-runs")
 

@@ -13,6 +13,10 @@ import (
 // without an access token or basic-auth credentials.
 var ErrNoCredentials = errors.New("dashboard: an address other than loopback needs an access token or basic-auth credentials (Config.Token, or Config.User and Config.Password)")
 
+// ErrPartialCredentials is returned by [New] for a Config.User without a
+// Config.Password, or a password without a user.
+var ErrPartialCredentials = errors.New("dashboard: set both Config.User and Config.Password, or neither")
+
 // tokenCookie carries the access token once a browser signed in with it
 // (GET /login?token=...).
 const tokenCookie = "cano_dashboard_token"
@@ -39,7 +43,7 @@ func checkAccess(addr string, cfg Config) error {
 		return err
 	}
 	if (cfg.User == "") != (cfg.Password == "") {
-		return errors.New("dashboard: set both Config.User and Config.Password, or neither")
+		return ErrPartialCredentials
 	}
 	if !lo && cfg.Token == "" && cfg.User == "" {
 		return fmt.Errorf("%w; refusing to serve on %s", ErrNoCredentials, addr)

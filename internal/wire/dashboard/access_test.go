@@ -16,7 +16,7 @@ func TestCheckAccess(t *testing.T) {
 		name string
 		addr string
 		cfg  Config
-		want error // nil, ErrNoCredentials, or errAny
+		want error // nil, a sentinel, or errAny
 	}{
 		{"loopback v4", "127.0.0.1:8080", Config{}, nil},
 		{"loopback v6", "[::1]:8080", Config{}, nil},
@@ -27,7 +27,8 @@ func TestCheckAccess(t *testing.T) {
 		{"a host name, no credentials", "dash.example.com:80", Config{}, ErrNoCredentials},
 		{"every interface, token", ":8080", Config{Token: "s3cret"}, nil},
 		{"every interface, basic auth", ":8080", Config{User: "u", Password: "p"}, nil},
-		{"user without password", ":8080", Config{User: "u"}, errAny},
+		{"user without password", ":8080", Config{User: "u"}, ErrPartialCredentials},
+		{"password without user", "127.0.0.1:8080", Config{Password: "p"}, ErrPartialCredentials},
 		{"no port", "127.0.0.1", Config{}, errAny},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -104,7 +104,8 @@ type Server struct {
 
 // New returns a dashboard on nc. It does no I/O. It returns an error
 // matching [ErrNoCredentials] for an address other than loopback without
-// credentials, and one naming the field for another bad setting.
+// credentials, [ErrPartialCredentials] for a user without a password or the
+// reverse, and one naming the field for another bad setting.
 func New(nc *nats.Conn, cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
