@@ -56,9 +56,9 @@ func (w *Workflow[S]) Register(state S, task Task, cfg ...TaskConfig) *Workflow[
 	if len(cfg) > 0 {
 		c = &cfg[0]
 	}
-	spec, err := taskSpec(task, c)
+	spec, err := registeredSpec(fmt.Sprintf("task for state %q", state), task, c)
 	if err != nil {
-		w.fail(fmt.Errorf("%w: state %q: %v", ErrConfiguration, state, err))
+		w.fail(fmt.Errorf("%w: %w", ErrConfiguration, err))
 		return w
 	}
 	w.put(state, protocol.StateDef{Name: string(state), Kind: protocol.StateSingle, Task: &spec})
@@ -86,9 +86,9 @@ const CompactSplitMin = 1000
 func (w *Workflow[S]) RegisterSplit(state S, tasks []Task, cfg JoinConfig[S]) *Workflow[S] {
 	split := &protocol.SplitSpec{Join: cfg.spec(), Tasks: make([]protocol.TaskSpec, len(tasks))}
 	for i, t := range tasks {
-		spec, err := taskSpec(t, nil)
+		spec, err := registeredSpec(fmt.Sprintf("task for split state %q branch %d", state, i), t, nil)
 		if err != nil {
-			w.fail(fmt.Errorf("%w: split state %q branch %d: %v", ErrConfiguration, state, i, err))
+			w.fail(fmt.Errorf("%w: %w", ErrConfiguration, err))
 			return w
 		}
 		split.Tasks[i] = spec
