@@ -42,7 +42,7 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 	}
 	kv, err := w.js.KeyValue(ctx, layout.DefinitionsBucket(w.names))
 	if err != nil {
-		return fmt.Errorf("worker: definitions bucket: %w", err)
+		return fmt.Errorf("worker: definitions bucket: %w", notProvisioned(err))
 	}
 	for _, m := range w.machines {
 		def := m.Definition()
