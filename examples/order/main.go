@@ -86,7 +86,10 @@ func orderWorkflow() *fsm.Workflow[OrderState] {
 		TotalTimeout(time.Minute)
 }
 
-// startWorker hosts the order workflow's tasks in this process.
+// startWorker hosts the order workflow's tasks in this process. The
+// streams and buckets must exist first: the coordinator binary creates them
+// when it starts (here, local.Start does), or call provision.Ensure(ctx, js,
+// provision.Config{}) or set worker.Config.Provision.
 func startWorker(ctx context.Context, nc *nats.Conn) (*worker.Worker, error) {
 	reg := &fsm.Registry{}
 	fsm.Register[ValidateOrder](reg)

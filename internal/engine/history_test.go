@@ -194,12 +194,14 @@ func TestHistory(t *testing.T) {
 			},
 			status: protocol.RunFailed,
 			want: []protocol.Step{
-				{Seq: 0, State: "a", Kind: protocol.StepTask, Entered: ns(0), Left: ns(1), Outcome: protocol.StepOK,
-					Attempts: 1, Worker: "w1", AttemptStarted: ns(0), AttemptDuration: ms},
-				{Seq: 1, State: "ghost", Kind: protocol.StepTask, Entered: ns(1), Left: ns(1), Outcome: protocol.StepFailed,
-					Error: &protocol.ErrorInfo{Category: protocol.CategoryWorkflow, Message: "workflow: no task registered for state: ghost"}},
+				// The step whose task chose the unknown state fails; the
+				// run never enters it.
+				{Seq: 0, State: "a", Kind: protocol.StepTask, Entered: ns(0), Left: ns(1), Outcome: protocol.StepFailed,
+					Attempts: 1, Worker: "w1", AttemptStarted: ns(0), AttemptDuration: ms,
+					Error: &protocol.ErrorInfo{Category: protocol.CategoryWorkflow,
+						Message: `workflow: its task chose state "ghost", which the workflow does not define`}},
 			},
-			totals: protocol.RunTotals{Steps: 2, Attempts: 1},
+			totals: protocol.RunTotals{Steps: 1, Attempts: 1},
 		},
 		{
 			name: "transition cap fails the step that asked for one more",

@@ -183,6 +183,15 @@ func (t *tx) result(r *protocol.TaskResult) error {
 func (t *tx) enter(state string, output []byte, joined *protocol.SplitProgress) {
 	rec := t.rec
 	t.fx.Changed = true
+	if !t.m.Known(state) {
+		// Only a task's choice can name an unknown state (initial and join
+		// states are checked before): the run fails in the state whose task
+		// chose it, and never enters it.
+		t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow,
+			Message: fmt.Sprintf("workflow: its task chose state %q, which the workflow does not define", state)},
+			rec.State, 1, rec.Path))
+		return
+	}
 	if uint32(len(rec.Path)) >= t.m.maxTransitions {
 		t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow,
 			Message: fmt.Sprintf("workflow: transition cap reached: %d state entries (next state %q)", t.m.maxTransitions, state)},

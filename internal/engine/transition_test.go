@@ -107,12 +107,20 @@ func TestTransitions(t *testing.T) {
 		rec, fx := apply(t, m, rec, ok(rec, Ghost))
 		require.Equal(t, protocol.RunFailed, rec.Status)
 		require.True(t, fx.Ended)
+		// The run fails in the state whose task chose, and never enters
+		// the unknown one: no "state ghost" event, and every name agrees.
+		require.Equal(t, "b", rec.State)
+		require.Equal(t, []string{"a", "b"}, rec.Path)
+		require.Len(t, fx.Events, 1)
+		require.Equal(t, protocol.EventFailed, fx.Events[0].Type)
+		require.Equal(t, "b", fx.Events[0].State)
 		err := fsmbridge.FromErrorInfo(rec.Error)
 		require.ErrorIs(t, err, fsm.ErrWorkflow)
-		require.Contains(t, err.Error(), "no task registered for state: ghost")
+		require.ErrorContains(t, err, `in state "b" (attempt 1, path a → b): workflow: its task chose state "ghost", which the workflow does not define`)
 		var se *fsm.StateError
 		require.ErrorAs(t, err, &se)
-		require.Equal(t, []string{"a", "b", "ghost"}, se.Path)
+		require.Equal(t, "b", se.State)
+		require.Equal(t, []string{"a", "b"}, se.Path)
 	})
 
 	t.Run("unknown initial state creates no run", func(t *testing.T) {

@@ -238,10 +238,11 @@ func TestEngine(t *testing.T) {
 		ctx := awaitCtx(t)
 		out, err := b.client.Run(ctx, "ghostly", nil)
 		require.ErrorIs(t, err, fsm.ErrWorkflow)
-		require.Contains(t, err.Error(), "no task registered for state: ghost")
+		require.Contains(t, err.Error(), `in state "b" (attempt 1, path a → b): workflow: its task chose state "ghost", which the workflow does not define`)
 		var se *fsm.StateError
 		require.ErrorAs(t, err, &se)
-		require.Equal(t, []string{"a", "b", "ghost"}, se.Path)
+		require.Equal(t, []string{"a", "b"}, se.Path)
+		require.Equal(t, "b", out.State)
 		require.Equal(t, client.RunFailed, out.Status)
 	})
 

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -194,4 +195,43 @@ func versionNames(wi client.WorkflowInfo) []string {
 		out = append(out, v.Version)
 	}
 	return out
+}
+
+// An older version's worker starting again leaves latest on the newer
+// version; PromoteWorkflowVersion is the explicit rollback, and new runs
+// follow it.
+func TestPromoteWorkflowVersion(t *testing.T) {
+	t.Parallel()
+	b := setupB(t)
+	ctx := awaitCtx(t)
+	wf := func(v string) *fsm.Workflow[S] {
+		return fsm.New[S]("promoted", SA).Register(SA, step{SDone}).Exit(SDone).Version(v)
+	}
+	for _, v := range []string{"a1", "a2", "a1"} {
+		_, err := startGateWorker(t, b.nc, wf(v))
+		require.NoError(t, err)
+	}
+	def, err := b.client.Workflow(ctx, "promoted", "")
+	require.NoError(t, err)
+	require.Equal(t, "a2", def.Version, "an older version registered again leaves latest")
+
+	require.NoError(t, b.client.PromoteWorkflowVersion(ctx, "promoted", "a1"))
+	def, err = b.client.Workflow(ctx, "promoted", "")
+	require.NoError(t, err)
+	require.Equal(t, "a1", def.Version)
+	require.Equal(t, "a1", def.Latest)
+	// The coordinators learn the new latest from a watch of the bucket.
+	natstest.WaitFor(t, 10*time.Second, "a run on the promoted version", func() bool {
+		run, err := b.client.Run(ctx, "promoted", nil)
+		require.NoError(t, err)
+		return run.Version == "a1"
+	})
+
+	err = b.client.PromoteWorkflowVersion(ctx, "promoted", "a9")
+	require.ErrorIs(t, err, client.ErrWorkflowNotFound)
+	require.ErrorContains(t, err, `"promoted" has no version "a9" (registered: a1, a2)`)
+	err = b.client.PromoteWorkflowVersion(ctx, "never_registered", "a1")
+	require.ErrorIs(t, err, client.ErrWorkflowNotFound)
+	require.ErrorContains(t, err, "no worker has registered it")
+	require.ErrorIs(t, b.client.PromoteWorkflowVersion(ctx, "promoted", "a.b"), protocol.ErrInvalidName)
 }

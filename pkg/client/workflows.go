@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,8 +35,10 @@ type WorkflowInfo struct {
 	// definition could not be read (then Initial is "" and States nil).
 	Version string
 	// Latest is the version a trigger without TriggerOpts.DefVersion runs:
-	// the one most recently registered. "" if the bucket holds versions
-	// but no latest pointer.
+	// the version whose definition was first registered last (a worker of
+	// an older version leaves it alone), or the one last promoted with
+	// [Client.PromoteWorkflowVersion]. "" if the bucket holds versions but
+	// no latest pointer.
 	Latest string
 	// Versions lists every registered version, oldest registration first.
 	Versions []WorkflowVersion
@@ -369,6 +372,59 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	}
 	if err != nil && !kvcas.Conflict(err) {
 		return fmt.Errorf("client: workflow %s: move the latest version: %w", name, err)
+	}
+	return nil
+}
+
+// PromoteWorkflowVersion makes version the latest version of workflow name:
+// the one triggers that name no version run. It is the rollback after a
+// deploy: workers move latest only to a version first registered after the
+// current latest, so restarting workers of an older version never moves it
+// back, while this moves it to any registered version. It holds until a
+// worker registers a version first registered after the promoted one
+// (workers of a version newer than it that start again move latest back to
+// theirs; roll the deployment back too). Runs already started stay on
+// their version.
+//
+// It returns an error matching [ErrWorkflowNotFound] when no worker has
+// registered the workflow or that version of it (the message lists the
+// registered versions), and one wrapping protocol.ErrInvalidName for a name
+// or version that is not a valid token. If ctx has no deadline,
+// Config.Timeout applies.
+func (c *Client) PromoteWorkflowVersion(ctx context.Context, name, version string) error {
+	if err := protocol.ValidToken(name); err != nil {
+		return fmt.Errorf("client: workflow name: %w", err)
+	}
+	if err := protocol.ValidToken(version); err != nil {
+		return fmt.Errorf("client: workflow version: %w", err)
+	}
+	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
+	defer cancel()
+	kv, err := c.js.KeyValue(ctx, layout.DefinitionsBucket(c.names))
+	if err != nil {
+		return fmt.Errorf("client: definitions bucket: %w", err)
+	}
+	_, err = kv.Get(ctx, layout.DefinitionKey(name, version))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		_, versions, err := c.definitions(ctx, kv)
+		if err != nil {
+			return err
+		}
+		if len(versions[name]) == 0 {
+			return fmt.Errorf("%w: %q: no worker has registered it", ErrWorkflowNotFound, name)
+		}
+		names := make([]string, len(versions[name]))
+		for i, v := range versions[name] {
+			names[i] = v.Version
+		}
+		return fmt.Errorf("%w: %q has no version %q (registered: %s)", ErrWorkflowNotFound, name, version,
+			strings.Join(names, ", "))
+	}
+	if err != nil {
+		return fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
+	}
+	if _, err := kv.PutString(ctx, layout.LatestDefinitionKey(name), version); err != nil {
+		return fmt.Errorf("client: promote workflow %s version %s: %w", name, version, err)
 	}
 	return nil
 }

@@ -19,7 +19,11 @@ import (
 // Task is one unit of work. Its Kind is a stable name put on the wire (never
 // rename it in place); its exported fields are its parameters, encoded with
 // msgpack into the workflow definition so that any worker that knows the
-// kind can rebuild the value and run it.
+// kind can rebuild the value and run it. Unexported fields do not travel:
+// registering a task whose unexported field holds a value, or whose field
+// msgpack cannot encode, fails the workflow with [ErrConfiguration].
+// Dependencies such as clients and pools belong in the worker's resources
+// ([TaskContext].Resources).
 //
 // Run returns the next state through [Next] (or [NextWith] to hand an
 // output on, or [SplitInto] for a dynamic split). The error steers the

@@ -49,16 +49,19 @@ func New[S ~string](name string, initial S) *Workflow[S] {
 // Name is the workflow's name.
 func (w *Workflow[S]) Name() string { return w.name }
 
-// Register makes task run in state (replacing an earlier registration, as
-// cano does). An optional config overrides the task's own.
+// Register makes task run in state. An optional config overrides the
+// task's own. A state is registered once, and is not also an exit state:
+// registering it again (with Register or RegisterSplit), or registering an
+// exit state, fails the workflow with [ErrConfiguration] (cano replaces the
+// earlier registration silently).
 func (w *Workflow[S]) Register(state S, task Task, cfg ...TaskConfig) *Workflow[S] {
 	var c *TaskConfig
 	if len(cfg) > 0 {
 		c = &cfg[0]
 	}
-	spec, err := taskSpec(task, c)
+	spec, err := registeredSpec(fmt.Sprintf("task for state %q", state), task, c)
 	if err != nil {
-		w.fail(fmt.Errorf("%w: state %q: %v", ErrConfiguration, state, err))
+		w.fail(fmt.Errorf("%w: %w", ErrConfiguration, err))
 		return w
 	}
 	w.put(state, protocol.StateDef{Name: string(state), Kind: protocol.StateSingle, Task: &spec})
@@ -86,9 +89,9 @@ const CompactSplitMin = 1000
 func (w *Workflow[S]) RegisterSplit(state S, tasks []Task, cfg JoinConfig[S]) *Workflow[S] {
 	split := &protocol.SplitSpec{Join: cfg.spec(), Tasks: make([]protocol.TaskSpec, len(tasks))}
 	for i, t := range tasks {
-		spec, err := taskSpec(t, nil)
+		spec, err := registeredSpec(fmt.Sprintf("task for split state %q branch %d", state, i), t, nil)
 		if err != nil {
-			w.fail(fmt.Errorf("%w: split state %q branch %d: %v", ErrConfiguration, state, i, err))
+			w.fail(fmt.Errorf("%w: %w", ErrConfiguration, err))
 			return w
 		}
 		split.Tasks[i] = spec
@@ -103,9 +106,14 @@ func (w *Workflow[S]) RegisterSplit(state S, tasks []Task, cfg JoinConfig[S]) *W
 	return w
 }
 
-// Exit adds exit states; reaching one completes the run.
+// Exit adds exit states; reaching one completes the run. A registered
+// state cannot also be an exit state: that fails the workflow with
+// [ErrConfiguration].
 func (w *Workflow[S]) Exit(states ...S) *Workflow[S] {
 	for _, s := range states {
+		if _, ok := w.states[s]; ok {
+			w.fail(exitAndStateError(s))
+		}
 		dup := false
 		for _, e := range w.exits {
 			dup = dup || e == s
@@ -138,10 +146,26 @@ func (w *Workflow[S]) Version(v string) *Workflow[S] { w.version = v; return w }
 func (w *Workflow[S]) MaxTransitions(n uint32) *Workflow[S] { w.maxTransitions = n; return w }
 
 func (w *Workflow[S]) put(state S, def protocol.StateDef) {
-	if _, ok := w.states[state]; !ok {
-		w.order = append(w.order, state)
+	if _, ok := w.states[state]; ok {
+		w.fail(fmt.Errorf("%w: state %q registered twice: a state runs one task or one split; "+
+			"give the second registration its own state", ErrConfiguration, state))
+		return
 	}
+	for _, e := range w.exits {
+		if e == state {
+			w.fail(exitAndStateError(state))
+			return
+		}
+	}
+	w.order = append(w.order, state)
 	w.states[state] = def
+}
+
+// exitAndStateError is the error for a state registered and also made an
+// exit state.
+func exitAndStateError[S ~string](state S) error {
+	return fmt.Errorf("%w: state %q is both a registered state and an exit state: "+
+		"an exit state completes the run without running a task; remove one of the two", ErrConfiguration, state)
 }
 
 func (w *Workflow[S]) fail(err error) {

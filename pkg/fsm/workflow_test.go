@@ -64,3 +64,40 @@ func TestContentVersion(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, v0, derived, "the version itself is not part of the content")
 }
+
+// A state is registered once, and a registered state is not also an exit
+// state, whatever the order of the calls.
+func TestStateRegisteredOnce(t *testing.T) {
+	t.Parallel()
+	split := fsm.JoinConfig[St]{JoinState: Done}
+	for _, tc := range []struct {
+		name string
+		wf   *fsm.Workflow[St]
+		msg  string
+	}{
+		{"task twice", fsm.New[St]("w", A).Register(A, noop{}).Register(A, noop{"again"}).Exit(Done),
+			`state "a" registered twice`},
+		{"task then split", fsm.New[St]("w", A).Register(A, noop{}).RegisterSplit(A, []fsm.Task{noop{}}, split).Exit(Done),
+			`state "a" registered twice`},
+		{"split then task", fsm.New[St]("w", A).RegisterSplit(A, []fsm.Task{noop{}}, split).Register(A, noop{}).Exit(Done),
+			`state "a" registered twice`},
+		{"task then exit", fsm.New[St]("w", A).Register(A, noop{}).Register(B, noop{}).Exit(Done, B),
+			`state "b" is both a registered state and an exit state`},
+		{"exit then task", fsm.New[St]("w", A).Exit(Done).Register(A, noop{}).Register(Done, noop{}),
+			`state "done" is both a registered state and an exit state`},
+		{"exit then split", fsm.New[St]("w", A).Exit(Done, B).Register(A, noop{}).RegisterSplit(B, []fsm.Task{noop{}}, split),
+			`state "b" is both a registered state and an exit state`},
+		{"exit twice", fsm.New[St]("w", A).Register(A, noop{}).Exit(Done).Exit(Done), ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.wf.Validate()
+			if tc.msg == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, fsm.ErrConfiguration)
+			require.ErrorContains(t, err, tc.msg)
+		})
+	}
+}

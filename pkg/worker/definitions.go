@@ -7,10 +7,12 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // ErrDefinitionTooLarge is matched by the error [Worker.Start] returns when
@@ -24,17 +26,23 @@ var ErrDefinitionTooLarge = errors.New("worker: definition larger than the serve
 // version unset so that it is derived from the content.
 var ErrDefinitionConflict = errors.New("worker: definition version already registered with different content")
 
+// latestAttempts bounds the compare-and-set rounds spent moving a
+// workflow's latest pointer: each lost round means another writer moved it
+// meanwhile, and the next round judges that writer's version.
+const latestAttempts = 8
+
 // registerDefinitions puts each workflow's definition under its version
-// (created once, never overwritten) and points the workflow's latest
-// version at it. Runs are pinned to the version they started with, so a
-// new version never changes a run in flight.
+// (created once, never overwritten) and moves the workflow's latest version
+// to it when that version is the newest (see [Worker.registerLatest]). Runs
+// are pinned to the version they started with, so a new version never
+// changes a run in flight.
 func (w *Worker) registerDefinitions(ctx context.Context) error {
 	if len(w.machines) == 0 {
 		return nil
 	}
 	kv, err := w.js.KeyValue(ctx, layout.DefinitionsBucket(w.names))
 	if err != nil {
-		return fmt.Errorf("worker: definitions bucket: %w", err)
+		return fmt.Errorf("worker: definitions bucket: %w", notProvisioned(err))
 	}
 	for _, m := range w.machines {
 		def := m.Definition()
@@ -43,7 +51,8 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 			return fmt.Errorf("worker: %w", err)
 		}
 		key := layout.DefinitionKey(def.Name, def.Version)
-		if _, err := kv.Create(ctx, key, data); err != nil {
+		created, err := kv.Create(ctx, key, data)
+		if err != nil {
 			if errors.Is(err, nats.ErrMaxPayload) {
 				return fmt.Errorf("%w: register %s: the definition is %d bytes, the server accepts %d (max_payload): "+
 					"a static split of many different tasks is stored branch by branch; use a dynamic split "+
@@ -62,11 +71,85 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 					"bump its version (.Version) or leave the version unset so that it is derived from the content",
 					ErrDefinitionConflict, def.Name, def.Version)
 			}
+			// A version key is never updated: its revision is the one
+			// it was created with.
+			created = e.Revision()
 		}
-		if _, err := kv.PutString(ctx, layout.LatestDefinitionKey(def.Name), def.Version); err != nil {
-			return fmt.Errorf("worker: register latest %s: %w", def.Name, err)
+		if err := w.registerLatest(ctx, kv, def.Name, def.Version, created); err != nil {
+			return err
 		}
-		w.log.Info("workflow registered", "workflow", def.Name, "version", def.Version)
 	}
 	return nil
+}
+
+// registerLatest moves workflow name's latest pointer to version, whose
+// definition key was created at revision created, unless the version latest
+// names was created after it: a worker of an older version (an old pod
+// restarting in a rolling deploy) leaves latest on the newer one. Latest
+// also moves when it is missing or names a version that was deleted. A
+// worker that created its version but died before moving latest moves it
+// when it starts again, as its version is still the newest.
+//
+// Each move is a compare-and-set on the latest key, so two workers racing
+// never move it backwards: the loser re-reads and judges the winner's
+// version. client.Client.PromoteWorkflowVersion moves latest anywhere.
+func (w *Worker) registerLatest(ctx context.Context, kv jetstream.KeyValue, name, version string, created uint64) error {
+	latestKey := layout.LatestDefinitionKey(name)
+	for range latestAttempts {
+		e, err := kv.Get(ctx, latestKey)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			if _, err := kv.Create(ctx, latestKey, []byte(version)); kvcas.Conflict(err) {
+				continue
+			} else if err != nil {
+				return fmt.Errorf("worker: register latest %s: %w", name, err)
+			}
+			w.log.Info("workflow registered", "workflow", name, "version", version, "latest", version)
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("worker: register latest %s: %w", name, err)
+		}
+		current := string(e.Value())
+		if current == version {
+			w.log.Info("workflow registered", "workflow", name, "version", version, "latest", version)
+			return nil
+		}
+		newer, err := createdAfter(ctx, kv, name, current, created)
+		if err != nil {
+			return fmt.Errorf("worker: register latest %s: %w", name, err)
+		}
+		if newer {
+			w.log.Info("workflow registered; latest stays at "+current+
+				" (registered after this version); canoctl workflows promote to change it",
+				"workflow", name, "version", version, "latest", current)
+			return nil
+		}
+		if _, err := kv.Update(ctx, latestKey, []byte(version), e.Revision()); kvcas.Conflict(err) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("worker: register latest %s: %w", name, err)
+		}
+		w.log.Info("workflow registered", "workflow", name, "version", version, "latest", version, "previous", current)
+		return nil
+	}
+	return fmt.Errorf("worker: register latest %s: the latest version kept changing under %d attempts to move it; start again",
+		name, latestAttempts)
+}
+
+// createdAfter reports whether version of workflow name is registered with
+// a definition key created after revision rev. A version that is not
+// registered (deleted, or a latest pointer that names no valid version) is
+// not.
+func createdAfter(ctx context.Context, kv jetstream.KeyValue, name, version string, rev uint64) (bool, error) {
+	if protocol.ValidToken(version) != nil {
+		return false, nil
+	}
+	e, err := kv.Get(ctx, layout.DefinitionKey(name, version))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return e.Revision() > rev, nil
 }

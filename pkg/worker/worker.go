@@ -338,7 +338,10 @@ func New(nc *nats.Conn, cfg Config) (*Worker, error) {
 // puts the worker's presence entry (see Config.PresenceInterval; a failed
 // put is logged, not returned). A Start that fails stops what it had
 // started (resources set up are torn down) and returns the error; a
-// second Start returns [ErrAlreadyStarted].
+// second Start returns [ErrAlreadyStarted]. The streams and buckets must
+// exist (provision.Ensure, Config.Provision, or a coordinator creates
+// them): without them the error matches jetstream.ErrBucketNotFound or
+// jetstream.ErrStreamNotFound and says so.
 func (w *Worker) Start(ctx context.Context) (err error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -364,10 +367,10 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 		w.resUp = true
 	}
 	if w.branches, err = w.js.KeyValue(ctx, layout.BranchesBucket(w.names)); err != nil {
-		return fmt.Errorf("worker: branches bucket: %w", err)
+		return fmt.Errorf("worker: branches bucket: %w", notProvisioned(err))
 	}
 	if w.runs, err = w.js.KeyValue(ctx, layout.RunsBucket(w.names)); err != nil {
-		return fmt.Errorf("worker: runs bucket: %w", err)
+		return fmt.Errorf("worker: runs bucket: %w", notProvisioned(err))
 	}
 	w.runsRead = kvread.New(w.js, w.runs)
 	w.conn = connwatch.New(w.nc)
@@ -379,7 +382,7 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 	if w.cfg.PresenceInterval > 0 {
 		kv, err := w.js.KeyValue(ctx, layout.WorkersBucket(w.names))
 		if err != nil {
-			return fmt.Errorf("worker: workers bucket: %w", err)
+			return fmt.Errorf("worker: workers bucket: %w", notProvisioned(err))
 		}
 		w.presence = newPresence(w, kv)
 	}
@@ -387,14 +390,14 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 	if w.store == nil {
 		kv, err := natskv.New(ctx, w.js, natskv.Config{Bucket: layout.StoreBucket(w.names)})
 		if err != nil {
-			return fmt.Errorf("worker: store: %w", err)
+			return fmt.Errorf("worker: store: %w", notProvisioned(err))
 		}
 		w.store = connStore{Store: kv, conn: w.conn, timeout: natskv.TimeoutDefault}
 	}
 	if w.cfg.Breakers == nil && !w.cfg.DisableBreakers {
 		kv, err := w.js.KeyValue(ctx, layout.BreakersBucket(w.names))
 		if err != nil {
-			return fmt.Errorf("worker: breakers bucket: %w", err)
+			return fmt.Errorf("worker: breakers bucket: %w", notProvisioned(err))
 		}
 		if w.breakers, err = NewSharedBreakers(w.nc, kv, BreakersConfig{Prefix: w.cfg.Prefix, Logger: w.log,
 			OnTransitionFunc: w.metrics.onBreaker(nil)}); err != nil {
@@ -429,6 +432,17 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 	return nil
 }
 
+// notProvisioned adds to a missing stream or bucket error what to do: the
+// worker found nothing to work on because nothing created it. Other errors
+// are returned as they are.
+func notProvisioned(err error) error {
+	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("%w: the streams and buckets do not exist yet: run provision.Ensure (or set "+
+			"worker.Config.Provision, or start a coordinator, which provisions) before starting a worker", err)
+	}
+	return err
+}
+
 func (w *Worker) queues() []string {
 	if len(w.cfg.Queues) > 0 {
 		return w.cfg.Queues
@@ -458,7 +472,7 @@ func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
 		MaxAckPending: 64 * 1024,
 	})
 	if err != nil {
-		return fmt.Errorf("worker: consumer for %s/%s: %w", queue, kind, err)
+		return fmt.Errorf("worker: consumer for %s/%s: %w", queue, kind, notProvisioned(err))
 	}
 	// Each consumer may hold at most its share of the slots in an open
 	// fetch, so idle kinds never starve busy ones.

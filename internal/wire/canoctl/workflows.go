@@ -40,6 +40,8 @@ func workflowCommands() []command {
 				fs.BoolVar(&o.latest, "allow-latest", false, "allow deleting the latest version")
 				return o
 			}, run: workflowsRm},
+		{path: "workflows promote", args: "NAME VERSION", short: "make a registered version the latest: the one new runs use (a rollback)",
+			nargs: 2, run: workflowsPromote},
 	}
 }
 
@@ -216,5 +218,32 @@ func workflowsRm(ctx context.Context, e *env, args []string, o any) error {
 		return writeJSON(e.out, map[string]any{"workflow": args[0], "version": opts.version, "deleted": true})
 	}
 	fmt.Fprintf(e.out, "deleted version %s of workflow %s\n", opts.version, args[0])
+	return nil
+}
+
+func workflowsPromote(ctx context.Context, e *env, args []string, _ any) error {
+	name, version := args[0], args[1]
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	err := e.cl.PromoteWorkflowVersion(rctx, name, version)
+	switch {
+	case errors.Is(err, client.ErrWorkflowNotFound):
+		w, werr := e.cl.Workflow(rctx, name, "")
+		if werr != nil {
+			return fmt.Errorf("workflow %q not found: no worker has registered it (list workflows with: canoctl workflows list)", name)
+		}
+		var vs []string
+		for _, v := range w.Versions {
+			vs = append(vs, v.Version)
+		}
+		return fmt.Errorf("workflow %q has no version %q (registered: %s)", name, version, strings.Join(vs, ", "))
+	case err != nil:
+		return fmt.Errorf("promote workflow %s version %s: %w", name, version, err)
+	}
+	if e.c.json {
+		return writeJSON(e.out, map[string]any{"workflow": name, "latest": version})
+	}
+	fmt.Fprintf(e.out, "version %s is now the latest version of workflow %s: new runs use it "+
+		"(a worker registering a version newer than it moves latest again)\n", version, name)
 	return nil
 }

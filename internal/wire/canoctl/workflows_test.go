@@ -1,0 +1,60 @@
+package canoctl_test
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/worker"
+)
+
+// workflows promote moves latest back to an older version (a rollback),
+// which a worker of that version starting again does not do.
+func TestWorkflowsPromote(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old, err := b.cl.Workflow(ctx, "echo", "")
+	require.NoError(t, err)
+
+	// A new version of echo (a changed total timeout) is deployed.
+	nc, err := nats.Connect(b.url)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	reg := &fsm.Registry{}
+	fsm.Register[echo](reg)
+	w, err := worker.New(nc, worker.Config{ID: "w2", Registry: reg, PresenceInterval: -1, DisableBreakers: true,
+		Workflows: []worker.Definer{fsm.New[string]("echo", "echo").Register("echo", echo{}).Exit("done").TotalTimeout(time.Hour)}})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	cur, err := b.cl.Workflow(ctx, "echo", "")
+	require.NoError(t, err)
+	require.NotEqual(t, old.Version, cur.Version)
+
+	r := b.canoctl(t, "workflows", "promote", "echo", old.Version)
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "version "+old.Version+" is now the latest version of workflow echo")
+	r = b.canoctl(t, "workflows", "show", "echo", "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	var v struct {
+		Latest string `json:"latest"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(r.stdout), &v))
+	require.Equal(t, old.Version, v.Latest)
+
+	r = b.canoctl(t, "workflows", "promote", "echo", cur.Version, "--json")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.JSONEq(t, `{"workflow":"echo","latest":"`+cur.Version+`"}`, r.stdout)
+
+	oneErrorLine(t, b.canoctl(t, "workflows", "promote", "echo", "nope"), 1,
+		`workflow "echo" has no version "nope" (registered: `+old.Version+", "+cur.Version+")")
+	oneErrorLine(t, b.canoctl(t, "workflows", "promote", "nope", "v1"), 1, `workflow "nope" not found`)
+	oneErrorLine(t, b.canoctl(t, "workflows", "promote", "echo"), 2, "")
+}
