@@ -226,10 +226,22 @@ func TestPromoteWorkflowVersion(t *testing.T) {
 		require.NoError(t, err)
 		return run.Version == "a1"
 	})
+	// The version rolled back from, its worker starting again, leaves
+	// latest where the promote put it; a version new to the bucket moves it.
+	_, err = startGateWorker(t, b.nc, wf("a2"))
+	require.NoError(t, err)
+	def, err = b.client.Workflow(ctx, "promoted", "")
+	require.NoError(t, err)
+	require.Equal(t, "a1", def.Version, "a2's worker restarting after the promote")
+	_, err = startGateWorker(t, b.nc, wf("a3"))
+	require.NoError(t, err)
+	def, err = b.client.Workflow(ctx, "promoted", "")
+	require.NoError(t, err)
+	require.Equal(t, "a3", def.Version)
 
 	err = b.client.PromoteWorkflowVersion(ctx, "promoted", "a9")
 	require.ErrorIs(t, err, client.ErrWorkflowNotFound)
-	require.ErrorContains(t, err, `"promoted" has no version "a9" (registered: a1, a2)`)
+	require.ErrorContains(t, err, `"promoted" has no version "a9" (registered: a2, a1, a3)`, "in the order latest moves in: a1 promoted after a2")
 	err = b.client.PromoteWorkflowVersion(ctx, "never_registered", "a1")
 	require.ErrorIs(t, err, client.ErrWorkflowNotFound)
 	require.ErrorContains(t, err, "no worker has registered it")

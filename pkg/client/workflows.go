@@ -60,7 +60,9 @@ type WorkflowVersion struct {
 	// Version is the version's name: the one set with
 	// fsm.Workflow.Version, or a hash of the definition's content.
 	Version string
-	// Registered is when a worker first registered it.
+	// Registered is when a worker first registered it, or when it was
+	// last promoted ([Client.PromoteWorkflowVersion]): the order in which
+	// workers move latest.
 	Registered time.Time
 }
 
@@ -380,11 +382,11 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 // the one triggers that name no version run. It is the rollback after a
 // deploy: workers move latest only to a version first registered after the
 // current latest, so restarting workers of an older version never moves it
-// back, while this moves it to any registered version. It holds until a
-// worker registers a version first registered after the promoted one
-// (workers of a version newer than it that start again move latest back to
-// theirs; roll the deployment back too). Runs already started stay on
-// their version.
+// back, while this moves it to any registered version. The promoted
+// version counts as registered now (its definition is stored again, the
+// same bytes), so workers of the version rolled back from, restarting,
+// leave latest on it too; it holds until a worker registers a version new
+// to the bucket. Runs already started stay on their version.
 //
 // It returns an error matching [ErrWorkflowNotFound] when no worker has
 // registered the workflow or that version of it (the message lists the
@@ -404,7 +406,7 @@ func (c *Client) PromoteWorkflowVersion(ctx context.Context, name, version strin
 	if err != nil {
 		return fmt.Errorf("client: definitions bucket: %w", err)
 	}
-	_, err = kv.Get(ctx, layout.DefinitionKey(name, version))
+	def, err := kv.Get(ctx, layout.DefinitionKey(name, version))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		_, versions, err := c.definitions(ctx, kv)
 		if err != nil {
@@ -422,6 +424,12 @@ func (c *Client) PromoteWorkflowVersion(ctx context.Context, name, version strin
 	}
 	if err != nil {
 		return fmt.Errorf("client: workflow %s version %s: %w", name, version, err)
+	}
+	// The same definition is stored again, so it counts as registered now:
+	// workers of a version registered before this moment — the newer
+	// version being rolled back, restarting — leave latest here.
+	if _, err := kv.Update(ctx, def.Key(), def.Value(), def.Revision()); err != nil {
+		return fmt.Errorf("client: promote workflow %s version %s: %w", name, version, err)
 	}
 	if _, err := kv.PutString(ctx, layout.LatestDefinitionKey(name), version); err != nil {
 		return fmt.Errorf("client: promote workflow %s version %s: %w", name, version, err)

@@ -71,8 +71,8 @@ func (w *Worker) registerDefinitions(ctx context.Context) error {
 					"bump its version (.Version) or leave the version unset so that it is derived from the content",
 					ErrDefinitionConflict, def.Name, def.Version)
 			}
-			// A version key is never updated: its revision is the one
-			// it was created with.
+			// A version key is stored again only by a promote (the same
+			// bytes): its revision is when it was created or last promoted.
 			created = e.Revision()
 		}
 		if err := w.registerLatest(ctx, kv, def.Name, def.Version, created); err != nil {
