@@ -305,7 +305,7 @@ func startDashboard(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg Co
 	d, err := dashboard.New(nc, dashboard.Config{Addr: addr, Token: cfg.HTTPToken, User: cfg.HTTPUser,
 		Password: cfg.HTTPPassword, Prefix: cfg.Prefix, IndexMaxRuns: cfg.HTTPIndexMaxRuns, Logger: log})
 	if err != nil {
-		return nil, fmt.Errorf("-http: %w", err)
+		return nil, dashboard.FlagError(fmt.Errorf("-http: %w", err), "-", "http", addr)
 	}
 	if err := d.Start(ctx); err != nil {
 		if cfg.HTTP == "" {

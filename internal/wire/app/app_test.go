@@ -252,3 +252,15 @@ func TestDevListenInUse(t *testing.T) {
 	require.EqualError(t, err, l.Addr().String()+" is in use (another coordinator -dev?): stop it or choose another address with -listen HOST:PORT")
 	require.NoError(t, ctx.Err(), "failed before its deadline")
 }
+
+// TestHTTPOffLoopbackNeedsCredentials: a dashboard address other than
+// loopback without credentials is refused, naming the coordinator's flags.
+func TestHTTPOffLoopbackNeedsCredentials(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	logs := &natstest.LogBuffer{}
+	err := app.RunCoordinator(ctx, slog.New(slog.NewTextHandler(logs, nil)), app.CoordinatorConfig{Dev: true,
+		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "0.0.0.0:0", MetricsAddr: "off"}, 10*time.Second)
+	require.ErrorContains(t, err, "-http 0.0.0.0:0 is not loopback: serving there needs -http-token (or CANO_HTTP_TOKEN), or -http-user and -http-password")
+}

@@ -2,7 +2,6 @@ package canoctl
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -37,7 +36,7 @@ func runUI(ctx context.Context, e *env, _ []string, o any) error {
 	srv, err := dashboard.New(e.nc, dashboard.Config{Addr: opts.addr, Token: opts.token, User: opts.user,
 		Password: opts.password, Prefix: e.c.prefix, IndexMaxRuns: opts.indexMaxRuns})
 	if err != nil {
-		return uiErr(err, opts.addr)
+		return fmt.Errorf("ui: %w", dashboard.FlagError(err, "--", "addr", opts.addr))
 	}
 	if err := srv.Start(ctx); err != nil {
 		return err
@@ -45,16 +44,4 @@ func runUI(ctx context.Context, e *env, _ []string, o any) error {
 	fmt.Fprintf(e.out, "dashboard: open http://%s/ (Ctrl-C stops it)\n", srv.Addr())
 	<-ctx.Done()
 	return srv.Stop(context.WithoutCancel(ctx))
-}
-
-// uiErr names ui's flags where the dashboard's errors name its Config
-// fields.
-func uiErr(err error, addr string) error {
-	switch {
-	case errors.Is(err, dashboard.ErrNoCredentials):
-		return fmt.Errorf("ui: --addr %s is not loopback: serving there needs --http-token (or CANO_HTTP_TOKEN), or --http-user and --http-password (or CANO_HTTP_PASSWORD); without them, listen on loopback (--addr %s)", addr, dashboard.AddrDefault)
-	case errors.Is(err, dashboard.ErrPartialCredentials):
-		return errors.New("ui: give both --http-user and --http-password (or CANO_HTTP_PASSWORD), or neither")
-	}
-	return err
 }

@@ -130,3 +130,19 @@ func loopbackHost(hostport string) bool {
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
 }
+
+// FlagError rewrites [New]'s access errors ([ErrNoCredentials],
+// [ErrPartialCredentials]) in terms of the command-line flags that set
+// those fields: dash is the flags' prefix ("-" for cmd/coordinator, "--"
+// for canoctl), addrFlag the address flag's name without it ("http",
+// "addr"), addr its value. Other errors come back as they are.
+func FlagError(err error, dash, addrFlag, addr string) error {
+	switch {
+	case errors.Is(err, ErrNoCredentials):
+		return fmt.Errorf("%s%s %s is not loopback: serving there needs %shttp-token (or CANO_HTTP_TOKEN), or %shttp-user and %shttp-password (or CANO_HTTP_PASSWORD); without them, listen on loopback (%s%s %s)",
+			dash, addrFlag, addr, dash, dash, dash, dash, addrFlag, AddrDefault)
+	case errors.Is(err, ErrPartialCredentials):
+		return fmt.Errorf("give both %shttp-user and %shttp-password (or CANO_HTTP_PASSWORD), or neither", dash, dash)
+	}
+	return err
+}
