@@ -320,17 +320,11 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	if opts == nil {
 		opts = &DeleteWorkflowVersionOpts{}
 	}
-	if err := protocol.ValidToken(name); err != nil {
-		return fmt.Errorf("client: workflow name: %w", err)
-	}
-	if err := protocol.ValidToken(version); err != nil {
-		return fmt.Errorf("client: workflow version: %w", err)
-	}
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, layout.DefinitionsBucket(c.names))
+	kv, err := c.versionBucket(ctx, name, version)
 	if err != nil {
-		return fmt.Errorf("client: definitions bucket: %w", err)
+		return err
 	}
 	key := layout.DefinitionKey(name, version)
 	if _, err := kv.Get(ctx, key); err != nil {
@@ -394,17 +388,11 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 // or version that is not a valid token. If ctx has no deadline,
 // Config.Timeout applies.
 func (c *Client) PromoteWorkflowVersion(ctx context.Context, name, version string) error {
-	if err := protocol.ValidToken(name); err != nil {
-		return fmt.Errorf("client: workflow name: %w", err)
-	}
-	if err := protocol.ValidToken(version); err != nil {
-		return fmt.Errorf("client: workflow version: %w", err)
-	}
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
-	kv, err := c.js.KeyValue(ctx, layout.DefinitionsBucket(c.names))
+	kv, err := c.versionBucket(ctx, name, version)
 	if err != nil {
-		return fmt.Errorf("client: definitions bucket: %w", err)
+		return err
 	}
 	def, err := kv.Get(ctx, layout.DefinitionKey(name, version))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
@@ -435,4 +423,20 @@ func (c *Client) PromoteWorkflowVersion(ctx context.Context, name, version strin
 		return fmt.Errorf("client: promote workflow %s version %s: %w", name, version, err)
 	}
 	return nil
+}
+
+// versionBucket checks a workflow's name and version and returns the
+// definitions bucket, for a call on that version.
+func (c *Client) versionBucket(ctx context.Context, name, version string) (jetstream.KeyValue, error) {
+	if err := protocol.ValidToken(name); err != nil {
+		return nil, fmt.Errorf("client: workflow name: %w", err)
+	}
+	if err := protocol.ValidToken(version); err != nil {
+		return nil, fmt.Errorf("client: workflow version: %w", err)
+	}
+	kv, err := c.js.KeyValue(ctx, layout.DefinitionsBucket(c.names))
+	if err != nil {
+		return nil, fmt.Errorf("client: definitions bucket: %w", err)
+	}
+	return kv, nil
 }
