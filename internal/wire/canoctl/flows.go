@@ -1,14 +1,11 @@
 package canoctl
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"time"
-
-	"github.com/vmihailenco/msgpack/v5"
 
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/scheduler"
@@ -268,13 +265,9 @@ func flowFromFlags(args []string, o *flowAddOpts) (scheduler.Flow, error) {
 		return scheduler.Flow{}, err
 	}
 	if in != nil {
-		var buf bytes.Buffer
-		enc := msgpack.NewEncoder(&buf)
-		enc.SetSortMapKeys(true)
-		if err := enc.Encode(in); err != nil {
+		if f.Input, err = scheduler.EncodeInput(in); err != nil {
 			return scheduler.Flow{}, fmt.Errorf("encode --input: %w", err)
 		}
-		f.Input = buf.Bytes()
 	}
 	return f, nil
 }
