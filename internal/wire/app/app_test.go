@@ -283,7 +283,8 @@ func TestRunRetention(t *testing.T) {
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case err := <-done:
+			require.NoError(t, err)
 		case <-time.After(60 * time.Second):
 			t.Error("the coordinator did not stop within 60s")
 		}
