@@ -275,9 +275,10 @@ func TestRunRetention(t *testing.T) {
 	defer cancel()
 	ready, done := make(chan string, 1), make(chan error, 1)
 	logs := &natstest.LogBuffer{}
+	listen, dir := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0]), t.TempDir()
 	go func() {
 		done <- app.RunCoordinator(ctx, slog.New(slog.NewTextHandler(logs, nil)), app.CoordinatorConfig{Dev: true,
-			DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "off", MetricsAddr: "off", DemoEvery: 0,
+			DataDir: dir, Listen: listen, HTTP: "off", MetricsAddr: "off", DemoEvery: 0,
 			RunRetention: 2 * time.Second, Ready: func(url string) { ready <- url }}, 10*time.Second)
 	}()
 	t.Cleanup(func() {
