@@ -12,12 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 
 	"github.com/cano-nats/cano/internal/proctest"
 	"github.com/cano-nats/cano/internal/wire/health"
+	"github.com/cano-nats/cano/internal/wire/otelenv"
 )
 
 // doc is one parsed YAML document.
@@ -104,6 +106,39 @@ func binaryFlags(t *testing.T, name string) map[string]bool {
 	return flags
 }
 
+// shutdownTimeout is the -shutdown-timeout a command line gives its
+// binary, or the binary's default (from its -h).
+func shutdownTimeout(t *testing.T, args []string) time.Duration {
+	t.Helper()
+	for i, a := range args {
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if strings.HasPrefix(a, "-") && name == "shutdown-timeout" {
+			if !hasVal {
+				val = args[i+1]
+			}
+			d, err := time.ParseDuration(val)
+			require.NoError(t, err)
+			return d
+		}
+	}
+	out, _ := exec.Command(proctest.Build(t, "./cmd/"+args[0]), "-h").CombinedOutput()
+	m := regexp.MustCompile(`(?m)^  -shutdown-timeout duration\n\s+.*\(default (\S+)\)`).FindSubmatch(out)
+	require.NotNil(t, m, "no -shutdown-timeout default in %s -h:\n%s", args[0], out)
+	d, err := time.ParseDuration(string(m[1]))
+	require.NoError(t, err)
+	return d
+}
+
+// requireGrace checks that the time a container is given to stop covers
+// the process's graceful shutdown and its last trace flush: a SIGKILL
+// before that cuts off the hand-back of running tasks.
+func requireGrace(t *testing.T, grace time.Duration, args []string) {
+	t.Helper()
+	need := shutdownTimeout(t, args) + otelenv.FlushTimeout
+	require.Greater(t, grace, need, "%s: %s to stop is not more than its -shutdown-timeout plus the %s trace flush",
+		args[0], grace, otelenv.FlushTimeout)
+}
+
 // requireArgs checks a container's command line: the binary exists in the
 // image (coordinator or worker), every flag is one it has, and
 // -metrics-addr listens on wantPort.
@@ -173,6 +208,16 @@ func TestKubernetesManifests(t *testing.T) {
 			require.Equal(t, health.ReadyPath, str(t, c, "readinessProbe", "httpGet", "path"))
 			require.Equal(t, "metrics", str(t, c, "livenessProbe", "httpGet", "port"))
 			require.Equal(t, "metrics", str(t, c, "readinessProbe", "httpGet", "port"))
+			timeout, ok := at(t, c, "readinessProbe").(map[string]any)["timeoutSeconds"].(int)
+			require.True(t, ok && time.Duration(timeout)*time.Second > health.CheckTimeoutDefault,
+				"readinessProbe.timeoutSeconds must exceed /readyz's own %s check timeout", health.CheckTimeoutDefault)
+			grace := at(t, d, "spec", "template", "spec", "terminationGracePeriodSeconds").(int)
+			requireGrace(t, time.Duration(grace)*time.Second, strs(t, list(t, c, "args")))
+			// The "restricted" Pod Security Standard.
+			require.Equal(t, "RuntimeDefault", str(t, d, "spec", "template", "spec", "securityContext", "seccompProfile", "type"))
+			require.Equal(t, true, at(t, d, "spec", "template", "spec", "securityContext", "runAsNonRoot"))
+			require.Equal(t, false, at(t, c, "securityContext", "allowPrivilegeEscalation"))
+			require.Equal(t, []string{"ALL"}, strs(t, list(t, c, "securityContext", "capabilities", "drop")))
 			for _, e := range list(t, c, "env") {
 				em := e.(map[string]any)
 				if _, ok := em["valueFrom"]; !ok {
@@ -201,6 +246,12 @@ func TestKubernetesManifests(t *testing.T) {
 	require.Equal(t, "Deployment", str(t, hpa, "spec", "scaleTargetRef", "kind"))
 	require.Contains(t, deployLabels, str(t, hpa, "spec", "scaleTargetRef", "name"))
 	require.Equal(t, "cano-worker", str(t, hpa, "spec", "scaleTargetRef", "name"))
+	for _, d := range byKind["Deployment"] {
+		if str(t, d, "metadata", "name") == "cano-worker" {
+			_, has := at(t, d, "spec").(map[string]any)["replicas"]
+			require.False(t, has, "cano-worker sets spec.replicas: every kubectl apply would reset what its autoscaler chose")
+		}
+	}
 
 	// The kustomization lists every manifest.
 	res := strs(t, list(t, byKind["Kustomization"][0], "resources"))
@@ -249,6 +300,9 @@ func TestComposeFile(t *testing.T) {
 			} else {
 				require.Contains(t, args, "-provision=false")
 			}
+			grace, err := time.ParseDuration(str(t, s, "stop_grace_period"))
+			require.NoError(t, err)
+			requireGrace(t, grace, args)
 			hc := strs(t, list(t, s, "healthcheck", "test"))
 			require.Equal(t, []string{"CMD", args[0], "-healthcheck", "http://127.0.0.1:9090" + health.ReadyPath}, hc)
 			require.Equal(t, args[0], str(t, s, "environment", "NATS_USER"))

@@ -35,6 +35,8 @@ func main() {
 	fs.IntVar(&cfg.Shards, "shards", 0, "transition goroutines (0: default)")
 	fs.DurationVar(&cfg.DeferStart, "defer-start", 0, "deferred start: write a requested run's record with its first result, one store write fewer per run; a run with no result within this long gets its record then; its trigger request is answered once the record is written (0: off; at most 1s)")
 	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "redelivery deadline of an input a dead coordinator held (0: default 30s)")
+	fs.DurationVar(&cfg.RunRetention, "run-retention", 0, "how long a finished run's record is kept (0: default 1h; -1: until the runs bucket's 7-day limit)")
+	fs.DurationVar(&cfg.RunStoreRetention, "run-store-retention", 0, "how long an ended run's store keys are kept (0: default 1h; -1: kept)")
 	fs.BoolVar(&cfg.EventCapture, "event-capture", false, "keep recent events in the capture stream <PREFIX>_EVENTS (memory, 1 h, 64 MiB) so they can be replayed (canoctl runs watch --since); costs the server a stored message per event; always on with -dev")
 	fs.StringVar(&cfg.FlowFile, "flows", "", "scheduler flow `file` (JSON) to seed flows from")
 	fs.DurationVar(&cfg.LeaderTTL, "leader-ttl", 0, "scheduler leader lease TTL (0: default 10s)")

@@ -7,6 +7,7 @@ package prom
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -50,11 +51,26 @@ type PendingConfig struct {
 
 // Pending asks consumers for their pending and ack-pending counts on each
 // scrape. A consumer that does not exist yet, or a server that does not
-// answer within the timeout, gives no sample.
+// answer within the timeout, gives no sample. A scrape never waits longer
+// than the timeout, even when the queries block past it (a NATS
+// connection that is reconnecting holds its calls while it dials): the
+// scrape then has no consumer samples, and the next one waits for the
+// queries still running rather than starting more.
 type Pending struct {
-	js                  jetstream.JetStream
 	cfg                 PendingConfig
 	pending, ackPending *prometheus.Desc
+	// query asks for one consumer's counts; a variable for tests.
+	query func(ctx context.Context, c Consumer) (pending, ackPending uint64, err error)
+
+	mu       sync.Mutex   // guards querying
+	querying *pendingScan // the scan running now, nil when none
+}
+
+// pendingScan is one scan of the consumers; samples is set before done is
+// closed.
+type pendingScan struct {
+	done    chan struct{}
+	samples []prometheus.Metric
 }
 
 var _ prometheus.Collector = (*Pending)(nil)
@@ -62,11 +78,19 @@ var _ prometheus.Collector = (*Pending)(nil)
 // NewPending returns the collector of cfg's consumers on js.
 func NewPending(js jetstream.JetStream, cfg PendingConfig) *Pending {
 	labels := []string{cfg.Label}
-	return &Pending{js: js, cfg: cfg,
+	return &Pending{cfg: cfg,
 		pending: prometheus.NewDesc(prometheus.BuildFQName(cfg.Namespace, cfg.Subsystem, "consumer_pending"),
 			cfg.PendingHelp, labels, nil),
 		ackPending: prometheus.NewDesc(prometheus.BuildFQName(cfg.Namespace, cfg.Subsystem, "consumer_ack_pending"),
 			cfg.AckPendingHelp, labels, nil),
+		query: func(ctx context.Context, c Consumer) (uint64, uint64, error) {
+			cons, err := js.Consumer(ctx, c.Stream, c.Name) // reads the consumer's info
+			if err != nil {
+				return 0, 0, err
+			}
+			info := cons.CachedInfo()
+			return info.NumPending, uint64(info.NumAckPending), nil
+		},
 	}
 }
 
@@ -78,18 +102,43 @@ func (p *Pending) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (p *Pending) Collect(ch chan<- prometheus.Metric) {
+	p.mu.Lock()
+	scan := p.querying
+	if scan == nil {
+		scan = &pendingScan{done: make(chan struct{})}
+		p.querying = scan
+		go p.scan(scan)
+	}
+	p.mu.Unlock()
+	timer := time.NewTimer(p.cfg.Timeout)
+	defer timer.Stop()
+	select {
+	case <-scan.done:
+		for _, m := range scan.samples {
+			ch <- m
+		}
+	case <-timer.C: // no sample this time
+	}
+}
+
+// scan asks every consumer for its counts, within the timeout as far as
+// the queries honour their context.
+func (p *Pending) scan(scan *pendingScan) {
 	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
 	defer cancel()
+	var out []prometheus.Metric
 	for _, c := range p.cfg.Consumers() {
-		cons, err := p.js.Consumer(ctx, c.Stream, c.Name)
+		pending, ackPending, err := p.query(ctx, c)
 		if err != nil {
 			continue // not started, or the server is away: no sample
 		}
-		info, err := cons.Info(ctx)
-		if err != nil {
-			continue
-		}
-		ch <- prometheus.MustNewConstMetric(p.pending, prometheus.GaugeValue, float64(info.NumPending), c.Label)
-		ch <- prometheus.MustNewConstMetric(p.ackPending, prometheus.GaugeValue, float64(info.NumAckPending), c.Label)
+		out = append(out,
+			prometheus.MustNewConstMetric(p.pending, prometheus.GaugeValue, float64(pending), c.Label),
+			prometheus.MustNewConstMetric(p.ackPending, prometheus.GaugeValue, float64(ackPending), c.Label))
 	}
+	scan.samples = out
+	p.mu.Lock()
+	p.querying = nil
+	p.mu.Unlock()
+	close(scan.done)
 }

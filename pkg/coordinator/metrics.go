@@ -21,7 +21,7 @@ import (
 //	cano_coordinator_run_duration_seconds{workflow,status}  trigger to end
 //	cano_coordinator_dead_letters_total{source}             trigger, result, control, timer
 //	cano_coordinator_runs_stalled_total                     runs the stall check re-drove (Stats.Stalled)
-//	cano_coordinator_consumer_pending{stream}               messages not yet delivered, asked on scrape
+//	cano_coordinator_consumer_pending{stream}               messages not yet delivered, asked on scrape (same on every instance: max)
 //	cano_coordinator_consumer_ack_pending{stream}           delivered, not yet acknowledged
 
 // ScrapeTimeout bounds the consumer queries of one scrape.
@@ -61,8 +61,8 @@ func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
 		func() float64 { return float64(c.stalled.Load()) })
 	n := c.names
 	pending := prom.NewPending(c.js, prom.PendingConfig{Namespace: ns, Subsystem: sub, Label: "stream",
-		PendingHelp:    "Messages of an input stream not yet delivered to the coordinators' consumer (asked on scrape).",
-		AckPendingHelp: "Messages delivered to the coordinators' consumer and not yet acknowledged (asked on scrape).",
+		PendingHelp:    "Messages of an input stream not yet delivered to the coordinators' consumer (asked of the server on scrape: every instance reports the same count, aggregate with max).",
+		AckPendingHelp: "Messages delivered to the coordinators' consumer and not yet acknowledged (asked of the server on scrape: every instance reports the same count, aggregate with max).",
 		Timeout:        ScrapeTimeout,
 		Consumers: func() []prom.Consumer {
 			var out []prom.Consumer

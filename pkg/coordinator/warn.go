@@ -12,17 +12,32 @@ const WarnIntervalDefault = 10 * time.Second
 // warnings that are not yet remembered are limited by their message alone.
 const repeatKeysMax = 4096
 
+// repeatFirstsMax bounds how many warnings with the same message but
+// different keys (each about its own run) pass in one interval. Past it,
+// new keys of that message are limited by the message alone: a broker
+// outage that fails every trigger request in flight logs a few of them
+// and a count, not one line per request.
+const repeatFirstsMax = 10
+
 // repeats rate-limits repeated warnings: the same key (message, reason,
 // and the run or input kind it is about) passes at most once per interval,
 // and the next one that passes says how many were held back meanwhile.
 // The clock is the caller's (now is a parameter). Safe for concurrent use;
 // the zero value lets everything pass.
 type repeats struct {
-	every time.Duration // ≤ 0: no limit
-	max   int           // keys remembered; 0 means repeatKeysMax
+	every  time.Duration // ≤ 0: no limit
+	max    int           // keys remembered; 0 means repeatKeysMax
+	firsts int           // new keys of one message passing per interval; 0 means repeatFirstsMax
 
 	mu   sync.Mutex
-	keys map[string]*repeat // guarded by mu
+	keys map[string]*repeat    // guarded by mu
+	msgs map[string]*msgFirsts // guarded by mu; by message
+}
+
+// msgFirsts counts the new keys of one message that passed since start.
+type msgFirsts struct {
+	start time.Time
+	n     int
 }
 
 type repeat struct {
@@ -43,6 +58,10 @@ func (r *repeats) allow(key, msg string, now time.Time) (ok bool, suppressed int
 		r.keys = map[string]*repeat{}
 	}
 	e, seen := r.keys[key]
+	if !seen && r.overFirsts(msg, now) {
+		key = "\x00" + msg
+		e, seen = r.keys[key]
+	}
 	if !seen {
 		max := r.max
 		if max <= 0 {
@@ -68,6 +87,28 @@ func (r *repeats) allow(key, msg string, now time.Time) (ok bool, suppressed int
 	suppressed = e.suppressed
 	e.last, e.suppressed = now, 0
 	return true, suppressed
+}
+
+// overFirsts reports whether msg has had its share of new keys in the
+// current interval; if not, it counts one more. Called with mu held.
+func (r *repeats) overFirsts(msg string, now time.Time) bool {
+	limit := r.firsts
+	if limit <= 0 {
+		limit = repeatFirstsMax
+	}
+	if r.msgs == nil {
+		r.msgs = map[string]*msgFirsts{}
+	}
+	f := r.msgs[msg]
+	if f == nil || now.Sub(f.start) >= r.every {
+		f = &msgFirsts{start: now}
+		r.msgs[msg] = f
+	}
+	if f.n >= limit {
+		return true
+	}
+	f.n++
+	return false
 }
 
 // prune forgets the warnings last logged an interval or more ago. Their

@@ -1,6 +1,7 @@
 package coordinator
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -78,4 +79,35 @@ func TestRepeatsZeroValue(t *testing.T) {
 		require.True(t, ok)
 		require.Zero(t, n)
 	}
+}
+
+// TestRepeatsManyKeysOfOneMessage: a burst of the same warning about
+// different runs (every trigger request in flight failing while the broker
+// elects a leader) logs its first few, then one line for the message with
+// a count of the rest.
+func TestRepeatsManyKeysOfOneMessage(t *testing.T) {
+	t.Parallel()
+	t0 := time.Unix(1_700_000_000, 0)
+	r := &repeats{every: 10 * time.Second}
+	passed := 0
+	for i := range 1000 {
+		if ok, _ := r.allow(fmt.Sprintf("run-%d", i), "trigger request not handled", t0.Add(time.Duration(i)*time.Millisecond)); ok {
+			passed++
+		}
+	}
+	require.Equal(t, repeatFirstsMax+1, passed, "the first keys, then the message once")
+	ok, _ := r.allow("other", "another warning", t0.Add(time.Second))
+	require.True(t, ok, "another message has its own share")
+
+	// The next interval: new keys pass again, and once their share is
+	// used the message passes with the count held back.
+	later := t0.Add(11 * time.Second)
+	for i := range repeatFirstsMax {
+		ok, n := r.allow(fmt.Sprintf("later-%d", i), "trigger request not handled", later)
+		require.True(t, ok)
+		require.Zero(t, n)
+	}
+	ok, n := r.allow("later-x", "trigger request not handled", later)
+	require.True(t, ok)
+	require.Equal(t, 1000-repeatFirstsMax-1, n)
 }

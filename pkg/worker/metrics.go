@@ -27,7 +27,7 @@ import (
 //	cano_worker_breaker_transitions_total{breaker,to}   transitions this worker made
 //	cano_worker_dead_letters_total{source}              commands dead-lettered (source "task")
 //	cano_worker_tasks_in_flight                         attempts running now
-//	cano_worker_consumer_pending{consumer}              commands not yet delivered, asked on scrape
+//	cano_worker_consumer_pending{consumer}              commands not yet delivered, asked on scrape (same on every instance: max)
 //	cano_worker_consumer_ack_pending{consumer}          delivered, not yet settled
 
 // ScrapeTimeout bounds the consumer queries of one scrape.
@@ -79,8 +79,8 @@ func newMetrics(w *Worker, reg prometheus.Registerer) (*metrics, error) {
 			Name: "tasks_in_flight", Help: "Task attempts running now."}),
 	}
 	pending := prom.NewPending(w.js, prom.PendingConfig{Namespace: ns, Subsystem: sub, Label: "consumer",
-		PendingHelp:    "Task commands of a consumer (queue and kind) not yet delivered (asked on scrape).",
-		AckPendingHelp: "Task commands delivered and not yet settled, by consumer (asked on scrape).",
+		PendingHelp:    "Task commands of a consumer (queue and kind) not yet delivered (asked of the server on scrape: every instance reports the same count, aggregate with max).",
+		AckPendingHelp: "Task commands delivered and not yet settled, by consumer (asked of the server on scrape: every instance reports the same count, aggregate with max).",
 		Timeout:        ScrapeTimeout,
 		Consumers: func() []prom.Consumer {
 			stream := layout.TasksStream(w.names)

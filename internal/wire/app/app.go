@@ -44,10 +44,13 @@ type CoordinatorConfig struct {
 	AckWait  time.Duration
 	// DeferStart is coordinator.Config.DeferStart (0: off).
 	DeferStart time.Duration
-	Dev        bool
-	DataDir    string
-	Listen     string
-	DemoEvery  time.Duration
+	// RunRetention and RunStoreRetention are coordinator.Config's (0: its
+	// defaults; -1 keeps).
+	RunRetention, RunStoreRetention time.Duration
+	Dev                             bool
+	DataDir                         string
+	Listen                          string
+	DemoEvery                       time.Duration
 	// FlowFile seeds scheduler flows (JSON, see scheduler.LoadFlowFile).
 	FlowFile string
 	// EventCapture provisions the events capture stream (replay of recent
@@ -165,6 +168,7 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	var co *coordinator.Coordinator
 	err = wait.Do(ctx, "start coordinator", func(actx context.Context) error {
 		c, err := coordinator.New(nc, coordinator.Config{Prefix: cfg.Prefix, Shards: cfg.Shards, AckWait: cfg.AckWait, DeferStart: cfg.DeferStart, Logger: log,
+			RunRetention: cfg.RunRetention, RunStoreRetention: cfg.RunStoreRetention,
 			Metrics: registerer(cfg.Metrics), Tracing: cfg.Tracing})
 		if err != nil {
 			return retry.Permanent(err)

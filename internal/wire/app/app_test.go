@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -263,4 +264,57 @@ func TestHTTPOffLoopbackNeedsCredentials(t *testing.T) {
 	err := app.RunCoordinator(ctx, slog.New(slog.NewTextHandler(logs, nil)), app.CoordinatorConfig{Dev: true,
 		DataDir: t.TempDir(), Listen: "127.0.0.1:0", HTTP: "0.0.0.0:0", MetricsAddr: "off"}, 10*time.Second)
 	require.ErrorContains(t, err, "-http 0.0.0.0:0 is not loopback: serving there needs -http-token (or CANO_HTTP_TOKEN), or -http-user and -http-password")
+}
+
+// TestRunRetention: the coordinator's run retention (-run-retention) is
+// the one its runs' records get: a finished run's record is gone once it
+// passes.
+func TestRunRetention(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready, done := make(chan string, 1), make(chan error, 1)
+	logs := &natstest.LogBuffer{}
+	listen, dir := fmt.Sprintf("127.0.0.1:%d", freePorts(t, 1)[0]), t.TempDir()
+	go func() {
+		done <- app.RunCoordinator(ctx, slog.New(slog.NewTextHandler(logs, nil)), app.CoordinatorConfig{Dev: true,
+			DataDir: dir, Listen: listen, HTTP: "off", MetricsAddr: "off", DemoEvery: 0,
+			RunRetention: 2 * time.Second, Ready: func(url string) { ready <- url }}, 10*time.Second)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(60 * time.Second):
+			t.Error("the coordinator did not stop within 60s")
+		}
+	})
+	var url string
+	select {
+	case url = <-ready:
+	case err := <-done:
+		t.Fatalf("the coordinator exited: %v\n%s", err, logs.String())
+	case <-time.After(120 * time.Second):
+		t.Fatalf("the coordinator was not ready within 120s\n%s", logs.String())
+	}
+	nc, err := nats.Connect(url)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+	rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer rcancel()
+	run, err := cl.Run(rctx, demo.WorkflowName, nil)
+	require.NoError(t, err)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		_, err := cl.Get(rctx, run.ID)
+		if errors.Is(err, client.ErrNotFound) {
+			return
+		}
+		require.NoError(t, err)
+		require.True(t, time.Now().Before(deadline), "run %s still readable 60s after it ended with a 2s run retention", run.ID)
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -97,7 +97,13 @@ func setReady(hs *health.Server, nc *nats.Conn, js jetstream.JetStream, prov pro
 	if hs == nil {
 		return
 	}
-	hs.SetReady(health.All(health.Connected(nc), health.Streams(js, readyStreams(prov)), extra))
+	connected, rest := health.Connected(nc), health.All(health.Streams(js, readyStreams(prov)), extra)
+	hs.SetReady(func(ctx context.Context) error {
+		if err := connected(ctx); err != nil {
+			return err // the streams cannot be read either: not worth the wait
+		}
+		return rest(ctx)
+	})
 }
 
 // notReady makes hs (nil: nothing) report not ready, while shutting down.

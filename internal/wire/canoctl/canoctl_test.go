@@ -1,6 +1,7 @@
 package canoctl_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -19,9 +20,11 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
 	"github.com/cano-nats/cano/pkg/worker"
 )
@@ -85,6 +88,26 @@ func (block) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
 	return fsm.Result{}, ctx.Err()
 }
 
+// gate waits until the test opens gateOpen (or its context ends), and
+// reports its start on gateStarted.
+type gate struct{}
+
+var (
+	gateStarted = make(chan struct{}, 16)
+	gateOpen    = make(chan struct{})
+)
+
+func (gate) Kind() string { return "test_gate" }
+func (gate) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	gateStarted <- struct{}{}
+	select {
+	case <-gateOpen:
+		return fsm.NextWith("done", "through"), nil
+	case <-ctx.Done():
+		return fsm.Result{}, ctx.Err()
+	}
+}
+
 type bundle struct {
 	url string
 	cl  *client.Client
@@ -102,11 +125,13 @@ func setup(t *testing.T) *bundle {
 	fsm.Register[fail](reg)
 	fsm.Register[echo](reg)
 	fsm.Register[block](reg)
+	fsm.Register[gate](reg)
 	wfs := []worker.Definer{
 		demo.Workflow(),
 		fsm.New[string]("failing", "try").Register("try", fail{Msg: "the payment gateway said no"}).Exit("done"),
 		fsm.New[string]("echo", "echo").Register("echo", echo{}).Exit("done"),
 		fsm.New[string]("blocking", "wait").Register("wait", block{}).Exit("done"),
+		fsm.New[string]("gated", "gate").Register("gate", gate{}).Exit("done"),
 	}
 	w, err := worker.New(nc, worker.Config{ID: "w1", Registry: reg, Workflows: wfs})
 	require.NoError(t, err)
@@ -169,6 +194,69 @@ func TestCanoctl(t *testing.T) {
 		require.Contains(t, r.stdout, "state     aggregate")
 		require.Contains(t, r.stdout, "completed in complete")
 		require.Contains(t, r.stdout, `output: "data_from_1,data_from_2,data_from_3"`)
+	})
+
+	t.Run("trigger --wait reads the record until it shows the announced end", func(t *testing.T) {
+		// On a cluster the completion event can arrive before the replica
+		// that answers the record read has applied the record's last write.
+		// Here the event comes first for real: a completion event is sent
+		// for the run while its task still runs, and the task then finishes.
+		cmd := exec.Command(bin, "trigger", "gated", "--wait")
+		cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, b.env...)
+		stdout, err := cmd.StdoutPipe()
+		require.NoError(t, err)
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { _ = cmd.Process.Kill() })
+		lines := make(chan string, 64)
+		go func() {
+			sc := bufio.NewScanner(stdout)
+			for sc.Scan() {
+				lines <- sc.Text()
+			}
+			close(lines)
+		}()
+		var id string
+		var out []string
+		for id == "" {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					_ = cmd.Wait()
+					t.Fatalf("canoctl ended before naming the run: %s %s", strings.Join(out, "\n"), stderr.String())
+				}
+				out = append(out, l)
+				if f := strings.Fields(l); len(f) == 4 && f[0] == "run" && f[2] == "of" {
+					id = f[1] // printed after its event watch started
+				}
+			case <-time.After(30 * time.Second):
+				t.Fatal("canoctl did not name the run")
+			}
+		}
+		natstest.Recv(t, gateStarted, 30*time.Second)
+		nc, err := nats.Connect(b.url)
+		require.NoError(t, err)
+		defer nc.Close()
+		ev := protocol.Event{V: protocol.SchemaVersion, Type: protocol.EventCompleted, RunID: id, Workflow: "gated",
+			State: "done", Step: 1, Status: protocol.RunCompleted, Time: time.Now().UnixNano()}
+		require.NoError(t, nc.Publish(protocol.MustNames("").EventSubject("gated", id, protocol.EventCompleted),
+			wirecodec.AppendEventJSON(nil, &ev)))
+		require.NoError(t, nc.Flush())
+		for l := range lines { // the announced end is printed before the record is read
+			out = append(out, l)
+			if strings.Contains(l, "completed in done") {
+				break
+			}
+		}
+		gateOpen <- struct{}{}
+		for l := range lines {
+			out = append(out, l)
+		}
+		err = cmd.Wait()
+		t.Logf("canoctl trigger gated --wait:\n%s\n%s", strings.Join(out, "\n"), stderr.String())
+		require.NoError(t, err, "exit status; stderr: %s", stderr.String())
+		require.Contains(t, strings.Join(out, "\n"), `output: "through"`)
 	})
 
 	t.Run("trigger --wait exits 1 when the run fails", func(t *testing.T) {

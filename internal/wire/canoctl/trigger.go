@@ -142,7 +142,7 @@ func follow(ctx context.Context, e *env, st *client.EventStream, id string) erro
 	defer stop()
 	evs, awaited := watchEnd(sctx, e, st, id)
 	var tail <-chan time.Time
-	awaitDone := false
+	awaitDone, sawEnd := false, false
 	quiet := time.NewTimer(QuietHintAfter)
 	defer quiet.Stop()
 loop:
@@ -168,6 +168,7 @@ loop:
 			}
 			printEvent(e, n.ev, false)
 			if n.ev.Type.Terminal() || n.ev.Type == client.EventRejected {
+				sawEnd = n.ev.Type.Terminal()
 				break loop
 			}
 		case a := <-awaited:
@@ -184,6 +185,20 @@ loop:
 	rctx, cancel := e.reqCtx(ctx)
 	defer cancel()
 	r, err := e.cl.Get(rctx, id)
+	// The run's end was announced, but a read answered by a replica that
+	// lags (a cluster's follower applies the record's last write a moment
+	// after its leader) can still show it running: read again until the
+	// record shows the end, within the request timeout.
+	for wait := 10 * time.Millisecond; sawEnd && err == nil && !r.Status.Terminal(); wait = min(2*wait, 500*time.Millisecond) {
+		select {
+		case <-rctx.Done():
+		case <-time.After(wait):
+		}
+		if rctx.Err() != nil {
+			break
+		}
+		r, err = e.cl.Get(rctx, id)
+	}
 	if err != nil {
 		return fmt.Errorf("read run %s: %w", id, err)
 	}

@@ -63,14 +63,25 @@ func newHandler(w io.Writer, cfg LogConfig, terminal, noColor bool) (slog.Handle
 		if terminal {
 			return newTextHandler(w, level, noColor), nil
 		}
-		return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), nil
+		return newJSONHandler(w, level), nil
 	case LogFormatText:
 		return newTextHandler(w, level, noColor || !terminal), nil
 	case LogFormatJSON:
-		return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level}), nil
+		return newJSONHandler(w, level), nil
 	default:
 		return nil, fmt.Errorf("-log-format: unknown format %q (want auto, text or json)", cfg.Format)
 	}
+}
+
+// newJSONHandler writes one JSON object a line. Durations are written as
+// Go writes them ("250ms", "5m0s"), not as integer nanoseconds.
+func newJSONHandler(w io.Writer, level slog.Level) slog.Handler {
+	return slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+		if a.Value.Kind() == slog.KindDuration {
+			a.Value = slog.StringValue(a.Value.Duration().String())
+		}
+		return a
+	}})
 }
 
 func parseLevel(s string) (slog.Level, error) {

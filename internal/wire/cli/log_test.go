@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -136,4 +137,21 @@ func TestLogConfigFlags(t *testing.T) {
 	require.Equal(t, LogConfig{Level: "info", Format: "auto"}, cfg)
 	require.NoError(t, fs.Parse([]string{"-log-level", "debug", "--log-format=json"}))
 	require.Equal(t, LogConfig{Level: "debug", Format: "json"}, cfg)
+}
+
+// TestJSONDurations: a duration in a JSON log line reads as Go writes it
+// ("250ms"), not as integer nanoseconds (250000000), in both ways to get
+// JSON.
+func TestJSONDurations(t *testing.T) {
+	t.Parallel()
+	for _, format := range []string{LogFormatJSON, LogFormatAuto} {
+		var buf bytes.Buffer
+		h, err := newHandler(&buf, LogConfig{Format: format}, false, true)
+		require.NoError(t, err)
+		slog.New(h).Warn("input will be retried", "retry_in", 250*time.Millisecond, "delivery", 3)
+		var line map[string]any
+		require.NoError(t, json.Unmarshal(buf.Bytes(), &line), buf.String())
+		require.Equal(t, "250ms", line["retry_in"], format)
+		require.Equal(t, float64(3), line["delivery"], format)
+	}
 }

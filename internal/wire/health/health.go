@@ -36,7 +36,9 @@ const (
 const CheckTimeoutDefault = 3 * time.Second
 
 // CheckFunc reports why the process is not ready, or nil when it is. It
-// must return by the time ctx ends.
+// should return by the time ctx ends; one that does not (a NATS call
+// blocked while the client library dials a server that is gone) still
+// gets an answer to /readyz in time, see [Server.Ready].
 type CheckFunc func(ctx context.Context) error
 
 // ErrStarting is the reason /readyz gives before [Server.SetReady] is called.
@@ -64,6 +66,9 @@ type Server struct {
 	cfg   Config
 	mux   *http.ServeMux
 	ready atomic.Pointer[CheckFunc]
+
+	checkMu  sync.Mutex // guards checking
+	checking *checkRun  // the check running now, nil when none
 
 	mu     sync.Mutex // guards srv, ln, closed
 	srv    *http.Server
@@ -104,7 +109,18 @@ func (s *Server) SetReady(check CheckFunc) {
 	s.ready.Store(&check)
 }
 
-// Ready runs the readiness check, bounded by the configured timeout.
+// checkRun is one run of the readiness check; err is set before done is
+// closed.
+type checkRun struct {
+	done chan struct{}
+	err  error
+}
+
+// Ready runs the readiness check and returns its answer within the
+// configured timeout (or ctx, if that ends first), even when the check
+// itself does not return in time: then the answer is an error saying so.
+// A check still running when Ready is called again is waited for rather
+// than run a second time, so probes never pile checks up.
 func (s *Server) Ready(ctx context.Context) error {
 	p := s.ready.Load()
 	if p == nil {
@@ -112,7 +128,30 @@ func (s *Server) Ready(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
 	defer cancel()
-	return (*p)(ctx)
+	s.checkMu.Lock()
+	run := s.checking
+	if run == nil {
+		run = &checkRun{done: make(chan struct{})}
+		s.checking = run
+		check := *p
+		go func() {
+			cctx, ccancel := context.WithTimeout(context.Background(), s.cfg.CheckTimeout)
+			defer ccancel()
+			run.err = check(cctx)
+			s.checkMu.Lock()
+			s.checking = nil
+			s.checkMu.Unlock()
+			close(run.done)
+		}()
+	}
+	s.checkMu.Unlock()
+	select {
+	case <-run.done:
+		return run.err
+	case <-ctx.Done():
+		return fmt.Errorf("the readiness check did not answer within %s: %w (NATS unreachable, or slow to answer)",
+			s.cfg.CheckTimeout, ctx.Err())
+	}
 }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {

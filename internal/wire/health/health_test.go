@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -69,6 +70,42 @@ func TestCheckTimeout(t *testing.T) {
 	code, body := get(t, s.Handler(), "/readyz")
 	require.Equal(t, 503, code)
 	require.Contains(t, body, "deadline exceeded")
+}
+
+// TestCheckThatDoesNotReturn: a check blocked past its context (a NATS
+// call waiting for the client library's lock while it dials a server that
+// is gone) still gets /readyz a 503 in time, and a probe meanwhile waits
+// for the check in flight instead of starting another.
+func TestCheckThatDoesNotReturn(t *testing.T) {
+	t.Parallel()
+	s := health.New(health.Config{CheckTimeout: 50 * time.Millisecond})
+	release := make(chan struct{})
+	var calls atomic.Int32
+	s.SetReady(func(context.Context) error {
+		calls.Add(1)
+		<-release // ignores its context
+		return nil
+	})
+	answered := make(chan struct{})
+	var code int
+	var body string
+	go func() {
+		defer close(answered)
+		code, body = get(t, s.Handler(), "/readyz")
+	}()
+	select {
+	case <-answered:
+	case <-time.After(30 * time.Second): // a guard against a hang, not a timing goal
+		t.Fatal("/readyz did not answer while its check was blocked")
+	}
+	require.Equal(t, 503, code)
+	require.Contains(t, body, "not ready: the readiness check did not answer within 50ms")
+	code, _ = get(t, s.Handler(), "/readyz")
+	require.Equal(t, 503, code)
+	require.Equal(t, int32(1), calls.Load(), "a second probe started a second check while the first was blocked")
+
+	close(release)
+	waitCode(t, func() (int, string) { return get(t, s.Handler(), "/readyz") }, 200, "ready")
 }
 
 func TestServerAndProbe(t *testing.T) {
