@@ -23,6 +23,7 @@ const (
 	EventsMaxAgeDefault   = time.Hour
 	EventsMaxBytesDefault = 64 << 20
 	DLQMaxAgeDefault      = 7 * 24 * time.Hour
+	DLQMaxBytesDefault    = 256 << 20
 	RunsMaxAgeDefault     = 7 * 24 * time.Hour
 	LeaderTTLDefault      = 10 * time.Second
 	WorkersTTLDefault     = 30 * time.Second
@@ -115,6 +116,13 @@ type Config struct {
 	// RunsMaxAge bounds how long run records and branch outcomes are kept.
 	// Defaults to RunsMaxAgeDefault; -1 keeps them forever.
 	RunsMaxAge time.Duration
+	// DLQMaxBytes bounds the dead-letter stream's size: past it the oldest
+	// letters go, so a flood of bad input cannot fill the server's store
+	// and stop the runs. Defaults to DLQMaxBytesDefault (256 MiB); -1 means
+	// no bound (the 7-day age limit only). The server reserves the bound
+	// against its max_file_store (max_memory_store with Memory) on each
+	// node holding a replica.
+	DLQMaxBytes int64
 	// EventsFile stores captured events on disk (with EventCapture). By
 	// default the capture stream uses memory storage: events are for
 	// observers (the run records are the truth), and memory keeps them off
@@ -125,6 +133,13 @@ type Config struct {
 	// MaxMsgSize is the largest message or value stored. Defaults to
 	// MaxMsgSizeDefault; must not exceed the server's max_payload.
 	MaxMsgSize int32
+	// CreateOnly creates the streams and buckets that are missing, with
+	// this Config, and leaves existing ones as they are. A process that
+	// does not own the deployment's settings provisions this way
+	// (cmd/worker does), so it never undoes what the coordinators set —
+	// a -leader-ttl, an age or size limit — when it starts or reconnects;
+	// the coordinators apply settings and a release's upgrades.
+	CreateOnly bool
 }
 
 func (c Config) withDefaults() Config {
@@ -149,6 +164,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxMsgSize == 0 {
 		c.MaxMsgSize = MaxMsgSizeDefault
 	}
+	if c.DLQMaxBytes == 0 {
+		c.DLQMaxBytes = DLQMaxBytesDefault
+	}
 	return c
 }
 
@@ -158,6 +176,9 @@ func (c Config) validate() error {
 	}
 	if c.DuplicateWindow < 0 {
 		return &configError{fmt.Errorf("provision: DuplicateWindow must not be negative, got %s", c.DuplicateWindow)}
+	}
+	if c.DLQMaxBytes < -1 {
+		return &configError{fmt.Errorf("provision: DLQMaxBytes must be -1 (no bound) or positive, got %d", c.DLQMaxBytes)}
 	}
 	if c.LeaderTTL < time.Second {
 		return &configError{fmt.Errorf("provision: LeaderTTL must be at least 1s, got %s", c.LeaderTTL)}
@@ -232,6 +253,7 @@ func Streams(cfg Config) []jetstream.StreamConfig {
 			Storage:     st,
 			Replicas:    cfg.Replicas,
 			MaxAge:      DLQMaxAgeDefault,
+			MaxBytes:    cfg.DLQMaxBytes,
 			MaxMsgSize:  cfg.MaxMsgSize,
 			Duplicates:  window(dlqDuplicateWindow),
 			Discard:     jetstream.DiscardOld,
@@ -308,6 +330,12 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 	ctx, cancel := deadline.Default(ctx, TimeoutDefault)
 	defer cancel()
 	for _, sc := range Streams(cfg) {
+		if cfg.CreateOnly {
+			if err := createStream(ctx, js, sc); err != nil {
+				return err
+			}
+			continue
+		}
 		if keepReplicas {
 			sc.Replicas = existingReplicas(ctx, js, sc.Name, sc.Replicas)
 		}
@@ -316,6 +344,12 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		}
 	}
 	for _, bc := range Buckets(cfg) {
+		if cfg.CreateOnly {
+			if err := createBucket(ctx, js, bc); err != nil {
+				return err
+			}
+			continue
+		}
 		if keepReplicas {
 			bc.Replicas = existingReplicas(ctx, js, "KV_"+bc.Bucket, bc.Replicas)
 		}
@@ -324,6 +358,40 @@ func Ensure(ctx context.Context, js jetstream.JetStream, cfg Config) error {
 		}
 	}
 	return nil
+}
+
+// createStream creates want's stream unless a stream of that name exists,
+// whatever its settings (Config.CreateOnly).
+func createStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	_, err := js.Stream(ctx, want.Name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("provision: stream %s: %w", want.Name, err)
+	}
+	_, err = js.CreateStream(ctx, want)
+	if err == nil || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || isStreamExists(err) {
+		return nil // created meanwhile by another process: it stays as that one made it
+	}
+	return explainStreamError(ctx, js, want, err)
+}
+
+// createBucket creates want's bucket unless a bucket of that name exists,
+// whatever its settings (Config.CreateOnly).
+func createBucket(ctx context.Context, js jetstream.JetStream, want jetstream.KeyValueConfig) error {
+	_, err := js.KeyValue(ctx, want.Bucket)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return fmt.Errorf("provision: bucket %s: %w", want.Bucket, err)
+	}
+	_, err = js.CreateKeyValue(ctx, want)
+	if err == nil || errors.Is(err, jetstream.ErrBucketExists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) || isStreamExists(err) {
+		return nil
+	}
+	return fmt.Errorf("provision: bucket %s: %w", want.Bucket, err)
 }
 
 // existingReplicas is the replica count of stream name, or def when it

@@ -262,3 +262,94 @@ func TestEventCapture(t *testing.T) {
 	require.NoError(t, err, "Ensure without capture must not delete the stream")
 	require.Equal(t, 2*time.Hour, st.CachedInfo().Config.MaxAge, "nor change it")
 }
+
+// TestDLQBounded: the dead-letter stream is bounded in bytes (256 MiB by
+// default), dropping its oldest letters past the bound, so a flood of bad
+// input cannot fill the server's store; an existing stream gets the bound
+// on the next Ensure, and -1 lifts it.
+func TestDLQBounded(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	_, js := s.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := protocol.MustNames("")
+	dlqConfig := func() jetstream.StreamConfig {
+		st, err := js.Stream(ctx, layout.DLQStream(n))
+		require.NoError(t, err)
+		return st.CachedInfo().Config
+	}
+
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{}))
+	require.Equal(t, int64(provision.DLQMaxBytesDefault), dlqConfig().MaxBytes)
+
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{DLQMaxBytes: 8 << 10}))
+	require.Equal(t, int64(8<<10), dlqConfig().MaxBytes)
+	letter := make([]byte, 1<<10)
+	for i := range 20 {
+		_, err := js.Publish(ctx, n.DLQSubject("trigger"), letter, jetstream.WithMsgID(fmt.Sprintf("dlq:test:%d", i)))
+		require.NoError(t, err, "letter %d: the bound drops old letters, it does not refuse new ones", i)
+	}
+	st, err := js.Stream(ctx, layout.DLQStream(n))
+	require.NoError(t, err)
+	info, err := st.Info(ctx)
+	require.NoError(t, err)
+	require.LessOrEqual(t, info.State.Bytes, uint64(8<<10))
+	require.Equal(t, uint64(20), info.State.LastSeq, "the newest letter is kept")
+	require.Greater(t, info.State.FirstSeq, uint64(1), "the oldest letters went")
+
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{DLQMaxBytes: -1}))
+	require.Equal(t, int64(-1), dlqConfig().MaxBytes)
+
+	err = provision.Ensure(ctx, js, provision.Config{DLQMaxBytes: -2})
+	require.ErrorIs(t, err, provision.ErrInvalidConfig)
+	require.ErrorContains(t, err, "DLQMaxBytes")
+}
+
+// TestCreateOnly: CreateOnly creates what is missing, concurrently with
+// itself, and leaves an existing stream or bucket as it is.
+func TestCreateOnly(t *testing.T) {
+	t.Parallel()
+	s := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	n := protocol.MustNames("")
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for range 3 {
+		_, js := s.Connect(t)
+		wg.Go(func() { errs <- provision.Ensure(ctx, js, provision.Config{CreateOnly: true}) })
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+	_, js := s.Connect(t)
+	for _, sc := range provision.Streams(provision.Config{}) {
+		_, err := js.Stream(ctx, sc.Name)
+		require.NoError(t, err, sc.Name)
+	}
+	for _, bc := range provision.Buckets(provision.Config{}) {
+		_, err := js.KeyValue(ctx, bc.Bucket)
+		require.NoError(t, err, bc.Bucket)
+	}
+
+	// The owner's settings, then CreateOnly with the defaults: kept.
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{LeaderTTL: 20 * time.Second, DLQMaxBytes: 1 << 20, RunsMaxAge: 48 * time.Hour}))
+	require.NoError(t, js.DeleteStream(ctx, layout.ControlStream(n)))
+	require.NoError(t, provision.Ensure(ctx, js, provision.Config{CreateOnly: true}))
+	_, err := js.Stream(ctx, layout.ControlStream(n))
+	require.NoError(t, err, "a missing stream is created")
+	dlq, err := js.Stream(ctx, layout.DLQStream(n))
+	require.NoError(t, err)
+	require.Equal(t, int64(1<<20), dlq.CachedInfo().Config.MaxBytes)
+	for bucket, ttl := range map[string]time.Duration{layout.LeaderBucket(n): 20 * time.Second, layout.RunsBucket(n): 48 * time.Hour} {
+		kv, err := js.KeyValue(ctx, bucket)
+		require.NoError(t, err)
+		st, err := kv.Status(ctx)
+		require.NoError(t, err)
+		require.Equal(t, ttl, st.TTL(), bucket)
+	}
+}

@@ -402,9 +402,10 @@ func RunWorker(ctx context.Context, log *slog.Logger, cfg WorkerConfig, shutdown
 	if err != nil {
 		return err
 	}
-	// A worker provisions what it needs (keeping the replica counts a
-	// coordinator chose), waiting for the broker like the coordinator.
-	prov := provision.Config{Prefix: cfg.Prefix}
+	// A worker creates what is missing and leaves the rest as the
+	// coordinators set it (replicas, -leader-ttl, limits), waiting for the
+	// broker like the coordinator.
+	prov := provision.Config{Prefix: cfg.Prefix, CreateOnly: true}
 	if cfg.NoProvision {
 		err = waitProvisioned(ctx, log, js, prov)
 	} else {

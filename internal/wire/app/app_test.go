@@ -318,3 +318,64 @@ func TestRunRetention(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestWorkerKeepsCoordinatorSettings: a worker started after a coordinator
+// with a non-default setting (-leader-ttl) leaves it as the coordinator set
+// it; before, its provisioning applied the defaults again, and the lease
+// the scheduler renews every TTL/3 of its own 30 s expired after 10 s.
+func TestWorkerKeepsCoordinatorSettings(t *testing.T) {
+	t.Parallel()
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &natstest.LogBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ready, done := make(chan struct{}), make(chan error, 2)
+	var once sync.Once
+	go func() {
+		done <- app.RunCoordinator(ctx, log.With("proc", "coordinator"), app.CoordinatorConfig{
+			NATS: cli.NATSConfig{URL: srv.URL}, Shards: 4, DrainTimeout: time.Second, LeaderTTL: 30 * time.Second,
+			Ready: func(string) { once.Do(func() { close(ready) }) },
+		}, 20*time.Second)
+	}()
+	procs := 1
+	t.Cleanup(func() {
+		cancel()
+		for range procs {
+			select {
+			case err := <-done:
+				require.NoError(t, err)
+			case <-time.After(60 * time.Second):
+				t.Error("a process did not stop within 60s")
+				return
+			}
+		}
+	})
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("the coordinator exited: %v\n%s", err, logs.String())
+	case <-time.After(60 * time.Second):
+		t.Fatalf("the coordinator was not ready within 60s\n%s", logs.String())
+	}
+	nc, js := srv.Connect(t)
+	leaderTTL := func() time.Duration {
+		kv, err := js.KeyValue(ctx, layout.LeaderBucket(protocol.MustNames("")))
+		require.NoError(t, err)
+		st, err := kv.Status(ctx)
+		require.NoError(t, err)
+		return st.TTL()
+	}
+	require.Equal(t, 30*time.Second, leaderTTL())
+
+	procs++
+	go func() {
+		done <- app.RunWorker(ctx, log.With("proc", "worker"), app.WorkerConfig{NATS: cli.NATSConfig{URL: srv.URL}}, 20*time.Second)
+	}()
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { // the worker has provisioned, then registered
+		_, err := cl.Workflow(ctx, demo.OneTaskName, "")
+		return err == nil
+	}, 60*time.Second, 20*time.Millisecond, "the worker never registered %s\n%s", demo.OneTaskName, logs.String())
+	require.Equal(t, 30*time.Second, leaderTTL(), "the worker's provisioning changed the coordinator's -leader-ttl")
+}
