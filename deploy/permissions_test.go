@@ -19,6 +19,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wire/app"
+	"github.com/cano-nats/cano/internal/wire/canoctl"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/faults"
@@ -385,5 +386,34 @@ func TestRolePermissions(t *testing.T) {
 		a.requireRefused(t, "$JS.API.STREAM.DELETE.", func(ctx context.Context) error {
 			return a.js.DeleteStream(ctx, layout.TriggersStream(names))
 		})
+	})
+
+	// canoctl as the client user: what the role may do works; what it may
+	// not ends at the server's refusal, named with the user and what to do,
+	// not after --timeout with "context deadline exceeded".
+	t.Run("canoctl", func(t *testing.T) {
+		canoctlAs := func(user string, args ...string) (code int, stdout, stderr string) {
+			var out, errOut strings.Builder
+			ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+			defer cancel()
+			args = append([]string{"-s", url, "--user", user, "--password", password(user), "--timeout", "60s"}, args...)
+			code = canoctl.Main(ctx, args, canoctl.IO{Stdout: &out, Stderr: &errOut,
+				LookupEnv: func(string) (string, bool) { return "", false }})
+			return code, out.String(), errOut.String()
+		}
+		for _, args := range [][]string{{"runs", "ls"}, {"runs", "show", runs[1]}, {"workflows", "ls"}, {"workflows", "show", demo.OneTaskName},
+			{"workers", "ls"}, {"trigger", demo.OneTaskName, "--wait"}} {
+			code, out, errOut := canoctlAs("client", args...)
+			require.Equal(t, canoctl.ExitOK, code, "canoctl %v as client\nstdout: %s\nstderr: %s", args, out, errOut)
+		}
+		for _, args := range [][]string{{"dlq", "ls"}, {"flows", "ls"}, {"breakers", "ls"}} {
+			code, _, errOut := canoctlAs("client", args...)
+			require.Equal(t, canoctl.ExitFailed, code, "canoctl %v as client", args)
+			require.Contains(t, errOut, "permissions violation")
+			require.Contains(t, errOut, `user "client" may not do this; connect as a user that may`)
+			require.NotContains(t, errOut, "deadline exceeded")
+		}
+		code, _, errOut := canoctlAs("dashboard-admin", "dlq", "ls")
+		require.Equal(t, canoctl.ExitOK, code, errOut)
 	})
 }

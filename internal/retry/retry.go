@@ -105,7 +105,7 @@ func (l Loop) Do(ctx context.Context, what string, step func(ctx context.Context
 		err := l.attempt(ctx, step)
 		if err == nil {
 			if attempt > 0 {
-				log.Info("NATS is back", "step", what, "url", l.url(), "attempts", attempt+1)
+				log.Info("NATS answers: "+what+" done after waiting", "step", what, "url", l.url(), "attempts", attempt+1)
 			}
 			return nil
 		}

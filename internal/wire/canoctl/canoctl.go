@@ -9,7 +9,9 @@ import (
 	"os"
 	"runtime/debug"
 	"sort"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -84,6 +86,11 @@ type command struct {
 	run   func(ctx context.Context, e *env, args []string, opts any) error
 	// offline commands need no connection.
 	offline bool
+	// long commands (a dashboard, a watch) go on through a request the
+	// server refuses for the user's permissions — one of their optional
+	// requests (a hint, a replay) may be — and name the refusal only if
+	// they fail; other commands end at the refusal (see run).
+	long bool
 }
 
 // usageError is a bad command line.
@@ -344,13 +351,30 @@ func run(ctx context.Context, args []string, cio IO) error {
 	}
 	c.nats.ApplyEnv(fs, cio.LookupEnv)
 	e := &env{io: cio, c: c, out: cio.Stdout, nowFunc: cio.Now}
+	// A request the server refuses for the user's permissions is never
+	// answered: without this, the command would wait out --timeout and
+	// say "context deadline exceeded". The refusal ends it at once, and
+	// is its error.
+	ctx, end := context.WithCancelCause(ctx)
+	defer end(nil)
+	var refusal atomic.Pointer[permissionError]
+	refused := func(pe *permissionError) {
+		refusal.CompareAndSwap(nil, pe)
+		if !cmd.long {
+			end(pe)
+		}
+	}
 	if !cmd.offline {
 		if err := c.nats.ApplyContext(cio.LookupEnv); err != nil {
 			return err
 		}
 		cctx, cancel := context.WithTimeout(ctx, c.timeout)
 		c.nats.Name = "canoctl"
-		nc, err := cli.Connect(cctx, c.nats)
+		nc, err := cli.Connect(cctx, c.nats, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				refused(&permissionError{err: err, user: c.nats.User})
+			}
+		}))
 		cancel()
 		if err != nil {
 			return err
@@ -370,8 +394,32 @@ func run(ctx context.Context, args []string, cio IO) error {
 			return err
 		}
 	}
-	return cmd.run(ctx, e, pos, opts)
+	err = cmd.run(ctx, e, pos, opts)
+	if pe := refusal.Load(); err != nil && pe != nil {
+		if cmd.long {
+			return fmt.Errorf("%w (the server refused a request before: %w)", err, pe)
+		}
+		return pe
+	}
+	return err
 }
+
+// permissionError is a request the server refused for the user's
+// permissions.
+type permissionError struct {
+	err  error
+	user string
+}
+
+func (p *permissionError) Error() string {
+	who := "this connection's user"
+	if p.user != "" {
+		who = "user " + strconv.Quote(p.user)
+	}
+	return fmt.Sprintf("%v: %s may not do this; connect as a user that may (--user and --password, or --creds; deploy/nats/accounts.conf says what each of its users may do)", p.err, who)
+}
+
+func (p *permissionError) Unwrap() error { return p.err }
 
 func argWords(c command) string {
 	if c.args == "" {

@@ -42,7 +42,7 @@ func runCommands() []command {
 				return o
 			}, run: runsList},
 		{path: "runs show", args: "ID", short: "show a run: status, history, error and output", nargs: 1, run: runsShow},
-		{path: "runs watch", args: "[ID]", short: "print events live (of one run, until it ends)", nargs: -2,
+		{path: "runs watch", args: "[ID]", short: "print events live (of one run, until it ends)", nargs: -2, long: true,
 			flags: func(fs *flag.FlagSet) any {
 				o := &runsWatchOpts{}
 				fs.StringVar(&o.workflow, "workflow", "", "only events of this `workflow`")

@@ -26,7 +26,7 @@ type triggerOpts struct {
 }
 
 func triggerCommands() []command {
-	return []command{{path: "trigger", args: "WORKFLOW", short: "start a run (--wait: follow it to its end)", nargs: 1,
+	return []command{{path: "trigger", args: "WORKFLOW", short: "start a run (--wait: follow it to its end)", nargs: 1, long: true,
 		flags: func(fs *flag.FlagSet) any {
 			o := &triggerOpts{}
 			fs.StringVar(&o.input, "input", "", "run input: `JSON`, or @file to read it from a file")

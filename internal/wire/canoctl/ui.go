@@ -18,7 +18,7 @@ type uiOpts struct {
 // uiCommand serves the web dashboard from this process, on the
 // connection canoctl made: the same pages the coordinator serves with -http.
 func uiCommand() command {
-	return command{path: "ui", short: "serve the web dashboard until interrupted", nargs: 0,
+	return command{path: "ui", short: "serve the web dashboard until interrupted", nargs: 0, long: true,
 		flags: func(fs *flag.FlagSet) any {
 			o := &uiOpts{}
 			fs.StringVar(&o.addr, "addr", dashboard.AddrDefault, "listen `address`; other than loopback it needs --http-token or --http-user/--http-password")
