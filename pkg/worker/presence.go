@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/version"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -179,14 +180,25 @@ func workerHealth(s kvstore.HealthState) protocol.WorkerHealth {
 // modulePath is the path of the module this package belongs to.
 const modulePath = "github.com/cano-nats/cano"
 
-// moduleVersion is the version of this module in the binary's build info:
-// "(devel)" for a local build or a directory replacement, "" if unknown.
+// moduleVersion is the version of this module in the binary's build info
+// (see reportedVersion).
 var moduleVersion = sync.OnceValue(func() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return ""
 	}
+	return reportedVersion(bi, version.Version)
+})
+
+// reportedVersion is the version of this module in bi: "(devel)" for a
+// local build or a directory replacement, "" if unknown. A binary of this
+// module built with a version set at link time (override:
+// internal/version.Version, as the images are) reports that version.
+func reportedVersion(bi *debug.BuildInfo, override string) string {
 	if bi.Main.Path == modulePath {
+		if override != "" {
+			return override
+		}
 		return bi.Main.Version
 	}
 	for _, d := range bi.Deps {
@@ -202,4 +214,4 @@ var moduleVersion = sync.OnceValue(func() string {
 		return d.Version
 	}
 	return ""
-})
+}
