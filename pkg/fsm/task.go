@@ -170,7 +170,11 @@ type TaskContext struct {
 	// Logger carries run attributes (run_id, workflow, state, attempt).
 	Logger *slog.Logger
 	// Resources are the worker's resources; Store is the shared store
-	// scoped to this run. Both may be nil in unit tests.
+	// scoped to this run (kvstore.RunScope): its keys are this run's
+	// alone, and are removed after the run ends. For keys that outlive the
+	// run or that other runs share (a scheduled job's cursor, a counter
+	// across runs), use [TaskContext.StoreIn]. Both may be nil in unit
+	// tests.
 	Resources *kvstore.Resources
 	Store     kvstore.Store
 
@@ -310,6 +314,42 @@ func (tc *TaskContext) Input(v any) error {
 		return Permanent(fmt.Errorf("fsm: decode the run input: %w (the trigger's input must be msgpack or JSON that fits %T)", err, v))
 	}
 	return nil
+}
+
+// StoreIn returns the shared store seen through scope rather than through
+// this run's scope: [kvstore.GlobalScope] for keys every run of every
+// workflow shares, kvstore.WorkflowScope(tc.Workflow) for keys the runs of
+// this workflow share. Those keys are not removed when the run ends. Every
+// worker process sees the same keys (the store bucket).
+//
+//	global := tc.StoreIn(kvstore.GlobalScope())
+//	cursor, err := kvstore.GetAs[int](ctx, global, "sync_cursor")
+//
+// In a unit test (fsmtest) whose Store is not scoped to the run, the scope
+// is applied to that Store itself. It returns nil when tc.Store is nil.
+func (tc *TaskContext) StoreIn(scope kvstore.Scope) kvstore.Store {
+	if tc.Store == nil {
+		return nil
+	}
+	return kvstore.Scoped(unscopedStore(tc.Store, tc.RunID), scope)
+}
+
+// unscopedStore returns the store under the run's scope: it unwraps s (a
+// worker wraps the run's view) down to the view of RunScope(runID) and
+// returns what that view wraps; s itself when there is none.
+func unscopedStore(s kvstore.Store, runID string) kvstore.Store {
+	run := kvstore.RunScope(runID).Prefix()
+	for cur := s; cur != nil; {
+		if v, ok := cur.(*kvstore.View); ok && run != "" && v.Scope().Prefix() == run {
+			return v.Unwrap()
+		}
+		u, ok := cur.(interface{ Unwrap() kvstore.Store })
+		if !ok {
+			break
+		}
+		cur = u.Unwrap()
+	}
+	return s
 }
 
 // RawInput returns the run input's bytes and format (an error only when an

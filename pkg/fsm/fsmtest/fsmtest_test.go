@@ -107,3 +107,33 @@ func TestNewTaskContext(t *testing.T) {
 	_, err = fsmtest.NewTaskContext(fsmtest.Context{Input: make(chan int)})
 	require.ErrorContains(t, err, "fsmtest: encode Input")
 }
+
+// TestStoreIn: in a unit test the task's other scopes are views of the
+// Store the test gave, so a test reads them back there.
+func TestStoreIn(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	mem := kvstore.NewMemory()
+	tc, err := fsmtest.NewTaskContext(fsmtest.Context{Workflow: "sync", Store: mem})
+	require.NoError(t, err)
+	require.NoError(t, kvstore.PutValue(ctx, tc.StoreIn(kvstore.GlobalScope()), "cursor", 7))
+	require.NoError(t, kvstore.PutValue(ctx, tc.StoreIn(kvstore.WorkflowScope(tc.Workflow)), "cursor", 8))
+	n, err := kvstore.GetAs[int](ctx, mem, "g.cursor")
+	require.NoError(t, err)
+	require.Equal(t, 7, n)
+	n, err = kvstore.GetAs[int](ctx, mem, "wf.sync.cursor")
+	require.NoError(t, err)
+	require.Equal(t, 8, n)
+
+	// A store scoped to the run, as a worker gives it: the scopes are
+	// beside the run's, not inside it.
+	tc, err = fsmtest.NewTaskContext(fsmtest.Context{RunID: "r1", Store: kvstore.Scoped(mem, kvstore.RunScope("r1"))})
+	require.NoError(t, err)
+	n, err = kvstore.GetAs[int](ctx, tc.StoreIn(kvstore.GlobalScope()), "cursor")
+	require.NoError(t, err)
+	require.Equal(t, 7, n)
+
+	tc, err = fsmtest.NewTaskContext(fsmtest.Context{})
+	require.NoError(t, err)
+	require.Nil(t, tc.StoreIn(kvstore.GlobalScope()), "no Store, no scopes")
+}
