@@ -83,6 +83,7 @@ type Result struct {
 type dynamicSplit struct {
 	tasks []Task
 	join  protocol.JoinSpec
+	cfg   JoinConfig[string] // as given, for Result.Split
 }
 
 // Next moves the run to state.
@@ -104,11 +105,31 @@ func NextWith[S ~string](state S, output any) Result {
 // like a static split. Each branch task's config comes from its
 // [TaskWithConfig] method, or the default.
 func SplitInto[S ~string](cfg JoinConfig[S], tasks ...Task) Result {
-	return Result{split: &dynamicSplit{tasks: tasks, join: cfg.spec()}}
+	given := JoinConfig[string]{Strategy: cfg.Strategy, JoinState: string(cfg.JoinState),
+		Timeout: cfg.Timeout, Bulkhead: cfg.Bulkhead}
+	return Result{split: &dynamicSplit{tasks: tasks, join: cfg.spec(), cfg: given}}
 }
 
-// NextState is the state the result names ("" for a split).
+// NextState is the state the result names ("" for a split: see
+// [Result.Split]).
 func (r Result) NextState() string { return r.next }
+
+// Split returns the branch tasks and the join configuration of a dynamic
+// split ([SplitInto]), with the join state as a string, so that a unit test
+// can check what a task fans out to:
+//
+//	tasks, cfg, ok := res.Split()
+//	require.True(t, ok)
+//	require.Equal(t, []fsm.Task{Ask{Supplier: "a"}, Ask{Supplier: "b"}}, tasks)
+//	require.Equal(t, "collect", cfg.JoinState)
+//
+// ok is false, and tasks nil, when r is not a split. The slice is a copy.
+func (r Result) Split() (tasks []Task, cfg JoinConfig[string], ok bool) {
+	if r.split == nil {
+		return nil, JoinConfig[string]{}, false
+	}
+	return append([]Task(nil), r.split.tasks...), r.split.cfg, true
+}
 
 // Output is the value handed on, if any.
 func (r Result) Output() any { return r.output }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/fsm/fsmtest"
+	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -136,4 +138,49 @@ func TestStoreIn(t *testing.T) {
 	tc, err = fsmtest.NewTaskContext(fsmtest.Context{})
 	require.NoError(t, err)
 	require.Nil(t, tc.StoreIn(kvstore.GlobalScope()), "no Store, no scopes")
+}
+
+// Ask is one branch of FanOut's split.
+type Ask struct {
+	Supplier string `json:"supplier"`
+}
+
+func (Ask) Kind() string { return "ask" }
+func (Ask) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.Next("collect"), nil
+}
+
+// FanOut splits into one Ask per supplier of its input.
+type FanOut struct{}
+
+func (FanOut) Kind() string { return "fan_out" }
+func (FanOut) Run(_ context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	var suppliers []string
+	if err := tc.Input(&suppliers); err != nil {
+		return fsm.Result{}, err
+	}
+	tasks := make([]fsm.Task, len(suppliers))
+	for i, s := range suppliers {
+		tasks[i] = Ask{Supplier: s}
+	}
+	return fsm.SplitInto(fsm.JoinConfig[string]{Strategy: join.Quorum(2), JoinState: "collect",
+		Timeout: time.Minute, Bulkhead: 4}, tasks...), nil
+}
+
+// TestSplit: a unit test sees the branches and the join of a dynamic split.
+func TestSplit(t *testing.T) {
+	t.Parallel()
+	tc, err := fsmtest.NewTaskContext(fsmtest.Context{Input: []string{"a", "b", "c"}})
+	require.NoError(t, err)
+	res, err := FanOut{}.Run(t.Context(), tc)
+	require.NoError(t, err)
+	require.Empty(t, res.NextState())
+	tasks, cfg, ok := res.Split()
+	require.True(t, ok)
+	require.Equal(t, []fsm.Task{Ask{Supplier: "a"}, Ask{Supplier: "b"}, Ask{Supplier: "c"}}, tasks)
+	require.Equal(t, fsm.JoinConfig[string]{Strategy: join.Quorum(2), JoinState: "collect",
+		Timeout: time.Minute, Bulkhead: 4}, cfg)
+
+	_, _, ok = fsm.Next("done").Split()
+	require.False(t, ok)
 }
