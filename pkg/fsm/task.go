@@ -185,7 +185,11 @@ type TaskContext struct {
 	Step     uint32
 	// Branch is the split branch index, or -1 outside a split.
 	Branch int
-	// Attempt counts from 1; MaxAttempts is the policy's limit.
+	// Attempt counts from 1; MaxAttempts is the policy's limit. A task
+	// on its last attempt (Attempt == MaxAttempts) may return a
+	// compensation state instead of its error; README "When a task fails
+	// for good" says which failures that does not cover (an open breaker,
+	// an attempt timeout, a panic).
 	Attempt     int
 	MaxAttempts int
 	// Logger carries run attributes (run_id, workflow, state, attempt).
