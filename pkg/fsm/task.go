@@ -388,12 +388,30 @@ func (tc *TaskContext) RawInput() ([]byte, protocol.InputFormat, error) {
 
 // BranchOutcome is one split branch's outcome as the join state sees it.
 type BranchOutcome struct {
-	Index  int
-	Status protocol.BranchStatus
-	// Output is the msgpack bytes the branch returned with NextWith.
+	// Index is the branch's place in the split, from 0.
+	Index int
+	// Status is how the branch ended: BranchSucceeded, BranchFailed,
+	// BranchTimedOut or BranchCancelled (the join did not wait for it).
+	Status BranchStatus
+	// Output is the msgpack bytes the branch returned with NextWith; read
+	// it with [BranchOutput].
 	Output []byte
-	Err    error
+	// Err is a failed or timed-out branch's error.
+	Err error
 }
+
+// BranchStatus is how a split branch ended, as its join state sees it
+// (the wire type, named here so that a join task and its unit tests need
+// not import package protocol).
+type BranchStatus = protocol.BranchStatus
+
+// Branch statuses.
+const (
+	BranchSucceeded = protocol.BranchSucceeded
+	BranchFailed    = protocol.BranchFailed
+	BranchTimedOut  = protocol.BranchTimedOut
+	BranchCancelled = protocol.BranchCancelled
+)
 
 // ErrNotJoin is returned by [TaskContext.Branches] outside a join state.
 var ErrNotJoin = errors.New("fsm: not a join state: no branch outcomes")
@@ -409,7 +427,9 @@ func (tc *TaskContext) Branches(ctx context.Context) ([]BranchOutcome, error) {
 	return tc.branches(ctx)
 }
 
-// BranchOutput decodes a branch's output into a T.
+// BranchOutput decodes a branch's output into a T. A branch that handed
+// nothing on (it failed, timed out or was cancelled, or returned Next
+// rather than NextWith) gives an error naming the branch and its status.
 func BranchOutput[T any](b BranchOutcome) (T, error) {
 	var v T
 	if len(b.Output) == 0 {

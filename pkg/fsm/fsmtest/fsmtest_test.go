@@ -12,7 +12,6 @@ import (
 	"github.com/cano-nats/cano/pkg/fsm/fsmtest"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/kvstore"
-	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 type Order struct {
@@ -95,8 +94,8 @@ func TestNewTaskContext(t *testing.T) {
 	}
 	store := kvstore.NewMemory()
 	tc, err = fsmtest.NewTaskContext(fsmtest.Context{Store: store, Branches: []fsm.BranchOutcome{
-		{Index: 0, Status: protocol.BranchSucceeded, Output: out(4)},
-		{Index: 1, Status: protocol.BranchSucceeded, Output: out(5)},
+		{Index: 0, Status: fsm.BranchSucceeded, Output: out(4)},
+		{Index: 1, Status: fsm.BranchSucceeded, Output: out(5)},
 	}})
 	require.NoError(t, err)
 	res, err := Sum{}.Run(ctx, tc)
