@@ -63,9 +63,20 @@ type TaskConfig struct {
 	// AttemptTimeout bounds each attempt; 0 means none.
 	AttemptTimeout time.Duration
 	// Breaker names a circuit breaker shared by every worker; "" means none.
+	// It is checked before each attempt: while it is open the attempt is
+	// not made and the task fails at once with ErrCircuitOpen (no retry, as
+	// in cano). Every attempt that returns an error counts as a failure,
+	// every other one as a success.
 	Breaker string
-	// BreakerPolicy configures the named breaker when first created; nil
-	// means the breaker defaults.
+	// BreakerPolicy configures the named breaker when a worker process
+	// first uses it; nil means the breaker defaults (5 consecutive
+	// failures open it for 30 s, then 1 probe). ResetTimeout is in
+	// nanoseconds, a time.Duration converted:
+	//
+	//	BreakerPolicy: &protocol.BreakerPolicy{FailureThreshold: 3, ResetTimeout: int64(10 * time.Second)}
+	//
+	// Give every state that names one breaker the same policy: a process
+	// keeps the first it sees, and logs a warning for the others.
 	BreakerPolicy *protocol.BreakerPolicy
 }
 
