@@ -266,7 +266,7 @@ func decodeEventJSON(data []byte, ev *protocol.Event) error {
 		ev.Time = t.UnixNano()
 	}
 	switch {
-	case len(je.Output) > 0 && string(je.Output) != "null":
+	case len(je.Output) > 0: // "null" too: a task's NextWith(exit, nilSlice) is msgpack nil, not no output
 		out, err := jsonToValue(je.Output)
 		if err != nil {
 			return fmt.Errorf("%w: event: output: %v", protocol.ErrInvalidField, err)

@@ -63,9 +63,20 @@ type TaskConfig struct {
 	// AttemptTimeout bounds each attempt; 0 means none.
 	AttemptTimeout time.Duration
 	// Breaker names a circuit breaker shared by every worker; "" means none.
+	// It is checked before each attempt: while it is open the attempt is
+	// not made and the task fails at once with ErrCircuitOpen (no retry, as
+	// in cano). Every attempt that returns an error counts as a failure,
+	// every other one as a success.
 	Breaker string
-	// BreakerPolicy configures the named breaker when first created; nil
-	// means the breaker defaults.
+	// BreakerPolicy configures the named breaker when a worker process
+	// first uses it; nil means the breaker defaults (5 consecutive
+	// failures open it for 30 s, then 1 probe). ResetTimeout is in
+	// nanoseconds, a time.Duration converted:
+	//
+	//	BreakerPolicy: &protocol.BreakerPolicy{FailureThreshold: 3, ResetTimeout: int64(10 * time.Second)}
+	//
+	// Give every state that names one breaker the same policy: a process
+	// keeps the first it sees, and logs a warning for the others.
 	BreakerPolicy *protocol.BreakerPolicy
 }
 
@@ -83,6 +94,7 @@ type Result struct {
 type dynamicSplit struct {
 	tasks []Task
 	join  protocol.JoinSpec
+	cfg   JoinConfig[string] // as given, for Result.Split
 }
 
 // Next moves the run to state.
@@ -104,11 +116,31 @@ func NextWith[S ~string](state S, output any) Result {
 // like a static split. Each branch task's config comes from its
 // [TaskWithConfig] method, or the default.
 func SplitInto[S ~string](cfg JoinConfig[S], tasks ...Task) Result {
-	return Result{split: &dynamicSplit{tasks: tasks, join: cfg.spec()}}
+	given := JoinConfig[string]{Strategy: cfg.Strategy, JoinState: string(cfg.JoinState),
+		Timeout: cfg.Timeout, Bulkhead: cfg.Bulkhead}
+	return Result{split: &dynamicSplit{tasks: tasks, join: cfg.spec(), cfg: given}}
 }
 
-// NextState is the state the result names ("" for a split).
+// NextState is the state the result names ("" for a split: see
+// [Result.Split]).
 func (r Result) NextState() string { return r.next }
+
+// Split returns the branch tasks and the join configuration of a dynamic
+// split ([SplitInto]), with the join state as a string, so that a unit test
+// can check what a task fans out to:
+//
+//	tasks, cfg, ok := res.Split()
+//	require.True(t, ok)
+//	require.Equal(t, []fsm.Task{Ask{Supplier: "a"}, Ask{Supplier: "b"}}, tasks)
+//	require.Equal(t, "collect", cfg.JoinState)
+//
+// ok is false, and tasks nil, when r is not a split. The slice is a copy.
+func (r Result) Split() (tasks []Task, cfg JoinConfig[string], ok bool) {
+	if r.split == nil {
+		return nil, JoinConfig[string]{}, false
+	}
+	return append([]Task(nil), r.split.tasks...), r.split.cfg, true
+}
 
 // Output is the value handed on, if any.
 func (r Result) Output() any { return r.output }
@@ -164,13 +196,21 @@ type TaskContext struct {
 	Step     uint32
 	// Branch is the split branch index, or -1 outside a split.
 	Branch int
-	// Attempt counts from 1; MaxAttempts is the policy's limit.
+	// Attempt counts from 1; MaxAttempts is the policy's limit. A task
+	// on its last attempt (Attempt == MaxAttempts) may return a
+	// compensation state instead of its error; README "When a task fails
+	// for good" says which failures that does not cover (an open breaker,
+	// an attempt timeout, a panic).
 	Attempt     int
 	MaxAttempts int
 	// Logger carries run attributes (run_id, workflow, state, attempt).
 	Logger *slog.Logger
 	// Resources are the worker's resources; Store is the shared store
-	// scoped to this run. Both may be nil in unit tests.
+	// scoped to this run (kvstore.RunScope): its keys are this run's
+	// alone, and are removed after the run ends. For keys that outlive the
+	// run or that other runs share (a scheduled job's cursor, a counter
+	// across runs), use [TaskContext.StoreIn]. Both may be nil in unit
+	// tests.
 	Resources *kvstore.Resources
 	Store     kvstore.Store
 
@@ -312,6 +352,42 @@ func (tc *TaskContext) Input(v any) error {
 	return nil
 }
 
+// StoreIn returns the shared store seen through scope rather than through
+// this run's scope: [kvstore.GlobalScope] for keys every run of every
+// workflow shares, kvstore.WorkflowScope(tc.Workflow) for keys the runs of
+// this workflow share. Those keys are not removed when the run ends. Every
+// worker process sees the same keys (the store bucket).
+//
+//	global := tc.StoreIn(kvstore.GlobalScope())
+//	cursor, err := kvstore.GetAs[int](ctx, global, "sync_cursor")
+//
+// In a unit test (fsmtest) whose Store is not scoped to the run, the scope
+// is applied to that Store itself. It returns nil when tc.Store is nil.
+func (tc *TaskContext) StoreIn(scope kvstore.Scope) kvstore.Store {
+	if tc.Store == nil {
+		return nil
+	}
+	return kvstore.Scoped(unscopedStore(tc.Store, tc.RunID), scope)
+}
+
+// unscopedStore returns the store under the run's scope: it unwraps s (a
+// worker wraps the run's view) down to the view of RunScope(runID) and
+// returns what that view wraps; s itself when there is none.
+func unscopedStore(s kvstore.Store, runID string) kvstore.Store {
+	run := kvstore.RunScope(runID).Prefix()
+	for cur := s; cur != nil; {
+		if v, ok := cur.(*kvstore.View); ok && run != "" && v.Scope().Prefix() == run {
+			return v.Unwrap()
+		}
+		u, ok := cur.(interface{ Unwrap() kvstore.Store })
+		if !ok {
+			break
+		}
+		cur = u.Unwrap()
+	}
+	return s
+}
+
 // RawInput returns the run input's bytes and format (an error only when an
 // input left in the run record could not be read).
 func (tc *TaskContext) RawInput() ([]byte, protocol.InputFormat, error) {
@@ -323,12 +399,30 @@ func (tc *TaskContext) RawInput() ([]byte, protocol.InputFormat, error) {
 
 // BranchOutcome is one split branch's outcome as the join state sees it.
 type BranchOutcome struct {
-	Index  int
-	Status protocol.BranchStatus
-	// Output is the msgpack bytes the branch returned with NextWith.
+	// Index is the branch's place in the split, from 0.
+	Index int
+	// Status is how the branch ended: BranchSucceeded, BranchFailed,
+	// BranchTimedOut or BranchCancelled (the join did not wait for it).
+	Status BranchStatus
+	// Output is the msgpack bytes the branch returned with NextWith; read
+	// it with [BranchOutput].
 	Output []byte
-	Err    error
+	// Err is a failed or timed-out branch's error.
+	Err error
 }
+
+// BranchStatus is how a split branch ended, as its join state sees it
+// (the wire type, named here so that a join task and its unit tests need
+// not import package protocol).
+type BranchStatus = protocol.BranchStatus
+
+// Branch statuses.
+const (
+	BranchSucceeded = protocol.BranchSucceeded
+	BranchFailed    = protocol.BranchFailed
+	BranchTimedOut  = protocol.BranchTimedOut
+	BranchCancelled = protocol.BranchCancelled
+)
 
 // ErrNotJoin is returned by [TaskContext.Branches] outside a join state.
 var ErrNotJoin = errors.New("fsm: not a join state: no branch outcomes")
@@ -344,7 +438,9 @@ func (tc *TaskContext) Branches(ctx context.Context) ([]BranchOutcome, error) {
 	return tc.branches(ctx)
 }
 
-// BranchOutput decodes a branch's output into a T.
+// BranchOutput decodes a branch's output into a T. A branch that handed
+// nothing on (it failed, timed out or was cancelled, or returned Next
+// rather than NextWith) gives an error naming the branch and its status.
 func BranchOutput[T any](b BranchOutcome) (T, error) {
 	var v T
 	if len(b.Output) == 0 {

@@ -75,6 +75,8 @@ func TestEventJSONRoundTrip(t *testing.T) {
 	require.NoError(t, err)
 	whole, err := wirecodec.EncodeValue(2.0)
 	require.NoError(t, err)
+	null, err := wirecodec.EncodeValue([]string(nil)) // a task's NextWith(exit, nilSlice)
+	require.NoError(t, err)
 	cases := []struct {
 		name       string
 		ev         protocol.Event
@@ -87,6 +89,8 @@ func TestEventJSONRoundTrip(t *testing.T) {
 			`"output":{"name":"a\"b\\c\n","ratio":0.5,"tags":["x"],"total":42}`},
 		{"binary output", protocol.Event{V: 1, Type: protocol.EventCompleted, RunID: "r", Workflow: "w", Output: bin},
 			`"output_msgpack":"xAMBAgM="`},
+		{"nil output", protocol.Event{V: 1, Type: protocol.EventCompleted, RunID: "r", Workflow: "w", Output: null},
+			`"output":null`},
 		{"float output stays exact", protocol.Event{V: 1, Type: protocol.EventCompleted, RunID: "r", Workflow: "w", Output: whole},
 			`"output_msgpack":`},
 	}

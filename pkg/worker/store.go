@@ -33,6 +33,11 @@ func (s *trackedStore) Delete(ctx context.Context, key string) error {
 	return s.Store.Delete(ctx, key)
 }
 
+// Unwrap returns the run's view of the store, so that
+// fsm.TaskContext.StoreIn can reach the other scopes (writes there are not
+// the run's, and need no purge).
+func (s *trackedStore) Unwrap() kvstore.Store { return s.Store }
+
 // usedBy reports whether the store may hold writes of this task: written
 // in this attempt, or in an earlier one (maybe on another worker).
 func (s *trackedStore) usedBy(attempt int) bool { return s.used.Load() || attempt > 1 }

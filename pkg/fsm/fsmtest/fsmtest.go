@@ -1,7 +1,8 @@
 // Package fsmtest builds task contexts for unit tests of tasks: run a
 // task's Run method directly, with the input, the previous state's output,
 // the branch outcomes and the store it would see in a worker, and check the
-// [fsm.Result] it returns (Result.NextState, Result.Output).
+// [fsm.Result] it returns (Result.NextState, Result.Output, and
+// Result.Split for a dynamic split).
 //
 //	tc, err := fsmtest.NewTaskContext(fsmtest.Context{State: "charge", Previous: Order{Qty: 2}})
 //	require.NoError(t, err)

@@ -4,13 +4,14 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/fsm/fsmtest"
+	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/kvstore"
-	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 type Order struct {
@@ -93,8 +94,8 @@ func TestNewTaskContext(t *testing.T) {
 	}
 	store := kvstore.NewMemory()
 	tc, err = fsmtest.NewTaskContext(fsmtest.Context{Store: store, Branches: []fsm.BranchOutcome{
-		{Index: 0, Status: protocol.BranchSucceeded, Output: out(4)},
-		{Index: 1, Status: protocol.BranchSucceeded, Output: out(5)},
+		{Index: 0, Status: fsm.BranchSucceeded, Output: out(4)},
+		{Index: 1, Status: fsm.BranchSucceeded, Output: out(5)},
 	}})
 	require.NoError(t, err)
 	res, err := Sum{}.Run(ctx, tc)
@@ -106,4 +107,79 @@ func TestNewTaskContext(t *testing.T) {
 
 	_, err = fsmtest.NewTaskContext(fsmtest.Context{Input: make(chan int)})
 	require.ErrorContains(t, err, "fsmtest: encode Input")
+}
+
+// TestStoreIn: in a unit test the task's other scopes are views of the
+// Store the test gave, so a test reads them back there.
+func TestStoreIn(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	mem := kvstore.NewMemory()
+	tc, err := fsmtest.NewTaskContext(fsmtest.Context{Workflow: "sync", Store: mem})
+	require.NoError(t, err)
+	require.NoError(t, kvstore.PutValue(ctx, tc.StoreIn(kvstore.GlobalScope()), "cursor", 7))
+	require.NoError(t, kvstore.PutValue(ctx, tc.StoreIn(kvstore.WorkflowScope(tc.Workflow)), "cursor", 8))
+	n, err := kvstore.GetAs[int](ctx, mem, "g.cursor")
+	require.NoError(t, err)
+	require.Equal(t, 7, n)
+	n, err = kvstore.GetAs[int](ctx, mem, "wf.sync.cursor")
+	require.NoError(t, err)
+	require.Equal(t, 8, n)
+
+	// A store scoped to the run, as a worker gives it: the scopes are
+	// beside the run's, not inside it.
+	tc, err = fsmtest.NewTaskContext(fsmtest.Context{RunID: "r1", Store: kvstore.Scoped(mem, kvstore.RunScope("r1"))})
+	require.NoError(t, err)
+	n, err = kvstore.GetAs[int](ctx, tc.StoreIn(kvstore.GlobalScope()), "cursor")
+	require.NoError(t, err)
+	require.Equal(t, 7, n)
+
+	tc, err = fsmtest.NewTaskContext(fsmtest.Context{})
+	require.NoError(t, err)
+	require.Nil(t, tc.StoreIn(kvstore.GlobalScope()), "no Store, no scopes")
+}
+
+// Ask is one branch of FanOut's split.
+type Ask struct {
+	Supplier string `json:"supplier"`
+}
+
+func (Ask) Kind() string { return "ask" }
+func (Ask) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.Next("collect"), nil
+}
+
+// FanOut splits into one Ask per supplier of its input.
+type FanOut struct{}
+
+func (FanOut) Kind() string { return "fan_out" }
+func (FanOut) Run(_ context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	var suppliers []string
+	if err := tc.Input(&suppliers); err != nil {
+		return fsm.Result{}, err
+	}
+	tasks := make([]fsm.Task, len(suppliers))
+	for i, s := range suppliers {
+		tasks[i] = Ask{Supplier: s}
+	}
+	return fsm.SplitInto(fsm.JoinConfig[string]{Strategy: join.Quorum(2), JoinState: "collect",
+		Timeout: time.Minute, Bulkhead: 4}, tasks...), nil
+}
+
+// TestSplit: a unit test sees the branches and the join of a dynamic split.
+func TestSplit(t *testing.T) {
+	t.Parallel()
+	tc, err := fsmtest.NewTaskContext(fsmtest.Context{Input: []string{"a", "b", "c"}})
+	require.NoError(t, err)
+	res, err := FanOut{}.Run(t.Context(), tc)
+	require.NoError(t, err)
+	require.Empty(t, res.NextState())
+	tasks, cfg, ok := res.Split()
+	require.True(t, ok)
+	require.Equal(t, []fsm.Task{Ask{Supplier: "a"}, Ask{Supplier: "b"}, Ask{Supplier: "c"}}, tasks)
+	require.Equal(t, fsm.JoinConfig[string]{Strategy: join.Quorum(2), JoinState: "collect",
+		Timeout: time.Minute, Bulkhead: 4}, cfg)
+
+	_, _, ok = fsm.Next("done").Split()
+	require.False(t, ok)
 }
