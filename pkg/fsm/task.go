@@ -30,6 +30,11 @@ import (
 // worker: nil → done; an ordinary error → retried per the task's
 // [RetryMode]; [Permanent](err) → failed without retrying. A panic fails the
 // task with a task-execution error and is not retried, as in cano.
+//
+// ctx ends when the attempt should stop; context.Cause(ctx) says why:
+// it matches [ErrTimeout] (errors.Is) when the attempt timeout passed,
+// [ErrCancelled] when the run or its split branch was cancelled, and is
+// the worker's stop otherwise.
 type Task interface {
 	Kind() string
 	Run(ctx context.Context, tc *TaskContext) (Result, error)

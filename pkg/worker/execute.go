@@ -28,8 +28,9 @@ import (
 
 const publishTimeout = 10 * time.Second
 
-// errCancelledByRun marks a task context cancelled by a cancel notice.
-var errCancelledByRun = errors.New("worker: run or branch cancelled")
+// errCancelledByRun marks a task context cancelled by a cancel notice. A
+// task sees it as context.Cause(ctx), matching fsm.ErrCancelled.
+var errCancelledByRun = fmt.Errorf("worker: run or branch cancelled: %w", fsm.ErrCancelled)
 
 type outcome struct {
 	res fsm.Result
@@ -168,7 +169,9 @@ func (w *Worker) execute(m jetstream.Msg) (pending bool) {
 	return pending
 }
 
-var errAttemptTimeout = errors.New("worker: attempt timeout")
+// errAttemptTimeout marks a task context ended by its attempt timeout. A
+// task sees it as context.Cause(ctx), matching fsm.ErrTimeout.
+var errAttemptTimeout = fmt.Errorf("worker: attempt timeout: %w", fsm.ErrTimeout)
 
 // attemptSpan is when an attempt's task began and how long it ran, for the
 // run history (protocol.TaskResult.AttemptStarted).
