@@ -377,6 +377,29 @@ func (c *Coordinator) Start(ctx context.Context) (err error) {
 		go s.loop(runCtx)
 		go s.ackLoop()
 	}
+	// Requests first: a command dispatched from the streams' backlog names
+	// this coordinator, and its worker's result request must find it
+	// listening (else it falls back to the results stream, a stored
+	// message more).
+	if c.reqSub, err = c.nc.QueueSubscribe(c.names.RPCTriggerWildcard(), RequestQueueGroup, c.onRequest); err != nil {
+		return fmt.Errorf("coordinator: subscribe to trigger requests: %w", err)
+	}
+	// The in-flight bound (MaxRequests) is the limit that answers; the
+	// subscription's buffer only has to outlast a burst.
+	_ = c.reqSub.SetPendingLimits(64*1024, 256<<20)
+	own, err := c.nc.Subscribe(c.names.RPCResultSubject(c.id), c.onResultRequest)
+	if err != nil {
+		return fmt.Errorf("coordinator: subscribe to result requests: %w", err)
+	}
+	c.resSubs = append(c.resSubs, own)
+	anyc, err := c.nc.QueueSubscribe(c.names.RPCResultAnySubject(), RequestQueueGroup, c.onResultRequest)
+	if err != nil {
+		return fmt.Errorf("coordinator: subscribe to result requests: %w", err)
+	}
+	c.resSubs = append(c.resSubs, anyc)
+	for _, sub := range c.resSubs {
+		_ = sub.SetPendingLimits(64*1024, 256<<20)
+	}
 	inputs := []struct {
 		stream, filter string
 		handle         func(jetstream.Msg)
@@ -410,25 +433,6 @@ func (c *Coordinator) Start(ctx context.Context) (err error) {
 			return fmt.Errorf("coordinator: consume %s: %w", in.stream, err)
 		}
 		c.consume = append(c.consume, cc)
-	}
-	if c.reqSub, err = c.nc.QueueSubscribe(c.names.RPCTriggerWildcard(), RequestQueueGroup, c.onRequest); err != nil {
-		return fmt.Errorf("coordinator: subscribe to trigger requests: %w", err)
-	}
-	// The in-flight bound (MaxRequests) is the limit that answers; the
-	// subscription's buffer only has to outlast a burst.
-	_ = c.reqSub.SetPendingLimits(64*1024, 256<<20)
-	own, err := c.nc.Subscribe(c.names.RPCResultSubject(c.id), c.onResultRequest)
-	if err != nil {
-		return fmt.Errorf("coordinator: subscribe to result requests: %w", err)
-	}
-	c.resSubs = append(c.resSubs, own)
-	anyc, err := c.nc.QueueSubscribe(c.names.RPCResultAnySubject(), RequestQueueGroup, c.onResultRequest)
-	if err != nil {
-		return fmt.Errorf("coordinator: subscribe to result requests: %w", err)
-	}
-	c.resSubs = append(c.resSubs, anyc)
-	for _, sub := range c.resSubs {
-		_ = sub.SetPendingLimits(64*1024, 256<<20)
 	}
 	c.anchored = make(chan struct{})
 	go c.anchorLoop(runCtx, c.anchored)
