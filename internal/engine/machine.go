@@ -132,6 +132,17 @@ func Compile(d *protocol.Definition) (*Machine, error) {
 		default:
 			return nil, cfgErr("state %q: unknown kind %q", s.Name, s.Kind)
 		}
+		if f := s.OnFailure; f != "" {
+			if f == s.Name {
+				return nil, cfgErr("state %q: its failures route to itself: route them to another state (a compensation), or retry with a RetryPolicy", s.Name)
+			}
+			if !m.Known(f) {
+				return nil, cfgErr("state %q: on failure, state %q is neither registered nor an exit state", s.Name, f)
+			}
+			if d.V < protocol.SchemaVersion3 {
+				return nil, cfgErr("state %q: a definition that routes failures must have schema version %d, got %d", s.Name, protocol.SchemaVersion3, d.V)
+			}
+		}
 	}
 	return m, nil
 }

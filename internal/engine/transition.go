@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cano-nats/cano/internal/joinrule"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -168,7 +169,7 @@ func (t *tx) result(r *protocol.TaskResult) error {
 	t.countResult(r)
 	if r.Status == protocol.ResultFailed {
 		t.leaveStep(protocol.StepFailed, r)
-		t.fail(withState(r.Error, rec.State, max(r.Attempts, 1), rec.Path))
+		t.failOrRoute(withState(r.Error, rec.State, max(r.Attempts, 1), rec.Path))
 		return nil
 	}
 	if r.Split != nil {
@@ -395,8 +396,27 @@ func (t *tx) decide(d joinrule.Decision, timedOut bool) {
 		t.enter(sp.Join.JoinState, nil, sp)
 		return
 	}
-	t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow,
+	t.failOrRoute(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflow,
 		Message: "workflow: " + joinrule.FailureMessage(sp.Join, c, sp.Errors, timedOut)}, rec.State, 1, rec.Path))
+}
+
+// failOrRoute ends the current state with the failure info: the run moves
+// to the state the definition routes its failures to (StateDef.OnFailure),
+// handing the failure on as that state's input (protocol.FailureOutput), or,
+// when it routes none, fails.
+func (t *tx) failOrRoute(info *protocol.ErrorInfo) {
+	s := t.m.State(t.rec.State)
+	if s == nil || s.OnFailure == "" {
+		t.fail(info)
+		return
+	}
+	out, err := wirecodec.EncodeValue(protocol.FailureOutput{Failure: info})
+	if err != nil {
+		t.fail(info) // an ErrorInfo always encodes; kept for the type's sake
+		return
+	}
+	t.endStep(protocol.StepFailed, info)
+	t.enter(s.OnFailure, out, nil)
 }
 
 func (t *tx) timer(f *protocol.TimerFire) {

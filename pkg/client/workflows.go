@@ -98,6 +98,9 @@ type StateInfo struct {
 	// join state. Nil for a task state, whose task chooses at run time,
 	// and for an exit.
 	Next []string
+	// OnFailure is the state a final failure of this state moves the run
+	// to (fsm.Workflow.OnFailure); "" when a failure fails the run.
+	OnFailure string
 }
 
 // JoinInfo is how a split joins its branches.
@@ -136,7 +139,7 @@ func (w *WorkflowInfo) describe(def *protocol.Definition) {
 
 // stateFrom converts a definition's state.
 func stateFrom(s *protocol.StateDef) StateInfo {
-	out := StateInfo{Name: s.Name}
+	out := StateInfo{Name: s.Name, OnFailure: s.OnFailure}
 	switch {
 	case s.Kind == protocol.StateSplit && s.Split != nil:
 		out.Kind = StateSplit

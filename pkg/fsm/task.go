@@ -201,11 +201,11 @@ type TaskContext struct {
 	Step     uint32
 	// Branch is the split branch index, or -1 outside a split.
 	Branch int
-	// Attempt counts from 1; MaxAttempts is the policy's limit. A task
-	// on its last attempt (Attempt == MaxAttempts) may return a
-	// compensation state instead of its error; README "When a task fails
-	// for good" says which failures that does not cover (an open breaker,
-	// an attempt timeout, a panic).
+	// Attempt counts from 1; MaxAttempts is the policy's limit. To
+	// compensate for a failure once the attempts are spent, route the
+	// state's failures with [Workflow.OnFailure] rather than returning
+	// another state on the last attempt: routing also covers an open
+	// breaker, an attempt timeout and a panic.
 	Attempt     int
 	MaxAttempts int
 	// Logger carries run attributes (run_id, workflow, state, attempt).
@@ -330,6 +330,27 @@ func (tc *TaskContext) Previous(v any) error {
 		return Permanent(fmt.Errorf("fsm: decode the previous state's output into %T: %w", v, err))
 	}
 	return nil
+}
+
+// Failure returns the failure that moved the run to this state, when the
+// previous state's failures are routed here ([Workflow.OnFailure]): a
+// [*StateError] naming the state that failed, its attempts and the path,
+// around an error of the failure's category (errors.Is with ErrTimeout,
+// ErrCircuitOpen, ErrRetryExhausted, ...). It returns nil when the run came
+// here any other way.
+//
+//	if f := tc.Failure(); f != nil {
+//		tc.Logger.Warn("charge failed for good; releasing the stock", "err", f)
+//	}
+func (tc *TaskContext) Failure() error {
+	if err := tc.ensurePrevious(); err != nil || len(tc.previous) == 0 {
+		return nil
+	}
+	var out protocol.FailureOutput
+	if wirecodec.DecodeValue(tc.previous, &out) != nil || out.Failure == nil {
+		return nil
+	}
+	return fromErrorInfo(out.Failure)
 }
 
 // Input decodes the run's input into v. An input sent as JSON (`nats req`,

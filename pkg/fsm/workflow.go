@@ -37,6 +37,7 @@ type Workflow[S ~string] struct {
 	order          []S
 	states         map[S]protocol.StateDef
 	exits          []S
+	onFailure      map[S]S
 	err            error
 }
 
@@ -142,6 +143,34 @@ func (w *Workflow[S]) Queue(q string) *Workflow[S] { w.queue = q; return w }
 // worker.ErrDefinitionConflict, and the fix is a new version.
 func (w *Workflow[S]) Version(v string) *Workflow[S] { w.version = v; return w }
 
+// OnFailure routes state's failures to another state, to compensate: when
+// state's task fails for good (its retries exhausted, a permanent error,
+// its attempt timeout, an open circuit breaker, a panic, a worker that died
+// during its last attempt) or its split's join fails, the run moves to to
+// instead of failing, and to's task reads the failure with
+// [TaskContext.Failure]. A run cancelled, or past its total timeout, still
+// ends at once. to may be an exit state: the run then completes there, the
+// failure as its output. state must be registered, and to is not state.
+//
+//	fsm.New[Step]("order", Reserve).
+//		Register(Reserve, ReserveStock{}).
+//		Register(Charge, ChargeCard{}, fsm.TaskConfig{Retry: fsm.RetryFixed(3, time.Second)}).
+//		OnFailure(Charge, Release). // a charge that fails for good releases the stock
+//		Register(Release, ReleaseStock{}).
+//		Exit(Shipped, Cancelled)
+func (w *Workflow[S]) OnFailure(state, to S) *Workflow[S] {
+	if w.onFailure == nil {
+		w.onFailure = make(map[S]S)
+	}
+	if prev, ok := w.onFailure[state]; ok && prev != to {
+		w.fail(fmt.Errorf("%w: state %q: failures routed twice (to %q and to %q): give OnFailure once per state",
+			ErrConfiguration, state, prev, to))
+		return w
+	}
+	w.onFailure[state] = to
+	return w
+}
+
 // MaxTransitions caps state entries per run (default 10,000).
 func (w *Workflow[S]) MaxTransitions(n uint32) *Workflow[S] { w.maxTransitions = n; return w }
 
@@ -206,9 +235,20 @@ func (w *Workflow[S]) Definition() (*protocol.Definition, error) {
 		st := w.states[s]
 		if st.Split != nil && st.Split.Common != nil {
 			// Older builds must refuse a compact split, not misread it.
-			d.V = protocol.SchemaVersion2
+			d.V = max(d.V, protocol.SchemaVersion2)
+		}
+		if to, ok := w.onFailure[s]; ok {
+			// Older builds must refuse routed failures, not fail the run.
+			st.OnFailure = string(to)
+			d.V = protocol.SchemaVersion3
 		}
 		d.States = append(d.States, st)
+	}
+	for s := range w.onFailure {
+		if _, ok := w.states[s]; !ok {
+			return nil, fmt.Errorf("%w: OnFailure(%q, …): state %q is not registered: register its task or split first",
+				ErrConfiguration, s, s)
+		}
 	}
 	for _, e := range w.exits {
 		d.Exits = append(d.Exits, string(e))

@@ -101,3 +101,42 @@ func TestStateRegisteredOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestOnFailureRules: OnFailure's building rules; a workflow that routes a
+// failure is a version 3 definition, one that does not stays version 1.
+func TestOnFailureRules(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		wf   *fsm.Workflow[St]
+		msg  string
+	}{
+		{"routed", fsm.New[St]("w", A).Register(A, noop{}).Register(B, noop{}).OnFailure(A, B).Exit(Done), ""},
+		{"to an exit", fsm.New[St]("w", A).OnFailure(A, Done).Register(A, noop{}).Exit(Done), ""},
+		{"the same twice", fsm.New[St]("w", A).Register(A, noop{}).OnFailure(A, Done).OnFailure(A, Done).Exit(Done), ""},
+		{"unregistered state", fsm.New[St]("w", A).Register(A, noop{}).OnFailure(B, Done).Exit(Done),
+			`OnFailure("b", …): state "b" is not registered`},
+		{"two targets", fsm.New[St]("w", A).Register(A, noop{}).Register(B, noop{}).OnFailure(A, B).OnFailure(A, Done).Exit(Done),
+			`state "a": failures routed twice (to "b" and to "done")`},
+		{"to itself", fsm.New[St]("w", A).Register(A, noop{}).OnFailure(A, A).Exit(Done), `its failures route to itself`},
+		{"to an unknown state", fsm.New[St]("w", A).Register(A, noop{}).OnFailure(A, C).Exit(Done),
+			`on failure, state "c" is neither registered nor an exit state`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			err := tc.wf.Validate()
+			if tc.msg == "" {
+				require.NoError(t, err)
+				d, err := tc.wf.Definition()
+				require.NoError(t, err)
+				require.EqualValues(t, 3, d.V)
+				return
+			}
+			require.ErrorIs(t, err, fsm.ErrConfiguration)
+			require.ErrorContains(t, err, tc.msg)
+		})
+	}
+	d, err := fsm.New[St]("w", A).Register(A, noop{}).Exit(Done).Definition()
+	require.NoError(t, err)
+	require.EqualValues(t, 1, d.V, "no routed failure: older builds read it")
+}

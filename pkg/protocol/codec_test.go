@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -55,6 +56,7 @@ func TestWireCasesCoverEveryType(t *testing.T) {
 	}
 	sort.Strings(inSource)
 	sort.Strings(inFixtures)
+	inFixtures = slices.Compact(inFixtures) // a type may have a case per form
 	require.Equal(t, inSource, inFixtures, "every wire type needs a case in wireCases")
 }
 

@@ -219,6 +219,14 @@ func marshalCorpus(args []any) []byte {
 func TestFuzzSeeds(t *testing.T) {
 	targets := map[string][]seed{"FuzzDecodeTriggerJSON": jsonSeeds()}
 	for _, c := range wireCases() {
+		if prev, ok := targets[c.fuzz]; ok {
+			// Another form of a type (definition_v3): its valid encoding
+			// is one more seed of the type's target.
+			valid, err := wirecodec.Encode(c.msg)
+			require.NoError(t, err)
+			targets[c.fuzz] = append(prev, seed{"valid-" + c.name, []any{valid}})
+			continue
+		}
 		targets[c.fuzz] = msgpackSeeds(t, c)
 	}
 	for target, seeds := range targets {

@@ -846,6 +846,18 @@ type StateDef struct {
 	// Task is set for single states; Split for split states.
 	Task  *TaskSpec  `msgpack:"task,omitempty"`
 	Split *SplitSpec `msgpack:"split,omitempty"`
+	// OnFailure, when set, is the state a final failure of this state's
+	// task (or of its split's join) moves the run to, instead of failing
+	// it; that state's task reads the failure ([FailureOutput]). Set only
+	// in a [SchemaVersion3] definition.
+	OnFailure string `msgpack:"on_failure,omitempty"`
+}
+
+// FailureOutput is the output a failed state hands to its OnFailure state
+// (fsm.TaskContext.Failure reads it): the failure, with the state it
+// happened in, its attempts and the run's path.
+type FailureOutput struct {
+	Failure *ErrorInfo `msgpack:"cano_failure"`
 }
 
 // Definition is a workflow definition as registered by workers in the
@@ -868,7 +880,7 @@ type Definition struct {
 }
 
 func (m *Definition) schemaVersion() uint16    { return m.V }
-func (m *Definition) maxSchemaVersion() uint16 { return SchemaVersion2 }
+func (m *Definition) maxSchemaVersion() uint16 { return SchemaVersion3 }
 
 // validate implements [Message]. It checks the wire shape only; the
 // workflow rules are fsm's Validate.

@@ -416,9 +416,9 @@ func TestSplitSpecCompact(t *testing.T) {
 	})
 }
 
-// Messages that may carry a SchemaVersion2 form accept versions 1 and 2;
-// every other type, and version 3, is refused, so an older build refuses a
-// form it would misread.
+// Messages that may carry a SchemaVersion2 form accept versions 1 and 2
+// (definitions also 3); every other type, and a higher version, is refused,
+// so an older build refuses a form it would misread.
 func TestSchemaVersion2(t *testing.T) {
 	cmd := func(v uint16) []byte {
 		b, err := wirecodec.Encode(&protocol.TaskCommand{V: v, RunID: "r1", Workflow: "wf", State: "s", Branch: -1,
@@ -441,7 +441,9 @@ func TestSchemaVersion2(t *testing.T) {
 		return b
 	}
 	require.NoError(t, wirecodec.Decode(def(2), new(protocol.Definition), 0))
-	require.ErrorIs(t, wirecodec.Decode(def(3), new(protocol.Definition), 0), protocol.ErrSchemaVersion)
+	// Definitions also have a version 3 (routed failures, StateDef.OnFailure).
+	require.NoError(t, wirecodec.Decode(def(3), new(protocol.Definition), 0))
+	require.ErrorIs(t, wirecodec.Decode(def(4), new(protocol.Definition), 0), protocol.ErrSchemaVersion)
 	cancel, err := wirecodec.Encode(&protocol.CancelRequest{V: 2, RunID: "r1"})
 	require.NoError(t, err)
 	require.ErrorIs(t, wirecodec.Decode(cancel, new(protocol.CancelRequest), 0), protocol.ErrSchemaVersion)

@@ -20,6 +20,12 @@ const SchemaVersion = 1
 // a task without its input.
 const SchemaVersion2 = 2
 
+// SchemaVersion3 marks a definition with a state whose failures are
+// routed to another state ([StateDef.OnFailure]). Such a definition is
+// written with V = 3 and only then; a build before it refuses it with
+// [ErrSchemaVersion] rather than fail runs the definition says to route.
+const SchemaVersion3 = 3
+
 // versioned is implemented by the message types that may carry
 // [SchemaVersion2] forms.
 type versioned interface{ maxSchemaVersion() uint16 }

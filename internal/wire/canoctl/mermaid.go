@@ -92,6 +92,9 @@ func mermaidDiagram(wf *client.WorkflowInfo, seen [][2]string, runsRead int) str
 		case client.StateExit:
 			w("%s --> [*]", sid)
 		}
+		if s.OnFailure != "" {
+			w("%s --> %s : on failure", sid, id(s.OnFailure))
+		}
 	}
 	sort.Slice(seen, func(i, j int) bool {
 		if seen[i][0] != seen[j][0] {

@@ -127,3 +127,16 @@ func TestShownHeaders(t *testing.T) {
 	require.Empty(t, keys)
 	require.Zero(t, hidden)
 }
+
+// TestMermaidOnFailure: a state's routed failures are an edge of their own.
+func TestMermaidOnFailure(t *testing.T) {
+	wf := &client.WorkflowInfo{Name: "order", Initial: "charge", States: []client.StateInfo{
+		{Name: "charge", Kind: client.StateTask, Task: "charge_card", OnFailure: "release"},
+		{Name: "release", Kind: client.StateTask, Task: "release_stock"},
+		{Name: "shipped", Kind: client.StateExit},
+	}}
+	d := mermaidDiagram(wf, nil, 0)
+	require.Contains(t, d, "\n    charge --> release : on failure\n")
+	v := viewWorkflow(wf)
+	require.Equal(t, "release", v.States[0].OnFailure)
+}

@@ -69,6 +69,8 @@ type stateView struct {
 	Branches []string  `json:"branches,omitempty"`
 	Join     *joinView `json:"join,omitempty"`
 	Next     []string  `json:"next,omitempty"`
+	// OnFailure is where the state's failures go (fsm.Workflow.OnFailure).
+	OnFailure string `json:"on_failure,omitempty"`
 }
 
 type joinView struct {
@@ -84,7 +86,7 @@ func viewWorkflow(w *client.WorkflowInfo) workflowView {
 	v := workflowView{Name: w.Name, Version: w.Version, Latest: w.Latest, Initial: w.Initial,
 		Queue: w.Queue, TotalTimeoutMS: w.TotalTimeout.Milliseconds(), MaxTransitions: w.MaxTransitions}
 	for _, s := range w.States {
-		sv := stateView{Name: s.Name, Kind: string(s.Kind), Task: s.Task, Branches: s.Branches, Next: s.Next}
+		sv := stateView{Name: s.Name, Kind: string(s.Kind), Task: s.Task, Branches: s.Branches, Next: s.Next, OnFailure: s.OnFailure}
 		if j := s.Join; j != nil {
 			sv.Join = &joinView{j.Strategy, j.N, j.Percentage, j.State, j.Timeout.Milliseconds(), j.Bulkhead}
 		}
@@ -192,6 +194,9 @@ func workflowsShow(ctx context.Context, e *env, args []string, o any) error {
 		next := strings.Join(s.Next, ", ")
 		if s.Kind == client.StateTask {
 			next = "(chosen by the task)"
+		}
+		if s.OnFailure != "" {
+			next += "; on failure " + s.OnFailure
 		}
 		t.row(s.Name, s.Kind, task, join, next)
 	}

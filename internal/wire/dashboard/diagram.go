@@ -91,6 +91,9 @@ func layoutDiagram(wf *client.WorkflowInfo, observed [][]string, marks *runMarks
 		for _, n := range s.Next {
 			addEdge(s.Name, n, true)
 		}
+		if s.OnFailure != "" {
+			addEdge(s.Name, s.OnFailure, true)
+		}
 	}
 	paths := observed
 	if marks != nil {

@@ -44,6 +44,11 @@ type Context struct {
 	// Previous is the output the previous state handed on with
 	// fsm.NextWith, read with TaskContext.Previous. Nil: none.
 	Previous any
+	// Failure, when set (instead of Previous), is the failure of the
+	// previous state that moved the run here (fsm.Workflow.OnFailure),
+	// read with TaskContext.Failure; FailedState names that state.
+	Failure     error
+	FailedState string
 	// Branches, when not nil, makes the task a join state: they are what
 	// TaskContext.Branches returns. Encode a branch's output with
 	// [EncodeOutput].
@@ -75,6 +80,15 @@ func NewTaskContext(c Context) (*fsm.TaskContext, error) {
 	if c.Previous != nil {
 		if cmd.Previous, err = EncodeOutput(c.Previous); err != nil {
 			return nil, fmt.Errorf("fsmtest: encode Previous: %w", err)
+		}
+	}
+	if c.Failure != nil {
+		info := fsmbridge.ErrorInfo(c.Failure)
+		if c.FailedState != "" {
+			info.State = c.FailedState
+		}
+		if cmd.Previous, err = EncodeOutput(protocol.FailureOutput{Failure: info}); err != nil {
+			return nil, fmt.Errorf("fsmtest: encode Failure: %w", err)
 		}
 	}
 	p := fsmbridge.TaskContextParams{Cmd: cmd, Attempt: max(c.Attempt, 1), MaxAttempts: max(c.MaxAttempts, 1), Logger: c.Logger}

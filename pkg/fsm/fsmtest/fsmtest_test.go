@@ -183,3 +183,40 @@ func TestSplit(t *testing.T) {
 	_, _, ok = fsm.Next("done").Split()
 	require.False(t, ok)
 }
+
+// Release is a compensation: it reads the failure that routed the run here.
+type Release struct{}
+
+func (Release) Kind() string { return "release" }
+func (Release) Run(_ context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
+	f := tc.Failure()
+	if f == nil {
+		return fsm.Next("done"), nil
+	}
+	return fsm.NextWith("cancelled", f.Error()), nil
+}
+
+// TestFailure: Context.Failure is what TaskContext.Failure returns, as the
+// failure of the state FailedState.
+func TestFailure(t *testing.T) {
+	t.Parallel()
+	tc, err := fsmtest.NewTaskContext(fsmtest.Context{State: "release", Failure: fsm.Permanent(fmt.Errorf("card declined")), FailedState: "charge"})
+	require.NoError(t, err)
+	f := tc.Failure()
+	require.ErrorIs(t, f, fsm.ErrPermanent)
+	var se *fsm.StateError
+	require.ErrorAs(t, f, &se)
+	require.Equal(t, "charge", se.State)
+	res, err := Release{}.Run(context.Background(), tc)
+	require.NoError(t, err)
+	require.Equal(t, "cancelled", res.NextState())
+	require.Contains(t, res.Output(), "card declined")
+
+	// No failure: an ordinary previous output is not one.
+	tc, err = fsmtest.NewTaskContext(fsmtest.Context{State: "release", Previous: map[string]string{"order": "o-1"}})
+	require.NoError(t, err)
+	require.NoError(t, tc.Failure())
+	res, err = Release{}.Run(context.Background(), tc)
+	require.NoError(t, err)
+	require.Equal(t, "done", res.NextState())
+}
