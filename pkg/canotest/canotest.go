@@ -197,7 +197,7 @@ func start(ctx context.Context, opts Options, dir string) (*Env, error) {
 		err = co.Start(ctx)
 	}
 	if err != nil {
-		return fail("coordinator", err)
+		return fail("start", err) // err names the coordinator
 	}
 	env.defer_(func() { stop(co.Stop) })
 	env.Coordinator = co
@@ -208,7 +208,7 @@ func start(ctx context.Context, opts Options, dir string) (*Env, error) {
 			err = w.Start(ctx)
 		}
 		if err != nil {
-			return fail("worker", err)
+			return fail("start", err) // err names the worker
 		}
 		env.defer_(func() { stop(w.Stop) })
 		env.Worker = w
@@ -219,7 +219,7 @@ func start(ctx context.Context, opts Options, dir string) (*Env, error) {
 			err = s.Start(ctx)
 		}
 		if err != nil {
-			return fail("scheduler", err)
+			return fail("start", err) // err names the scheduler
 		}
 		env.defer_(func() { stop(s.Stop) })
 		env.Scheduler = s

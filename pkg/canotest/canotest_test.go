@@ -200,3 +200,11 @@ func TestRegistryRequired(t *testing.T) {
 	require.ErrorContains(t, err, "Options.Registry is required")
 	require.ErrorContains(t, err, "fsm.Register")
 }
+
+// TestStartError: a deployment that cannot start says what, once.
+func TestStartError(t *testing.T) {
+	t.Parallel()
+	_, err := canotest.New(ctx(t), canotest.Options{Registry: &fsm.Registry{}, Workflows: []worker.Definer{greeting("greeting")}})
+	require.ErrorIs(t, err, fsm.ErrConfiguration)
+	require.ErrorContains(t, err, `canotest: start: worker: fsm: configuration: workflow "greeting" uses task kind "canotest_greet", which this worker has not registered`)
+}
