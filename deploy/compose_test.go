@@ -194,7 +194,12 @@ func awaitAll(t *testing.T, cl *client.Client, timeout time.Duration, batches ..
 		for len(pending) > 0 {
 			var still []string
 			for _, id := range pending {
-				rec, err := cl.Get(ctx, id)
+				// Each read bounded on its own: a JetStream request sent
+				// while a stream elects its leader may never be answered,
+				// and must not use up the whole wait.
+				rctx, rcancel := context.WithTimeout(ctx, 10*time.Second)
+				rec, err := cl.Get(rctx, id)
+				rcancel()
 				switch {
 				case err != nil:
 					require.NoError(t, ctx.Err(), "runs of %s still pending: %d, e.g. %s (%s)", b.workflow, len(pending), id, last)
