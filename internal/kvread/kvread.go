@@ -84,7 +84,7 @@ func (r *Reader) Leader(ctx context.Context, key string) (jetstream.KeyValueEntr
 	if err != nil {
 		return nil, err
 	}
-	reply, err := r.nc.RequestWithContext(ctx, r.msgGet, req)
+	reply, err := r.ask(ctx, req)
 	if err != nil {
 		return nil, fmt.Errorf("kvread: leader read of %s: %w", key, err)
 	}
@@ -141,8 +141,49 @@ func (r *Reader) Limit(ctx context.Context) int {
 	return limit
 }
 
+// ask sends the leader read req, and sends it again while it goes
+// unanswered for leaderTryTimeout, until ctx ends: only the stream's
+// leader answers, and a request that reached none (the leader died, the
+// next one is being elected) is never answered at all. Without a new try
+// a caller with a long deadline would wait all of it through a failover
+// of a few seconds.
+func (r *Reader) ask(ctx context.Context, req []byte) (*nats.Msg, error) {
+	for {
+		tctx, cancel := context.WithTimeout(ctx, leaderTryTimeout)
+		reply, err := r.nc.RequestWithContext(tctx, r.msgGet, req)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return reply, err
+		}
+		switch {
+		case errors.Is(err, context.DeadlineExceeded):
+			// Unanswered: try again at once.
+		case errors.Is(err, nats.ErrNoResponders):
+			// No server takes the API subject yet (one starting): wait a
+			// little before the next try.
+			t := time.NewTimer(leaderTryPause)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, err
+			case <-t.C:
+			}
+		default:
+			return nil, err
+		}
+	}
+}
+
 // leaderTimeout bounds a leader read whose context has no deadline.
 const leaderTimeout = 5 * time.Second
+
+// leaderTryTimeout is how long one try of a leader read waits for an
+// answer before it is sent again; leaderTryPause the wait after a try no
+// server took.
+const (
+	leaderTryTimeout = 2 * time.Second
+	leaderTryPause   = 100 * time.Millisecond
+)
 
 // kvOperationHeader marks KV delete and purge messages.
 const kvOperationHeader = "KV-Operation"

@@ -156,3 +156,32 @@ func TestLimit(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, int(nc.MaxPayload()), kvread.New(js, open).Limit(ctx), "no bucket limit: the server's max payload")
 }
+
+// TestLeaderThroughFailover: a leader read sent as the stream's leader
+// dies is answered by the next leader within the caller's deadline; before,
+// the request no leader took waited all of that deadline and failed.
+func TestLeaderThroughFailover(t *testing.T) {
+	t.Parallel()
+	cl := natstest.StartCluster(t, 3)
+	_, js := cl.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "t", Replicas: 3, History: 1})
+	require.NoError(t, err)
+	rev, err := kv.Put(ctx, "k", []byte("v"))
+	require.NoError(t, err)
+	leaderIdx := streamLeader(ctx, t, cl, js, "KV_t")
+	other := (leaderIdx + 1) % 3
+	fjs := jsVia(t, cl.URL(other))
+	fkv, err := fjs.KeyValue(ctx, "t")
+	require.NoError(t, err)
+	r := kvread.New(fjs, fkv)
+
+	cl.Stop(leaderIdx)
+	rctx, rcancel := context.WithTimeout(ctx, 40*time.Second)
+	defer rcancel()
+	e, err := r.Leader(rctx, "k")
+	require.NoError(t, err, "the leader read through the failover")
+	require.Equal(t, rev, e.Revision())
+	require.Equal(t, "v", string(e.Value()))
+}
