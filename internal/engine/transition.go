@@ -416,7 +416,15 @@ func (t *tx) failOrRoute(info *protocol.ErrorInfo) {
 		return
 	}
 	t.endStep(protocol.StepFailed, info)
+	failed, n := t.rec.State, len(t.fx.Events)
 	t.enter(s.OnFailure, out, nil)
+	// Observers see why the run went there: the state event carries the
+	// failure (an exit's terminal event does not; its output does).
+	for i := n; i < len(t.fx.Events); i++ {
+		if ev := &t.fx.Events[i]; ev.Type == protocol.EventState {
+			ev.Error, ev.Detail = info, fmt.Sprintf("after state %q failed", failed)
+		}
+	}
 }
 
 func (t *tx) timer(f *protocol.TimerFire) {

@@ -81,9 +81,10 @@ type Event struct {
 	// Detail is type-specific text: the join decision, the split size, the
 	// breaker transition.
 	Detail string
-	// Err is the error of a failed, cancelled or rejected run, nil
-	// otherwise. It matches fsm's category sentinels
-	// with errors.Is, as [Run].Err does.
+	// Err is the error of a failed, cancelled or rejected run, or, on
+	// the state event of a state a failure was routed to
+	// (fsm.Workflow.OnFailure), that failure; nil otherwise. It matches
+	// fsm's category sentinels with errors.Is, as [Run].Err does.
 	Err error
 	// Path is every state the run entered, on terminal events only.
 	Path []string
