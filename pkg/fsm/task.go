@@ -98,8 +98,7 @@ type Result struct {
 
 type dynamicSplit struct {
 	tasks []Task
-	join  protocol.JoinSpec
-	cfg   JoinConfig[string] // as given, for Result.Split
+	cfg   JoinConfig[string] // as given (Result.Split); its spec goes on the wire
 }
 
 // Next moves the run to state.
@@ -123,7 +122,7 @@ func NextWith[S ~string](state S, output any) Result {
 func SplitInto[S ~string](cfg JoinConfig[S], tasks ...Task) Result {
 	given := JoinConfig[string]{Strategy: cfg.Strategy, JoinState: string(cfg.JoinState),
 		Timeout: cfg.Timeout, Bulkhead: cfg.Bulkhead}
-	return Result{split: &dynamicSplit{tasks: tasks, join: cfg.spec(), cfg: given}}
+	return Result{split: &dynamicSplit{tasks: tasks, cfg: given}}
 }
 
 // NextState is the state the result names ("" for a split: see
@@ -156,7 +155,7 @@ func (r Result) splitSpec() (*protocol.SplitSpec, error) {
 	if r.split == nil {
 		return nil, nil
 	}
-	spec := &protocol.SplitSpec{Join: r.split.join, Tasks: make([]protocol.TaskSpec, len(r.split.tasks))}
+	spec := &protocol.SplitSpec{Join: r.split.cfg.spec(), Tasks: make([]protocol.TaskSpec, len(r.split.tasks))}
 	for i, t := range r.split.tasks {
 		ts, err := taskSpec(t, nil)
 		if err != nil {
