@@ -12,7 +12,8 @@
 //     joinrule (the pure decision of a split's join), fsmbridge (the
 //     engine's way into pkg/fsm's unexported parts), kvcore (what every
 //     kvstore.Store implementation shares), connwatch, deadline (the
-//     default timeout of a context without one), dlq, kvcas (a lost KV
+//     default timeout of a context without one; one call shared by callers
+//     that each wait only until their own deadline), dlq, kvcas (a lost KV
 //     compare-and-set, recognised in one place), kvread, kvwatch, leader,
 //     prom (what the components' Prometheus metrics share), retry,
 //     startstop (the one start/stop pattern of the long-running

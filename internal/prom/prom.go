@@ -7,11 +7,12 @@ package prom
 import (
 	"context"
 	"errors"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cano-nats/cano/internal/deadline"
 )
 
 // Register registers c on reg, or returns the equal collector already
@@ -62,15 +63,7 @@ type Pending struct {
 	// query asks for one consumer's counts; a variable for tests.
 	query func(ctx context.Context, c Consumer) (pending, ackPending uint64, err error)
 
-	mu       sync.Mutex   // guards querying
-	querying *pendingScan // the scan running now, nil when none
-}
-
-// pendingScan is one scan of the consumers; samples is set before done is
-// closed.
-type pendingScan struct {
-	done    chan struct{}
-	samples []prometheus.Metric
+	scans deadline.Flight[[]prometheus.Metric] // the scan in flight
 }
 
 var _ prometheus.Collector = (*Pending)(nil)
@@ -102,30 +95,17 @@ func (p *Pending) Describe(ch chan<- *prometheus.Desc) {
 
 // Collect implements prometheus.Collector.
 func (p *Pending) Collect(ch chan<- prometheus.Metric) {
-	p.mu.Lock()
-	scan := p.querying
-	if scan == nil {
-		scan = &pendingScan{done: make(chan struct{})}
-		p.querying = scan
-		go p.scan(scan)
-	}
-	p.mu.Unlock()
-	timer := time.NewTimer(p.cfg.Timeout)
-	defer timer.Stop()
-	select {
-	case <-scan.done:
-		for _, m := range scan.samples {
-			ch <- m
-		}
-	case <-timer.C: // no sample this time
+	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
+	defer cancel()
+	samples, _ := p.scans.Do(ctx, p.cfg.Timeout, p.scan) // none this time when it did not answer in time
+	for _, m := range samples {
+		ch <- m
 	}
 }
 
-// scan asks every consumer for its counts, within the timeout as far as
-// the queries honour their context.
-func (p *Pending) scan(scan *pendingScan) {
-	ctx, cancel := context.WithTimeout(context.Background(), p.cfg.Timeout)
-	defer cancel()
+// scan asks every consumer for its counts, within ctx as far as the
+// queries honour it.
+func (p *Pending) scan(ctx context.Context) []prometheus.Metric {
 	var out []prometheus.Metric
 	for _, c := range p.cfg.Consumers() {
 		pending, ackPending, err := p.query(ctx, c)
@@ -136,9 +116,5 @@ func (p *Pending) scan(scan *pendingScan) {
 			prometheus.MustNewConstMetric(p.pending, prometheus.GaugeValue, float64(pending), c.Label),
 			prometheus.MustNewConstMetric(p.ackPending, prometheus.GaugeValue, float64(ackPending), c.Label))
 	}
-	scan.samples = out
-	p.mu.Lock()
-	p.querying = nil
-	p.mu.Unlock()
-	close(scan.done)
+	return out
 }

@@ -23,6 +23,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/cano-nats/cano/internal/deadline"
 )
 
 // Paths the server answers.
@@ -67,8 +69,7 @@ type Server struct {
 	mux   *http.ServeMux
 	ready atomic.Pointer[CheckFunc]
 
-	checkMu  sync.Mutex // guards checking
-	checking *checkRun  // the check running now, nil when none
+	checks deadline.Flight[error] // the readiness check in flight
 
 	mu     sync.Mutex // guards srv, ln, closed
 	srv    *http.Server
@@ -109,13 +110,6 @@ func (s *Server) SetReady(check CheckFunc) {
 	s.ready.Store(&check)
 }
 
-// checkRun is one run of the readiness check; err is set before done is
-// closed.
-type checkRun struct {
-	done chan struct{}
-	err  error
-}
-
 // Ready runs the readiness check and returns its answer within the
 // configured timeout (or ctx, if that ends first), even when the check
 // itself does not return in time: then the answer is an error saying so.
@@ -128,30 +122,13 @@ func (s *Server) Ready(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.CheckTimeout)
 	defer cancel()
-	s.checkMu.Lock()
-	run := s.checking
-	if run == nil {
-		run = &checkRun{done: make(chan struct{})}
-		s.checking = run
-		check := *p
-		go func() {
-			cctx, ccancel := context.WithTimeout(context.Background(), s.cfg.CheckTimeout)
-			defer ccancel()
-			run.err = check(cctx)
-			s.checkMu.Lock()
-			s.checking = nil
-			s.checkMu.Unlock()
-			close(run.done)
-		}()
-	}
-	s.checkMu.Unlock()
-	select {
-	case <-run.done:
-		return run.err
-	case <-ctx.Done():
+	check := *p
+	err, ok := s.checks.Do(ctx, s.cfg.CheckTimeout, func(cctx context.Context) error { return check(cctx) })
+	if !ok {
 		return fmt.Errorf("the readiness check did not answer within %s: %w (NATS unreachable, or slow to answer)",
 			s.cfg.CheckTimeout, ctx.Err())
 	}
+	return err
 }
 
 func (s *Server) serveReady(w http.ResponseWriter, r *http.Request) {
