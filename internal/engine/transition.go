@@ -64,14 +64,33 @@ func Start(m *Machine, trig *protocol.Trigger, runID string, now time.Time) (*pr
 	}
 	t := tx{m: m, rec: rec, now: now}
 	t.fx.Changed = true
+	if trig.StartAt > ts {
+		// A run that starts later: created now, started by its start timer.
+		rec.Status, rec.StartAt = protocol.RunScheduled, trig.StartAt
+		t.event(protocol.EventScheduled, "starts at "+time.Unix(0, trig.StartAt).UTC().Format(time.RFC3339Nano))
+		t.fx.Timers = append(t.fx.Timers, startTimer(rec))
+		return rec, t.fx, nil
+	}
+	t.begin()
+	return rec, t.fx, nil
+}
+
+// begin starts the run: its started event, its total timeout (counted
+// from now) and its initial state.
+func (t *tx) begin() {
+	rec := t.rec
 	t.event(protocol.EventStarted, "")
-	if m.def.TotalTimeout > 0 {
-		rec.Deadline = ts + m.def.TotalTimeout
+	if t.m.def.TotalTimeout > 0 {
+		rec.Deadline = t.now.UnixNano() + t.m.def.TotalTimeout
 		t.fx.Timers = append(t.fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion,
-			Kind: protocol.TimerRunDeadline, RunID: runID, At: rec.Deadline})
+			Kind: protocol.TimerRunDeadline, RunID: rec.ID, At: rec.Deadline})
 	}
 	t.dispatchState(false)
-	return rec, t.fx, nil
+}
+
+// startTimer is the timer that starts a scheduled run.
+func startTimer(rec *protocol.RunRecord) protocol.TimerFire {
+	return protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerStart, RunID: rec.ID, At: rec.StartAt}
 }
 
 // Apply is the pure transition function: (definition, record, input, now)
@@ -115,6 +134,10 @@ func Owed(m *Machine, rec *protocol.RunRecord, dyn *protocol.SplitSpec) (Effects
 		t.terminalEvent()
 		return t.fx, nil
 	}
+	if rec.Status == protocol.RunScheduled {
+		t.fx.Timers = append(t.fx.Timers, startTimer(rec))
+		return t.fx, nil
+	}
 	if rec.Deadline > 0 {
 		t.fx.Timers = append(t.fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion,
 			Kind: protocol.TimerRunDeadline, RunID: rec.ID, At: rec.Deadline})
@@ -154,8 +177,8 @@ type tx struct {
 
 func (t *tx) result(r *protocol.TaskResult) error {
 	rec := t.rec
-	if r.Step != rec.Step {
-		return nil // late or duplicate
+	if r.Step != rec.Step || rec.Status == protocol.RunScheduled {
+		return nil // late or duplicate (a scheduled run has dispatched nothing)
 	}
 	if r.StoreUsed {
 		rec.StoreUsed = true // kept only if the result changes the record
@@ -434,6 +457,12 @@ func (t *tx) timer(f *protocol.TimerFire) {
 		if rec.Deadline != 0 && f.At == rec.Deadline {
 			t.workflowTimeout()
 		}
+	case protocol.TimerStart:
+		if rec.Status == protocol.RunScheduled && f.At == rec.StartAt {
+			t.fx.Changed = true
+			rec.Status = protocol.RunRunning
+			t.begin()
+		}
 	case protocol.TimerJoin:
 		if sp := rec.Split; sp != nil && f.Step == rec.Step && f.At == sp.StartedAt+sp.Join.Timeout {
 			t.fx.Changed = true
@@ -444,10 +473,14 @@ func (t *tx) timer(f *protocol.TimerFire) {
 
 func (t *tx) workflowTimeout() {
 	rec := t.rec
-	elapsed := time.Duration(t.now.UnixNano() - rec.CreatedAt)
+	start := rec.CreatedAt
+	if rec.StartAt != 0 && rec.Deadline > 0 {
+		start = rec.Deadline - t.m.def.TotalTimeout // started later, by its start timer
+	}
+	elapsed := time.Duration(t.now.UnixNano() - start)
 	limit := time.Duration(t.m.def.TotalTimeout)
 	if rec.Deadline > 0 {
-		limit = time.Duration(rec.Deadline - rec.CreatedAt)
+		limit = time.Duration(rec.Deadline - start)
 	}
 	t.fx.Notices = append(t.fx.Notices, protocol.CancelNotice{V: protocol.SchemaVersion, RunID: rec.ID, Branch: -1, All: true, Reason: "workflow timeout"})
 	t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflowTimeout,

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cano-nats/cano/internal/wirecodec/hooks"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -157,12 +158,17 @@ type jsonTrigger struct {
 	Input          json.RawMessage `json:"input"`
 	IdempotencyKey string          `json:"idempotency_key"`
 	RunID          string          `json:"run_id"`
+	// StartAt (RFC 3339) or StartIn (a Go duration, "90s", "2h30m",
+	// counted from now) delay the run's start.
+	StartAt string `json:"start_at"`
+	StartIn string `json:"start_in"`
 }
 
 // DecodeTriggerJSON decodes the JSON form of a trigger. workflow fills the
 // workflow when the body names none (it comes from the subject). The input
-// is kept as JSON with [protocol.InputJSON] as its format.
-func DecodeTriggerJSON(data []byte, workflow string, maxPayload int) (*protocol.Trigger, error) {
+// is kept as JSON with [protocol.InputJSON] as its format. now is the time a
+// start_in counts from.
+func DecodeTriggerJSON(data []byte, workflow string, maxPayload int, now time.Time) (*protocol.Trigger, error) {
 	if maxPayload <= 0 {
 		maxPayload = protocol.MaxPayloadDefault
 	}
@@ -197,8 +203,40 @@ func DecodeTriggerJSON(data []byte, workflow string, maxPayload int) (*protocol.
 		t.Input = []byte(jt.Input)
 		t.InputFormat = protocol.InputJSON
 	}
+	start, err := jsonStart(jt.StartAt, jt.StartIn, now)
+	if err != nil {
+		return nil, err
+	}
+	if start > 0 {
+		t.V, t.StartAt = protocol.SchemaVersion4, start
+	}
 	if err := Validate(t); err != nil {
 		return nil, err
 	}
 	return t, nil
+}
+
+// jsonStart is the start time (unix ns) a JSON trigger's start_at or
+// start_in asks for; 0 for none.
+func jsonStart(at, in string, now time.Time) (int64, error) {
+	switch {
+	case at != "" && in != "":
+		return 0, fmt.Errorf("%w: start_at and start_in: set one of them", protocol.ErrInvalidField)
+	case at != "":
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return 0, fmt.Errorf("%w: start_at %q: want an RFC 3339 time such as \"2026-12-24T18:00:00Z\"", protocol.ErrInvalidField, at)
+		}
+		if t.UnixNano() <= 0 {
+			return 0, fmt.Errorf("%w: start_at %q: before 1970", protocol.ErrInvalidField, at)
+		}
+		return t.UnixNano(), nil
+	case in != "":
+		d, err := time.ParseDuration(in)
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%w: start_in %q: want a duration such as \"90s\" or \"2h30m\"", protocol.ErrInvalidField, in)
+		}
+		return now.Add(d).UnixNano(), nil
+	}
+	return 0, nil
 }

@@ -12,7 +12,7 @@ import (
 
 // TriggerEnvelopeHint says what a JSON trigger looks like; errors about a
 // trigger body that is not one end with it.
-const TriggerEnvelopeHint = `publish {"input": <your input>} (optional fields: initial_state, idempotency_key, run_id) with the header Content-Type: application/json`
+const TriggerEnvelopeHint = `publish {"input": <your input>} (optional fields: initial_state, idempotency_key, run_id, start_at or start_in) with the header Content-Type: application/json`
 
 // jsonCancel is the JSON form of a cancel request accepted from the nats
 // CLI: {"reason": "..."}; the run id comes from the subject.

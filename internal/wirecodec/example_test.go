@@ -3,6 +3,7 @@ package wirecodec_test
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
@@ -72,7 +73,7 @@ func ExampleDecodeTriggerJSON() {
 	subject := names.TriggerSubject("parallel_fetch")
 	body := []byte(`{"input": {"n": 3}}`)
 
-	t, err := wirecodec.DecodeTriggerJSON(body, layout.WorkflowFromTriggerSubject(names, subject), 0)
+	t, err := wirecodec.DecodeTriggerJSON(body, layout.WorkflowFromTriggerSubject(names, subject), 0, time.Now())
 	if err != nil {
 		panic(err)
 	}

@@ -32,12 +32,12 @@ var (
 		"worker,omitempty", "store_used,omitempty", "attempt_started,omitempty", "attempt_duration,omitempty", "start,omitempty") && fastRunStart
 	fastTrigger = tagsAre(protocol.Trigger{}, "v", "workflow", "initial_state,omitempty", "def_version,omitempty",
 		"input,omitempty", "input_format,omitempty", "idempotency_key,omitempty", "run_id,omitempty",
-		"flow,omitempty", "slot,omitempty", "epoch,omitempty")
+		"flow,omitempty", "slot,omitempty", "epoch,omitempty", "start_at,omitempty")
 	fastTriggerReply = fastErrorInfo && tagsAre(protocol.TriggerReply{}, "v", "run_id,omitempty", "error,omitempty",
 		"existing,omitempty", "retry,omitempty")
 	fastRunRecord = fastErrorInfo && tagsAre(protocol.RunRecord{}, "v", "id", "workflow", "def_version", "status",
 		"state", "step", "path", "input,omitempty", "input_format,omitempty", "output,omitempty",
-		"error,omitempty", "created_at", "updated_at", "deadline,omitempty", "cancel_requested,omitempty",
+		"error,omitempty", "created_at", "updated_at", "deadline,omitempty", "start_at,omitempty", "cancel_requested,omitempty",
 		"idempotency_key,omitempty", "flow,omitempty", "slot,omitempty", "split,omitempty", "join_of,omitempty",
 		"join_branches,omitempty", "store_used,omitempty", "history,omitempty", "totals") &&
 		tagsAre(protocol.Step{}, "seq", "state", "kind", "entered", "left,omitempty", "outcome,omitempty",

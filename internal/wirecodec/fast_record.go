@@ -12,7 +12,7 @@ import (
 
 func appendRunRecord(b []byte, m *protocol.RunRecord) ([]byte, error) {
 	n := fieldCount(11, len(m.Input) != 0, m.InputFormat != "", len(m.Output) != 0, m.Error != nil,
-		m.Deadline != 0, m.CancelRequested, m.IdempotencyKey != "", m.Flow != "", m.Slot != 0, m.Split != nil,
+		m.Deadline != 0, m.StartAt != 0, m.CancelRequested, m.IdempotencyKey != "", m.Flow != "", m.Slot != 0, m.Split != nil,
 		m.JoinOf != 0, m.JoinBranches != 0, m.StoreUsed, len(m.History) != 0)
 	b = appendMapLen(b, n)
 	b = appendUint(appendStr(b, "v"), uint64(m.V))
@@ -39,6 +39,9 @@ func appendRunRecord(b []byte, m *protocol.RunRecord) ([]byte, error) {
 	b = appendInt(appendStr(b, "updated_at"), m.UpdatedAt)
 	if m.Deadline != 0 {
 		b = appendInt(appendStr(b, "deadline"), m.Deadline)
+	}
+	if m.StartAt != 0 {
+		b = appendInt(appendStr(b, "start_at"), m.StartAt)
 	}
 	if m.CancelRequested {
 		b = appendBool(appendStr(b, "cancel_requested"), true)
@@ -111,6 +114,8 @@ func readRunRecord(r *reader, m *protocol.RunRecord) {
 			m.UpdatedAt = r.int(math.MinInt64, math.MaxInt64)
 		case "deadline":
 			m.Deadline = r.int(math.MinInt64, math.MaxInt64)
+		case "start_at":
+			m.StartAt = r.int(math.MinInt64, math.MaxInt64)
 		case "cancel_requested":
 			m.CancelRequested = r.bool()
 		case "idempotency_key":

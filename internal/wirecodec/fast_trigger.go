@@ -15,7 +15,7 @@ import (
 
 func appendTrigger(b []byte, m *protocol.Trigger) []byte {
 	n := fieldCount(2, m.InitialState != "", m.DefVersion != "", len(m.Input) != 0, m.InputFormat != "",
-		m.IdempotencyKey != "", m.RunID != "", m.Flow != "", m.Slot != 0, m.Epoch != 0)
+		m.IdempotencyKey != "", m.RunID != "", m.Flow != "", m.Slot != 0, m.Epoch != 0, m.StartAt != 0)
 	b = appendMapLen(b, n)
 	b = appendUint(appendStr(b, "v"), uint64(m.V))
 	b = appendStr(appendStr(b, "workflow"), m.Workflow)
@@ -46,6 +46,9 @@ func appendTrigger(b []byte, m *protocol.Trigger) []byte {
 	if m.Epoch != 0 {
 		b = appendUint(appendStr(b, "epoch"), m.Epoch)
 	}
+	if m.StartAt != 0 {
+		b = appendInt(appendStr(b, "start_at"), m.StartAt)
+	}
 	return b
 }
 
@@ -74,6 +77,8 @@ func readTrigger(r *reader, m *protocol.Trigger) {
 			m.Slot = r.int(math.MinInt64, math.MaxInt64)
 		case "epoch":
 			m.Epoch = r.uint(math.MaxUint64)
+		case "start_at":
+			m.StartAt = r.int(math.MinInt64, math.MaxInt64)
 		default:
 			r.fail()
 		}

@@ -140,6 +140,15 @@ type TriggerOpts struct {
 	// the broker has stored it, without waiting for a coordinator to
 	// accept it (errors then surface in Await).
 	NoWait bool
+	// StartAt delays the run's start (asynq's ProcessAt, River's
+	// ScheduledAt, Temporal's StartDelay): the run is created at once with
+	// status [RunScheduled], so Get, List, Await and Cancel see it, and its
+	// initial state is entered at StartAt — by the broker's message
+	// scheduler, so it survives restarts of every process. Its total
+	// timeout counts from the start. The zero time, or a time already
+	// past, starts it at once. Coordinators older than this field refuse
+	// such a trigger (schema version 4) rather than start it early.
+	StartAt time.Time
 }
 
 // Trigger starts a run of workflow and returns its id. Unless opts.NoWait,
@@ -167,6 +176,12 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	defer cancel()
 	trig := &protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, InitialState: opts.InitialState,
 		IdempotencyKey: opts.IdempotencyKey, RunID: opts.RunID, DefVersion: opts.DefVersion}
+	if !opts.StartAt.IsZero() {
+		if opts.StartAt.UnixNano() <= 0 {
+			return "", fmt.Errorf("client: TriggerOpts.StartAt %s is before 1970; leave it zero to start the run at once", opts.StartAt)
+		}
+		trig.V, trig.StartAt = protocol.SchemaVersion4, opts.StartAt.UnixNano()
+	}
 	switch v := opts.Input.(type) {
 	case nil:
 	case []byte:

@@ -24,6 +24,9 @@ type EventType string
 
 // Event types.
 const (
+	// EventScheduled: a run was triggered to start later (its Detail says
+	// when: "starts at <RFC 3339 time>"); EventStarted follows at that time.
+	EventScheduled EventType = "scheduled"
 	// EventStarted: a run started.
 	EventStarted EventType = "started"
 	// EventState: a run entered a state.
@@ -54,7 +57,7 @@ const (
 
 // EventTypes returns every event type, in a fresh slice.
 func EventTypes() []EventType {
-	return []EventType{EventStarted, EventState, EventSplit, EventJoin, EventCompleted, EventFailed,
+	return []EventType{EventScheduled, EventStarted, EventState, EventSplit, EventJoin, EventCompleted, EventFailed,
 		EventCancelled, EventBreaker, EventRejected, EventTaskRetried}
 }
 

@@ -17,6 +17,9 @@ type RunStatus string
 
 // Run statuses.
 const (
+	// RunScheduled: the run was triggered to start later
+	// ([TriggerOpts].StartAt) and has not started; [Run].StartAt says when.
+	RunScheduled RunStatus = "scheduled"
 	// RunRunning: the run has started and not ended.
 	RunRunning RunStatus = "running"
 	// RunCompleted: the run reached an exit state.
@@ -29,12 +32,12 @@ const (
 
 // RunStatuses returns every run status, in a fresh slice.
 func RunStatuses() []RunStatus {
-	return []RunStatus{RunRunning, RunCompleted, RunFailed, RunCancelled}
+	return []RunStatus{RunScheduled, RunRunning, RunCompleted, RunFailed, RunCancelled}
 }
 
-// Terminal reports whether s is an end status (every status but
-// [RunRunning]; the empty status is not terminal).
-func (s RunStatus) Terminal() bool { return s != RunRunning && s != "" }
+// Terminal reports whether s is an end status: [RunCompleted],
+// [RunFailed] or [RunCancelled].
+func (s RunStatus) Terminal() bool { return s == RunCompleted || s == RunFailed || s == RunCancelled }
 
 // ErrNoValue is returned by [Run.Input], [Run.Output] and [Event.Output]
 // when there is no such value to decode.
@@ -67,12 +70,18 @@ type Run struct {
 	// errors.Is, and errors.As finds an *fsm.StateError with the state,
 	// attempt and path where it happened.
 	Err error
-	// CreatedAt is when the run started and UpdatedAt when its record last
-	// changed (when it ended, for an ended run). Deadline is when its
-	// total timeout fails it; zero for no total timeout.
+	// CreatedAt is when the run was triggered (and started, unless it was
+	// triggered to start later) and UpdatedAt when its record last changed
+	// (when it ended, for an ended run). Deadline is when its total
+	// timeout fails it; zero for no total timeout (and before a scheduled
+	// run starts).
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	Deadline  time.Time
+	// StartAt is when a run triggered to start later ([TriggerOpts].StartAt)
+	// was to start: it is [RunScheduled] until then. Zero for a run that
+	// started at its trigger.
+	StartAt time.Time
 	// CancelRequested is set once [Client.Cancel] asked to cancel it.
 	CancelRequested bool
 	// IdempotencyKey is the trigger's idempotency key, if it had one.
@@ -158,6 +167,7 @@ func runFromRecord(rec *protocol.RunRecord) *Run {
 		CreatedAt:       timeOf(rec.CreatedAt),
 		UpdatedAt:       timeOf(rec.UpdatedAt),
 		Deadline:        timeOf(rec.Deadline),
+		StartAt:         timeOf(rec.StartAt),
 		CancelRequested: rec.CancelRequested,
 		IdempotencyKey:  rec.IdempotencyKey,
 		Flow:            rec.Flow,

@@ -73,11 +73,16 @@ func (s *shard) decodeRecord(ctx context.Context, runID string, kve jetstream.Ke
 		return nil, fmt.Errorf("coordinator: run record %s: %w", runID, err)
 	}
 	e := &entry{rec: &rec, rev: kve.Revision()}
-	if !rec.Status.Terminal() {
+	if cacheable(&rec) {
 		s.cache[runID] = e
 	}
 	return e, nil
 }
+
+// cacheable reports whether a shard keeps rec in its cache: a run going
+// on. Not an ended run, nor a scheduled one, which may wait for days and
+// is read when its start timer fires.
+func cacheable(rec *protocol.RunRecord) bool { return rec.Status == protocol.RunRunning }
 
 // recordHeadroom is the part of the runs bucket's value limit a new run
 // record may not use: kept for what the run adds as it goes (path, last

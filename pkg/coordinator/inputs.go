@@ -50,7 +50,7 @@ func (c *Coordinator) decodeTrigger(msg jetstream.Msg) (*protocol.Trigger, error
 	var trig *protocol.Trigger
 	var err error
 	if isJSON(msg) {
-		trig, err = wirecodec.DecodeTriggerJSON(msg.Data(), wf, c.cfg.MaxPayload)
+		trig, err = wirecodec.DecodeTriggerJSON(msg.Data(), wf, c.cfg.MaxPayload, c.cfg.Now())
 	} else {
 		trig = new(protocol.Trigger)
 		err = jsonHint(msg, wirecodec.Decode(msg.Data(), trig, c.cfg.MaxPayload)) // replies.go

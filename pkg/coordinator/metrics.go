@@ -15,10 +15,11 @@ import (
 // low-cardinality only (workflow names, statuses, input sources), never run
 // ids:
 //
+//	cano_coordinator_runs_scheduled_total{workflow}         runs triggered to start later (TriggerOpts.StartAt)
 //	cano_coordinator_runs_started_total{workflow}
 //	cano_coordinator_runs_finished_total{workflow,status}   status: completed, failed, cancelled
 //	cano_coordinator_transitions_total{workflow}            moves from one state to the next (exits included)
-//	cano_coordinator_run_duration_seconds{workflow,status}  trigger to end
+//	cano_coordinator_run_duration_seconds{workflow,status}  trigger (or scheduled start) to end
 //	cano_coordinator_dead_letters_total{source}             trigger, result, control, timer
 //	cano_coordinator_runs_stalled_total                     runs the stall check re-drove (Stats.Stalled)
 //	cano_coordinator_consumer_pending{stream}               messages not yet delivered, asked on scrape (same on every instance: max)
@@ -32,6 +33,7 @@ const ScrapeTimeout = 2 * time.Second
 var RunDurationBuckets = []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600}
 
 type metrics struct {
+	scheduled   *prometheus.CounterVec
 	started     *prometheus.CounterVec
 	finished    *prometheus.CounterVec
 	transitions *prometheus.CounterVec
@@ -42,6 +44,8 @@ type metrics struct {
 func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
 	const ns, sub = "cano", "coordinator"
 	m := &metrics{
+		scheduled: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "runs_scheduled_total", Help: "Runs triggered to start later, by workflow (counted again in runs_started_total when they start)."}, []string{"workflow"}),
 		started: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "runs_started_total", Help: "Runs started, by workflow."}, []string{"workflow"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -50,7 +54,7 @@ func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
 		transitions: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "transitions_total", Help: "Moves from one state to the next (into an exit state included), by workflow."}, []string{"workflow"}),
 		runDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
-			Name: "run_duration_seconds", Help: "Time from a run's trigger to its end, by workflow and status.",
+			Name: "run_duration_seconds", Help: "Time from a run's trigger (for a run that started later, its scheduled start) to its end, by workflow and status.",
 			Buckets: RunDurationBuckets}, []string{"workflow", "status"}),
 		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "dead_letters_total", Help: "Inputs dead-lettered, by source (trigger, result, control, timer)."},
@@ -74,6 +78,9 @@ func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
 	// A second coordinator or worker on the same registerer (a start
 	// retried in one process) shares the first one's collectors.
 	var err error
+	if m.scheduled, err = prom.Register(reg, m.scheduled); err != nil {
+		return nil, err
+	}
 	if m.started, err = prom.Register(reg, m.started); err != nil {
 		return nil, err
 	}
@@ -106,6 +113,8 @@ func (m *metrics) committed(rec *protocol.RunRecord, fx *engine.Effects) {
 	for i := range fx.Events {
 		ev := &fx.Events[i]
 		switch ev.Type {
+		case protocol.EventScheduled:
+			m.scheduled.WithLabelValues(rec.Workflow).Inc()
 		case protocol.EventStarted:
 			m.started.WithLabelValues(rec.Workflow).Inc()
 		case protocol.EventState:
@@ -116,8 +125,8 @@ func (m *metrics) committed(rec *protocol.RunRecord, fx *engine.Effects) {
 			}
 			status := string(rec.Status)
 			m.finished.WithLabelValues(rec.Workflow, status).Inc()
-			if rec.CreatedAt > 0 && rec.UpdatedAt >= rec.CreatedAt {
-				m.runDuration.WithLabelValues(rec.Workflow, status).Observe(time.Duration(rec.UpdatedAt - rec.CreatedAt).Seconds())
+			if from := max(rec.CreatedAt, rec.StartAt); from > 0 && rec.UpdatedAt >= from {
+				m.runDuration.WithLabelValues(rec.Workflow, status).Observe(time.Duration(rec.UpdatedAt - from).Seconds())
 			}
 		}
 	}

@@ -440,10 +440,10 @@ func (s *shard) nakAll(jobs []job, err error) {
 // commit caches the written record and publishes its effects; the input is
 // acknowledged once the publishes are.
 func (s *shard) commit(jobs []job, m *engine.Machine, rec *protocol.RunRecord, rev uint64, dyn *protocol.SplitSpec, fx *engine.Effects) {
-	if rec.Status.Terminal() {
-		delete(s.cache, rec.ID)
-	} else {
+	if cacheable(rec) { // consistent.go
 		s.cache[rec.ID] = &entry{rec: rec, rev: rev, dyn: dyn}
+	} else {
+		delete(s.cache, rec.ID)
 	}
 	if fx.Ended {
 		s.purgeTimer(rec, fx)

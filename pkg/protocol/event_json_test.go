@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -185,7 +186,7 @@ func TestDecodeCancelJSON(t *testing.T) {
 
 func TestTriggerJSONNamesTheEnvelope(t *testing.T) {
 	t.Parallel()
-	_, err := wirecodec.DecodeTriggerJSON([]byte(`{"customer": "ada"}`), "order", 0)
+	_, err := wirecodec.DecodeTriggerJSON([]byte(`{"customer": "ada"}`), "order", 0, time.Time{})
 	require.ErrorIs(t, err, protocol.ErrMalformed)
 	require.ErrorContains(t, err, `not a trigger envelope`)
 	require.ErrorContains(t, err, `unknown field "customer"`)

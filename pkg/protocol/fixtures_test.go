@@ -129,6 +129,12 @@ func compactSplitSpec() *protocol.SplitSpec {
 // here for each new message type; TestWireCasesCoverEveryType checks that
 // none is missing from the list of names below.
 func wireCases() []wireCase {
+	return append(wireCasesV1(), wireCase{"run_record_scheduled", "FuzzDecodeRunRecord", scheduledRecord(),
+		func() protocol.Message { return new(protocol.RunRecord) }})
+}
+
+// wireCasesV1 are the cases before the scheduled run record.
+func wireCasesV1() []wireCase {
 	return []wireCase{
 		{"trigger", "FuzzDecodeTrigger", &protocol.Trigger{
 			V:            protocol.SchemaVersion,
@@ -141,6 +147,20 @@ func wireCases() []wireCase {
 			Flow:         "nightly",
 			Slot:         t0,
 			Epoch:        7,
+		}, func() protocol.Message { return new(protocol.Trigger) }},
+		// A trigger of a run that starts later: SchemaVersion4.
+		{"trigger_v4", "FuzzDecodeTrigger", &protocol.Trigger{
+			V:              protocol.SchemaVersion4,
+			Workflow:       "reminder",
+			InitialState:   "send",
+			DefVersion:     "v2",
+			Input:          []byte{0x81, 0xa1, 'n', 0x2a},
+			InputFormat:    protocol.InputJSON,
+			IdempotencyKey: "remind-42",
+			Flow:           "nightly",
+			Slot:           t0,
+			Epoch:          7,
+			StartAt:        t1,
 		}, func() protocol.Message { return new(protocol.Trigger) }},
 		{"trigger_reply", "FuzzDecodeTriggerReply", &protocol.TriggerReply{
 			V:        protocol.SchemaVersion,
@@ -412,6 +432,18 @@ func wireCases() []wireCase {
 	}
 }
 
+// scheduledRecord is the run_record fixture as a run that starts later.
+func scheduledRecord() *protocol.RunRecord {
+	for _, c := range wireCasesV1() {
+		if c.name == "run_record" {
+			rec := *c.msg.(*protocol.RunRecord)
+			rec.Status, rec.StartAt = protocol.RunScheduled, t1+30000000000
+			return &rec
+		}
+	}
+	panic("no run_record fixture")
+}
+
 func ptr[T any](v T) *T { return &v }
 
 // requireFullyPopulated fails when any field of v, at any depth, is its
@@ -448,7 +480,10 @@ func requireFullyPopulated(t *testing.T, v reflect.Value, path string) {
 			isRunName := trig && (f.Name == "RunID" || f.Name == "IdempotencyKey")
 			// The version 1 definition has no routed failure (definition_v3 has).
 			isV1Definition := f.Name == "OnFailure" && strings.HasPrefix(path, "definition.")
-			require.Truef(t, !fv.IsZero() || isLeafCause || isOtherForm || isCommonParams || isRunName || isV1Definition,
+			// The version 1 trigger starts at once (trigger_v4 starts later);
+			// the run record is not a scheduled run's (run_record_scheduled is).
+			isNotLater := f.Name == "StartAt" && (path == "trigger" || path == "run_record")
+			require.Truef(t, !fv.IsZero() || isLeafCause || isOtherForm || isCommonParams || isRunName || isV1Definition || isNotLater,
 				"fixture field %s is zero", p)
 			requireFullyPopulated(t, fv, p)
 		}

@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -101,7 +102,7 @@ func FuzzDecodeWorkerInfo(f *testing.F)      { fuzzDecode(f, "worker_info") }
 // the workflow token taken from the subject.
 func FuzzDecodeTriggerJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte, workflow string) {
-		tr, err := wirecodec.DecodeTriggerJSON(data, workflow, fuzzMaxPayload)
+		tr, err := wirecodec.DecodeTriggerJSON(data, workflow, fuzzMaxPayload, time.Unix(0, 1))
 		if err != nil {
 			requireSentinel(t, err)
 			require.Nil(t, tr)

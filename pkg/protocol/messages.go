@@ -39,9 +39,15 @@ type Trigger struct {
 	Flow  string `msgpack:"flow,omitempty"`
 	Slot  int64  `msgpack:"slot,omitempty"`
 	Epoch uint64 `msgpack:"epoch,omitempty"`
+	// StartAt (unix nanoseconds) delays the run's start: the run is
+	// created at once with status [RunScheduled] and its initial state is
+	// entered at StartAt. 0, or a time already past, starts it at once. A
+	// trigger that sets it is written with V = [SchemaVersion4].
+	StartAt int64 `msgpack:"start_at,omitempty"`
 }
 
-func (m *Trigger) schemaVersion() uint16 { return m.V }
+func (m *Trigger) schemaVersion() uint16    { return m.V }
+func (m *Trigger) maxSchemaVersion() uint16 { return SchemaVersion4 }
 
 // validate implements [Message].
 func (m *Trigger) validate() error {
@@ -58,6 +64,9 @@ func (m *Trigger) validate() error {
 	}
 	if len(m.InitialState) > MaxNameLen {
 		return invalid("trigger", "initial_state", "too long")
+	}
+	if m.StartAt < 0 {
+		return invalid("trigger", "start_at", "negative")
 	}
 	if len(m.IdempotencyKey) > 1024 {
 		return invalid("trigger", "idempotency_key", "longer than 1024 bytes")
@@ -414,6 +423,7 @@ type RunStatus string
 
 // Run statuses. The lifecycle diagram is in package fsm (doc.go).
 const (
+	RunScheduled RunStatus = "scheduled" // created, to start at its StartAt
 	RunRunning   RunStatus = "running"
 	RunCompleted RunStatus = "completed"
 	RunFailed    RunStatus = "failed"
@@ -422,11 +432,11 @@ const (
 
 // RunStatuses returns every run status.
 func RunStatuses() []RunStatus {
-	return []RunStatus{RunRunning, RunCompleted, RunFailed, RunCancelled}
+	return []RunStatus{RunScheduled, RunRunning, RunCompleted, RunFailed, RunCancelled}
 }
 
 // Terminal reports whether s is an end status.
-func (s RunStatus) Terminal() bool { return s != RunRunning }
+func (s RunStatus) Terminal() bool { return s == RunCompleted || s == RunFailed || s == RunCancelled }
 
 // RunRecord is the durable state of one run, stored in the runs bucket under
 // the run id. Updated only with compare-and-set on its KV revision.
@@ -452,6 +462,11 @@ type RunRecord struct {
 	CreatedAt int64 `msgpack:"created_at"`
 	UpdatedAt int64 `msgpack:"updated_at"`
 	Deadline  int64 `msgpack:"deadline,omitempty"`
+	// StartAt is when a run triggered to start later ([Trigger.StartAt])
+	// was to start; 0 for a run started at its trigger. Its status is
+	// [RunScheduled] until then, and its total timeout counts from the
+	// start.
+	StartAt int64 `msgpack:"start_at,omitempty"`
 	// CancelRequested is set by a cancel request; the run ends Cancelled.
 	CancelRequested bool   `msgpack:"cancel_requested,omitempty"`
 	IdempotencyKey  string `msgpack:"idempotency_key,omitempty"`
@@ -485,7 +500,7 @@ func (m *RunRecord) validate() error {
 		return badName("run_record", "workflow", err)
 	}
 	switch m.Status {
-	case RunRunning, RunCompleted, RunFailed, RunCancelled:
+	case RunScheduled, RunRunning, RunCompleted, RunFailed, RunCancelled:
 	default:
 		return invalid("run_record", "status", fmt.Sprintf("%q", m.Status))
 	}
@@ -702,6 +717,7 @@ type EventType string
 
 // Event types, the last token of an event subject.
 const (
+	EventScheduled   EventType = "scheduled" // a run was created to start later
 	EventStarted     EventType = "started"
 	EventState       EventType = "state"     // a state was entered
 	EventSplit       EventType = "split"     // a split began
@@ -802,6 +818,7 @@ const (
 	TimerRunDeadline TimerKind = "deadline" // workflow total timeout
 	TimerJoin        TimerKind = "join"     // split join timeout
 	TimerPurge       TimerKind = "purge"    // remove an ended run's store scope
+	TimerStart       TimerKind = "start"    // start a scheduled run
 )
 
 // TimerFire is the body of a durable timer; the server delivers it on
@@ -823,7 +840,7 @@ func (m *TimerFire) validate() error {
 		return badName("timer_fire", "run_id", err)
 	}
 	switch m.Kind {
-	case TimerRunDeadline, TimerJoin, TimerPurge:
+	case TimerRunDeadline, TimerJoin, TimerPurge, TimerStart:
 	default:
 		return invalid("timer_fire", "kind", fmt.Sprintf("%q", m.Kind))
 	}

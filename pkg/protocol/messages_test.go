@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -303,11 +304,26 @@ func TestDecodeTriggerJSON(t *testing.T) {
 		{name: "wrong field type", body: `{"run_id": 5}`, workflow: "wf", wantErr: protocol.ErrMalformed},
 		{name: "schema version 2", body: `{"v": 2}`, workflow: "wf", wantErr: protocol.ErrSchemaVersion},
 		{name: "too large", body: `{"input": "` + strings.Repeat("a", protocol.MaxPayloadDefault) + `"}`, workflow: "wf", wantErr: protocol.ErrTooLarge},
+		{
+			name: "start at", body: `{"start_at": "2026-01-01T00:00:01.5Z"}`, workflow: "wf",
+			want: &protocol.Trigger{V: protocol.SchemaVersion4, Workflow: "wf", StartAt: t0 + 1500000000},
+		},
+		{
+			name: "start in", body: `{"start_in": "90s"}`, workflow: "wf",
+			want: &protocol.Trigger{V: protocol.SchemaVersion4, Workflow: "wf", StartAt: t0 + 90000000000},
+		},
+		{name: "start in zero starts now", body: `{"start_in": "0s"}`, workflow: "wf",
+			want: &protocol.Trigger{V: protocol.SchemaVersion4, Workflow: "wf", StartAt: t0}},
+		{name: "start at and start in", body: `{"start_at": "2026-01-01T00:00:00Z", "start_in": "1m"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
+		{name: "start at not a time", body: `{"start_at": "tomorrow"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
+		{name: "start at before 1970", body: `{"start_at": "1960-01-01T00:00:00Z"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
+		{name: "start in not a duration", body: `{"start_in": "5 minutes"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
+		{name: "start in negative", body: `{"start_in": "-5m"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got, err := wirecodec.DecodeTriggerJSON([]byte(tc.body), tc.workflow, 0)
+			got, err := wirecodec.DecodeTriggerJSON([]byte(tc.body), tc.workflow, 0, time.Unix(0, t0))
 			if tc.wantErr != nil {
 				require.ErrorIs(t, err, tc.wantErr)
 				require.Nil(t, got)
@@ -322,17 +338,18 @@ func TestDecodeTriggerJSON(t *testing.T) {
 func TestDecodeTriggerJSONMaxPayload(t *testing.T) {
 	t.Parallel()
 	body := []byte(`{"input": {}}`)
-	_, err := wirecodec.DecodeTriggerJSON(body, "wf", len(body)-1)
+	_, err := wirecodec.DecodeTriggerJSON(body, "wf", len(body)-1, time.Time{})
 	require.ErrorIs(t, err, protocol.ErrTooLarge)
-	_, err = wirecodec.DecodeTriggerJSON(body, "wf", len(body))
+	_, err = wirecodec.DecodeTriggerJSON(body, "wf", len(body), time.Time{})
 	require.NoError(t, err)
 }
 
 func TestTerminal(t *testing.T) {
 	t.Parallel()
 	for _, s := range protocol.RunStatuses() {
-		require.Equal(t, s != protocol.RunRunning, s.Terminal(), s)
+		require.Equal(t, s != protocol.RunRunning && s != protocol.RunScheduled, s.Terminal(), s)
 	}
+	require.False(t, protocol.RunStatus("").Terminal())
 	require.True(t, protocol.EventCompleted.Terminal())
 	require.True(t, protocol.EventFailed.Terminal())
 	require.True(t, protocol.EventCancelled.Terminal())
@@ -340,7 +357,7 @@ func TestTerminal(t *testing.T) {
 	// RunStatuses returns a fresh slice.
 	s := protocol.RunStatuses()
 	s[0] = "changed"
-	require.Equal(t, protocol.RunRunning, protocol.RunStatuses()[0])
+	require.Equal(t, protocol.RunScheduled, protocol.RunStatuses()[0])
 }
 
 // A split whose branches differ only in parameters travels compact; Len and
@@ -447,4 +464,14 @@ func TestSchemaVersion2(t *testing.T) {
 	cancel, err := wirecodec.Encode(&protocol.CancelRequest{V: 2, RunID: "r1"})
 	require.NoError(t, err)
 	require.ErrorIs(t, wirecodec.Decode(cancel, new(protocol.CancelRequest), 0), protocol.ErrSchemaVersion)
+	// Triggers have versions 1 to 4 (4: a run that starts later).
+	trig := func(v uint16) []byte {
+		b, err := wirecodec.Encode(&protocol.Trigger{V: v, Workflow: "wf", StartAt: 1})
+		require.NoError(t, err)
+		return b
+	}
+	for v := uint16(1); v <= 4; v++ {
+		require.NoError(t, wirecodec.Decode(trig(v), new(protocol.Trigger), 0), v)
+	}
+	require.ErrorIs(t, wirecodec.Decode(trig(5), new(protocol.Trigger), 0), protocol.ErrSchemaVersion)
 }

@@ -26,6 +26,12 @@ const SchemaVersion2 = 2
 // [ErrSchemaVersion] rather than fail runs the definition says to route.
 const SchemaVersion3 = 3
 
+// SchemaVersion4 marks a trigger of a run that starts later
+// ([Trigger.StartAt]). Such a trigger is written with V = 4 and only then;
+// a build before it refuses it with [ErrSchemaVersion] rather than start
+// the run at once.
+const SchemaVersion4 = 4
+
 // versioned is implemented by the message types that may carry
 // [SchemaVersion2] forms.
 type versioned interface{ maxSchemaVersion() uint16 }
