@@ -77,6 +77,7 @@ func TestScheduledStart(t *testing.T) {
 		require.Equal(t, []protocol.TimerFire{{V: 1, Kind: protocol.TimerRunDeadline, RunID: "run1", At: rec.Deadline}}, fx.Timers)
 		require.Len(t, fx.Events, 1)
 		require.Equal(t, protocol.EventStarted, fx.Events[0].Type)
+		require.Equal(t, "as scheduled for "+at.UTC().Format(time.RFC3339Nano), fx.Events[0].Detail, "watchers tell it from a new run")
 		require.Len(t, rec.History, 1)
 		require.Equal(t, late.UnixNano(), rec.History[0].Entered)
 
@@ -104,6 +105,10 @@ func TestScheduledStart(t *testing.T) {
 		require.Equal(t, protocol.RunCancelled, rec.Status)
 		require.True(t, cfx.Ended)
 		require.Empty(t, cfx.Commands)
+		require.Empty(t, cfx.Notices, "nothing ran, nothing to stop")
+		require.Len(t, cfx.Events, 1)
+		require.Equal(t, protocol.EventCancelled, cfx.Events[0].Type)
+		require.Equal(t, "before its start", cfx.Events[0].Detail)
 		require.ErrorIs(t, fsmbridge.FromErrorInfo(rec.Error), fsm.ErrCancelled)
 		// The start timer then fires: nothing.
 		_, sfx := fire(t, m, rec, fx.Timers[0], at)

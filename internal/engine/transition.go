@@ -79,7 +79,11 @@ func Start(m *Machine, trig *protocol.Trigger, runID string, now time.Time) (*pr
 // from now) and its initial state.
 func (t *tx) begin() {
 	rec := t.rec
-	t.event(protocol.EventStarted, "")
+	detail := ""
+	if rec.StartAt != 0 {
+		detail = "as scheduled for " + time.Unix(0, rec.StartAt).UTC().Format(time.RFC3339Nano)
+	}
+	t.event(protocol.EventStarted, detail)
 	if t.m.def.TotalTimeout > 0 {
 		rec.Deadline = t.now.UnixNano() + t.m.def.TotalTimeout
 		t.fx.Timers = append(t.fx.Timers, protocol.TimerFire{V: protocol.SchemaVersion,
@@ -490,6 +494,7 @@ func (t *tx) workflowTimeout() {
 
 func (t *tx) cancel(reason string) {
 	rec := t.rec
+	scheduled := rec.Status == protocol.RunScheduled
 	t.fx.Changed = true
 	rec.CancelRequested = true
 	rec.Status = protocol.RunCancelled
@@ -499,6 +504,11 @@ func (t *tx) cancel(reason string) {
 	}
 	rec.Error = withState(&protocol.ErrorInfo{Category: protocol.CategoryCancelled, Message: msg}, rec.State, 0, rec.Path)
 	t.endStep(protocol.StepCancelled, rec.Error)
+	if scheduled {
+		t.terminalEvent()
+		t.fx.Events[len(t.fx.Events)-1].Detail = "before its start" // nothing ran: no notice
+		return
+	}
 	t.fx.Notices = append(t.fx.Notices, protocol.CancelNotice{V: protocol.SchemaVersion, RunID: rec.ID, Branch: -1, All: true, Reason: "run cancelled"})
 	t.terminalEvent()
 }

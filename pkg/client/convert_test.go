@@ -344,7 +344,7 @@ func TestNamesMatchTheWire(t *testing.T) {
 		ours EventType
 		wire protocol.EventType
 	}{
-		{EventStarted, protocol.EventStarted}, {EventState, protocol.EventState}, {EventSplit, protocol.EventSplit},
+		{EventScheduled, protocol.EventScheduled}, {EventStarted, protocol.EventStarted}, {EventState, protocol.EventState}, {EventSplit, protocol.EventSplit},
 		{EventJoin, protocol.EventJoin}, {EventCompleted, protocol.EventCompleted}, {EventFailed, protocol.EventFailed},
 		{EventCancelled, protocol.EventCancelled}, {EventBreaker, protocol.EventBreaker},
 		{EventRejected, protocol.EventRejected}, {EventTaskRetried, protocol.EventTaskRetried},
@@ -353,7 +353,7 @@ func TestNamesMatchTheWire(t *testing.T) {
 		require.Equal(t, tc.wire.Terminal(), tc.ours.Terminal())
 		require.Contains(t, EventTypes(), tc.ours)
 	}
-	require.Len(t, EventTypes(), 10)
+	require.Len(t, EventTypes(), 11)
 	require.Equal(t, "_breaker", protocol.BreakerEventWorkflow, "named in EventBreaker's doc")
 	for _, h := range [][2]string{{string(WorkerHealthy), string(protocol.WorkerHealthy)},
 		{string(WorkerDegraded), string(protocol.WorkerDegraded)}, {string(WorkerUnhealthy), string(protocol.WorkerUnhealthy)},

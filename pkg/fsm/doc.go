@@ -63,6 +63,9 @@
 //	stateDiagram-v2
 //	    [*] --> running: trigger (initial state registered)
 //	    [*] --> completed: trigger (initial state is an exit)
+//	    [*] --> scheduled: trigger with a later start (client.TriggerOpts.StartAt)
+//	    scheduled --> running: start time reached
+//	    scheduled --> cancelled: cancel request before the start
 //	    running --> running: task result names a registered state / split joined
 //	    running --> completed: exit state reached
 //	    running --> failed: task failed · unregistered state · join failed · workflow timeout · transition cap

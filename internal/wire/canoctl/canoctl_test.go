@@ -379,6 +379,40 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, client.RunCancelled, run.Status)
 	})
 
+	t.Run("trigger --in schedules a run; runs show and list say so; runs cancel ends it", func(t *testing.T) {
+		r := b.canoctl(t, "trigger", "echo", "--in", "1h")
+		require.Equal(t, 0, r.code, r.stderr)
+		f := strings.Fields(r.stdout)
+		require.GreaterOrEqual(t, len(f), 3, r.stdout)
+		require.Equal(t, "scheduled", f[0], r.stdout)
+		id := f[2]
+		require.Contains(t, r.stdout, "to start at ")
+		require.Contains(t, r.stdout, "canoctl runs cancel "+id)
+		r = b.canoctl(t, "runs", "show", id)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Regexp(t, `Status:\s+scheduled`, r.stdout)
+		require.Regexp(t, `Starts:\s+\S`, r.stdout)
+		require.Regexp(t, `Triggered:\s+\S`, r.stdout)
+		r = b.canoctl(t, "runs", "show", id, "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var v struct {
+			Status  string    `json:"status"`
+			StartAt time.Time `json:"start_at"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &v))
+		require.Equal(t, "scheduled", v.Status)
+		require.WithinDuration(t, time.Now().Add(time.Hour), v.StartAt, 5*time.Minute)
+		r = b.canoctl(t, "runs", "list", "--status", "scheduled", "--workflow", "echo")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, id)
+		r = b.canoctl(t, "runs", "cancel", id, "--wait")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "cancelled")
+
+		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--in", "1h", "--at", "2030-01-01T00:00:00Z"), 2, "--at and --in both say when to start")
+		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--at", "tomorrow"), 2, "is not an RFC 3339 time")
+	})
+
 	t.Run("workflows show --mermaid", func(t *testing.T) {
 		r := b.canoctl(t, "workflows", "show", demo.WorkflowName, "--mermaid", "--runs", "0")
 		require.Equal(t, 0, r.code, r.stderr)

@@ -73,6 +73,7 @@ type runView struct {
 	CreatedAt       *time.Time  `json:"created_at,omitempty"`
 	UpdatedAt       *time.Time  `json:"updated_at,omitempty"`
 	Deadline        *time.Time  `json:"deadline,omitempty"`
+	StartAt         *time.Time  `json:"start_at,omitempty"`
 	DurationMS      int64       `json:"duration_ms,omitempty"`
 	CancelRequested bool        `json:"cancel_requested,omitempty"`
 	IdempotencyKey  string      `json:"idempotency_key,omitempty"`
@@ -106,13 +107,23 @@ type totalsView struct {
 	FailedTasks    int `json:"failed_tasks"`
 }
 
-// runDuration is how long the run took (or has taken so far at now).
+// runDuration is how long the run took (or has taken so far at now),
+// from its start: 0 for a run that has not started.
 func runDuration(r *client.Run, now time.Time) time.Duration {
 	end := r.UpdatedAt
 	if !r.Status.Terminal() {
 		end = now
 	}
-	return since(r.CreatedAt, end)
+	return max(since(startOf(r), end), 0)
+}
+
+// startOf is when r started (or starts): its scheduled start, for a run
+// triggered to start later, else its trigger.
+func startOf(r *client.Run) time.Time {
+	if !r.StartAt.IsZero() {
+		return r.StartAt
+	}
+	return r.CreatedAt
 }
 
 // decodeValue decodes a run value for display: JSON-ready, or nil.
@@ -131,7 +142,7 @@ func viewRun(r *client.Run, now time.Time, full bool) runView {
 	v := runView{
 		ID: r.ID, Workflow: r.Workflow, Version: r.Version, Status: string(r.Status),
 		State: r.State, Step: r.Step, Path: r.Path, Error: viewError(r.Err),
-		CreatedAt: timePtr(r.CreatedAt), UpdatedAt: timePtr(r.UpdatedAt), Deadline: timePtr(r.Deadline),
+		CreatedAt: timePtr(r.CreatedAt), UpdatedAt: timePtr(r.UpdatedAt), Deadline: timePtr(r.Deadline), StartAt: timePtr(r.StartAt),
 		DurationMS: runDuration(r, now).Milliseconds(), CancelRequested: r.CancelRequested,
 		IdempotencyKey: r.IdempotencyKey, Flow: r.Flow,
 	}
@@ -203,7 +214,7 @@ func runsList(ctx context.Context, e *env, _ []string, o any) error {
 	return printList(e, runs, func(r *client.Run) runView { return viewRun(r, now, false) }, "no runs",
 		[]string{"ID", "WORKFLOW", "STATUS", "STATE", "STEP", "STARTED", "DURATION", "ERROR"},
 		func(r *client.Run) []any {
-			return []any{r.ID, r.Workflow, r.Status, r.State, r.Step, fmtTime(r.CreatedAt, now), fmtDur(runDuration(r, now)),
+			return []any{r.ID, r.Workflow, r.Status, r.State, r.Step, fmtTime(startOf(r), now), fmtDur(runDuration(r, now)),
 				truncate(errString(r.Err), 60)}
 		})
 }
@@ -250,7 +261,16 @@ func printRun(w io.Writer, r *client.Run, now time.Time) {
 	line("Workflow", wf)
 	line("Status", r.Status)
 	line("State", fmt.Sprintf("%s (step %d)", r.State, r.Step))
-	line("Started", fmtTime(r.CreatedAt, now))
+	switch {
+	case r.StartAt.IsZero():
+		line("Started", fmtTime(r.CreatedAt, now))
+	case r.Status == client.RunScheduled:
+		line("Triggered", fmtTime(r.CreatedAt, now))
+		line("Starts", fmtTime(r.StartAt, now)+" (cancel it before then with: canoctl runs cancel "+r.ID+")")
+	default:
+		line("Triggered", fmtTime(r.CreatedAt, now))
+		line("Started", fmtTime(r.StartAt, now)+" (as scheduled)")
+	}
 	if r.Status.Terminal() {
 		line("Ended", fmtTime(r.UpdatedAt, now))
 	}

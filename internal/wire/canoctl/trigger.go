@@ -21,8 +21,9 @@ import (
 const TailDefault = 2 * time.Second
 
 type triggerOpts struct {
-	input, state, key, version, id string
-	wait                           bool
+	input, state, key, version, id, at string
+	in                                 time.Duration
+	wait                               bool
 }
 
 func triggerCommands() []command {
@@ -34,6 +35,8 @@ func triggerCommands() []command {
 			fs.StringVar(&o.key, "key", "", "idempotency `key`: a second trigger with it starts nothing and returns the first run")
 			fs.StringVar(&o.version, "version", "", "workflow `version` to run (default: the latest)")
 			fs.StringVar(&o.id, "id", "", "run `id` (default: a fresh unique id)")
+			fs.StringVar(&o.at, "at", "", "start the run at `TIME` (RFC 3339: 2026-12-24T18:00:00Z); it is scheduled until then")
+			fs.DurationVar(&o.in, "in", 0, "start the run after `DURATION` (90s, 2h30m); it is scheduled until then")
 			fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
 			return o
 		}, run: trigger}}
@@ -86,6 +89,26 @@ func readInput(s string) ([]byte, string, error) {
 	return b, "--input file " + s[1:], nil
 }
 
+// startAt is the start time --at or --in asks for (zero for none). It is
+// a pure function.
+func startAt(at string, in time.Duration, now time.Time) (time.Time, error) {
+	switch {
+	case at != "" && in != 0:
+		return time.Time{}, usagef("--at and --in both say when to start: give one of them")
+	case in < 0:
+		return time.Time{}, usagef("--in %s is negative: give how long from now, such as --in 90s", in)
+	case in > 0:
+		return now.Add(in), nil
+	case at != "":
+		t, err := time.Parse(time.RFC3339Nano, at)
+		if err != nil {
+			return time.Time{}, usagef("--at %q is not an RFC 3339 time: write it as 2026-12-24T18:00:00Z or 2026-12-24T19:00:00+01:00", at)
+		}
+		return t, nil
+	}
+	return time.Time{}, nil
+}
+
 // outcomeView is trigger --wait's last JSON line.
 type outcomeView struct {
 	Outcome string  `json:"outcome"`
@@ -100,6 +123,9 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 	}
 	wf := args[0]
 	topts := &client.TriggerOpts{InitialState: opts.state, IdempotencyKey: opts.key, DefVersion: opts.version, RunID: opts.id}
+	if topts.StartAt, err = startAt(opts.at, opts.in, e.now()); err != nil {
+		return err
+	}
 	if input != nil {
 		topts.Input = input
 	}
@@ -123,6 +149,11 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 	if !opts.wait {
 		if e.c.json {
 			return writeJSON(e.out, map[string]string{"run_id": id, "workflow": wf})
+		}
+		if !topts.StartAt.IsZero() {
+			fmt.Fprintf(e.out, "scheduled run %s of %s to start at %s (cancel it before then with: canoctl runs cancel %s)\n",
+				id, wf, topts.StartAt.Format(time.RFC3339), id)
+			return nil
 		}
 		fmt.Fprintf(e.out, "started run %s of %s (follow it with: canoctl runs watch %s)\n", id, wf, id)
 		return nil
@@ -224,6 +255,8 @@ func printOutcome(e *env, r *client.Run) error {
 		return nil
 	case client.RunRunning:
 		return fmt.Errorf("run %s is still running in state %s (see canoctl runs show %s)", r.ID, r.State, r.ID)
+	case client.RunScheduled:
+		return fmt.Errorf("run %s is scheduled to start at %s (see canoctl runs show %s)", r.ID, r.StartAt.Format(time.RFC3339), r.ID)
 	default:
 		ev := viewError(r.Err)
 		msg := fmt.Sprintf("run %s %s in state %s", r.ID, r.Status, r.State)
@@ -246,8 +279,8 @@ func unservedHint(ctx context.Context, e *env, id string) string {
 	rctx, cancel := e.reqCtx(ctx)
 	defer cancel()
 	r, err := e.cl.Get(rctx, id)
-	if err != nil || r.Status.Terminal() {
-		return ""
+	if err != nil || r.Status != client.RunRunning {
+		return "" // ended, or scheduled: waiting for its start, not for a worker
 	}
 	wf, err := e.cl.Workflow(rctx, r.Workflow, r.Version)
 	if err != nil {

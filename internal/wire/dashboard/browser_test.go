@@ -56,6 +56,20 @@ func TestBrowser(t *testing.T) {
 	b.waitTrue("no reload happened", `window.__noReload === true`)
 	b.screenshot(filepath.Join(dir, "runs.png"))
 
+	// A run triggered to start later appears scheduled and counted so;
+	// cancelled before its start, it turns cancelled and leaves the
+	// scheduled count, with no reload.
+	later, err := s.cl.Trigger(ctx, demo.SleepyName, &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	laterRow := `document.getElementById("run-" + ` + jsString(later) + `)`
+	scheduledCount := `document.querySelector('[data-count="scheduled"]').textContent`
+	b.waitTrue("the scheduled run's row appears scheduled", `!!`+laterRow+` && `+laterRow+`.classList.contains("status-scheduled")`)
+	b.waitTrue("it is counted scheduled", scheduledCount+` === "1"`)
+	require.NoError(t, s.cl.Cancel(ctx, later, "test"))
+	b.waitTrue("the scheduled run's row turns cancelled", laterRow+`.classList.contains("status-cancelled")`)
+	b.waitTrue("it left the scheduled count", scheduledCount+` === "0"`)
+	b.waitTrue("no reload happened", `window.__noReload === true`)
+
 	// 2. Its detail page: the path highlighted in the diagram.
 	b.open(s.base + "/runs/" + runID)
 	b.waitTrue("taken edges sleep → after → done",

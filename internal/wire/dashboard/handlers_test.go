@@ -16,6 +16,7 @@ import (
 	"github.com/cano-nats/cano/internal/wire/dashboard"
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/scheduler"
 )
 
@@ -90,6 +91,24 @@ func TestHandlers(t *testing.T) {
 		require.Contains(t, body, `final-completed" data-state="done"`)
 		code, _ = s.get(t, "/runs/no-such-run")
 		require.Equal(t, http.StatusNotFound, code)
+	})
+
+	t.Run("a run scheduled to start later", func(t *testing.T) {
+		id, err := s.cl.Trigger(ctx, demo.SleepyName, &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
+		require.NoError(t, err)
+		code, body := s.get(t, "/runs/"+id)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `class="badge status-scheduled">scheduled<`)
+		require.Contains(t, body, `<dt>Starts</dt><dd id="run-start-at">`)
+		require.Contains(t, body, `id="cancel"`, "a scheduled run can be cancelled")
+		require.Eventually(t, func() bool {
+			code, body = s.get(t, "/runs?status=scheduled")
+			return code == http.StatusOK && strings.Contains(body, `id="run-`+id+`" class="status-scheduled"`)
+		}, 10*time.Second, 20*time.Millisecond, "the run shows scheduled on the runs page: %s", body)
+		require.Contains(t, body, `data-count="scheduled">1<`)
+		require.NoError(t, s.cl.Cancel(ctx, id, "test"))
+		_, err = s.cl.Await(ctx, id)
+		require.ErrorIs(t, err, fsm.ErrCancelled)
 	})
 
 	t.Run("other pages", func(t *testing.T) {

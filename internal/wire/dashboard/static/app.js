@@ -66,10 +66,19 @@
   function onRunEvent(ev) {
     var wf = table.getAttribute("data-workflow"), st = table.getAttribute("data-status");
     var row = document.getElementById("run-" + ev.run_id);
-    if (ev.type === "started") {
+    // A run triggered to start later appears with its "scheduled" event;
+    // its "started" event (detail "as scheduled for ...") is then a change
+    // of status, not a new run.
+    var later = ev.type === "started" && (ev.detail || "").indexOf("as scheduled") === 0;
+    if (later && !row) {
+      if (!wf || wf === ev.workflow) { count("scheduled", -1); count("running", 1); }
+      return;
+    }
+    if ((ev.type === "started" && !later) || ev.type === "scheduled") {
+      var status = ev.type === "scheduled" ? "scheduled" : "running";
       if (row || (wf && wf !== ev.workflow)) return;
-      count("total", 1); count("running", 1);
-      if (st && st !== "running") return;
+      count("total", 1); count(status, 1);
+      if (st && st !== status) return;
       count("matching", 1);
       if (table.getAttribute("data-page") !== "1") return;
       var body = document.getElementById("runs-body");
@@ -77,11 +86,11 @@
       if (empty) empty.remove();
       row = document.createElement("tr");
       row.id = "run-" + ev.run_id;
-      row.className = "status-running fresh";
+      row.className = "status-" + status + " fresh";
       var a = document.createElement("a");
       a.href = "/runs/" + encodeURIComponent(ev.run_id);
       a.textContent = ev.run_id;
-      var cells = [a, ev.workflow, ev.status || "running", ev.state, new Date(ev.time).toLocaleString(), new Date(ev.time).toLocaleString()];
+      var cells = [a, ev.workflow, ev.status || status, ev.state, new Date(ev.time).toLocaleString(), new Date(ev.time).toLocaleString()];
       var classes = ["", "", "status", "state", "", "updated"];
       cells.forEach(function (c, i) {
         var td = document.createElement("td");
@@ -95,7 +104,10 @@
       return;
     }
     if (!row) {
-      if (ev.status && ev.status !== "running" && isTerminal(ev.type) && (!wf || wf === ev.workflow)) { count("running", -1); count(ev.status, 1); }
+      // An ended run not on the page: it was running, or scheduled when it
+      // was cancelled before its start (its event says so).
+      var was = ev.detail === "before its start" ? "scheduled" : "running";
+      if (ev.status && ev.status !== was && isTerminal(ev.type) && (!wf || wf === ev.workflow)) { count(was, -1); count(ev.status, 1); }
       return;
     }
     var prev = row.className.replace(/.*status-(\w+).*/, "$1");
