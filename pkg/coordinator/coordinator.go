@@ -278,6 +278,9 @@ type Coordinator struct {
 	reqSub        *nats.Subscription
 	afterCommands func(runID string) bool
 	afterRecord   func(applied []job)
+	// afterStartRecord is the fault hook after a scheduled run's record is
+	// created (faults.go).
+	afterStartRecord func(runID string)
 	// Result requests (resultrpc.go): id names this coordinator on the
 	// commands it publishes (protocol.HeaderCoordinator); resSlots bounds
 	// the result requests in hand; resSubs are this coordinator's own
@@ -317,7 +320,8 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 	c := &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
 		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}, run: startstop.NewSignal(),
 		reqSlots: make(chan struct{}, cfg.MaxRequests), afterCommands: faultAfterCommands(), afterRecord: faultAfterRecord(),
-		id: nuid.Next(), resSlots: make(chan struct{}, cfg.MaxRequests)}
+		afterStartRecord: faultAfterStartRecord(),
+		id:               nuid.Next(), resSlots: make(chan struct{}, cfg.MaxRequests)}
 	if cfg.Metrics != nil {
 		if c.metrics, err = newMetrics(c, cfg.Metrics); err != nil {
 			return nil, fmt.Errorf("coordinator: metrics: %w", err)

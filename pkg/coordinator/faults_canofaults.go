@@ -19,7 +19,12 @@ import (
 //     written a run's record for a result that came as a request, before it
 //     publishes what the run owes and before it answers — the crash point
 //     the worker's request timeout and the resent result cover
-//     (resultrpc.go).
+//     (resultrpc.go);
+//   - "kill-after-scheduled-record": the process SIGKILLs itself once it
+//     has created the record of a run triggered to start later, before it
+//     publishes the run's start timer and acknowledges the trigger — the
+//     crash point the trigger's redelivery covers (the record owes its
+//     start timer: engine.Owed).
 const faultEnv = "CANO_FAULT_COORDINATOR"
 
 func faultAfterCommands() func(runID string) bool {
@@ -44,6 +49,16 @@ func faultAfterRecord() func(applied []job) {
 				kill()
 			}
 		}
+	}
+}
+
+func faultAfterStartRecord() func(runID string) {
+	if os.Getenv(faultEnv) != "kill-after-scheduled-record" {
+		return nil
+	}
+	return func(runID string) {
+		fmt.Fprintf(os.Stderr, "canofaults: record of scheduled run %s written; SIGKILL before publishing its start timer\n", runID)
+		kill()
 	}
 }
 

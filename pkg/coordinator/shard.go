@@ -228,6 +228,9 @@ func (s *shard) trigger(ctx context.Context, j job) {
 		s.nak(j, err)
 		return
 	}
+	if hook := s.c.afterStartRecord; hook != nil && rec.Status == protocol.RunScheduled {
+		hook(j.runID) // a test's crash: the record written, its start timer not
+	}
 	s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, RunID: j.runID})
 	s.commit([]job{j}, m, rec, rev, nil, &fx)
 }

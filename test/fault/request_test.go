@@ -140,3 +140,45 @@ func killCoordinatorMidRequests(t *testing.T, flags ...string) {
 	requireEachOnce(t, ids, b.completedEvents(t, demo.OneTaskName, ids))
 	t.Logf("kill a coordinator mid-requests: %d runs triggered by request, %d answered with their run id, each completed once", n, n)
 }
+
+// TestCoordinatorKilledAfterScheduledRecord: a run triggered to start later
+// reaches the only coordinator, a canofaults build told to SIGKILL itself
+// once it has created the run's record (status scheduled) and before it
+// publishes the run's start timer and acknowledges the trigger. The record
+// is there; nothing would ever start the run. A second coordinator gets
+// the trigger again (its ack wait passed), finds the record and publishes
+// what it owes — the start timer — so the run starts at its time and
+// completes once, its task attempted once, never before its start.
+func TestCoordinatorKilledAfterScheduledRecord(t *testing.T) {
+	b := setup(t)
+	c1 := b.startFaultyCoordinator(t, "kill-after-scheduled-record")
+	w := b.startWorker(t, "worker-1")
+	waitStarted(t, w)
+	b.waitDefined(t, faults.FlakyName)
+
+	const id = "killed-after-scheduled-record"
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	at := time.Now().Add(2 * time.Second)
+	_, err := b.client.Trigger(ctx, faults.FlakyName, &client.TriggerOpts{RunID: id, StartAt: at, NoWait: true,
+		Input: faults.FaultInput{}})
+	require.NoError(t, err)
+	natstest.WaitFor(t, 10*time.Second, "the faulty coordinator killed itself", c1.Exited)
+	require.Contains(t, c1.Output(), "record of scheduled run "+id+" written")
+	rec, err := b.client.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, client.RunScheduled, rec.Status, "the record was written before the crash")
+
+	b.startCoordinator(t, "coordinator-2")
+	out, err := b.client.Await(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, client.RunCompleted, out.Status)
+	rec, err = b.client.Get(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, []string{"call", "done"}, rec.Path)
+	require.True(t, rec.StartAt.Equal(at))
+	require.False(t, rec.History[0].Entered.Before(at), "entered %s, before its start %s", rec.History[0].Entered, at)
+	st := b.runStore(t)
+	require.Len(t, attempts(t, st, id), 1, "the task ran once")
+	requireEachOnce(t, []string{id}, b.completedEvents(t, faults.FlakyName, []string{id}))
+}
