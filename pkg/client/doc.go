@@ -26,6 +26,8 @@
 // coordinator at its bound of requests in flight), and publishes to the
 // triggers stream when no coordinator is running. [TriggerOpts].NoWait
 // publishes to the triggers stream and returns once the broker stored it.
+// [TriggerOpts].StartAt creates the run at once, [RunScheduled], to start
+// at that time. [Client.Rerun] starts a new run like an ended one.
 //
 // # Awaiting runs
 //

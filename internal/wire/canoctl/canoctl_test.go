@@ -413,6 +413,33 @@ func TestCanoctl(t *testing.T) {
 		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--at", "tomorrow"), 2, "is not an RFC 3339 time")
 	})
 
+	t.Run("runs rerun starts a run like an ended one", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		first, err := b.cl.Run(ctx, "echo", &client.TriggerOpts{Input: json.RawMessage(`{"who": "rerun"}`)})
+		require.NoError(t, err)
+		r := b.canoctl(t, "runs", "rerun", first.ID, "--wait")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "a rerun of "+first.ID)
+		require.Contains(t, r.stdout, "completed in done")
+		require.Contains(t, r.stdout, `"who":"rerun"`, "the same input: %s", r.stdout)
+		r = b.canoctl(t, "runs", "rerun", first.ID, "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var v struct {
+			RunID   string `json:"run_id"`
+			RerunOf string `json:"rerun_of"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &v))
+		require.Equal(t, first.ID, v.RerunOf)
+		require.NotEqual(t, first.ID, v.RunID)
+
+		later, err := b.cl.Trigger(ctx, "echo", &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
+		require.NoError(t, err)
+		oneErrorLine(t, b.canoctl(t, "runs", "rerun", later), 1, "is scheduled: rerun a run once it has ended")
+		require.NoError(t, b.cl.Cancel(ctx, later, "test"))
+		oneErrorLine(t, b.canoctl(t, "runs", "rerun", "nope"), 1, `run "nope" not found`)
+	})
+
 	t.Run("workflows show --mermaid", func(t *testing.T) {
 		r := b.canoctl(t, "workflows", "show", demo.WorkflowName, "--mermaid", "--runs", "0")
 		require.Equal(t, 0, r.code, r.stderr)
@@ -674,6 +701,6 @@ func TestHelp(t *testing.T) {
 	require.Empty(t, r.stdout)
 	require.Contains(t, r.stderr, "Commands:")
 	require.Contains(t, r.stderr, "canoctl: missing command")
-	oneErrorLine(t, nb.canoctl(t, "runs"), 2, "runs needs a subcommand: list, show, watch, cancel (see canoctl runs -h)")
+	oneErrorLine(t, nb.canoctl(t, "runs"), 2, "runs needs a subcommand: list, show, watch, cancel, rerun (see canoctl runs -h)")
 	oneErrorLine(t, nb.canoctl(t, "runs", "--bogus"), 2, "flag provided but not defined: -bogus")
 }

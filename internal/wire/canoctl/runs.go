@@ -36,7 +36,7 @@ func runCommands() []command {
 			flags: func(fs *flag.FlagSet) any {
 				o := &runsListOpts{}
 				fs.StringVar(&o.workflow, "workflow", "", "only runs of this `workflow`")
-				fs.StringVar(&o.status, "status", "", "only runs in this `status`: running, completed, failed or cancelled")
+				fs.StringVar(&o.status, "status", "", "only runs in this `status`: "+statusNames())
 				fs.DurationVar(&o.since, "since", 0, "only runs started within this `duration` (e.g. 1h)")
 				fs.IntVar(&o.limit, "limit", 50, "at most this many runs (0: all)")
 				return o
@@ -57,7 +57,68 @@ func runCommands() []command {
 				fs.BoolVar(&o.wait, "wait", false, "wait until the run has ended")
 				return o
 			}, run: runsCancel},
+		{path: "runs rerun", args: "ID", short: "start a new run like an ended one (same workflow, version, state and input)", nargs: 1, long: true,
+			flags: func(fs *flag.FlagSet) any {
+				o := &rerunOpts{}
+				fs.BoolVar(&o.latest, "latest", false, "run the workflow's latest version instead of the run's")
+				fs.StringVar(&o.key, "key", "", "idempotency `key`: a second rerun with it starts nothing and returns the first")
+				fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
+				return o
+			}, run: runsRerun},
 	}
+}
+
+// statusNames lists the run statuses for a flag's help: "a, b or c".
+func statusNames() string {
+	var names []string
+	for _, st := range client.RunStatuses() {
+		names = append(names, string(st))
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+type rerunOpts struct {
+	latest, wait bool
+	key          string
+}
+
+func runsRerun(ctx context.Context, e *env, args []string, o any) error {
+	opts := o.(*rerunOpts)
+	old, err := getRun(ctx, e, args[0])
+	if err != nil {
+		return err
+	}
+	if !old.Status.Terminal() {
+		return fmt.Errorf("run %s is %s: rerun a run once it has ended (canoctl runs cancel %s first, or wait for it)", old.ID, old.Status, old.ID)
+	}
+	var st *client.EventStream
+	if opts.wait {
+		// Watch before starting it, so no event of the run is missed.
+		sctx, cancel := e.reqCtx(ctx)
+		st, err = e.cl.Events(sctx, &client.EventFilter{Workflow: old.Workflow})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("watch events of %s: %w", old.Workflow, err)
+		}
+		defer st.Stop()
+	}
+	rctx, cancel := e.reqCtx(ctx)
+	id, err := e.cl.Rerun(rctx, old.ID, &client.RerunOpts{LatestVersion: opts.latest, IdempotencyKey: opts.key})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("rerun %s: %w", old.ID, err)
+	}
+	if !opts.wait {
+		if e.c.json {
+			return writeJSON(e.out, map[string]string{"run_id": id, "workflow": old.Workflow, "rerun_of": old.ID})
+		}
+		fmt.Fprintf(e.out, "started run %s of %s, a rerun of %s (follow it with: canoctl runs watch %s)\n", id, old.Workflow, old.ID, id)
+		return nil
+	}
+	if !e.c.json {
+		fmt.Fprintf(e.out, "run %s of %s, a rerun of %s\n", id, old.Workflow, old.ID)
+	}
+	return follow(ctx, e, st, id)
 }
 
 // runView is a run for JSON output.

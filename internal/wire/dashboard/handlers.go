@@ -63,6 +63,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /runs", s.runsPage)
 	mux.HandleFunc("GET /runs/{id}", s.runPage)
 	mux.HandleFunc("POST /runs/{id}/cancel", s.cancelRun)
+	mux.HandleFunc("POST /runs/{id}/rerun", s.rerunRun)
 	mux.HandleFunc("POST /trigger", s.trigger)
 	mux.HandleFunc("GET /workflows", s.workflowsPage)
 	mux.HandleFunc("GET /workflows/{name}", s.workflowPage)
@@ -139,6 +140,8 @@ func statusOf(err error) int {
 	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrWorkflowNotFound),
 		errors.Is(err, client.ErrBreakerNotFound), errors.Is(err, client.ErrDeadLetterNotFound):
 		return http.StatusNotFound
+	case errors.Is(err, client.ErrNotEnded):
+		return http.StatusConflict
 	}
 	return http.StatusBadGateway
 }
@@ -281,6 +284,16 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done(w, r, "/runs/"+url.PathEscape(id), map[string]string{"run_id": id})
+}
+
+func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	nid, err := s.cl.Rerun(r.Context(), id, nil)
+	if err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	done(w, r, "/runs/"+url.PathEscape(nid), map[string]string{"run_id": nid, "rerun_of": id})
 }
 
 // maxInput bounds a trigger's input field.

@@ -41,6 +41,10 @@
           .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
           .then(function (res) {
             if (!res.ok) { say(res.j.error || "failed", true); return; }
+            if (res.j.run_id && f.action.endsWith("/rerun")) {
+              location.href = "/runs/" + encodeURIComponent(res.j.run_id); // the new run's page
+              return;
+            }
             if (res.j.run_id && f.action.endsWith("/trigger")) {
               say("started run " + res.j.run_id);
               document.body.setAttribute("data-last-run", res.j.run_id);
