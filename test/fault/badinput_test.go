@@ -284,15 +284,15 @@ func TestBadInput(t *testing.T) {
 
 	t.Run("wrong schema version", func(t *testing.T) {
 		b.dlq.reset()
-		trig := encode(t, &protocol.Trigger{V: protocol.SchemaVersion + 1, Workflow: demo.OneTaskName, RunID: "rschema"})
-		// Task commands may carry SchemaVersion2 forms: the first unknown
-		// version for them is 3.
+		// Triggers may be SchemaVersion4 (a run that starts later) and task
+		// commands SchemaVersion2 forms: the first unknown versions are 5 and 3.
+		trig := encode(t, &protocol.Trigger{V: protocol.SchemaVersion4 + 1, Workflow: demo.OneTaskName, RunID: "rschema"})
 		cmd := encode(t, &protocol.TaskCommand{V: protocol.SchemaVersion2 + 1, RunID: "rschema", Workflow: demo.OneTaskName,
 			State: "work", Step: 1, Branch: -1, Task: protocol.TaskSpec{Kind: "noop"}})
 		b.publish(t, b.names.TriggerSubject(demo.OneTaskName), trig)
 		b.publish(t, b.names.TaskSubject(fsm.QueueDefault, "noop"), cmd)
 		for source, want := range map[string]string{
-			"trigger": fmt.Sprintf("%d (this build knows %d)", protocol.SchemaVersion+1, protocol.SchemaVersion),
+			"trigger": fmt.Sprintf("%d (this build knows %d to %d)", protocol.SchemaVersion4+1, protocol.SchemaVersion, protocol.SchemaVersion4),
 			"task":    fmt.Sprintf("%d (this build knows %d to %d)", protocol.SchemaVersion2+1, protocol.SchemaVersion, protocol.SchemaVersion2),
 		} {
 			dl := b.dlq.await(t, source, func(dl *protocol.DeadLetter) bool { return dl.Category == "schema_version" })
@@ -302,7 +302,7 @@ func TestBadInput(t *testing.T) {
 		require.ErrorIs(t, err, client.ErrNotFound)
 		b.stillWorks(t)
 		t.Logf("unknown schema versions on a trigger (%d) and a task command (%d): 2 dead letters, category schema_version; a normal run completed",
-			protocol.SchemaVersion+1, protocol.SchemaVersion2+1)
+			protocol.SchemaVersion4+1, protocol.SchemaVersion2+1)
 	})
 
 	t.Run("oversized payload", func(t *testing.T) {
