@@ -57,7 +57,7 @@ type heldStart struct {
 func (s *shard) finishStart(ctx context.Context, h *heldStart) (*entry, error) {
 	s.release(h)
 	runID := h.rec.ID
-	rev, err := s.kv.create(ctx, layout.RunKey(runID), h.data)
+	rev, err := s.kv.create(ctx, layout.RunKey(runID), h.data, "")
 	if err != nil {
 		if kvcas.Conflict(err) {
 			e, rerr := s.readRecord(ctx, runID, 0)

@@ -236,7 +236,7 @@ func TestHeldStartMeetsOtherRecords(t *testing.T) {
 		const id = "held-later-step"
 		h := r.holdStart(id)
 		req := h.jobs[0].msg
-		_, err := r.other.kv.create(r.ctx, layout.RunKey(id), h.data) // created from the echoed start
+		_, err := r.other.kv.create(r.ctx, layout.RunKey(id), h.data, "") // created from the echoed start
 		require.NoError(t, err)
 		r.move(r.other, id, 0, "s1")
 		in := r.result(id, 1, "s2") // step 1's result reaches the holder

@@ -85,11 +85,11 @@ func (f *faultKV) leader(ctx context.Context, key string) (jetstream.KeyValueEnt
 	return f.runsKV.leader(ctx, key)
 }
 
-func (f *faultKV) create(ctx context.Context, key string, data []byte) (uint64, error) {
+func (f *faultKV) create(ctx context.Context, key string, data []byte, ttl string) (uint64, error) {
 	if err := f.take("create"); err != nil {
 		return 0, err
 	}
-	return f.runsKV.create(ctx, key, data)
+	return f.runsKV.create(ctx, key, data, ttl)
 }
 
 func (f *faultKV) update(ctx context.Context, rec *protocol.RunRecord, data []byte, rev uint64) (uint64, error) {

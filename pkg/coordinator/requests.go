@@ -326,7 +326,7 @@ func (s *shard) startFromResult(ctx context.Context, j job) (*entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	rev, err := s.kv.create(ctx, layout.RunKey(j.runID), data)
+	rev, err := s.kv.create(ctx, layout.RunKey(j.runID), data, "")
 	if err != nil {
 		if kvcas.Conflict(err) {
 			return s.readRecord(ctx, j.runID, 0)

@@ -136,3 +136,37 @@ func TestRunRecordBytes(t *testing.T) {
 	t.Logf("runs bucket: %d records, %d bytes stored, %d bytes per finished one-task run record",
 		info.Msgs, info.Bytes, info.Bytes/info.Msgs)
 }
+
+// TestScheduledRecordOutlastsMaxAge: a run scheduled further ahead than the
+// runs bucket keeps records (here 2 s) is still there when its start comes,
+// and runs: its record is written with no TTL of its own until it starts.
+func TestScheduledRecordOutlastsMaxAge(t *testing.T) {
+	t.Parallel()
+	srv := natstest.StartProvisioned(t, provision.Config{RunsMaxAge: 2 * time.Second})
+	nc, _ := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	reg := &fsm.Registry{}
+	demo.RegisterAll(reg)
+	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.OneTask()}})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	co, err := coordinator.New(nc, coordinator.Config{Shards: 4, Provision: &provision.Config{RunsMaxAge: 2 * time.Second}})
+	require.NoError(t, err)
+	require.NoError(t, co.Start(ctx))
+	t.Cleanup(func() { _ = co.Stop(context.Background()) })
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+
+	at := time.Now().Add(5 * time.Second)
+	id, err := cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{StartAt: at, IdempotencyKey: "later"})
+	require.NoError(t, err)
+	run, err := cl.Await(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, client.RunCompleted, run.Status)
+	got, err := cl.Get(ctx, id)
+	require.NoError(t, err)
+	require.True(t, got.StartAt.Equal(at))
+	require.False(t, got.History[0].Entered.Before(at))
+}

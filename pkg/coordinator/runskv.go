@@ -30,7 +30,8 @@ type runsKV interface {
 	// limit is the bucket's max value size.
 	limit(ctx context.Context) int
 	// create writes a new key; jetstream.ErrKeyExists if it is there.
-	create(ctx context.Context, key string, data []byte) (uint64, error)
+	// create's ttl is the record's TTL ("" for the bucket's max age).
+	create(ctx context.Context, key string, data []byte, ttl string) (uint64, error)
 	// update writes rec (encoded as data) over revision rev and returns
 	// the new revision; a conflict matches jetstream.ErrKeyRevisionMismatch.
 	update(ctx context.Context, rec *protocol.RunRecord, data []byte, rev uint64) (uint64, error)
@@ -55,12 +56,30 @@ func (r jsRuns) limit(ctx context.Context) int { return r.c.runsRead.Limit(ctx) 
 // create writes a new record: a compare-and-set on "no revision yet". A
 // conflict may be a marker left by an expired or deleted record of the same
 // id; nats.go's Create writes over such a marker, so it takes that case.
-func (r jsRuns) create(ctx context.Context, key string, data []byte) (uint64, error) {
-	rev, err := r.c.writeRun(ctx, key, data, 0, "")
+func (r jsRuns) create(ctx context.Context, key string, data []byte, ttl string) (uint64, error) {
+	rev, err := r.c.writeRun(ctx, key, data, 0, ttl)
 	if err != nil && kvcas.Conflict(err) {
-		return r.c.runs.Create(ctx, key, data)
+		rev, err = r.c.runs.Create(ctx, key, data)
+		if err == nil && ttl != "" {
+			// nats.go's Create cannot say "never" (its TTL is a duration):
+			// the same record again, with the TTL, over the revision just made.
+			rev, err = r.c.writeRun(ctx, key, data, rev, ttl)
+		}
 	}
 	return rev, err
+}
+
+// ttlNever is the TTL of a scheduled run's record: it must outlast the
+// runs bucket's max age (7 days by default) until its start, however far
+// ahead that is. Its next write (the start, or a cancel) has the usual TTL.
+const ttlNever = "never"
+
+// createTTL is the TTL a new record is created with.
+func createTTL(rec *protocol.RunRecord) string {
+	if rec.Status == protocol.RunScheduled {
+		return ttlNever
+	}
+	return ""
 }
 
 // update: see retention.go — a terminal record is written with a TTL.

@@ -219,7 +219,7 @@ func (s *shard) trigger(ctx context.Context, j job) {
 	if !ok {
 		return
 	}
-	rev, err := s.kv.create(kctx, layout.RunKey(j.runID), data)
+	rev, err := s.kv.create(kctx, layout.RunKey(j.runID), data, createTTL(rec)) // runskv.go
 	if err != nil {
 		if kvcas.Conflict(err) {
 			s.existing(kctx, j, m)
