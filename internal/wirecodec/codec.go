@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -227,16 +228,34 @@ func jsonStart(at, in string, now time.Time) (int64, error) {
 		if err != nil {
 			return 0, fmt.Errorf("%w: start_at %q: want an RFC 3339 time such as \"2026-12-24T18:00:00Z\"", protocol.ErrInvalidField, at)
 		}
-		if t.UnixNano() <= 0 {
-			return 0, fmt.Errorf("%w: start_at %q: before 1970", protocol.ErrInvalidField, at)
+		ns, err := StartTime(t)
+		if err != nil {
+			return 0, fmt.Errorf("%w: start_at %w", protocol.ErrInvalidField, err)
 		}
-		return t.UnixNano(), nil
+		return ns, nil
 	case in != "":
 		d, err := time.ParseDuration(in)
 		if err != nil || d < 0 {
-			return 0, fmt.Errorf("%w: start_in %q: want a duration such as \"90s\" or \"2h30m\"", protocol.ErrInvalidField, in)
+			return 0, fmt.Errorf("%w: start_in %q: want a duration such as \"90s\" or \"2h30m\" (hours at most: no \"d\")", protocol.ErrInvalidField, in)
 		}
-		return now.Add(d).UnixNano(), nil
+		ns, err := StartTime(now.Add(d))
+		if err != nil {
+			return 0, fmt.Errorf("%w: start_in %q: %s", protocol.ErrInvalidField, in, startTimeRange)
+		}
+		return ns, nil
 	}
 	return 0, nil
+}
+
+// startTimeRange says which start times a run can have.
+const startTimeRange = "a start time must be between 1970 and 2262 (the times Cano stores)"
+
+// StartTime is t in unix nanoseconds, the form a trigger's start time is
+// stored in, or an error saying t is outside what that form holds (before
+// 1970, or after 2262-04-11).
+func StartTime(t time.Time) (int64, error) {
+	if t.Before(time.Unix(0, 1)) || t.After(time.Unix(0, math.MaxInt64)) {
+		return 0, fmt.Errorf("%s: %s", t.UTC().Format(time.RFC3339), startTimeRange)
+	}
+	return t.UnixNano(), nil
 }

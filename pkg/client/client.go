@@ -177,10 +177,11 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	trig := &protocol.Trigger{V: protocol.SchemaVersion, Workflow: workflow, InitialState: opts.InitialState,
 		IdempotencyKey: opts.IdempotencyKey, RunID: opts.RunID, DefVersion: opts.DefVersion}
 	if !opts.StartAt.IsZero() {
-		if opts.StartAt.UnixNano() <= 0 {
-			return "", fmt.Errorf("client: TriggerOpts.StartAt %s is before 1970; leave it zero to start the run at once", opts.StartAt)
+		at, err := wirecodec.StartTime(opts.StartAt)
+		if err != nil {
+			return "", fmt.Errorf("client: TriggerOpts.StartAt %w; leave it zero to start the run at once", err)
 		}
-		trig.V, trig.StartAt = protocol.SchemaVersion4, opts.StartAt.UnixNano()
+		trig.V, trig.StartAt = protocol.SchemaVersion4, at
 	}
 	switch v := opts.Input.(type) {
 	case nil:

@@ -21,14 +21,17 @@ type RerunOpts struct {
 	// version the run was pinned to: for a run that failed on a bug whose
 	// fix changed the definition (a retry policy, a timeout, a state).
 	LatestVersion bool
-	// IdempotencyKey makes a second rerun with the same key return the
-	// first rerun's id and start nothing (a button pressed twice).
+	// IdempotencyKey makes a second rerun of the same run with the same key
+	// return the first rerun's id and start nothing (a request sent twice).
+	// Keys are the run's own: the same key on another run, or on a
+	// trigger, is another key.
 	IdempotencyKey string
 }
 
 // Rerun starts a new run like run runID, which must have ended: the same
 // workflow, definition version (see [RerunOpts].LatestVersion), initial
-// state and input. It returns the new run's id — what River's and
+// state and input. It starts at once, also when run runID was one that
+// started later (TriggerOpts.StartAt). It returns the new run's id — what River's and
 // asynqmon's "retry" and Temporal's "start workflow like this one" do. An
 // unknown run matches [ErrNotFound]; a run that has not ended is refused
 // (cancel it first, or wait for it) with an error matching [ErrNotEnded]. If ctx has no deadline, Config.Timeout
@@ -36,6 +39,9 @@ type RerunOpts struct {
 func (c *Client) Rerun(ctx context.Context, runID string, opts *RerunOpts) (string, error) {
 	if opts == nil {
 		opts = &RerunOpts{}
+	}
+	if runID == "" {
+		return "", errors.New("client: Rerun: no run id given")
 	}
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()
@@ -46,7 +52,10 @@ func (c *Client) Rerun(ctx context.Context, runID string, opts *RerunOpts) (stri
 	if !r.Status.Terminal() {
 		return "", fmt.Errorf("%w: run %s is %s: rerun a run once it has ended (cancel it first, or wait for it)", ErrNotEnded, runID, r.Status)
 	}
-	topts := &TriggerOpts{IdempotencyKey: opts.IdempotencyKey}
+	topts := &TriggerOpts{}
+	if opts.IdempotencyKey != "" {
+		topts.IdempotencyKey = "rerun/" + runID + "/" + opts.IdempotencyKey
+	}
 	if !opts.LatestVersion {
 		topts.DefVersion = r.Version
 	}
@@ -59,7 +68,7 @@ func (c *Client) Rerun(ctx context.Context, runID string, opts *RerunOpts) (stri
 		case err == nil && r.Path[0] != def.Initial:
 			topts.InitialState = r.Path[0]
 		case errors.Is(err, ErrWorkflowNotFound) && !opts.LatestVersion:
-			return "", fmt.Errorf("client: rerun %s: version %s of %s is no longer registered: rerun it on the latest version (RerunOpts.LatestVersion): %w",
+			return "", fmt.Errorf("client: rerun %s: version %s of %s is no longer registered: rerun it on the workflow's latest version (canoctl runs rerun --latest; RerunOpts.LatestVersion): %w",
 				runID, r.Version, r.Workflow, err)
 		case err != nil && !errors.Is(err, ErrWorkflowNotFound):
 			return "", fmt.Errorf("client: rerun %s: %w", runID, err)

@@ -30,7 +30,8 @@ type RunSummary struct {
 	// final) state.
 	Status RunStatus
 	State  string
-	// CreatedAt is when the run started, UpdatedAt when its record last
+	// CreatedAt is when the run was triggered (for a run that starts later,
+	// see its Run.StartAt), UpdatedAt when its record last
 	// changed, EndedAt when it ended (zero while running).
 	CreatedAt time.Time
 	UpdatedAt time.Time

@@ -319,6 +319,8 @@ func TestDecodeTriggerJSON(t *testing.T) {
 		{name: "start at before 1970", body: `{"start_at": "1960-01-01T00:00:00Z"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
 		{name: "start in not a duration", body: `{"start_in": "5 minutes"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
 		{name: "start in negative", body: `{"start_in": "-5m"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
+		{name: "start at after 2262", body: `{"start_at": "2999-01-01T00:00:00Z"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
+		{name: "start in past 2262", body: `{"start_in": "2500000h"}`, workflow: "wf", wantErr: protocol.ErrInvalidField},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -96,6 +96,18 @@ func TestRerun(t *testing.T) {
 		k2, err := env.Client.Rerun(ctx, failed.ID, &client.RerunOpts{IdempotencyKey: "rerun-" + failed.ID, LatestVersion: true})
 		require.NoError(t, err)
 		require.Equal(t, k1, k2)
+		// Rerun keys are the run's own: the same key on the rerun itself,
+		// or on a trigger, is another key.
+		k3, err := env.Client.Rerun(ctx, k1, &client.RerunOpts{IdempotencyKey: "rerun-" + failed.ID})
+		require.NoError(t, err)
+		require.NotEqual(t, k1, k3)
+		k4, err := env.Client.Trigger(ctx, "rerun", &client.TriggerOpts{IdempotencyKey: "rerun-" + failed.ID, Input: input})
+		require.NoError(t, err)
+		require.NotEqual(t, k1, k4)
+		for _, id := range []string{k1, k3, k4} {
+			_, err := env.Client.Await(ctx, id)
+			require.NoError(t, err)
+		}
 		shipBroken.Store(true)
 	}
 
@@ -107,4 +119,6 @@ func TestRerun(t *testing.T) {
 	require.ErrorContains(t, err, "is scheduled: rerun a run once it has ended")
 	_, err = env.Client.Rerun(ctx, "no-such-run", nil)
 	require.ErrorIs(t, err, client.ErrNotFound)
+	_, err = env.Client.Rerun(ctx, "", nil)
+	require.ErrorContains(t, err, "no run id given")
 }

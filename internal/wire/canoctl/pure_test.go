@@ -140,3 +140,36 @@ func TestMermaidOnFailure(t *testing.T) {
 	v := viewWorkflow(wf)
 	require.Equal(t, "release", v.States[0].OnFailure)
 }
+
+func TestStartAt(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 12, 1, 6, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		at, in string
+		want   time.Time
+		errHas string
+	}{
+		{},
+		{in: "90s", want: now.Add(90 * time.Second)},
+		{in: "48h", want: now.Add(48 * time.Hour)},
+		{in: "0s", want: now},
+		{at: "2026-12-24T18:00:00Z", want: time.Date(2026, 12, 24, 18, 0, 0, 0, time.UTC)},
+		{at: "2026-12-24T18:00:00Z", in: "1h", errHas: "--at and --in both say when to start"},
+		{in: "1d", errHas: `--in "1d" is not a duration`},
+		{in: "-5m", errHas: "--in -5m is negative"},
+		{at: "tomorrow", errHas: "is not an RFC 3339 time"},
+		{at: "2999-01-01T00:00:00Z", errHas: "between 1970 and 2262"},
+		{at: "1960-01-01T00:00:00Z", errHas: "between 1970 and 2262"},
+		{in: "2500000h", errHas: "between 1970 and 2262"},
+	} {
+		got, err := startAt(tc.at, tc.in, now)
+		if tc.errHas != "" {
+			require.ErrorContains(t, err, tc.errHas, "%+v", tc)
+			var u usageError
+			require.ErrorAs(t, err, &u, "a bad command line (exit 2)")
+			continue
+		}
+		require.NoError(t, err, "%+v", tc)
+		require.True(t, tc.want.Equal(got), "%+v: got %s", tc, got)
+	}
+}

@@ -171,6 +171,9 @@ type totalsView struct {
 // runDuration is how long the run took (or has taken so far at now),
 // from its start: 0 for a run that has not started.
 func runDuration(r *client.Run, now time.Time) time.Duration {
+	if r.Status == client.RunScheduled {
+		return 0
+	}
 	end := r.UpdatedAt
 	if !r.Status.Terminal() {
 		end = now

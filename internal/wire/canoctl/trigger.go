@@ -21,9 +21,8 @@ import (
 const TailDefault = 2 * time.Second
 
 type triggerOpts struct {
-	input, state, key, version, id, at string
-	in                                 time.Duration
-	wait                               bool
+	input, state, key, version, id, at, in string
+	wait                                   bool
 }
 
 func triggerCommands() []command {
@@ -36,7 +35,7 @@ func triggerCommands() []command {
 			fs.StringVar(&o.version, "version", "", "workflow `version` to run (default: the latest)")
 			fs.StringVar(&o.id, "id", "", "run `id` (default: a fresh unique id)")
 			fs.StringVar(&o.at, "at", "", "start the run at `TIME` (RFC 3339: 2026-12-24T18:00:00Z); it is scheduled until then")
-			fs.DurationVar(&o.in, "in", 0, "start the run after `DURATION` (90s, 2h30m); it is scheduled until then")
+			fs.StringVar(&o.in, "in", "", "start the run after `DURATION` (90s, 2h30m, 48h); it is scheduled until then")
 			fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
 			return o
 		}, run: trigger}}
@@ -91,22 +90,32 @@ func readInput(s string) ([]byte, string, error) {
 
 // startAt is the start time --at or --in asks for (zero for none). It is
 // a pure function.
-func startAt(at string, in time.Duration, now time.Time) (time.Time, error) {
+func startAt(at, in string, now time.Time) (time.Time, error) {
+	var t time.Time
 	switch {
-	case at != "" && in != 0:
-		return time.Time{}, usagef("--at and --in both say when to start: give one of them")
-	case in < 0:
-		return time.Time{}, usagef("--in %s is negative: give how long from now, such as --in 90s", in)
-	case in > 0:
-		return now.Add(in), nil
-	case at != "":
-		t, err := time.Parse(time.RFC3339Nano, at)
+	case at != "" && in != "":
+		return t, usagef("--at and --in both say when to start: give one of them")
+	case in != "":
+		d, err := time.ParseDuration(in)
 		if err != nil {
-			return time.Time{}, usagef("--at %q is not an RFC 3339 time: write it as 2026-12-24T18:00:00Z or 2026-12-24T19:00:00+01:00", at)
+			return t, usagef("--in %q is not a duration: write it as 90s, 2h30m or 48h (hours at most: no d)", in)
 		}
+		if d < 0 {
+			return t, usagef("--in %s is negative: give how long from now, such as --in 90s", in)
+		}
+		t = now.Add(d)
+	case at != "":
+		var err error
+		if t, err = time.Parse(time.RFC3339Nano, at); err != nil {
+			return t, usagef("--at %q is not an RFC 3339 time: write it as 2026-12-24T18:00:00Z or 2026-12-24T19:00:00+01:00", at)
+		}
+	default:
 		return t, nil
 	}
-	return time.Time{}, nil
+	if _, err := wirecodec.StartTime(t); err != nil {
+		return time.Time{}, usagef("--at/--in %v", err)
+	}
+	return t, nil
 }
 
 // outcomeView is trigger --wait's last JSON line.
@@ -150,7 +159,7 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 		if e.c.json {
 			return writeJSON(e.out, map[string]string{"run_id": id, "workflow": wf})
 		}
-		if !topts.StartAt.IsZero() {
+		if topts.StartAt.After(e.now()) {
 			fmt.Fprintf(e.out, "scheduled run %s of %s to start at %s (cancel it before then with: canoctl runs cancel %s)\n",
 				id, wf, topts.StartAt.Format(time.RFC3339), id)
 			return nil
