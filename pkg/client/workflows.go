@@ -311,9 +311,10 @@ type DeleteWorkflowVersionOpts struct {
 }
 
 // DeleteWorkflowVersion removes one registered version of workflow name from
-// the definitions bucket. Runs are pinned to the version they started with:
-// delete only versions no running run still uses (a run whose version is
-// gone cannot move on). A worker that still hosts the version registers it
+// the definitions bucket. Runs are pinned to the version they were
+// triggered with: delete only versions no running or scheduled run still
+// uses (a run whose version is gone cannot move on, nor be cancelled, until
+// the version is registered again). A worker that still hosts the version registers it
 // again when it restarts.
 //
 // It returns an error matching [ErrWorkflowNotFound] when the version is
