@@ -96,15 +96,17 @@ func TestRerun(t *testing.T) {
 		k2, err := env.Client.Rerun(ctx, failed.ID, &client.RerunOpts{IdempotencyKey: "rerun-" + failed.ID, LatestVersion: true})
 		require.NoError(t, err)
 		require.Equal(t, k1, k2)
-		// Rerun keys are the run's own: the same key on the rerun itself,
-		// or on a trigger, is another key.
+		// Rerun keys are the run's own: the same key on the rerun itself
+		// (once it has ended), or on a trigger, is another key.
+		_, err = env.Client.Await(ctx, k1)
+		require.NoError(t, err)
 		k3, err := env.Client.Rerun(ctx, k1, &client.RerunOpts{IdempotencyKey: "rerun-" + failed.ID})
 		require.NoError(t, err)
 		require.NotEqual(t, k1, k3)
 		k4, err := env.Client.Trigger(ctx, "rerun", &client.TriggerOpts{IdempotencyKey: "rerun-" + failed.ID, Input: input})
 		require.NoError(t, err)
 		require.NotEqual(t, k1, k4)
-		for _, id := range []string{k1, k3, k4} {
+		for _, id := range []string{k3, k4} {
 			_, err := env.Client.Await(ctx, id)
 			require.NoError(t, err)
 		}
