@@ -88,9 +88,7 @@ func runsRerun(ctx context.Context, e *env, args []string, o any) error {
 	if err != nil {
 		return err
 	}
-	if !old.Status.Terminal() {
-		return fmt.Errorf("run %s is %s: rerun a run once it has ended (canoctl runs cancel %s first, or wait for it)", old.ID, old.Status, old.ID)
-	}
+	// A run not ended is refused by client.Rerun (ErrNotEnded), which says why.
 	var st *client.EventStream
 	if opts.wait {
 		// Watch before starting it, so no event of the run is missed.
