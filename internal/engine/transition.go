@@ -97,12 +97,25 @@ func startTimer(rec *protocol.RunRecord) protocol.TimerFire {
 	return protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerStart, RunID: rec.ID, At: rec.StartAt}
 }
 
+// ErrNoDefinition is returned by [Apply], given no machine, for an input
+// that needs the run's definition to be applied.
+var ErrNoDefinition = fmt.Errorf("%w: the run's definition version is not registered", ErrConfiguration)
+
 // Apply is the pure transition function: (definition, record, input, now)
 // → (new record, effects). It never modifies rec; it returns rec itself
 // when nothing changed. A duplicate or late input changes nothing.
+//
+// m is nil when the run's definition version is no longer registered (it
+// was deleted): then a cancel still ends the run cancelled, and its total
+// timeout (its deadline timer, or a result after its deadline) still ends
+// it failed; any other input is refused with [ErrNoDefinition], to be
+// applied once the version is registered again.
 func Apply(m *Machine, rec *protocol.RunRecord, in Input, now time.Time) (*protocol.RunRecord, Effects, error) {
 	if rec.Status.Terminal() {
 		return rec, Effects{}, nil
+	}
+	if m == nil && !definitionless(rec, in, now) {
+		return rec, Effects{}, ErrNoDefinition
 	}
 	cp := *rec
 	t := tx{m: m, rec: &cp, now: now, dyn: in.DynamicSplit}
@@ -125,6 +138,27 @@ func Apply(m *Machine, rec *protocol.RunRecord, in Input, now time.Time) (*proto
 	}
 	cp.UpdatedAt = now.UnixNano()
 	return &cp, t.fx, nil
+}
+
+// definitionless reports whether in can be applied to rec without its
+// definition: a cancel, the end of its total timeout, or an input that
+// changes nothing (late or stale).
+func definitionless(rec *protocol.RunRecord, in Input, now time.Time) bool {
+	switch f, r := in.Timer, in.Result; {
+	case in.Cancel != nil:
+		return true
+	case f != nil && f.Kind == protocol.TimerStart:
+		return f.At != rec.StartAt || rec.Status != protocol.RunScheduled // else it starts the run
+	case f != nil && f.Kind == protocol.TimerJoin:
+		sp := rec.Split
+		return sp == nil || f.Step != rec.Step || f.At != sp.StartedAt+sp.Join.Timeout // else it decides the join
+	case f != nil:
+		return true // the deadline, and kinds Apply ignores
+	case r != nil:
+		late := r.Step != rec.Step || rec.Status == protocol.RunScheduled
+		return late || (rec.Deadline > 0 && now.UnixNano() >= rec.Deadline)
+	}
+	return false
 }
 
 // Owed re-derives the commands, timers and terminal event a record owes,
@@ -478,14 +512,14 @@ func (t *tx) timer(f *protocol.TimerFire) {
 func (t *tx) workflowTimeout() {
 	rec := t.rec
 	start := rec.CreatedAt
-	if rec.StartAt != 0 && rec.Deadline > 0 {
+	switch {
+	case rec.StartAt != 0 && rec.Deadline > 0 && t.m != nil:
 		start = rec.Deadline - t.m.def.TotalTimeout // started later, by its start timer
+	case rec.StartAt != 0:
+		start = rec.StartAt // (no definition: its start timer fired at about this time)
 	}
 	elapsed := time.Duration(t.now.UnixNano() - start)
-	limit := time.Duration(t.m.def.TotalTimeout)
-	if rec.Deadline > 0 {
-		limit = time.Duration(rec.Deadline - start)
-	}
+	limit := time.Duration(rec.Deadline - start) // a deadline is what times a run out
 	t.fx.Notices = append(t.fx.Notices, protocol.CancelNotice{V: protocol.SchemaVersion, RunID: rec.ID, Branch: -1, All: true, Reason: "workflow timeout"})
 	t.fail(withState(&protocol.ErrorInfo{Category: protocol.CategoryWorkflowTimeout,
 		Message: fmt.Sprintf("workflow_timeout: workflow exceeded its total timeout: elapsed %s, limit %s", elapsed.Round(time.Millisecond), limit)},

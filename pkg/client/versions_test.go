@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -12,8 +13,10 @@ import (
 
 	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/coordinator"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
@@ -246,4 +249,133 @@ func TestPromoteWorkflowVersion(t *testing.T) {
 	require.ErrorIs(t, err, client.ErrWorkflowNotFound)
 	require.ErrorContains(t, err, "no worker has registered it")
 	require.ErrorIs(t, b.client.PromoteWorkflowVersion(ctx, "promoted", "a.b"), protocol.ErrInvalidName)
+}
+
+// logLines collects a logger's output; tests wait for a line with
+// waitFor.
+type logLines struct {
+	mu      sync.Mutex
+	buf     []byte
+	written chan struct{} // closed and replaced on each write
+}
+
+func newLogLines() *logLines { return &logLines{written: make(chan struct{})} }
+
+func (l *logLines) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf = append(l.buf, p...)
+	close(l.written)
+	l.written = make(chan struct{})
+	return len(p), nil
+}
+
+// waitFor waits until the output contains s, or fails t when ctx ends.
+func (l *logLines) waitFor(ctx context.Context, t *testing.T, s string) {
+	t.Helper()
+	for {
+		l.mu.Lock()
+		found, written, all := strings.Contains(string(l.buf), s), l.written, string(l.buf)
+		l.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-written:
+		case <-ctx.Done():
+			t.Fatalf("never logged %q; logs:\n%s", s, all)
+		}
+	}
+}
+
+// A version that running or scheduled runs use is not deleted unless the
+// caller insists. Deleted anyway, its runs can still be cancelled (running
+// or scheduled); a result of one waits, refused with an error that says
+// what to do, until the version is registered again, and then the run
+// completes.
+func TestDeleteVersionInUse(t *testing.T) {
+	t.Parallel()
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, _ := srv.Connect(t)
+	ctx := awaitCtx(t)
+	logs := newLogLines()
+	startCoordinator := func() *coordinator.Coordinator {
+		co, err := coordinator.New(nc, coordinator.Config{Logger: slog.New(slog.NewTextHandler(logs, nil))})
+		require.NoError(t, err)
+		require.NoError(t, co.Start(ctx))
+		t.Cleanup(func() { _ = co.Stop(context.Background()) })
+		return co
+	}
+	co := startCoordinator()
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+
+	g := newGate(t.Name())
+	var openGate sync.Once
+	wf := func(v string) *fsm.Workflow[S] {
+		return fsm.New[S]("pinned", SA).Register(SA, gate{Name: t.Name()}).Exit(SDone).Version(v)
+	}
+	_, err = startGateWorker(t, nc, wf("v1"))
+	require.NoError(t, err)
+	t.Cleanup(func() { openGate.Do(func() { close(g.open) }) }) // before the worker stops (cleanups run last first)
+	running, err := cl.Trigger(ctx, "pinned", nil)
+	require.NoError(t, err)
+	waiting, err := cl.Trigger(ctx, "pinned", nil)
+	require.NoError(t, err)
+	scheduled, err := cl.Trigger(ctx, "pinned", &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	for range 2 {
+		select {
+		case <-g.entered:
+		case <-ctx.Done():
+			t.Fatal("the runs never reached their task")
+		}
+	}
+	_, err = startGateWorker(t, nc, wf("v2")) // v1 is no longer the latest
+	require.NoError(t, err)
+
+	err = cl.DeleteWorkflowVersion(ctx, "pinned", "v1", nil)
+	require.ErrorIs(t, err, client.ErrVersionInUse)
+	require.ErrorContains(t, err, "3 running or scheduled runs use it")
+	var inUse *client.VersionInUseError
+	require.ErrorAs(t, err, &inUse)
+	require.ElementsMatch(t, []string{running, waiting, scheduled}, inUse.Runs)
+	require.ErrorContains(t, err, "AllowInUse")
+	_, err = cl.Workflow(ctx, "pinned", "v1")
+	require.NoError(t, err, "refused: still registered")
+	require.NoError(t, cl.DeleteWorkflowVersion(ctx, "pinned", "v1", &client.DeleteWorkflowVersionOpts{AllowInUse: true}))
+	_, err = cl.Workflow(ctx, "pinned", "v1")
+	require.ErrorIs(t, err, client.ErrWorkflowNotFound)
+	// A coordinator that had v1 cached drops it when its watch sees the
+	// delete (TestDeletedVersionForgotten); one started now never had it,
+	// which makes what follows certain.
+	require.NoError(t, co.Stop(ctx))
+	startCoordinator()
+
+	// Cancels end runs whose version is gone.
+	for _, id := range []string{running, scheduled} {
+		require.NoError(t, cl.Cancel(ctx, id, "its version was deleted"))
+		out, err := cl.Await(ctx, id)
+		require.ErrorIs(t, err, fsm.ErrCancelled)
+		require.ErrorContains(t, err, "its version was deleted")
+		require.Equal(t, client.RunCancelled, out.Status, "run %s", id)
+	}
+
+	// A result waits for the version: both gated tasks return now (the
+	// cancelled run's result is late and changes nothing).
+	openGate.Do(func() { close(g.open) })
+	logs.waitFor(ctx, t, "run "+waiting+" cannot move on until that version is registered again")
+	logs.waitFor(ctx, t, "canoctl runs cancel "+waiting)
+	run, err := cl.Get(ctx, waiting)
+	require.NoError(t, err)
+	require.Equal(t, client.RunRunning, run.Status, "the result did not move the run")
+
+	_, err = startGateWorker(t, nc, wf("v1")) // registered again
+	require.NoError(t, err)
+	out, err := cl.Await(ctx, waiting)
+	require.NoError(t, err)
+	require.Equal(t, client.RunCompleted, out.Status)
+	run, err = cl.Get(ctx, waiting)
+	require.NoError(t, err)
+	require.Equal(t, "v1", run.Version)
 }

@@ -308,18 +308,54 @@ type DeleteWorkflowVersionOpts struct {
 	// a worker registers the workflow again). False refuses with
 	// [ErrLatestVersion].
 	AllowLatest bool
+	// AllowInUse allows deleting a version that running or scheduled runs
+	// are pinned to. Such a run cannot move on until the version is
+	// registered again; it can still be cancelled, and its total timeout
+	// still ends it. False refuses with [ErrVersionInUse].
+	AllowInUse bool
 }
+
+// ErrVersionInUse is matched (errors.Is) by the [*VersionInUseError]
+// [Client.DeleteWorkflowVersion] returns for a version that running or
+// scheduled runs are pinned to, unless DeleteWorkflowVersionOpts.AllowInUse
+// is set.
+var ErrVersionInUse = errors.New("client: a workflow version in use")
+
+// VersionInUseError says which runs keep [Client.DeleteWorkflowVersion]
+// from deleting a version. It matches [ErrVersionInUse].
+type VersionInUseError struct {
+	Workflow, Version string
+	// Runs are the ids of the running or scheduled runs pinned to the
+	// version, sorted.
+	Runs []string
+}
+
+func (e *VersionInUseError) Error() string {
+	some := strings.Join(e.Runs[:min(len(e.Runs), 3)], ", ")
+	if len(e.Runs) > 3 {
+		some += ", …"
+	}
+	return fmt.Sprintf("client: workflow %q version %q is in use: %d running or scheduled runs use it (%s), and could not move on without it; "+
+		"wait for them to end or cancel them (canoctl runs list --workflow %s), then delete it, "+
+		"or set DeleteWorkflowVersionOpts.AllowInUse to delete it anyway", e.Workflow, e.Version, len(e.Runs), some, e.Workflow)
+}
+
+// Is reports whether target is [ErrVersionInUse].
+func (e *VersionInUseError) Is(target error) bool { return target == ErrVersionInUse }
 
 // DeleteWorkflowVersion removes one registered version of workflow name from
 // the definitions bucket. Runs are pinned to the version they were
-// triggered with: delete only versions no running or scheduled run still
-// uses (a run whose version is gone cannot move on, nor be cancelled, until
-// the version is registered again). A worker that still hosts the version registers it
-// again when it restarts.
+// triggered with, so by default it refuses a version that a running or
+// scheduled run uses (it reads every run record to know). A worker that
+// still hosts the version registers it again when it restarts.
 //
 // It returns an error matching [ErrWorkflowNotFound] when the version is
-// not registered, and [ErrLatestVersion] for the latest version unless
-// opts.AllowLatest is set. If ctx has no deadline, Config.Timeout applies.
+// not registered, [ErrLatestVersion] for the latest version unless
+// opts.AllowLatest is set, and [ErrVersionInUse] for a version in use
+// unless opts.AllowInUse is set. A run triggered with this version while
+// the call runs is not seen: it waits for the version like a run of a
+// version deleted with AllowInUse. If ctx has no deadline, Config.Timeout
+// applies.
 func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string, opts *DeleteWorkflowVersionOpts) error {
 	if opts == nil {
 		opts = &DeleteWorkflowVersionOpts{}
@@ -346,6 +382,11 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 	if isLatest && !opts.AllowLatest {
 		return fmt.Errorf("%w: %q version %q is the version new runs use; set DeleteWorkflowVersionOpts.AllowLatest to delete it anyway, "+
 			"or register a newer version first", ErrLatestVersion, name, version)
+	}
+	if !opts.AllowInUse {
+		if err := c.versionUnused(ctx, name, version); err != nil {
+			return err
+		}
 	}
 	if err := kv.Purge(ctx, key); err != nil {
 		return fmt.Errorf("client: delete workflow %s version %s: %w", name, version, err)
@@ -374,6 +415,30 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 		return fmt.Errorf("client: workflow %s: move the latest version: %w", name, err)
 	}
 	return nil
+}
+
+// versionUnused returns a [*VersionInUseError] when running or scheduled
+// runs of workflow name are pinned to version.
+func (c *Client) versionUnused(ctx context.Context, name, version string) error {
+	kv, err := c.runsKV(ctx)
+	if err != nil {
+		return err
+	}
+	var live []string
+	err = c.eachEntry(ctx, kv, "delete workflow version: find its runs", func(e jetstream.KeyValueEntry) {
+		var rec protocol.RunRecord
+		if wirecodec.Decode(e.Value(), &rec, 0) != nil {
+			return
+		}
+		if rec.Workflow == name && rec.DefVersion == version && !rec.Status.Terminal() {
+			live = append(live, rec.ID)
+		}
+	})
+	if err != nil || len(live) == 0 {
+		return err
+	}
+	sort.Strings(live)
+	return &VersionInUseError{Workflow: name, Version: version, Runs: live}
 }
 
 // PromoteWorkflowVersion makes version the latest version of workflow name:

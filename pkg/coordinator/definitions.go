@@ -160,6 +160,8 @@ func (d *definitions) watch(ctx context.Context, w jetstream.KeyWatcher, gen gen
 			}
 			if e.Operation() == jetstream.KeyValuePut {
 				d.apply(e.Key(), e.Value(), e.Revision(), synced, gen)
+			} else {
+				d.forget(e.Key(), e.Revision())
 			}
 		}
 	}
@@ -238,6 +240,28 @@ func (d *definitions) apply(key string, value []byte, rev uint64, synced bool, g
 	case strings.HasPrefix(key, "def."):
 		if _, err := d.compile(value); err != nil {
 			d.warnf(key, "ignoring invalid definition", "key", key, "err", err)
+		}
+	}
+}
+
+// forget takes a delete or purge from the watch: a deleted version's
+// machine is dropped, so that every coordinator treats its runs alike
+// (they wait for it to be registered again: shard.machineOf), and a deleted
+// latest pointer is forgotten unless a newer revision is known.
+func (d *definitions) forget(key string, rev uint64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case strings.HasPrefix(key, "latest."):
+		name := strings.TrimPrefix(key, "latest.")
+		if l := d.latest[name]; rev >= l.rev {
+			l.version, l.rev = "", rev // "" reads the bucket (machine)
+			d.latest[name] = l
+		}
+	case strings.HasPrefix(key, "def."):
+		name, version, ok := strings.Cut(strings.TrimPrefix(key, "def."), ".") // names hold no dot
+		if ok {
+			delete(d.machines, name+"@"+version)
 		}
 	}
 }

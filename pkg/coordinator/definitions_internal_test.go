@@ -63,3 +63,63 @@ func TestLatestVerifiedPerGeneration(t *testing.T) {
 	d.apply(layout.LatestDefinitionKey(demo.OneTaskName), []byte("v1"), 1, true, d.current())
 	require.Equal(t, "v3", latest())
 }
+
+// TestDeletedVersionForgotten: the watch drops a deleted version's machine
+// and a deleted latest pointer, so a coordinator that had them cached
+// answers as one that never saw them.
+func TestDeletedVersionForgotten(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	_, js := srv.Connect(t)
+	kv, err := js.KeyValue(ctx, layout.DefinitionsBucket(protocol.MustNames("")))
+	require.NoError(t, err)
+	def, err := demo.OneTask().Definition()
+	require.NoError(t, err)
+	for _, v := range []string{"v1", "v2"} {
+		def.Version = v
+		data, err := wirecodec.Encode(def)
+		require.NoError(t, err)
+		_, err = kv.Put(ctx, layout.DefinitionKey(def.Name, v), data)
+		require.NoError(t, err)
+	}
+	_, err = kv.PutString(ctx, layout.LatestDefinitionKey(def.Name), "v2")
+	require.NoError(t, err)
+
+	d := newDefinitions(kv, nil, func() uint64 { return 0 }, slog.New(slog.DiscardHandler))
+	require.NoError(t, d.start(ctx, ctx))
+	t.Cleanup(func() { _ = d.wait(context.Background()) })
+	for _, v := range []string{"v1", "v2", ""} {
+		_, err := d.machine(ctx, def.Name, v)
+		require.NoError(t, err, "version %q", v)
+	}
+
+	// gone polls until lookup fails as an unknown workflow, which a cached
+	// machine would not (bounded by ctx).
+	gone := func(version string) error {
+		t.Helper()
+		for {
+			_, err := d.machine(ctx, def.Name, version)
+			if err != nil {
+				require.ErrorIs(t, err, errUnknownWorkflow)
+				return err
+			}
+			select {
+			case <-ctx.Done():
+				t.Fatalf("version %q still answered from the cache", version)
+			case <-time.After(5 * time.Millisecond): // polling, bounded by ctx
+			}
+		}
+	}
+	require.NoError(t, kv.Purge(ctx, layout.DefinitionKey(def.Name, "v1")))
+	require.ErrorContains(t, gone("v1"), `version "v1"`)
+	m, err := d.machine(ctx, def.Name, "v2")
+	require.NoError(t, err, "the other version stays")
+	require.Equal(t, "v2", m.Definition().Version)
+
+	require.NoError(t, kv.Purge(ctx, layout.LatestDefinitionKey(def.Name)))
+	require.NoError(t, kv.Delete(ctx, layout.DefinitionKey(def.Name, "v2")))
+	require.ErrorContains(t, gone(""), "no worker has registered it")
+	require.ErrorContains(t, gone("v2"), `version "v2"`)
+}

@@ -335,7 +335,7 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		return
 	}
 	for attempt := 0; ; attempt++ {
-		m, err := c.defs.machine(kctx, e.rec.Workflow, e.rec.DefVersion)
+		m, gone, err := s.machineOf(kctx, e.rec)
 		if err == nil {
 			err = s.loadSplitSpec(kctx, e)
 		}
@@ -343,8 +343,11 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			s.nakAll(jobs, err)
 			return
 		}
-		st := applyInputs(m, e.rec, e.dyn, jobs, c.cfg.Now()) // step.go
+		st := applyInputs(m, e.rec, e.dyn, jobs, c.cfg.Now()) // step.go; m nil: only a cancel or the deadline ends the run
 		for _, f := range st.failed {
+			if gone != nil && errors.Is(f.err, engine.ErrNoDefinition) {
+				f.err = gone
+			}
 			s.nak(f.j, f.err)
 		}
 		jobs = st.kept
@@ -475,10 +478,26 @@ func (s *shard) purgeTimer(rec *protocol.RunRecord, fx *engine.Effects) {
 	}
 }
 
+// machineOf returns the machine of rec's definition version. When that
+// version is no longer registered, it returns a nil machine (what
+// engine.Apply and engine.Owed take for it) and gone, the error that says
+// what to do about such a run.
+func (s *shard) machineOf(ctx context.Context, rec *protocol.RunRecord) (m *engine.Machine, gone, err error) {
+	m, err = s.c.defs.machine(ctx, rec.Workflow, rec.DefVersion)
+	if err != nil && errors.Is(err, errUnknownWorkflow) {
+		return nil, fmt.Errorf("%w: run %s cannot move on until that version is registered again (start a worker that hosts it); "+
+			"to end the run instead, cancel it (canoctl runs cancel %s)", err, rec.ID, rec.ID), nil
+	}
+	return m, nil, err
+}
+
 // owed re-publishes what the record owes and acknowledges jobs once the
 // publishes are.
 func (s *shard) owed(ctx context.Context, jobs []job, e *entry) {
-	m, err := s.c.defs.machine(ctx, e.rec.Workflow, e.rec.DefVersion)
+	m, gone, err := s.machineOf(ctx, e.rec)
+	if err == nil && gone != nil && !e.rec.Status.Terminal() {
+		err = gone // an ended run owes its terminal event only, which needs no definition
+	}
 	if err != nil {
 		s.nakAll(jobs, err)
 		return
@@ -550,7 +569,10 @@ func (s *shard) publish(m *engine.Machine, rec *protocol.RunRecord, fx *engine.E
 // publishDurable publishes fx's commands and timers, to streams.
 func (s *shard) publishDurable(m *engine.Machine, rec *protocol.RunRecord, fx *engine.Effects) []jetstream.PubAckFuture {
 	futures := make([]jetstream.PubAckFuture, 0, len(fx.Commands)+len(fx.Timers))
-	queue := m.Definition().Queue
+	var queue string
+	if len(fx.Commands) > 0 {
+		queue = m.Definition().Queue // (m is nil for a run whose version is gone, which dispatches nothing)
+	}
 	for i := range fx.Commands {
 		if msg := s.commandMsg(queue, rec, &fx.Commands[i]); msg != nil {
 			futures = append(futures, s.publishAsync(msg))

@@ -20,6 +20,7 @@ type wfShowOpts struct {
 type wfRmOpts struct {
 	version string
 	latest  bool
+	inUse   bool
 }
 
 func workflowCommands() []command {
@@ -38,6 +39,7 @@ func workflowCommands() []command {
 				o := &wfRmOpts{}
 				fs.StringVar(&o.version, "version", "", "`version` to delete (required)")
 				fs.BoolVar(&o.latest, "allow-latest", false, "allow deleting the latest version")
+				fs.BoolVar(&o.inUse, "allow-in-use", false, "allow deleting a version running or scheduled runs use (they wait for it until it is registered again, or are cancelled)")
 				return o
 			}, run: workflowsRm},
 		{path: "workflows promote", args: "NAME VERSION", short: "make a registered version the latest: the one new runs use (a rollback)",
@@ -210,8 +212,17 @@ func workflowsRm(ctx context.Context, e *env, args []string, o any) error {
 	}
 	rctx, cancel := e.reqCtx(ctx)
 	defer cancel()
-	err := e.cl.DeleteWorkflowVersion(rctx, args[0], opts.version, &client.DeleteWorkflowVersionOpts{AllowLatest: opts.latest})
+	err := e.cl.DeleteWorkflowVersion(rctx, args[0], opts.version, &client.DeleteWorkflowVersionOpts{AllowLatest: opts.latest, AllowInUse: opts.inUse})
+	var inUse *client.VersionInUseError
 	switch {
+	case errors.As(err, &inUse):
+		some := strings.Join(inUse.Runs[:min(len(inUse.Runs), 5)], " ")
+		if len(inUse.Runs) > 5 {
+			some += " …"
+		}
+		return fmt.Errorf("version %s of %s is in use by %d running or scheduled runs (%s), which could not move on without it: "+
+			"wait for them to end or cancel them (canoctl runs list --workflow %s), or pass --allow-in-use to delete it anyway",
+			opts.version, args[0], len(inUse.Runs), some, args[0])
 	case errors.Is(err, client.ErrWorkflowNotFound):
 		return fmt.Errorf("workflow %q has no version %q (list its versions with: canoctl workflows show %s)", args[0], opts.version, args[0])
 	case errors.Is(err, client.ErrLatestVersion):

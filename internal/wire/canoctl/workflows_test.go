@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/worker"
 )
@@ -57,4 +58,41 @@ func TestWorkflowsPromote(t *testing.T) {
 		`workflow "echo" has no version "nope" (registered: `+old.Version+", "+cur.Version+")")
 	oneErrorLine(t, b.canoctl(t, "workflows", "promote", "nope", "v1"), 1, `workflow "nope" not found`)
 	oneErrorLine(t, b.canoctl(t, "workflows", "promote", "echo"), 2, "")
+}
+
+// workflows rm refuses a version a run is pinned to and says what to do;
+// --allow-in-use deletes it anyway, and the run can still be cancelled.
+func TestWorkflowsRmInUse(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old, err := b.cl.Workflow(ctx, "echo", "")
+	require.NoError(t, err)
+	id, err := b.cl.Trigger(ctx, "echo", &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+
+	nc, err := nats.Connect(b.url)
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	reg := &fsm.Registry{}
+	fsm.Register[echo](reg)
+	w, err := worker.New(nc, worker.Config{ID: "w2", Registry: reg, PresenceInterval: -1, DisableBreakers: true,
+		Workflows: []worker.Definer{fsm.New[string]("echo", "echo").Register("echo", echo{}).Exit("done").TotalTimeout(time.Hour)}})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+
+	oneErrorLine(t, b.canoctl(t, "workflows", "rm", "echo", "--version", old.Version), 1,
+		"version "+old.Version+" of echo is in use by 1 running or scheduled runs ("+id+"), which could not move on without it: "+
+			"wait for them to end or cancel them (canoctl runs list --workflow echo), or pass --allow-in-use to delete it anyway")
+	r := b.canoctl(t, "workflows", "rm", "echo", "--version", old.Version, "--allow-in-use")
+	require.Equal(t, 0, r.code, r.stderr)
+	require.Contains(t, r.stdout, "deleted version "+old.Version+" of workflow echo")
+
+	r = b.canoctl(t, "runs", "cancel", id)
+	require.Equal(t, 0, r.code, r.stderr)
+	run, err := b.cl.Await(ctx, id)
+	require.ErrorIs(t, err, fsm.ErrCancelled)
+	require.Equal(t, client.RunCancelled, run.Status)
 }
