@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nuid"
+
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/scheduler"
@@ -217,6 +219,10 @@ type runView struct {
 	Input   string
 	Diagram *diagram
 	DiagErr string
+	// RerunKey is the idempotency key of this page's "Run again": a
+	// double click, or a form sent again, starts one run; the page seen
+	// again (a new key) starts another.
+	RerunKey string
 }
 
 func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
@@ -225,7 +231,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, statusOf(err), err)
 		return
 	}
-	v := runView{Run: run, Input: inputText(run)}
+	v := runView{Run: run, Input: inputText(run), RerunKey: nuid.Next()}
 	wf, err := s.cl.Workflow(r.Context(), run.Workflow, run.Version)
 	if err != nil {
 		v.DiagErr = err.Error()
@@ -288,7 +294,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	nid, err := s.cl.Rerun(r.Context(), id, nil)
+	nid, err := s.cl.Rerun(r.Context(), id, &client.RerunOpts{IdempotencyKey: r.FormValue("key")}) // "" (an old page): no key
 	if err != nil {
 		s.fail(w, r, statusOf(err), err)
 		return

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -94,18 +95,35 @@ func TestHandlers(t *testing.T) {
 		code, _ = s.get(t, "/runs/no-such-run")
 		require.Equal(t, http.StatusNotFound, code)
 
-		// Run again: a new run of the same workflow; its page follows.
-		resp, err := http.PostForm(s.base+"/runs/"+run.ID+"/rerun", nil)
-		require.NoError(t, err)
-		resp.Body.Close()
-		require.Equal(t, http.StatusOK, resp.StatusCode)
-		require.True(t, strings.HasPrefix(resp.Request.URL.Path, "/runs/"), resp.Request.URL.Path)
-		again := strings.TrimPrefix(resp.Request.URL.Path, "/runs/")
+		// Run again: a new run of the same workflow; its page follows. The
+		// form carries the page's key: sent twice (a double click), it
+		// starts one run; a page seen again starts another.
+		keyOf := func(body string) url.Values {
+			m := regexp.MustCompile(`name="key" value="([^"]+)"`).FindStringSubmatch(body)
+			require.NotNil(t, m, "the Run again form has a key")
+			return url.Values{"key": {m[1]}}
+		}
+		rerun := func(form url.Values) string {
+			resp, err := http.PostForm(s.base+"/runs/"+run.ID+"/rerun", form)
+			require.NoError(t, err)
+			resp.Body.Close()
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			require.True(t, strings.HasPrefix(resp.Request.URL.Path, "/runs/"), resp.Request.URL.Path)
+			return strings.TrimPrefix(resp.Request.URL.Path, "/runs/")
+		}
+		form := keyOf(body)
+		again := rerun(form)
 		require.NotEqual(t, run.ID, again)
-		out, err := s.cl.Await(ctx, again)
-		require.NoError(t, err)
-		require.Equal(t, client.RunCompleted, out.Status)
-		resp, err = http.PostForm(s.base+"/runs/no-such-run/rerun", nil)
+		require.Equal(t, again, rerun(form), "the same page's form sent twice starts one run")
+		_, body = s.get(t, "/runs/"+run.ID)
+		third := rerun(keyOf(body))
+		require.NotEqual(t, again, third, "the page seen again starts another")
+		for _, id := range []string{again, third} {
+			out, err := s.cl.Await(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, client.RunCompleted, out.Status)
+		}
+		resp, err := http.PostForm(s.base+"/runs/no-such-run/rerun", nil)
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusNotFound, resp.StatusCode)

@@ -37,9 +37,12 @@
     root.querySelectorAll("form[data-fetch]").forEach(function (f) {
       f.addEventListener("submit", function (e) {
         e.preventDefault();
+        var btn = f.querySelector("button[type=submit]");
+        if (btn) btn.disabled = true; // until the answer: one click, one action
         fetch(f.action, { method: "POST", body: new URLSearchParams(new FormData(f)), headers: { Accept: "application/json" } })
           .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
           .then(function (res) {
+            if (btn) btn.disabled = false;
             if (!res.ok) { say(res.j.error || "failed", true); return; }
             if (res.j.run_id && f.action.endsWith("/rerun")) {
               location.href = "/runs/" + encodeURIComponent(res.j.run_id); // the new run's page
@@ -54,6 +57,7 @@
             if (live) refresh();
           })
           .catch(function (err) {
+            if (btn) btn.disabled = false;
             say("No answer came back (" + String(err) + "): the action may not have been done; check the connection and try again.", true);
           });
       });
