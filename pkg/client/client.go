@@ -140,6 +140,15 @@ type TriggerOpts struct {
 	// the broker has stored it, without waiting for a coordinator to
 	// accept it (errors then surface in Await).
 	NoWait bool
+	// ErrorIfExists makes a trigger that starts nothing, because a run
+	// with its RunID or IdempotencyKey already exists, return that run's
+	// id with an error matching [ErrRunExists] (Temporal's
+	// WorkflowExecutionErrorWhenAlreadyStarted, asynq's ErrTaskIDConflict),
+	// instead of the id alone. It needs a coordinator's answer, so it
+	// cannot be combined with NoWait. A trigger sent again after its
+	// answer was lost (a coordinator that died with it) may find the run
+	// its first sending started, and report it as existing.
+	ErrorIfExists bool
 	// StartAt delays the run's start (asynq's ProcessAt, River's
 	// ScheduledAt, Temporal's StartDelay): the run is created at once with
 	// status [RunScheduled], so Get, List, Await and Cancel see it, and its
@@ -151,11 +160,17 @@ type TriggerOpts struct {
 	StartAt time.Time
 }
 
+// ErrRunExists is returned, with the existing run's id, by a
+// [Client.Trigger] with TriggerOpts.ErrorIfExists that started nothing
+// because a run with its id or idempotency key already existed.
+var ErrRunExists = errors.New("client: a run with this id or idempotency key already exists")
+
 // Trigger starts a run of workflow and returns its id. Unless opts.NoWait,
 // it blocks until a coordinator answers: an unknown workflow or initial
 // state comes back as an error matching fsm.ErrConfiguration. A trigger
 // with the run id or idempotency key of an existing run starts nothing and
-// returns that run's id. If ctx has no deadline, Config.Timeout applies.
+// returns that run's id (and, with opts.ErrorIfExists, an error matching
+// [ErrRunExists]). If ctx has no deadline, Config.Timeout applies.
 // Safe for concurrent use.
 //
 // The trigger is sent as a request to the coordinators
@@ -215,9 +230,21 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 		return "", fmt.Errorf("client: %w", err)
 	}
 	if opts.NoWait {
-		return c.publishTrigger(ctx, workflow, runID, data, true)
+		if opts.ErrorIfExists {
+			return "", errors.New("client: TriggerOpts.ErrorIfExists needs a coordinator's answer, which NoWait does not wait for: set one of them")
+		}
+		id, _, err := c.publishTrigger(ctx, workflow, runID, data, true)
+		return id, err
 	}
-	return c.requestTrigger(ctx, workflow, runID, data, fresh)
+	id, existing, err := c.requestTrigger(ctx, workflow, runID, data, fresh)
+	if err == nil && existing && opts.ErrorIfExists {
+		what := "id " + runID
+		if trig.IdempotencyKey != "" {
+			what = "idempotency key " + trig.IdempotencyKey
+		}
+		return id, fmt.Errorf("%w: run %s of %s has the %s; nothing was started", ErrRunExists, id, workflow, what)
+	}
+	return id, err
 }
 
 // triggerAttempt bounds the wait for the answer to one trigger request
@@ -229,8 +256,10 @@ const triggerAttempt = 2 * time.Second
 // request, again after a timeout or an answer that says so, and falls
 // back to the triggers stream when no coordinator listens. fresh says
 // runID was generated here: the first sending tells the coordinator so
-// (protocol.HeaderNewRunID), sparing it a look-up.
-func (c *Client) requestTrigger(ctx context.Context, workflow, runID string, data []byte, fresh bool) (string, error) {
+// (protocol.HeaderNewRunID), sparing it a look-up. existing reports that
+// the trigger started nothing: a run with its id already existed (never
+// for a fresh id, which only an earlier sending can have started).
+func (c *Client) requestTrigger(ctx context.Context, workflow, runID string, data []byte, fresh bool) (id string, existing bool, err error) {
 	var last error
 	for attempt := 0; ; attempt++ {
 		msg := &nats.Msg{Subject: c.names.RPCTriggerSubject(workflow), Data: data, Header: nats.Header{}}
@@ -245,7 +274,8 @@ func (c *Client) requestTrigger(ctx context.Context, workflow, runID string, dat
 		case errors.Is(err, nats.ErrNoResponders):
 			// No coordinator is running yet: the triggers stream keeps the
 			// trigger for the first one that starts.
-			return c.publishTrigger(ctx, workflow, runID, data, false)
+			id, existing, err := c.publishTrigger(ctx, workflow, runID, data, false)
+			return id, existing && !fresh, err
 		case err != nil && ctx.Err() == nil:
 			last = err
 			continue // no answer in time: send again (same run id)
@@ -253,22 +283,22 @@ func (c *Client) requestTrigger(ctx context.Context, workflow, runID string, dat
 			if last == nil {
 				last = err
 			}
-			return runID, fmt.Errorf("client: no answer from a coordinator for run %s: %w", runID, last)
+			return runID, false, fmt.Errorf("client: no answer from a coordinator for run %s: %w", runID, last)
 		}
 		var tr protocol.TriggerReply
 		if err := wirecodec.Decode(reply.Data, &tr, 0); err != nil {
-			return runID, fmt.Errorf("client: trigger reply: %w", err)
+			return runID, false, fmt.Errorf("client: trigger reply: %w", err)
 		}
 		if tr.Error == nil {
-			return tr.RunID, nil
+			return tr.RunID, tr.Existing && !fresh, nil
 		}
 		if !tr.Retry {
-			return "", fsmbridge.FromErrorInfo(tr.Error)
+			return "", false, fsmbridge.FromErrorInfo(tr.Error)
 		}
 		last = fsmbridge.FromErrorInfo(tr.Error)
 		select {
 		case <-ctx.Done():
-			return runID, fmt.Errorf("client: trigger of run %s not taken before the context ended: %w", runID, last)
+			return runID, false, fmt.Errorf("client: trigger of run %s not taken before the context ended: %w", runID, last)
 		case <-time.After(retryPause(attempt)):
 		}
 	}
@@ -286,42 +316,43 @@ func retryPause(attempt int) time.Duration {
 
 // publishTrigger publishes the encoded trigger data (of run runID) to the
 // triggers stream; unless noWait it then waits for a coordinator's answer
-// (on an inbox named in protocol.HeaderReplyTo).
-func (c *Client) publishTrigger(ctx context.Context, workflow, runID string, data []byte, noWait bool) (string, error) {
+// (on an inbox named in protocol.HeaderReplyTo). existing reports a
+// trigger that started nothing: the broker de-duplicated it, or the
+// coordinator found the run.
+func (c *Client) publishTrigger(ctx context.Context, workflow, runID string, data []byte, noWait bool) (id string, existing bool, err error) {
 	msg := &nats.Msg{Subject: c.names.TriggerSubject(workflow), Data: data, Header: nats.Header{}}
 	msg.Header.Set(jetstream.MsgIDHeader, "trig:"+runID)
 	tracectx.Inject(ctx, msg.Header) // the run joins the caller's trace, if any
 	var sub *nats.Subscription
-	var err error
 	if !noWait {
 		inbox := c.nc.NewRespInbox()
 		if sub, err = c.nc.SubscribeSync(inbox); err != nil {
-			return "", fmt.Errorf("client: %w", err)
+			return "", false, fmt.Errorf("client: %w", err)
 		}
 		defer func() { _ = sub.Unsubscribe() }()
 		msg.Header.Set(protocol.HeaderReplyTo, inbox)
 	}
 	ack, err := c.js.PublishMsg(ctx, msg)
 	if err != nil {
-		return "", fmt.Errorf("client: publish trigger: %w", err)
+		return "", false, fmt.Errorf("client: publish trigger: %w", err)
 	}
 	if noWait || ack.Duplicate {
 		// A duplicate was de-duplicated by the broker: the first trigger
 		// with this id (or idempotency key) is the one that counts.
-		return runID, nil
+		return runID, ack.Duplicate, nil
 	}
 	reply, err := sub.NextMsgWithContext(ctx)
 	if err != nil {
-		return runID, fmt.Errorf("client: no answer from a coordinator for run %s: %w", runID, err)
+		return runID, false, fmt.Errorf("client: no answer from a coordinator for run %s: %w", runID, err)
 	}
 	var tr protocol.TriggerReply
 	if err := wirecodec.Decode(reply.Data, &tr, 0); err != nil {
-		return runID, fmt.Errorf("client: trigger reply: %w", err)
+		return runID, false, fmt.Errorf("client: trigger reply: %w", err)
 	}
 	if tr.Error != nil {
-		return "", fsmbridge.FromErrorInfo(tr.Error)
+		return "", false, fsmbridge.FromErrorInfo(tr.Error)
 	}
-	return tr.RunID, nil
+	return tr.RunID, tr.Existing, nil
 }
 
 // Await blocks until run runID ends (or ctx ends) and returns it. For a

@@ -270,6 +270,27 @@ func TestEngine(t *testing.T) {
 		require.Equal(t, id1, id2)
 		_, err = b.client.Await(ctx, id1)
 		require.NoError(t, err)
+
+		// ErrorIfExists says so, with the existing run's id; a new key
+		// (or run id) is no error.
+		id3, err := b.client.Trigger(ctx, "chain", &client.TriggerOpts{IdempotencyKey: "order-42", ErrorIfExists: true})
+		require.ErrorIs(t, err, client.ErrRunExists)
+		require.ErrorContains(t, err, "run "+id1+" of chain has the idempotency key order-42; nothing was started")
+		require.Equal(t, id1, id3)
+		id4, err := b.client.Trigger(ctx, "chain", &client.TriggerOpts{IdempotencyKey: "order-43", ErrorIfExists: true})
+		require.NoError(t, err)
+		require.NotEqual(t, id1, id4)
+		id5, err := b.client.Trigger(ctx, "chain", &client.TriggerOpts{RunID: id4, ErrorIfExists: true})
+		require.ErrorIs(t, err, client.ErrRunExists)
+		require.Equal(t, id4, id5)
+		id6, err := b.client.Trigger(ctx, "chain", &client.TriggerOpts{ErrorIfExists: true})
+		require.NoError(t, err, "a fresh run id never exists")
+		_, err = b.client.Trigger(ctx, "chain", &client.TriggerOpts{IdempotencyKey: "order-42", ErrorIfExists: true, NoWait: true})
+		require.ErrorContains(t, err, "ErrorIfExists needs a coordinator's answer")
+		for _, id := range []string{id4, id6} {
+			_, err = b.client.Await(ctx, id) // ended before the next test watches chain's events
+			require.NoError(t, err)
+		}
 	})
 
 	t.Run("cancel ends a running run", func(t *testing.T) {
@@ -291,12 +312,15 @@ func TestEngine(t *testing.T) {
 		msg.Data = []byte(`{"input": {"customer": "ada"}}`)
 		_, err = b.js.PublishMsg(ctx, msg)
 		require.NoError(t, err)
-		m, err := sub.NextMsg(20 * time.Second)
-		require.NoError(t, err)
-		var ev protocol.Event
-		require.NoError(t, wirecodec.Decode(m.Data, &ev, 0))
-		rec, err := b.client.Get(ctx, ev.RunID)
-		require.NoError(t, err)
+		var rec *client.Run
+		for rec == nil || rec.Input(new(any)) != nil { // a run of an earlier test (no input) may end first
+			m, err := sub.NextMsgWithContext(ctx)
+			require.NoError(t, err, "no completed run with an input")
+			var ev protocol.Event
+			require.NoError(t, wirecodec.Decode(m.Data, &ev, 0))
+			rec, err = b.client.Get(ctx, ev.RunID)
+			require.NoError(t, err)
+		}
 		var in map[string]string
 		require.NoError(t, rec.Input(&in), "a JSON input decodes with Run.Input")
 		require.Equal(t, map[string]string{"customer": "ada"}, in)

@@ -293,6 +293,14 @@ func TestCanoctl(t *testing.T) {
 		var rv map[string]any
 		require.NoError(t, json.Unmarshal([]byte(js.stdout), &rv))
 		require.Len(t, rv["history"], 2)
+
+		// The key again: nothing started, and canoctl says so.
+		again := b.canoctl(t, "trigger", "echo", "--key", "k1")
+		require.Equal(t, 0, again.code, again.stderr)
+		require.Equal(t, "nothing started: run "+out.Run.ID+" of echo already has the idempotency key k1 (see it with: canoctl runs show "+out.Run.ID+")\n", again.stdout)
+		again = b.canoctl(t, "trigger", "echo", "--key", "k1", "--json")
+		require.Equal(t, 0, again.code, again.stderr)
+		require.JSONEq(t, `{"run_id":"`+out.Run.ID+`","workflow":"echo","existing":true}`, again.stdout)
 	})
 
 	t.Run("JSON and values leave <, > and & as they are", func(t *testing.T) {

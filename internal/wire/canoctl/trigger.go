@@ -131,7 +131,8 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 		return err
 	}
 	wf := args[0]
-	topts := &client.TriggerOpts{InitialState: opts.state, IdempotencyKey: opts.key, DefVersion: opts.version, RunID: opts.id}
+	topts := &client.TriggerOpts{InitialState: opts.state, IdempotencyKey: opts.key, DefVersion: opts.version, RunID: opts.id,
+		ErrorIfExists: true} // said, not refused: below
 	if topts.StartAt, err = startAt(opts.at, opts.in, e.now()); err != nil {
 		return err
 	}
@@ -152,12 +153,21 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 	tctx, cancel := e.reqCtx(ctx)
 	id, err := e.cl.Trigger(tctx, wf, topts)
 	cancel()
-	if err != nil {
+	existing := errors.Is(err, client.ErrRunExists)
+	if err != nil && !existing {
 		return fmt.Errorf("trigger %s: %w", wf, err)
 	}
 	if !opts.wait {
 		if e.c.json {
-			return writeJSON(e.out, map[string]string{"run_id": id, "workflow": wf})
+			return writeJSON(e.out, map[string]any{"run_id": id, "workflow": wf, "existing": existing})
+		}
+		if existing {
+			what := "run id " + id
+			if opts.key != "" {
+				what = "idempotency key " + opts.key
+			}
+			fmt.Fprintf(e.out, "nothing started: run %s of %s already has the %s (see it with: canoctl runs show %s)\n", id, wf, what, id)
+			return nil
 		}
 		if topts.StartAt.After(e.now()) {
 			fmt.Fprintf(e.out, "scheduled run %s of %s to start at %s (cancel it before then with: canoctl runs cancel %s)\n",
@@ -168,7 +178,11 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 		return nil
 	}
 	if !e.c.json {
-		fmt.Fprintf(e.out, "run %s of %s\n", id, wf)
+		if existing {
+			fmt.Fprintf(e.out, "run %s of %s (it already existed: nothing started)\n", id, wf)
+		} else {
+			fmt.Fprintf(e.out, "run %s of %s\n", id, wf)
+		}
 	}
 	return follow(ctx, e, st, id)
 }
