@@ -330,6 +330,7 @@ type VersionInUseError struct {
 	Runs []string
 }
 
+// Error says which runs use the version, and what to do.
 func (e *VersionInUseError) Error() string {
 	some := strings.Join(e.Runs[:min(len(e.Runs), 3)], ", ")
 	if len(e.Runs) > 3 {
