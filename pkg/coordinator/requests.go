@@ -266,7 +266,7 @@ func (s *shard) publishFirst(ctx context.Context, m *engine.Machine, rec *protoc
 	var first error
 	if msg := s.commandMsg(m.Definition().Queue, rec, &fx.Commands[0]); msg == nil {
 		first = errors.New("the command could not be encoded")
-	} else if _, err := s.c.storeMsg(ctx, msg); err != nil {
+	} else if _, err := s.st.store(ctx, msg); err != nil {
 		first = fmt.Errorf("publish on %s: %w", msg.Subject, err)
 	}
 	for _, f := range timers {

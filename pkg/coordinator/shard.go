@@ -75,6 +75,7 @@ type shard struct {
 	acks  chan pendingAck
 	cache map[string]*entry // owned by the loop goroutine
 	kv    runsKV            // the runs bucket (runskv.go)
+	st    *storer           // the shard's stores (runskv.go)
 	// trace is the trace context of the input being published for
 	// (tracing.go); set and cleared around publish by the loop goroutine.
 	trace nats.Header
@@ -122,14 +123,16 @@ func (s *shard) endKVCtx() {
 }
 
 func newShard(c *Coordinator, id int) *shard {
+	st := newStorer(c.nc)
 	return &shard{c: c, id: id, in: make(chan job, ShardQueueDefault),
-		acks: make(chan pendingAck, ShardQueueDefault), cache: make(map[string]*entry), kv: jsRuns{c}}
+		acks: make(chan pendingAck, ShardQueueDefault), cache: make(map[string]*entry), kv: jsRuns{c, st}, st: st}
 }
 
 func (s *shard) loop(ctx context.Context) {
 	defer s.c.wg.Done()
 	defer func() { s.acks <- pendingAck{stop: true} }()
 	defer s.endKVCtx()
+	defer s.st.close()
 	stall, stopStall := s.stallTicker()
 	defer stopStall()
 	for {
