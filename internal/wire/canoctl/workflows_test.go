@@ -14,17 +14,10 @@ import (
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
-// workflows promote moves latest back to an older version (a rollback),
-// which a worker of that version starting again does not do.
-func TestWorkflowsPromote(t *testing.T) {
-	t.Parallel()
-	b := setup(t)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	old, err := b.cl.Workflow(ctx, "echo", "")
-	require.NoError(t, err)
-
-	// A new version of echo (a changed total timeout) is deployed.
+// deployEchoV2 starts a worker with a new version of echo (a changed total
+// timeout), which becomes the latest.
+func deployEchoV2(ctx context.Context, t *testing.T, b *bundle) {
+	t.Helper()
 	nc, err := nats.Connect(b.url)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
@@ -35,6 +28,19 @@ func TestWorkflowsPromote(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+}
+
+// workflows promote moves latest back to an older version (a rollback),
+// which a worker of that version starting again does not do.
+func TestWorkflowsPromote(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old, err := b.cl.Workflow(ctx, "echo", "")
+	require.NoError(t, err)
+
+	deployEchoV2(ctx, t, b)
 	cur, err := b.cl.Workflow(ctx, "echo", "")
 	require.NoError(t, err)
 	require.NotEqual(t, old.Version, cur.Version)
@@ -71,17 +77,7 @@ func TestWorkflowsRmInUse(t *testing.T) {
 	require.NoError(t, err)
 	id, err := b.cl.Trigger(ctx, "echo", &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
-
-	nc, err := nats.Connect(b.url)
-	require.NoError(t, err)
-	t.Cleanup(nc.Close)
-	reg := &fsm.Registry{}
-	fsm.Register[echo](reg)
-	w, err := worker.New(nc, worker.Config{ID: "w2", Registry: reg, PresenceInterval: -1, DisableBreakers: true,
-		Workflows: []worker.Definer{fsm.New[string]("echo", "echo").Register("echo", echo{}).Exit("done").TotalTimeout(time.Hour)}})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	deployEchoV2(ctx, t, b)
 
 	oneErrorLine(t, b.canoctl(t, "workflows", "rm", "echo", "--version", old.Version), 1,
 		"version "+old.Version+" of echo is in use by 1 running or scheduled runs ("+id+"), which could not move on without it: "+
