@@ -114,16 +114,15 @@ func Apply(m *Machine, rec *protocol.RunRecord, in Input, now time.Time) (*proto
 	if rec.Status.Terminal() {
 		return rec, Effects{}, nil
 	}
-	if m == nil && !definitionless(rec, in, now) {
-		return rec, Effects{}, ErrNoDefinition
-	}
 	cp := *rec
 	t := tx{m: m, rec: &cp, now: now, dyn: in.DynamicSplit}
 	switch {
 	case in.Cancel != nil:
 		t.cancel(in.Cancel.Reason)
 	case in.Timer != nil:
-		t.timer(in.Timer)
+		if err := t.timer(in.Timer); err != nil {
+			return rec, Effects{}, err
+		}
 	case in.Result != nil:
 		if rec.Deadline > 0 && now.UnixNano() >= rec.Deadline {
 			t.workflowTimeout()
@@ -138,27 +137,6 @@ func Apply(m *Machine, rec *protocol.RunRecord, in Input, now time.Time) (*proto
 	}
 	cp.UpdatedAt = now.UnixNano()
 	return &cp, t.fx, nil
-}
-
-// definitionless reports whether in can be applied to rec without its
-// definition: a cancel, the end of its total timeout, or an input that
-// changes nothing (late or stale).
-func definitionless(rec *protocol.RunRecord, in Input, now time.Time) bool {
-	switch f, r := in.Timer, in.Result; {
-	case in.Cancel != nil:
-		return true
-	case f != nil && f.Kind == protocol.TimerStart:
-		return f.At != rec.StartAt || rec.Status != protocol.RunScheduled // else it starts the run
-	case f != nil && f.Kind == protocol.TimerJoin:
-		sp := rec.Split
-		return sp == nil || f.Step != rec.Step || f.At != sp.StartedAt+sp.Join.Timeout // else it decides the join
-	case f != nil:
-		return true // the deadline, and kinds Apply ignores
-	case r != nil:
-		late := r.Step != rec.Step || rec.Status == protocol.RunScheduled
-		return late || (rec.Deadline > 0 && now.UnixNano() >= rec.Deadline)
-	}
-	return false
 }
 
 // Owed re-derives the commands, timers and terminal event a record owes,
@@ -217,6 +195,9 @@ func (t *tx) result(r *protocol.TaskResult) error {
 	rec := t.rec
 	if r.Step != rec.Step || rec.Status == protocol.RunScheduled {
 		return nil // late or duplicate (a scheduled run has dispatched nothing)
+	}
+	if err := t.needDefinition(); err != nil {
+		return err
 	}
 	if r.StoreUsed {
 		rec.StoreUsed = true // kept only if the result changes the record
@@ -488,7 +469,16 @@ func (t *tx) failOrRoute(info *protocol.ErrorInfo) {
 	}
 }
 
-func (t *tx) timer(f *protocol.TimerFire) {
+// needDefinition returns ErrNoDefinition when the transition has no
+// machine (the run's version is gone) and is about to need it.
+func (t *tx) needDefinition() error {
+	if t.m == nil {
+		return ErrNoDefinition
+	}
+	return nil
+}
+
+func (t *tx) timer(f *protocol.TimerFire) error {
 	rec := t.rec
 	switch f.Kind {
 	case protocol.TimerRunDeadline:
@@ -497,23 +487,30 @@ func (t *tx) timer(f *protocol.TimerFire) {
 		}
 	case protocol.TimerStart:
 		if rec.Status == protocol.RunScheduled && f.At == rec.StartAt {
+			if err := t.needDefinition(); err != nil {
+				return err
+			}
 			t.fx.Changed = true
 			rec.Status = protocol.RunRunning
 			t.begin()
 		}
 	case protocol.TimerJoin:
 		if sp := rec.Split; sp != nil && f.Step == rec.Step && f.At == sp.StartedAt+sp.Join.Timeout {
+			if err := t.needDefinition(); err != nil {
+				return err
+			}
 			t.fx.Changed = true
 			t.decide(joinrule.DecideTimeout(sp.Join, counts(sp)), true)
 		}
 	}
+	return nil
 }
 
 func (t *tx) workflowTimeout() {
 	rec := t.rec
 	start := rec.CreatedAt
 	switch {
-	case rec.StartAt != 0 && rec.Deadline > 0 && t.m != nil:
+	case rec.StartAt != 0 && t.m != nil:
 		start = rec.Deadline - t.m.def.TotalTimeout // started later, by its start timer
 	case rec.StartAt != 0:
 		start = rec.StartAt // (no definition: its start timer fired at about this time)

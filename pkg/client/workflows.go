@@ -421,22 +421,18 @@ func (c *Client) DeleteWorkflowVersion(ctx context.Context, name, version string
 // versionUnused returns a [*VersionInUseError] when running or scheduled
 // runs of workflow name are pinned to version.
 func (c *Client) versionUnused(ctx context.Context, name, version string) error {
-	kv, err := c.runsKV(ctx)
+	runs, err := c.List(ctx, &ListOpts{Workflow: name})
 	if err != nil {
 		return err
 	}
 	var live []string
-	err = c.eachEntry(ctx, kv, "delete workflow version: find its runs", func(e jetstream.KeyValueEntry) {
-		var rec protocol.RunRecord
-		if wirecodec.Decode(e.Value(), &rec, 0) != nil {
-			return
+	for _, r := range runs {
+		if r.Version == version && !r.Status.Terminal() {
+			live = append(live, r.ID)
 		}
-		if rec.Workflow == name && rec.DefVersion == version && !rec.Status.Terminal() {
-			live = append(live, rec.ID)
-		}
-	})
-	if err != nil || len(live) == 0 {
-		return err
+	}
+	if len(live) == 0 {
+		return nil
 	}
 	sort.Strings(live)
 	return &VersionInUseError{Workflow: name, Version: version, Runs: live}

@@ -487,7 +487,7 @@ func (s *shard) purgeTimer(rec *protocol.RunRecord, fx *engine.Effects) {
 // what to do about such a run.
 func (s *shard) machineOf(ctx context.Context, rec *protocol.RunRecord) (m *engine.Machine, gone, err error) {
 	m, err = s.c.defs.machine(ctx, rec.Workflow, rec.DefVersion)
-	if err != nil && errors.Is(err, errUnknownWorkflow) {
+	if errors.Is(err, errUnknownWorkflow) {
 		return nil, fmt.Errorf("%w: run %s cannot move on until that version is registered again (start a worker that hosts it); "+
 			"to end the run instead, cancel it (canoctl runs cancel %s)", err, rec.ID, rec.ID), nil
 	}
