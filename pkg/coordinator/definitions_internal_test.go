@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/layout"
@@ -17,19 +18,17 @@ import (
 	"github.com/cano-nats/cano/pkg/provision"
 )
 
-// TestLatestVerifiedPerGeneration: a cached latest version is used only in
-// the generation it was verified in; after a reconnect of the connection or
-// a restart of the watch the next lookup reads latest.<name> from the
-// bucket. The watch is not running here, so only those reads can see v2.
-func TestLatestVerifiedPerGeneration(t *testing.T) {
-	t.Parallel()
+// definitionsRig starts a server with the definitions bucket; put stores
+// demo.OneTask at a version, and makes it the latest when told.
+func definitionsRig(t *testing.T) (context.Context, jetstream.KeyValue, func(version string, latest bool)) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+	t.Cleanup(cancel)
 	srv := natstest.StartProvisioned(t, provision.Config{})
 	_, js := srv.Connect(t)
 	kv, err := js.KeyValue(ctx, layout.DefinitionsBucket(protocol.MustNames("")))
 	require.NoError(t, err)
-	register := func(version string) {
+	put := func(version string, latest bool) {
 		def, err := demo.OneTask().Definition()
 		require.NoError(t, err)
 		def.Version = version
@@ -37,9 +36,22 @@ func TestLatestVerifiedPerGeneration(t *testing.T) {
 		require.NoError(t, err)
 		_, err = kv.Put(ctx, layout.DefinitionKey(def.Name, version), data)
 		require.NoError(t, err)
-		_, err = kv.PutString(ctx, layout.LatestDefinitionKey(def.Name), version)
-		require.NoError(t, err)
+		if latest {
+			_, err = kv.PutString(ctx, layout.LatestDefinitionKey(def.Name), version)
+			require.NoError(t, err)
+		}
 	}
+	return ctx, kv, put
+}
+
+// TestLatestVerifiedPerGeneration: a cached latest version is used only in
+// the generation it was verified in; after a reconnect of the connection or
+// a restart of the watch the next lookup reads latest.<name> from the
+// bucket. The watch is not running here, so only those reads can see v2.
+func TestLatestVerifiedPerGeneration(t *testing.T) {
+	t.Parallel()
+	ctx, kv, put := definitionsRig(t)
+	register := func(version string) { put(version, true) }
 	var reconnects atomic.Uint64
 	d := newDefinitions(kv, nil, reconnects.Load, slog.Default())
 	latest := func() string {
@@ -69,26 +81,16 @@ func TestLatestVerifiedPerGeneration(t *testing.T) {
 // answers as one that never saw them.
 func TestDeletedVersionForgotten(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	srv := natstest.StartProvisioned(t, provision.Config{})
-	_, js := srv.Connect(t)
-	kv, err := js.KeyValue(ctx, layout.DefinitionsBucket(protocol.MustNames("")))
-	require.NoError(t, err)
+	ctx, kv, put := definitionsRig(t)
+	put("v1", false)
+	put("v2", true)
 	def, err := demo.OneTask().Definition()
 	require.NoError(t, err)
-	for _, v := range []string{"v1", "v2"} {
-		def.Version = v
-		data, err := wirecodec.Encode(def)
-		require.NoError(t, err)
-		_, err = kv.Put(ctx, layout.DefinitionKey(def.Name, v), data)
-		require.NoError(t, err)
-	}
-	_, err = kv.PutString(ctx, layout.LatestDefinitionKey(def.Name), "v2")
-	require.NoError(t, err)
 
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
 	d := newDefinitions(kv, nil, func() uint64 { return 0 }, slog.New(slog.DiscardHandler))
-	require.NoError(t, d.start(ctx, ctx))
+	require.NoError(t, d.start(ctx, wctx))
 	t.Cleanup(func() { _ = d.wait(context.Background()) })
 	for _, v := range []string{"v1", "v2", ""} {
 		_, err := d.machine(ctx, def.Name, v)
