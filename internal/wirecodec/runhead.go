@@ -21,6 +21,7 @@ type RunHead struct {
 	Error      *protocol.ErrorInfo `msgpack:"error,omitempty"`
 	CreatedAt  int64               `msgpack:"created_at"`
 	UpdatedAt  int64               `msgpack:"updated_at"`
+	StartAt    int64               `msgpack:"start_at,omitempty"`
 }
 
 // DecodeRunHead decodes the head of an encoded protocol.RunRecord, with the checks

@@ -207,7 +207,7 @@ func apply(s *runSet, e jetstream.KeyValueEntry) {
 		return
 	}
 	r := RunSummary{ID: rec.ID, Workflow: rec.Workflow, Version: rec.DefVersion, Status: RunStatus(rec.Status),
-		State: rec.State, CreatedAt: timeOf(rec.CreatedAt), UpdatedAt: timeOf(rec.UpdatedAt)}
+		State: rec.State, CreatedAt: timeOf(rec.CreatedAt), UpdatedAt: timeOf(rec.UpdatedAt), StartAt: timeOf(rec.StartAt)}
 	if rec.Error != nil {
 		r.Error = rec.Error.Message
 	}

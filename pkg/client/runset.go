@@ -36,6 +36,10 @@ type RunSummary struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	EndedAt   time.Time
+	// StartAt is when a run triggered to start later
+	// ([TriggerOpts].StartAt) starts, or started; zero for a run started at
+	// once.
+	StartAt time.Time
 	// Error is the run's error message, at most RunSummaryErrorMax bytes;
 	// "" if none.
 	Error string
@@ -46,12 +50,12 @@ type RunSummary struct {
 type runEntry struct {
 	id, workflow, version, state, err string
 	status                            RunStatus
-	created, updated                  int64
+	created, updated, start           int64
 }
 
 func (e *runEntry) summary() RunSummary {
 	s := RunSummary{ID: e.id, Workflow: e.workflow, Version: e.version, Status: e.status, State: e.state,
-		CreatedAt: timeOf(e.created), UpdatedAt: timeOf(e.updated), Error: e.err}
+		CreatedAt: timeOf(e.created), UpdatedAt: timeOf(e.updated), StartAt: timeOf(e.start), Error: e.err}
 	if e.status.Terminal() {
 		s.EndedAt = s.UpdatedAt
 	}
@@ -161,6 +165,9 @@ func (s *runSet) put(r RunSummary) {
 	}
 	if r.UpdatedAt.IsZero() {
 		e.updated = 0
+	}
+	if !r.StartAt.IsZero() {
+		e.start = r.StartAt.UnixNano()
 	}
 	if old, ok := s.byID[r.ID]; ok {
 		if old.created == e.created && old.workflow == e.workflow && old.status == e.status {

@@ -97,6 +97,13 @@ func TestRunSetUpdates(t *testing.T) {
 	}
 	require.Equal(t, "r04 r03 r01", ids(s.page(RunQuery{Limit: 10})))
 	require.Equal(t, map[RunStatus]int{RunCompleted: 2, RunCancelled: 1}, s.page(RunQuery{}).Counts)
+	// A scheduled run keeps its start time, also when it starts.
+	start := time.Unix(50, 0)
+	s.put(RunSummary{ID: "r06", Workflow: "a", Status: RunScheduled, CreatedAt: time.Unix(6, 0), StartAt: start})
+	require.Equal(t, start, s.page(RunQuery{Status: RunScheduled, Limit: 1}).Runs[0].StartAt)
+	s.put(RunSummary{ID: "r06", Workflow: "a", Status: RunRunning, CreatedAt: time.Unix(6, 0), StartAt: start})
+	require.Equal(t, start, s.page(RunQuery{Status: RunRunning, Limit: 1}).Runs[0].StartAt)
+	s.delete("r06")
 	// An out-of-order insert lands in place.
 	s.put(RunSummary{ID: "r02", Workflow: "a", Status: RunFailed, CreatedAt: time.Unix(2, 0)})
 	require.Equal(t, "r04 r03 r02 r01", ids(s.page(RunQuery{Limit: 10})))

@@ -56,15 +56,18 @@ func TestBrowser(t *testing.T) {
 	b.waitTrue("no reload happened", `window.__noReload === true`)
 	b.screenshot(filepath.Join(dir, "runs.png"))
 
-	// A run triggered to start later appears scheduled and counted so;
-	// cancelled before its start, it turns cancelled and leaves the
-	// scheduled count, with no reload.
-	later, err := s.cl.Trigger(ctx, demo.SleepyName, &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
-	require.NoError(t, err)
+	// A run triggered from the form to start in an hour appears scheduled,
+	// with its start, and counted so; cancelled before its start, it turns
+	// cancelled and leaves the scheduled count, with no reload.
+	b.eval(`document.body.removeAttribute("data-last-run"); document.querySelector('form.trigger input[name="start"]').value = "1h"`)
+	b.act("the scheduled trigger answered", `document.getElementById("trigger").click()`, `!!document.body.getAttribute("data-last-run")`)
+	later := b.text(`document.body.getAttribute("data-last-run")`)
+	b.waitTrue("the answer says when it starts", `document.getElementById("msg").textContent.indexOf("scheduled run " + `+jsString(later)+` + " to start at ") === 0`)
 	laterRow := `document.getElementById("run-" + ` + jsString(later) + `)`
 	scheduledCount := `document.querySelector('[data-count="scheduled"]').textContent`
 	b.waitTrue("the scheduled run's row appears scheduled", `!!`+laterRow+` && `+laterRow+`.classList.contains("status-scheduled")`)
 	b.waitTrue("it is counted scheduled", scheduledCount+` === "1"`)
+	b.waitTrue("its row says when it starts", laterRow+`.querySelector(".starts").textContent !== ""`)
 	require.NoError(t, s.cl.Cancel(ctx, later, "test"))
 	b.waitTrue("the scheduled run's row turns cancelled", laterRow+`.classList.contains("status-cancelled")`)
 	b.waitTrue("it left the scheduled count", scheduledCount+` === "0"`)

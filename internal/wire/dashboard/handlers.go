@@ -325,12 +325,47 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 		}
 		opts.Input = v
 	}
+	at, err := parseStart(r.PostForm.Get("start"), time.Now())
+	if err != nil {
+		s.fail(w, r, http.StatusBadRequest, err)
+		return
+	}
+	opts.StartAt = at
 	id, err := s.cl.Trigger(r.Context(), wf, opts)
 	if err != nil {
 		s.fail(w, r, http.StatusBadRequest, err)
 		return
 	}
-	done(w, r, "/runs/"+url.PathEscape(id), map[string]string{"run_id": id})
+	v := map[string]string{"run_id": id}
+	if !at.IsZero() {
+		v["start_at"] = at.UTC().Format(time.RFC3339)
+	}
+	done(w, r, "/runs/"+url.PathEscape(id), v)
+}
+
+// parseStart reads the trigger form's start field: empty (start now), a
+// delay from now (90s, 2h30m) or an RFC 3339 time. It is pure: now is the
+// clock.
+func parseStart(in string, now time.Time) (time.Time, error) {
+	in = strings.TrimSpace(in)
+	if in == "" {
+		return time.Time{}, nil
+	}
+	at, err := time.Parse(time.RFC3339Nano, in)
+	if err != nil {
+		d, derr := time.ParseDuration(in)
+		if derr != nil {
+			return time.Time{}, fmt.Errorf("dashboard: trigger: start %q is neither a delay (90s, 2h30m, 48h) nor an RFC 3339 time (2026-12-24T18:00:00Z); leave it empty to start now", in)
+		}
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("dashboard: trigger: start %s is negative: give how long from now, such as 90s", in)
+		}
+		at = now.Add(d)
+	}
+	if _, err := wirecodec.StartTime(at); err != nil {
+		return time.Time{}, fmt.Errorf("dashboard: trigger: start %w", err)
+	}
+	return at, nil
 }
 
 // parseInput checks a trigger's JSON input, sent on as JSON: tasks decode

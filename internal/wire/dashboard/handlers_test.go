@@ -2,6 +2,7 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -152,6 +153,7 @@ func TestHandlers(t *testing.T) {
 			return code == http.StatusOK && strings.Contains(body, `id="run-`+id+`" class="status-scheduled"`)
 		}, 10*time.Second, 20*time.Millisecond, "the run shows scheduled on the runs page: %s", body)
 		require.Contains(t, body, `data-count="scheduled">1<`)
+		require.Regexp(t, `id="run-`+id+`" class="status-scheduled">.*?<td class="starts">[^<]+</td>`, body, "its row says when it starts")
 		require.NoError(t, s.cl.Cancel(ctx, id, "test"))
 		_, err = s.cl.Await(ctx, id)
 		require.ErrorIs(t, err, fsm.ErrCancelled)
@@ -186,6 +188,53 @@ func TestHandlers(t *testing.T) {
 		require.NoError(t, err)
 		resp.Body.Close()
 		require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	})
+
+	t.Run("trigger to start later", func(t *testing.T) {
+		code, body := s.get(t, "/runs")
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `<input name="start"`, "the trigger form asks when to start")
+		post := func(start string) (int, map[string]string) {
+			req, err := http.NewRequest(http.MethodPost, s.base+"/trigger",
+				strings.NewReader(url.Values{"workflow": {demo.SleepyName}, "start": {start}}.Encode()))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var v map[string]string
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
+			return resp.StatusCode, v
+		}
+		at := time.Now().Add(2 * time.Hour).Truncate(time.Second)
+		for _, tc := range []struct{ start, wantAt string }{
+			{"1h", ""}, // checked against the clock below
+			{at.Format(time.RFC3339), at.UTC().Format(time.RFC3339)},
+		} {
+			before := time.Now()
+			code, v := post(tc.start)
+			require.Equal(t, http.StatusOK, code, "start %q: %v", tc.start, v)
+			run, err := s.cl.Get(ctx, v["run_id"])
+			require.NoError(t, err)
+			require.Equal(t, client.RunScheduled, run.Status, "start %q", tc.start)
+			require.Equal(t, run.StartAt.UTC().Format(time.RFC3339), v["start_at"], "the answer says when it starts")
+			if tc.wantAt != "" {
+				require.Equal(t, tc.wantAt, v["start_at"])
+			} else {
+				require.WithinRange(t, run.StartAt, before.Add(time.Hour), time.Now().Add(time.Hour))
+			}
+			require.NoError(t, s.cl.Cancel(ctx, run.ID, "test"))
+		}
+		for _, tc := range []struct{ start, want string }{
+			{"tomorrow", `start "tomorrow" is neither a delay (90s, 2h30m, 48h) nor an RFC 3339 time (2026-12-24T18:00:00Z); leave it empty to start now`},
+			{"-5m", "start -5m is negative: give how long from now, such as 90s"},
+			{"1900-01-01T00:00:00Z", "a start time must be between 1970 and 2262"},
+		} {
+			code, v := post(tc.start)
+			require.Equal(t, http.StatusBadRequest, code, "start %q", tc.start)
+			require.Contains(t, v["error"], tc.want)
+		}
 	})
 
 	t.Run("cross-site post refused", func(t *testing.T) {

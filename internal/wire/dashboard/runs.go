@@ -94,7 +94,7 @@ func indexPage(ix *client.RunIndex, f runsFilter, now time.Time) runsPageResult 
 // summaryOf is the summary of a run read whole.
 func summaryOf(r *client.Run) client.RunSummary {
 	s := client.RunSummary{ID: r.ID, Workflow: r.Workflow, Version: r.Version, Status: r.Status, State: r.State,
-		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, StartAt: r.StartAt}
 	if r.Status.Terminal() {
 		s.EndedAt = r.UpdatedAt
 	}

@@ -49,7 +49,7 @@
               return;
             }
             if (res.j.run_id && f.action.endsWith("/trigger")) {
-              say("started run " + res.j.run_id);
+              say(res.j.start_at ? "scheduled run " + res.j.run_id + " to start at " + new Date(res.j.start_at).toLocaleString() : "started run " + res.j.run_id);
               document.body.setAttribute("data-last-run", res.j.run_id);
             } else {
               say("done");
@@ -98,8 +98,10 @@
       var a = document.createElement("a");
       a.href = "/runs/" + encodeURIComponent(ev.run_id);
       a.textContent = ev.run_id;
-      var cells = [a, ev.workflow, ev.status || status, ev.state, new Date(ev.time).toLocaleString(), new Date(ev.time).toLocaleString()];
-      var classes = ["", "", "status", "state", "", "updated"];
+      // A scheduled event's detail says when: "starts at <RFC 3339 time>".
+      var starts = ev.type === "scheduled" && /^starts at /.test(ev.detail || "") ? new Date(ev.detail.slice(10)).toLocaleString() : "";
+      var cells = [a, ev.workflow, ev.status || status, ev.state, new Date(ev.time).toLocaleString(), starts, new Date(ev.time).toLocaleString()];
+      var classes = ["", "", "status", "state", "", "starts", "updated"];
       cells.forEach(function (c, i) {
         var td = document.createElement("td");
         if (classes[i]) td.className = classes[i];
