@@ -110,7 +110,8 @@ func TestScheduledStart(t *testing.T) {
 		require.Equal(t, protocol.EventCancelled, cfx.Events[0].Type)
 		require.Equal(t, "before its start", cfx.Events[0].Detail)
 		require.ErrorIs(t, fsmbridge.FromErrorInfo(rec.Error), fsm.ErrCancelled)
-		// The start timer then fires: nothing.
+		require.Equal(t, fx.Timers, cfx.Unschedule, "the start timer is moot")
+		// The start timer then fires (it was not removed in time): nothing.
 		_, sfx := fire(t, m, rec, fx.Timers[0], at)
 		require.False(t, sfx.Changed)
 	})

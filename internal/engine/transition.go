@@ -31,8 +31,12 @@ type Effects struct {
 	Changed  bool
 	Commands []protocol.TaskCommand
 	Timers   []protocol.TimerFire
-	Notices  []protocol.CancelNotice
-	Events   []protocol.Event
+	// Unschedule are timers this step made moot, scheduled earlier: the
+	// shell may remove them from the timers stream (best effort; one that
+	// stays fires and changes nothing).
+	Unschedule []protocol.TimerFire
+	Notices    []protocol.CancelNotice
+	Events     []protocol.Event
 	// PutSplitSpec is a dynamic split's spec, stored outside the record.
 	PutSplitSpec *protocol.SplitSpec
 	// Ended is true when the run reached a terminal status in this step.
@@ -536,6 +540,7 @@ func (t *tx) cancel(reason string) {
 	rec.Error = withState(&protocol.ErrorInfo{Category: protocol.CategoryCancelled, Message: msg}, rec.State, 0, rec.Path)
 	t.endStep(protocol.StepCancelled, rec.Error)
 	if scheduled {
+		t.fx.Unschedule = append(t.fx.Unschedule, startTimer(rec))
 		t.terminalEvent()
 		t.fx.Events[len(t.fx.Events)-1].Detail = "before its start" // nothing ran: no notice
 		return

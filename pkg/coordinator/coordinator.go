@@ -298,6 +298,8 @@ type Coordinator struct {
 	consume  []jetstream.ConsumeContext // guarded by mu
 	run      *startstop.Signal          // fired by Stop: ends the shards and the definitions watch
 	anchored chan struct{}              // closed when the anchor loop has returned (anchor.go)
+	unsched  chan string                // timer subjects to purge (unschedule.go)
+	unsDone  chan struct{}              // closed when the unschedule loop has returned
 	status   chan nats.Status           // guarded by mu; connection status for defs
 	wg       sync.WaitGroup             // the shards' goroutines
 }
@@ -318,7 +320,7 @@ func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
 		return nil, fmt.Errorf("coordinator: %w", err)
 	}
 	c := &Coordinator{nc: nc, js: js, cfg: cfg, names: names, log: cfg.Logger.With("component", "coordinator"),
-		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}, run: startstop.NewSignal(),
+		seed: maphash.MakeSeed(), repeats: &repeats{every: cfg.WarnInterval}, run: startstop.NewSignal(), unsched: make(chan string, unscheduleQueue),
 		reqSlots: make(chan struct{}, cfg.MaxRequests), afterCommands: faultAfterCommands(), afterRecord: faultAfterRecord(),
 		afterStartRecord: faultAfterStartRecord(),
 		id:               nuid.Next(), resSlots: make(chan struct{}, cfg.MaxRequests)}
@@ -440,6 +442,8 @@ func (c *Coordinator) Start(ctx context.Context) (err error) {
 	}
 	c.anchored = make(chan struct{})
 	go c.anchorLoop(runCtx, c.anchored)
+	c.unsDone = make(chan struct{})
+	go c.unscheduleLoop(runCtx, c.unsDone)
 	c.log.Info("coordinator started", "prefix", c.names.Prefix(), "shards", c.cfg.Shards)
 	return nil
 }
@@ -510,10 +514,12 @@ func (c *Coordinator) stopLocked(ctx context.Context) error {
 			err = derr
 		}
 	}
-	if c.anchored != nil {
-		select {
-		case <-c.anchored:
-		case <-ctx.Done():
+	for _, done := range []chan struct{}{c.anchored, c.unsDone} {
+		if done != nil {
+			select {
+			case <-done:
+			case <-ctx.Done():
+			}
 		}
 	}
 	if err == nil {

@@ -460,6 +460,7 @@ func (s *shard) commit(jobs []job, m *engine.Machine, rec *protocol.RunRecord, r
 	s.trace = jobs[0].msg.Headers()
 	futures := s.publish(m, rec, fx)
 	s.trace = nil
+	s.c.unschedule(fx)                // unschedule.go
 	s.c.observe(jobs[0].msg, rec, fx) // runlog.go
 	p := pendingAck{msg: jobs[0].msg, futures: futures}
 	for _, j := range jobs[1:] {

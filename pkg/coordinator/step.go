@@ -156,6 +156,7 @@ func mergeEffects(dst, src *engine.Effects) {
 	dst.Changed = true
 	dst.Commands = append(dst.Commands, src.Commands...)
 	dst.Timers = append(dst.Timers, src.Timers...)
+	dst.Unschedule = append(dst.Unschedule, src.Unschedule...)
 	dst.Notices = append(dst.Notices, src.Notices...)
 	dst.Events = append(dst.Events, src.Events...)
 	dst.Ended = dst.Ended || src.Ended

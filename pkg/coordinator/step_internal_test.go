@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -242,6 +243,24 @@ func TestMergeEffects(t *testing.T) {
 	require.Len(t, dst.Timers, 1)
 	require.Len(t, dst.Notices, 1)
 	require.Equal(t, []uint32{1, 3}, []uint32{dst.Events[0].Step, dst.Events[1].Step})
+
+	// Every list of effects is carried, those added since this test too:
+	// each slice field of a source with one element each ends up in dst.
+	var src engine.Effects
+	sv := reflect.ValueOf(&src).Elem()
+	for i := range sv.NumField() {
+		if f := sv.Field(i); f.Kind() == reflect.Slice {
+			f.Set(reflect.MakeSlice(f.Type(), 1, 1))
+		}
+	}
+	var all engine.Effects
+	mergeEffects(&all, &src)
+	av := reflect.ValueOf(all)
+	for i := range av.NumField() {
+		if f := av.Field(i); f.Kind() == reflect.Slice {
+			require.Equal(t, 1, f.Len(), "mergeEffects drops Effects.%s", av.Type().Field(i).Name)
+		}
+	}
 }
 
 func branchResult(run string, step uint32, branch int32) job {

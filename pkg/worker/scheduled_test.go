@@ -3,16 +3,20 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/canotest"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
@@ -77,12 +81,24 @@ func TestScheduledRunEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, scheduled, 1)
 	require.Equal(t, later, scheduled[0].ID)
+	// Its start timer is a schedule message on the timers stream.
+	names := protocol.MustNames("")
+	timers, err := env.JS.Stream(ctx, layout.TimersStream(names))
+	require.NoError(t, err)
+	startSubject := names.TimerAtSubject(later, layout.TimerName(protocol.TimerStart, 0))
+	_, err = timers.GetLastMsgForSubject(ctx, startSubject)
+	require.NoError(t, err, "the start timer is scheduled")
 	require.NoError(t, env.Client.Cancel(ctx, later, "not needed"))
 	run, err = env.Client.Await(ctx, later)
 	require.ErrorIs(t, err, fsm.ErrCancelled)
 	require.Equal(t, client.RunCancelled, run.Status)
 	_, ran = sentAt.Load(later)
 	require.False(t, ran)
+	// The cancel removes the start timer rather than leave it an hour.
+	require.Eventually(t, func() bool {
+		_, err := timers.GetLastMsgForSubject(ctx, startSubject)
+		return errors.Is(err, jetstream.ErrMsgNotFound)
+	}, 10*time.Second, 10*time.Millisecond, "the cancelled run's start timer is removed")
 
 	// A JSON trigger request (nats req) with start_in.
 	reply, err := env.NC.RequestMsgWithContext(ctx, &nats.Msg{Subject: "cano.rpc.trigger.remind",

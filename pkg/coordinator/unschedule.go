@@ -1,0 +1,71 @@
+package coordinator
+
+import (
+	"context"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/internal/layout"
+)
+
+// Timers a run no longer needs. A run triggered to start later has a start
+// timer: a schedule message on the timers stream, held by the server until
+// its time. Cancelled before that time, the run no longer needs it, and a
+// run scheduled a year ahead would otherwise keep it a year. So the
+// coordinator that applied the cancel purges the schedule's subject
+// (engine.Effects.Unschedule), after the record is written.
+//
+// It is best effort, off the shard's path: the purges queue for one
+// goroutine per coordinator (a JetStream API request each). A purge that
+// fails, one that does not fit the queue, or one lost with its coordinator
+// leaves the schedule, which fires at its time and changes nothing, as
+// every stale timer does.
+
+// unscheduleQueue bounds the purges waiting; beyond it a schedule is left
+// to fire.
+const unscheduleQueue = 1024
+
+// unscheduleTimeout bounds one purge.
+const unscheduleTimeout = 5 * time.Second
+
+// unschedule queues the purge of fx's moot timers. It never blocks.
+func (c *Coordinator) unschedule(fx *engine.Effects) {
+	for _, tf := range fx.Unschedule {
+		subject := c.names.TimerAtSubject(tf.RunID, layout.TimerName(tf.Kind, tf.Step))
+		select {
+		case c.unsched <- subject:
+		default:
+			c.log.Debug("too many timers to remove: this one stays and fires at its time, changing nothing", "run_id", tf.RunID, "timer", string(tf.Kind))
+		}
+	}
+}
+
+// unscheduleLoop purges the queued timers' subjects until ctx ends, then
+// closes done.
+func (c *Coordinator) unscheduleLoop(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	var stream jetstream.Stream
+	for {
+		var subject string
+		select {
+		case <-ctx.Done():
+			return
+		case subject = <-c.unsched:
+		}
+		pctx, cancel := context.WithTimeout(ctx, unscheduleTimeout)
+		var err error
+		if stream == nil {
+			stream, err = c.js.Stream(pctx, layout.TimersStream(c.names))
+		}
+		if err == nil {
+			err = stream.Purge(pctx, jetstream.WithPurgeSubject(subject))
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			stream = nil // looked up again next time
+			c.log.Debug("a moot timer was not removed: it fires at its time and changes nothing", "subject", subject, "err", err)
+		}
+	}
+}
