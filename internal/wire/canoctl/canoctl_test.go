@@ -421,6 +421,58 @@ func TestCanoctl(t *testing.T) {
 		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--at", "tomorrow"), 2, "is not an RFC 3339 time")
 	})
 
+	t.Run("runs cancel --workflow lists the runs, and cancels them with --yes", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		var ids []string
+		for range 3 {
+			id, err := b.cl.Trigger(ctx, "echo", &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
+			require.NoError(t, err)
+			ids = append(ids, id)
+		}
+		listed := func(out string) []string { // the ids before the summary line
+			lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+			return lines[:len(lines)-1]
+		}
+		r := b.canoctl(t, "runs", "cancel", "--workflow", "echo", "--status", "scheduled")
+		require.Equal(t, 0, r.code, r.stderr)
+		preview := listed(r.stdout)
+		require.Subset(t, preview, ids, r.stdout)
+		require.True(t, strings.HasSuffix(r.stdout, fmt.Sprintf("%d runs would be cancelled: run again with --yes to cancel them\n", len(preview))), r.stdout)
+		r = b.canoctl(t, "runs", "cancel", "--workflow", "echo", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var would struct {
+			Workflow    string   `json:"workflow"`
+			WouldCancel []string `json:"would_cancel"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &would), r.stdout)
+		require.Equal(t, "echo", would.Workflow)
+		require.Subset(t, would.WouldCancel, ids)
+		for _, id := range ids {
+			run, err := b.cl.Get(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, client.RunScheduled, run.Status, "a preview cancels nothing")
+		}
+		r = b.canoctl(t, "runs", "cancel", "--workflow", "echo", "--status", "scheduled", "--yes", "--wait")
+		require.Equal(t, 0, r.code, r.stderr)
+		for _, id := range ids {
+			require.Contains(t, r.stdout, "run "+id+" cancelled in state ")
+			run, err := b.cl.Get(ctx, id)
+			require.NoError(t, err)
+			require.Equal(t, client.RunCancelled, run.Status)
+		}
+		require.Contains(t, r.stdout, fmt.Sprintf("cancel requested for %d runs of echo (follow them with: canoctl runs watch --workflow echo)\n", len(preview)))
+		r = b.canoctl(t, "runs", "cancel", "--workflow", "echo", "--status", "scheduled", "--yes", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.JSONEq(t, `{"workflow": "echo", "cancel_requested": [], "already_ended": []}`, r.stdout)
+		r = b.canoctl(t, "runs", "cancel", "--workflow", "echo", "--status", "scheduled")
+		require.Equal(t, "no scheduled runs of echo to cancel\n", r.stdout)
+
+		oneErrorLine(t, b.canoctl(t, "runs", "cancel"), 2, "give the ID of the run to cancel, or --workflow NAME")
+		oneErrorLine(t, b.canoctl(t, "runs", "cancel", ids[0], "--workflow", "echo"), 2, "give a run ID or --workflow, not both")
+		oneErrorLine(t, b.canoctl(t, "runs", "cancel", "--workflow", "echo", "--status", "completed"), 2, "an ended run cannot be cancelled")
+	})
+
 	t.Run("runs rerun starts a run like an ended one", func(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

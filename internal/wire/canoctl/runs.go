@@ -26,8 +26,11 @@ type runsWatchOpts struct {
 }
 
 type cancelOpts struct {
-	reason string
-	wait   bool
+	reason   string
+	wait     bool
+	workflow string
+	status   string
+	yes      bool
 }
 
 func runCommands() []command {
@@ -50,11 +53,14 @@ func runCommands() []command {
 				fs.BoolVar(&o.all, "all", false, "include breaker and rejected-trigger events")
 				return o
 			}, run: runsWatch},
-		{path: "runs cancel", args: "ID", short: "cancel a run", nargs: 1,
+		{path: "runs cancel", args: "ID | --workflow NAME", short: "cancel a run, or every run of a workflow not ended (--workflow)", nargs: -2,
 			flags: func(fs *flag.FlagSet) any {
 				o := &cancelOpts{}
 				fs.StringVar(&o.reason, "reason", "cancelled with canoctl", "why, recorded with the cancellation")
-				fs.BoolVar(&o.wait, "wait", false, "wait until the run has ended")
+				fs.BoolVar(&o.wait, "wait", false, "wait until the runs have ended")
+				fs.StringVar(&o.workflow, "workflow", "", "instead of one run: every run of this `workflow` that has not ended (lists them; --yes cancels them)")
+				fs.StringVar(&o.status, "status", "", "with --workflow: only its runs in this `status`: running or scheduled")
+				fs.BoolVar(&o.yes, "yes", false, "with --workflow: cancel the runs listed, rather than only list them")
 				return o
 			}, run: runsCancel},
 		{path: "runs rerun", args: "ID", short: "start a new run like an ended one (same workflow, version, state and input)", nargs: 1, long: true,
@@ -648,6 +654,14 @@ func endEvent(r *client.Run) client.Event {
 
 func runsCancel(ctx context.Context, e *env, args []string, o any) error {
 	opts := o.(*cancelOpts)
+	switch {
+	case len(args) == 1 && (opts.workflow != "" || opts.status != "" || opts.yes):
+		return usagef("give a run ID or --workflow, not both (--status and --yes go with --workflow)")
+	case len(args) == 0 && opts.workflow == "":
+		return usagef("give the ID of the run to cancel, or --workflow NAME to cancel that workflow's runs")
+	case len(args) == 0:
+		return runsCancelMany(ctx, e, opts)
+	}
 	id := args[0]
 	r, err := getRun(ctx, e, id)
 	if err != nil {
@@ -678,6 +692,108 @@ func runsCancel(ctx context.Context, e *env, args []string, o any) error {
 	}
 	fmt.Fprintf(e.out, "run %s %s in state %s\n", id, ended.Status, ended.State)
 	return nil
+}
+
+// runsCancelMany cancels every run of opts.workflow that has not ended
+// (in opts.status, if set); without opts.yes it only lists them. A run that
+// ends meanwhile is skipped; a cancel that fails does not stop the others.
+func runsCancelMany(ctx context.Context, e *env, opts *cancelOpts) error {
+	st, err := parseStatus(opts.status)
+	if err != nil {
+		return err
+	}
+	if st != "" && st.Terminal() {
+		return usagef("--status %s: an ended run cannot be cancelled; give running or scheduled, or leave it out for both", st)
+	}
+	rctx, cancel := e.reqCtx(ctx)
+	runs, err := e.cl.List(rctx, &client.ListOpts{Workflow: opts.workflow, Status: st})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list runs: %w", err)
+	}
+	var ids []string
+	for _, r := range runs {
+		if !r.Status.Terminal() {
+			ids = append(ids, r.ID)
+		}
+	}
+	what := "runs of " + opts.workflow
+	if st != "" {
+		what = string(st) + " " + what
+	}
+	if !opts.yes {
+		if e.c.json {
+			return writeJSON(e.out, map[string]any{"workflow": opts.workflow, "would_cancel": nonNil(ids)})
+		}
+		if len(ids) == 0 {
+			fmt.Fprintf(e.out, "no %s to cancel\n", what)
+			return nil
+		}
+		for _, id := range ids {
+			fmt.Fprintln(e.out, id)
+		}
+		fmt.Fprintf(e.out, "%s would be cancelled: run again with --yes to cancel them\n", counted(len(ids), "run"))
+		return nil
+	}
+	var requested, ended []string
+	var failed []error
+	for _, id := range ids {
+		rctx, cancel := e.reqCtx(ctx)
+		err := e.cl.Cancel(rctx, id, opts.reason)
+		cancel()
+		switch {
+		case errors.Is(err, client.ErrNotFound):
+			ended = append(ended, id) // ended and expired meanwhile
+		case err != nil:
+			failed = append(failed, fmt.Errorf("cancel run %s: %w", id, err))
+		default:
+			requested = append(requested, id)
+		}
+	}
+	var outcomes []*client.Run
+	if opts.wait {
+		for _, id := range requested {
+			r, err := e.cl.Await(ctx, id)
+			if r == nil {
+				failed = append(failed, fmt.Errorf("await run %s: %w", id, err))
+				continue
+			}
+			outcomes = append(outcomes, r)
+		}
+	}
+	if e.c.json {
+		v := map[string]any{"workflow": opts.workflow, "cancel_requested": nonNil(requested), "already_ended": nonNil(ended)}
+		if opts.wait {
+			views := make([]runView, 0, len(outcomes))
+			for _, r := range outcomes {
+				views = append(views, viewRun(r, e.now(), false))
+			}
+			v["runs"] = views
+		}
+		if err := writeJSON(e.out, v); err != nil {
+			return err
+		}
+	} else {
+		for _, r := range outcomes {
+			fmt.Fprintf(e.out, "run %s %s in state %s\n", r.ID, r.Status, r.State)
+		}
+		switch {
+		case len(requested) == 0 && len(failed) == 0:
+			fmt.Fprintf(e.out, "no %s to cancel\n", what)
+		case len(requested) > 0:
+			fmt.Fprintf(e.out, "cancel requested for %s of %s (follow them with: canoctl runs watch --workflow %s)\n",
+				counted(len(requested), "run"), opts.workflow, opts.workflow)
+		}
+	}
+	return errors.Join(failed...)
+}
+
+// nonNil is s, or an empty slice for nil: JSON shows [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // counted writes n and the noun, plural unless n is 1: "1 step", "3 steps".
