@@ -695,8 +695,9 @@ func runsCancel(ctx context.Context, e *env, args []string, o any) error {
 }
 
 // runsCancelMany cancels every run of opts.workflow that has not ended
-// (in opts.status, if set); without opts.yes it only lists them. A run that
-// ends meanwhile is skipped; a cancel that fails does not stop the others.
+// (in opts.status, if set); without opts.yes it only lists them. A cancel
+// that fails does not stop the others; a run that ends on its own meanwhile
+// is not changed by its cancel (with opts.wait, its outcome says so).
 func runsCancelMany(ctx context.Context, e *env, opts *cancelOpts) error {
 	st, err := parseStatus(opts.status)
 	if err != nil {
@@ -735,20 +736,17 @@ func runsCancelMany(ctx context.Context, e *env, opts *cancelOpts) error {
 		fmt.Fprintf(e.out, "%s would be cancelled: run again with --yes to cancel them\n", counted(len(ids), "run"))
 		return nil
 	}
-	var requested, ended []string
+	var requested []string
 	var failed []error
 	for _, id := range ids {
 		rctx, cancel := e.reqCtx(ctx)
 		err := e.cl.Cancel(rctx, id, opts.reason)
 		cancel()
-		switch {
-		case errors.Is(err, client.ErrNotFound):
-			ended = append(ended, id) // ended and expired meanwhile
-		case err != nil:
+		if err != nil {
 			failed = append(failed, fmt.Errorf("cancel run %s: %w", id, err))
-		default:
-			requested = append(requested, id)
+			continue
 		}
+		requested = append(requested, id)
 	}
 	var outcomes []*client.Run
 	if opts.wait {
@@ -762,7 +760,7 @@ func runsCancelMany(ctx context.Context, e *env, opts *cancelOpts) error {
 		}
 	}
 	if e.c.json {
-		v := map[string]any{"workflow": opts.workflow, "cancel_requested": nonNil(requested), "already_ended": nonNil(ended)}
+		v := map[string]any{"workflow": opts.workflow, "cancel_requested": nonNil(requested)}
 		if opts.wait {
 			views := make([]runView, 0, len(outcomes))
 			for _, r := range outcomes {

@@ -68,8 +68,12 @@ func TestBrowser(t *testing.T) {
 	b.waitTrue("the scheduled run's row appears scheduled", `!!`+laterRow+` && `+laterRow+`.classList.contains("status-scheduled")`)
 	b.waitTrue("it is counted scheduled", scheduledCount+` === "1"`)
 	b.waitTrue("its row says when it starts", laterRow+`.querySelector(".starts").textContent !== ""`)
-	require.NoError(t, s.cl.Cancel(ctx, later, "test"))
+	// Ticked and cancelled with "Cancel selected".
+	b.eval(laterRow + `.querySelector('input[name="id"]').checked = true`)
+	b.act("the bulk cancel answered", `document.getElementById("cancel-selected").click()`,
+		`document.getElementById("msg").textContent === "cancel requested for 1 run"`)
 	b.waitTrue("the scheduled run's row turns cancelled", laterRow+`.classList.contains("status-cancelled")`)
+	b.waitTrue("its row has nothing left to tick", `!`+laterRow+`.querySelector('input[name="id"]')`)
 	b.waitTrue("it left the scheduled count", scheduledCount+` === "0"`)
 	b.waitTrue("no reload happened", `window.__noReload === true`)
 

@@ -64,6 +64,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/runs", http.StatusSeeOther) })
 	mux.HandleFunc("GET /runs", s.runsPage)
 	mux.HandleFunc("GET /runs/{id}", s.runPage)
+	mux.HandleFunc("POST /runs/cancel", s.cancelRuns)
 	mux.HandleFunc("POST /runs/{id}/cancel", s.cancelRun)
 	mux.HandleFunc("POST /runs/{id}/rerun", s.rerunRun)
 	mux.HandleFunc("POST /trigger", s.trigger)
@@ -290,6 +291,39 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done(w, r, "/runs/"+url.PathEscape(id), map[string]string{"run_id": id})
+}
+
+// cancelRuns cancels the runs selected on the runs page (form values
+// "id"), at most PageSizeMax. A cancel that fails does not stop the others;
+// the answer names those that failed. An ended run's cancel changes
+// nothing, as for one run.
+func (s *Server) cancelRuns(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: cancel: %w", err))
+		return
+	}
+	ids := r.PostForm["id"]
+	switch {
+	case len(ids) == 0:
+		s.fail(w, r, http.StatusBadRequest, errors.New("dashboard: cancel: no run selected: tick the runs to cancel first"))
+		return
+	case len(ids) > PageSizeMax:
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: cancel: %d runs selected: at most %d at once", len(ids), PageSizeMax))
+		return
+	}
+	var failed []error
+	for _, id := range ids {
+		if err := s.cl.Cancel(r.Context(), id, "cancelled from the dashboard"); err != nil {
+			failed = append(failed, fmt.Errorf("run %s: %w", id, err))
+		}
+	}
+	if len(failed) > 0 {
+		s.fail(w, r, http.StatusBadGateway, fmt.Errorf("dashboard: cancel: %d of %d cancels failed (the others were requested): %w",
+			len(failed), len(ids), errors.Join(failed...)))
+		return
+	}
+	done(w, r, "/runs", map[string]string{"cancel_requested": strconv.Itoa(len(ids))})
 }
 
 func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) {

@@ -237,6 +237,42 @@ func TestHandlers(t *testing.T) {
 		}
 	})
 
+	t.Run("cancel selected runs", func(t *testing.T) {
+		var ids []string
+		for range 2 {
+			id, err := s.cl.Trigger(ctx, demo.SleepyName, &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
+			require.NoError(t, err)
+			ids = append(ids, id)
+		}
+		require.Eventually(t, func() bool {
+			_, body := s.get(t, "/runs?status=scheduled")
+			return strings.Contains(body, `name="id" value="`+ids[1]+`" form="bulk"`)
+		}, 10*time.Second, 20*time.Millisecond, "a run not ended can be ticked")
+		post := func(form url.Values) (int, map[string]string) {
+			req, err := http.NewRequest(http.MethodPost, s.base+"/runs/cancel", strings.NewReader(form.Encode()))
+			require.NoError(t, err)
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			var v map[string]string
+			require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
+			return resp.StatusCode, v
+		}
+		code, v := post(url.Values{"id": ids})
+		require.Equal(t, http.StatusOK, code, v)
+		require.Equal(t, "2", v["cancel_requested"])
+		for _, id := range ids {
+			out, err := s.cl.Await(ctx, id)
+			require.ErrorIs(t, err, fsm.ErrCancelled)
+			require.Equal(t, client.RunCancelled, out.Status)
+		}
+		code, v = post(url.Values{})
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, "dashboard: cancel: no run selected: tick the runs to cancel first", v["error"])
+	})
+
 	t.Run("cross-site post refused", func(t *testing.T) {
 		req, err := http.NewRequest(http.MethodPost, s.base+"/trigger", strings.NewReader("workflow="+demo.SleepyName))
 		require.NoError(t, err)

@@ -48,6 +48,11 @@
               location.href = "/runs/" + encodeURIComponent(res.j.run_id); // the new run's page
               return;
             }
+            if (res.j.cancel_requested) {
+              say("cancel requested for " + res.j.cancel_requested + (res.j.cancel_requested === "1" ? " run" : " runs"));
+              document.querySelectorAll('input[form="bulk"]:checked').forEach(function (c) { c.checked = false; });
+              return;
+            }
             if (res.j.run_id && f.action.endsWith("/trigger")) {
               say(res.j.start_at ? "scheduled run " + res.j.run_id + " to start at " + new Date(res.j.start_at).toLocaleString() : "started run " + res.j.run_id);
               document.body.setAttribute("data-last-run", res.j.run_id);
@@ -100,8 +105,11 @@
       a.textContent = ev.run_id;
       // A scheduled event's detail says when: "starts at <RFC 3339 time>".
       var starts = ev.type === "scheduled" && /^starts at /.test(ev.detail || "") ? new Date(ev.detail.slice(10)).toLocaleString() : "";
-      var cells = [a, ev.workflow, ev.status || status, ev.state, new Date(ev.time).toLocaleString(), starts, new Date(ev.time).toLocaleString()];
-      var classes = ["", "", "status", "state", "", "starts", "updated"];
+      var pick = document.createElement("input");
+      pick.type = "checkbox"; pick.name = "id"; pick.value = ev.run_id;
+      pick.setAttribute("form", "bulk"); pick.setAttribute("aria-label", "select run " + ev.run_id);
+      var cells = [pick, a, ev.workflow, ev.status || status, ev.state, new Date(ev.time).toLocaleString(), starts, new Date(ev.time).toLocaleString()];
+      var classes = ["pick", "", "", "status", "state", "", "starts", "updated"];
       cells.forEach(function (c, i) {
         var td = document.createElement("td");
         if (classes[i]) td.className = classes[i];
@@ -126,6 +134,7 @@
     if (ev.status && ev.status !== prev) {
       row.className = "status-" + ev.status + " fresh";
       row.querySelector(".status").textContent = ev.status;
+      if (isTerminal(ev.type)) row.querySelector(".pick").textContent = ""; // nothing left to cancel
       count(prev, -1); count(ev.status, 1);
     }
   }
