@@ -231,14 +231,34 @@ func dlqCommands() []command {
 		}, run: dlqList}
 	show := seqCmd("dlq show", "show a dead letter: reason, headers and payload")
 	show.run = dlqShow
-	replay := seqCmd("dlq replay", "republish a dead letter to its subject, then delete it")
-	replay.run = func(ctx context.Context, e *env, args []string, _ any) error {
-		return dlqAct(ctx, e, args[0], e.cl.Replay, "replayed")
+	// replay and rm act on one dead letter, or on every one (--all) of a
+	// source (bulk.go).
+	act := func(path, short, verb, past string, op func(e *env) func(context.Context, uint64) error) command {
+		return command{path: path, args: "SEQ | --all", short: short, nargs: -2,
+			flags: func(fs *flag.FlagSet) any {
+				o := &dlqAllOpts{}
+				fs.BoolVar(&o.all, "all", false, "instead of one: every dead letter (lists them; --yes "+verb+"s them)")
+				fs.StringVar(&o.source, "source", "", "with --all: only this `source`: trigger, result, control, timer or task")
+				fs.BoolVar(&o.yes, "yes", false, "with --all: "+verb+" the dead letters listed, rather than only list them")
+				return o
+			},
+			run: func(ctx context.Context, e *env, args []string, o any) error {
+				opts, do := o.(*dlqAllOpts), op(e)
+				switch {
+				case len(args) == 1 && (opts.all || opts.source != "" || opts.yes):
+					return usagef("give a SEQ or --all, not both (--source and --yes go with --all)")
+				case len(args) == 0 && !opts.all:
+					return usagef("give the SEQ of the dead letter to %s (canoctl dlq list shows them), or --all", verb)
+				case len(args) == 1:
+					return dlqAct(ctx, e, args[0], do, past)
+				}
+				return dlqAll(ctx, e, opts, bulk{noun: "dead letter", verb: verb, past: past}, do)
+			}}
 	}
-	rm := seqCmd("dlq rm", "delete a dead letter")
-	rm.run = func(ctx context.Context, e *env, args []string, _ any) error {
-		return dlqAct(ctx, e, args[0], e.cl.DeleteDeadLetter, "deleted")
-	}
+	replay := act("dlq replay", "republish a dead letter to its subject, then delete it (--all: every one)", "replay", "replayed",
+		func(e *env) func(context.Context, uint64) error { return e.cl.Replay })
+	rm := act("dlq rm", "delete a dead letter (--all: every one)", "delete", "deleted",
+		func(e *env) func(context.Context, uint64) error { return e.cl.DeleteDeadLetter })
 	return []command{list, show, replay, rm}
 }
 
@@ -376,6 +396,47 @@ func shownHeaders(h map[string]string) (keys []string, hidden int) {
 	}
 	sort.Strings(keys)
 	return keys, hidden
+}
+
+type dlqAllOpts struct {
+	all    bool
+	source string
+	yes    bool
+}
+
+// dlqAll does to every dead letter (of opts.source, if set) what b names;
+// without opts.yes it only lists them.
+func dlqAll(ctx context.Context, e *env, opts *dlqAllOpts, b bulk, do func(context.Context, uint64) error) error {
+	rctx, cancel := e.reqCtx(ctx)
+	ds, err := e.cl.DeadLetters(rctx, &client.DeadLetterFilter{Source: opts.source})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list dead letters: %w", err)
+	}
+	b.what = "dead letters"
+	if opts.source != "" {
+		b.what += " of source " + opts.source
+	}
+	for _, d := range ds {
+		b.ids = append(b.ids, strconv.FormatUint(d.Seq, 10))
+	}
+	if !opts.yes {
+		return b.preview(e, nil)
+	}
+	done, failed := b.do(ctx, e, func(ctx context.Context, id string) error {
+		seq, _ := strconv.ParseUint(id, 10, 64) // formatted above
+		return do(ctx, seq)
+	})
+	if e.c.json {
+		if err := writeJSON(e.out, map[string]any{b.past: nonNil(done)}); err != nil {
+			return err
+		}
+	} else if len(b.ids) == 0 {
+		fmt.Fprintf(e.out, "no %s to %s\n", b.what, b.verb)
+	} else if len(done) > 0 {
+		fmt.Fprintf(e.out, "%s %s\n", b.past, counted(len(done), b.noun))
+	}
+	return errors.Join(failed...)
 }
 
 func dlqAct(ctx context.Context, e *env, arg string, do func(context.Context, uint64) error, done string) error {

@@ -581,6 +581,28 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, "1", dl.Headers["Cano-New-Run-Id"], "--json keeps every header")
 		require.Equal(t, 0, b.canoctl(t, "dlq", "rm", seq).code)
 		oneErrorLine(t, b.canoctl(t, "dlq", "rm", seq), 1, "no dead letter at sequence")
+
+		// Many at once: --all lists them, --yes deletes them.
+		for range 2 {
+			_, err := b.cl.Trigger(ctx, "unregistered", nil)
+			require.ErrorIs(t, err, fsm.ErrConfiguration)
+		}
+		natstest.WaitFor(t, 20*time.Second, "two dead letters", func() bool {
+			r := b.canoctl(t, "dlq", "list", "--source", "trigger", "--json")
+			return r.code == 0 && json.Unmarshal([]byte(r.stdout), &dls) == nil && len(dls) == 2
+		})
+		r = b.canoctl(t, "dlq", "rm", "--all", "--source", "trigger")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, fmt.Sprintf("%v\n%v\n2 dead letters would be deleted: run again with --yes to delete them\n", dls[0]["seq"], dls[1]["seq"]), r.stdout)
+		r = b.canoctl(t, "dlq", "rm", "--all", "--source", "trigger", "--yes")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "deleted 2 dead letters\n", r.stdout)
+		r = b.canoctl(t, "dlq", "list", "--source", "trigger")
+		require.Equal(t, "no dead letters\n", r.stdout)
+		r = b.canoctl(t, "dlq", "replay", "--all", "--source", "trigger", "--yes", "--json")
+		require.JSONEq(t, `{"replayed": []}`, r.stdout)
+		oneErrorLine(t, b.canoctl(t, "dlq", "replay"), 2, "give the SEQ of the dead letter to replay (canoctl dlq list shows them), or --all")
+		oneErrorLine(t, b.canoctl(t, "dlq", "rm", seq, "--all"), 2, "give a SEQ or --all, not both")
 	})
 
 	t.Run("workflows show --json", func(t *testing.T) {

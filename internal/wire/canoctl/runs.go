@@ -695,9 +695,9 @@ func runsCancel(ctx context.Context, e *env, args []string, o any) error {
 }
 
 // runsCancelMany cancels every run of opts.workflow that has not ended
-// (in opts.status, if set); without opts.yes it only lists them. A cancel
-// that fails does not stop the others; a run that ends on its own meanwhile
-// is not changed by its cancel (with opts.wait, its outcome says so).
+// (in opts.status, if set); without opts.yes it only lists them (bulk.go).
+// A run that ends on its own meanwhile is not changed by its cancel (with
+// opts.wait, its outcome says so).
 func runsCancelMany(ctx context.Context, e *env, opts *cancelOpts) error {
 	st, err := parseStatus(opts.status)
 	if err != nil {
@@ -712,42 +712,19 @@ func runsCancelMany(ctx context.Context, e *env, opts *cancelOpts) error {
 	if err != nil {
 		return fmt.Errorf("list runs: %w", err)
 	}
-	var ids []string
+	b := bulk{what: "runs of " + opts.workflow, noun: "run", verb: "cancel", past: "cancelled"}
+	if st != "" {
+		b.what = string(st) + " " + b.what
+	}
 	for _, r := range runs {
 		if !r.Status.Terminal() {
-			ids = append(ids, r.ID)
+			b.ids = append(b.ids, r.ID)
 		}
-	}
-	what := "runs of " + opts.workflow
-	if st != "" {
-		what = string(st) + " " + what
 	}
 	if !opts.yes {
-		if e.c.json {
-			return writeJSON(e.out, map[string]any{"workflow": opts.workflow, "would_cancel": nonNil(ids)})
-		}
-		if len(ids) == 0 {
-			fmt.Fprintf(e.out, "no %s to cancel\n", what)
-			return nil
-		}
-		for _, id := range ids {
-			fmt.Fprintln(e.out, id)
-		}
-		fmt.Fprintf(e.out, "%s would be cancelled: run again with --yes to cancel them\n", counted(len(ids), "run"))
-		return nil
+		return b.preview(e, map[string]any{"workflow": opts.workflow})
 	}
-	var requested []string
-	var failed []error
-	for _, id := range ids {
-		rctx, cancel := e.reqCtx(ctx)
-		err := e.cl.Cancel(rctx, id, opts.reason)
-		cancel()
-		if err != nil {
-			failed = append(failed, fmt.Errorf("cancel run %s: %w", id, err))
-			continue
-		}
-		requested = append(requested, id)
-	}
+	requested, failed := b.do(ctx, e, func(ctx context.Context, id string) error { return e.cl.Cancel(ctx, id, opts.reason) })
 	var outcomes []*client.Run
 	if opts.wait {
 		for _, id := range requested {
@@ -777,21 +754,13 @@ func runsCancelMany(ctx context.Context, e *env, opts *cancelOpts) error {
 		}
 		switch {
 		case len(requested) == 0 && len(failed) == 0:
-			fmt.Fprintf(e.out, "no %s to cancel\n", what)
+			fmt.Fprintf(e.out, "no %s to cancel\n", b.what)
 		case len(requested) > 0:
 			fmt.Fprintf(e.out, "cancel requested for %s of %s (follow them with: canoctl runs watch --workflow %s)\n",
 				counted(len(requested), "run"), opts.workflow, opts.workflow)
 		}
 	}
 	return errors.Join(failed...)
-}
-
-// nonNil is s, or an empty slice for nil: JSON shows [] rather than null.
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 // counted writes n and the noun, plural unless n is 1: "1 step", "3 steps".

@@ -1,0 +1,64 @@
+package canoctl
+
+import (
+	"context"
+	"fmt"
+	"maps"
+)
+
+// Acting on many things at once (runs cancel --workflow, dlq replay --all,
+// dlq rm --all). Without --yes canoctl lists what it would act on and
+// changes nothing; with --yes it acts on each, goes on past a failure, and
+// reports the failures together.
+
+// bulk is one such action over ids.
+type bulk struct {
+	what string // what is acted on, plural, for "no … to …": "scheduled runs of echo"
+	noun string // one of them: "run", "dead letter"
+	verb string // "cancel", "replay", "delete"
+	past string // "cancelled", "replayed", "deleted"
+	ids  []string
+}
+
+// preview prints what --yes would act on: one id a line and how many,
+// or, with --json, {"would_<verb>": [...]} plus extra.
+func (b bulk) preview(e *env, extra map[string]any) error {
+	if e.c.json {
+		v := map[string]any{"would_" + b.verb: nonNil(b.ids)}
+		maps.Copy(v, extra)
+		return writeJSON(e.out, v)
+	}
+	if len(b.ids) == 0 {
+		fmt.Fprintf(e.out, "no %s to %s\n", b.what, b.verb)
+		return nil
+	}
+	for _, id := range b.ids {
+		fmt.Fprintln(e.out, id)
+	}
+	fmt.Fprintf(e.out, "%s would be %s: run again with --yes to %s them\n", counted(len(b.ids), b.noun), b.past, b.verb)
+	return nil
+}
+
+// do acts on each id, each within one request's timeout; it returns the
+// ids it acted on and the failures.
+func (b bulk) do(ctx context.Context, e *env, act func(ctx context.Context, id string) error) (done []string, failed []error) {
+	for _, id := range b.ids {
+		rctx, cancel := e.reqCtx(ctx)
+		err := act(rctx, id)
+		cancel()
+		if err != nil {
+			failed = append(failed, fmt.Errorf("%s %s %s: %w", b.verb, b.noun, id, err))
+			continue
+		}
+		done = append(done, id)
+	}
+	return done, failed
+}
+
+// nonNil is s, or an empty slice for nil: JSON shows [] rather than null.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
