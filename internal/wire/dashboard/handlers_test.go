@@ -2,7 +2,6 @@ package dashboard_test
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -195,17 +194,7 @@ func TestHandlers(t *testing.T) {
 		require.Equal(t, http.StatusOK, code)
 		require.Contains(t, body, `<input name="start"`, "the trigger form asks when to start")
 		post := func(start string) (int, map[string]string) {
-			req, err := http.NewRequest(http.MethodPost, s.base+"/trigger",
-				strings.NewReader(url.Values{"workflow": {demo.SleepyName}, "start": {start}}.Encode()))
-			require.NoError(t, err)
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Accept", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			var v map[string]string
-			require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
-			return resp.StatusCode, v
+			return s.postJSON(t, "/trigger", url.Values{"workflow": {demo.SleepyName}, "start": {start}})
 		}
 		at := time.Now().Add(2 * time.Hour).Truncate(time.Second)
 		for _, tc := range []struct{ start, wantAt string }{
@@ -248,19 +237,7 @@ func TestHandlers(t *testing.T) {
 			_, body := s.get(t, "/runs?status=scheduled")
 			return strings.Contains(body, `name="id" value="`+ids[1]+`" form="bulk"`)
 		}, 10*time.Second, 20*time.Millisecond, "a run not ended can be ticked")
-		post := func(form url.Values) (int, map[string]string) {
-			req, err := http.NewRequest(http.MethodPost, s.base+"/runs/cancel", strings.NewReader(form.Encode()))
-			require.NoError(t, err)
-			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-			req.Header.Set("Accept", "application/json")
-			resp, err := http.DefaultClient.Do(req)
-			require.NoError(t, err)
-			defer resp.Body.Close()
-			var v map[string]string
-			require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
-			return resp.StatusCode, v
-		}
-		code, v := post(url.Values{"id": ids})
+		code, v := s.postJSON(t, "/runs/cancel", url.Values{"id": ids})
 		require.Equal(t, http.StatusOK, code, v)
 		require.Equal(t, "2", v["cancel_requested"])
 		for _, id := range ids {
@@ -268,7 +245,7 @@ func TestHandlers(t *testing.T) {
 			require.ErrorIs(t, err, fsm.ErrCancelled)
 			require.Equal(t, client.RunCancelled, out.Status)
 		}
-		code, v = post(url.Values{})
+		code, v = s.postJSON(t, "/runs/cancel", url.Values{})
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Equal(t, "dashboard: cancel: no run selected: tick the runs to cancel first", v["error"])
 	})

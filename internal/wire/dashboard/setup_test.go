@@ -2,12 +2,15 @@ package dashboard_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,4 +122,20 @@ func (s *devSetup) get(t *testing.T, path string) (int, string) {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return resp.StatusCode, string(b)
+}
+
+// postJSON posts form to path as a script does (Accept: application/json)
+// and returns the status and the JSON answer.
+func (s *devSetup) postJSON(t *testing.T, path string, form url.Values) (int, map[string]string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, s.base+path, strings.NewReader(form.Encode()))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var v map[string]string
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&v))
+	return resp.StatusCode, v
 }
