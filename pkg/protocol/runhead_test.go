@@ -25,7 +25,7 @@ func TestDecodeRunHead(t *testing.T) {
 	h, err := wirecodec.DecodeRunHead(data, 0)
 	require.NoError(t, err)
 	require.Equal(t, wirecodec.RunHead{V: rec.V, ID: rec.ID, Workflow: rec.Workflow, DefVersion: rec.DefVersion,
-		Status: rec.Status, State: rec.State, Error: rec.Error, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}, h)
+		Status: rec.Status, State: rec.State, Error: rec.Error, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt, StartAt: rec.StartAt}, h)
 
 	for name, bad := range map[string][]byte{
 		"empty":       nil,

@@ -114,7 +114,12 @@ func TestBrowser(t *testing.T) {
 	bk := `document.getElementById("breaker-` + faults.GuardedBreaker + `")`
 	b.waitTrue("the breaker shows open", `!!`+bk+` && `+bk+`.querySelector(".state").textContent === "open"`)
 	b.screenshot(filepath.Join(dir, "breakers-open.png"))
-	b.act("the breaker shows closed", bk+`.querySelector("button.reset").click()`, bk+`.querySelector(".state").textContent === "closed"`)
+	// Its answer held back (fetch wrapped), the button stays disabled: one
+	// click, one action.
+	b.eval(`window.__fetch = window.fetch; window.fetch = function (u, o) { return new Promise(function (res, rej) { window.__release = function () { window.__fetch(u, o).then(res, rej); }; }); }`)
+	b.eval(bk + `.querySelector("button.reset").click()`)
+	b.waitTrue("the reset button is disabled until its answer", `!!window.__release && `+bk+`.querySelector("button.reset").disabled === true`)
+	b.act("the breaker shows closed", `window.fetch = window.__fetch; window.__release()`, bk+`.querySelector(".state").textContent === "closed"`)
 	bs, err := s.cl.Breakers(ctx)
 	require.NoError(t, err)
 	require.Equal(t, client.BreakerClosed, bs[0].State)

@@ -37,7 +37,7 @@
     root.querySelectorAll("form[data-fetch]").forEach(function (f) {
       f.addEventListener("submit", function (e) {
         e.preventDefault();
-        var btn = f.querySelector("button[type=submit]");
+        var btn = e.submitter || f.querySelector("button"); // a <button> in a form submits unless typed otherwise
         if (btn) btn.disabled = true; // until the answer: one click, one action
         fetch(f.action, { method: "POST", body: new URLSearchParams(new FormData(f)), headers: { Accept: "application/json" } })
           .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
