@@ -23,8 +23,15 @@ func Connected(nc *nats.Conn) CheckFunc {
 // Streams is a check that passes when every stream in names exists (a KV
 // bucket is the stream "KV_<bucket>"). It asks the server for each
 // stream's info, so it needs $JS.API.STREAM.INFO.<name> permission.
+//
+// Without a connection it fails at once (Connected says why) rather than
+// wait for answers that cannot come until the check's timeout, so that a
+// probe during an outage answers "not connected" promptly.
 func Streams(js jetstream.JetStream, names []string) CheckFunc {
 	return func(ctx context.Context) error {
+		if nc := js.Conn(); nc != nil && !nc.IsConnected() {
+			return errors.New("cannot read streams: not connected to NATS")
+		}
 		var missing []string
 		for _, name := range names {
 			_, err := js.Stream(ctx, name)
