@@ -5,10 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -72,12 +75,27 @@ func run(t *testing.T, timeout time.Duration, env []string, dir string, name str
 	return string(out)
 }
 
-func freePort(t *testing.T) int {
+// freePort is a loopback port free now, below Linux's ephemeral range
+// (32768 and up by default): Docker binds it only later, and a port the
+// kernel hands out — to the tests of other packages running beside this
+// one, or as a connection's source port — could be taken by then ("port is
+// already allocated"). It is none of taken's.
+func freePort(t *testing.T, taken map[string]int) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	for range 200 {
+		port := 20000 + rand.IntN(12000)
+		if slices.Contains(slices.Collect(maps.Values(taken)), port) {
+			continue
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue // in use: another
+		}
+		l.Close()
+		return port
+	}
+	t.Fatal("no free loopback port in 20000-31999 after 200 tries")
+	return 0
 }
 
 // cluster is the compose project under test.
@@ -240,7 +258,7 @@ func TestComposeCluster(t *testing.T) {
 	for _, k := range []string{"NATS_1_PORT", "NATS_2_PORT", "NATS_3_PORT", "COORDINATOR_1_METRICS_PORT",
 		"COORDINATOR_2_METRICS_PORT", "WORKER_1_METRICS_PORT", "WORKER_2_METRICS_PORT", "WORKER_3_METRICS_PORT",
 		"DASHBOARD_PORT"} { // every published port free, so a busy 8080 on the host fails nothing
-		c.ports[k] = freePort(t)
+		c.ports[k] = freePort(t, c.ports)
 		c.env = append(c.env, fmt.Sprintf("%s=%d", k, c.ports[k]))
 	}
 	t.Cleanup(func() {
