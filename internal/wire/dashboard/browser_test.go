@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/faults"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/scheduler"
 )
 
@@ -142,6 +144,27 @@ func TestBrowser(t *testing.T) {
 	info, err = fc.Status(ctx, "hourly")
 	require.NoError(t, err)
 	require.False(t, info.Paused)
+
+	// 6. A refused trigger's dead letter, ticked and deleted from its page
+	// ("Delete selected" posts to its own formaction).
+	_, err = s.cl.Trigger(ctx, "no_such_workflow", nil)
+	require.ErrorIs(t, err, fsm.ErrConfiguration)
+	var dl uint64
+	require.Eventually(t, func() bool {
+		dls, err := s.cl.DeadLetters(ctx, &client.DeadLetterFilter{Source: "trigger", Limit: 1})
+		if err == nil && len(dls) == 1 {
+			dl = dls[0].Seq
+		}
+		return dl != 0
+	}, 20*time.Second, 20*time.Millisecond, "the dead letter")
+	b.open(s.base + "/deadletters")
+	dlRow := `document.getElementById("dl-` + strconv.FormatUint(dl, 10) + `")`
+	b.waitTrue("the dead letter is listed", `!!`+dlRow)
+	b.eval(dlRow + `.querySelector('input[name="seq"]').checked = true`)
+	b.act("the dead letter is deleted", `document.getElementById("delete-selected").click()`,
+		`document.getElementById("msg").textContent === "deleted 1 dead letter" && !`+dlRow)
+	err = s.cl.Replay(ctx, dl)
+	require.ErrorIs(t, err, client.ErrDeadLetterNotFound, "deleted, not replayed")
 
 	for _, p := range []string{"workflows", "workers", "flows", "deadletters"} {
 		b.open(s.base + "/" + p)

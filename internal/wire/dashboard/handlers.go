@@ -79,6 +79,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /breakers/{name}/reset", s.resetBreaker)
 	mux.HandleFunc("GET /workers", s.workersPage)
 	mux.HandleFunc("GET /deadletters", s.deadLettersPage)
+	mux.HandleFunc("POST /deadletters/replay", s.deadLettersAction)
+	mux.HandleFunc("POST /deadletters/delete", s.deadLettersAction)
 	mux.HandleFunc("POST /deadletters/{seq}/replay", s.deadLetterAction)
 	mux.HandleFunc("POST /deadletters/{seq}/delete", s.deadLetterAction)
 	return mux
@@ -567,4 +569,49 @@ func (s *Server) deadLetterAction(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done(w, r, "/deadletters", map[string]string{"seq": strconv.FormatUint(seq, 10)})
+}
+
+// deadLettersAction replays or deletes the dead letters ticked on their
+// page (form values "seq"), at most PageSizeMax. One that fails does not
+// stop the others; the answer names those that failed.
+func (s *Server) deadLettersAction(w http.ResponseWriter, r *http.Request) {
+	replay := strings.HasSuffix(r.URL.Path, "/replay")
+	verb, past, do := "delete", "deleted", s.cl.DeleteDeadLetter
+	if replay {
+		verb, past, do = "replay", "replayed", s.cl.Replay
+	}
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %w", verb, err))
+		return
+	}
+	seqs := r.PostForm["seq"]
+	switch {
+	case len(seqs) == 0:
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: no dead letter selected: tick those to %s first", verb, verb))
+		return
+	case len(seqs) > PageSizeMax:
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %d dead letters selected: at most %d at once", verb, len(seqs), PageSizeMax))
+		return
+	}
+	var failed []error
+	for _, v := range seqs {
+		seq, err := strconv.ParseUint(v, 10, 64)
+		if err == nil {
+			err = do(r.Context(), seq)
+		}
+		if err != nil {
+			failed = append(failed, fmt.Errorf("dead letter %s: %w", v, err))
+		}
+	}
+	if len(failed) > 0 {
+		s.fail(w, r, statusOf(failed[0]), fmt.Errorf("dashboard: %s: %d of %d failed (the others were %s): %w",
+			verb, len(failed), len(seqs), past, errors.Join(failed...)))
+		return
+	}
+	noun := " dead letters"
+	if len(seqs) == 1 {
+		noun = " dead letter"
+	}
+	done(w, r, "/deadletters", map[string]string{"message": past + " " + strconv.Itoa(len(seqs)) + noun})
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -248,6 +249,44 @@ func TestHandlers(t *testing.T) {
 		code, v = s.postJSON(t, "/runs/cancel", url.Values{})
 		require.Equal(t, http.StatusBadRequest, code)
 		require.Equal(t, "dashboard: cancel: no run selected: tick the runs to cancel first", v["error"])
+	})
+
+	t.Run("dead letters: replay and delete those ticked", func(t *testing.T) {
+		for range 2 {
+			_, err := s.cl.Trigger(ctx, "no_such_workflow_dl", nil)
+			require.ErrorIs(t, err, fsm.ErrConfiguration)
+		}
+		var seqs []string
+		require.Eventually(t, func() bool {
+			dls, err := s.cl.DeadLetters(ctx, &client.DeadLetterFilter{Source: "trigger"})
+			seqs = seqs[:0]
+			for _, d := range dls {
+				if strings.Contains(d.Reason, "no_such_workflow_dl") {
+					seqs = append(seqs, strconv.FormatUint(d.Seq, 10))
+				}
+			}
+			return err == nil && len(seqs) == 2
+		}, 20*time.Second, 20*time.Millisecond, "two dead letters")
+		_, body := s.get(t, "/deadletters")
+		require.Contains(t, body, `name="seq" value="`+seqs[0]+`" form="dl-bulk"`)
+		// Replayed, a refused trigger is refused again: a new dead letter.
+		code, v := s.postJSON(t, "/deadletters/replay", url.Values{"seq": seqs[:1]})
+		require.Equal(t, http.StatusOK, code, v)
+		require.Equal(t, "replayed 1 dead letter", v["message"])
+		code, v = s.postJSON(t, "/deadletters/delete", url.Values{"seq": seqs[1:]})
+		require.Equal(t, http.StatusOK, code, v)
+		require.Equal(t, "deleted 1 dead letter", v["message"])
+		dls, err := s.cl.DeadLetters(ctx, &client.DeadLetterFilter{Source: "trigger"})
+		require.NoError(t, err)
+		for _, d := range dls {
+			require.NotContains(t, seqs, strconv.FormatUint(d.Seq, 10), "replayed or deleted: gone")
+		}
+		code, v = s.postJSON(t, "/deadletters/delete", url.Values{"seq": seqs})
+		require.Equal(t, http.StatusNotFound, code)
+		require.Contains(t, v["error"], "dashboard: delete: 2 of 2 failed")
+		code, v = s.postJSON(t, "/deadletters/replay", url.Values{})
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, "dashboard: replay: no dead letter selected: tick those to replay first", v["error"])
 	})
 
 	t.Run("cross-site post refused", func(t *testing.T) {

@@ -39,13 +39,21 @@
         e.preventDefault();
         var btn = e.submitter || f.querySelector("button"); // a <button> in a form submits unless typed otherwise
         if (btn) btn.disabled = true; // until the answer: one click, one action
-        fetch(f.action, { method: "POST", body: new URLSearchParams(new FormData(f)), headers: { Accept: "application/json" } })
+        // A button may post elsewhere (its formaction attribute; the
+        // formAction property gives the page's URL when there is none).
+        var url = e.submitter && e.submitter.hasAttribute("formaction") ? e.submitter.formAction : f.action;
+        fetch(url, { method: "POST", body: new URLSearchParams(new FormData(f)), headers: { Accept: "application/json" } })
           .then(function (r) { return r.json().then(function (j) { return { ok: r.ok, j: j }; }); })
           .then(function (res) {
             if (btn) btn.disabled = false;
             if (!res.ok) { say(res.j.error || "failed", true); return; }
             if (res.j.run_id && f.action.endsWith("/rerun")) {
               location.href = "/runs/" + encodeURIComponent(res.j.run_id); // the new run's page
+              return;
+            }
+            if (res.j.message) {
+              say(res.j.message);
+              if (live) refresh();
               return;
             }
             if (res.j.cancel_requested) {
