@@ -1,6 +1,10 @@
 package worker
 
-import "time"
+import (
+	"time"
+
+	"github.com/cano-nats/cano/pkg/protocol"
+)
 
 // ResultsToStream returns c for a worker that publishes every result to
 // the results stream, never as a request to a coordinator: for the tests
@@ -18,8 +22,9 @@ func WithResultTimeout(c Config, d time.Duration) Config {
 }
 
 // LosingAnswers returns c for a worker that asks lose about each answer to
-// a result request and drops those it says true for, as lost on the way.
-func LosingAnswers(c Config, lose func() bool) Config {
+// a result request (given the command whose result it answers) and drops
+// those it says true for, as lost on the way.
+func LosingAnswers(c Config, lose func(cmd *protocol.TaskCommand) bool) Config {
 	c.loseAnswer = lose
 	return c
 }

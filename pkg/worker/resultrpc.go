@@ -218,8 +218,13 @@ func (rc *resultCalls) onAnswer(m *nats.Msg) {
 	if err != nil {
 		return
 	}
-	if lose := rc.w.cfg.loseAnswer; lose != nil && lose() {
-		return
+	if lose := rc.w.cfg.loseAnswer; lose != nil {
+		rc.mu.Lock()
+		call := rc.calls[token]
+		rc.mu.Unlock()
+		if call != nil && lose(call.cmd) {
+			return // the call stays, to time out
+		}
 	}
 	call := rc.take(token)
 	if call == nil {

@@ -143,9 +143,10 @@ type Config struct {
 	resultsToStream bool
 	// resultTimeout replaces resultRequestTimeout when set (tests).
 	resultTimeout time.Duration
-	// loseAnswer, when set, is asked about each answer to a result request;
-	// true drops it as if lost on the way (tests).
-	loseAnswer func() bool
+	// loseAnswer, when set, is asked about each answer to a result request
+	// (with the command whose result it answers); true drops it as if lost
+	// on the way (tests).
+	loseAnswer func(cmd *protocol.TaskCommand) bool
 }
 
 // Hooks observe a worker's task execution. Every field may be nil.
