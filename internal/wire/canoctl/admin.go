@@ -252,7 +252,7 @@ func dlqCommands() []command {
 				case len(args) == 1:
 					return dlqAct(ctx, e, args[0], do, past)
 				}
-				return dlqAll(ctx, e, opts, bulk{noun: "dead letter", verb: verb, past: past}, do)
+				return dlqAll(ctx, e, opts, bulk{noun: "dead letter", verb: verb, past: past, asJSON: seqNumbers}, do)
 			}}
 	}
 	replay := act("dlq replay", "republish a dead letter to its subject, then delete it (--all: every one)", "replay", "replayed",
@@ -428,7 +428,7 @@ func dlqAll(ctx context.Context, e *env, opts *dlqAllOpts, b bulk, do func(conte
 		return do(ctx, seq)
 	})
 	if e.c.json {
-		if err := writeJSON(e.out, map[string]any{b.past: nonNil(done)}); err != nil {
+		if err := writeJSON(e.out, map[string]any{b.past: b.jsonIDs(done)}); err != nil {
 			return err
 		}
 	} else if len(b.ids) == 0 {
@@ -437,6 +437,17 @@ func dlqAll(ctx context.Context, e *env, opts *dlqAllOpts, b bulk, do func(conte
 		fmt.Fprintf(e.out, "%s %s\n", b.past, counted(len(done), b.noun))
 	}
 	return errors.Join(failed...)
+}
+
+// seqNumbers shows dead-letter sequences in JSON as numbers, as dlq list
+// does.
+func seqNumbers(ids []string) any {
+	seqs := make([]uint64, 0, len(ids))
+	for _, id := range ids {
+		seq, _ := strconv.ParseUint(id, 10, 64) // formatted from a sequence
+		seqs = append(seqs, seq)
+	}
+	return seqs
 }
 
 func dlqAct(ctx context.Context, e *env, arg string, do func(context.Context, uint64) error, done string) error {

@@ -18,13 +18,23 @@ type bulk struct {
 	verb string // "cancel", "replay", "delete"
 	past string // "cancelled", "replayed", "deleted"
 	ids  []string
+	// asJSON shows ids in JSON output; nil shows them as strings.
+	asJSON func(ids []string) any
+}
+
+// jsonIDs is ids as --json shows them.
+func (b bulk) jsonIDs(ids []string) any {
+	if b.asJSON != nil {
+		return b.asJSON(ids)
+	}
+	return nonNil(ids)
 }
 
 // preview prints what --yes would act on: one id a line and how many,
 // or, with --json, {"would_<verb>": [...]} plus extra.
 func (b bulk) preview(e *env, extra map[string]any) error {
 	if e.c.json {
-		v := map[string]any{"would_" + b.verb: nonNil(b.ids)}
+		v := map[string]any{"would_" + b.verb: b.jsonIDs(b.ids)}
 		maps.Copy(v, extra)
 		return writeJSON(e.out, v)
 	}
