@@ -68,6 +68,9 @@ func workflow() *fsm.Workflow[Step] {
 func main() { local.Main(run) }
 
 func run(ctx context.Context, out io.Writer, url string) error {
+	outbox.Lock()
+	outbox.sent = nil // this run's reminders only (a test may run it again)
+	outbox.Unlock()
 	reg := &fsm.Registry{}
 	fsm.Register[SendReminder](reg)
 	env, err := local.Start(ctx, local.Options{URL: url, Registry: reg, Workflows: []worker.Definer{workflow()}})
