@@ -594,14 +594,19 @@ func (s *Server) deadLettersAction(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %d dead letters selected: at most %d at once", verb, len(seqs), PageSizeMax))
 		return
 	}
-	var failed []error
-	for _, v := range seqs {
-		seq, err := strconv.ParseUint(v, 10, 64)
-		if err == nil {
-			err = do(r.Context(), seq)
-		}
+	nums := make([]uint64, len(seqs))
+	for i, v := range seqs {
+		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil {
-			failed = append(failed, fmt.Errorf("dead letter %s: %w", v, err))
+			s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: dead letter %q: not a sequence number", verb, v))
+			return
+		}
+		nums[i] = n
+	}
+	var failed []error
+	for _, seq := range nums {
+		if err := do(r.Context(), seq); err != nil {
+			failed = append(failed, fmt.Errorf("dead letter %d: %w", seq, err))
 		}
 	}
 	if len(failed) > 0 {
