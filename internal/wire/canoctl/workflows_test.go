@@ -15,9 +15,13 @@ import (
 )
 
 // deployEchoV2 starts a worker with a new version of echo (a changed total
-// timeout), which becomes the latest.
-func deployEchoV2(ctx context.Context, t *testing.T, b *bundle) {
+// timeout), which becomes the latest, and returns echo's latest version
+// before and after, which differ.
+func deployEchoV2(ctx context.Context, t *testing.T, b *bundle) (before, after string) {
 	t.Helper()
+	wf, err := b.cl.Workflow(ctx, "echo", "")
+	require.NoError(t, err)
+	before = wf.Version
 	nc, err := nats.Connect(b.url)
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
@@ -28,6 +32,10 @@ func deployEchoV2(ctx context.Context, t *testing.T, b *bundle) {
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
 	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	wf, err = b.cl.Workflow(ctx, "echo", "")
+	require.NoError(t, err)
+	require.NotEqual(t, before, wf.Version)
+	return before, wf.Version
 }
 
 // workflows promote moves latest back to an older version (a rollback),
@@ -37,31 +45,25 @@ func TestWorkflowsPromote(t *testing.T) {
 	b := setup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	old, err := b.cl.Workflow(ctx, "echo", "")
-	require.NoError(t, err)
+	old, cur := deployEchoV2(ctx, t, b)
 
-	deployEchoV2(ctx, t, b)
-	cur, err := b.cl.Workflow(ctx, "echo", "")
-	require.NoError(t, err)
-	require.NotEqual(t, old.Version, cur.Version)
-
-	r := b.canoctl(t, "workflows", "promote", "echo", old.Version)
+	r := b.canoctl(t, "workflows", "promote", "echo", old)
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Contains(t, r.stdout, "version "+old.Version+" is now the latest version of workflow echo")
+	require.Contains(t, r.stdout, "version "+old+" is now the latest version of workflow echo")
 	r = b.canoctl(t, "workflows", "show", "echo", "--json")
 	require.Equal(t, 0, r.code, r.stderr)
 	var v struct {
 		Latest string `json:"latest"`
 	}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &v))
-	require.Equal(t, old.Version, v.Latest)
+	require.Equal(t, old, v.Latest)
 
-	r = b.canoctl(t, "workflows", "promote", "echo", cur.Version, "--json")
+	r = b.canoctl(t, "workflows", "promote", "echo", cur, "--json")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.JSONEq(t, `{"workflow":"echo","latest":"`+cur.Version+`"}`, r.stdout)
+	require.JSONEq(t, `{"workflow":"echo","latest":"`+cur+`"}`, r.stdout)
 
 	oneErrorLine(t, b.canoctl(t, "workflows", "promote", "echo", "nope"), 1,
-		`workflow "echo" has no version "nope" (registered: `+old.Version+", "+cur.Version+")")
+		`workflow "echo" has no version "nope" (registered: `+old+", "+cur+")")
 	oneErrorLine(t, b.canoctl(t, "workflows", "promote", "nope", "v1"), 1, `workflow "nope" not found`)
 	oneErrorLine(t, b.canoctl(t, "workflows", "promote", "echo"), 2, "")
 }
@@ -73,18 +75,16 @@ func TestWorkflowsRmInUse(t *testing.T) {
 	b := setup(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	old, err := b.cl.Workflow(ctx, "echo", "")
-	require.NoError(t, err)
 	id, err := b.cl.Trigger(ctx, "echo", &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
 	require.NoError(t, err)
-	deployEchoV2(ctx, t, b)
+	old, _ := deployEchoV2(ctx, t, b) // the run is pinned to the version before
 
-	oneErrorLine(t, b.canoctl(t, "workflows", "rm", "echo", "--version", old.Version), 1,
-		"version "+old.Version+" of echo is in use by 1 running or scheduled runs ("+id+"), which could not move on without it: "+
+	oneErrorLine(t, b.canoctl(t, "workflows", "rm", "echo", "--version", old), 1,
+		"version "+old+" of echo is in use by 1 running or scheduled runs ("+id+"), which could not move on without it: "+
 			"wait for them to end or cancel them (canoctl runs list --workflow echo), or pass --allow-in-use to delete it anyway")
-	r := b.canoctl(t, "workflows", "rm", "echo", "--version", old.Version, "--allow-in-use")
+	r := b.canoctl(t, "workflows", "rm", "echo", "--version", old, "--allow-in-use")
 	require.Equal(t, 0, r.code, r.stderr)
-	require.Contains(t, r.stdout, "deleted version "+old.Version+" of workflow echo")
+	require.Contains(t, r.stdout, "deleted version "+old+" of workflow echo")
 
 	r = b.canoctl(t, "runs", "cancel", id)
 	require.Equal(t, 0, r.code, r.stderr)
