@@ -76,6 +76,7 @@ func Start(m *Machine, trig *protocol.Trigger, runID string, now time.Time) (*pr
 		return rec, t.fx, nil
 	}
 	t.begin()
+	t.dropMootTimers()
 	return rec, t.fx, nil
 }
 
@@ -139,8 +140,48 @@ func Apply(m *Machine, rec *protocol.RunRecord, in Input, now time.Time) (*proto
 	if !t.fx.Changed {
 		return rec, Effects{}, nil
 	}
+	t.dropMootTimers()
+	t.unscheduleMoot(rec, in.Timer)
 	cp.UpdatedAt = now.UnixNano()
 	return &cp, t.fx, nil
+}
+
+// dropMootTimers drops the timers this step scheduled when the step also
+// ended the run (a total timeout's deadline, when the first state entered
+// is an exit): an ended run needs none.
+func (t *tx) dropMootTimers() {
+	if t.rec.Status.Terminal() {
+		t.fx.Timers = nil
+	}
+}
+
+// unscheduleMoot lists in Effects.Unschedule the timers old (the record
+// before this step) had scheduled that this step made moot, except fired,
+// the timer being applied: a scheduled run's start timer when it ends
+// before its start, a total timeout's deadline when the run ends before
+// it, and a split's join timeout when the split ends before it. Left on
+// the timers stream they would fire at their time and change nothing; a
+// run with a day's total timeout would keep its deadline a day.
+func (t *tx) unscheduleMoot(old *protocol.RunRecord, fired *protocol.TimerFire) {
+	now := t.now.UnixNano()
+	moot := func(tf protocol.TimerFire) {
+		if fired == nil || fired.Kind != tf.Kind || fired.Step != tf.Step {
+			t.fx.Unschedule = append(t.fx.Unschedule, tf)
+		}
+	}
+	if t.rec.Status.Terminal() {
+		if old.Status == protocol.RunScheduled {
+			moot(startTimer(old))
+		}
+		if old.Deadline > now {
+			moot(protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerRunDeadline, RunID: old.ID, At: old.Deadline})
+		}
+	}
+	if sp := old.Split; sp != nil && sp.Join.Timeout > 0 && sp.StartedAt+sp.Join.Timeout > now &&
+		(t.rec.Status.Terminal() || t.rec.Split == nil || t.rec.Step != old.Step) {
+		moot(protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerJoin, RunID: old.ID, Step: old.Step,
+			At: sp.StartedAt + sp.Join.Timeout})
+	}
 }
 
 // Owed re-derives the commands, timers and terminal event a record owes,
@@ -540,8 +581,7 @@ func (t *tx) cancel(reason string) {
 	rec.Error = withState(&protocol.ErrorInfo{Category: protocol.CategoryCancelled, Message: msg}, rec.State, 0, rec.Path)
 	t.endStep(protocol.StepCancelled, rec.Error)
 	if scheduled {
-		t.fx.Unschedule = append(t.fx.Unschedule, startTimer(rec))
-		t.terminalEvent()
+		t.terminalEvent()                                           // its start timer is moot (unscheduleMoot)
 		t.fx.Events[len(t.fx.Events)-1].Detail = "before its start" // nothing ran: no notice
 		return
 	}

@@ -10,11 +10,13 @@ import (
 	"github.com/cano-nats/cano/internal/layout"
 )
 
-// Timers a run no longer needs. A run triggered to start later has a start
-// timer: a schedule message on the timers stream, held by the server until
-// its time. Cancelled before that time, the run no longer needs it, and a
-// run scheduled a year ahead would otherwise keep it a year. So the
-// coordinator that applied the cancel purges the schedule's subject
+// Timers a run no longer needs. A durable timer is a schedule message on
+// the timers stream, held by the server until its time: a scheduled run's
+// start, a total timeout's deadline, a split's join timeout. A step can
+// make one moot before its time (a cancel before the start, a run that
+// ends before its deadline, a split joined before its timeout), and a run
+// with a day's total timeout would otherwise keep its deadline a day. So
+// the coordinator that applied the step purges the schedule's subject
 // (engine.Effects.Unschedule), after the record is written.
 //
 // It is best effort, off the shard's path: the purges queue for one

@@ -1,0 +1,92 @@
+package worker_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/pkg/canotest"
+	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/worker"
+)
+
+type mootStep string
+
+const (
+	mootFan  mootStep = "fan"
+	mootDone mootStep = "done"
+)
+
+// mootGate holds the branches of TestMootTimersRemoved until it is closed.
+var mootGate = make(chan struct{})
+
+type gatedBranch struct{}
+
+func (gatedBranch) Kind() string { return "moot_gated" }
+func (gatedBranch) Run(ctx context.Context, _ *fsm.TaskContext) (fsm.Result, error) {
+	select {
+	case <-mootGate:
+		return fsm.Result{}, nil
+	case <-ctx.Done():
+		return fsm.Result{}, ctx.Err()
+	}
+}
+
+// TestMootTimersRemoved: a run with an hour's total timeout and a split
+// with an hour's join timeout has both timers on the timers stream while
+// its branches run; once it completes, the coordinator removes them rather
+// than leave them an hour.
+func TestMootTimersRemoved(t *testing.T) {
+	t.Parallel()
+	reg := &fsm.Registry{}
+	fsm.Register[gatedBranch](reg)
+	wf := fsm.New[mootStep]("moot", mootFan).
+		RegisterSplit(mootFan, []fsm.Task{gatedBranch{}, gatedBranch{}}, fsm.JoinConfig[mootStep]{JoinState: mootDone, Timeout: time.Hour}).
+		Exit(mootDone).TotalTimeout(time.Hour)
+	env := canotest.Start(t, canotest.Options{Registry: reg, Workflows: []worker.Definer{wf}})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	id, err := env.Client.Trigger(ctx, "moot", nil)
+	require.NoError(t, err)
+	names := protocol.MustNames("")
+	timers, err := env.JS.Stream(ctx, layout.TimersStream(names))
+	require.NoError(t, err)
+	subjects := []string{
+		names.TimerAtSubject(id, layout.TimerName(protocol.TimerRunDeadline, 0)),
+		names.TimerAtSubject(id, layout.TimerName(protocol.TimerJoin, 0)),
+	}
+	scheduled := func(subject string) (bool, error) {
+		_, err := timers.GetLastMsgForSubject(ctx, subject)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false, nil
+		}
+		return err == nil, err
+	}
+	for _, subject := range subjects {
+		require.Eventually(t, func() bool {
+			ok, err := scheduled(subject)
+			require.NoError(t, err)
+			return ok
+		}, 10*time.Second, 10*time.Millisecond, "%s is scheduled while the branches run", subject)
+	}
+
+	close(mootGate)
+	run, err := env.Client.Await(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, client.RunCompleted, run.Status)
+	for _, subject := range subjects {
+		require.Eventually(t, func() bool {
+			ok, err := scheduled(subject)
+			require.NoError(t, err)
+			return !ok
+		}, 10*time.Second, 10*time.Millisecond, "%s is removed once the run has ended", subject)
+	}
+}
