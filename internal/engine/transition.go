@@ -581,7 +581,8 @@ func (t *tx) cancel(reason string) {
 	rec.Error = withState(&protocol.ErrorInfo{Category: protocol.CategoryCancelled, Message: msg}, rec.State, 0, rec.Path)
 	t.endStep(protocol.StepCancelled, rec.Error)
 	if scheduled {
-		t.terminalEvent()                                           // its start timer is moot (unscheduleMoot)
+		// Its start timer is moot (unscheduleMoot).
+		t.terminalEvent()
 		t.fx.Events[len(t.fx.Events)-1].Detail = "before its start" // nothing ran: no notice
 		return
 	}
