@@ -3,6 +3,7 @@ package worker_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,15 +25,21 @@ const (
 	mootDone mootStep = "done"
 )
 
-// mootGate holds the branches of TestMootTimersRemoved until it is closed.
-var mootGate = make(chan struct{})
+// mootGates hold the branches of TestMootTimersRemoved's runs until
+// closed: run id → chan struct{}.
+var mootGates sync.Map
+
+func mootGate(runID string) chan struct{} {
+	g, _ := mootGates.LoadOrStore(runID, make(chan struct{}))
+	return g.(chan struct{})
+}
 
 type gatedBranch struct{}
 
 func (gatedBranch) Kind() string { return "moot_gated" }
-func (gatedBranch) Run(ctx context.Context, _ *fsm.TaskContext) (fsm.Result, error) {
+func (gatedBranch) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
 	select {
-	case <-mootGate:
+	case <-mootGate(tc.RunID):
 		return fsm.Result{}, nil
 	case <-ctx.Done():
 		return fsm.Result{}, ctx.Err()
@@ -78,7 +85,7 @@ func TestMootTimersRemoved(t *testing.T) {
 		}, 10*time.Second, 10*time.Millisecond, "%s is scheduled while the branches run", subject)
 	}
 
-	close(mootGate)
+	close(mootGate(id))
 	run, err := env.Client.Await(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, client.RunCompleted, run.Status)

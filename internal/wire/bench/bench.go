@@ -57,7 +57,7 @@ type Config struct {
 	// Splits are the split sizes measured.
 	Splits []int
 	// Scenarios to run: onetask, chain, split, latency, breaker, memory,
-	// idle, floor.
+	// idle, floor, timed.
 	Scenarios []string
 	// IdleSettle is how long the idle scenario lets start-up settle
 	// before it measures (default IdleSettleDefault); IdleFor is how long
@@ -193,6 +193,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r, err = e.splits(ctx)
 		case "latency":
 			r, err = e.latency(ctx)
+		case "timed":
+			r, err = e.timed(ctx)
 		case "memory":
 			r, err = e.memory(ctx)
 		default:
@@ -212,6 +214,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 // Bench workflows beyond the demo's.
 const (
 	breakerWorkflow = "one_task_breaker"
+	timedWorkflow   = "one_task_timed"
 )
 
 func splitWorkflow(n int) *fsm.Workflow[string] {
@@ -330,7 +333,8 @@ func startEngine(ctx context.Context, role, url string, cfg Config) (stop func()
 		demo.RegisterAll(reg)
 		wfs := []worker.Definer{demo.OneTask(), demo.Chain(),
 			fsm.New[string](breakerWorkflow, "work").Register("work", demo.Noop{Next: "done"},
-				fsm.TaskConfig{Retry: fsm.RetryNone(), Breaker: "bench"}).Exit("done")}
+				fsm.TaskConfig{Retry: fsm.RetryNone(), Breaker: "bench"}).Exit("done"),
+			fsm.New[string](timedWorkflow, "work").Register("work", demo.Noop{Next: "done"}).Exit("done").TotalTimeout(time.Hour)}
 		for _, n := range cfg.Splits {
 			wfs = append(wfs, splitWorkflow(n))
 		}

@@ -58,3 +58,24 @@ func TestFloorRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestTimedRuns runs the timed scenario (one-task runs with a total
+// timeout) and checks every run completed and the moot timers it left are
+// reported: no more at the end than runs, and no more once settled than at
+// the end.
+func TestTimedRuns(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := bench.Run(ctx, bench.Config{Scenarios: []string{"timed"}, Runs: 300, Concurrency: 50, Splits: []int{10}})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 1)
+	f := rep.Results[0].Figures
+	require.Equal(t, 300.0, f["runs"])
+	require.Positive(t, f["runs_per_s"])
+	require.Contains(t, f, "timers_left")
+	require.Contains(t, f, "drain_ms")
+	require.LessOrEqual(t, f["timers_left_at_end"], 300.0)
+	require.LessOrEqual(t, f["timers_left"], f["timers_left_at_end"])
+	require.GreaterOrEqual(t, f["timers_left"], 0.0)
+}
