@@ -81,7 +81,7 @@ func TestMetricsAndFailureLog(t *testing.T) {
 	fsm.Register[failer](fsmReg)
 	defs := []worker.Definer{
 		fsm.New[S]("chain", SA).Register(SA, step{SB}).Register(SB, step{SC}).Register(SC, step{SDone}).Exit(SDone),
-		fsm.New[S]("slow", SA).Register(SA, sleeper{D: time.Minute}).Exit(SDone),
+		fsm.New[S]("slow", SA).Register(SA, sleeper{D: time.Minute}).Exit(SDone).TotalTimeout(time.Hour), // its cancel makes the deadline moot
 		fsm.New[S]("charge", SA).Register(SA, failer{}, fsm.TaskConfig{Retry: fsm.RetryFixed(1, 10*time.Millisecond)}).Exit(SDone),
 		fsm.New[S]("late", SA).Register(SA, sleeper{D: time.Minute}, fsm.TaskConfig{Retry: fsm.RetryNone(), AttemptTimeout: 100 * time.Millisecond}).Exit(SDone),
 	}
@@ -149,6 +149,8 @@ func TestMetricsAndFailureLog(t *testing.T) {
 		`cano_coordinator_run_duration_seconds_count{status="completed",workflow="chain"} 2`,
 		`cano_coordinator_dead_letters_total{source="trigger"} 1`,
 		`cano_coordinator_runs_stalled_total 0`,
+		`cano_coordinator_timers_unscheduled_total{outcome="removed"} 1`,
+		`cano_coordinator_timers_unscheduled_total{outcome="dropped"} 0`,
 		`cano_coordinator_consumer_pending{stream="CANO_TRIGGERS"} 0`,
 		`cano_worker_task_attempts_total{kind="step",outcome="succeeded"} 6`,
 		`cano_worker_task_attempts_total{kind="failer",outcome="failed"} 2`,

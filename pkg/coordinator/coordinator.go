@@ -290,8 +290,10 @@ type Coordinator struct {
 	resSubs  []*nats.Subscription
 
 	stalled atomic.Uint64 // runs re-driven by the stall check
-	metrics *metrics      // nil without Config.Metrics (metrics.go)
-	repeats *repeats      // rate-limits repeated warnings
+	// unscheduled counts moot timers by outcome (unschedule.go).
+	unscheduled [unscheduleOutcomes]atomic.Uint64
+	metrics     *metrics // nil without Config.Metrics (metrics.go)
+	repeats     *repeats // rate-limits repeated warnings
 
 	life     startstop.Life
 	mu       sync.Mutex                 // serializes Start and Stop

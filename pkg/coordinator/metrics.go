@@ -22,6 +22,7 @@ import (
 //	cano_coordinator_run_duration_seconds{workflow,status}  trigger (or scheduled start) to end
 //	cano_coordinator_dead_letters_total{source}             trigger, result, control, timer
 //	cano_coordinator_runs_stalled_total                     runs the stall check re-drove (Stats.Stalled)
+//	cano_coordinator_timers_unscheduled_total{outcome}      moot timers: removed, dropped (queue full), failed
 //	cano_coordinator_consumer_pending{stream}               messages not yet delivered, asked on scrape (same on every instance: max)
 //	cano_coordinator_consumer_ack_pending{stream}           delivered, not yet acknowledged
 
@@ -63,6 +64,13 @@ func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
 	stalled := prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 		Name: "runs_stalled_total", Help: "Runs the stall check found stalled and re-drove."},
 		func() float64 { return float64(c.stalled.Load()) })
+	collectors := []prometheus.Collector{stalled}
+	for i, outcome := range unscheduleOutcome {
+		collectors = append(collectors, prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "timers_unscheduled_total", Help: "Durable timers a step made moot (a run's total timeout once it ended, a join timeout once its split ended, a start once the run was cancelled), by outcome: removed from the timers stream, or left to fire (and change nothing) because the queue of removals was full (dropped) or the removal failed (failed).",
+			ConstLabels: prometheus.Labels{"outcome": outcome}},
+			func() float64 { return float64(c.unscheduled[i].Load()) }))
+	}
 	n := c.names
 	pending := prom.NewPending(c.js, prom.PendingConfig{Namespace: ns, Subsystem: sub, Label: "stream",
 		PendingHelp:    "Messages of an input stream not yet delivered to the coordinators' consumer (asked of the server on scrape: every instance reports the same count, aggregate with max).",
@@ -96,7 +104,7 @@ func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
 	if m.deadLetters, err = prom.Register(reg, m.deadLetters); err != nil {
 		return nil, err
 	}
-	for _, c := range []prometheus.Collector{stalled, pending} {
+	for _, c := range append(collectors, pending) {
 		if _, err := prom.Register(reg, c); err != nil {
 			return nil, err
 		}

@@ -43,6 +43,17 @@ const unschedulers = 8
 // unscheduleTimeout bounds one purge.
 const unscheduleTimeout = 5 * time.Second
 
+// What became of a moot timer (cano_coordinator_timers_unscheduled_total).
+const (
+	unscheduleRemoved  = iota // purged
+	unscheduleDropped         // the queue was full: left to fire
+	unscheduleFailed          // the purge failed: left to fire
+	unscheduleOutcomes        // the number of outcomes
+)
+
+// unscheduleOutcome names the outcomes, by index, for the metric's label.
+var unscheduleOutcome = [unscheduleOutcomes]string{"removed", "dropped", "failed"}
+
 // unschedule queues the purge of fx's moot timers. It never blocks.
 func (c *Coordinator) unschedule(fx *engine.Effects) {
 	for _, tf := range fx.Unschedule {
@@ -50,6 +61,7 @@ func (c *Coordinator) unschedule(fx *engine.Effects) {
 		select {
 		case c.unsched <- subject:
 		default:
+			c.unscheduled[unscheduleDropped].Add(1)
 			c.log.Debug("too many timers to remove: this one stays and fires at its time, changing nothing", "run_id", tf.RunID, "timer", string(tf.Kind))
 		}
 	}
@@ -85,7 +97,10 @@ func (c *Coordinator) purgeTimers(ctx context.Context) {
 			err = stream.Purge(pctx, jetstream.WithPurgeSubject(subject))
 		}
 		cancel()
-		if err != nil && ctx.Err() == nil {
+		if err == nil {
+			c.unscheduled[unscheduleRemoved].Add(1)
+		} else if ctx.Err() == nil {
+			c.unscheduled[unscheduleFailed].Add(1)
 			stream = nil // looked up again next time
 			c.log.Debug("a moot timer was not removed: it fires at its time and changes nothing", "subject", subject, "err", err)
 		}
