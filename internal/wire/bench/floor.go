@@ -25,10 +25,11 @@ const (
 // nats.go code that makes, per run, the broker calls the engine makes — a
 // trigger request and its reply, the record's create, the command stored
 // (waited for), delivered and acknowledged, the result request and its
-// answer, the record's update (compare-and-set on its revision), two
-// events — with no codec, state machine, shards or bookkeeping between
-// them (a goroutine per inbound message; fixed payloads of the engine's
-// sizes). Its runs/s approximates the most this protocol allows on the
+// answer, the record's update (compare-and-set on its revision, with the
+// TTL of an ended run's record), two events — with no codec, state
+// machine, shards or bookkeeping between them (a goroutine per inbound
+// message; fixed payloads of the engine's sizes, floorTriggerSize and the
+// rest). Its runs/s approximates the most this protocol allows on the
 // machine and server at hand, so onetask's figure over it says how close
 // the engine comes, and its ratio to the baseline what the engine's can be.
 // It runs in this process whatever -procs says; with -defer-start it makes
@@ -67,7 +68,8 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 		Retention: jetstream.WorkQueuePolicy, Storage: jetstream.FileStorage, Duplicates: 45 * time.Second}); err != nil {
 		return Result{}, err
 	}
-	if _, err := e.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: floorBucket, History: 1, Storage: jetstream.FileStorage}); err != nil {
+	if _, err := e.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: floorBucket, History: 1, Storage: jetstream.FileStorage,
+		LimitMarkerTTL: time.Minute}); err != nil {
 		return Result{}, err
 	}
 	failed := make(chan error, 1) // the first failure ends the load
@@ -77,7 +79,7 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 		default:
 		}
 	}
-	record, event := make([]byte, 250), make([]byte, 120)
+	record, event := make([]byte, floorRecordSize), make([]byte, floorEventSize)
 	revs := make([]atomic.Uint64, n)
 	// store publishes to a stream and waits for the PubAck, read by hand
 	// as the coordinator reads it.
@@ -95,7 +97,7 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	held := make([]atomic.Pointer[nats.Msg], n)
 	started := func(m *nats.Msg, run string) {
 		_ = m.Respond([]byte(`{"v":1,"run_id":"` + run + `"}`))
-		_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".started", Header: nats.Header{"Content-Type": {"application/json"}}, Data: event})
+		_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".started", Header: floorEventHeader(run, "started"), Data: event})
 	}
 	// The coordinator: triggers, then results. Bodies start with the run's
 	// number, padded to the size of what the engine sends.
@@ -112,7 +114,7 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 			if err == nil {
 				held[i].Store(m) // before the command: its result may come at once
 				_, err = store(floorSubject+".task.noop", nats.Header{jetstream.MsgIDHeader: {run + "/0/-1"}, "Cano-Coordinator": {"c"}},
-					floorBody(i, 160))
+					floorBody(i, floorCommandSize))
 			}
 			if err != nil {
 				fail(fmt.Errorf("trigger: %w", err))
@@ -128,7 +130,9 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	if _, err := cnc.Subscribe(floorSubject+".result", func(m *nats.Msg) {
 		go func() {
 			i, run := floorRun(m.Data)
-			if _, err := store(protocol.KVSubject(floorBucket, run), nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revs[i].Load(), 10)}}, record); err != nil {
+			// An ended run's record expires after the run retention (1 h).
+			h := nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revs[i].Load(), 10)}, "Nats-TTL": {"3600"}}
+			if _, err := store(protocol.KVSubject(floorBucket, run), h, record); err != nil {
 				fail(fmt.Errorf("result: %w", err))
 				return
 			}
@@ -136,7 +140,7 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 				started(held[i].Load(), run) // the start and the result were written together
 			}
 			_ = m.Respond(nil)
-			_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".completed", Header: nats.Header{"Content-Type": {"application/json"}}, Data: event})
+			_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".completed", Header: floorEventHeader(run, "completed"), Data: event})
 		}()
 	}); err != nil {
 		return Result{}, err
@@ -154,7 +158,7 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		go func() {
 			i, _ := floorRun(m.Data())
-			if _, err := wnc.Request(floorSubject+".result", floorBody(i, 100), 5*time.Second); err != nil {
+			if _, err := wnc.Request(floorSubject+".result", floorBody(i, floorResultSize), 5*time.Second); err != nil {
 				fail(fmt.Errorf("worker: %w", err))
 				return
 			}
@@ -175,7 +179,7 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	defer func() { _ = rsub.Unsubscribe() }()
 	cpu0 := cpuTime()
 	l, err := e.load(ctx, "floor", n, floorSubject+".event.*.completed", failed, func(i int) error {
-		return e.nc.PublishRequest(floorSubject+".trigger", replies, floorBody(i, 200))
+		return e.nc.PublishRequest(floorSubject+".trigger", replies, floorBody(i, floorTriggerSize))
 	})
 	if err != nil {
 		return Result{}, err
@@ -187,6 +191,25 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 		"cpu_us_per_run": float64(cpu.Microseconds()) / float64(n),
 		"max_gap_ms":     float64(l.maxGap) / float64(time.Millisecond),
 	}, Note: "the one-task protocol in bare nats.go, no engine: the most onetask can reach here"}, nil
+}
+
+// The sizes of what the engine sends for a one-task run (its messages'
+// bodies as seen on the wire by a subscriber to ">", 2026-12-01), so the
+// floor moves the same bytes: the JSON trigger request, the task command,
+// the result request, the run record and each event (whose headers are
+// Content-Type and the Nats-Msg-Id the events capture stream
+// de-duplicates on).
+const (
+	floorTriggerSize = 50
+	floorCommandSize = 268
+	floorResultSize  = 223
+	floorRecordSize  = 310
+	floorEventSize   = 167
+)
+
+// floorEventHeader is an event's headers, as the coordinator sets them.
+func floorEventHeader(run, typ string) nats.Header {
+	return nats.Header{"Content-Type": {"application/json"}, "Nats-Msg-Id": {run + "/0/" + typ}}
 }
 
 // floorBody is a message body of size bytes that starts with run i's number.
