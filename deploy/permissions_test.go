@@ -355,13 +355,20 @@ func TestRolePermissions(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, sub.Unsubscribe())
 		require.NoError(t, c.client.Cancel(ctx, runs[1], "permission probe"))
-		// May not: write run records, pull tasks, send results, reset breakers.
+		later, err := c.client.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
+		require.NoError(t, err)
+		require.NoError(t, c.client.StartNow(ctx, later))
+		require.Equal(t, "completed", waitEnded(t, c.client, later))
+		// May not: write run records, pull tasks, send results, reset
+		// breakers, fire any other timer.
 		c.requireRefused(t, "$KV."+layout.RunsBucket(names), kvPut(c, layout.RunsBucket(names), runs[1]))
 		c.requireRefused(t, "$JS.API.CONSUMER.MSG.NEXT."+layout.TasksStream(names), func(context.Context) error {
 			return c.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+layout.TasksStream(names)+"."+layout.TaskConsumer("default", "x"), c.NewRespInbox(), []byte("1"))
 		})
 		c.requireRefused(t, names.ResultSubject(runs[1]), pub(c, names.ResultSubject(runs[1])))
 		c.requireRefused(t, "$KV."+layout.BreakersBucket(names), kvPut(c, layout.BreakersBucket(names), "x"))
+		deadline := names.TimerFireSubject(runs[1], layout.TimerName(protocol.TimerRunDeadline, 0))
+		c.requireRefused(t, deadline, pub(c, deadline))
 	})
 
 	t.Run("dashboard", func(t *testing.T) {

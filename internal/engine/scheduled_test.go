@@ -71,6 +71,7 @@ func TestScheduledStart(t *testing.T) {
 		rec, fx = fire(t, m, rec, fx.Timers[0], late)
 		require.Equal(t, protocol.RunRunning, rec.Status)
 		require.Equal(t, at.UnixNano(), rec.StartAt, "kept: when it was to start")
+		require.Empty(t, fx.Unschedule, "the broker fired it: nothing to remove")
 		require.Equal(t, late.Add(time.Minute).UnixNano(), rec.Deadline)
 		require.Len(t, fx.Commands, 1)
 		require.Equal(t, "a", fx.Commands[0].State)
@@ -114,6 +115,24 @@ func TestScheduledStart(t *testing.T) {
 		// The start timer then fires (it was not removed in time): nothing.
 		_, sfx := fire(t, m, rec, fx.Timers[0], at)
 		require.False(t, sfx.Changed)
+	})
+
+	t.Run("the start timer applied ahead of its time starts it now", func(t *testing.T) {
+		m := machine(t, wf)
+		rec, fx := startLater(t, m, at)
+		now := at.Add(-30 * time.Minute) // client.StartNow
+		out, sfx := fire(t, m, rec, fx.Timers[0], now)
+		require.Equal(t, protocol.RunRunning, out.Status)
+		require.Equal(t, now.UnixNano(), out.StartAt, "its start is now")
+		require.Equal(t, now.Add(time.Minute).UnixNano(), out.Deadline, "the total timeout counts from now")
+		require.Len(t, sfx.Commands, 1)
+		require.Equal(t, protocol.EventStarted, sfx.Events[0].Type)
+		require.Equal(t, "ahead of its schedule for "+at.UTC().Format(time.RFC3339Nano), sfx.Events[0].Detail)
+		require.Equal(t, fx.Timers, sfx.Unschedule, "the schedule still waiting is moot")
+		require.Equal(t, at.UnixNano(), rec.StartAt, "the record it was applied to is unchanged")
+		// The schedule then fires at its time (it was not removed in time): nothing.
+		_, lfx := fire(t, m, out, fx.Timers[0], at)
+		require.False(t, lfx.Changed)
 	})
 
 	t.Run("other inputs change nothing before the start", func(t *testing.T) {

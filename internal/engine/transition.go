@@ -85,7 +85,12 @@ func Start(m *Machine, trig *protocol.Trigger, runID string, now time.Time) (*pr
 func (t *tx) begin() {
 	rec := t.rec
 	detail := ""
-	if rec.StartAt != 0 {
+	switch now := t.now.UnixNano(); {
+	case rec.StartAt > now:
+		// Started ahead of its time (client.StartNow): its start is now.
+		detail = "ahead of its schedule for " + time.Unix(0, rec.StartAt).UTC().Format(time.RFC3339Nano)
+		rec.StartAt = now
+	case rec.StartAt != 0:
 		detail = "as scheduled for " + time.Unix(0, rec.StartAt).UTC().Format(time.RFC3339Nano)
 	}
 	t.event(protocol.EventStarted, detail)
@@ -156,23 +161,26 @@ func (t *tx) dropMootTimers() {
 }
 
 // unscheduleMoot lists in Effects.Unschedule the timers old (the record
-// before this step) had scheduled that this step made moot, except fired,
-// the timer being applied: a scheduled run's start timer when it ends
-// before its start, a total timeout's deadline when the run ends before
-// it, and a split's join timeout when the split ends before it. Left on
-// the timers stream they would fire at their time and change nothing; a
-// run with a day's total timeout would keep its deadline a day.
+// before this step) had scheduled that this step made moot: a scheduled
+// run's start timer when it ends or starts before its start, a total
+// timeout's deadline when the run ends before it, and a split's join
+// timeout when the split ends before it. Left on the timers stream they
+// would fire at their time and change nothing; a run with a day's total
+// timeout would keep its deadline a day. fired, the timer being applied,
+// is not listed when it is due: the broker fired it. One applied ahead of
+// its time (client.StartNow, canotest's FireTimer) leaves its schedule
+// waiting, which is moot too.
 func (t *tx) unscheduleMoot(old *protocol.RunRecord, fired *protocol.TimerFire) {
 	now := t.now.UnixNano()
 	moot := func(tf protocol.TimerFire) {
-		if fired == nil || fired.Kind != tf.Kind || fired.Step != tf.Step {
+		if fired == nil || fired.Kind != tf.Kind || fired.Step != tf.Step || fired.At > now {
 			t.fx.Unschedule = append(t.fx.Unschedule, tf)
 		}
 	}
+	if old.Status == protocol.RunScheduled && t.rec.Status != protocol.RunScheduled {
+		moot(startTimer(old))
+	}
 	if t.rec.Status.Terminal() {
-		if old.Status == protocol.RunScheduled {
-			moot(startTimer(old))
-		}
 		if old.Deadline > now {
 			moot(protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerRunDeadline, RunID: old.ID, At: old.Deadline})
 		}

@@ -118,3 +118,51 @@ func TestScheduledRunEndToEnd(t *testing.T) {
 	require.False(t, got.StartAt.IsZero())
 	require.False(t, got.History[0].Entered.Before(got.StartAt))
 }
+
+// TestStartNow: a run scheduled an hour ahead is started now by
+// client.StartNow — its task runs, its StartAt becomes when it started,
+// its schedule is removed — and a run that is not scheduled, or unknown,
+// is refused.
+func TestStartNow(t *testing.T) {
+	t.Parallel()
+	reg := &fsm.Registry{}
+	fsm.Register[sendReminder](reg)
+	wf := fsm.New[remindStep]("remind_now", remindSend).Register(remindSend, sendReminder{}).Exit(remindDone)
+	env := canotest.Start(t, canotest.Options{Registry: reg, Workflows: []worker.Definer{wf}})
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+
+	hour := time.Now().Add(time.Hour)
+	id, err := env.Client.Trigger(ctx, "remind_now", &client.TriggerOpts{StartAt: hour})
+	require.NoError(t, err)
+	names := protocol.MustNames("")
+	timers, err := env.JS.Stream(ctx, layout.TimersStream(names))
+	require.NoError(t, err)
+	startSubject := names.TimerAtSubject(id, layout.TimerName(protocol.TimerStart, 0))
+	require.Eventually(t, func() bool {
+		_, err := timers.GetLastMsgForSubject(ctx, startSubject)
+		return err == nil
+	}, 10*time.Second, 10*time.Millisecond, "the start timer is scheduled")
+
+	before := time.Now()
+	require.NoError(t, env.Client.StartNow(ctx, id))
+	run, err := env.Client.Await(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, client.RunCompleted, run.Status)
+	ranAt, ran := sentAt.Load(id)
+	require.True(t, ran)
+	require.True(t, ranAt.(time.Time).Before(hour), "the task ran now, not in an hour")
+	got, err := env.Client.Get(ctx, id)
+	require.NoError(t, err)
+	require.False(t, got.StartAt.Before(before.Add(-time.Second)), "StartAt %s is when it started", got.StartAt)
+	require.True(t, got.StartAt.Before(hour))
+	require.Eventually(t, func() bool {
+		_, err := timers.GetLastMsgForSubject(ctx, startSubject)
+		return errors.Is(err, jetstream.ErrMsgNotFound)
+	}, 10*time.Second, 10*time.Millisecond, "the schedule still waiting is removed")
+
+	err = env.Client.StartNow(ctx, id)
+	require.ErrorIs(t, err, client.ErrNotScheduled)
+	require.Contains(t, err.Error(), "is completed: only a run waiting for its start can be started now")
+	require.ErrorIs(t, env.Client.StartNow(ctx, "rNoSuchRun0000000000000"), client.ErrNotFound)
+}

@@ -500,6 +500,38 @@ func TestCanoctl(t *testing.T) {
 		oneErrorLine(t, b.canoctl(t, "runs", "rerun", "nope"), 1, `run "nope" not found`)
 	})
 
+	t.Run("runs start starts a scheduled run now", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		hour := time.Now().Add(time.Hour)
+		later, err := b.cl.Trigger(ctx, "echo", &client.TriggerOpts{Input: json.RawMessage(`{"who": "early"}`), StartAt: hour})
+		require.NoError(t, err)
+		r := b.canoctl(t, "runs", "start", later, "--wait")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "run "+later+" of echo, started now (scheduled for "+hour.UTC().Format(time.RFC3339)+")")
+		require.Contains(t, r.stdout, "completed in done")
+		run, err := b.cl.Get(ctx, later)
+		require.NoError(t, err)
+		require.True(t, run.StartAt.Before(hour), "its start is when it started")
+
+		other, err := b.cl.Trigger(ctx, "echo", &client.TriggerOpts{StartAt: hour})
+		require.NoError(t, err)
+		r = b.canoctl(t, "runs", "start", other, "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var v struct {
+			RunID        string `json:"run_id"`
+			ScheduledFor string `json:"scheduled_for"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &v))
+		require.Equal(t, other, v.RunID)
+		require.Equal(t, hour.UTC().Format(time.RFC3339Nano), v.ScheduledFor)
+		_, err = b.cl.Await(ctx, other)
+		require.NoError(t, err)
+
+		oneErrorLine(t, b.canoctl(t, "runs", "start", later), 1, "is completed: only a run waiting for its start can be started now")
+		oneErrorLine(t, b.canoctl(t, "runs", "start", "nope"), 1, `run "nope" not found`)
+	})
+
 	t.Run("workflows show --mermaid", func(t *testing.T) {
 		r := b.canoctl(t, "workflows", "show", demo.WorkflowName, "--mermaid", "--runs", "0")
 		require.Equal(t, 0, r.code, r.stderr)
@@ -786,6 +818,6 @@ func TestHelp(t *testing.T) {
 	require.Empty(t, r.stdout)
 	require.Contains(t, r.stderr, "Commands:")
 	require.Contains(t, r.stderr, "canoctl: missing command")
-	oneErrorLine(t, nb.canoctl(t, "runs"), 2, "runs needs a subcommand: list, show, watch, cancel, rerun (see canoctl runs -h)")
+	oneErrorLine(t, nb.canoctl(t, "runs"), 2, "runs needs a subcommand: list, show, watch, cancel, rerun, start (see canoctl runs -h)")
 	oneErrorLine(t, nb.canoctl(t, "runs", "--bogus"), 2, "flag provided but not defined: -bogus")
 }

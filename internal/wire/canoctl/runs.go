@@ -71,7 +71,55 @@ func runCommands() []command {
 				fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
 				return o
 			}, run: runsRerun},
+		{path: "runs start", args: "ID", short: "start a scheduled run now rather than at its time", nargs: 1, long: true,
+			flags: func(fs *flag.FlagSet) any {
+				o := &startNowOpts{}
+				fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
+				return o
+			}, run: runsStartNow},
 	}
+}
+
+type startNowOpts struct {
+	wait bool
+}
+
+func runsStartNow(ctx context.Context, e *env, args []string, o any) error {
+	opts := o.(*startNowOpts)
+	r, err := getRun(ctx, e, args[0])
+	if err != nil {
+		return err
+	}
+	// A run not scheduled is refused by client.StartNow (ErrNotScheduled), which says why.
+	var st *client.EventStream
+	if opts.wait {
+		// Watch before starting it, so no event of the run is missed.
+		sctx, cancel := e.reqCtx(ctx)
+		st, err = e.cl.Events(sctx, &client.EventFilter{Workflow: r.Workflow, RunID: r.ID})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("watch events of %s: %w", r.ID, err)
+		}
+		defer st.Stop()
+	}
+	rctx, cancel := e.reqCtx(ctx)
+	err = e.cl.StartNow(rctx, r.ID)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("start %s now: %w", r.ID, err)
+	}
+	if !opts.wait {
+		if e.c.json {
+			return writeJSON(e.out, map[string]string{"run_id": r.ID, "workflow": r.Workflow, "scheduled_for": r.StartAt.UTC().Format(time.RFC3339Nano)})
+		}
+		fmt.Fprintf(e.out, "starting run %s of %s now, scheduled for %s (follow it with: canoctl runs watch %s)\n",
+			r.ID, r.Workflow, r.StartAt.UTC().Format(time.RFC3339), r.ID)
+		return nil
+	}
+	if !e.c.json {
+		fmt.Fprintf(e.out, "run %s of %s, started now (scheduled for %s)\n", r.ID, r.Workflow, r.StartAt.UTC().Format(time.RFC3339))
+	}
+	return follow(ctx, e, st, r.ID)
 }
 
 // statusNames lists the run statuses for a flag's help: "a, b or c".

@@ -107,6 +107,16 @@ func TestBrowser(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, client.RunCancelled, got.Status)
 
+	// A run scheduled an hour ahead, started now from its page: the page
+	// follows it to its end by itself.
+	soon, err := s.cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
+	require.NoError(t, err)
+	b.open(s.base + "/runs/" + soon)
+	b.waitTrue("the run shows scheduled", `document.getElementById("run-status").textContent === "scheduled"`)
+	b.eval(`window.__noReload = true`)
+	b.act("the page shows completed", `document.getElementById("start-now").click()`, `document.getElementById("run-status").textContent === "completed"`)
+	b.waitTrue("no reload happened", `window.__noReload === true`)
+
 	// 4. Trip the breaker (failing calls), then reset it from the page.
 	for range faults.GuardedFailureThreshold {
 		_, err := s.cl.Run(ctx, faults.GuardedName, &client.TriggerOpts{Input: faults.FaultInput{Fail: true}})

@@ -67,6 +67,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("POST /runs/cancel", s.cancelRuns)
 	mux.HandleFunc("POST /runs/{id}/cancel", s.cancelRun)
 	mux.HandleFunc("POST /runs/{id}/rerun", s.rerunRun)
+	mux.HandleFunc("POST /runs/{id}/start", s.startRunNow)
 	mux.HandleFunc("POST /trigger", s.trigger)
 	mux.HandleFunc("GET /workflows", s.workflowsPage)
 	mux.HandleFunc("GET /workflows/{name}", s.workflowPage)
@@ -145,7 +146,7 @@ func statusOf(err error) int {
 	case errors.Is(err, client.ErrNotFound), errors.Is(err, client.ErrWorkflowNotFound),
 		errors.Is(err, client.ErrBreakerNotFound), errors.Is(err, client.ErrDeadLetterNotFound):
 		return http.StatusNotFound
-	case errors.Is(err, client.ErrNotEnded):
+	case errors.Is(err, client.ErrNotEnded), errors.Is(err, client.ErrNotScheduled):
 		return http.StatusConflict
 	}
 	return http.StatusBadGateway
@@ -336,6 +337,17 @@ func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	done(w, r, "/runs/"+url.PathEscape(nid), map[string]string{"run_id": nid, "rerun_of": id})
+}
+
+// startRunNow starts a scheduled run now rather than at its time
+// (client.StartNow).
+func (s *Server) startRunNow(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if err := s.cl.StartNow(r.Context(), id); err != nil {
+		s.fail(w, r, statusOf(err), err)
+		return
+	}
+	done(w, r, "/runs/"+url.PathEscape(id), map[string]string{"run_id": id})
 }
 
 // maxInput bounds a trigger's input field.

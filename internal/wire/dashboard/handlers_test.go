@@ -159,6 +159,39 @@ func TestHandlers(t *testing.T) {
 		require.ErrorIs(t, err, fsm.ErrCancelled)
 	})
 
+	t.Run("start now", func(t *testing.T) {
+		hour := time.Now().Add(time.Hour)
+		id, err := s.cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{StartAt: hour})
+		require.NoError(t, err)
+		code, body := s.get(t, "/runs/"+id)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `action="/runs/`+id+`/start"`, "a scheduled run can be started now")
+		post := func() (int, string) {
+			req, err := http.NewRequest(http.MethodPost, s.base+"/runs/"+id+"/start", nil)
+			require.NoError(t, err)
+			req.Header.Set("Accept", "application/json")
+			resp, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			require.NoError(t, err)
+			return resp.StatusCode, string(b)
+		}
+		code, answer := post()
+		require.Equal(t, http.StatusOK, code, answer)
+		out, err := s.cl.Await(ctx, id)
+		require.NoError(t, err)
+		require.Equal(t, client.RunCompleted, out.Status)
+		require.True(t, out.StartAt.Before(hour), "it started now")
+		code, body = s.get(t, "/runs/"+id)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `<dt>Started</dt><dd id="run-start-at">`)
+		require.NotContains(t, body, `id="start-now"`, "an ended run cannot be started")
+		code, answer = post()
+		require.Equal(t, http.StatusConflict, code)
+		require.Contains(t, answer, "only a run waiting for its start can be started now")
+	})
+
 	t.Run("other pages", func(t *testing.T) {
 		for path, want := range map[string]string{
 			"/workflows":                    demo.SleepyName,
