@@ -400,6 +400,7 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Regexp(t, `Status:\s+scheduled`, r.stdout)
 		require.Regexp(t, `Starts:\s+\S`, r.stdout)
+		require.Contains(t, r.stdout, "(start it now with: canoctl runs start "+id+"; cancel it with: canoctl runs cancel "+id+")")
 		require.Regexp(t, `Triggered:\s+\S`, r.stdout)
 		r = b.canoctl(t, "runs", "show", id, "--json")
 		require.Equal(t, 0, r.code, r.stderr)

@@ -382,10 +382,10 @@ func printRun(w io.Writer, r *client.Run, now time.Time) {
 		line("Started", fmtTime(r.CreatedAt, now))
 	case r.Status == client.RunScheduled:
 		line("Triggered", fmtTime(r.CreatedAt, now))
-		line("Starts", fmtTime(r.StartAt, now)+" (cancel it before then with: canoctl runs cancel "+r.ID+")")
+		line("Starts", fmtTime(r.StartAt, now)+" (start it now with: canoctl runs start "+r.ID+"; cancel it with: canoctl runs cancel "+r.ID+")")
 	default:
 		line("Triggered", fmtTime(r.CreatedAt, now))
-		line("Started", fmtTime(r.StartAt, now)+" (as scheduled)")
+		line("Started", fmtTime(r.StartAt, now))
 	}
 	if r.Status.Terminal() {
 		line("Ended", fmtTime(r.UpdatedAt, now))
