@@ -80,6 +80,22 @@ func runCommands() []command {
 	}
 }
 
+// watchFirst, when wait is set, starts watching the events filter selects
+// (what names), before an action that starts a run, so that follow misses
+// none of the run's events; stop ends the watch. Without wait it watches
+// nothing: the stream is nil and stop does nothing.
+func watchFirst(ctx context.Context, e *env, wait bool, filter *client.EventFilter, what string) (st *client.EventStream, stop func(), err error) {
+	if !wait {
+		return nil, func() {}, nil
+	}
+	sctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	if st, err = e.cl.Events(sctx, filter); err != nil {
+		return nil, nil, fmt.Errorf("watch events of %s: %w", what, err)
+	}
+	return st, st.Stop, nil
+}
+
 type startNowOpts struct {
 	wait bool
 }
@@ -91,17 +107,11 @@ func runsStartNow(ctx context.Context, e *env, args []string, o any) error {
 		return err
 	}
 	// A run not scheduled is refused by client.StartNow (ErrNotScheduled), which says why.
-	var st *client.EventStream
-	if opts.wait {
-		// Watch before starting it, so no event of the run is missed.
-		sctx, cancel := e.reqCtx(ctx)
-		st, err = e.cl.Events(sctx, &client.EventFilter{Workflow: r.Workflow, RunID: r.ID})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("watch events of %s: %w", r.ID, err)
-		}
-		defer st.Stop()
+	st, stop, err := watchFirst(ctx, e, opts.wait, &client.EventFilter{Workflow: r.Workflow, RunID: r.ID}, r.ID)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	rctx, cancel := e.reqCtx(ctx)
 	err = e.cl.StartNow(rctx, r.ID)
 	cancel()
@@ -143,17 +153,11 @@ func runsRerun(ctx context.Context, e *env, args []string, o any) error {
 		return err
 	}
 	// A run not ended is refused by client.Rerun (ErrNotEnded), which says why.
-	var st *client.EventStream
-	if opts.wait {
-		// Watch before starting it, so no event of the run is missed.
-		sctx, cancel := e.reqCtx(ctx)
-		st, err = e.cl.Events(sctx, &client.EventFilter{Workflow: old.Workflow})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("watch events of %s: %w", old.Workflow, err)
-		}
-		defer st.Stop()
+	st, stop, err := watchFirst(ctx, e, opts.wait, &client.EventFilter{Workflow: old.Workflow}, old.Workflow)
+	if err != nil {
+		return err
 	}
+	defer stop()
 	rctx, cancel := e.reqCtx(ctx)
 	id, err := e.cl.Rerun(rctx, old.ID, &client.RerunOpts{LatestVersion: opts.latest, IdempotencyKey: opts.key})
 	cancel()

@@ -139,17 +139,11 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 	if input != nil {
 		topts.Input = input
 	}
-	var st *client.EventStream
-	if opts.wait {
-		// Watch before triggering, so no event of the run is missed.
-		sctx, cancel := e.reqCtx(ctx)
-		st, err = e.cl.Events(sctx, &client.EventFilter{Workflow: wf})
-		cancel()
-		if err != nil {
-			return fmt.Errorf("watch events of %s: %w", wf, err)
-		}
-		defer st.Stop()
+	st, stop, err := watchFirst(ctx, e, opts.wait, &client.EventFilter{Workflow: wf}, wf) // runs.go
+	if err != nil {
+		return err
 	}
+	defer stop()
 	tctx, cancel := e.reqCtx(ctx)
 	id, err := e.cl.Trigger(tctx, wf, topts)
 	cancel()
