@@ -6,8 +6,8 @@ import (
 	"maps"
 )
 
-// Acting on many things at once (runs cancel --workflow, dlq replay --all,
-// dlq rm --all). Without --yes canoctl lists what it would act on and
+// Acting on many things at once (runs cancel --workflow, runs start
+// --workflow, dlq replay --all, dlq rm --all). Without --yes canoctl lists what it would act on and
 // changes nothing; with --yes it acts on each, goes on past a failure, and
 // reports the failures together.
 

@@ -531,6 +531,40 @@ func TestCanoctl(t *testing.T) {
 
 		oneErrorLine(t, b.canoctl(t, "runs", "start", later), 1, "is completed: only a run waiting for its start can be started now")
 		oneErrorLine(t, b.canoctl(t, "runs", "start", "nope"), 1, `run "nope" not found`)
+
+		// Every scheduled run of a workflow: listed, then started with --yes.
+		var ids []string
+		for range 2 {
+			id, err := b.cl.Trigger(ctx, "echo", &client.TriggerOpts{StartAt: hour})
+			require.NoError(t, err)
+			ids = append(ids, id)
+		}
+		r = b.canoctl(t, "runs", "start", "--workflow", "echo")
+		require.Equal(t, 0, r.code, r.stderr)
+		for _, id := range ids {
+			require.Contains(t, r.stdout, id+"\n")
+		}
+		require.Regexp(t, `\d+ runs would be started now: run again with --yes to start them`, r.stdout)
+		r = b.canoctl(t, "runs", "start", "--workflow", "echo", "--yes", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var many struct {
+			Workflow       string   `json:"workflow"`
+			StartRequested []string `json:"start_requested"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &many))
+		require.Equal(t, "echo", many.Workflow)
+		require.Subset(t, many.StartRequested, ids)
+		for _, id := range ids {
+			run, err := b.cl.Await(ctx, id)
+			require.NoError(t, err)
+			require.True(t, run.StartAt.Before(hour))
+		}
+		r = b.canoctl(t, "runs", "start", "--workflow", "echo")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "no scheduled runs of echo to start\n", r.stdout)
+		oneErrorLine(t, b.canoctl(t, "runs", "start"), 2, "give the ID of the scheduled run to start now, or --workflow NAME")
+		oneErrorLine(t, b.canoctl(t, "runs", "start", later, "--workflow", "echo"), 2, "give a run ID or --workflow, not both")
+		oneErrorLine(t, b.canoctl(t, "runs", "start", "--workflow", "echo", "--wait"), 2, "--wait follows one run")
 	})
 
 	t.Run("workflows show --mermaid", func(t *testing.T) {

@@ -71,13 +71,49 @@ func runCommands() []command {
 				fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
 				return o
 			}, run: runsRerun},
-		{path: "runs start", args: "ID", short: "start a scheduled run now rather than at its time", nargs: 1, long: true,
+		{path: "runs start", args: "ID | --workflow NAME", short: "start a scheduled run now rather than at its time, or every scheduled run of a workflow (--workflow)", nargs: -2, long: true,
 			flags: func(fs *flag.FlagSet) any {
 				o := &startNowOpts{}
 				fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
+				fs.StringVar(&o.workflow, "workflow", "", "instead of one run: every scheduled run of this `workflow` (lists them; --yes starts them)")
+				fs.BoolVar(&o.yes, "yes", false, "with --workflow: start the runs listed now, rather than only list them")
 				return o
 			}, run: runsStartNow},
 	}
+}
+
+// runsStartMany starts every scheduled run of opts.workflow now; without
+// opts.yes it only lists them (bulk.go). A run that starts on its own
+// meanwhile is refused by StartNow, and reported with the failures.
+func runsStartMany(ctx context.Context, e *env, opts *startNowOpts) error {
+	rctx, cancel := e.reqCtx(ctx)
+	runs, err := e.cl.List(rctx, &client.ListOpts{Workflow: opts.workflow, Status: client.RunScheduled})
+	cancel()
+	if err != nil {
+		return fmt.Errorf("list runs: %w", err)
+	}
+	b := bulk{what: "scheduled runs of " + opts.workflow, noun: "run", verb: "start", past: "started now"}
+	for _, r := range runs {
+		b.ids = append(b.ids, r.ID)
+	}
+	if !opts.yes {
+		return b.preview(e, map[string]any{"workflow": opts.workflow})
+	}
+	requested, failed := b.do(ctx, e, e.cl.StartNow)
+	if e.c.json {
+		if err := writeJSON(e.out, map[string]any{"workflow": opts.workflow, "start_requested": nonNil(requested)}); err != nil {
+			return err
+		}
+	} else {
+		switch {
+		case len(requested) == 0 && len(failed) == 0:
+			fmt.Fprintf(e.out, "no %s to start\n", b.what)
+		case len(requested) > 0:
+			fmt.Fprintf(e.out, "start requested for %s of %s (follow them with: canoctl runs watch --workflow %s)\n",
+				counted(len(requested), "run"), opts.workflow, opts.workflow)
+		}
+	}
+	return errors.Join(failed...)
 }
 
 // watchFirst, when wait is set, starts watching the events filter selects
@@ -97,11 +133,22 @@ func watchFirst(ctx context.Context, e *env, wait bool, filter *client.EventFilt
 }
 
 type startNowOpts struct {
-	wait bool
+	wait, yes bool
+	workflow  string
 }
 
 func runsStartNow(ctx context.Context, e *env, args []string, o any) error {
 	opts := o.(*startNowOpts)
+	switch {
+	case len(args) == 1 && (opts.workflow != "" || opts.yes):
+		return usagef("give a run ID or --workflow, not both (--yes goes with --workflow)")
+	case len(args) == 0 && opts.workflow == "":
+		return usagef("give the ID of the scheduled run to start now, or --workflow NAME to start that workflow's scheduled runs")
+	case len(args) == 0 && opts.wait:
+		return usagef("--wait follows one run: give its ID, or leave --wait out with --workflow")
+	case len(args) == 0:
+		return runsStartMany(ctx, e, opts)
+	}
 	r, err := getRun(ctx, e, args[0])
 	if err != nil {
 		return err

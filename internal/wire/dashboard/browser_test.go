@@ -78,6 +78,17 @@ func TestBrowser(t *testing.T) {
 	b.waitTrue("its row has nothing left to tick", `!`+laterRow+`.querySelector('input[name="id"]')`)
 	b.waitTrue("it left the scheduled count", scheduledCount+` === "0"`)
 	b.waitTrue("no reload happened", `window.__noReload === true`)
+	// Another, ticked and started now with "Start selected": it runs to its end.
+	b.eval(`document.body.removeAttribute("data-last-run"); document.querySelector('form.trigger input[name="start"]').value = "1h"`)
+	b.act("the second scheduled trigger answered", `document.getElementById("trigger").click()`, `!!document.body.getAttribute("data-last-run")`)
+	early := b.text(`document.body.getAttribute("data-last-run")`)
+	earlyRow := `document.getElementById("run-" + ` + jsString(early) + `)`
+	b.waitTrue("its row appears scheduled", `!!`+earlyRow+` && `+earlyRow+`.classList.contains("status-scheduled")`)
+	b.eval(earlyRow + `.querySelector('input[name="id"]').checked = true`)
+	b.act("the bulk start answered", `document.getElementById("start-selected").click()`,
+		`document.getElementById("msg").textContent === "start requested for 1 run"`)
+	b.waitTrue("the started run's row turns completed", earlyRow+`.classList.contains("status-completed")`)
+	b.waitTrue("no reload happened", `window.__noReload === true`)
 
 	// 2. Its detail page: the path highlighted in the diagram.
 	b.open(s.base + "/runs/" + runID)

@@ -65,6 +65,7 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /runs", s.runsPage)
 	mux.HandleFunc("GET /runs/{id}", s.runPage)
 	mux.HandleFunc("POST /runs/cancel", s.cancelRuns)
+	mux.HandleFunc("POST /runs/start", s.startRuns)
 	mux.HandleFunc("POST /runs/{id}/cancel", s.cancelRun)
 	mux.HandleFunc("POST /runs/{id}/rerun", s.rerunRun)
 	mux.HandleFunc("POST /runs/{id}/start", s.startRunNow)
@@ -301,32 +302,53 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 // the answer names those that failed. An ended run's cancel changes
 // nothing, as for one run.
 func (s *Server) cancelRuns(w http.ResponseWriter, r *http.Request) {
+	s.eachRun(w, r, "cancel", func(ctx context.Context, id string) error {
+		return s.cl.Cancel(ctx, id, "cancelled from the dashboard")
+	})
+}
+
+// startRuns starts the scheduled runs selected on the runs page now
+// (client.StartNow), as cancelRuns cancels them. A run that is not
+// scheduled is one of the failures the answer names.
+func (s *Server) startRuns(w http.ResponseWriter, r *http.Request) {
+	s.eachRun(w, r, "start", s.cl.StartNow)
+}
+
+// eachRun does act (verb names it) to each run selected on the runs page
+// (form values "id"), at most PageSizeMax. One that fails does not stop
+// the others; the answer names those that failed: 409 when each failed
+// for the run's status, 502 otherwise.
+func (s *Server) eachRun(w http.ResponseWriter, r *http.Request, verb string, act func(ctx context.Context, id string) error) {
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {
-		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: cancel: %w", err))
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %w", verb, err))
 		return
 	}
 	ids := r.PostForm["id"]
 	switch {
 	case len(ids) == 0:
-		s.fail(w, r, http.StatusBadRequest, errors.New("dashboard: cancel: no run selected: tick the runs to cancel first"))
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: no run selected: tick the runs to %s first", verb, verb))
 		return
 	case len(ids) > PageSizeMax:
-		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: cancel: %d runs selected: at most %d at once", len(ids), PageSizeMax))
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %d runs selected: at most %d at once", verb, len(ids), PageSizeMax))
 		return
 	}
 	var failed []error
+	code := http.StatusConflict
 	for _, id := range ids {
-		if err := s.cl.Cancel(r.Context(), id, "cancelled from the dashboard"); err != nil {
+		if err := act(r.Context(), id); err != nil {
 			failed = append(failed, fmt.Errorf("run %s: %w", id, err))
+			if statusOf(err) != http.StatusConflict {
+				code = http.StatusBadGateway
+			}
 		}
 	}
 	if len(failed) > 0 {
-		s.fail(w, r, http.StatusBadGateway, fmt.Errorf("dashboard: cancel: %d of %d cancels failed (the others were requested): %w",
-			len(failed), len(ids), errors.Join(failed...)))
+		s.fail(w, r, code, fmt.Errorf("dashboard: %s: %d of %d %ss failed (the others were requested): %w",
+			verb, len(failed), len(ids), verb, errors.Join(failed...)))
 		return
 	}
-	done(w, r, "/runs", map[string]string{"cancel_requested": strconv.Itoa(len(ids))})
+	done(w, r, "/runs", map[string]string{verb + "_requested": strconv.Itoa(len(ids))})
 }
 
 func (s *Server) rerunRun(w http.ResponseWriter, r *http.Request) {

@@ -284,6 +284,34 @@ func TestHandlers(t *testing.T) {
 		require.Equal(t, "dashboard: cancel: no run selected: tick the runs to cancel first", v["error"])
 	})
 
+	t.Run("start selected runs", func(t *testing.T) {
+		hour := time.Now().Add(time.Hour)
+		var ids []string
+		for range 2 {
+			id, err := s.cl.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{StartAt: hour})
+			require.NoError(t, err)
+			ids = append(ids, id)
+		}
+		_, body := s.get(t, "/runs")
+		require.Contains(t, body, `id="start-selected" formaction="/runs/start"`)
+		code, v := s.postJSON(t, "/runs/start", url.Values{"id": ids})
+		require.Equal(t, http.StatusOK, code, v)
+		require.Equal(t, "2", v["start_requested"])
+		for _, id := range ids {
+			out, err := s.cl.Await(ctx, id)
+			require.NoError(t, err)
+			require.True(t, out.StartAt.Before(hour), "started now")
+		}
+		// Started already: refused for its status (409), named in the answer.
+		code, v = s.postJSON(t, "/runs/start", url.Values{"id": ids[:1]})
+		require.Equal(t, http.StatusConflict, code)
+		require.Contains(t, v["error"], "dashboard: start: 1 of 1 starts failed (the others were requested): run "+ids[0])
+		require.Contains(t, v["error"], "only a run waiting for its start can be started now")
+		code, v = s.postJSON(t, "/runs/start", url.Values{})
+		require.Equal(t, http.StatusBadRequest, code)
+		require.Equal(t, "dashboard: start: no run selected: tick the runs to start first", v["error"])
+	})
+
 	t.Run("dead letters: replay and delete those ticked", func(t *testing.T) {
 		for range 2 {
 			_, err := s.cl.Trigger(ctx, "no_such_workflow_dl", nil)

@@ -56,8 +56,10 @@
               if (live) refresh();
               return;
             }
-            if (res.j.cancel_requested) {
-              say("cancel requested for " + res.j.cancel_requested + (res.j.cancel_requested === "1" ? " run" : " runs"));
+            var bulk = res.j.cancel_requested ? "cancel" : res.j.start_requested ? "start" : "";
+            if (bulk) {
+              var n = res.j[bulk + "_requested"];
+              say(bulk + " requested for " + n + (n === "1" ? " run" : " runs"));
               document.querySelectorAll('input[form="bulk"]:checked').forEach(function (c) { c.checked = false; });
               return;
             }
