@@ -65,6 +65,18 @@ func (b bulk) do(ctx context.Context, e *env, act func(ctx context.Context, id s
 	return done, failed
 }
 
+// requestedRuns prints what do requested of a workflow's runs, or that
+// there was nothing to act on; failures are the caller's to return.
+func (b bulk) requestedRuns(e *env, workflow string, requested []string, failed []error) {
+	switch {
+	case len(requested) == 0 && len(failed) == 0:
+		fmt.Fprintf(e.out, "no %s to %s\n", b.what, b.verb)
+	case len(requested) > 0:
+		fmt.Fprintf(e.out, "%s requested for %s of %s (follow them with: canoctl runs watch --workflow %s)\n",
+			b.verb, counted(len(requested), "run"), workflow, workflow)
+	}
+}
+
 // nonNil is s, or an empty slice for nil: JSON shows [] rather than null.
 func nonNil(s []string) []string {
 	if s == nil {

@@ -105,13 +105,7 @@ func runsStartMany(ctx context.Context, e *env, opts *startNowOpts) error {
 			return err
 		}
 	} else {
-		switch {
-		case len(requested) == 0 && len(failed) == 0:
-			fmt.Fprintf(e.out, "no %s to start\n", b.what)
-		case len(requested) > 0:
-			fmt.Fprintf(e.out, "start requested for %s of %s (follow them with: canoctl runs watch --workflow %s)\n",
-				counted(len(requested), "run"), opts.workflow, opts.workflow)
-		}
+		b.requestedRuns(e, opts.workflow, requested, failed)
 	}
 	return errors.Join(failed...)
 }
@@ -851,13 +845,7 @@ func runsCancelMany(ctx context.Context, e *env, opts *cancelOpts) error {
 		for _, r := range outcomes {
 			fmt.Fprintf(e.out, "run %s %s in state %s\n", r.ID, r.Status, r.State)
 		}
-		switch {
-		case len(requested) == 0 && len(failed) == 0:
-			fmt.Fprintf(e.out, "no %s to cancel\n", b.what)
-		case len(requested) > 0:
-			fmt.Fprintf(e.out, "cancel requested for %s of %s (follow them with: canoctl runs watch --workflow %s)\n",
-				counted(len(requested), "run"), opts.workflow, opts.workflow)
-		}
+		b.requestedRuns(e, opts.workflow, requested, failed)
 	}
 	return errors.Join(failed...)
 }
