@@ -91,7 +91,22 @@ func TestPendingScrapeDoesNotBlock(t *testing.T) {
 			return nil
 		}
 	}
-	require.Equal(t, map[string]float64{"t_consumer_pending/c": 3, "t_consumer_ack_pending/c": 0}, gather())
+	// The server counts a consumer's pending messages as its stream signals
+	// the consumer, a moment after each publish's acknowledgement (and a
+	// scrape under load may pass its 100 ms): poll until the count is there.
+	want := map[string]float64{"t_consumer_pending/c": 3, "t_consumer_ack_pending/c": 0}
+	var got map[string]float64
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		if got = gather(); len(got) == len(want) && got["t_consumer_pending/c"] == 3 {
+			break
+		}
+		require.True(t, time.Now().Before(deadline), "the consumer's counts never came: %v", got)
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-t.Context().Done():
+		}
+	}
+	require.Equal(t, want, got)
 
 	real := p.query
 	release := make(chan struct{})
