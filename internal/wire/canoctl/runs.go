@@ -68,13 +68,13 @@ func runCommands() []command {
 				o := &rerunOpts{}
 				fs.BoolVar(&o.latest, "latest", false, "run the workflow's latest version instead of the run's")
 				fs.StringVar(&o.key, "key", "", "idempotency `key`: a second rerun with it starts nothing and returns the first")
-				fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
+				fs.BoolVar(&o.wait, "wait", false, followHelp)
 				return o
 			}, run: runsRerun},
 		{path: "runs start", args: "ID | --workflow NAME", short: "start a scheduled run now rather than at its time, or every scheduled run of a workflow (--workflow)", nargs: -2, long: true,
 			flags: func(fs *flag.FlagSet) any {
 				o := &startNowOpts{}
-				fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
+				fs.BoolVar(&o.wait, "wait", false, followHelp)
 				fs.StringVar(&o.workflow, "workflow", "", "instead of one run: every scheduled run of this `workflow` (lists them; --yes starts them)")
 				fs.BoolVar(&o.yes, "yes", false, "with --workflow: start the runs listed now, rather than only list them")
 				return o
@@ -125,6 +125,10 @@ func watchFirst(ctx context.Context, e *env, wait bool, filter *client.EventFilt
 	}
 	return st, st.Stop, nil
 }
+
+// followHelp is the help of --wait on the commands that start a run and
+// follow it (trigger, runs rerun, runs start).
+const followHelp = "print each transition live and end with the outcome; exit 0 only if the run completes"
 
 type startNowOpts struct {
 	wait, yes bool

@@ -36,7 +36,7 @@ func triggerCommands() []command {
 			fs.StringVar(&o.id, "id", "", "run `id` (default: a fresh unique id)")
 			fs.StringVar(&o.at, "at", "", "start the run at `TIME` (RFC 3339: 2026-12-24T18:00:00Z); it is scheduled until then")
 			fs.StringVar(&o.in, "in", "", "start the run after `DURATION` (90s, 2h30m, 48h); it is scheduled until then")
-			fs.BoolVar(&o.wait, "wait", false, "print each transition live and end with the outcome; exit 0 only if the run completes")
+			fs.BoolVar(&o.wait, "wait", false, followHelp)
 			return o
 		}, run: trigger}}
 }

@@ -314,23 +314,35 @@ func (s *Server) startRuns(w http.ResponseWriter, r *http.Request) {
 	s.eachRun(w, r, "start", s.cl.StartNow)
 }
 
+// selection reads the values of field that a page's form ticked, for
+// verb (noun names one of them, which how the text names them all). It
+// answers 400 itself, and reports false, when the form cannot be read,
+// or nothing or more than PageSizeMax is ticked.
+func (s *Server) selection(w http.ResponseWriter, r *http.Request, verb, field, noun, which string) ([]string, bool) {
+	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
+	if err := r.ParseForm(); err != nil {
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %w", verb, err))
+		return nil, false
+	}
+	vals := r.PostForm[field]
+	switch {
+	case len(vals) == 0:
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: no %s selected: tick %s to %s first", verb, noun, which, verb))
+		return nil, false
+	case len(vals) > PageSizeMax:
+		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %d %ss selected: at most %d at once", verb, len(vals), noun, PageSizeMax))
+		return nil, false
+	}
+	return vals, true
+}
+
 // eachRun does act (verb names it) to each run selected on the runs page
 // (form values "id"), at most PageSizeMax. One that fails does not stop
 // the others; the answer names those that failed: 409 when each failed
 // for the run's status, 502 otherwise.
 func (s *Server) eachRun(w http.ResponseWriter, r *http.Request, verb string, act func(ctx context.Context, id string) error) {
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
-		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %w", verb, err))
-		return
-	}
-	ids := r.PostForm["id"]
-	switch {
-	case len(ids) == 0:
-		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: no run selected: tick the runs to %s first", verb, verb))
-		return
-	case len(ids) > PageSizeMax:
-		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %d runs selected: at most %d at once", verb, len(ids), PageSizeMax))
+	ids, ok := s.selection(w, r, verb, "id", "run", "the runs")
+	if !ok {
 		return
 	}
 	var failed []error
@@ -614,18 +626,8 @@ func (s *Server) deadLettersAction(w http.ResponseWriter, r *http.Request) {
 	if replay {
 		verb, past, do = "replay", "replayed", s.cl.Replay
 	}
-	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
-	if err := r.ParseForm(); err != nil {
-		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %w", verb, err))
-		return
-	}
-	seqs := r.PostForm["seq"]
-	switch {
-	case len(seqs) == 0:
-		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: no dead letter selected: tick those to %s first", verb, verb))
-		return
-	case len(seqs) > PageSizeMax:
-		s.fail(w, r, http.StatusBadRequest, fmt.Errorf("dashboard: %s: %d dead letters selected: at most %d at once", verb, len(seqs), PageSizeMax))
+	seqs, ok := s.selection(w, r, verb, "seq", "dead letter", "those")
+	if !ok {
 		return
 	}
 	nums := make([]uint64, len(seqs))
