@@ -63,37 +63,42 @@ func TestMootTimersRemoved(t *testing.T) {
 
 	id, err := env.Client.Trigger(ctx, "moot", nil)
 	require.NoError(t, err)
-	names := protocol.MustNames("")
-	timers, err := env.JS.Stream(ctx, layout.TimersStream(names))
-	require.NoError(t, err)
-	subjects := []string{
-		names.TimerAtSubject(id, layout.TimerName(protocol.TimerRunDeadline, 0)),
-		names.TimerAtSubject(id, layout.TimerName(protocol.TimerJoin, 0)),
-	}
-	scheduled := func(subject string) (bool, error) {
-		_, err := timers.GetLastMsgForSubject(ctx, subject)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return false, nil
-		}
-		return err == nil, err
-	}
-	for _, subject := range subjects {
-		require.Eventually(t, func() bool {
-			ok, err := scheduled(subject)
-			require.NoError(t, err)
-			return ok
-		}, 10*time.Second, 10*time.Millisecond, "%s is scheduled while the branches run", subject)
+	kinds := []protocol.TimerKind{protocol.TimerRunDeadline, protocol.TimerJoin}
+	for _, kind := range kinds {
+		awaitTimer(ctx, t, env, id, kind, true, "scheduled while the branches run")
 	}
 
 	close(mootGate(id))
 	run, err := env.Client.Await(ctx, id)
 	require.NoError(t, err)
 	require.Equal(t, client.RunCompleted, run.Status)
-	for _, subject := range subjects {
-		require.Eventually(t, func() bool {
-			ok, err := scheduled(subject)
-			require.NoError(t, err)
-			return !ok
-		}, 10*time.Second, 10*time.Millisecond, "%s is removed once the run has ended", subject)
+	for _, kind := range kinds {
+		awaitTimer(ctx, t, env, id, kind, false, "removed once the run has ended")
 	}
+}
+
+// timerWaiting reports whether the schedule of runID's timer of kind (step
+// 0) is on the timers stream.
+func timerWaiting(ctx context.Context, env *canotest.Env, runID string, kind protocol.TimerKind) (bool, error) {
+	names := protocol.MustNames("")
+	timers, err := env.JS.Stream(ctx, layout.TimersStream(names))
+	if err != nil {
+		return false, err
+	}
+	_, err = timers.GetLastMsgForSubject(ctx, names.TimerAtSubject(runID, layout.TimerName(kind, 0)))
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// awaitTimer polls, with a deadline, until runID's timer of kind is
+// waiting on the timers stream (want) or gone (!want); what says so.
+func awaitTimer(ctx context.Context, t *testing.T, env *canotest.Env, runID string, kind protocol.TimerKind, want bool, what string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		ok, err := timerWaiting(ctx, env, runID, kind)
+		require.NoError(t, err)
+		return ok == want
+	}, 10*time.Second, 10*time.Millisecond, "run %s's %s timer: %s", runID, kind, what)
 }

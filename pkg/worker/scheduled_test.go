@@ -3,16 +3,13 @@ package worker_test
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
-	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/canotest"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
@@ -82,12 +79,9 @@ func TestScheduledRunEndToEnd(t *testing.T) {
 	require.Len(t, scheduled, 1)
 	require.Equal(t, later, scheduled[0].ID)
 	// Its start timer is a schedule message on the timers stream.
-	names := protocol.MustNames("")
-	timers, err := env.JS.Stream(ctx, layout.TimersStream(names))
+	waiting, err := timerWaiting(ctx, env, later, protocol.TimerStart) // moot_test.go
 	require.NoError(t, err)
-	startSubject := names.TimerAtSubject(later, layout.TimerName(protocol.TimerStart, 0))
-	_, err = timers.GetLastMsgForSubject(ctx, startSubject)
-	require.NoError(t, err, "the start timer is scheduled")
+	require.True(t, waiting, "the start timer is scheduled")
 	require.NoError(t, env.Client.Cancel(ctx, later, "not needed"))
 	run, err = env.Client.Await(ctx, later)
 	require.ErrorIs(t, err, fsm.ErrCancelled)
@@ -95,10 +89,7 @@ func TestScheduledRunEndToEnd(t *testing.T) {
 	_, ran = sentAt.Load(later)
 	require.False(t, ran)
 	// The cancel removes the start timer rather than leave it an hour.
-	require.Eventually(t, func() bool {
-		_, err := timers.GetLastMsgForSubject(ctx, startSubject)
-		return errors.Is(err, jetstream.ErrMsgNotFound)
-	}, 10*time.Second, 10*time.Millisecond, "the cancelled run's start timer is removed")
+	awaitTimer(ctx, t, env, later, protocol.TimerStart, false, "the cancelled run's start timer is removed")
 
 	// A JSON trigger request (nats req) with start_in.
 	reply, err := env.NC.RequestMsgWithContext(ctx, &nats.Msg{Subject: "cano.rpc.trigger.remind",
@@ -135,14 +126,7 @@ func TestStartNow(t *testing.T) {
 	hour := time.Now().Add(time.Hour)
 	id, err := env.Client.Trigger(ctx, "remind_now", &client.TriggerOpts{StartAt: hour})
 	require.NoError(t, err)
-	names := protocol.MustNames("")
-	timers, err := env.JS.Stream(ctx, layout.TimersStream(names))
-	require.NoError(t, err)
-	startSubject := names.TimerAtSubject(id, layout.TimerName(protocol.TimerStart, 0))
-	require.Eventually(t, func() bool {
-		_, err := timers.GetLastMsgForSubject(ctx, startSubject)
-		return err == nil
-	}, 10*time.Second, 10*time.Millisecond, "the start timer is scheduled")
+	awaitTimer(ctx, t, env, id, protocol.TimerStart, true, "the start timer is scheduled")
 
 	before := time.Now()
 	require.NoError(t, env.Client.StartNow(ctx, id))
@@ -156,10 +140,7 @@ func TestStartNow(t *testing.T) {
 	require.NoError(t, err)
 	require.False(t, got.StartAt.Before(before.Add(-time.Second)), "StartAt %s is when it started", got.StartAt)
 	require.True(t, got.StartAt.Before(hour))
-	require.Eventually(t, func() bool {
-		_, err := timers.GetLastMsgForSubject(ctx, startSubject)
-		return errors.Is(err, jetstream.ErrMsgNotFound)
-	}, 10*time.Second, 10*time.Millisecond, "the schedule still waiting is removed")
+	awaitTimer(ctx, t, env, id, protocol.TimerStart, false, "the schedule still waiting is removed")
 
 	err = env.Client.StartNow(ctx, id)
 	require.ErrorIs(t, err, client.ErrNotScheduled)

@@ -11,6 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -209,7 +210,7 @@ const (
 
 // floorEventHeader is an event's headers, as the coordinator sets them.
 func floorEventHeader(run, typ string) nats.Header {
-	return nats.Header{"Content-Type": {"application/json"}, "Nats-Msg-Id": {run + "/0/" + typ}}
+	return nats.Header{"Content-Type": {"application/json"}, jetstream.MsgIDHeader: {layout.EventMsgID(run, 0, typ)}}
 }
 
 // floorBody is a message body of size bytes that starts with run i's number.
