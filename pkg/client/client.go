@@ -124,7 +124,8 @@ type TriggerOpts struct {
 	// (msgpack, map keys sorted, struct fields named by their msgpack tag,
 	// else their json tag, else their Go name; tasks read it with
 	// fsm.TaskContext.Input, clients with [Run.Input]), a []byte sent as is
-	// (already msgpack), or a [json.RawMessage] sent as JSON: tasks then
+	// (already msgpack: one that is not one msgpack value, JSON bytes
+	// included, is refused), or a [json.RawMessage] sent as JSON: tasks then
 	// decode it with encoding/json, as a trigger sent as JSON by `nats req`
 	// (JSON typed by a person — a form, a file — is best passed this way).
 	// Nil means no input.
@@ -201,6 +202,12 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	switch v := opts.Input.(type) {
 	case nil:
 	case []byte:
+		if err := wirecodec.CheckValue(v); err != nil {
+			if json.Valid(v) {
+				return "", errors.New("client: the input is a []byte holding JSON, but a []byte is sent as msgpack; pass json.RawMessage(b) to send JSON, or a Go value")
+			}
+			return "", fmt.Errorf("client: the input is a []byte that is not one msgpack value (%w); pass a Go value, or json.RawMessage for JSON", err)
+		}
 		trig.Input = v
 	case json.RawMessage:
 		if !json.Valid(v) {

@@ -360,6 +360,18 @@ func TestEngine(t *testing.T) {
 
 		_, err = b.client.Trigger(ctx, "echo_input", &client.TriggerOpts{Input: json.RawMessage(`{"customer":`)})
 		require.ErrorContains(t, err, "not valid JSON")
+		// asynq's payloads are JSON in a []byte: refused, with what to pass.
+		_, err = b.client.Trigger(ctx, "echo_input", &client.TriggerOpts{Input: []byte(`{"customer":"ada","amount":5}`)})
+		require.ErrorContains(t, err, "pass json.RawMessage(b) to send JSON")
+		_, err = b.client.Trigger(ctx, "echo_input", &client.TriggerOpts{Input: []byte{0x92, 0x01}})
+		require.ErrorContains(t, err, "not one msgpack value")
+		bin, err := wirecodec.EncodeValue(map[string]any{"customer": "ada", "amount": 5})
+		require.NoError(t, err)
+		out, err = b.client.Run(ctx, "echo_input", &client.TriggerOpts{Input: bin})
+		require.NoError(t, err, "a []byte of msgpack is sent as is")
+		got = order{}
+		require.NoError(t, out.Output(&got))
+		require.Equal(t, want, got, "msgpack bytes")
 	})
 
 	t.Run("quorum joins after the threshold branch and hands outputs on", func(t *testing.T) {

@@ -102,6 +102,16 @@ type Run struct {
 	output      []byte
 }
 
+// Started reports whether the run has started: false for a
+// [RunScheduled] run, and for one that ended (cancelled, or timed out)
+// before its [Run].StartAt came.
+func (r *Run) Started() bool {
+	if r.Status == RunScheduled {
+		return false
+	}
+	return r.StartAt.IsZero() || !r.Status.Terminal() || !r.UpdatedAt.Before(r.StartAt)
+}
+
 // Input decodes the run's input into v, which must be a pointer: msgpack as
 // the engine encodes values (the form [TriggerOpts].Input is sent in), or
 // JSON for a run triggered with a JSON payload. It returns an error

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nuid"
 
+	"github.com/cano-nats/cano/internal/wire/pretty"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/scheduler"
@@ -28,6 +29,8 @@ func parseTemplates() (*template.Template, error) {
 		"join":   strings.Join,
 		"errstr": errString,
 		"query":  func(v url.Values) string { return v.Encode() },
+		// payload shows a dead letter's bytes as JSON, text or hex.
+		"payload": func(b []byte) string { return pretty.Text(b, 200) },
 	}).ParseFS(templateFS, "templates/*.tmpl")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: templates: %w", err)
@@ -222,6 +225,7 @@ func (s *Server) runsPage(w http.ResponseWriter, r *http.Request) {
 type runView struct {
 	Run     *client.Run
 	Input   string
+	Output  string
 	Diagram *diagram
 	DiagErr string
 	// RerunKey is the idempotency key of this page's "Run again": a
@@ -236,7 +240,7 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, statusOf(err), err)
 		return
 	}
-	v := runView{Run: run, Input: inputText(run), RerunKey: nuid.Next()}
+	v := runView{Run: run, Input: valueText(run.Input), Output: valueText(run.Output), RerunKey: nuid.Next()}
 	wf, err := s.cl.Workflow(r.Context(), run.Workflow, run.Version)
 	if err != nil {
 		v.DiagErr = err.Error()
@@ -247,45 +251,21 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 	s.render(w, http.StatusOK, "run", page{Title: "Run " + run.ID, Nav: "runs", Live: "run:" + run.ID, Data: v})
 }
 
-// inputText shows a run's input as JSON.
-func inputText(run *client.Run) string {
+// valueText shows a run's input or output as JSON: decode is
+// client.Run's Input or Output. "" is no value.
+func valueText(decode func(any) error) string {
 	var v any
-	if err := run.Input(&v); err != nil {
+	if err := decode(&v); err != nil {
 		if errors.Is(err, client.ErrNoValue) {
 			return ""
 		}
 		return "(" + err.Error() + ")"
 	}
-	b, err := json.Marshal(jsonable(v))
+	b, err := json.Marshal(pretty.Value(v))
 	if err != nil {
 		return fmt.Sprint(v)
 	}
 	return string(b)
-}
-
-// jsonable turns msgpack's map[any]any into maps JSON can encode.
-func jsonable(v any) any {
-	switch x := v.(type) {
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = jsonable(e)
-		}
-		return m
-	case map[string]any:
-		for k, e := range x {
-			x[k] = jsonable(e)
-		}
-		return x
-	case []any:
-		for i, e := range x {
-			x[i] = jsonable(e)
-		}
-		return x
-	case []byte:
-		return string(x)
-	}
-	return v
 }
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {

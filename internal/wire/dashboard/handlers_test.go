@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
@@ -95,6 +96,11 @@ func TestHandlers(t *testing.T) {
 		require.NotContains(t, body, `id="cancel"`)
 		code, _ = s.get(t, "/runs/no-such-run")
 		require.Equal(t, http.StatusNotFound, code)
+		fetched, err := s.cl.Run(ctx, demo.WorkflowName, nil)
+		require.NoError(t, err)
+		code, page := s.get(t, "/runs/"+fetched.ID)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, page, `<dt>Output</dt><dd><pre class="output" id="run-output">&#34;data_from_1,data_from_2,data_from_3&#34;</pre>`, "an ended run shows its output")
 
 		// Run again: a new run of the same workflow; its page follows. The
 		// form carries the page's key: sent twice (a double click), it
@@ -157,6 +163,11 @@ func TestHandlers(t *testing.T) {
 		require.NoError(t, s.cl.Cancel(ctx, id, "test"))
 		_, err = s.cl.Await(ctx, id)
 		require.ErrorIs(t, err, fsm.ErrCancelled)
+		// Cancelled before its start: the page does not say it started.
+		code, body = s.get(t, "/runs/"+id)
+		require.Equal(t, http.StatusOK, code)
+		require.Contains(t, body, `<dt>Was to start</dt><dd id="run-start-at">`)
+		require.Contains(t, body, `(it ended before its start)</dd>`)
 	})
 
 	t.Run("start now", func(t *testing.T) {
@@ -330,6 +341,8 @@ func TestHandlers(t *testing.T) {
 		}, 20*time.Second, 20*time.Millisecond, "two dead letters")
 		_, body := s.get(t, "/deadletters")
 		require.Contains(t, body, `name="seq" value="`+seqs[0]+`" form="dl-bulk"`)
+		require.True(t, utf8.ValidString(body), "a msgpack payload is not written raw into the page")
+		require.Contains(t, body, `&#34;workflow&#34;:&#34;no_such_workflow_dl&#34;`, "the payload is shown as JSON")
 		// Replayed, a refused trigger is refused again: a new dead letter.
 		code, v := s.postJSON(t, "/deadletters/replay", url.Values{"seq": seqs[:1]})
 		require.Equal(t, http.StatusOK, code, v)
