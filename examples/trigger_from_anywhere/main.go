@@ -1,14 +1,16 @@
 // Trigger_from_anywhere starts a run without the Go client: a plain NATS
-// request with a JSON body and the header Content-Type: application/json on
-// the workflow's trigger subject, cano.trigger.<workflow>, which is what
-// any NATS client in any language (or the nats CLI) can send:
+// request with a JSON body and the header Content-Type: application/json,
+// which any NATS client in any language (or the nats CLI) can send.
 //
-//	nats req cano.trigger.hello '{"input":{"name":"Ada"},"run_id":"hello-ada"}' -H Content-Type:application/json
+// The request subject, cano.rpc.trigger.<workflow>, is answered by a
+// coordinator once the run is stored: with its run id, or with why it was
+// refused (a bad body, an unknown workflow), at once:
 //
-// The reply is the broker's acknowledgement that the trigger is stored
-// (stream and sequence). The run id is the body's run_id (or, without one,
-// derived from the stream sequence). A body that is not valid JSON is
-// stored and acknowledged too, then refused by the coordinator and
+//	nats req cano.rpc.trigger.hello '{"input":{"name":"Ada"},"run_id":"hello-ada"}' -H Content-Type:application/json
+//
+// The stream subject, cano.trigger.<workflow>, is fire and forget (`nats
+// pub`, or a request answered by the broker once the trigger is stored):
+// the coordinator takes it from there, and a trigger it refuses is
 // dead-lettered with the reason, which the example reads back.
 package main
 
@@ -69,8 +71,9 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	}
 	defer env.Close()
 
-	// A plain core-NATS request: no cano package involved.
-	reply, err := jsonRequest(ctx, env.NC, "cano.trigger.hello", `{"input":{"name":"Ada"},"run_id":"hello-ada"}`)
+	// A plain core-NATS request: no cano package involved. The reply
+	// names the run.
+	reply, err := jsonRequest(ctx, env.NC, "cano.rpc.trigger.hello", `{"input":{"name":"Ada"},"run_id":"hello-ada"}`)
 	if err != nil {
 		return err
 	}
@@ -85,13 +88,20 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	}
 	fmt.Fprintf(out, "run %s: %s via %s, output %q\n", r.ID, r.Status, strings.Join(r.Path, " → "), greeting)
 
-	// A body that is not JSON: the broker still stores (and acknowledges)
-	// it; the coordinator refuses it and dead-letters it with the reason.
-	reply, err = jsonRequest(ctx, env.NC, "cano.trigger.hello", `{"input": {"name": "Ada"`)
+	// A body that is not JSON: the reply says why it was refused.
+	reply, err = jsonRequest(ctx, env.NC, "cano.rpc.trigger.hello", `{"input": {"name": "Ada"`)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "bad body reply: %s\n", reply)
+
+	// Fire and forget on the stream subject: the broker acknowledges the
+	// stored trigger; the coordinator refuses it and dead-letters it.
+	reply, err = jsonRequest(ctx, env.NC, "cano.trigger.hello", `{"input": {"name": "Ada"`)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "stored by the broker: %s\n", reply)
 	dl, err := firstDeadLetter(ctx, env.Client)
 	if err != nil {
 		return err

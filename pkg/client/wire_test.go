@@ -144,6 +144,7 @@ func TestWireReadable(t *testing.T) {
 		require.Contains(t, reply.Error.Message, "Content-Type: application/json")
 		require.Contains(t, reply.Error.Message, `unknown field "customer"`)
 		require.NotContains(t, reply.Error.Message, "configuration")
+		require.True(t, strings.HasPrefix(reply.Error.Message, "the trigger did not decode: "), "it says the message is at fault: %s", reply.Error.Message)
 		err = fsmbridge.FromErrorInfo(&protocol.ErrorInfo{Category: protocol.CategoryConfiguration, Message: reply.Error.Message})
 		require.Equal(t, 1, strings.Count(err.Error(), "configuration"), err.Error())
 
@@ -152,6 +153,7 @@ func TestWireReadable(t *testing.T) {
 		require.Equal(t, "trigger", letter.Header.Get("Cano-Source"))
 		require.Equal(t, "malformed", letter.Header.Get("Cano-Category"))
 		require.Contains(t, letter.Header.Get("Cano-Reason"), `{"input": <your input>}`)
+		require.NotContains(t, letter.Header.Get("Cano-Reason"), "configuration", "a bad body is not said to be a configuration error")
 
 		// JSON without the header: the reason says to add it.
 		msg = nats.NewMsg("cano.trigger.chain")

@@ -1,65 +1,52 @@
-// Package coordinator is the generic coordinator: it holds no user code.
-// Every replica consumes triggers, task results, timer fires and cancel
-// requests from shared durable consumers, applies the pure transition
-// function of package fsm, writes the run record with compare-and-set,
-// publishes the resulting commands, and only then acknowledges the input
-// (the crash rule). Any number of coordinators run together; per-run
-// consistency comes from the KV revision, and within one process each run
-// is handled by one shard goroutine (hash of the run id), so replicas of
-// the same process never fight over a record.
+// Package coordinator runs workflow runs. A coordinator holds no user code:
+// it takes triggers (from package client, the scheduler, or a plain NATS
+// request or publish), starts the runs, sends each state's task to the
+// workers, takes their results, moves each run to its next state or ends
+// it, and applies its timeouts and cancel requests, keeping every run's
+// record in JetStream KV. Run as many coordinators as you like, in as many
+// processes: they share the work, and the inputs of one that dies go to
+// the others. Task code runs in workers (package worker).
 //
-// # Life of an input
+// cmd/coordinator is a ready-made binary. To run a coordinator in your own
+// process, create it on a NATS connection and start it:
 //
-//	decode ─▶ load record (cache, else KV) ─▶ engine.Apply ─▶ KV Update(rev)
-//	   │                                         │ conflict: re-read, re-apply
-//	   └─ bad: dead-letter + Term                 ▼
-//	                           publish commands/timers (async, de-duplicated)
-//	                           publish notices/events (core NATS)
-//	                           ─▶ ack the input when the publishes are acknowledged
+//	co, err := coordinator.New(nc, coordinator.Config{
+//		Provision: &provision.Config{}, // create the streams and buckets on Start
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	if err := co.Start(ctx); err != nil {
+//		return err
+//	}
+//	// … until shutdown:
+//	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+//	defer cancel()
+//	return co.Stop(sctx)
 //
-// An input that changes nothing (a duplicate, a late result) and meets a
-// run still going re-publishes what the record owes ([engine.Owed]),
-// de-duplicated by the broker, whatever its delivery count: the count is
-// lost when a server is killed, and a run must not depend on it.
+// The zero [Config] uses the defaults; each field documents its own.
+// [New] does not connect, and [Coordinator.Stop] does not close nc: the
+// connection stays yours. [Coordinator.Start] returns once the coordinator
+// consumes its inputs; without Config.Provision the streams and buckets
+// must already exist (provision.Ensure, or another process created them).
+// [Coordinator.Stop] finishes the inputs in hand within its context and
+// leaves the rest to be redelivered to another coordinator.
 //
-// # Trigger requests
+// # How it works
 //
-// Triggers also arrive as core NATS requests (protocol.Names.RPCTriggerSubject,
-// queue group [RequestQueueGroup], at most Config.MaxRequests in hand): the
-// first command is stored before the record is created, and carries what
-// the record is made of, so that its result can create the record when the
-// coordinator died in between; the reply is sent once the record is
-// written. Runs that cannot start that way are forwarded to the triggers
-// stream. The crash points are walked in requests.go. With
-// Config.DeferStart the record is instead written together with the run's
-// first input, and the reply sent then (deferred.go).
-//
-// # Result requests
-//
-// Workers send results as core NATS requests to the coordinator that
-// published the command (protocol.Names.RPCResultSubject, this
-// coordinator's id on its commands in protocol.HeaderCoordinator), or to
-// any coordinator (protocol.Names.RPCResultAnySubject, queue group
-// [RequestQueueGroup]). A result request is handled as a stored result and
-// answered once what the run owes is stored; the worker's un-acknowledged
-// command is the durable input. At most Config.MaxRequests are in hand; one
-// over it, and one whose handling failed, is answered with
-// protocol.HeaderResultError and reaches a coordinator again through the
-// results stream. The crash points are walked in resultrpc.go.
-//
-// # Stalled runs and failing inputs
-//
-// Each shard checks the runs it caches every Config.StallCheckInterval: a
-// run whose record has not moved for longer than its step can take is
-// re-read and, if unchanged, what it owes is re-published ([Stats].Stalled
-// counts these). An input whose handling fails is handed back with a delay
-// that doubles from [NakDelayMin] to [NakDelayMax]; after
-// Config.MaxDeliveries failures it is dead-lettered with its last error.
-// The same warning is logged at most once per Config.WarnInterval.
-//
-// # The tasks stream's anchor
-//
-// Every coordinator keeps a small message with a TTL in the tasks stream
-// (anchor.go), so that acknowledgements that drain the work queue do not
-// make the server's file store replace its last block file per task.
+// Every coordinator reads the same shared durable consumers (triggers,
+// task results, timer fires, cancel requests) and answers trigger and
+// result requests in the queue group [RequestQueueGroup]. For each input it
+// computes the run's next step, writes the run record with compare-and-set
+// on its KV revision, publishes what the step needs (task commands,
+// durable timers; de-duplicated by the broker), and only then acknowledges
+// the input. A process killed between any two of these leaves an input
+// that is redelivered, and the coordinator that takes it publishes again
+// what the record still owes (the broker drops the duplicates), so the run
+// goes on whichever process died.
+// Within a process each run is handled by one shard goroutine; across
+// processes the KV revision decides. A run whose record stops moving is
+// re-driven ([Stats].Stalled), and an input that keeps failing is
+// dead-lettered after Config.MaxDeliveries. The repository's
+// docs/architecture.md describes this in full.
 package coordinator

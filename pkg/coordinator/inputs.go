@@ -24,7 +24,7 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 	}
 	trig, err := c.decodeTrigger(msg)
 	if err != nil {
-		c.rejectEarly("trigger", j, fmt.Errorf("%w: %w", fsm.ErrConfiguration, err))
+		c.rejectEarly("trigger", j, undecodable{err})
 		return
 	}
 	j.trig = trig
@@ -41,6 +41,16 @@ func (c *Coordinator) onTrigger(msg jetstream.Msg) {
 	}
 	c.route(j)
 }
+
+// undecodable is a trigger that did not decode. Its reply's category is
+// configuration (cano's categories have none for a bad message, and a
+// client matches fsm.ErrConfiguration), but it says what it is, so a person
+// looks at the message rather than at the workflow; its dead letter's
+// category says "malformed" (or the like).
+type undecodable struct{ err error }
+
+func (e undecodable) Error() string   { return "the trigger did not decode: " + e.err.Error() }
+func (e undecodable) Unwrap() []error { return []error{fsm.ErrConfiguration, e.err} }
 
 // decodeTrigger decodes a trigger: JSON with the Content-Type header (the
 // workflow from the subject), else msgpack; its workflow must be the

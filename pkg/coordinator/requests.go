@@ -17,7 +17,6 @@ import (
 	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/wirecodec"
-	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -156,7 +155,7 @@ func (c *Coordinator) onRequest(req *nats.Msg) {
 	j := job{msg: rm, replyTo: req.Reply, rpc: true, fresh: req.Header.Get(protocol.HeaderNewRunID) != ""}
 	trig, err := c.decodeTrigger(rm)
 	if err != nil {
-		c.rejectEarly("trigger", j, fmt.Errorf("%w: %w", fsm.ErrConfiguration, err))
+		c.rejectEarly("trigger", j, undecodable{err})
 		return
 	}
 	j.trig = trig

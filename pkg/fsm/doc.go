@@ -1,5 +1,25 @@
-// Package fsm defines workflows — finite state machines whose states run
-// tasks — and the pure transition function the coordinators apply.
+// Package fsm is what workflows are written against. A workflow is a finite
+// state machine whose states run tasks; this package gives you:
+//
+//   - the typed builder: [New], then [Workflow.Register] for a state that
+//     runs one task, [Workflow.RegisterSplit] for parallel tasks joined by
+//     a strategy (package join), [Workflow.OnFailure] for compensation,
+//     [Workflow.Exit], [Workflow.TotalTimeout] and [Workflow.Version];
+//   - tasks: the [Task] interface (a stable kind name plus Run), [TaskFunc]
+//     for a plain function, and [Node] for cano's prep → exec → post
+//     lifecycle; a task reads its run through [TaskContext] and returns a
+//     [Result] built with [Next], [NextWith] or [SplitInto];
+//   - per-state configuration: [TaskConfig] (retries with [RetryExponential],
+//     [RetryFixed] or [RetryNone], the attempt timeout, a shared circuit
+//     breaker) and [JoinConfig] (join strategy, join state, timeout,
+//     bulkhead);
+//   - the [Registry], which tells a worker how to rebuild and run each task
+//     kind: [Register] one type per kind;
+//   - the errors a run fails with, and [Permanent] to stop retrying.
+//
+// A worker (package worker) hosts the registry and registers the
+// workflows; a coordinator (package coordinator) runs them; a client
+// (package client) triggers runs and reads their outcome.
 //
 // # Defining
 //
@@ -50,16 +70,24 @@
 //
 // # Running
 //
-// This package is what workflows are written against. The engine that runs
-// them (the pure transition function, run history, retry arithmetic) is in
-// the module's internal/engine and is driven by pkg/coordinator and
-// pkg/worker; a run's history reaches users through pkg/client. Runs are
-// capped at MaxTransitions state entries (default [MaxTransitionsDefault]).
-// Unit-test a task by calling its Run with a context from package fsmtest.
+// Hand the registry and the workflows to a worker:
+//
+//	reg := &fsm.Registry{}
+//	fsm.Register[ValidateOrder](reg)
+//	fsm.Register[ChargeCard](reg)
+//	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{wf}})
+//
+// Runs are capped at [Workflow.MaxTransitions] state entries (default
+// [MaxTransitionsDefault]). Unit-test a task by calling its Run with a
+// context from package fsmtest; test a whole workflow with package
+// canotest. The engine that applies the transitions is internal to the
+// module.
 //
 // # Run lifecycle
 //
-//	```mermaid
+// A run's status moves as below (a Mermaid stateDiagram-v2; paste it into
+// any Mermaid renderer to draw it):
+//
 //	stateDiagram-v2
 //	    [*] --> running: trigger (initial state registered)
 //	    [*] --> completed: trigger (initial state is an exit)
@@ -73,7 +101,6 @@
 //	    completed --> [*]
 //	    failed --> [*]
 //	    cancelled --> [*]
-//	```
 //
 // # Errors
 //

@@ -1,27 +1,52 @@
-// Package worker hosts task code. A worker registers its workflow
-// definitions in KV on start, then pulls task commands for the kinds it
-// implements — one durable consumer per queue and kind, shared by every
-// worker of that kind — and runs them with bounded concurrency.
+// Package worker hosts task code. A worker runs the tasks of the kinds in
+// its [fsm.Registry]: when it starts it registers its workflows (so that
+// coordinators and clients know them), then takes the task commands the
+// coordinators send for those kinds, runs each task with its retry policy,
+// attempt timeout and circuit breaker, and sends the result back. Run as
+// many workers as you like, in as many processes: workers of the same
+// kinds share the commands, and the tasks of a worker that dies run on
+// another.
 //
-// Per command: check the cancel list and the shared circuit breaker, run
-// the task under the per-attempt timeout (a context deadline; a task that
-// ignores its context is abandoned and its late result discarded), keep the
-// message alive with in-progress heartbeats, and then either publish the
-// result and acknowledge, or schedule the next attempt with the retry
-// policy's delay (NakWithDelay). The result is sent asynchronously, as a
-// core NATS request to the coordinator that published the command
-// (protocol.HeaderCoordinator), or published to the results stream when
-// no coordinator takes it: the goroutine that ran the task goes on to the
-// next command at once, while the finished command keeps its task slot and
-// its lease until the coordinator answers that it applied the result (or
-// the result's PubAck arrives) and only then is acknowledged (the result is
-// applied or durable first; a refused or lost PubAck is retried as in an
-// outage, below). The attempt number is the broker's
-// delivery count, so a worker crash mid-retry neither resets nor skips
-// attempts and the next attempt may run on any worker. Panics become
-// task-execution errors and are not retried, as in cano.
+// cmd/worker runs the demo workflows; your own workers are your own
+// binaries (or part of one). Create a worker on a NATS connection with the
+// registry and the workflows, and start it:
 //
-// # Leases, failover and broker outages
+//	reg := &fsm.Registry{}
+//	fsm.Register[ValidateOrder](reg)
+//	fsm.Register[ChargeCard](reg)
+//	w, err := worker.New(nc, worker.Config{
+//		Registry:  reg,
+//		Workflows: []worker.Definer{orderWorkflow()},
+//	})
+//	if err != nil {
+//		return err
+//	}
+//	if err := w.Start(ctx); err != nil {
+//		return err
+//	}
+//	// … until shutdown:
+//	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+//	defer cancel()
+//	return w.Stop(sctx)
+//
+// Config.Registry is required; every other field has a default, which
+// its doc states. [New] checks that the workflows use only registered
+// kinds. It does not connect, and [Worker.Stop] does not close nc: the
+// connection stays yours. [Worker.Start] needs the streams and buckets
+// (a coordinator creates them, or set Config.Provision).
+// [Worker.Stop] lets the tasks in flight finish within its context and
+// hands the others back, to run on another worker. Dependencies of the
+// tasks (clients, pools) go in Config.Resources, set up on Start and torn
+// down on Stop.
+//
+// # Attempts, failover and outages
+//
+// The attempt number is the broker's delivery count, so a worker that
+// dies mid-attempt has used that attempt, and the next one may run on any
+// worker. A task's error decides what follows: nil completes it, an
+// ordinary error is retried after the retry policy's delay, and
+// fsm.Permanent(err) fails it at once; a panic fails it without retries,
+// as in cano.
 //
 // A command in a worker's hands is leased for Config.AckWait (default 4 s):
 // one heartbeat goroutine per worker renews every held command each

@@ -90,8 +90,9 @@ type Config struct {
 	// final failure) retries storing its branch outcome and publishing its
 	// result while the broker refuses them (a stream without a leader, a
 	// server restarting). Meanwhile it keeps the command's lease, so an
-	// outage costs no attempt; retries back off up to resultRetryMaxDelay
-	// and the outage is logged once when it starts and once when it ends.
+	// outage costs no attempt; retries back off from 100 ms up to 5 s
+	// apart, and the outage is logged once when it starts and once when it
+	// ends.
 	// After ResultRetry, or when Stop's grace period ends, the command is
 	// handed back for redelivery, which counts as an attempt (the attempt
 	// number is the broker's delivery count). Defaults to

@@ -112,14 +112,6 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 	if cfg.Metrics == nil && servesMetrics(cfg.MetricsAddr, cfg.Dev) {
 		cfg.Metrics = NewMetricsRegistry()
 	}
-	hs, err := startHealth(ctx, log, cfg.MetricsAddr, cfg.Dev, cfg.Metrics)
-	if err != nil {
-		return err
-	}
-	defer stopHealth(hs)
-	if cfg.Health != nil && hs != nil {
-		cfg.Health(hs)
-	}
 	var srv *embedded.Server
 	if cfg.Dev {
 		host, portStr, err := net.SplitHostPort(cfg.Listen)
@@ -141,6 +133,16 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 		defer srv.Stop()
 		cfg.NATS.URL = srv.ClientURL()
 		log.Info("embedded NATS with JetStream", "url", srv.ClientURL(), "data", cfg.DataDir)
+	}
+	// After the embedded server: a second -dev is told first that its NATS
+	// port is taken, not that its metrics port is.
+	hs, err := startHealth(ctx, log, cfg.MetricsAddr, cfg.Dev, cfg.Metrics)
+	if err != nil {
+		return err
+	}
+	defer stopHealth(hs)
+	if cfg.Health != nil && hs != nil {
+		cfg.Health(hs)
 	}
 	nc, err := cli.ConnectWait(ctx, log, cfg.NATS, nats.Name("cano-coordinator"))
 	if err != nil {
@@ -215,8 +217,8 @@ func RunCoordinator(ctx context.Context, log *slog.Logger, cfg CoordinatorConfig
 			return stopped(ctx, err)
 		}
 		running.push(w.Stop)
-		watch, trigger := devHints(cfg.Prefix, srv.ClientURL()) // hints.go
-		log.Info("dev mode: connect other processes with -s "+srv.ClientURL(), "watch", watch, "trigger", trigger)
+		trigger, watch := devHints(cfg.Prefix, srv.ClientURL()) // hints.go
+		log.Info("dev mode: connect other processes with -s "+srv.ClientURL(), "trigger", trigger, "watch", watch)
 		if unsub, err := logRuns(log, nc, cfg.Prefix); err == nil { // runlog.go
 			defer unsub()
 		}
@@ -288,7 +290,9 @@ func demoRun(ctx context.Context, log *slog.Logger, cl *client.Client, tp trace.
 		if err == nil {
 			var joined string
 			_ = out.Output(&joined)
-			log.Info("demo run completed", "run_id", id, "path", out.Path, "output", joined)
+			// The run log (runlog.go) has already said it finished: one
+			// line per demo run at info.
+			log.Debug("demo run completed", "run_id", id, "path", out.Path, "output", joined)
 		}
 	}
 	if err != nil && ctx.Err() == nil {

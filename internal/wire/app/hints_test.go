@@ -14,13 +14,13 @@ import (
 // arguments.
 func TestDevHintsPasteIntoAShell(t *testing.T) {
 	t.Parallel()
-	watch, trigger := devHints("", "nats://127.0.0.1:4222")
+	trigger, watch := devHints("", "nats://127.0.0.1:4222")
 	cases := []struct {
 		cmd  string
 		want []string
 	}{
-		{watch, []string{"nats", "sub", "cano.event.>", "-s", "nats://127.0.0.1:4222"}},
-		{trigger, []string{"nats", "pub", "cano.trigger.parallel_fetch", "{}", "-H", "Content-Type:application/json", "-s", "nats://127.0.0.1:4222"}},
+		{trigger, []string{"go", "run", "./cmd/canoctl", "-s", "nats://127.0.0.1:4222", "trigger", "parallel_fetch", "--wait"}},
+		{watch, []string{"go", "run", "./cmd/canoctl", "-s", "nats://127.0.0.1:4222", "runs", "watch"}},
 	}
 	for _, c := range cases {
 		require.Equal(t, strconv.Quote(c.cmd), `"`+c.cmd+`"`, "the log's quoting changes nothing inside")

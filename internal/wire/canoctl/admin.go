@@ -11,10 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/vmihailenco/msgpack/v5"
-
+	"github.com/cano-nats/cano/internal/wire/pretty"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -274,33 +272,11 @@ type deadLetterView struct {
 	DataForm string            `json:"data_form,omitempty"`
 }
 
-// payload shows a dead letter's bytes: as JSON when they are JSON or
-// decode as msgpack, as text when they are UTF-8, as bytes otherwise. It
-// is a pure function.
-func payload(b []byte) (v any, form string) {
-	if len(b) == 0 {
-		return nil, ""
-	}
-	if json.Valid(b) {
-		return json.RawMessage(b), "json"
-	}
-	var m any
-	if err := msgpack.Unmarshal(b, &m); err == nil {
-		if enc, err := marshalJSON(decodedValue(m)); err == nil {
-			return json.RawMessage(enc), "msgpack"
-		}
-	}
-	if utf8.Valid(b) {
-		return string(b), "text"
-	}
-	return b, "bytes"
-}
-
 func viewDeadLetter(d client.DeadLetter, withData bool) deadLetterView {
 	v := deadLetterView{Seq: d.Seq, Source: d.Source, Subject: d.Subject, Category: d.Category, Reason: d.Reason, Time: timePtr(d.Time)}
 	if withData {
 		v.Headers = d.Headers
-		v.Data, v.DataForm = payload(d.Data)
+		v.Data, v.DataForm = pretty.Payload(d.Data)
 	}
 	return v
 }
@@ -417,8 +393,10 @@ func dlqAll(ctx context.Context, e *env, opts *dlqAllOpts, b bulk, do func(conte
 	if opts.source != "" {
 		b.what += " of source " + opts.source
 	}
+	b.header = []string{"SEQ", "TIME", "SOURCE", "REASON"}
+	now := e.now()
 	for _, d := range ds {
-		b.ids = append(b.ids, strconv.FormatUint(d.Seq, 10))
+		b.add(strconv.FormatUint(d.Seq, 10), d.Seq, fmtTime(d.Time, now), d.Source, truncate(oneLine(d.Reason), 60))
 	}
 	if !opts.yes {
 		return b.preview(e, nil)

@@ -20,6 +20,16 @@ type bulk struct {
 	ids  []string
 	// asJSON shows ids in JSON output; nil shows them as strings.
 	asJSON func(ids []string) any
+	// header and rows (one per id, by add) are the table preview shows;
+	// without them it shows one id a line.
+	header []string
+	rows   [][]any
+}
+
+// add appends id, with its row of the preview's table.
+func (b *bulk) add(id string, row ...any) {
+	b.ids = append(b.ids, id)
+	b.rows = append(b.rows, row)
 }
 
 // jsonIDs is ids as --json shows them.
@@ -30,8 +40,9 @@ func (b bulk) jsonIDs(ids []string) any {
 	return nonNil(ids)
 }
 
-// preview prints what --yes would act on: one id a line and how many,
-// or, with --json, {"would_<verb>": [...]} plus extra.
+// preview prints what --yes would act on: a table of them (one id a line
+// without a header) and how many, or, with --json, {"would_<verb>": [...]}
+// plus extra.
 func (b bulk) preview(e *env, extra map[string]any) error {
 	if e.c.json {
 		v := map[string]any{"would_" + b.verb: b.jsonIDs(b.ids)}
@@ -42,8 +53,18 @@ func (b bulk) preview(e *env, extra map[string]any) error {
 		fmt.Fprintf(e.out, "no %s to %s\n", b.what, b.verb)
 		return nil
 	}
-	for _, id := range b.ids {
-		fmt.Fprintln(e.out, id)
+	if b.header != nil && len(b.rows) == len(b.ids) {
+		t := newTable(e.out, b.header...)
+		for _, r := range b.rows {
+			t.row(r...)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+	} else {
+		for _, id := range b.ids {
+			fmt.Fprintln(e.out, id)
+		}
 	}
 	fmt.Fprintf(e.out, "%s would be %s: run again with --yes to %s them\n", counted(len(b.ids), b.noun), b.past, b.verb)
 	return nil

@@ -311,15 +311,10 @@ func run(ctx context.Context, args []string, cio IO) error {
 				}
 				return usagef("%s needs a subcommand: %s (see canoctl %s -h)", words[0], strings.Join(names, ", "), words[0])
 			}
-			return usagef("unknown command %q: %s has %s", path, words[0], strings.Join(names, ", "))
+			return usagef("unknown command %q%s: %s has %s", path, didYouMean(words[1], names, words[0]+" "), words[0], strings.Join(names, ", "))
 		}
-		var names []string
-		for g := range groups {
-			names = append(names, g)
-		}
-		names = append(names, "trigger")
-		sort.Strings(names)
-		return usagef("unknown command %q: use one of %s (canoctl -h)", words[0], strings.Join(names, ", "))
+		names := topWords(cs)
+		return usagef("unknown command %q%s: use one of %s (canoctl -h)", words[0], didYouMean(words[0], names, ""), strings.Join(names, ", "))
 	}
 
 	fs := flag.NewFlagSet("canoctl "+cmd.path, flag.ContinueOnError)
@@ -328,11 +323,7 @@ func run(ctx context.Context, args []string, cio IO) error {
 	if cmd.flags != nil {
 		opts = cmd.flags(fs)
 	}
-	usage := func(w io.Writer) {
-		fmt.Fprintf(w, "Usage: canoctl %s [flags]\n\n%s\n\nFlags:\n", strings.TrimSpace(cmd.path+" "+cmd.args), cmd.short)
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-	}
+	usage := func(w io.Writer) { printCommandUsage(w, cmd, fs) }
 	pos, err := parseFlags(fs, rest, cio.Stdout, usage)
 	if errors.Is(err, flag.ErrHelp) {
 		return err
@@ -377,7 +368,7 @@ func run(ctx context.Context, args []string, cio IO) error {
 		}))
 		cancel()
 		if err != nil {
-			return err
+			return connectHint(err)
 		}
 		defer nc.Close()
 		e.nc = nc
@@ -438,6 +429,74 @@ func printUsage(w io.Writer, cs []command, fs *flag.FlagSet) {
 	fmt.Fprintln(w, "\nFlags (accepted by every command; canoctl COMMAND -h for its own):")
 	fs.SetOutput(w)
 	fs.PrintDefaults()
+}
+
+// printCommandUsage writes a command's usage: its own flags first, then
+// the names of the flags every command takes (canoctl -h describes them).
+func printCommandUsage(w io.Writer, cmd command, fs *flag.FlagSet) {
+	fmt.Fprintf(w, "Usage: canoctl %s [flags]\n\n%s\n", strings.TrimSpace(cmd.path+" "+cmd.args), cmd.short)
+	global := flag.NewFlagSet("", flag.ContinueOnError)
+	registerCommon(global, &common{}, false)
+	own := flag.NewFlagSet("", flag.ContinueOnError)
+	fs.VisitAll(func(f *flag.Flag) {
+		if global.Lookup(f.Name) == nil {
+			own.Var(f.Value, f.Name, f.Usage)
+			own.Lookup(f.Name).DefValue = f.DefValue // as registered, not as parsed before -h
+		}
+	})
+	if !hasFlags(own) {
+		fmt.Fprintln(w, "\nFlags: none of its own.")
+	} else {
+		fmt.Fprintln(w, "\nFlags:")
+		own.SetOutput(w)
+		own.PrintDefaults()
+	}
+	var names []string
+	global.VisitAll(func(f *flag.Flag) { names = append(names, "-"+f.Name) })
+	fmt.Fprintln(w, "\nGlobal flags (every command takes them; canoctl -h describes them):")
+	line := " "
+	for i, n := range names {
+		if i < len(names)-1 {
+			n += ","
+		}
+		if len(line)+1+len(n) > 78 {
+			fmt.Fprintln(w, line)
+			line = " "
+		}
+		line += " " + n
+	}
+	fmt.Fprintln(w, line)
+}
+
+// hasFlags reports whether fs defines any flag.
+func hasFlags(fs *flag.FlagSet) bool {
+	some := false
+	fs.VisitAll(func(*flag.Flag) { some = true })
+	return some
+}
+
+// topWords are the first words of the commands, sorted, with help.
+func topWords(cs []command) []string {
+	seen := map[string]bool{"help": true}
+	names := []string{"help"}
+	for _, c := range cs {
+		if w, _, _ := strings.Cut(c.path, " "); !seen[w] {
+			seen[w] = true
+			names = append(names, w)
+		}
+	}
+	sort.Strings(names)
+	return names
+}
+
+// connectHint adds what to do to a failure to reach the server (not to
+// one the server refused for its credentials, which says what to check).
+func connectHint(err error) error {
+	var ce *cli.ConnectError
+	if errors.As(err, &ce) && !ce.Auth {
+		return fmt.Errorf("%w (is a NATS server running there? start one with: go run ./cmd/coordinator -dev, or pass -s URL or set NATS_URL)", err)
+	}
+	return err
 }
 
 func printGroupUsage(w io.Writer, group string, subs []command) {

@@ -330,8 +330,9 @@ func TestCanoctl(t *testing.T) {
 		require.Error(t, err)
 		show = b.canoctl(t, "runs", "show", run.ID)
 		require.Equal(t, 0, show.code)
-		require.Contains(t, show.stdout, "Error:")
-		require.Contains(t, show.stdout, "in state try, attempt 1")
+		require.Contains(t, show.stdout, "\nError: in state \"try\" (attempt 1, path try): ")
+		require.Contains(t, show.stdout, "the payment gateway said no")
+		require.NotContains(t, show.stdout, "  in state try", "the error says where already")
 	})
 
 	t.Run("runs list --json parses", func(t *testing.T) {
@@ -344,6 +345,43 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, 0, r.code)
 		require.Contains(t, r.stdout, "failing")
 		require.NotContains(t, r.stdout, "echo ")
+	})
+
+	t.Run("runs list says when --limit left runs out", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for range 2 {
+			_, err := b.cl.Run(ctx, "echo", &client.TriggerOpts{Input: map[string]any{"who": "limit"}})
+			require.NoError(t, err)
+		}
+		r := b.canoctl(t, "runs", "list", "--limit", "1")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Len(t, strings.Split(strings.TrimRight(r.stdout, "\n"), "\n"), 2, "the header and one run: %s", r.stdout)
+		require.Regexp(t, `^… and \d+ more runs?: use --limit 0 for all, or narrow with --workflow, --status or --since\n$`, r.stderr)
+		r = b.canoctl(t, "runs", "list", "--limit", "1", "--workflow", "echo", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var runs []map[string]any
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &runs), "stdout stays JSON")
+		require.Len(t, runs, 1)
+		require.Contains(t, r.stderr, "use --limit 0 for all, or narrow with --status or --since")
+		r = b.canoctl(t, "runs", "list", "--limit", "0")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Empty(t, r.stderr)
+	})
+
+	t.Run("runs list --workflow of no registered workflow says so", func(t *testing.T) {
+		r := b.canoctl(t, "runs", "list", "--workflow", "ecoh")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "no runs\n", r.stdout)
+		require.Equal(t, "no workflow named ecoh is registered (did you mean echo?); list them with: canoctl workflows list\n", r.stderr)
+		r = b.canoctl(t, "runs", "list", "--workflow", "nope", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "[]\n", r.stdout)
+		require.Equal(t, "no workflow named nope is registered; list them with: canoctl workflows list\n", r.stderr)
+		r = b.canoctl(t, "runs", "list", "--workflow", "blocking", "--status", "completed")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Equal(t, "no runs\n", r.stdout)
+		require.Empty(t, r.stderr, "a registered workflow without such runs")
 	})
 
 	t.Run("lists print a table, or a JSON array with --json", func(t *testing.T) {
@@ -417,6 +455,15 @@ func TestCanoctl(t *testing.T) {
 		r = b.canoctl(t, "runs", "cancel", id, "--wait")
 		require.Equal(t, 0, r.code, r.stderr)
 		require.Contains(t, r.stdout, "cancelled")
+		// Cancelled before its start: it never started.
+		r = b.canoctl(t, "runs", "show", id)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Regexp(t, `Was to start:\s+\S.* \(ended before its start\)`, r.stdout)
+		require.Regexp(t, `Ended:\s+\S`, r.stdout)
+		require.NotContains(t, r.stdout, "Started:")
+		r = b.canoctl(t, "runs", "list", "--status", "cancelled", "--workflow", "echo")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Regexp(t, `(?m)^`+id+`\s+echo\s+cancelled\s+\S+\s+\d+\s+-\s`, r.stdout, "no start time in STARTED")
 
 		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--in", "1h", "--at", "2030-01-01T00:00:00Z"), 2, "--at and --in both say when to start")
 		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--at", "tomorrow"), 2, "is not an RFC 3339 time")
@@ -431,9 +478,17 @@ func TestCanoctl(t *testing.T) {
 			require.NoError(t, err)
 			ids = append(ids, id)
 		}
-		listed := func(out string) []string { // the ids before the summary line
+		listed := func(out string) []string { // the ID column between the header and the summary line
 			lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
-			return lines[:len(lines)-1]
+			require.Regexp(t, `^ID\s+STATUS\s+STATE\s+START$`, lines[0])
+			var listed []string
+			for _, l := range lines[1 : len(lines)-1] {
+				f := strings.Fields(l)
+				require.GreaterOrEqual(t, len(f), 4, l) // START may be a date and a time
+				require.Equal(t, "scheduled", f[1], l)
+				listed = append(listed, f[0])
+			}
+			return listed
 		}
 		r := b.canoctl(t, "runs", "cancel", "--workflow", "echo", "--status", "scheduled")
 		require.Equal(t, 0, r.code, r.stderr)
@@ -541,8 +596,9 @@ func TestCanoctl(t *testing.T) {
 		}
 		r = b.canoctl(t, "runs", "start", "--workflow", "echo")
 		require.Equal(t, 0, r.code, r.stderr)
+		require.Regexp(t, `^ID\s+STATUS\s+STATE\s+START\n`, r.stdout)
 		for _, id := range ids {
-			require.Contains(t, r.stdout, id+"\n")
+			require.Regexp(t, `(?m)^`+id+`\s+scheduled\s+echo\s+\S.*$`, r.stdout)
 		}
 		require.Regexp(t, `\d+ runs would be started now: run again with --yes to start them`, r.stdout)
 		r = b.canoctl(t, "runs", "start", "--workflow", "echo", "--yes", "--json")
@@ -660,7 +716,13 @@ func TestCanoctl(t *testing.T) {
 		})
 		r = b.canoctl(t, "dlq", "rm", "--all", "--source", "trigger")
 		require.Equal(t, 0, r.code, r.stderr)
-		require.Equal(t, fmt.Sprintf("%v\n%v\n2 dead letters would be deleted: run again with --yes to delete them\n", dls[0]["seq"], dls[1]["seq"]), r.stdout)
+		lines := strings.Split(strings.TrimRight(r.stdout, "\n"), "\n")
+		require.Len(t, lines, 4, r.stdout)
+		require.Regexp(t, `^SEQ\s+TIME\s+SOURCE\s+REASON$`, lines[0])
+		for i, d := range dls {
+			require.Regexp(t, fmt.Sprintf(`^%v\s+\S.*\s+trigger\s+.*unknown workflow "unregistered"`, d["seq"]), lines[1+i])
+		}
+		require.Equal(t, "2 dead letters would be deleted: run again with --yes to delete them", lines[3])
 		r = b.canoctl(t, "dlq", "rm", "--all", "--source", "trigger", "--json")
 		require.Equal(t, 0, r.code, r.stderr)
 		require.JSONEq(t, fmt.Sprintf(`{"would_delete": [%v, %v]}`, dls[0]["seq"], dls[1]["seq"]), r.stdout, "sequences as numbers, as dlq list shows them")
@@ -716,12 +778,15 @@ func TestCanoctl(t *testing.T) {
 		oneErrorLine(t, b.canoctl(t, "runs", "show", "nope"), 1, `run "nope" not found`)
 		oneErrorLine(t, b.canoctl(t, "runs", "cancel", "nope"), 1, `run "nope" not found`)
 		oneErrorLine(t, b.canoctl(t, "workflows", "show", "nope"), 1, `workflow "nope" not found`)
-		oneErrorLine(t, b.canoctl(t, "trigger", "nope"), 1, `unknown workflow "nope"`)
+		oneErrorLine(t, b.canoctl(t, "trigger", "nope"), 1, `unknown workflow "nope": no worker has registered it (list workflows with: canoctl workflows list)`)
+		oneErrorLine(t, b.canoctl(t, "trigger", "parallel_fech"), 1, "(did you mean "+demo.WorkflowName+"? list workflows with: canoctl workflows list)")
+		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--version", "nope"), 1, "(list its versions with: canoctl workflows show echo)")
 		oneErrorLine(t, b.canoctl(t, "runs", "list", "--bogus"), 2, "flag provided but not defined: -bogus")
 		oneErrorLine(t, b.canoctl(t, "runs", "list", "--status", "weird"), 2, "not a run status")
 		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--input", "{"), 2, "not valid JSON")
 		oneErrorLine(t, b.canoctl(t, "runs", "frob"), 2, "unknown command")
-		oneErrorLine(t, b.canoctl(t, "runs", "show", "-s", "nats://127.0.0.1:1", "x"), 1, "cannot connect to nats://127.0.0.1:1")
+		oneErrorLine(t, b.canoctl(t, "runs", "show", "-s", "nats://127.0.0.1:1", "x"), 1,
+			"cannot connect to nats://127.0.0.1:1: connection refused (is a NATS server running there? start one with: go run ./cmd/coordinator -dev, or pass -s URL or set NATS_URL)")
 		oneErrorLine(t, b.canoctl(t, "breakers", "reset", "nope"), 1, `breaker "nope" not found`)
 		oneErrorLine(t, b.canoctl(t, "flows", "status", "nope"), 1, `flow "nope" not found`)
 		oneErrorLine(t, b.canoctl(t, "dlq", "show", "999999"), 1, "no dead letter at sequence 999999")
@@ -855,4 +920,33 @@ func TestHelp(t *testing.T) {
 	require.Contains(t, r.stderr, "canoctl: missing command")
 	oneErrorLine(t, nb.canoctl(t, "runs"), 2, "runs needs a subcommand: list, show, watch, cancel, rerun, start (see canoctl runs -h)")
 	oneErrorLine(t, nb.canoctl(t, "runs", "--bogus"), 2, "flag provided but not defined: -bogus")
+
+	// A command's own flags come first; the global ones are named apart.
+	r = nb.canoctl(t, "runs", "list", "-h")
+	require.Equal(t, 0, r.code, r.stderr)
+	own, global, ok := strings.Cut(r.stdout, "\nGlobal flags (every command takes them; canoctl -h describes them):\n")
+	require.True(t, ok, r.stdout)
+	require.Contains(t, own, "\nFlags:\n  -limit int\n")
+	require.NotContains(t, own, "-server")
+	require.NotContains(t, own, "-json")
+	for _, f := range []string{"-s,", "-server,", "-creds,", "-json,", "-timeout,", "-user"} {
+		require.Contains(t, global, f)
+	}
+	r = nb.canoctl(t, "runs", "show", "-h")
+	require.Contains(t, r.stdout, "\nFlags: none of its own.\n")
+
+	// An unknown command names every top-level one, and the one meant.
+	all := "use one of breakers, dlq, flows, help, runs, trigger, ui, workers, workflows (canoctl -h)"
+	for _, tc := range []struct{ args, want []string }{
+		{[]string{"frob"}, []string{`unknown command "frob": ` + all}},
+		{[]string{"run", "list"}, []string{`unknown command "run" (did you mean runs?): ` + all}},
+		{[]string{"workflow", "list"}, []string{`(did you mean workflows?)`}},
+		{[]string{"trigers", "echo"}, []string{`(did you mean trigger?)`}},
+		{[]string{"runs", "lsit"}, []string{`unknown command "runs lsit" (did you mean runs list?): runs has list, show`}},
+	} {
+		r := nb.canoctl(t, tc.args...)
+		for _, w := range tc.want {
+			oneErrorLine(t, r, 2, w)
+		}
+	}
 }

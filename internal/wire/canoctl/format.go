@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/cano-nats/cano/internal/wire/pretty"
 	"github.com/cano-nats/cano/pkg/fsm"
 )
 
@@ -175,39 +176,8 @@ func truncate(s string, n int) string {
 	return string(r[:n-1]) + "…"
 }
 
-// decodedValue turns a decoded value into something encoding/json takes:
-// msgpack may decode maps with non-string keys and raw bytes.
-func decodedValue(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, e := range x {
-			x[k] = decodedValue(e)
-		}
-		return x
-	case map[any]any:
-		m := make(map[string]any, len(x))
-		for k, e := range x {
-			m[fmt.Sprint(k)] = decodedValue(e)
-		}
-		return m
-	case []any:
-		for i, e := range x {
-			x[i] = decodedValue(e)
-		}
-		return x
-	case []byte:
-		return string(x)
-	default:
-		return v
-	}
-}
-
 // jsonText renders a decoded value as compact JSON, falling back to Go
 // syntax when it does not marshal.
 func jsonText(v any) string {
-	b, err := marshalJSON(decodedValue(v))
-	if err != nil {
-		return fmt.Sprintf("%v", v)
-	}
-	return string(b)
+	return pretty.JSON(pretty.Value(v))
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cano-nats/cano/internal/wire/pretty"
 	"github.com/cano-nats/cano/pkg/client"
 )
 
@@ -56,7 +57,7 @@ func runCommands() []command {
 		{path: "runs cancel", args: "ID | --workflow NAME", short: "cancel a run, or every run of a workflow not ended (--workflow)", nargs: -2,
 			flags: func(fs *flag.FlagSet) any {
 				o := &cancelOpts{}
-				fs.StringVar(&o.reason, "reason", "cancelled with canoctl", "why, recorded with the cancellation")
+				fs.StringVar(&o.reason, "reason", "requested with canoctl", "why, recorded with the cancellation")
 				fs.BoolVar(&o.wait, "wait", false, "wait until the runs have ended")
 				fs.StringVar(&o.workflow, "workflow", "", "instead of one run: every run of this `workflow` that has not ended (lists them; --yes cancels them)")
 				fs.StringVar(&o.status, "status", "", "with --workflow: only its runs in this `status`: running or scheduled")
@@ -92,9 +93,10 @@ func runsStartMany(ctx context.Context, e *env, opts *startNowOpts) error {
 	if err != nil {
 		return fmt.Errorf("list runs: %w", err)
 	}
-	b := bulk{what: "scheduled runs of " + opts.workflow, noun: "run", verb: "start", past: "started now"}
+	b := bulk{what: "scheduled runs of " + opts.workflow, noun: "run", verb: "start", past: "started now", header: runsHeader}
+	now := e.now()
 	for _, r := range runs {
-		b.ids = append(b.ids, r.ID)
+		b.add(r.ID, runRow(r, now)...)
 	}
 	if !opts.yes {
 		return b.preview(e, map[string]any{"workflow": opts.workflow})
@@ -108,6 +110,13 @@ func runsStartMany(ctx context.Context, e *env, opts *startNowOpts) error {
 		b.requestedRuns(e, opts.workflow, requested, failed)
 	}
 	return errors.Join(failed...)
+}
+
+// runsHeader and runRow are the table a bulk action over runs previews.
+var runsHeader = []string{"ID", "STATUS", "STATE", "START"}
+
+func runRow(r *client.Run, now time.Time) []any {
+	return []any{r.ID, r.Status, r.State, startedCell(r, now)}
 }
 
 // watchFirst, when wait is set, starts watching the events filter selects
@@ -291,18 +300,6 @@ func startOf(r *client.Run) time.Time {
 	return r.CreatedAt
 }
 
-// decodeValue decodes a run value for display: JSON-ready, or nil.
-func decodeValue(decode func(any) error) any {
-	var v any
-	if err := decode(&v); err != nil {
-		if errors.Is(err, client.ErrNoValue) {
-			return nil
-		}
-		return "(cannot decode: " + err.Error() + ")"
-	}
-	return decodedValue(v)
-}
-
 func viewRun(r *client.Run, now time.Time, full bool) runView {
 	v := runView{
 		ID: r.ID, Workflow: r.Workflow, Version: r.Version, Status: string(r.Status),
@@ -315,8 +312,8 @@ func viewRun(r *client.Run, now time.Time, full bool) runView {
 		v.Path = nil
 		return v
 	}
-	v.Input = decodeValue(r.Input)
-	v.Output = decodeValue(r.Output)
+	v.Input = pretty.Decoded(r.Input)
+	v.Output = pretty.Decoded(r.Output)
 	for _, s := range r.History {
 		v.History = append(v.History, stepView{
 			Seq: s.Seq, State: s.State, Kind: string(s.Kind), Outcome: string(s.Outcome),
@@ -370,18 +367,112 @@ func runsList(ctx context.Context, e *env, _ []string, o any) error {
 	}
 	rctx, cancel := e.reqCtx(ctx)
 	defer cancel()
-	runs, err := e.cl.List(rctx, &client.ListOpts{Workflow: opts.workflow, Status: st, Limit: opts.limit})
+	// Every match, cut to --limit here: List reads every record anyway,
+	// and so the runs left out are counted (and --since filters before
+	// the cut, not after it).
+	all, err := e.cl.List(rctx, &client.ListOpts{Workflow: opts.workflow, Status: st})
 	if err != nil {
 		return fmt.Errorf("list runs: %w", err)
 	}
 	now := e.now()
-	runs = filterSince(runs, now, opts.since)
-	return printList(e, runs, func(r *client.Run) runView { return viewRun(r, now, false) }, "no runs",
+	runs := filterSince(all, now, opts.since)
+	more := 0
+	if opts.limit > 0 && len(runs) > opts.limit {
+		runs, more = runs[:opts.limit], len(runs)-opts.limit
+	}
+	err = printList(e, runs, func(r *client.Run) runView { return viewRun(r, now, false) }, "no runs",
 		[]string{"ID", "WORKFLOW", "STATUS", "STATE", "STEP", "STARTED", "DURATION", "ERROR"},
 		func(r *client.Run) []any {
-			return []any{r.ID, r.Workflow, r.Status, r.State, r.Step, fmtTime(startOf(r), now), fmtDur(runDuration(r, now)),
+			return []any{r.ID, r.Workflow, r.Status, r.State, r.Step, startedCell(r, now), fmtDur(runDuration(r, now)),
 				truncate(errString(r.Err), 60)}
 		})
+	if err != nil {
+		return err
+	}
+	// Notes go to stderr, so stdout stays the table or the JSON document.
+	if more > 0 {
+		fmt.Fprintln(e.io.Stderr, moreRunsNote(more, opts))
+	}
+	if len(all) == 0 && opts.workflow != "" {
+		if note := unknownWorkflowNote(ctx, e, opts.workflow); note != "" {
+			fmt.Fprintln(e.io.Stderr, note)
+		}
+	}
+	return nil
+}
+
+// moreRunsNote says that more runs than --limit match, and how to see
+// them: the filters not given yet narrow the list. It is a pure function.
+func moreRunsNote(more int, opts *runsListOpts) string {
+	var narrow []string
+	if opts.workflow == "" {
+		narrow = append(narrow, "--workflow")
+	}
+	if opts.status == "" {
+		narrow = append(narrow, "--status")
+	}
+	if opts.since <= 0 {
+		narrow = append(narrow, "--since")
+	}
+	noun := "runs"
+	if more == 1 {
+		noun = "run"
+	}
+	s := fmt.Sprintf("… and %d more %s: use --limit 0 for all", more, noun)
+	switch len(narrow) {
+	case 0:
+		return s
+	case 1:
+		return s + ", or narrow with " + narrow[0]
+	default:
+		return s + ", or narrow with " + strings.Join(narrow[:len(narrow)-1], ", ") + " or " + narrow[len(narrow)-1]
+	}
+}
+
+// unknownWorkflowNote says that no worker has registered workflow name,
+// naming the registered one closest to it; "" when it is registered or
+// canoctl cannot tell.
+func unknownWorkflowNote(ctx context.Context, e *env, name string) string {
+	rctx, cancel := e.reqCtx(ctx)
+	_, err := e.cl.Workflow(rctx, name, "")
+	cancel()
+	if !errors.Is(err, client.ErrWorkflowNotFound) {
+		return ""
+	}
+	return fmt.Sprintf("no workflow named %s is registered%s; list them with: canoctl workflows list",
+		name, didYouMean(name, workflowNames(ctx, e), ""))
+}
+
+// workflowNames are the registered workflows' names (none when they
+// cannot be read: they only feed a suggestion).
+func workflowNames(ctx context.Context, e *env) []string {
+	rctx, cancel := e.reqCtx(ctx)
+	defer cancel()
+	wfs, err := e.cl.Workflows(rctx)
+	if err != nil {
+		return nil
+	}
+	names := make([]string, len(wfs))
+	for i, w := range wfs {
+		names[i] = w.Name
+	}
+	return names
+}
+
+// neverStarted reports whether r ended (was cancelled, or failed) before
+// the start it was scheduled for.
+func neverStarted(r *client.Run) bool {
+	return r.Status.Terminal() && !r.Started()
+}
+
+// startedCell is a run's STARTED cell in runs list: when it started, or
+// starts for a scheduled run (its status says so); "-" for a run that
+// ended before its start (runs show tells when that was to be).
+func startedCell(r *client.Run, now time.Time) string {
+	if neverStarted(r) {
+		return "-"
+	}
+	return fmtTime(startOf(r), now)
 }
 
 // getRun reads a run, turning "not found" into a message that says what to do.
@@ -432,6 +523,9 @@ func printRun(w io.Writer, r *client.Run, now time.Time) {
 	case r.Status == client.RunScheduled:
 		line("Triggered", fmtTime(r.CreatedAt, now))
 		line("Starts", fmtTime(r.StartAt, now)+" (start it now with: canoctl runs start "+r.ID+"; cancel it with: canoctl runs cancel "+r.ID+")")
+	case neverStarted(r):
+		line("Triggered", fmtTime(r.CreatedAt, now))
+		line("Was to start", fmtTime(r.StartAt, now)+" (ended before its start)")
 	default:
 		line("Triggered", fmtTime(r.CreatedAt, now))
 		line("Started", fmtTime(r.StartAt, now))
@@ -452,22 +546,19 @@ func printRun(w io.Writer, r *client.Run, now time.Time) {
 	t := r.Totals
 	line("Totals", fmt.Sprintf("%s (%d dropped from history), %s, %s, %s", counted(t.Steps, "step"), t.Dropped,
 		counted(t.Attempts, "attempt"), counted(t.FailedAttempts, "failed attempt"), counted(t.FailedTasks, "failed task")))
-	if in := decodeValue(r.Input); in != nil {
+	if in := pretty.Decoded(r.Input); in != nil {
 		line("Input", jsonText(in))
 	}
-	if out := decodeValue(r.Output); out != nil {
+	if out := pretty.Decoded(r.Output); out != nil {
 		line("Output", jsonText(out))
 	}
 	_ = kv.flush()
 	if r.Err != nil {
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Error:", oneLine(r.Err.Error()))
-		if ev := viewError(r.Err); ev.State != "" {
-			attempt := ""
-			if ev.Attempt > 0 {
-				attempt = fmt.Sprintf(", attempt %d", ev.Attempt)
-			}
-			fmt.Fprintf(w, "  in state %s%s, after %s\n", ev.State, attempt, strings.Join(ev.Path, " → "))
+		msg := oneLine(r.Err.Error())
+		fmt.Fprintln(w, "Error:", msg)
+		if where := errorPlace(viewError(r.Err), msg); where != "" {
+			fmt.Fprintln(w, "  "+where)
 		}
 	}
 	if len(r.History) == 0 {
@@ -500,6 +591,27 @@ func printRun(w io.Writer, r *client.Run, now time.Time) {
 			fmt.Fprintln(w, s)
 		}
 	}
+}
+
+// errorPlace is where the error of ev happened, "in state S (attempt N,
+// path P)", for a message msg that does not say it already (the message
+// of an fsm.StateError does); "" when there is nothing to add. It is a
+// pure function.
+func errorPlace(ev *errorView, msg string) string {
+	if ev == nil || ev.State == "" || strings.Contains(msg, fmt.Sprintf("in state %q", ev.State)) {
+		return ""
+	}
+	var more []string
+	if ev.Attempt > 0 {
+		more = append(more, fmt.Sprintf("attempt %d", ev.Attempt))
+	}
+	if len(ev.Path) > 0 {
+		more = append(more, "path "+strings.Join(ev.Path, " → "))
+	}
+	if len(more) == 0 {
+		return "in state " + ev.State
+	}
+	return "in state " + ev.State + " (" + strings.Join(more, ", ") + ")"
 }
 
 // splitText summarises a split step in one line.
@@ -813,9 +925,11 @@ func runsCancelMany(ctx context.Context, e *env, opts *cancelOpts) error {
 	if st != "" {
 		b.what = string(st) + " " + b.what
 	}
+	b.header = runsHeader
+	now := e.now()
 	for _, r := range runs {
 		if !r.Status.Terminal() {
-			b.ids = append(b.ids, r.ID)
+			b.add(r.ID, runRow(r, now)...)
 		}
 	}
 	if !opts.yes {

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cano-nats/cano/internal/wire/pretty"
 	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/fsm"
 )
 
 // TailDefault is how long trigger --wait keeps reading events after the
@@ -149,7 +151,7 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 	cancel()
 	existing := errors.Is(err, client.ErrRunExists)
 	if err != nil && !existing {
-		return fmt.Errorf("trigger %s: %w", wf, err)
+		return fmt.Errorf("trigger %s: %w%s", wf, err, refusedHint(ctx, e, err, wf, opts.version))
 	}
 	if !opts.wait {
 		if e.c.json {
@@ -179,6 +181,35 @@ func trigger(ctx context.Context, e *env, args []string, o any) error {
 		}
 	}
 	return follow(ctx, e, st, id)
+}
+
+// refusedHint says what to do about a trigger refused as misconfigured
+// (err matches fsm.ErrConfiguration) when the refusal is the workflow, or
+// its version, that no worker has registered: " (…)" to append to the
+// error, "" for another refusal or when canoctl cannot tell.
+func refusedHint(ctx context.Context, e *env, err error, wf, version string) string {
+	if !errors.Is(err, fsm.ErrConfiguration) {
+		return ""
+	}
+	rctx, cancel := e.reqCtx(ctx)
+	_, werr := e.cl.Workflow(rctx, wf, "")
+	if werr == nil && version != "" {
+		_, werr = e.cl.Workflow(rctx, wf, version)
+		cancel()
+		if errors.Is(werr, client.ErrWorkflowNotFound) {
+			return " (list its versions with: canoctl workflows show " + wf + ")"
+		}
+		return ""
+	}
+	cancel()
+	if !errors.Is(werr, client.ErrWorkflowNotFound) {
+		return ""
+	}
+	mean := ""
+	if n := closest(wf, workflowNames(ctx, e)); n != "" {
+		mean = "did you mean " + n + "? "
+	}
+	return " (" + mean + "list workflows with: canoctl workflows list)"
 }
 
 // follow prints run id's events until its terminal event, then the
@@ -263,7 +294,7 @@ func printOutcome(e *env, r *client.Run) error {
 		}
 	} else if r.Status == client.RunCompleted {
 		fmt.Fprintf(e.out, "completed in %s after %s: %s\n", r.State, fmtDur(runDuration(r, now)), strings.Join(r.Path, " → "))
-		if out := decodeValue(r.Output); out != nil {
+		if out := pretty.Decoded(r.Output); out != nil {
 			fmt.Fprintln(e.out, "output:", jsonText(out))
 		}
 	}

@@ -254,23 +254,16 @@ func (s *Server) runPage(w http.ResponseWriter, r *http.Request) {
 // valueText shows a run's input or output as JSON: decode is
 // client.Run's Input or Output. "" is no value.
 func valueText(decode func(any) error) string {
-	var v any
-	if err := decode(&v); err != nil {
-		if errors.Is(err, client.ErrNoValue) {
-			return ""
-		}
-		return "(" + err.Error() + ")"
+	v := pretty.Decoded(decode)
+	if v == nil {
+		return ""
 	}
-	b, err := json.Marshal(pretty.Value(v))
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
+	return pretty.JSON(v)
 }
 
 func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
-	if err := s.cl.Cancel(r.Context(), id, "cancelled from the dashboard"); err != nil {
+	if err := s.cl.Cancel(r.Context(), id, "requested from the dashboard"); err != nil {
 		s.fail(w, r, statusOf(err), err)
 		return
 	}
@@ -283,7 +276,7 @@ func (s *Server) cancelRun(w http.ResponseWriter, r *http.Request) {
 // nothing, as for one run.
 func (s *Server) cancelRuns(w http.ResponseWriter, r *http.Request) {
 	s.eachRun(w, r, "cancel", func(ctx context.Context, id string) error {
-		return s.cl.Cancel(ctx, id, "cancelled from the dashboard")
+		return s.cl.Cancel(ctx, id, "requested from the dashboard")
 	})
 }
 

@@ -44,7 +44,7 @@ func TestHandlers(t *testing.T) {
 		require.Equal(t, http.StatusOK, code)
 		require.NotContains(t, body, "<script>alert")
 		require.Contains(t, body, `&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;`, "the input and the error are shown escaped")
-		require.Equal(t, 2, strings.Count(body, "&lt;script&gt;alert"), "the input and the error, escaped")
+		require.Equal(t, 3, strings.Count(body, "&lt;script&gt;alert"), "the input, the run's error and its step's error, escaped")
 	})
 
 	t.Run("runs page", func(t *testing.T) {

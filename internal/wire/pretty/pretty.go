@@ -9,10 +9,12 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"unicode/utf8"
 
 	"github.com/cano-nats/cano/internal/wirecodec"
+	"github.com/cano-nats/cano/pkg/client"
 )
 
 // Value turns a value decoded from msgpack into one encoding/json can
@@ -40,6 +42,30 @@ func Value(v any) any {
 		return string(x)
 	}
 	return v
+}
+
+// Decoded decodes a run's input or output for display; decode is
+// client.Run's Input or Output. It returns a value encoding/json encodes,
+// nil when the run has no such value, or "(cannot decode: …)".
+func Decoded(decode func(any) error) any {
+	var v any
+	if err := decode(&v); err != nil {
+		if errors.Is(err, client.ErrNoValue) {
+			return nil
+		}
+		return "(cannot decode: " + err.Error() + ")"
+	}
+	return Value(v)
+}
+
+// JSON is v as compact JSON, without escaping <, > and & (see [Decoded]),
+// or in Go syntax when it does not encode.
+func JSON(v any) string {
+	b, err := marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }
 
 // Payload decodes a message's payload for display. It returns the value
