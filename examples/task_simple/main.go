@@ -72,7 +72,7 @@ func workflow() *fsm.Workflow[State] {
 func registry() (*fsm.Registry, error) {
 	reg := &fsm.Registry{}
 	for _, t := range []fsm.TaskFunc{generator, counter} {
-		if err := reg.RegisterFunc(t.KindName, func([]byte) (fsm.Task, error) { return t, nil }); err != nil {
+		if err := reg.RegisterTask(t); err != nil {
 			return nil, err
 		}
 	}

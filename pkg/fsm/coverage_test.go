@@ -84,13 +84,20 @@ func TestRegistry(t *testing.T) {
 			return fsm.Next(B), nil
 		}}, nil
 	}))
-	require.Equal(t, []string{"func_kind", "noop", "prep_node"}, reg.Kinds())
+	shared := fsm.TaskFunc{KindName: "shared_kind", Func: func(context.Context, *fsm.TaskContext) (fsm.Result, error) { return fsm.Next(B), nil }}
+	require.NoError(t, reg.RegisterTask(shared))
+	require.ErrorContains(t, reg.RegisterTask(shared), "registered twice")
+	require.ErrorContains(t, reg.RegisterTask(nil), "nil task")
+	built, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "shared_kind"})
+	require.NoError(t, err)
+	require.Equal(t, "shared_kind", built.Kind(), "every command runs the registered value")
+	require.Equal(t, []string{"func_kind", "noop", "prep_node", "shared_kind"}, reg.Kinds())
 	require.True(t, reg.Has("noop"))
 	require.False(t, reg.Has("nope"))
 	require.Panics(t, func() { fsm.Register[noop](&reg) }, "a kind registered twice")
 	require.Panics(t, func() { fsm.RegisterNode[prepNode, int, int](&reg) })
 	require.Error(t, reg.RegisterFunc("bad kind", nil))
-	_, err := fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "nope"})
+	_, err = fsmbridge.BuildTask(&reg, &protocol.TaskSpec{Kind: "nope"})
 	require.ErrorIs(t, err, fsm.ErrUnknownKind)
 
 	// A node travels as its own parameters and runs prep → exec → post.

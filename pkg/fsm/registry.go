@@ -49,6 +49,19 @@ func (r *Registry) RegisterFunc(kind string, build func(params []byte) (Task, er
 	return r.add(kind, build)
 }
 
+// RegisterTask adds t's kind, whose commands all run t itself: for a
+// [TaskFunc], or a task value that carries its dependencies and takes no
+// parameters from the definition. t runs for many commands at once, so it
+// must be safe for concurrent use.
+//
+//	reg.RegisterTask(fsm.TaskFunc{KindName: "count", Func: count})
+func (r *Registry) RegisterTask(t Task) error {
+	if t == nil {
+		return fmt.Errorf("fsm: RegisterTask: nil task")
+	}
+	return r.add(t.Kind(), func([]byte) (Task, error) { return t, nil })
+}
+
 // RegisterNode adds node kind N (cano's prep → exec → post lifecycle).
 // The type arguments name the node's prep and exec result types:
 //

@@ -44,7 +44,7 @@ func (h *holdTasks) install(reg *fsm.Registry) []worker.Definer {
 			return fsm.Result{}, ctx.Err()
 		}
 	}}
-	if err := reg.RegisterFunc(task.KindName, func([]byte) (fsm.Task, error) { return task, nil }); err != nil {
+	if err := reg.RegisterTask(task); err != nil {
 		panic(err)
 	}
 	return []worker.Definer{fsm.New[string](holdName, "hold").Register("hold", task).Exit("done")}

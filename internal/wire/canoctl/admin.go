@@ -412,7 +412,7 @@ func dlqAll(ctx context.Context, e *env, opts *dlqAllOpts, b bulk, do func(conte
 	} else if len(b.ids) == 0 {
 		fmt.Fprintf(e.out, "no %s to %s\n", b.what, b.verb)
 	} else if len(done) > 0 {
-		fmt.Fprintf(e.out, "%s %s\n", b.past, counted(len(done), b.noun))
+		fmt.Fprintf(e.out, "%s %s%s\n", b.past, counted(len(done), b.noun), replayNote(b.past))
 	}
 	return errors.Join(failed...)
 }
@@ -445,6 +445,15 @@ func dlqAct(ctx context.Context, e *env, arg string, do func(context.Context, ui
 	if e.c.json {
 		return writeJSON(e.out, map[string]any{"seq": seq, done: true})
 	}
-	fmt.Fprintf(e.out, "%s dead letter %d\n", done, seq)
+	fmt.Fprintf(e.out, "%s dead letter %d%s\n", done, seq, replayNote(done))
 	return nil
+}
+
+// replayNote is what a replay's line adds: the replayed message is taken
+// again, and refused again if what refused it is still wrong.
+func replayNote(done string) string {
+	if done != "replayed" {
+		return ""
+	}
+	return " (if it is refused again, it comes back as a new dead letter: canoctl dlq list)"
 }

@@ -1,7 +1,6 @@
 package canoctl
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,15 +81,6 @@ func writeJSONLine(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
-}
-
-// marshalJSON is json.Marshal without the HTML escaping, as writeJSON.
-func marshalJSON(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	if err := writeJSONLine(&buf, v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // fmtTime formats t for a table: "-" for the zero time, the clock time
