@@ -82,9 +82,9 @@ var (
 
 func (block) Kind() string { return "test_block" }
 func (block) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
-	blockStarted <- struct{}{}
+	signal(blockStarted)
 	<-ctx.Done()
-	blockCancelled <- struct{}{}
+	signal(blockCancelled)
 	return fsm.Result{}, ctx.Err()
 }
 
@@ -99,7 +99,7 @@ var (
 
 func (gate) Kind() string { return "test_gate" }
 func (gate) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
-	gateStarted <- struct{}{}
+	signal(gateStarted)
 	select {
 	case <-gateOpen:
 		return fsm.NextWith("done", "through"), nil
@@ -136,15 +136,33 @@ func setup(t *testing.T) *bundle {
 	w, err := worker.New(nc, worker.Config{ID: "w1", Registry: reg, Workflows: wfs})
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	t.Cleanup(func() { stopWithin(w.Stop) })
 	co, err := coordinator.New(nc, coordinator.Config{})
 	require.NoError(t, err)
 	require.NoError(t, co.Start(ctx))
-	t.Cleanup(func() { _ = co.Stop(context.Background()) })
+	t.Cleanup(func() { stopWithin(co.Stop) })
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
 	home := t.TempDir() // no nats CLI context from the real home
 	return &bundle{url: srv.URL, cl: cl, env: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "NATS_URL=" + srv.URL}}
+}
+
+// stopWithin stops a worker or coordinator within 10 s: a task still in
+// flight (a blocking or gated one) is cancelled then, rather than waited
+// for without end.
+func stopWithin(stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_ = stop(ctx)
+}
+
+// signal sends on ch without blocking: a task redelivered more often than
+// ch holds does not hang on it.
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 type result struct {

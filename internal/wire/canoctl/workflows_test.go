@@ -31,7 +31,7 @@ func deployEchoV2(ctx context.Context, t *testing.T, b *bundle) (before, after s
 		Workflows: []worker.Definer{fsm.New[string]("echo", "echo").Register("echo", echo{}).Exit("done").TotalTimeout(time.Hour)}})
 	require.NoError(t, err)
 	require.NoError(t, w.Start(ctx))
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	t.Cleanup(func() { stopWithin(w.Stop) })
 	wf, err = b.cl.Workflow(ctx, "echo", "")
 	require.NoError(t, err)
 	require.NotEqual(t, before, wf.Version)
