@@ -14,7 +14,8 @@
 //     breaker) and [JoinConfig] (join strategy, join state, timeout,
 //     bulkhead);
 //   - the [Registry], which tells a worker how to rebuild and run each task
-//     kind: [Register] one type per kind;
+//     kind: [Register] one type per kind, or [Registry.RegisterTask] one
+//     value (a [TaskFunc]);
 //   - the errors a run fails with, and [Permanent] to stop retrying.
 //
 // A worker (package worker) hosts the registry and registers the

@@ -85,7 +85,8 @@ type TaskConfig struct {
 	BreakerPolicy *protocol.BreakerPolicy
 }
 
-// Minimal is cano's TaskConfig::minimal(): one attempt, nothing else.
+// Minimal is a TaskConfig of one attempt (no retries) and nothing else:
+// no attempt timeout, no breaker (cano's TaskConfig::minimal()).
 func Minimal() TaskConfig { return TaskConfig{Retry: RetryNone()} }
 
 // Result is what a task returns: the next state, an optional output, or a
