@@ -309,7 +309,7 @@ func TestBadInput(t *testing.T) {
 		b.dlq.reset()
 		// Over the coordinator's MaxPayload (set to 1 MiB here), under the
 		// stream's MaxMsgSize (4 MiB) and the server's max_payload (8 MiB).
-		input := make([]byte, 2<<20)
+		input := strings.Repeat("x", 2<<20)
 		_, err := b.client.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{Input: input, RunID: "roversized"})
 		require.ErrorIs(t, err, fsm.ErrConfiguration)
 		require.Contains(t, err.Error(), "payload too large")
