@@ -154,6 +154,7 @@ func TestWireReadable(t *testing.T) {
 		require.Equal(t, "malformed", letter.Header.Get("Cano-Category"))
 		require.Contains(t, letter.Header.Get("Cano-Reason"), `{"input": <your input>}`)
 		require.NotContains(t, letter.Header.Get("Cano-Reason"), "configuration", "a bad body is not said to be a configuration error")
+		require.Contains(t, letter.Header.Get("Cano-Reason"), "(the sender was told so in its reply)", "its sender had a reply-to header")
 
 		// JSON without the header: the reason says to add it.
 		msg = nats.NewMsg("cano.trigger.chain")
@@ -163,5 +164,6 @@ func TestWireReadable(t *testing.T) {
 		letter, err = dlq.NextMsg(20 * time.Second)
 		require.NoError(t, err)
 		require.Contains(t, letter.Header.Get("Cano-Reason"), "add the header Content-Type: application/json")
+		require.NotContains(t, letter.Header.Get("Cano-Reason"), "the sender was told", "a publish without a reply-to header is answered by no one")
 	})
 }

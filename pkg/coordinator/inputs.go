@@ -135,7 +135,7 @@ func (c *Coordinator) done() <-chan struct{} { return c.run.Done() }
 func (c *Coordinator) rejectEarly(source string, j job, err error) {
 	c.warn(source+" "+err.Error(), "refused input", "source", source, "subject", j.msg.Subject(), "err", err)
 	c.sendReply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsmbridge.ErrorInfo(err)})
-	p := c.deadLetter(source, j.msg, err)
+	p := c.deadLetter(source, j.msg, toldIf(j, err))
 	// Not routed through a shard: wait here (rare path).
 	for _, f := range p.futures {
 		select {
@@ -147,6 +147,23 @@ func (c *Coordinator) rejectEarly(source string, j job, err error) {
 		}
 	}
 	_ = j.msg.TermWithReason(p.term)
+}
+
+// told is the reason of a refused trigger whose sender was answered with
+// it: its dead letter says so, since replaying it starts a run its sender
+// was told had not started (and may have triggered again).
+type told struct{ error }
+
+func (t told) Error() string { return t.error.Error() + " (the sender was told so in its reply)" }
+func (t told) Unwrap() error { return t.error }
+
+// toldIf is err, as told when j is a trigger whose sender is answered
+// (a request, or a publish with a reply-to header).
+func toldIf(j job, err error) error {
+	if j.rpc || j.replyTo != "" {
+		return told{err}
+	}
+	return err
 }
 
 func (c *Coordinator) deadLetter(source string, msg jetstream.Msg, reason error) pendingAck {

@@ -655,6 +655,7 @@ func (s *shard) reject(j job, source string, err error) {
 	if j.trig != nil {
 		s.reply(j, &protocol.TriggerReply{V: protocol.SchemaVersion, Error: fsmbridge.ErrorInfo(err)})
 		s.rejectedEvent(j, err)
+		err = toldIf(j, err) // inputs.go
 	}
 	s.acks <- s.c.deadLetter(source, j.msg, err)
 }

@@ -329,6 +329,7 @@ func TestBadInput(t *testing.T) {
 		dl := b.dlq.await(t, "trigger", subjectIs(b.names.TriggerSubject("no_such_workflow")))
 		require.Contains(t, dl.Reason, `unknown workflow "no_such_workflow"`)
 		require.Equal(t, "rejected", dl.Category)
+		require.Contains(t, dl.Reason, "(the sender was told so in its reply)", "a replay would start a run its sender was told had not started")
 
 		_, err = b.client.Trigger(ctx, demo.OneTaskName, &client.TriggerOpts{InitialState: "nowhere"})
 		require.ErrorIs(t, err, fsm.ErrConfiguration)
