@@ -360,7 +360,7 @@ func TestRolePermissions(t *testing.T) {
 		require.NoError(t, c.client.StartNow(ctx, later))
 		require.Equal(t, "completed", waitEnded(t, c.client, later))
 		// May not: write run records, pull tasks, send results, reset
-		// breakers, fire any other timer.
+		// breakers, fire timers (a start-now is a control request).
 		c.requireRefused(t, "$KV."+layout.RunsBucket(names), kvPut(c, layout.RunsBucket(names), runs[1]))
 		c.requireRefused(t, "$JS.API.CONSUMER.MSG.NEXT."+layout.TasksStream(names), func(context.Context) error {
 			return c.PublishRequest("$JS.API.CONSUMER.MSG.NEXT."+layout.TasksStream(names)+"."+layout.TaskConsumer("default", "x"), c.NewRespInbox(), []byte("1"))
@@ -369,6 +369,8 @@ func TestRolePermissions(t *testing.T) {
 		c.requireRefused(t, "$KV."+layout.BreakersBucket(names), kvPut(c, layout.BreakersBucket(names), "x"))
 		deadline := names.TimerFireSubject(runs[1], layout.TimerName(protocol.TimerRunDeadline, 0))
 		c.requireRefused(t, deadline, pub(c, deadline))
+		start := names.TimerFireSubject(runs[1], layout.TimerName(protocol.TimerStart, 0))
+		c.requireRefused(t, start, pub(c, start))
 	})
 
 	t.Run("dashboard", func(t *testing.T) {

@@ -67,6 +67,16 @@ func RunFromCancelSubject(n protocol.Names, subject string) string {
 	return subject[len(prefix):]
 }
 
+// RunFromStartNowSubject returns the run id of a start-now subject
+// (Names.StartNowSubject), or "" for another subject.
+func RunFromStartNowSubject(n protocol.Names, subject string) string {
+	prefix := n.StartNowSubject("")
+	if !strings.HasPrefix(subject, prefix) {
+		return ""
+	}
+	return subject[len(prefix):]
+}
+
 // AppendTriggerReplyJSON appends the JSON form of a trigger reply, sent to
 // triggers that were JSON themselves:
 // {"v":1,"run_id":"…","existing":true} or {"v":1,"error":{"category":…,"message":…}}

@@ -6,9 +6,6 @@ import (
 	"fmt"
 
 	"github.com/cano-nats/cano/internal/deadline"
-	"github.com/cano-nats/cano/internal/layout"
-	"github.com/cano-nats/cano/internal/wirecodec"
-	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // ErrNotScheduled is returned by [Client.StartNow] for a run that is not
@@ -17,11 +14,12 @@ var ErrNotScheduled = errors.New("client: run is not scheduled")
 
 // StartNow starts run runID, triggered to start later
 // ([TriggerOpts].StartAt), now rather than at its time — asynqmon's "run
-// now" for a scheduled task. It fires the run's start timer ahead of its
-// time: the coordinator that applies it starts the run (its StartAt
-// becomes now, its started event says "ahead of its schedule for …") and
-// removes the schedule still waiting. It returns once the request is
-// stored, not when the run has started or ended ([Client.Await] that). An
+// now" for a scheduled task. It publishes a start-now request to the
+// control stream (cano.control.start.ID, with an empty body, as the nats
+// CLI can too): the coordinator that applies it starts the run (its
+// StartAt becomes now, its started event says "ahead of its schedule for
+// …") and removes the start timer still waiting. It returns once the
+// request is stored, not when the run has started or ended ([Client.Await] that). An
 // unknown run matches [ErrNotFound]; one that is not scheduled (it has
 // started or ended) is refused with an error matching [ErrNotScheduled].
 // If ctx has no deadline, Config.Timeout applies to the whole call.
@@ -38,13 +36,7 @@ func (c *Client) StartNow(ctx context.Context, runID string) error {
 	if r.Status != RunScheduled {
 		return fmt.Errorf("%w: run %s is %s: only a run waiting for its start can be started now", ErrNotScheduled, runID, r.Status)
 	}
-	tf := protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerStart, RunID: runID, At: r.StartAt.UnixNano()}
-	data, err := wirecodec.Encode(&tf)
-	if err != nil {
-		return fmt.Errorf("client: %w", err)
-	}
-	subject := c.names.TimerFireSubject(runID, layout.TimerName(protocol.TimerStart, 0))
-	if _, err := c.js.Publish(ctx, subject, data); err != nil {
+	if _, err := c.js.Publish(ctx, c.names.StartNowSubject(runID), nil); err != nil {
 		return fmt.Errorf("client: start %s now: %w", runID, err)
 	}
 	return nil

@@ -89,6 +89,17 @@ func (c *Coordinator) onResult(msg jetstream.Msg) {
 
 func (c *Coordinator) onControl(msg jetstream.Msg) {
 	j := c.base(msg)
+	if id := wirecodec.RunFromStartNowSubject(c.names, msg.Subject()); id != "" {
+		if err := protocol.ValidToken(id); err != nil {
+			c.rejectEarly("control", j, fmt.Errorf("%w: start-now subject %s: %w", protocol.ErrInvalidName, msg.Subject(), err))
+			return
+		}
+		// Applied as the run's start timer fired ahead of its time
+		// (applyInputs gives it the record's StartAt).
+		j.timer, j.startNow, j.runID = &protocol.TimerFire{V: protocol.SchemaVersion, Kind: protocol.TimerStart, RunID: id}, true, id
+		c.route(j)
+		return
+	}
 	r, err := c.decodeCancel(msg) // replies.go
 	if err != nil {
 		c.rejectEarly("control", j, err)

@@ -58,7 +58,7 @@ func (j *job) source() string {
 		return "trigger"
 	case j.res != nil:
 		return "result"
-	case j.cancel != nil:
+	case j.cancel != nil || j.startNow:
 		return "control"
 	default:
 		return "timer"

@@ -45,6 +45,9 @@ type job struct {
 	res        *protocol.TaskResult
 	timer      *protocol.TimerFire
 	cancel     *protocol.CancelRequest
+	// startNow marks a start-now request (Names.StartNowSubject): timer is
+	// the run's start timer, its time filled in from the record.
+	startNow bool
 }
 
 // entry is a cached run record with its KV revision.

@@ -95,6 +95,8 @@ func missing(j job, err error) (missingAction, string, error) {
 		return missingReject, "result", fmt.Errorf("%w: result for unknown run %q", fsm.ErrWorkflow, j.runID)
 	case j.cancel != nil:
 		return missingReject, "control", fmt.Errorf("%w: cancel for unknown run %q", fsm.ErrWorkflow, j.runID)
+	case j.startNow:
+		return missingReject, "control", fmt.Errorf("%w: start-now for unknown run %q", fsm.ErrWorkflow, j.runID)
 	}
 	return missingAck, "", nil
 }
@@ -129,6 +131,13 @@ func applyInputs(m *engine.Machine, rec *protocol.RunRecord, dyn *protocol.Split
 	st := step{rec: rec, dyn: dyn}
 	for _, j := range jobs {
 		in := engine.Input{Result: j.res, Timer: j.timer, Cancel: j.cancel, DynamicSplit: st.dyn}
+		if j.startNow {
+			// The start timer, fired now: the engine starts a run still
+			// scheduled, and ignores it for any other.
+			tf := *j.timer
+			tf.At = st.rec.StartAt
+			in.Timer = &tf
+		}
 		next, jfx, err := engine.Apply(m, st.rec, in, now)
 		if err != nil {
 			st.failed = append(st.failed, jobErr{j, err})

@@ -112,6 +112,11 @@ func (n Names) ResultWildcard() string { return n.prefix + ".result.>" }
 // Control subjects (cancel requests, durable).
 func (n Names) CancelSubject(runID string) string { return n.prefix + ".control.cancel." + runID }
 
+// StartNowSubject asks to start runID, a run triggered to start later, now
+// (durable, on the control stream). Its body is ignored: the nats CLI's
+// "nats pub cano.control.start.ID x" starts run ID now.
+func (n Names) StartNowSubject(runID string) string { return n.prefix + ".control.start." + runID }
+
 // ControlWildcard matches every control subject.
 func (n Names) ControlWildcard() string { return n.prefix + ".control.>" }
 

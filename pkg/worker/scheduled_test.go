@@ -146,4 +146,29 @@ func TestStartNow(t *testing.T) {
 	require.ErrorIs(t, err, client.ErrNotScheduled)
 	require.Contains(t, err.Error(), "is completed: only a run waiting for its start can be started now")
 	require.ErrorIs(t, env.Client.StartNow(ctx, "rNoSuchRun0000000000000"), client.ErrNotFound)
+
+	// Without the client: a publish on the run's start-now subject (its
+	// body ignored), as `nats pub` sends.
+	other, err := env.Client.Trigger(ctx, "remind_now", &client.TriggerOpts{StartAt: hour})
+	require.NoError(t, err)
+	awaitTimer(ctx, t, env, other, protocol.TimerStart, true, "the start timer is scheduled")
+	names := protocol.MustNames("")
+	_, err = env.JS.Publish(ctx, names.StartNowSubject(other), []byte("now"))
+	require.NoError(t, err)
+	run, err = env.Client.Await(ctx, other)
+	require.NoError(t, err)
+	require.Equal(t, client.RunCompleted, run.Status)
+	awaitTimer(ctx, t, env, other, protocol.TimerStart, false, "its schedule is removed")
+	// One for no run is dead-lettered, saying so.
+	_, err = env.JS.Publish(ctx, names.StartNowSubject("rNoSuchRun0000000000000"), nil)
+	require.NoError(t, err)
+	var reason string
+	require.Eventually(t, func() bool {
+		dls, err := env.Client.DeadLetters(ctx, &client.DeadLetterFilter{Source: "control"})
+		for _, d := range dls {
+			reason = d.Reason
+		}
+		return err == nil && len(dls) == 1
+	}, 20*time.Second, 20*time.Millisecond, "the start-now for no run is dead-lettered")
+	require.Contains(t, reason, `start-now for unknown run "rNoSuchRun0000000000000"`)
 }
