@@ -253,13 +253,23 @@ func TestKubernetesManifests(t *testing.T) {
 		}
 	}
 
-	// The kustomization lists every manifest.
+	// The kustomization lists every manifest but the example secret: an
+	// apply -k would put its example passwords back over the real ones.
 	res := strs(t, list(t, byKind["Kustomization"][0], "resources"))
 	for _, f := range files {
-		if b := filepath.Base(f); b != "kustomization.yaml" && b != "nats-values.yaml" {
+		switch b := filepath.Base(f); b {
+		case "kustomization.yaml", "nats-values.yaml":
+		case "secret.example.yaml":
+			require.False(t, slices.Contains(res, b), "kustomization.yaml applies the example secret over the operator's own")
+		default:
 			require.True(t, slices.Contains(res, b), "kustomization.yaml misses %s", b)
 		}
 	}
+	// Its image is a registry's, not a bare name that resolves to Docker
+	// Hub's library.
+	img := list(t, byKind["Kustomization"][0], "images")[0].(map[string]any)
+	require.Contains(t, img["newName"], "/", "the image names a registry")
+	require.NotEqual(t, "latest", img["newTag"], "a pinned tag, not latest (which Kubernetes pulls Always)")
 
 	// The Helm values: a three-node JetStream cluster, the accounts
 	// included, every password from the secret.

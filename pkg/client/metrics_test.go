@@ -148,6 +148,8 @@ func TestMetricsAndFailureLog(t *testing.T) {
 		`cano_coordinator_transitions_total{workflow="chain"} 6`,
 		`cano_coordinator_run_duration_seconds_count{status="completed",workflow="chain"} 2`,
 		`cano_coordinator_dead_letters_total{source="trigger"} 1`,
+		`cano_coordinator_dead_letters_total{source="result"} 0`, // there from the start, for alerts
+		`cano_worker_dead_letters_total{source="task"} 0`,
 		`cano_coordinator_runs_stalled_total 0`,
 		`cano_coordinator_timers_unscheduled_total{outcome="removed"} 1`,
 		`cano_coordinator_timers_unscheduled_total{outcome="dropped"} 0`,

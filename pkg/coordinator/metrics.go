@@ -104,6 +104,12 @@ func newMetrics(c *Coordinator, reg prometheus.Registerer) (*metrics, error) {
 	if m.deadLetters, err = prom.Register(reg, m.deadLetters); err != nil {
 		return nil, err
 	}
+	// Every source's series exists from the start, at 0: an alert on
+	// increase() sees the first dead letter, and a sum over sources is
+	// never empty.
+	for _, source := range []string{"trigger", "result", "control", "timer"} {
+		m.deadLetters.WithLabelValues(source)
+	}
 	for _, c := range append(collectors, pending) {
 		if _, err := prom.Register(reg, c); err != nil {
 			return nil, err

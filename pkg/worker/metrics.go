@@ -117,6 +117,7 @@ func newMetrics(w *Worker, reg prometheus.Registerer) (*metrics, error) {
 	if m.deadLetters, err = prom.Register(reg, m.deadLetters); err != nil {
 		return nil, err
 	}
+	m.deadLetters.WithLabelValues("task") // at 0 from the start, as the coordinator's
 	if m.inFlight, err = prom.Register(reg, m.inFlight); err != nil {
 		return nil, err
 	}

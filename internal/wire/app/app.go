@@ -324,7 +324,13 @@ func startDashboard(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg Co
 		}
 		return nil, err
 	}
-	log.Info("dashboard: open http://" + d.Addr() + "/")
+	switch {
+	case cfg.HTTPToken != "":
+		// The token is not logged: the one who set it knows it.
+		log.Info("dashboard: open http://" + d.Addr() + "/login?token=YOUR_TOKEN (the -http-token or CANO_HTTP_TOKEN value) to sign in")
+	default:
+		log.Info("dashboard: open http://" + d.Addr() + "/")
+	}
 	if cfg.HTTPReady != nil {
 		cfg.HTTPReady(d.Addr())
 	}
