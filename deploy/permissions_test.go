@@ -1,9 +1,11 @@
 package deploy_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -24,7 +26,10 @@ import (
 	"github.com/cano-nats/cano/internal/wire/demo"
 	"github.com/cano-nats/cano/internal/wire/faults"
 	"github.com/cano-nats/cano/pkg/client"
+	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
+	"github.com/cano-nats/cano/pkg/provision"
+	"github.com/cano-nats/cano/pkg/worker"
 )
 
 // rolePasswords are the test's passwords for the users in
@@ -425,4 +430,55 @@ func TestRolePermissions(t *testing.T) {
 		code, _, errOut := canoctlAs("dashboard-admin", "dlq", "ls")
 		require.Equal(t, canoctl.ExitOK, code, errOut)
 	})
+}
+
+// unlisted is the task of a workflow deploy/nats/accounts.conf does not
+// list for the worker role.
+type unlisted struct{}
+
+func (unlisted) Kind() string { return "unlisted_noop" }
+func (unlisted) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.Next("done"), nil
+}
+
+// TestWorkerRefusedDefinition checks that a worker whose user may not
+// register one of its workflows' definitions stops with an error naming
+// the refused subject and where the permissions are, instead of waiting
+// for NATS for ever (the refused request would only time out).
+func TestWorkerRefusedDefinition(t *testing.T) {
+	ns, _ := startConfiguredServer(t)
+	url := ns.ClientURL()
+	co := connectAs(t, url, "coordinator")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	require.NoError(t, provision.Ensure(ctx, co.js, provision.Config{}))
+	var logs bytes.Buffer
+	err := app.RunWorker(ctx, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)), app.WorkerConfig{
+		NATS:        cli.NATSConfig{URL: url, User: "worker", Password: password("worker")},
+		NoProvision: true,
+		Extra: func(reg *fsm.Registry) []worker.Definer {
+			fsm.Register[unlisted](reg)
+			return []worker.Definer{fsm.New[string]("unlisted", "work").Register("work", unlisted{}).Exit("done")}
+		},
+	}, 5*time.Second)
+	require.Error(t, err)
+	require.NoError(t, ctx.Err(), "it stopped on the refusal, not at the test's deadline")
+	require.Contains(t, err.Error(), `Permissions Violation for Publish to "$KV.cano_definitions.`)
+	require.Contains(t, err.Error(), "unlisted")
+	require.Contains(t, err.Error(), "deploy/nats/accounts.conf")
+	require.NotContains(t, logs.String(), "waiting for NATS", "a refusal is not a wait for the broker")
+	t.Logf("the worker stopped with: %v", err)
+}
+
+// syncWriter serialises writes to w (the log handler writes from the
+// connection's goroutines too).
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

@@ -73,6 +73,11 @@ type Loop struct {
 	// Permanent reports errors retrying cannot fix, besides those marked
 	// with [Permanent]. Nil means none.
 	Permanent func(error) bool
+	// Denied, when set, returns the refusal the server sent since a time
+	// for the user's permissions (nil if none): an attempt that failed
+	// after one is not retried, as waiting does not change permissions.
+	// Do returns the attempt's error with the refusal, marked [Permanent].
+	Denied func(since time.Time) error
 	// AttemptTimeout bounds each attempt's context. Zero means no bound
 	// beyond ctx (the step applies its own timeouts).
 	AttemptTimeout time.Duration
@@ -102,7 +107,13 @@ func (l Loop) Do(ctx context.Context, what string, step func(ctx context.Context
 		rnd = rand.Float64
 	}
 	for attempt := 0; ; attempt++ {
-		err := l.attempt(ctx, step)
+		began := time.Now()
+		err := l.attempt(ctx, began, step)
+		if err != nil && l.Denied != nil {
+			if d := l.Denied(began); d != nil {
+				return Permanent(fmt.Errorf("%s: %w, after the server refused it: %w", what, err, d))
+			}
+		}
 		if err == nil {
 			if attempt > 0 {
 				log.Info("NATS answers: "+what+" done after waiting", "step", what, "url", l.url(), "attempts", attempt+1)
@@ -129,14 +140,40 @@ func stopped(what string, last, ctxErr error) error {
 	return fmt.Errorf("%s: %w (stopped waiting: %w)", what, last, ctxErr)
 }
 
-func (l Loop) attempt(ctx context.Context, step func(ctx context.Context) error) error {
-	if l.AttemptTimeout <= 0 {
-		return step(ctx)
+func (l Loop) attempt(ctx context.Context, began time.Time, step func(ctx context.Context) error) error {
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if l.AttemptTimeout > 0 {
+		actx, cancel = context.WithTimeout(ctx, l.AttemptTimeout)
 	}
-	actx, cancel := context.WithTimeout(ctx, l.AttemptTimeout)
 	defer cancel()
+	if l.Denied != nil {
+		// A refusal ends the attempt at once: the request it refused
+		// would only time out.
+		done := make(chan struct{})
+		defer close(done)
+		go func() {
+			t := time.NewTicker(deniedPoll)
+			defer t.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-actx.Done():
+					return
+				case <-t.C:
+					if l.Denied(began) != nil {
+						cancel()
+						return
+					}
+				}
+			}
+		}()
+	}
 	return step(actx)
 }
+
+// deniedPoll is how often an attempt checks [Loop.Denied].
+const deniedPoll = 100 * time.Millisecond
 
 func (l Loop) url() string {
 	if l.URL == nil {

@@ -190,3 +190,46 @@ func TestSleepCtx(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, Sleep(ctx, time.Hour), context.Canceled, "the context ends the wait")
 }
+
+// TestLoopDenied checks that a refusal for permissions ends the attempt
+// it happened in at once and is not retried.
+func TestLoopDenied(t *testing.T) {
+	t.Parallel()
+	var (
+		attempts int
+		refused  = make(chan time.Time, 1)
+	)
+	denial := errors.New("permissions violation for publish to x")
+	l := Loop{
+		Log:            slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil)),
+		AttemptTimeout: time.Minute,
+		Sleep:          func(context.Context, time.Duration) error { return nil },
+		Denied: func(since time.Time) error {
+			select {
+			case at := <-refused:
+				refused <- at
+				if !at.Before(since) {
+					return denial
+				}
+			default:
+			}
+			return nil
+		},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := l.Do(ctx, "register", func(actx context.Context) error {
+		attempts++
+		if attempts == 1 {
+			return errors.New("not ready") // retried: nothing refused yet
+		}
+		refused <- time.Now() // the server refuses this attempt's request...
+		<-actx.Done()         // ...which would wait out the attempt timeout
+		return actx.Err()
+	})
+	require.ErrorIs(t, err, ErrPermanent)
+	require.ErrorIs(t, err, denial)
+	require.ErrorIs(t, err, context.Canceled, "the refusal ended the attempt, not its timeout or ctx")
+	require.Equal(t, 2, attempts, "not retried after the refusal")
+	require.True(t, strings.HasPrefix(err.Error(), "register: context canceled, after the server refused it: "), err.Error())
+}

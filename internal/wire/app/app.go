@@ -464,6 +464,7 @@ func startLoop(log *slog.Logger, nc *nats.Conn) retry.Loop {
 			return "the server (disconnected)"
 		},
 		Permanent:      provisioning.Permanent,
+		Denied:         cli.DeniedSince(nc),
 		AttemptTimeout: startAttemptTimeout,
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cano-nats/cano/internal/retry"
+	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/health"
 	"github.com/cano-nats/cano/pkg/provision"
 )
@@ -124,6 +125,6 @@ func waitProvisioned(ctx context.Context, log *slog.Logger, js jetstream.JetStre
 			return u
 		}
 		return "the server (disconnected)"
-	}, AttemptTimeout: provision.TimeoutDefault}
+	}, Denied: cli.DeniedSince(js.Conn()), AttemptTimeout: provision.TimeoutDefault}
 	return loop.Do(ctx, "wait for streams and buckets", check)
 }

@@ -274,6 +274,8 @@ func ConnectWait(ctx context.Context, log *slog.Logger, cfg NATSConfig, extra ..
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			log.Info("reconnected to NATS at " + redactURLs(nc.ConnectedUrl()))
 		}),
+		nats.ErrorHandler(onAsyncError(log)), // denied.go
+		nats.ClosedHandler(forget),
 	}, extra...)
 	var nc *nats.Conn
 	loop := retry.Loop{

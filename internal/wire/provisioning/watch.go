@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/retry"
+	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/pkg/provision"
 )
 
@@ -31,6 +32,7 @@ func Wait(ctx context.Context, log *slog.Logger, js jetstream.JetStream, cfg pro
 		Log:            log,
 		URL:            func() string { return connURL(js) },
 		Permanent:      Permanent,
+		Denied:         cli.DeniedSince(js.Conn()),
 		AttemptTimeout: provision.TimeoutDefault,
 	}
 	return loop.Do(ctx, "provision", func(ctx context.Context) error { return provision.Ensure(ctx, js, cfg) })
