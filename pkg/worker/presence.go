@@ -48,6 +48,10 @@ type presence struct {
 	failing bool
 	// written is the tasks in flight of the last entry written.
 	written atomic.Int64
+	// rev is the revision of the entry last written (0: none yet), and
+	// warned when a shared id was last logged; both owned like failing.
+	rev    uint64
+	warned time.Time
 }
 
 func newPresence(w *Worker, kv jetstream.KeyValue) *presence {
@@ -134,11 +138,45 @@ func (p *presence) put(ctx context.Context, stopping bool) error {
 	if err != nil {
 		return err
 	}
-	if _, err = p.kv.Put(ctx, p.key, data); err != nil {
+	// The entry is updated on the revision this worker wrote last: a
+	// mismatch means another process wrote it, a worker with the same id.
+	var rev uint64
+	if p.rev != 0 {
+		rev, err = p.kv.Update(ctx, p.key, data, p.rev)
+	}
+	if p.rev == 0 || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		p.sharedID(ctx)
+		rev, err = p.kv.Put(ctx, p.key, data)
+	}
+	if err != nil {
 		return err
 	}
+	p.rev = rev
 	p.written.Store(int64(inFlight))
 	return nil
+}
+
+// sharedID warns (at most once a minute) when the entry under this
+// worker's key is a live worker's in another process: two workers given
+// one id share a listing entry, so listings show one of them, and each
+// overwrites the other's heartbeat.
+func (p *presence) sharedID(ctx context.Context) {
+	e, err := p.kv.Get(ctx, p.key)
+	if err != nil {
+		return // none (or unreadable): nothing to say
+	}
+	var other protocol.WorkerInfo
+	if wirecodec.Decode(e.Value(), &other, 0) != nil || other.Stopping ||
+		(other.Hostname == p.info.Hostname && other.PID == p.info.PID) {
+		return
+	}
+	fresh := time.Duration(2 * max(other.HeartbeatInterval, int64(time.Second)))
+	if time.Since(time.Unix(0, other.HeartbeatAt)) > fresh || time.Since(p.warned) < time.Minute {
+		return
+	}
+	p.warned = time.Now()
+	p.w.log.Warn("another worker runs with this worker's id: give each worker its own id (-id, Config.ID; the default, host-pid, is unique), or listings show only one of them",
+		"id", p.info.ID, "other_host", other.Hostname, "other_pid", other.PID)
 }
 
 // stopping ends the refresh loop and marks the entry stopping (best

@@ -1,15 +1,20 @@
 package worker_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
@@ -185,4 +190,48 @@ func TestPresenceConfig(t *testing.T) {
 			require.ErrorContains(t, err, "worker: "+tc.wantErr)
 		})
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe for the worker's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestPresenceSharedID checks that a worker warns when another live
+// process writes the presence entry of its id (two workers given one -id).
+func TestPresenceSharedID(t *testing.T) {
+	t.Parallel()
+	var logs lockedBuffer
+	const id = "shared-id"
+	b := setup(t, worker.Config{ID: id, PresenceInterval: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	kv, err := b.js.KeyValue(ctx, layout.WorkersBucket(protocol.MustNames("")))
+	require.NoError(t, err)
+	// Another process, elsewhere, writes the entry of the same id.
+	other := protocol.WorkerInfo{V: protocol.SchemaVersion, ID: id, Hostname: "elsewhere", PID: 4242, Health: protocol.WorkerHealthy,
+		HeartbeatInterval: int64(time.Second), HeartbeatAt: time.Now().UnixNano(), StartedAt: time.Now().UnixNano()}
+	data, err := wirecodec.Encode(&other)
+	require.NoError(t, err)
+	_, err = kv.Put(ctx, layout.WorkerKey(id), data)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		return strings.Contains(logs.String(), "another worker runs with this worker's id")
+	}, 20*time.Second, 20*time.Millisecond, "the worker's next heartbeat finds the other's entry: %s", logs.String())
+	require.Contains(t, logs.String(), "other_host=elsewhere other_pid=4242")
+	require.Equal(t, 1, strings.Count(logs.String(), "another worker runs with this worker's id"), "once a minute at most")
 }
