@@ -21,53 +21,72 @@ var Version = ""
 
 // String is the one-line version of this binary:
 // "cano <version> (<go version>[, rev <revision>[-dirty]])".
-func String() string {
+func String() string { return Of().String() }
+
+// Build is what a binary was built from.
+type Build struct {
+	Version   string // the module version, the link-time override, or "(devel)"
+	GoVersion string // "go1.26.0", or "go?" without build information
+	Revision  string // the VCS revision's first 12 characters, "-dirty" added for a modified tree; "" if unknown
+}
+
+// Of is this binary's build.
+func Of() Build {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		bi = nil
 	}
-	return format(bi, Version)
+	return of(bi, Version)
 }
 
 // revisionLen is how much of a VCS revision is shown.
 const revisionLen = 12
 
-// format builds the version line from bi (nil when the binary carries no
-// build information) and a link-time override.
-func format(bi *debug.BuildInfo, override string) string {
-	version, goVersion, rev, dirty := "(devel)", "go?", "", false
+// of reads a build from bi (nil when the binary carries no build
+// information) and a link-time override.
+func of(bi *debug.BuildInfo, override string) Build {
+	b := Build{Version: "(devel)", GoVersion: "go?"}
+	dirty := false
 	if bi != nil {
-		goVersion = bi.GoVersion
+		b.GoVersion = bi.GoVersion
 		if v := bi.Main.Version; v != "" {
-			version = v
+			b.Version = v
 		}
 		for _, s := range bi.Settings {
 			switch s.Key {
 			case "vcs.revision":
-				rev = s.Value
+				b.Revision = s.Value
 			case "vcs.modified":
 				dirty = s.Value == "true"
 			}
 		}
 	}
 	if override != "" {
-		version = override
+		b.Version = override
 	}
-	var b strings.Builder
-	b.WriteString("cano ")
-	b.WriteString(version)
-	b.WriteString(" (")
-	b.WriteString(goVersion)
-	if rev != "" {
-		if len(rev) > revisionLen {
-			rev = rev[:revisionLen]
-		}
-		b.WriteString(", rev ")
-		b.WriteString(rev)
-		if dirty {
-			b.WriteString("-dirty")
-		}
+	if len(b.Revision) > revisionLen {
+		b.Revision = b.Revision[:revisionLen]
 	}
-	b.WriteString(")")
-	return b.String()
+	if b.Revision != "" && dirty {
+		b.Revision += "-dirty"
+	}
+	return b
+}
+
+// format is the version line of bi and a link-time override.
+func format(bi *debug.BuildInfo, override string) string { return of(bi, override).String() }
+
+// String is the one-line form: "cano <version> (<go version>[, rev <revision>])".
+func (b Build) String() string {
+	var s strings.Builder
+	s.WriteString("cano ")
+	s.WriteString(b.Version)
+	s.WriteString(" (")
+	s.WriteString(b.GoVersion)
+	if b.Revision != "" {
+		s.WriteString(", rev ")
+		s.WriteString(b.Revision)
+	}
+	s.WriteString(")")
+	return s.String()
 }

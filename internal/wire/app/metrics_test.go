@@ -21,4 +21,5 @@ func TestMetricsHandlerServesTheRegistry(t *testing.T) {
 	body, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	require.Contains(t, string(body), "go_goroutines ")
+	require.Contains(t, string(body), `cano_build_info{goversion="go`, "the build, for following a rollout")
 }
