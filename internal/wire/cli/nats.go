@@ -11,6 +11,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/retry"
+	"github.com/cano-nats/cano/internal/version"
 )
 
 // ConnectTimeoutDefault bounds [Connect] when its context has no deadline.
@@ -260,6 +262,10 @@ func ConnectWait(ctx context.Context, log *slog.Logger, cfg NATSConfig, extra ..
 		cfg.URL = nats.DefaultURL
 	}
 	u := redactURLs(cfg.URL)
+	// server is the URL of the server last connected to, which the
+	// disconnect names (the connection has none by then); u until then.
+	var server atomic.Pointer[string]
+	server.Store(&u)
 	opts := append([]nats.Option{
 		nats.DisconnectErrHandler(func(c *nats.Conn, err error) {
 			if c.IsClosed() {
@@ -269,10 +275,12 @@ func ConnectWait(ctx context.Context, log *slog.Logger, cfg NATSConfig, extra ..
 			if err != nil {
 				reason = retry.Reason(err)
 			}
-			log.Warn("lost the connection to NATS at " + u + ": " + reason + "; reconnecting")
+			log.Warn("lost the connection to NATS at " + *server.Load() + ": " + reason + "; reconnecting")
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			log.Info("reconnected to NATS at " + redactURLs(nc.ConnectedUrl()))
+			s := redactURLs(nc.ConnectedUrl())
+			server.Store(&s)
+			log.Info("reconnected to NATS at " + s)
 		}),
 		nats.ErrorHandler(onAsyncError(log)), // denied.go
 		nats.ClosedHandler(forget),
@@ -302,6 +310,10 @@ func ConnectWait(ctx context.Context, log *slog.Logger, cfg NATSConfig, extra ..
 	if err != nil {
 		return nil, err
 	}
+	s := redactURLs(nc.ConnectedUrl())
+	server.Store(&s)
+	log.Info("connected to NATS at "+s, "server_name", nc.ConnectedServerName(), "server_version", nc.ConnectedServerVersion(),
+		"build", version.String())
 	return nc, nil
 }
 

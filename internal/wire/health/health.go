@@ -44,7 +44,7 @@ const CheckTimeoutDefault = 3 * time.Second
 type CheckFunc func(ctx context.Context) error
 
 // ErrStarting is the reason /readyz gives before [Server.SetReady] is called.
-var ErrStarting = errors.New("starting: not connected to NATS yet")
+var ErrStarting = errors.New("starting: connecting to NATS, then creating or waiting for the streams and starting (the log says which step it is on)")
 
 // ErrClosed is returned by [Server.Start] after [Server.Stop].
 var ErrClosed = errors.New("health: server closed")

@@ -37,7 +37,7 @@ func TestHandlers(t *testing.T) {
 	}{
 		{"live before start", nil, false, "/healthz", 200, "ok\n"},
 		{"live when not ready", func(context.Context) error { return errors.New("down") }, true, "/healthz", 200, "ok\n"},
-		{"not ready before SetReady", nil, false, "/readyz", 503, "not ready: starting: not connected to NATS yet\n"},
+		{"not ready before SetReady", nil, false, "/readyz", 503, "not ready: starting: connecting to NATS, then creating or waiting for the streams and starting (the log says which step it is on)\n"},
 		{"ready", func(context.Context) error { return nil }, true, "/readyz", 200, "ready\n"},
 		{"not ready with reason", func(context.Context) error { return errors.New("not connected to NATS") }, true, "/readyz", 503, "not ready: not connected to NATS\n"},
 		{"joined reasons on one line", health.All(
@@ -46,7 +46,7 @@ func TestHandlers(t *testing.T) {
 			func(context.Context) error { return nil },
 			func(context.Context) error { return errors.New("b") }), true, "/readyz", 503, "not ready: a; b\n"},
 		{"all passing", health.All(func(context.Context) error { return nil }), true, "/readyz", 200, "ready\n"},
-		{"reset to starting", nil, true, "/readyz", 503, "not ready: starting: not connected to NATS yet\n"},
+		{"reset to starting", nil, true, "/readyz", 503, "not ready: starting: connecting to NATS, then creating or waiting for the streams and starting (the log says which step it is on)\n"},
 		{"unknown path", nil, false, "/nope", 404, "404 page not found\n"},
 	}
 	for _, tc := range tests {
