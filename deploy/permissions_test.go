@@ -1,11 +1,9 @@
 package deploy_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/internal/wire/app"
 	"github.com/cano-nats/cano/internal/wire/canoctl"
 	"github.com/cano-nats/cano/internal/wire/cli"
@@ -452,8 +451,8 @@ func TestWorkerRefusedDefinition(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	require.NoError(t, provision.Ensure(ctx, co.js, provision.Config{}))
-	var logs bytes.Buffer
-	err := app.RunWorker(ctx, slog.New(slog.NewTextHandler(&syncWriter{w: &logs}, nil)), app.WorkerConfig{
+	var logs natstest.LogBuffer
+	err := app.RunWorker(ctx, slog.New(slog.NewTextHandler(&logs, nil)), app.WorkerConfig{
 		NATS:        cli.NATSConfig{URL: url, User: "worker", Password: password("worker")},
 		NoProvision: true,
 		Extra: func(reg *fsm.Registry) []worker.Definer {
@@ -468,17 +467,4 @@ func TestWorkerRefusedDefinition(t *testing.T) {
 	require.Contains(t, err.Error(), "deploy/nats/accounts.conf")
 	require.NotContains(t, logs.String(), "waiting for NATS", "a refusal is not a wait for the broker")
 	t.Logf("the worker stopped with: %v", err)
-}
-
-// syncWriter serialises writes to w (the log handler writes from the
-// connection's goroutines too).
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }

@@ -1,7 +1,6 @@
 package worker_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"os"
@@ -192,29 +191,11 @@ func TestPresenceConfig(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for the worker's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestPresenceSharedID checks that a worker warns when another live
 // process writes the presence entry of its id (two workers given one -id).
 func TestPresenceSharedID(t *testing.T) {
 	t.Parallel()
-	var logs lockedBuffer
+	var logs natstest.LogBuffer
 	const id = "shared-id"
 	b := setup(t, worker.Config{ID: id, PresenceInterval: 100 * time.Millisecond,
 		Logger: slog.New(slog.NewTextHandler(&logs, nil))})
