@@ -92,7 +92,7 @@ type Loop struct {
 // ctx's error, on one line). Between attempts it logs "waiting for NATS
 // at URL: <reason>; retrying in D" with what (a short name of the step)
 // and waits [Delay]. Do blocks; it is safe for concurrent use if Log, URL,
-// Permanent, Sleep and Rand are.
+// Permanent, Denied, Sleep and Rand are.
 func (l Loop) Do(ctx context.Context, what string, step func(ctx context.Context) error) error {
 	log := l.Log
 	if log == nil {
@@ -111,7 +111,7 @@ func (l Loop) Do(ctx context.Context, what string, step func(ctx context.Context
 		err := l.attempt(ctx, began, step)
 		if err != nil && l.Denied != nil {
 			if d := l.Denied(began); d != nil {
-				return Permanent(fmt.Errorf("%s: %w, after the server refused it: %w", what, err, d))
+				return Permanent(fmt.Errorf("%s: the server refused it: %w (the attempt ended with: %w)", what, d, err))
 			}
 		}
 		if err == nil {
@@ -141,11 +141,13 @@ func stopped(what string, last, ctxErr error) error {
 }
 
 func (l Loop) attempt(ctx context.Context, began time.Time, step func(ctx context.Context) error) error {
-	actx, cancel := ctx, context.CancelFunc(func() {})
-	if l.AttemptTimeout > 0 {
-		actx, cancel = context.WithTimeout(ctx, l.AttemptTimeout)
-	}
+	actx, cancel := context.WithCancel(ctx) // cancellable even without a timeout: a refusal ends it
 	defer cancel()
+	if l.AttemptTimeout > 0 {
+		var cancelT context.CancelFunc
+		actx, cancelT = context.WithTimeout(actx, l.AttemptTimeout)
+		defer cancelT()
+	}
 	if l.Denied != nil {
 		// A refusal ends the attempt at once: the request it refused
 		// would only time out.

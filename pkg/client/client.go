@@ -202,6 +202,9 @@ func (c *Client) Trigger(ctx context.Context, workflow string, opts *TriggerOpts
 	switch v := opts.Input.(type) {
 	case nil:
 	case []byte:
+		if len(v) == 0 {
+			break // an empty payload is no input, as nil
+		}
 		if err := wirecodec.CheckValue(v); err != nil {
 			if json.Valid(v) {
 				return "", errors.New("client: the input is a []byte holding JSON, but a []byte is sent as msgpack; pass json.RawMessage(b) to send JSON, or a Go value")

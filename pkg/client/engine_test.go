@@ -365,6 +365,8 @@ func TestEngine(t *testing.T) {
 		require.ErrorContains(t, err, "pass json.RawMessage(b) to send JSON")
 		_, err = b.client.Trigger(ctx, "echo_input", &client.TriggerOpts{Input: []byte{0x92, 0x01}})
 		require.ErrorContains(t, err, "not one msgpack value")
+		_, err = b.client.Trigger(ctx, "echo_input", &client.TriggerOpts{Input: []byte{}})
+		require.NoError(t, err, "an empty []byte is no input, as nil")
 		bin, err := wirecodec.EncodeValue(map[string]any{"customer": "ada", "amount": 5})
 		require.NoError(t, err)
 		out, err = b.client.Run(ctx, "echo_input", &client.TriggerOpts{Input: bin})

@@ -103,8 +103,10 @@ type Run struct {
 }
 
 // Started reports whether the run has started: false for a
-// [RunScheduled] run, and for one that ended (cancelled, or timed out)
-// before its [Run].StartAt came.
+// [RunScheduled] run, and for one cancelled before its [Run].StartAt came.
+// It reads the times: a run cancelled after its StartAt had passed but
+// before a coordinator started it (none was running then) counts as
+// started.
 func (r *Run) Started() bool {
 	if r.Status == RunScheduled {
 		return false

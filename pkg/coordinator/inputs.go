@@ -169,9 +169,10 @@ func (t told) Error() string { return t.error.Error() + " (the sender was told s
 func (t told) Unwrap() error { return t.error }
 
 // toldIf is err, as told when j is a trigger whose sender is answered
-// (a request, or a publish with a reply-to header).
+// (a request, or a publish with a reply-to header; a publish to the
+// request subject without a reply subject is answered by no one).
 func toldIf(j job, err error) error {
-	if j.rpc || j.replyTo != "" {
+	if j.replyTo != "" {
 		return told{err}
 	}
 	return err

@@ -145,7 +145,12 @@ func (p *presence) put(ctx context.Context, stopping bool) error {
 		rev, err = p.kv.Update(ctx, p.key, data, p.rev)
 	}
 	if p.rev == 0 || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		p.sharedID(ctx)
+		// Not on the first write: the entry may be this id's previous
+		// process, restarted (its entry still fresh). A live twin writes
+		// the entry again, and the next update finds it.
+		if p.rev != 0 {
+			p.sharedID(ctx)
+		}
 		rev, err = p.kv.Put(ctx, p.key, data)
 	}
 	if err != nil {
@@ -167,15 +172,15 @@ func (p *presence) sharedID(ctx context.Context) {
 	}
 	var other protocol.WorkerInfo
 	if wirecodec.Decode(e.Value(), &other, 0) != nil || other.Stopping ||
-		(other.Hostname == p.info.Hostname && other.PID == p.info.PID) {
-		return
+		(other.Hostname == p.info.Hostname && other.PID == p.info.PID && other.StartedAt == p.info.StartedAt) {
+		return // this worker's own entry (a write whose acknowledgement was lost)
 	}
 	fresh := time.Duration(2 * max(other.HeartbeatInterval, int64(time.Second)))
 	if time.Since(time.Unix(0, other.HeartbeatAt)) > fresh || time.Since(p.warned) < time.Minute {
 		return
 	}
 	p.warned = time.Now()
-	p.w.log.Warn("another worker runs with this worker's id: give each worker its own id (-id, Config.ID; the default, host-pid, is unique), or listings show only one of them",
+	p.w.log.Warn("another worker runs with this worker's id: give each worker its own id (-id, Config.ID; the default is host-pid), or listings show only one of them",
 		"id", p.info.ID, "other_host", other.Hostname, "other_pid", other.PID)
 }
 

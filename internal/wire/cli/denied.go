@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,7 +17,7 @@ import (
 // broker for ever. ConnectWait records the refusals per connection, logs
 // each one with what to do, and DeniedSince lets a retry loop stop on one.
 
-// denial is the last refusal on a connection.
+// denial is the last refusal on a connection of a start step's kind.
 type denial struct {
 	mu  sync.Mutex
 	err error     // guarded by mu
@@ -26,30 +27,62 @@ type denial struct {
 var denials sync.Map // *nats.Conn → *denial
 
 // onAsyncError handles a connection's asynchronous errors: a permissions
-// violation is recorded and logged with what to do; another error is
-// logged as it is.
+// violation is logged with what to do, and recorded when it refused a
+// start step's kind of subject (see [DeniedSince]); another error is
+// logged with its subscription's subject.
 func onAsyncError(log *slog.Logger) nats.ErrHandler {
-	return func(c *nats.Conn, _ *nats.Subscription, err error) {
+	return func(c *nats.Conn, sub *nats.Subscription, err error) {
 		if !errors.Is(err, nats.ErrPermissionViolation) {
-			log.Warn("NATS reported an error: " + err.Error())
+			args := []any{"err", err}
+			if sub != nil {
+				args = append(args, "subject", sub.Subject)
+			}
+			log.Warn("NATS reported an error on this connection", args...)
 			return
 		}
-		err = fmt.Errorf("%w: allow it in this NATS user's permissions (the shipped roles are in deploy/nats/accounts.conf: "+
-			"a worker may register the definitions of the workflows listed there only)", err)
+		err = fmt.Errorf("%w: allow it in this NATS user's permissions (the shipped roles are in deploy/nats/accounts.conf; "+
+			"the worker role lists the workflows whose definitions it may register)", err)
+		log.Error(err.Error())
+		if !startStepSubject(refusedSubject(err.Error())) {
+			return
+		}
 		v, _ := denials.LoadOrStore(c, &denial{})
 		d := v.(*denial)
 		d.mu.Lock()
 		d.err, d.at = err, time.Now()
 		d.mu.Unlock()
-		log.Error(err.Error())
 	}
+}
+
+// refusedSubject is the subject a permissions violation names
+// (`… Publish to "SUBJECT"`), "" if none.
+func refusedSubject(msg string) string {
+	_, rest, ok := strings.Cut(msg, ` to "`)
+	if !ok {
+		return ""
+	}
+	subject, _, ok := strings.Cut(rest, `"`)
+	if !ok {
+		return ""
+	}
+	return subject
+}
+
+// startStepSubject reports whether subject is of the kind start and
+// provisioning steps use: the JetStream API and the buckets. A refusal of
+// another (a task's own publish on a worker's connection) must not end a
+// step running meanwhile.
+func startStepSubject(subject string) bool {
+	return strings.HasPrefix(subject, "$JS.") || strings.HasPrefix(subject, "$KV.")
 }
 
 // forget drops a closed connection's record.
 func forget(c *nats.Conn) { denials.Delete(c) }
 
 // DeniedSince returns, for a retry loop's Denied, the last permissions
-// violation the server reported on nc at or after a time; nil if none.
+// violation the server reported on nc at or after a time for a subject of
+// the JetStream API or a bucket (what start and provisioning steps use);
+// nil if none.
 func DeniedSince(nc *nats.Conn) func(since time.Time) error {
 	return func(since time.Time) error {
 		v, ok := denials.Load(nc)

@@ -44,6 +44,10 @@ func Value(v any) any {
 	return v
 }
 
+// largePayload is the size above which [Text] shows a payload's start
+// without decoding it.
+const largePayload = 64 << 10
+
 // Decoded decodes a run's input or output for display; decode is
 // client.Run's Input or Output. It returns a value encoding/json encodes,
 // nil when the run has no such value, or "(cannot decode: …)".
@@ -97,8 +101,20 @@ func Payload(b []byte) (v any, form string) {
 
 // Text is [Payload] as one string of at most max bytes (0: no bound),
 // cut on a character and ended with "…" when cut: JSON for JSON and
-// msgpack, the text itself for text, and hex ("hex: 84a1…") for bytes.
+// msgpack, the text itself for text, and hex ("hex: 84a1…") for bytes. A
+// payload over 64 KiB is not decoded: its first max bytes are shown as
+// text or hex, with its size.
 func Text(b []byte, max int) string {
+	if max > 0 && len(b) > largePayload {
+		// Decoding a megabyte to show max bytes of it is not worth it
+		// (a page lists many): its start, as text or hex.
+		head := b[:min(len(b), max)]
+		size := fmt.Sprintf(" (%d bytes)", len(b))
+		if utf8.Valid(head) {
+			return Cut(string(head), max) + "…" + size
+		}
+		return Cut("hex: "+hex.EncodeToString(head), max) + "…" + size
+	}
 	v, form := Payload(b)
 	var s string
 	switch form {
