@@ -231,6 +231,14 @@ const HeaderResent = "Cano-Resent"
 // KVSubject is the subject a KV bucket stores key under.
 func KVSubject(bucket, key string) string { return "$KV." + bucket + "." + key }
 
+// IsJetStreamSubject reports whether subject is JetStream's own: its API
+// (any domain) or a KV bucket's key. Processes use it to tell a refused
+// start step (provisioning, a definition's registration) from a task's own
+// refused publish.
+func IsJetStreamSubject(subject string) bool {
+	return strings.HasPrefix(subject, "$JS.") || strings.HasPrefix(subject, "$KV.")
+}
+
 // JSAPIPrefix is the JetStream API prefix for a JetStream domain ("" for
 // none), or apiPrefix when it is set (it is returned with one trailing dot).
 func JSAPIPrefix(domain, apiPrefix string) string {

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // The server reports a publish or subscribe the user's permissions do not
@@ -72,9 +74,7 @@ func refusedSubject(msg string) string {
 // provisioning steps use: the JetStream API and the buckets. A refusal of
 // another (a task's own publish on a worker's connection) must not end a
 // step running meanwhile.
-func startStepSubject(subject string) bool {
-	return strings.HasPrefix(subject, "$JS.") || strings.HasPrefix(subject, "$KV.")
-}
+func startStepSubject(subject string) bool { return protocol.IsJetStreamSubject(subject) }
 
 // forget drops a closed connection's record.
 func forget(c *nats.Conn) { denials.Delete(c) }
