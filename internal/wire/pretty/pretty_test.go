@@ -31,8 +31,8 @@ func TestPayload(t *testing.T) {
 }
 
 func TestTextLarge(t *testing.T) {
-	big := []byte(strings.Repeat("x", largePayload+1))
-	require.Equal(t, "xxxx…"+" (65537 bytes)", Text(big, 4), "not decoded: its start and size")
+	big := []byte(strings.Repeat("a", largePayload+1))
+	require.Equal(t, "aaaa… (65537 bytes)", Text(big, 4), "not decoded: its start and size")
 	bin := append([]byte{0xc1, 0xff}, make([]byte, largePayload)...)
 	require.True(t, strings.HasPrefix(Text(bin, 10), "hex: c1ff"), Text(bin, 10))
 	require.True(t, strings.HasSuffix(Text(bin, 10), "(65538 bytes)"))
