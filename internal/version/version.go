@@ -73,9 +73,6 @@ func of(bi *debug.BuildInfo, override string) Build {
 	return b
 }
 
-// format is the version line of bi and a link-time override.
-func format(bi *debug.BuildInfo, override string) string { return of(bi, override).String() }
-
 // String is the one-line form: "cano <version> (<go version>[, rev <revision>])".
 func (b Build) String() string {
 	var s strings.Builder

@@ -31,7 +31,7 @@ func TestFormat(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			require.Equal(t, tc.want, format(tc.bi, tc.override))
+			require.Equal(t, tc.want, of(tc.bi, tc.override).String())
 		})
 	}
 }

@@ -433,14 +433,28 @@ func moreRunsNote(more int, opts *runsListOpts) string {
 // naming the registered one closest to it; "" when it is registered or
 // canoctl cannot tell.
 func unknownWorkflowNote(ctx context.Context, e *env, name string) string {
+	near, unknown := unregistered(ctx, e, name)
+	if !unknown {
+		return ""
+	}
+	mean := ""
+	if near != "" {
+		mean = " (did you mean " + near + "?)"
+	}
+	return fmt.Sprintf("no workflow named %s is registered%s; list them with: canoctl workflows list", name, mean)
+}
+
+// unregistered reports whether no worker has registered workflow name
+// (false when canoctl cannot tell) and, if so, the registered name
+// closest to it ("" if none is close).
+func unregistered(ctx context.Context, e *env, name string) (closestName string, unknown bool) {
 	rctx, cancel := e.reqCtx(ctx)
 	_, err := e.cl.Workflow(rctx, name, "")
 	cancel()
 	if !errors.Is(err, client.ErrWorkflowNotFound) {
-		return ""
+		return "", false
 	}
-	return fmt.Sprintf("no workflow named %s is registered%s; list them with: canoctl workflows list",
-		name, didYouMean(name, workflowNames(ctx, e), ""))
+	return closest(name, workflowNames(ctx, e)), true
 }
 
 // workflowNames are the registered workflows' names (none when they

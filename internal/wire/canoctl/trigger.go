@@ -191,23 +191,22 @@ func refusedHint(ctx context.Context, e *env, err error, wf, version string) str
 	if !errors.Is(err, fsm.ErrConfiguration) {
 		return ""
 	}
-	rctx, cancel := e.reqCtx(ctx)
-	_, werr := e.cl.Workflow(rctx, wf, "")
-	if werr == nil && version != "" {
-		_, werr = e.cl.Workflow(rctx, wf, version)
+	near, unknown := unregistered(ctx, e, wf) // runs.go
+	if !unknown {
+		if version == "" {
+			return ""
+		}
+		rctx, cancel := e.reqCtx(ctx)
+		_, werr := e.cl.Workflow(rctx, wf, version)
 		cancel()
 		if errors.Is(werr, client.ErrWorkflowNotFound) {
 			return " (list its versions with: canoctl workflows show " + wf + ")"
 		}
 		return ""
 	}
-	cancel()
-	if !errors.Is(werr, client.ErrWorkflowNotFound) {
-		return ""
-	}
 	mean := ""
-	if n := closest(wf, workflowNames(ctx, e)); n != "" {
-		mean = "did you mean " + n + "? "
+	if near != "" {
+		mean = "did you mean " + near + "? "
 	}
 	return " (" + mean + "list workflows with: canoctl workflows list)"
 }
