@@ -39,7 +39,7 @@ func main() {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 2000, "runs in flight at once")
 	fs.IntVar(&cfg.LatencyRuns, "latency-n", 2000, "sequential runs for the latency scenario")
 	fs.IntVar(&cfg.MemoryRuns, "memory-n", 200000, "runs for the memory scenario")
-	scenarios := fs.String("scenarios", "onetask,chain,split,latency,breaker", "comma-separated: onetask, chain, split, latency, breaker, memory, idle, floor (the one-task protocol in bare nats.go: the most onetask can reach), timed (one-task runs with a total timeout: the moot timers left)")
+	scenarios := fs.String("scenarios", "onetask,chain,split,latency,breaker", "comma-separated: onetask, chain, split, latency, breaker, memory, idle, floor (the one-task protocol in bare nats.go: the most onetask can reach), timed (one-task runs with a total timeout: the moot timers left), backlog (runs waiting for a worker, then worked: only the working timed, as the job queues' own benchmarks measure)")
 	fs.DurationVar(&cfg.IdleSettle, "idle-settle", bench.IdleSettleDefault, "idle: let start-up settle this long before measuring")
 	fs.DurationVar(&cfg.IdleFor, "idle-for", bench.IdleForDefault, "idle: measure CPU over this long with no runs")
 	splits := fs.String("splits", "100,1000,10000", "split sizes")

@@ -44,7 +44,7 @@ type Config struct {
 	// Runs is N for the one-task scenarios (default 20,000).
 	Runs int
 	// Rounds, when more than 1, runs each throughput scenario (onetask,
-	// chain, floor) that many times, each round right after a baseline of its
+	// chain, floor, backlog) that many times, each round right after a baseline of its
 	// own, and reports each figure's median over the rounds with the
 	// spread of the per-round ratios (ratio_min, ratio_median, ratio_max):
 	// a baseline measured once, minutes before a scenario, drifts with the
@@ -57,7 +57,7 @@ type Config struct {
 	// Splits are the split sizes measured.
 	Splits []int
 	// Scenarios to run: onetask, chain, split, latency, breaker, memory,
-	// idle, floor, timed.
+	// idle, floor, timed, backlog.
 	Scenarios []string
 	// IdleSettle is how long the idle scenario lets start-up settle
 	// before it measures (default IdleSettleDefault); IdleFor is how long
@@ -197,6 +197,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			r, err = e.timed(ctx)
 		case "memory":
 			r, err = e.memory(ctx)
+		case "backlog":
+			r, err = e.rounds(ctx, "runs_per_s", func() (Result, error) { return e.backlog(ctx) })
 		default:
 			err = fmt.Errorf("unknown scenario %q", sc)
 		}

@@ -79,3 +79,20 @@ func TestTimedRuns(t *testing.T) {
 	require.LessOrEqual(t, f["timers_left"], f["timers_left_at_end"])
 	require.GreaterOrEqual(t, f["timers_left"], 0.0)
 }
+
+// TestBacklogRuns runs the backlog scenario and checks that no run was
+// worked before its worker started, so only the working was timed, and that
+// every run then completed.
+func TestBacklogRuns(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := bench.Run(ctx, bench.Config{Scenarios: []string{"backlog"}, Runs: 300, Concurrency: 50, Splits: []int{10}})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 1)
+	f := rep.Results[0].Figures
+	require.Equal(t, 300.0, f["runs"])
+	require.Zero(t, f["completed_before_start"], "no worker hosted the task while the runs were triggered")
+	require.Positive(t, f["runs_per_s"])
+	require.Positive(t, f["cpu_us_per_run"])
+}
