@@ -144,10 +144,7 @@ func (p *riverPeer) describe() string {
 }
 
 func (p *riverPeer) reset(ctx context.Context) error {
-	if _, err := p.pool.Exec(ctx, "TRUNCATE river_job"); err != nil {
-		return err
-	}
-	_, err := p.pool.Exec(ctx, "VACUUM ANALYZE river_job")
+	_, err := p.pool.Exec(ctx, "TRUNCATE river_job")
 	return err
 }
 
