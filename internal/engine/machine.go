@@ -189,12 +189,37 @@ func (m *Machine) Kinds() []string {
 	return out
 }
 
+// Registry is what CheckKinds asks of a worker's task registry (fsm.Registry).
+type Registry interface {
+	Has(kind string) bool
+	// CheckParams reports parameters the registered task would ignore.
+	CheckParams(kind string, params []byte) error
+}
+
 // CheckKinds reports the first kind of the definition that reg cannot run
-// (every task kind must be known to the registering worker).
-func (m *Machine) CheckKinds(reg interface{ Has(kind string) bool }) error {
+// (every task kind must be known to the registering worker), and the first
+// state whose parameters the task registered for its kind would ignore.
+func (m *Machine) CheckKinds(reg Registry) error {
 	for _, k := range m.Kinds() {
 		if !reg.Has(k) {
 			return fmt.Errorf("%w: workflow %q uses task kind %q, which this worker has not registered", ErrConfiguration, m.def.Name, k)
+		}
+	}
+	for i := range m.def.States {
+		s := &m.def.States[i]
+		var specs []*protocol.TaskSpec
+		if s.Task != nil {
+			specs = append(specs, s.Task)
+		}
+		if s.Split != nil {
+			for j := range s.Split.Tasks {
+				specs = append(specs, &s.Split.Tasks[j])
+			}
+		}
+		for _, spec := range specs {
+			if err := reg.CheckParams(spec.Kind, spec.Params); err != nil {
+				return fmt.Errorf("%w: workflow %q, state %q: %w", ErrConfiguration, m.def.Name, s.Name, err)
+			}
 		}
 	}
 	return nil

@@ -18,6 +18,8 @@ type kinds map[string]bool
 
 func (k kinds) Has(kind string) bool { return k[kind] }
 
+func (kinds) CheckParams(string, []byte) error { return nil }
+
 func TestKinds(t *testing.T) {
 	t.Parallel()
 	wf := fsm.New[St]("kinds", A).Register(A, noop{}).

@@ -227,3 +227,63 @@ func TestResultAndOutput(t *testing.T) {
 	_, err = engine.EncodeOutput(make(chan int))
 	require.Error(t, err)
 }
+
+// goTo is a task whose parameter says where to go.
+type goTo struct {
+	Next St `msgpack:"next"`
+}
+
+func (goTo) Kind() string { return "go_to" }
+func (g goTo) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.Next(string(g.Next)), nil
+}
+
+// TestRegisterTaskIgnoredParams checks that a workflow whose task carries
+// parameters is refused by a registry that runs one fixed value for its
+// kind (RegisterTask), with what to do instead; and that the ways that do
+// reach the parameters pass.
+func TestRegisterTaskIgnoredParams(t *testing.T) {
+	t.Parallel()
+	wf := fsm.New[St]("param_wf", A).Register(A, goTo{Next: Done}).Exit(Done)
+	def, err := wf.Definition()
+	require.NoError(t, err)
+	m, err := engine.Compile(def)
+	require.NoError(t, err)
+	count := fsm.TaskFunc{KindName: "count", Func: func(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+		return fsm.Next(string(Done)), nil
+	}}
+	fnDef, err := fsm.New[St]("func_wf", A).Register(A, count).Exit(Done).Definition()
+	require.NoError(t, err)
+	fnMachine, err := engine.Compile(fnDef)
+	require.NoError(t, err)
+
+	for _, tc := range []struct {
+		name     string
+		register func(*fsm.Registry) error
+		machine  *engine.Machine
+		wantErr  string
+	}{
+		{"RegisterTask with the zero value: the workflow's parameters would be lost",
+			func(r *fsm.Registry) error { return r.RegisterTask(goTo{}) }, m,
+			`workflow "param_wf", state "a": task kind "go_to" was registered with RegisterTask, which runs the value it was given for every command and ignores the parameters a workflow gives it (here map[next:done]): register the type with fsm.Register[T]`},
+		{"RegisterTask with the workflow's own value",
+			func(r *fsm.Registry) error { return r.RegisterTask(goTo{Next: Done}) }, m, ""},
+		{"Register[T] decodes each command's parameters",
+			func(r *fsm.Registry) error { return fsm.RegisterSafely[goTo](r) }, m, ""},
+		{"RegisterTask with a TaskFunc, which has no parameters",
+			func(r *fsm.Registry) error { return r.RegisterTask(count) }, fnMachine, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			var reg fsm.Registry
+			require.NoError(t, tc.register(&reg))
+			err := tc.machine.CheckKinds(&reg)
+			if tc.wantErr == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, fsm.ErrConfiguration)
+			require.ErrorContains(t, err, tc.wantErr)
+		})
+	}
+}

@@ -1,6 +1,7 @@
 package fsm
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"sort"
@@ -18,6 +19,9 @@ import (
 type Registry struct {
 	mu    sync.RWMutex
 	kinds map[string]func(params []byte) (Task, error) // guarded by mu
+	// fixed holds, for each kind added by RegisterTask, the msgpack
+	// parameters of the value it runs. Guarded by mu.
+	fixed map[string][]byte
 }
 
 // Register adds task kind T: the worker rebuilds a T from the definition's
@@ -52,14 +56,53 @@ func (r *Registry) RegisterFunc(kind string, build func(params []byte) (Task, er
 // RegisterTask adds t's kind, whose commands all run t itself: for a
 // [TaskFunc], or a task value that carries its dependencies and takes no
 // parameters from the definition. t runs for many commands at once, so it
-// must be safe for concurrent use.
+// must be safe for concurrent use. A worker refuses a workflow that gives
+// the kind parameters other than t's own (see [Registry.CheckParams]): for
+// a task type with parameters, use [Register].
 //
 //	reg.RegisterTask(fsm.TaskFunc{KindName: "count", Func: count})
 func (r *Registry) RegisterTask(t Task) error {
 	if t == nil {
 		return fmt.Errorf("fsm: RegisterTask: nil task")
 	}
-	return r.add(t.Kind(), func([]byte) (Task, error) { return t, nil })
+	if err := r.add(t.Kind(), func([]byte) (Task, error) { return t, nil }); err != nil {
+		return err
+	}
+	if params, err := wirecodec.EncodeValue(t); err == nil {
+		r.mu.Lock()
+		if r.fixed == nil {
+			r.fixed = make(map[string][]byte)
+		}
+		r.fixed[t.Kind()] = params
+		r.mu.Unlock()
+	}
+	return nil
+}
+
+// CheckParams reports an error when kind was added by [Registry.RegisterTask]
+// and params — what a workflow's definition gives a task of that kind —
+// differ from the parameters of the value registered: that value runs for
+// every command, so those parameters would never reach the task. A worker
+// checks each workflow it hosts with it in worker.New.
+func (r *Registry) CheckParams(kind string, params []byte) error {
+	r.mu.RLock()
+	fixed, ok := r.fixed[kind]
+	r.mu.RUnlock()
+	if !ok || bytes.Equal(fixed, params) {
+		return nil
+	}
+	return fmt.Errorf("task kind %q was registered with RegisterTask, which runs the value it was given for every "+
+		"command and ignores the parameters a workflow gives it (here %s): register the type with fsm.Register[T] "+
+		"so that each command's parameters are decoded into it", kind, paramsText(params))
+}
+
+// paramsText shows msgpack parameters as Go prints their decoded value.
+func paramsText(params []byte) string {
+	var v any
+	if err := wirecodec.DecodeValue(params, &v); err != nil {
+		return fmt.Sprintf("%d bytes", len(params))
+	}
+	return fmt.Sprintf("%v", v)
 }
 
 // RegisterNode adds node kind N (cano's prep → exec → post lifecycle).
