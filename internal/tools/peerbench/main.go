@@ -89,7 +89,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	if o.keep {
 		fmt.Fprintln(out, "servers' directory:", dir)
 	} else {
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }()
 	}
 	slog.SetDefault(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 

@@ -110,7 +110,7 @@ func machine() string {
 				break
 			}
 		}
-		f.Close()
+		_ = f.Close()
 	}
 	return fmt.Sprintf("%s, %d cores, %s/%s, %s", model, runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 }
