@@ -179,17 +179,17 @@ func measure(ctx context.Context, b peer, mode string, o options) (result, error
 	case "bulk":
 		go func() { errs <- b.insertAll(ctx, o.n) }()
 	}
-	for range o.n {
+	for got := 0; got < o.n; {
 		select {
 		case <-done:
+			got++
 		case err := <-errs:
 			if err != nil {
 				return result{}, fmt.Errorf("insert: %w", err)
 			}
-			errs = nil
-			<-done
+			errs = nil // every job is in; a nil channel is never ready
 		case <-ctx.Done():
-			return result{}, errors.New("timed out before every job was done")
+			return result{}, fmt.Errorf("timed out with %d of %d jobs done", got, o.n)
 		}
 	}
 	// A job counted by its handler may still be on its way to being recorded as done.
