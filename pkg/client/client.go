@@ -82,6 +82,9 @@ type Client struct {
 // It returns an error wrapping protocol.ErrInvalidName for a bad
 // Config.Prefix.
 func New(nc *nats.Conn, cfg Config) (*Client, error) {
+	if nc == nil {
+		return nil, errors.New("client: no NATS connection (nil): pass one from nats.Connect")
+	}
 	if cfg.Timeout == 0 {
 		cfg.Timeout = TimeoutDefault
 	}

@@ -56,6 +56,10 @@ type SplitSummary struct {
 	// Dynamic says the branches were returned by a task at run time.
 	Dynamic bool
 	// Branch counts: once decided, the four outcomes add up to Total.
+	// They are counted at the join's decision: Cancelled are the branches
+	// it did not wait for, some of which may have finished after it (the
+	// join state's fsm.TaskContext.Branches reports what was recorded by
+	// the time it runs).
 	Total, Succeeded, Failed, TimedOut, Cancelled int
 	// Decision is what the join decided ("" while undecided), JoinTimeout
 	// whether its timeout decided it.

@@ -308,6 +308,9 @@ type Coordinator struct {
 
 // New returns a coordinator on nc.
 func New(nc *nats.Conn, cfg Config) (*Coordinator, error) {
+	if nc == nil {
+		return nil, errors.New("coordinator: no NATS connection (nil): pass one from nats.Connect")
+	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err

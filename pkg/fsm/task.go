@@ -456,7 +456,14 @@ var ErrNotJoin = errors.New("fsm: not a join state: no branch outcomes")
 // Branches returns every branch outcome of the split this join state
 // follows, in branch order: succeeded and failed branches as reported (a
 // branch whose last attempt timed out is BranchTimedOut), and the branches
-// the join did not wait for as BranchCancelled.
+// the join did not wait for as BranchCancelled — unless their outcome was
+// recorded by the time of the call, when it is reported as it is (so a
+// Quorum(2) of three quick branches may show three succeeded, where the
+// run's split summary counts one cancelled: it counts at the join's
+// decision). Cancellation reaches a branch's task through its context; a
+// task that ignores it may finish later, side effects and all. Compensate
+// from what the tasks themselves record (a shared resource, a store key),
+// not from BranchCancelled alone.
 func (tc *TaskContext) Branches(ctx context.Context) ([]BranchOutcome, error) {
 	if tc.branches == nil {
 		return nil, ErrNotJoin

@@ -60,6 +60,9 @@ type Client struct {
 // NewClient returns a client. It does no I/O.
 func NewClient(js jetstream.JetStream, cfg ClientConfig) (*Client, error) {
 	if js == nil {
+		return nil, errors.New("scheduler: no JetStream context (nil): pass one from jetstream.New(nc)")
+	}
+	if js == nil {
 		return nil, errors.New("scheduler: nil JetStream")
 	}
 	if err := cfg.validate(); err != nil {

@@ -293,6 +293,9 @@ type cancelMark struct {
 
 // New returns a worker on nc.
 func New(nc *nats.Conn, cfg Config) (*Worker, error) {
+	if nc == nil {
+		return nil, errors.New("worker: no NATS connection (nil): pass one from nats.Connect")
+	}
 	cfg = cfg.withDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
