@@ -82,7 +82,12 @@ func (c *Client) bucket(ctx context.Context) (jetstream.KeyValue, error) {
 
 // Add stores a new flow; the leader starts firing it. It returns an error
 // wrapping [ErrInvalidFlow] (nothing stored) for a malformed flow, e.g. an
-// invalid cron expression, and [ErrFlowExists] if the id is taken.
+// invalid cron expression or an Input that is not msgpack, and
+// [ErrFlowExists] if the id is taken. It does not check that Workflow is
+// registered, so that flows may be added before the workers that register
+// their workflows start (`canoctl flows add` does check): a flow whose
+// workflow is unknown when it fires backs off, its triggers dead-lettered
+// with the reason.
 func (c *Client) Add(ctx context.Context, f Flow) error {
 	if _, err := compile(&f); err != nil {
 		return err

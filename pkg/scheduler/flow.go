@@ -1,11 +1,13 @@
 package scheduler
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
 
@@ -80,7 +82,8 @@ type Flow struct {
 	Workflow string
 	// InitialState overrides the definition's initial state; "" keeps it.
 	InitialState string
-	// Input is the run input passed on every run, encoded by [EncodeInput].
+	// Input is the run input passed on every run, encoded by [EncodeInput]
+	// (one msgpack value; other bytes, JSON among them, are refused).
 	Input []byte
 	// Schedule says when the flow fires.
 	Schedule Schedule
@@ -192,6 +195,14 @@ func compile(f *Flow) (plan, error) {
 	}
 	if len(f.InitialState) > protocol.MaxNameLen {
 		return plan{}, bad("InitialState longer than %d bytes", protocol.MaxNameLen)
+	}
+	if len(f.Input) > 0 {
+		if err := wirecodec.CheckValue(f.Input); err != nil {
+			if json.Valid(f.Input) {
+				return plan{}, bad("Input holds JSON, but a flow's input is msgpack: pass scheduler.EncodeInput(v) of the value (decode JSON text into a Go value first)")
+			}
+			return plan{}, bad("Input is not one msgpack value (%v): pass scheduler.EncodeInput(v)", err)
+		}
 	}
 	switch f.Misfire {
 	case "", MisfireSkip, MisfireCatchUp:

@@ -35,6 +35,11 @@ func TestCompile(t *testing.T) {
 		{"no workflow", Flow{ID: "f", Schedule: Manual()}, "Workflow"},
 		{"bad misfire", Flow{ID: "f", Workflow: "wf", Schedule: Manual(), Misfire: "later"}, "Misfire"},
 		{"bad backoff", Flow{ID: "f", Workflow: "wf", Schedule: Manual(), Backoff: BackoffPolicy{Multiplier: 0.1}}, "Multiplier"},
+		{"msgpack input", Flow{ID: "f", Workflow: "wf", Schedule: Manual(), Input: mustEncode(t, map[string]int{"days": 7})}, ""},
+		{"JSON input", Flow{ID: "f", Workflow: "wf", Schedule: Manual(), Input: []byte(`{"days": 7}`)},
+			"Input holds JSON, but a flow's input is msgpack: pass scheduler.EncodeInput(v)"},
+		{"truncated input", Flow{ID: "f", Workflow: "wf", Schedule: Manual(), Input: mustEncode(t, "a string")[:3]},
+			"Input is not one msgpack value"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -129,4 +134,11 @@ func TestParseFlowFile(t *testing.T) {
 			require.ErrorContains(t, err, tc.want)
 		})
 	}
+}
+
+func mustEncode(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := EncodeInput(v)
+	require.NoError(t, err)
+	return b
 }
