@@ -381,6 +381,8 @@ func (c *Client) publishTrigger(ctx context.Context, workflow, runID string, dat
 // (Version, input, CreatedAt, ...) are zero unless Await found the end in
 // the run's record instead (the run had already ended when Await was
 // called, or its event was lost); call [Client.Get] for the whole record.
+// A run that is not found, and of which no event comes, within
+// Config.Timeout gives an error matching [ErrNotFound].
 // Events are core NATS messages, at most once: Await subscribes to the
 // run's events first, then reads the record (a run already ended is
 // returned at once), then waits for the terminal event, re-reading the
@@ -395,10 +397,20 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 		return nil, fmt.Errorf("client: %w", err)
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	if rec, err := c.Get(ctx, runID); err == nil && rec.Status.Terminal() {
+	rec, err := c.Get(ctx, runID)
+	if err == nil && rec.Status.Terminal() {
 		return rec, rec.Err
 	} else if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
+	}
+	// A run not found yet may still come (its trigger waits in the triggers
+	// stream, or its record is deferred); one not found after
+	// Config.Timeout, with no event of it either, is taken for a wrong id.
+	var unknown <-chan time.Time
+	if err != nil {
+		t := time.NewTimer(c.cfg.Timeout)
+		defer t.Stop()
+		unknown = t.C
 	}
 	// Events are core NATS messages, published fire-and-forget: one may
 	// be lost (a reconnect, a slow subscriber, interest not yet known to
@@ -411,9 +423,20 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 		select {
 		case <-ctx.Done():
 			return nil, fmt.Errorf("client: await %s: %w", runID, ctx.Err())
+		case <-unknown:
+			_, err := c.Get(ctx, runID)
+			if errors.Is(err, ErrNotFound) {
+				return nil, fmt.Errorf("client: await %s: %w after %s: check the id (a run started through the triggers stream exists once a coordinator has taken its trigger)",
+					runID, err, c.cfg.Timeout)
+			}
+			unknown = nil
 		case <-recheck.C:
-			if rec, err := c.Get(ctx, runID); err == nil && rec.Status.Terminal() {
+			rec, err := c.Get(ctx, runID)
+			if err == nil && rec.Status.Terminal() {
 				return rec, rec.Err
+			}
+			if err == nil {
+				unknown = nil // it exists: wait for its end
 			}
 			rechecks++
 			recheck.Reset(awaitRecheck(rechecks))
@@ -422,6 +445,7 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 			if wirecodec.Decode(m.Data, &ev, 0) != nil {
 				continue
 			}
+			unknown = nil // an event of the run: it exists
 			if ev.Type == protocol.EventRejected {
 				return nil, fsmbridge.FromErrorInfo(ev.Error)
 			}
@@ -537,8 +561,10 @@ func (c *Client) List(ctx context.Context, opts *ListOpts) ([]*Run, error) {
 // running task's context is cancelled, and the run ends [RunCancelled] with
 // an error matching fsm.ErrCancelled. Cancel of an ended run changes
 // nothing. It returns once the request is stored, not when the run has
-// ended ([Client.Await] that). If ctx has no deadline, Config.Timeout
-// applies.
+// ended ([Client.Await] that). It does not check that the run exists: the
+// coordinators log a cancel of an unknown run and drop it, so call
+// [Client.Get] first to tell a wrong id. If ctx has no deadline,
+// Config.Timeout applies.
 func (c *Client) Cancel(ctx context.Context, runID, reason string) error {
 	ctx, cancel := deadline.Default(ctx, c.cfg.Timeout)
 	defer cancel()

@@ -312,3 +312,54 @@ func TestAwaitLostEvent(t *testing.T) {
 	require.Equal(t, client.RunCompleted, r.Status)
 	require.Equal(t, []string{"a", "done"}, r.Path)
 }
+
+// TestAwaitUnknownRun checks that Await of an id no run has ends with
+// ErrNotFound once Config.Timeout has passed, and that a run which is found
+// is waited for however long it takes.
+func TestAwaitUnknownRun(t *testing.T) {
+	t.Parallel()
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := srv.Connect(t)
+	const timeout = 500 * time.Millisecond
+	cl, err := client.New(nc, client.Config{Timeout: timeout})
+	require.NoError(t, err)
+	ctx := awaitCtx(t)
+
+	r, err := cl.Await(ctx, "rnosuchrun")
+	require.Nil(t, r)
+	require.ErrorIs(t, err, client.ErrNotFound)
+	require.ErrorContains(t, err, "after 500ms: check the id")
+
+	// A run that exists, still running past Config.Timeout, is awaited to its end.
+	kv, err := js.KeyValue(ctx, layout.RunsBucket(protocol.MustNames("")))
+	require.NoError(t, err)
+	id := "rslow" + nuid.Next()
+	rec := protocol.RunRecord{V: protocol.SchemaVersion, ID: id, Workflow: "chain", DefVersion: "v1",
+		Status: protocol.RunRunning, State: "a", Path: []string{"a"}, CreatedAt: time.Now().UnixNano()}
+	put := func() {
+		data, err := wirecodec.Encode(&rec)
+		require.NoError(t, err)
+		_, err = kv.Put(ctx, layout.RunKey(id), data)
+		require.NoError(t, err)
+	}
+	put()
+	type result struct {
+		r   *client.Run
+		err error
+	}
+	awaited := make(chan result, 1)
+	go func() {
+		r, err := cl.Await(ctx, id)
+		awaited <- result{r, err}
+	}()
+	select {
+	case got := <-awaited:
+		t.Fatalf("Await returned for a running run: %v, %v", got.r, got.err)
+	case <-time.After(3 * timeout):
+	}
+	rec.Status, rec.State, rec.Path, rec.Step = protocol.RunCompleted, "done", []string{"a", "done"}, 1
+	put()
+	got := natstest.Recv(t, awaited, 10*time.Second)
+	require.NoError(t, got.err)
+	require.Equal(t, client.RunCompleted, got.r.Status)
+}
