@@ -300,7 +300,11 @@ func (c *Client) Status(ctx context.Context, id string) (FlowInfo, error) {
 	if err != nil {
 		return FlowInfo{}, err
 	}
-	return infoFromWire(s, &st), nil
+	info := infoFromWire(s, &st)
+	if p, err := compile(&info.Flow); err == nil {
+		info.NextSlot = p.next(time.Now())
+	}
+	return info, nil
 }
 
 // List returns every flow with its status, sorted by id.

@@ -152,6 +152,12 @@ type FlowInfo struct {
 	Paused bool
 	// PausedAt is when the flow was paused; zero if not paused.
 	PausedAt time.Time
+	// NextSlot is, for a cron flow, the first slot of its schedule after
+	// the moment [Client.Status] or [Client.List] read it (UTC; the
+	// schedule's time zone applies to the expression); zero for other
+	// kinds. The slot starts a run unless the flow is then paused,
+	// running, backing off (NextEligible) or tripped.
+	NextSlot time.Time
 }
 
 // StatusLabel is Status for people: "paused" for a paused flow that is idle

@@ -870,6 +870,23 @@ func TestCanoctl(t *testing.T) {
 		oneErrorLine(t, b.canoctl(t, "flows", "resume", "nope"), 1, `flow "nope" not found`)
 	})
 
+	t.Run("flows status of a cron flow shows its next slot", func(t *testing.T) {
+		r := b.canoctl(t, "flows", "add", "nightly", "--workflow", "echo", "--cron", "0 0 2 * * *", "--tz", "Europe/Paris")
+		require.Equal(t, 0, r.code, r.stderr)
+		t.Cleanup(func() { b.canoctl(t, "flows", "rm", "nightly") })
+		r = b.canoctl(t, "flows", "status", "nightly")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Regexp(t, `Next slot:\s+\S+( \S+)? UTC \(02:00:00 Europe/Paris\), in \S+`, r.stdout)
+		r = b.canoctl(t, "flows", "status", "nightly", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		var f struct {
+			NextSlot time.Time `json:"next_slot"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(r.stdout), &f))
+		require.True(t, f.NextSlot.After(time.Now()), "the next slot is ahead: %v", f.NextSlot)
+		require.LessOrEqual(t, time.Until(f.NextSlot), 25*time.Hour)
+	})
+
 	t.Run("nats CLI context", func(t *testing.T) {
 		home := t.TempDir()
 		dir := filepath.Join(home, ".config", "nats", "context")

@@ -91,6 +91,7 @@ type flowView struct {
 	CurrentRun    string     `json:"current_run,omitempty"`
 	FailureStreak uint32     `json:"failure_streak"`
 	NextEligible  *time.Time `json:"next_eligible,omitempty"`
+	NextSlot      *time.Time `json:"next_slot,omitempty"`
 	LastError     string     `json:"last_error,omitempty"`
 	SkippedFires  uint64     `json:"skipped_fires"`
 	Paused        bool       `json:"paused"`
@@ -102,7 +103,7 @@ func viewFlow(f scheduler.FlowInfo) flowView {
 	return flowView{ID: f.Flow.ID, Workflow: f.Flow.Workflow, InitialState: f.Flow.InitialState, Kind: string(s.Kind),
 		Cron: s.Cron, TimeZone: s.TimeZone, EveryMS: s.Every.Milliseconds(), Misfire: string(f.Flow.Misfire),
 		Status: string(f.Status), RunCount: f.RunCount, LastRun: timePtr(f.LastRun), CurrentRun: f.CurrentRun,
-		FailureStreak: f.FailureStreak, NextEligible: timePtr(f.NextEligible), LastError: f.LastError, SkippedFires: f.SkippedFires,
+		FailureStreak: f.FailureStreak, NextEligible: timePtr(f.NextEligible), NextSlot: timePtr(f.NextSlot), LastError: f.LastError, SkippedFires: f.SkippedFires,
 		Paused: f.Paused, PausedAt: timePtr(f.PausedAt)}
 }
 
@@ -158,6 +159,9 @@ func flowsStatus(ctx context.Context, e *env, args []string, _ any) error {
 	t.row("Last run:", fmtTime(f.LastRun, now))
 	t.row("Current run:", f.CurrentRun)
 	t.row("Failure streak:", f.FailureStreak)
+	if f.Flow.Schedule.Kind == scheduler.KindCron {
+		t.row("Next slot:", slotText(f.NextSlot, f.Flow.Schedule.TimeZone, now))
+	}
 	t.row("Next eligible:", fmtTime(f.NextEligible, now))
 	t.row("Skipped fires:", f.SkippedFires)
 	t.row("Last error:", f.LastError)
@@ -270,4 +274,18 @@ func flowFromFlags(args []string, o *flowAddOpts) (scheduler.Flow, error) {
 		}
 	}
 	return f, nil
+}
+
+// slotText shows a cron flow's next slot in UTC, in the schedule's own time
+// zone when it has one, and how far off it is: "2026-12-02 01:00:00 UTC
+// (02:00:00 Europe/Paris), in 5h12m".
+func slotText(next time.Time, tz string, now time.Time) string {
+	if next.IsZero() {
+		return "-"
+	}
+	out := fmtTime(next.UTC(), now.UTC()) + " UTC"
+	if loc, err := time.LoadLocation(tz); tz != "" && err == nil {
+		out += " (" + next.In(loc).Format("15:04:05") + " " + tz + ")"
+	}
+	return out + ", in " + fmtDur(next.Sub(now).Round(time.Second))
 }

@@ -334,3 +334,17 @@ func TestConnectHint(t *testing.T) {
 	other := errors.New("unknown nats context")
 	require.Equal(t, other, connectHint(other))
 }
+
+// TestSlotText: a cron flow's next slot in UTC, in its own zone, and how
+// far off.
+func TestSlotText(t *testing.T) {
+	t.Parallel()
+	next := time.Date(2026, 12, 2, 1, 0, 0, 0, time.UTC)
+	now := time.Date(2026, 12, 1, 19, 48, 0, 0, time.UTC)
+	if _, err := time.LoadLocation("Europe/Paris"); err != nil {
+		t.Skip("no tzdata")
+	}
+	require.Equal(t, "2026-12-02 01:00:00 UTC (02:00:00 Europe/Paris), in 5h12m0s", slotText(next, "Europe/Paris", now))
+	require.Equal(t, "01:00:00.000 UTC, in 30m0s", slotText(next, "", next.Add(-30*time.Minute)))
+	require.Equal(t, "-", slotText(time.Time{}, "", now))
+}

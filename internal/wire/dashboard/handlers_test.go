@@ -377,6 +377,18 @@ func TestHandlers(t *testing.T) {
 		require.Equal(t, http.StatusForbidden, resp.StatusCode)
 	})
 
+	t.Run("a cron flow's next slot", func(t *testing.T) {
+		js, err := jetstream.New(s.nc)
+		require.NoError(t, err)
+		fc, err := scheduler.NewClient(js, scheduler.ClientConfig{})
+		require.NoError(t, err)
+		require.NoError(t, fc.Add(ctx, scheduler.Flow{ID: "nightly", Workflow: demo.SleepyName,
+			Schedule: scheduler.CronIn("0 0 2 * * *", "UTC")}))
+		t.Cleanup(func() { _ = fc.Remove(context.Background(), "nightly") })
+		_, body := s.get(t, "/flows")
+		require.Regexp(t, `cron 0 0 2 \* \* \* UTC<br><small class="next-slot">next slot [0-9-]* ?02:00:00(\.000)?</small>`, body)
+	})
+
 	t.Run("flow pause and resume", func(t *testing.T) {
 		js, err := jetstream.New(s.nc)
 		require.NoError(t, err)
