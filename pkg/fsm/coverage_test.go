@@ -23,18 +23,23 @@ func TestErrorInfoRoundTrip(t *testing.T) {
 		category protocol.ErrorCategory
 		message  string
 		is       error
+		back     string // the rebuilt error's text, when checked
 	}{
-		{"plain", boom, protocol.CategoryTaskExecution, "boom", fsm.ErrTaskExecution},
-		{"permanent", fsm.Permanent(boom), protocol.CategoryPermanent, "boom", fsm.ErrPermanent},
+		{"plain", boom, protocol.CategoryTaskExecution, "boom", fsm.ErrTaskExecution, ""},
+		{"permanent", fsm.Permanent(boom), protocol.CategoryPermanent, "boom", fsm.ErrPermanent, ""},
 		{"permanent category error keeps its category", fsm.Permanent(fsm.NewError(protocol.CategoryStore, "kv down")),
-			protocol.CategoryStore, "store: kv down", fsm.ErrStore},
+			protocol.CategoryStore, "store: kv down", fsm.ErrStore, ""},
 		{"category error with cause", &fsm.Error{Category: protocol.CategoryTimeout, Cause: boom},
-			protocol.CategoryTimeout, "timeout: boom", fsm.ErrTimeout},
-		{"wrapped sentinel", errors.Join(fsm.ErrCircuitOpen), protocol.CategoryCircuitOpen, "", fsm.ErrCircuitOpen},
+			protocol.CategoryTimeout, "timeout: boom", fsm.ErrTimeout, ""},
+		{"wrapped sentinel", errors.Join(fsm.ErrCircuitOpen), protocol.CategoryCircuitOpen, "", fsm.ErrCircuitOpen, ""},
 		{"retry exhausted", &fsm.RetryExhaustedError{Attempts: 3, Cause: boom}, protocol.CategoryRetryExhausted,
-			"retry_exhausted: task failed after 3 attempt(s): boom", fsm.ErrRetryExhausted},
+			"retry_exhausted: task failed after 3 attempt(s): boom", fsm.ErrRetryExhausted, ""},
+		{"retry exhausted made by hand keeps its words", fsm.NewError(protocol.CategoryRetryExhausted, "gateway down"),
+			protocol.CategoryRetryExhausted, "", fsm.ErrRetryExhausted, "retry_exhausted: task failed after 0 attempt(s): gateway down"},
+		{"retry exhausted without a cause", &fsm.RetryExhaustedError{Attempts: 2}, protocol.CategoryRetryExhausted,
+			"retry_exhausted: task failed after 2 attempt(s)", fsm.ErrRetryExhausted, "retry_exhausted: task failed after 2 attempt(s)"},
 		{"state context", &fsm.StateError{State: "s", Attempt: 2, Path: []string{"a", "s"}, Cause: fsm.NewError(protocol.CategoryWorkflow, "w")},
-			protocol.CategoryWorkflow, "workflow: w", fsm.ErrWorkflow},
+			protocol.CategoryWorkflow, "workflow: w", fsm.ErrWorkflow, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -46,6 +51,9 @@ func TestErrorInfoRoundTrip(t *testing.T) {
 			back := fsmbridge.FromErrorInfo(info)
 			require.ErrorIs(t, back, tc.is)
 			require.NotEmpty(t, back.Error())
+			if tc.back != "" {
+				require.Equal(t, tc.back, back.Error())
+			}
 		})
 	}
 	require.Nil(t, fsmbridge.ErrorInfo(nil))

@@ -74,6 +74,9 @@ type RetryExhaustedError struct {
 
 // Error gives the attempts made and the last cause.
 func (e *RetryExhaustedError) Error() string {
+	if e.Cause == nil {
+		return fmt.Sprintf("retry_exhausted: task failed after %d attempt(s)", e.Attempts)
+	}
 	return fmt.Sprintf("retry_exhausted: task failed after %d attempt(s): %v", e.Attempts, e.Cause)
 }
 
@@ -191,12 +194,17 @@ func fromInfoNoState(info *protocol.ErrorInfo) error {
 	if info.Cause != nil {
 		cause = fromInfoNoState(info.Cause)
 	}
-	if info.Category == protocol.CategoryRetryExhausted {
-		return &RetryExhaustedError{Attempts: info.Attempts, Cause: cause}
-	}
 	// The message may already name the category ("fsm: configuration: …",
 	// "configuration: …"): drop it so Error() does not say it twice.
 	msg := strings.TrimPrefix(info.Message, "fsm: ")
 	msg = strings.TrimPrefix(msg, string(info.Category)+": ")
+	if info.Category == protocol.CategoryRetryExhausted {
+		// One made by hand (fsm.NewError(CategoryRetryExhausted, "gateway
+		// down")) carries its words in the message, not in a cause: keep them.
+		if cause == nil && msg != "" && !strings.HasPrefix(msg, "task failed after ") {
+			cause = errors.New(msg)
+		}
+		return &RetryExhaustedError{Attempts: info.Attempts, Cause: cause}
+	}
 	return &Error{Category: info.Category, Message: msg, Cause: cause}
 }
