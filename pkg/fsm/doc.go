@@ -111,5 +111,9 @@
 // errors.Is, and carries its state context as a [*StateError]; the
 // category, message and cause chain survive the trip over the wire, so a
 // client sees the same types. A task returns
-// [Permanent](err) to skip its remaining attempts.
+// [Permanent](err) to skip its remaining attempts. As in cano, a split whose
+// join timeout passes before its strategy is decided fails with
+// [ErrWorkflow] ("split task timeout exceeded"), not [ErrTimeout], which is
+// a task attempt's own timeout; a whole run's total timeout is
+// [ErrWorkflowTimeout].
 package fsm

@@ -336,8 +336,8 @@ func (tc *TaskContext) Previous(v any) error {
 // previous state's failures are routed here ([Workflow.OnFailure]): a
 // [*StateError] naming the state that failed, its attempts and the path,
 // around an error of the failure's category (errors.Is with ErrTimeout,
-// ErrCircuitOpen, ErrRetryExhausted, ...). It returns nil when the run came
-// here any other way.
+// ErrCircuitOpen, ErrRetryExhausted, ...; a join timeout is ErrWorkflow, see
+// the package's Errors). It returns nil when the run came here any other way.
 //
 //	if f := tc.Failure(); f != nil {
 //		tc.Logger.Warn("charge failed for good; releasing the stock", "err", f)
