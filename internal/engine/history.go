@@ -73,7 +73,7 @@ func (t *tx) leaveStep(outcome protocol.StepOutcome, r *protocol.TaskResult) {
 	}
 	s.Left = t.now.UnixNano()
 	if r != nil {
-		s.Attempts = max(r.Attempts, 1)
+		s.Attempts = attemptsOf(r)
 		s.Worker = r.Worker
 		s.AttemptStarted, s.AttemptDuration = r.AttemptStarted, r.AttemptDuration
 	}
@@ -91,10 +91,20 @@ func (t *tx) endStep(outcome protocol.StepOutcome, info *protocol.ErrorInfo) {
 	}
 }
 
+// attemptsOf is how many attempts of the task r reports were made: none
+// for a failure refused before its first attempt (an open circuit breaker),
+// at least one for a success.
+func attemptsOf(r *protocol.TaskResult) uint32 {
+	if r.Status == protocol.ResultOK {
+		return max(r.Attempts, 1)
+	}
+	return r.Attempts
+}
+
 // countResult adds a task result to the run's totals.
 func (t *tx) countResult(r *protocol.TaskResult) {
 	tot := &t.rec.Totals
-	n := max(r.Attempts, 1)
+	n := attemptsOf(r)
 	tot.Attempts += n
 	if r.Status == protocol.ResultOK {
 		tot.FailedAttempts += n - 1

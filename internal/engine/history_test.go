@@ -112,6 +112,25 @@ func TestHistory(t *testing.T) {
 			totals: protocol.RunTotals{Steps: 1, Attempts: 4, FailedAttempts: 4, FailedTasks: 1},
 		},
 		{
+			name: "refused by an open circuit breaker: no attempt made",
+			wf:   chain,
+			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {
+				open := &protocol.ErrorInfo{Category: protocol.CategoryCircuitOpen, Message: "circuit_open: breaker \"pay\" is open"}
+				in := engine.Input{Result: &protocol.TaskResult{V: 1, RunID: rec.ID, Step: 0, Branch: -1, Status: protocol.ResultFailed,
+					Error: open, Attempts: 0, Worker: "w4"}}
+				rec = step(t, m, rec, in, 7)
+				require.NotNil(t, rec.Error)
+				require.Zero(t, rec.Error.Attempts, "the run's error names no attempt")
+				return rec
+			},
+			status: protocol.RunFailed,
+			want: []protocol.Step{
+				{Seq: 0, State: "a", Kind: protocol.StepTask, Entered: ns(0), Left: ns(7), Outcome: protocol.StepFailed,
+					Worker: "w4", Error: &protocol.ErrorInfo{Category: protocol.CategoryCircuitOpen, Message: "circuit_open: breaker \"pay\" is open"}},
+			},
+			totals: protocol.RunTotals{Steps: 1, FailedTasks: 1},
+		},
+		{
 			name: "split with a quorum join decided early",
 			wf:   split(join.Quorum(2), 0),
 			run: func(t *testing.T, m *engine.Machine, rec *protocol.RunRecord) *protocol.RunRecord {

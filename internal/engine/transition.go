@@ -264,7 +264,7 @@ func (t *tx) result(r *protocol.TaskResult) error {
 	t.countResult(r)
 	if r.Status == protocol.ResultFailed {
 		t.leaveStep(protocol.StepFailed, r)
-		t.failOrRoute(withState(r.Error, rec.State, max(r.Attempts, 1), rec.Path))
+		t.failOrRoute(withState(r.Error, rec.State, r.Attempts, rec.Path))
 		return nil
 	}
 	if r.Split != nil {

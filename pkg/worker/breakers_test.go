@@ -76,6 +76,9 @@ func TestSharedBreakerInWorker(t *testing.T) {
 	require.NotErrorIs(t, err, fsm.ErrRetryExhausted)
 	require.EqualValues(t, 2, calls.Load(), "threshold 2: two attempts ran, the third was refused")
 	require.Len(t, b.log.ends(id), 2)
+	var se *fsm.StateError
+	require.ErrorAs(t, err, &se)
+	require.EqualValues(t, 2, se.Attempt, "the refused third attempt is not counted")
 	tr := natstest.Recv(t, transitions, 10*time.Second)
 	require.Equal(t, breaker.StateClosed, tr.From)
 	require.Equal(t, breaker.StateOpen, tr.To)
@@ -87,6 +90,13 @@ func TestSharedBreakerInWorker(t *testing.T) {
 		id, err = run(t)
 		require.ErrorIs(t, err, fsm.ErrCircuitOpen)
 		require.Empty(t, b.log.starts(id), "no attempt made while open")
+		require.ErrorAs(t, err, &se)
+		require.Zero(t, se.Attempt)
+		require.NotContains(t, err.Error(), "attempt", "no attempt to name")
+		rec, err := b.client.Get(awaitCtx(t), id)
+		require.NoError(t, err)
+		require.Zero(t, rec.History[0].Attempts)
+		require.Zero(t, rec.Totals.Attempts)
 	}
 	require.EqualValues(t, 2, calls.Load())
 	states, err := b.client.Breakers(awaitCtx(t))

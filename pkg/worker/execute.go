@@ -87,7 +87,7 @@ func (w *Worker) execute(m jetstream.Msg) (pending bool) {
 			// Open: the attempt is not made and no attempt is consumed; the
 			// raw CircuitOpen error fails the task at once (cano §2.3).
 			w.metrics.refusedOpen(cmd)
-			return w.finish(msg, cmd, &finishing{attempts: attempt, err: circuitOpen{err}, storeUsed: attempt > 1})
+			return w.finish(msg, cmd, &finishing{attempts: attempt - 1, err: circuitOpen{err}, storeUsed: attempt > 1})
 		}
 		if r, ok := permit.(permitReleaser); ok {
 			// A permit never reported (a panic below) still frees its
