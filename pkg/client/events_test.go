@@ -277,18 +277,8 @@ func TestAwaitLostEvent(t *testing.T) {
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
 	ctx := awaitCtx(t)
-	kv, err := js.KeyValue(ctx, layout.RunsBucket(protocol.MustNames("")))
-	require.NoError(t, err)
 	id := "rlost" + nuid.Next()
-	rec := protocol.RunRecord{V: protocol.SchemaVersion, ID: id, Workflow: "chain", DefVersion: "v1",
-		Status: protocol.RunRunning, State: "a", Path: []string{"a"}, CreatedAt: time.Now().UnixNano()}
-	put := func() {
-		data, err := wirecodec.Encode(&rec)
-		require.NoError(t, err)
-		_, err = kv.Put(ctx, layout.RunKey(id), data)
-		require.NoError(t, err)
-	}
-	put()
+	rec, put := runningRecord(ctx, t, js, id)
 
 	awaited := make(chan *client.Run, 1)
 	go func() {
@@ -331,18 +321,8 @@ func TestAwaitUnknownRun(t *testing.T) {
 	require.ErrorContains(t, err, "after 500ms: check the id")
 
 	// A run that exists, still running past Config.Timeout, is awaited to its end.
-	kv, err := js.KeyValue(ctx, layout.RunsBucket(protocol.MustNames("")))
-	require.NoError(t, err)
 	id := "rslow" + nuid.Next()
-	rec := protocol.RunRecord{V: protocol.SchemaVersion, ID: id, Workflow: "chain", DefVersion: "v1",
-		Status: protocol.RunRunning, State: "a", Path: []string{"a"}, CreatedAt: time.Now().UnixNano()}
-	put := func() {
-		data, err := wirecodec.Encode(&rec)
-		require.NoError(t, err)
-		_, err = kv.Put(ctx, layout.RunKey(id), data)
-		require.NoError(t, err)
-	}
-	put()
+	rec, put := runningRecord(ctx, t, js, id)
 	type result struct {
 		r   *client.Run
 		err error
@@ -362,4 +342,22 @@ func TestAwaitUnknownRun(t *testing.T) {
 	got := natstest.Recv(t, awaited, 10*time.Second)
 	require.NoError(t, got.err)
 	require.Equal(t, client.RunCompleted, got.r.Status)
+}
+
+// runningRecord writes a running run record id straight into the runs
+// bucket, with no engine: put writes *rec again after the test changes it.
+func runningRecord(ctx context.Context, t *testing.T, js jetstream.JetStream, id string) (rec *protocol.RunRecord, put func()) {
+	t.Helper()
+	kv, err := js.KeyValue(ctx, layout.RunsBucket(protocol.MustNames("")))
+	require.NoError(t, err)
+	rec = &protocol.RunRecord{V: protocol.SchemaVersion, ID: id, Workflow: "chain", DefVersion: "v1",
+		Status: protocol.RunRunning, State: "a", Path: []string{"a"}, CreatedAt: time.Now().UnixNano()}
+	put = func() {
+		data, err := wirecodec.Encode(rec)
+		require.NoError(t, err)
+		_, err = kv.Put(ctx, layout.RunKey(id), data)
+		require.NoError(t, err)
+	}
+	put()
+	return rec, put
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/worker"
@@ -117,23 +116,9 @@ func (e *env) cpuAll() time.Duration {
 // flight, and returns once every one is answered as started.
 func (e *env) triggerAll(ctx context.Context, workflow string, n int) error {
 	window := make(chan struct{}, e.cfg.Concurrency)
-	refused := make(chan error, 1)
 	var answered atomic.Int64
 	all := make(chan struct{})
-	inbox := nats.NewInbox()
-	sub, err := e.nc.Subscribe(inbox+".*", func(m *nats.Msg) {
-		var r protocol.TriggerReply
-		err := wirecodec.Decode(m.Data, &r, 0)
-		if err == nil && r.Error != nil {
-			err = fmt.Errorf("trigger refused: %s (retry: %t)", r.Error.Message, r.Retry)
-		}
-		if err != nil {
-			select {
-			case refused <- err:
-			default:
-			}
-			return
-		}
+	sub, refused, err := e.replyInbox(func() {
 		<-window
 		if answered.Add(1) == int64(n) {
 			close(all)
@@ -153,7 +138,7 @@ func (e *env) triggerAll(ctx context.Context, workflow string, n int) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		}
-		if err := e.sendTrigger(js, inbox+".*", workflow, "q"+strconv.Itoa(i)+"x"+batch); err != nil {
+		if err := e.sendTrigger(js, sub.Subject, workflow, "q"+strconv.Itoa(i)+"x"+batch); err != nil {
 			return err
 		}
 	}

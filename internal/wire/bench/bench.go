@@ -497,7 +497,7 @@ type loaded struct {
 // waits for every completion event.
 func (e *env) drive(ctx context.Context, label, workflow string, n int) (loaded, error) {
 	js, _ := jetstream.New(e.nc, jetstream.WithPublishAsyncMaxPending(4096))
-	replies, refused, err := e.replyInbox()
+	replies, refused, err := e.replyInbox(nil)
 	if err != nil {
 		return loaded{}, err
 	}
@@ -687,7 +687,7 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	defer func() { _ = sub.Unsubscribe() }()
-	replies, refused, err := e.replyInbox()
+	replies, refused, err := e.replyInbox(nil)
 	if err != nil {
 		return Result{}, err
 	}
@@ -728,8 +728,9 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 
 // replyInbox subscribes to the replies of trigger requests (each request's
 // reply subject is the returned subscription's subject with the wildcard
-// replaced); the first refusal is sent on the channel.
-func (e *env) replyInbox() (*nats.Subscription, <-chan error, error) {
+// replaced); the first refusal is sent on the channel, and started, when
+// not nil, is called for each run a reply says started.
+func (e *env) replyInbox(started func()) (*nats.Subscription, <-chan error, error) {
 	refused := make(chan error, 1)
 	sub, err := e.nc.Subscribe(nats.NewInbox()+".*", func(m *nats.Msg) {
 		var r protocol.TriggerReply
@@ -742,6 +743,10 @@ func (e *env) replyInbox() (*nats.Subscription, <-chan error, error) {
 			case refused <- err:
 			default:
 			}
+			return
+		}
+		if started != nil {
+			started()
 		}
 	})
 	return sub, refused, err
