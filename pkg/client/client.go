@@ -382,7 +382,10 @@ func (c *Client) publishTrigger(ctx context.Context, workflow, runID string, dat
 // the run's record instead (the run had already ended when Await was
 // called, or its event was lost); call [Client.Get] for the whole record.
 // A run that is not found, and of which no event comes, within
-// Config.Timeout gives an error matching [ErrNotFound].
+// Config.Timeout gives an error matching [ErrNotFound] — unless triggers
+// wait in the triggers stream then (one may be the run's: sent with
+// TriggerOpts.NoWait, or while no coordinator runs), when Await looks
+// again after another Config.Timeout.
 // Events are core NATS messages, at most once: Await subscribes to the
 // run's events first, then reads the record (a run already ended is
 // returned at once), then waits for the terminal event, re-reading the
@@ -405,7 +408,8 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 	}
 	// A run not found yet may still come (its trigger waits in the triggers
 	// stream, or its record is deferred); one not found after
-	// Config.Timeout, with no event of it either, is taken for a wrong id.
+	// Config.Timeout, with no event of it either and no trigger waiting,
+	// is taken for a wrong id.
 	var unknown <-chan time.Time
 	if err != nil {
 		t := time.NewTimer(c.cfg.Timeout)
@@ -425,11 +429,17 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 			return nil, fmt.Errorf("client: await %s: %w", runID, ctx.Err())
 		case <-unknown:
 			_, err := c.Get(ctx, runID)
-			if errors.Is(err, ErrNotFound) {
-				return nil, fmt.Errorf("client: await %s: %w after %s: check the id (a run started through the triggers stream exists once a coordinator has taken its trigger)",
+			switch {
+			case !errors.Is(err, ErrNotFound):
+				unknown = nil
+			case c.triggersWaiting(ctx):
+				// Its trigger may be among them (TriggerOpts.NoWait, or no
+				// coordinator running): look again later.
+				unknown = time.After(c.cfg.Timeout)
+			default:
+				return nil, fmt.Errorf("client: await %s: %w after %s, and no trigger waits in the triggers stream: check the id",
 					runID, err, c.cfg.Timeout)
 			}
-			unknown = nil
 		case <-recheck.C:
 			rec, err := c.Get(ctx, runID)
 			if err == nil && rec.Status.Terminal() {
@@ -456,6 +466,17 @@ func (c *Client) Await(ctx context.Context, runID string) (*Run, error) {
 			return r, r.Err
 		}
 	}
+}
+
+// triggersWaiting reports whether the triggers stream holds triggers no
+// coordinator has taken yet (it keeps a trigger until one has), or cannot
+// tell.
+func (c *Client) triggersWaiting(ctx context.Context) bool {
+	st, err := c.js.Stream(ctx, layout.TriggersStream(c.names))
+	if err != nil {
+		return true
+	}
+	return st.CachedInfo().State.Msgs > 0
 }
 
 // Run triggers a run of workflow and awaits it: [Client.Trigger] then

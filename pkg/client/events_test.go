@@ -318,11 +318,30 @@ func TestAwaitUnknownRun(t *testing.T) {
 	r, err := cl.Await(ctx, "rnosuchrun")
 	require.Nil(t, r)
 	require.ErrorIs(t, err, client.ErrNotFound)
-	require.ErrorContains(t, err, "after 500ms: check the id")
+	require.ErrorContains(t, err, "after 500ms, and no trigger waits in the triggers stream: check the id")
+
+	// A run whose trigger waits in the triggers stream (sent with NoWait,
+	// no coordinator running) is not taken for a wrong id.
+	queued, err := cl.Trigger(ctx, "chain", &client.TriggerOpts{NoWait: true})
+	require.NoError(t, err)
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := cl.Await(ctx, queued)
+		waiting <- err
+	}()
+	select {
+	case err := <-waiting:
+		t.Fatalf("Await returned while the run's trigger waited: %v", err)
+	case <-time.After(3 * timeout):
+	}
+	rec, put := runningRecord(ctx, t, js, queued)
+	rec.Status, rec.State, rec.Path, rec.Step = protocol.RunCompleted, "done", []string{"a", "done"}, 1
+	put()
+	require.NoError(t, natstest.Recv(t, waiting, 10*time.Second), "its record, once written, ends the wait")
 
 	// A run that exists, still running past Config.Timeout, is awaited to its end.
 	id := "rslow" + nuid.Next()
-	rec, put := runningRecord(ctx, t, js, id)
+	rec, put = runningRecord(ctx, t, js, id)
 	type result struct {
 		r   *client.Run
 		err error
