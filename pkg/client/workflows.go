@@ -101,6 +101,42 @@ type StateInfo struct {
 	// OnFailure is the state a final failure of this state moves the run
 	// to (fsm.Workflow.OnFailure); "" when a failure fails the run.
 	OnFailure string
+	// Params are a [StateTask]'s task parameters as the definition holds
+	// them (msgpack), and BranchParams each branch's of a [StateSplit], in
+	// branch order; nil for other kinds and for tasks without parameters.
+	Params       []byte
+	BranchParams [][]byte
+	// Policy is how a [StateTask]'s attempts are made, and BranchPolicies
+	// each branch's of a [StateSplit]; nil for other kinds.
+	Policy         *TaskPolicy
+	BranchPolicies []*TaskPolicy
+}
+
+// TaskPolicy is how a task's attempts are made, as its definition says
+// (fsm.TaskConfig).
+type TaskPolicy struct {
+	// Retry is the retry mode: "none", "fixed" or "exponential".
+	// MaxRetries is how many attempts may follow the first; Delay the wait
+	// before the first retry (every retry's, for "fixed"); an
+	// "exponential" wait grows by Multiplier up to MaxDelay, with Jitter
+	// its random share.
+	Retry      string
+	MaxRetries int
+	Delay      time.Duration
+	Multiplier float64
+	MaxDelay   time.Duration
+	Jitter     float64
+	// AttemptTimeout bounds each attempt; 0 means none.
+	AttemptTimeout time.Duration
+	// Breaker names the circuit breaker guarding the task; "" means none.
+	Breaker string
+}
+
+func policyFrom(t *protocol.TaskSpec) *TaskPolicy {
+	r := t.Retry
+	return &TaskPolicy{Retry: string(r.Mode), MaxRetries: int(r.MaxRetries), Delay: time.Duration(r.BaseDelay),
+		Multiplier: r.Multiplier, MaxDelay: time.Duration(r.MaxDelay), Jitter: r.Jitter,
+		AttemptTimeout: time.Duration(t.AttemptTimeout), Breaker: t.Breaker}
 }
 
 // JoinInfo is how a split joins its branches.
@@ -145,8 +181,11 @@ func stateFrom(s *protocol.StateDef) StateInfo {
 		out.Kind = StateSplit
 		n := s.Split.Len()
 		out.Branches = make([]string, n)
+		out.BranchParams = make([][]byte, n)
+		out.BranchPolicies = make([]*TaskPolicy, n)
 		for i := range n {
-			out.Branches[i] = s.Split.Task(i).Kind
+			t := s.Split.Task(i)
+			out.Branches[i], out.BranchParams[i], out.BranchPolicies[i] = t.Kind, t.Params, policyFrom(&t)
 		}
 		j := s.Split.Join
 		out.Join = &JoinInfo{Strategy: string(j.Strategy), N: int(j.N), Percentage: j.P, State: j.JoinState,
@@ -155,7 +194,7 @@ func stateFrom(s *protocol.StateDef) StateInfo {
 	default:
 		out.Kind = StateTask
 		if s.Task != nil {
-			out.Task = s.Task.Kind
+			out.Task, out.Params, out.Policy = s.Task.Kind, s.Task.Params, policyFrom(s.Task)
 		}
 	}
 	return out

@@ -758,18 +758,37 @@ func TestCanoctl(t *testing.T) {
 	t.Run("workflows show --json", func(t *testing.T) {
 		r := b.canoctl(t, "workflows", "show", demo.WorkflowName, "--json")
 		require.Equal(t, 0, r.code, r.stderr)
+		type policy struct {
+			Retry      string `json:"retry"`
+			MaxRetries int    `json:"max_retries"`
+		}
 		var wf struct {
 			Name   string
 			States []struct {
-				Name, Kind string
-				Branches   []string
-				Join       *struct{ Strategy, State string }
+				Name, Kind     string
+				Branches       []string
+				Join           *struct{ Strategy, State string }
+				BranchParams   []map[string]any `json:"branch_params"`
+				BranchPolicies []*policy        `json:"branch_policies"`
+				Policy         *policy
 			}
 		}
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &wf))
 		require.Equal(t, "split", wf.States[0].Kind)
 		require.Len(t, wf.States[0].Branches, 3)
 		require.Equal(t, "aggregate", wf.States[0].Join.State)
+		require.Len(t, wf.States[0].BranchParams, 3)
+		require.EqualValues(t, 2, wf.States[0].BranchParams[1]["source_id"], "each branch's own parameters")
+		require.EqualValues(t, 50*time.Millisecond, wf.States[0].BranchParams[1]["delay"])
+		require.Len(t, wf.States[0].BranchPolicies, 3)
+		require.Equal(t, "exponential", wf.States[0].BranchPolicies[0].Retry, "the default retry policy")
+		require.NotNil(t, wf.States[1].Policy, "the aggregate task state's policy")
+
+		r = b.canoctl(t, "workflows", "show", demo.WorkflowName)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Regexp(t, `(?m)^STATE\s+KIND\s+TASK / BRANCHES\s+ATTEMPTS\s+JOIN\s+NEXT`, r.stdout)
+		require.Contains(t, r.stdout, `fetch_source {"delay":50000000,"source_id":2}`, "a branch's parameters beside its kind")
+		require.Regexp(t, `\d+ retries from \S+ ×\d`, r.stdout, "the attempts' policy")
 	})
 
 	t.Run("workflows and workers list", func(t *testing.T) {

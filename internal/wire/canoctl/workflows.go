@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cano-nats/cano/internal/wire/pretty"
 	"github.com/cano-nats/cano/pkg/client"
 )
 
@@ -73,6 +74,76 @@ type stateView struct {
 	Next     []string  `json:"next,omitempty"`
 	// OnFailure is where the state's failures go (fsm.Workflow.OnFailure).
 	OnFailure string `json:"on_failure,omitempty"`
+	// Params and Policy are a task state's; BranchParams and
+	// BranchPolicies a split's, in branch order.
+	Params         any           `json:"params,omitempty"`
+	Policy         *policyView   `json:"policy,omitempty"`
+	BranchParams   []any         `json:"branch_params,omitempty"`
+	BranchPolicies []*policyView `json:"branch_policies,omitempty"`
+}
+
+type policyView struct {
+	Retry            string  `json:"retry"`
+	MaxRetries       int     `json:"max_retries,omitempty"`
+	DelayMS          int64   `json:"delay_ms,omitempty"`
+	Multiplier       float64 `json:"multiplier,omitempty"`
+	MaxDelayMS       int64   `json:"max_delay_ms,omitempty"`
+	Jitter           float64 `json:"jitter,omitempty"`
+	AttemptTimeoutMS int64   `json:"attempt_timeout_ms,omitempty"`
+	Breaker          string  `json:"breaker,omitempty"`
+}
+
+func viewPolicy(p *client.TaskPolicy) *policyView {
+	if p == nil {
+		return nil
+	}
+	return &policyView{p.Retry, p.MaxRetries, p.Delay.Milliseconds(), p.Multiplier, p.MaxDelay.Milliseconds(), p.Jitter,
+		p.AttemptTimeout.Milliseconds(), p.Breaker}
+}
+
+// paramsValue is a task's parameters as JSON shows them (nil: none).
+func paramsValue(b []byte) any {
+	v, _ := pretty.Payload(b)
+	return v
+}
+
+// policyLabel says how a task's attempts are made: "3 retries from 100ms
+// ×2 up to 5s, jitter 0.1, attempt timeout 2s, breaker payments".
+func policyLabel(p *client.TaskPolicy) string {
+	if p == nil {
+		return ""
+	}
+	var parts []string
+	switch p.Retry {
+	case "none", "":
+		parts = append(parts, "no retry")
+	case "fixed":
+		parts = append(parts, fmt.Sprintf("%d retries every %s", p.MaxRetries, p.Delay))
+	default:
+		r := fmt.Sprintf("%d retries from %s ×%g", p.MaxRetries, p.Delay, p.Multiplier)
+		if p.MaxDelay > 0 {
+			r += " up to " + p.MaxDelay.String()
+		}
+		if p.Jitter > 0 {
+			r += fmt.Sprintf(", jitter %g", p.Jitter)
+		}
+		parts = append(parts, r)
+	}
+	if p.AttemptTimeout > 0 {
+		parts = append(parts, "attempt timeout "+p.AttemptTimeout.String())
+	}
+	if p.Breaker != "" {
+		parts = append(parts, "breaker "+p.Breaker)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// taskLabel is a task kind with its parameters: "reserve_stock {"warehouse":"wh-a"}".
+func taskLabel(kind string, params []byte) string {
+	if p := pretty.Text(params, 60); p != "" && p != "{}" {
+		return kind + " " + p
+	}
+	return kind
 }
 
 type joinView struct {
@@ -88,7 +159,12 @@ func viewWorkflow(w *client.WorkflowInfo) workflowView {
 	v := workflowView{Name: w.Name, Version: w.Version, Latest: w.Latest, Initial: w.Initial,
 		Queue: w.Queue, TotalTimeoutMS: w.TotalTimeout.Milliseconds(), MaxTransitions: w.MaxTransitions}
 	for _, s := range w.States {
-		sv := stateView{Name: s.Name, Kind: string(s.Kind), Task: s.Task, Branches: s.Branches, Next: s.Next, OnFailure: s.OnFailure}
+		sv := stateView{Name: s.Name, Kind: string(s.Kind), Task: s.Task, Branches: s.Branches, Next: s.Next, OnFailure: s.OnFailure,
+			Params: paramsValue(s.Params), Policy: viewPolicy(s.Policy)}
+		for i := range s.Branches {
+			sv.BranchParams = append(sv.BranchParams, paramsValue(s.BranchParams[i]))
+			sv.BranchPolicies = append(sv.BranchPolicies, viewPolicy(s.BranchPolicies[i]))
+		}
 		if j := s.Join; j != nil {
 			sv.Join = &joinView{j.Strategy, j.N, j.Percentage, j.State, j.Timeout.Milliseconds(), j.Bulkhead}
 		}
@@ -180,11 +256,27 @@ func workflowsShow(ctx context.Context, e *env, args []string, o any) error {
 	}
 	_ = kv.flush()
 	fmt.Fprintln(e.out)
-	t := newTable(e.out, "STATE", "KIND", "TASK / BRANCHES", "JOIN", "NEXT")
+	t := newTable(e.out, "STATE", "KIND", "TASK / BRANCHES", "ATTEMPTS", "JOIN", "NEXT")
 	for _, s := range w.States {
-		task := s.Task
+		task, attempts := taskLabel(s.Task, s.Params), policyLabel(s.Policy)
 		if s.Kind == client.StateSplit {
-			task = strings.Join(s.Branches, ", ")
+			labels, policies := make([]string, len(s.Branches)), map[string]bool{}
+			for i, b := range s.Branches {
+				labels[i] = taskLabel(b, s.BranchParams[i])
+				policies[policyLabel(s.BranchPolicies[i])] = true
+			}
+			task = strings.Join(labels, ", ")
+			switch {
+			case len(s.Branches) == 0:
+				attempts = ""
+			case len(policies) == 1:
+				attempts = policyLabel(s.BranchPolicies[0])
+			default:
+				attempts = "per branch (see --json)"
+			}
+		}
+		if s.Kind == client.StateExit {
+			task = ""
 		}
 		join := ""
 		if s.Join != nil {
@@ -200,7 +292,7 @@ func workflowsShow(ctx context.Context, e *env, args []string, o any) error {
 		if s.OnFailure != "" {
 			next += "; on failure " + s.OnFailure
 		}
-		t.row(s.Name, s.Kind, task, join, next)
+		t.row(s.Name, s.Kind, task, attempts, join, next)
 	}
 	return t.flush()
 }
