@@ -288,7 +288,14 @@ func TestStateFrom(t *testing.T) {
 	task := func(kind string) protocol.TaskSpec {
 		return protocol.TaskSpec{Kind: kind, Retry: protocol.RetryPolicy{Mode: protocol.RetryNone}}
 	}
-	single := task("charge")
+	params := []byte{0x81, 0xa1, 'n', 0x01} // {"n": 1}
+	single := protocol.TaskSpec{Kind: "charge", Params: params, AttemptTimeout: int64(2 * time.Second), Breaker: "pay",
+		Retry: protocol.RetryPolicy{Mode: protocol.RetryExponential, MaxRetries: 3, BaseDelay: int64(100 * time.Millisecond),
+			Multiplier: 2, MaxDelay: int64(5 * time.Second), Jitter: 0.1}}
+	charge := StateInfo{Name: "pay", Kind: StateTask, Task: "charge", Params: params,
+		Policy: &TaskPolicy{Retry: "exponential", MaxRetries: 3, Delay: 100 * time.Millisecond, Multiplier: 2,
+			MaxDelay: 5 * time.Second, Jitter: 0.1, AttemptTimeout: 2 * time.Second, Breaker: "pay"}}
+	none := &TaskPolicy{Retry: "none"}
 	compact := &protocol.SplitSpec{Tasks: []protocol.TaskSpec{task("fetch"), task("fetch"), task("fetch")},
 		Join: protocol.JoinSpec{Strategy: protocol.JoinQuorum, N: 2, JoinState: "merge", Timeout: int64(time.Second), Bulkhead: 2}}
 	compact.Compact()
@@ -298,21 +305,23 @@ func TestStateFrom(t *testing.T) {
 		in   protocol.StateDef
 		want StateInfo
 	}{{
-		name: "a task state: its task chooses the next state",
+		name: "a task state: its parameters and policy; its task chooses the next state",
 		in:   protocol.StateDef{Name: "pay", Kind: protocol.StateSingle, Task: &single},
-		want: StateInfo{Name: "pay", Kind: StateTask, Task: "charge"},
+		want: charge,
 	}, {
 		name: "a split: branch kinds, join and join state",
 		in: protocol.StateDef{Name: "fan", Kind: protocol.StateSplit, Split: &protocol.SplitSpec{
 			Tasks: []protocol.TaskSpec{task("a"), task("b")},
 			Join:  protocol.JoinSpec{Strategy: protocol.JoinPercentage, P: 0.5, JoinState: "merge"}}},
 		want: StateInfo{Name: "fan", Kind: StateSplit, Branches: []string{"a", "b"},
-			Join: &JoinInfo{Strategy: "percentage", Percentage: 0.5, State: "merge"}, Next: []string{"merge"}},
+			Join: &JoinInfo{Strategy: "percentage", Percentage: 0.5, State: "merge"}, Next: []string{"merge"},
+			BranchParams: [][]byte{nil, nil}, BranchPolicies: []*TaskPolicy{none, none}},
 	}, {
 		name: "a compact split",
 		in:   protocol.StateDef{Name: "fan", Kind: protocol.StateSplit, Split: compact},
 		want: StateInfo{Name: "fan", Kind: StateSplit, Branches: []string{"fetch", "fetch", "fetch"},
-			Join: &JoinInfo{Strategy: "quorum", N: 2, State: "merge", Timeout: time.Second, Bulkhead: 2}, Next: []string{"merge"}},
+			Join: &JoinInfo{Strategy: "quorum", N: 2, State: "merge", Timeout: time.Second, Bulkhead: 2}, Next: []string{"merge"},
+			BranchParams: [][]byte{nil, nil, nil}, BranchPolicies: []*TaskPolicy{none, none, none}},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			require.Equal(t, tc.want, stateFrom(&tc.in))
@@ -326,7 +335,7 @@ func TestStateFrom(t *testing.T) {
 			States: []protocol.StateDef{{Name: "pay", Kind: protocol.StateSingle, Task: &single}},
 			Exits:  []string{"done", "refused"}})
 		require.Equal(t, WorkflowInfo{Version: "v1", Initial: "pay", Queue: "q", TotalTimeout: time.Hour, MaxTransitions: 50,
-			States: []StateInfo{{Name: "pay", Kind: StateTask, Task: "charge"}, {Name: "done", Kind: StateExit},
+			States: []StateInfo{charge, {Name: "done", Kind: StateExit},
 				{Name: "refused", Kind: StateExit}}}, wi)
 	})
 }

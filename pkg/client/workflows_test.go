@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -53,12 +54,18 @@ func TestWorkflows(t *testing.T) {
 		require.Equal(t, chainDef.Version, chain.Version, "described at its latest version")
 		require.Equal(t, "a", chain.Initial)
 		require.Equal(t, "default", chain.Queue)
+		// Each task's own parameters and attempt policy, as the definition holds them.
+		var params map[string]string
+		require.NoError(t, wirecodec.DecodeValue(chain.States[0].Params, &params))
+		require.Equal(t, map[string]string{"next": "b"}, params)
+		require.NotNil(t, chain.States[0].Policy)
+		require.Equal(t, chainDef.States[0].Task.Retry.MaxRetries, uint32(chain.States[0].Policy.MaxRetries))
 		require.Equal(t, []client.StateInfo{
 			{Name: "a", Kind: client.StateTask, Task: "step"},
 			{Name: "b", Kind: client.StateTask, Task: "step"},
 			{Name: "c", Kind: client.StateTask, Task: "step"},
 			{Name: "done", Kind: client.StateExit},
-		}, chain.States)
+		}, shapes(chain.States))
 
 		quorum := workflowNamed(t, list, "quorum")
 		require.Equal(t, []client.StateInfo{
@@ -66,7 +73,8 @@ func TestWorkflows(t *testing.T) {
 				Join: &client.JoinInfo{Strategy: "quorum", N: 2, State: "c"}, Next: []string{"c"}},
 			{Name: "c", Kind: client.StateTask, Task: "collect"},
 			{Name: "done", Kind: client.StateExit},
-		}, quorum.States)
+		}, shapes(quorum.States))
+		require.Len(t, quorum.States[0].BranchPolicies, 4, "one policy per branch")
 	})
 
 	t.Run("versions oldest first; the latest is the default", func(t *testing.T) {
@@ -113,4 +121,14 @@ func mustWorkflow(t *testing.T, cl *client.Client, name, version string) *client
 	def, err := cl.Workflow(context.Background(), name, version)
 	require.NoError(t, err)
 	return def
+}
+
+// shapes are states without their tasks' parameters and policies.
+func shapes(states []client.StateInfo) []client.StateInfo {
+	out := make([]client.StateInfo, len(states))
+	for i, s := range states {
+		s.Params, s.BranchParams, s.Policy, s.BranchPolicies = nil, nil, nil, nil
+		out[i] = s
+	}
+	return out
 }
