@@ -107,45 +107,6 @@ func paramsValue(b []byte) any {
 	return v
 }
 
-// policyLabel says how a task's attempts are made: "3 retries from 100ms
-// ×2 up to 5s, jitter 0.1, attempt timeout 2s, breaker payments".
-func policyLabel(p *client.TaskPolicy) string {
-	if p == nil {
-		return ""
-	}
-	var parts []string
-	switch p.Retry {
-	case "none", "":
-		parts = append(parts, "no retry")
-	case "fixed":
-		parts = append(parts, fmt.Sprintf("%d retries every %s", p.MaxRetries, p.Delay))
-	default:
-		r := fmt.Sprintf("%d retries from %s ×%g", p.MaxRetries, p.Delay, p.Multiplier)
-		if p.MaxDelay > 0 {
-			r += " up to " + p.MaxDelay.String()
-		}
-		if p.Jitter > 0 {
-			r += fmt.Sprintf(", jitter %g", p.Jitter)
-		}
-		parts = append(parts, r)
-	}
-	if p.AttemptTimeout > 0 {
-		parts = append(parts, "attempt timeout "+p.AttemptTimeout.String())
-	}
-	if p.Breaker != "" {
-		parts = append(parts, "breaker "+p.Breaker)
-	}
-	return strings.Join(parts, ", ")
-}
-
-// taskLabel is a task kind with its parameters: "reserve_stock {"warehouse":"wh-a"}".
-func taskLabel(kind string, params []byte) string {
-	if p := pretty.Text(params, 60); p != "" && p != "{}" {
-		return kind + " " + p
-	}
-	return kind
-}
-
 type joinView struct {
 	Strategy   string  `json:"strategy"`
 	N          int     `json:"n,omitempty"`
@@ -258,26 +219,7 @@ func workflowsShow(ctx context.Context, e *env, args []string, o any) error {
 	fmt.Fprintln(e.out)
 	t := newTable(e.out, "STATE", "KIND", "TASK / BRANCHES", "ATTEMPTS", "JOIN", "NEXT")
 	for _, s := range w.States {
-		task, attempts := taskLabel(s.Task, s.Params), policyLabel(s.Policy)
-		if s.Kind == client.StateSplit {
-			labels, policies := make([]string, len(s.Branches)), map[string]bool{}
-			for i, b := range s.Branches {
-				labels[i] = taskLabel(b, s.BranchParams[i])
-				policies[policyLabel(s.BranchPolicies[i])] = true
-			}
-			task = strings.Join(labels, ", ")
-			switch {
-			case len(s.Branches) == 0:
-				attempts = ""
-			case len(policies) == 1:
-				attempts = policyLabel(s.BranchPolicies[0])
-			default:
-				attempts = "per branch (see --json)"
-			}
-		}
-		if s.Kind == client.StateExit {
-			task = ""
-		}
+		task, attempts := pretty.StateTasks(s), pretty.StateAttempts(s)
 		join := ""
 		if s.Join != nil {
 			join = joinLabel(s.Join)

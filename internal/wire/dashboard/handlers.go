@@ -31,6 +31,9 @@ func parseTemplates() (*template.Template, error) {
 		"query":  func(v url.Values) string { return v.Encode() },
 		// payload shows a dead letter's bytes as JSON, text or hex.
 		"payload": func(b []byte) string { return pretty.Text(b, 200) },
+		// tasks and attempts say what a workflow state runs and how.
+		"tasks":    pretty.StateTasks,
+		"attempts": pretty.StateAttempts,
 	}).ParseFS(templateFS, "templates/*.tmpl")
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: templates: %w", err)

@@ -218,6 +218,13 @@ func TestHandlers(t *testing.T) {
 		}
 	})
 
+	t.Run("a workflow's tasks with their parameters and attempts", func(t *testing.T) {
+		code, body := s.get(t, "/workflows/"+demo.SleepyName)
+		require.Equal(t, http.StatusOK, code)
+		require.Regexp(t, `<th>Task / branches</th><th>Attempts</th>`, body)
+		require.Regexp(t, `<td class="tasks">noop {&#34;next&#34;:&#34;done&#34;}</td><td class="attempts">\d+ retries from \S+ ×\d`, body)
+	})
+
 	t.Run("trigger", func(t *testing.T) {
 		resp, err := http.PostForm(s.base+"/trigger", url.Values{"workflow": {demo.SleepyName}, "input": {`{"n": 1}`}})
 		require.NoError(t, err)
