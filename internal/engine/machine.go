@@ -207,18 +207,24 @@ func (m *Machine) CheckKinds(reg Registry) error {
 	}
 	for i := range m.def.States {
 		s := &m.def.States[i]
-		var specs []*protocol.TaskSpec
-		if s.Task != nil {
-			specs = append(specs, s.Task)
+		check := func(t *protocol.TaskSpec) error {
+			if err := reg.CheckParams(t.Kind, t.Params); err != nil {
+				return fmt.Errorf("%w: workflow %q, state %q: %w", ErrConfiguration, m.def.Name, s.Name, err)
+			}
+			return nil
 		}
-		if s.Split != nil {
-			for j := range s.Split.Tasks {
-				specs = append(specs, &s.Split.Tasks[j])
+		if s.Task != nil {
+			if err := check(s.Task); err != nil {
+				return err
 			}
 		}
-		for _, spec := range specs {
-			if err := reg.CheckParams(spec.Kind, spec.Params); err != nil {
-				return fmt.Errorf("%w: workflow %q, state %q: %w", ErrConfiguration, m.def.Name, s.Name, err)
+		if s.Split != nil {
+			// Len and Task read both forms of a split, the compact one too.
+			for j := range s.Split.Len() {
+				t := s.Split.Task(j)
+				if err := check(&t); err != nil {
+					return err
+				}
 			}
 		}
 	}

@@ -265,6 +265,18 @@ func TestRegisterTaskIgnoredParams(t *testing.T) {
 	fnMachine, err := engine.Compile(fnDef)
 	require.NoError(t, err)
 
+	// Branches of one kind travel in a split's compact form (no Tasks).
+	branches := make([]fsm.Task, fsm.CompactSplitMin+1)
+	for i := range branches {
+		branches[i] = goTo{Next: Done}
+	}
+	splitDef, err := fsm.New[St]("param_split", A).RegisterSplit(A, branches,
+		fsm.JoinConfig[St]{Strategy: join.All(), JoinState: Done}).Exit(Done).Definition()
+	require.NoError(t, err)
+	require.NotNil(t, splitDef.States[0].Split.Common, "the compact form")
+	splitMachine, err := engine.Compile(splitDef)
+	require.NoError(t, err)
+
 	for _, tc := range []struct {
 		name     string
 		register func(*fsm.Registry) error
@@ -274,6 +286,9 @@ func TestRegisterTaskIgnoredParams(t *testing.T) {
 		{"RegisterTask with the zero value: the workflow's parameters would be lost",
 			func(r *fsm.Registry) error { return r.RegisterTask(goTo{}) }, m,
 			`workflow "param_wf", state "a": task kind "go_to" was registered with RegisterTask, which runs the value it was given for every command and ignores the parameters a workflow gives it (here map[next:done]): register the type with fsm.Register[T]`},
+		{"RegisterTask with the zero value, under a compact split",
+			func(r *fsm.Registry) error { return r.RegisterTask(goTo{}) }, splitMachine,
+			`workflow "param_split", state "a": task kind "go_to" was registered with RegisterTask`},
 		{"RegisterTask with the workflow's own value",
 			func(r *fsm.Registry) error { return r.RegisterTask(goTo{Next: Done}) }, m, ""},
 		{"Register[T] decodes each command's parameters",

@@ -122,9 +122,11 @@ func viewWorkflow(w *client.WorkflowInfo) workflowView {
 	for _, s := range w.States {
 		sv := stateView{Name: s.Name, Kind: string(s.Kind), Task: s.Task, Branches: s.Branches, Next: s.Next, OnFailure: s.OnFailure,
 			Params: paramsValue(s.Params), Policy: viewPolicy(s.Policy)}
-		for i := range s.Branches {
-			sv.BranchParams = append(sv.BranchParams, paramsValue(s.BranchParams[i]))
-			sv.BranchPolicies = append(sv.BranchPolicies, viewPolicy(s.BranchPolicies[i]))
+		for _, b := range s.BranchParams {
+			sv.BranchParams = append(sv.BranchParams, paramsValue(b))
+		}
+		for _, p := range s.BranchPolicies {
+			sv.BranchPolicies = append(sv.BranchPolicies, viewPolicy(p))
 		}
 		if j := s.Join; j != nil {
 			sv.Join = &joinView{j.Strategy, j.N, j.Percentage, j.State, j.Timeout.Milliseconds(), j.Bulkhead}
