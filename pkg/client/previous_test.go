@@ -47,7 +47,6 @@ func (a adder) Run(_ context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
 func TestDataFlowsFromStateToState(t *testing.T) {
 	t.Parallel()
 	b := setupB(t)
-	ctx := awaitCtx(t)
 	wf := fsm.New[S]("adding", SA).
 		Register(SA, adder{Next: SB, Add: 1}).
 		Register(SB, adder{Next: SC, Add: 10}).
@@ -64,6 +63,9 @@ func TestDataFlowsFromStateToState(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
+			// Made here, not before the subtests: a parallel subtest may
+			// wait for a free slot longer than the deadline.
+			ctx := awaitCtx(t)
 			out, err := b.client.Run(ctx, "adding", &client.TriggerOpts{Input: tally{Sum: 1000, Pad: make([]byte, tc.pad)}})
 			require.NoError(t, err)
 			require.Equal(t, client.RunCompleted, out.Status)
