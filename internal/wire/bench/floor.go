@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -28,13 +29,20 @@ const (
 // (waited for), delivered and acknowledged, the result request and its
 // answer, the record's update (compare-and-set on its revision, with the
 // TTL of an ended run's record), two events — with no codec, state
-// machine, shards or bookkeeping between them (a goroutine per inbound
-// message; fixed payloads of the engine's sizes, floorTriggerSize and the
-// rest). Its runs/s approximates the most this protocol allows on the
-// machine and server at hand, so onetask's figure over it says how close
-// the engine comes, and its ratio to the baseline what the engine's can be.
-// It runs in this process whatever -procs says; with -defer-start it makes
-// the deferred-start protocol's calls (no record at the trigger).
+// machine, shards or bookkeeping between them, and with the leanest
+// client: each step is a callback on the answer to the one before
+// (floorCalls), with no goroutine, timer or channel per message. Fixed
+// payloads of the engine's sizes (floorTriggerSize and the rest). Its
+// runs/s approximates the most this protocol allows on the machine and
+// server at hand, so onetask's figure over it says how close the engine
+// comes, and its ratio to the baseline what the engine's can be. It runs
+// in this process whatever -procs says; with -defer-start it makes the
+// deferred-start protocol's calls (no record at the trigger).
+//
+// Until 2026-12-01 the floor ran a goroutine and a synchronous request
+// (with its timer) per message, and came out at 0.22–0.29× the baseline;
+// that was its own client's overhead, not the protocol's (see
+// docs/performance.md, "The floor, rewritten").
 func (e *env) floor(ctx context.Context) (Result, error) {
 	n, inflight := e.cfg.Runs, e.cfg.Concurrency
 	url := e.nc.ConnectedUrl()
@@ -82,14 +90,24 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	}
 	record, event := make([]byte, floorRecordSize), make([]byte, floorEventSize)
 	revs := make([]atomic.Uint64, n)
-	// store publishes to a stream and waits for the PubAck, read by hand
-	// as the coordinator reads it.
-	store := func(subject string, h nats.Header, data []byte) (uint64, error) {
-		r, err := cnc.RequestMsg(&nats.Msg{Subject: subject, Header: h, Data: data}, 5*time.Second)
+	stores, err := newFloorCalls(cnc)
+	if err != nil {
+		return Result{}, err
+	}
+	// store publishes to a stream and calls then with the stream sequence
+	// of its PubAck, read by hand as the coordinator reads it.
+	store := func(subject string, h nats.Header, data []byte, then func(seq uint64)) {
+		err := stores.send(&nats.Msg{Subject: subject, Header: h, Data: data}, func(r *nats.Msg) {
+			seq, err := floorSeq(r.Data)
+			if err != nil {
+				fail(fmt.Errorf("store on %s: %w", subject, err))
+				return
+			}
+			then(seq)
+		})
 		if err != nil {
-			return 0, err
+			fail(err)
 		}
-		return floorSeq(r.Data)
 	}
 	// With Config.DeferStart, as the engine's deferred start: no record
 	// at the trigger; the first result creates it, and the trigger request
@@ -103,50 +121,46 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	// The coordinator: triggers, then results. Bodies start with the run's
 	// number, padded to the size of what the engine sends.
 	if _, err := cnc.Subscribe(floorSubject+".trigger", func(m *nats.Msg) {
-		go func() {
-			i, run := floorRun(m.Data)
-			var err error
-			if !deferred {
-				var rev uint64
-				if rev, err = store(protocol.KVSubject(floorBucket, run), nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}, record); err == nil {
-					revs[i].Store(rev)
-				}
-			}
-			if err == nil {
-				held[i].Store(m) // before the command: its result may come at once
-				_, err = store(floorSubject+".task.noop", nats.Header{jetstream.MsgIDHeader: {run + "/0/-1"}, "Cano-Coordinator": {"c"}},
-					floorBody(i, floorCommandSize))
-			}
-			if err != nil {
-				fail(fmt.Errorf("trigger: %w", err))
-				return
-			}
-			if !deferred {
-				started(m, run)
-			}
-		}()
+		i, run := floorRun(m.Data)
+		command := func() {
+			held[i].Store(m) // before the command: its result may come at once
+			store(floorSubject+".task.noop", nats.Header{jetstream.MsgIDHeader: {run + "/0/-1"}, "Cano-Coordinator": {"c"}},
+				floorBody(i, floorCommandSize), func(uint64) {
+					if !deferred {
+						started(m, run)
+					}
+				})
+		}
+		if deferred {
+			command()
+			return
+		}
+		store(protocol.KVSubject(floorBucket, run), nats.Header{jetstream.ExpectedLastSubjSeqHeader: {"0"}}, record, func(rev uint64) {
+			revs[i].Store(rev)
+			command()
+		})
 	}); err != nil {
 		return Result{}, err
 	}
 	if _, err := cnc.Subscribe(floorSubject+".result", func(m *nats.Msg) {
-		go func() {
-			i, run := floorRun(m.Data)
-			// An ended run's record expires after the run retention (1 h).
-			h := nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revs[i].Load(), 10)}, "Nats-TTL": {"3600"}}
-			if _, err := store(protocol.KVSubject(floorBucket, run), h, record); err != nil {
-				fail(fmt.Errorf("result: %w", err))
-				return
-			}
+		i, run := floorRun(m.Data)
+		// An ended run's record expires after the run retention (1 h).
+		h := nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(revs[i].Load(), 10)}, "Nats-TTL": {"3600"}}
+		store(protocol.KVSubject(floorBucket, run), h, record, func(uint64) {
 			if deferred {
 				started(held[i].Load(), run) // the start and the result were written together
 			}
 			_ = m.Respond(nil)
 			_ = cnc.PublishMsg(&nats.Msg{Subject: floorSubject + ".event." + run + ".completed", Header: floorEventHeader(run, "completed"), Data: event})
-		}()
+		})
 	}); err != nil {
 		return Result{}, err
 	}
 	// The worker: a result request, answered, then the acknowledgement.
+	results, err := newFloorCalls(wnc)
+	if err != nil {
+		return Result{}, err
+	}
 	wjs, err := jetstream.New(wnc)
 	if err != nil {
 		return Result{}, err
@@ -156,15 +170,20 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	// The subscriptions reach the server before the first trigger does.
+	for _, c := range conns {
+		if err := c.Flush(); err != nil {
+			return Result{}, err
+		}
+	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		go func() {
-			i, _ := floorRun(m.Data())
-			if _, err := wnc.Request(floorSubject+".result", floorBody(i, floorResultSize), 5*time.Second); err != nil {
-				fail(fmt.Errorf("worker: %w", err))
-				return
-			}
+		i, _ := floorRun(m.Data())
+		err := results.send(&nats.Msg{Subject: floorSubject + ".result", Data: floorBody(i, floorResultSize)}, func(*nats.Msg) {
 			_ = m.Ack()
-		}()
+		})
+		if err != nil {
+			fail(fmt.Errorf("worker: %w", err))
+		}
 	}, jetstream.PullMaxMessages(256))
 	if err != nil {
 		return Result{}, err
@@ -192,6 +211,54 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 		"cpu_us_per_run": float64(cpu.Microseconds()) / float64(n),
 		"max_gap_ms":     float64(l.maxGap) / float64(time.Millisecond),
 	}, Note: "the one-task protocol in bare nats.go, no engine: the most onetask can reach here"}, nil
+}
+
+// floorCalls sends the floor's requests on one connection and calls each
+// one's continuation with its answer, on one subscription's goroutine (so a
+// continuation must not block): no goroutine, timer or channel per request.
+// An answer that never comes leaves its run unfinished, which the load's
+// own bound reports.
+type floorCalls struct {
+	nc     *nats.Conn
+	prefix string // reply subjects: prefix + token
+	mu     sync.Mutex
+	next   uint64
+	then   map[uint64]func(*nats.Msg)
+}
+
+func newFloorCalls(nc *nats.Conn) (*floorCalls, error) {
+	fc := &floorCalls{nc: nc, prefix: nc.NewInbox() + ".", then: map[uint64]func(*nats.Msg){}}
+	sub, err := nc.Subscribe(fc.prefix+"*", fc.answer)
+	if err != nil {
+		return nil, err
+	}
+	_ = sub.SetPendingLimits(-1, -1) // at most a load's window of answers are owed
+	return fc, nil
+}
+
+// send publishes msg as a request; then gets its answer.
+func (fc *floorCalls) send(msg *nats.Msg, then func(*nats.Msg)) error {
+	fc.mu.Lock()
+	fc.next++
+	token := fc.next
+	fc.then[token] = then
+	fc.mu.Unlock()
+	msg.Reply = fc.prefix + strconv.FormatUint(token, 10)
+	return fc.nc.PublishMsg(msg)
+}
+
+func (fc *floorCalls) answer(m *nats.Msg) {
+	token, err := strconv.ParseUint(m.Subject[len(fc.prefix):], 10, 64)
+	if err != nil {
+		return
+	}
+	fc.mu.Lock()
+	then := fc.then[token]
+	delete(fc.then, token)
+	fc.mu.Unlock()
+	if then != nil {
+		then(m)
+	}
 }
 
 // The sizes of what the engine sends for a one-task run (its messages'
