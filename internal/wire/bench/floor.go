@@ -123,7 +123,9 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 	if _, err := cnc.Subscribe(floorSubject+".trigger", func(m *nats.Msg) {
 		i, run := floorRun(m.Data)
 		command := func() {
-			held[i].Store(m) // before the command: its result may come at once
+			if deferred {
+				held[i].Store(m) // before the command: its result may come at once
+			}
 			store(floorSubject+".task.noop", nats.Header{jetstream.MsgIDHeader: {run + "/0/-1"}, "Cano-Coordinator": {"c"}},
 				floorBody(i, floorCommandSize), func(uint64) {
 					if !deferred {
