@@ -62,9 +62,6 @@ func NewClient(js jetstream.JetStream, cfg ClientConfig) (*Client, error) {
 	if js == nil {
 		return nil, errors.New("scheduler: no JetStream context (nil): pass one from jetstream.New(nc)")
 	}
-	if js == nil {
-		return nil, errors.New("scheduler: nil JetStream")
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}

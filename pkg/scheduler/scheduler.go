@@ -161,9 +161,6 @@ func New(js jetstream.JetStream, cfg Config) (*Scheduler, error) {
 	if js == nil {
 		return nil, errors.New("scheduler: no JetStream context (nil): pass one from jetstream.New(nc)")
 	}
-	if js == nil {
-		return nil, errors.New("scheduler: nil JetStream")
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
