@@ -3,7 +3,7 @@ package wirecodec
 import (
 	"bytes"
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -84,31 +84,56 @@ func canonAppend(dst, data []byte, i, depth int) ([]byte, int, error) {
 		}
 		return dst, i, nil
 	}
-	n := int(elems / 2)
-	type entry struct{ k, v []byte }
-	entries := make([]entry, n)
-	var scratch []byte
-	for j := range entries {
-		ks := len(scratch)
-		if scratch, i, err = canonAppend(scratch, data, i, depth+1); err != nil {
+	// The entries are written in the order read, each canonical itself;
+	// only when two are out of order is the map's region sorted (struct
+	// fields are often written in order, a map's rarely).
+	base := len(dst)
+	var small [8]mapSpan
+	spans := small[:0]
+	sorted := true
+	for j := uint64(0); j < elems/2; j++ {
+		k := len(dst)
+		if dst, i, err = canonAppend(dst, data, i, depth+1); err != nil {
 			return dst, i, err
 		}
-		vs := len(scratch)
-		if scratch, i, err = canonAppend(scratch, data, i, depth+1); err != nil {
+		v := len(dst)
+		if dst, i, err = canonAppend(dst, data, i, depth+1); err != nil {
 			return dst, i, err
 		}
-		entries[j] = entry{k: scratch[ks:vs:vs], v: scratch[vs:len(scratch):len(scratch)]}
+		spans = append(spans, mapSpan{k: k - base, v: v - base, end: len(dst) - base})
+		if n := len(spans); sorted && n > 1 && compareEntries(dst[base:], spans[n-2], spans[n-1]) > 0 {
+			sorted = false
+		}
 	}
-	sort.SliceStable(entries, func(a, b int) bool {
-		if c := compareKeys(entries[a].k, entries[b].k); c != 0 {
-			return c < 0
-		}
-		return bytes.Compare(entries[a].v, entries[b].v) < 0
-	})
-	for _, e := range entries {
-		dst = append(append(dst, e.k...), e.v...)
+	if !sorted {
+		dst = sortEntries(dst, base, spans)
 	}
 	return dst, i, nil
+}
+
+// mapSpan is one map entry written at dst[base:]: its key at [k, v), its
+// value at [v, end).
+type mapSpan struct{ k, v, end int }
+
+// compareEntries orders two entries of region: by key, then by value.
+func compareEntries(region []byte, a, b mapSpan) int {
+	if c := compareKeys(region[a.k:a.v], region[b.k:b.v]); c != 0 {
+		return c
+	}
+	return bytes.Compare(region[a.v:a.end], region[b.v:b.end])
+}
+
+// sortEntries rewrites the entries at dst[base:] in canonical order (a
+// stable sort, as equal entries are equal bytes).
+func sortEntries(dst []byte, base int, spans []mapSpan) []byte {
+	region := append([]byte(nil), dst[base:]...)
+	order := append([]mapSpan(nil), spans...)
+	slices.SortStableFunc(order, func(a, b mapSpan) int { return compareEntries(region, a, b) })
+	dst = dst[:base]
+	for _, e := range order {
+		dst = append(dst, region[e.k:e.end]...)
+	}
+	return dst
 }
 
 // valueHeader reads the type byte and length bytes of the value at data[i:]

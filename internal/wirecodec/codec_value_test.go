@@ -1,9 +1,12 @@
 package wirecodec
 
 import (
+	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"reflect"
 	"runtime"
+	"sort"
 	"testing"
 
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -147,4 +150,90 @@ func TestValueFieldsNamedByJSONTags(t *testing.T) {
 	require.NoError(t, DecodeValue(b, &m))
 	require.Equal(t, map[string]any{"customer": "bo", "note_mp": "x", "Plain": false}, m,
 		"json names, omitempty and json:\"-\" honoured; msgpack tags first")
+}
+
+// canonReference is the canonical order as first written: every map's
+// entries gathered, then stably sorted by key and value. canonAppend writes
+// them in place and sorts only maps found out of order; both must give the
+// same bytes.
+func canonReference(dst, data []byte, i int) ([]byte, int) {
+	start := i
+	skip, elems, container, isMap, i, err := valueHeader(data, i)
+	if err != nil {
+		panic(err)
+	}
+	if !container {
+		i += int(skip)
+		return append(dst, data[start:i]...), i
+	}
+	dst = append(dst, data[start:i]...)
+	if !isMap {
+		for range elems {
+			dst, i = canonReference(dst, data, i)
+		}
+		return dst, i
+	}
+	type entry struct{ k, v []byte }
+	entries := make([]entry, elems/2)
+	for j := range entries {
+		var k, v []byte
+		k, i = canonReference(nil, data, i)
+		v, i = canonReference(nil, data, i)
+		entries[j] = entry{k, v}
+	}
+	sort.SliceStable(entries, func(a, b int) bool {
+		if c := compareKeys(entries[a].k, entries[b].k); c != 0 {
+			return c < 0
+		}
+		return bytes.Compare(entries[a].v, entries[b].v) < 0
+	})
+	for _, e := range entries {
+		dst = append(append(dst, e.k...), e.v...)
+	}
+	return dst, i
+}
+
+func TestEncodeValueMatchesReferenceOrder(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var value func(depth int) any
+	value = func(depth int) any {
+		switch k := rng.IntN(6); {
+		case depth > 3 || k == 0:
+			return rng.IntN(5) // small: equal keys and values are common
+		case k == 1:
+			return fmt.Sprint("s", rng.IntN(4))
+		case k == 2:
+			a := make([]any, rng.IntN(4))
+			for j := range a {
+				a[j] = value(depth + 1)
+			}
+			return a
+		case k == 3:
+			m := map[any]any{}
+			for range rng.IntN(12) {
+				var key any = rng.IntN(8) // keys of mixed kinds
+				if rng.IntN(2) == 0 {
+					key = fmt.Sprint(rng.IntN(8))
+				}
+				m[key] = value(depth + 1)
+			}
+			return m
+		default:
+			m := map[string]any{}
+			for range rng.IntN(12) {
+				m[fmt.Sprint("k", rng.IntN(20))] = value(depth + 1)
+			}
+			return m
+		}
+	}
+	for n := range 2000 {
+		v := value(0)
+		plain, err := msgpack.Marshal(v)
+		require.NoError(t, err)
+		want, _ := canonReference(nil, plain, 0)
+		got, _, err := canonAppend(nil, plain, 0, 0)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "value %d: %#v", n, v)
+	}
 }

@@ -175,9 +175,9 @@ func readTaskCommand(r *reader, m *protocol.TaskCommand) {
 		case "run_id":
 			m.RunID = r.str()
 		case "workflow":
-			m.Workflow = r.str()
+			m.Workflow = r.name()
 		case "state":
-			m.State = r.str()
+			m.State = r.name()
 		case "step":
 			m.Step = uint32(r.uint(math.MaxUint32))
 		case "branch":
@@ -189,7 +189,7 @@ func readTaskCommand(r *reader, m *protocol.TaskCommand) {
 		case "input":
 			m.Input = r.bytes()
 		case "input_format":
-			m.InputFormat = protocol.InputFormat(r.str())
+			m.InputFormat = protocol.InputFormat(r.name())
 		case "input_in_record":
 			m.InputInRecord = r.bool()
 		case "previous":
@@ -238,7 +238,7 @@ func readTaskSpec(r *reader, t *protocol.TaskSpec) {
 	for n := r.mapLen(); n > 0 && !r.bad; n-- {
 		switch string(r.key()) {
 		case "kind":
-			t.Kind = r.str()
+			t.Kind = r.name()
 		case "params":
 			t.Params = r.bytes()
 		case "retry":
@@ -246,7 +246,7 @@ func readTaskSpec(r *reader, t *protocol.TaskSpec) {
 		case "attempt_timeout":
 			t.AttemptTimeout = r.int(math.MinInt64, math.MaxInt64)
 		case "breaker":
-			t.Breaker = r.str()
+			t.Breaker = r.name()
 		case "breaker_policy":
 			r.unset(t.BreakerPolicy != nil)
 			if r.nilValue() {
@@ -299,7 +299,7 @@ func readRetryPolicy(r *reader, p *protocol.RetryPolicy) {
 	for n := r.mapLen(); n > 0 && !r.bad; n-- {
 		switch string(r.key()) {
 		case "mode":
-			p.Mode = protocol.RetryMode(r.str())
+			p.Mode = protocol.RetryMode(r.name())
 		case "max_retries":
 			p.MaxRetries = uint32(r.uint(math.MaxUint32))
 		case "base_delay":
@@ -373,9 +373,9 @@ func readTaskResult(r *reader, m *protocol.TaskResult) {
 		case "branch":
 			m.Branch = int32(r.int(math.MinInt32, math.MaxInt32))
 		case "status":
-			m.Status = protocol.ResultStatus(r.str())
+			m.Status = protocol.ResultStatus(r.name())
 		case "next":
-			m.Next = r.str()
+			m.Next = r.name()
 		case "output":
 			m.Output = r.bytes()
 		case "error":
@@ -394,7 +394,7 @@ func readTaskResult(r *reader, m *protocol.TaskResult) {
 			}
 			m.Split = s
 		case "worker":
-			m.Worker = r.str()
+			m.Worker = r.name()
 		case "store_used":
 			m.StoreUsed = r.bool()
 		case "attempt_started":
@@ -440,13 +440,13 @@ func readErrorInfoPtr(r *reader) *protocol.ErrorInfo {
 	for n := r.mapLen(); n > 0 && !r.bad; n-- {
 		switch string(r.key()) {
 		case "category":
-			e.Category = protocol.ErrorCategory(r.str())
+			e.Category = protocol.ErrorCategory(r.name())
 		case "message":
 			e.Message = r.str()
 		case "attempts":
 			e.Attempts = uint32(r.uint(math.MaxUint32))
 		case "state":
-			e.State = r.str()
+			e.State = r.name()
 		case "path":
 			e.Path = r.strs(e.Path)
 		case "cause":
@@ -500,19 +500,19 @@ func readRunStartPtr(r *reader) *protocol.RunStart {
 	for n := r.mapLen(); n > 0 && !r.bad; n-- {
 		switch string(r.key()) {
 		case "workflow":
-			st.Workflow = r.str()
+			st.Workflow = r.name()
 		case "initial_state":
-			st.InitialState = r.str()
+			st.InitialState = r.name()
 		case "def_version":
-			st.DefVersion = r.str()
+			st.DefVersion = r.name()
 		case "input":
 			st.Input = r.bytes()
 		case "input_format":
-			st.InputFormat = protocol.InputFormat(r.str())
+			st.InputFormat = protocol.InputFormat(r.name())
 		case "idempotency_key":
 			st.IdempotencyKey = r.str()
 		case "flow":
-			st.Flow = r.str()
+			st.Flow = r.name()
 		case "slot":
 			st.Slot = r.int(math.MinInt64, math.MaxInt64)
 		case "created_at":

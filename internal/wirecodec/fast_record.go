@@ -88,13 +88,13 @@ func readRunRecord(r *reader, m *protocol.RunRecord) {
 		case "id":
 			m.ID = r.str()
 		case "workflow":
-			m.Workflow = r.str()
+			m.Workflow = r.name()
 		case "def_version":
-			m.DefVersion = r.str()
+			m.DefVersion = r.name()
 		case "status":
-			m.Status = protocol.RunStatus(r.str())
+			m.Status = protocol.RunStatus(r.name())
 		case "state":
-			m.State = r.str()
+			m.State = r.name()
 		case "step":
 			m.Step = uint32(r.uint(math.MaxUint32))
 		case "path":
@@ -102,7 +102,7 @@ func readRunRecord(r *reader, m *protocol.RunRecord) {
 		case "input":
 			m.Input = r.bytes()
 		case "input_format":
-			m.InputFormat = protocol.InputFormat(r.str())
+			m.InputFormat = protocol.InputFormat(r.name())
 		case "output":
 			m.Output = r.bytes()
 		case "error":
@@ -121,7 +121,7 @@ func readRunRecord(r *reader, m *protocol.RunRecord) {
 		case "idempotency_key":
 			m.IdempotencyKey = r.str()
 		case "flow":
-			m.Flow = r.str()
+			m.Flow = r.name()
 		case "slot":
 			m.Slot = r.int(math.MinInt64, math.MaxInt64)
 		case "split":
@@ -212,19 +212,19 @@ func readStep(r *reader, s *protocol.Step) {
 		case "seq":
 			s.Seq = uint32(r.uint(math.MaxUint32))
 		case "state":
-			s.State = r.str()
+			s.State = r.name()
 		case "kind":
-			s.Kind = protocol.StepKind(r.str())
+			s.Kind = protocol.StepKind(r.name())
 		case "entered":
 			s.Entered = r.int(math.MinInt64, math.MaxInt64)
 		case "left":
 			s.Left = r.int(math.MinInt64, math.MaxInt64)
 		case "outcome":
-			s.Outcome = protocol.StepOutcome(r.str())
+			s.Outcome = protocol.StepOutcome(r.name())
 		case "attempts":
 			s.Attempts = uint32(r.uint(math.MaxUint32))
 		case "worker":
-			s.Worker = r.str()
+			s.Worker = r.name()
 		case "attempt_started":
 			s.AttemptStarted = r.int(math.MinInt64, math.MaxInt64)
 		case "attempt_duration":
@@ -282,7 +282,7 @@ func readSplitSummaryPtr(r *reader) *protocol.SplitSummary {
 	for n := r.mapLen(); n > 0 && !r.bad; n-- {
 		switch string(r.key()) {
 		case "strategy":
-			s.Strategy = protocol.JoinStrategy(r.str())
+			s.Strategy = protocol.JoinStrategy(r.name())
 		case "required":
 			s.Required = uint32(r.uint(math.MaxUint32))
 		case "dynamic":
@@ -298,7 +298,7 @@ func readSplitSummaryPtr(r *reader) *protocol.SplitSummary {
 		case "cancelled":
 			s.Cancelled = uint32(r.uint(math.MaxUint32))
 		case "decision":
-			s.Decision = r.str()
+			s.Decision = r.name()
 		case "join_timeout":
 			s.JoinTimeout = r.bool()
 		default:

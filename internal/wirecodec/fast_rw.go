@@ -264,7 +264,7 @@ func (r *reader) strs(old []string) []string {
 	}
 	ss := make([]string, n)
 	for k := range ss {
-		ss[k] = r.str()
+		ss[k] = r.name() // state names
 	}
 	return ss
 }

@@ -58,21 +58,21 @@ func readTrigger(r *reader, m *protocol.Trigger) {
 		case "v":
 			m.V = uint16(r.uint(math.MaxUint16))
 		case "workflow":
-			m.Workflow = r.str()
+			m.Workflow = r.name()
 		case "initial_state":
-			m.InitialState = r.str()
+			m.InitialState = r.name()
 		case "def_version":
-			m.DefVersion = r.str()
+			m.DefVersion = r.name()
 		case "input":
 			m.Input = r.bytes()
 		case "input_format":
-			m.InputFormat = protocol.InputFormat(r.str())
+			m.InputFormat = protocol.InputFormat(r.name())
 		case "idempotency_key":
 			m.IdempotencyKey = r.str()
 		case "run_id":
 			m.RunID = r.str()
 		case "flow":
-			m.Flow = r.str()
+			m.Flow = r.name()
 		case "slot":
 			m.Slot = r.int(math.MinInt64, math.MaxInt64)
 		case "epoch":
