@@ -221,6 +221,10 @@ func (s *shard) request(ctx context.Context, j job) {
 	}
 	fx.Commands[0].Start = &protocol.RunStart{DefVersion: rec.DefVersion, IdempotencyKey: rec.IdempotencyKey,
 		Flow: rec.Flow, Slot: rec.Slot, CreatedAt: rec.CreatedAt}
+	if c.cfg.DeferStart == 0 && len(fx.Timers) == 0 && s.canSend() {
+		s.sendStart(ctx, j, m, rec, fx, data)
+		return
+	}
 	// 2. The command and the timers, stored before the record.
 	s.trace = j.msg.Headers()
 	err := s.publishFirst(kctx, m, rec, &fx)
@@ -243,6 +247,62 @@ func (s *shard) request(ctx context.Context, j job) {
 	// Not held: h stays on the stack (one allocation fewer per request).
 	h := heldStart{jobs: []job{j}, m: m, rec: rec, data: data, fx: fx}
 	_, _ = s.finishStart(kctx, &h) // a failure has handed the request back
+}
+
+// sendStart is steps 2 to 4 with the stores sent without waiting (see
+// "Pipelined stores" in shard.go): the command's answer sends the record,
+// whose answer sends the reply and the events. A failed command store hands
+// the request back, as publishFirst's does; a failed record store is
+// redone waiting (finishStart), which answers from the record found.
+func (s *shard) sendStart(ctx context.Context, j job, m *engine.Machine, rec *protocol.RunRecord, fx engine.Effects, data []byte) {
+	runID := j.runID
+	s.trace = j.msg.Headers()
+	msg := s.commandMsg(m.Definition().Queue, rec, &fx.Commands[0])
+	s.trace = nil
+	h := &heldStart{jobs: []job{j}, m: m, rec: rec, data: data, fx: fx}
+	handBack := func(err error) {
+		s.nak(j, fmt.Errorf("coordinator: the run's first command may not be stored (%w); the run may still "+
+			"start: send the request again with run_id %q to learn its state", err, runID))
+	}
+	if msg == nil {
+		handBack(errors.New("the command could not be encoded"))
+		return
+	}
+	record := func(_ uint64, err error) {
+		if err != nil {
+			handBack(fmt.Errorf("publish on %s: %w", msg.Subject, err))
+			s.unbusy(ctx, runID)
+			return
+		}
+		if hook := s.c.afterCommands; hook != nil && !hook(runID) {
+			s.acks <- pendingAck{msg: j.msg} // a test's crash: no record, no reply
+			s.unbusy(ctx, runID)
+			return
+		}
+		if !s.canSend() {
+			s.waitFor(func() { _, _ = s.finishStart(s.kvCtx(ctx), h) }) // a failure has handed the request back
+			s.unbusy(ctx, runID)
+			return
+		}
+		err = s.st.send(runMsg(s.c.runs.Bucket(), layout.RunKey(runID), data, 0, ""), func(rev uint64, err error) {
+			if err != nil {
+				s.waitFor(func() { _, _ = s.finishStart(s.kvCtx(ctx), h) }) // a failure has handed the request back
+			} else {
+				s.cache[runID] = &entry{rec: rec, rev: rev}
+				s.started(h)
+			}
+			s.unbusy(ctx, runID)
+		})
+		if err != nil {
+			s.waitFor(func() { _, _ = s.finishStart(s.kvCtx(ctx), h) })
+			s.unbusy(ctx, runID)
+		}
+	}
+	if err := s.st.send(msg, record); err != nil {
+		handBack(fmt.Errorf("publish on %s: %w", msg.Subject, err))
+		return
+	}
+	s.markBusy(runID)
 }
 
 // commandFirst reports whether a run that starts with fx may publish its

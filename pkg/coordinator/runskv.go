@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,12 +87,17 @@ func createTTL(rec *protocol.RunRecord) string {
 
 // update: see retention.go — a terminal record is written with a TTL.
 func (r jsRuns) update(ctx context.Context, rec *protocol.RunRecord, data []byte, rev uint64) (uint64, error) {
+	return r.st.store(ctx, r.updateMsg(rec, data, rev))
+}
+
+// updateMsg is update's store: rec (encoded as data) over revision rev.
+func (r jsRuns) updateMsg(rec *protocol.RunRecord, data []byte, rev uint64) *nats.Msg {
 	c := r.c
 	ttl := ""
 	if rec.Status.Terminal() && c.cfg.RunRetention >= 0 {
 		ttl = ttlValue(c.cfg.RunRetention.Seconds())
 	}
-	return r.st.writeRun(ctx, c.runs.Bucket(), layout.RunKey(rec.ID), data, rev, ttl)
+	return runMsg(c.runs.Bucket(), layout.RunKey(rec.ID), data, rev, ttl)
 }
 
 // writeRun writes a run record of bucket: a publish to the key's subject
@@ -105,43 +111,86 @@ func (r jsRuns) update(ctx context.Context, rec *protocol.RunRecord, data []byte
 // in a one-task profile); pubAckSeq reads the sequence of a success without
 // it.
 func (st *storer) writeRun(ctx context.Context, bucket, key string, data []byte, rev uint64, ttl string) (uint64, error) {
+	return st.store(ctx, runMsg(bucket, key, data, rev, ttl))
+}
+
+// runMsg is writeRun's store.
+func runMsg(bucket, key string, data []byte, rev uint64, ttl string) *nats.Msg {
 	h := nats.Header{jetstream.ExpectedLastSubjSeqHeader: {strconv.FormatUint(rev, 10)}}
 	if ttl != "" {
 		h[jetstream.MsgTTLHeader] = []string{ttl}
 	}
-	return st.store(ctx, &nats.Msg{Subject: protocol.KVSubject(bucket, key), Data: data, Header: h})
+	return &nats.Msg{Subject: protocol.KVSubject(bucket, key), Data: data, Header: h}
 }
 
-// storer makes one shard's stores: publishes to a stream, each waiting for
-// the broker's acknowledgement (the PubAck), one at a time, from the shard's
-// loop goroutine. The answers come back on the shard's own reply subjects
-// (its inbox and a count), which the client library puts straight into
-// answers, not through nats.go's request calls, which make a reply inbox, a
-// channel and a map entry per request and hand the answer over once more
-// (about a sixth of a coordinator's CPU in a one-task profile went to those
-// requests).
+// storer makes one shard's stores: publishes to a stream, each answered by
+// the broker's acknowledgement (the PubAck). store waits for its answer;
+// send does not, and the shard's loop hands the answer to the store's
+// continuation when it comes (see "Pipelined stores" in shard.go). The
+// answers come back on the shard's own reply subjects (its inbox and a
+// count), which the client library puts straight into answers, not through
+// nats.go's request calls, which make a reply inbox, a channel and a map
+// entry per request and hand the answer over once more (about a sixth of a
+// coordinator's CPU in a one-task profile went to those requests). A
+// storer belongs to its shard's loop goroutine.
 type storer struct {
 	nc      *nats.Conn
 	prefix  string // the reply subjects: prefix + the store's count
 	n       uint64 // stores made
 	answers chan *nats.Msg
 	sub     *nats.Subscription // made by the first store
+	// The stores sent without waiting and not answered yet, by count; their
+	// counts in the order sent (so by deadline), settled ones included until
+	// they reach the front; and the answered ones, for the shard's loop.
+	pending map[uint64]*sentStore
+	order   []uint64
+	ready   []answeredStore
 }
 
+// sentStore is a store sent without waiting: when its answer is overdue,
+// and what to do with it.
+type sentStore struct {
+	deadline time.Time
+	then     func(seq uint64, err error)
+}
+
+// answeredStore is a sent store and its answer (nil: none came in time).
+type answeredStore struct {
+	then func(seq uint64, err error)
+	m    *nats.Msg
+}
+
+// maxSent bounds a shard's stores sent and not answered (every send is
+// checked with canSend); a store past it is made waiting. The answers
+// channel holds twice as many, so answers to stores given up on cannot
+// fill it.
+const maxSent = 512
+
 func newStorer(nc *nats.Conn) *storer {
-	return &storer{nc: nc, prefix: nc.NewInbox() + ".", answers: make(chan *nats.Msg, 8)}
+	return &storer{nc: nc, prefix: nc.NewInbox() + ".", answers: make(chan *nats.Msg, 2*maxSent+8),
+		pending: make(map[uint64]*sentStore)}
+}
+
+// subscribe makes the storer's subscription, once.
+func (st *storer) subscribe() error {
+	if st.sub != nil {
+		return nil
+	}
+	sub, err := st.nc.ChanSubscribe(st.prefix+"*", st.answers)
+	if err != nil {
+		return err
+	}
+	st.sub = sub
+	return nil
 }
 
 // store publishes msg and waits for its acknowledgement, or ctx. It
-// returns the stored message's sequence. An answer to an earlier store
-// that gave up waiting is recognised by its subject and dropped.
+// returns the stored message's sequence. An answer to a store sent without
+// waiting is put in ready meanwhile; one to an earlier store that gave up
+// waiting is recognised by its subject and dropped.
 func (st *storer) store(ctx context.Context, msg *nats.Msg) (uint64, error) {
-	if st.sub == nil {
-		sub, err := st.nc.ChanSubscribe(st.prefix+"*", st.answers)
-		if err != nil {
-			return 0, err
-		}
-		st.sub = sub
+	if err := st.subscribe(); err != nil {
+		return 0, err
 	}
 	st.n++
 	msg.Reply = st.prefix + strconv.FormatUint(st.n, 10)
@@ -152,16 +201,109 @@ func (st *storer) store(ctx context.Context, msg *nats.Msg) (uint64, error) {
 		select {
 		case m := <-st.answers:
 			if m.Subject != msg.Reply {
-				continue // late: its store gave up
+				st.route(m) // a sent store's, or late: its store gave up
+				continue
 			}
-			if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
-				return 0, fmt.Errorf("%w: %w", jetstream.ErrNoStreamResponse, nats.ErrNoResponders)
-			}
-			return pubAckSeq(m.Data)
+			return answerSeq(m)
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
 	}
+}
+
+// canSend reports whether send may be used: fewer than maxSent stores are
+// sent and not answered.
+func (st *storer) canSend() bool { return len(st.pending) < maxSent }
+
+// send publishes msg without waiting: then is called by the shard's loop
+// (answered) with its answer, or with errStoreOverdue when none came within
+// kvTimeout. An error means msg was not sent and then will not be called.
+func (st *storer) send(msg *nats.Msg, then func(seq uint64, err error)) error {
+	if err := st.subscribe(); err != nil {
+		return err
+	}
+	st.n++
+	msg.Reply = st.prefix + strconv.FormatUint(st.n, 10)
+	if err := st.nc.PublishMsg(msg); err != nil {
+		return err
+	}
+	st.pending[st.n] = &sentStore{deadline: time.Now().Add(kvTimeout), then: then}
+	st.order = append(st.order, st.n)
+	return nil
+}
+
+// route puts m, an answer that is not the waiting store's, in ready when
+// it answers a sent store, and drops it otherwise (late).
+func (st *storer) route(m *nats.Msg) {
+	if len(m.Subject) <= len(st.prefix) {
+		return
+	}
+	n, err := strconv.ParseUint(m.Subject[len(st.prefix):], 10, 64)
+	if err != nil {
+		return
+	}
+	if p := st.pending[n]; p != nil {
+		delete(st.pending, n)
+		st.ready = append(st.ready, answeredStore{then: p.then, m: m})
+		st.trim()
+	}
+}
+
+// trim drops the settled stores from the front of order.
+func (st *storer) trim() {
+	for len(st.order) > 0 && st.pending[st.order[0]] == nil {
+		st.order = st.order[1:]
+	}
+	if len(st.order) == 0 {
+		st.order = st.order[:0:0] // let the backing array go
+	}
+}
+
+// overdue moves the sent stores whose deadline is before now to ready,
+// unanswered.
+func (st *storer) overdue(now time.Time) {
+	for len(st.order) > 0 {
+		n := st.order[0]
+		p := st.pending[n]
+		if p != nil && p.deadline.After(now) {
+			return
+		}
+		if p != nil {
+			delete(st.pending, n)
+			st.ready = append(st.ready, answeredStore{then: p.then})
+		}
+		st.order = st.order[1:]
+	}
+}
+
+// answered calls the continuations of the answered stores, in the order
+// answered, until none is left (a continuation may send or wait for more).
+func (st *storer) answered() {
+	for len(st.ready) > 0 {
+		batch := st.ready
+		st.ready = nil
+		for i, a := range batch {
+			batch[i] = answeredStore{}
+			if a.m == nil {
+				a.then(0, errStoreOverdue)
+				continue
+			}
+			seq, err := answerSeq(a.m)
+			a.then(seq, err)
+		}
+	}
+}
+
+// errStoreOverdue is the error of a sent store not answered within
+// kvTimeout: it may or may not be stored.
+var errStoreOverdue = fmt.Errorf("coordinator: store: no acknowledgement within %s: %w", kvTimeout, context.DeadlineExceeded)
+
+// answerSeq reads a store's answer: its sequence, or why it was refused.
+func answerSeq(m *nats.Msg) (uint64, error) {
+	if len(m.Data) == 0 && m.Header.Get("Status") == "503" {
+		return 0, fmt.Errorf("%w: %w", jetstream.ErrNoStreamResponse, nats.ErrNoResponders)
+	}
+	return pubAckSeq(m.Data)
 }
 
 // close ends the storer's subscription; a later store makes a new one.

@@ -88,6 +88,14 @@ type shard struct {
 	held     map[string]*heldStart
 	dueq     []*heldStart
 	dueTimer *time.Timer
+	// Pipelined stores (see below): the runs with a store sent and not
+	// answered, each with the inputs that arrived for it meanwhile; the
+	// timer that finds overdue answers; and whether stores must wait (a
+	// store that failed sent is redone waiting).
+	busy      map[string][]job
+	sentTimer *time.Timer
+	sentArmed bool
+	mustWait  bool
 }
 
 // kvContext is a shard's reusable context for its store calls: bound to the
@@ -128,7 +136,8 @@ func (s *shard) endKVCtx() {
 func newShard(c *Coordinator, id int) *shard {
 	st := newStorer(c.nc)
 	return &shard{c: c, id: id, in: make(chan job, ShardQueueDefault),
-		acks: make(chan pendingAck, ShardQueueDefault), cache: make(map[string]*entry), kv: jsRuns{c, st}, st: st}
+		acks: make(chan pendingAck, ShardQueueDefault), cache: make(map[string]*entry), kv: jsRuns{c, st}, st: st,
+		busy: make(map[string][]job)}
 }
 
 func (s *shard) loop(ctx context.Context) {
@@ -141,11 +150,19 @@ func (s *shard) loop(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			s.drainSent()
 			return
 		case <-stall:
 			s.sweep(ctx)
 		case <-s.dueC():
 			s.writeDue(ctx)
+		case m := <-s.st.answers:
+			s.st.route(m)
+			s.takeAnswers()
+		case <-s.sentC():
+			s.sentArmed = false
+			s.st.overdue(time.Now())
+			s.armSent()
 		case j := <-s.in:
 			batch := []job{j}
 		drain:
@@ -158,9 +175,122 @@ func (s *shard) loop(ctx context.Context) {
 				}
 			}
 			if s.handleBatch(ctx, batch) {
+				s.drainSent()
 				s.writeHeld(ctx)
 				return
 			}
+		}
+		s.st.answered()
+	}
+}
+
+// Pipelined stores. A shard sends the stores of its common paths — a
+// trigger request's first command and record (requests.go), a record
+// update (apply) — without waiting for their answers, and goes on with
+// other runs' inputs; a store's answer, taken by the loop, continues the
+// input that sent it. Waiting for each answer on the shard's goroutine
+// cost a park and a wake per store, the largest part of the engine's own
+// CPU per run beyond its protocol (docs/performance.md, "Where the
+// engine's CPU goes, by goroutine").
+//
+// One store per run is in flight: a run with one sent is busy, and the
+// inputs that reach it meanwhile wait in busy (in order) until the store's
+// continuation is done. Anything out of the common way — a failed or
+// overdue store, a conflict, a held start, a test's fault hook — is redone
+// by the waiting code (mustWait), which was and stays the reference: a
+// conflict reads the record, a store that may have been made is found by
+// the next read, as after a crash.
+
+// canSend reports whether the shard may send a store without waiting.
+func (s *shard) canSend() bool {
+	if s.mustWait || !s.st.canSend() {
+		return false
+	}
+	_, ok := s.kv.(jsRuns) // the tests' fault-injecting wrappers wait
+	return ok
+}
+
+// markBusy marks runID as having a store in flight.
+func (s *shard) markBusy(runID string) {
+	s.busy[runID] = nil
+	s.armSent()
+}
+
+// armSent arms the timer that looks for overdue answers, when stores are
+// in flight and it is not armed.
+func (s *shard) armSent() {
+	if s.sentArmed || len(s.st.pending) == 0 {
+		return
+	}
+	if s.sentTimer == nil {
+		s.sentTimer = time.NewTimer(kvTimeout / 2)
+	} else {
+		s.sentTimer.Reset(kvTimeout / 2)
+	}
+	s.sentArmed = true
+}
+
+// sentC is the channel of the timer that looks for overdue answers (nil:
+// not armed).
+func (s *shard) sentC() <-chan time.Time {
+	if !s.sentArmed {
+		return nil
+	}
+	return s.sentTimer.C
+}
+
+// unbusy ends runID's store in flight and handles the inputs that waited
+// for it.
+func (s *shard) unbusy(ctx context.Context, runID string) {
+	waiting := s.busy[runID]
+	delete(s.busy, runID)
+	if len(s.busy) == 0 && s.sentArmed && len(s.st.pending) == 0 {
+		s.sentTimer.Stop()
+		s.sentArmed = false
+	}
+	if len(waiting) > 0 {
+		s.handleBatch(ctx, waiting)
+	}
+}
+
+// waitFor runs fn with stores made waiting (the reference path).
+func (s *shard) waitFor(fn func()) {
+	was := s.mustWait
+	s.mustWait = true
+	fn()
+	s.mustWait = was
+}
+
+// takeAnswers moves the answers already in the channel to ready.
+func (s *shard) takeAnswers() {
+	for {
+		select {
+		case m := <-s.st.answers:
+			s.st.route(m)
+		default:
+			return
+		}
+	}
+}
+
+// drainSent finishes the stores in flight when the shard stops: their
+// answers are waited for (kvTimeout at most, then given up on) and their
+// continuations run, waiting for any store they make.
+func (s *shard) drainSent() {
+	s.mustWait = true
+	limit := time.NewTimer(kvTimeout)
+	defer limit.Stop()
+	for {
+		s.st.answered()
+		if len(s.st.pending) == 0 {
+			return
+		}
+		select {
+		case m := <-s.st.answers:
+			s.st.route(m)
+			s.takeAnswers()
+		case <-limit.C:
+			s.st.overdue(time.Now().Add(2 * kvTimeout)) // every one
 		}
 	}
 }
@@ -171,6 +301,10 @@ func (s *shard) loop(ctx context.Context) {
 func (s *shard) handleBatch(ctx context.Context, batch []job) (stop bool) {
 	done := make([]bool, len(batch))
 	return eachGroup(batch, done, nil, func(k groupKind, group []job) {
+		if waiting, ok := s.busy[group[0].runID]; ok {
+			s.busy[group[0].runID] = append(waiting, group...) // after its store in flight
+			return
+		}
 		switch k {
 		case groupTrigger:
 			s.trigger(ctx, group[0])
@@ -388,6 +522,10 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			}
 			return
 		}
+		if h == nil && s.canSend() {
+			s.sendUpdate(ctx, jobs, m, e, &st, rec, data)
+			return
+		}
 		rev, err := s.kv.update(kctx, rec, data, e.rev) // runskv.go: a final record expires
 		switch afterWrite(err, attempt) {
 		case writeConflict:
@@ -425,6 +563,33 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		s.settleUnchanged(kctx, st.unchanged, &entry{rec: rec, rev: rev, dyn: st.dyn})
 		return
 	}
+}
+
+// sendUpdate writes rec (encoded as data) over e's revision without
+// waiting (see "Pipelined stores"); the answer commits what applying jobs
+// gave (st), as apply does after its write. Any failure applies jobs again,
+// waiting, from a fresh read.
+func (s *shard) sendUpdate(ctx context.Context, jobs []job, m *engine.Machine, e *entry, st *step, rec *protocol.RunRecord, data []byte) {
+	runID := rec.ID
+	applied, unchanged, dyn, fx := st.applied, st.unchanged, st.dyn, st.fx
+	err := s.st.send(jsRuns{s.c, s.st}.updateMsg(rec, data, e.rev), func(rev uint64, err error) {
+		if err != nil {
+			delete(s.cache, runID) // read afresh: the write may have been made
+			s.waitFor(func() { s.apply(ctx, jobs) })
+		} else {
+			if hook := s.c.afterRecord; hook != nil {
+				hook(applied) // a test's crash between the write and the publishes (faults*.go)
+			}
+			s.commit(applied, m, rec, rev, dyn, &fx)
+			s.settleUnchanged(s.kvCtx(ctx), unchanged, &entry{rec: rec, rev: rev, dyn: dyn})
+		}
+		s.unbusy(ctx, runID)
+	})
+	if err != nil {
+		s.waitFor(func() { s.apply(ctx, jobs) })
+		return
+	}
+	s.markBusy(runID)
 }
 
 // settleUnchanged acknowledges inputs that changed nothing, after

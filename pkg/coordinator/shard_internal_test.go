@@ -61,7 +61,9 @@ func newShardRig(t *testing.T) *shardRig {
 	s := newShard(c, 100)
 	kv := newFaultKV(s.kv)
 	s.kv = kv
-	return &shardRig{t: t, ctx: ctx, c: c, s: s, kv: kv, other: newShard(c, 101)}
+	other := newShard(c, 101)
+	other.mustWait = true // driven outside its loop, which would take the answers of stores sent
+	return &shardRig{t: t, ctx: ctx, c: c, s: s, kv: kv, other: other}
 }
 
 // settled is the next acknowledgement sh handed its ack loop.

@@ -176,8 +176,8 @@ func (s *shard) sweep(ctx context.Context) {
 		if reads >= maxSweepReads {
 			return
 		}
-		if e.rec.Status.Terminal() {
-			continue
+		if _, busy := s.busy[id]; busy || e.rec.Status.Terminal() {
+			continue // (busy: a store for it is in flight)
 		}
 		since := time.Unix(0, e.rec.UpdatedAt)
 		if e.redrivenAt.After(since) {
