@@ -179,14 +179,24 @@ func (s *shard) dueC() <-chan time.Time {
 func (s *shard) writeDue(ctx context.Context) {
 	now := time.Now()
 	kctx := s.kvCtx(ctx)
+	var later []*heldStart
 	for len(s.dueq) > 0 && (s.dueq[0].done || !s.dueq[0].due.After(now)) {
 		h := s.dueq[0]
 		s.dueq[0] = nil
 		s.dueq = s.dueq[1:]
-		if !h.done {
-			_, _ = s.finishStart(kctx, h) // a failure has handed the requests back
+		if h.done {
+			continue
 		}
+		if _, busy := s.busy[h.rec.ID]; busy {
+			// Its first input's write, creating the record, is in flight
+			// (pipelined stores, shard.go): looked at again later.
+			h.due = now.Add(s.c.cfg.DeferStart)
+			later = append(later, h)
+			continue
+		}
+		_, _ = s.finishStart(kctx, h) // a failure has handed the requests back
 	}
+	s.dueq = append(s.dueq, later...)
 	s.armDue(now)
 }
 

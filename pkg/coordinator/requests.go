@@ -221,7 +221,7 @@ func (s *shard) request(ctx context.Context, j job) {
 	}
 	fx.Commands[0].Start = &protocol.RunStart{DefVersion: rec.DefVersion, IdempotencyKey: rec.IdempotencyKey,
 		Flow: rec.Flow, Slot: rec.Slot, CreatedAt: rec.CreatedAt}
-	if c.cfg.DeferStart == 0 && len(fx.Timers) == 0 && s.canSend() {
+	if len(fx.Timers) == 0 && s.canSend() {
 		s.sendStart(ctx, j, m, rec, fx, data)
 		return
 	}
@@ -250,8 +250,9 @@ func (s *shard) request(ctx context.Context, j job) {
 }
 
 // sendStart is steps 2 to 4 with the stores sent without waiting (see
-// "Pipelined stores" in shard.go): the command's answer sends the record,
-// whose answer sends the reply and the events. A failed command store hands
+// "Pipelined stores" in shard.go): the command's answer sends the record
+// (or, with DeferStart, holds it), whose answer sends the reply and the
+// events. A failed command store hands
 // the request back, as publishFirst's does; a failed record store is
 // redone waiting (finishStart), which answers from the record found.
 func (s *shard) sendStart(ctx context.Context, j job, m *engine.Machine, rec *protocol.RunRecord, fx engine.Effects, data []byte) {
@@ -276,6 +277,11 @@ func (s *shard) sendStart(ctx context.Context, j job, m *engine.Machine, rec *pr
 		}
 		if hook := s.c.afterCommands; hook != nil && !hook(runID) {
 			s.acks <- pendingAck{msg: j.msg} // a test's crash: no record, no reply
+			s.unbusy(ctx, runID)
+			return
+		}
+		if s.c.cfg.DeferStart > 0 {
+			s.hold(h) // the record, with the run's first input (deferred.go)
 			s.unbusy(ctx, runID)
 			return
 		}

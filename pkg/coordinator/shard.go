@@ -522,8 +522,8 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			}
 			return
 		}
-		if h == nil && s.canSend() {
-			s.sendUpdate(ctx, jobs, m, e, &st, rec, data)
+		if s.canSend() {
+			s.sendUpdate(ctx, jobs, m, e, h, &st, rec, data)
 			return
 		}
 		rev, err := s.kv.update(kctx, rec, data, e.rev) // runskv.go: a final record expires
@@ -567,9 +567,10 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 
 // sendUpdate writes rec (encoded as data) over e's revision without
 // waiting (see "Pipelined stores"); the answer commits what applying jobs
-// gave (st), as apply does after its write. Any failure applies jobs again,
-// waiting, from a fresh read.
-func (s *shard) sendUpdate(ctx context.Context, jobs []job, m *engine.Machine, e *entry, st *step, rec *protocol.RunRecord, data []byte) {
+// gave (st), as apply does after its write, with h, the held start the
+// write creates the record from, if any. Any failure applies jobs again,
+// waiting, from a fresh read (or from h, still held).
+func (s *shard) sendUpdate(ctx context.Context, jobs []job, m *engine.Machine, e *entry, h *heldStart, st *step, rec *protocol.RunRecord, data []byte) {
 	runID := rec.ID
 	applied, unchanged, dyn, fx := st.applied, st.unchanged, st.dyn, st.fx
 	err := s.st.send(jsRuns{s.c, s.st}.updateMsg(rec, data, e.rev), func(rev uint64, err error) {
@@ -579,6 +580,11 @@ func (s *shard) sendUpdate(ctx context.Context, jobs []job, m *engine.Machine, e
 		} else {
 			if hook := s.c.afterRecord; hook != nil {
 				hook(applied) // a test's crash between the write and the publishes (faults*.go)
+			}
+			if h != nil {
+				// The start and the first input written together.
+				s.release(h)
+				s.started(h)
 			}
 			s.commit(applied, m, rec, rev, dyn, &fx)
 			s.settleUnchanged(s.kvCtx(ctx), unchanged, &entry{rec: rec, rev: rev, dyn: dyn})
