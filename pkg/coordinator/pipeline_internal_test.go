@@ -8,6 +8,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wire/demo"
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 // pump takes sh's store answers, as its loop does, until no store of sh
@@ -98,4 +100,35 @@ func TestStorerGivesUpOnAnOverdueAnswer(t *testing.T) {
 	st.route(natstest.Recv(t, st.answers, 10*time.Second))
 	st.answered()
 	require.Len(t, got, 1)
+}
+
+func TestShardSendsAHeldStartWithItsFirstInput(t *testing.T) {
+	r := newShardRig(t)
+	sh := r.other
+	id := "piperun3"
+	r.c.cfg.DeferStart = time.Second
+	req := job{runID: id, rpc: true, msg: &inputMsg{subject: "trigger"}, trig: &protocol.Trigger{V: protocol.SchemaVersion, Workflow: demo.ChainName}}
+	m, rec, fx, data, ok := sh.start(r.ctx, req)
+	require.True(t, ok)
+	h := &heldStart{jobs: []job{req}, m: m, rec: rec, data: data, fx: fx}
+	sh.hold(h)
+	sh.mustWait = false
+
+	in := r.result(id, 0, "s1")
+	sh.handleBatch(r.ctx, []job{in})
+	require.Contains(t, sh.busy, id, "the record's create, with the result applied, is in flight")
+	h.due = time.Now().Add(-time.Second) // due meanwhile
+	sh.writeDue(r.ctx)
+	require.Len(t, sh.st.pending, 1, "a held start whose write is in flight is not written again")
+	r.noneSettled(sh)
+
+	r.pump(sh)
+	require.Same(t, req.msg, r.settled(sh).msg, "the request answered once the record is written")
+	require.Same(t, in.msg, r.settled(sh).msg)
+	require.Nil(t, sh.held[id])
+	got, _ := r.record(id)
+	require.Equal(t, "s1", got.State, "one write: the start and the first result")
+	sh.writeDue(r.ctx)
+	require.Empty(t, sh.st.pending)
+	r.noneSettled(sh)
 }
