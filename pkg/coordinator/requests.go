@@ -252,9 +252,9 @@ func (s *shard) request(ctx context.Context, j job) {
 // sendStart is steps 2 to 4 with the stores sent without waiting (see
 // "Pipelined stores" in shard.go): the command's answer sends the record
 // (or, with DeferStart, holds it), whose answer sends the reply and the
-// events. A failed command store hands
-// the request back, as publishFirst's does; a failed record store is
-// redone waiting (finishStart), which answers from the record found.
+// events. A failed command store hands the request back, as publishFirst's
+// does; a failed record store is redone waiting (finishStart), which
+// answers from the record found.
 func (s *shard) sendStart(ctx context.Context, j job, m *engine.Machine, rec *protocol.RunRecord, fx engine.Effects, data []byte) {
 	runID := j.runID
 	s.trace = j.msg.Headers()
