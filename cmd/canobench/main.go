@@ -18,11 +18,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/cano-nats/cano/internal/gcfloor"
 	"github.com/cano-nats/cano/internal/version"
 	"github.com/cano-nats/cano/internal/wire/bench"
 )
 
 func main() {
+	// As cmd/coordinator and cmd/worker run (GOGC=100 in the environment
+	// measures without it).
+	gcfloor.Set()
 	if len(os.Args) > 1 && os.Args[1] == bench.ChildArg {
 		// An engine child of canobench -procs (internal).
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/cano-nats/cano/internal/gcfloor"
 	"github.com/cano-nats/cano/internal/wire/app"
 	"github.com/cano-nats/cano/internal/wire/cli"
 	"github.com/cano-nats/cano/internal/wire/otelenv"
@@ -58,6 +59,10 @@ func main() {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "coordinator:", err)
 		os.Exit(2)
+	}
+	// The collector's floor (internal/gcfloor), unless GOGC or GOMEMLIMIT is set.
+	if gcfloor.Set() {
+		log.Debug("collector floor set: no cycle below this heap size unless GOGC or GOMEMLIMIT says otherwise", "floor_mib", gcfloor.Floor>>20)
 	}
 	// Tracing is off unless the OTEL_* variables turn it on.
 	tracing, err := otelenv.Start(context.Background(), log, otelenv.Options{Service: "cano-coordinator"})
