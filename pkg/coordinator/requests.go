@@ -269,6 +269,12 @@ func (s *shard) sendStart(ctx context.Context, j job, m *engine.Machine, rec *pr
 		handBack(errors.New("the command could not be encoded"))
 		return
 	}
+	// finish writes the record waiting (finishStart: a failure has handed
+	// the request back) and ends the run's store in flight.
+	finish := func() {
+		s.waitFor(func() { _, _ = s.finishStart(s.kvCtx(ctx), h) })
+		s.unbusy(ctx, runID)
+	}
 	record := func(_ uint64, err error) {
 		if err != nil {
 			handBack(fmt.Errorf("publish on %s: %w", msg.Subject, err))
@@ -286,22 +292,20 @@ func (s *shard) sendStart(ctx context.Context, j job, m *engine.Machine, rec *pr
 			return
 		}
 		if !s.canSend() {
-			s.waitFor(func() { _, _ = s.finishStart(s.kvCtx(ctx), h) }) // a failure has handed the request back
-			s.unbusy(ctx, runID)
+			finish()
 			return
 		}
 		err = s.st.send(runMsg(s.c.runs.Bucket(), layout.RunKey(runID), data, 0, ""), func(rev uint64, err error) {
 			if err != nil {
-				s.waitFor(func() { _, _ = s.finishStart(s.kvCtx(ctx), h) }) // a failure has handed the request back
-			} else {
-				s.cache[runID] = &entry{rec: rec, rev: rev}
-				s.started(h)
+				finish()
+				return
 			}
+			s.cache[runID] = &entry{rec: rec, rev: rev}
+			s.started(h)
 			s.unbusy(ctx, runID)
 		})
 		if err != nil {
-			s.waitFor(func() { _, _ = s.finishStart(s.kvCtx(ctx), h) })
-			s.unbusy(ctx, runID)
+			finish()
 		}
 	}
 	if err := s.st.send(msg, record); err != nil {

@@ -184,17 +184,23 @@ func (st *storer) subscribe() error {
 	return nil
 }
 
+// publish publishes msg as the storer's next store: its reply subject is
+// the storer's prefix and count (st.n).
+func (st *storer) publish(msg *nats.Msg) error {
+	if err := st.subscribe(); err != nil {
+		return err
+	}
+	st.n++
+	msg.Reply = st.prefix + strconv.FormatUint(st.n, 10)
+	return st.nc.PublishMsg(msg)
+}
+
 // store publishes msg and waits for its acknowledgement, or ctx. It
 // returns the stored message's sequence. An answer to a store sent without
 // waiting is put in ready meanwhile; one to an earlier store that gave up
 // waiting is recognised by its subject and dropped.
 func (st *storer) store(ctx context.Context, msg *nats.Msg) (uint64, error) {
-	if err := st.subscribe(); err != nil {
-		return 0, err
-	}
-	st.n++
-	msg.Reply = st.prefix + strconv.FormatUint(st.n, 10)
-	if err := st.nc.PublishMsg(msg); err != nil {
+	if err := st.publish(msg); err != nil {
 		return 0, err
 	}
 	for {
@@ -219,12 +225,7 @@ func (st *storer) canSend() bool { return len(st.pending) < maxSent }
 // (answered) with its answer, or with errStoreOverdue when none came within
 // kvTimeout. An error means msg was not sent and then will not be called.
 func (st *storer) send(msg *nats.Msg, then func(seq uint64, err error)) error {
-	if err := st.subscribe(); err != nil {
-		return err
-	}
-	st.n++
-	msg.Reply = st.prefix + strconv.FormatUint(st.n, 10)
-	if err := st.nc.PublishMsg(msg); err != nil {
+	if err := st.publish(msg); err != nil {
 		return err
 	}
 	st.pending[st.n] = &sentStore{deadline: time.Now().Add(kvTimeout), then: then}
