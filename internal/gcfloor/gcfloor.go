@@ -25,9 +25,9 @@ import (
 
 // Floor is the heap size below which the collector does not start a cycle.
 // Measured on 2 cores (canobench -procs, alternating with GOGC=100): 32 MiB
-// and 64 MiB gave the same 13–26 % more one-task runs/s, and 32 MiB half
-// the resident memory (a coordinator about 56 MB, a worker about 80 MB,
-// against 27 MB each at GOGC=100).
+// gave 13 % and 26 % more one-task runs/s in two pairs, 64 MiB 5–22 % in
+// four at twice the resident memory. At 32 MiB a coordinator keeps about
+// 56 MB resident and a worker about 80 MB, against 27 MB each at GOGC=100.
 const Floor = 32 << 20
 
 // on is set while the hook is armed; Stop clears it. adjusted counts the
