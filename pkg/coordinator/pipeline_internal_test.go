@@ -132,3 +132,18 @@ func TestShardSendsAHeldStartWithItsFirstInput(t *testing.T) {
 	require.Empty(t, sh.st.pending)
 	r.noneSettled(sh)
 }
+
+func TestShardWatchesEveryStoreInFlight(t *testing.T) {
+	r := newShardRig(t)
+	sh := r.other
+	sub, err := r.c.nc.SubscribeSync("pipeline.unanswered")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = sub.Unsubscribe() })
+	// A store sent by a continuation marks no run busy; the loop's step
+	// after the continuations arms the overdue timer for it all the same.
+	require.False(t, sh.sentArmed)
+	require.NoError(t, sh.st.send(&nats.Msg{Subject: "pipeline.unanswered"}, func(uint64, error) {}))
+	sh.settleAnswered()
+	require.True(t, sh.sentArmed, "an answer that never comes is found overdue")
+	sh.sentTimer.Stop()
+}

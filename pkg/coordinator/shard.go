@@ -180,8 +180,17 @@ func (s *shard) loop(ctx context.Context) {
 				return
 			}
 		}
-		s.st.answered()
+		s.settleAnswered()
 	}
+}
+
+// settleAnswered runs the continuations of the answered stores, then arms
+// the overdue timer for any store still in flight: a continuation's own
+// sends (a request's record after its command) mark no run busy, and the
+// timer may have found nothing pending when it last fired.
+func (s *shard) settleAnswered() {
+	s.st.answered()
+	s.armSent()
 }
 
 // Pipelined stores. A shard sends the stores of its common paths — a
