@@ -8,9 +8,9 @@ import (
 // Names — workflow, state and task kind names, statuses, formats, worker
 // ids — recur in every message, where run ids and payloads do not. A
 // decoded name is looked up in a small table of names decoded before and,
-// when found, shares that string instead of allocating its own: about a
-// dozen allocations fewer per one-task run between a coordinator and a
-// worker.
+// when found, shares that string instead of allocating its own (with the
+// canonical-order change of codec_value.go, 3.5 objects fewer per one-task
+// run in a coordinator and 3 in a worker, canobench -procs).
 //
 // The table is direct-mapped (a name's hash picks its one slot) and
 // lock-free: a slot holds an immutable string, replaced whole when another

@@ -75,10 +75,16 @@ func (s *shard) finishStart(ctx context.Context, h *heldStart) (*entry, error) {
 		h.drop()
 		return nil, err
 	}
+	return s.created(h, rev), nil
+}
+
+// created caches h's record, written at revision rev, and answers h's
+// requests; it returns the cached entry.
+func (s *shard) created(h *heldStart, rev uint64) *entry {
 	e := &entry{rec: h.rec, rev: rev}
-	s.cache[runID] = e
+	s.cache[h.rec.ID] = e
 	s.started(h)
-	return e, nil
+	return e
 }
 
 // writeHeldFirst writes the start record held for runID, if any, before a

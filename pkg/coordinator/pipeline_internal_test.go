@@ -17,8 +17,7 @@ import (
 func (r *shardRig) pump(sh *shard) {
 	r.t.Helper()
 	for len(sh.st.pending) > 0 {
-		sh.st.route(natstest.Recv(r.t, sh.st.answers, 10*time.Second))
-		sh.takeAnswers()
+		sh.takeAnswers(natstest.Recv(r.t, sh.st.answers, 10*time.Second))
 		sh.st.answered()
 	}
 }

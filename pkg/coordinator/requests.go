@@ -230,8 +230,7 @@ func (s *shard) request(ctx context.Context, j job) {
 	err := s.publishFirst(kctx, m, rec, &fx)
 	s.trace = nil
 	if err != nil {
-		s.nak(j, fmt.Errorf("coordinator: the run's first command may not be stored (%w); the run may still "+
-			"start: send the request again with run_id %q to learn its state", err, j.runID))
+		s.nak(j, firstCommandLost(err, j.runID))
 		return
 	}
 	if hook := c.afterCommands; hook != nil && !hook(j.runID) {
@@ -261,10 +260,7 @@ func (s *shard) sendStart(ctx context.Context, j job, m *engine.Machine, rec *pr
 	msg := s.commandMsg(m.Definition().Queue, rec, &fx.Commands[0])
 	s.trace = nil
 	h := &heldStart{jobs: []job{j}, m: m, rec: rec, data: data, fx: fx}
-	handBack := func(err error) {
-		s.nak(j, fmt.Errorf("coordinator: the run's first command may not be stored (%w); the run may still "+
-			"start: send the request again with run_id %q to learn its state", err, runID))
-	}
+	handBack := func(err error) { s.nak(j, firstCommandLost(err, runID)) }
 	if msg == nil {
 		handBack(errors.New("the command could not be encoded"))
 		return
@@ -300,8 +296,7 @@ func (s *shard) sendStart(ctx context.Context, j job, m *engine.Machine, rec *pr
 				finish()
 				return
 			}
-			s.cache[runID] = &entry{rec: rec, rev: rev}
-			s.started(h)
+			s.created(h, rev)
 			s.unbusy(ctx, runID)
 		})
 		if err != nil {
@@ -313,6 +308,13 @@ func (s *shard) sendStart(ctx context.Context, j job, m *engine.Machine, rec *pr
 		return
 	}
 	s.markBusy(runID)
+}
+
+// firstCommandLost is the error that hands back a trigger request whose
+// first command may not be stored (err says why).
+func firstCommandLost(err error, runID string) error {
+	return fmt.Errorf("coordinator: the run's first command may not be stored (%w); the run may still "+
+		"start: send the request again with run_id %q to learn its state", err, runID)
 }
 
 // commandFirst reports whether a run that starts with fx may publish its

@@ -157,8 +157,7 @@ func (s *shard) loop(ctx context.Context) {
 		case <-s.dueC():
 			s.writeDue(ctx)
 		case m := <-s.st.answers:
-			s.st.route(m)
-			s.takeAnswers()
+			s.takeAnswers(m)
 		case <-s.sentC():
 			s.sentArmed = false
 			s.st.overdue(time.Now())
@@ -270,8 +269,10 @@ func (s *shard) waitFor(fn func()) {
 	s.mustWait = was
 }
 
-// takeAnswers moves the answers already in the channel to ready.
-func (s *shard) takeAnswers() {
+// takeAnswers moves m, an answer just taken, and those already in the
+// channel to ready.
+func (s *shard) takeAnswers(m *nats.Msg) {
+	s.st.route(m)
 	for {
 		select {
 		case m := <-s.st.answers:
@@ -296,8 +297,7 @@ func (s *shard) drainSent() {
 		}
 		select {
 		case m := <-s.st.answers:
-			s.st.route(m)
-			s.takeAnswers()
+			s.takeAnswers(m)
 		case <-limit.C:
 			s.st.overdue(time.Now().Add(2 * kvTimeout)) // every one
 		}
@@ -560,18 +560,26 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 			s.nakAll(jobs, err)
 			return
 		}
-		if hook := c.afterRecord; hook != nil {
-			hook(st.applied) // a test's crash between the write and the publishes (faults*.go)
-		}
-		if h != nil {
-			// The start and the first input written together.
-			s.release(h)
-			s.started(h)
-		}
-		s.commit(st.applied, m, rec, rev, st.dyn, &st.fx)
-		s.settleUnchanged(kctx, st.unchanged, &entry{rec: rec, rev: rev, dyn: st.dyn})
+		s.written(kctx, h, m, &st, rev)
 		return
 	}
+}
+
+// written finishes what applying inputs gave (st) once its record write
+// took, at revision rev: h, the held start the write created the record
+// from (if any), answers its requests; the effects are published and the
+// inputs acknowledged.
+func (s *shard) written(ctx context.Context, h *heldStart, m *engine.Machine, st *step, rev uint64) {
+	if hook := s.c.afterRecord; hook != nil {
+		hook(st.applied) // a test's crash between the write and the publishes (faults*.go)
+	}
+	if h != nil {
+		// The start and the first input written together.
+		s.release(h)
+		s.started(h)
+	}
+	s.commit(st.applied, m, st.rec, rev, st.dyn, &st.fx)
+	s.settleUnchanged(ctx, st.unchanged, &entry{rec: st.rec, rev: rev, dyn: st.dyn})
 }
 
 // sendUpdate writes rec (encoded as data) over e's revision without
@@ -581,22 +589,13 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 // waiting, from a fresh read (or from h, still held).
 func (s *shard) sendUpdate(ctx context.Context, jobs []job, m *engine.Machine, e *entry, h *heldStart, st *step, rec *protocol.RunRecord, data []byte) {
 	runID := rec.ID
-	applied, unchanged, dyn, fx := st.applied, st.unchanged, st.dyn, st.fx
+	done := *st
 	err := s.st.send(jsRuns{s.c, s.st}.updateMsg(rec, data, e.rev), func(rev uint64, err error) {
 		if err != nil {
 			delete(s.cache, runID) // read afresh: the write may have been made
 			s.waitFor(func() { s.apply(ctx, jobs) })
 		} else {
-			if hook := s.c.afterRecord; hook != nil {
-				hook(applied) // a test's crash between the write and the publishes (faults*.go)
-			}
-			if h != nil {
-				// The start and the first input written together.
-				s.release(h)
-				s.started(h)
-			}
-			s.commit(applied, m, rec, rev, dyn, &fx)
-			s.settleUnchanged(s.kvCtx(ctx), unchanged, &entry{rec: rec, rev: rev, dyn: dyn})
+			s.written(s.kvCtx(ctx), h, m, &done, rev)
 		}
 		s.unbusy(ctx, runID)
 	})
