@@ -138,6 +138,20 @@ func (w *Watch) Lost() <-chan struct{} {
 	return w.lost.Done()
 }
 
+// Back returns a channel that is closed when the connection is next
+// re-established after a loss: a request the server keeps open, such as a
+// pull request, is forgotten by a restarted server. Take it while connected
+// and before sending (see [Watch.BindReconnect]). A nil or zero Watch
+// returns nil: never.
+func (w *Watch) Back() <-chan struct{} {
+	if w == nil || w.nc == nil {
+		return nil
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.back.Done()
+}
+
 // BindReconnect returns a context derived from parent that ends after
 // timeout, or when the connection is re-established after a loss (its cause
 // is then [ErrReconnected]), whichever comes first: for a request the server

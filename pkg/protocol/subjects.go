@@ -252,6 +252,12 @@ func JSAPIPrefix(domain, apiPrefix string) string {
 	}
 }
 
+// ConsumerNextSubject is the JetStream API subject of a pull consumer's
+// requests for its next messages.
+func ConsumerNextSubject(apiPrefix, stream, consumer string) string {
+	return apiPrefix + "CONSUMER.MSG.NEXT." + stream + "." + consumer
+}
+
 // StreamMsgGetSubject is the JetStream API subject of a stream's message
 // get, which the stream's leader answers (a direct get may be answered by a
 // lagging follower).

@@ -32,10 +32,12 @@ const (
 	handBackFirstDelay = 250 * time.Millisecond
 	handBackMaxDelay   = 30 * time.Second
 	// stopHandBackDelay delays the redelivery of a command a stopping
-	// worker hands back until the worker's open fetches have expired
-	// (pullWaitDefault): at once, the command could come straight back to
-	// the stopping worker and be handed back again, costing an attempt.
-	stopHandBackDelay = 2 * pullWaitDefault
+	// worker hands back. Its pull requests are gone by then on its own
+	// server (each pull loop drains first), but in a cluster the consumer's
+	// leader may learn so a moment later: at once, the command could come
+	// straight back to the stopping worker and be handed back again,
+	// costing an attempt.
+	stopHandBackDelay = 2 * time.Second
 )
 
 // backoff is first·2ⁿ, at most limit (n counts from 0).

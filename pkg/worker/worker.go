@@ -482,9 +482,15 @@ func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
 	// Each consumer may hold at most its share of the slots in an open
 	// fetch, so idle kinds never starve busy ones.
 	share := max(1, w.cfg.Concurrency/(2*max(1, w.consumers)))
+	info := cons.CachedInfo()
+	long := w.cfg.Concurrency >= 2*max(1, w.consumers) // see pull.go
+	p, err := w.newPuller(protocol.ConsumerNextSubject(protocol.JSAPIPrefix("", ""), info.Stream, info.Name), kind, share, long)
+	if err != nil {
+		return err
+	}
 	w.addConsumerName(layout.TaskConsumer(queue, kind))
 	w.pulls.Add(1)
-	go w.pull(w.pulling.Context(), cons, kind, share)
+	go w.pull(w.pulling.Context(), p)
 	return nil
 }
 
@@ -514,8 +520,8 @@ func (w *Worker) stopLocked(ctx context.Context) error {
 	if w.presence != nil {
 		w.presence.stopping(ctx)
 	}
-	// Open fetches end within pullWaitDefault; commands they still
-	// bring are run (their slots are reserved), not handed back.
+	// Each pull loop drains its subscription: commands its open request
+	// still brings are run (their slots are reserved), not handed back.
 	w.pulling.Fire()
 	_ = startstop.Wait(ctx, &w.pulls)
 	if w.noticeSub != nil {
