@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cano-nats/cano/internal/retry"
 )
 
 // A worker keeps one pull request open per consumer, on a subscription the
@@ -260,16 +262,7 @@ func (p *puller) abandon() {
 }
 
 // pause waits pullRetryDelay, or returns false when ctx ends first.
-func (p *puller) pause(ctx context.Context) bool {
-	t := time.NewTimer(pullRetryDelay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
+func (p *puller) pause(ctx context.Context) bool { return retry.Sleep(ctx, pullRetryDelay) == nil }
 
 // drain ends the subscription without losing a command: the server
 // forgets the subscription (and so every request it answers) before the

@@ -103,15 +103,27 @@ func TestPullerShortRequests(t *testing.T) {
 	require.Equal(t, r.p.prefix+"3", third.Reply)
 }
 
-func TestPullerPullsAgainWhenARequestExpires(t *testing.T) {
+// A status other than a heartbeat ends the request: its slots are freed
+// and the next request, with its own reply subject, holds them again (at
+// once after an expiry, after pullRetryDelay after a refusal).
+func TestPullerPullsAgainWhenARequestEnds(t *testing.T) {
 	t.Parallel()
-	r := newPullRig(t, 8, 3)
-	first, _ := r.next()
-	r.status(first, "408", "Request Timeout")
-	second, body := r.next()
-	require.NotEqual(t, first.Reply, second.Reply, "each request has its own reply subject")
-	require.Equal(t, 3, body.Batch)
-	require.Len(t, r.w.slots, 3, "the expired request's slots were freed")
+	for _, tc := range []struct{ code, description string }{
+		{"408", "Request Timeout"},
+		{"409", "Exceeded MaxWaiting"},
+		{"409", "Leadership Change"},
+	} {
+		t.Run(tc.code+" "+tc.description, func(t *testing.T) {
+			t.Parallel()
+			r := newPullRig(t, 8, 3)
+			first, _ := r.next()
+			r.status(first, tc.code, tc.description)
+			second, body := r.next()
+			require.Equal(t, r.p.prefix+"2", second.Reply)
+			require.Equal(t, 3, body.Batch)
+			require.Len(t, r.w.slots, 3, "the ended request's slots were freed")
+		})
+	}
 }
 
 func TestPullerIgnoresTheStatusOfARequestGivenUpOn(t *testing.T) {
@@ -132,15 +144,6 @@ func TestPullerIgnoresTheStatusOfARequestGivenUpOn(t *testing.T) {
 		t.Fatalf("a request no status called for: %s", m.Reply)
 	default:
 	}
-}
-
-func TestPullerPullsAgainAfterARefusal(t *testing.T) {
-	t.Parallel()
-	r := newPullRig(t, 8, 3)
-	first, _ := r.next()
-	r.status(first, "409", "Exceeded MaxWaiting")
-	second, _ := r.next()
-	require.Equal(t, r.p.prefix+"2", second.Reply)
 }
 
 func TestPullerReplacesARequestNotHeardFrom(t *testing.T) {
