@@ -100,7 +100,7 @@ func decide(out outcome, attempt, maxAttempts int, policy protocol.RetryPolicy, 
 		d.verdict = verdictDrop
 		return d
 	case stopping:
-		// Another worker takes it (once this one's fetches are closed);
+		// Another worker takes it (once this one's pull requests are drained);
 		// bounded, as each hand-back is a delivery the policy counts.
 		d.verdict = verdictHandBack
 		return d

@@ -480,7 +480,7 @@ func (w *Worker) consumeKind(ctx context.Context, queue, kind string) error {
 		return fmt.Errorf("worker: consumer for %s/%s: %w", queue, kind, notProvisioned(err))
 	}
 	// Each consumer may hold at most its share of the slots in an open
-	// fetch, so idle kinds never starve busy ones.
+	// pull request, so idle kinds never starve busy ones.
 	share := max(1, w.cfg.Concurrency/(2*max(1, w.consumers)))
 	info := cons.CachedInfo()
 	long := w.cfg.Concurrency >= 2*max(1, w.consumers) // see pull.go
