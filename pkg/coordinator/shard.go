@@ -147,6 +147,13 @@ func (s *shard) loop(ctx context.Context) {
 	defer s.st.close()
 	stall, stopStall := s.stallTicker()
 	defer stopStall()
+	// A store sent to a server that died is never answered: when the
+	// connection is lost, the stores in flight are given up on at once (as
+	// a waiting store's call ends, shardKV), not after kvTimeout, and are
+	// redone by the waiting code after the reconnect. A run whose store
+	// waited out kvTimeout held its inputs that long: a join of 5 s
+	// expired through one broker restart.
+	lost := s.c.conn.Lost()
 	for {
 		select {
 		case <-ctx.Done():
@@ -162,6 +169,9 @@ func (s *shard) loop(ctx context.Context) {
 			s.sentArmed = false
 			s.st.overdue(time.Now())
 			s.armSent()
+		case <-lost:
+			lost = s.c.conn.Lost() // stores sent from now on are answered after the reconnect
+			s.st.overdue(time.Now().Add(2 * kvTimeout))
 		case j := <-s.in:
 			batch := []job{j}
 		drain:

@@ -123,6 +123,14 @@ func (w *Worker) deliver(what, runID string, since time.Time, failed error, send
 		if try.After(deadline) {
 			try = deadline
 		}
+		// While failing, a reconnect after this try ends the wait below:
+		// the outcome goes to the broker as soon as it is back, not after
+		// a backoff grown through the outage (its task holds a slot, and a
+		// join may be waiting for it).
+		var back <-chan struct{}
+		if failing {
+			back = w.conn.Back()
+		}
 		ctx, cancel := w.conn.Bind(context.Background(), time.Until(try))
 		err := send(ctx)
 		cancel()
@@ -141,6 +149,7 @@ func (w *Worker) deliver(what, runID string, since time.Time, failed error, send
 				what += " of run " + runID
 			}
 			w.outage.begin(w.log, what, err, w.cfg.ResultRetry)
+			back = w.conn.Back() // a reconnect since the try is missed: the first wait is short
 		}
 		wait := backoff(resultRetryFirstDelay, resultRetryMaxDelay, n)
 		if time.Until(deadline) < wait {
@@ -153,6 +162,9 @@ func (w *Worker) deliver(what, runID string, since time.Time, failed error, send
 			t.Stop()
 			w.outage.end(w.log, false)
 			return fmt.Errorf("%s: worker stopping: %w", what, err)
+		case <-back:
+			t.Stop()
+			n = -1 // the backoff starts again
 		case <-t.C:
 		}
 	}
