@@ -149,7 +149,7 @@ func (s *shard) loop(ctx context.Context) {
 	defer stopStall()
 	// A store sent to a server that died is never answered: when the
 	// connection is lost, the stores in flight are given up on at once (as
-	// a waiting store's call ends, shardKV), not after kvTimeout, and are
+	// a waiting store's call ends, kvContext), not after kvTimeout, and are
 	// redone by the waiting code after the reconnect. A run whose store
 	// waited out kvTimeout held its inputs that long: a join of 5 s
 	// expired through one broker restart.
