@@ -6,6 +6,7 @@ import (
 	"flag"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -115,11 +116,22 @@ func TestNATSConfigHelpHidesEnvSecrets(t *testing.T) {
 // unusedPort returns a loopback port nothing listens on.
 func unusedPort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	port := l.Addr().(*net.TCPAddr).Port
-	require.NoError(t, l.Close())
-	return port
+	// Below Linux's ephemeral range (32768–60999): a port in it can be
+	// taken by a dial to itself, when the kernel picks the dialled port as
+	// the dial's own (TCP's simultaneous open), and a test that dials a
+	// port nothing listens on, then starts a server there, found its port
+	// in use.
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(20000+rand.IntN(12000)))
+		if err != nil {
+			continue
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		require.NoError(t, l.Close())
+		return port
+	}
+	t.Fatal("no free port below the ephemeral range in 100 tries")
+	return 0
 }
 
 func ctxTimeout(t *testing.T) context.Context {
