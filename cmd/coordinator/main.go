@@ -47,9 +47,13 @@ func main() {
 	fs.StringVar(&cfg.HTTPUser, "http-user", "", "dashboard basic-auth `user`")
 	fs.StringVar(&cfg.HTTPPassword, "http-password", os.Getenv("CANO_HTTP_PASSWORD"), "dashboard basic-auth `password` (env CANO_HTTP_PASSWORD)")
 	fs.IntVar(&cfg.HTTPIndexMaxRuns, "http-index-max-runs", 0, fmt.Sprintf("dashboard: keep the newest `N` runs in the runs page's index (0: the default, %d; -1: no cap)", client.RunIndexMaxRunsDefault))
-	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz, /readyz and /metrics on this host:`port` (default: none, dev mode: 127.0.0.1:9090; off: none)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz, /readyz and /metrics on this `address`, host:port (default: none, dev mode: 127.0.0.1:9090; off: none)")
 	shutdown := fs.Duration("shutdown-timeout", 5*time.Second, "graceful shutdown deadline")
 	_ = fs.Parse(os.Args[1:])
+	if err := cli.NoArgs(fs); err != nil {
+		fmt.Fprintln(os.Stderr, "coordinator:", err)
+		os.Exit(2)
+	}
 	cfg.NATS.ApplyEnv(fs, nil)
 	if exit, code := info.Run(context.Background(), os.Stdout, os.Stderr); exit {
 		os.Exit(code)

@@ -30,10 +30,14 @@ func main() {
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "tasks run at once (0: default)")
 	fs.StringVar(&cfg.ID, "id", "", "worker id in results and logs (default host-pid)")
 	fs.DurationVar(&cfg.AckWait, "ack-wait", 0, "lease of a task in hand: a dead worker's task runs elsewhere within it; live tasks heartbeat (0: default "+worker.AckWaitDefault.String()+")")
-	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz, /readyz and /metrics on this host:`port` (default: none)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz, /readyz and /metrics on this `address`, host:port (default: none)")
 	provisionFlag := fs.Bool("provision", true, "create or update the streams and buckets (false: wait for a coordinator to create them, for a NATS user that may not manage streams)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
 	_ = fs.Parse(os.Args[1:])
+	if err := cli.NoArgs(fs); err != nil {
+		fmt.Fprintln(os.Stderr, "worker:", err)
+		os.Exit(2)
+	}
 	cfg.NATS.ApplyEnv(fs, nil)
 	if exit, code := info.Run(context.Background(), os.Stdout, os.Stderr); exit {
 		os.Exit(code)

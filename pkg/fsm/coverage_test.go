@@ -310,3 +310,54 @@ func TestRegisterTaskIgnoredParams(t *testing.T) {
 		})
 	}
 }
+
+// byValue's methods have value receivers; registered as *byValue, a nil
+// pointer would panic in them.
+type byValue struct {
+	N int `msgpack:"n"`
+}
+
+func (byValue) Kind() string { return "by_value" }
+func (b byValue) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.NextWith(Done, b.N), nil
+}
+
+// kindPanics reads a field in Kind: a nil pointer panics there.
+type kindPanics struct{ inner *byValue }
+
+func (k *kindPanics) Kind() string { return k.inner.Kind() }
+func (*kindPanics) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.Next(Done), nil
+}
+
+func TestRegisterPointerTypes(t *testing.T) {
+	t.Parallel()
+	var reg fsm.Registry
+	require.NoError(t, fsm.RegisterSafely[*byValue](&reg), "a pointer to a type with value methods")
+	tc := newTaskContext(&protocol.TaskCommand{RunID: "r", Branch: -1}, 1, 1, nil, nil)
+	for _, c := range []struct {
+		name   string
+		params any
+		want   int
+	}{
+		{"no parameters: a new zero value, not nil", nil, 0},
+		{"parameters decoded into a new value", byValue{N: 3}, 3},
+	} {
+		spec := &protocol.TaskSpec{Kind: "by_value"}
+		if c.params != nil {
+			spec.Params = mustEncode(t, c.params)
+		}
+		task, err := fsmbridge.BuildTask(&reg, spec)
+		require.NoError(t, err, c.name)
+		require.NotNil(t, task.(*byValue), c.name)
+		res, err := task.Run(context.Background(), tc)
+		require.NoError(t, err, c.name)
+		require.Equal(t, c.want, res.Output(), c.name)
+	}
+
+	err := fsm.RegisterSafely[*kindPanics](&reg)
+	require.ErrorContains(t, err, "*fsm_test.kindPanics: its Kind method panicked on the type's zero value")
+	require.ErrorContains(t, err, "Kind must return a constant kind name")
+	require.ErrorContains(t, fsm.RegisterSafely[fsm.Task](&reg), "its Kind method panicked", "an interface type has no zero value to ask")
+	require.Equal(t, []string{"by_value"}, reg.Kinds())
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 
@@ -34,10 +35,18 @@ func Register[T Task](r *Registry) {
 }
 
 // RegisterSafely is [Register] that returns the error.
+//
+// T may be a pointer type (fsm.Register[*Fetch]): each command then gets a
+// pointer to a new value, never nil, and Kind is called on one. Kind must
+// return a constant: it is called on the type's zero value at
+// registration, and a Kind that panics there is an error.
 func RegisterSafely[T Task](r *Registry) error {
-	var zero T
-	return r.add(zero.Kind(), func(params []byte) (Task, error) {
-		var t T
+	kind, err := kindOf[T]()
+	if err != nil {
+		return err
+	}
+	return r.add(kind, func(params []byte) (Task, error) {
+		t := newZero[T]()
 		if len(params) > 0 {
 			if err := wirecodec.DecodeValue(params, &t); err != nil {
 				return nil, err
@@ -110,9 +119,12 @@ func paramsText(params []byte) string {
 //
 //	fsm.RegisterNode[FetchNode, string, []byte](reg)
 func RegisterNode[N Node[P, E], P, E any](r *Registry) {
-	var zero N
-	err := r.add(zero.Kind(), func(params []byte) (Task, error) {
-		var n N
+	kind, err := kindOf[N]()
+	if err != nil {
+		panic(err)
+	}
+	err = r.add(kind, func(params []byte) (Task, error) {
+		n := newZero[N]()
 		if len(params) > 0 {
 			if err := wirecodec.DecodeValue(params, &n); err != nil {
 				return nil, err
@@ -123,6 +135,27 @@ func RegisterNode[N Node[P, E], P, E any](r *Registry) {
 	if err != nil {
 		panic(err)
 	}
+}
+
+// newZero returns T's zero value or, for a pointer type, a pointer to a
+// new zero value: a task registered as *T never runs on nil.
+func newZero[T any]() T {
+	var zero T
+	if typ := reflect.TypeFor[T](); typ.Kind() == reflect.Pointer {
+		zero = reflect.New(typ.Elem()).Interface().(T)
+	}
+	return zero
+}
+
+// kindOf returns the kind T's zero value (see newZero) names, or an error
+// when its Kind method panics.
+func kindOf[T interface{ Kind() string }]() (kind string, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("fsm: register %v: its Kind method panicked on the type's zero value (%v); Kind must return a constant kind name without reading the task's fields", reflect.TypeFor[T](), p)
+		}
+	}()
+	return newZero[T]().Kind(), nil
 }
 
 func (r *Registry) add(kind string, build func([]byte) (Task, error)) error {

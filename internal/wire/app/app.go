@@ -322,7 +322,7 @@ func startDashboard(ctx context.Context, log *slog.Logger, nc *nats.Conn, cfg Co
 			log.Warn("dev mode: no dashboard; pass -http with a free address", "err", err)
 			return nil, nil
 		}
-		return nil, err
+		return nil, dashboard.FlagError(err, "-", "http", addr)
 	}
 	switch {
 	case cfg.HTTPToken != "":

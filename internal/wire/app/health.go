@@ -46,7 +46,7 @@ func startHealth(ctx context.Context, log *slog.Logger, addr string, dev bool, m
 	}
 	if err := hs.Start(ctx); err != nil {
 		if implicit {
-			log.Warn("dev mode: not serving /healthz and /readyz; give -metrics-addr a free address", "err", err)
+			log.Warn("dev mode: not serving /healthz, /readyz and /metrics; give -metrics-addr a free address", "err", err)
 			return nil, nil
 		}
 		return nil, retry.Permanent(err)

@@ -39,7 +39,7 @@ func runUI(ctx context.Context, e *env, _ []string, o any) error {
 		return fmt.Errorf("ui: %w", dashboard.FlagError(err, "--", "addr", opts.addr))
 	}
 	if err := srv.Start(ctx); err != nil {
-		return err
+		return dashboard.FlagError(err, "--", "addr", opts.addr)
 	}
 	fmt.Fprintf(e.out, "dashboard: open http://%s/ (Ctrl-C stops it)\n", srv.Addr())
 	<-ctx.Done()

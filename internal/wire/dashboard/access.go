@@ -133,11 +133,16 @@ func loopbackHost(hostport string) bool {
 
 // FlagError rewrites [New]'s access errors ([ErrNoCredentials],
 // [ErrPartialCredentials]) in terms of the command-line flags that set
-// those fields: dash is the flags' prefix ("-" for cmd/coordinator, "--"
-// for canoctl), addrFlag the address flag's name without it ("http",
-// "addr"), addr its value. Other errors come back as they are.
+// those fields, and adds to [Server.Start]'s [*ListenError] the flag that
+// chooses another address: dash is the flags' prefix ("-" for
+// cmd/coordinator, "--" for canoctl), addrFlag the address flag's name
+// without it ("http", "addr"), addr its value. Other errors come back as
+// they are.
 func FlagError(err error, dash, addrFlag, addr string) error {
+	var le *ListenError
 	switch {
+	case errors.As(err, &le):
+		return fmt.Errorf("%w (choose another address with %s%s)", err, dash, addrFlag)
 	case errors.Is(err, ErrNoCredentials):
 		return fmt.Errorf("%s%s %s is not loopback: serving there needs %shttp-token (or CANO_HTTP_TOKEN), or %shttp-user and %shttp-password (or CANO_HTTP_PASSWORD); without them, listen on loopback (%s%s %s)",
 			dash, addrFlag, addr, dash, dash, dash, dash, addrFlag, AddrDefault)

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"errors"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -130,4 +131,24 @@ func TestAccess(t *testing.T) {
 		tokened.ServeHTTP(w, r)
 		require.Equal(t, http.StatusUnauthorized, w.Code)
 	})
+}
+
+func TestListenErrorNamesTheAddressFlag(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer func() { _ = busy.Close() }()
+	addr := busy.Addr().String()
+
+	err = (&Server{cfg: Config{Addr: addr}}).Start(t.Context())
+	var le *ListenError
+	require.ErrorAs(t, err, &le)
+	require.Equal(t, addr, le.Addr)
+	require.NotContains(t, err.Error(), "choose another address", "the flag is the caller's to name")
+
+	// cmd/coordinator's flag and canoctl ui's.
+	require.ErrorContains(t, FlagError(err, "-", "http", addr), "dashboard: listen on "+addr+": ")
+	require.ErrorContains(t, FlagError(err, "-", "http", addr), "(choose another address with -http)")
+	require.ErrorContains(t, FlagError(err, "--", "addr", addr), "(choose another address with --addr)")
+	require.ErrorAs(t, FlagError(err, "--", "addr", addr), &le)
 }

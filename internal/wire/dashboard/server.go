@@ -180,12 +180,25 @@ func (s *Server) runIndex(ctx context.Context) *client.RunIndex {
 	return nil
 }
 
+// ListenError is [Server.Start]'s error when Config.Addr cannot be
+// listened on ([FlagError] names the flag that chooses another).
+type ListenError struct {
+	Addr string
+	Err  error
+}
+
+func (e *ListenError) Error() string {
+	return fmt.Sprintf("dashboard: listen on %s: %v", e.Addr, e.Err)
+}
+
+func (e *ListenError) Unwrap() error { return e.Err }
+
 // Start listens on Config.Addr and serves until [Server.Stop]. It returns
-// once the listener is open (see [Server.Addr]), or the listen error.
+// once the listener is open (see [Server.Addr]), or a [*ListenError].
 func (s *Server) Start(ctx context.Context) error {
 	ln, err := net.Listen("tcp", s.cfg.Addr)
 	if err != nil {
-		return fmt.Errorf("dashboard: listen on %s: %w (choose another address with -http)", s.cfg.Addr, err)
+		return &ListenError{Addr: s.cfg.Addr, Err: err}
 	}
 	s.StartEvents(ctx)
 	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
