@@ -85,7 +85,16 @@ type Loop struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// Rand is the jitter source, in [0, 1); nil means math/rand/v2.
 	Rand func() float64
+	// Hint, when set, ends the log line of the third failed attempt (once,
+	// in parentheses): what the person reading it might do, such as
+	// starting a server.
+	Hint string
 }
+
+// hintAttempt is the failed attempt (from 0) whose log line carries
+// Loop.Hint: late enough that a server still starting has had its
+// chance, early enough to be seen.
+const hintAttempt = 2
 
 // Do runs step until it returns nil, returns a permanent error (returned
 // as is), or ctx ends (then it returns the last failure wrapped with
@@ -127,8 +136,11 @@ func (l Loop) Do(ctx context.Context, what string, step func(ctx context.Context
 			return stopped(what, err, ctx.Err())
 		}
 		d := Delay(attempt, rnd())
-		log.Warn("waiting for NATS at "+l.url()+": "+Reason(err)+"; retrying in "+d.Round(time.Millisecond).String(),
-			"step", what, "attempt", attempt+1)
+		msg := "waiting for NATS at " + l.url() + ": " + Reason(err) + "; retrying in " + d.Round(time.Millisecond).String()
+		if attempt == hintAttempt && l.Hint != "" {
+			msg += " (" + l.Hint + ")"
+		}
+		log.Warn(msg, "step", what, "attempt", attempt+1)
 		if serr := sleep(ctx, d); serr != nil {
 			return stopped(what, err, serr)
 		}

@@ -84,6 +84,29 @@ func TestLoop(t *testing.T) {
 		require.Contains(t, b.logs.String(),
 			"waiting for NATS at nats://127.0.0.1:4222: stream KV_cano_leader: context deadline exceeded; retrying in 250ms")
 		require.Contains(t, b.logs.String(), "NATS answers: ")
+		require.NotContains(t, b.logs.String(), "s (", "no hint without Loop.Hint")
+	})
+	t.Run("the hint ends the third failed attempt's line, once", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.loop.Hint = "is a server running?"
+		calls := 0
+		require.NoError(t, b.loop.Do(b.ctx, "connect", func(context.Context) error {
+			calls++
+			if calls < 6 {
+				return transient
+			}
+			return nil
+		}))
+		lines := strings.Split(strings.TrimSpace(b.logs.String()), "\n")
+		var hinted []int
+		for i, line := range lines {
+			if strings.Contains(line, "(is a server running?)") {
+				hinted = append(hinted, i)
+			}
+		}
+		require.Equal(t, []int{2}, hinted, "logs:\n%s", b.logs.String())
+		require.Contains(t, lines[2], "retrying in 1s (is a server running?)")
 	})
 	t.Run("a permanent error returns at once", func(t *testing.T) {
 		t.Parallel()

@@ -494,7 +494,7 @@ func topWords(cs []command) []string {
 func connectHint(err error) error {
 	var ce *cli.ConnectError
 	if errors.As(err, &ce) && !ce.Auth {
-		return fmt.Errorf("%w (is a NATS server running there? start one with: go run ./cmd/coordinator -dev, or pass -s URL or set NATS_URL)", err)
+		return fmt.Errorf("%w (%s)", err, cli.NoServerHint)
 	}
 	return err
 }

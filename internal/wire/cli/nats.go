@@ -241,6 +241,10 @@ func Connect(ctx context.Context, cfg NATSConfig, extra ...nats.Option) (*nats.C
 	return nc, nil
 }
 
+// NoServerHint is what a person reading "waiting for NATS" or "no
+// servers available" may do about it.
+const NoServerHint = "is a NATS server running there? start one with: go run ./cmd/coordinator -dev, or pass -s URL or set NATS_URL"
+
 // ConnectWait is [Connect] retried until the server answers: it waits
 // for a server that is down, starting or unreachable, with a capped
 // exponential backoff and one log line per attempt ("waiting for NATS at
@@ -290,6 +294,7 @@ func ConnectWait(ctx context.Context, log *slog.Logger, cfg NATSConfig, extra ..
 		Log:            log,
 		URL:            func() string { return u },
 		AttemptTimeout: ConnectTimeoutDefault,
+		Hint:           NoServerHint,
 	}
 	err := loop.Do(ctx, "connect", func(actx context.Context) error {
 		c, err := Connect(actx, cfg, opts...)
