@@ -23,7 +23,7 @@ func main() {
 	var cfg app.CoordinatorConfig
 	var logCfg cli.LogConfig
 	var info app.InfoFlags
-	fs := flag.NewFlagSet("coordinator", flag.ExitOnError)
+	fs := flag.NewFlagSet("coordinator", flag.ContinueOnError)
 	cfg.NATS.RegisterFlags(fs)
 	logCfg.RegisterFlags(fs)
 	info.RegisterFlags(fs, true)
@@ -49,10 +49,8 @@ func main() {
 	fs.IntVar(&cfg.HTTPIndexMaxRuns, "http-index-max-runs", 0, fmt.Sprintf("dashboard: keep the newest `N` runs in the runs page's index (0: the default, %d; -1: no cap)", client.RunIndexMaxRunsDefault))
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz, /readyz and /metrics on this `address`, host:port (default: none, dev mode: 127.0.0.1:9090; off: none)")
 	shutdown := fs.Duration("shutdown-timeout", 5*time.Second, "graceful shutdown deadline")
-	_ = fs.Parse(os.Args[1:])
-	if err := cli.NoArgs(fs); err != nil {
-		fmt.Fprintln(os.Stderr, "coordinator:", err)
-		os.Exit(2)
+	if code, ok := cli.ParseFlags(fs, os.Args[1:], os.Stderr); !ok {
+		os.Exit(code)
 	}
 	cfg.NATS.ApplyEnv(fs, nil)
 	if exit, code := info.Run(context.Background(), os.Stdout, os.Stderr); exit {

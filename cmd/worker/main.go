@@ -22,7 +22,7 @@ func main() {
 	var cfg app.WorkerConfig
 	var logCfg cli.LogConfig
 	var info app.InfoFlags
-	fs := flag.NewFlagSet("worker", flag.ExitOnError)
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	cfg.NATS.RegisterFlags(fs)
 	logCfg.RegisterFlags(fs)
 	info.RegisterFlags(fs, true)
@@ -33,10 +33,8 @@ func main() {
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve /healthz, /readyz and /metrics on this `address`, host:port (default: none)")
 	provisionFlag := fs.Bool("provision", true, "create or update the streams and buckets (false: wait for a coordinator to create them, for a NATS user that may not manage streams)")
 	shutdown := fs.Duration("shutdown-timeout", 10*time.Second, "graceful shutdown deadline")
-	_ = fs.Parse(os.Args[1:])
-	if err := cli.NoArgs(fs); err != nil {
-		fmt.Fprintln(os.Stderr, "worker:", err)
-		os.Exit(2)
+	if code, ok := cli.ParseFlags(fs, os.Args[1:], os.Stderr); !ok {
+		os.Exit(code)
 	}
 	cfg.NATS.ApplyEnv(fs, nil)
 	if exit, code := info.Run(context.Background(), os.Stdout, os.Stderr); exit {
