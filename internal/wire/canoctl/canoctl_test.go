@@ -815,6 +815,7 @@ func TestCanoctl(t *testing.T) {
 		oneErrorLine(t, b.canoctl(t, "runs", "show", "nope"), 1, `run "nope" not found`)
 		oneErrorLine(t, b.canoctl(t, "runs", "cancel", "nope"), 1, `run "nope" not found`)
 		oneErrorLine(t, b.canoctl(t, "workflows", "show", "nope"), 1, `workflow "nope" not found`)
+		oneErrorLine(t, b.canoctl(t, "workflows", "show", "parallel_fetc"), 1, "(did you mean "+demo.WorkflowName+"? list workflows with: canoctl workflows list)")
 		oneErrorLine(t, b.canoctl(t, "trigger", "nope"), 1, `unknown workflow "nope": no worker has registered it (list workflows with: canoctl workflows list)`)
 		oneErrorLine(t, b.canoctl(t, "trigger", "parallel_fech"), 1, "(did you mean "+demo.WorkflowName+"? list workflows with: canoctl workflows list)")
 		oneErrorLine(t, b.canoctl(t, "trigger", "echo", "--version", "nope"), 1, "(list its versions with: canoctl workflows show echo)")

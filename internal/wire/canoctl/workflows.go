@@ -154,6 +154,16 @@ func workflowsList(ctx context.Context, e *env, _ []string, _ any) error {
 		})
 }
 
+// workflowNotFound is the error for a workflow no worker has registered,
+// naming the registered one closest to name when one is close.
+func workflowNotFound(ctx context.Context, e *env, name string) error {
+	mean := ""
+	if near := closest(name, workflowNames(ctx, e)); near != "" { // suggest.go, runs.go
+		mean = "did you mean " + near + "? "
+	}
+	return fmt.Errorf("workflow %q not found: no worker has registered it (%slist workflows with: canoctl workflows list)", name, mean)
+}
+
 func getWorkflow(ctx context.Context, e *env, name, version string) (*client.WorkflowInfo, error) {
 	rctx, cancel := e.reqCtx(ctx)
 	defer cancel()
@@ -162,7 +172,7 @@ func getWorkflow(ctx context.Context, e *env, name, version string) (*client.Wor
 		if version != "" {
 			return nil, fmt.Errorf("workflow %q has no version %q (list its versions with: canoctl workflows show %s)", name, version, name)
 		}
-		return nil, fmt.Errorf("workflow %q not found: no worker has registered it (list workflows with: canoctl workflows list)", name)
+		return nil, workflowNotFound(ctx, e, name)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read workflow %s: %w", name, err)
@@ -282,7 +292,7 @@ func workflowsPromote(ctx context.Context, e *env, args []string, _ any) error {
 	case errors.Is(err, client.ErrWorkflowNotFound):
 		w, werr := e.cl.Workflow(rctx, name, "")
 		if werr != nil {
-			return fmt.Errorf("workflow %q not found: no worker has registered it (list workflows with: canoctl workflows list)", name)
+			return workflowNotFound(ctx, e, name)
 		}
 		var vs []string
 		for _, v := range w.Versions {
