@@ -57,7 +57,8 @@ func jsonHint(msg jetstream.Msg, err error) error {
 		return err
 	}
 	if b := bytes.TrimSpace(msg.Data()); len(b) > 0 && (b[0] == '{' || b[0] == '[' || b[0] == '"') {
-		return fmt.Errorf("%w; the body looks like JSON: add the header Content-Type: application/json", err)
+		// The advice first: the decoder's own words name its internals.
+		return fmt.Errorf("the body looks like JSON but has no Content-Type header: add the header Content-Type: application/json (read as msgpack instead, it failed: %w)", err)
 	}
 	return err
 }
