@@ -45,8 +45,9 @@ func RegisterSafely[T Task](r *Registry) error {
 	if err != nil {
 		return err
 	}
+	newT := zeroMaker[T]()
 	return r.add(kind, func(params []byte) (Task, error) {
-		t := newZero[T]()
+		t := newT()
 		if len(params) > 0 {
 			if err := wirecodec.DecodeValue(params, &t); err != nil {
 				return nil, err
@@ -123,8 +124,9 @@ func RegisterNode[N Node[P, E], P, E any](r *Registry) {
 	if err != nil {
 		panic(err)
 	}
+	newN := zeroMaker[N]()
 	err = r.add(kind, func(params []byte) (Task, error) {
-		n := newZero[N]()
+		n := newN()
 		if len(params) > 0 {
 			if err := wirecodec.DecodeValue(params, &n); err != nil {
 				return nil, err
@@ -137,25 +139,30 @@ func RegisterNode[N Node[P, E], P, E any](r *Registry) {
 	}
 }
 
-// newZero returns T's zero value or, for a pointer type, a pointer to a
-// new zero value: a task registered as *T never runs on nil.
-func newZero[T any]() T {
-	var zero T
-	if typ := reflect.TypeFor[T](); typ.Kind() == reflect.Pointer {
-		zero = reflect.New(typ.Elem()).Interface().(T)
+// zeroMaker returns what makes T's zero value or, for a pointer type, a
+// pointer to a new zero value: a task registered as *T never runs on nil.
+// The type is looked at once, at registration, not per command.
+func zeroMaker[T any]() func() T {
+	typ := reflect.TypeFor[T]()
+	if typ.Kind() != reflect.Pointer {
+		return func() T {
+			var zero T
+			return zero
+		}
 	}
-	return zero
+	elem := typ.Elem()
+	return func() T { return reflect.New(elem).Interface().(T) }
 }
 
-// kindOf returns the kind T's zero value (see newZero) names, or an error
-// when its Kind method panics.
+// kindOf returns the kind T's zero value (see zeroMaker) names, or an
+// error when its Kind method panics.
 func kindOf[T interface{ Kind() string }]() (kind string, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("fsm: register %v: its Kind method panicked on the type's zero value (%v); Kind must return a constant kind name without reading the task's fields", reflect.TypeFor[T](), p)
 		}
 	}()
-	return newZero[T]().Kind(), nil
+	return zeroMaker[T]()().Kind(), nil
 }
 
 func (r *Registry) add(kind string, build func([]byte) (Task, error)) error {

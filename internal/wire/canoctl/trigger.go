@@ -204,11 +204,17 @@ func refusedHint(ctx context.Context, e *env, err error, wf, version string) str
 		}
 		return ""
 	}
+	return " " + listWorkflowsHint(near)
+}
+
+// listWorkflowsHint is "(did you mean NEAR? list workflows with: canoctl
+// workflows list)", without the question when near is "".
+func listWorkflowsHint(near string) string {
 	mean := ""
 	if near != "" {
 		mean = "did you mean " + near + "? "
 	}
-	return " (" + mean + "list workflows with: canoctl workflows list)"
+	return "(" + mean + "list workflows with: canoctl workflows list)"
 }
 
 // follow prints run id's events until its terminal event, then the

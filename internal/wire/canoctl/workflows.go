@@ -157,11 +157,8 @@ func workflowsList(ctx context.Context, e *env, _ []string, _ any) error {
 // workflowNotFound is the error for a workflow no worker has registered,
 // naming the registered one closest to name when one is close.
 func workflowNotFound(ctx context.Context, e *env, name string) error {
-	mean := ""
-	if near := closest(name, workflowNames(ctx, e)); near != "" { // suggest.go, runs.go
-		mean = "did you mean " + near + "? "
-	}
-	return fmt.Errorf("workflow %q not found: no worker has registered it (%slist workflows with: canoctl workflows list)", name, mean)
+	near := closest(name, workflowNames(ctx, e)) // suggest.go, runs.go
+	return fmt.Errorf("workflow %q not found: no worker has registered it %s", name, listWorkflowsHint(near))
 }
 
 func getWorkflow(ctx context.Context, e *env, name, version string) (*client.WorkflowInfo, error) {

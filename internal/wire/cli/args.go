@@ -27,18 +27,18 @@ func ParseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) (code int, ok
 		fmt.Fprintf(stderr, "run %s -h to list its flags\n", fs.Name())
 		return 2, false
 	}
-	if err := NoArgs(fs); err != nil {
+	if err := noArgs(fs); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", fs.Name(), err)
 		return 2, false
 	}
 	return 0, true
 }
 
-// NoArgs reports, for a command that takes flags only, the first argument
+// noArgs reports, for a command that takes flags only, the first argument
 // fs left unparsed. Go's flag parsing stops at the first word that is not
 // a flag, so "coordinator dev" would otherwise start a plain coordinator
 // and drop every flag after "dev".
-func NoArgs(fs *flag.FlagSet) error {
+func noArgs(fs *flag.FlagSet) error {
 	if fs.NArg() == 0 {
 		return nil
 	}

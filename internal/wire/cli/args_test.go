@@ -27,7 +27,7 @@ func TestNoArgs(t *testing.T) {
 		fs.String("prefix", "", "")
 		fs.String("listen", "", "")
 		require.NoError(t, fs.Parse(tc.args))
-		err := NoArgs(fs)
+		err := noArgs(fs)
 		if tc.want == "" {
 			require.NoError(t, err, "%q", tc.args)
 			continue
