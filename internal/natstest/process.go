@@ -105,6 +105,16 @@ func (s *ServerProcess) ping() error {
 // lost, as in a crash.
 func (s *ServerProcess) Kill() { s.proc.Kill() }
 
+// Stop stops the server cleanly (SIGINT: it closes its clients and writes
+// its store out), waiting up to timeout before it SIGKILLs it and fails the
+// test.
+func (s *ServerProcess) Stop(timeout time.Duration) {
+	s.tb.Helper()
+	if err := s.proc.Stop(timeout); err != nil {
+		s.tb.Fatalf("natstest: stopping nats-server: %v\n%s", err, s.proc.Output())
+	}
+}
+
 // Output is what the current server process printed so far.
 func (s *ServerProcess) Output() string { return s.proc.Output() }
 
