@@ -108,8 +108,17 @@ func (gate) Run(ctx context.Context, tc *fsm.TaskContext) (fsm.Result, error) {
 	}
 }
 
+// orphan is served by a worker that stops at once.
+type orphan struct{}
+
+func (orphan) Kind() string { return "test_orphan" }
+func (orphan) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) {
+	return fsm.Next("done"), nil
+}
+
 type bundle struct {
 	url string
+	nc  *nats.Conn
 	cl  *client.Client
 	env []string
 }
@@ -144,7 +153,7 @@ func setup(t *testing.T) *bundle {
 	cl, err := client.New(nc, client.Config{})
 	require.NoError(t, err)
 	home := t.TempDir() // no nats CLI context from the real home
-	return &bundle{url: srv.URL, cl: cl, env: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "NATS_URL=" + srv.URL}}
+	return &bundle{url: srv.URL, nc: nc, cl: cl, env: []string{"HOME=" + home, "XDG_CONFIG_HOME=" + filepath.Join(home, ".config"), "NATS_URL=" + srv.URL}}
 }
 
 // stopWithin stops a worker or coordinator within 10 s: a task still in
@@ -441,6 +450,36 @@ func TestCanoctl(t *testing.T) {
 		run, err := b.cl.Get(ctx, id)
 		require.NoError(t, err)
 		require.Equal(t, client.RunCancelled, run.Status)
+	})
+
+	t.Run("runs show says which task kind of a running run no live worker serves", func(t *testing.T) {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		// A worker registers the workflow and goes away: its kind is
+		// served by nobody, and the run waits in its first state.
+		reg := &fsm.Registry{}
+		fsm.Register[orphan](reg)
+		w2, err := worker.New(b.nc, worker.Config{ID: "w2", Registry: reg,
+			Workflows: []worker.Definer{fsm.New[string]("orphaned", "work").Register("work", orphan{}).Exit("done")}})
+		require.NoError(t, err)
+		require.NoError(t, w2.Start(ctx))
+		require.NoError(t, w2.Stop(ctx))
+		id, err := b.cl.Trigger(ctx, "orphaned", nil)
+		require.NoError(t, err)
+		natstest.WaitFor(t, 30*time.Second, "the run to be running in state work", func() bool {
+			r, err := b.cl.Get(ctx, id)
+			return err == nil && r.Status == client.RunRunning && r.State == "work"
+		})
+		want := `run ` + id + ` waits in state "work" for task kind "test_orphan", which no live worker serves: start a worker that registers it`
+		r := b.canoctl(t, "runs", "show", id)
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "running")
+		require.Contains(t, r.stderr, want)
+		r = b.canoctl(t, "runs", "show", id, "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.True(t, json.Valid([]byte(r.stdout)), "stdout stays the record's JSON")
+		require.Contains(t, r.stderr, want)
+		require.NoError(t, b.cl.Cancel(ctx, id, "test over"))
 	})
 
 	t.Run("trigger --in schedules a run; runs show and list say so; runs cancel ends it", func(t *testing.T) {

@@ -510,10 +510,19 @@ func runsShow(ctx context.Context, e *env, args []string, _ any) error {
 	}
 	now := e.now()
 	if e.c.json {
-		return writeJSON(e.out, viewRun(r, now, true))
+		err = writeJSON(e.out, viewRun(r, now, true))
+	} else {
+		printRun(e.out, r, now)
 	}
-	printRun(e.out, r, now)
-	return nil
+	if err == nil && r.Status == client.RunRunning {
+		// A running run whose state no live worker serves waits for ever
+		// with nothing in the record to say so (on stderr: stdout stays
+		// the record).
+		if hint := unservedHint(ctx, e, r.ID); hint != "" {
+			fmt.Fprintln(e.io.Stderr, hint)
+		}
+	}
+	return err
 }
 
 func printRun(w io.Writer, r *client.Run, now time.Time) {
