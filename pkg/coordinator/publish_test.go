@@ -112,3 +112,75 @@ func TestLostPublishAckDoesNotWedgeShard(t *testing.T) {
 		return true
 	})
 }
+
+// TestLostNextCommandIsPublishedAgain: the command a result leads to (a
+// chain's next task, sent as the record writes are) is never acknowledged.
+// The result must not be answered as applied-and-stored; once the stream is
+// back the run goes on from its record, and every input of the coordinator
+// ends acknowledged. The tasks stream keeps the first state's subject and
+// loses the second's, which a plain subscriber takes and never answers.
+func TestLostNextCommandIsPublishedAgain(t *testing.T) {
+	srv := natstest.StartProvisioned(t, provision.Config{})
+	nc, js := srv.Connect(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	names := protocol.MustNames("")
+
+	reg := &fsm.Registry{}
+	demo.RegisterAll(reg)
+	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.Sleepy(time.Millisecond)}, AckWait: 5 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	co, err := coordinator.New(nc, coordinator.Config{Shards: 1, AckWait: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, co.Start(ctx))
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		require.NoError(t, co.Stop(sctx))
+	})
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+	_, err = cl.Run(ctx, demo.SleepyName, nil) // the definition known, the path warm
+	require.NoError(t, err)
+
+	tasks, err := js.Stream(ctx, layout.TasksStream(names))
+	require.NoError(t, err)
+	orig := tasks.CachedInfo().Config
+	first, second := names.TaskSubject(fsm.QueueDefault, demo.Sleep{}.Kind()), names.TaskSubject(fsm.QueueDefault, demo.Noop{}.Kind())
+	lossy := orig
+	lossy.Subjects = []string{first}
+	_, err = js.UpdateStream(ctx, lossy)
+	require.NoError(t, err)
+	taken := make(chan struct{}, 16)
+	sub, err := nc.Subscribe(second, func(*nats.Msg) { taken <- struct{}{} })
+	require.NoError(t, err)
+	require.NoError(t, nc.Flush())
+
+	id, err := cl.Trigger(ctx, demo.SleepyName, nil)
+	require.NoError(t, err)
+	natstest.Recv(t, taken, 30*time.Second) // the second command went out and was never acknowledged
+	natstest.Recv(t, taken, 30*time.Second) // and went out again: the result was not settled as stored
+	require.NoError(t, sub.Unsubscribe())
+	_, err = js.UpdateStream(ctx, orig)
+	require.NoError(t, err)
+
+	out, err := cl.Await(ctx, id)
+	require.NoError(t, err)
+	require.Equal(t, client.RunCompleted, out.Status)
+	require.Equal(t, []string{"sleep", "after", "done"}, out.Path)
+	natstest.WaitFor(t, 30*time.Second, "every coordinator input acknowledged", func() bool {
+		for _, stream := range []string{layout.TriggersStream(names), layout.ResultsStream(names)} {
+			c, err := js.Consumer(ctx, stream, coordinator.ConsumerDefault)
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(ctx)
+			if err != nil || info.NumAckPending != 0 || info.NumPending != 0 {
+				return false
+			}
+		}
+		return true
+	})
+}
