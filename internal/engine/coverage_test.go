@@ -61,6 +61,8 @@ func TestCompileRejects(t *testing.T) {
 		{"compact split", func(d *protocol.Definition) { d.States[1].Split.Params = [][]byte{{1}} }, "compact"},
 		{"bad branch kind", func(d *protocol.Definition) { d.States[1].Split.Tasks[0].Kind = "a b" }, "branch 0"},
 		{"unknown kind", func(d *protocol.Definition) { d.States[0].Kind = "odd" }, "unknown kind"},
+		// Past the workflow rules, the wire rules coordinators apply.
+		{"negative attempt timeout", func(d *protocol.Definition) { d.States[0].Task.AttemptTimeout = -1 }, "definition.states.a.attempt_timeout: negative"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -144,6 +144,12 @@ func Compile(d *protocol.Definition) (*Machine, error) {
 			}
 		}
 	}
+	// The wire rules every coordinator checks when it reads a definition,
+	// beyond the workflow rules above: one it would ignore, leaving the
+	// workflow's triggers unanswered, is refused here, where it is built.
+	if err := wirecodec.Validate(d); err != nil {
+		return nil, cfgErr("%v", err)
+	}
 	return m, nil
 }
 

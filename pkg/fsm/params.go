@@ -25,6 +25,9 @@ func registeredSpec(what string, t Task, cfg *TaskConfig) (protocol.TaskSpec, er
 	if t == nil {
 		return protocol.TaskSpec{}, fmt.Errorf("%s: nil task", what)
 	}
+	if c := configOf(t, cfg); c.check() != nil {
+		return protocol.TaskSpec{}, fmt.Errorf("%s: %w", what, c.check())
+	}
 	v := reflect.ValueOf(t)
 	typeName := taskTypeName(v.Type())
 	for v.Kind() == reflect.Pointer && !v.IsNil() {

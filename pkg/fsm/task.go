@@ -158,6 +158,11 @@ func (r Result) splitSpec() (*protocol.SplitSpec, error) {
 	}
 	spec := &protocol.SplitSpec{Join: r.split.cfg.spec(), Tasks: make([]protocol.TaskSpec, len(r.split.tasks))}
 	for i, t := range r.split.tasks {
+		if t != nil {
+			if c := configOf(t, nil); c.check() != nil {
+				return nil, fmt.Errorf("fsm: split branch %d (%s): %w: %w", i, t.Kind(), ErrConfiguration, c.check())
+			}
+		}
 		ts, err := taskSpec(t, nil)
 		if err != nil {
 			return nil, fmt.Errorf("fsm: split branch %d: %w", i, err)
@@ -485,16 +490,52 @@ func BranchOutput[T any](b BranchOutcome) (T, error) {
 	return v, nil
 }
 
+// configOf is the config t runs with: cfg when given, else t's own
+// (TaskWithConfig), else the zero config.
+func configOf(t Task, cfg *TaskConfig) TaskConfig {
+	if cfg != nil {
+		return *cfg
+	}
+	if tc, ok := t.(TaskWithConfig); ok {
+		return tc.Config()
+	}
+	return TaskConfig{}
+}
+
+// check returns an error that says what to change when c cannot work: a
+// negative duration, or a breaker name that is not a NATS-safe token.
+// Caught at registration, rather than by every coordinator, which would
+// ignore the definition while its triggers wait, or by the breaker store,
+// which would admit every call.
+func (c *TaskConfig) check() error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("TaskConfig.%s", fmt.Sprintf(format, args...))
+	}
+	if c.AttemptTimeout < 0 {
+		return fail("AttemptTimeout is negative (%s): use 0 for none, or a positive duration", c.AttemptTimeout)
+	}
+	p := c.Retry.Policy()
+	if p.BaseDelay < 0 || p.MaxDelay < 0 {
+		return fail("Retry has a negative delay (%s, at most %s): give RetryFixed or RetryExponentialCustom 0 or more",
+			time.Duration(p.BaseDelay), time.Duration(p.MaxDelay))
+	}
+	if c.Breaker != "" {
+		if err := protocol.ValidToken(c.Breaker); err != nil {
+			return fail("Breaker: %v: name the breaker with those characters only", err)
+		}
+	}
+	if bp := c.BreakerPolicy; bp != nil && bp.ResetTimeout < 0 {
+		return fail("BreakerPolicy.ResetTimeout is negative (%s): use 0 for the default (30 s), or a positive duration in nanoseconds",
+			time.Duration(bp.ResetTimeout))
+	}
+	return nil
+}
+
 func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
 	if t == nil {
 		return protocol.TaskSpec{}, errors.New("nil task")
 	}
-	var c TaskConfig
-	if cfg != nil {
-		c = *cfg
-	} else if tc, ok := t.(TaskWithConfig); ok {
-		c = tc.Config()
-	}
+	c := configOf(t, cfg)
 	params, err := wirecodec.EncodeValue(t)
 	if err != nil {
 		return protocol.TaskSpec{}, fmt.Errorf("encode task %q: %w", t.Kind(), err)

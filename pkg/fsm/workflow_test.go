@@ -2,6 +2,7 @@ package fsm_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cano-nats/cano/internal/engine"
 	"github.com/cano-nats/cano/pkg/fsm"
+	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 type mapTask struct {
@@ -139,4 +141,55 @@ func TestOnFailureRules(t *testing.T) {
 	d, err := fsm.New[St]("w", A).Register(A, noop{}).Exit(Done).Definition()
 	require.NoError(t, err)
 	require.EqualValues(t, 1, d.V, "no routed failure: older builds read it")
+}
+
+// cfgTask carries its own TaskConfig (TaskWithConfig).
+type cfgTask struct {
+	noop
+	C fsm.TaskConfig `msgpack:"-"`
+}
+
+func (c cfgTask) Config() fsm.TaskConfig { return c.C }
+
+// TestTaskConfigChecked: a TaskConfig that cannot work is refused where
+// it is given (Register, RegisterSplit, a task's own Config), with what to
+// change, instead of reaching coordinators that would ignore the
+// definition while its triggers wait.
+func TestTaskConfigChecked(t *testing.T) {
+	t.Parallel()
+	split := fsm.JoinConfig[St]{JoinState: Done}
+	for _, tc := range []struct {
+		name string
+		cfg  fsm.TaskConfig
+		msg  string
+	}{
+		{"negative attempt timeout", fsm.TaskConfig{AttemptTimeout: -time.Second},
+			`task for state "a": TaskConfig.AttemptTimeout is negative (-1s): use 0 for none, or a positive duration`},
+		{"breaker name with a space", fsm.TaskConfig{Breaker: "pay ments"},
+			`TaskConfig.Breaker: protocol: invalid name: "pay ments" has ' ' (allowed: letters, digits, '-', '_'): name the breaker with those characters only`},
+		{"negative retry delay", fsm.TaskConfig{Retry: fsm.RetryFixed(2, -time.Second)}, "TaskConfig.Retry has a negative delay"},
+		{"negative breaker reset", fsm.TaskConfig{Breaker: "b", BreakerPolicy: &protocol.BreakerPolicy{ResetTimeout: -1}},
+			"TaskConfig.BreakerPolicy.ResetTimeout is negative"},
+		{"fine", fsm.TaskConfig{AttemptTimeout: time.Second, Breaker: "pay-ments_1", Retry: fsm.RetryFixed(2, 0)}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			for _, wf := range []*fsm.Workflow[St]{
+				fsm.New[St]("w", A).Register(A, noop{}, tc.cfg).Exit(Done),
+				fsm.New[St]("w", A).Register(A, cfgTask{C: tc.cfg}).Exit(Done),
+				fsm.New[St]("w", A).RegisterSplit(A, []fsm.Task{noop{}, cfgTask{C: tc.cfg}}, split).Exit(Done),
+			} {
+				err := wf.Validate()
+				if tc.msg == "" {
+					require.NoError(t, err)
+					continue
+				}
+				require.ErrorIs(t, err, fsm.ErrConfiguration)
+				require.ErrorContains(t, err, strings.TrimPrefix(tc.msg, `task for state "a": `))
+			}
+			if tc.msg != "" {
+				require.ErrorContains(t, fsm.New[St]("w", A).Register(A, noop{}, tc.cfg).Exit(Done).Validate(), tc.msg)
+			}
+		})
+	}
 }
