@@ -245,6 +245,13 @@ func JSONObject(data []byte) bool {
 	return len(trimmed) > 0 && trimmed[0] == '{'
 }
 
+// MsgpackMap reports whether data starts as a msgpack map, as every
+// message of the wire does: a body that does not is no msgpack message,
+// whatever it is.
+func MsgpackMap(data []byte) bool {
+	return len(data) > 0 && (data[0]&0xf0 == 0x80 || data[0] == 0xde || data[0] == 0xdf)
+}
+
 // decodeEventJSON decodes the JSON form of an event; [Decode] calls it for
 // an *Event whose data is a JSON object, after the size check.
 func decodeEventJSON(data []byte, ev *protocol.Event) error {

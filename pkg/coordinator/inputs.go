@@ -63,7 +63,7 @@ func (c *Coordinator) decodeTrigger(msg jetstream.Msg) (*protocol.Trigger, error
 		trig, err = wirecodec.DecodeTriggerJSON(msg.Data(), wf, c.cfg.MaxPayload, c.cfg.Now())
 	} else {
 		trig = new(protocol.Trigger)
-		err = jsonHint(msg, wirecodec.Decode(msg.Data(), trig, c.cfg.MaxPayload)) // replies.go
+		err = jsonHint(msg, wirecodec.TriggerEnvelopeHint, wirecodec.Decode(msg.Data(), trig, c.cfg.MaxPayload)) // replies.go
 	}
 	if err == nil && wf != trig.Workflow {
 		err = fmt.Errorf("%w: trigger for workflow %q published on %s", protocol.ErrInvalidField, trig.Workflow, msg.Subject())

@@ -178,8 +178,7 @@ func (c *Coordinator) replyRequest(m *requestMsg, r *protocol.TriggerReply) {
 		return
 	}
 	m.replied.Store(true)
-	ct := m.req.Header.Get(protocol.HeaderContentType)
-	if ct == protocol.ContentTypeJSON || ct == "" && wirecodec.JSONObject(m.req.Data) {
+	if answerJSON(m.req.Header.Get(protocol.HeaderContentType), m.req.Data) { // replies.go
 		_ = c.nc.Publish(m.req.Reply, wirecodec.AppendTriggerReplyJSON(nil, r))
 		return
 	}

@@ -181,6 +181,23 @@ func TestTriggerRequestJSON(t *testing.T) {
 	e, _ = bare["error"].(map[string]any)
 	require.NotNil(t, e, "reply %v", bare)
 	require.Contains(t, e["message"], "Content-Type")
+
+	// Neither JSON nor msgpack: refused in JSON (not msgpack, which a
+	// person would read as noise), saying what to send.
+	var junk map[string]any
+	body = r.request(demo.OneTaskName, []byte(`garbage{`), false)
+	require.NoError(t, json.Unmarshal(body, &junk), "reply %q", body)
+	e, _ = junk["error"].(map[string]any)
+	require.NotNil(t, e, "reply %v", junk)
+	require.Contains(t, e["message"], `the body is neither JSON (no Content-Type: application/json header) nor a msgpack message: publish {"input": <your input>}`)
+
+	// An empty body, with no header, starts a run with no input.
+	var empty map[string]any
+	body = r.request(demo.OneTaskName, nil, false)
+	require.NoError(t, json.Unmarshal(body, &empty), "reply %q", body)
+	id, _ = empty["run_id"].(string)
+	require.NotEmpty(t, id, "reply %v", empty)
+	r.endedOnce(id, "work", "done")
 }
 
 // TestTriggerRequestMsgpackViaClient: client.Trigger sends a msgpack
