@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -80,7 +81,7 @@ func Reset(ctx context.Context, kv jetstream.KeyValue, name string) error {
 		if st, err := decodeState(e); err == nil {
 			policy = PolicyFromProtocol(st.Policy)
 		}
-		data, err := encodeSnapshot(name, breaker.Snapshot{State: breaker.StateClosed, Policy: policy}, true)
+		data, err := encodeSnapshot(name, breaker.Snapshot{State: breaker.StateClosed, Policy: policy, UpdatedAt: time.Now()}, true)
 		if err != nil {
 			return err
 		}

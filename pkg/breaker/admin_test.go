@@ -17,7 +17,8 @@ import (
 
 // TestAdminBadInput: a name that is not a token is refused before any
 // I/O; a stored state that does not decode fails List with the key, and
-// Reset overwrites it with a closed state of the default policy.
+// Reset overwrites it with a closed state of the default policy, stamped
+// with the time of the reset.
 func TestAdminBadInput(t *testing.T) {
 	t.Parallel()
 	srv := natstest.StartProvisioned(t, provision.Config{})
@@ -34,12 +35,14 @@ func TestAdminBadInput(t *testing.T) {
 	_, err = breakerkv.List(ctx, kv)
 	require.ErrorContains(t, err, "breaker: decode "+layout.BreakerKey("garbled"))
 
+	before := time.Now()
 	require.NoError(t, breakerkv.Reset(ctx, kv, "garbled"))
 	all, err := breakerkv.List(context.Background(), kv) // no deadline: TimeoutDefault applies
 	require.NoError(t, err)
 	require.Len(t, all, 1)
 	require.Equal(t, "garbled", all[0].Name)
 	require.Equal(t, string(breaker.StateClosed), string(all[0].Phase))
+	require.GreaterOrEqual(t, all[0].UpdatedAt, before.UnixNano(), "a reset is a change: it has a time")
 }
 
 func TestNewKVStoreRefuses(t *testing.T) {

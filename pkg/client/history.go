@@ -51,20 +51,24 @@ type Step struct {
 type SplitSummary struct {
 	// Strategy is the join strategy ("all", "any", "quorum", ...) and
 	// Required the successes it needs, when it counts them.
-	Strategy string
-	Required int
+	Strategy string `json:"strategy"`
+	Required int    `json:"required,omitempty"`
 	// Dynamic says the branches were returned by a task at run time.
-	Dynamic bool
+	Dynamic bool `json:"dynamic,omitempty"`
 	// Branch counts: once decided, the four outcomes add up to Total.
 	// They are counted at the join's decision: Cancelled are the branches
 	// it did not wait for, some of which may have finished after it (the
 	// join state's fsm.TaskContext.Branches reports what was recorded by
 	// the time it runs).
-	Total, Succeeded, Failed, TimedOut, Cancelled int
+	Total     int `json:"total"`
+	Succeeded int `json:"succeeded"`
+	Failed    int `json:"failed"`
+	TimedOut  int `json:"timed_out"`
+	Cancelled int `json:"cancelled"`
 	// Decision is what the join decided ("" while undecided), JoinTimeout
 	// whether its timeout decided it.
-	Decision    string
-	JoinTimeout bool
+	Decision    string `json:"decision,omitempty"`
+	JoinTimeout bool   `json:"join_timeout,omitempty"`
 }
 
 // Totals count a whole run, including the steps History no longer holds.

@@ -26,6 +26,10 @@ type RerunOpts struct {
 	// Keys are the run's own: the same key on another run, or on a
 	// trigger, is another key.
 	IdempotencyKey string
+	// ErrorIfExists makes a rerun that starts nothing, because this run
+	// has a rerun with IdempotencyKey already, return that rerun's id with
+	// an error matching [ErrRunExists] (as [TriggerOpts].ErrorIfExists).
+	ErrorIfExists bool
 }
 
 // Rerun starts a new run like run runID, which must have ended: the same
@@ -52,7 +56,7 @@ func (c *Client) Rerun(ctx context.Context, runID string, opts *RerunOpts) (stri
 	if !r.Status.Terminal() {
 		return "", fmt.Errorf("%w: run %s is %s: rerun a run once it has ended (cancel it first, or wait for it)", ErrNotEnded, runID, r.Status)
 	}
-	topts := &TriggerOpts{}
+	topts := &TriggerOpts{ErrorIfExists: opts.ErrorIfExists}
 	if opts.IdempotencyKey != "" {
 		topts.IdempotencyKey = "rerun/" + runID + "/" + opts.IdempotencyKey
 	}

@@ -352,6 +352,12 @@ func TestCanoctl(t *testing.T) {
 		require.Equal(t, 0, show.code)
 		require.Contains(t, show.stdout, "split: join all")
 		require.Contains(t, show.stdout, "3 static branches: 3 ok")
+		show = b.canoctl(t, "runs", "show", run.ID, "--json")
+		require.Equal(t, 0, show.code)
+		require.Contains(t, show.stdout, `"split": {`)
+		require.Contains(t, show.stdout, `"strategy": "all"`, "snake_case, as every other field")
+		require.Contains(t, show.stdout, `"succeeded": 3`)
+		require.NotContains(t, show.stdout, `"Strategy"`)
 
 		run, err = b.cl.Run(ctx, "failing", nil)
 		require.Error(t, err)
@@ -605,6 +611,18 @@ func TestCanoctl(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &v))
 		require.Equal(t, first.ID, v.RerunOf)
 		require.NotEqual(t, first.ID, v.RunID)
+
+		// With a key, a second rerun starts nothing and says so.
+		r = b.canoctl(t, "runs", "rerun", first.ID, "--key", "k1")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "started run ")
+		r = b.canoctl(t, "runs", "rerun", first.ID, "--key", "k1")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, "nothing started: run ")
+		require.Contains(t, r.stdout, "is already the rerun of "+first.ID+" with idempotency key k1")
+		r = b.canoctl(t, "runs", "rerun", first.ID, "--key", "k1", "--json")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Contains(t, r.stdout, `"existing": true`)
 
 		later, err := b.cl.Trigger(ctx, "echo", &client.TriggerOpts{StartAt: time.Now().Add(time.Hour)})
 		require.NoError(t, err)

@@ -213,20 +213,30 @@ func runsRerun(ctx context.Context, e *env, args []string, o any) error {
 	}
 	defer stop()
 	rctx, cancel := e.reqCtx(ctx)
-	id, err := e.cl.Rerun(rctx, old.ID, &client.RerunOpts{LatestVersion: opts.latest, IdempotencyKey: opts.key})
+	id, err := e.cl.Rerun(rctx, old.ID, &client.RerunOpts{LatestVersion: opts.latest, IdempotencyKey: opts.key, ErrorIfExists: opts.key != ""})
 	cancel()
-	if err != nil {
+	existing := errors.Is(err, client.ErrRunExists)
+	if err != nil && !existing {
 		return fmt.Errorf("rerun %s: %w", old.ID, err)
 	}
 	if !opts.wait {
 		if e.c.json {
-			return writeJSON(e.out, map[string]string{"run_id": id, "workflow": old.Workflow, "rerun_of": old.ID})
+			return writeJSON(e.out, map[string]any{"run_id": id, "workflow": old.Workflow, "rerun_of": old.ID, "existing": existing})
+		}
+		if existing {
+			fmt.Fprintf(e.out, "nothing started: run %s of %s is already the rerun of %s with idempotency key %s (see it with: canoctl runs show %s)\n",
+				id, old.Workflow, old.ID, opts.key, id)
+			return nil
 		}
 		fmt.Fprintf(e.out, "started run %s of %s, a rerun of %s (follow it with: canoctl runs watch %s)\n", id, old.Workflow, old.ID, id)
 		return nil
 	}
 	if !e.c.json {
-		fmt.Fprintf(e.out, "run %s of %s, a rerun of %s\n", id, old.Workflow, old.ID)
+		if existing {
+			fmt.Fprintf(e.out, "run %s of %s, a rerun of %s (it already existed: nothing started)\n", id, old.Workflow, old.ID)
+		} else {
+			fmt.Fprintf(e.out, "run %s of %s, a rerun of %s\n", id, old.Workflow, old.ID)
+		}
 	}
 	return follow(ctx, e, st, id)
 }
