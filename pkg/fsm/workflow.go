@@ -77,6 +77,16 @@ const CompactSplitMin = 1000
 // RegisterSplit makes state a split: tasks run in parallel as separate task
 // commands on any workers, and cfg joins them.
 //
+// Each branch's attempt policy (retries, attempt timeout, breaker) is its
+// task's own: a task type that implements [TaskWithConfig] gives it from
+// Config; any other gets the zero TaskConfig (4 attempts with exponential
+// backoff, no timeout, no breaker). For example, a branch with one retry
+// and a 2 s attempt timeout:
+//
+//	func (Fetch) Config() fsm.TaskConfig {
+//		return fsm.TaskConfig{Retry: fsm.RetryFixed(1, time.Second), AttemptTimeout: 2 * time.Second}
+//	}
+//
 // A split of more than CompactSplitMin branches that differ only in their
 // parameters (same kind, retry, timeout and breaker) is stored in the
 // definition in a compact form, about 15 bytes a branch plus the

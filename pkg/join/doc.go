@@ -7,14 +7,21 @@
 // met and fails the moment the threshold can no longer be met, instead of
 // waiting for every branch (Quorum, Percentage) or for the timeout.
 //
-// | strategy          | succeeds when                    | fails when                              |
-// | ----------------- | -------------------------------- | --------------------------------------- |
-// | All               | every branch succeeded (N=0 too) | any branch failed                       |
-// | Any               | one branch succeeded             | every branch failed (N=0 too)           |
-// | Quorum(n)         | n succeeded (n=0 at once)        | n can no longer be reached              |
-// | Percentage(p)     | ceil(N·p) succeeded              | ceil(N·p) can no longer be reached      |
-// | PartialResults(n) | n succeeded (n=0: first outcome) | n can no longer be reached              |
-// | PartialTimeout    | all done, or at the deadline, with at least one branch completed (success or failure) | nothing completed |
+// For N branches:
+//
+//   - All succeeds when every branch succeeded (N=0 too); fails when any
+//     branch failed.
+//   - Any succeeds when one branch succeeded; fails when every branch failed
+//     (N=0 too).
+//   - Quorum(n) succeeds when n succeeded (n=0: at once); fails when n can no
+//     longer be reached.
+//   - Percentage(p) succeeds when ceil(N·p) succeeded; fails when ceil(N·p)
+//     can no longer be reached.
+//   - PartialResults(n) succeeds when n succeeded (n=0: at the first
+//     outcome); fails when n can no longer be reached.
+//   - PartialTimeout succeeds when every branch is done, or at the deadline,
+//     with at least one branch completed (success or failure); fails when
+//     none completed.
 //
 // At the join timeout every strategy but PartialTimeout fails (a threshold
 // met earlier has already succeeded).
