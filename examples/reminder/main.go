@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -80,14 +81,16 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	defer env.Close()
 
 	// Two reminders, each due in a second; the idempotency key makes a
-	// repeated trigger (a retried request, say) return the same run.
+	// repeated trigger (a retried request, say) return the same run. It
+	// names the trip by its time: run again, the example is another trip.
 	at := time.Now().Add(time.Second)
+	trip := strconv.FormatInt(at.UnixMilli(), 10)
 	ids := map[string]string{}
 	for _, to := range []string{"ada", "grace"} {
 		id, err := env.Client.Trigger(ctx, "reminder", &client.TriggerOpts{
 			Input:          Reminder{To: to, Text: "your trip is tomorrow"},
 			StartAt:        at,
-			IdempotencyKey: "trip-reminder-" + to,
+			IdempotencyKey: "trip-reminder-" + to + "-" + trip,
 		})
 		if err != nil {
 			return fmt.Errorf("schedule the reminder to %s: %w", to, err)

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/cano-nats/cano/internal/natstest"
 )
 
 func TestReminder(t *testing.T) {
@@ -20,4 +22,19 @@ func TestReminder(t *testing.T) {
 		"grace: cancelled\n"+
 		`sent: ["ada: your trip is tomorrow"]`+"\n",
 		out.String())
+}
+
+// TestReminderTwiceOnOneServer: run again against the same server (-s),
+// the example schedules its reminders again (a trip of its own, not the
+// first run's idempotency keys).
+func TestReminderTwiceOnOneServer(t *testing.T) {
+	// Not parallel: the example keeps what it shows in package variables.
+	srv := natstest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var first, second bytes.Buffer
+	require.NoError(t, run(ctx, &first, srv.URL))
+	require.NoError(t, run(ctx, &second, srv.URL))
+	require.Equal(t, first.String(), second.String())
+	require.Contains(t, second.String(), "scheduled: 2 reminders")
 }

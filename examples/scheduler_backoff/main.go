@@ -69,10 +69,12 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	backoff := scheduler.BackoffPolicy{Initial: 100 * time.Millisecond, Multiplier: 2, Jitter: -1, StreakLimit: 3}
 	fmt.Fprintf(out, "backoff after failure 1, 2: %s, %s; trips after %d\n",
 		backoff.Delay(1, 0), backoff.Delay(2, 0), backoff.StreakLimit)
-	if err := env.Flows.Add(ctx, scheduler.Flow{ID: "sync", Workflow: "sync",
-		Schedule: scheduler.Every(50 * time.Millisecond), Backoff: backoff}); err != nil {
+	remove, err := local.AddFlows(ctx, env, scheduler.Flow{ID: "sync", Workflow: "sync",
+		Schedule: scheduler.Every(50 * time.Millisecond), Backoff: backoff})
+	if err != nil {
 		return err
 	}
+	defer remove()
 	for i := 1; i <= 3; i++ {
 		ev, err := events.Next(ctx)
 		if err != nil {

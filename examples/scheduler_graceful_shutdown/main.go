@@ -74,9 +74,11 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	}
 	defer events.Stop()
 
-	if err := env.Flows.Add(ctx, scheduler.Flow{ID: "export", Workflow: "export", Schedule: scheduler.Manual()}); err != nil {
+	remove, err := local.AddFlows(ctx, env, scheduler.Flow{ID: "export", Workflow: "export", Schedule: scheduler.Manual()})
+	if err != nil {
 		return err
 	}
+	defer remove()
 	if err := env.Flows.Trigger(ctx, "export"); err != nil {
 		return err
 	}

@@ -101,14 +101,13 @@ func run(ctx context.Context, out io.Writer, url string) error {
 		return err
 	}
 	defer events.Stop()
-	for _, f := range []scheduler.Flow{
-		{ID: "health", Workflow: "health", Schedule: scheduler.Every(250 * time.Millisecond)},
-		{ID: "rowcount", Workflow: "rowcount", Schedule: scheduler.Manual()},
-	} {
-		if err := env.Flows.Add(ctx, f); err != nil {
-			return err
-		}
+	remove, err := local.AddFlows(ctx, env,
+		scheduler.Flow{ID: "health", Workflow: "health", Schedule: scheduler.Every(250 * time.Millisecond)},
+		scheduler.Flow{ID: "rowcount", Workflow: "rowcount", Schedule: scheduler.Manual()})
+	if err != nil {
+		return err
 	}
+	defer remove()
 	if err := env.Flows.Trigger(ctx, "rowcount"); err != nil {
 		return err
 	}

@@ -66,11 +66,11 @@ func run(ctx context.Context, out io.Writer, url string) error {
 		{ID: "report", Workflow: "report", Schedule: scheduler.Cron("* * * * * *")},
 		{ID: "cleanup", Workflow: "cleanup", Schedule: scheduler.Manual()},
 	}
-	for _, f := range flows {
-		if err := env.Flows.Add(ctx, f); err != nil {
-			return err
-		}
+	remove, err := local.AddFlows(ctx, env, flows...)
+	if err != nil {
+		return err
 	}
+	defer remove()
 	if err := env.Flows.Trigger(ctx, "cleanup"); err != nil {
 		return err
 	}

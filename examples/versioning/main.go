@@ -175,6 +175,14 @@ func run(ctx context.Context, out io.Writer, url string) error {
 		return fmt.Errorf("want deleting the latest version refused, got %v", err)
 	}
 	fmt.Fprintln(out, "deleting the latest version is refused without AllowLatest")
+
+	// Leave a shared server (-s) as it was, so that the example runs again
+	// the same: with AllowLatest the latest version goes too.
+	err = env.Client.DeleteWorkflowVersion(ctx, "greeting", wi.Latest, &client.DeleteWorkflowVersionOpts{AllowLatest: true})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "with AllowLatest it is deleted too: no version of greeting is left")
 	return nil
 }
 

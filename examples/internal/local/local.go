@@ -23,6 +23,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/cano-nats/cano/pkg/canotest"
+	"github.com/cano-nats/cano/pkg/scheduler"
 )
 
 // Reconnect pacing of a connection made by [Connect]: after losing its
@@ -59,6 +60,29 @@ type Env = canotest.Env
 // server's data.
 func Start(ctx context.Context, opts Options) (*Env, error) {
 	return canotest.New(ctx, opts)
+}
+
+// AddFlows adds flows to env's scheduler (Options.Scheduler), first
+// removing a flow of the same id that an earlier run left on a shared
+// server (-s), and returns what removes them again, for the example to
+// defer: a cron or interval flow left behind would go on starting runs
+// that no worker serves once the example has exited.
+func AddFlows(ctx context.Context, env *Env, flows ...scheduler.Flow) (remove func(), err error) {
+	remove = func() {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		for _, f := range flows {
+			_ = env.Flows.Remove(rctx, f.ID)
+		}
+	}
+	for _, f := range flows {
+		_ = env.Flows.Remove(ctx, f.ID) // left by an earlier run, or none
+		if err := env.Flows.Add(ctx, f); err != nil {
+			remove()
+			return nil, err
+		}
+	}
+	return remove, nil
 }
 
 // Main is an example's main: it parses -s (the NATS server URL; empty
