@@ -125,7 +125,7 @@ func (l Loop) Do(ctx context.Context, what string, step func(ctx context.Context
 		}
 		if err == nil {
 			if attempt > 0 {
-				log.Info("NATS answers: "+what+" done after waiting", "step", what, "url", l.url(), "attempts", attempt+1)
+				log.Info(what+": done, after waiting for NATS at "+l.url(), "step", what, "attempts", attempt+1)
 			}
 			return nil
 		}

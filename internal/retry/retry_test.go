@@ -83,7 +83,7 @@ func TestLoop(t *testing.T) {
 		require.Equal(t, []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}, b.slept)
 		require.Contains(t, b.logs.String(),
 			"waiting for NATS at nats://127.0.0.1:4222: stream KV_cano_leader: context deadline exceeded; retrying in 250ms")
-		require.Contains(t, b.logs.String(), "NATS answers: ")
+		require.Contains(t, b.logs.String(), `msg="provision: done, after waiting for NATS at nats://127.0.0.1:4222"`)
 		require.NotContains(t, b.logs.String(), "s (", "no hint without Loop.Hint")
 	})
 	t.Run("the hint ends the third failed attempt's line, once", func(t *testing.T) {
@@ -187,7 +187,7 @@ func TestLoopDefaults(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, calls)
 	require.Contains(t, logs.String(), "waiting for NATS at the configured URL: no servers available for connection; retrying in ")
-	require.Contains(t, logs.String(), "NATS answers: ")
+	require.Contains(t, logs.String(), `msg="connect: done, after waiting for NATS at the configured URL"`)
 
 	// Without a Log it logs to slog.Default; a cancelled context ends it.
 	ctx, cancel := context.WithCancel(context.Background())

@@ -41,6 +41,7 @@ type liveFlow struct {
 	nextSlot    time.Time // cron: next slot to fire; zero if none
 	catchUp     time.Time // cron catch_up: a missed slot to run now; zero if none
 	needPublish bool      // reserved, but the trigger publish failed
+	skipped     int       // slots skipped in a row (only the first is logged at info)
 }
 
 type statusBox struct {
@@ -395,11 +396,24 @@ func (l *leaderRun) fire(ctx context.Context, lf *liveFlow, k fireKind, slot tim
 	}
 	switch dec {
 	case decideFire:
+		if lf.skipped > 1 {
+			l.log.Info("flow fires again", "flow", lf.id, "slots_skipped", lf.skipped)
+		}
+		lf.skipped = 0
 		l.runs[runID] = lf.id
 		l.publish(ctx, lf, runID, slot)
 	case decideSkip:
 		l.s.metrics.skipped(lf.id)
-		l.log.Info("fire skipped", "flow", lf.id, "slot", slot, "phase", l.box(lf.id).st.Phase)
+		lf.skipped++
+		// A run that does not end skips every slot: the first skip in a
+		// row is logged at info, the others at debug
+		// (cano_scheduler_skips_total counts them all).
+		level := slog.LevelDebug
+		if lf.skipped == 1 {
+			level = slog.LevelInfo
+		}
+		l.log.Log(ctx, level, "fire skipped: the flow is running, backing off or tripped (phase says which); "+
+			"its slots are skipped until it may fire again", "flow", lf.id, "slot", slot, "phase", l.box(lf.id).st.Phase)
 	case decideRejectBusy, decideRejectTrips:
 		l.log.Info("manual trigger rejected", "flow", lf.id, "why", dec)
 	}
