@@ -208,7 +208,9 @@ type Registry interface {
 func (m *Machine) CheckKinds(reg Registry) error {
 	for _, k := range m.Kinds() {
 		if !reg.Has(k) {
-			return fmt.Errorf("%w: workflow %q uses task kind %q, which this worker has not registered", ErrConfiguration, m.def.Name, k)
+			return fmt.Errorf("%w: workflow %q uses task kind %q, which this worker has not registered: "+
+				"add the task type to the worker's registry, fsm.Register[T](reg) with T the type whose Kind() returns %q",
+				ErrConfiguration, m.def.Name, k, k)
 		}
 	}
 	for i := range m.def.States {

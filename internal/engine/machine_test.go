@@ -30,7 +30,7 @@ func TestKinds(t *testing.T) {
 	require.NoError(t, m.CheckKinds(kinds{"noop": true, "split_other": true}))
 	err := m.CheckKinds(kinds{"noop": true})
 	require.ErrorIs(t, err, engine.ErrConfiguration)
-	require.ErrorContains(t, err, `workflow "kinds" uses task kind "split_other", which this worker has not registered`)
+	require.ErrorContains(t, err, `workflow "kinds" uses task kind "split_other", which this worker has not registered: add the task type to the worker's registry, fsm.Register[T](reg) with T the type whose Kind() returns "split_other"`)
 }
 
 type splitOther struct{}

@@ -962,6 +962,10 @@ func TestCanoctl(t *testing.T) {
 		require.NoError(t, json.Unmarshal([]byte(r.stdout), &f))
 		require.True(t, f.NextSlot.After(time.Now()), "the next slot is ahead: %v", f.NextSlot)
 		require.LessOrEqual(t, time.Until(f.NextSlot), 25*time.Hour)
+		require.Equal(t, 0, b.canoctl(t, "flows", "pause", "nightly").code)
+		r = b.canoctl(t, "flows", "status", "nightly")
+		require.Equal(t, 0, r.code, r.stderr)
+		require.Regexp(t, `Next slot:\s+none while paused \(resume it with: canoctl flows resume nightly\)`, r.stdout)
 	})
 
 	t.Run("nats CLI context", func(t *testing.T) {

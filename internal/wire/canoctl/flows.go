@@ -159,7 +159,10 @@ func flowsStatus(ctx context.Context, e *env, args []string, _ any) error {
 	t.row("Last run:", fmtTime(f.LastRun, now))
 	t.row("Current run:", f.CurrentRun)
 	t.row("Failure streak:", f.FailureStreak)
-	if f.Flow.Schedule.Kind == scheduler.KindCron {
+	switch {
+	case f.Flow.Schedule.Kind == scheduler.KindCron && f.Paused:
+		t.row("Next slot:", "none while paused (resume it with: canoctl flows resume "+f.Flow.ID+")")
+	case f.Flow.Schedule.Kind == scheduler.KindCron:
 		t.row("Next slot:", slotText(f.NextSlot, f.Flow.Schedule.TimeZone, now))
 	}
 	t.row("Next eligible:", fmtTime(f.NextEligible, now))

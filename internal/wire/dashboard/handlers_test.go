@@ -394,6 +394,9 @@ func TestHandlers(t *testing.T) {
 		t.Cleanup(func() { _ = fc.Remove(context.Background(), "nightly") })
 		_, body := s.get(t, "/flows")
 		require.Regexp(t, `cron 0 0 2 \* \* \* UTC<br><small class="next-slot">next slot [0-9-]* ?02:00:00(\.000)?</small>`, body)
+		require.NoError(t, fc.Pause(ctx, "nightly"))
+		_, body = s.get(t, "/flows")
+		require.Contains(t, body, `cron 0 0 2 * * * UTC<br><small class="next-slot">no slot while paused</small>`)
 	})
 
 	t.Run("flow pause and resume", func(t *testing.T) {
