@@ -346,3 +346,25 @@ func manySplitTasks(n int) []fsm.Task {
 	}
 	return out
 }
+
+func TestRetryDetail(t *testing.T) {
+	t.Parallel()
+	single := &protocol.TaskCommand{Branch: -1, Task: protocol.TaskSpec{Kind: "charge"}}
+	branch := &protocol.TaskCommand{Branch: 2, Task: protocol.TaskSpec{Kind: "fetch_source"}}
+	boom := errors.New("boom")
+	for _, tc := range []struct {
+		name  string
+		cmd   *protocol.TaskCommand
+		delay time.Duration
+		want  string
+	}{
+		{"single task, delay rounded to the millisecond", single, 188002601 * time.Nanosecond, "attempt 1 failed, next in 188ms: boom"},
+		{"a split branch is named with its kind", branch, 2 * time.Second, "branch 2 (fetch_source): attempt 1 failed, next in 2s: boom"},
+		{"under a millisecond is kept", single, 300 * time.Microsecond, "attempt 1 failed, next in 300µs: boom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			require.Equal(t, tc.want, retryDetail(tc.cmd, 1, tc.delay, boom))
+		})
+	}
+}

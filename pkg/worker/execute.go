@@ -163,7 +163,7 @@ func (w *Worker) execute(m jetstream.Msg) (pending bool) {
 	case verdictRetry:
 		w.log.Debug("attempt failed; retrying", "run_id", cmd.RunID, "state", cmd.State, "attempt", attempt, "delay", d.delay, "err", out.err)
 		w.metrics.retried(cmd)
-		w.event(cmd, protocol.EventTaskRetried, fmt.Sprintf("attempt %d failed, next in %s: %v", attempt, d.delay, out.err))
+		w.event(cmd, protocol.EventTaskRetried, retryDetail(cmd, attempt, d.delay, out.err))
 		_ = msg.NakWithDelay(d.delay)
 	}
 	return pending
@@ -330,6 +330,18 @@ func setBranchOutcome(o *fsm.BranchOutcome, data []byte) error {
 		o.Err = fsmbridge.FromErrorInfo(bo.Error)
 	}
 	return nil
+}
+
+// retryDetail is a retry event's detail: which attempt failed (of which
+// split branch), when the next comes, and why.
+func retryDetail(cmd *protocol.TaskCommand, attempt int, delay time.Duration, err error) string {
+	if delay >= time.Millisecond {
+		delay = delay.Round(time.Millisecond)
+	}
+	if cmd.Branch >= 0 {
+		return fmt.Sprintf("branch %d (%s): attempt %d failed, next in %s: %v", cmd.Branch, cmd.Task.Kind, attempt, delay, err)
+	}
+	return fmt.Sprintf("attempt %d failed, next in %s: %v", attempt, delay, err)
 }
 
 func (w *Worker) event(cmd *protocol.TaskCommand, typ protocol.EventType, detail string) {
