@@ -76,7 +76,10 @@ type Totals struct {
 	// Steps taken, and Dropped of them no longer in History.
 	Steps, Dropped int
 	// Attempts made by every task (split branches included), FailedAttempts
-	// of them failed, and FailedTasks whose final attempt failed.
+	// of them failed, and FailedTasks whose final attempt failed. They count
+	// the attempts whose outcome the run recorded: a branch its join
+	// cancelled before it ended (Quorum met, say) leaves its earlier failed
+	// attempts out.
 	Attempts, FailedAttempts, FailedTasks int
 }
 

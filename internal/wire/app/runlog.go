@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -42,8 +41,9 @@ func (s *runSampler) allow(now time.Time) (ok bool, heldBack int) {
 	return true, heldBack
 }
 
-// runLogger logs the terminal events it receives (dev mode): completed at
-// info, failed and cancelled at warn, sampled by a runSampler.
+// runLogger logs the terminal events it receives (dev mode), at info,
+// sampled by a runSampler. A failed run's warning is the coordinator's own
+// ("run failed"); this line, with its error, is its end among the others.
 type runLogger struct {
 	log *slog.Logger
 	now func() time.Time
@@ -68,15 +68,13 @@ func (l *runLogger) handle(m *nats.Msg) {
 		return
 	}
 	args := []any{"run_id", ev.RunID, "workflow", ev.Workflow, "status", string(ev.Status), "state", ev.State}
-	level := slog.LevelInfo
 	if e := ev.Error; e != nil {
-		level = slog.LevelWarn
 		args = append(args, "attempt", e.Attempts, "category", string(e.Category), "err", e.Message)
 	}
 	if held > 0 {
 		args = append(args, "held_back", held)
 	}
-	l.log.Log(context.Background(), level, "run finished", args...)
+	l.log.Info("run finished", args...)
 }
 
 // logRuns subscribes the dev mode's run log to the terminal events; the

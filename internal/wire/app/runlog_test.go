@@ -80,7 +80,7 @@ func TestRunLoggerLogsFinishedRuns(t *testing.T) {
 	require.Equal(t, "run finished", lines[0]["msg"])
 	require.Equal(t, "r1", lines[0]["run_id"])
 	require.Equal(t, "completed", lines[0]["status"])
-	require.Equal(t, "WARN", lines[1]["level"])
+	require.Equal(t, "INFO", lines[1]["level"], "the coordinator warns of a failed run; this is its end")
 	require.Equal(t, "r2", lines[1]["run_id"])
 	require.Equal(t, "order", lines[1]["workflow"])
 	require.Equal(t, "charge", lines[1]["state"])
