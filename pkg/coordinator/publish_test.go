@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/layout"
@@ -35,25 +36,10 @@ func TestLostPublishAckDoesNotWedgeShard(t *testing.T) {
 	defer cancel()
 	names := protocol.MustNames("")
 
-	reg := &fsm.Registry{}
-	demo.RegisterAll(reg)
-	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.OneTask()}, AckWait: 5 * time.Second})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
-	co, err := coordinator.New(nc, coordinator.Config{Shards: 1, AckWait: time.Second})
-	require.NoError(t, err)
-	require.NoError(t, co.Start(ctx))
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer scancel()
-		require.NoError(t, co.Stop(sctx), "the coordinator stops (a wedged ack loop would not)")
-	})
-	cl, err := client.New(nc, client.Config{})
-	require.NoError(t, err)
+	cl := startOneShard(ctx, t, nc, demo.OneTask())
 
 	// One run first, so the definition is known and the path is warm.
-	_, err = cl.Run(ctx, demo.OneTaskName, nil)
+	_, err := cl.Run(ctx, demo.OneTaskName, nil)
 	require.NoError(t, err)
 
 	tasks, err := js.Stream(ctx, layout.TasksStream(names))
@@ -98,19 +84,7 @@ func TestLostPublishAckDoesNotWedgeShard(t *testing.T) {
 		_, err := cl.Run(ctx, demo.OneTaskName, nil)
 		require.NoError(t, err)
 	}
-	natstest.WaitFor(t, 30*time.Second, "every coordinator input acknowledged", func() bool {
-		for _, stream := range []string{layout.TriggersStream(names), layout.ResultsStream(names)} {
-			c, err := js.Consumer(ctx, stream, coordinator.ConsumerDefault)
-			if err != nil {
-				return false
-			}
-			info, err := c.Info(ctx)
-			if err != nil || info.NumAckPending != 0 || info.NumPending != 0 {
-				return false
-			}
-		}
-		return true
-	})
+	waitInputsAcked(ctx, t, js, names)
 }
 
 // TestLostNextCommandIsPublishedAgain: the command a result leads to (a
@@ -126,23 +100,8 @@ func TestLostNextCommandIsPublishedAgain(t *testing.T) {
 	defer cancel()
 	names := protocol.MustNames("")
 
-	reg := &fsm.Registry{}
-	demo.RegisterAll(reg)
-	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{demo.Sleepy(time.Millisecond)}, AckWait: 5 * time.Second})
-	require.NoError(t, err)
-	require.NoError(t, w.Start(ctx))
-	t.Cleanup(func() { _ = w.Stop(context.Background()) })
-	co, err := coordinator.New(nc, coordinator.Config{Shards: 1, AckWait: time.Second})
-	require.NoError(t, err)
-	require.NoError(t, co.Start(ctx))
-	t.Cleanup(func() {
-		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer scancel()
-		require.NoError(t, co.Stop(sctx))
-	})
-	cl, err := client.New(nc, client.Config{})
-	require.NoError(t, err)
-	_, err = cl.Run(ctx, demo.SleepyName, nil) // the definition known, the path warm
+	cl := startOneShard(ctx, t, nc, demo.Sleepy(time.Millisecond))
+	_, err := cl.Run(ctx, demo.SleepyName, nil) // the definition known, the path warm
 	require.NoError(t, err)
 
 	tasks, err := js.Stream(ctx, layout.TasksStream(names))
@@ -170,6 +129,38 @@ func TestLostNextCommandIsPublishedAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, client.RunCompleted, out.Status)
 	require.Equal(t, []string{"sleep", "after", "done"}, out.Path)
+	waitInputsAcked(ctx, t, js, names)
+}
+
+// startOneShard starts a worker hosting wf and a coordinator of one shard
+// (so every input goes through the same ack loop), stopped in t.Cleanup
+// (a wedged ack loop would keep the coordinator from stopping), and
+// returns a client.
+func startOneShard(ctx context.Context, t *testing.T, nc *nats.Conn, wf worker.Definer) *client.Client {
+	t.Helper()
+	reg := &fsm.Registry{}
+	demo.RegisterAll(reg)
+	w, err := worker.New(nc, worker.Config{Registry: reg, Workflows: []worker.Definer{wf}, AckWait: 5 * time.Second})
+	require.NoError(t, err)
+	require.NoError(t, w.Start(ctx))
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	co, err := coordinator.New(nc, coordinator.Config{Shards: 1, AckWait: time.Second})
+	require.NoError(t, err)
+	require.NoError(t, co.Start(ctx))
+	t.Cleanup(func() {
+		sctx, scancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer scancel()
+		require.NoError(t, co.Stop(sctx), "the coordinator stops (a wedged ack loop would not)")
+	})
+	cl, err := client.New(nc, client.Config{})
+	require.NoError(t, err)
+	return cl
+}
+
+// waitInputsAcked waits until the coordinator's stream inputs (triggers,
+// results) are all acknowledged.
+func waitInputsAcked(ctx context.Context, t *testing.T, js jetstream.JetStream, names protocol.Names) {
+	t.Helper()
 	natstest.WaitFor(t, 30*time.Second, "every coordinator input acknowledged", func() bool {
 		for _, stream := range []string{layout.TriggersStream(names), layout.ResultsStream(names)} {
 			c, err := js.Consumer(ctx, stream, coordinator.ConsumerDefault)
