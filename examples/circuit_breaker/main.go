@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/cano-nats/cano/examples/internal/local"
+	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/client"
 	"github.com/cano-nats/cano/pkg/fsm"
-	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
@@ -56,10 +56,9 @@ func (CallInventory) Run(context.Context, *fsm.TaskContext) (fsm.Result, error) 
 func workflow() *fsm.Workflow[State] {
 	return fsm.New[State]("circuit_breaker", Call).
 		Register(Call, CallInventory{}, fsm.TaskConfig{
-			Retry:   fsm.RetryNone(),
-			Breaker: breakerName,
-			BreakerPolicy: &protocol.BreakerPolicy{
-				FailureThreshold: 2, ResetTimeout: int64(1500 * time.Millisecond), HalfOpenMaxCalls: 1},
+			Retry:         fsm.RetryNone(),
+			Breaker:       breakerName,
+			BreakerPolicy: &breaker.Policy{FailureThreshold: 2, ResetTimeout: 1500 * time.Millisecond, HalfOpenMaxCalls: 1},
 		}).
 		Exit(Done)
 }
@@ -104,7 +103,7 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	}
 	// The service recovers; wait for the breaker's cool-down to pass.
 	healthy.Store(true)
-	info, err := breaker(ctx, cl)
+	info, err := breakerInfo(ctx, cl)
 	if err != nil {
 		return err
 	}
@@ -116,7 +115,7 @@ func run(ctx context.Context, out io.Writer, url string) error {
 	return step("after the cool-down")
 }
 
-func breaker(ctx context.Context, cl *client.Client) (client.BreakerInfo, error) {
+func breakerInfo(ctx context.Context, cl *client.Client) (client.BreakerInfo, error) {
 	all, err := cl.Breakers(ctx)
 	if err != nil {
 		return client.BreakerInfo{}, err
@@ -130,6 +129,6 @@ func breaker(ctx context.Context, cl *client.Client) (client.BreakerInfo, error)
 }
 
 func breakerState(ctx context.Context, cl *client.Client) (client.BreakerState, error) {
-	b, err := breaker(ctx, cl)
+	b, err := breakerInfo(ctx, cl)
 	return b.State, err
 }

@@ -56,6 +56,10 @@ func (p Policy) withDefaults() Policy {
 	return p
 }
 
+// Check returns an error matching [ErrInvalidSettings] when p, its zero
+// fields taking their defaults, cannot configure a breaker.
+func (p Policy) Check() error { return p.withDefaults().validate() }
+
 func (p Policy) validate() error {
 	if p.FailureThreshold < 1 || p.FailureThreshold > failureThresholdMax {
 		return fmt.Errorf("%w: FailureThreshold %d: must be in [1, %d]", ErrInvalidSettings, p.FailureThreshold, failureThresholdMax)

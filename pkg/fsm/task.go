@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"sync"
 	"time"
 
 	"github.com/cano-nats/cano/internal/fsmbridge/hooks"
 	"github.com/cano-nats/cano/internal/wirecodec"
+	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/join"
 	"github.com/cano-nats/cano/pkg/kvstore"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -74,15 +76,14 @@ type TaskConfig struct {
 	// every other one as a success.
 	Breaker string
 	// BreakerPolicy configures the named breaker when a worker process
-	// first uses it; nil means the breaker defaults (5 consecutive
-	// failures open it for 30 s, then 1 probe). ResetTimeout is in
-	// nanoseconds, a time.Duration converted:
+	// first uses it; nil, like a zero field, means the breaker defaults (5
+	// consecutive failures open it for 30 s, then 1 probe):
 	//
-	//	BreakerPolicy: &protocol.BreakerPolicy{FailureThreshold: 3, ResetTimeout: int64(10 * time.Second)}
+	//	BreakerPolicy: &breaker.Policy{FailureThreshold: 3, ResetTimeout: 10 * time.Second}
 	//
 	// Give every state that names one breaker the same policy: a process
 	// keeps the first it sees, and logs a warning for the others.
-	BreakerPolicy *protocol.BreakerPolicy
+	BreakerPolicy *breaker.Policy
 }
 
 // Minimal is a TaskConfig of one attempt (no retries) and nothing else:
@@ -524,11 +525,22 @@ func (c *TaskConfig) check() error {
 			return fail("Breaker: %v: name the breaker with those characters only", err)
 		}
 	}
-	if bp := c.BreakerPolicy; bp != nil && bp.ResetTimeout < 0 {
-		return fail("BreakerPolicy.ResetTimeout is negative (%s): use 0 for the default (30 s), or a positive duration in nanoseconds",
-			time.Duration(bp.ResetTimeout))
+	if bp := c.BreakerPolicy; bp != nil {
+		if err := bp.Check(); err != nil {
+			return fail("BreakerPolicy: %v: leave a field 0 for its default", err)
+		}
 	}
 	return nil
+}
+
+// wireBreakerPolicy is p's wire form (nil for nil). Its fields are in range:
+// TaskConfig.check has applied p.Check.
+func wireBreakerPolicy(p *breaker.Policy) *protocol.BreakerPolicy {
+	if p == nil {
+		return nil
+	}
+	return &protocol.BreakerPolicy{FailureThreshold: uint32(max(0, min(p.FailureThreshold, math.MaxUint32))),
+		ResetTimeout: int64(p.ResetTimeout), HalfOpenMaxCalls: uint32(max(0, min(p.HalfOpenMaxCalls, math.MaxUint32)))}
 }
 
 func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
@@ -546,7 +558,7 @@ func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
 		Retry:          c.Retry.Policy(),
 		AttemptTimeout: int64(c.AttemptTimeout),
 		Breaker:        c.Breaker,
-		BreakerPolicy:  c.BreakerPolicy,
+		BreakerPolicy:  wireBreakerPolicy(c.BreakerPolicy),
 	}
 	return spec, nil
 }

@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/cano-nats/cano/internal/engine"
+	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/fsm"
-	"github.com/cano-nats/cano/pkg/protocol"
 )
 
 type mapTask struct {
@@ -168,9 +168,12 @@ func TestTaskConfigChecked(t *testing.T) {
 		{"breaker name with a space", fsm.TaskConfig{Breaker: "pay ments"},
 			`TaskConfig.Breaker: protocol: invalid name: "pay ments" has ' ' (allowed: letters, digits, '-', '_'): name the breaker with those characters only`},
 		{"negative retry delay", fsm.TaskConfig{Retry: fsm.RetryFixed(2, -time.Second)}, "TaskConfig.Retry has a negative delay"},
-		{"negative breaker reset", fsm.TaskConfig{Breaker: "b", BreakerPolicy: &protocol.BreakerPolicy{ResetTimeout: -1}},
-			"TaskConfig.BreakerPolicy.ResetTimeout is negative"},
-		{"fine", fsm.TaskConfig{AttemptTimeout: time.Second, Breaker: "pay-ments_1", Retry: fsm.RetryFixed(2, 0)}, ""},
+		{"negative breaker reset", fsm.TaskConfig{Breaker: "b", BreakerPolicy: &breaker.Policy{ResetTimeout: -time.Second}},
+			"TaskConfig.BreakerPolicy: breaker: invalid settings: ResetTimeout -1s: must not be negative: leave a field 0 for its default"},
+		{"breaker probes out of range", fsm.TaskConfig{Breaker: "b", BreakerPolicy: &breaker.Policy{HalfOpenMaxCalls: -1}},
+			"TaskConfig.BreakerPolicy: breaker: invalid settings: HalfOpenMaxCalls -1"},
+		{"fine", fsm.TaskConfig{AttemptTimeout: time.Second, Breaker: "pay-ments_1", Retry: fsm.RetryFixed(2, 0),
+			BreakerPolicy: &breaker.Policy{ResetTimeout: time.Second}}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

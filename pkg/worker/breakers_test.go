@@ -35,7 +35,7 @@ func TestSharedBreakerInWorker(t *testing.T) {
 		}
 		return fsm.Next("done"), nil
 	})
-	policy := &protocol.BreakerPolicy{FailureThreshold: 2, ResetTimeout: int64(time.Minute), HalfOpenMaxCalls: 1}
+	policy := &breaker.Policy{FailureThreshold: 2, ResetTimeout: time.Minute, HalfOpenMaxCalls: 1}
 	var set *worker.BreakerSet
 	b := setupFunc(t, func(nc *nats.Conn, js jetstream.JetStream) worker.Config {
 		kv, err := js.KeyValue(context.Background(), layout.BreakersBucket(protocol.MustNames("")))
@@ -163,7 +163,7 @@ func TestDisableBreakers(t *testing.T) {
 		return fsm.Result{}, errors.New("down")
 	})
 	b := setup(t, worker.Config{DisableBreakers: true}, oneTask("unguarded", script, fsm.TaskConfig{Retry: fsm.RetryFixed(2, time.Millisecond),
-		Breaker: "dep", BreakerPolicy: &protocol.BreakerPolicy{FailureThreshold: 1}}))
+		Breaker: "dep", BreakerPolicy: &breaker.Policy{FailureThreshold: 1}}))
 	_, err := b.client.Run(awaitCtx(t), "unguarded", nil)
 	require.ErrorIs(t, err, fsm.ErrRetryExhausted, "no breaker: every attempt runs")
 	require.EqualValues(t, 3, calls.Load())

@@ -7,9 +7,9 @@ import (
 	"os"
 	"time"
 
+	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/kvstore"
-	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/worker"
 )
 
@@ -171,8 +171,8 @@ func Flaky() *fsm.Workflow[string] {
 func Guarded() *fsm.Workflow[string] {
 	return fsm.New[string](GuardedName, "call").
 		Register("call", GuardedCall{Next: "done"}, fsm.TaskConfig{Retry: fsm.RetryNone(), Breaker: GuardedBreaker,
-			BreakerPolicy: &protocol.BreakerPolicy{FailureThreshold: GuardedFailureThreshold,
-				ResetTimeout: int64(GuardedResetTimeout), HalfOpenMaxCalls: 1}}).
+			BreakerPolicy: &breaker.Policy{FailureThreshold: GuardedFailureThreshold,
+				ResetTimeout: GuardedResetTimeout, HalfOpenMaxCalls: 1}}).
 		Exit("done")
 }
 
