@@ -479,6 +479,7 @@ func TestCanoctl(t *testing.T) {
 		want := `run ` + id + ` waits in state "work" for task kind "test_orphan", which no live worker serves: start a worker that registers it`
 		r := b.canoctl(t, "runs", "show", id)
 		require.Equal(t, 0, r.code, r.stderr)
+		require.True(t, strings.HasPrefix(r.stdout, "Run: "), "no blank first line: %q", r.stdout)
 		require.Contains(t, r.stdout, "running")
 		require.Contains(t, r.stderr, want)
 		r = b.canoctl(t, "runs", "show", id, "--json")

@@ -18,7 +18,9 @@ type table struct{ tw *tabwriter.Writer }
 
 func newTable(w io.Writer, header ...string) *table {
 	t := &table{tw: tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)}
-	t.row(anys(header)...)
+	if len(header) > 0 { // a key-value table has none (no blank first line)
+		t.row(anys(header)...)
+	}
 	return t
 }
 
