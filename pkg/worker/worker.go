@@ -404,7 +404,10 @@ func (w *Worker) Start(ctx context.Context) (err error) {
 		if err != nil {
 			return fmt.Errorf("worker: breakers bucket: %w", notProvisioned(err))
 		}
-		if w.breakers, err = NewSharedBreakers(w.nc, kv, BreakersConfig{Prefix: w.cfg.Prefix, Logger: w.log,
+		// The set adds component=breakers: the worker's own logger would
+		// give its lines the key component twice.
+		blog := w.cfg.Logger.With("worker_id", w.cfg.ID)
+		if w.breakers, err = NewSharedBreakers(w.nc, kv, BreakersConfig{Prefix: w.cfg.Prefix, Logger: blog,
 			OnTransitionFunc: w.metrics.onBreaker(nil)}); err != nil {
 			return err
 		}
