@@ -25,8 +25,8 @@ func registeredSpec(what string, t Task, cfg *TaskConfig) (protocol.TaskSpec, er
 	if t == nil {
 		return protocol.TaskSpec{}, fmt.Errorf("%s: nil task", what)
 	}
-	if c := configOf(t, cfg); c.check() != nil {
-		return protocol.TaskSpec{}, fmt.Errorf("%s: %w", what, c.check())
+	if err := configOf(t, cfg).check(); err != nil {
+		return protocol.TaskSpec{}, fmt.Errorf("%s: %w", what, err)
 	}
 	v := reflect.ValueOf(t)
 	typeName := taskTypeName(v.Type())

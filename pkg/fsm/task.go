@@ -160,8 +160,8 @@ func (r Result) splitSpec() (*protocol.SplitSpec, error) {
 	spec := &protocol.SplitSpec{Join: r.split.cfg.spec(), Tasks: make([]protocol.TaskSpec, len(r.split.tasks))}
 	for i, t := range r.split.tasks {
 		if t != nil {
-			if c := configOf(t, nil); c.check() != nil {
-				return nil, fmt.Errorf("fsm: split branch %d (%s): %w: %w", i, t.Kind(), ErrConfiguration, c.check())
+			if err := configOf(t, nil).check(); err != nil {
+				return nil, fmt.Errorf("fsm: split branch %d (%s): %w: %w", i, t.Kind(), ErrConfiguration, err)
 			}
 		}
 		ts, err := taskSpec(t, nil)
@@ -508,7 +508,7 @@ func configOf(t Task, cfg *TaskConfig) TaskConfig {
 // Caught at registration, rather than by every coordinator, which would
 // ignore the definition while its triggers wait, or by the breaker store,
 // which would admit every call.
-func (c *TaskConfig) check() error {
+func (c TaskConfig) check() error {
 	fail := func(format string, args ...any) error {
 		return fmt.Errorf("TaskConfig.%s", fmt.Sprintf(format, args...))
 	}
