@@ -150,6 +150,9 @@ func TestRetriesAndTimeouts(t *testing.T) {
 		require.Equal(t, "on-time", recOut)
 		require.Len(t, b.log.ends(runID), 2, "the late return is not an attempt outcome")
 		require.NoError(t, b.nc.Flush())
+		// The subscriptions' callbacks run on goroutines of their own: under
+		// load the on-time result may not be counted yet (CI, 2026-12-02).
+		natstest.WaitFor(t, 10*time.Second, "the on-time result counted", func() bool { return results() >= 1 })
 		require.Equal(t, 1, results(), "exactly one result sent for the run")
 	})
 
