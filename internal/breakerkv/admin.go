@@ -13,6 +13,7 @@ import (
 	"github.com/cano-nats/cano/internal/deadline"
 	"github.com/cano-nats/cano/internal/kvcas"
 	"github.com/cano-nats/cano/internal/layout"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
 )
@@ -79,7 +80,7 @@ func Reset(ctx context.Context, kv jetstream.KeyValue, name string) error {
 		}
 		var policy breaker.Policy
 		if st, err := decodeState(e); err == nil {
-			policy = PolicyFromProtocol(st.Policy)
+			policy = wirecodec.BreakerPolicyFromWire(st.Policy)
 		}
 		data, err := encodeSnapshot(name, breaker.Snapshot{State: breaker.StateClosed, Policy: policy, UpdatedAt: time.Now()}, true)
 		if err != nil {

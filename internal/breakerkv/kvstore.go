@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -398,7 +397,7 @@ func encodeSnapshot(name string, s breaker.Snapshot, newSession bool) ([]byte, e
 		V:                   protocol.SchemaVersion,
 		Name:                name,
 		Phase:               protocol.BreakerPhase(phase(s)),
-		Policy:              PolicyToProtocol(s.Policy),
+		Policy:              wirecodec.BreakerPolicyToWire(s.Policy),
 		ConsecutiveFailures: uint32(max(0, s.ConsecutiveFailures)),
 		HalfOpenInFlight:    uint32(max(0, s.HalfOpenInFlight)),
 		HalfOpenSuccesses:   uint32(max(0, s.HalfOpenSuccesses)),
@@ -425,7 +424,7 @@ func snapshotFrom(st protocol.BreakerState) breaker.Snapshot {
 		HalfOpenSuccesses:   int(st.HalfOpenSuccesses),
 		Epoch:               st.Epoch,
 		UpdatedAt:           fromUnixNano(st.UpdatedAt),
-		Policy:              PolicyFromProtocol(st.Policy),
+		Policy:              wirecodec.BreakerPolicyFromWire(st.Policy),
 	}
 }
 
@@ -449,23 +448,4 @@ func phase(s breaker.Snapshot) breaker.State {
 		return breaker.StateClosed
 	}
 	return s.State
-}
-
-// PolicyFromProtocol converts a wire policy; zero fields take the defaults
-// when the policy is used.
-func PolicyFromProtocol(p protocol.BreakerPolicy) breaker.Policy {
-	return breaker.Policy{
-		FailureThreshold: int(p.FailureThreshold),
-		ResetTimeout:     time.Duration(p.ResetTimeout),
-		HalfOpenMaxCalls: int(p.HalfOpenMaxCalls),
-	}
-}
-
-// PolicyToProtocol converts p to its wire form.
-func PolicyToProtocol(p breaker.Policy) protocol.BreakerPolicy {
-	return protocol.BreakerPolicy{
-		FailureThreshold: uint32(max(0, min(p.FailureThreshold, math.MaxUint32))),
-		ResetTimeout:     int64(p.ResetTimeout),
-		HalfOpenMaxCalls: uint32(max(0, min(p.HalfOpenMaxCalls, math.MaxUint32))),
-	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/cano-nats/cano/internal/breakerkv"
 	"github.com/cano-nats/cano/internal/layout"
 	"github.com/cano-nats/cano/internal/natstest"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/provision"
@@ -268,7 +269,7 @@ func TestSharedBreaker(t *testing.T) {
 		trip(t, tb)
 		st := stored(t, tb)
 		require.Equal(t, protocol.BreakerOpen, st.Phase)
-		require.Equal(t, breakerkv.PolicyToProtocol(policy), st.Policy)
+		require.Equal(t, wirecodec.BreakerPolicyToWire(policy), st.Policy)
 		waitState(t, tb, breaker.StateOpen)
 		inFlight, err := tb.bs[0].Acquire(ctx)
 		require.ErrorIs(t, err, breaker.ErrOpen)
@@ -278,7 +279,7 @@ func TestSharedBreaker(t *testing.T) {
 		after := stored(t, tb)
 		require.Equal(t, protocol.BreakerClosed, after.Phase)
 		require.Greater(t, after.Epoch, st.Epoch)
-		require.Equal(t, breakerkv.PolicyToProtocol(policy), after.Policy, "policy kept")
+		require.Equal(t, wirecodec.BreakerPolicyToWire(policy), after.Policy, "policy kept")
 		waitState(t, tb, breaker.StateClosed)
 		for _, b := range tb.bs {
 			p, err := b.Acquire(ctx)

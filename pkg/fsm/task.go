@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync"
 	"time"
 
@@ -533,14 +532,13 @@ func (c TaskConfig) check() error {
 	return nil
 }
 
-// wireBreakerPolicy is p's wire form (nil for nil). Its fields are in range:
-// TaskConfig.check has applied p.Check.
-func wireBreakerPolicy(p *breaker.Policy) *protocol.BreakerPolicy {
+// wirePolicy is p's wire form, nil for nil.
+func wirePolicy(p *breaker.Policy) *protocol.BreakerPolicy {
 	if p == nil {
 		return nil
 	}
-	return &protocol.BreakerPolicy{FailureThreshold: uint32(max(0, min(p.FailureThreshold, math.MaxUint32))),
-		ResetTimeout: int64(p.ResetTimeout), HalfOpenMaxCalls: uint32(max(0, min(p.HalfOpenMaxCalls, math.MaxUint32)))}
+	w := wirecodec.BreakerPolicyToWire(*p)
+	return &w
 }
 
 func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
@@ -558,7 +556,7 @@ func taskSpec(t Task, cfg *TaskConfig) (protocol.TaskSpec, error) {
 		Retry:          c.Retry.Policy(),
 		AttemptTimeout: int64(c.AttemptTimeout),
 		Breaker:        c.Breaker,
-		BreakerPolicy:  wireBreakerPolicy(c.BreakerPolicy),
+		BreakerPolicy:  wirePolicy(c.BreakerPolicy),
 	}
 	return spec, nil
 }

@@ -1,39 +1,25 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/cano-nats/cano/internal/natstest"
 	"github.com/cano-nats/cano/pkg/protocol"
 	"github.com/cano-nats/cano/pkg/scheduler"
 )
 
-// lockedBuffer is a bytes.Buffer a logger writes from several goroutines.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer // guarded by mu
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) lines(t *testing.T) []map[string]any {
+// jsonLines parses the JSON log lines written to logs.
+func jsonLines(t *testing.T, logs *natstest.LogBuffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for _, line := range strings.Split(strings.TrimSpace(b.buf.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
 		var m map[string]any
 		require.NoError(t, json.Unmarshal([]byte(line), &m), line)
 		out = append(out, m)
@@ -54,12 +40,12 @@ func TestSkippedSlotsLogOncePerStreak(t *testing.T) {
 	// A cron flow has slots to skip (an Every flow's next is due after its
 	// run ends).
 	require.NoError(t, b.client.Add(ctx, scheduler.Flow{ID: "slow", Workflow: "wf", Schedule: scheduler.Cron("* * * * * *")}))
-	logs := &lockedBuffer{}
+	logs := &natstest.LogBuffer{}
 	b.newScheduler(t, scheduler.Config{Logger: slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	b.coord.waitRuns(t, "slow", 2, 15*time.Second)
 
 	var infoSkips, debugSkips, firesAgain int
-	for _, l := range logs.lines(t) {
+	for _, l := range jsonLines(t, logs) {
 		msg, _ := l["msg"].(string)
 		switch {
 		case strings.HasPrefix(msg, "fire skipped") && l["level"] == "INFO":

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/cano-nats/cano/internal/breakerkv"
+	"github.com/cano-nats/cano/internal/wirecodec"
 	"github.com/cano-nats/cano/pkg/breaker"
 	"github.com/cano-nats/cano/pkg/fsm"
 	"github.com/cano-nats/cano/pkg/protocol"
@@ -154,7 +155,7 @@ func (s *BreakerSet) breaker(name string, policy *protocol.BreakerPolicy) (*brea
 	}
 	var p breaker.Policy
 	if policy != nil {
-		p = breakerkv.PolicyFromProtocol(*policy)
+		p = wirecodec.BreakerPolicyFromWire(*policy)
 	}
 	b, err := breaker.New(name, s.store, breaker.Settings{Policy: p, Clock: s.cfg.Clock,
 		Timeout: s.cfg.Timeout, OnTransitionFunc: s.onTransition})
@@ -168,7 +169,7 @@ func (s *BreakerSet) breaker(name string, policy *protocol.BreakerPolicy) (*brea
 // checkPolicy logs once per name when a command carries a policy other than
 // the one the breaker was created with.
 func (s *BreakerSet) checkPolicy(b *breaker.Breaker, p protocol.BreakerPolicy) {
-	got := breakerkv.PolicyFromProtocol(p)
+	got := wirecodec.BreakerPolicyFromWire(p)
 	want := b.Policy()
 	if got.FailureThreshold == 0 {
 		got.FailureThreshold = breaker.FailureThresholdDefault

@@ -1,4 +1,4 @@
-package breakerkv
+package wirecodec
 
 import (
 	"testing"
@@ -12,6 +12,6 @@ import (
 func TestPolicyProtocolRoundTrip(t *testing.T) {
 	t.Parallel()
 	p := breaker.Policy{FailureThreshold: 7, ResetTimeout: 3 * time.Second, HalfOpenMaxCalls: 2}
-	require.Equal(t, p, PolicyFromProtocol(PolicyToProtocol(p)))
-	require.Equal(t, breaker.Policy{}, PolicyFromProtocol(PolicyToProtocol(breaker.Policy{})))
+	require.Equal(t, p, BreakerPolicyFromWire(BreakerPolicyToWire(p)))
+	require.Equal(t, breaker.Policy{}, BreakerPolicyFromWire(BreakerPolicyToWire(breaker.Policy{})))
 }
