@@ -52,6 +52,7 @@ type resultCalls struct {
 	sub    *nats.Subscription
 	stop   *startstop.Signal
 	done   chan struct{}
+	out    *outbox // outbox.go
 
 	mu    sync.Mutex
 	next  uint64                 // guarded by mu
@@ -78,6 +79,7 @@ func (w *Worker) startResultCalls() (*resultCalls, error) {
 	}
 	_ = sub.SetPendingLimits(-1, -1) // at most Concurrency answers are owed
 	rc.sub = sub
+	rc.out = newOutbox(w.nc, rc.sent)
 	go rc.watch(w.conn)
 	return rc, nil
 }
@@ -90,6 +92,7 @@ func (rc *resultCalls) close() {
 	}
 	rc.stop.Fire()
 	<-rc.done
+	rc.out.stop()
 	_ = rc.sub.Unsubscribe()
 	rc.failAll(nil)
 }
@@ -162,15 +165,25 @@ func (rc *resultCalls) send(call *resultCall, subject string) {
 	call.timer = time.AfterFunc(timeout, func() { rc.timedOut(token) })
 	rc.mu.Unlock()
 	reply := strconv.AppendUint([]byte(rc.prefix), token, 10)
-	err := rc.w.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: string(reply), Header: requestHeader(call.out.Header), Data: call.out.Data})
+	o := outgoing{token: token, msg: &nats.Msg{Subject: subject, Reply: string(reply), Header: requestHeader(call.out.Header), Data: call.out.Data}}
+	// Alone (this task is the worker's one in flight), it goes at once;
+	// otherwise with the others (outbox.go).
+	if rc.w.inFlight.Load() <= 1 || !rc.out.add(o) {
+		rc.out.publishNow(&o)
+	}
+}
+
+// sent follows a result request's publish: a failed one goes to the
+// results stream.
+func (rc *resultCalls) sent(o *outgoing, err error) {
 	if err != nil {
-		if c := rc.take(token); c != nil {
+		if c := rc.take(o.token); c != nil {
 			rc.toStream(c, false)
 		}
 		return
 	}
 	if hook := rc.w.afterResultSent; hook != nil {
-		hook(rc, token)
+		hook(rc, o.token)
 	}
 }
 
