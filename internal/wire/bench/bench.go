@@ -491,6 +491,9 @@ func (g *gapWatch) tick() {
 type loaded struct {
 	took   time.Duration
 	maxGap time.Duration // the longest wait between two completions
+	// each is every run's time from its start to its completion, when
+	// runs went one at a time (Concurrency 1).
+	each []time.Duration
 }
 
 // drive triggers n runs of workflow, at most Concurrency in flight, and
@@ -516,7 +519,14 @@ func (e *env) load(ctx context.Context, label string, n int, completions string,
 	var completed atomic.Int64
 	var gaps gapWatch
 	done := make(chan struct{})
+	// One run at a time: each one's start, for its latency.
+	var began time.Time
+	var each []time.Duration
+	sequential := e.cfg.Concurrency == 1
 	sub, err := e.nc.Subscribe(completions, func(*nats.Msg) {
+		if sequential {
+			each = append(each, time.Since(began)) // began is set before the run's start, which the window orders
+		}
 		<-window
 		gaps.tick()
 		if completed.Add(1) == int64(n) {
@@ -538,6 +548,9 @@ func (e *env) load(ctx context.Context, label string, n int, completions string,
 		case <-ctx.Done():
 			return loaded{}, ctx.Err()
 		}
+		if sequential {
+			began = time.Now()
+		}
 		if err := start(i); err != nil {
 			return loaded{}, err
 		}
@@ -551,7 +564,7 @@ func (e *env) load(ctx context.Context, label string, n int, completions string,
 	case <-time.After(10 * time.Minute):
 		return loaded{}, fmt.Errorf("%d of %d runs completed within 10 minutes", completed.Load(), n)
 	}
-	return loaded{took: time.Since(t0), maxGap: time.Duration(gaps.max)}, nil
+	return loaded{took: time.Since(t0), maxGap: time.Duration(gaps.max), each: each}, nil
 }
 
 func (e *env) progress(label string, n int, completed *atomic.Int64) func() {
@@ -716,14 +729,24 @@ func (e *env) latency(ctx context.Context) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("raw hop: %w", err)
 	}
+	// The same protocol in bare nats.go (the floor scenario), one run at a
+	// time: what the path itself takes on this machine, without the engine.
+	fe := *e
+	fe.cfg.Runs, fe.cfg.Concurrency = n, 1
+	floor, err := fe.floor(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("floor, one run at a time: %w", err)
+	}
 	p50, hop50 := percentile(lat, 0.50), percentile(hops, 0.50)
 	return Result{Scenario: "latency", Figures: map[string]float64{
 		"p50_ms": p50, "p90_ms": percentile(lat, 0.90), "p99_ms": percentile(lat, 0.99), "max_ms": percentile(lat, 1),
 		"raw_hop_p50_ms": hop50, "raw_hop_p99_ms": percentile(hops, 0.99), "p50_in_raw_hops": p50 / hop50,
+		"floor_p50_ms": floor.Figures["p50_ms"], "floor_p99_ms": floor.Figures["p99_ms"],
 	}, Note: "sequential one-task runs; trigger sent as a request (-stream-triggers: published to the triggers stream, " +
 		"its PubAck not awaited), completion event pushed to the client. " +
 		"raw hop: one stored JetStream message, published → delivered to a waiting pull consumer (the baseline for one step of the path; " +
-		"a one-task run crosses three stored messages: command, record create, record update; four with -stream-triggers)"}, nil
+		"a one-task run crosses three stored messages: command, record create, record update; four with -stream-triggers). " +
+		"floor: the one-task protocol in bare nats.go (the floor scenario), one run at a time: the least this path takes here"}, nil
 }
 
 // replyInbox subscribes to the replies of trigger requests (each request's

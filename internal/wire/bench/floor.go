@@ -207,12 +207,16 @@ func (e *env) floor(ctx context.Context) (Result, error) {
 		return Result{}, err
 	}
 	cpu := cpuTime() - cpu0
-	return Result{Scenario: "floor", Figures: map[string]float64{
+	r := Result{Scenario: "floor", Figures: map[string]float64{
 		"runs":           float64(n),
 		"runs_per_s":     float64(n) / l.took.Seconds(),
 		"cpu_us_per_run": float64(cpu.Microseconds()) / float64(n),
 		"max_gap_ms":     float64(l.maxGap) / float64(time.Millisecond),
-	}, Note: "the one-task protocol in bare nats.go, no engine: the most onetask can reach here"}, nil
+	}, Note: "the one-task protocol in bare nats.go, no engine: the most onetask can reach here"}
+	if len(l.each) > 0 { // one run at a time (the latency scenario's yardstick)
+		r.Figures["p50_ms"], r.Figures["p99_ms"] = percentile(l.each, 0.50), percentile(l.each, 0.99)
+	}
+	return r, nil
 }
 
 // floorCalls sends the floor's requests on one connection and calls each

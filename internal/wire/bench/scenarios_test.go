@@ -59,6 +59,23 @@ func TestFloorRuns(t *testing.T) {
 	}
 }
 
+// TestLatencyBesideTheFloor runs the latency scenario and checks it reports
+// the engine's latencies, the raw hop, and the floor's protocol run one at
+// a time beside them (its p50 and p99, in order).
+func TestLatencyBesideTheFloor(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rep, err := bench.Run(ctx, bench.Config{Scenarios: []string{"latency"}, LatencyRuns: 40, Splits: []int{10}})
+	require.NoError(t, err)
+	require.Len(t, rep.Results, 1)
+	f := rep.Results[0].Figures
+	for _, k := range []string{"p50_ms", "p99_ms", "raw_hop_p50_ms", "floor_p50_ms", "floor_p99_ms"} {
+		require.Positive(t, f[k], k)
+	}
+	require.LessOrEqual(t, f["floor_p50_ms"], f["floor_p99_ms"])
+}
+
 // TestTimedRuns runs the timed scenario (one-task runs with a total
 // timeout) and checks every run completed and the moot timers it left are
 // reported: no more at the end than runs, and no more once settled than at
