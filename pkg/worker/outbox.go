@@ -14,12 +14,13 @@ import (
 // woken by each publish. A result request published by the runner that
 // finished the task is written at once, alone: the runner waits next, and
 // the flusher runs. Under load that was a write system call per result
-// (0.7–0.9 per chain transition, measured with perf stat on a worker), and a
+// (0.7 per chain transition, measured with perf stat on a worker), and a
 // read for each on the server; the coordinator, which publishes from a few
 // loops in bursts, made 0.07. Queued here and published by one goroutine
 // that first yields (runtime.Gosched, so runners already runnable finish
-// their tasks and queue theirs), they left in 0.12 writes per transition:
-// canobench's chain gained 8 % (docs/performance.md, "The worker's writes").
+// their tasks and queue theirs), they left in 0.12 writes per transition
+// (without the yield, 0.67): canobench's chain gained 7 % and one-task runs
+// 5 % (docs/performance.md, "The worker's writes").
 //
 // A worker with one task in flight publishes its request itself
 // (publishNow): nothing would join it, and a hand-off would only add to its
