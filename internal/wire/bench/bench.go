@@ -519,13 +519,13 @@ func (e *env) load(ctx context.Context, label string, n int, completions string,
 	var completed atomic.Int64
 	var gaps gapWatch
 	done := make(chan struct{})
-	// One run at a time: each one's start, for its latency.
-	var began time.Time
+	// One run at a time: each one's start (unix ns), for its latency.
+	var began atomic.Int64
 	var each []time.Duration
 	sequential := e.cfg.Concurrency == 1
 	sub, err := e.nc.Subscribe(completions, func(*nats.Msg) {
 		if sequential {
-			each = append(each, time.Since(began)) // began is set before the run's start, which the window orders
+			each = append(each, time.Duration(time.Now().UnixNano()-began.Load()))
 		}
 		<-window
 		gaps.tick()
@@ -549,7 +549,7 @@ func (e *env) load(ctx context.Context, label string, n int, completions string,
 			return loaded{}, ctx.Err()
 		}
 		if sequential {
-			began = time.Now()
+			began.Store(time.Now().UnixNano())
 		}
 		if err := start(i); err != nil {
 			return loaded{}, err
