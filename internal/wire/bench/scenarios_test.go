@@ -66,7 +66,7 @@ func TestLatencyBesideTheFloor(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	rep, err := bench.Run(ctx, bench.Config{Scenarios: []string{"latency"}, LatencyRuns: 40, Splits: []int{10}})
+	rep, err := bench.Run(ctx, bench.Config{Scenarios: []string{"latency"}, Runs: 200, Concurrency: 50, LatencyRuns: 40, Splits: []int{10}})
 	require.NoError(t, err)
 	require.Len(t, rep.Results, 1)
 	f := rep.Results[0].Figures
