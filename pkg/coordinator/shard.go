@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -534,7 +535,8 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 				return
 			}
 		}
-		data, err := wirecodec.Encode(rec)
+		bp := recordBufs.Get().(*[]byte)
+		data, err := wirecodec.AppendEncode((*bp)[:0], rec)
 		if err != nil {
 			for _, j := range jobs {
 				s.reject(j, "result", err)
@@ -543,9 +545,11 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		}
 		if s.canSend() {
 			s.sendUpdate(ctx, jobs, m, e, h, &st, rec, data)
+			putRecordBuf(bp, data)
 			return
 		}
 		rev, err := s.kv.update(kctx, rec, data, e.rev) // runskv.go: a final record expires
+		putRecordBuf(bp, data)
 		switch afterWrite(err, attempt) {
 		case writeConflict:
 			if h != nil {
@@ -967,4 +971,20 @@ func (s *shard) purge(ctx context.Context, j job) {
 		return
 	}
 	s.acks <- pendingAck{msg: j.msg}
+}
+
+// recordBufs holds the buffers record updates are encoded into. A store's
+// publish copies its data into the connection's buffer, and nothing keeps
+// the encoding after the update is sent (a failed store is applied and
+// encoded again), so a buffer is reused at once: a chain's record, which
+// grows with its history, was a fresh allocation at every transition.
+var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+// putRecordBuf returns data's buffer to recordBufs (bp, grown to data's if
+// the encoder needed more), unless it grew unusually large.
+func putRecordBuf(bp *[]byte, data []byte) {
+	if cap(data) <= 64<<10 {
+		*bp = data[:0]
+		recordBufs.Put(bp)
+	}
 }
