@@ -535,7 +535,7 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 				return
 			}
 		}
-		bp := recordBufs.Get().(*[]byte)
+		bp := encodeBufs.Get().(*[]byte)
 		data, err := wirecodec.AppendEncode((*bp)[:0], rec)
 		if err != nil {
 			for _, j := range jobs {
@@ -545,11 +545,11 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		}
 		if s.canSend() {
 			s.sendUpdate(ctx, jobs, m, e, h, &st, rec, data)
-			putRecordBuf(bp, data)
+			putEncodeBuf(bp, data)
 			return
 		}
 		rev, err := s.kv.update(kctx, rec, data, e.rev) // runskv.go: a final record expires
-		putRecordBuf(bp, data)
+		putEncodeBuf(bp, data)
 		switch afterWrite(err, attempt) {
 		case writeConflict:
 			if h != nil {
@@ -687,16 +687,18 @@ func (s *shard) sendCommand(m *engine.Machine, rec *protocol.RunRecord, fx *engi
 	if len(fx.Commands) != 1 || len(fx.Timers) > 0 || m == nil || !s.canSend() {
 		return false
 	}
-	msg := s.commandMsg(m.Definition().Queue, rec, &fx.Commands[0])
+	bp := encodeBufs.Get().(*[]byte)
+	msg := s.commandMsgInto((*bp)[:0], m.Definition().Queue, rec, &fx.Commands[0])
 	if msg == nil {
 		return false // publish logs it, and acknowledges the input, as for any command it cannot encode
 	}
 	err := s.st.send(msg, func(_ uint64, err error) {
 		if err != nil {
-			p.futures = []jetstream.PubAckFuture{failedFuture{msg: msg, err: err}}
+			p.futures = []jetstream.PubAckFuture{failedFuture{msg: msg, err: err}} // its subject only is read
 		}
 		s.acks <- p
 	})
+	putEncodeBuf(bp, msg.Data)
 	if err != nil {
 		p.futures = []jetstream.PubAckFuture{failedFuture{msg: msg, err: err}}
 		s.acks <- p
@@ -838,8 +840,14 @@ func (s *shard) publishTimers(futures []jetstream.PubAckFuture, fx *engine.Effec
 // commandMsg encodes cmd as the message to publish, or returns nil (and
 // logs) when it cannot be encoded.
 func (s *shard) commandMsg(queue string, rec *protocol.RunRecord, cmd *protocol.TaskCommand) *nats.Msg {
+	return s.commandMsgInto(nil, queue, rec, cmd)
+}
+
+// commandMsgInto is commandMsg with cmd encoded into dst's spare capacity
+// (a pooled buffer, for a store whose message is not kept once sent).
+func (s *shard) commandMsgInto(dst []byte, queue string, rec *protocol.RunRecord, cmd *protocol.TaskCommand) *nats.Msg {
 	c := s.c
-	data, err := wirecodec.Encode(cmd)
+	data, err := wirecodec.AppendEncode(dst, cmd)
 	if err != nil {
 		c.log.Error("encode command", "run_id", rec.ID, "err", err)
 		return nil
@@ -973,18 +981,19 @@ func (s *shard) purge(ctx context.Context, j job) {
 	s.acks <- pendingAck{msg: j.msg}
 }
 
-// recordBufs holds the buffers record updates are encoded into. A store's
-// publish copies its data into the connection's buffer, and nothing keeps
-// the encoding after the update is sent (a failed store is applied and
-// encoded again), so a buffer is reused at once: a chain's record, which
+// encodeBufs holds the buffers that record updates and a chain's next
+// command are encoded into. A store's publish copies its data into the
+// connection's buffer, and nothing keeps the encoding once it is sent (a
+// failed update is applied and encoded again; a failed command is reported
+// by its subject), so a buffer is reused at once: a chain's record, which
 // grows with its history, was a fresh allocation at every transition.
-var recordBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
 
-// putRecordBuf returns data's buffer to recordBufs (bp, grown to data's if
+// putEncodeBuf returns data's buffer to encodeBufs (bp, grown to data's if
 // the encoder needed more), unless it grew unusually large.
-func putRecordBuf(bp *[]byte, data []byte) {
+func putEncodeBuf(bp *[]byte, data []byte) {
 	if cap(data) <= 64<<10 {
 		*bp = data[:0]
-		recordBufs.Put(bp)
+		encodeBufs.Put(bp)
 	}
 }
