@@ -1,8 +1,6 @@
 package coordinator
 
 import (
-	"sync"
-
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -14,16 +12,11 @@ import (
 // (read-only) by every event message so a publish allocates no slice for it.
 var contentTypeJSON = []string{protocol.ContentTypeJSON}
 
-// eventBufs holds the buffers events are encoded into: nats.Conn.PublishMsg
-// copies the data into its write buffer, so a buffer is reused as soon as
-// the publish returns.
-var eventBufs = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
-
 // publishEvent publishes ev as JSON (see protocol.AppendEventJSON),
 // fire-and-forget, as a core NATS message (no PubAck); msgID, when set,
 // lets the optional events capture stream drop a re-published duplicate.
 func (c *Coordinator) publishEvent(subject string, ev *protocol.Event, msgID string) {
-	bp := eventBufs.Get().(*[]byte)
+	bp := wirecodec.GetBuf() // reused once the publish has copied it
 	data := wirecodec.AppendEventJSON((*bp)[:0], ev)
 	msg := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{}}
 	msg.Header[protocol.HeaderContentType] = contentTypeJSON
@@ -31,8 +24,5 @@ func (c *Coordinator) publishEvent(subject string, ev *protocol.Event, msgID str
 		msg.Header[jetstream.MsgIDHeader] = []string{msgID}
 	}
 	_ = c.nc.PublishMsg(msg)
-	if cap(data) <= 64<<10 {
-		*bp = data
-		eventBufs.Put(bp)
-	}
+	wirecodec.PutBuf(bp, data)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -535,7 +534,9 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 				return
 			}
 		}
-		bp := encodeBufs.Get().(*[]byte)
+		// The publish copies data, and a failed update is encoded
+		// again: the buffer is reused once the update is sent.
+		bp := wirecodec.GetBuf()
 		data, err := wirecodec.AppendEncode((*bp)[:0], rec)
 		if err != nil {
 			for _, j := range jobs {
@@ -545,11 +546,11 @@ func (s *shard) apply(ctx context.Context, jobs []job) {
 		}
 		if s.canSend() {
 			s.sendUpdate(ctx, jobs, m, e, h, &st, rec, data)
-			putEncodeBuf(bp, data)
+			wirecodec.PutBuf(bp, data)
 			return
 		}
 		rev, err := s.kv.update(kctx, rec, data, e.rev) // runskv.go: a final record expires
-		putEncodeBuf(bp, data)
+		wirecodec.PutBuf(bp, data)
 		switch afterWrite(err, attempt) {
 		case writeConflict:
 			if h != nil {
@@ -687,7 +688,7 @@ func (s *shard) sendCommand(m *engine.Machine, rec *protocol.RunRecord, fx *engi
 	if len(fx.Commands) != 1 || len(fx.Timers) > 0 || m == nil || !s.canSend() {
 		return false
 	}
-	bp := encodeBufs.Get().(*[]byte)
+	bp := wirecodec.GetBuf() // reused once sent: a failure reads msg's subject only
 	msg := s.commandMsgInto((*bp)[:0], m.Definition().Queue, rec, &fx.Commands[0])
 	if msg == nil {
 		return false // publish logs it, and acknowledges the input, as for any command it cannot encode
@@ -698,7 +699,7 @@ func (s *shard) sendCommand(m *engine.Machine, rec *protocol.RunRecord, fx *engi
 		}
 		s.acks <- p
 	})
-	putEncodeBuf(bp, msg.Data)
+	wirecodec.PutBuf(bp, msg.Data)
 	if err != nil {
 		p.futures = []jetstream.PubAckFuture{failedFuture{msg: msg, err: err}}
 		s.acks <- p
@@ -979,21 +980,4 @@ func (s *shard) purge(ctx context.Context, j job) {
 		return
 	}
 	s.acks <- pendingAck{msg: j.msg}
-}
-
-// encodeBufs holds the buffers that record updates and a chain's next
-// command are encoded into. A store's publish copies its data into the
-// connection's buffer, and nothing keeps the encoding once it is sent (a
-// failed update is applied and encoded again; a failed command is reported
-// by its subject), so a buffer is reused at once: a chain's record, which
-// grows with its history, was a fresh allocation at every transition.
-var encodeBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
-
-// putEncodeBuf returns data's buffer to encodeBufs (bp, grown to data's if
-// the encoder needed more), unless it grew unusually large.
-func putEncodeBuf(bp *[]byte, data []byte) {
-	if cap(data) <= 64<<10 {
-		*bp = data[:0]
-		encodeBufs.Put(bp)
-	}
 }
